@@ -1,0 +1,56 @@
+"""Money: currencies, minor units and the one rounding policy.
+
+The rounding policy, in full (it lives in :func:`round_money` and nowhere else):
+
+* Every amount that is shown on an invoice is rounded **half-up** (ties away from zero, which
+  is also what Excel's and LibreOffice's ``ROUND`` do) to the currency's minor unit: 0 decimals
+  for JPY, 2 for EUR and USD, 3 for KWD, from Babel's CLDR currency data.
+* A line amount is ``round(quantity x unit price - line discount)``; the line discount shown is
+  ``round(raw line discount)``.
+* Tax is computed per rate on the summed taxable base of that rate (EN 16931, BT-116/BT-117):
+  ``round(base x rate / 100)``, never per line.
+* An invoice-level discount in percent is computed per tax rate on that rate's base; an amount
+  discount is split across the rates in proportion to their bases, each share rounded, and the
+  rounding remainder is given to the last rate group so the shares add up exactly.
+
+Unit prices and quantities may carry more decimals than the currency (e.g. 0.125 per unit);
+only the amounts derived from them are rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+
+#: ISO 4217 codes that are not money one can invoice in.
+_NOT_INVOICEABLE = frozenset({"XXX", "XTS"})
+
+
+@lru_cache(maxsize=None)
+def known_currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(c for c in list_currencies() if len(c) == 3) - _NOT_INVOICEABLE
+
+
+def is_known_currency(code: str) -> bool:
+    return code in known_currencies()
+
+
+@lru_cache(maxsize=None)
+def minor_digits(currency: str) -> int:
+    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3)."""
+    from babel.numbers import get_currency_precision
+
+    return int(get_currency_precision(currency))
+
+
+@lru_cache(maxsize=None)
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of the currency: 1, 0.01, 0.001..."""
+    return Decimal(1).scaleb(-minor_digits(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """THE rounding function: half-up to the currency's minor unit."""
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)

@@ -1,0 +1,452 @@
+"""JSON in, a validated :class:`~invoiceflow.domain.model.Invoice` out, or every problem at once.
+
+``parse_invoice`` accepts the canonical document and the two foreign formats
+(:mod:`.formats`). Structure is checked against ``invoice.v1.schema.json`` (the same file
+integrators use), meaning is checked here (real dates, known currency and locale, signs,
+ranges, the logo's bytes, client-sent totals). Every problem carries a JSON pointer into the
+client's own document and a sentence for a human.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from invoiceflow.domain import formats
+from invoiceflow.domain.model import (
+    Discount,
+    Invoice,
+    LineItem,
+    Logo,
+    Party,
+    PaymentDetails,
+)
+from invoiceflow.domain.money import is_known_currency, minor_unit
+from invoiceflow.domain.totals import compute_totals
+from invoiceflow.errors import (
+    MalformedJSON,
+    PayloadTooLarge,
+    Problem,
+    TotalsMismatch,
+    ValidationError,
+)
+
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+MAX_LOGO_BYTES = 512 * 1024
+_AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_LOGO_URI = re.compile(r"^data:image/(png|jpeg);base64,")
+_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+
+
+class NonFinite(str):
+    """What ``NaN``/``Infinity`` in the JSON text parse to, so validation can point at them."""
+
+
+@dataclass(frozen=True)
+class Document:
+    invoice: Invoice
+    #: canonical | legacy | invoice-generator
+    source_format: str
+
+
+def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse JSON text with every number as Decimal. Raises PayloadTooLarge / MalformedJSON."""
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size > max_bytes:
+        raise PayloadTooLarge(f"the document is {size:,} bytes; the limit is {max_bytes:,}")
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        return json.loads(text, parse_float=Decimal, parse_int=Decimal,
+                          parse_constant=NonFinite)
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(f"the document is not UTF-8: {exc.reason} at byte {exc.start}") \
+            from None
+    except json.JSONDecodeError as exc:
+        raise MalformedJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
+                            f"{exc.colno}") from None
+    except RecursionError:
+        raise MalformedJSON("malformed JSON: nested too deeply") from None
+
+
+def parse_invoice(data: bytes | str | Mapping[str, Any], *,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """The one entry point: raises ValidationError (422) listing every problem."""
+    doc = data if isinstance(data, Mapping) else load_json(data, max_bytes=max_bytes)
+    if not isinstance(doc, Mapping):
+        raise ValidationError([Problem("", "the document must be a JSON object")])
+    kind = formats.detect(doc)
+    to_client: Callable[[str], str] = _identity
+    early: list[tuple[str, str]] = []
+    sent_totals: dict[str, Any] | None = None
+    canonical: Mapping[str, Any] = doc
+    if kind == "legacy":
+        canonical, to_client, sent_totals = formats.from_legacy(doc)
+    elif kind == "invoice-generator":
+        canonical, to_client, early = formats.from_invoice_generator(doc)
+
+    problems = [Problem(p, m) for p, m in early]
+    problems += [Problem(to_client(p), m) for p, m in _check(canonical)]
+    if problems:
+        raise ValidationError(_dedupe(problems))
+    invoice = _build(canonical)
+    if sent_totals is not None:
+        _check_sent_totals(invoice, sent_totals)
+    return Document(invoice=invoice, source_format=kind)
+
+
+def _identity(pointer: str) -> str:
+    return pointer
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """Drop repeats and put the problems in document order (/items/2 before /items/10)."""
+
+    def key(p: Problem) -> list[tuple[int, int | str]]:
+        return [(0, int(s)) if s.isdigit() else (1, s) for s in p.pointer.split("/")]
+
+    return sorted(dict.fromkeys(problems), key=key)
+
+
+# ------------------------------------------------------------------------ structure
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    text = resources.files("invoiceflow.domain").joinpath("invoice.v1.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _pointer(path: Any) -> str:
+    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in path)
+
+
+def _humanise(err: Any) -> Iterator[tuple[str, str]]:
+    where = _pointer(err.absolute_path)
+    v, value = err.validator, err.instance
+    if isinstance(value, NonFinite):
+        yield where, f"{value} is not allowed: amounts must be finite numbers"
+    elif v == "required":
+        for name in err.validator_value:
+            if isinstance(value, Mapping) and name not in value:
+                yield f"{where}/{name}", "is required"
+    elif v == "additionalProperties":
+        allowed = err.schema.get("properties", {})
+        for name in value:
+            if name not in allowed:
+                yield f"{where}/{name}", f"unknown field {name!r}"
+    elif v == "anyOf" and "anyOf" in err.schema:
+        yield where, ("must be a decimal number (a JSON number or a string like \"12.50\", "
+                      "at most 15 digits before and 6 after the point)")
+    elif v == "maxLength":
+        yield where, f"must be at most {err.validator_value:,} characters (got {len(value):,})"
+    elif v == "minLength":
+        yield where, "must not be empty"
+    elif v == "maxItems" and where == "/items":
+        yield where, f"at most {err.validator_value:,} line items are allowed (got {len(value):,})"
+    elif v == "maxItems":
+        yield where, f"at most {err.validator_value} entries are allowed (got {len(value)})"
+    elif v == "minItems":
+        yield where, "needs at least one line item" if where == "/items" else "must not be empty"
+    elif v == "type":
+        yield where, f"must be of type {err.validator_value} (got {_json_type(value)})"
+    elif v == "pattern" and where.endswith("/currency"):
+        yield where, f"{value!r} is not an ISO 4217 currency code (three capital letters)"
+    elif v == "pattern" and where.endswith("/logo"):
+        yield where, "the logo must be a data: URI of a PNG or JPEG image (data:image/png;base64,...)"
+    elif v == "pattern" and where.endswith("/locale"):
+        yield where, f"{value!r} is not a BCP 47 language tag such as en-US or de-DE"
+    elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties",
+                                                                                    {}):
+        yield where, "a discount needs exactly one of \"percent\" or \"amount\""
+    elif v == "const":
+        yield where, f"must be {err.validator_value!r}"
+    else:
+        yield where, err.message
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, Decimal | int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _check(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        out.extend(_humanise(err))
+    out.extend(_check_meaning(doc))
+    return out
+
+
+# -------------------------------------------------------------------------- meaning
+
+
+def _dec(value: Any) -> Decimal | None:
+    """The Decimal for a schema-valid amount, None for anything else (already reported)."""
+    if isinstance(value, bool) or isinstance(value, NonFinite):
+        return None
+    if isinstance(value, Decimal | int):
+        if not isinstance(value, Decimal):
+            value = Decimal(value)
+        if not value.is_finite() or not _AMOUNT.match(format(value, "f")):
+            return None
+        return value
+    if isinstance(value, str) and _AMOUNT.match(value):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return None
+    return None
+
+
+def _amount_problem(value: Any) -> str | None:
+    if isinstance(value, Decimal | int) and not isinstance(value, bool) and _dec(value) is None:
+        if isinstance(value, Decimal) and not value.is_finite():
+            return f"{value} is not allowed: amounts must be finite numbers"
+        return "must have at most 15 digits before and 6 after the decimal point"
+    return None
+
+
+def _real_date(value: Any) -> date | None:
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    issue = doc.get("issue_date")
+    for key in ("issue_date", "due_date"):
+        value = doc.get(key)
+        if value is not None and _real_date(value) is None:
+            yield f"/{key}", f"{value!r} is not a real calendar date in the form YYYY-MM-DD"
+    due, issued = _real_date(doc.get("due_date")), _real_date(issue)
+    if due and issued and due < issued:
+        yield "/due_date", f"the due date {due} is before the issue date {issued}"
+    currency = doc.get("currency")
+    if isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency) and \
+            not is_known_currency(currency):
+        yield "/currency", f"{currency!r} is not a known ISO 4217 currency"
+    locale = doc.get("locale")
+    if isinstance(locale, str) and not _known_locale(locale):
+        yield "/locale", f"{locale!r} is not a locale this service knows (e.g. en-US, de-DE)"
+
+    for key in ("shipping", "amount_paid"):
+        yield from _non_negative(doc, key, f"/{key}")
+    yield from _rate(doc, "shipping_tax_rate", "/shipping_tax_rate")
+    yield from _discount(doc.get("discount"), "/discount")
+    seller = doc.get("seller")
+    if isinstance(seller, Mapping) and isinstance(seller.get("logo"), str) and \
+            _LOGO_URI.match(seller["logo"]):
+        problem = _logo_problem(seller["logo"])
+        if problem:
+            yield "/seller/logo", problem
+    items = doc.get("items")
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, Mapping):
+            continue
+        at = f"/items/{i}"
+        credit = item.get("credit") is True
+        for key in ("quantity", "unit_price"):
+            problem = _amount_problem(item.get(key))
+            if problem:
+                yield f"{at}/{key}", problem
+                continue
+            value = _dec(item.get(key))
+            if value is not None and value < 0 and not credit:
+                yield (f"{at}/{key}", "must not be negative unless the line is an explicit "
+                       "credit (\"credit\": true)")
+        yield from _rate(item, "tax_rate", f"{at}/tax_rate")
+        yield from _discount(item.get("discount"), f"{at}/discount")
+        qty, price = _dec(item.get("quantity", "1")), _dec(item.get("unit_price"))
+        disc = item.get("discount")
+        if qty is not None and price is not None and isinstance(disc, Mapping):
+            amount = _dec(disc.get("amount"))
+            if amount is not None and amount > abs(qty * price):
+                yield (f"{at}/discount/amount",
+                       f"the discount {amount} is larger than the line's {qty * price}")
+
+
+def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
+    if key not in doc:
+        return
+    problem = _amount_problem(doc[key])
+    if problem:
+        yield at, problem
+        return
+    value = _dec(doc[key])
+    if value is not None and value < 0:
+        yield at, "must not be negative"
+
+
+def _rate(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
+    if key not in doc:
+        return
+    problem = _amount_problem(doc[key])
+    if problem:
+        yield at, problem
+        return
+    value = _dec(doc[key])
+    if value is not None and not Decimal(0) <= value <= Decimal(100):
+        yield at, f"must be a percentage from 0 to 100 (got {value})"
+
+
+def _discount(disc: Any, at: str) -> Iterator[tuple[str, str]]:
+    if not isinstance(disc, Mapping):
+        return
+    if "percent" in disc:
+        yield from _rate(disc, "percent", f"{at}/percent")
+    if "amount" in disc:
+        yield from _non_negative(disc, "amount", f"{at}/amount")
+
+
+@lru_cache(maxsize=256)
+def _known_locale(tag: str) -> bool:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _decode_logo(uri: str) -> tuple[str, bytes] | str:
+    head, _, payload = uri.partition(",")
+    media_type = head[len("data:"):].split(";")[0]
+    if media_type not in _MAGIC or not head.endswith(";base64"):
+        return "the logo must be a base64 data: URI of a PNG or JPEG image"
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return "the logo is not valid base64"
+    if len(data) > MAX_LOGO_BYTES:
+        return f"the logo is {len(data):,} bytes; at most {MAX_LOGO_BYTES:,} are allowed"
+    if not data.startswith(_MAGIC[media_type]):
+        return f"the logo's bytes are not a {media_type.split('/')[1].upper()} image"
+    return media_type, data
+
+
+def _logo_problem(uri: str) -> str | None:
+    decoded = _decode_logo(uri)
+    return decoded if isinstance(decoded, str) else None
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value != "" else None
+
+
+def _party(d: Mapping[str, Any] | None) -> Party | None:
+    if not d:
+        return None
+    return Party(name=d["name"], company=_text(d.get("company")),
+                 address=tuple(x for x in d.get("address", ()) if x),
+                 email=_text(d.get("email")), phone=_text(d.get("phone")),
+                 tax_id=_text(d.get("tax_id")))
+
+
+def _disc(d: Mapping[str, Any] | None) -> Discount | None:
+    if not d:
+        return None
+    kind = "percent" if "percent" in d else "amount"
+    value = _dec(d[kind])
+    assert value is not None
+    return Discount(kind, value)  # type: ignore[arg-type]
+
+
+def _opt_dec(value: Any) -> Decimal | None:
+    return None if value is None else _dec(value)
+
+
+def _build(d: Mapping[str, Any]) -> Invoice:
+    seller = d["seller"]
+    logo = None
+    if seller.get("logo"):
+        decoded = _decode_logo(seller["logo"])
+        assert not isinstance(decoded, str)
+        logo = Logo(decoded[0], decoded[1])  # type: ignore[arg-type]
+    items = tuple(
+        LineItem(
+            description=it["description"],
+            quantity=_dec(it.get("quantity", "1")) or Decimal(0),
+            unit_price=_dec(it["unit_price"]) or Decimal(0),
+            unit=_text(it.get("unit")), sku=_text(it.get("sku")),
+            tax_rate=_opt_dec(it.get("tax_rate")),
+            discount=_disc(it.get("discount")),
+            credit=bool(it.get("credit", False)),
+        )
+        for it in d["items"]
+    )
+    payment = d.get("payment")
+    issue = _real_date(d["issue_date"])
+    assert issue is not None
+    seller_party = _party(seller)
+    bill_to = _party(d["bill_to"])
+    assert seller_party is not None and bill_to is not None
+    return Invoice(
+        number=d["number"], issue_date=issue, currency=d["currency"], seller=seller_party,
+        bill_to=bill_to, items=items, locale=d.get("locale", "en-US"),
+        due_date=_real_date(d.get("due_date")), payment_terms=_text(d.get("payment_terms")),
+        logo=logo, ship_to=_party(d.get("ship_to")), discount=_disc(d.get("discount")),
+        shipping=_dec(d.get("shipping", "0")) or Decimal(0),
+        shipping_tax_rate=_opt_dec(d.get("shipping_tax_rate")),
+        amount_paid=_dec(d.get("amount_paid", "0")) or Decimal(0),
+        notes=_text(d.get("notes")), terms=_text(d.get("terms")),
+        payment=PaymentDetails(**{k: _text(v) for k, v in payment.items()}) if payment else None,
+    )
+
+
+# ---------------------------------------------------------------- client-sent totals
+
+
+def _check_sent_totals(invoice: Invoice, sent: Mapping[str, Any]) -> None:
+    totals = compute_totals(invoice)
+    tolerance = minor_unit(invoice.currency)
+    computed: list[tuple[str, Decimal]] = [
+        (f"/items/{i}/total", lt.amount) for i, lt in enumerate(totals.lines)
+    ]
+    computed += [("/subtotal", totals.subtotal), ("/tax_amount", totals.tax),
+                 ("/total_amount", totals.total)]
+    values = {f"/items/{i}/total": v for i, v in enumerate(sent.get("items", []))}
+    values.update({f"/{k}": v for k, v in sent.items() if k != "items"})
+    problems = []
+    for pointer, expected in computed:
+        raw = values.get(pointer)
+        if raw is None:
+            continue
+        got = _dec(raw)
+        if got is None:
+            problems.append(Problem(pointer, f"must be a decimal number (got {raw!r})"))
+        elif abs(got - expected) > tolerance:
+            problems.append(Problem(pointer, f"the value sent, {got}, differs from the value "
+                                    f"computed, {expected}, by more than {tolerance}"))
+    if problems:
+        raise TotalsMismatch(problems, "the totals sent do not match the totals computed")

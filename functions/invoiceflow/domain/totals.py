@@ -1,0 +1,131 @@
+"""Totals, computed on the server with Decimal under the policy of :mod:`.money`.
+
+Renderers never add up money themselves: the PDF prints these figures and the workbook's
+formulas are checked against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from invoiceflow.domain.model import Invoice, LineItem
+from invoiceflow.domain.money import round_money
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class LineTotal:
+    #: round(quantity x unit price): the amount before the line discount
+    gross: Decimal
+    #: round(raw line discount)
+    discount: Decimal
+    #: round(quantity x unit price - raw line discount): the line amount
+    amount: Decimal
+    tax_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class TaxGroup:
+    """Everything charged at one tax rate (``rate`` None: not taxed)."""
+
+    rate: Decimal | None
+    #: sum of the line amounts at this rate
+    lines: Decimal
+    #: this rate's share of the invoice-level discount
+    discount: Decimal
+    #: shipping charged at this rate
+    shipping: Decimal
+    #: lines - discount + shipping
+    base: Decimal
+    tax: Decimal
+
+
+@dataclass(frozen=True)
+class Totals:
+    currency: str
+    lines: tuple[LineTotal, ...]
+    #: sum of line amounts
+    subtotal: Decimal
+    #: the sum of line discounts (already inside subtotal; shown for information)
+    line_discounts: Decimal
+    #: invoice-level discount (a positive number that is subtracted)
+    discount: Decimal
+    shipping: Decimal
+    groups: tuple[TaxGroup, ...]
+    tax: Decimal
+    total: Decimal
+    amount_paid: Decimal
+    balance_due: Decimal
+
+    @property
+    def tax_breakdown(self) -> tuple[TaxGroup, ...]:
+        """The groups that are taxed, in rate order (the 'tax per rate' lines)."""
+        return tuple(g for g in self.groups if g.rate is not None)
+
+
+def line_total(item: LineItem, currency: str) -> LineTotal:
+    raw = item.quantity * item.unit_price
+    raw_discount = Decimal(0)
+    if item.discount is not None:
+        if item.discount.kind == "percent":
+            raw_discount = raw * item.discount.value / HUNDRED
+        else:
+            raw_discount = item.discount.value
+    return LineTotal(
+        gross=round_money(raw, currency),
+        discount=round_money(raw_discount, currency),
+        amount=round_money(raw - raw_discount, currency),
+        tax_rate=item.tax_rate,
+    )
+
+
+def _rate_key(rate: Decimal | None) -> tuple[int, Decimal]:
+    # untaxed first, then ascending rates; the order also decides who gets a rounding remainder
+    return (0, Decimal(0)) if rate is None else (1, rate)
+
+
+def compute_totals(inv: Invoice) -> Totals:
+    cur = inv.currency
+    lines = tuple(line_total(it, cur) for it in inv.items)
+    by_rate: dict[Decimal | None, Decimal] = {}
+    for lt in lines:
+        by_rate[lt.tax_rate] = by_rate.get(lt.tax_rate, Decimal(0)) + lt.amount
+    shipping = round_money(inv.shipping, cur)
+    if shipping and inv.shipping_tax_rate not in by_rate:
+        by_rate[inv.shipping_tax_rate] = Decimal(0)
+    rates = sorted(by_rate, key=_rate_key)
+    subtotal = sum((lt.amount for lt in lines), round_money(Decimal(0), cur))
+
+    shares: dict[Decimal | None, Decimal] = dict.fromkeys(rates, round_money(Decimal(0), cur))
+    d = inv.discount
+    if d is not None and d.kind == "percent":
+        for r in rates:
+            shares[r] = round_money(by_rate[r] * d.value / HUNDRED, cur)
+    elif d is not None and subtotal:
+        amount = round_money(d.value, cur)
+        allotted = Decimal(0)
+        for r in rates[:-1]:
+            shares[r] = round_money(amount * by_rate[r] / subtotal, cur)
+            allotted += shares[r]
+        shares[rates[-1]] = amount - allotted
+
+    groups = []
+    for r in rates:
+        ship = shipping if r == inv.shipping_tax_rate else round_money(Decimal(0), cur)
+        base = by_rate[r] - shares[r] + ship
+        tax = round_money(Decimal(0) if r is None else base * r / HUNDRED, cur)
+        groups.append(TaxGroup(rate=r, lines=by_rate[r], discount=shares[r], shipping=ship,
+                               base=base, tax=tax))
+    zero = round_money(Decimal(0), cur)
+    discount = sum(shares.values(), zero)
+    tax = sum((g.tax for g in groups), zero)
+    total = subtotal - discount + shipping + tax
+    paid = round_money(inv.amount_paid, cur)
+    return Totals(
+        currency=cur, lines=lines, subtotal=subtotal,
+        line_discounts=sum((lt.discount for lt in lines), round_money(Decimal(0), cur)),
+        discount=discount, shipping=shipping, groups=tuple(groups), tax=tax, total=total,
+        amount_paid=paid, balance_due=total - paid,
+    )

@@ -1,0 +1,183 @@
+"""Every error the product raises, and the one place that maps errors to HTTP statuses.
+
+The statuses follow Knative Eventing's delivery rules: a subscriber's 400/422 (and any other
+4xx but 404/408/409/429) is *permanent*: the broker does not retry and sends the event to the
+trigger's dead-letter sink. 409/429/5xx are *transient*: the broker retries with backoff.
+HTTP callers see the same statuses.
+
+The exception tree::
+
+    InvoiceflowError
+    ├── PermanentError                 not retried; dead-lettered when it answers an event
+    │   ├── BadRequest           400   malformed JSON, malformed CloudEvent, bad multipart
+    │   │   └── MalformedJSON    400
+    │   ├── Unauthorized         401   missing/invalid/expired token, wrong login
+    │   ├── NotFound             404   does not exist *or* is not yours (same body)
+    │   ├── PayloadTooLarge      413   body over MAX_DOCUMENT_BYTES
+    │   ├── ValidationError      422   the invoice document has problems (all listed)
+    │   │   └── TotalsMismatch   422   client-sent totals differ from the computed ones
+    │   ├── IdempotencyConflict  422   same Idempotency-Key, different body
+    │   ├── UnknownOwner         422   invoice.requested names no active user
+    │   └── RenderError          422   a valid document the renderer cannot render
+    └── TransientError                 retried with backoff
+        ├── Conflict             409   the same work is in progress elsewhere
+        ├── RateLimited          429   an upstream (SendGrid) asked us to slow down
+        └── Unavailable          503   database, document store, broker or mail is down
+    ConfigError (also an InvoiceflowError, 503)  settings missing or invalid; all listed
+
+NotFound is a permanent problem for HTTP callers; Knative would *retry* a 404 from an event
+subscriber, so event steps never raise it (they raise ValidationError/UnknownOwner instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: a JSON pointer into the offending document and a sentence for a human."""
+
+    pointer: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message}
+
+
+class InvoiceflowError(Exception):
+    status = 500
+    title = "Internal error"
+    retryable = False
+
+    def __init__(self, detail: str = "", problems: Iterable[Problem] = ()) -> None:
+        self.problems: list[Problem] = list(problems)
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "title": self.title,
+                                "detail": self.detail}
+        if self.problems:
+            body["problems"] = [p.to_dict() for p in self.problems]
+        return body
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.detail
+        lines = "\n".join(f"  {p.pointer or '/'}: {p.message}" for p in self.problems)
+        return f"{self.detail}\n{lines}"
+
+
+class PermanentError(InvoiceflowError):
+    status = 422
+    title = "Unprocessable"
+
+
+class BadRequest(PermanentError):
+    status = 400
+    title = "Bad request"
+
+
+class MalformedJSON(BadRequest):
+    title = "Malformed JSON"
+
+
+class Unauthorized(PermanentError):
+    status = 401
+    title = "Unauthorized"
+
+
+class NotFound(PermanentError):
+    status = 404
+    title = "Not found"
+
+
+class PayloadTooLarge(PermanentError):
+    status = 413
+    title = "Payload too large"
+
+
+class ValidationError(PermanentError):
+    status = 422
+    title = "Invalid invoice document"
+
+    def __init__(self, problems: Sequence[Problem], detail: str = "") -> None:
+        n = len(problems)
+        super().__init__(detail or f"{n} problem{'s' if n != 1 else ''} in the invoice document",
+                         problems)
+
+
+class TotalsMismatch(ValidationError):
+    title = "Totals do not match"
+
+
+class IdempotencyConflict(PermanentError):
+    status = 422
+    title = "Idempotency-Key reused with a different body"
+
+
+class UnknownOwner(PermanentError):
+    status = 422
+    title = "Unknown owner"
+
+
+class RenderError(PermanentError):
+    status = 422
+    title = "Invoice cannot be rendered"
+
+
+class TransientError(InvoiceflowError):
+    status = 503
+    title = "Temporarily unavailable"
+    retryable = True
+
+
+class Conflict(TransientError):
+    status = 409
+    title = "Conflict"
+
+
+class RateLimited(TransientError):
+    status = 429
+    title = "Too many requests"
+
+
+class Unavailable(TransientError):
+    status = 503
+    title = "Service unavailable"
+
+
+class ConfigError(InvoiceflowError):
+    status = 503
+    title = "Configuration error"
+    retryable = True
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("invalid or missing settings", problems)
+
+
+#: Knative's retry rule for a subscriber's answer (eventing delivery spec).
+RETRIED_STATUSES = frozenset({404, 408, 409, 429})
+
+
+def is_retried(status: int) -> bool:
+    """Whether Knative's broker retries an event its subscriber answered with ``status``."""
+    return status >= 500 or status in RETRIED_STATUSES
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status for any exception: ours map by class; anything else is transient (503)
+    so an unexpected failure is retried rather than lost, and never shows up as a bare 500."""
+    if isinstance(exc, InvoiceflowError):
+        return exc.status
+    return 503
+
+
+def body_for(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, InvoiceflowError):
+        return exc.to_dict()
+    return {"status": 503, "title": "Service unavailable",
+            "detail": "an unexpected error occurred; the request can be retried"}

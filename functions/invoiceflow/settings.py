@@ -1,0 +1,191 @@
+"""Every setting is an environment variable, and every one is read here and nowhere else.
+
+``Settings.from_env()`` reads the whole table below at once and raises
+:class:`~invoiceflow.errors.ConfigError` listing *every* missing or invalid variable, so an
+operator fixes a Service's environment in one go.
+
+``ENV_VARS`` is the machine-readable table: the deployment tests use it to check that each
+Knative Service is given every variable its function reads, and that secrets come only from
+Secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from invoiceflow.errors import ConfigError, Problem
+
+#: The functions (Knative Services) of the product.
+FUNCTIONS = ("login", "upload", "download", "render-pdf", "render-xlsx", "notify", "dead-letter")
+
+_ALL = frozenset(FUNCTIONS)
+_STORES = frozenset({"login", "upload", "download", "render-pdf", "render-xlsx", "notify",
+                     "dead-letter"})
+_DOCS = frozenset({"upload", "download", "render-pdf", "render-xlsx", "notify"})
+_EMITTERS = frozenset({"upload", "render-pdf", "render-xlsx", "notify", "dead-letter"})
+_VERIFY = frozenset({"upload", "download"})
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    help: str
+    default: str | None = None
+    #: functions that read it (all of them must be given it in a cluster unless it has a default)
+    used_by: frozenset[str] = _ALL
+    #: comes from a Kubernetes Secret, never a ConfigMap; never logged
+    secret: bool = False
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("DATABASE_URL", "postgresql://user:pass@host/db or sqlite:///path.db "
+           "(default: SQLite under DATA_DIR)", None, _STORES, secret=True),
+    EnvVar("MONGODB_URL", "mongodb://... for GridFS, or a directory path / file:// URL for the "
+           "files store (default: DATA_DIR/files)", None, _DOCS, secret=True),
+    EnvVar("MONGODB_DATABASE", "database holding the GridFS bucket", "invoiceflow", _DOCS),
+    EnvVar("RABBITMQ_URL", "amqp://... : the local runtime's broker backend (unset: in-process)",
+           None, frozenset(), secret=True),
+    EnvVar("K_SINK", "broker address events are POSTed to (set by the SinkBinding)", None,
+           _EMITTERS),
+    EnvVar("DATA_DIR", "where the embedded defaults keep their files", ".invoiceflow", _ALL),
+    EnvVar("JWT_ALGORITHM", "HS256, RS256 or EdDSA", "HS256", frozenset({"login"}) | _VERIFY),
+    EnvVar("JWT_SECRET", "HS256 secret, at least 32 bytes", None,
+           frozenset({"login"}) | _VERIFY, secret=True),
+    EnvVar("JWT_PRIVATE_KEY", "PEM private key (RS256/EdDSA); only login holds it", None,
+           frozenset({"login"}), secret=True),
+    EnvVar("JWT_PUBLIC_KEY", "PEM public key (RS256/EdDSA)", None,
+           frozenset({"login"}) | _VERIFY),
+    EnvVar("JWT_ISSUER", "iss claim", "invoiceflow", frozenset({"login"}) | _VERIFY),
+    EnvVar("JWT_AUDIENCE", "aud claim", "invoiceflow-api", frozenset({"login"}) | _VERIFY),
+    EnvVar("JWT_TTL_SECONDS", "token lifetime", "3600", frozenset({"login"})),
+    EnvVar("MAX_DOCUMENT_BYTES", "largest accepted invoice document", str(2 * 1024 * 1024),
+           frozenset({"upload"})),
+    EnvVar("INVOICE_FORMATS", "formats rendered for every invoice", "pdf,xlsx",
+           frozenset({"upload", "notify"})),
+    EnvVar("PUBLIC_BASE_URL", "base URL of the HTTP API, for links", "http://localhost:8080",
+           frozenset({"upload", "download", "notify"})),
+    EnvVar("SENDGRID_API_KEY", "SendGrid key; unset: emails are written as .eml to "
+           "MAIL_OUTBOX_DIR", None, frozenset({"notify"}), secret=True),
+    EnvVar("SENDGRID_HOST", "SendGrid API base URL", "https://api.sendgrid.com",
+           frozenset({"notify"})),
+    EnvVar("MAIL_FROM", "sender address of the emails", "invoices@invoiceflow.local",
+           frozenset({"notify"})),
+    EnvVar("MAIL_OUTBOX_DIR", "where .eml files go without SendGrid (default DATA_DIR/outbox)",
+           None, frozenset({"notify"})),
+    EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
+)
+
+_FORMATS = ("pdf", "xlsx")
+_ALGORITHMS = ("HS256", "RS256", "EdDSA")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    document_store_url: str
+    mongodb_database: str
+    rabbitmq_url: str | None
+    k_sink: str | None
+    data_dir: Path
+    jwt_algorithm: str
+    jwt_secret: str | None = field(repr=False)
+    jwt_private_key: str | None = field(repr=False)
+    jwt_public_key: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_ttl_seconds: int
+    max_document_bytes: int
+    invoice_formats: tuple[str, ...]
+    public_base_url: str
+    sendgrid_api_key: str | None = field(repr=False)
+    sendgrid_host: str
+    mail_from: str
+    mail_outbox_dir: Path
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        problems: list[Problem] = []
+
+        def get(name: str) -> str | None:
+            var = _BY_NAME[name]
+            value = env.get(name)
+            if value is None or value.strip() == "":
+                return var.default
+            return value.strip()
+
+        def bad(name: str, message: str) -> None:
+            problems.append(Problem(f"/{name}", message))
+
+        data_dir = Path(get("DATA_DIR") or ".invoiceflow")
+        database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'invoiceflow.db'}"
+        scheme = urlparse(database_url).scheme
+        if scheme not in ("postgresql", "postgres", "sqlite"):
+            bad("DATABASE_URL", "must start with postgresql:// or sqlite:///")
+        docs_url = get("MONGODB_URL") or str(data_dir / "files")
+        rabbit = get("RABBITMQ_URL")
+        if rabbit and urlparse(rabbit).scheme not in ("amqp", "amqps"):
+            bad("RABBITMQ_URL", "must start with amqp:// or amqps://")
+        sink = get("K_SINK")
+        if sink and urlparse(sink).scheme not in ("http", "https"):
+            bad("K_SINK", "must be an http(s) URL")
+
+        algorithm = get("JWT_ALGORITHM") or "HS256"
+        secret = get("JWT_SECRET")
+        if algorithm not in _ALGORITHMS:
+            bad("JWT_ALGORITHM", f"must be one of {', '.join(_ALGORITHMS)}")
+        elif algorithm == "HS256" and secret is not None and len(secret.encode()) < 32:
+            bad("JWT_SECRET", "must be at least 32 bytes for HS256")
+
+        def integer(name: str, low: int) -> int:
+            raw = get(name) or "0"
+            try:
+                value = int(raw)
+            except ValueError:
+                bad(name, f"must be a whole number, got {raw!r}")
+                return low
+            if value < low:
+                bad(name, f"must be at least {low}")
+            return value
+
+        formats = tuple(f.strip() for f in (get("INVOICE_FORMATS") or "").split(",") if f.strip())
+        if not formats or any(f not in _FORMATS for f in formats):
+            bad("INVOICE_FORMATS", "must be a comma-separated subset of pdf,xlsx")
+        level = (get("LOG_LEVEL") or "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            bad("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+
+        settings = cls(
+            database_url=database_url,
+            document_store_url=docs_url,
+            mongodb_database=get("MONGODB_DATABASE") or "invoiceflow",
+            rabbitmq_url=rabbit,
+            k_sink=sink,
+            data_dir=data_dir,
+            jwt_algorithm=algorithm,
+            jwt_secret=secret,
+            jwt_private_key=get("JWT_PRIVATE_KEY"),
+            jwt_public_key=get("JWT_PUBLIC_KEY"),
+            jwt_issuer=get("JWT_ISSUER") or "invoiceflow",
+            jwt_audience=get("JWT_AUDIENCE") or "invoiceflow-api",
+            jwt_ttl_seconds=integer("JWT_TTL_SECONDS", 60),
+            max_document_bytes=integer("MAX_DOCUMENT_BYTES", 1024),
+            invoice_formats=formats,
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            sendgrid_api_key=get("SENDGRID_API_KEY"),
+            sendgrid_host=(get("SENDGRID_HOST") or "").rstrip("/"),
+            mail_from=get("MAIL_FROM") or "",
+            mail_outbox_dir=Path(get("MAIL_OUTBOX_DIR") or data_dir / "outbox"),
+            log_level=level,
+        )
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+_BY_NAME = {var.name: var for var in ENV_VARS}

@@ -1,0 +1,256 @@
+"""Parsing and validation of invoice documents in all three formats."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from invoiceflow.domain import compute_totals, parse_invoice, to_json
+from invoiceflow.domain.parse import schema
+from invoiceflow.errors import (
+    MalformedJSON,
+    PayloadTooLarge,
+    TotalsMismatch,
+    ValidationError,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "events" / "examples" / "invoices"
+SCHEMA_FILE = ROOT / "events" / "schemas" / "invoice.v1.schema.json"
+
+MINIMAL = {
+    "number": "T-1",
+    "issue_date": "2026-11-24",
+    "currency": "EUR",
+    "seller": {"name": "Seller"},
+    "bill_to": {"name": "Buyer"},
+    "items": [{"description": "Thing", "quantity": "1", "unit_price": "10.00"}],
+}
+
+
+def problems(exc: pytest.ExceptionInfo[ValidationError]) -> dict[str, str]:
+    """pointer -> its messages joined with ' | '."""
+    out: dict[str, str] = {}
+    for p in exc.value.problems:
+        out[p.pointer] = f"{out[p.pointer]} | {p.message}" if p.pointer in out else p.message
+    return out
+
+
+def doc(**changes: object) -> dict[str, object]:
+    d = copy.deepcopy(MINIMAL)
+    d.update(changes)
+    return d
+
+
+def test_there_are_at_least_six_examples_and_all_parse() -> None:
+    files = sorted(EXAMPLES.glob("*.json"))
+    assert len(files) >= 6
+    formats = {parse_invoice(f.read_bytes()).source_format for f in files}
+    assert formats == {"canonical", "legacy", "invoice-generator"}
+
+
+def test_schema_is_valid_2020_12_and_the_package_reads_the_same_file() -> None:
+    on_disk = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(on_disk)
+    assert on_disk["$schema"].endswith("2020-12/schema")
+    assert schema() == on_disk
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_normalised_form_of_every_example_validates_against_the_published_schema(
+        path: Path) -> None:
+    canonical = to_json(parse_invoice(path.read_bytes()).invoice)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text())).validate(canonical)
+    # and the canonical form parses back to the same invoice
+    again = parse_invoice(json.dumps(canonical))
+    assert again.invoice == parse_invoice(path.read_bytes()).invoice
+
+
+def test_legacy_format_is_normalised() -> None:
+    d = parse_invoice((EXAMPLES / "legacy-flat.json").read_bytes())
+    inv = d.invoice
+    assert d.source_format == "legacy"
+    assert inv.currency == "USD"
+    assert inv.number == "INV-2026-001"
+    assert inv.seller.name == "Acme Web Services LLC"
+    assert inv.seller.address == ("1200 Market Street, Suite 400", "San Francisco, CA 94102")
+    assert inv.bill_to.name == "Jane Cooper" and inv.bill_to.company == "Globex Corporation"
+    assert inv.ship_to is not None and inv.ship_to.name == "Receiving Dock B"
+    assert [i.quantity for i in inv.items] == [Decimal(1), Decimal(12), Decimal("7.5")]
+    assert {i.tax_rate for i in inv.items} == {Decimal("8.25")}
+    assert compute_totals(inv).total == Decimal("3677.66")
+
+
+def test_legacy_totals_off_by_more_than_one_minor_unit_are_rejected_naming_each_field() -> None:
+    raw = json.loads((EXAMPLES / "legacy-flat.json").read_text())
+    raw["items"][1]["total"] = "359.00"
+    raw["subtotal"] = "3396.00"
+    raw["total_amount"] = 3677.67  # one cent off: tolerated
+    with pytest.raises(TotalsMismatch) as exc:
+        parse_invoice(json.dumps(raw))
+    found = problems(exc)
+    assert set(found) == {"/items/1/total", "/subtotal"}
+    assert "359.00" in found["/items/1/total"] and "359.88" in found["/items/1/total"]
+    assert "3396.00" in found["/subtotal"] and "3397.38" in found["/subtotal"]
+    assert exc.value.status == 422
+
+
+def test_legacy_problems_point_at_the_clients_own_fields() -> None:
+    raw = json.loads((EXAMPLES / "legacy-flat.json").read_text())
+    del raw["company_name"]
+    raw["date"] = "2026-13-01"
+    raw["items"][0]["qty"] = -2
+    raw["tax_rate"] = 120
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(json.dumps(raw))
+    found = problems(exc)
+    assert "/company_name" in found
+    assert "/date" in found
+    assert "/items/0/qty" in found
+    assert "/tax_rate" in found and "0 to 100" in found["/tax_rate"]
+
+
+def test_invoice_generator_format_is_normalised() -> None:
+    d = parse_invoice((EXAMPLES / "invoice-generator.json").read_bytes())
+    inv = d.invoice
+    assert d.source_format == "invoice-generator"
+    assert inv.seller.name == "Invoiced, Inc." and inv.seller.address[0] == "548 Market St"
+    assert inv.bill_to.name == "Acme Corp"
+    assert inv.currency == "USD"
+    assert inv.issue_date.isoformat() == "2026-11-20"
+    assert inv.logo is not None and inv.logo.media_type == "image/png"
+    assert inv.items[0].description == "Starter plan — Monthly subscription"
+    assert inv.discount is not None and inv.discount.kind == "percent"
+    totals = compute_totals(inv)
+    assert totals.subtotal == Decimal("649.00")
+    assert totals.discount == Decimal("32.45")
+    assert totals.tax == Decimal("44.70")
+    assert totals.balance_due == Decimal("576.25")
+
+
+def test_invoice_generator_logo_url_is_never_fetched_but_rejected() -> None:
+    raw = json.loads((EXAMPLES / "invoice-generator.json").read_text())
+    raw["logo"] = "https://example.com/logo.png"
+    raw["items"][0]["unit_cost"] = "abc"
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(json.dumps(raw))
+    found = problems(exc)
+    assert "never fetched" in found["/logo"]
+    assert "/items/0/unit_cost" in found
+
+
+def test_every_problem_is_reported_at_once_with_pointers() -> None:
+    bad = {
+        "number": "",
+        "issue_date": "2026-02-30",
+        "due_date": "2026-01-01",
+        "currency": "ZZZ",
+        "locale": "xx-QQ",
+        "seller": {},
+        "bill_to": {"name": "x", "nickname": "y"},
+        "items": [
+            {"description": "a", "quantity": "-1", "unit_price": "NaN"},
+            {"description": "b", "unit_price": "1", "tax_rate": "101"},
+            {"description": "c", "unit_price": "5", "discount": {"amount": "9"}},
+        ],
+        "amount_paid": -3,
+        "discount": {"percent": "5", "amount": "1"},
+    }
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(json.dumps(bad))
+    found = problems(exc)
+    assert set(found) >= {
+        "/number", "/issue_date", "/currency", "/locale", "/seller/name", "/bill_to/nickname",
+        "/items/0/quantity", "/items/0/unit_price", "/items/1/tax_rate",
+        "/items/2/discount/amount", "/amount_paid", "/discount",
+    }
+    assert "real calendar date" in found["/issue_date"]
+    assert "credit" in found["/items/0/quantity"]
+    assert exc.value.status == 422
+    assert all(p["message"] for p in exc.value.to_dict()["problems"])
+
+
+def test_nan_and_infinity_literals_are_rejected_with_a_pointer() -> None:
+    text = json.dumps(doc()).replace('"10.00"', "NaN")
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(text)
+    assert "NaN is not allowed" in problems(exc)["/items/0/unit_price"]
+    text = json.dumps(doc(shipping="X")).replace('"X"', "-Infinity")
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(text)
+    assert "/shipping" in problems(exc)
+
+
+def test_due_date_before_issue_date_is_rejected() -> None:
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(due_date="2026-11-01"))
+    assert "before the issue date" in problems(exc)["/due_date"]
+
+
+def test_credit_lines_may_be_negative() -> None:
+    d = doc(items=[{"description": "Fee", "unit_price": "100"},
+                   {"description": "Refund", "quantity": "-1", "unit_price": "30",
+                    "credit": True}])
+    assert compute_totals(parse_invoice(d).invoice).total == Decimal("70.00")
+
+
+def test_limits_have_clear_messages() -> None:
+    item = {"description": "x", "unit_price": "1"}
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(items=[item] * 10_001, notes="n" * 1001))
+    found = problems(exc)
+    assert "at most 10,000 line items" in found["/items"]
+    assert "at most 1,000 characters" in found["/notes"]
+    parse_invoice(doc(items=[item] * 10_000))  # the limit itself is fine
+
+
+def test_size_limit_and_malformed_json() -> None:
+    with pytest.raises(PayloadTooLarge):
+        parse_invoice(b"{" + b" " * 2048 + b"}", max_bytes=1024)
+    with pytest.raises(MalformedJSON) as exc:
+        parse_invoice(b'{"number": ')
+    assert exc.value.status == 400 and "line 1" in str(exc.value)
+    with pytest.raises(MalformedJSON):
+        parse_invoice(b"\xff\xfe not utf-8")
+    with pytest.raises(ValidationError):
+        parse_invoice(b"[1, 2]")
+
+
+def _png() -> bytes:
+    logo = json.loads((EXAMPLES / "eur-two-rates.json").read_text())["seller"]["logo"]
+    return base64.b64decode(logo.split(",")[1])
+
+
+def test_logo_rules() -> None:
+    png = _png()
+    ok = parse_invoice(doc(seller={"name": "S", "logo": "data:image/png;base64,"
+                                   + base64.b64encode(png).decode()}))
+    assert ok.invoice.logo is not None and ok.invoice.logo.data == png
+    cases = {
+        "data:image/png;base64,!!!": "not valid base64",
+        "data:image/jpeg;base64," + base64.b64encode(png).decode(): "not a JPEG",
+        "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 524_281)
+        .decode(): "at most 524,288",
+        "https://evil.example/logo.png": "data: URI",
+    }
+    big = doc(seller={"name": "S", "logo": "data:image/png;base64," + "A" * 800_000})
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(big)
+    assert "at most 699,100 characters" in problems(exc)["/seller/logo"]
+    for uri, message in cases.items():
+        with pytest.raises(ValidationError) as exc:
+            parse_invoice(doc(seller={"name": "S", "logo": uri}))
+        assert message in problems(exc)["/seller/logo"], uri
+
+
+def test_numbers_as_json_numbers_keep_exact_decimal_values() -> None:
+    text = json.dumps(doc()).replace('"10.00"', "0.1")
+    inv = parse_invoice(text.replace('"quantity": "1"', '"quantity": 3')).invoice
+    assert inv.items[0].unit_price == Decimal("0.1")
+    assert compute_totals(inv).subtotal == Decimal("0.30")
