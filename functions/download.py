@@ -1,0 +1,13 @@
+"""The download function (HTTP): see invoiceflow.api.download."""
+
+import functions_framework
+from flask import Request, Response
+
+from invoiceflow import api
+from invoiceflow.logs import log_context
+
+
+@functions_framework.http
+def download(request: Request) -> Response:
+    with log_context(function="download", path=request.path):
+        return api.download(request)

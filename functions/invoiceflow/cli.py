@@ -1,0 +1,201 @@
+"""The ``invoiceflow`` command line.
+
+    invoiceflow render FILE... --out DIR [--format pdf,xlsx]
+    invoiceflow db migrate
+    invoiceflow outbox relay
+    invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
+    invoiceflow dev [--port 8080]
+    invoiceflow demo [--out out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from invoiceflow.errors import InvoiceflowError
+
+
+def _formats(value: str) -> list[str]:
+    from invoiceflow.formats import FORMATS
+
+    names = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"formats are a comma-separated subset of "
+                                         f"{','.join(FORMATS)}; got {value!r}")
+    return names
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from invoiceflow.domain import parse_invoice
+    from invoiceflow.formats import FORMATS, file_name
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[str, InvoiceflowError]] = []
+    written: list[Path] = []
+    files = list(args.files)
+    bar = tqdm(files, unit="invoice", disable=len(files) < 2 or args.quiet, file=sys.stderr)
+    for name in bar:
+        bar.set_postfix_str(Path(name).name, refresh=False)
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            failed.append((name, InvoiceflowError(str(exc))))
+            continue
+        try:
+            invoice = parse_invoice(data, max_bytes=args.max_bytes).invoice
+            for fmt in args.format:
+                target = out / file_name(invoice.number, fmt)
+                target.write_bytes(FORMATS[fmt].render(invoice))
+                written.append(target)
+        except InvoiceflowError as exc:
+            failed.append((name, exc))
+    for path in written:
+        print(path)
+    for name, exc in failed:
+        print(f"{name}: {exc}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(files)} file(s) had problems; the others were rendered",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from invoiceflow.settings import Settings
+    from invoiceflow.stores import migrate
+
+    settings = Settings.from_env()
+    applied = migrate(settings.database_url)
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            raise SystemExit("passwords differ")
+    if len(password) < 8:
+        raise SystemExit("the password must be at least 8 characters")
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from invoiceflow import accounts
+    from invoiceflow.settings import Settings
+
+    settings = Settings.from_env()
+    repo = accounts.repository(settings)
+    if args.users_cmd == "add":
+        user = accounts.add_user(repo, args.email, _read_password(args))
+        print(f"added {user.email} ({user.id})")
+    elif args.users_cmd == "disable":
+        accounts.set_disabled(repo, args.email, True)
+        print(f"disabled {args.email}")
+    elif args.users_cmd == "enable":
+        accounts.set_disabled(repo, args.email, False)
+        print(f"enabled {args.email}")
+    else:
+        for user in repo.list_users():
+            state = "disabled" if user.disabled else "active"
+            print(f"{user.email}\t{state}\t{user.id}")
+    return 0
+
+
+def cmd_outbox_relay(args: argparse.Namespace) -> int:
+    from invoiceflow.context import get_context
+    from invoiceflow.outbox import relay
+
+    ctx = get_context()
+    total = 0
+    while sent := relay(ctx, limit=100):
+        total += sent
+    pending = len(ctx.repo.pending_outbox_events(limit=1))
+    print(f"relayed {total} event(s){'; some are still pending' if pending else ''}")
+    return 1 if pending else 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from invoiceflow.runtime.dev import serve
+
+    return serve(host=args.host, port=args.port)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from invoiceflow.runtime.demo import run_demo
+
+    return run_demo(out=Path(args.out), port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from invoiceflow.domain import DEFAULT_MAX_BYTES
+
+    parser = argparse.ArgumentParser(prog="invoiceflow", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("render", help="render invoice JSON files to PDF/XLSX")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--format", type=_formats, default=["pdf", "xlsx"])
+    p.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("db", help="database administration")
+    dbsub = p.add_subparsers(dest="db_cmd", required=True)
+    dbsub.add_parser("migrate", help="apply SQL migrations (safe to run twice)").set_defaults(
+        func=cmd_db_migrate)
+
+    p = sub.add_parser("outbox", help="the transactional outbox")
+    osub = p.add_subparsers(dest="outbox_cmd", required=True)
+    osub.add_parser("relay", help="send every pending event to K_SINK (a CronJob runs this)"
+                    ).set_defaults(func=cmd_outbox_relay)
+
+    p = sub.add_parser("users", help="manage user accounts")
+    usub = p.add_subparsers(dest="users_cmd", required=True)
+    add = usub.add_parser("add")
+    add.add_argument("email")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of standard input")
+    usub.add_parser("disable").add_argument("email")
+    usub.add_parser("enable").add_argument("email")
+    usub.add_parser("list")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("dev", help="run the whole product on this machine")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("demo", help="start the local runtime, send a sample invoice, fetch "
+                       "its files and stop")
+    p.add_argument("--out", default="out")
+    p.add_argument("--port", type=int, default=0, help="0: any free port")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvoiceflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""CloudEvents for invoiceflow: build, serialize, parse and emit them.
+
+This is the only module of the project that imports ``cloudevents`` (the 1.x SDK). Everything
+else handles events through the functions below, and ``Event`` (an alias of
+``cloudevents.http.CloudEvent``) is the type to annotate with: ``event["type"]``,
+``event["id"]``, ``event.get("subject")`` and ``event.data`` are the ways to read one.
+
+Events carry identifiers only, never documents: ``make_event`` refuses data over
+``MAX_DATA_BYTES`` once JSON-encoded.
+
+Emitting::
+
+    emitter = Emitter(settings.k_sink)          # K_SINK, set by the SinkBinding
+    emitter.send(make_event(INVOICE_RENDERED, "/render-pdf", {"invoiceId": "..."},
+                            subject=invoice_id))
+
+Every event handed to :func:`send` is first shown to each callable in ``observers`` (tests
+append a validator there); then it is POSTed to the sink in binary content mode. A 2xx answer
+means the broker accepted it; anything else, a connection error or a timeout raises
+:class:`~invoiceflow.errors.Unavailable`, a transient error, so the caller's own trigger
+retries it.
+
+Receiving: :func:`from_request` parses binary or structured content mode and raises
+:class:`~invoiceflow.errors.BadRequest` that lists every problem it found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from cloudevents.conversion import to_binary as _to_binary
+from cloudevents.exceptions import GenericException as _CloudEventsError
+from cloudevents.http import CloudEvent, from_http
+
+from invoiceflow.errors import BadRequest, ConfigError, Problem, Unavailable
+
+log = logging.getLogger(__name__)
+
+#: The type every function receives and emits (``cloudevents.http.CloudEvent``).
+Event = CloudEvent
+
+_PREFIX = "io.invoiceflow.invoice."
+INVOICE_UPLOADED = _PREFIX + "uploaded.v1"
+INVOICE_REQUESTED = _PREFIX + "requested.v1"
+INVOICE_RENDERED = _PREFIX + "rendered.v1"
+INVOICE_FAILED = _PREFIX + "failed.v1"
+INVOICE_NOTIFIED = _PREFIX + "notified.v1"
+
+#: Every event type of the product.
+EVENT_TYPES: tuple[str, ...] = (INVOICE_UPLOADED, INVOICE_REQUESTED, INVOICE_RENDERED,
+                                INVOICE_FAILED, INVOICE_NOTIFIED)
+
+SPECVERSION = "1.0"
+#: Events carry ids and small facts, never documents.
+MAX_DATA_BYTES = 4096
+#: Seconds an emitter waits for the broker's answer.
+DEFAULT_TIMEOUT = 10.0
+
+#: Attributes defined by the CloudEvents 1.0 spec (everything else is an extension).
+CONTEXT_ATTRIBUTES = frozenset({"id", "source", "specversion", "type", "datacontenttype",
+                                "dataschema", "subject", "time"})
+REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+_STRUCTURED = "application/cloudevents+json"
+_BATCH = "application/cloudevents-batch+json"
+
+#: Called with every event :func:`send` emits, before it is POSTed. Tests append here.
+observers: list[Callable[[Event], None]] = []
+
+
+def is_extension_name(name: str) -> bool:
+    """CloudEvents extension names: lowercase ASCII letters and digits only."""
+    return bool(_EXTENSION_NAME.fullmatch(name))
+
+
+def make_event(type: str, source: str, data: Mapping[str, Any] | None, *,
+               subject: str | None = None, id: str | None = None,
+               extensions: Mapping[str, str | int | bool] | None = None) -> Event:
+    """A CloudEvent 1.0 with JSON ``data``. ``id`` defaults to a new UUID and ``time`` to now.
+
+    Raises ``ValueError`` (a programming error) for an empty type or source, an extension
+    name that is not lowercase letters/digits or that shadows a context attribute, or data
+    larger than ``MAX_DATA_BYTES``.
+    """
+    problems: list[str] = []
+    if not isinstance(type, str) or not type:
+        problems.append("type must be a non-empty string")
+    if not isinstance(source, str) or not source:
+        problems.append("source must be a non-empty string")
+    if data is not None:
+        try:
+            size = len(json.dumps(data, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            problems.append(f"data must be JSON-serializable: {exc}")
+        else:
+            if size > MAX_DATA_BYTES:
+                problems.append(f"data is {size} bytes; events carry ids, not documents "
+                                f"(at most {MAX_DATA_BYTES} bytes)")
+    attributes: dict[str, Any] = {"specversion": SPECVERSION, "type": type, "source": source,
+                                  "datacontenttype": "application/json"}
+    if id is not None:
+        if not isinstance(id, str) or not id:
+            problems.append("id must be a non-empty string")
+        attributes["id"] = id
+    if subject is not None:
+        attributes["subject"] = subject
+    for name, value in (extensions or {}).items():
+        if not is_extension_name(name):
+            problems.append(f"extension name {name!r} must be lowercase letters and digits")
+        elif name in CONTEXT_ATTRIBUTES or name == "data":
+            problems.append(f"extension name {name!r} is a CloudEvents context attribute")
+        elif not isinstance(value, str | int | bool):
+            problems.append(f"extension {name!r} must be a string, integer or boolean")
+        else:
+            attributes[name] = _attribute_string(value)
+    if problems:
+        raise ValueError("invalid event: " + "; ".join(problems))
+    return CloudEvent(attributes, dict(data) if data is not None else None)
+
+
+def _attribute_string(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def attributes_of(event: Event) -> dict[str, Any]:
+    """Every context attribute and extension of ``event`` (not its data)."""
+    return dict(event.get_attributes())
+
+
+def with_extensions(event: Event, extensions: Mapping[str, str]) -> Event:
+    """A copy of ``event`` with ``extensions`` added (or replaced)."""
+    for name in extensions:
+        if not is_extension_name(name) or name in CONTEXT_ATTRIBUTES:
+            raise ValueError(f"invalid extension name {name!r}")
+    attributes = attributes_of(event)
+    attributes.update({k: _attribute_string(v) for k, v in extensions.items()})
+    return CloudEvent(attributes, event.data)
+
+
+def to_http(event: Event) -> tuple[dict[str, str], bytes]:
+    """``(headers, body)`` of ``event`` in binary content mode (``ce-*`` headers)."""
+    headers, body = _to_binary(event)
+    if isinstance(body, str):
+        body = body.encode()
+    return dict(headers), body if body is not None else b""
+
+
+def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
+    """Parse an HTTP request carrying a CloudEvent, in binary or structured content mode.
+
+    Raises :class:`BadRequest` listing *every* problem: missing or empty id/source/type/
+    specversion, an unsupported specversion, a body that is not the JSON it claims to be,
+    a batch, bad extension names.
+    """
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    raw = body if body is not None else b""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == _BATCH:
+        raise BadRequest("batched CloudEvents are not supported",
+                         [Problem("", "send one event per request")])
+    if content_type == _STRUCTURED:
+        problems = _structured_problems(raw)
+    else:
+        problems = _binary_problems(lowered, content_type, raw)
+    if problems:
+        n = len(problems)
+        raise BadRequest(f"malformed CloudEvent: {n} problem{'s' if n != 1 else ''}", problems)
+    try:
+        return from_http(lowered, raw)
+    except _CloudEventsError as exc:  # anything the checks above did not foresee
+        raise BadRequest("malformed CloudEvent", [Problem("", str(exc))]) from exc
+
+
+def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:
+    problems = []
+    for name in REQUIRED_ATTRIBUTES:
+        value = attributes.get(name)
+        if value is None:
+            problems.append(Problem(f"/{name}", f"the {name} attribute is missing ({where})"))
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(Problem(f"/{name}", f"the {name} attribute must be a non-empty "
+                                                f"string ({where})"))
+        elif name == "specversion" and value != SPECVERSION:
+            problems.append(Problem("/specversion",
+                                    f"specversion {value!r} is not supported (only 1.0)"))
+    return problems
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in ("application/json", "text/json") or content_type.endswith("+json")
+
+
+def _binary_problems(headers: Mapping[str, str], content_type: str,
+                     body: bytes) -> list[Problem]:
+    attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
+    problems = _required_problems(attributes, "binary mode: ce-* headers")
+    for name in attributes:
+        if name not in CONTEXT_ATTRIBUTES and not is_extension_name(name):
+            problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
+                                                "letters and digits"))
+    if body and _is_json(content_type):
+        try:
+            json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(Problem("/data", f"the body is not valid JSON: {exc}"))
+    return problems
+
+
+def _structured_problems(body: bytes) -> list[Problem]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [Problem("", f"the body is not valid JSON: {exc}")]
+    if not isinstance(document, dict):
+        return [Problem("", "a structured CloudEvent must be a JSON object")]
+    problems = _required_problems(document, "structured mode")
+    for name in document:
+        if name in ("data", "data_base64") or name in CONTEXT_ATTRIBUTES:
+            continue
+        if not is_extension_name(name):
+            problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
+                                                "letters and digits"))
+    if "data" in document and "data_base64" in document:
+        problems.append(Problem("/data_base64", "data and data_base64 are mutually exclusive"))
+    return problems
+
+
+class Emitter:
+    """Sends events to the broker at ``sink_url`` (K_SINK)."""
+
+    def __init__(self, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.sink_url = sink_url
+        self.timeout = timeout
+
+    def send(self, event: Event) -> None:
+        send(event, self.sink_url, timeout=self.timeout)
+
+
+def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """POST ``event`` in binary mode to ``sink_url``; return once the broker accepted it (2xx).
+
+    Raises :class:`Unavailable` (transient) for any other answer, a connection error or a
+    timeout, and :class:`ConfigError` when there is no sink (K_SINK unset).
+    """
+    for observe in list(observers):
+        observe(event)
+    if not sink_url:
+        raise ConfigError([Problem("/K_SINK", "is not set: this function cannot emit events")])
+    headers, body = to_http(event)
+    try:
+        response = requests.post(sink_url, data=body, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        log.warning("event %s (%s) not sent to %s: %s", event["id"], event["type"],
+                    sink_url, exc)
+        raise Unavailable(f"the event broker is unreachable: {exc.__class__.__name__}") from exc
+    if not 200 <= response.status_code < 300:
+        log.warning("event %s (%s) refused by %s: HTTP %s %s", event["id"], event["type"],
+                    sink_url, response.status_code, response.text[:200])
+        raise Unavailable(f"the event broker answered HTTP {response.status_code}")
+    log.debug("event %s (%s) sent to %s", event["id"], event["type"], sink_url)

@@ -1,0 +1,373 @@
+"""The storage interfaces: one SQL repository, one document store, each with two adapters.
+
+Rows are small frozen dataclasses; the interfaces are :class:`typing.Protocol` classes, so the
+rest of the code depends on these names only, never on psycopg2, sqlite3 or pymongo.
+
+Contract (all adapters, checked by ``tests/stores``):
+
+* every uniqueness decision (idempotency key, artifact, notification claim, processed event,
+  outbox event id) is made by the database in one statement (``ON CONFLICT``), never by a
+  read followed by a write;
+* a database/document store that cannot be reached raises :class:`~invoiceflow.errors.Unavailable`
+  (transient, retried); a write race the database refused raises
+  :class:`~invoiceflow.errors.Conflict`;
+* malformed document ids (empty, too long, ``../x``...) are simply *not found*.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from invoiceflow.errors import Conflict
+
+InvoiceStatus = Literal["received", "ready", "failed"]
+InvoiceSource = Literal["http", "event"]
+NotificationKind = Literal["ready", "failed"]
+NotificationState = Literal["claimed", "sent", "released"]
+
+INVOICE_STATUSES: tuple[str, ...] = ("received", "ready", "failed")
+INVOICE_SOURCES: tuple[str, ...] = ("http", "event")
+NOTIFICATION_KINDS: tuple[str, ...] = ("ready", "failed")
+
+#: largest page :meth:`Repository.list_invoices` returns
+MAX_PAGE_SIZE = 100
+
+
+# --------------------------------------------------------------------------------------------
+# SQL rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    password_hash: str = field(repr=False)
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewInvoice:
+    """What :meth:`Repository.accept_invoice` stores. The caller picks ``id`` (a uuid4 string)
+    so it can name the raw document (``raw_file_id``) before the row exists."""
+
+    id: str
+    owner_id: str
+    number: str
+    source: InvoiceSource
+    raw_file_id: str
+    formats: tuple[str, ...]
+    idempotency_key: str | None = None
+    request_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: str
+    owner_id: str
+    number: str
+    status: InvoiceStatus
+    source: InvoiceSource
+    raw_file_id: str
+    formats: tuple[str, ...]
+    error: str | None
+    idempotency_key: str | None
+    request_sha256: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Result of :meth:`Repository.accept_invoice`. ``created`` is False when the
+    ``(owner, idempotency_key)`` pair already existed: ``invoice`` is then the earlier one and no
+    event was enqueued."""
+
+    invoice: Invoice
+    created: bool
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    items: tuple[Invoice, ...]
+    #: pass back as ``cursor`` for the next (older) page; None on the last page
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    invoice_id: str
+    format: str
+    file_id: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Notification:
+    invoice_id: str
+    kind: NotificationKind
+    recipient: str
+    state: NotificationState
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    provider_message_id: str | None
+
+
+@dataclass(frozen=True)
+class NewOutboxEvent:
+    """A CloudEvent to publish once the transaction that enqueued it commits.
+    ``(source, event_id)`` is unique: enqueueing the same event twice stores it once."""
+
+    event_id: str
+    type: str
+    source: str
+    data: Mapping[str, Any]
+    subject: str | None = None
+    #: CloudEvents extension attributes (lowercase letters/digits names)
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    id: int
+    event_id: str
+    type: str
+    source: str
+    subject: str | None
+    data: dict[str, Any]
+    extensions: dict[str, str]
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+# --------------------------------------------------------------------------------------------
+# SQL repository
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Repository(Protocol):
+    """The SQL repository. Every method is one transaction and thread-safe."""
+
+    dialect: str
+
+    # lifecycle
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the versions applied now (empty: up to date)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`~invoiceflow.errors.Unavailable` unless the database answers."""
+        ...
+
+    def close(self) -> None: ...
+
+    # users
+    def add_user(self, email: str, password_hash: str, *, user_id: str | None = None,
+                 disabled: bool = False) -> User | None:
+        """Create a user; None when the email (case-insensitively) is taken."""
+        ...
+
+    def get_user(self, user_id: str) -> User | None: ...
+
+    def get_user_by_email(self, email: str) -> User | None: ...
+
+    def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
+
+    def list_users(self) -> list[User]: ...
+
+    # invoices
+    def accept_invoice(self, invoice: NewInvoice,
+                       events: Sequence[NewOutboxEvent] = ()) -> Accepted:
+        """Store the invoice *and* its outbox events in one transaction.
+
+        Replaying the same ``(owner_id, idempotency_key)`` returns the stored invoice
+        (``created=False``, nothing enqueued); replaying it with a different
+        ``request_sha256`` raises :class:`~invoiceflow.errors.IdempotencyConflict`."""
+        ...
+
+    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> Invoice | None: ...
+
+    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> Invoice | None:
+        """With ``owner_id``, somebody else's invoice is None too (404 either way)."""
+        ...
+
+    def list_invoices(self, owner_id: str, *, limit: int = 20,
+                      cursor: str | None = None) -> InvoicePage:
+        """Newest first; keyset pagination. A malformed cursor raises BadRequest."""
+        ...
+
+    def mark_invoice_failed(self, invoice_id: str, error: str,
+                            events: Sequence[NewOutboxEvent] = ()) -> bool:
+        """received -> failed (True once); ``events`` are enqueued only when it changed."""
+        ...
+
+    def mark_ready_if_complete(self, invoice_id: str, required_formats: Sequence[str],
+                               events: Sequence[NewOutboxEvent] = ()) -> bool:
+        """One conditional UPDATE: -> ready when every required format has an artifact.
+        True for exactly one caller, even concurrently; ``events`` enqueued only then."""
+        ...
+
+    # artifacts
+    def record_artifact(self, invoice_id: str, format: str, file_id: str, size: int,
+                        sha256: str) -> Artifact:
+        """Idempotent: a second record for the same invoice+format returns the first row."""
+        ...
+
+    def get_artifact(self, invoice_id: str, format: str) -> Artifact | None: ...
+
+    def list_artifacts(self, invoice_id: str) -> list[Artifact]: ...
+
+    def find_artifact_by_file_id(self, file_id: str) -> Artifact | None: ...
+
+    # notifications
+    def claim_notification(self, invoice_id: str, kind: NotificationKind, recipient: str, *,
+                           reclaim_after: timedelta | None = None) -> bool:
+        """True for exactly one claimer. A released claim can be claimed again; with
+        ``reclaim_after`` a claim older than that (a crashed sender) can be taken over."""
+        ...
+
+    def mark_notification_sent(self, invoice_id: str, kind: NotificationKind,
+                               provider_message_id: str | None = None) -> bool: ...
+
+    def release_notification(self, invoice_id: str, kind: NotificationKind) -> bool:
+        """Give a claim back after a failed send so a retry can claim it."""
+        ...
+
+    def get_notification(self, invoice_id: str, kind: NotificationKind) -> Notification | None:
+        ...
+
+    # processed CloudEvents
+    def mark_processed(self, consumer: str, source: str, event_id: str) -> bool:
+        """True the first time only."""
+        ...
+
+    def is_processed(self, consumer: str, source: str, event_id: str) -> bool: ...
+
+    def forget_processed(self, consumer: str, source: str, event_id: str) -> bool:
+        """Undo :meth:`mark_processed` (the work failed; let the redelivery do it)."""
+        ...
+
+    # outbox
+    def add_outbox_events(self, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]: ...
+
+    def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
+        """Unsent events, oldest first."""
+        ...
+
+    def mark_outbox_sent(self, outbox_id: int) -> bool: ...
+
+    def record_outbox_failure(self, outbox_id: int, error: str) -> bool: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Document store
+# --------------------------------------------------------------------------------------------
+
+#: ids the callers choose, e.g. "<invoice-uuid>-pdf": letters, digits, '.', '_', '-'
+_FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+#: default size of the chunks :class:`OpenedFile` yields
+CHUNK_SIZE = 256 * 1024
+
+
+def valid_file_id(file_id: object) -> bool:
+    """Whether ``file_id`` is a well-formed document id (no path separators, no leading dot,
+    1..128 characters). Both adapters treat anything else as "not found"."""
+    return isinstance(file_id, str) and _FILE_ID.fullmatch(file_id) is not None
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    file_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    owner: str
+    invoice_id: str
+    #: "raw", "pdf", "xlsx"...
+    kind: str
+    created_at: datetime
+
+
+def same_or_conflict(existing: StoredFile, sha256: str, size: int) -> StoredFile:
+    """The idempotent-put rule: the same bytes again is the stored file; other bytes conflict."""
+    if existing.sha256 == sha256 and existing.size == size:
+        return existing
+    raise Conflict(f"document {existing.file_id!r} already exists with other content")
+
+
+class RawReader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class OpenedFile:
+    """A stored file opened for reading: iterate it for chunks (streaming download) or
+    ``read()`` it whole. Close it (or use ``with``)."""
+
+    def __init__(self, info: StoredFile, raw: RawReader, chunk_size: int = CHUNK_SIZE) -> None:
+        self.info = info
+        self._raw = raw
+        self._chunk_size = chunk_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while chunk := self._raw.read(self._chunk_size):
+                yield chunk
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        try:
+            return self._raw.read()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> OpenedFile:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """Raw invoice JSON, PDFs and XLSX files with their metadata."""
+
+    def put(self, data: bytes, *, file_id: str, filename: str, content_type: str, owner: str,
+            invoice_id: str, kind: str) -> StoredFile:
+        """Store ``data`` under ``file_id``. The same id with the same bytes again returns the
+        stored file and writes nothing; with different bytes raises Conflict. A malformed id
+        raises BadRequest."""
+        ...
+
+    def get(self, file_id: str) -> StoredFile | None:
+        """The metadata, or None (unknown or malformed id)."""
+        ...
+
+    def open(self, file_id: str, chunk_size: int = CHUNK_SIZE) -> OpenedFile | None:
+        """The file opened for a streaming read, or None."""
+        ...
+
+    def read(self, file_id: str) -> bytes | None: ...
+
+    def delete(self, file_id: str) -> bool: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,601 @@
+"""The SQL repository logic shared by the PostgreSQL and SQLite adapters.
+
+Every query is written once, with ``?`` placeholders; an adapter only provides transactions
+(:meth:`SQLRepository._transaction`), placeholder/parameter translation and the migration lock.
+Race-sensitive decisions are single statements (``INSERT ... ON CONFLICT``, conditional
+``UPDATE``) so the database, not the application, decides who wins.
+
+SQL text is assembled only from this module's constants (column lists, ``?`` marks); every
+value is passed as a query parameter, hence the file-wide S608 exemption below.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from invoiceflow.errors import BadRequest, Conflict, IdempotencyConflict
+from invoiceflow.stores.protocols import (
+    INVOICE_SOURCES,
+    MAX_PAGE_SIZE,
+    NOTIFICATION_KINDS,
+    Accepted,
+    Artifact,
+    Invoice,
+    InvoicePage,
+    NewInvoice,
+    NewOutboxEvent,
+    Notification,
+    NotificationKind,
+    OutboxEvent,
+    User,
+)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_MIGRATION_FILE = re.compile(
+    r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<dialect>[a-z]+))?\.sql")
+
+#: longest error text stored (invoices.error, outbox.last_error)
+MAX_ERROR_CHARS = 2000
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# migrations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+
+def load_migrations(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migrations for ``dialect`` in version order. ``NNNN_name.sql`` is shared by every
+    dialect; ``NNNN_name.<dialect>.sql`` is that dialect's own (and wins over a shared one)."""
+    chosen: dict[str, tuple[bool, Path, str]] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_FILE.fullmatch(path.name)
+        if match is None:
+            raise RuntimeError(f"badly named migration file: {path.name}")
+        file_dialect = match["dialect"]
+        if file_dialect is not None and file_dialect != dialect:
+            continue
+        version, specific = match["version"], file_dialect is not None
+        previous = chosen.get(version)
+        if previous is not None and previous[0] == specific:
+            raise RuntimeError(f"two migrations numbered {version} for {dialect}")
+        if previous is None or specific:
+            chosen[version] = (specific, path, match["name"])
+    return [Migration(v, name, path.read_text(encoding="utf-8"))
+            for v, (_, path, name) in sorted(chosen.items())]
+
+
+# --------------------------------------------------------------------------------------------
+# conversions
+# --------------------------------------------------------------------------------------------
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A UTC datetime from what a driver returns (datetime from psycopg2, text from sqlite3)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """The one text form of a timestamp: UTC, microseconds, sortable as text."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dump_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), default=_json_default, separators=(",", ":"),
+                      sort_keys=True, ensure_ascii=False)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def encode_cursor(created_at: datetime, invoice_id: str) -> str:
+    raw = json.dumps([iso(created_at), invoice_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, invoice_id = json.loads(raw)
+        when = as_datetime(created)
+        if when is None or not isinstance(invoice_id, str):
+            raise ValueError(cursor)
+        return when, invoice_id
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid pagination cursor") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# transactions
+# --------------------------------------------------------------------------------------------
+
+
+class Tx:
+    """A cursor inside one transaction. Queries use ``?`` placeholders; rows come back as
+    dicts keyed by column name."""
+
+    def __init__(self, cursor: Any, translate: Callable[[str], str],
+                 adapt: Callable[[Any], Any]) -> None:
+        self._cursor = cursor
+        self._translate = translate
+        self._adapt = adapt
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Tx:
+        args = tuple(self._adapt(p) for p in params)
+        if args:
+            self._cursor.execute(self._translate(sql), args)
+        else:
+            self._cursor.execute(self._translate(sql))
+        return self
+
+    def script(self, sql: str) -> None:
+        """Run a migration script (several statements, no parameters)."""
+        raise NotImplementedError
+
+    def one(self) -> dict[str, Any] | None:
+        row = self._cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip(self._names(), row, strict=True))
+
+    def all(self) -> list[dict[str, Any]]:
+        names = self._names()
+        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    def _names(self) -> list[str]:
+        return [d[0] for d in self._cursor.description]
+
+
+_USER_COLS = "id, email, password_hash, disabled, created_at"
+_INVOICE_COLS = ("id, owner_id, number, status, source, raw_file_id, formats, error, "
+                 "idempotency_key, request_sha256, created_at, updated_at")
+_ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
+_NOTIFICATION_COLS = ("invoice_id, kind, recipient, state, claimed_at, sent_at, "
+                      "provider_message_id")
+_OUTBOX_COLS = ("id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
+                "attempts, last_error")
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(id=row["id"], email=row["email"], password_hash=row["password_hash"],
+                disabled=bool(row["disabled"]), created_at=_ts(row["created_at"]))
+
+
+def _invoice(row: dict[str, Any]) -> Invoice:
+    return Invoice(
+        id=row["id"], owner_id=row["owner_id"], number=row["number"], status=row["status"],
+        source=row["source"], raw_file_id=row["raw_file_id"],
+        formats=tuple(f for f in row["formats"].split(",") if f), error=row["error"],
+        idempotency_key=row["idempotency_key"], request_sha256=row["request_sha256"],
+        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]))
+
+
+def _artifact(row: dict[str, Any]) -> Artifact:
+    return Artifact(invoice_id=row["invoice_id"], format=row["format"], file_id=row["file_id"],
+                    size=int(row["size"]), sha256=row["sha256"],
+                    created_at=_ts(row["created_at"]))
+
+
+def _notification(row: dict[str, Any]) -> Notification:
+    return Notification(invoice_id=row["invoice_id"], kind=row["kind"],
+                        recipient=row["recipient"], state=row["state"],
+                        claimed_at=as_datetime(row["claimed_at"]),
+                        sent_at=as_datetime(row["sent_at"]),
+                        provider_message_id=row["provider_message_id"])
+
+
+def _outbox(row: dict[str, Any]) -> OutboxEvent:
+    return OutboxEvent(id=int(row["id"]), event_id=row["event_id"], type=row["type"],
+                       source=row["source"], subject=row["subject"],
+                       data=json.loads(row["data"]), extensions=json.loads(row["extensions"]),
+                       created_at=_ts(row["created_at"]), sent_at=as_datetime(row["sent_at"]),
+                       attempts=int(row["attempts"]), last_error=row["last_error"])
+
+
+def _ts(value: Any) -> datetime:
+    result = as_datetime(value)
+    if result is None:
+        raise TypeError("timestamp column is NULL")
+    return result
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# the repository
+# --------------------------------------------------------------------------------------------
+
+
+class SQLRepository(ABC):
+    """Implements :class:`~invoiceflow.stores.protocols.Repository` on top of an adapter's
+    transactions. Each public method is exactly one transaction."""
+
+    dialect: str = "?"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or utc_now
+
+    # -- adapter hooks -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self, *, write: bool = True) -> AbstractContextManager[Tx]:
+        """One transaction: commits when the block ends, rolls back on an exception. Driver
+        connection/operational errors come out as Unavailable, lost races as Conflict."""
+
+    @abstractmethod
+    def _migration_transaction(self) -> AbstractContextManager[Tx]:
+        """A write transaction that holds the migration lock (only one migrator at a time)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    _SCHEMA_MIGRATIONS_DDL = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        migrations = load_migrations(self.dialect)
+        applied_now: list[str] = []
+        with self._migration_transaction() as tx:
+            tx.script(self._SCHEMA_MIGRATIONS_DDL)
+            done = {r["version"] for r in tx.execute("SELECT version FROM schema_migrations").all()}
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                tx.script(migration.sql)
+                tx.execute("INSERT INTO schema_migrations (version, name, applied_at) "
+                           "VALUES (?, ?, ?)", (migration.version, migration.name, self._now()))
+                applied_now.append(migration.version)
+        return applied_now
+
+    def applied_migrations(self) -> list[str]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute("SELECT version FROM schema_migrations ORDER BY version").all()
+        return [r["version"] for r in rows]
+
+    def ping(self) -> None:
+        with self._transaction(write=False) as tx:
+            tx.execute("SELECT 1").one()
+
+    def __enter__(self) -> SQLRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self) -> datetime:
+        return _ts(self._clock())
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def add_user(self, email: str, password_hash: str, *, user_id: str | None = None,
+                 disabled: bool = False) -> User | None:
+        with self._transaction() as tx:
+            row = tx.execute(
+                f"INSERT INTO users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?) "
+                f"ON CONFLICT DO NOTHING RETURNING {_USER_COLS}",
+                (user_id or str(uuid.uuid4()), normalize_email(email), password_hash, disabled,
+                 self._now())).one()
+        return _user(row) if row else None
+
+    def get_user(self, user_id: str) -> User | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_USER_COLS} FROM users WHERE id = ?", (user_id,)).one()
+        return _user(row) if row else None
+
+    def get_user_by_email(self, email: str) -> User | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_USER_COLS} FROM users WHERE lower(email) = ?",
+                             (normalize_email(email),)).one()
+        return _user(row) if row else None
+
+    def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("UPDATE users SET disabled = ? WHERE id = ?",
+                              (disabled, user_id)).rowcount == 1
+
+    def list_users(self) -> list[User]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(f"SELECT {_USER_COLS} FROM users ORDER BY email").all()
+        return [_user(r) for r in rows]
+
+    # -- invoices ------------------------------------------------------------------------------
+
+    def accept_invoice(self, invoice: NewInvoice,
+                       events: Sequence[NewOutboxEvent] = ()) -> Accepted:
+        if invoice.source not in INVOICE_SOURCES:
+            raise ValueError(f"unknown invoice source {invoice.source!r}")
+        now = self._now()
+        with self._transaction() as tx:
+            row = tx.execute(
+                f"INSERT INTO invoices ({_INVOICE_COLS}) "
+                "VALUES (?, ?, ?, 'received', ?, ?, ?, NULL, ?, ?, ?, ?) "
+                "ON CONFLICT (owner_id, idempotency_key) DO NOTHING "
+                f"RETURNING {_INVOICE_COLS}",
+                (invoice.id, invoice.owner_id, invoice.number, invoice.source,
+                 invoice.raw_file_id, ",".join(invoice.formats), invoice.idempotency_key,
+                 invoice.request_sha256, now, now)).one()
+            if row is not None:
+                self._insert_outbox(tx, events)
+                return Accepted(_invoice(row), created=True)
+            existing = tx.execute(
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? "
+                "AND idempotency_key = ?", (invoice.owner_id, invoice.idempotency_key)).one()
+        if existing is None:  # pragma: no cover - the conflict row vanished (deleted meanwhile)
+            raise Conflict("the invoice changed while it was being accepted; retry")
+        earlier = _invoice(existing)
+        if (invoice.request_sha256 is not None
+                and earlier.request_sha256 != invoice.request_sha256):
+            raise IdempotencyConflict(
+                f"Idempotency-Key {invoice.idempotency_key!r} was used for another request")
+        return Accepted(earlier, created=False)
+
+    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> Invoice | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? "
+                             "AND idempotency_key = ?", (owner_id, key)).one()
+        return _invoice(row) if row else None
+
+    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> Invoice | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?",
+                             (invoice_id,)).one()
+        if row is None or (owner_id is not None and row["owner_id"] != owner_id):
+            return None
+        return _invoice(row)
+
+    def list_invoices(self, owner_id: str, *, limit: int = 20,
+                      cursor: str | None = None) -> InvoicePage:
+        limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+        sql = f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ?"
+        params: list[Any] = [owner_id]
+        if cursor:
+            created_at, last_id = decode_cursor(cursor)
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [created_at, created_at, last_id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit + 1)
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(sql, params).all()
+        items = tuple(_invoice(r) for r in rows[:limit])
+        more = len(rows) > limit
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        return InvoicePage(items, next_cursor)
+
+    def mark_invoice_failed(self, invoice_id: str, error: str,
+                            events: Sequence[NewOutboxEvent] = ()) -> bool:
+        with self._transaction() as tx:
+            changed = tx.execute(
+                "UPDATE invoices SET status = 'failed', error = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'received'",
+                (_clip(error), self._now(), invoice_id)).rowcount == 1
+            if changed:
+                self._insert_outbox(tx, events)
+        return changed
+
+    def mark_ready_if_complete(self, invoice_id: str, required_formats: Sequence[str],
+                               events: Sequence[NewOutboxEvent] = ()) -> bool:
+        formats = sorted(set(required_formats))
+        if not formats:
+            raise ValueError("required_formats is empty")
+        marks = ", ".join("?" for _ in formats)
+        with self._transaction() as tx:
+            changed = tx.execute(
+                "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
+                "WHERE id = ? AND status <> 'ready' AND ("
+                "  SELECT count(DISTINCT format) FROM artifacts"
+                f"  WHERE invoice_id = ? AND format IN ({marks})) = ?",
+                (self._now(), invoice_id, invoice_id, *formats, len(formats))).rowcount == 1
+            if changed:
+                self._insert_outbox(tx, events)
+        return changed
+
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def record_artifact(self, invoice_id: str, format: str, file_id: str, size: int,
+                        sha256: str) -> Artifact:
+        with self._transaction() as tx:
+            row = tx.execute(
+                f"INSERT INTO artifacts ({_ARTIFACT_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (invoice_id, format) DO NOTHING RETURNING {_ARTIFACT_COLS}",
+                (invoice_id, format, file_id, int(size), sha256, self._now())).one()
+            if row is None:
+                row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts "
+                                 "WHERE invoice_id = ? AND format = ?", (invoice_id, format)).one()
+        if row is None:  # pragma: no cover - deleted between the two statements
+            raise Conflict("the artifact changed while it was being recorded; retry")
+        return _artifact(row)
+
+    def get_artifact(self, invoice_id: str, format: str) -> Artifact | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts "
+                             "WHERE invoice_id = ? AND format = ?", (invoice_id, format)).one()
+        return _artifact(row) if row else None
+
+    def list_artifacts(self, invoice_id: str) -> list[Artifact]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? "
+                              "ORDER BY format", (invoice_id,)).all()
+        return [_artifact(r) for r in rows]
+
+    def find_artifact_by_file_id(self, file_id: str) -> Artifact | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE file_id = ? "
+                             "ORDER BY created_at LIMIT 1", (file_id,)).one()
+        return _artifact(row) if row else None
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def claim_notification(self, invoice_id: str, kind: NotificationKind, recipient: str, *,
+                           reclaim_after: timedelta | None = None) -> bool:
+        if kind not in NOTIFICATION_KINDS:
+            raise ValueError(f"unknown notification kind {kind!r}")
+        now = self._now()
+        retake = "notifications.state = 'released'"
+        params: list[Any] = [invoice_id, kind, recipient, now]
+        if reclaim_after is not None:
+            retake += (" OR (notifications.state = 'claimed'"
+                       " AND notifications.claimed_at < ?)")
+            params.append(now - reclaim_after)
+        with self._transaction() as tx:
+            row = tx.execute(
+                f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
+                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL) "
+                "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
+                "recipient = excluded.recipient, claimed_at = excluded.claimed_at "
+                f"WHERE {retake} RETURNING invoice_id", params).one()
+        return row is not None
+
+    def mark_notification_sent(self, invoice_id: str, kind: NotificationKind,
+                               provider_message_id: str | None = None) -> bool:
+        with self._transaction() as tx:
+            return tx.execute(
+                "UPDATE notifications SET state = 'sent', sent_at = ?, provider_message_id = ? "
+                "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
+                (self._now(), provider_message_id, invoice_id, kind)).rowcount == 1
+
+    def release_notification(self, invoice_id: str, kind: NotificationKind) -> bool:
+        with self._transaction() as tx:
+            return tx.execute(
+                "UPDATE notifications SET state = 'released' "
+                "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
+                (invoice_id, kind)).rowcount == 1
+
+    def get_notification(self, invoice_id: str, kind: NotificationKind) -> Notification | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(f"SELECT {_NOTIFICATION_COLS} FROM notifications "
+                             "WHERE invoice_id = ? AND kind = ?", (invoice_id, kind)).one()
+        return _notification(row) if row else None
+
+    # -- processed CloudEvents -----------------------------------------------------------------
+
+    def mark_processed(self, consumer: str, source: str, event_id: str) -> bool:
+        with self._transaction() as tx:
+            row = tx.execute(
+                "INSERT INTO processed_events (consumer, source, event_id, processed_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (consumer, source, event_id) DO NOTHING "
+                "RETURNING event_id", (consumer, source, event_id, self._now())).one()
+        return row is not None
+
+    def is_processed(self, consumer: str, source: str, event_id: str) -> bool:
+        with self._transaction(write=False) as tx:
+            row = tx.execute("SELECT 1 AS hit FROM processed_events WHERE consumer = ? "
+                             "AND source = ? AND event_id = ?",
+                             (consumer, source, event_id)).one()
+        return row is not None
+
+    def forget_processed(self, consumer: str, source: str, event_id: str) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("DELETE FROM processed_events WHERE consumer = ? AND source = ? "
+                              "AND event_id = ?", (consumer, source, event_id)).rowcount == 1
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    def add_outbox_events(self, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]:
+        with self._transaction() as tx:
+            return self._insert_outbox(tx, events)
+
+    def _insert_outbox(self, tx: Tx, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]:
+        """Enqueue inside the caller's transaction. The same (source, event_id) is stored once;
+        the stored row is returned for it."""
+        stored: list[OutboxEvent] = []
+        for event in events:
+            row = tx.execute(
+                f"INSERT INTO outbox ({_OUTBOX_COLS.removeprefix('id, ')}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL) "
+                f"ON CONFLICT (source, event_id) DO NOTHING RETURNING {_OUTBOX_COLS}",
+                (event.event_id, event.type, event.source, event.subject,
+                 dump_json(event.data), dump_json(event.extensions), self._now())).one()
+            if row is None:
+                row = tx.execute(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE source = ? "
+                                 "AND event_id = ?", (event.source, event.event_id)).one()
+            if row is not None:
+                stored.append(_outbox(row))
+        return stored
+
+    def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL "
+                              "ORDER BY id LIMIT ?", (max(1, int(limit)),)).all()
+        return [_outbox(r) for r in rows]
+
+    def mark_outbox_sent(self, outbox_id: int) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1 "
+                              "WHERE id = ? AND sent_at IS NULL",
+                              (self._now(), outbox_id)).rowcount == 1
+
+    def record_outbox_failure(self, outbox_id: int, error: str) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
+                              "WHERE id = ? AND sent_at IS NULL",
+                              (_clip(error), outbox_id)).rowcount == 1
+
+
+def iter_statements(script: str) -> Iterator[str]:
+    """Split an SQL script into statements (SQLite runs one statement per call)."""
+    import sqlite3
+
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            buffer = ""
+            if statement and statement != ";":
+                yield statement
+    if buffer.strip() and not all(
+            not ln.strip() or ln.strip().startswith("--") for ln in buffer.splitlines()):
+        raise ValueError(f"incomplete SQL statement at the end of the script: {buffer!r}")

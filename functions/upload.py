@@ -1,0 +1,13 @@
+"""The upload function (HTTP): see invoiceflow.api.upload."""
+
+import functions_framework
+from flask import Request, Response
+
+from invoiceflow import api
+from invoiceflow.logs import log_context
+
+
+@functions_framework.http
+def upload(request: Request) -> Response:
+    with log_context(function="upload", path=request.path):
+        return api.upload(request)

@@ -1,0 +1,188 @@
+"""POST /upload, the invoice.requested event, idempotency, limits and the outbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invoiceflow.context import get_context
+from invoiceflow.events import INVOICE_REQUESTED, INVOICE_UPLOADED, make_event, to_http
+from support.api import Person, Sink, example, example_json
+from support.openapi import assert_matches
+
+
+def test_upload_multipart_exactly_like_the_seed_curl(upload_client: Any, alice: Person,
+                                                     sink: Sink) -> None:
+    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(example("legacy-flat.json")),
+                                          "invoice_data.json")})
+    assert r.status_code == 202, r.get_data(as_text=True)
+    body = r.get_json()
+    assert_matches(r, "/upload", "post")
+    assert body["status"] == "received"
+    assert r.headers["Location"] == f"/invoices/{body['invoice_id']}"
+    assert body["links"]["pdf"] == f"http://invoices.test/invoices/{body['invoice_id']}/pdf"
+    # stored: the row, and the raw document in the document store
+    ctx = get_context()
+    inv = ctx.repo.get_invoice(body["invoice_id"])
+    assert inv is not None and inv.owner_id == alice.id and inv.status == "received"
+    assert ctx.docs.read(inv.raw_file_id) == example("legacy-flat.json")
+    # announced: one uploaded event carrying ids, not the document
+    (event,) = sink.of_type("uploaded.v1")
+    assert event["type"] == INVOICE_UPLOADED and event["subject"] == inv.id
+    assert event.data["invoice_id"] == inv.id and event.data["raw_file_id"] == inv.raw_file_id
+    assert "items" not in json.dumps(event.data)
+    assert ctx.repo.pending_outbox_events() == []
+
+
+def test_upload_raw_json_body_in_every_format(upload_client: Any, alice: Person) -> None:
+    for name in ("minimal.json", "invoice-generator.json", "eur-two-rates.json"):
+        r = upload_client.post("/upload", headers=alice.auth, data=example(name),
+                               content_type="application/json")
+        assert r.status_code == 202, (name, r.get_data(as_text=True))
+
+
+def test_invalid_document_is_422_with_every_problem(upload_client: Any, alice: Person,
+                                                    sink: Sink) -> None:
+    bad = example_json("minimal.json")
+    bad["currency"] = "ZZZ"
+    bad["items"][0]["unit_price"] = "-5"
+    del bad["seller"]["name"]
+    r = upload_client.post("/upload", headers=alice.auth, json=bad)
+    assert r.status_code == 422
+    assert_matches(r, "/upload", "post")
+    pointers = {p["pointer"] for p in r.get_json()["problems"]}
+    assert pointers == {"/currency", "/items/0/unit_price", "/seller/name"}
+    assert sink.events == []
+    assert get_context().repo.list_invoices(alice.id).items == ()
+
+
+def test_malformed_json_is_400_and_too_large_is_413(upload_client: Any, alice: Person,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    r = upload_client.post("/upload", headers=alice.auth, data=b'{"number": ',
+                           content_type="application/json")
+    assert r.status_code == 400 and "line 1" in r.get_json()["detail"]
+    big = b'{"notes": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    r = upload_client.post("/upload", headers=alice.auth, data=big,
+                           content_type="application/json")
+    assert r.status_code == 413
+    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(big), "big.json")})
+    assert r.status_code == 413
+    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
+                           data={"other": (io.BytesIO(b"{}"), "x.json")})
+    assert r.status_code == 400 and "'file'" in r.get_json()["detail"]
+    r = upload_client.post("/upload", headers=alice.auth, data=b"hello",
+                           content_type="text/plain")
+    assert r.status_code == 400
+
+
+def test_upload_needs_a_valid_token(upload_client: Any, alice: Person) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eA=="}):
+        r = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
+                               content_type="application/json")
+        assert r.status_code == 401
+
+
+def test_idempotency_key(upload_client: Any, alice: Person, sink: Sink) -> None:
+    headers = {**alice.auth, "Idempotency-Key": "order-77"}
+    first = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
+                               content_type="application/json")
+    again = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
+                               content_type="application/json")
+    assert first.status_code == again.status_code == 202
+    assert first.get_json() == again.get_json()
+    assert len(get_context().repo.list_invoices(alice.id).items) == 1
+    assert len(sink.of_type("uploaded.v1")) == 1
+    other = upload_client.post("/upload", headers=headers, data=example("jpy-no-decimals.json"),
+                               content_type="application/json")
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["title"]
+
+
+def _requested(owner: str, doc: dict[str, Any], event_id: str = "req-1") -> tuple[dict[str, str],
+                                                                                    bytes]:
+    event = make_event(INVOICE_REQUESTED, "/erp/orders", {"owner_email": owner,
+                                                          "invoice": doc}, id=event_id)
+    return to_http(event)
+
+
+def test_invoice_requested_event_takes_the_same_path(upload_client: Any, alice: Person,
+                                                     sink: Sink) -> None:
+    headers, body = _requested(alice.email, example_json("eur-two-rates.json"))
+    r = upload_client.post("/events", headers=headers, data=body)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    again = upload_client.post("/events", headers=headers, data=body)  # redelivery
+    assert again.status_code == 202 and again.get_json() == r.get_json()
+    invoices = get_context().repo.list_invoices(alice.id).items
+    assert len(invoices) == 1 and invoices[0].source == "event"
+    assert len(sink.of_type("uploaded.v1")) == 1
+
+
+def test_invoice_requested_permanent_errors_are_4xx(upload_client: Any, alice: Person) -> None:
+    headers, body = _requested("nobody@example.com", example_json("minimal.json"))
+    assert upload_client.post("/events", headers=headers, data=body).status_code == 422
+    bad = example_json("minimal.json")
+    bad["currency"] = "???"
+    headers, body = _requested(alice.email, bad, "req-2")
+    assert upload_client.post("/events", headers=headers, data=body).status_code == 422
+    r = upload_client.post("/events", headers={"Content-Type": "application/json"},
+                           data=b"{}")
+    assert r.status_code == 400  # not a CloudEvent
+
+
+def test_broker_down_keeps_the_event_in_the_outbox_and_the_next_request_relays_it(
+        upload_client: Any, alice: Person, sink: Sink) -> None:
+    sink.status = 503
+    r = upload_client.post("/upload", headers=alice.auth, data=example("minimal.json"),
+                           content_type="application/json")
+    assert r.status_code == 202  # accepted: the event is durable in the outbox
+    ctx = get_context()
+    (pending,) = ctx.repo.pending_outbox_events()
+    assert pending.attempts == 1 and pending.last_error
+    sink.status = 202
+    r = upload_client.post("/upload", headers=alice.auth, data=example("jpy-no-decimals.json"),
+                           content_type="application/json")
+    assert r.status_code == 202
+    assert len(sink.of_type("uploaded.v1")) == 2
+    assert ctx.repo.pending_outbox_events() == []
+
+
+def test_killed_between_commit_and_send_the_event_is_still_delivered(
+        env: dict[str, str], alice: Person, sink: Sink, tmp_path: Path) -> None:
+    """The process dies (os._exit, no cleanup) right after the database commit and before the
+    broker call; the invoice exists, its event is pending, and the relay delivers it."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        from functions_framework import create_app
+        import invoiceflow.api as api
+        def die(ctx):
+            os._exit(137)
+        api.relay_after_commit = die
+        client = create_app("upload", {str(Path('functions/upload.py').resolve())!r}).test_client()
+        client.post("/upload", headers={{"Authorization": "Bearer {alice.token}"}},
+                    data=open({str(Path('events/examples/invoices/minimal.json').resolve())!r},
+                              "rb").read(), content_type="application/json")
+        sys.exit(0)  # never reached
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
+                          text=True)
+    assert proc.returncode == 137, proc.stderr
+    assert sink.events == []  # nothing reached the broker
+    ctx = get_context()
+    (invoice,) = ctx.repo.list_invoices(alice.id).items
+    (pending,) = ctx.repo.pending_outbox_events()
+    assert pending.subject == invoice.id
+    relay = subprocess.run([sys.executable, "-m", "invoiceflow.cli", "outbox", "relay"],
+                           capture_output=True, timeout=120, text=True)
+    assert relay.returncode == 0, relay.stderr
+    (event,) = sink.of_type("uploaded.v1")
+    assert event.data["invoice_id"] == invoice.id
+    assert ctx.repo.pending_outbox_events() == []

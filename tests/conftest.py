@@ -1,0 +1,98 @@
+"""Shared fixtures: database URLs (PostgreSQL, SQLite), a files directory, a mongomock
+database usable with GridFS.
+
+PostgreSQL: 127.0.0.1:5432, db ``test``, user ``postgres`` or ``root`` (trust auth), or
+``INVOICEFLOW_TEST_POSTGRES_URL``. When it does not answer, tests needing it fail if ``CI`` is
+set and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+POSTGRES_CANDIDATES = (
+    "postgresql://postgres@127.0.0.1:5432/test",
+    "postgresql://root@127.0.0.1:5432/test",
+)
+
+
+def require_service(reason: str) -> None:
+    """Fail under CI, skip otherwise: the rule for tests that need a real server."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """URL of the test database (the public schema); the session's one connection check."""
+    import psycopg2
+
+    explicit = os.environ.get("INVOICEFLOW_TEST_POSTGRES_URL")
+    problems = []
+    for url in (explicit,) if explicit else POSTGRES_CANDIDATES:
+        try:
+            psycopg2.connect(url, connect_timeout=3).close()
+            return url
+        except psycopg2.OperationalError as exc:
+            problems.append(f"{url}: {str(exc).strip().splitlines()[0]}")
+    require_service("PostgreSQL is not reachable: " + "; ".join(problems))
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, empty schema (dropped afterwards)."""
+    import psycopg2
+
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = psycopg2.connect(postgres_server_url, connect_timeout=3)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in postgres_server_url else "?"
+        yield f"{postgres_server_url}{separator}options=-csearch_path%3D{schema}"
+        with admin.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite URL for a new database file under tmp_path."""
+    return f"sqlite:///{tmp_path / 'invoiceflow.db'}"
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    """An (absent) directory for the files document store."""
+    return tmp_path / "files"
+
+
+_GRIDFS_MOCKED = False
+
+
+@pytest.fixture
+def mongomock_db() -> Any:
+    """A fresh mongomock database that pymongo's gridfs accepts."""
+    global _GRIDFS_MOCKED
+    import mongomock
+    import mongomock.gridfs
+
+    if not _GRIDFS_MOCKED:
+        mongomock.gridfs.enable_gridfs_integration()  # patches gridfs for the whole session
+        _GRIDFS_MOCKED = True
+    client = mongomock.MongoClient()
+    # pymongo >= 4.9 reads db.client.options.timeout; mongomock turns unknown attributes into
+    # databases/collections, so give it the one option gridfs asks for
+    client.options = types.SimpleNamespace(timeout=None)
+    return client["invoiceflow"]

@@ -1,0 +1,82 @@
+"""Helpers for the function tests: an event sink, people with tokens, test clients."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions_framework import create_app
+from werkzeug.wrappers import Request, Response
+
+from invoiceflow import accounts
+from invoiceflow.context import get_context
+from invoiceflow.events import from_request
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+EXAMPLES = ROOT / "events" / "examples" / "invoices"
+SECRET = "test-secret-that-is-at-least-32-bytes-long!"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Sink:
+    """A broker stand-in on 127.0.0.1: records the CloudEvents POSTed to it."""
+
+    url: str = ""
+    events: list[Any] = field(default_factory=list)
+    status: int = 202
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if self.status >= 300:
+            return Response("down", self.status)(environ, start_response)
+        event = from_request(dict(request.headers), request.get_data())
+        with self.lock:
+            self.events.append(event)
+        return Response("", 202)(environ, start_response)
+
+    def of_type(self, suffix: str) -> list[Any]:
+        return [e for e in self.events if e["type"].endswith(suffix)]
+
+
+@dataclass
+class Person:
+    email: str
+    id: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def basic(email: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{password}".encode())
+            .decode()}
+
+
+def make_person(email: str) -> Person:
+    ctx = get_context()
+    user = accounts.add_user(ctx.repo, email, PASSWORD)
+    token = accounts.login(ctx.settings, ctx.repo, email, PASSWORD).token
+    return Person(email, user.id, token)
+
+
+def client(name: str) -> Any:
+    os.environ.pop("ENTRY_POINT", None)
+    return create_app(name, str(FUNCTIONS / f"{name}.py")).test_client()
+
+
+def example(name: str) -> bytes:
+    return (EXAMPLES / name).read_bytes()
+
+
+def example_json(name: str) -> dict[str, Any]:
+    return dict(json.loads(example(name)))
