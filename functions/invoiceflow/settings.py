@@ -77,6 +77,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MAIL_OUTBOX_DIR", "where .eml files go without SendGrid (default DATA_DIR/outbox)",
            None, frozenset({"notify"})),
     EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
+    EnvVar("KNATIVE_DIR", "where the local runtime reads the Trigger manifests (default: the "
+           "checkout's knative/)", None, frozenset()),
 )
 
 _FORMATS = ("pdf", "xlsx")
@@ -106,6 +108,7 @@ class Settings:
     mail_from: str
     mail_outbox_dir: Path
     log_level: str
+    knative_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -182,6 +185,7 @@ class Settings:
             mail_from=get("MAIL_FROM") or "",
             mail_outbox_dir=Path(get("MAIL_OUTBOX_DIR") or data_dir / "outbox"),
             log_level=level,
+            knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
         )
         if problems:
             raise ConfigError(problems)

@@ -1,0 +1,13 @@
+"""The dead-letter function (CloudEvents over HTTP): see invoiceflow.steps."""
+
+import functions_framework
+from flask import Request, Response
+
+from invoiceflow import steps
+from invoiceflow.logs import log_context
+
+
+@functions_framework.http
+def dead_letter(request: Request) -> Response:
+    with log_context(function="dead-letter"):
+        return steps.dead_letter_step(request)

@@ -1,0 +1,167 @@
+"""Locale formatting shared by the PDF and XLSX renderers: money, dates, quantities, percents.
+
+Everything goes through Babel (CLDR data) with the invoice's locale (``invoice.babel_locale``)
+and currency, so ``de-DE``/EUR prints ``1.234,50 €``, ``ja-JP``/JPY ``￥1,235`` (no decimals)
+and KWD three decimals. Babel's output is returned untouched: it may contain no-break spaces
+(U+00A0, U+202F) and, for right-to-left locales, bidi marks (U+200E/U+200F).
+
+* :func:`money` never rounds and never drops digits: it prints the amount it is given with at
+  least the currency's minor-unit decimals (``5`` EUR -> ``5,00 €``) and more if the value has
+  more (a unit price of ``0.125`` EUR -> ``0,125 €``). Amounts on an invoice are rounded by
+  :func:`invoiceflow.domain.money.round_money` *before* they get here
+  (:func:`invoiceflow.domain.totals.compute_totals`), so what is printed is exactly what was
+  computed. Babel's own rounding (half-even) is never applied.
+* :func:`quantity` and :func:`percent` keep every significant decimal (``2.500`` -> ``2,5``,
+  a tax rate of ``7.5`` -> ``7,5 %``).
+* Labels stay in English; only numbers and dates are localised.
+
+Locale objects and patterns are cached per locale; an unknown locale raises
+:class:`invoiceflow.errors.RenderError` (the document cannot be rendered as asked).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from invoiceflow.errors import RenderError
+
+if TYPE_CHECKING:
+    from babel import Locale
+
+    from invoiceflow.domain.model import Invoice
+    from invoiceflow.domain.totals import TaxGroup
+
+__all__ = [
+    "currency_symbol",
+    "date",
+    "locale_of",
+    "money",
+    "percent",
+    "quantity",
+    "tax_line_label",
+    "tax_name",
+]
+
+_HUNDRED = Decimal(100)
+
+
+@lru_cache(maxsize=64)
+def _locale(babel_locale: str) -> Locale:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(babel_locale)
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        raise RenderError(f"unknown locale {babel_locale!r}") from exc
+
+
+def locale_of(invoice: Invoice) -> Locale:
+    """The invoice's Babel :class:`~babel.Locale` (cached)."""
+    return _locale(invoice.babel_locale)
+
+
+@lru_cache(maxsize=64)
+def _patterns(babel_locale: str) -> tuple[Any, Any, Any]:
+    loc = _locale(babel_locale)
+    return (loc.currency_formats["standard"], loc.decimal_formats[None],
+            loc.percent_formats[None])
+
+
+def _no_negative_zero(value: Decimal) -> Decimal:
+    # Babel prints Decimal("-0.00") as "-0,00 €"
+    return abs(value) if value == 0 else value
+
+
+@lru_cache(maxsize=8192)
+def _money(text: str, currency: str, babel_locale: str) -> str:
+    # keyed on str(amount): Decimal("1.5") == Decimal("1.50") but they may print differently
+    pattern = _patterns(babel_locale)[0]
+    return pattern.apply(_no_negative_zero(Decimal(text)), _locale(babel_locale),
+                         currency=currency, currency_digits=True, decimal_quantization=False)
+
+
+def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str:
+    """``amount`` in the invoice's currency (or ``currency``), formatted for its locale.
+
+    Prints the value exactly: at least the currency's decimals, more if ``amount`` has more.
+    """
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
+    return _money(str(amount), currency or invoice.currency, invoice.babel_locale)
+
+
+@lru_cache(maxsize=4096)
+def _quantity(text: str, babel_locale: str) -> str:
+    pattern = _patterns(babel_locale)[1]
+    return pattern.apply(_no_negative_zero(Decimal(text)), _locale(babel_locale),
+                         decimal_quantization=False)
+
+
+def quantity(q: Decimal, invoice: Invoice) -> str:
+    """A quantity with all its significant decimals (``Decimal("2.500")`` -> ``2,5`` in de)."""
+    return _quantity(str(q), invoice.babel_locale)
+
+
+@lru_cache(maxsize=1024)
+def _percent(text: str, babel_locale: str) -> str:
+    pattern = _patterns(babel_locale)[2]
+    return pattern.apply(_no_negative_zero(Decimal(text)) / _HUNDRED, _locale(babel_locale),
+                         decimal_quantization=False)
+
+
+def percent(rate: Decimal, invoice: Invoice) -> str:
+    """A rate given in percent (``Decimal("19")``) as ``19 %`` (de) / ``19%`` (en)."""
+    return _percent(str(rate), invoice.babel_locale)
+
+
+@lru_cache(maxsize=1024)
+def _date(d: _dt.date, babel_locale: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(d, format="medium", locale=_locale(babel_locale))
+
+
+def date(d: _dt.date, invoice: Invoice) -> str:
+    """A date in the locale's medium form: ``05.03.2026`` (de), ``Mar 5, 2026`` (en-US)."""
+    if isinstance(d, _dt.datetime):
+        d = d.date()
+    return _date(d, invoice.babel_locale)
+
+
+@lru_cache(maxsize=256)
+def _symbol(currency: str, babel_locale: str) -> str:
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(currency, locale=_locale(babel_locale))
+
+
+def currency_symbol(invoice: Invoice) -> str:
+    """The currency's symbol in the invoice's locale (``€``, ``$``, ``KWD``...)."""
+    return _symbol(invoice.currency, invoice.babel_locale)
+
+
+#: the customary name of the tax by the locale's territory; anything else says "VAT"
+_TAX_NAMES = {
+    "US": "Sales tax",
+    "CA": "Sales tax",
+    "AU": "GST",
+    "NZ": "GST",
+    "SG": "GST",
+    "IN": "GST",
+    "MY": "SST",
+    "JP": "Consumption tax",
+}
+
+
+def tax_name(invoice: Invoice) -> str:
+    """``VAT`` unless the locale's territory customarily calls the tax something else."""
+    return _TAX_NAMES.get(locale_of(invoice).territory or "", "VAT")
+
+
+def tax_line_label(group: TaxGroup, invoice: Invoice) -> str:
+    """The label of one 'tax per rate' line: ``VAT 19 % on 1.234,00 €``."""
+    rate = group.rate if group.rate is not None else Decimal(0)
+    return f"{tax_name(invoice)} {percent(rate, invoice)} on {money(group.base, invoice)}"

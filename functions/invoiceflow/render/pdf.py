@@ -1,0 +1,949 @@
+"""The invoice as a PDF: :func:`render_pdf` (ReportLab platypus). The only module importing
+ReportLab.
+
+Layout: a company header (optional logo, seller name and details) beside the title and the
+invoice meta block (number, dates, payment terms, currency); Bill To and Ship To in boxed panels
+side by side; the items table (navy header row in white bold, alternating row colours,
+right-aligned numbers, long descriptions wrapped, the header row repeated on every page); the
+totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them (this module
+never adds up money); payment details, notes and terms; a running header on later pages and
+"Page N of M" in the footer of every page (a numbering canvas: one layout pass).
+
+Text and scripts
+    Latin, Greek and Cyrillic are set in DejaVu Sans (+ Bold), embedded (subset) from
+    ``render/fonts/`` so nothing is needed from the OS. Chinese, Japanese and Korean runs are
+    best effort: each run of CJK characters switches to one of ReportLab's built-in CID fonts
+    (``HeiseiKakuGo-W5`` for Japanese, ``STSong-Light``/``MSung-Light`` for Chinese,
+    ``HYGothic-Medium`` for Korean). CID fonts are *not embedded*; viewers supply them (Acrobat
+    asks for its Asian font pack). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
+    their letters are printed unshaped and left to right, and bidi control marks (which Babel
+    puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
+    dates follow the invoice's locale (:mod:`invoiceflow.render.fmt`).
+
+Safety
+    Every user string reaches Paragraph markup only through :func:`_markup`, which escapes it
+    with :func:`xml.sax.saxutils.escape` (in :func:`_esc`, the one escaping helper): ``<img>``,
+    ``<a href>``, ``<font color=...>`` (CVE-2023-33733), ``<link>`` and ``&`` entities print as
+    literal text, so rendering opens no file and no network connection. Table cells that need
+    no wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
+    characters and lone surrogates are removed first. The logo is decoded only as PNG or JPEG,
+    up to :data:`MAX_LOGO_PIXELS`; anything else is a :class:`~invoiceflow.errors.RenderError`.
+
+Reproducible output
+    The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
+    creation/modification date is the issue date (00:00 UTC), and the document ID is a digest of
+    the canonical JSON document (independent of ``SOURCE_DATE_EPOCH`` and hash seeds).
+    Metadata: title ``Invoice NUMBER``, author = seller name, subject, creator ``invoiceflow``,
+    language = the invoice's locale.
+
+Speed
+    Fonts are registered once per process, paragraph styles are built once, cells that fit are
+    plain strings (only long or CJK descriptions become Paragraphs, each wrapped once), and the
+    items table is paginated by :class:`_ItemRows` in linear time: one small ``Table`` (header
+    row + the rows that fit, ``repeatRows=1``) per page instead of letting one big ``Table``
+    re-split itself page after page, which is quadratic in the number of rows.
+
+A4 pages, or US Letter for locales in the US, Canada, Mexico and the Philippines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape as _xml_escape
+
+from reportlab import rl_config
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4, LETTER
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.doctemplate import LayoutError
+
+from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
+from invoiceflow.domain.totals import Totals, compute_totals
+from invoiceflow.errors import RenderError
+from invoiceflow.render import fmt
+
+__all__ = ["MAX_LOGO_PIXELS", "render_pdf"]
+
+FONTS_DIR = Path(__file__).with_name("fonts")
+FONT = "DejaVuSans"
+FONT_BOLD = "DejaVuSans-Bold"
+
+#: a logo larger than this (width x height) is refused rather than decoded
+MAX_LOGO_PIXELS = 25_000_000
+
+NAVY = colors.HexColor("#1F3A5F")
+INK = colors.HexColor("#1E2329")
+MUTED = colors.HexColor("#5B6675")
+RULE = colors.HexColor("#C9D1DC")
+ROW_ALT = colors.HexColor("#EEF2F7")
+PANEL_HEAD = colors.HexColor("#E3E9F1")
+WHITE = colors.white
+
+# Streams are Flate-compressed binary, without ReportLab's default ASCII85 layer on top: 20 %
+# smaller files and much faster (ReportLab's pure-Python ASCII85 encoder is slow). This is a
+# process-wide ReportLab setting; this module is the only ReportLab user in the product.
+rl_config.useA85 = 0
+
+_LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PH"})
+
+# table metrics (points)
+_BODY_SIZE = 8.5
+_BODY_LEADING = 10.5
+_PAD_X = 5.0
+_PAD_Y = 4.0
+_ROW_H = _BODY_LEADING + 2 * _PAD_Y
+_MAX_ROW_H = 320.0  # taller description cells are cut into continuation rows
+
+
+# --------------------------------------------------------------------------------------------
+# text: cleaning, the one escaping helper, CJK font runs
+# --------------------------------------------------------------------------------------------
+
+# C0/C1 controls (but \n), bidi marks and embeddings (RTL is out of scope), BOM; tab -> space;
+# fullwidth currency signs (ja-JP prints "￥") -> the ordinary signs DejaVu Sans has.
+_TRANSLATE: dict[int, str | None] = {
+    **dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), *range(0x7F, 0xA0)]),
+    **dict.fromkeys([0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                     0xFEFF]),
+    9: " ", 0xFFE0: "\u00a2", 0xFFE1: "\u00a3", 0xFFE4: "\u00a6", 0xFFE5: "\u00a5",
+    0xFFE6: "\u20a9",
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_CJK_CHARS = ("\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
+              "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f"
+              "\uff00-\uffef\U00020000-\U0003ffff")
+_CJK_RUN = re.compile(f"([{_CJK_CHARS}]+)")
+_HAS_CJK = re.compile(f"[{_CJK_CHARS}]")
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
+
+CJK_JAPANESE = "HeiseiKakuGo-W5"
+CJK_SIMPLIFIED = "STSong-Light"
+CJK_TRADITIONAL = "MSung-Light"
+CJK_KOREAN = "HYGothic-Medium"
+
+
+def _clean(text: object) -> str:
+    """Text as it may be printed: no control characters, bidi marks or lone surrogates."""
+    s = str(text)
+    if s.isascii() and s.isprintable():
+        return s
+    s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
+    return _SURROGATE.sub("\ufffd", s)
+
+
+def _esc(text: str) -> str:
+    """THE escaping helper: the only way user text gets into ReportLab Paragraph markup."""
+    return _xml_escape(text)
+
+
+@cache
+def _cid_font(name: str) -> str:
+    pdfmetrics.registerFont(UnicodeCIDFont(name))
+    return name
+
+
+def _cjk_font_for(run: str, default: str) -> str:
+    if _HANGUL.search(run):
+        return _cid_font(CJK_KOREAN)
+    if _KANA.search(run):
+        return _cid_font(CJK_JAPANESE)
+    return _cid_font(default)
+
+
+def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
+    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in a CID font,
+    newlines as line breaks)."""
+    s = _clean(text)
+    if not _HAS_CJK.search(s):
+        return _esc(s).replace("\n", "<br/>")
+    out = []
+    for i, part in enumerate(_CJK_RUN.split(s)):
+        if not part:
+            continue
+        if i % 2:
+            out.append(f'<font name="{_cjk_font_for(part, cjk)}">{_esc(part)}</font>')
+        else:
+            out.append(_esc(part))
+    return "".join(out).replace("\n", "<br/>")
+
+
+def _cjk_default(invoice: Invoice) -> str:
+    loc = fmt.locale_of(invoice)
+    if loc.language == "ja":
+        return CJK_JAPANESE
+    if loc.language == "ko":
+        return CJK_KOREAN
+    if loc.language == "zh" and (loc.script == "Hant" or loc.territory in {"TW", "HK", "MO"}):
+        return CJK_TRADITIONAL
+    return CJK_SIMPLIFIED
+
+
+def _text_width(text: str, font: str, size: float, cjk: str) -> float:
+    if not _HAS_CJK.search(text):
+        return pdfmetrics.stringWidth(text, font, size)
+    total = 0.0
+    for i, part in enumerate(_CJK_RUN.split(text)):
+        f = _cjk_font_for(part, cjk) if i % 2 else font
+        total += pdfmetrics.stringWidth(part, f, size)
+    return total
+
+
+def _draw_text(canv: Canvas, x: float, y: float, text: str, font: str, size: float,
+               cjk: str, align: str = "left", max_width: float = 0.0) -> None:
+    """Draw one line of plain text on the canvas (no markup), switching fonts for CJK runs;
+    cut with an ellipsis at ``max_width`` if given."""
+    s = _clean(text).replace("\n", " ")
+    if max_width and _text_width(s, font, size, cjk) > max_width:
+        lo, hi = 0, len(s)  # the longest prefix that fits with the ellipsis
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _text_width(s[:mid] + "\u2026", font, size, cjk) <= max_width:
+                lo = mid
+            else:
+                hi = mid - 1
+        s = s[:lo] + "\u2026"
+    if align == "right":
+        x -= _text_width(s, font, size, cjk)
+    for i, part in enumerate(_CJK_RUN.split(s)):
+        if not part:
+            continue
+        f = _cjk_font_for(part, cjk) if i % 2 else font
+        canv.setFont(f, size)
+        canv.drawString(x, y, part)
+        x += pdfmetrics.stringWidth(part, f, size)
+
+
+# --------------------------------------------------------------------------------------------
+# fonts and styles (once per process)
+# --------------------------------------------------------------------------------------------
+
+
+@cache
+def _register_fonts() -> None:
+    from reportlab.lib.fonts import addMapping
+
+    pdfmetrics.registerFont(TTFont(FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONTS_DIR / "DejaVuSans-Bold.ttf")))
+    for bold, italic, name in ((0, 0, FONT), (1, 0, FONT_BOLD), (0, 1, FONT), (1, 1, FONT_BOLD)):
+        addMapping(FONT, bold, italic, name)
+
+
+@dataclass(frozen=True)
+class _Styles:
+    body: ParagraphStyle
+    body_right: ParagraphStyle
+    cell: ParagraphStyle
+    cell_right: ParagraphStyle
+    small: ParagraphStyle
+    small_right: ParagraphStyle
+    company: ParagraphStyle
+    party_name: ParagraphStyle
+    title: ParagraphStyle
+    panel_head: ParagraphStyle
+    section_head: ParagraphStyle
+    meta_value: ParagraphStyle
+
+
+@cache
+def _styles() -> _Styles:
+    _register_fonts()
+
+    def ps(name: str, **kw: Any) -> ParagraphStyle:
+        base = {"fontName": FONT, "fontSize": 9, "leading": 12, "textColor": INK,
+                "splitLongWords": 1}
+        base.update(kw)
+        return ParagraphStyle(name, **base)
+
+    cell = ps("if-cell", fontSize=_BODY_SIZE, leading=_BODY_LEADING)
+    return _Styles(
+        body=ps("if-body"),
+        body_right=ps("if-body-right", alignment=TA_RIGHT),
+        cell=cell,
+        cell_right=ps("if-cell-right", parent=cell, alignment=TA_RIGHT),
+        small=ps("if-small", fontSize=8, leading=10.5, textColor=MUTED),
+        small_right=ps("if-small-right", fontSize=8, leading=10.5, textColor=MUTED,
+                       alignment=TA_RIGHT),
+        company=ps("if-company", fontName=FONT_BOLD, fontSize=16, leading=19, textColor=NAVY,
+                   spaceAfter=3),
+        party_name=ps("if-party-name", fontName=FONT_BOLD, fontSize=9.5, leading=12.5),
+        title=ps("if-title", fontName=FONT_BOLD, fontSize=24, leading=28, textColor=NAVY,
+                 alignment=TA_RIGHT, spaceAfter=6),
+        panel_head=ps("if-panel-head", fontName=FONT_BOLD, fontSize=7.5, leading=9,
+                      textColor=NAVY),
+        section_head=ps("if-section-head", fontName=FONT_BOLD, fontSize=8, leading=10,
+                        textColor=NAVY, spaceBefore=10, spaceAfter=3, keepWithNext=1),
+        meta_value=ps("if-meta-value", fontName=FONT_BOLD, fontSize=9, leading=11.5,
+                      alignment=TA_RIGHT),
+    )
+
+
+class _Para(Paragraph):
+    """A Paragraph that remembers its last wrap (the table measures it, then draws it)."""
+
+    _wrapped_at: float | None = None
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        # Paragraph.split may drop blPara: then wrap again
+        if self._wrapped_at != availWidth or "blPara" not in self.__dict__:
+            super().wrap(availWidth, availHeight)
+            self._wrapped_at = availWidth
+        return self.width, self.height
+
+
+# --------------------------------------------------------------------------------------------
+# per-render context
+# --------------------------------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, invoice: Invoice) -> None:
+        self.inv = invoice
+        self.st = _styles()
+        self.cjk = _cjk_default(invoice)
+        self.totals: Totals = compute_totals(invoice)
+        territory = fmt.locale_of(invoice).territory
+        self.pagesize = LETTER if territory in _LETTER_TERRITORIES else A4
+        self.margin_x = 18 * mm
+        self.margin_top = 16 * mm
+        self.margin_bottom = 20 * mm
+        self.width = self.pagesize[0] - 2 * self.margin_x
+        self.height = self.pagesize[1] - self.margin_top - self.margin_bottom
+
+    # text --------------------------------------------------------------------------------
+    def para(self, text: object, style: ParagraphStyle) -> Paragraph:
+        return _Para(_markup(text, self.cjk), style)
+
+    def lines_para(self, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
+        return _Para("<br/>".join(_markup(line, self.cjk) for line in lines), style)
+
+    def cell(self, text: object, inner_width: float, style: ParagraphStyle,
+             font: str = FONT, size: float = _BODY_SIZE) -> str | Paragraph:
+        """A plain string if it fits on one line in the table's font, else a Paragraph."""
+        s = _clean(text)
+        if ("\n" not in s and not _HAS_CJK.search(s)
+                and pdfmetrics.stringWidth(s, font, size) <= inner_width):
+            return s
+        return _Para(_markup(s, self.cjk), style)
+
+    def money(self, amount: Decimal) -> str:
+        return _clean(fmt.money(amount, self.inv))
+
+
+# --------------------------------------------------------------------------------------------
+# logo
+# --------------------------------------------------------------------------------------------
+
+
+class _LogoFlowable(Flowable):
+    def __init__(self, reader: ImageReader, width: float, height: float) -> None:
+        super().__init__()
+        self.reader, self.width, self.height = reader, width, height
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        self.canv.drawImage(self.reader, 0, 0, self.width, self.height, mask="auto")
+
+
+def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
+    """Decode the logo (PNG or JPEG only) and scale it to fit ``max_w`` x ``max_h``."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(logo.data), formats=("PNG", "JPEG")) as im:
+            w, h = im.size
+            if w < 1 or h < 1 or w * h > MAX_LOGO_PIXELS:
+                raise RenderError(f"the logo is {w}x{h} pixels; at most "
+                                  f"{MAX_LOGO_PIXELS:,} pixels can be rendered")
+            im.load()  # a truncated or corrupt image fails here, not halfway through the PDF
+        reader = ImageReader(io.BytesIO(logo.data))
+        reader.getSize()
+    except RenderError:
+        raise
+    except Exception as exc:  # PIL raises many unrelated types for bad data
+        raise RenderError(f"the logo image cannot be decoded as PNG or JPEG: {exc}") from exc
+    scale = min(max_w / w, max_h / h)
+    return _LogoFlowable(reader, w * scale, h * scale)
+
+
+# --------------------------------------------------------------------------------------------
+# page furniture: numbering canvas, running header
+# --------------------------------------------------------------------------------------------
+
+
+class _NumberedCanvas(Canvas):
+    """Keeps every page until the end so the footer can say "Page N of M"."""
+
+    def __init__(self, *args: Any, footer: str = "", cjk: str = CJK_SIMPLIFIED,
+                 created: str = "", doc_id: bytes = b"", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+        self._footer = footer
+        self._cjk = cjk
+        if created:
+            self.setDateFormatter(lambda *_: created)
+        if doc_id:
+            self._doc._ID = doc_id  # fixed ID instead of ReportLab's timestamp digest
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._draw_footer(total)
+            super().showPage()
+        super().save()
+
+    def _draw_footer(self, total: int) -> None:
+        w, _ = self._pagesize
+        x0, x1, y = 18 * mm, w - 18 * mm, 11 * mm
+        self.saveState()
+        self.setStrokeColor(RULE)
+        self.setLineWidth(0.5)
+        self.line(x0, y + 9, x1, y + 9)
+        self.setFillColor(MUTED)
+        _draw_text(self, x0, y, self._footer, FONT, 7.5, self._cjk, max_width=x1 - x0 - 80)
+        self.setFont(FONT, 7.5)
+        self.drawRightString(x1, y, f"Page {self._pageNumber} of {total}")
+        self.restoreState()
+
+
+def _doc_id(invoice: Invoice) -> bytes:
+    canonical = json.dumps(to_json(invoice), sort_keys=True, ensure_ascii=False,
+                           separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:16]
+    ids = PDFText(digest, enc="raw").format(DummyDoc())
+    return b"\n[" + ids + ids + b"]\n"
+
+
+def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
+    left = _party_title(ctx.inv.seller)
+    right = f"Invoice {ctx.inv.number} \u00b7 continued"
+
+    def draw(canv: Canvas, doc: Any) -> None:
+        w, h = ctx.pagesize
+        y = h - 10 * mm
+        canv.saveState()
+        canv.setFillColor(NAVY)
+        _draw_text(canv, ctx.margin_x, y, left, FONT_BOLD, 8.5, ctx.cjk,
+                   max_width=ctx.width * 0.55)
+        canv.setFillColor(MUTED)
+        _draw_text(canv, w - ctx.margin_x, y, right, FONT, 8, ctx.cjk, align="right",
+                   max_width=ctx.width * 0.4)
+        canv.setStrokeColor(RULE)
+        canv.setLineWidth(0.5)
+        canv.line(ctx.margin_x, y - 4, w - ctx.margin_x, y - 4)
+        canv.restoreState()
+
+    return draw
+
+
+# --------------------------------------------------------------------------------------------
+# blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _party_title(p: Party) -> str:
+    return p.company or p.name
+
+
+def _party_lines(p: Party) -> list[str]:
+    lines = []
+    if p.company and p.name and p.name != p.company:
+        lines.append(p.name)
+    lines.extend(p.address)
+    if p.email:
+        lines.append(p.email)
+    if p.phone:
+        lines.append(p.phone)
+    if p.tax_id:
+        lines.append(f"Tax ID: {p.tax_id}")
+    return lines
+
+
+def _header(ctx: _Ctx) -> Table:
+    st, inv = ctx.st, ctx.inv
+    left_w = ctx.width * 0.56
+    right_w = ctx.width - left_w
+    left: list[Flowable] = []
+    if inv.logo is not None:
+        left.append(_logo(inv.logo, min(60 * mm, left_w - 6), 20 * mm))
+        left.append(Spacer(1, 4 * mm))
+    left.append(ctx.para(_party_title(inv.seller), st.company))
+    details = _party_lines(inv.seller)
+    if details:
+        left.append(ctx.lines_para(details, st.small))
+
+    meta: list[tuple[str, str]] = [("Invoice number", inv.number),
+                                   ("Issue date", fmt.date(inv.issue_date, inv))]
+    if inv.due_date is not None:
+        meta.append(("Due date", fmt.date(inv.due_date, inv)))
+    if inv.payment_terms:
+        meta.append(("Payment terms", inv.payment_terms))
+    meta.append(("Currency", inv.currency))
+    label_w = 30 * mm
+    meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
+    meta_table = Table(meta_rows, colWidths=[label_w, right_w - label_w], hAlign="RIGHT",
+                       splitInRow=1, style=TableStyle([
+                           ("FONT", (0, 0), (0, -1), FONT, 8.5),
+                           ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
+                           ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                           ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                           ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                           ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                       ]))
+    right: list[Flowable] = [ctx.para("INVOICE", st.title), meta_table]
+    return Table([[left, right]], colWidths=[left_w, right_w], splitInRow=1,
+                 style=TableStyle([
+                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                     ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                     ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                     ("TOPPADDING", (0, 0), (-1, -1), 0),
+                     ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+                     ("RIGHTPADDING", (0, 0), (0, -1), 10),
+                 ]))
+
+
+def _party_panels(ctx: _Ctx) -> Table:
+    st, inv = ctx.st, ctx.inv
+    gap = 6 * mm
+    panel_w = (ctx.width - gap) / 2
+
+    def content(p: Party) -> list[Flowable]:
+        out: list[Flowable] = [ctx.para(_party_title(p), st.party_name)]
+        lines = _party_lines(p)
+        if lines:
+            out.append(ctx.lines_para(lines, st.body))
+        return out
+
+    heads: list[Any] = [ctx.para("BILL TO", st.panel_head), "", ""]
+    bodies: list[Any] = [content(inv.bill_to), "", ""]
+    cmds: list[tuple[Any, ...]] = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 7),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 7),
+        ("TOPPADDING", (0, 0), (-1, 0), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
+        ("TOPPADDING", (0, 1), (-1, 1), 6),
+        ("BOTTOMPADDING", (0, 1), (-1, 1), 7),
+        ("BACKGROUND", (0, 0), (0, 0), PANEL_HEAD),
+        ("BOX", (0, 0), (0, 1), 0.75, RULE),
+    ]
+    if inv.ship_to is not None:
+        heads[2] = ctx.para("SHIP TO", st.panel_head)
+        bodies[2] = content(inv.ship_to)
+        cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
+    return Table([heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1,
+                 style=TableStyle(cmds))
+
+
+# --------------------------------------------------------------------------------------------
+# items table
+# --------------------------------------------------------------------------------------------
+
+
+class _ItemRows(Flowable):
+    """The items table, paginated in linear time: each page gets one ``Table`` holding the
+    header row and the rows that fit; the rest flows on as another ``_ItemRows``."""
+
+    def __init__(self, header: list[Any], header_h: float, rows: list[list[Any]],
+                 heights: list[float], shaded: list[bool], col_widths: list[float],
+                 style: TableStyle, start: int = 0, suffix: list[float] | None = None) -> None:
+        super().__init__()
+        self.header, self.header_h = header, header_h
+        self.rows, self.heights, self.shaded = rows, heights, shaded
+        self.col_widths = col_widths
+        self.style, self.start = style, start
+        if suffix is None:  # suffix[i] = height of rows[i:]
+            suffix = [0.0] * (len(heights) + 1)
+            for i in range(len(heights) - 1, -1, -1):
+                suffix[i] = suffix[i + 1] + heights[i]
+        self.suffix = suffix
+
+    def _table(self, i: int, j: int) -> Table:
+        t = Table([self.header, *self.rows[i:j]], colWidths=self.col_widths,
+                  rowHeights=[self.header_h, *self.heights[i:j]], repeatRows=1,
+                  style=self.style)
+        # alternate the colours by item, continuing across pages
+        t.setStyle([("BACKGROUND", (0, r), (-1, r), ROW_ALT)
+                    for r, row in enumerate(range(i, j), start=1) if self.shaded[row]])
+        return t
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        self.width = sum(self.col_widths)
+        self.height = self.header_h + self.suffix[self.start]
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:
+        n = len(self.heights)
+        room = availHeight - self.header_h + 1e-6
+        j, used = self.start, 0.0
+        while j < n and used + self.heights[j] <= room:
+            used += self.heights[j]
+            j += 1
+        if j == self.start:
+            return []  # not even one row: start on the next page
+        if j == n:
+            return [self._table(self.start, n)]
+        return [self._table(self.start, j),
+                _ItemRows(self.header, self.header_h, self.rows, self.heights, self.shaded,
+                          self.col_widths, self.style, j, self.suffix)]
+
+    def draw(self) -> None:
+        t = self._table(self.start, len(self.heights))
+        t.wrapOn(self.canv, self.width, self.height)
+        t.drawOn(self.canv, 0, 0)
+
+
+def _col_width(strings: Sequence[str], font: str, size: float, floor: float,
+               cjk: str = CJK_SIMPLIFIED) -> float:
+    """Width of a column of one-line strings: measure only the few longest ones."""
+    longest = sorted(set(strings), key=len)[-6:]
+    widest = max((_text_width(s, font, size, cjk) for s in longest), default=0.0)
+    return max(widest, floor) + 2 * _PAD_X + 1
+
+
+def _items(ctx: _Ctx) -> Flowable:
+    st, inv, totals = ctx.st, ctx.inv, ctx.totals
+    items, lines = inv.items, totals.lines
+    has_sku = any(it.sku for it in items)
+    has_tax = any(it.tax_rate is not None for it in items)
+    has_disc = any(it.discount is not None for it in items)
+
+    qty = [_clean(fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else ""))
+           for it in items]
+    price = [ctx.money(it.unit_price) for it in items]
+    amount = [ctx.money(lt.amount) for lt in lines]
+    tax = ([_clean(fmt.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
+            for it in items] if has_tax else [])
+    disc: list[str] = []
+    if has_disc:
+        for it, lt in zip(items, lines, strict=True):
+            if it.discount is None:
+                disc.append("")
+            elif it.discount.kind == "percent":
+                disc.append(_clean(fmt.percent(it.discount.value, inv)))
+            else:
+                disc.append(ctx.money(lt.discount))
+    numbers = [str(i) for i in range(1, len(items) + 1)]
+
+    # columns: (key, header, width or None for the description, right-aligned?)
+    sw = pdfmetrics.stringWidth
+    cols: list[tuple[str, str, float, bool]] = [
+        ("n", "#", _col_width(numbers, FONT, _BODY_SIZE, sw("#", FONT_BOLD, _BODY_SIZE)), True)]
+    if has_sku:
+        sku_w = min(_col_width([_clean(it.sku or "") for it in items], FONT, _BODY_SIZE,
+                               sw("SKU", FONT_BOLD, _BODY_SIZE), ctx.cjk), 26 * mm)
+        cols.append(("sku", "SKU", sku_w, False))
+    cols.append(("desc", "Description", 0.0, False))
+    for key, head, values in (("qty", "Qty", qty), ("price", "Unit price", price),
+                              ("tax", "Tax", tax), ("disc", "Discount", disc),
+                              ("amount", "Amount", amount)):
+        if (key == "tax" and not has_tax) or (key == "disc" and not has_disc):
+            continue
+        w = _col_width(values, FONT, _BODY_SIZE, sw(head, FONT_BOLD, _BODY_SIZE), ctx.cjk)
+        if key == "qty":
+            w = min(w, 28 * mm)
+        cols.append((key, head, w, True))
+    fixed = sum(c[2] for c in cols)
+    desc_w = max(ctx.width - fixed, 45 * mm)
+    widths = [desc_w if c[0] == "desc" else c[2] for c in cols]
+    scale = min(1.0, ctx.width / sum(widths))  # only with absurdly long amounts
+    widths = [w * scale for w in widths]
+    keys = [c[0] for c in cols]
+    inner = {k: w - 2 * _PAD_X for k, w in zip(keys, widths, strict=True)}
+
+    header = [c[1] for c in cols]
+    rows: list[list[Any]] = []
+    heights: list[float] = []
+    shaded: list[bool] = []
+    values = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc,
+              "amount": amount}
+    right_cols = [k for k in keys if k in values and k != "n"] + ["n"]
+    col_inner = [inner[k] for k in keys]
+    max_inner_h = _MAX_ROW_H - 2 * _PAD_Y
+    for i, it in enumerate(items):
+        row: list[Any] = []
+        for k in keys:
+            if k == "desc":
+                cell = ctx.cell(it.description, inner[k], st.cell)
+            elif k == "sku":
+                cell = ctx.cell(it.sku or "", inner[k], st.cell)
+            else:
+                text = values[k][i]
+                # numbers fit by construction of the column widths (unless scaled down)
+                cell = (text if scale == 1.0 and k != "qty" and not _HAS_CJK.search(text)
+                        else ctx.cell(text, inner[k], st.cell_right))
+            row.append(cell)
+        h = _ROW_H
+        more: dict[int, list[Any]] = {}  # column -> the pieces of a too-tall cell
+        for c, cell in enumerate(row):
+            if isinstance(cell, Paragraph):
+                ph = cell.wrap(col_inner[c], 1e9)[1]
+                if ph > max_inner_h:
+                    pieces = _cut(cell, col_inner[c], max_inner_h)
+                    row[c], more[c] = pieces[0], pieces[1:]
+                    ph = pieces[0].wrap(col_inner[c], 1e9)[1]
+                h = max(h, ph + 2 * _PAD_Y)
+        rows.append(row)
+        heights.append(h)
+        shaded.append(i % 2 == 1)
+        for n in range(max((len(p) for p in more.values()), default=0)):
+            cont: list[Any] = [""] * len(keys)  # continuation rows of very long cells
+            h = _ROW_H
+            for c, pieces in more.items():
+                if n < len(pieces):
+                    cont[c] = pieces[n]
+                    h = max(h, pieces[n].wrap(col_inner[c], 1e9)[1] + 2 * _PAD_Y)
+            rows.append(cont)
+            heights.append(h)
+            shaded.append(i % 2 == 1)
+
+    cmds: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (-1, 0), FONT_BOLD, _BODY_SIZE, _BODY_LEADING),
+        ("FONT", (0, 1), (-1, -1), FONT, _BODY_SIZE, _BODY_LEADING),
+        ("TEXTCOLOR", (0, 0), (-1, 0), WHITE),
+        ("TEXTCOLOR", (0, 1), (-1, -1), INK),
+        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+        ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
+        ("VALIGN", (0, 1), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), _PAD_X),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _PAD_X),
+        ("TOPPADDING", (0, 0), (-1, -1), _PAD_Y),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), _PAD_Y),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.75, NAVY),
+        ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
+    ]
+    for k in right_cols:
+        c = keys.index(k)
+        cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
+    header_h = _BODY_LEADING + 2 * _PAD_Y + 3
+    return _ItemRows(header, header_h, rows, heights, shaded, widths, TableStyle(cmds))
+
+
+def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
+    """Cut a too-tall paragraph into pieces of at most ``max_h``."""
+    parts: list[Any] = []
+    rest: Any = p
+    while True:
+        _, h = rest.wrap(width, 1e9)
+        if h <= max_h:
+            parts.append(rest)
+            return parts
+        pieces = rest.split(width, max_h)
+        if len(pieces) < 2:  # cannot be cut (should not happen with splitLongWords)
+            parts.append(rest)
+            return parts
+        parts.append(pieces[0])
+        rest = pieces[1]
+
+
+# --------------------------------------------------------------------------------------------
+# totals, payment details, notes
+# --------------------------------------------------------------------------------------------
+
+
+def _totals(ctx: _Ctx) -> Table:
+    inv, t = ctx.inv, ctx.totals
+    rows: list[tuple[str, str, str]] = [("Subtotal", ctx.money(t.subtotal), "")]
+    if t.line_discounts:
+        rows.append(("incl. line discounts", ctx.money(-t.line_discounts), "muted"))
+    if t.discount:
+        label = "Discount"
+        if inv.discount is not None and inv.discount.kind == "percent":
+            label = f"Discount ({_clean(fmt.percent(inv.discount.value, inv))})"
+        rows.append((label, ctx.money(-t.discount), ""))
+    if t.shipping:
+        rows.append(("Shipping", ctx.money(t.shipping), ""))
+    for g in t.tax_breakdown:
+        rows.append((_clean(fmt.tax_line_label(g, inv)), ctx.money(g.tax), ""))
+    rows.append(("Total", ctx.money(t.total), "total"))
+    if t.amount_paid:
+        rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
+    rows.append(("Balance due", ctx.money(t.balance_due), "due"))
+
+    value_w = max(_col_width([r[1] for r in rows], FONT_BOLD, 10.5, 20 * mm, ctx.cjk), 32 * mm)
+    label_w = max(_col_width([r[0] for r in rows], FONT, 9, 30 * mm, ctx.cjk), 50 * mm)
+    label_w = min(label_w, ctx.width * 0.62 - value_w)
+    data: list[list[Any]] = []
+    for label, value, _kind in rows:
+        data.append([ctx.cell(label, label_w - 2 * _PAD_X, ctx.st.body, FONT, 9),
+                     ctx.cell(value, value_w - 2 * _PAD_X, ctx.st.body_right, FONT_BOLD, 9.5)])
+    cmds: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (0, -1), FONT, 9),
+        ("FONT", (1, 0), (1, -1), FONT, 9),
+        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+        ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), _PAD_X),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _PAD_X),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]
+    for r, (_label, _value, kind) in enumerate(rows):
+        if kind == "muted":
+            cmds += [("FONT", (0, r), (-1, r), FONT, 8), ("TEXTCOLOR", (0, r), (-1, r), MUTED)]
+        elif kind == "total":
+            cmds += [("FONT", (0, r), (-1, r), FONT_BOLD, 10),
+                     ("LINEABOVE", (0, r), (-1, r), 1, NAVY),
+                     ("TOPPADDING", (0, r), (-1, r), 5)]
+        elif kind == "due":
+            cmds += [("FONT", (0, r), (-1, r), FONT_BOLD, 10.5),
+                     ("BACKGROUND", (0, r), (-1, r), NAVY),
+                     ("TEXTCOLOR", (0, r), (-1, r), WHITE),
+                     ("TOPPADDING", (0, r), (-1, r), 6), ("BOTTOMPADDING", (0, r), (-1, r), 6)]
+    return Table(data, colWidths=[label_w, value_w], hAlign="RIGHT", style=TableStyle(cmds))
+
+
+_PAYMENT_LABEL_W = 27 * mm
+_PAYMENT_PAD = 7.0
+
+
+def _payment_fields(p: PaymentDetails) -> list[tuple[str, str]]:
+    fields = [("Bank", p.bank_name), ("Account holder", p.account_holder),
+              ("Account number", p.account_number), ("IBAN", p.iban), ("BIC", p.bic),
+              ("Reference", p.reference)]
+    return [(k, v) for k, v in fields if v]
+
+
+def _payment(ctx: _Ctx, p: PaymentDetails, width: float) -> Table | None:
+    fields = _payment_fields(p)
+    if not fields:
+        return None
+    label_w = _PAYMENT_LABEL_W
+    data: list[list[Any]] = [[ctx.para("PAYMENT DETAILS", ctx.st.panel_head), ""]]
+    data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
+    return Table(data, colWidths=[label_w, width - label_w], hAlign="LEFT", style=TableStyle([
+        ("SPAN", (0, 0), (1, 0)),
+        ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
+        ("BOX", (0, 0), (-1, -1), 0.75, RULE),
+        ("FONT", (0, 1), (0, -1), FONT, 8.5),
+        ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("TOPPADDING", (0, 0), (-1, 0), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
+        ("TOPPADDING", (0, 1), (-1, 1), 5),
+        ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
+    ]))
+
+
+def _closing(ctx: _Ctx) -> list[Flowable]:
+    """Totals (beside the payment details when those are short), then notes and terms."""
+    st, inv = ctx.st, ctx.inv
+    out: list[Flowable] = [Spacer(1, 5 * mm)]
+    totals = _totals(ctx)
+    tw, _ = totals.wrap(ctx.width, ctx.height)
+    gap = 8 * mm
+    side_w = ctx.width - tw - gap
+    # the payment details go beside the totals if every value fits on one line there
+    value_room = side_w - _PAYMENT_LABEL_W - 2 * _PAYMENT_PAD
+    side = (_payment(ctx, inv.payment, side_w)
+            if inv.payment is not None and all(
+                "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
+                for _, v in _payment_fields(inv.payment)) else None)
+    if side is not None:
+        out.append(Table([[side, "", totals]], colWidths=[side_w, gap, tw], style=TableStyle([
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+        ])))
+    else:
+        out.append(KeepTogether([totals]))
+        full = _payment(ctx, inv.payment, ctx.width) if inv.payment is not None else None
+        if full is not None:
+            out += [Spacer(1, 5 * mm), full]
+    for head, text in (("NOTES", inv.notes), ("TERMS AND CONDITIONS", inv.terms)):
+        if text:
+            out += [ctx.para(head, st.section_head), ctx.para(text, st.small)]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the document
+# --------------------------------------------------------------------------------------------
+
+
+def render_pdf(invoice: Invoice) -> bytes:
+    """The invoice as PDF bytes; the same document always gives the same bytes.
+
+    Raises :class:`~invoiceflow.errors.RenderError` when the document cannot be rendered (a
+    logo that is not a decodable PNG/JPEG, an unknown locale, content that cannot be laid out).
+    """
+    ctx = _Ctx(invoice)
+    inv = invoice
+    story: list[Flowable] = [
+        _header(ctx),
+        Spacer(1, 7 * mm),
+        _party_panels(ctx),
+        Spacer(1, 7 * mm),
+        _items(ctx),
+        *_closing(ctx),
+    ]
+    seller = _clean(inv.seller.name)
+    buf = io.BytesIO()
+    doc = BaseDocTemplate(
+        buf, pagesize=ctx.pagesize,
+        leftMargin=ctx.margin_x, rightMargin=ctx.margin_x,
+        topMargin=ctx.margin_top, bottomMargin=ctx.margin_bottom,
+        title=_clean(f"Invoice {inv.number}"), author=seller,
+        subject=_clean(f"Invoice {inv.number} of {fmt.date(inv.issue_date, inv)} "
+                       f"to {_party_title(inv.bill_to)}"),
+        creator="invoiceflow", keywords=["invoice", _clean(inv.number)],
+        invariant=1, lang=inv.locale, displayDocTitle=1, initialFontName=FONT,
+    )
+    frame = Frame(ctx.margin_x, ctx.margin_bottom, ctx.width, ctx.height, id="body",
+                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+    doc.addPageTemplates([
+        PageTemplate("first", [frame], autoNextPageTemplate="later"),
+        PageTemplate("later", [frame], onPage=_running_header(ctx)),
+    ])
+    footer = f"Invoice {inv.number} \u00b7 {_party_title(inv.seller)}"
+    created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
+    canvasmaker = partial(_NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created,
+                          doc_id=_doc_id(inv))
+    try:
+        doc.build(story, canvasmaker=canvasmaker)
+    except LayoutError as exc:
+        raise RenderError(f"the invoice cannot be laid out on pages: {exc}") from exc
+    return buf.getvalue()

@@ -1,0 +1,193 @@
+"""``invoiceflow dev``: the whole product on one machine.
+
+One HTTP port serves
+
+* the public paths of the HTTP functions: ``/login``, ``/upload``, ``/download``,
+  ``/invoices...``, ``/openapi.json`` (exactly as in the cluster behind one host);
+* ``/_broker``: the broker ingress, which is ``K_SINK`` for every function;
+* ``/_functions/<service>/...``: every function (Knative Service) by name, which is where the
+  broker delivers events.
+
+Every function is the real functions-framework app built from ``functions/<step>.py``. Routing
+comes only from the Trigger manifests in ``knative/`` (``KNATIVE_DIR``). Backends come from
+the environment: SQLite, a files directory and the in-process broker by default;
+``DATABASE_URL``, ``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ.
+A relay thread sends pending outbox events every second.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import invoiceflow
+from invoiceflow.context import get_context, reset_context
+from invoiceflow.errors import InvoiceflowError
+from invoiceflow.logs import configure
+from invoiceflow.outbox import relay
+from invoiceflow.runtime import load_triggers, make_broker
+from invoiceflow.settings import FUNCTIONS, Settings
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(invoiceflow.__file__).resolve().parent
+FUNCTIONS_DIR = PACKAGE_DIR.parent
+CHECKOUT_DIR = FUNCTIONS_DIR.parent
+
+#: public path prefix -> the service that answers it
+PUBLIC_PATHS = (("/login", "login"), ("/upload", "upload"), ("/download", "download"),
+                ("/invoices", "download"), ("/openapi.json", "download"))
+
+
+def function_source(service: str) -> Path:
+    return FUNCTIONS_DIR / f"{service.replace('-', '_')}.py"
+
+
+def _json(start_response: Any, status: str, body: Any) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class LocalRuntime:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use ``with``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080,
+                 services: Iterable[str] = FUNCTIONS, relay_interval: float = 1.0,
+                 **broker_options: Any) -> None:
+        self.host = host
+        self.port = port
+        self.services = tuple(services)
+        self.relay_interval = relay_interval
+        self.broker_options = broker_options
+        self.apps: dict[str, Any] = {}
+        self.broker: Any = None
+        self.server: BaseWSGIServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://{self.host}:{self.server.server_port}"
+
+    # -- WSGI ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/_broker" or path.startswith("/_broker/"):
+            return self.broker.wsgi_app(environ, start_response)
+        if path.startswith("/_functions/"):
+            service, _, rest = path[len("/_functions/"):].partition("/")
+            app = self.apps.get(service)
+            if app is None:
+                return _json(start_response, "404 Not Found", {"title": "no such function"})
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + f"/_functions/{service}"
+            environ["PATH_INFO"] = "/" + rest
+            return app(environ, start_response)
+        for prefix, service in PUBLIC_PATHS:
+            if path == prefix or path.startswith(prefix + "/"):
+                return self.apps[service](environ, start_response)
+        if path in ("/", "/healthz"):
+            return _json(start_response, "200 OK", {"status": "ok", "paths": [
+                p for p, _ in PUBLIC_PATHS]})
+        return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalRuntime:
+        from functions_framework import create_app
+
+        self.server = make_server(self.host, self.port, self, threaded=True)
+        os.environ["K_SINK"] = f"{self.url}/_broker"
+        os.environ.setdefault("PUBLIC_BASE_URL", self.url)
+        if not os.environ.get("JWT_SECRET") and not os.environ.get("JWT_PUBLIC_KEY"):
+            os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+            log.warning("JWT_SECRET not set: generated one for this run (tokens die with it)")
+        reset_context()
+        ctx = get_context()
+        settings = ctx.settings
+        applied = ctx.repo.migrate()
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        for service in self.services:
+            self.apps[service] = create_app(service.replace("-", "_"),
+                                            str(function_source(service)))
+        knative = settings.knative_dir or CHECKOUT_DIR / "knative"
+        triggers = load_triggers(knative)
+        self.broker = make_broker(triggers, self.resolve, rabbitmq_url=settings.rabbitmq_url,
+                                  **self.broker_options)
+        self.broker.start()
+        self._spawn("http", self.server.serve_forever)
+        self._spawn("outbox-relay", self._relay_loop)
+        log.info("local runtime on %s (%s broker, %d triggers from %s)", self.url,
+                 "RabbitMQ" if settings.rabbitmq_url else "in-process", len(triggers), knative)
+        return self
+
+    def resolve(self, service: str) -> str:
+        if service not in self.apps:
+            raise LookupError(f"no function named {service!r} in the local runtime")
+        return f"{self.url}/_functions/{service}"
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=f"invoiceflow-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _relay_loop(self) -> None:
+        while not self._stopping.wait(self.relay_interval):
+            try:
+                relay(get_context())
+            except InvoiceflowError as exc:
+                log.warning("outbox relay: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("outbox relay failed")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        reset_context()
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
+    configure(Settings.from_env().log_level)
+    runtime = LocalRuntime(host, port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
+          f"  invoiceflow users add you@example.com      # in another shell, once\n"
+          f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
+          f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
+          f"{runtime.url}/upload\n"
+          f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'",
+          flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping...", flush=True)
+    runtime.stop()
+    return 0

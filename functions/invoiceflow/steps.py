@@ -1,0 +1,304 @@
+"""The event steps: render-pdf, render-xlsx, notify and dead-letter.
+
+Each takes the HTTP request the broker POSTed (a binary or structured CloudEvent), does its
+work idempotently and answers 2xx only once its effects are stored and the event it emits
+was accepted by the broker. Idempotency is keyed twice: by the CloudEvent ``source`` + ``id``
+(``processed_events``: a redelivery is answered 200 at once) and by the invoice id (an
+artifact, a ``ready`` status or a notification that exists is never made twice), so even a
+redelivery with a new id has no second effect.
+
+Event data (schemas in ``events/schemas/``) carries ids, never documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Request, Response
+
+from invoiceflow.api import endpoint, json_response, relay_after_commit
+from invoiceflow.context import Context, get_context
+from invoiceflow.domain import parse_invoice
+from invoiceflow.errors import (
+    BadRequest,
+    Conflict,
+    InvoiceflowError,
+    RenderError,
+    ValidationError,
+)
+from invoiceflow.events import (
+    INVOICE_FAILED,
+    INVOICE_NOTIFIED,
+    INVOICE_RENDERED,
+    INVOICE_REQUESTED,
+    INVOICE_UPLOADED,
+    Event,
+    from_request,
+    make_event,
+)
+from invoiceflow.formats import FORMATS, file_name
+from invoiceflow.logs import bind
+from invoiceflow.mail import Attachment, Message, mailer_for
+from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
+
+log = logging.getLogger(__name__)
+
+#: a claimed email whose sender vanished (crash) may be taken over after this long
+RECLAIM_AFTER = timedelta(seconds=30)
+#: no limit on a stored raw document: it was size-checked when it was accepted
+_STORED_DOCUMENT_LIMIT = 1 << 40
+
+
+def source_of(step: str) -> str:
+    return f"/invoiceflow/{step}"
+
+
+def _event(request: Request, *types: str) -> Event:
+    event = from_request(dict(request.headers), request.get_data())
+    if event["type"] not in types:
+        raise BadRequest(f"this step takes {' or '.join(types)}, not {event['type']}")
+    bind(event=event["id"], type=event["type"].rsplit(".", 2)[-2])
+    return event
+
+
+def _invoice_id(event: Event) -> str:
+    data = event.data if isinstance(event.data, dict) else {}
+    invoice_id = data.get("invoice_id") or event.get("subject")
+    if not isinstance(invoice_id, str) or not invoice_id:
+        raise BadRequest("the event names no invoice (data.invoice_id)")
+    bind(invoice=invoice_id)
+    return invoice_id
+
+
+def _known_invoice(ctx: Context, invoice_id: str) -> Invoice:
+    invoice = ctx.repo.get_invoice(invoice_id)
+    if invoice is None:
+        # permanent (never 404, which Knative would retry): the event is dead-lettered
+        raise ValidationError([], f"invoice {invoice_id} does not exist")
+    return invoice
+
+
+def _done(body: dict[str, Any]) -> Response:
+    return json_response(body, 200)
+
+
+# ------------------------------------------------------------------------------ render
+
+
+def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int, str]:
+    """Render and store ``fmt`` for the invoice unless it exists; (file id, size, sha256)."""
+    artifact = ctx.repo.get_artifact(invoice.id, fmt)
+    if artifact is not None:
+        return artifact.file_id, artifact.size, artifact.sha256
+    file_id = f"{invoice.id}-{fmt}"
+    stored = ctx.docs.get(file_id)  # stored before a crash, but not yet recorded
+    if stored is None:
+        raw = ctx.docs.read(invoice.raw_file_id)
+        if raw is None:
+            raise RenderError(f"the submitted document {invoice.raw_file_id} is missing")
+        try:
+            document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
+            data = FORMATS[fmt].render(document)
+        except InvoiceflowError as exc:
+            raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}",
+                              exc.problems) from exc
+        except Exception as exc:  # noqa: BLE001 - a renderer bug is a permanent problem
+            log.exception("renderer failed")
+            raise RenderError(f"the {fmt} cannot be rendered: {exc.__class__.__name__}: "
+                              f"{exc}") from exc
+        stored = ctx.docs.put(data, file_id=file_id, filename=file_name(invoice.number, fmt),
+                              content_type=FORMATS[fmt].content_type, owner=invoice.owner_id,
+                              invoice_id=invoice.id, kind=fmt)
+    artifact = ctx.repo.record_artifact(invoice.id, fmt, stored.file_id, stored.size,
+                                        stored.sha256)
+    return artifact.file_id, artifact.size, artifact.sha256
+
+
+def render(request: Request, fmt: str) -> Response:
+    ctx = get_context()
+    step = f"render-{fmt}"
+    event = _event(request, INVOICE_UPLOADED)
+    if ctx.repo.is_processed(step, event["source"], event["id"]):
+        return _done({"duplicate": True})
+    invoice = _known_invoice(ctx, _invoice_id(event))
+    if fmt not in invoice.formats or invoice.status == "failed":
+        ctx.repo.mark_processed(step, event["source"], event["id"])
+        return _done({"skipped": f"{fmt} not wanted or invoice {invoice.status}"})
+    file_id, size, sha256 = render_document(ctx, invoice, fmt)
+    ctx.emitter.send(make_event(
+        INVOICE_RENDERED, source_of(step), subject=invoice.id,
+        id=f"{invoice.id}.rendered.{fmt}",
+        data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "format": fmt,
+              "file_id": file_id, "size": size, "sha256": sha256}))
+    ctx.repo.mark_processed(step, event["source"], event["id"])
+    log.info("rendered %s (%d bytes)", fmt, size)
+    return _done({"invoice_id": invoice.id, "format": fmt, "file_id": file_id})
+
+
+# ------------------------------------------------------------------------------ notify
+
+
+def _links(ctx: Context, invoice: Invoice) -> dict[str, str]:
+    base = ctx.settings.public_base_url
+    return {fmt: f"{base}/invoices/{invoice.id}/{fmt}" for fmt in invoice.formats}
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text, quote=True)
+
+
+def ready_message(ctx: Context, invoice: Invoice, to: str) -> Message:
+    links = _links(ctx, invoice)
+    number = invoice.number
+    text = (f"Your invoice {number} is ready.\n\n"
+            + "".join(f"{fmt.upper()}: {url}\n" for fmt, url in links.items())
+            + f"\nStatus: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
+            "Downloads need your API token (Authorization: Bearer ...).\n")
+    html = (f"<p>Your invoice <strong>{_escape(number)}</strong> is ready.</p><ul>"
+            + "".join(f'<li><a href="{_escape(url)}">{fmt.upper()}</a></li>'
+                      for fmt, url in links.items())
+            + "</ul><p>Downloads need your API token.</p>")
+    attachments: tuple[Attachment, ...] = ()
+    pdf = ctx.repo.get_artifact(invoice.id, "pdf")
+    if pdf is not None:
+        data = ctx.docs.read(pdf.file_id)
+        if data is not None:
+            attachments = (Attachment(file_name(number, "pdf"), "application/pdf", data),)
+    return Message(to=to, sender=ctx.settings.mail_from, subject=f"Invoice {number} is ready",
+                   text=text, html=html, key=f"{invoice.id}-ready", attachments=attachments)
+
+
+def failed_message(ctx: Context, invoice: Invoice, to: str) -> Message:
+    reason = invoice.error or "unknown reason"
+    number = invoice.number
+    text = (f"Your invoice {number} could not be produced.\n\nReason: {reason}\n\n"
+            f"Details: {ctx.settings.public_base_url}/invoices/{invoice.id}\n")
+    html = (f"<p>Your invoice <strong>{_escape(number)}</strong> could not be produced.</p>"
+            f"<p>Reason: {_escape(reason)}</p>")
+    return Message(to=to, sender=ctx.settings.mail_from,
+                   subject=f"Invoice {number} could not be produced", text=text, html=html,
+                   key=f"{invoice.id}-failed")
+
+
+def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
+    """Send the ``kind`` email for the invoice exactly once; True if this call sent it."""
+    owner = ctx.repo.get_user(invoice.owner_id)
+    if owner is None:
+        raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
+    if not ctx.repo.claim_notification(invoice.id, kind, owner.email,  # type: ignore[arg-type]
+                                       reclaim_after=RECLAIM_AFTER):
+        existing = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
+        if existing is not None and existing.state == "sent":
+            return False
+        raise Conflict("another delivery is sending this email; retry later")
+    message = (ready_message if kind == "ready" else failed_message)(ctx, invoice, owner.email)
+    try:
+        provider_id = mailer_for(ctx.settings).send(message)
+    except BaseException:
+        ctx.repo.release_notification(invoice.id, kind)  # type: ignore[arg-type]
+        raise
+    ctx.repo.mark_notification_sent(invoice.id, kind, provider_id)  # type: ignore[arg-type]
+    log.info("sent the %s email for invoice %s", kind, invoice.number)
+    return True
+
+
+def notify(request: Request) -> Response:
+    ctx = get_context()
+    event = _event(request, INVOICE_RENDERED, INVOICE_FAILED)
+    if ctx.repo.is_processed("notify", event["source"], event["id"]):
+        return _done({"duplicate": True})
+    invoice_id = _invoice_id(event)
+    invoice = _known_invoice(ctx, invoice_id)
+    if event["type"] == INVOICE_RENDERED:
+        ctx.repo.mark_ready_if_complete(invoice.id, invoice.formats)
+        invoice = _known_invoice(ctx, invoice_id)
+        if invoice.status != "ready":
+            ctx.repo.mark_processed("notify", event["source"], event["id"])
+            return _done({"waiting": [f for f in invoice.formats
+                                      if ctx.repo.get_artifact(invoice.id, f) is None]})
+        kind = "ready"
+    else:
+        kind = "failed"
+    sent = send_once(ctx, invoice, kind)
+    if sent:
+        ctx.emitter.send(make_event(
+            INVOICE_NOTIFIED, source_of("notify"), subject=invoice.id,
+            id=f"{invoice.id}.notified.{kind}",
+            data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "kind": kind,
+                  "status": invoice.status}))
+    ctx.repo.mark_processed("notify", event["source"], event["id"])
+    return _done({"invoice_id": invoice.id, "email": kind, "sent": sent})
+
+
+# ------------------------------------------------------------------------- dead letter
+
+
+def _error_detail(event: Event) -> str:
+    raw = event.get("knativeerrordata") or ""
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        text = str(raw)
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()[:300]
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or body.get("title") or "")
+        problems = body.get("problems") or []
+        if problems and isinstance(problems, list):
+            detail += "; " + "; ".join(
+                f"{p.get('pointer', '')}: {p.get('message', '')}" for p in problems[:5]
+                if isinstance(p, dict))
+        return detail[:500]
+    return text.strip()[:300]
+
+
+def dead_letter(request: Request) -> Response:
+    """Receives what every trigger gave up on. Marks the invoice failed with a readable
+    reason and emits ``failed`` (through the outbox, in the same transaction)."""
+    ctx = get_context()
+    event = from_request(dict(request.headers), request.get_data())
+    bind(event=event["id"], type=event["type"])
+    code = event.get("knativeerrorcode") or "?"
+    destination = event.get("knativeerrordest") or "?"
+    detail = _error_detail(event)
+    if ctx.repo.is_processed("dead-letter", event["source"], event["id"]):
+        return _done({"duplicate": True})
+    log.warning("dead letter: %s to %s failed with %s: %s", event["type"], destination, code,
+                detail)
+    if event["type"] in (INVOICE_FAILED, INVOICE_NOTIFIED, INVOICE_REQUESTED):
+        # nothing to mark (a failure email that cannot be sent, or a request that never
+        # became an invoice): the log line above is the record
+        ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
+        return _done({"logged": True})
+    data = event.data if isinstance(event.data, dict) else {}
+    invoice_id = data.get("invoice_id") or event.get("subject")
+    invoice = ctx.repo.get_invoice(invoice_id) if isinstance(invoice_id, str) else None
+    if invoice is None:
+        ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
+        return _done({"logged": True})
+    step = destination.rstrip("/").rsplit("/", 1)[-1] or "a step"
+    reason = f"{step} failed (HTTP {code}): {detail or 'no detail'}"
+    failed = NewOutboxEvent(
+        event_id=f"{invoice.id}.failed", type=INVOICE_FAILED, source=source_of("dead-letter"),
+        subject=invoice.id,
+        data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "reason": reason,
+              "error_code": str(code), "failed_event_type": event["type"]})
+    changed = ctx.repo.mark_invoice_failed(invoice.id, reason, [failed])
+    relay_after_commit(ctx)
+    ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
+    return _done({"invoice_id": invoice.id, "failed": changed})
+
+
+render_pdf = endpoint(lambda request: render(request, "pdf"))
+render_xlsx = endpoint(lambda request: render(request, "xlsx"))
+notify_step = endpoint(notify)
+dead_letter_step = endpoint(dead_letter)

@@ -1,0 +1,13 @@
+"""The notify function (CloudEvents over HTTP): see invoiceflow.steps."""
+
+import functions_framework
+from flask import Request, Response
+
+from invoiceflow import steps
+from invoiceflow.logs import log_context
+
+
+@functions_framework.http
+def notify(request: Request) -> Response:
+    with log_context(function="notify"):
+        return steps.notify_step(request)
