@@ -9,6 +9,7 @@ set and are skipped otherwise.
 from __future__ import annotations
 
 import os
+import threading
 import types
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
+
+from invoiceflow.context import get_context, reset_context
+from support.api import SECRET, Person, Sink, client, make_person
 
 POSTGRES_CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/test",
@@ -91,8 +96,89 @@ def mongomock_db() -> Any:
     if not _GRIDFS_MOCKED:
         mongomock.gridfs.enable_gridfs_integration()  # patches gridfs for the whole session
         _GRIDFS_MOCKED = True
-    client = mongomock.MongoClient()
+    client: Any = mongomock.MongoClient()
     # pymongo >= 4.9 reads db.client.options.timeout; mongomock turns unknown attributes into
     # databases/collections, so give it the one option gridfs asks for
     client.options = types.SimpleNamespace(timeout=None)
     return client["invoiceflow"]
+
+
+@pytest.fixture(autouse=True)
+def _every_emitted_event_matches_its_schema() -> Iterator[None]:
+    """Every event any test makes a function emit is validated against events/schemas/."""
+    from invoiceflow import events
+    from support.events import validate_event
+
+    events.observers.append(validate_event)
+    yield
+    events.observers.remove(validate_event)
+
+
+# ---------------------------------------------------------------- functions and their env
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    server = make_server("127.0.0.1", 0, s, threaded=True)
+    s.url = f"http://127.0.0.1:{server.server_port}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield s
+    server.shutdown()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'api.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sink: Sink,
+        database_url: str) -> Iterator[dict[str, str]]:
+    values = {
+        "DATABASE_URL": database_url,
+        "MONGODB_URL": str(tmp_path / "files"),
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET": SECRET,
+        "K_SINK": sink.url,
+        "PUBLIC_BASE_URL": "http://invoices.test",
+    }
+    for name in ("JWT_ALGORITHM", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "MAX_DOCUMENT_BYTES",
+                 "INVOICE_FORMATS", "RABBITMQ_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    reset_context()
+    get_context().repo.migrate()
+    yield values
+    reset_context()
+
+
+@pytest.fixture
+def alice(env: dict[str, str]) -> Person:
+    return make_person("alice@example.com")
+
+
+@pytest.fixture
+def bob(env: dict[str, str]) -> Person:
+    return make_person("bob@example.com")
+
+
+@pytest.fixture
+def login_client(env: dict[str, str]) -> Any:
+    return client("login")
+
+
+@pytest.fixture
+def upload_client(env: dict[str, str]) -> Any:
+    return client("upload")
+
+
+@pytest.fixture
+def download_client(env: dict[str, str]) -> Any:
+    return client("download")
+
+

@@ -182,17 +182,18 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
               "number": document.invoice.number, "raw_file_id": raw_id,
               "formats": list(settings.invoice_formats), "source_format":
               document.source_format})
-    accepted = ctx.repo.accept_invoice(
-        NewInvoice(id=invoice_id, owner_id=owner.id, number=document.invoice.number,
-                   source=source, raw_file_id=raw_id,  # type: ignore[arg-type]
-                   formats=settings.invoice_formats, idempotency_key=idempotency_key,
-                   request_sha256=digest),
-        [event])
+    try:
+        accepted = ctx.repo.accept_invoice(
+            NewInvoice(id=invoice_id, owner_id=owner.id, number=document.invoice.number,
+                       source=source, raw_file_id=raw_id,  # type: ignore[arg-type]
+                       formats=settings.invoice_formats, idempotency_key=idempotency_key,
+                       request_sha256=digest),
+            [event])
+    except IdempotencyConflict:  # a concurrent request with the same key and another body
+        ctx.docs.delete(raw_id)
+        raise
     if not accepted.created:  # a concurrent request with the same key won the race
         ctx.docs.delete(raw_id)
-        if accepted.invoice.request_sha256 != digest:
-            raise IdempotencyConflict(f"the Idempotency-Key {idempotency_key!r} was used with "
-                                      "a different document")
         return accepted.invoice, False
     bind(invoice=invoice_id)
     log.info("accepted invoice %s (%s format)", document.invoice.number,

@@ -20,13 +20,13 @@ only the amounts derived from them are rounded.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 
 #: ISO 4217 codes that are not money one can invoice in.
 _NOT_INVOICEABLE = frozenset({"XXX", "XTS"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_currencies() -> frozenset[str]:
     from babel.numbers import list_currencies
 
@@ -37,7 +37,7 @@ def is_known_currency(code: str) -> bool:
     return code in known_currencies()
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_digits(currency: str) -> int:
     """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3)."""
     from babel.numbers import get_currency_precision
@@ -45,7 +45,7 @@ def minor_digits(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_unit(currency: str) -> Decimal:
     """The smallest amount of the currency: 1, 0.01, 0.001..."""
     return Decimal(1).scaleb(-minor_digits(currency))

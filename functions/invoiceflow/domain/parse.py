@@ -169,7 +169,8 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
     elif v == "pattern" and where.endswith("/currency"):
         yield where, f"{value!r} is not an ISO 4217 currency code (three capital letters)"
     elif v == "pattern" and where.endswith("/logo"):
-        yield where, "the logo must be a data: URI of a PNG or JPEG image (data:image/png;base64,...)"
+        yield where, ("the logo must be a data: URI of a PNG or JPEG image "
+                      "(data:image/png;base64,...)")
     elif v == "pattern" and where.endswith("/locale"):
         yield where, f"{value!r} is not a BCP 47 language tag such as en-US or de-DE"
     elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties",

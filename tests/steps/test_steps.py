@@ -1,0 +1,216 @@
+"""The event steps in process: functions-framework test clients, events built with to_binary."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from invoiceflow.context import get_context, reset_context
+from invoiceflow.events import (
+    INVOICE_FAILED,
+    INVOICE_RENDERED,
+    INVOICE_UPLOADED,
+    make_event,
+    to_http,
+    with_extensions,
+)
+from support.api import Person, Sink, client, example, example_json
+from support.sendgrid import FakeSendGrid, fake_sendgrid
+
+
+@pytest.fixture
+def steps(env: dict[str, str]) -> dict[str, Any]:
+    return {name: client(name) for name in ("render_pdf", "render_xlsx", "notify",
+                                             "dead_letter")}
+
+
+def upload(upload_client: Any, person: Person, name: str = "eur-two-rates.json",
+           body: bytes | None = None) -> str:
+    r = upload_client.post("/upload", headers=person.auth, content_type="application/json",
+                           data=body if body is not None else example(name))
+    assert r.status_code == 202, r.get_data(as_text=True)
+    return str(r.get_json()["invoice_id"])
+
+
+def deliver(step: Any, event: Any) -> Any:
+    headers, body = to_http(event)
+    return step.post("/", headers=headers, data=body)
+
+
+def outbox_emails(env: dict[str, str]) -> list[str]:
+    from pathlib import Path
+
+    return sorted(p.name for p in (Path(env["DATA_DIR"]) / "outbox").glob("*.eml"))
+
+
+def test_render_both_formats_then_notify_once(upload_client: Any, steps: dict[str, Any],
+                                              alice: Person, sink: Sink,
+                                              env: dict[str, str]) -> None:
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    ctx = get_context()
+
+    r = deliver(steps["render_pdf"], uploaded)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    pdf = ctx.repo.get_artifact(invoice_id, "pdf")
+    assert pdf is not None
+    data = ctx.docs.read(pdf.file_id)
+    assert data is not None and data.startswith(b"%PDF")
+    (rendered_pdf,) = sink.of_type("rendered.v1")
+    assert rendered_pdf.data["format"] == "pdf" and rendered_pdf.data["sha256"] == pdf.sha256
+
+    # the same event again: 2xx, nothing new
+    assert deliver(steps["render_pdf"], uploaded).status_code == 200
+    assert len(sink.of_type("rendered.v1")) == 1
+    # the same invoice under a new event id: 2xx, still no second file
+    again = make_event(INVOICE_UPLOADED, uploaded["source"], uploaded.data, id="other-id")
+    assert deliver(steps["render_pdf"], again).status_code == 200
+    assert ctx.repo.get_artifact(invoice_id, "pdf") == pdf
+
+    assert deliver(steps["notify"], rendered_pdf).status_code == 200
+    assert ctx.repo.get_invoice(invoice_id).status == "received"  # xlsx still missing
+    assert outbox_emails(env) == []
+
+    assert deliver(steps["render_xlsx"], uploaded).status_code == 200
+    rendered_xlsx = next(e for e in sink.of_type("rendered.v1") if e.data["format"] == "xlsx")
+    assert deliver(steps["notify"], rendered_xlsx).status_code == 200
+    assert ctx.repo.get_invoice(invoice_id).status == "ready"
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    (notified,) = sink.of_type("notified.v1")
+    assert notified.data == {"invoice_id": invoice_id, "owner_id": alice.id, "kind": "ready",
+                             "status": "ready"}
+    # every redelivery to notify: 2xx and no second email
+    for event in (rendered_pdf, rendered_xlsx):
+        assert deliver(steps["notify"], event).status_code == 200
+        twin = make_event(INVOICE_RENDERED, event["source"], event.data, id=event["id"] + "x")
+        assert deliver(steps["notify"], twin).status_code == 200
+    assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_broker_refusing_the_emitted_event_makes_the_step_retryable(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink) -> None:
+    upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    sink.status = 503
+    assert deliver(steps["render_pdf"], uploaded).status_code == 503  # Knative retries
+    sink.status = 202
+    assert deliver(steps["render_pdf"], uploaded).status_code == 200
+    assert len(sink.of_type("rendered.v1")) == 1
+
+
+def test_unknown_invoice_and_wrong_events_are_permanent(steps: dict[str, Any],
+                                                        alice: Person) -> None:
+    ghost = make_event(INVOICE_UPLOADED, "/invoiceflow/upload", {
+        "invoice_id": "00000000-0000-4000-8000-000000000000", "owner_id": alice.id,
+        "number": "X", "raw_file_id": "x-json", "formats": ["pdf"]})
+    assert deliver(steps["render_pdf"], ghost).status_code == 422
+    wrong = make_event(INVOICE_FAILED, "/x", {"invoice_id": "a", "owner_id": "b",
+                                              "reason": "c"})
+    assert deliver(steps["render_pdf"], wrong).status_code == 400
+    assert steps["notify"].post("/", data=b"not an event").status_code == 400
+
+
+def _poison() -> bytes:
+    doc = example_json("minimal.json")
+    # valid JSON, valid schema, PNG magic bytes: accepted at upload; the renderer cannot
+    # decode the image
+    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(
+        b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    return json.dumps(doc).encode()
+
+
+def test_poison_document_is_dead_lettered_failed_and_mailed_once(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
+        env: dict[str, str]) -> None:
+    invoice_id = upload(upload_client, alice, body=_poison())
+    (uploaded,) = sink.of_type("uploaded.v1")
+    r = deliver(steps["render_pdf"], uploaded)
+    assert r.status_code == 422, r.get_data(as_text=True)  # permanent: not retried
+    # what the broker then sends to the dead-letter sink
+    dead = with_extensions(uploaded, {
+        "knativeerrordest": "http://render-pdf.invoiceflow.svc.cluster.local",
+        "knativeerrorcode": "422",
+        "knativeerrordata": base64.b64encode(r.get_data()).decode()})
+    assert deliver(steps["dead_letter"], dead).status_code == 200
+    assert deliver(steps["dead_letter"], dead).status_code == 200  # duplicate
+    invoice = get_context().repo.get_invoice(invoice_id)
+    assert invoice.status == "failed"
+    assert "render-pdf" in invoice.error and "422" in invoice.error
+    assert "cannot be rendered" in invoice.error
+    (failed,) = sink.of_type("failed.v1")
+    assert failed.data["reason"] == invoice.error
+    for _ in range(2):
+        assert deliver(steps["notify"], failed).status_code == 200
+    assert outbox_emails(env) == [f"{invoice_id}-failed.eml"]
+    # the xlsx (no logo) may still render, but the invoice stays failed and no ready email
+    deliver(steps["render_xlsx"], uploaded)
+    assert get_context().repo.get_invoice(invoice_id).status == "failed"
+
+
+@pytest.fixture
+def sendgrid(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    with fake_sendgrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-not-a-secret")
+        monkeypatch.setenv("SENDGRID_HOST", fake.url)
+        monkeypatch.setenv("MAIL_FROM", "billing@invoiceflow.test")
+        reset_context()
+        yield fake
+
+
+def _ready_invoice(upload_client: Any, steps: dict[str, Any], person: Person,
+                   sink: Sink) -> tuple[str, Any]:
+    invoice_id = upload(upload_client, person)
+    uploaded = sink.of_type("uploaded.v1")[-1]
+    for fmt in ("pdf", "xlsx"):
+        assert deliver(steps[f"render_{fmt}"], uploaded).status_code == 200
+    last = [e for e in sink.of_type("rendered.v1") if e.data["invoice_id"] == invoice_id][-1]
+    return invoice_id, last
+
+
+def test_sendgrid_receives_one_complete_message(upload_client: Any, steps: dict[str, Any],
+                                                alice: Person, sink: Sink,
+                                                sendgrid: FakeSendGrid) -> None:
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    assert deliver(steps["notify"], rendered).status_code == 200
+    (request,) = sendgrid.requests
+    assert request["path"] == "/v3/mail/send" and request["method"] == "POST"
+    assert request["headers"]["Authorization"] == "Bearer SG.test-key-not-a-secret"
+    body = request["json"]
+    assert body["personalizations"][0]["to"] == [{"email": alice.email}]
+    assert body["from"] == {"email": "billing@invoiceflow.test"}
+    assert body["subject"] == "Invoice RE-2026-0042 is ready"
+    content = {c["type"]: c["value"] for c in body["content"]}
+    link = f"http://invoices.test/invoices/{invoice_id}/pdf"
+    assert link in content["text/plain"] and link in content["text/html"]
+    (attachment,) = body["attachments"]
+    assert attachment["filename"] == "RE-2026-0042.pdf"
+    assert attachment["type"] == "application/pdf"
+    pdf = get_context().docs.read(f"{invoice_id}-pdf")
+    assert base64.b64decode(attachment["content"]) == pdf
+    notification = get_context().repo.get_notification(invoice_id, "ready")
+    assert notification.state == "sent" and notification.provider_message_id == "msg-1"
+
+
+@pytest.mark.parametrize(("answer", "step_status"), [(429, 429), (500, 503), (503, 503)])
+def test_sendgrid_transient_errors_are_retried(upload_client: Any, steps: dict[str, Any],
+                                               alice: Person, sink: Sink,
+                                               sendgrid: FakeSendGrid, answer: int,
+                                               step_status: int) -> None:
+    _, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    sendgrid.script = [answer]
+    assert deliver(steps["notify"], rendered).status_code == step_status
+    assert deliver(steps["notify"], rendered).status_code == 200  # the retry sends it
+    assert len(sendgrid.delivered) == 1
+
+
+def test_sendgrid_4xx_is_permanent(upload_client: Any, steps: dict[str, Any], alice: Person,
+                                   sink: Sink, sendgrid: FakeSendGrid) -> None:
+    _, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    sendgrid.script = [400]
+    assert deliver(steps["notify"], rendered).status_code == 422
+    assert sendgrid.delivered == []

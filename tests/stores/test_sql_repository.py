@@ -1,0 +1,472 @@
+"""Contract tests of the SQL repository: every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from invoiceflow.errors import BadRequest, IdempotencyConflict, Unavailable
+from invoiceflow.stores import (
+    NewInvoice,
+    NewOutboxEvent,
+    Repository,
+    migrate,
+    open_repository,
+)
+
+T = TypeVar("T")
+FORMATS = ("pdf", "xlsx")
+START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+class TickingClock:
+    """Every reading is 1 ms after the previous one: a deterministic, strictly increasing
+    clock (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ticks = 0
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self._ticks += 1
+            return START + timedelta(milliseconds=self._ticks)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def make_repo(database_url: str) -> Iterator[Callable[..., Repository]]:
+    opened: list[Repository] = []
+
+    def make(**options: Any) -> Repository:
+        options.setdefault("clock", TickingClock())
+        repo = open_repository(database_url, **options)
+        opened.append(repo)
+        repo.migrate()
+        return repo
+
+    yield make
+    for repo in opened:
+        repo.close()
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Repository]) -> Repository:
+    return make_repo()
+
+
+def concurrently(n: int, fn: Callable[[int], T]) -> list[T]:
+    """Run fn(0..n-1) in n threads released together; re-raise the first failure."""
+    barrier = threading.Barrier(n)
+
+    def call(i: int) -> T:
+        barrier.wait(timeout=10)
+        return fn(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(call, range(n), timeout=30))
+
+
+def new_user(repo: Repository, email: str | None = None) -> str:
+    user = repo.add_user(email or f"{uuid.uuid4().hex[:8]}@example.com", "hash")
+    assert user is not None
+    return user.id
+
+
+def new_invoice(owner_id: str, *, key: str | None = None, sha: str | None = None,
+                number: str = "INV-1") -> NewInvoice:
+    invoice_id = str(uuid.uuid4())
+    return NewInvoice(id=invoice_id, owner_id=owner_id, number=number, source="http",
+                      raw_file_id=f"{invoice_id}-raw", formats=FORMATS, idempotency_key=key,
+                      request_sha256=sha)
+
+
+def event(name: str = "uploaded", **data: Any) -> NewOutboxEvent:
+    return NewOutboxEvent(event_id=str(uuid.uuid4()), type=f"io.invoiceflow.invoice.{name}.v1",
+                          source="/upload", subject="invoice", data=data or {"n": 1})
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+def test_migrate_twice_is_a_no_op(repo: Repository, database_url: str) -> None:
+    assert repo.migrate() == []
+    assert migrate(database_url) == []
+    assert repo.applied_migrations() == ["0001"]
+
+
+def test_first_migrate_applies_everything_once(database_url: str) -> None:
+    assert migrate(database_url) == ["0001"]
+    assert migrate(database_url) == []
+
+
+def test_concurrent_migrators_apply_each_migration_once(database_url: str) -> None:
+    results = concurrently(4, lambda _: migrate(database_url))
+    assert sorted(results) == [[], [], [], ["0001"]]
+    with open_repository(database_url) as repo:
+        assert repo.applied_migrations() == ["0001"]
+        assert repo.add_user("after@example.com", "h") is not None
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def test_users(repo: Repository) -> None:
+    user = repo.add_user("  Alice@Example.COM ", "argon-hash")
+    assert user is not None
+    assert user.email == "alice@example.com"
+    assert "argon-hash" not in repr(user)
+    assert repo.add_user("ALICE@example.com", "other") is None  # unique case-insensitively
+    assert repo.get_user_by_email("alice@EXAMPLE.com") == user
+    assert repo.get_user(user.id) == user
+    assert repo.get_user(str(uuid.uuid4())) is None
+    assert repo.get_user_by_email("nobody@example.com") is None
+    assert repo.set_user_disabled(user.id, True) is True
+    assert repo.get_user(user.id).disabled is True  # type: ignore[union-attr]
+    assert repo.set_user_disabled(str(uuid.uuid4()), True) is False
+    bob = repo.add_user("bob@example.com", "h", disabled=False)
+    assert [u.email for u in repo.list_users()] == ["alice@example.com", "bob@example.com"]
+    assert bob is not None and not bob.disabled
+
+
+def test_concurrent_signups_with_one_email_create_one_user(repo: Repository) -> None:
+    results = concurrently(6, lambda i: repo.add_user(f"Same@Example.com{' ' * i}", f"h{i}"))
+    assert sum(r is not None for r in results) == 1
+
+
+# -- invoices + outbox ------------------------------------------------------------------------
+
+
+def test_accept_stores_invoice_and_events_together(repo: Repository) -> None:
+    owner = new_user(repo)
+    new = new_invoice(owner, key="k-1", sha="a" * 64)
+    accepted = repo.accept_invoice(new, [event("uploaded"), event("requested")])
+    assert accepted.created
+    invoice = accepted.invoice
+    assert (invoice.id, invoice.status, invoice.source, invoice.formats) == (
+        new.id, "received", "http", FORMATS)
+    assert invoice.raw_file_id == new.raw_file_id and invoice.error is None
+    assert repo.get_invoice(new.id) == invoice
+    pending = repo.pending_outbox_events()
+    assert [e.type for e in pending] == ["io.invoiceflow.invoice.uploaded.v1",
+                                         "io.invoiceflow.invoice.requested.v1"]
+
+
+def test_failure_after_invoice_insert_persists_nothing(repo: Repository,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = new_user(repo)
+    new = new_invoice(owner, key="atomic")
+    calls = []
+
+    def broken_outbox(tx: Any, events: Any) -> Any:
+        # the invoice row is already inserted in this transaction when this runs
+        row = tx.execute("SELECT count(*) AS n FROM invoices WHERE id = ?", (new.id,)).one()
+        calls.append(row["n"])
+        raise RuntimeError("broker table exploded")
+
+    monkeypatch.setattr(repo, "_insert_outbox", broken_outbox)
+    with pytest.raises(RuntimeError, match="exploded"):
+        repo.accept_invoice(new, [event()])
+    assert calls == [1]
+    monkeypatch.undo()
+    assert repo.get_invoice(new.id) is None
+    assert repo.find_invoice_by_idempotency_key(owner, "atomic") is None
+    assert repo.pending_outbox_events() == []
+    # and the same request goes through afterwards
+    assert repo.accept_invoice(new, [event()]).created
+    assert len(repo.pending_outbox_events()) == 1
+
+
+def test_event_that_cannot_be_stored_rolls_back_the_invoice(repo: Repository) -> None:
+    owner = new_user(repo)
+    new = new_invoice(owner)
+    good = event()
+    bad = NewOutboxEvent(event_id="x", type="t", source="/s", data={"oops": object()})
+    with pytest.raises(TypeError):
+        repo.accept_invoice(new, [good, bad])
+    assert repo.get_invoice(new.id) is None
+    assert repo.list_invoices(owner).items == ()
+    assert repo.pending_outbox_events() == []
+
+
+def test_idempotency_key(repo: Repository) -> None:
+    owner, other = new_user(repo), new_user(repo)
+    first = repo.accept_invoice(new_invoice(owner, key="key", sha="1" * 64), [event()])
+    replay = repo.accept_invoice(new_invoice(owner, key="key", sha="1" * 64), [event()])
+    assert first.created and not replay.created
+    assert replay.invoice == first.invoice
+    assert len(repo.pending_outbox_events()) == 1  # the replay enqueued nothing
+    with pytest.raises(IdempotencyConflict):
+        repo.accept_invoice(new_invoice(owner, key="key", sha="2" * 64))
+    assert repo.find_invoice_by_idempotency_key(owner, "key") == first.invoice
+    assert repo.find_invoice_by_idempotency_key(other, "key") is None
+    # keys are per owner, and invoices without a key never collide
+    assert repo.accept_invoice(new_invoice(other, key="key")).created
+    assert repo.accept_invoice(new_invoice(owner)).created
+    assert repo.accept_invoice(new_invoice(owner)).created
+
+
+def test_concurrent_requests_with_one_idempotency_key_create_one_invoice(
+        repo: Repository) -> None:
+    owner = new_user(repo)
+    results = concurrently(
+        6, lambda _: repo.accept_invoice(new_invoice(owner, key="race", sha="f" * 64),
+                                         [event()]))
+    assert sum(r.created for r in results) == 1
+    assert len({r.invoice.id for r in results}) == 1
+    assert len(repo.pending_outbox_events()) == 1
+
+
+def test_get_invoice_hides_other_owners(repo: Repository) -> None:
+    owner, other = new_user(repo), new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    assert repo.get_invoice(invoice.id, owner_id=owner) == invoice
+    assert repo.get_invoice(invoice.id, owner_id=other) is None
+    assert repo.get_invoice("not-a-uuid") is None
+
+
+def test_pagination_newest_first(repo: Repository) -> None:
+    owner, other = new_user(repo), new_user(repo)
+    ids = [repo.accept_invoice(new_invoice(owner, number=f"N{i}")).invoice.id for i in range(5)]
+    repo.accept_invoice(new_invoice(other))
+    pages, cursor = [], None
+    while True:
+        page = repo.list_invoices(owner, limit=2, cursor=cursor)
+        pages.append([i.id for i in page.items])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == [ids[4:2:-1], ids[2:0:-1], ids[0:1]]
+    assert [i.id for i in repo.list_invoices(owner).items] == ids[::-1]
+    with pytest.raises(BadRequest):
+        repo.list_invoices(owner, cursor="not a cursor!")
+
+
+def test_pagination_with_equal_timestamps_neither_skips_nor_repeats(
+        make_repo: Callable[..., Repository]) -> None:
+    repo = make_repo(clock=lambda: START)
+    owner = new_user(repo)
+    ids = {repo.accept_invoice(new_invoice(owner)).invoice.id for _ in range(5)}
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page = repo.list_invoices(owner, limit=2, cursor=cursor)
+        seen += [i.id for i in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    assert seen == sorted(ids, reverse=True)
+
+
+def test_mark_failed(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    assert repo.mark_invoice_failed(invoice.id, "font missing", [event("failed")]) is True
+    assert repo.mark_invoice_failed(invoice.id, "again", [event("failed")]) is False
+    stored = repo.get_invoice(invoice.id)
+    assert stored is not None and (stored.status, stored.error) == ("failed", "font missing")
+    assert stored.updated_at > stored.created_at
+    assert len(repo.pending_outbox_events()) == 1
+
+
+def test_mark_ready_only_when_every_format_exists(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    assert repo.mark_ready_if_complete(invoice.id, FORMATS) is False
+    repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 10, "a" * 64)
+    assert repo.mark_ready_if_complete(invoice.id, FORMATS) is False
+    assert repo.get_invoice(invoice.id).status == "received"  # type: ignore[union-attr]
+    repo.record_artifact(invoice.id, "xlsx", f"{invoice.id}-xlsx", 10, "b" * 64)
+    assert repo.mark_ready_if_complete(invoice.id, FORMATS, [event("rendered")]) is True
+    assert repo.mark_ready_if_complete(invoice.id, FORMATS, [event("rendered")]) is False
+    assert repo.get_invoice(invoice.id).status == "ready"  # type: ignore[union-attr]
+    assert len(repo.pending_outbox_events()) == 1
+    # a failed invoice cannot become failed again once ready
+    assert repo.mark_invoice_failed(invoice.id, "late") is False
+
+
+def test_mark_ready_concurrently_returns_true_exactly_once(repo: Repository) -> None:
+    owner = new_user(repo)
+    for _ in range(5):
+        invoice = repo.accept_invoice(new_invoice(owner)).invoice
+        for fmt in FORMATS:
+            repo.record_artifact(invoice.id, fmt, f"{invoice.id}-{fmt}", 1, "c" * 64)
+        results = concurrently(
+            8, lambda _, i=invoice.id: repo.mark_ready_if_complete(i, FORMATS, [event("ready")]))
+        assert results.count(True) == 1
+    assert len(repo.pending_outbox_events()) == 5
+
+
+def test_renderers_finishing_together_mark_ready_once(repo: Repository) -> None:
+    """Each renderer records its own format and then asks; exactly one of them wins."""
+    owner = new_user(repo)
+    for _ in range(5):
+        invoice = repo.accept_invoice(new_invoice(owner)).invoice
+
+        def render(i: int, invoice_id: str = invoice.id) -> bool:
+            fmt = FORMATS[i % 2]
+            repo.record_artifact(invoice_id, fmt, f"{invoice_id}-{fmt}", 1, "d" * 64)
+            return repo.mark_ready_if_complete(invoice_id, FORMATS)
+
+        assert concurrently(4, render).count(True) == 1
+
+
+# -- artifacts --------------------------------------------------------------------------------
+
+
+def test_record_artifact_is_idempotent(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    first = repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 1234, "e" * 64)
+    again = repo.record_artifact(invoice.id, "pdf", "another-file", 99, "f" * 64)
+    assert again == first
+    assert (first.file_id, first.size, first.sha256) == (f"{invoice.id}-pdf", 1234, "e" * 64)
+    assert repo.list_artifacts(invoice.id) == [first]
+    assert repo.get_artifact(invoice.id, "pdf") == first
+    assert repo.get_artifact(invoice.id, "xlsx") is None
+    assert repo.find_artifact_by_file_id(f"{invoice.id}-pdf") == first
+    assert repo.find_artifact_by_file_id("another-file") is None
+
+
+def test_concurrent_artifact_records_keep_one_row(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    results = concurrently(
+        6, lambda i: repo.record_artifact(invoice.id, "xlsx", f"file-{i}", i, "0" * 64))
+    assert len(set(results)) == 1
+    assert repo.list_artifacts(invoice.id) == [results[0]]
+
+
+# -- notifications ----------------------------------------------------------------------------
+
+
+def test_notification_claimed_exactly_once_under_threads(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    wins = concurrently(8, lambda _: repo.claim_notification(invoice.id, "ready", "a@x.io"))
+    assert wins.count(True) == 1
+    note = repo.get_notification(invoice.id, "ready")
+    assert note is not None and note.state == "claimed" and note.claimed_at is not None
+    # the send failed: give it back, so exactly one retry can claim it
+    assert repo.release_notification(invoice.id, "ready") is True
+    assert repo.release_notification(invoice.id, "ready") is False
+    wins = concurrently(8, lambda _: repo.claim_notification(invoice.id, "ready", "a@x.io"))
+    assert wins.count(True) == 1
+    assert repo.mark_notification_sent(invoice.id, "ready", "sg-123") is True
+    note = repo.get_notification(invoice.id, "ready")
+    assert note is not None and (note.state, note.provider_message_id) == ("sent", "sg-123")
+    assert note.sent_at is not None
+    # sent is final
+    assert repo.claim_notification(invoice.id, "ready", "a@x.io") is False
+    assert repo.release_notification(invoice.id, "ready") is False
+    assert repo.mark_notification_sent(invoice.id, "ready", "again") is False
+    # the other kind is independent
+    assert repo.claim_notification(invoice.id, "failed", "a@x.io") is True
+
+
+def test_stale_claim_can_be_taken_over(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    assert repo.claim_notification(invoice.id, "ready", "a@x.io")
+    # the ticking clock moved only milliseconds: not stale after an hour...
+    assert not repo.claim_notification(invoice.id, "ready", "a@x.io",
+                                       reclaim_after=timedelta(hours=1))
+    # ...but stale after a microsecond
+    assert repo.claim_notification(invoice.id, "ready", "a@x.io",
+                                   reclaim_after=timedelta(microseconds=1))
+
+
+# -- processed events -------------------------------------------------------------------------
+
+
+def test_processed_events_first_time_only(repo: Repository) -> None:
+    assert not repo.is_processed("notify", "/render-pdf", "e-1")
+    wins = concurrently(6, lambda _: repo.mark_processed("notify", "/render-pdf", "e-1"))
+    assert wins.count(True) == 1
+    assert repo.is_processed("notify", "/render-pdf", "e-1")
+    assert repo.mark_processed("notify", "/render-pdf", "e-1") is False
+    # another consumer, or another source, is a different key
+    assert repo.mark_processed("render-xlsx", "/render-pdf", "e-1") is True
+    assert repo.mark_processed("notify", "/upload", "e-1") is True
+    assert repo.forget_processed("notify", "/render-pdf", "e-1") is True
+    assert repo.mark_processed("notify", "/render-pdf", "e-1") is True
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+def test_outbox(repo: Repository) -> None:
+    first, second, third = event(n=1), event(n=2), event(n=3)
+    stored = repo.add_outbox_events([first, second])
+    assert [e.data for e in stored] == [{"n": 1}, {"n": 2}]
+    assert repo.add_outbox_events([first]) == stored[:1]  # the same event is stored once
+    repo.add_outbox_events([third])
+    pending = repo.pending_outbox_events()
+    assert [e.event_id for e in pending] == [first.event_id, second.event_id, third.event_id]
+    assert [e.event_id for e in repo.pending_outbox_events(limit=2)] == [first.event_id,
+                                                                        second.event_id]
+    assert pending[0].subject == "invoice" and pending[0].source == "/upload"
+    assert repo.record_outbox_failure(pending[0].id, "broker said 503") is True
+    assert repo.record_outbox_failure(pending[0].id, "x" * 5000) is True
+    retried = repo.pending_outbox_events()[0]
+    assert retried.attempts == 2 and retried.last_error is not None
+    assert len(retried.last_error) <= 2000
+    assert repo.mark_outbox_sent(pending[0].id) is True
+    assert repo.mark_outbox_sent(pending[0].id) is False
+    assert repo.record_outbox_failure(pending[0].id, "late") is False
+    assert [e.event_id for e in repo.pending_outbox_events()] == [second.event_id,
+                                                                  third.event_id]
+
+
+def test_outbox_data_keeps_money_exact(repo: Repository) -> None:
+    from decimal import Decimal
+
+    stored = repo.add_outbox_events([NewOutboxEvent(
+        event_id="money", type="t", source="/s", data={"total": Decimal("10.10")},
+        extensions={"invoiceid": "abc"})])
+    assert stored[0].data == {"total": "10.10"}
+    assert stored[0].extensions == {"invoiceid": "abc"}
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+def test_unreachable_postgres_is_unavailable() -> None:
+    repo = open_repository("postgresql://postgres@127.0.0.1:1/test", connect_timeout=2)
+    with pytest.raises(Unavailable):
+        repo.ping()
+    with pytest.raises(Unavailable):
+        repo.get_user("x")
+    repo.close()
+
+
+def test_unopenable_sqlite_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    repo = open_repository(f"sqlite:///{blocker / 'db.sqlite'}")
+    with pytest.raises(Unavailable):
+        repo.ping()
+    repo.close()
+
+
+def test_unmigrated_database_is_unavailable(sqlite_url: str) -> None:
+    with open_repository(sqlite_url) as repo:
+        with pytest.raises(Unavailable):
+            repo.get_user("x")
+
+
+def test_factory_rejects_unknown_schemes() -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        open_repository("mysql://x/y")

@@ -1,0 +1,55 @@
+"""A local stand-in for the SendGrid v3 API: records every request the real ``sendgrid``
+client sends and answers with scripted statuses."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+
+@dataclass
+class FakeSendGrid:
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: statuses to answer with, in order; then 202 forever
+    script: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        with self.lock:
+            status = self.script.pop(0) if self.script else 202
+            self.requests.append({"path": request.path, "method": request.method,
+                                  "headers": dict(request.headers),
+                                  "json": json.loads(request.get_data() or b"{}"),
+                                  "answered": status})
+        if status == 202:
+            response = Response("", 202, headers={"X-Message-Id": f"msg-{len(self.requests)}"})
+        else:
+            response = Response(json.dumps({"errors": [{"message": "scripted"}]}), status,
+                                mimetype="application/json")
+        return response(environ, start_response)
+
+    @property
+    def delivered(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["answered"] == 202]
+
+
+@contextmanager
+def fake_sendgrid() -> Iterator[FakeSendGrid]:
+    fake = FakeSendGrid()
+    server = make_server("127.0.0.1", 0, fake, threaded=True)
+    fake.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
