@@ -176,9 +176,18 @@ def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
         n = len(problems)
         raise BadRequest(f"malformed CloudEvent: {n} problem{'s' if n != 1 else ''}", problems)
     try:
-        return from_http(lowered, raw)
+        event = from_http(lowered, raw)
     except _CloudEventsError as exc:  # anything the checks above did not foresee
         raise BadRequest("malformed CloudEvent", [Problem("", str(exc))]) from exc
+    if not _has_time(lowered, raw, content_type):
+        del event["time"]  # the SDK invents one; a broker must not change the event
+    return event
+
+
+def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> bool:
+    if content_type != _STRUCTURED:
+        return "ce-time" in headers
+    return "time" in json.loads(body)
 
 
 def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:

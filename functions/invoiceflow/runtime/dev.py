@@ -150,7 +150,7 @@ class LocalRuntime:
                 relay(get_context())
             except InvoiceflowError as exc:
                 log.warning("outbox relay: %s", exc)
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 log.exception("outbox relay failed")
 
     def stop(self) -> None:

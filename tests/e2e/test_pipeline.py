@@ -1,0 +1,223 @@
+"""End to end through the local runtime over real HTTP: upload -> both files -> one email.
+
+Backends: the embedded default (SQLite, files, in-process broker) and the real Postgres and
+RabbitMQ on this machine with the GridFS adapter (on mongomock) or the files adapter."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from invoiceflow import accounts
+from invoiceflow.context import get_context
+from invoiceflow.runtime.dev import LocalRuntime
+from support.api import EXAMPLES, PASSWORD
+from support.sendgrid import FakeSendGrid, fake_sendgrid
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def rabbitmq_url() -> str:
+    from conftest import require_service
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), 3).close()
+    except OSError as exc:
+        require_service(f"RabbitMQ is not reachable: {exc}")
+    return RABBITMQ_URL
+
+
+class Pipeline:
+    backend = ""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.base = runtime.url
+        ctx = get_context()
+        accounts.add_user(ctx.repo, "owner@example.com", PASSWORD)
+        r = requests.post(f"{self.base}/login", auth=("owner@example.com", PASSWORD),
+                          timeout=30)
+        assert r.status_code == 200, r.text
+        self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def upload(self, body: bytes) -> str:
+        r = requests.post(f"{self.base}/upload", headers=self.auth, timeout=30,
+                          files={"file": ("invoice_data.json", body, "application/json")})
+        assert r.status_code == 202, r.text
+        return str(r.json()["invoice_id"])
+
+    def wait(self, invoice_ids: list[str], timeout: float = 120) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        views: dict[str, dict[str, Any]] = {}
+        pending = list(invoice_ids)
+        while pending and time.monotonic() < deadline:
+            for invoice_id in list(pending):
+                view = requests.get(f"{self.base}/invoices/{invoice_id}", headers=self.auth,
+                                    timeout=30).json()
+                views[invoice_id] = view
+                if view["status"] in ("ready", "failed"):
+                    pending.remove(invoice_id)
+            time.sleep(0.05)
+        assert not pending, f"not finished in time: {[views.get(i) for i in pending[:3]]}"
+        return views
+
+    def download(self, file_id: str) -> requests.Response:
+        r = requests.get(f"{self.base}/download", params={"fid": file_id}, headers=self.auth,
+                         timeout=60)
+        assert r.status_code == 200, r.text
+        return r
+
+
+@pytest.fixture
+def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    with fake_sendgrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.e2e-test-key")
+        monkeypatch.setenv("SENDGRID_HOST", fake.url)
+        yield fake
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    saved = dict(os.environ)
+    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
+                 "JWT_SECRET", "JWT_ALGORITHM", "SENDGRID_API_KEY", "INVOICE_FORMATS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+BACKENDS = ["embedded", "postgres+rabbitmq+gridfs", "postgres+rabbitmq+files"]
+
+
+@pytest.fixture(params=BACKENDS)
+def pipeline(request: pytest.FixtureRequest, clean_env: None, monkeypatch: pytest.MonkeyPatch,
+             sendgrid: FakeSendGrid) -> Iterator[Pipeline]:
+    options: dict[str, Any] = {}
+    if request.param != "embedded":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+        monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
+        options["prefix"] = f"test-{uuid.uuid4().hex[:8]}."
+    runtime = LocalRuntime("127.0.0.1", 0, **options).start()
+    if request.param.endswith("gridfs"):
+        # the GridFS adapter on mongomock, in place of a mongodb:// server nobody runs here;
+        # every function of the runtime shares this process's context
+        from invoiceflow.stores.gridfs_store import GridFSDocumentStore
+
+        get_context().docs = GridFSDocumentStore(request.getfixturevalue("mongomock_db"))
+    try:
+        pipeline = Pipeline(runtime)
+        pipeline.backend = request.param
+        yield pipeline
+    finally:
+        runtime.stop()
+        if "prefix" in options:
+            runtime.broker.delete_topology()
+
+
+def test_upload_to_both_files_and_one_email(pipeline: Pipeline,
+                                            sendgrid: FakeSendGrid) -> None:
+    body = (EXAMPLES / "eur-two-rates.json").read_bytes()
+    invoice_id = pipeline.upload(body)
+    view = pipeline.wait([invoice_id])[invoice_id]
+    assert view["status"] == "ready"
+    pdf = pipeline.download(view["files"]["pdf"]["file_id"])
+    xlsx = pipeline.download(view["files"]["xlsx"]["file_id"])
+    assert pdf.content.startswith(b"%PDF") and xlsx.content.startswith(b"PK")
+    stored = get_context().docs.get(view["files"]["pdf"]["file_id"])
+    assert stored is not None and stored.size == len(pdf.content)
+    assert type(get_context().docs).__name__ == (
+        "GridFSDocumentStore" if pipeline.backend.endswith("gridfs") else "FilesDocumentStore")
+    assert pdf.headers["Content-Disposition"].startswith('attachment; filename="RE-2026-0042.pdf"')
+    deadline = time.monotonic() + 10
+    while not sendgrid.delivered and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (mail,) = sendgrid.delivered
+    assert mail["json"]["subject"] == "Invoice RE-2026-0042 is ready"
+    assert base64.b64decode(mail["json"]["attachments"][0]["content"]) == pdf.content
+
+
+def _poison() -> bytes:
+    doc = json.loads((EXAMPLES / "minimal.json").read_text())
+    doc["number"] = "POISON-1"
+    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(
+        b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    return json.dumps(doc).encode()
+
+
+def test_poison_document_fails_once_and_the_next_invoice_still_flows(
+        pipeline: Pipeline, sendgrid: FakeSendGrid) -> None:
+    poison = pipeline.upload(_poison())
+    view = pipeline.wait([poison])[poison]
+    assert view["status"] == "failed"
+    assert "render-pdf" in view["error"] and "422" in view["error"]
+    good = pipeline.upload((EXAMPLES / "minimal.json").read_bytes())
+    assert pipeline.wait([good])[good]["status"] == "ready"
+    deadline = time.monotonic() + 10
+    while len(sendgrid.delivered) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # would a duplicate email show up?
+    subjects = sorted(m["json"]["subject"] for m in sendgrid.delivered)
+    assert subjects == ["Invoice MIN-1 is ready", "Invoice POISON-1 could not be produced"]
+    assert get_context().repo.get_invoice(poison).status == "failed"
+
+
+@pytest.mark.parametrize("backend", ["embedded", "postgres+rabbitmq"])
+def test_every_event_delivered_twice_has_no_duplicate_effects(
+        backend: str, clean_env: None, monkeypatch: pytest.MonkeyPatch,
+        sendgrid: FakeSendGrid, request: pytest.FixtureRequest) -> None:
+    count = 100
+    options: dict[str, Any] = {}
+    if backend != "embedded":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+        monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
+        options["prefix"] = f"test-{uuid.uuid4().hex[:8]}."
+    runtime = LocalRuntime("127.0.0.1", 0, **options).start()
+    published: list[str] = []
+    original = runtime.broker.publish
+
+    def twice(event: Any) -> None:  # at-least-once, made real: every event arrives twice
+        published.append(event["id"])
+        original(event)
+        original(event)
+
+    runtime.broker.publish = twice
+    try:
+        pipeline = Pipeline(runtime)
+        template = json.loads((EXAMPLES / "minimal.json").read_text())
+        ids = []
+        for n in range(count):
+            doc = {**template, "number": f"DUP-{n:03d}"}
+            ids.append(pipeline.upload(json.dumps(doc).encode()))
+        views = pipeline.wait(ids, timeout=300)
+        assert {v["status"] for v in views.values()} == {"ready"}
+        deadline = time.monotonic() + 30
+        while len(sendgrid.delivered) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # let any duplicate show itself
+        repo = get_context().repo
+        artifacts = [a for i in ids for a in repo.list_artifacts(i)]
+        assert sorted(a.format for a in artifacts).count("pdf") == count
+        assert sorted(a.format for a in artifacts).count("xlsx") == count
+        assert len({a.file_id for a in artifacts}) == 2 * count
+        assert len(sendgrid.delivered) == count
+        assert sorted(m["json"]["subject"] for m in sendgrid.delivered) == sorted(
+            f"Invoice DUP-{n:03d} is ready" for n in range(count))
+        # uploaded + 2 rendered + notified per invoice were each published (and sent twice)
+        assert len(published) >= 4 * count
+    finally:
+        runtime.stop()
+        if "prefix" in options:
+            runtime.broker.delete_topology()

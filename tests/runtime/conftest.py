@@ -1,0 +1,86 @@
+"""Fixtures for the broker tests: subscribers as real HTTP servers, and a broker factory
+that builds either backend (in process, RabbitMQ) behind a real HTTP ingress."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+# pytest runs with --import-mode=importlib: make this directory's helper module importable
+# (as "brokerkit") for this conftest and the test modules next to it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from brokerkit import (
+    RABBITMQ_URL,
+    Running,
+    Services,
+    Subscriber,
+    require_rabbitmq,
+)
+
+from invoiceflow.runtime.broker import Broker
+from invoiceflow.runtime.delivery import Attempt, Outcome
+from invoiceflow.runtime.triggers import load_triggers
+
+
+@pytest.fixture
+def services() -> Iterator[Services]:
+    found = Services()
+    for name in ("render-pdf", "render-xlsx", "upload", "notify", "dead-letter", "audit"):
+        found[name] = Subscriber(name).start()
+    yield found
+    for subscriber in found.values():
+        subscriber.stop()
+
+
+@pytest.fixture
+def rabbit_prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "rabbitmq":
+        require_rabbitmq()
+    return str(request.param)
+
+
+@pytest.fixture
+def start_broker(backend: str, services: Services, rabbit_prefix: str
+                 ) -> Iterator[Callable[..., Running]]:
+    """start_broker(manifest_dir, **options) -> Running; everything stopped and deleted after."""
+    started: list[tuple[Any, Any]] = []
+    rabbits: list[Any] = []
+
+    def start(manifests: Path, **options: Any) -> Running:
+        triggers = load_triggers(manifests)
+        broker: Any
+        if backend == "rabbitmq":
+            from invoiceflow.runtime.rabbit import RabbitBroker
+
+            options.setdefault("prefix", rabbit_prefix)
+            broker = RabbitBroker(triggers, services.resolve, url=RABBITMQ_URL, **options)
+            rabbits.append(broker)
+        else:
+            broker = Broker(triggers, services.resolve, **options)
+        records: list[Attempt | Outcome] = []
+        broker.listeners.append(records.append)
+        broker.start()
+        server = make_server("127.0.0.1", 0, broker.wsgi_app, threaded=True)
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        started.append((broker, server))
+        return Running(broker, f"http://127.0.0.1:{server.server_port}/", records)
+
+    yield start
+    for broker, server in reversed(started):
+        server.shutdown()
+        broker.stop(timeout=1.0)
+    for broker in rabbits:
+        broker.delete_topology()

@@ -1,0 +1,239 @@
+"""invoiceflow.events: building, serializing, parsing and emitting CloudEvents."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invoiceflow import events
+from invoiceflow.errors import BadRequest, ConfigError, Unavailable
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "events" / "examples" / "events"
+
+
+def catalogued(name: str = "uploaded") -> events.Event:
+    """An event the catalogue's schemas accept (every emitted event is checked against them)."""
+    example = json.loads((EXAMPLES / f"{name}.json").read_text())
+    return events.make_event(example["type"], example["source"], example["data"],
+                             subject=example["subject"])
+
+
+def test_event_types() -> None:
+    assert events.EVENT_TYPES == (
+        "io.invoiceflow.invoice.uploaded.v1", "io.invoiceflow.invoice.requested.v1",
+        "io.invoiceflow.invoice.rendered.v1", "io.invoiceflow.invoice.failed.v1",
+        "io.invoiceflow.invoice.notified.v1")
+    assert events.INVOICE_UPLOADED == events.EVENT_TYPES[0]
+    assert events.INVOICE_NOTIFIED == events.EVENT_TYPES[-1]
+
+
+def test_make_event_fills_the_context() -> None:
+    event = events.make_event(events.INVOICE_UPLOADED, "/upload", {"invoice_id": "inv-1"},
+                              subject="inv-1", extensions={"tenant": "acme", "attempt": 2,
+                                                           "urgent": True})
+    assert event["specversion"] == "1.0"
+    assert event["type"] == events.INVOICE_UPLOADED
+    assert event["source"] == "/upload"
+    assert event["subject"] == "inv-1"
+    assert event["datacontenttype"] == "application/json"
+    assert uuid.UUID(event["id"])
+    assert event["time"]
+    assert event["tenant"] == "acme"
+    assert event["attempt"] == "2"
+    assert event["urgent"] == "true"
+    assert event.data == {"invoice_id": "inv-1"}
+    assert events.make_event("t", "s", None, id="fixed")["id"] == "fixed"
+
+
+@pytest.mark.parametrize("name", ["invoice_id", "invoice_id", "invoice-id", "", "ünï", "type",
+                                  "id", "data"])
+def test_extension_names_are_lowercase_letters_and_digits(name: str) -> None:
+    with pytest.raises(ValueError, match="extension"):
+        events.make_event("t", "/s", {}, extensions={name: "x"})
+
+
+def test_make_event_refuses_documents_and_lists_every_problem() -> None:
+    with pytest.raises(ValueError, match="ids, not documents"):
+        events.make_event("t", "/s", {"document": "x" * events.MAX_DATA_BYTES})
+    with pytest.raises(ValueError) as raised:
+        events.make_event("", "", {"when": object()}, extensions={"Bad": "x"})
+    message = str(raised.value)
+    for fragment in ("type", "source", "JSON", "Bad"):
+        assert fragment in message
+
+
+def test_binary_round_trip() -> None:
+    event = events.make_event(events.INVOICE_RENDERED, "/render-pdf",
+                              {"invoice_id": "inv-1", "format": "pdf"},
+                              subject="inv-1", extensions={"traceparent1": "abc"})
+    headers, body = events.to_http(event)
+    assert headers["ce-id"] == event["id"]
+    assert headers["ce-type"] == events.INVOICE_RENDERED
+    assert headers["ce-traceparent1"] == "abc"
+    assert headers["content-type"] == "application/json"
+    assert isinstance(body, bytes)
+    assert json.loads(body) == {"invoice_id": "inv-1", "format": "pdf"}
+    parsed = events.from_request({k.title(): v for k, v in headers.items()}, body)
+    assert events.attributes_of(parsed) == events.attributes_of(event)
+    assert parsed.data == event.data
+
+
+def test_structured_mode_is_parsed() -> None:
+    body = json.dumps({"specversion": "1.0", "id": "e-1", "source": "/upload",
+                       "type": events.INVOICE_UPLOADED, "datacontenttype": "application/json",
+                       "tenant": "acme", "data": {"invoice_id": "inv-1"}})
+    event = events.from_request({"Content-Type": "application/cloudevents+json; charset=utf-8"},
+                                body.encode())
+    assert event["id"] == "e-1"
+    assert event["tenant"] == "acme"
+    assert event.data == {"invoice_id": "inv-1"}
+
+
+def test_with_extensions_copies() -> None:
+    event = events.make_event("t", "/s", {"a": 1})
+    letter = events.with_extensions(event, {"knativeerrorcode": "400"})
+    assert letter["knativeerrorcode"] == "400"
+    assert letter["id"] == event["id"]
+    assert "knativeerrorcode" not in events.attributes_of(event)
+    with pytest.raises(ValueError):
+        events.with_extensions(event, {"Bad": "x"})
+
+
+def problems_of(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    with pytest.raises(BadRequest) as raised:
+        events.from_request(headers, body)
+    assert raised.value.status == 400
+    return {p.pointer: p.message for p in raised.value.problems}
+
+
+def test_binary_mode_lists_every_problem() -> None:
+    problems = problems_of({"Content-Type": "application/json", "ce-source": ""}, b"{oops")
+    assert set(problems) == {"/id", "/source", "/type", "/specversion", "/data"}
+    assert "missing" in problems["/id"]
+    assert "non-empty" in problems["/source"]
+    assert "JSON" in problems["/data"]
+
+
+def test_structured_mode_lists_every_problem() -> None:
+    structured = {"Content-Type": "application/cloudevents+json"}
+    assert set(problems_of(structured, b"{oops")) == {""}
+    assert set(problems_of(structured, b"[1, 2]")) == {""}
+    problems = problems_of(structured, json.dumps(
+        {"specversion": "0.3", "type": 7, "Bad_Ext": "x", "data": 1, "data_base64": "AA=="}
+    ).encode())
+    assert set(problems) == {"/id", "/source", "/type", "/specversion", "/Bad_Ext",
+                             "/data_base64"}
+
+
+def test_no_event_at_all_and_batches_are_refused() -> None:
+    assert set(problems_of({}, b"")) == {"/id", "/source", "/type", "/specversion"}
+    with pytest.raises(BadRequest, match="batch"):
+        events.from_request({"content-type": "application/cloudevents-batch+json"}, b"[]")
+
+
+def test_binary_mode_with_a_text_body() -> None:
+    headers = {"ce-id": "1", "ce-source": "/s", "ce-type": "t", "ce-specversion": "1.0",
+               "content-type": "text/plain"}
+    event = events.from_request(headers, b"not json")
+    assert event.data == b"not json"
+    assert event["datacontenttype"] == "text/plain"
+    assert "time" not in events.attributes_of(event)  # not invented on the way
+
+
+class Sink:
+    """A real HTTP server standing in for the broker ingress."""
+
+    def __init__(self, status: int = 202) -> None:
+        self.status = status
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(sink.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def observed() -> Iterator[list[Any]]:
+    seen: list[Any] = []
+    events.observers.append(seen.append)
+    yield seen
+    events.observers.remove(seen.append)
+
+
+def test_send_posts_binary_mode_and_tells_the_observers(sink: Sink,
+                                                         observed: list[Any]) -> None:
+    event = catalogued("uploaded")
+    events.Emitter(sink.url).send(event)
+    [(headers, body)] = sink.received
+    assert headers["ce-id"] == event["id"]
+    assert headers["ce-specversion"] == "1.0"
+    assert headers["ce-type"] == events.INVOICE_UPLOADED
+    assert json.loads(body) == event.data
+    assert observed == [event]
+
+
+@pytest.mark.parametrize("status", [400, 404, 500, 503])
+def test_send_refused_is_unavailable(sink: Sink, status: int) -> None:
+    sink.status = status
+    with pytest.raises(Unavailable) as raised:
+        events.send(catalogued("rendered"), sink.url)
+    assert raised.value.retryable
+    assert str(status) in str(raised.value)
+
+
+def test_send_to_nobody_is_unavailable(sink: Sink) -> None:
+    url = sink.url
+    sink.close()
+    with pytest.raises(Unavailable):
+        events.send(catalogued(), url, timeout=2)
+
+
+def test_send_without_k_sink_is_a_config_error(observed: list[Any]) -> None:
+    event = catalogued()
+    with pytest.raises(ConfigError) as raised:
+        events.Emitter(None).send(event)
+    assert raised.value.problems[0].pointer == "/K_SINK"
+    assert observed == [event]
+
+
+def test_an_observer_can_refuse_an_event(sink: Sink) -> None:
+    def refuse(event: Any) -> None:
+        raise AssertionError("schema says no")
+
+    events.observers.append(refuse)
+    try:
+        with pytest.raises(AssertionError, match="schema"):
+            events.send(catalogued(), sink.url)
+    finally:
+        events.observers.remove(refuse)
+    assert sink.received == []
