@@ -107,7 +107,7 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
         except InvoiceflowError as exc:
             raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}",
                               exc.problems) from exc
-        except Exception as exc:  # noqa: BLE001 - a renderer bug is a permanent problem
+        except Exception as exc:
             log.exception("renderer failed")
             raise RenderError(f"the {fmt} cannot be rendered: {exc.__class__.__name__}: "
                               f"{exc}") from exc
