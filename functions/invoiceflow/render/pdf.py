@@ -120,7 +120,7 @@ _BODY_LEADING = 10.5
 _PAD_X = 5.0
 _PAD_Y = 4.0
 _ROW_H = _BODY_LEADING + 2 * _PAD_Y
-_MAX_ROW_H = 320.0  # taller description cells are cut into continuation rows
+_MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +254,8 @@ def _register_fonts() -> None:
 
     pdfmetrics.registerFont(TTFont(FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
     pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONTS_DIR / "DejaVuSans-Bold.ttf")))
-    for bold, italic, name in ((0, 0, FONT), (1, 0, FONT_BOLD), (0, 1, FONT), (1, 1, FONT_BOLD)):
+    # no italic face: italic maps to upright (registered first so the upright mapping wins)
+    for bold, italic, name in ((0, 1, FONT), (1, 1, FONT_BOLD), (0, 0, FONT), (1, 0, FONT_BOLD)):
         addMapping(FONT, bold, italic, name)
 
 
@@ -279,6 +280,8 @@ def _styles() -> _Styles:
     _register_fonts()
 
     def ps(name: str, **kw: Any) -> ParagraphStyle:
+        if "parent" in kw:
+            return ParagraphStyle(name, **kw)
         base = {"fontName": FONT, "fontSize": 9, "leading": 12, "textColor": INK,
                 "splitLongWords": 1}
         base.update(kw)
@@ -378,7 +381,7 @@ class _LogoFlowable(Flowable):
 
 def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
     """Decode the logo (PNG or JPEG only) and scale it to fit ``max_w`` x ``max_h``."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(logo.data), formats=("PNG", "JPEG")) as im:
@@ -391,8 +394,13 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
         reader.getSize()
     except RenderError:
         raise
-    except Exception as exc:  # PIL raises many unrelated types for bad data
-        raise RenderError(f"the logo image cannot be decoded as PNG or JPEG: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise RenderError("the logo is not a PNG or JPEG image") from exc
+    except Image.DecompressionBombError as exc:
+        raise RenderError(f"the logo has too many pixels; at most {MAX_LOGO_PIXELS:,} "
+                          "can be rendered") from exc
+    except Exception as exc:  # PIL raises many unrelated types for damaged data
+        raise RenderError(f"the logo image is damaged and cannot be decoded: {exc}") from exc
     scale = min(max_w / w, max_h / h)
     return _LogoFlowable(reader, w * scale, h * scale)
 
@@ -662,40 +670,42 @@ def _items(ctx: _Ctx) -> Flowable:
                 disc.append(ctx.money(lt.discount))
     numbers = [str(i) for i in range(1, len(items) + 1)]
 
-    # columns: (key, header, width or None for the description, right-aligned?)
+    # the columns: (key, header); numeric columns are as wide as their widest value,
+    # the description takes the rest
     sw = pdfmetrics.stringWidth
-    cols: list[tuple[str, str, float, bool]] = [
-        ("n", "#", _col_width(numbers, FONT, _BODY_SIZE, sw("#", FONT_BOLD, _BODY_SIZE)), True)]
+    numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc,
+               "amount": amount}
+    cols = [("n", "#")]
     if has_sku:
-        sku_w = min(_col_width([_clean(it.sku or "") for it in items], FONT, _BODY_SIZE,
-                               sw("SKU", FONT_BOLD, _BODY_SIZE), ctx.cjk), 26 * mm)
-        cols.append(("sku", "SKU", sku_w, False))
-    cols.append(("desc", "Description", 0.0, False))
-    for key, head, values in (("qty", "Qty", qty), ("price", "Unit price", price),
-                              ("tax", "Tax", tax), ("disc", "Discount", disc),
-                              ("amount", "Amount", amount)):
-        if (key == "tax" and not has_tax) or (key == "disc" and not has_disc):
-            continue
-        w = _col_width(values, FONT, _BODY_SIZE, sw(head, FONT_BOLD, _BODY_SIZE), ctx.cjk)
-        if key == "qty":
-            w = min(w, 28 * mm)
-        cols.append((key, head, w, True))
-    fixed = sum(c[2] for c in cols)
-    desc_w = max(ctx.width - fixed, 45 * mm)
-    widths = [desc_w if c[0] == "desc" else c[2] for c in cols]
-    scale = min(1.0, ctx.width / sum(widths))  # only with absurdly long amounts
+        cols.append(("sku", "SKU"))
+    cols += [("desc", "Description"), ("qty", "Qty"), ("price", "Unit price")]
+    if has_tax:
+        cols.append(("tax", "Tax"))
+    if has_disc:
+        cols.append(("disc", "Discount"))
+    cols.append(("amount", "Amount"))
+    fixed: dict[str, float] = {}
+    for key, head in cols:
+        floor = sw(head, FONT_BOLD, _BODY_SIZE)
+        if key == "sku":
+            skus = [_clean(it.sku or "") for it in items]
+            fixed[key] = min(_col_width(skus, FONT, _BODY_SIZE, floor, ctx.cjk), 26 * mm)
+        elif key == "qty":
+            fixed[key] = min(_col_width(qty, FONT, _BODY_SIZE, floor, ctx.cjk), 28 * mm)
+        elif key in numeric:
+            fixed[key] = _col_width(numeric[key], FONT, _BODY_SIZE, floor, ctx.cjk)
+    keys = [key for key, _ in cols]
+    desc_w = max(ctx.width - sum(fixed.values()), 45 * mm)
+    widths = [fixed.get(k, desc_w) for k in keys]
+    scale = min(1.0, ctx.width / sum(widths))  # < 1 only with absurdly long amounts
     widths = [w * scale for w in widths]
-    keys = [c[0] for c in cols]
     inner = {k: w - 2 * _PAD_X for k, w in zip(keys, widths, strict=True)}
+    col_inner = [inner[k] for k in keys]
 
-    header = [c[1] for c in cols]
+    header = [head for _, head in cols]
     rows: list[list[Any]] = []
     heights: list[float] = []
     shaded: list[bool] = []
-    values = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc,
-              "amount": amount}
-    right_cols = [k for k in keys if k in values and k != "n"] + ["n"]
-    col_inner = [inner[k] for k in keys]
     max_inner_h = _MAX_ROW_H - 2 * _PAD_Y
     for i, it in enumerate(items):
         row: list[Any] = []
@@ -705,7 +715,7 @@ def _items(ctx: _Ctx) -> Flowable:
             elif k == "sku":
                 cell = ctx.cell(it.sku or "", inner[k], st.cell)
             else:
-                text = values[k][i]
+                text = numeric[k][i]
                 # numbers fit by construction of the column widths (unless scaled down)
                 cell = (text if scale == 1.0 and k != "qty" and not _HAS_CJK.search(text)
                         else ctx.cell(text, inner[k], st.cell_right))
@@ -749,9 +759,9 @@ def _items(ctx: _Ctx) -> Flowable:
         ("LINEBELOW", (0, -1), (-1, -1), 0.75, NAVY),
         ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
     ]
-    for k in right_cols:
-        c = keys.index(k)
-        cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
+    for c, k in enumerate(keys):
+        if k in numeric:
+            cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
     header_h = _BODY_LEADING + 2 * _PAD_Y + 3
     return _ItemRows(header, header_h, rows, heights, shaded, widths, TableStyle(cmds))
 
