@@ -87,10 +87,10 @@ _ALGORITHMS = ("HS256", "RS256", "EdDSA")
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
-    document_store_url: str
+    database_url: str = field(repr=False)
+    document_store_url: str = field(repr=False)
     mongodb_database: str
-    rabbitmq_url: str | None
+    rabbitmq_url: str | None = field(repr=False)
     k_sink: str | None
     data_dir: Path
     jwt_algorithm: str

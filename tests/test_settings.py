@@ -1,0 +1,47 @@
+"""Settings: every variable read in one place, every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from invoiceflow.errors import ConfigError
+from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
+
+
+def test_embedded_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.database_url == f"sqlite:///{Path('.invoiceflow') / 'invoiceflow.db'}"
+    assert s.document_store_url == str(Path(".invoiceflow") / "files")
+    assert s.rabbitmq_url is None and s.k_sink is None
+    assert s.invoice_formats == ("pdf", "xlsx")
+    assert s.jwt_ttl_seconds == 3600 and s.max_document_bytes == 2 * 1024 * 1024
+    assert s.mail_outbox_dir == Path(".invoiceflow") / "outbox"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({
+            "DATABASE_URL": "mysql://db", "RABBITMQ_URL": "http://x", "K_SINK": "ftp://x",
+            "JWT_ALGORITHM": "none", "JWT_TTL_SECONDS": "soon", "MAX_DOCUMENT_BYTES": "10",
+            "INVOICE_FORMATS": "pdf,docx", "LOG_LEVEL": "LOUD",
+        })
+    assert {p.pointer for p in exc.value.problems} == {
+        "/DATABASE_URL", "/RABBITMQ_URL", "/K_SINK", "/JWT_ALGORITHM", "/JWT_TTL_SECONDS",
+        "/MAX_DOCUMENT_BYTES", "/INVOICE_FORMATS", "/LOG_LEVEL"}
+    assert exc.value.status == 503
+
+
+def test_secrets_never_show_in_repr() -> None:
+    s = Settings.from_env({"JWT_SECRET": "s" * 40, "SENDGRID_API_KEY": "SG.very-secret",
+                           "DATABASE_URL": "postgresql://u:pw@h/db"})
+    text = repr(s)
+    assert "s" * 40 not in text and "SG.very-secret" not in text and "pw@" not in text
+
+
+def test_the_table_covers_every_setting_and_the_readme_documents_it() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for var in ENV_VARS:
+        assert f"`{var.name}`" in readme, f"{var.name} is not documented in README.md"
+        assert var.used_by <= set(FUNCTIONS)
