@@ -9,7 +9,6 @@ set and are skipped otherwise.
 from __future__ import annotations
 
 import os
-import threading
 import types
 import uuid
 from collections.abc import Iterator
@@ -17,22 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from invoiceflow.context import get_context, reset_context
-from support.api import SECRET, Person, Sink, client, make_person
+from support.api import SECRET, Person, Sink, client, make_person, serve_wsgi
+from support.services import require_service
 
 POSTGRES_CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/test",
     "postgresql://root@127.0.0.1:5432/test",
 )
-
-
-def require_service(reason: str) -> None:
-    """Fail under CI, skip otherwise: the rule for tests that need a real server."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -120,12 +112,9 @@ def _every_emitted_event_matches_its_schema() -> Iterator[None]:
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     s = Sink()
-    server = make_server("127.0.0.1", 0, s, threaded=True)
-    s.url = f"http://127.0.0.1:{server.server_port}/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield s
-    server.shutdown()
+    with serve_wsgi(s) as url:
+        s.url = f"{url}/"
+        yield s
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

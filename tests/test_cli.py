@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pypdf import PdfReader
+
 from support.api import EXAMPLES
 
 CLI = str(Path(sys.executable).parent / "invoiceflow")

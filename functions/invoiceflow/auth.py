@@ -37,24 +37,17 @@ class Token:
         return {"token": self.token, "token_type": "Bearer", "expires_in": self.expires_in}
 
 
-def _signing_key(settings: Settings) -> str:
+def _key(settings: Settings, *, signing: bool) -> str:
+    """HS256: the shared secret. RS256/EdDSA: the private key to sign, the public one to verify."""
     if settings.jwt_algorithm == "HS256":
         key, name = settings.jwt_secret, "JWT_SECRET"
-    else:
+    elif signing:
         key, name = settings.jwt_private_key, "JWT_PRIVATE_KEY"
-    if not key:
-        raise ConfigError([Problem(f"/{name}", f"is required to sign {settings.jwt_algorithm} "
-                                   "tokens")])
-    return key
-
-
-def _verifying_key(settings: Settings) -> str:
-    if settings.jwt_algorithm == "HS256":
-        key, name = settings.jwt_secret, "JWT_SECRET"
     else:
         key, name = settings.jwt_public_key, "JWT_PUBLIC_KEY"
     if not key:
-        raise ConfigError([Problem(f"/{name}", f"is required to verify "
+        action = "sign" if signing else "verify"
+        raise ConfigError([Problem(f"/{name}", f"is required to {action} "
                                    f"{settings.jwt_algorithm} tokens")])
     return key
 
@@ -63,7 +56,7 @@ def issue_token(settings: Settings, user: User, *, now: float | None = None) -> 
     issued = int(time.time() if now is None else now)
     claims = {"sub": user.id, "iat": issued, "exp": issued + settings.jwt_ttl_seconds,
               "iss": settings.jwt_issuer, "aud": settings.jwt_audience}
-    token = jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
+    token = jwt.encode(claims, _key(settings, signing=True), algorithm=settings.jwt_algorithm)
     return Token(token=token, expires_in=settings.jwt_ttl_seconds)
 
 
@@ -71,7 +64,7 @@ def verify_token(settings: Settings, token: str) -> str:
     """The user id (``sub``) of a valid token; Unauthorized otherwise."""
     try:
         claims = jwt.decode(
-            token, _verifying_key(settings), algorithms=[settings.jwt_algorithm],
+            token, _key(settings, signing=False), algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience, issuer=settings.jwt_issuer, leeway=LEEWAY_SECONDS,
             options={"require": _REQUIRED, "verify_signature": True},
         )

@@ -60,8 +60,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             failed.append((name, exc))
     for path in written:
         print(path)
-    for name, exc in failed:
-        print(f"{name}: {exc}", file=sys.stderr)
+    for name, problem in failed:
+        print(f"{name}: {problem}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} of {len(files)} file(s) had problems; the others were rendered",
               file=sys.stderr)

@@ -15,13 +15,13 @@ import logging
 
 from invoiceflow.context import Context
 from invoiceflow.errors import InvoiceflowError
-from invoiceflow.events import make_event
+from invoiceflow.events import Event, make_event
 from invoiceflow.stores.protocols import OutboxEvent
 
 log = logging.getLogger(__name__)
 
 
-def to_event(row: OutboxEvent):  # type: ignore[no-untyped-def]
+def to_event(row: OutboxEvent) -> Event:
     return make_event(row.type, row.source, row.data, subject=row.subject, id=row.event_id,
                       extensions=row.extensions or None)
 

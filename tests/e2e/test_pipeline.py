@@ -23,13 +23,12 @@ from invoiceflow.context import get_context
 from invoiceflow.runtime.dev import LocalRuntime
 from support.api import EXAMPLES, PASSWORD
 from support.sendgrid import FakeSendGrid, fake_sendgrid
+from support.services import require_service
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def rabbitmq_url() -> str:
-    from conftest import require_service
-
     try:
         socket.create_connection(("127.0.0.1", 5672), 3).close()
     except OSError as exc:

@@ -6,11 +6,14 @@ import base64
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from functions_framework import create_app
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from invoiceflow import accounts
@@ -22,6 +25,19 @@ FUNCTIONS = ROOT / "functions"
 EXAMPLES = ROOT / "events" / "examples" / "invoices"
 SECRET = "test-secret-that-is-at-least-32-bytes-long!"
 PASSWORD = "correct horse battery staple"
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI app on 127.0.0.1 (any free port) in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from support.api import serve_wsgi
 
 
 @dataclass
@@ -45,11 +46,6 @@ class FakeSendGrid:
 @contextmanager
 def fake_sendgrid() -> Iterator[FakeSendGrid]:
     fake = FakeSendGrid()
-    server = make_server("127.0.0.1", 0, fake, threaded=True)
-    fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_wsgi(fake) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()

@@ -198,7 +198,8 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
                                                              list[tuple[str, str]]]:
     """Returns (canonical dict, pointer map, problems found while converting)."""
     problems: list[tuple[str, str]] = []
-    fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}
+    raw_fields = doc.get("fields")
+    fields: dict[str, Any] = raw_fields if isinstance(raw_fields, dict) else {}
     seller = _party_from_block(doc.get("from"))
     logo = doc.get("logo")
     if isinstance(logo, str) and logo:

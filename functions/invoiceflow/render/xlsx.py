@@ -18,21 +18,29 @@ at the figures of ``compute_totals()``. Sums of already rounded amounts are wrap
 ``ROUND`` too: that changes no exact figure and removes binary floating-point noise.
 
 A spreadsheet keeps 15 significant digits; an invoice with a number that needs more (or dates
-Excel cannot show) cannot be rendered faithfully and raises :class:`RenderError`.
+Excel cannot show, or an unknown locale) cannot be rendered faithfully and raises
+:class:`RenderError`. User text is always written as text (never as a formula or an error code);
+control characters a workbook cannot hold are dropped.
 
 The output is byte-identical for the same invoice: document properties and the zip entries'
 timestamps come from the issue date, never from the clock.
 
-Speed: rows are streamed (openpyxl's write-only mode) and every cell style is built once per
-workbook as a style array shared by all cells of that kind, so a line costs little more than
-writing its values. Columns that no item uses (SKU, unit, line discounts) are left out.
+Speed: openpyxl builds the workbook (styles, sheet settings, properties, packaging) but not
+the cells: its per-cell element writer costs more than all the rest, so the rows, which hold
+only a few kinds of cell (text, number, date, formula), are serialised by :class:`_Rows` and
+put into the sheet openpyxl writes (:class:`_SheetWriter`, in memory). Each cell style is
+built once per workbook and referenced by id. Columns that no item uses (SKU, unit, line
+discounts) are left out. ``_SheetWriter`` leans on openpyxl 3.1 internals (``WorksheetWriter``,
+``WriteOnlyWorksheet._writer``); the tests read every workbook back, so a change there shows up
+at once.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,7 +53,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.packaging.core import DocumentProperties
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import IllegalCharacterError
+from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
@@ -54,6 +62,7 @@ from invoiceflow.domain.model import Invoice, Party
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
+from invoiceflow.render import fmt
 
 __all__ = ["MEDIA_TYPE", "render_xlsx"]
 
@@ -82,6 +91,8 @@ _MUTED = Font(name="Calibri", size=11, color=GREY)
 _TOTAL_FONT = Font(name="Calibri", size=12, bold=True)
 _TOP_LINE = Border(top=Side(style="thin", color=NAVY))
 _RIGHT = Alignment(horizontal="right")
+_RIGHT_WRAP = Alignment(horizontal="right", wrap_text=True)
+_WRAP = Alignment(wrap_text=True)
 _HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _DATE_FORMAT = "yyyy-mm-dd"
 _BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))
@@ -91,12 +102,12 @@ _LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT",
 
 def render_xlsx(invoice: Invoice) -> bytes:
     """The invoice as an .xlsx workbook (bytes). Raises RenderError when it cannot be."""
-    totals = compute_totals(invoice)
-    _check_renderable(invoice, totals)
     try:
-        return _Renderer(invoice, totals).render()
-    except IllegalCharacterError as exc:  # guarded by _text; kept as a last line of defence
-        raise RenderError("the invoice contains characters a workbook cannot hold") from exc
+        totals = compute_totals(invoice)
+    except ArithmeticError as exc:  # e.g. a NaN that slipped past validation
+        raise RenderError("the invoice's amounts cannot be computed") from exc
+    _check_renderable(invoice, totals)
+    return _Renderer(invoice, totals).render()
 
 
 # --------------------------------------------------------------------------- checks
@@ -104,7 +115,8 @@ def render_xlsx(invoice: Invoice) -> bytes:
 
 def _digits(value: Decimal) -> int:
     """Significant digits of a finite value (trailing zeros do not count)."""
-    return len(value.normalize().as_tuple().digits) if value else 0
+    n = len(value.as_tuple().digits)
+    return n if n <= MAX_DIGITS else len(value.normalize().as_tuple().digits)
 
 
 def _check_renderable(inv: Invoice, totals: Totals) -> None:
@@ -149,20 +161,17 @@ def _check_renderable(inv: Invoice, totals: Totals) -> None:
 # --------------------------------------------------------------------------- formats
 
 
-@lru_cache(maxsize=256)
-def _currency_affixes(currency: str, locale: str) -> tuple[str, str]:
-    """The currency symbol as prefix or suffix, the way the invoice's locale writes it."""
-    from babel import Locale, UnknownLocaleError
-    from babel.numbers import get_currency_symbol
+def _currency_affixes(inv: Invoice) -> tuple[str, str]:
+    """The currency symbol as prefix or suffix, the way the invoice's locale writes it (an
+    unknown locale raises RenderError, as for the PDF)."""
+    return _affixes(inv.currency, fmt.currency_symbol(inv),
+                    fmt.locale_of(inv).currency_formats["standard"].pattern)
 
-    try:
-        loc = Locale.parse(locale)
-        symbol = get_currency_symbol(currency, loc)
-        pattern = loc.currency_formats["standard"].pattern.split(";")[0]
-    except (UnknownLocaleError, ValueError, KeyError):
-        symbol, pattern = currency, "¤\xa0#"
+
+@lru_cache(maxsize=256)
+def _affixes(currency: str, symbol: str, pattern: str) -> tuple[str, str]:
     symbol = symbol.translate(_BIDI_MARKS).replace('"', "").strip() or currency
-    pattern = pattern.translate(_BIDI_MARKS)
+    pattern = pattern.split(";")[0].translate(_BIDI_MARKS)
     if pattern.startswith("¤"):
         spaced = pattern[1:2] in (" ", "\xa0") or (len(symbol) > 1 and symbol.isalpha())
         return symbol + ("\xa0" if spaced else ""), ""
@@ -174,8 +183,9 @@ def _fixed(decimals: int) -> str:
     return "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
 
 
-def _money_format(digits: int, prefix: str, suffix: str, decimals: int | None = None) -> str:
-    body = _fixed(digits if decimals is None else decimals)
+def _money_format(digits: int, prefix: str, suffix: str, decimals: int = 0) -> str:
+    """A currency format with the currency's digits (or more, for unit prices)."""
+    body = _fixed(max(digits, decimals))
     return (f'"{prefix}"' if prefix else "") + body + (f'"{suffix}"' if suffix else "")
 
 
@@ -183,20 +193,37 @@ def _percent_format(decimals: int) -> str:
     return ("0." + "0" * decimals if decimals else "0") + '"%"'
 
 
-def _decimals(values: Iterable[Decimal | None]) -> int:
-    """Decimals needed to show every value exactly (capped at 6)."""
-    most = 0
-    for v in values:
-        if v is not None:
-            exp = v.normalize().as_tuple().exponent
-            if isinstance(exp, int) and -exp > most:
-                most = -exp
-    return min(most, 6)
+def _places(value: Decimal) -> int:
+    """Decimals needed to show the value exactly."""
+    exp = value.normalize().as_tuple().exponent
+    return min(-exp, MAX_DIGITS) if isinstance(exp, int) and exp < 0 else 0
 
 
-def _rate_text(rate: Decimal) -> str:
-    text = format(rate.normalize(), "f")
-    return f"{text}%"
+class _Styles(dict[Any, int]):
+    """Cell style ids (the workbook's cellXfs) by name, each made on first use from its spec."""
+
+    def __init__(self, ws: Any, specs: dict[str, tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.ws = ws
+        self.specs = specs
+
+    def __missing__(self, key: str | tuple[str, int]) -> int:
+        """``name``, or ``(name, decimals)`` for the formats that depend on the decimals."""
+        name, places = (key, None) if isinstance(key, str) else key
+        font, fill, fmt, align, border = self.specs[name]
+        cell = Cell(self.ws, row=1, column=1)
+        if font is not None:
+            cell.font = font
+        if fill is not None:
+            cell.fill = fill
+        if fmt is not None:
+            cell.number_format = fmt if places is None else fmt(places)
+        if align is not None:
+            cell.alignment = align
+        if border is not None:
+            cell.border = border
+        self[key] = style_id = self.ws.parent._cell_styles.add(cell._style)
+        return style_id
 
 
 # --------------------------------------------------------------------------- zip
@@ -221,7 +248,7 @@ class _FixedTimeZip(zipfile.ZipFile):
 
     def write(self, filename: Any, arcname: Any = None, compress_type: Any = None,
               compresslevel: Any = None) -> None:
-        if isinstance(filename, io.BytesIO):  # a worksheet written by _MemoryWriter
+        if isinstance(filename, io.BytesIO):  # a worksheet written by _SheetWriter
             self.writestr(arcname, filename.getvalue())
             return
         with open(filename, "rb") as fh:
@@ -229,53 +256,110 @@ class _FixedTimeZip(zipfile.ZipFile):
         self.writestr(arcname or filename, data)
 
 
-class _MemoryWriter(WorksheetWriter):
-    """openpyxl's worksheet writer, streaming into memory instead of a temporary file."""
+class _F(str):
+    """A formula (without the leading ``=``). Any other ``str`` is written as text."""
 
-    def __init__(self, ws: Any) -> None:
-        super().__init__(ws, out=io.BytesIO())
+    __slots__ = ()
+
+
+#: a cell: None (empty), a value (unstyled) or (value, style id)
+_CellSpec = Any
+
+_LETTERS = [get_column_letter(i) for i in range(1, 27)]
+_EMPTY_SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>\s*</sheetData>")
+
+
+def _xml_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Rows:
+    """The rows of one worksheet, serialised as they are added.
+
+    openpyxl writes each cell through its generic element writer, which costs more than the
+    rest of the rendering together; these cells are few kinds (text, number, date, formula),
+    so they are written here directly. Text is always an inline string (never a formula or an
+    error code), formulas are :class:`_F`, numbers keep their exact decimal digits.
+    """
+
+    def __init__(self, epoch: Any) -> None:
+        self.xml: list[str] = []
+        self.row = 0
+        self._epoch = epoch
+
+    def append(self, cells: Iterable[_CellSpec], height: float | None = None) -> None:
+        self.row = r = self.row + 1
+        out = []
+        for col, cell in enumerate(cells):
+            if cell is None:
+                continue
+            value, sid = cell if type(cell) is tuple else (cell, 0)
+            if value is None:
+                continue
+            ref = f"{_LETTERS[col]}{r}"
+            style = f' s="{sid}"' if sid else ""
+            kind = type(value)
+            if kind is _F:
+                out.append(f'<c r="{ref}"{style}><f>{_xml_text(value)}</f></c>')
+            elif kind is str:
+                space = ' xml:space="preserve"' if value != value.strip() else ""
+                out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>'
+                           f"{_xml_text(value)}</t></is></c>")
+            else:
+                if kind is Decimal:
+                    number = format(value, "f")
+                elif kind is int:
+                    number = str(value)
+                elif kind is date or kind is datetime:
+                    number = repr(to_excel(value, self._epoch))
+                else:
+                    raise TypeError(f"cannot write {kind.__name__} to a cell")
+                out.append(f'<c r="{ref}"{style} t="n"><v>{number}</v></c>')
+        if out:  # an empty row needs no XML
+            attrs = f' ht="{height:g}" customHeight="1"' if height else ""
+            self.xml.append(f'<row r="{r}"{attrs}>{"".join(out)}</row>')
+
+
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's worksheet writer, in memory, for everything but the rows: it writes the
+    sheet's properties, views, columns, filter, print setup... around an empty sheetData,
+    and the rows of :class:`_Rows` are put into that."""
+
+    def __init__(self, ws: Any, rows: _Rows) -> None:
+        self.out: io.BytesIO = io.BytesIO()
+        super().__init__(ws, out=self.out)
+        self._rows_xml = "".join(rows.xml).encode("utf-8")
+        self._closed = False
+
+    def write_rows(self) -> None:
+        xf = self.xf.send(True)
+        with xf.element("sheetData"):
+            pass
+        self.xf.send(None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        super().close()
+        xml = self.out.getvalue()
+        match = _EMPTY_SHEET_DATA.search(xml)
+        if match is None:  # pragma: no cover - openpyxl always writes sheetData
+            raise RuntimeError("openpyxl wrote a worksheet without sheetData")
+        self.out = io.BytesIO(b"".join((xml[:match.start()], b"<sheetData>", self._rows_xml,
+                                        b"</sheetData>", xml[match.end():])))
 
     def cleanup(self) -> None:
         pass
 
 
-class _RowStream:
-    """Streams the rows of one write-only worksheet straight to openpyxl's writer.
-
-    Start it once the sheet's columns, panes and views are set (they come before the rows in
-    the XML). ``append`` takes plain values and ready-made, already styled ``Cell`` objects;
-    unlike ``WriteOnlyWorksheet.append`` it does not first try to bind every cell as a value
-    (an exception per styled cell), which made rendering about twice as slow. When the
-    workbook is saved, openpyxl closes the sheet: that ends sheetData here and writes the rest.
-    """
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.writer = _MemoryWriter(ws)
-        self.writer.write_top()
-        self.xf = self.writer.xf.send(True)
-        self._data = self.xf.element("sheetData")
-        self._data.__enter__()
-        self.row = 0
-        ws._writer = self.writer
-        ws._rows = self  # WriteOnlyWorksheet.close() calls close() on it
-
-    def append(self, values: Iterable[Any]) -> None:
-        self.row = r = self.row + 1
-        cells = []
-        for col, value in enumerate(values, 1):
-            if value is None:
-                continue
-            if isinstance(value, Cell):
-                value.row, value.column = r, col
-                cells.append(value)
-            else:
-                cells.append(Cell(self.ws, row=r, column=col, value=value))
-        self.writer.write_row(self.xf, cells, r)
-
-    def close(self) -> None:
-        self._data.__exit__(None, None, None)
-        self.writer.xf.send(None)
+def _finish_sheet(ws: Any, rows: _Rows) -> None:
+    """Write a write-only sheet whose settings are all made: openpyxl closes it with our
+    writer (and the workbook's save then finds it closed)."""
+    writer = _SheetWriter(ws, rows)
+    ws._writer = writer
+    writer.write_top()
+    ws.close()
 
 
 # --------------------------------------------------------------------------- layout
@@ -296,6 +380,7 @@ class _Renderer:
         self.wb = Workbook(write_only=True)
         self.ws = self.wb.create_sheet(INVOICE_SHEET)
         self.tax_ws = self.wb.create_sheet(TAX_SHEET)
+        self.out = _Rows(self.wb.epoch)  # the Invoice sheet's rows
         self._columns()
         self._styles()
         self._plan()
@@ -326,11 +411,12 @@ class _Renderer:
             ("ldisc", "Line discount", money_w, has["ldisc"]),
             ("amount", "Amount", money_w, True),
         ]
-        self.cols = [_Column(k, t, w) for k, t, w, on in spec if on]
+        # wide enough for the header's title too
+        self.cols = [_Column(k, t, max(w, len(t) + 3.0)) for k, t, w, on in spec if on]
         self.ncols = len(self.cols)
         self.col = {c.key: i + 1 for i, c in enumerate(self.cols)}
         self.L = {k: get_column_letter(i) for k, i in self.col.items()}
-        # the totals block: inputs | labels | values in the last three columns
+        # the header's invoice data and the totals block: labels | values, in the last columns
         self.c_val = self.ncols
         self.c_label = self.ncols - 1
         self.widths = [c.width for c in self.cols]
@@ -347,76 +433,48 @@ class _Renderer:
         return float(max(13, len(text) + 6))
 
     def _styles(self) -> None:
-        """Every cell style once, as a style array shared by all cells of that kind."""
-        ws = self.ws
+        """The cell styles: each built once, on first use, as a style array that every cell
+        of that kind shares (no per-cell style objects, and no unused styles in the file)."""
         inv = self.inv
-        prefix, suffix = _currency_affixes(inv.currency, inv.babel_locale)
-        money = _money_format(self.d, prefix, suffix)
-        price_dec = max(self.d, _decimals(it.unit_price for it in inv.items))
-        qty_dec = _decimals(it.quantity for it in inv.items)
-        rates = [it.tax_rate for it in inv.items] + [inv.shipping_tax_rate]
-        rate_dec = _decimals(rates)
-        dpct_dec = _decimals(it.discount.value for it in inv.items
-                             if it.discount and it.discount.kind == "percent")
-        damt_dec = max(self.d, _decimals(it.discount.value for it in inv.items
-                                         if it.discount and it.discount.kind == "amount"))
-        pos = money.replace("#,##0", "-#,##0", 1) if not prefix else f'-{money}'
-        discount_fmt = f"{pos};{money};{money}"
-
-        def style(font: Font | None = None, fill: PatternFill | None = None,
-                  fmt: str | None = None, align: Alignment | None = None,
-                  border: Border | None = None) -> Any:
-            cell = Cell(ws, row=1, column=1)
-            if font is not None:
-                cell.font = font
-            if fill is not None:
-                cell.fill = fill
-            if fmt is not None:
-                cell.number_format = fmt
-            if align is not None:
-                cell.alignment = align
-            if border is not None:
-                cell.border = border
-            return cell._style
-
-        self.s = {
-            "header": style(_HEADER_FONT, _HEADER_FILL, align=_HEADER_ALIGN),
-            "title": style(_TITLE_FONT),
-            "bold": style(_BOLD),
-            "section": style(_SECTION_FONT),
-            "muted": style(_MUTED),
-            "label": style(_BOLD, align=_RIGHT),
-            "date": style(fmt=_DATE_FORMAT, align=Alignment(horizontal="left")),
-            "text_right": style(align=_RIGHT),
-            "money": style(fmt=money),
-            "money_bold": style(_BOLD, fmt=money),
-            "money_total": style(_TOTAL_FONT, fmt=money, border=_TOP_LINE),
-            "label_total": style(_TOTAL_FONT, align=_RIGHT, border=_TOP_LINE),
-            "discount": style(fmt=discount_fmt),
-            "price": style(fmt=_money_format(self.d, prefix, suffix, price_dec)),
-            "qty": style(fmt=_fixed(qty_dec)),
-            "rate": style(fmt=_percent_format(rate_dec)),
-            "rate_bold": style(_BOLD, fmt=_percent_format(rate_dec)),
-            "dpct": style(fmt=_percent_format(dpct_dec)),
-            "damt": style(fmt=_money_format(self.d, prefix, suffix, damt_dec)),
-            "inv_dpct": style(fmt=_percent_format(_decimals(
-                [inv.discount.value] if inv.discount else []))),
-            "inv_damt": style(fmt=_money_format(self.d, prefix, suffix, max(self.d, _decimals(
-                [inv.discount.value] if inv.discount else [])))),
+        prefix, suffix = _currency_affixes(inv)
+        d = self.d
+        money = _money_format(d, prefix, suffix)
+        negated = f"-{money}" if prefix else money.replace("#,##0", "-#,##0", 1)
+        specs: dict[str, tuple[Any, ...]] = {
+            # name: (font, fill, number format or a function making it, alignment, border)
+            "header": (_HEADER_FONT, _HEADER_FILL, None, _HEADER_ALIGN, None),
+            "title": (_TITLE_FONT, None, None, None, None),
+            "bold": (_BOLD, None, None, None, None),
+            "section": (_SECTION_FONT, None, None, None, None),
+            "muted": (_MUTED, None, None, None, None),
+            "label": (_BOLD, None, None, _RIGHT, None),
+            "date": (None, None, _DATE_FORMAT, _RIGHT, None),
+            "text_right": (None, None, None, _RIGHT_WRAP, None),
+            "wrap": (None, None, None, _WRAP, None),
+            "money": (None, None, money, None, None),
+            "money_total": (_TOTAL_FONT, None, money, None, _TOP_LINE),
+            "label_total": (_TOTAL_FONT, None, None, _RIGHT, _TOP_LINE),
+            # the invoice discount: a positive figure that is subtracted, shown as such
+            "discount": (None, None, f"{negated};{money};{money}", None, None),
+            # by decimals shown: looked up as (name, decimals) with the value's own decimals
+            "price": (None, None, lambda n: _money_format(d, prefix, suffix, n), None, None),
+            "qty": (None, None, _fixed, None, None),
+            "rate": (None, None, _percent_format, None, None),
+            "rate_bold": (_BOLD, None, _percent_format, None, None),
+            "damt": (None, None, lambda n: _money_format(d, prefix, suffix, n), None, None),
         }
+        self.s = _Styles(self.ws, specs)
 
-    def _cell(self, value: Any, style: str) -> Cell:
-        cell = Cell(self.ws, row=1, column=1, value=value)
-        cell._style = self.s[style]
-        return cell
+    def _num(self, value: Decimal, kind: str) -> tuple[Decimal, int]:
+        """A number in the ``kind`` format, with exactly the decimals ``value`` has."""
+        return value, self.s[kind, _places(value)]
 
-    def _tcell(self, value: Any, style: str) -> Cell:
-        cell = Cell(self.tax_ws, row=1, column=1, value=value)
-        cell._style = self.s[style]
-        return cell
+    def _cell(self, value: Any, style: str | tuple[str, int]) -> tuple[Any, int]:
+        return value, self.s[style]
 
-    def _text(self, value: str | None) -> Any:
-        """User text as a plain string cell: never read as a formula or an error code."""
+    def _text(self, value: str | None, style: str | None = None) -> _CellSpec:
+        """User text, always written as text; without the control characters a workbook
+        cannot hold (they are invisible anyway)."""
         if not value:
             return None
         if len(value) > MAX_TEXT:
@@ -425,11 +483,7 @@ class _Renderer:
             value = _clean(value)
             if not value:
                 return None
-        if value[0] in "=#":
-            cell = Cell(self.ws, row=1, column=1, value=value)
-            cell.data_type = "s"
-            return cell
-        return value
+        return value if style is None else (value, self.s[style])
 
     # ----------------------------------------------------------------- the plan (row numbers)
 
@@ -471,7 +525,6 @@ class _Renderer:
         self.r_taxes = list(range(r, r + len(self.taxed)))
         r += len(self.taxed)
         self.r_total, self.r_paid, self.r_balance = r, r + 1, r + 2
-        self.r_end_totals = self.r_balance
         # the Tax sheet: header, one row per group, total, then the discount input
         self.t_first = 2
         self.t_last = 1 + len(t.groups)
@@ -510,115 +563,123 @@ class _Renderer:
 
     def _invoice_sheet(self) -> None:
         ws, inv = self.ws, self.inv
-        last_letter = get_column_letter(self.ncols)
+        rows = self.out
+        text, cell = self._text, self._cell
+        n = self.ncols
+        rows.append([cell(f"Invoice {inv.number}", "title")])
+        rows.append([])
+        for i in range(max(len(self.seller_lines), len(self.meta))):
+            row: list[_CellSpec] = [None] * n
+            height = None
+            if i < len(self.seller_lines):
+                row[0] = text(*self.seller_lines[i])
+            if i < len(self.meta):
+                label, value, style = self.meta[i]
+                row[self.c_label - 1] = cell(label, "label")
+                if isinstance(value, str):
+                    width = self.widths[self.c_val - 1]
+                    if not _fits(value, width):  # long payment terms wrap in their cell
+                        height = _row_height(value, width)
+                    row[self.c_val - 1] = text(value, style)
+                else:
+                    row[self.c_val - 1] = cell(value, style)
+            rows.append(row, height)
+        rows.append([])
+        ship_col = min(3, n - 1)
+        heads: list[_CellSpec] = [None] * n
+        heads[0] = cell("Bill To", "section")
+        if self.ship:
+            heads[ship_col - 1] = cell("Ship To", "section")
+        rows.append(heads)
+        for i in range(self.party_rows - 1):
+            row = [None] * n
+            if i < len(self.bill):
+                row[0] = text(*self.bill[i])
+            if i < len(self.ship):
+                row[ship_col - 1] = text(*self.ship[i])
+            rows.append(row)
+        rows.append([])
+        rows.append([cell(c.title, "header") for c in self.cols])
+        self._item_rows()
+        rows.append([])
+        self._totals_rows()
+        self._footer_rows()
+
         for i, width in enumerate(self.widths, 1):
             ws.column_dimensions[get_column_letter(i)].width = width
         ws.freeze_panes = f"A{self.r_first}"
         ws.sheet_view.showGridLines = False
-        ws.sheet_view.zoomScale = 100
-        self.out = _RowStream(ws)
-
-        self._row([self._cell(f"Invoice {inv.number}", "title")])
-        self._row([])
-        for i in range(max(len(self.seller_lines), len(self.meta))):
-            row: list[Any] = [None] * self.ncols
-            if i < len(self.seller_lines):
-                text, st = self.seller_lines[i]
-                row[0] = self._styled_text(text, st)
-            if i < len(self.meta):
-                label, value, st = self.meta[i]
-                row[self.c_label - 1] = self._cell(label, "label")
-                value = self._text(value) if isinstance(value, str) else value
-                row[self.c_val - 1] = self._restyle(value, st)
-            self._row(row)
-        self._row([])
-        ship_col = min(3, self.ncols - 1)
-        heads: list[Any] = [None] * self.ncols
-        heads[0] = self._cell("Bill To", "section")
-        if self.ship:
-            heads[ship_col - 1] = self._cell("Ship To", "section")
-        self._row(heads)
-        for i in range(self.party_rows - 1):
-            row = [None] * self.ncols
-            if i < len(self.bill):
-                row[0] = self._styled_text(*self.bill[i])
-            if i < len(self.ship):
-                row[ship_col - 1] = self._styled_text(*self.ship[i])
-            self._row(row)
-        self._row([])
-        self._row([self._cell(c.title, "header") for c in self.cols])
-        self._item_rows()
-        self._row([])
-        self._totals_rows()
-        self._footer_rows()
-
-        ref = f"A{self.r_head}:{last_letter}{self.r_last}"
-        ws.auto_filter.ref = ref
+        last_letter = get_column_letter(n)
+        ws.auto_filter.ref = f"A{self.r_head}:{last_letter}{self.r_last}"
         ws.print_title_rows = f"{self.r_head}:{self.r_head}"
-        ws.print_area = f"A1:{last_letter}{self.out.row}"
+        ws.print_area = f"A1:{last_letter}{rows.row}"
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         setup = ws.page_setup
-        setup.orientation = "landscape" if self.ncols > 6 else "portrait"
+        setup.orientation = "landscape" if n > 6 else "portrait"
         setup.paperSize = (_PAPER_LETTER if _territory(inv.locale) in _LETTER_TERRITORIES
                            else _PAPER_A4)
         setup.fitToWidth = 1
         setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.print_options.horizontalCentered = True
         ws.oddFooter.center.text = "Page &P of &N"
         ws.oddFooter.left.text = _clean(f"Invoice {inv.number}")[:100].replace("&", "&&")
-
-    def _row(self, cells: Sequence[Any]) -> None:
-        self.out.append(cells)
-
-    def _styled_text(self, text: str, style: str) -> Any:
-        value = self._text(text)
-        if style == "plain" or value is None:
-            return value
-        return self._restyle(value, style)
-
-    def _restyle(self, value: Any, style: str) -> Any:
-        if isinstance(value, Cell):
-            value._style = self.s[style]
-            return value
-        return self._cell(value, style)
+        _finish_sheet(ws, rows)
 
     def _item_rows(self) -> None:
-        L, d, has = self.L, self.d, self.has
-        s = self.s
-        ws = self.ws
-        q, p, dp, da = L["qty"], L["price"], L.get("dpct"), L.get("damt")
-        keys = [c.key for c in self.cols]
+        """One row per item: its inputs, then gross, line discount and amount as formulas."""
+        L, d, col, rows = self.L, self.d, self.col, self.out
+        money = self.s["money"]
+        num, text = self._num, self._text
+        q, p = L["qty"], L["price"]
+        i_desc, i_qty, i_price = col["desc"] - 1, col["qty"] - 1, col["price"] - 1
+        i_rate, i_amount = col["rate"] - 1, col["amount"] - 1
+        i_sku, i_unit = col.get("sku", 0) - 1, col.get("unit", 0) - 1
+        dp, da = L.get("dpct"), L.get("damt")
+        with_discounts = self.has["ldisc"]
+        if with_discounts:
+            i_gross, i_ldisc = col["gross"] - 1, col["ldisc"] - 1
+            i_dpct, i_damt = col.get("dpct", 0) - 1, col.get("damt", 0) - 1
+        desc_width = self.cols[i_desc].width
+        n = self.ncols
         r = self.r_first
-        assert self.out.row + 1 == r, (self.out.row, r)
+        assert rows.row + 1 == r, (rows.row, r)
         for it in self.inv.items:
-            raw = f"{q}{r}*{p}{r}"
-            parts = []
-            if dp:
-                parts.append(f"{raw}*{dp}{r}/100")
-            if da:
-                parts.append(f"{da}{r}")
-            disc = "+".join(parts)
-            values = {
-                "desc": self._text(it.description),
-                "sku": self._text(it.sku),
-                "qty": _styled(ws, it.quantity, s["qty"]),
-                "unit": self._text(it.unit),
-                "price": _styled(ws, it.unit_price, s["price"]),
-                "rate": _styled(ws, it.tax_rate, s["rate"]) if it.tax_rate is not None else None,
-            }
-            if has["ldisc"]:
-                dsc = it.discount
-                values["dpct"] = (_styled(ws, dsc.value, s["dpct"])
-                                  if dsc and dsc.kind == "percent" else None)
-                values["damt"] = (_styled(ws, dsc.value, s["damt"])
-                                  if dsc and dsc.kind == "amount" else None)
-                values["gross"] = _styled(ws, f"=ROUND({raw},{d})", s["money"])
-                values["ldisc"] = _styled(ws, f"=ROUND({disc},{d})", s["money"])
-                amount = f"=ROUND({raw}-({disc}),{d})"
+            row: list[_CellSpec] = [None] * n
+            height = None
+            if not _fits(it.description, desc_width):
+                # long or multi-line: wrapped in its cell, on a row tall enough for it
+                row[i_desc] = text(it.description, "wrap")
+                height = _row_height(it.description, desc_width)
             else:
-                amount = f"=ROUND({raw},{d})"
-            values["amount"] = _styled(ws, amount, s["money"])
-            self.out.append([values.get(k) for k in keys])
+                row[i_desc] = text(it.description)
+            if i_sku >= 0:
+                row[i_sku] = text(it.sku)
+            if i_unit >= 0:
+                row[i_unit] = text(it.unit)
+            row[i_qty] = num(it.quantity, "qty")
+            row[i_price] = num(it.unit_price, "price")
+            if it.tax_rate is not None:
+                row[i_rate] = num(it.tax_rate, "rate")
+            raw = f"{q}{r}*{p}{r}"
+            if with_discounts:
+                parts = []
+                if dp:
+                    parts.append(f"{raw}*{dp}{r}/100")
+                if da:
+                    parts.append(f"{da}{r}")
+                disc = "+".join(parts)
+                dsc = it.discount
+                if dsc is not None:
+                    if dsc.kind == "percent":
+                        row[i_dpct] = num(dsc.value, "rate")
+                    else:
+                        row[i_damt] = num(dsc.value, "damt")
+                row[i_gross] = (_F(f"ROUND({raw},{d})"), money)
+                row[i_ldisc] = (_F(f"ROUND({disc},{d})"), money)
+                row[i_amount] = (_F(f"ROUND({raw}-({disc}),{d})"), money)
+            else:
+                row[i_amount] = (_F(f"ROUND({raw},{d})"), money)
+            rows.append(row, height)
             r += 1
 
     def _item_range(self, key: str) -> str:
@@ -629,56 +690,68 @@ class _Renderer:
         d, V = self.d, get_column_letter(self.c_val)
         inv = self.inv
         amt = self.L["amount"]
+        rows = self.out
 
         def line(label: str, formula: str, value_style: str = "money",
-                 label_style: str = "label", extra: Any = None) -> None:
-            row: list[Any] = [None] * self.ncols
-            if extra is not None and self.c_label >= 2:
-                row[self.c_label - 2] = extra
+                 label_style: str = "label") -> None:
+            row: list[_CellSpec] = [None] * self.ncols
             row[self.c_label - 1] = self._cell(label, label_style)
-            row[self.c_val - 1] = self._cell(formula, value_style)
-            self._row(row)
+            row[self.c_val - 1] = self._cell(_F(formula), value_style)
+            rows.append(row)
 
-        assert self.out.row + 1 == self.r_sub
+        assert rows.row + 1 == self.r_sub
         if self.inv.items:
-            sub = f"=ROUND(SUM({amt}{self.r_first}:{amt}{self.r_last}),{d})"
+            sub = f"ROUND(SUM({amt}{self.r_first}:{amt}{self.r_last}),{d})"
         else:
-            sub = "=0"
+            sub = "0"
         line("Subtotal", sub)
         if self.r_ldisc:
             ld = self.L["ldisc"]
-            line("incl. line discounts",
-                 f"=ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})", "money")
+            line("incl. line discounts", f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})")
         if self.r_disc:
             dsc = inv.discount
             assert dsc is not None
-            label = ("Discount " + _rate_text(dsc.value)) if dsc.kind == "percent" else "Discount"
-            line(label, f"={TAX_SHEET}!$C${self.t_total}", "discount")
+            label = (f"Discount ({fmt.percent(dsc.value, inv)})" if dsc.kind == "percent"
+                     else "Discount")
+            line(label, f"{TAX_SHEET}!$C${self.t_total}", "discount")
         if self.r_ship:
             rate = inv.shipping_tax_rate
-            label = "Shipping" if rate is None else f"Shipping (tax {_rate_text(rate)})"
-            line(label, f"=ROUND({_num(inv.shipping)},{d})")
-        for (idx, g), _r in zip(self.taxed, self.r_taxes, strict=True):
+            label = ("Shipping" if rate is None
+                     else f"Shipping ({fmt.tax_name(inv)} {fmt.percent(rate, inv)})")
+            line(label, f"ROUND({_literal(inv.shipping)},{d})")
+        for idx, g in self.taxed:
             assert g.rate is not None
-            line(f"Tax {_rate_text(g.rate)}", f"={TAX_SHEET}!$F${self.t_first + idx}")
+            line(f"{fmt.tax_name(inv)} {fmt.percent(g.rate, inv)}",
+                 f"{TAX_SHEET}!$F${self.t_first + idx}")
         total = f"{V}{self.r_sub}"
         if self.r_disc:
             total += f"-{V}{self.r_disc}"
         if self.r_ship:
             total += f"+{V}{self.r_ship}"
         total += f"+{TAX_SHEET}!$F${self.t_total}"
-        line("Total", f"=ROUND({total},{d})", "money_total", "label_total")
-        line("Amount paid", f"=ROUND({_num(inv.amount_paid)},{d})")
-        line("Balance due", f"=ROUND({V}{self.r_total}-{V}{self.r_paid},{d})", "money_total",
+        line("Total", f"ROUND({total},{d})", "money_total", "label_total")
+        line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})")
+        line("Balance due", f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})", "money_total",
              "label_total")
 
     def _footer_rows(self) -> None:
-        inv = self.inv
-        blocks: list[tuple[str, list[str]]] = []
-        if inv.notes:
-            blocks.append(("Notes", inv.notes.splitlines()))
-        if inv.terms:
-            blocks.append(("Terms", inv.terms.splitlines()))
+        """Notes and terms (each paragraph wrapped across the table's width), then the
+        payment details."""
+        inv, ws, rows = self.inv, self.ws, self.out
+        last = get_column_letter(self.ncols)
+        width = sum(self.widths)
+        for title, body in (("Notes", inv.notes), ("Terms", inv.terms)):
+            if not body:
+                continue
+            rows.append([])
+            rows.append([self._cell(title, "section")])
+            for paragraph in body.splitlines():
+                if not _fits(paragraph, self.widths[0]):
+                    r = rows.row + 1
+                    ws.merged_cells.add(f"A{r}:{last}{r}")
+                    rows.append([self._text(paragraph, "wrap")], _row_height(paragraph, width))
+                else:
+                    rows.append([self._text(paragraph)])
         pay = inv.payment
         if pay is not None:
             pairs = [("Bank", pay.bank_name), ("Account holder", pay.account_holder),
@@ -686,23 +759,17 @@ class _Renderer:
                      ("BIC", pay.bic), ("Reference", pay.reference)]
             lines = [f"{k}: {v}" for k, v in pairs if v]
             if lines:
-                blocks.append(("Payment details", lines))
-        for title, lines in blocks:
-            self._row([])
-            self._row([self._cell(title, "section")])
-            for text in lines:
-                self._row([self._text(text)])
+                rows.append([])
+                rows.append([self._cell("Payment details", "section")])
+                for line in lines:
+                    rows.append([self._text(line)])
 
     def _tax_sheet(self) -> None:
         ws, t, d = self.tax_ws, self.totals, self.d
-        inv = self.inv
-        widths = [12, 16, 16, 16, 16, 16, 12]
-        for i, w in enumerate(widths, 1):
-            ws.column_dimensions[get_column_letter(i)].width = w
-        ws.freeze_panes = "A2"
-        out = _RowStream(ws)
+        inv, cell = self.inv, self._cell
+        out = _Rows(self.wb.epoch)
         heads = ["Rate", "Lines", "Discount share", "Shipping", "Base", "Tax", ""]
-        out.append([self._tcell(h, "header") for h in heads])
+        out.append([cell(h, "header") for h in heads])
         rates = self._item_range("rate")
         amounts = self._item_range("amount")
         sub = f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_sub}"
@@ -710,74 +777,73 @@ class _Renderer:
         disc = inv.discount
         for i, g in enumerate(t.groups):
             r = first + i
-            rate_cell: Any = (self._tcell(g.rate, "rate_bold") if g.rate is not None else None)
             if not inv.items:
-                lines = "=0"
+                lines = "0"
             elif g.rate is None:
-                lines = f'=ROUND(SUMIF({rates},"",{amounts}),{d})'
+                lines = f'ROUND(SUMIF({rates},"",{amounts}),{d})'
             else:
-                lines = f"=ROUND(SUMIF({rates},A{r},{amounts}),{d})"
+                lines = f"ROUND(SUMIF({rates},A{r},{amounts}),{d})"
+            share: Any
             if disc is None:
-                share: Any = 0
+                share = 0
             elif disc.kind == "percent":
-                share = f"=ROUND(B{r}*$B${self.t_param}/100,{d})"
+                share = _F(f"ROUND(B{r}*$B${self.t_param}/100,{d})")
             elif r < last:
-                share = f"=IF({sub}=0,0,ROUND($C${tot}*B{r}/{sub},{d}))"
+                share = _F(f"IF({sub}=0,0,ROUND($C${tot}*B{r}/{sub},{d}))")
             elif first == last:
-                share = f"=$C${tot}"
+                share = _F(f"$C${tot}")
             else:
-                share = f"=ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})"
+                share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})")
+            ship: Any = 0
             if self.r_ship and g.rate == inv.shipping_tax_rate:
-                ship: Any = f"={INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}"
-            else:
-                ship = 0
-            tax: Any = 0 if g.rate is None else f"=ROUND(E{r}*A{r}/100,{d})"
+                ship = _F(f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}")
+            tax: Any = 0 if g.rate is None else _F(f"ROUND(E{r}*A{r}/100,{d})")
             out.append([
-                rate_cell,
-                self._tcell(lines, "money"),
-                self._tcell(share, "money"),
-                self._tcell(ship, "money"),
-                self._tcell(f"=ROUND(B{r}-C{r}+D{r},{d})", "money"),
-                self._tcell(tax, "money"),
-                self._tcell("not taxed", "muted") if g.rate is None else None,
+                None if g.rate is None else cell(g.rate, ("rate_bold", _places(g.rate))),
+                cell(_F(lines), "money"),
+                cell(share, "money"),
+                cell(ship, "money"),
+                cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})"), "money"),
+                cell(tax, "money"),
+                cell("not taxed", "muted") if g.rate is None else None,
             ])
         if disc is not None and disc.kind == "amount":
-            share_total = f"=IF({sub}=0,0,ROUND($B${self.t_param},{d}))"
+            share_total = f"IF({sub}=0,0,ROUND($B${self.t_param},{d}))"
         else:
-            share_total = f"=ROUND(SUM(C{first}:C{last}),{d})" if t.groups else "=0"
+            share_total = f"ROUND(SUM(C{first}:C{last}),{d})" if t.groups else "0"
 
-        def total(col: str) -> str:
-            return f"=ROUND(SUM({col}{first}:{col}{last}),{d})" if t.groups else "=0"
+        def total(col: str) -> _F:
+            return _F(f"ROUND(SUM({col}{first}:{col}{last}),{d})" if t.groups else "0")
 
         out.append([
-            self._tcell("Total", "label_total"),
-            self._tcell(total("B"), "money_total"),
-            self._tcell(share_total, "money_total"),
-            self._tcell(total("D"), "money_total"),
-            self._tcell(total("E"), "money_total"),
-            self._tcell(total("F"), "money_total"),
+            cell("Total", "label_total"),
+            cell(total("B"), "money_total"),
+            cell(_F(share_total), "money_total"),
+            cell(total("D"), "money_total"),
+            cell(total("E"), "money_total"),
+            cell(total("F"), "money_total"),
         ])
         if disc is not None:
             out.append([])
-            style = "inv_dpct" if disc.kind == "percent" else "inv_damt"
+            style = ("rate" if disc.kind == "percent" else "damt", _places(disc.value))
             label = ("Invoice discount (percent)" if disc.kind == "percent"
                      else "Invoice discount (amount)")
-            out.append([self._tcell(label, "bold"), self._tcell(disc.value, style)])
+            out.append([cell(label, "bold"), cell(disc.value, style)])
+
+        for i, w in enumerate([26, 16, 16, 16, 16, 16, 12], 1):
+            ws.column_dimensions[get_column_letter(i)].width = w
+        ws.freeze_panes = "A2"
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         setup = ws.page_setup
         setup.orientation = "portrait"
         setup.fitToWidth = 1
         setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.print_title_rows = "1:1"
+        _finish_sheet(ws, out)
 
 
-def _styled(ws: Any, value: Any, style: Any) -> Cell:
-    cell = Cell(ws, row=1, column=1, value=value)
-    cell._style = style
-    return cell
-
-
-def _num(value: Decimal) -> str:
+def _literal(value: Decimal) -> str:
+    """A number as a formula literal."""
     text = format(value, "f")
     return f"({text})" if text.startswith("-") else text
 
@@ -787,23 +853,42 @@ def _clean(text: str) -> str:
     return ILLEGAL_CHARACTERS_RE.sub("", text)
 
 
+def _fits(text: str, width: float) -> bool:
+    """Whether ``text`` fits on one line of a column ``width`` characters wide."""
+    return len(text) <= _per_line(width) and "\n" not in text
+
+
+def _per_line(width: float) -> int:
+    # a column's width counts digits; text in Calibri averages about 0.9 of a digit
+    return max(int(width * 1.1) - 1, 1)
+
+
+def _row_height(text: str, width: float) -> float:
+    """Points for a row showing ``text`` wrapped in ``width`` character widths (Calibri 11:
+    15 points a line). Spreadsheets do not size such rows when they open a file."""
+    per_line = _per_line(width)
+    lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
+    return min(15.0 * lines, 409.0)
+
+
 def _territory(locale: str) -> str:
     parts = locale.replace("_", "-").split("-")
     return parts[-1].upper() if len(parts) > 1 else ""
 
 
-def _party_lines(p: Party | None) -> list[tuple[str, str]]:
+def _party_lines(p: Party | None) -> list[tuple[str, str | None]]:
+    """A party as the PDF shows it: company (or name) in bold, then the name, address,
+    email, phone and tax id (with the style of each line)."""
     if p is None:
         return []
-    out: list[tuple[str, str]] = [(p.name, "bold")]
-    if p.company:
-        out.append((p.company, "plain"))
-    out += [(line, "plain") for line in p.address if line]
+    out: list[tuple[str, str | None]] = [(p.company or p.name, "bold")]
+    if p.company and p.name and p.name != p.company:
+        out.append((p.name, None))
+    out += [(line, None) for line in p.address if line]
     if p.email:
-        out.append((f"Email: {p.email}", "plain"))
+        out.append((p.email, None))
     if p.phone:
-        out.append((f"Phone: {p.phone}", "plain"))
+        out.append((p.phone, None))
     if p.tax_id:
-        out.append((f"Tax ID: {p.tax_id}", "plain"))
+        out.append((f"Tax ID: {p.tax_id}", None))
     return out
-

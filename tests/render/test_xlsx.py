@@ -1,0 +1,639 @@
+"""The Excel workbook renderer: read the workbook back with openpyxl, and *evaluate* its
+formulas with pycel to check every figure against ``compute_totals()``.
+
+pycel's own ROUND rounds the full binary value (``3 * 0.075`` is 0.22499999999999998, so 0.22),
+while Excel and LibreOffice round the value as shown to 15 significant digits (0.225, so 0.23,
+which is also what Decimal gives). The tests evaluate with that Excel ROUND (a pycel plugin
+below); LibreOffice was checked by hand on the same invoices (see the report of the change).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+import sys
+import types
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from invoiceflow.domain.model import Discount, Invoice, LineItem, Party, PaymentDetails
+from invoiceflow.domain.totals import Totals, compute_totals
+from invoiceflow.errors import RenderError
+from invoiceflow.render.xlsx import render_xlsx
+
+NAVY = "FF1F3864"
+WHITE = "FFFFFFFF"
+
+SELLER = Party(name="Anna Schmidt", company="Nordlicht GmbH",
+               address=("Friedrichstraße 123", "10117 Berlin"), email="billing@nordlicht.example",
+               phone="+49 30 1234567", tax_id="DE123456789")
+BUYER = Party(name="Zoë Łukasz", company="Acme Ltd.", address=("42 Harbour Road", "Dublin"),
+              tax_id="IE9876543W")
+SHIP_TO = Party(name="Acme Warehouse", address=("Unit 7, Docklands", "Dublin D01"))
+
+
+def invoice(items: list[LineItem] | tuple[LineItem, ...], **kw: Any) -> Invoice:
+    fields: dict[str, Any] = {
+        "number": "INV-7", "issue_date": date(2026, 3, 5), "currency": "EUR",
+        "seller": SELLER, "bill_to": BUYER, "items": tuple(items), "locale": "en-GB",
+        "due_date": date(2026, 4, 4),
+    }
+    fields.update(kw)
+    return Invoice(**fields)
+
+
+def item(qty: str, price: str, rate: str | None = "19", **kw: Any) -> LineItem:
+    return LineItem(kw.pop("description", f"{qty} x {price}"), D(qty), D(price),
+                    tax_rate=None if rate is None else D(rate), **kw)
+
+
+FULL = invoice(
+    [item("24", "95.00", sku="DEV", unit="h"),
+     item("6.5", "110.00", sku="ARCH", unit="h", discount=Discount("percent", D("10"))),
+     item("3", "39.50", "7", sku="BOOK", unit="pcs"),
+     item("10", "12.00", "7", discount=Discount("amount", D("5.00"))),
+     item("1", "4.20", None, description="Postage (not taxed)")],
+    ship_to=SHIP_TO, payment_terms="Net 30", discount=Discount("percent", D("5")),
+    shipping=D("25.00"), shipping_tax_rate=D("19"), amount_paid=D("500.00"),
+    notes="Thank you!\nSee you soon.", terms="Payable within 30 days.",
+    payment=PaymentDetails(bank_name="Sparkasse", iban="DE89370400440532013000",
+                           bic="COBADEFFXXX", reference="INV-7"),
+)
+
+#: invoices whose every figure is evaluated and compared with compute_totals()
+EDGE_CASES: dict[str, Invoice] = {
+    "half-cent ties": invoice([
+        item("1", "0.005"), item("3", "0.335"), item("3", "0.075", "7"),
+        item("1", "1.005", "7"), item("3", "0.145", "7"), item("7", "0.215", None)]),
+    "tax ties": invoice([item("1", "10.50"), item("1", "0.30", "5"), item("1", "1.05", "21")]),
+    "KWD, 3 decimals": invoice(
+        [item("3", "0.3335", "5"), item("2", "1.2345", "5"), item("1", "10.0005", "15")],
+        currency="KWD", discount=Discount("percent", D("2.5")), shipping=D("1.2345"),
+        shipping_tax_rate=D("5"), amount_paid=D("1.0005")),
+    "JPY, no decimals": invoice(
+        [item("3", "33.5", "10"), item("1", "0.5", "8"), item("2", "149.75", "10"),
+         item("1", "1234", "8", discount=Discount("percent", D("12.5")))],
+        currency="JPY", locale="ja-JP", shipping=D("500"), shipping_tax_rate=D("10"),
+        amount_paid=D("1000")),
+    "two rates, percent discount, taxed shipping": invoice(
+        [item("2", "19.99"), item("3", "7.49", "7"), item("1", "0.99", "7")],
+        discount=Discount("percent", D("10")), shipping=D("4.95"), shipping_tax_rate=D("19")),
+    "amount discount split with a remainder": invoice(
+        [item("1", "10.00", None), item("1", "10.00", "7"), item("1", "10.00", "19")],
+        discount=Discount("amount", D("10.00"))),
+    "amount discount, uneven bases": invoice(
+        [item("3", "3.33", "7"), item("1", "0.01", "19"), item("2", "17.17", "21")],
+        discount=Discount("amount", D("7.777")), shipping=D("3.50"), shipping_tax_rate=D("19")),
+    "credit lines": invoice(
+        [item("2", "49.99"), item("-1", "25.125", credit=True),
+         item("1", "-0.005", "7", credit=True), item("1", "12.00", "7")],
+        discount=Discount("amount", D("1.00"))),
+    "line discounts": invoice(
+        [item("3", "0.335", discount=Discount("percent", D("10"))),
+         item("2", "9.99", discount=Discount("amount", D("0.005"))),
+         item("1", "0.50", "7", discount=Discount("amount", D("1.00"))),
+         item("4", "2.675", "7", discount=Discount("percent", D("33.3")))]),
+    "zero rate and untaxed, untaxed shipping": invoice(
+        [item("1", "10.00", "0"), item("2", "5.005", None), item("1", "100.00")],
+        discount=Discount("percent", D("3")), shipping=D("5.00")),
+    "amount discount on a zero subtotal": invoice(
+        [item("1", "10.00"), item("-1", "10.00", credit=True)],
+        discount=Discount("amount", D("5.00"))),
+    "shipping is its own tax group": invoice(
+        [item("1", "100.00", "7")], shipping=D("9.99"), shipping_tax_rate=D("21"),
+        discount=Discount("amount", D("10.00"))),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _excel_round(number: float, num_digits: float = 0) -> float:
+    """ROUND as Excel and LibreOffice compute it: half away from zero, on the value rounded
+    to the 15 significant digits a spreadsheet shows."""
+    quantum = Decimal(1).scaleb(-int(num_digits))
+    return float(Decimal(f"{float(number):.15g}").quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def test_excel_round_is_excels() -> None:
+    assert _excel_round(3 * 0.075, 2) == 0.23  # 0.22499999999999998 in binary
+    assert _excel_round(1.005, 2) == 1.01
+    assert _excel_round(-25.125, 2) == -25.13  # away from zero, like ROUND_HALF_UP
+    assert _excel_round(0.0045, 2) == 0.0
+    assert _excel_round(100.5, 0) == 101.0
+
+
+@pytest.fixture(scope="module")
+def excel_round_plugin() -> Iterator[str]:
+    """A pycel plugin module whose ROUND is Excel's (plugins are looked up first).
+
+    pycel (``pip install pycel``, a test dependency) evaluates the formulas; without it these
+    tests fail under CI and are skipped elsewhere."""
+    try:
+        from pycel.lib.function_helpers import excel_math_func
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("pycel is not installed (CI is set, so this fails instead of skipping)")
+        pytest.skip("pycel is not installed")
+
+    name = "_invoiceflow_test_excel_round"
+    module = types.ModuleType(name)
+    module.round_ = excel_math_func(_excel_round)  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    yield name
+    del sys.modules[name]
+
+
+def _load(data: bytes) -> Any:
+    return openpyxl.load_workbook(io.BytesIO(data))
+
+
+class Layout:
+    """Where things are on the Invoice sheet (the layout adapts to the invoice)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.head = next(r for r in range(1, ws.max_row + 1)
+                         if ws.cell(r, 1).value == "Description")
+        self.cols: dict[str, int] = {}
+        for c in range(1, ws.max_column + 1):
+            title = ws.cell(self.head, c).value
+            if title:
+                self.cols[title] = c
+        self.ncols = len(self.cols)
+        self.first = self.head + 1
+        #: label -> coordinate of its value, for the totals block
+        self.totals: dict[str, str] = {}
+        for r in range(self.head + 1, ws.max_row + 1):
+            label, value = ws.cell(r, self.ncols - 1).value, ws.cell(r, self.ncols).value
+            if (isinstance(label, str) and not label.startswith("=")
+                    and isinstance(value, str) and value.startswith("=")):
+                self.totals[label] = ws.cell(r, self.ncols).coordinate
+        #: label -> cell, for the invoice data in the header
+        self.meta = {ws.cell(r, self.ncols - 1).value: ws.cell(r, self.ncols)
+                     for r in range(1, self.head) if ws.cell(r, self.ncols - 1).value}
+
+    def total(self, prefix: str) -> str:
+        found = [coord for label, coord in self.totals.items() if label.startswith(prefix)]
+        assert len(found) == 1, (prefix, self.totals)
+        return found[0]
+
+    def letter(self, title: str) -> str:
+        return openpyxl.utils.get_column_letter(self.cols[title])
+
+    def column_a(self) -> list[Any]:
+        return [self.ws.cell(r, 1).value for r in range(1, self.ws.max_row + 1)]
+
+
+def _dec(value: Any) -> Decimal:
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _assert_figures(inv: Invoice, tmp_path: Path, plugin: str) -> None:
+    """Evaluate the workbook's formulas and compare every figure with compute_totals()."""
+    from pycel import ExcelCompiler
+
+    t: Totals = compute_totals(inv)
+    data = render_xlsx(inv)
+    path = tmp_path / "invoice.xlsx"
+    path.write_bytes(data)
+    lay = Layout(_load(data)["Invoice"])
+    xl = ExcelCompiler(filename=str(path), plugins=[plugin])
+
+    def ev(ref: str) -> Decimal:
+        sheet_ref = ref if "!" in ref else f"Invoice!{ref}"
+        return _dec(xl.evaluate(sheet_ref))
+
+    has_line_discounts = "Line discount" in lay.cols
+    for i, lt in enumerate(t.lines):
+        r = lay.first + i
+        assert ev(f"{lay.letter('Amount')}{r}") == lt.amount, (i, lt)
+        if has_line_discounts:
+            assert ev(f"{lay.letter('Gross')}{r}") == lt.gross, (i, lt)
+            assert ev(f"{lay.letter('Line discount')}{r}") == lt.discount, (i, lt)
+
+    assert ev(lay.total("Subtotal")) == t.subtotal
+    if has_line_discounts:
+        assert ev(lay.total("incl. line discounts")) == t.line_discounts
+    if inv.discount is not None:
+        assert ev(lay.total("Discount")) == t.discount
+    else:
+        assert not any(label.startswith("Discount") for label in lay.totals)
+    if inv.shipping:
+        assert ev(lay.total("Shipping")) == t.shipping
+    # one tax line per taxed group, each the Tax sheet's figure
+    ws = lay.ws
+    tax_lines = {}
+    for label, coord in lay.totals.items():
+        m = re.fullmatch(r"=Tax!\$F\$(\d+)", ws[coord].value)
+        if m:
+            tax_lines[int(m.group(1)) - 2] = (label, coord)
+    assert sorted(tax_lines) == [i for i, g in enumerate(t.groups) if g.rate is not None]
+    for i, (label, coord) in tax_lines.items():
+        g = t.groups[i]
+        assert g.rate is not None and ev(coord) == g.tax, (label, g)
+    assert ev(lay.total("Total")) == t.total
+    assert ev(lay.total("Amount paid")) == t.amount_paid
+    assert ev(lay.total("Balance due")) == t.balance_due
+
+    tax = _load(data)["Tax"]
+    for i, g in enumerate(t.groups):
+        r = 2 + i
+        rate = tax.cell(r, 1).value
+        assert (rate is None) if g.rate is None else (_dec(rate) == g.rate), (rate, g)
+        for col, expected in zip("BCDEF", (g.lines, g.discount, g.shipping, g.base, g.tax),
+                                 strict=True):
+            assert ev(f"Tax!{col}{r}") == expected, (col, g)
+    r = 2 + len(t.groups)
+    assert tax.cell(r, 1).value == "Total"
+    assert ev(f"Tax!B{r}") == t.subtotal
+    assert ev(f"Tax!C{r}") == t.discount
+    assert ev(f"Tax!D{r}") == t.shipping
+    assert ev(f"Tax!E{r}") == sum((g.base for g in t.groups), D(0))
+    assert ev(f"Tax!F{r}") == t.tax
+
+
+# --------------------------------------------------------------------------- the figures
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_formulas_compute_the_totals(name: str, tmp_path: Path, excel_round_plugin: str) -> None:
+    _assert_figures(EDGE_CASES[name], tmp_path, excel_round_plugin)
+
+
+def test_full_invoice_figures(tmp_path: Path, excel_round_plugin: str) -> None:
+    _assert_figures(FULL, tmp_path, excel_round_plugin)
+
+
+def _random_invoice(rng: random.Random) -> Invoice:
+    currency = rng.choice(["EUR", "USD", "JPY", "KWD"])
+    rates = [None, "0", "5", "7", "7.5", "19", "21"]
+
+    def amount(most: int = 100000, places: int = 4) -> Decimal:
+        return D(rng.randint(1, most)) / D(10) ** rng.randint(0, places)
+
+    items = []
+    for _ in range(rng.randint(1, 7)):
+        qty = D(rng.randrange(1, 40, 2)) / D(10) ** rng.randint(0, 2)
+        price = amount(20000, 3)
+        credit = rng.random() < 0.15
+        if credit:
+            qty = -qty
+        disc = None
+        roll = rng.random()
+        if roll < 0.2:
+            disc = Discount("percent", D(rng.randint(1, 400)) / 10)
+        elif roll < 0.3:
+            disc = Discount("amount", amount(500, 3))
+        rate = rng.choice(rates)
+        items.append(LineItem("x", qty, price, tax_rate=None if rate is None else D(rate),
+                              discount=disc, credit=credit))
+    kw: dict[str, Any] = {"currency": currency}
+    roll = rng.random()
+    if roll < 0.35:
+        kw["discount"] = Discount("percent", D(rng.randint(1, 300)) / 10)
+    elif roll < 0.7:
+        kw["discount"] = Discount("amount", amount(5000, 3))
+    if rng.random() < 0.6:
+        kw["shipping"] = amount(5000, 3)
+        rate = rng.choice(rates)
+        kw["shipping_tax_rate"] = None if rate is None else D(rate)
+    if rng.random() < 0.5:
+        kw["amount_paid"] = amount(100000, 3)
+    return invoice(items, **kw)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_invoices_compute_the_totals(seed: int, tmp_path: Path,
+                                             excel_round_plugin: str) -> None:
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not cryptography
+    _assert_figures(_random_invoice(rng), tmp_path, excel_round_plugin)
+
+
+def test_every_figure_is_a_rounded_formula() -> None:
+    wb = _load(render_xlsx(FULL))
+    lay = Layout(wb["Invoice"])
+    ws = lay.ws
+    for r in range(lay.first, lay.first + len(FULL.items)):
+        for title in ("Gross", "Line discount", "Amount"):
+            value = ws[f"{lay.letter(title)}{r}"].value
+            assert value.startswith("=ROUND(") and value.endswith(",2)"), value
+    amount = ws[f"{lay.letter('Amount')}{lay.first + 1}"].value
+    q, p, g = lay.letter("Quantity"), lay.letter("Unit price"), lay.letter("Discount %")
+    r = lay.first + 1
+    assert amount == f"=ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+H{r}),2)"
+    expected = {"Subtotal", "incl. line discounts", "Discount (5%)", "Shipping (VAT 19%)",
+                "VAT 7%", "VAT 19%", "Total", "Amount paid", "Balance due"}
+    assert set(lay.totals) == expected
+    a = lay.letter("Amount")
+    assert ws[lay.totals["Subtotal"]].value == (
+        f"=ROUND(SUM({a}{lay.first}:{a}{lay.first + len(FULL.items) - 1}),2)")
+    assert ws[lay.totals["Discount (5%)"]].value.startswith("=Tax!")
+    assert ws[lay.totals["VAT 19%"]].value.startswith("=Tax!")
+    assert ws[lay.totals["Shipping (VAT 19%)"]].value == "=ROUND(25.00,2)"
+    for label in ("Total", "Amount paid", "Balance due"):
+        assert ws[lay.totals[label]].value.startswith("=ROUND(")
+
+    tax = wb["Tax"]
+    assert [c.value for c in tax[1]][:6] == ["Rate", "Lines", "Discount share", "Shipping",
+                                             "Base", "Tax"]
+    rng = f"Invoice!${a}${lay.first}:${a}${lay.first + len(FULL.items) - 1}"
+    # not taxed, 7 %, 19 %: the groups of compute_totals(), in its order
+    assert tax["A2"].value is None and tax["G2"].value == "not taxed"
+    assert tax["B2"].value.startswith('=ROUND(SUMIF(Invoice!$') and f',"",{rng}),2)' in (
+        tax["B2"].value)
+    assert tax["B3"].value.endswith(f",A3,{rng}),2)")
+    assert tax["F2"].value == 0
+    assert tax["F3"].value == "=ROUND(E3*A3/100,2)"
+    assert tax["E4"].value == "=ROUND(B4-C4+D4,2)"
+    assert tax["D4"].value.startswith("=Invoice!$")
+    assert tax["C3"].value == "=ROUND(B3*$B$7/100,2)"
+    assert tax["A7"].value == "Invoice discount (percent)" and tax["B7"].value == 5
+    assert tax["A5"].value == "Total"
+    assert all(tax[f"{c}5"].value.startswith("=ROUND(SUM(") for c in "BCDEF")
+
+
+def test_amount_discount_split_formulas() -> None:
+    tax = _load(render_xlsx(EDGE_CASES["amount discount split with a remainder"]))["Tax"]
+    sub = tax["C2"].value.split("=0")[0][len("=IF("):]
+    assert sub.startswith("Invoice!$")
+    assert tax["C2"].value == f"=IF({sub}=0,0,ROUND($C$5*B2/{sub},2))"
+    assert tax["C3"].value == f"=IF({sub}=0,0,ROUND($C$5*B3/{sub},2))"
+    # the last group takes the remainder, so the shares add up to the discount exactly
+    assert tax["C4"].value == "=ROUND($C$5-SUM(C2:C3),2)"
+    assert tax["C5"].value == f"=IF({sub}=0,0,ROUND($B$7,2))"
+    assert tax["A7"].value == "Invoice discount (amount)" and tax["B7"].value == 10
+
+
+# --------------------------------------------------------------------------- the sheet
+
+
+def test_sheets_and_header_information() -> None:
+    wb = _load(render_xlsx(FULL))
+    assert wb.sheetnames == ["Invoice", "Tax"]
+    ws = wb["Invoice"]
+    lay = Layout(ws)
+    col_a = lay.column_a()
+    assert col_a[0] == "Invoice INV-7"
+    for text in ("Nordlicht GmbH", "Anna Schmidt", "Friedrichstraße 123", "10117 Berlin",
+                 "billing@nordlicht.example", "+49 30 1234567", "Tax ID: DE123456789",
+                 "Bill To", "Acme Ltd.", "Zoë Łukasz", "42 Harbour Road", "Tax ID: IE9876543W",
+                 "Notes", "Thank you!", "See you soon.", "Terms", "Payable within 30 days.",
+                 "Payment details", "Bank: Sparkasse", "IBAN: DE89370400440532013000",
+                 "BIC: COBADEFFXXX", "Reference: INV-7"):
+        assert text in col_a, text
+    assert ws.cell(col_a.index("Nordlicht GmbH") + 1, 1).font.b
+    # Ship To beside Bill To
+    bill_row = col_a.index("Bill To") + 1
+    ship = [c.value for c in ws[bill_row] if c.value == "Ship To"]
+    assert ship == ["Ship To"]
+    ship_col = next(c.column for c in ws[bill_row] if c.value == "Ship To")
+    assert ws.cell(bill_row + 1, ship_col).value == "Acme Warehouse"
+    assert ws.cell(bill_row + 2, ship_col).value == "Unit 7, Docklands"
+
+    meta = lay.meta
+    assert meta["Invoice number"].value == "INV-7"
+    issue = meta["Issue date"]
+    assert issue.is_date and issue.value == datetime(2026, 3, 5)
+    assert issue.number_format == "yyyy-mm-dd"
+    assert meta["Due date"].is_date and meta["Due date"].value == datetime(2026, 4, 4)
+    assert meta["Payment terms"].value == "Net 30"
+    assert meta["Currency"].value == "EUR"
+
+
+def test_payment_terms_without_due_date_and_no_ship_to() -> None:
+    inv = invoice([item("1", "1.00")], due_date=None, payment_terms="Due on receipt")
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    assert "Due date" not in lay.meta
+    assert lay.meta["Payment terms"].value == "Due on receipt"
+    assert not any(c.value == "Ship To" for row in ws.iter_rows() for c in row)
+
+
+def test_table_header_style_freeze_filter_and_widths() -> None:
+    ws = _load(render_xlsx(FULL))["Invoice"]
+    lay = Layout(ws)
+    assert list(lay.cols) == ["Description", "SKU", "Quantity", "Unit", "Unit price",
+                              "Tax rate", "Discount %", "Discount amount", "Gross",
+                              "Line discount", "Amount"]
+    for c in range(1, lay.ncols + 1):
+        cell = ws.cell(lay.head, c)
+        assert cell.fill.fill_type == "solid"
+        assert cell.fill.fgColor.rgb == NAVY
+        assert cell.font.b is True
+        assert cell.font.color.rgb == WHITE
+    assert ws.freeze_panes == f"A{lay.head + 1}"
+    last = lay.head + len(FULL.items)
+    assert ws.auto_filter.ref == f"A{lay.head}:K{last}"
+    widths = {k: ws.column_dimensions[lay.letter(k)].width for k in lay.cols}
+    assert widths["Description"] >= 28
+    assert all(w >= 9 for w in widths.values())
+    assert widths["Amount"] >= 13
+
+
+def test_unused_columns_are_left_out() -> None:
+    ws = _load(render_xlsx(invoice([item("1", "2.00"), item("2", "3.00", "7")])))["Invoice"]
+    lay = Layout(ws)
+    assert list(lay.cols) == ["Description", "Quantity", "Unit price", "Tax rate", "Amount"]
+    assert ws[f"E{lay.first}"].value == f"=ROUND(B{lay.first}*C{lay.first},2)"
+
+
+def test_print_setup() -> None:
+    wb = _load(render_xlsx(FULL))
+    ws = wb["Invoice"]
+    lay = Layout(ws)
+    assert ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.fitToHeight == 0
+    assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.page_setup.paperSize == 9  # A4 for en-GB
+    assert ws.print_title_rows == f"${lay.head}:${lay.head}"
+    assert ws.print_area == f"'Invoice'!$A$1:$K${ws.max_row}"
+    assert "&P" in ws.oddFooter.center.text
+    narrow = _load(render_xlsx(invoice([item("1", "2.00")], locale="en-US")))["Invoice"]
+    assert narrow.page_setup.orientation == "portrait"
+    assert narrow.page_setup.paperSize == 1  # Letter for en-US
+    tax = wb["Tax"]
+    assert tax.page_setup.fitToWidth == 1 and tax.sheet_properties.pageSetUpPr.fitToPage
+    assert tax.print_title_rows == "$1:$1" and tax.freeze_panes == "A2"
+
+
+@pytest.mark.parametrize(("currency", "locale", "money", "absent"), [
+    ("EUR", "en-US", '"€"#,##0.00', None),
+    ("USD", "en-US", '"$"#,##0.00', None),
+    ("EUR", "de-DE", '#,##0.00"\xa0€"', None),
+    ("JPY", "en-US", '"¥"#,##0', "."),
+    ("KWD", "en-US", '"KWD\xa0"#,##0.000', None),
+])
+def test_currency_number_formats(currency: str, locale: str, money: str,
+                                 absent: str | None) -> None:
+    inv = invoice([item("1", "5.125"), item("2", "3")], currency=currency, locale=locale,
+                  discount=Discount("percent", D("5")))
+    wb = _load(render_xlsx(inv))
+    ws = wb["Invoice"]
+    lay = Layout(ws)
+    amount = ws[f"{lay.letter('Amount')}{lay.first}"]
+    assert amount.number_format == money
+    for label, coord in lay.totals.items():
+        if not label.startswith("Discount"):
+            assert ws[coord].number_format == money, label
+    # the discount is a positive figure that is subtracted: shown with a minus
+    discount_format = ws[lay.total("Discount")].number_format
+    assert discount_format.split(";")[1] == money and "-" in discount_format.split(";")[0]
+    # unit prices keep their own decimals, at least the currency's
+    prices = [ws[f"{lay.letter('Unit price')}{lay.first + i}"].number_format for i in (0, 1)]
+    assert "#,##0.000" in prices[0]
+    assert prices[1] == money
+    if absent:
+        assert absent not in money
+    for row in wb["Tax"].iter_rows(min_row=2, max_row=2, min_col=2, max_col=6):
+        assert all(c.number_format == money for c in row)
+
+
+def test_number_cells_show_their_decimals() -> None:
+    inv = invoice([item("2", "1.00", "7.5"), item("0.125", "8.00", "19")])
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    q, r = lay.letter("Quantity"), lay.letter("Tax rate")
+    assert ws[f"{q}{lay.first}"].number_format == "#,##0"
+    assert ws[f"{q}{lay.first + 1}"].number_format == "#,##0.000"
+    assert ws[f"{r}{lay.first}"].number_format == '0.0"%"'
+    assert ws[f"{r}{lay.first + 1}"].number_format == '0"%"'
+    assert ws[f"{r}{lay.first}"].value == 7.5
+
+
+def test_untaxed_lines_leave_the_rate_empty() -> None:
+    inv = EDGE_CASES["zero rate and untaxed, untaxed shipping"]
+    wb = _load(render_xlsx(inv))
+    lay = Layout(wb["Invoice"])
+    rates = [wb["Invoice"][f"{lay.letter('Tax rate')}{lay.first + i}"].value for i in range(3)]
+    assert rates == [0, None, 19]
+    tax = wb["Tax"]
+    assert [tax.cell(r, 1).value for r in (2, 3, 4)] == [None, 0, 19]
+    assert tax["G2"].value == "not taxed"
+    assert tax["D2"].value.startswith("=Invoice!$")  # untaxed shipping joins the untaxed group
+    assert "VAT 0%" in lay.totals and "VAT 19%" in lay.totals
+
+
+def test_document_properties() -> None:
+    wb = _load(render_xlsx(FULL))
+    p = wb.properties
+    assert p.title == "Invoice INV-7"
+    assert p.creator == "Anna Schmidt"
+    assert "INV-7" in p.subject and "Acme Ltd." in p.subject
+    assert p.created == datetime(2026, 3, 5)
+    assert p.modified == datetime(2026, 3, 5)
+    assert p.category == "Invoice"
+
+
+def test_output_is_reproducible() -> None:
+    first = render_xlsx(FULL)
+    assert render_xlsx(FULL) == first
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        assert {i.date_time for i in z.infolist()} == {(2026, 3, 5, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert "2026-03-05T00:00:00Z" in core
+    other = render_xlsx(invoice(FULL.items, issue_date=date(2026, 3, 6)))
+    assert other != first
+
+
+def test_old_issue_date_clamps_zip_time() -> None:
+    data = render_xlsx(invoice([item("1", "1.00")], issue_date=date(1975, 1, 2)))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 2, 0, 0, 0)}
+    assert _load(data).properties.created == datetime(1975, 1, 2)
+
+
+def test_user_text_is_never_a_formula() -> None:
+    inv = invoice([item("1", "1.00", description="=HYPERLINK(\"http://x\")"),
+                   item("1", "1.00", description="#N/A"),
+                   item("1", "1.00", description="bell\x07 and\x00 nul"),
+                   item("1", "1.00", description="  <b>Fish & Chips</b> ]]> \t"),
+                   item("1", "1.00", description="Grüße ✓ 日本 🧾")],
+                  notes="=1+1", seller=Party(name="=CMD()"))
+    data = render_xlsx(inv)
+    ws = _load(data)["Invoice"]
+    lay = Layout(ws)
+    descs = [ws.cell(lay.first + i, 1) for i in range(3)]
+    assert descs[0].value == '=HYPERLINK("http://x")' and descs[0].data_type == "s"
+    assert descs[1].value == "#N/A" and descs[1].data_type == "s"
+    assert descs[2].value == "bell and nul"  # control characters cannot be stored
+    assert ws.cell(lay.first + 3, 1).value == "  <b>Fish & Chips</b> ]]> \t"
+    assert ws.cell(lay.first + 4, 1).value == "Grüße ✓ 日本 🧾"
+    assert "=1+1" in lay.column_a()
+    assert "=CMD()" in lay.column_a()
+    sheet_xml = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>1+1</f>" not in sheet_xml and "<f>CMD()</f>" not in sheet_xml
+
+
+def test_long_texts_wrap_on_taller_rows() -> None:
+    inv = invoice([item("1", "1.00", description="short"),
+                   item("1", "1.00", description="long " * 30),
+                   item("1", "1.00", description="two\nlines")],
+                  payment_terms="Net 30 days, 2 % discount if paid within 10 days of the date",
+                  notes="A short note.\n" + "A long note that needs more than one line. " * 8)
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    rows = [lay.first + i for i in range(3)]
+    assert [bool(ws.cell(r, 1).alignment.wrap_text) for r in rows] == [False, True, True]
+    heights = [ws.row_dimensions[r].height for r in rows]
+    assert heights[0] is None and heights[1] >= 45 and heights[2] == 30
+    terms = lay.meta["Payment terms"]
+    assert terms.alignment.wrap_text and ws.row_dimensions[terms.row].height >= 30
+    col_a = lay.column_a()
+    long_note = col_a.index(inv.notes.splitlines()[1]) + 1
+    short_note = col_a.index("A short note.") + 1
+    assert f"A{long_note}:K{long_note}" not in ws.merged_cells  # 5 columns: A..E
+    assert f"A{long_note}:E{long_note}" in ws.merged_cells
+    assert ws.cell(long_note, 1).alignment.wrap_text and ws.row_dimensions[long_note].height
+    assert f"A{short_note}:E{short_note}" not in ws.merged_cells
+
+
+def test_more_digits_than_a_spreadsheet_holds_is_a_render_error() -> None:
+    inv = invoice([item("1.0000000000000001", "2.00")])
+    with pytest.raises(RenderError) as err:
+        render_xlsx(inv)
+    assert err.value.status == 422
+    assert err.value.problems[0].pointer == "/items/0/quantity"
+
+
+def test_dates_before_1900_are_a_render_error() -> None:
+    with pytest.raises(RenderError) as err:
+        render_xlsx(invoice([item("1", "1.00")], issue_date=date(1899, 12, 31)))
+    assert [p.pointer for p in err.value.problems] == ["/issue_date"]
+
+
+def test_unknown_locale_is_a_render_error() -> None:
+    with pytest.raises(RenderError):
+        render_xlsx(invoice([item("1", "1.00")], locale="xx-YY"))
+
+
+def test_many_lines() -> None:
+    items = tuple(item(str(i % 5 + 1), f"{i % 13}.{i % 100:02d}", ("7", "19", None)[i % 3])
+                  for i in range(1000))
+    inv = invoice(items)
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    last = lay.head + 1000
+    assert ws.auto_filter.ref == f"A{lay.head}:E{last}"
+    assert ws[f"E{last}"].value == f"=ROUND(B{last}*C{last},2)"
+    assert ws[lay.totals["Subtotal"]].value == f"=ROUND(SUM(E{lay.first}:E{last}),2)"
+
+
+def test_sample_invoice_fixture_renders(sample_invoice: Any, tmp_path: Path,
+                                        excel_round_plugin: str) -> None:
+    """The shared sample (EUR/de-DE, logo, two rates, both discounts) evaluates exactly."""
+    _assert_figures(sample_invoice(), tmp_path, excel_round_plugin)
+    _assert_figures(sample_invoice(n_items=40, currency="KWD", locale="ar-KW"), tmp_path,
+                    excel_round_plugin)

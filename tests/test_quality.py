@@ -1,0 +1,45 @@
+"""The code stays clean: ruff (config in pyproject.toml) and mypy over the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_ruff_is_clean() -> None:
+    out = subprocess.run([str(BIN / "ruff"), "check", "functions", "tests", "bench"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_is_clean() -> None:
+    out = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_cloudevents_is_imported_in_one_module_only() -> None:
+    users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "functions").rglob("*.py")
+                   if "import cloudevents" in p.read_text() or "from cloudevents" in
+                   p.read_text())
+    assert users == ["functions/invoiceflow/events.py"]
+
+
+def test_functions_that_never_render_never_load_the_renderers() -> None:
+    script = (
+        "import sys\n"
+        "from functions_framework import create_app\n"
+        "for name in ('login', 'upload', 'download', 'notify', 'dead_letter'):\n"
+        "    create_app(name, f'functions/{name}.py')\n"
+        "heavy = sorted(m for m in ('reportlab', 'openpyxl', 'pika', 'pymongo', 'PIL')"
+        " if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
