@@ -11,7 +11,8 @@ BIN = Path(sys.executable).parent
 
 
 def test_ruff_is_clean() -> None:
-    out = subprocess.run([str(BIN / "ruff"), "check", "functions", "tests", "bench"],
+    paths = [p for p in ("functions", "tests", "bench") if (ROOT / p).is_dir()]
+    out = subprocess.run([str(BIN / "ruff"), "check", *paths],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
 
