@@ -220,3 +220,35 @@ def test_every_event_delivered_twice_has_no_duplicate_effects(
         runtime.stop()
         if "prefix" in options:
             runtime.broker.delete_topology()
+
+
+def test_events_accepted_before_a_stop_are_delivered_after_the_restart(
+        clean_env: None, monkeypatch: pytest.MonkeyPatch, sendgrid: FakeSendGrid,
+        request: pytest.FixtureRequest) -> None:
+    """RabbitMQ backend: the first runtime accepts an upload but delivers nothing (its broker
+    does not consume), stops like Ctrl-C does, and a second runtime finishes the invoice."""
+    monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+    monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
+    monkeypatch.setenv("JWT_SECRET", "restart-test-secret-long-enough-for-hs256")
+    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    first = LocalRuntime("127.0.0.1", 0, prefix=prefix, consume=False).start()
+    try:
+        pipeline = Pipeline(first)
+        invoice_id = pipeline.upload((EXAMPLES / "minimal.json").read_bytes())
+        depths = first.broker.queue_depths()
+        assert sum(depths.values()) >= 2, depths  # waiting for render-pdf and render-xlsx
+        assert get_context().repo.get_invoice(invoice_id).status == "received"
+    finally:
+        first.stop()
+    second = LocalRuntime("127.0.0.1", 0, prefix=prefix).start()
+    try:
+        pipeline.base, pipeline.runtime = second.url, second
+        view = pipeline.wait([invoice_id])[invoice_id]
+        assert view["status"] == "ready"
+        deadline = time.monotonic() + 10
+        while not sendgrid.delivered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sendgrid.delivered) == 1
+    finally:
+        second.stop()
+        second.broker.delete_topology()
