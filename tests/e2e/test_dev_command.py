@@ -80,8 +80,12 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         curl("-H", f"Authorization: Bearer {token}", "-o", str(target),
              f"{host}/download?fid={files['pdf']['file_id']}")
         assert target.read_bytes().startswith(b"%PDF")
-        # the email went to the outbox
-        assert list((tmp_path / "outbox").glob(f"{invoice_id}-ready.eml"))
+        # the email goes to the outbox (notify writes it just after marking the invoice ready)
+        email = tmp_path / "outbox" / f"{invoice_id}-ready.eml"
+        deadline = time.monotonic() + 20
+        while not email.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert email.exists()
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         try:
