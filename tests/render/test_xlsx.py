@@ -5,6 +5,12 @@ pycel's own ROUND rounds the full binary value (``3 * 0.075`` is 0.2249999999999
 while Excel and LibreOffice round the value as shown to 15 significant digits (0.225, so 0.23,
 which is also what Decimal gives). The tests evaluate with that Excel ROUND (a pycel plugin
 below); LibreOffice was checked by hand on the same invoices (see the report of the change).
+
+Every formula cell also carries its figure as a cached value (for viewers that do not
+calculate). pycel returns a formula cell's cached value instead of evaluating it when it loads
+the file itself, so it is always given the workbook without its cached values
+(:func:`_compiler`); the cached values are read with ``data_only=True`` and compared both with
+``compute_totals()`` and with the evaluated formulas.
 """
 
 from __future__ import annotations
@@ -16,17 +22,17 @@ import re
 import sys
 import types
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
 from invoiceflow.domain.model import Discount, Invoice, LineItem, Party, PaymentDetails
+from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render.xlsx import render_xlsx
@@ -154,8 +160,16 @@ def excel_round_plugin() -> Iterator[str]:
     del sys.modules[name]
 
 
-def _load(data: bytes) -> Any:
-    return openpyxl.load_workbook(io.BytesIO(data))
+def _load(data: bytes, data_only: bool = False) -> Any:
+    return openpyxl.load_workbook(io.BytesIO(data), data_only=data_only)
+
+
+def _compiler(data: bytes, plugin: str) -> Any:
+    """A pycel compiler that evaluates every formula (given an openpyxl workbook, pycel reads
+    no cached values; given a file name, it would return them instead of calculating)."""
+    from pycel import ExcelCompiler
+
+    return ExcelCompiler(excel=_load(data), plugins=[plugin])
 
 
 class Layout:
@@ -200,20 +214,63 @@ def _dec(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def _assert_figures(inv: Invoice, tmp_path: Path, plugin: str) -> None:
-    """Evaluate the workbook's formulas and compare every figure with compute_totals()."""
-    from pycel import ExcelCompiler
-
-    t: Totals = compute_totals(inv)
+def _assert_figures(inv: Invoice, plugin: str) -> None:
+    """Evaluate the workbook's formulas and compare every figure with compute_totals(); then
+    compare every formula cell's cached value with what its formula evaluates to."""
     data = render_xlsx(inv)
-    path = tmp_path / "invoice.xlsx"
-    path.write_bytes(data)
-    lay = Layout(_load(data)["Invoice"])
-    xl = ExcelCompiler(filename=str(path), plugins=[plugin])
+    xl = _compiler(data, plugin)
 
     def ev(ref: str) -> Decimal:
         sheet_ref = ref if "!" in ref else f"Invoice!{ref}"
         return _dec(xl.evaluate(sheet_ref))
+
+    _assert_totals(inv, data, ev)
+    _assert_cached_values_are_evaluated(data, xl)
+
+
+def _assert_cached_figures(inv: Invoice) -> None:
+    """Read the workbook as a viewer that does not calculate would (openpyxl's
+    ``data_only=True``: the cached values) and compare every figure with compute_totals()."""
+    data = render_xlsx(inv)
+    wb = _load(data, data_only=True)
+    unit = Decimal(1).scaleb(-minor_digits(inv.currency))
+
+    def cached(ref: str) -> Decimal:
+        sheet, _, coord = ref.rpartition("!")
+        value = wb[sheet or "Invoice"][coord.replace("$", "")].value
+        assert isinstance(value, int | float) and not isinstance(value, bool), (ref, value)
+        number = Decimal(str(value))
+        assert number.quantize(unit) == number, (ref, value)  # no more digits than the money
+        return number.quantize(unit)
+
+    _assert_totals(inv, data, cached)
+
+
+def _formula_cells(wb: Any) -> Iterator[Any]:
+    for ws in wb:
+        for row in ws.iter_rows():
+            for c in row:
+                if c.data_type == "f":
+                    yield c
+
+
+def _assert_cached_values_are_evaluated(data: bytes, xl: Any) -> None:
+    """Every formula cell's cached value is exactly (as a number) what the formula computes."""
+    values = _load(data, data_only=True)
+    cells = list(_formula_cells(_load(data)))
+    assert cells
+    for c in cells:
+        ref = f"{c.parent.title}!{c.coordinate}"
+        value = values[c.parent.title][c.coordinate].value
+        assert isinstance(value, int | float) and not isinstance(value, bool), (ref, value)
+        evaluated = xl.evaluate(ref)
+        assert _dec(value) == _dec(evaluated), (ref, c.value, value, evaluated)
+
+
+def _assert_totals(inv: Invoice, data: bytes, ev: Callable[[str], Decimal]) -> None:
+    """Every figure of the workbook (``ev`` reads one, by reference) is compute_totals()'s."""
+    t: Totals = compute_totals(inv)
+    lay = Layout(_load(data)["Invoice"])
 
     has_line_discounts = "Line discount" in lay.cols
     for i, lt in enumerate(t.lines):
@@ -268,12 +325,60 @@ def _assert_figures(inv: Invoice, tmp_path: Path, plugin: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(EDGE_CASES))
-def test_formulas_compute_the_totals(name: str, tmp_path: Path, excel_round_plugin: str) -> None:
-    _assert_figures(EDGE_CASES[name], tmp_path, excel_round_plugin)
+def test_formulas_compute_the_totals(name: str, excel_round_plugin: str) -> None:
+    _assert_figures(EDGE_CASES[name], excel_round_plugin)
 
 
-def test_full_invoice_figures(tmp_path: Path, excel_round_plugin: str) -> None:
-    _assert_figures(FULL, tmp_path, excel_round_plugin)
+def test_full_invoice_figures(excel_round_plugin: str) -> None:
+    _assert_figures(FULL, excel_round_plugin)
+
+
+@pytest.mark.parametrize("name", [*EDGE_CASES, "full"])
+def test_cached_values_are_the_totals(name: str) -> None:
+    """What a viewer that does not recalculate shows (previews, data_only, pandas): every
+    line amount and total, and the Tax sheet, with the figures of compute_totals()."""
+    _assert_cached_figures(FULL if name == "full" else EDGE_CASES[name])
+
+
+def test_cached_values_cover_the_cases_asked_for() -> None:
+    """The cases above include JPY, KWD, credit lines and an amount discount split across
+    rates (guards against the list being trimmed)."""
+    currencies = {inv.currency for inv in EDGE_CASES.values()}
+    assert {"JPY", "KWD"} <= currencies
+    assert any(it.credit for inv in EDGE_CASES.values() for it in inv.items)
+    assert any(inv.discount is not None and inv.discount.kind == "amount"
+               and len(compute_totals(inv).groups) > 2 for inv in EDGE_CASES.values())
+
+
+def test_formula_cells_carry_numeric_cached_values() -> None:
+    """In the XML: every formula is followed by its value, as a number (no t="str"), and the
+    workbook still has spreadsheets recalculate everything on load."""
+    data = render_xlsx(FULL)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheets = [z.read(f"xl/worksheets/sheet{i}.xml").decode() for i in (1, 2)]
+        workbook = z.read("xl/workbook.xml").decode()
+    assert re.search(r'<calcPr [^>]*fullCalcOnLoad="1"', workbook)
+    for xml in sheets:
+        formula_cells = re.findall(r"<c [^>]*><f>.*?</c>", xml)
+        assert formula_cells
+        for c in formula_cells:
+            assert re.fullmatch(r'<c r="[A-Z]+\d+"( s="\d+")?><f>[^<]+</f><v>-?\d+(\.\d+)?</v></c>',
+                                c), c
+    ws = _load(data, data_only=True)["Invoice"]
+    lay = Layout(_load(data)["Invoice"])
+    assert ws[lay.total("Total")].value == 3576.1
+    assert ws[lay.total("Balance due")].value == 3076.1
+    assert ws[f"{lay.letter('Amount')}{lay.first}"].value == 2280
+
+
+def test_no_negative_zero_cached() -> None:
+    """A credit line that rounds to nothing is cached as 0 (a spreadsheet's ROUND gives 0)."""
+    inv = invoice([item("-1", "0.004", credit=True), item("1", "1.00")])
+    assert compute_totals(inv).lines[0].amount.is_signed()  # Decimal keeps the sign: -0.00
+    data = render_xlsx(inv)
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<v>-0" not in xml
+    _assert_cached_figures(inv)
 
 
 def _random_invoice(rng: random.Random) -> Invoice:
@@ -315,10 +420,11 @@ def _random_invoice(rng: random.Random) -> Invoice:
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_random_invoices_compute_the_totals(seed: int, tmp_path: Path,
-                                             excel_round_plugin: str) -> None:
+def test_random_invoices_compute_the_totals(seed: int, excel_round_plugin: str) -> None:
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not cryptography
-    _assert_figures(_random_invoice(rng), tmp_path, excel_round_plugin)
+    inv = _random_invoice(rng)
+    _assert_figures(inv, excel_round_plugin)
+    _assert_cached_figures(inv)
 
 
 def test_every_figure_is_a_rounded_formula() -> None:
@@ -592,6 +698,7 @@ def test_long_texts_wrap_on_taller_rows() -> None:
     terms = lay.meta["Payment terms"]
     assert terms.alignment.wrap_text and ws.row_dimensions[terms.row].height >= 30
     col_a = lay.column_a()
+    assert inv.notes is not None
     long_note = col_a.index(inv.notes.splitlines()[1]) + 1
     short_note = col_a.index("A short note.") + 1
     assert f"A{long_note}:K{long_note}" not in ws.merged_cells  # 5 columns: A..E
@@ -631,9 +738,9 @@ def test_many_lines() -> None:
     assert ws[lay.totals["Subtotal"]].value == f"=ROUND(SUM(E{lay.first}:E{last}),2)"
 
 
-def test_sample_invoice_fixture_renders(sample_invoice: Any, tmp_path: Path,
+def test_sample_invoice_fixture_renders(sample_invoice: Any,
                                         excel_round_plugin: str) -> None:
     """The shared sample (EUR/de-DE, logo, two rates, both discounts) evaluates exactly."""
-    _assert_figures(sample_invoice(), tmp_path, excel_round_plugin)
-    _assert_figures(sample_invoice(n_items=40, currency="KWD", locale="ar-KW"), tmp_path,
-                    excel_round_plugin)
+    for inv in (sample_invoice(), sample_invoice(n_items=40, currency="KWD", locale="ar-KW")):
+        _assert_figures(inv, excel_round_plugin)
+        _assert_cached_figures(inv)

@@ -17,6 +17,10 @@ Excel and LibreOffice (whose ``ROUND`` is half away from zero, like ``ROUND_HALF
 at the figures of ``compute_totals()``. Sums of already rounded amounts are wrapped in
 ``ROUND`` too: that changes no exact figure and removes binary floating-point noise.
 
+Every formula cell also carries the figure of ``compute_totals()`` as its cached value (a
+number), so viewers that do not calculate (file previews, ``data_only`` readers, pandas) show
+the amounts; spreadsheets still recalculate the live formulas on load (``fullCalcOnLoad``).
+
 A spreadsheet keeps 15 significant digits; an invoice with a number that needs more (or dates
 Excel cannot show, or an unknown locale) cannot be rendered faithfully and raises
 :class:`RenderError`. User text is always written as text (never as a formula or an error code);
@@ -256,10 +260,22 @@ class _FixedTimeZip(zipfile.ZipFile):
         self.writestr(arcname or filename, data)
 
 
-class _F(str):
-    """A formula (without the leading ``=``). Any other ``str`` is written as text."""
+class _F:
+    """A formula (without the leading ``=``) and the figure it computes, which is written as
+    the cell's cached value (any ``str`` that is not in an ``_F`` is written as text)."""
 
-    __slots__ = ()
+    __slots__ = ("formula", "value")
+
+    def __init__(self, formula: str, value: Decimal) -> None:
+        self.formula = formula
+        self.value = value
+
+
+def _cached(value: Decimal) -> str:
+    """A formula's figure as its cached value: plain digits, and no negative zero (what a
+    spreadsheet's ROUND gives for -0.004)."""
+    text = format(value, "f")
+    return "0" if text[0] == "-" and not value else text
 
 
 #: a cell: None (empty), a value (unstyled) or (value, style id)
@@ -280,6 +296,11 @@ class _Rows:
     rest of the rendering together; these cells are few kinds (text, number, date, formula),
     so they are written here directly. Text is always an inline string (never a formula or an
     error code), formulas are :class:`_F`, numbers keep their exact decimal digits.
+
+    A formula cell carries its figure as the cached value (``<f>`` then ``<v>``, a number), so
+    viewers that do not calculate (previews, ``data_only`` readers, pandas) show the amounts;
+    the workbook still asks spreadsheets to recalculate everything on load (``calcPr
+    fullCalcOnLoad``, as openpyxl writes it).
     """
 
     def __init__(self, epoch: Any) -> None:
@@ -300,7 +321,8 @@ class _Rows:
             style = f' s="{sid}"' if sid else ""
             kind = type(value)
             if kind is _F:
-                out.append(f'<c r="{ref}"{style}><f>{_xml_text(value)}</f></c>')
+                out.append(f'<c r="{ref}"{style}><f>{_xml_text(value.formula)}</f>'
+                           f"<v>{_cached(value.value)}</v></c>")
             elif kind is str:
                 space = ' xml:space="preserve"' if value != value.strip() else ""
                 out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>'
@@ -626,7 +648,8 @@ class _Renderer:
         _finish_sheet(ws, rows)
 
     def _item_rows(self) -> None:
-        """One row per item: its inputs, then gross, line discount and amount as formulas."""
+        """One row per item: its inputs, then gross, line discount and amount as formulas
+        (with the figures of compute_totals() as their cached values)."""
         L, d, col, rows = self.L, self.d, self.col, self.out
         money = self.s["money"]
         num, text = self._num, self._text
@@ -643,7 +666,7 @@ class _Renderer:
         n = self.ncols
         r = self.r_first
         assert rows.row + 1 == r, (rows.row, r)
-        for it in self.inv.items:
+        for it, lt in zip(self.inv.items, self.totals.lines, strict=True):
             row: list[_CellSpec] = [None] * n
             height = None
             if not _fits(it.description, desc_width):
@@ -674,11 +697,11 @@ class _Renderer:
                         row[i_dpct] = num(dsc.value, "rate")
                     else:
                         row[i_damt] = num(dsc.value, "damt")
-                row[i_gross] = (_F(f"ROUND({raw},{d})"), money)
-                row[i_ldisc] = (_F(f"ROUND({disc},{d})"), money)
-                row[i_amount] = (_F(f"ROUND({raw}-({disc}),{d})"), money)
+                row[i_gross] = (_F(f"ROUND({raw},{d})", lt.gross), money)
+                row[i_ldisc] = (_F(f"ROUND({disc},{d})", lt.discount), money)
+                row[i_amount] = (_F(f"ROUND({raw}-({disc}),{d})", lt.amount), money)
             else:
-                row[i_amount] = (_F(f"ROUND({raw},{d})"), money)
+                row[i_amount] = (_F(f"ROUND({raw},{d})", lt.amount), money)
             rows.append(row, height)
             r += 1
 
@@ -688,15 +711,15 @@ class _Renderer:
 
     def _totals_rows(self) -> None:
         d, V = self.d, get_column_letter(self.c_val)
-        inv = self.inv
+        inv, t = self.inv, self.totals
         amt = self.L["amount"]
         rows = self.out
 
-        def line(label: str, formula: str, value_style: str = "money",
+        def line(label: str, formula: str, value: Decimal, value_style: str = "money",
                  label_style: str = "label") -> None:
             row: list[_CellSpec] = [None] * self.ncols
             row[self.c_label - 1] = self._cell(label, label_style)
-            row[self.c_val - 1] = self._cell(_F(formula), value_style)
+            row[self.c_val - 1] = self._cell(_F(formula, value), value_style)
             rows.append(row)
 
         assert rows.row + 1 == self.r_sub
@@ -704,35 +727,36 @@ class _Renderer:
             sub = f"ROUND(SUM({amt}{self.r_first}:{amt}{self.r_last}),{d})"
         else:
             sub = "0"
-        line("Subtotal", sub)
+        line("Subtotal", sub, t.subtotal)
         if self.r_ldisc:
             ld = self.L["ldisc"]
-            line("incl. line discounts", f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})")
+            line("incl. line discounts", f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})",
+                 t.line_discounts)
         if self.r_disc:
             dsc = inv.discount
             assert dsc is not None
             label = (f"Discount ({fmt.percent(dsc.value, inv)})" if dsc.kind == "percent"
                      else "Discount")
-            line(label, f"{TAX_SHEET}!$C${self.t_total}", "discount")
+            line(label, f"{TAX_SHEET}!$C${self.t_total}", t.discount, "discount")
         if self.r_ship:
             rate = inv.shipping_tax_rate
             label = ("Shipping" if rate is None
                      else f"Shipping ({fmt.tax_name(inv)} {fmt.percent(rate, inv)})")
-            line(label, f"ROUND({_literal(inv.shipping)},{d})")
+            line(label, f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
         for idx, g in self.taxed:
             assert g.rate is not None
             line(f"{fmt.tax_name(inv)} {fmt.percent(g.rate, inv)}",
-                 f"{TAX_SHEET}!$F${self.t_first + idx}")
+                 f"{TAX_SHEET}!$F${self.t_first + idx}", g.tax)
         total = f"{V}{self.r_sub}"
         if self.r_disc:
             total += f"-{V}{self.r_disc}"
         if self.r_ship:
             total += f"+{V}{self.r_ship}"
         total += f"+{TAX_SHEET}!$F${self.t_total}"
-        line("Total", f"ROUND({total},{d})", "money_total", "label_total")
-        line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})")
-        line("Balance due", f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})", "money_total",
-             "label_total")
+        line("Total", f"ROUND({total},{d})", t.total, "money_total", "label_total")
+        line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})", t.amount_paid)
+        line("Balance due", f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})", t.balance_due,
+             "money_total", "label_total")
 
     def _footer_rows(self) -> None:
         """Notes and terms (each paragraph wrapped across the table's width), then the
@@ -787,23 +811,24 @@ class _Renderer:
             if disc is None:
                 share = 0
             elif disc.kind == "percent":
-                share = _F(f"ROUND(B{r}*$B${self.t_param}/100,{d})")
+                share = _F(f"ROUND(B{r}*$B${self.t_param}/100,{d})", g.discount)
             elif r < last:
-                share = _F(f"IF({sub}=0,0,ROUND($C${tot}*B{r}/{sub},{d}))")
+                share = _F(f"IF({sub}=0,0,ROUND($C${tot}*B{r}/{sub},{d}))", g.discount)
             elif first == last:
-                share = _F(f"$C${tot}")
+                share = _F(f"$C${tot}", g.discount)
             else:
-                share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})")
+                share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})", g.discount)
             ship: Any = 0
             if self.r_ship and g.rate == inv.shipping_tax_rate:
-                ship = _F(f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}")
-            tax: Any = 0 if g.rate is None else _F(f"ROUND(E{r}*A{r}/100,{d})")
+                ship = _F(f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}",
+                          g.shipping)
+            tax: Any = 0 if g.rate is None else _F(f"ROUND(E{r}*A{r}/100,{d})", g.tax)
             out.append([
                 None if g.rate is None else cell(g.rate, ("rate_bold", _places(g.rate))),
-                cell(_F(lines), "money"),
+                cell(_F(lines, g.lines), "money"),
                 cell(share, "money"),
                 cell(ship, "money"),
-                cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})"), "money"),
+                cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})", g.base), "money"),
                 cell(tax, "money"),
                 cell("not taxed", "muted") if g.rate is None else None,
             ])
@@ -812,16 +837,17 @@ class _Renderer:
         else:
             share_total = f"ROUND(SUM(C{first}:C{last}),{d})" if t.groups else "0"
 
-        def total(col: str) -> _F:
-            return _F(f"ROUND(SUM({col}{first}:{col}{last}),{d})" if t.groups else "0")
+        def total(col: str, value: Decimal) -> _F:
+            return _F(f"ROUND(SUM({col}{first}:{col}{last}),{d})" if t.groups else "0", value)
 
+        zero = Decimal(0)
         out.append([
             cell("Total", "label_total"),
-            cell(total("B"), "money_total"),
-            cell(_F(share_total), "money_total"),
-            cell(total("D"), "money_total"),
-            cell(total("E"), "money_total"),
-            cell(total("F"), "money_total"),
+            cell(total("B", sum((g.lines for g in t.groups), zero)), "money_total"),
+            cell(_F(share_total, t.discount), "money_total"),
+            cell(total("D", sum((g.shipping for g in t.groups), zero)), "money_total"),
+            cell(total("E", sum((g.base for g in t.groups), zero)), "money_total"),
+            cell(total("F", t.tax), "money_total"),
         ])
         if disc is not None:
             out.append([])
