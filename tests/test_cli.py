@@ -73,3 +73,11 @@ def test_users_and_migrate(tmp_path: Path) -> None:
     bad = run("db", "migrate", env={**env, "DATABASE_URL": "mysql://x", "JWT_SECRET": "short"})
     assert bad.returncode == 2
     assert "/DATABASE_URL" in bad.stderr and "/JWT_SECRET" in bad.stderr  # all at once
+
+
+def test_render_never_overwrites_a_file_of_the_same_batch(tmp_path: Path) -> None:
+    result = run("render", str(EXAMPLES / "minimal.json"), str(EXAMPLES / "minimal.json"),
+                 "--out", str(tmp_path), "-q")
+    assert result.returncode == 1
+    assert "MIN-1.pdf was not overwritten" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MIN-1.pdf", "MIN-1.xlsx"]

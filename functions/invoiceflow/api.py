@@ -245,7 +245,7 @@ def requested_event(ctx: Context, request: Request) -> Response:
         raise UnknownOwner(f"no active user with the email {data['owner_email']!r}")
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
     # the event's source+id is the idempotency key: a redelivery creates nothing new
-    key = f"ce:{event['source']}#{event['id']}"[:200]
+    key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
     invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)
     relay_after_commit(ctx)
     return json_response(_accepted_body(ctx, invoice), 202)

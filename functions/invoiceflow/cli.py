@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from invoiceflow.errors import InvoiceflowError
+from invoiceflow.errors import BadRequest, InvoiceflowError, RenderError
 
 
 def _formats(value: str) -> list[str]:
@@ -52,12 +52,19 @@ def cmd_render(args: argparse.Namespace) -> int:
             continue
         try:
             invoice = parse_invoice(data, max_bytes=args.max_bytes).invoice
-            for fmt in args.format:
-                target = out / file_name(invoice.number, fmt)
+            targets = [out / file_name(invoice.number, fmt) for fmt in args.format]
+            clash = next((t for t in targets if t in written), None)
+            if clash is not None:
+                raise BadRequest(f"another file of this batch has the number "
+                                 f"{invoice.number!r}: {clash.name} was not overwritten")
+            for fmt, target in zip(args.format, targets, strict=True):
                 target.write_bytes(FORMATS[fmt].render(invoice))
                 written.append(target)
         except InvoiceflowError as exc:
             failed.append((name, exc))
+        except Exception as exc:  # noqa: BLE001 - one broken file must not stop the batch
+            failed.append((name, RenderError(f"cannot be rendered: {exc.__class__.__name__}: "
+                                             f"{exc}")))
     for path in written:
         print(path)
     for name, problem in failed:

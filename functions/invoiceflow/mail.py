@@ -20,6 +20,14 @@ from invoiceflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: seconds a SendGrid call may take before it counts as failed (and is retried)
+SEND_TIMEOUT = 10.0
+
+
+def _one_line(text: str) -> str:
+    """Header values never carry line breaks (no header injection, whatever the input)."""
+    return " ".join(text.split())
+
 
 class MailRejected(PermanentError):
     status = 422
@@ -61,7 +69,7 @@ class OutboxMailer:
         mail = EmailMessage()
         mail["From"] = message.sender
         mail["To"] = message.to
-        mail["Subject"] = message.subject
+        mail["Subject"] = _one_line(message.subject)
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = make_msgid(idstring=message.key, domain="invoiceflow.local")
         mail.set_content(message.text)
@@ -100,13 +108,15 @@ class SendGridMailer:
             Mail,
         )
 
-        mail = Mail(from_email=message.sender, to_emails=message.to, subject=message.subject,
+        mail = Mail(from_email=message.sender, to_emails=message.to,
+                    subject=_one_line(message.subject),
                     plain_text_content=message.text, html_content=message.html)
         for att in message.attachments:
             mail.add_attachment(SGAttachment(
                 FileContent(base64.b64encode(att.data).decode()), FileName(att.filename),
                 FileType(att.content_type), Disposition("attachment")))
         client = SendGridAPIClient(api_key=self._api_key, host=self.host)
+        client.client.timeout = SEND_TIMEOUT
         try:
             response = client.send(mail)
         except http_errors.HTTPError as exc:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -48,8 +49,10 @@ from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
 
 log = logging.getLogger(__name__)
 
-#: a claimed email whose sender vanished (crash) may be taken over after this long
-RECLAIM_AFTER = timedelta(seconds=30)
+#: a claimed email whose sender vanished (crash) may be taken over after this long: longer
+#: than a send can take (mail.SEND_TIMEOUT), shorter than notify's retry schedule in
+#: knative/50-triggers.yaml, so a duplicate delivery waits it out and never sends twice
+RECLAIM_AFTER = timedelta(seconds=45)
 #: no limit on a stored raw document: it was size-checked when it was accepted
 _STORED_DOCUMENT_LIMIT = 1 << 40
 
@@ -240,16 +243,24 @@ def notify(request: Request) -> Response:
 # ------------------------------------------------------------------------- dead letter
 
 
+_DETAIL = re.compile(r'"detail"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
 def _error_detail(event: Event) -> str:
+    """A readable reason from the subscriber's answer, which the broker passes on base64
+    encoded and cut short (``knativeerrordata``)."""
     raw = event.get("knativeerrordata") or ""
     try:
-        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+        text = base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8", "replace")
     except (binascii.Error, ValueError):
         text = str(raw)
     try:
         body = json.loads(text)
     except ValueError:
-        return text.strip()[:300]
+        # cut short: the problem body starts with status, title and detail, so the detail
+        # usually survives whole
+        match = _DETAIL.search(text)
+        return str(json.loads(match.group(1)))[:500] if match else text.strip()[:300]
     if isinstance(body, dict):
         detail = str(body.get("detail") or body.get("title") or "")
         problems = body.get("problems") or []

@@ -39,6 +39,7 @@ def test_download_streams_the_file_with_headers_and_head_works(
     fid = _fake_render(invoice_id, "pdf", pdf)
     r = download_client.get(f"/download?fid={fid}", headers=alice.auth)
     assert r.status_code == 200
+    assert_matches(r, "/download", "get")
     assert r.data == pdf
     assert r.headers["Content-Type"] == "application/pdf"
     assert r.headers["Content-Length"] == str(len(pdf))
@@ -74,6 +75,8 @@ def test_other_peoples_missing_and_malformed_ids_are_the_same_404(
         download_client.get("/invoices/%00%ff/pdf", headers=bob.auth),
     ]
     assert {a.status_code for a in answers} == {404}
+    for a in answers[:4]:
+        assert_matches(a, "/download", "get")
     bodies = {a.get_json()["title"] for a in answers}
     assert bodies == {"Not found"}
     assert all(b"secret" not in a.data for a in answers)
@@ -93,6 +96,7 @@ def test_invoice_status_and_list(upload_client: Any, download_client: Any,
     assert view["files"]["pdf"]["url"].endswith(f"fid={ids[0]}-pdf")
     not_ready = download_client.get(f"/invoices/{ids[0]}/xlsx", headers=alice.auth)
     assert not_ready.status_code == 409 and not_ready.headers["Retry-After"] == "1"
+    assert_matches(not_ready, "/invoices/{id}/{format}", "get")
 
     page1 = download_client.get("/invoices?limit=2", headers=alice.auth)
     assert_matches(page1, "/invoices", "get")

@@ -14,11 +14,13 @@ from invoiceflow.context import get_context
 from invoiceflow.errors import ConfigError, Unauthorized
 from invoiceflow.settings import Settings
 from support.api import PASSWORD, SECRET, Person, basic
+from support.openapi import assert_matches
 
 
 def test_login_returns_a_bearer_token(login_client: Any, alice: Person) -> None:
     r = login_client.post("/login", headers=basic(alice.email, PASSWORD))
     assert r.status_code == 200
+    assert_matches(r, "/login", "post")
     body = r.get_json()
     assert set(body) == {"token", "token_type", "expires_in"}
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
@@ -33,6 +35,7 @@ def test_wrong_email_and_wrong_password_are_indistinguishable(login_client: Any,
     wrong_password = login_client.post("/login", headers=basic(alice.email, "nope-nope"))
     wrong_email = login_client.post("/login", headers=basic("eve@example.com", PASSWORD))
     assert wrong_password.status_code == wrong_email.status_code == 401
+    assert_matches(wrong_password, "/login", "post")
     assert wrong_password.get_data() == wrong_email.get_data()
     assert wrong_password.headers["WWW-Authenticate"] == wrong_email.headers["WWW-Authenticate"]
 
@@ -71,7 +74,9 @@ def test_malformed_login_requests_are_401_not_500(login_client: Any, alice: Pers
 
 
 def test_login_only_accepts_post(login_client: Any, alice: Person) -> None:
-    assert login_client.get("/login").status_code == 405
+    r = login_client.get("/login")
+    assert r.status_code == 405
+    assert_matches(r, "/login", "post")
 
 
 def _settings(**env: str) -> Settings:

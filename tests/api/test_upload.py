@@ -69,10 +69,12 @@ def test_malformed_json_is_400_and_too_large_is_413(upload_client: Any, alice: P
     r = upload_client.post("/upload", headers=alice.auth, data=b'{"number": ',
                            content_type="application/json")
     assert r.status_code == 400 and "line 1" in r.get_json()["detail"]
+    assert_matches(r, "/upload", "post")
     big = b'{"notes": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     r = upload_client.post("/upload", headers=alice.auth, data=big,
                            content_type="application/json")
     assert r.status_code == 413
+    assert_matches(r, "/upload", "post")
     r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(big), "big.json")})
     assert r.status_code == 413
@@ -119,6 +121,7 @@ def test_invoice_requested_event_takes_the_same_path(upload_client: Any, alice: 
     headers, body = _requested(alice.email, example_json("eur-two-rates.json"))
     r = upload_client.post("/events", headers=headers, data=body)
     assert r.status_code == 202, r.get_data(as_text=True)
+    assert_matches(r, "/events", "post")
     again = upload_client.post("/events", headers=headers, data=body)  # redelivery
     assert again.status_code == 202 and again.get_json() == r.get_json()
     invoices = get_context().repo.list_invoices(alice.id).items

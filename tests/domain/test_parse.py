@@ -254,3 +254,46 @@ def test_numbers_as_json_numbers_keep_exact_decimal_values() -> None:
     inv = parse_invoice(text.replace('"quantity": "1"', '"quantity": 3')).invoice
     assert inv.items[0].unit_price == Decimal("0.1")
     assert compute_totals(inv).subtotal == Decimal("0.30")
+
+
+def test_amounts_must_fit_a_spreadsheet_and_the_money_arithmetic() -> None:
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(items=[
+            {"description": "a", "quantity": "99999999999", "unit_price": "999999999999999",
+             "tax_rate": "19"},
+            {"description": "b", "unit_price": "1234567890.123456"},
+        ]))
+    found = problems(exc)
+    assert "too large" in found["/items/0/unit_price"]
+    assert "15 significant digits" in found["/items/1/unit_price"]
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(items=[{"description": "x", "quantity": "900",
+                                  "unit_price": "999999999"}] * 200))
+    assert "invoice total is too large" in problems(exc)["/items"]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("number", "INV-1\r\nBcc: evil@example.com", "single line"),
+    ("number", "A\u0000B", "control characters"),
+    ("payment_terms", "Net\u202830", "single line"),
+    ("seller", {"name": "\ud800x"}, "invalid Unicode"),
+    ("bill_to", {"name": "B", "address": ["line\nbreak"]}, "single line"),
+])
+def test_control_characters_and_line_breaks_where_they_do_not_belong(
+        field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(**{field: value}))
+    assert any(message in m for m in problems(exc).values())
+
+
+def test_line_breaks_are_fine_in_descriptions_notes_and_terms() -> None:
+    inv = parse_invoice(doc(notes="Thanks!\nSee you", terms="1.\n2.", items=[
+        {"description": "two\nlines", "unit_price": "1"}])).invoice
+    assert inv.notes == "Thanks!\nSee you" and inv.items[0].description == "two\nlines"
+
+
+def test_an_invoice_discount_larger_than_the_subtotal_is_rejected() -> None:
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(doc(discount={"amount": "100000"}))
+    assert "larger than the subtotal 10.00" in problems(exc)["/discount/amount"]
+    parse_invoice(doc(discount={"amount": "10.00"}))  # the whole subtotal is fine

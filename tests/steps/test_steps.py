@@ -214,3 +214,32 @@ def test_sendgrid_4xx_is_permanent(upload_client: Any, steps: dict[str, Any], al
     sendgrid.script = [400]
     assert deliver(steps["notify"], rendered).status_code == 422
     assert sendgrid.delivered == []
+
+
+def test_dead_letter_reason_is_readable_even_when_the_broker_cut_the_answer_short(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink) -> None:
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    answer = json.dumps({"status": 422, "title": "Invoice cannot be rendered",
+                         "detail": "the pdf cannot be rendered: the logo is broken",
+                         "problems": [{"pointer": f"/items/{i}", "message": "x" * 80}
+                                      for i in range(40)]}).encode()
+    cut = base64.b64encode(answer).decode()[:1024]  # what Knative passes on
+    dead = with_extensions(uploaded, {"knativeerrordest": "http://render-pdf.ns.svc",
+                                      "knativeerrorcode": "422", "knativeerrordata": cut})
+    assert deliver(steps["dead_letter"], dead).status_code == 200
+    error = get_context().repo.get_invoice(invoice_id).error
+    assert error == ("render-pdf.ns.svc failed (HTTP 422): the pdf cannot be rendered: "
+                     "the logo is broken")
+
+
+def test_email_headers_never_carry_line_breaks(tmp_path: Any) -> None:
+    from email import message_from_bytes
+
+    from invoiceflow.mail import Message, OutboxMailer
+
+    path = OutboxMailer(tmp_path).send(Message(
+        to="a@example.com", sender="b@example.com", subject="Invoice X\r\nBcc: evil@x.io",
+        text="t", html="<p>t</p>", key="k"))
+    mail = message_from_bytes(open(str(path), "rb").read())
+    assert mail["Subject"] == "Invoice X Bcc: evil@x.io" and mail["Bcc"] is None

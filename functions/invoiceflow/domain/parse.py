@@ -41,6 +41,14 @@ from invoiceflow.errors import (
 )
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+#: a spreadsheet cell holds 15 significant digits; every amount and derived amount must fit
+MAX_SIGNIFICANT_DIGITS = 15
+#: the largest line or invoice amount (exclusive): 15 digits even with 3 decimals (KWD)
+MAX_AMOUNT = Decimal(10) ** 12
+#: fields whose text may span several lines; every other string is one line
+_MULTILINE = frozenset({"description", "notes", "terms"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 MAX_LOGO_BYTES = 512 * 1024
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -99,6 +107,9 @@ def parse_invoice(data: bytes | str | Mapping[str, Any], *,
     if problems:
         raise ValidationError(_dedupe(problems))
     invoice = _build(canonical)
+    problems = [Problem(to_client(p), m) for p, m in _check_totals(invoice)]
+    if problems:
+        raise ValidationError(problems)
     if sent_totals is not None:
         _check_sent_totals(invoice, sent_totals)
     return Document(invoice=invoice, source_format=kind)
@@ -228,7 +239,16 @@ def _amount_problem(value: Any) -> str | None:
         if isinstance(value, Decimal) and not value.is_finite():
             return f"{value} is not allowed: amounts must be finite numbers"
         return "must have at most 15 digits before and 6 after the decimal point"
+    number = _dec(value)
+    if number is not None and _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
+        return (f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
+                "than a spreadsheet can hold")
     return None
+
+
+def _significant_digits(number: Decimal) -> int:
+    digits = number.normalize().as_tuple().digits
+    return len(digits) if number else 0
 
 
 def _real_date(value: Any) -> date | None:
@@ -240,7 +260,25 @@ def _real_date(value: Any) -> date | None:
         return None
 
 
+def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:
+    """Control characters and lone surrogates anywhere; line breaks outside the multi-line
+    fields (a line break in, say, the invoice number would end up in an email header)."""
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            yield where, "contains control characters or invalid Unicode"
+        elif key not in _MULTILINE and key != "logo" and _LINE_BREAK.search(value):
+            yield where, "must be a single line (line breaks are allowed only in " \
+                         "descriptions, notes and terms)"
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _check_strings(item, f"{where}/{name}", str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _check_strings(item, f"{where}/{i}", key)
+
+
 def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    yield from _check_strings(doc, "")
     issue = doc.get("issue_date")
     for key in ("issue_date", "due_date"):
         value = doc.get(key)
@@ -285,6 +323,9 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
         qty, price = _dec(item.get("quantity", "1")), _dec(item.get("unit_price"))
+        if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
+            yield (f"{at}/unit_price", f"the line amount {qty * price} is too large (it must "
+                   f"be under {MAX_AMOUNT:,})")
         disc = item.get("discount")
         if qty is not None and price is not None and isinstance(disc, Mapping):
             amount = _dec(disc.get("amount"))
@@ -423,6 +464,17 @@ def _build(d: Mapping[str, Any]) -> Invoice:
         notes=_text(d.get("notes")), terms=_text(d.get("terms")),
         payment=PaymentDetails(**{k: _text(v) for k, v in payment.items()}) if payment else None,
     )
+
+
+def _check_totals(invoice: Invoice) -> Iterator[tuple[str, str]]:
+    """What only the computed totals can tell."""
+    totals = compute_totals(invoice)
+    d = invoice.discount
+    if d is not None and d.kind == "amount" and d.value > max(totals.subtotal, Decimal(0)):
+        yield ("/discount/amount", f"the discount {d.value} is larger than the subtotal "
+               f"{totals.subtotal}")
+    if max(abs(totals.subtotal), abs(totals.total)) >= MAX_AMOUNT:
+        yield "/items", f"the invoice total is too large (it must be under {MAX_AMOUNT:,})"
 
 
 # ---------------------------------------------------------------- client-sent totals

@@ -7,7 +7,7 @@ formulas are checked against them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from invoiceflow.domain.model import Invoice, LineItem
 from invoiceflow.domain.money import round_money
@@ -87,6 +87,12 @@ def _rate_key(rate: Decimal | None) -> tuple[int, Decimal]:
 
 
 def compute_totals(inv: Invoice) -> Totals:
+    with localcontext() as ctx:
+        ctx.prec = 60  # exact for any amount validation lets through (and far beyond)
+        return _compute_totals(inv)
+
+
+def _compute_totals(inv: Invoice) -> Totals:
     cur = inv.currency
     lines = tuple(line_total(it, cur) for it in inv.items)
     by_rate: dict[Decimal | None, Decimal] = {}
