@@ -24,14 +24,12 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 from flask import Request, Response
 
-from invoiceflow import accounts
 from invoiceflow.auth import basic_credentials, bearer_user
 from invoiceflow.context import Context, get_context
 from invoiceflow.domain import parse_invoice
@@ -39,19 +37,16 @@ from invoiceflow.errors import (
     BadRequest,
     Conflict,
     IdempotencyConflict,
-    InvoiceflowError,
     NotFound,
     PayloadTooLarge,
-    Unavailable,
     UnknownOwner,
-    body_for,
-    status_for,
 )
 from invoiceflow.events import INVOICE_REQUESTED, INVOICE_UPLOADED, from_request
 from invoiceflow.formats import FORMATS, JSON_CONTENT_TYPE, file_name
 from invoiceflow.logs import bind
-from invoiceflow.outbox import relay
+from invoiceflow.outbox import relay_after_commit
 from invoiceflow.stores.protocols import Invoice, NewInvoice, NewOutboxEvent, User
+from invoiceflow.web import allow, endpoint, json_response
 
 log = logging.getLogger(__name__)
 
@@ -61,59 +56,15 @@ _MULTIPART_SLACK = 64 * 1024
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status,
-                    headers=headers, mimetype="application/json")
-
-
-def error_response(exc: BaseException) -> Response:
-    status = status_for(exc)
-    if isinstance(exc, InvoiceflowError):
-        level = logging.WARNING if status >= 500 else logging.INFO
-        log.log(level, "answered %s: %s", status, exc.detail)
-    else:
-        log.exception("unexpected error; answered 503 so it is retried")
-    headers = {"WWW-Authenticate": 'Bearer realm="invoiceflow"'} if status == 401 else None
-    if isinstance(exc, Conflict | Unavailable):
-        headers = {**(headers or {}), "Retry-After": "1"}
-    return Response(json.dumps(body_for(exc)), status, headers=headers,
-                    mimetype="application/problem+json")
-
-
-def endpoint(handler: Callable[..., Response]) -> Callable[..., Response]:
-    """Run ``handler``; any exception becomes its mapped status and a problem+json body."""
-
-    @functools.wraps(handler)
-    def wrapper(request: Request) -> Response:
-        try:
-            return handler(request)
-        except Exception as exc:  # noqa: BLE001 - the one place errors become statuses
-            return error_response(exc)
-
-    return wrapper
-
-
-def _allow(request: Request, *methods: str) -> None:
-    if request.method not in methods:
-        raise _MethodNotAllowed(methods)
-
-
-class _MethodNotAllowed(BadRequest):
-    status = 405
-    title = "Method not allowed"
-
-    def __init__(self, methods: tuple[str, ...]) -> None:
-        super().__init__(f"use {' or '.join(methods)}")
-
-
 # ------------------------------------------------------------------------------- login
 
 
 @endpoint
 def login(request: Request) -> Response:
-    _allow(request, "POST")
+    allow(request, "POST")
     ctx = get_context()
+    from invoiceflow import accounts  # argon2: only the login function loads it
+
     email, password = basic_credentials(request.headers.get("Authorization"))
     token = accounts.login(ctx.settings, ctx.repo, email, password)
     return json_response(token.to_dict(), headers={"Cache-Control": "no-store"})
@@ -201,20 +152,12 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
     return accepted.invoice, True
 
 
-def relay_after_commit(ctx: Context) -> None:
-    """Hand the outbox to the broker now; on failure the events wait for the next relay."""
-    try:
-        relay(ctx)
-    except InvoiceflowError as exc:
-        log.warning("outbox relay deferred: %s", exc)
-
-
 @endpoint
 def upload(request: Request) -> Response:
     ctx = get_context()
     if request.path.rstrip("/").endswith("/events"):
         return requested_event(ctx, request)
-    _allow(request, "POST")
+    allow(request, "POST")
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
     key = request.headers.get("Idempotency-Key")
@@ -230,7 +173,7 @@ def upload(request: Request) -> Response:
 def requested_event(ctx: Context, request: Request) -> Response:
     """``invoice.requested``: data is ``{"owner_email", "invoice": {...document...}}``. The
     broker is the trust boundary: no token, the owner is named by email and must exist."""
-    _allow(request, "POST")
+    allow(request, "POST")
     event = from_request(dict(request.headers), request.get_data())
     if event["type"] != INVOICE_REQUESTED:
         raise BadRequest(f"this endpoint takes {INVOICE_REQUESTED} events, not "
@@ -321,7 +264,7 @@ def download(request: Request) -> Response:
     path = request.path.rstrip("/") or "/"
     if path == "/openapi.json":
         return json_response(openapi_document())
-    _allow(request, "GET", "HEAD")
+    allow(request, "GET", "HEAD")
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
     if path == "/download":

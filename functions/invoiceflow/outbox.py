@@ -40,3 +40,11 @@ def relay(ctx: Context, limit: int = 100) -> int:
         ctx.repo.mark_outbox_sent(row.id)
         sent += 1
     return sent
+
+
+def relay_after_commit(ctx: Context) -> None:
+    """Hand the outbox to the broker now; on failure the events wait for the next relay."""
+    try:
+        relay(ctx)
+    except InvoiceflowError as exc:
+        log.warning("outbox relay deferred: %s", exc)

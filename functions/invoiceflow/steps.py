@@ -22,9 +22,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from invoiceflow.api import endpoint, json_response, relay_after_commit
 from invoiceflow.context import Context, get_context
-from invoiceflow.domain import parse_invoice
 from invoiceflow.errors import (
     BadRequest,
     Conflict,
@@ -45,7 +43,9 @@ from invoiceflow.events import (
 from invoiceflow.formats import FORMATS, file_name
 from invoiceflow.logs import bind
 from invoiceflow.mail import Attachment, Message, mailer_for
+from invoiceflow.outbox import relay_after_commit
 from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
+from invoiceflow.web import endpoint, json_response
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,8 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
         raw = ctx.docs.read(invoice.raw_file_id)
         if raw is None:
             raise RenderError(f"the submitted document {invoice.raw_file_id} is missing")
+        from invoiceflow.domain import parse_invoice
+
         try:
             document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
             data = FORMATS[fmt].render(document)
