@@ -470,3 +470,33 @@ def test_unmigrated_database_is_unavailable(sqlite_url: str) -> None:
 def test_factory_rejects_unknown_schemes() -> None:
     with pytest.raises(ValueError, match="DATABASE_URL"):
         open_repository("mysql://x/y")
+
+
+def test_sqlite_closes_the_connections_of_threads_that_ended(tmp_path: Path) -> None:
+    """A thread-per-request server must not leak one connection per request."""
+    import threading
+
+    from invoiceflow.stores import open_repository
+
+    repo = open_repository(f"sqlite:///{tmp_path / 'leak.db'}")
+    repo.migrate()
+    for _ in range(50):
+        t = threading.Thread(target=repo.list_users)
+        t.start()
+        t.join()
+    repo.list_users()
+    assert len(repo._connections) <= 2  # this thread's, and at most the last one not pruned
+    repo.close()
+
+
+def test_postgres_keeps_its_connections_open_between_transactions(postgres_url: str) -> None:
+    from invoiceflow.stores import open_repository
+
+    repo = open_repository(postgres_url)
+    repo.migrate()
+    repo.list_users()
+    first = repo._pool._pool[-1]
+    for _ in range(5):
+        repo.list_users()
+    assert repo._pool._pool[-1] is first and not first.closed  # reused, not reconnected
+    repo.close()

@@ -57,6 +57,10 @@ class PostgresRepository(SQLRepository):
         # minconn=0: connect lazily, on the first query
         self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, database_url,
                                                           **options)
+        # psycopg2's pool closes every returned connection beyond minconn idle ones, which with
+        # 0 would reconnect on every transaction: keep up to max_connections idle (still none
+        # opened before the first query)
+        self._pool.minconn = max_connections
         # ThreadedConnectionPool fails at once when exhausted; make callers wait for a slot
         self._slots = threading.BoundedSemaphore(max_connections)
         self._closed = False

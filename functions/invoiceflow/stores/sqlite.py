@@ -54,7 +54,8 @@ class SQLiteRepository(SQLRepository):
             raise ValueError("SQLite needs a file path (one connection per thread)")
         self._busy_timeout = busy_timeout
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        #: thread ident -> that thread's connection (so close() and pruning can reach them)
+        self._connections: dict[int, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -77,9 +78,20 @@ class SQLiteRepository(SQLRepository):
         except (sqlite3.OperationalError, OSError) as exc:
             raise Unavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
         with self._lock:
-            self._connections.append(conn)
+            self._prune_locked()
+            stale = self._connections.pop(threading.get_ident(), None)  # a reused thread id
+            if stale is not None:
+                stale.close()
+            self._connections[threading.get_ident()] = conn
         self._local.conn = conn
         return conn
+
+    def _prune_locked(self) -> None:
+        """Close the connections of threads that have ended: a server that starts a thread per
+        request (the local runtime's) would otherwise leak one connection per request."""
+        alive = {t.ident for t in threading.enumerate()}
+        for ident in [i for i in self._connections if i not in alive]:
+            self._connections.pop(ident).close()
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL (a persistent setting). Switching needs an exclusive lock and
@@ -128,7 +140,7 @@ class SQLiteRepository(SQLRepository):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
         self._local = threading.local()
