@@ -1,0 +1,40 @@
+"""The local runtime in its own process, for the pipeline benchmark (``python bench/_runtime.py
+[--prefix P]``): the load generator must not share the runtime's interpreter (and its GIL).
+
+Backends come from the environment exactly as for ``invoiceflow dev``. Prints one JSON line
+``{"url": ..., "pid": ...}`` once serving, then runs until its standard input closes; then it
+stops and, with ``--prefix`` (RabbitMQ), deletes the queues and exchanges it declared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prefix", default=None, help="RabbitMQ queue/exchange prefix")
+    args = parser.parse_args()
+
+    from invoiceflow.logs import configure
+    from invoiceflow.runtime.dev import LocalRuntime
+    from invoiceflow.settings import Settings
+
+    configure(Settings.from_env().log_level)
+    options = {"prefix": args.prefix} if args.prefix else {}
+    runtime = LocalRuntime("127.0.0.1", 0, **options).start()
+    print(json.dumps({"url": runtime.url, "pid": os.getpid()}), flush=True)
+    try:
+        sys.stdin.read()  # until the harness closes our stdin
+    finally:
+        runtime.stop()
+        if args.prefix:
+            runtime.broker.delete_topology()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""Rendering: the product's PDF and XLSX against baselines rendered in the same run.
+
+Baselines (all get the same rows, the same invoice model, and are timed from the model to
+the bytes, like the product's renderers):
+
+* **bare ReportLab**: one platypus ``Table`` of the item rows (``#``, SKU, description,
+  quantity + unit, unit price, tax rate, amount) with a header row repeated on every page, in
+  the same embedded TTF font (DejaVu Sans) on A4, descriptions that do not fit their column
+  as ``Paragraph`` (so the text stays legible), everything else plain strings. No header
+  blocks, no totals, no locale formatting, no page numbering.
+* **bare openpyxl**: a write-only workbook (openpyxl's fast mode) with one sheet holding a
+  header row and the same rows as plain values (numbers as numbers). No styles, formulas,
+  totals or tax sheet.
+* **WeasyPrint**: an equivalent HTML invoice (header blocks, the items table, totals, notes,
+  payment details, "Page N of M", the same font) rendered to PDF, which is what many people
+  would pick instead. Only for 10 and 1,000 lines (it is slow).
+
+Repetitions are interleaved (one run of each variant, then the next round), after one
+untimed warm-up of each, so drift hits every variant alike; each figure is the median.
+"""
+
+from __future__ import annotations
+
+import gc
+import html
+import io
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.common import Target, invoice_document, log, median, ms, parse, ratio, verdict
+
+SIZES = (10, 100, 1000, 10000)
+QUICK_SIZES = (10, 100)
+WEASYPRINT_SIZES = (10, 1000)
+#: repetitions per size in a full run (the 10,000-line runs take seconds each)
+FULL_REPS = {10: 15, 100: 11, 1000: 7, 10000: 3}
+WEASY_REPS = {10: 7, 1000: 3}
+
+TARGETS = {
+    "pdf_10": Target("render.pdf_vs_bare_reportlab.10", "render",
+                     "PDF at 10 lines / bare ReportLab table", "<=", 2.0, "x"),
+    "pdf_1000": Target("render.pdf_vs_bare_reportlab.1000", "render",
+                       "PDF at 1,000 lines / bare ReportLab table", "<=", 2.0, "x"),
+    "xlsx_10": Target("render.xlsx_vs_bare_openpyxl.10", "render",
+                      "XLSX at 10 lines / bare openpyxl sheet", "<=", 1.5, "x"),
+    "xlsx_1000": Target("render.xlsx_vs_bare_openpyxl.1000", "render",
+                        "XLSX at 1,000 lines / bare openpyxl sheet", "<=", 1.5, "x"),
+    "weasy_1000": Target("render.weasyprint_vs_pdf.1000", "render",
+                         "WeasyPrint time / PDF time at 1,000 lines", ">=", 8.0, "x"),
+}
+
+
+# ----------------------------------------------------------------------------- baselines
+
+_BARE_FONT = "BenchDejaVu"
+_BARE_FONT_BOLD = "BenchDejaVu-Bold"
+_TWO = Decimal("0.01")
+
+
+def _fonts_dir() -> Path:
+    from invoiceflow.render.pdf import FONTS_DIR
+
+    return Path(FONTS_DIR)
+
+
+def _register_bare_fonts() -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if _BARE_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(_BARE_FONT, str(_fonts_dir() / "DejaVuSans.ttf")))
+        pdfmetrics.registerFont(TTFont(_BARE_FONT_BOLD,
+                                       str(_fonts_dir() / "DejaVuSans-Bold.ttf")))
+
+
+def _plain_rows(invoice: Any) -> list[list[Any]]:
+    """The item rows as a bare table would hold them: numbers as plain values."""
+    rows = []
+    for n, it in enumerate(invoice.items, 1):
+        amount = (it.quantity * it.unit_price).quantize(_TWO)
+        rows.append([n, it.sku or "", it.description,
+                     f"{it.quantity} {it.unit or ''}".strip(), it.unit_price,
+                     it.tax_rate, amount])
+    return rows
+
+
+HEADER = ["#", "SKU", "Description", "Qty", "Unit price", "Tax %", "Amount"]
+
+
+def bare_reportlab(invoice: Any) -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    _register_bare_fonts()
+    widths = [10 * mm, 22 * mm, 68 * mm, 20 * mm, 18 * mm, 12 * mm, 24 * mm]
+    desc_room = widths[2] - 12
+    para_style = ParagraphStyle("bare", fontName=_BARE_FONT, fontSize=8.5, leading=10.5)
+    data: list[list[Any]] = [HEADER]
+    for n, sku, desc, qty, price, tax, amount in _plain_rows(invoice):
+        cell: Any = desc
+        if stringWidth(desc, _BARE_FONT, 8.5) > desc_room:
+            cell = Paragraph(html.escape(desc), para_style)
+        data.append([str(n), sku, cell, qty, f"{price:,.2f}",
+                     "" if tax is None else f"{tax}", f"{amount:,.2f}"])
+    table = Table(data, colWidths=widths, repeatRows=1, style=TableStyle([
+        ("FONT", (0, 0), (-1, -1), _BARE_FONT, 8.5),
+        ("FONT", (0, 0), (-1, 0), _BARE_FONT_BOLD, 8.5),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+    ]))
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm,
+                            topMargin=16 * mm, bottomMargin=20 * mm, invariant=1)
+    doc.build([table])
+    return buf.getvalue()
+
+
+def bare_openpyxl(invoice: Any) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Invoice")
+    ws.append(HEADER)
+    for row in _plain_rows(invoice):
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+_CSS = """
+@font-face { font-family: "Bench Sans"; src: url("%(regular)s"); }
+@font-face { font-family: "Bench Sans"; font-weight: bold; src: url("%(bold)s"); }
+@page { size: A4; margin: 16mm 18mm 20mm 18mm;
+  @bottom-center { content: "Invoice %(number)s \\00b7 Page " counter(page) " of "
+                   counter(pages); font: 7.5pt "Bench Sans"; color: #5B6675; } }
+body { font: 9pt/1.3 "Bench Sans"; color: #1E2329; }
+.top { display: flex; justify-content: space-between; }
+.company { font-weight: bold; font-size: 16pt; color: #1F3A5F; }
+h1 { font-size: 24pt; color: #1F3A5F; text-align: right; margin: 0 0 6pt 0; }
+.meta td { padding: 1pt 0 1pt 8pt; text-align: right; }
+.panels { display: flex; gap: 8mm; margin: 7mm 0; }
+.panel { flex: 1; border: 0.75pt solid #C9D1DC; }
+.panel h2 { background: #E3E9F1; color: #1F3A5F; font-size: 7.5pt; margin: 0; padding: 4pt 7pt; }
+.panel p { margin: 0; padding: 4pt 7pt 6pt 7pt; }
+table.items { width: 100%%; border-collapse: collapse; font-size: 8.5pt; }
+table.items th { background: #1F3A5F; color: white; text-align: left; padding: 4pt 5pt; }
+table.items td { padding: 4pt 5pt; vertical-align: top; }
+table.items tr:nth-child(even) td { background: #EEF2F7; }
+table.items .num { text-align: right; white-space: nowrap; }
+table.totals { margin: 5mm 0 0 auto; border-collapse: collapse; }
+table.totals td { padding: 3pt 5pt; }
+table.totals td.v { text-align: right; font-weight: bold; }
+table.totals tr.due td { background: #1F3A5F; color: white; font-weight: bold; }
+.small { font-size: 8pt; color: #5B6675; }
+"""
+
+
+def _party_html(title: str, party: Any) -> str:
+    if party is None:
+        return ""
+    lines = [party.company or party.name]
+    if party.company and party.name != party.company:
+        lines.append(party.name)
+    lines += [*party.address, party.email or "", party.phone or "",
+              f"Tax ID: {party.tax_id}" if party.tax_id else ""]
+    body = "<br>".join(html.escape(line) for line in lines if line)
+    return f'<div class="panel"><h2>{title}</h2><p>{body}</p></div>'
+
+
+def weasyprint_html(invoice: Any) -> str:
+    """The invoice as HTML for WeasyPrint: what the PDF shows, with locale formatting."""
+    from invoiceflow.domain import compute_totals
+    from invoiceflow.render import fmt
+
+    t = compute_totals(invoice)
+    inv = invoice
+    fonts = _fonts_dir()
+    css = _CSS % {"regular": (fonts / "DejaVuSans.ttf").as_uri(),
+                  "bold": (fonts / "DejaVuSans-Bold.ttf").as_uri(),
+                  "number": html.escape(inv.number)}
+    esc = html.escape
+    seller = inv.seller
+    logo = (f'<img src="{inv.logo.data_uri()}" style="max-height:18mm;max-width:50mm">'
+            if inv.logo else "")
+    meta = [("Invoice no.", inv.number), ("Issue date", fmt.date(inv.issue_date, inv))]
+    if inv.due_date:
+        meta.append(("Due date", fmt.date(inv.due_date, inv)))
+    if inv.payment_terms:
+        meta.append(("Terms", inv.payment_terms))
+    meta.append(("Currency", inv.currency))
+    rows = []
+    for n, (it, lt) in enumerate(zip(inv.items, t.lines, strict=True), 1):
+        qty = fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")
+        tax = fmt.percent(it.tax_rate, inv) if it.tax_rate is not None else "\u2013"
+        rows.append(f'<tr><td class="num">{n}</td><td>{esc(it.sku or "")}</td>'
+                    f"<td>{esc(it.description)}</td><td class=num>{esc(qty)}</td>"
+                    f"<td class=num>{esc(fmt.money(it.unit_price, inv))}</td>"
+                    f"<td class=num>{esc(tax)}</td>"
+                    f"<td class=num>{esc(fmt.money(lt.amount, inv))}</td></tr>")
+    totals = [("Subtotal", fmt.money(t.subtotal, inv), "")]
+    if t.discount:
+        totals.append(("Discount", fmt.money(-t.discount, inv), ""))
+    if t.shipping:
+        totals.append(("Shipping", fmt.money(t.shipping, inv), ""))
+    totals += [(fmt.tax_line_label(g, inv), fmt.money(g.tax, inv), "") for g in t.tax_breakdown]
+    totals.append(("Total", fmt.money(t.total, inv), ""))
+    if t.amount_paid:
+        totals.append(("Amount paid", fmt.money(-t.amount_paid, inv), ""))
+    totals.append(("Balance due", fmt.money(t.balance_due, inv), "due"))
+    closing = ""
+    for head, text in (("Notes", inv.notes), ("Terms and conditions", inv.terms)):
+        if text:
+            closing += f"<h3>{head}</h3><p class=small>{esc(text)}</p>"
+    if inv.payment:
+        p = inv.payment
+        fields = [("Bank", p.bank_name), ("Account holder", p.account_holder),
+                  ("IBAN", p.iban), ("BIC", p.bic), ("Reference", p.reference)]
+        closing += "<h3>Payment details</h3><p>" + "<br>".join(
+            f"{k}: {esc(v)}" for k, v in fields if v) + "</p>"
+    return (
+        f"<!doctype html><html lang='{esc(inv.locale)}'><head><meta charset=utf-8>"
+        f"<title>Invoice {esc(inv.number)}</title><style>{css}</style></head><body>"
+        f"<div class=top><div>{logo}<div class=company>{esc(seller.company or seller.name)}"
+        f"</div><div class=small>{'<br>'.join(esc(a) for a in seller.address)}</div></div>"
+        f"<div><h1>INVOICE</h1><table class=meta>"
+        + "".join(f"<tr><td>{k}</td><td><b>{esc(v)}</b></td></tr>" for k, v in meta)
+        + "</table></div></div>"
+        f"<div class=panels>{_party_html('BILL TO', inv.bill_to)}"
+        f"{_party_html('SHIP TO', inv.ship_to)}</div>"
+        "<table class=items><thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in HEADER[:5]) + "<th>Tax</th><th>Amount</th>"
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<table class=totals>"
+        + "".join(f'<tr class="{k}"><td>{esc(a)}</td><td class=v>{esc(b)}</td></tr>'
+                  for a, b, k in totals)
+        + f"</table>{closing}</body></html>")
+
+
+def weasyprint_pdf(invoice: Any) -> bytes:
+    import weasyprint
+
+    return bytes(weasyprint.HTML(string=weasyprint_html(invoice)).write_pdf())
+
+
+def weasyprint_status() -> tuple[bool, str | None, str | None]:
+    """(available, version, reason if not)."""
+    try:
+        import weasyprint
+    except ImportError as exc:
+        return False, None, (f"weasyprint is not installed ({exc}); install it with "
+                             "`.venv/bin/pip install weasyprint` (needs Pango: "
+                             "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`)")
+    except OSError as exc:  # Pango/HarfBuzz shared libraries missing
+        return False, None, (f"weasyprint cannot load its libraries ({exc}); install Pango: "
+                             "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`")
+    try:
+        weasyprint.HTML(string="<p>probe</p>").write_pdf()
+    except Exception as exc:  # noqa: BLE001 - any failure makes the baseline unavailable
+        return False, weasyprint.__version__, f"weasyprint fails to render: {exc!r}"
+    return True, weasyprint.__version__, None
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def _time(fn: Callable[[Any], bytes], arg: Any) -> tuple[float, int]:
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn(arg)
+    return time.perf_counter() - t0, len(out)
+
+
+def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
+    from invoiceflow.render.pdf import render_pdf
+    from invoiceflow.render.xlsx import render_xlsx
+
+    weasy_ok, weasy_version, weasy_reason = weasyprint_status()
+    if quick and not weasy_ok:
+        log(f"render: WeasyPrint baseline unavailable: {weasy_reason}")
+    variants: dict[str, Callable[[Any], bytes]] = {
+        "pdf": render_pdf, "xlsx": render_xlsx,
+        "bare_reportlab": bare_reportlab, "bare_openpyxl": bare_openpyxl,
+    }
+    sizes = QUICK_SIZES if quick else SIZES
+    results = []
+    for lines in sizes:
+        reps = 1 if quick else FULL_REPS[lines]
+        inv = parse(invoice_document(lines))
+        wanted = dict(variants)
+        weasy_here = weasy_ok and lines in WEASYPRINT_SIZES and not (quick and lines > 100)
+        if weasy_here:
+            wanted["weasyprint"] = weasyprint_pdf
+        reps_for = {name: reps for name in wanted}
+        if weasy_here:
+            reps_for["weasyprint"] = 1 if quick else WEASY_REPS[lines]
+        runs: dict[str, list[float]] = {k: [] for k in wanted}
+        sizes_out: dict[str, int] = {}
+        for name, fn in wanted.items():  # warm-up (fonts, styles, imports, caches)
+            _, sizes_out[name] = _time(fn, inv)
+        for rnd_ in range(max(reps_for.values())):
+            for name, fn in wanted.items():
+                if rnd_ < reps_for[name]:
+                    runs[name].append(_time(fn, inv)[0])
+        med = {k: median(v) for k, v in runs.items()}
+        row = {
+            "lines": lines,
+            "repetitions": {k: len(v) for k, v in runs.items()},
+            "pdf_ms": ms(med["pdf"]),
+            "xlsx_ms": ms(med["xlsx"]),
+            "bare_reportlab_ms": ms(med["bare_reportlab"]),
+            "bare_openpyxl_ms": ms(med["bare_openpyxl"]),
+            "weasyprint_ms": ms(med.get("weasyprint")),
+            "pdf_vs_bare_reportlab": ratio(med["pdf"], med["bare_reportlab"]),
+            "xlsx_vs_bare_openpyxl": ratio(med["xlsx"], med["bare_openpyxl"]),
+            "weasyprint_vs_pdf": ratio(med.get("weasyprint"), med["pdf"]),
+            "pdf_bytes": sizes_out["pdf"],
+            "xlsx_bytes": sizes_out["xlsx"],
+            "runs_ms": {k: [ms(x) for x in v] for k, v in runs.items()},
+        }
+        results.append(row)
+        log(f"render {lines:>6} lines: pdf {row['pdf_ms']} ms ({row['pdf_vs_bare_reportlab']}x "
+            f"bare), xlsx {row['xlsx_ms']} ms ({row['xlsx_vs_bare_openpyxl']}x bare), "
+            f"weasyprint {row['weasyprint_ms']} ms")
+    if profile_dir is not None:
+        _profile(profile_dir, render_pdf, render_xlsx)
+    by_lines = {r["lines"]: r for r in results}
+
+    def fig(lines: int, key: str) -> float | None:
+        return by_lines.get(lines, {}).get(key)
+
+    weasy_note = None if weasy_ok else weasy_reason
+    targets = [
+        verdict(TARGETS["pdf_10"], fig(10, "pdf_vs_bare_reportlab")),
+        verdict(TARGETS["pdf_1000"], fig(1000, "pdf_vs_bare_reportlab"),
+                None if 1000 in by_lines else "not measured in quick mode"),
+        verdict(TARGETS["xlsx_10"], fig(10, "xlsx_vs_bare_openpyxl")),
+        verdict(TARGETS["xlsx_1000"], fig(1000, "xlsx_vs_bare_openpyxl"),
+                None if 1000 in by_lines else "not measured in quick mode"),
+        verdict(TARGETS["weasy_1000"], fig(1000, "weasyprint_vs_pdf"),
+                weasy_note or (None if 1000 in by_lines else "not measured in quick mode")),
+    ]
+    return {
+        "status": "ok",
+        "document": "events/examples/invoices/long-300-lines.json, items cycled to N lines",
+        "weasyprint": {"available": weasy_ok, "version": weasy_version, "reason": weasy_reason},
+        "results": results,
+        "targets": targets,
+    }
+
+
+def _profile(out: Path, render_pdf: Callable[[Any], bytes],
+             render_xlsx: Callable[[Any], bytes]) -> None:
+    """pyinstrument profiles of both renderers at 1,000 lines (text), for the analysis."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        log("render: --profile needs pyinstrument (pip install pyinstrument)")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    inv = parse(invoice_document(1000))
+    for name, fn in (("pdf", render_pdf), ("xlsx", render_xlsx),
+                     ("bare_reportlab", bare_reportlab), ("bare_openpyxl", bare_openpyxl)):
+        fn(inv)
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        for _ in range(3):
+            fn(inv)
+        profiler.stop()
+        path = out / f"render-{name}-1000.txt"
+        path.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+        log(f"render: profile written to {path}")

@@ -1,0 +1,297 @@
+"""``docs/performance.md`` and the plots in ``docs/perf/`` from a report (the JSON document).
+
+The page is generated whole; the hand-written analysis (what bounds each missed target, with
+profile evidence) lives in ``bench/analysis.md`` and is copied in at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.common import BENCH_DIR, log
+
+ANALYSIS = BENCH_DIR / "analysis.md"
+
+
+def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def _x(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[met]
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return [*out, ""]
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
+    """Write the PNGs; returns name -> file name (empty without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("report: matplotlib is not installed: no plots (pip install matplotlib)")
+        return {}
+    out.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+    sections = report["sections"]
+
+    render = sections.get("render") or {}
+    if render.get("results"):
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        rows = render["results"]
+        lines = [r["lines"] for r in rows]
+        for key, label, style in (("pdf_ms", "invoiceflow PDF", "o-"),
+                                  ("bare_reportlab_ms", "bare ReportLab table", "o--"),
+                                  ("xlsx_ms", "invoiceflow XLSX", "s-"),
+                                  ("bare_openpyxl_ms", "bare openpyxl sheet", "s--"),
+                                  ("weasyprint_ms", "WeasyPrint (HTML invoice)", "^:")):
+            pts = [(n, r[key]) for n, r in zip(lines, rows, strict=True) if r.get(key)]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("line items")
+        ax.set_ylabel("ms per invoice (median)")
+        ax.set_title("Rendering time against line items (log-log)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "render-time.png", dpi=110)
+        plt.close(fig)
+        made["render"] = "render-time.png"
+
+    pipeline = sections.get("pipeline") or {}
+    backends = [b for b in pipeline.get("backends", []) if b.get("status") == "ok"]
+    if backends:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        for b in backends:
+            for ax, phase, title in ((axes[0], "unloaded", "one invoice in flight"),
+                                     (axes[1], "loaded", f"{b['n']} uploads at once")):
+                samples = b[phase]["samples_ms"]
+                if samples:
+                    ys = [(i + 1) / len(samples) for i in range(len(samples))]
+                    ax.plot(samples, ys, label=f"{b['backend']} (p50 {b[phase]['p50_ms']:.0f} "
+                                               "ms)")
+                ax.set_title(f"Upload to ready: {title}")
+        from matplotlib.ticker import FuncFormatter
+
+        axes[0].set_xlabel("ms")
+        axes[0].set_xlim(left=0)
+        axes[1].set_xscale("log")  # queued: seconds to minutes
+        axes[1].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axes[1].set_xlabel("ms (log scale)")
+        for ax in axes:
+            ax.set_ylabel("fraction of invoices")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(loc="upper left")
+        fig.tight_layout()
+        fig.savefig(out / "pipeline-latency.png", dpi=110)
+        plt.close(fig)
+        made["pipeline"] = "pipeline-latency.png"
+
+    cold = sections.get("coldstart") or {}
+    if cold.get("functions"):
+        rows = [cold["baseline"], *cold["functions"]] if cold.get("baseline") else \
+            cold["functions"]
+        names = [r["function"] for r in rows]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        axes[0].bar(names, [r["ms"] or 0 for r in rows], color="#1F3A5F")
+        axes[0].axhline(400, color="#C0392B", ls="--", label="target 400 ms")
+        axes[0].set_ylabel("ms, process start to first 2xx (median)")
+        axes[1].bar(names, [r["pss_mb"] or 0 for r in rows], color="#5B7DB1")
+        axes[1].axhline(80, color="#C0392B", ls="--", label="target 80 MB")
+        axes[1].set_ylabel("MB after the first request (PSS, master + worker)")
+        for ax in axes:
+            ax.tick_params(axis="x", rotation=35)
+            ax.legend()
+            ax.grid(True, axis="y", alpha=0.3)
+        axes[0].set_title("Cold start")
+        axes[1].set_title("Memory after the first request")
+        fig.tight_layout()
+        fig.savefig(out / "coldstart.png", dpi=110)
+        plt.close(fig)
+        made["coldstart"] = "coldstart.png"
+
+    memory = sections.get("memory") or {}
+    series = [m for m in memory.get("functions", []) if m.get("samples")]
+    if series:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for m in series:
+            ax.plot([s[0] for s in m["samples"]], [s[1] for s in m["samples"]],
+                    label=f"{m['function']} (growth {m['growth_pct']} %)")
+            ax.axvline(m["warmup"], color="grey", ls=":", lw=1)
+        ax.set_xlabel("invoices rendered")
+        ax.set_ylabel("worker RSS (MB)")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Resident memory of the render functions (dotted: end of warm-up)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "memory.png", dpi=110)
+        plt.close(fig)
+        made["memory"] = "memory.png"
+    return made
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> str:
+    m = report["machine"]
+    s = report["sections"]
+    out = [
+        "# Performance",
+        "",
+        "<!-- Generated by `python -m bench` (bench/report.py); edit bench/analysis.md for the "
+        "analysis, not this file. -->",
+        "",
+        "Every figure below was measured on one machine in one run of the harness, and each "
+        "is shown next to a baseline measured in the same run, so the ratios carry over to "
+        "other machines better than the milliseconds do. Regenerate with "
+        "`.venv/bin/python -m bench` (see `bench/README.md`); compare runs with the JSON it "
+        "prints (`--json PATH`).",
+        "",
+        f"- Run: {report['generated_at']}, mode `{report['mode']}`, commit "
+        f"`{(report['git']['commit'] or '?')[:12]}`"
+        + (" (uncommitted changes)" if report["git"]["dirty"] else "")
+        + (f" — **the code changed during the run** (commit at the end: "
+           f"`{report['git']['commit_at_end'][:12]}`)"
+           if report["git"].get("code_changed_during_run") else ""),
+        f"- Machine: {m['cores']} cores ({m['cpu_model'] or 'unknown CPU'}), "
+        f"{m['memory_gb']} GB, {m['platform']}",
+        f"- Load average (1/5/15 min) at start {m.get('loadavg_at_start')}, at end "
+        f"{m.get('loadavg_at_end')}"
+        + (" — **the machine was busy with other work: the absolute figures are inflated**"
+           if (m.get("loadavg_at_start") or [0])[0] > 0.5 * m["cores"] else ""),
+        f"- Python {m['python']}; " + ", ".join(
+            f"{k} {v}" for k, v in m["versions"].items() if v and k in (
+                "reportlab", "openpyxl", "weasyprint", "functions-framework", "gunicorn")),
+        "",
+        "## Targets",
+        "",
+    ]
+    rows = [[t["description"], t["target"], _f(t["measured"], 2), _met(t["met"]),
+             t.get("note") or ""] for t in report["targets"]]
+    out += _table(["target", "aim", "measured", "verdict", "note"], rows)
+
+    render = s.get("render")
+    if render and render.get("results"):
+        out += ["## Rendering", "",
+                f"Document: {render['document']}. Median of the repetitions shown; the bare "
+                "baselines hold the same rows (see `bench/render.py`).", ""]
+        rows = []
+        for r in render["results"]:
+            reps = r["repetitions"]
+            rows.append([f"{r['lines']:,}", _f(r["pdf_ms"]), _f(r["bare_reportlab_ms"]),
+                         _x(r["pdf_vs_bare_reportlab"]), _f(r["xlsx_ms"]),
+                         _f(r["bare_openpyxl_ms"]), _x(r["xlsx_vs_bare_openpyxl"]),
+                         _f(r["weasyprint_ms"]), _x(r["weasyprint_vs_pdf"]),
+                         f"{reps['pdf']}"])
+        out += _table(["lines", "PDF ms", "bare ReportLab ms", "PDF / bare", "XLSX ms",
+                       "bare openpyxl ms", "XLSX / bare", "WeasyPrint ms",
+                       "WeasyPrint / PDF", "runs"], rows)
+        w = render["weasyprint"]
+        if not w["available"]:
+            out += [f"WeasyPrint baseline unavailable: {w['reason']}", ""]
+        if "render" in images:
+            out += [f"![Rendering time against line items]({image_dir}/{images['render']})",
+                    ""]
+
+    pipe = s.get("pipeline")
+    if pipe and pipe.get("backends"):
+        b = pipe["render_bound"]
+        out += ["## Pipeline", "",
+                f"Uploads over HTTP through the local runtime (its own process; "
+                f"{pipe['clients']} client threads), document {pipe['document']}. Render-only "
+                f"bound measured in the same run: {b['cores']} cores / (PDF {b['pdf_ms']} ms + "
+                f"XLSX {b['xlsx_ms']} ms) = **{b['invoices_per_second']} invoices/s**. "
+                f"Unloaded: {pipe['sequential']} invoices one at a time. Loaded: N uploads at "
+                "once, latency including time queued.", ""]
+        rows = []
+        for r in pipe["backends"]:
+            if r["status"] != "ok":
+                rows.append([r["backend"], str(r["n"]), r["status"] + ": " + (r["reason"] or ""),
+                             *(["-"] * 7)])
+                continue
+            rows.append([r["backend"], str(r["n"]), _f(r["invoices_per_second"], 2),
+                         _f(r["fraction_of_render_bound"], 3),
+                         _f(r["runtime_cpu_cores_used"], 2),
+                         f"{_f(r['unloaded']['p50_ms'])} / {_f(r['unloaded']['p95_ms'])} / "
+                         f"{_f(r['unloaded']['p99_ms'])}",
+                         f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])} / "
+                         f"{_f(r['loaded']['p99_ms'])}",
+                         _f(r["uploads_per_second"], 1), str(r["failed"])])
+        out += _table(["backend", "N", "invoices/s", "of bound", "runtime cores used",
+                       "unloaded p50/p95/p99 ms", "loaded p50/p95/p99 ms", "uploads/s accepted",
+                       "failed"], rows)
+        if "pipeline" in images:
+            out += [f"![Upload-to-ready latency]({image_dir}/{images['pipeline']})", ""]
+
+    cold = s.get("coldstart")
+    if cold and cold.get("functions"):
+        base = cold["baseline"]
+        out += ["## Cold start", "",
+                f"`{cold['command']}` (gunicorn master + 1 worker), embedded backends; median of "
+                f"{base['processes']} fresh processes. Baseline: an empty functions-framework "
+                f"function, **{_f(base['ms'])} ms**, PSS {_f(base['pss_mb'])} MB.", ""]
+        rows = []
+        for r in [base, *cold["functions"]]:
+            mods = r.get("modules") or {}
+            rows.append([r["function"], _f(r["ms"]), _x(r.get("vs_baseline")),
+                         _f(r["worker_rss_mb"]), _f(r["pss_mb"]), _f(mods.get("count")),
+                         ", ".join(mods.get("watched", [])) or ("-" if not mods else "none")])
+        out += _table(["function", "start to first 2xx ms", "vs empty function",
+                       "worker RSS MB", "PSS MB (master+worker)", "modules",
+                       "notable packages imported"], rows)
+        if "coldstart" in images:
+            out += [f"![Cold start and memory]({image_dir}/{images['coldstart']})", ""]
+
+    mem = s.get("memory")
+    if mem and mem.get("functions"):
+        out += ["## Memory stability", ""]
+        rows = []
+        for r in mem["functions"]:
+            if "error" in r:
+                rows.append([r["function"], r["error"], *(["-"] * 5)])
+                continue
+            rows.append([r["function"], f"{r['invoices']:,}", _f(r["rss_start_mb"]),
+                         _f(r["rss_after_warmup_mb"]), _f(r["rss_end_mb"]),
+                         _f(r["rss_max_mb"]), _f(r["growth_pct"], 1, " %")])
+        out += _table(["function", "invoices", "RSS start MB", "after warm-up MB", "end MB",
+                       "max MB", "growth after warm-up"], rows)
+        if "memory" in images:
+            out += [f"![Resident memory over the run]({image_dir}/{images['memory']})", ""]
+
+    errors = report.get("errors") or []
+    if errors:
+        out += ["## Errors", ""] + [f"- {e}" for e in errors] + [""]
+    if ANALYSIS.exists():
+        out += [ANALYSIS.read_text(encoding="utf-8").rstrip(), ""]
+    return "\n".join(out)
+
+
+def write(report: dict[str, Any], docs_dir: Path) -> Path:
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    images = plots(report, docs_dir / "perf")
+    page = docs_dir / "performance.md"
+    page.write_text(markdown(report, images, "perf"), encoding="utf-8")
+    log(f"report: wrote {page} and {len(images)} plot(s) in {docs_dir / 'perf'}")
+    return page
