@@ -32,7 +32,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
 from cloudevents.conversion import to_binary as _to_binary
 from cloudevents.exceptions import GenericException as _CloudEventsError
 from cloudevents.http import CloudEvent, from_http
@@ -266,6 +265,8 @@ def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT
     if not sink_url:
         raise ConfigError([Problem("/K_SINK", "is not set: this function cannot emit events")])
     headers, body = to_http(event)
+    import requests  # lazily: login and download never emit (~40 ms of cold start)
+
     try:
         response = requests.post(sink_url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
