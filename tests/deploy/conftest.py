@@ -125,6 +125,16 @@ def by_kind(applied_docs: list[Doc]) -> Callable[[str], dict[str, Doc]]:
     return select
 
 
+@pytest.fixture(scope="session")
+def workload_pods(by_kind: Callable[[str], dict[str, Doc]]) -> list[dict[str, Any]]:
+    """The pod specs of every applied workload: Knative Services, Jobs and CronJobs."""
+    pods = [d.obj["spec"]["template"]["spec"]
+            for d in [*by_kind("KService").values(), *by_kind("Job").values()]]
+    pods += [d.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+             for d in by_kind("CronJob").values()]
+    return pods
+
+
 # --- Kubernetes API schemas --------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -286,7 +286,7 @@ def test_helm_lint(chart_case: Any, helm_render: Any) -> None:
 # --- the Knative manifests read these charts' Secrets ------------------------------------------
 
 def test_knative_manifests_read_the_secrets_the_charts_make(
-        render: Any, by_kind: Any, deploy: Any) -> None:
+        render: Any, by_kind: Any, workload_pods: Any, deploy: Any) -> None:
     made: dict[str, set[str]] = {}
     for chart in deploy.chart_dirs():
         for secret in of_kind(render(chart), "Secret"):
@@ -294,11 +294,7 @@ def test_knative_manifests_read_the_secrets_the_charts_make(
             made[secret["metadata"]["name"]] = set(secret_data(secret))
     wanted = {"DATABASE_URL": "postgres", "MONGODB_URL": "mongodb"}
     seen = set()
-    pods = [d.obj["spec"]["template"]["spec"]
-            for d in [*by_kind("KService").values(), *by_kind("Job").values()]]
-    pods += [d.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-             for d in by_kind("CronJob").values()]
-    for pod in pods:
+    for pod in workload_pods:
         for entry in pod["containers"][0].get("env", []):
             if entry["name"] in wanted:
                 ref = entry["valueFrom"]["secretKeyRef"]

@@ -299,15 +299,12 @@ def test_every_setting_a_function_reads_is_provided_and_secrets_only_from_secret
     assert not problems, "\n".join(problems)
 
 
-def test_secret_references_name_the_secrets_the_operator_guide_creates(by_kind: Any) -> None:
+def test_secret_references_name_the_secrets_the_operator_guide_creates(
+        workload_pods: Any) -> None:
     """Every Secret a manifest reads is created by a chart or by a command in the guide."""
     guide = (REPO / "docs" / "operations.md").read_text()
     referenced = set()
-    pods = [d.obj["spec"]["template"]["spec"]
-            for d in [*by_kind("KService").values(), *by_kind("Job").values()]]
-    pods += [d.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-             for d in by_kind("CronJob").values()]
-    for pod in pods:
+    for pod in workload_pods:
         for entry in pod["containers"][0].get("env", []):
             ref = entry.get("valueFrom", {}).get("secretKeyRef")
             if ref:
