@@ -36,6 +36,15 @@ def rabbitmq_url() -> str:
     return RABBITMQ_URL
 
 
+def use_postgres_and_rabbitmq(monkeypatch: pytest.MonkeyPatch,
+                              request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Point the runtime at the real Postgres (a fresh schema) and RabbitMQ; returns the broker
+    options: a queue prefix of its own, so the test can delete its topology afterwards."""
+    monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+    monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
+    return {"prefix": f"test-{uuid.uuid4().hex[:8]}."}
+
+
 class Pipeline:
     backend = ""
 
@@ -106,9 +115,7 @@ def pipeline(request: pytest.FixtureRequest, clean_env: None, monkeypatch: pytes
              sendgrid: FakeSendGrid) -> Iterator[Pipeline]:
     options: dict[str, Any] = {}
     if request.param != "embedded":
-        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
-        monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
-        options["prefix"] = f"test-{uuid.uuid4().hex[:8]}."
+        options = use_postgres_and_rabbitmq(monkeypatch, request)
     runtime = LocalRuntime("127.0.0.1", 0, **options).start()
     if request.param.endswith("gridfs"):
         # the GridFS adapter on mongomock, in place of a mongodb:// server nobody runs here;
@@ -180,9 +187,7 @@ def test_every_event_delivered_twice_has_no_duplicate_effects(
     count = 100
     options: dict[str, Any] = {}
     if backend != "embedded":
-        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
-        monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
-        options["prefix"] = f"test-{uuid.uuid4().hex[:8]}."
+        options = use_postgres_and_rabbitmq(monkeypatch, request)
     runtime = LocalRuntime("127.0.0.1", 0, **options).start()
     published: list[str] = []
     original = runtime.broker.publish
@@ -227,11 +232,9 @@ def test_events_accepted_before_a_stop_are_delivered_after_the_restart(
         request: pytest.FixtureRequest) -> None:
     """RabbitMQ backend: the first runtime accepts an upload but delivers nothing (its broker
     does not consume), stops like Ctrl-C does, and a second runtime finishes the invoice."""
-    monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
-    monkeypatch.setenv("RABBITMQ_URL", rabbitmq_url())
+    options = use_postgres_and_rabbitmq(monkeypatch, request)
     monkeypatch.setenv("JWT_SECRET", "restart-test-secret-long-enough-for-hs256")
-    prefix = f"test-{uuid.uuid4().hex[:8]}."
-    first = LocalRuntime("127.0.0.1", 0, prefix=prefix, consume=False).start()
+    first = LocalRuntime("127.0.0.1", 0, consume=False, **options).start()
     try:
         pipeline = Pipeline(first)
         invoice_id = pipeline.upload((EXAMPLES / "minimal.json").read_bytes())
@@ -240,7 +243,7 @@ def test_events_accepted_before_a_stop_are_delivered_after_the_restart(
         assert get_context().repo.get_invoice(invoice_id).status == "received"
     finally:
         first.stop()
-    second = LocalRuntime("127.0.0.1", 0, prefix=prefix).start()
+    second = LocalRuntime("127.0.0.1", 0, **options).start()
     try:
         pipeline.base, pipeline.runtime = second.url, second
         view = pipeline.wait([invoice_id])[invoice_id]
