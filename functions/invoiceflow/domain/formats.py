@@ -267,7 +267,8 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
             return "/tax"
         if pointer.startswith(("/seller/", "/bill_to/", "/ship_to/")) and \
                 not pointer.startswith("/seller/logo"):
-            return to_client(pointer.split("/")[1] and "/" + pointer.split("/")[1])
+            # the whole party came from one multi-line string: point at that field
+            return to_client("/" + pointer.split("/")[1])
         return to_client(pointer)
 
     return out, generator_map, problems
