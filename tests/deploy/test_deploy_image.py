@@ -1,5 +1,5 @@
-"""The container image: Dockerfile, .dockerignore, requirements.lock, and the entry points the
-Knative Services name (FUNCTION_SOURCE / FUNCTION_TARGET).
+"""The container image: Dockerfile, .dockerignore, and the entry points the Knative Services
+name (FUNCTION_SOURCE / FUNCTION_TARGET). The lock files are checked in tests/test_lock.py.
 
 No image is built here (no daemon, no registry): the Dockerfile is parsed and every path and
 name it depends on is checked.
@@ -12,22 +12,13 @@ import fnmatch
 import json
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
-#: Packages of the test/dev tool chain, which have no place in the image.
-DEV_ONLY = {"pytest", "mypy", "ruff", "kubernetes-validate", "mongomock", "pypdf", "pip",
-            "setuptools", "wheel"}
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|build-essential|make|cmake|clang|python3-dev|"
                          r"libpq-dev|apt-get\s+install)\b")
 
@@ -230,66 +221,6 @@ def test_dockerfile_builds_a_slim_non_root_image_with_cached_dependencies(
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid (runAsNonRoot can check it)"
     cmd = [ins for ins in final_stage if ins.keyword in ("CMD", "ENTRYPOINT")][-1]
     assert json.loads(cmd.args)[0] == "functions-framework"
-
-
-def _lock() -> dict[str, Version]:
-    pins = {}
-    for raw in (REPO / "requirements.lock").read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        assert match, f"requirements.lock: {line!r} is not pinned as name==version"
-        pins[canonicalize_name(match.group(1))] = Version(match.group(2))
-    return pins
-
-
-def test_requirements_lock_pins_every_runtime_dependency() -> None:
-    pins = _lock()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    problems = []
-    for spec in project["dependencies"]:
-        req = Requirement(spec)
-        name = canonicalize_name(req.name)
-        if name not in pins:
-            problems.append(f"{req.name} is not in requirements.lock")
-        elif not req.specifier.contains(pins[name], prereleases=True):
-            problems.append(f"{req.name}=={pins[name]} does not satisfy {spec!r}")
-    assert not problems, "\n".join(problems)
-    assert not DEV_ONLY & set(pins), f"dev-only packages in the lock: {DEV_ONLY & set(pins)}"
-
-
-def test_requirements_lock_is_closed_under_dependencies() -> None:
-    """Every requirement of a pinned package (and of the extras asked for) is pinned too.
-
-    Read from the metadata of the packages installed here, where their version is the pinned one.
-    """
-    pins = _lock()
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted: list[tuple[str, set[str]]] = [(name, set()) for name in pins]
-    wanted += [(canonicalize_name(Requirement(s).name), set(Requirement(s).extras))
-               for s in project["dependencies"]]
-    checked = 0
-    missing = []
-    for name, extras in wanted:
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue
-        if Version(dist.version) != pins.get(name):
-            continue
-        checked += 1
-        for spec in dist.requires or []:
-            req = Requirement(spec)
-            envs = [dict(default_environment(), python_version="3.11",
-                         python_full_version="3.11.14", sys_platform="linux",
-                         platform_system="Linux", extra=extra) for extra in extras | {""}]
-            if req.marker is not None and not any(req.marker.evaluate(env) for env in envs):
-                continue
-            if canonicalize_name(req.name) not in pins:
-                missing.append(f"{name} needs {spec}")
-    assert checked, "none of the pinned versions is installed here to read metadata from"
-    assert not missing, "requirements.lock is missing:\n" + "\n".join(missing)
 
 
 # --- the entry points the Knative Services name ------------------------------------------------

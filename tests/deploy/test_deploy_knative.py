@@ -19,6 +19,7 @@ import yaml
 
 from invoiceflow import settings
 from invoiceflow.runtime.triggers import load_triggers, parse_duration
+from support.services import fail_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 KNATIVE = REPO / "knative"
@@ -157,7 +158,7 @@ def test_kustomization_applies_every_numbered_manifest_in_order() -> None:
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("kubectl (with its built-in kustomize) is not on PATH")
+        fail_or_skip("kubectl (with its built-in kustomize) is not on PATH")
     result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,7 @@ from invoiceflow.context import get_context
 from invoiceflow.runtime.dev import LocalRuntime
 from support.api import EXAMPLES, PASSWORD
 from support.sendgrid import FakeSendGrid, fake_sendgrid
-from support.services import require_service
+from support.services import fail_or_skip
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -32,7 +32,7 @@ def rabbitmq_url() -> str:
     try:
         socket.create_connection(("127.0.0.1", 5672), 3).close()
     except OSError as exc:
-        require_service(f"RabbitMQ is not reachable: {exc}")
+        fail_or_skip(f"RabbitMQ is not reachable: {exc}")
     return RABBITMQ_URL
 
 

@@ -1,4 +1,10 @@
-"""Locale formatting (render/fmt.py): Babel output for the invoice's locale and currency."""
+"""Locale formatting (render/fmt.py): Babel output for the invoice's locale and currency.
+
+The expected strings are CLDR data as shipped by the *locked* Babel (requirements.lock): CLDR
+changes between releases (Babel 2.19's de-CH groups with an apostrophe where 2.18 uses U+2019),
+so they hold for that version only. tests/test_lock.py fails first when another one is
+installed; after a deliberate Babel upgrade, re-read these strings from the new CLDR data.
+"""
 
 from __future__ import annotations
 

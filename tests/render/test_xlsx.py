@@ -16,7 +16,6 @@ the file itself, so it is always given the workbook without its cached values
 from __future__ import annotations
 
 import io
-import os
 import random
 import re
 import sys
@@ -143,14 +142,8 @@ def test_excel_round_is_excels() -> None:
 def excel_round_plugin() -> Iterator[str]:
     """A pycel plugin module whose ROUND is Excel's (plugins are looked up first).
 
-    pycel (``pip install pycel``, a test dependency) evaluates the formulas; without it these
-    tests fail under CI and are skipped elsewhere."""
-    try:
-        from pycel.lib.function_helpers import excel_math_func
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("pycel is not installed (CI is set, so this fails instead of skipping)")
-        pytest.skip("pycel is not installed")
+    pycel (a test dependency, in requirements-dev.lock) evaluates the formulas."""
+    from pycel.lib.function_helpers import excel_math_func
 
     name = "_invoiceflow_test_excel_round"
     module = types.ModuleType(name)

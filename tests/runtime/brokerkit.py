@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from invoiceflow.runtime.delivery import Attempt, Outcome
+from support.services import fail_or_skip
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REPO = Path(__file__).resolve().parents[2]
@@ -175,11 +174,8 @@ def rabbitmq_available() -> bool:
 
 def require_rabbitmq() -> None:
     """Fail (CI) or skip (a laptop without RabbitMQ)."""
-    if rabbitmq_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"RabbitMQ is not reachable at {RABBITMQ_URL} and CI is set")
-    pytest.skip(f"RabbitMQ is not reachable at {RABBITMQ_URL}")
+    if not rabbitmq_available():
+        fail_or_skip(f"RabbitMQ is not reachable at {RABBITMQ_URL}")
 
 
 @dataclass

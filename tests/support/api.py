@@ -31,7 +31,7 @@ PASSWORD = "correct horse battery staple"
 def serve_wsgi(app: Any) -> Iterator[str]:
     """Serve a WSGI app on 127.0.0.1 (any free port) in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
