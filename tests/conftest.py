@@ -1,14 +1,12 @@
 """Shared fixtures: database URLs (PostgreSQL, SQLite), a files directory, a mongomock
-database usable with GridFS.
+database usable with GridFS; and the markers of tests that need a server.
 
-PostgreSQL: 127.0.0.1:5432, db ``test``, user ``postgres`` or ``root`` (trust auth), or
-``INVOICEFLOW_TEST_POSTGRES_URL``. When it does not answer, tests needing it fail if ``CI`` is
-set and are skipped otherwise.
+The servers are named in support/services.py. When one does not answer, tests needing it fail
+if ``CI`` is set and are skipped otherwise (``fail_or_skip``).
 """
 
 from __future__ import annotations
 
-import os
 import types
 import uuid
 from collections.abc import Iterator
@@ -19,12 +17,27 @@ import pytest
 
 from invoiceflow.context import get_context, reset_context
 from support.api import SECRET, Person, Sink, client, make_person, serve_wsgi
-from support.services import fail_or_skip
+from support.services import POSTGRES_URLS, fail_or_skip
 
-POSTGRES_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-)
+#: Fixtures that reach a server, by the marker their tests get.
+SERVICE_FIXTURES = {
+    "postgres": {"postgres_server_url", "postgres_url"},
+    "rabbitmq": {"rabbitmq_url"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs PostgreSQL or RabbitMQ: by the fixtures it requests, or by a
+    parameter naming the backend (``database_url[postgres]``, ``broker[rabbitmq]``,
+    ``pipeline[postgres+rabbitmq+files]``), so ``-m 'not postgres and not rabbitmq'`` is the
+    part that runs without servers."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = [str(v) for v in callspec.params.values()] if callspec else []
+        for marker, fixtures in SERVICE_FIXTURES.items():
+            if names & fixtures or any(marker in value.split("+") for value in params):
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +45,8 @@ def postgres_server_url() -> str:
     """URL of the test database (the public schema); the session's one connection check."""
     import psycopg2
 
-    explicit = os.environ.get("INVOICEFLOW_TEST_POSTGRES_URL")
     problems = []
-    for url in (explicit,) if explicit else POSTGRES_CANDIDATES:
+    for url in POSTGRES_URLS:
         try:
             psycopg2.connect(url, connect_timeout=3).close()
             return url

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+#: one worker runs the whole module, so the report (a 20 s subprocess) is made once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench-quick")]
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_KEYS = {"id", "section", "description", "target", "op", "limit", "unit", "measured",
                "met", "note"}

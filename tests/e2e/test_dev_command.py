@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from support.api import EXAMPLES
 
 BIN = Path(sys.executable).parent
@@ -31,6 +33,7 @@ def curl(*args: str) -> str:
     return out.stdout
 
 
+@pytest.mark.slow
 def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path: Path) -> None:
     assert shutil.which("curl"), "the curl binary is needed (apt-get install curl)"
     env = {**os.environ, "DATABASE_URL": postgres_url, "DATA_DIR": str(tmp_path),

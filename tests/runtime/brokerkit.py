@@ -3,7 +3,6 @@ availability (fail under CI, skip elsewhere), and a view of what a broker did.""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from invoiceflow.runtime.delivery import Attempt, Outcome
-from support.services import fail_or_skip
+from support.services import RABBITMQ_URL, fail_or_skip
 
-RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REPO = Path(__file__).resolve().parents[2]
 EVENTUALLY = 15.0  # generous: "eventually", never a timing assertion
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
@@ -16,9 +17,10 @@ from functions_framework import create_app
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from invoiceflow import accounts
+from invoiceflow.auth import issue_token
 from invoiceflow.context import get_context
 from invoiceflow.events import from_request
+from invoiceflow.passwords import hash_password
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -78,11 +80,19 @@ def basic(email: str, password: str) -> dict[str, str]:
             .decode()}
 
 
+@functools.cache
+def password_hash() -> str:
+    """The argon2 hash of PASSWORD, made once: every test person shares it (hashing is what
+    makes argon2 safe, and slow; tests/api/test_login.py tests the real login)."""
+    return hash_password(PASSWORD)
+
+
 def make_person(email: str) -> Person:
+    """A user with PASSWORD and a token issued as login issues it."""
     ctx = get_context()
-    user = accounts.add_user(ctx.repo, email, PASSWORD)
-    token = accounts.login(ctx.settings, ctx.repo, email, PASSWORD).token
-    return Person(email, user.id, token)
+    user = ctx.repo.add_user(email, password_hash())
+    assert user is not None, f"{email} exists already"
+    return Person(email, user.id, issue_token(ctx.settings, user).token)
 
 
 def client(name: str) -> Any:

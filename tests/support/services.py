@@ -1,5 +1,13 @@
-"""The one rule for tests that need something this machine may lack (a server, a tool, an
-input beside the repository): fail under CI, skip otherwise."""
+"""The real servers the suite uses, and the one rule for tests that need something this
+machine may lack (a server, a tool, an input beside the repository): fail under CI, skip
+otherwise.
+
+PostgreSQL: 127.0.0.1:5432, database ``test``, user ``postgres`` or ``root`` (trust auth), or
+``INVOICEFLOW_TEST_POSTGRES_URL``. RabbitMQ: 127.0.0.1:5672 guest/guest, or
+``INVOICEFLOW_TEST_RABBITMQ_URL``. Tests that use them carry the ``postgres`` / ``rabbitmq``
+markers (tests/conftest.py adds them), so ``-m 'not postgres and not rabbitmq'`` runs without
+servers.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,13 @@ import os
 from typing import NoReturn
 
 import pytest
+
+POSTGRES_URLS = tuple(filter(None, (os.environ.get("INVOICEFLOW_TEST_POSTGRES_URL"),))) or (
+    "postgresql://postgres@127.0.0.1:5432/test",
+    "postgresql://root@127.0.0.1:5432/test",
+)
+RABBITMQ_URL = os.environ.get("INVOICEFLOW_TEST_RABBITMQ_URL",
+                              "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
 def fail_or_skip(reason: str) -> NoReturn:
