@@ -100,6 +100,6 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthorized("malformed Basic credentials") from None
     email, sep, password = decoded.partition(":")
-    if not sep:
+    if not sep or any(c < " " or c == "\x7f" for c in email):  # NUL: PostgreSQL text cannot
         raise Unauthorized("malformed Basic credentials")
     return email, password
