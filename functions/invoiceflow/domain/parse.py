@@ -310,8 +310,8 @@ def _within_amount_bounds(value: Decimal) -> bool:
     6 after the point): decided on the tuple, before ``format`` writes out all the digits."""
     digits, exponent = value.as_tuple()[1:]
     assert isinstance(exponent, int)
-    return len(digits) <= 21 and -6 <= exponent and len(digits) + exponent <= 15 or \
-        digits == (0,) and -6 <= exponent <= MAX_NUMBER_EXPONENT
+    return (len(digits) <= 21 and -6 <= exponent and len(digits) + exponent <= 15) or \
+        (digits == (0,) and -6 <= exponent <= MAX_NUMBER_EXPONENT)
 
 
 def _amount_problem(value: Any) -> str | None:
