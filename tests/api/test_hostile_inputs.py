@@ -63,6 +63,7 @@ def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_c
     assert "Idempotency-Key" in _problem(r, 400)["detail"]
 
     _problem(login_client.post("/login", headers=basic("alice@example.com\x00", PASSWORD)), 401)
+    _problem(login_client.post("/login", headers={"Authorization": "Basic \xe9"}), 401)
     assert login_client.post("/login", headers=basic(alice.email, PASSWORD)).status_code == 200
 
     event = make_event(INVOICE_REQUESTED, "/erp/orders",
