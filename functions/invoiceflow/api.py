@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 UPLOAD_SOURCE = "/invoiceflow/upload"
 #: multipart framing allowed on top of the document limit
 _MULTIPART_SLACK = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -161,8 +162,9 @@ def upload(request: Request) -> Response:
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 200:
-        raise BadRequest("Idempotency-Key must be 1 to 200 characters")
+    if key is not None and (not 1 <= len(key) <= 200 or _CONTROL.search(key)):
+        raise BadRequest("Idempotency-Key must be 1 to 200 characters without control "
+                         "characters")
     data = _document_bytes(request, ctx.settings.max_document_bytes)
     invoice, _created = accept_document(ctx, user, data, source="http", idempotency_key=key)
     relay_after_commit(ctx)

@@ -97,9 +97,9 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
                            "email:password")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: non-ASCII text
         raise Unauthorized("malformed Basic credentials") from None
     email, sep, password = decoded.partition(":")
-    if not sep:
+    if not sep or any(c < " " or c == "\x7f" for c in email):  # NUL: PostgreSQL text cannot
         raise Unauthorized("malformed Basic credentials")
     return email, password

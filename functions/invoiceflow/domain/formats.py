@@ -265,6 +265,8 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
     def generator_map(pointer: str) -> str:
         if re.fullmatch(r"/items/\d+/tax_rate", pointer):
             return "/tax"
+        if pointer.startswith("/discount/"):  # the one number "discounts" became the object
+            return "/discounts"
         if pointer.startswith(("/seller/", "/bill_to/", "/ship_to/")) and \
                 not pointer.startswith("/seller/logo"):
             # the whole party came from one multi-line string: point at that field

@@ -45,9 +45,23 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 MAX_SIGNIFICANT_DIGITS = 15
 #: the largest line or invoice amount (exclusive): 15 digits even with 3 decimals (KWD)
 MAX_AMOUNT = Decimal(10) ** 12
+#: any number in a document: at most this many characters of JSON text and an exponent of at
+#: most this size either way; checked on the raw text before any Decimal exists, so a number
+#: like 1e999999999 (11 bytes that expand to a billion digits) costs nothing
+MAX_NUMBER_CHARS = 64
+MAX_NUMBER_EXPONENT = 64
+#: the deepest nesting a document may have (an invoice needs 4 levels)
+MAX_DEPTH = 32
+#: the first date a spreadsheet can show (Excel's 1900 date system counts a 1900-02-29 that
+#: never was, so earlier serial numbers mean other days than in every other calendar)
+FIRST_DATE = date(1900, 3, 1)
 #: fields whose text may span several lines; every other string is one line
 _MULTILINE = frozenset({"description", "notes", "terms"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+#: U+FFFE and U+FFFF (XML 1.0 forbids them: a workbook holding one is not XML) and the other
+#: Unicode noncharacters (U+FDD0..U+FDEF, U+nFFFE/U+nFFFF: never meant for interchange)
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)) + "]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 MAX_LOGO_BYTES = 512 * 1024
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
@@ -56,8 +70,56 @@ _LOGO_URI = re.compile(r"^data:image/(png|jpeg);base64,")
 _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 
 
-class NonFinite(str):
+class BadNumber(str):
+    """A JSON number validation reports wherever it stands (keeps its text for the message)."""
+
+    @property
+    def problem(self) -> str:
+        raise NotImplementedError
+
+
+class NonFinite(BadNumber):
     """What ``NaN``/``Infinity`` in the JSON text parse to, so validation can point at them."""
+
+    @property
+    def problem(self) -> str:
+        return f"{self} is not allowed: amounts must be finite numbers"
+
+
+class OutOfRange(BadNumber):
+    """A number too long or with too large an exponent (the text is shortened for messages)."""
+
+    @property
+    def problem(self) -> str:
+        return (f"the number {self} is out of range: a number may have at most "
+                f"{MAX_NUMBER_CHARS} characters and an exponent of at most "
+                f"{MAX_NUMBER_EXPONENT}; amounts have at most 15 digits before and 6 after "
+                "the decimal point")
+
+
+def _number(text: str) -> Decimal | OutOfRange:
+    """The ``parse_float``/``parse_int`` hook: sees the raw text, bounds it before any
+    arithmetic (building the Decimal is cheap; formatting or computing with it is not)."""
+    if len(text) > MAX_NUMBER_CHARS:
+        return OutOfRange(f"{text[:12]}...({len(text):,} characters)")
+    value = Decimal(text)
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or abs(exponent) > MAX_NUMBER_EXPONENT:
+        return OutOfRange(text)
+    return value
+
+
+def _depth_problem(value: Any) -> bool:
+    """Whether the parsed document nests deeper than MAX_DEPTH (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True)
@@ -74,16 +136,22 @@ def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise PayloadTooLarge(f"the document is {size:,} bytes; the limit is {max_bytes:,}")
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, parse_float=Decimal, parse_int=Decimal,
-                          parse_constant=NonFinite)
+        doc = json.loads(text, parse_float=_number, parse_int=_number,
+                         parse_constant=NonFinite)
     except UnicodeDecodeError as exc:
         raise MalformedJSON(f"the document is not UTF-8: {exc.reason} at byte {exc.start}") \
             from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
                             f"{exc.colno}") from None
-    except RecursionError:
-        raise MalformedJSON("malformed JSON: nested too deeply") from None
+    except RecursionError:  # thousands of nested brackets
+        too_deep = True
+    else:
+        too_deep = _depth_problem(doc)
+    if too_deep:
+        raise MalformedJSON(f"the document is nested too deeply (at most {MAX_DEPTH} levels "
+                            "of objects and arrays)")
+    return doc
 
 
 def parse_invoice(data: bytes | str | Mapping[str, Any], *,
@@ -123,7 +191,9 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     """Drop repeats and put the problems in document order (/items/2 before /items/10)."""
 
     def key(p: Problem) -> list[tuple[int, int | str]]:
-        return [(0, int(s)) if s.isdigit() else (1, s) for s in p.pointer.split("/")]
+        # an index is ASCII digits; "²" or "①" are digits to str.isdigit but not to int()
+        return [(0, int(s)) if s.isascii() and s.isdigit() else (1, s)
+                for s in p.pointer.split("/")]
 
     return sorted(dict.fromkeys(problems), key=key)
 
@@ -151,8 +221,8 @@ def _pointer(path: Any) -> str:
 def _humanise(err: Any) -> Iterator[tuple[str, str]]:
     where = _pointer(err.absolute_path)
     v, value = err.validator, err.instance
-    if isinstance(value, NonFinite):
-        yield where, f"{value} is not allowed: amounts must be finite numbers"
+    if isinstance(value, BadNumber):
+        yield where, value.problem
     elif v == "required":
         for name in err.validator_value:
             if isinstance(value, Mapping) and name not in value:
@@ -218,12 +288,13 @@ def _check(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _dec(value: Any) -> Decimal | None:
     """The Decimal for a schema-valid amount, None for anything else (already reported)."""
-    if isinstance(value, bool) or isinstance(value, NonFinite):
+    if isinstance(value, bool) or isinstance(value, BadNumber):
         return None
     if isinstance(value, Decimal | int):
         if not isinstance(value, Decimal):
             value = Decimal(value)
-        if not value.is_finite() or not _AMOUNT.match(format(value, "f")):
+        if not value.is_finite() or not _within_amount_bounds(value) or \
+                not _AMOUNT.match(format(value, "f")):
             return None
         return value
     if isinstance(value, str) and _AMOUNT.match(value):
@@ -232,6 +303,15 @@ def _dec(value: Any) -> Decimal | None:
         except InvalidOperation:
             return None
     return None
+
+
+def _within_amount_bounds(value: Decimal) -> bool:
+    """Whether the digits and exponent of a finite value allow an amount (15 digits before,
+    6 after the point): decided on the tuple, before ``format`` writes out all the digits."""
+    digits, exponent = value.as_tuple()[1:]
+    assert isinstance(exponent, int)
+    return (len(digits) <= 21 and -6 <= exponent and len(digits) + exponent <= 15) or \
+        (digits == (0,) and -6 <= exponent <= MAX_NUMBER_EXPONENT)
 
 
 def _amount_problem(value: Any) -> str | None:
@@ -251,6 +331,12 @@ def _significant_digits(number: Decimal) -> int:
     return len(digits) if number else 0
 
 
+def _shown(value: Any) -> str:
+    """A client's value, shortened for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text):,} characters)"
+
+
 def _real_date(value: Any) -> date | None:
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         return None
@@ -263,9 +349,15 @@ def _real_date(value: Any) -> date | None:
 def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:
     """Control characters and lone surrogates anywhere; line breaks outside the multi-line
     fields (a line break in, say, the invoice number would end up in an email header)."""
-    if isinstance(value, str):
+    if isinstance(value, BadNumber):
+        yield where, value.problem
+    elif isinstance(value, str):
+        nonchar = _NONCHARACTER.search(value)
         if _CONTROL.search(value):
             yield where, "contains control characters or invalid Unicode"
+        elif nonchar:
+            yield where, (f"contains U+{ord(nonchar.group()):04X}, a Unicode noncharacter that "
+                          "XML 1.0 and so the workbook cannot hold")
         elif key not in _MULTILINE and key != "logo" and _LINE_BREAK.search(value):
             yield where, "must be a single line (line breaks are allowed only in " \
                          "descriptions, notes and terms)"
@@ -282,8 +374,14 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     issue = doc.get("issue_date")
     for key in ("issue_date", "due_date"):
         value = doc.get(key)
-        if value is not None and _real_date(value) is None:
-            yield f"/{key}", f"{value!r} is not a real calendar date in the form YYYY-MM-DD"
+        real = _real_date(value)
+        if value is not None and real is None:
+            yield f"/{key}", f"{_shown(value)} is not a real calendar date in the form " \
+                             "YYYY-MM-DD"
+        elif real is not None and real < FIRST_DATE:
+            yield f"/{key}", (f"{real} is too early: dates before {FIRST_DATE} cannot be "
+                              "represented in a spreadsheet (the 1900 date system counts a "
+                              "29 February 1900 that never was)")
     due, issued = _real_date(doc.get("due_date")), _real_date(issue)
     if due and issued and due < issued:
         yield "/due_date", f"the due date {due} is before the issue date {issued}"
@@ -497,7 +595,7 @@ def _check_sent_totals(invoice: Invoice, sent: Mapping[str, Any]) -> None:
             continue
         got = _dec(raw)
         if got is None:
-            problems.append(Problem(pointer, f"must be a decimal number (got {raw!r})"))
+            problems.append(Problem(pointer, f"must be a decimal number (got {_shown(raw)})"))
         elif abs(got - expected) > tolerance:
             problems.append(Problem(pointer, f"the value sent, {got}, differs from the value "
                                     f"computed, {expected}, by more than {tolerance}"))

@@ -90,7 +90,7 @@ from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render import fmt
 
-__all__ = ["MAX_LOGO_PIXELS", "render_pdf"]
+__all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
 FONTS_DIR = Path(__file__).with_name("fonts")
 FONT = "DejaVuSans"
@@ -956,4 +956,22 @@ def render_pdf(invoice: Invoice) -> bytes:
         doc.build(story, canvasmaker=canvasmaker)
     except LayoutError as exc:
         raise RenderError(f"the invoice cannot be laid out on pages: {exc}") from exc
-    return buf.getvalue()
+    data = buf.getvalue()
+    check_pdf(data)
+    return data
+
+
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+
+
+def check_pdf(data: bytes) -> None:
+    """The renderer's cheap check of its own output: a PDF header, a trailer whose
+    ``startxref`` points at the cross-reference table, and the end-of-file marker. A file
+    that fails is a RenderError (the invoice is ``failed``, never ``ready``)."""
+    match = _STARTXREF.search(data[-64:])
+    if not data.startswith(b"%PDF-1.") or match is None:
+        raise RenderError("the PDF is not valid: its header or trailer is missing")
+    offset = int(match.group(1))
+    if data[offset:offset + 4] != b"xref" or b"trailer" not in data[offset:]:
+        raise RenderError("the PDF is not valid: its cross-reference table is not where the "
+                          "trailer says")

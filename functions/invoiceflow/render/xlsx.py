@@ -233,6 +233,28 @@ class _Styles(dict[Any, int]):
 # --------------------------------------------------------------------------- zip
 
 
+def check_workbook(data: bytes) -> None:
+    """The renderer's check of its own output: a zip whose every XML part is well-formed XML
+    1.0. A workbook a spreadsheet would refuse (say, text with U+FFFF) is a RenderError, so
+    the step fails and the invoice is ``failed``, never ``ready``."""
+    from xml.parsers import expat
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            if "[Content_Types].xml" not in names:
+                raise RenderError("the workbook is incomplete: it has no [Content_Types].xml")
+            for name in names:
+                if name.endswith((".xml", ".rels")):
+                    expat.ParserCreate().Parse(archive.read(name), True)
+    except expat.ExpatError as exc:
+        raise RenderError(f"the workbook is not valid: its part {name} is not well-formed "
+                          f"XML ({expat.errors.messages.get(exc.code, 'error')} at line "
+                          f"{exc.lineno})") from None
+    except zipfile.BadZipFile:
+        raise RenderError("the workbook is not valid: it is not a zip archive") from None
+
+
 class _FixedTimeZip(zipfile.ZipFile):
     """A zip whose entries all carry one fixed timestamp (reproducible output)."""
 
@@ -562,7 +584,9 @@ class _Renderer:
         out = io.BytesIO()
         archive = _FixedTimeZip(out, self.inv.issue_date)
         ExcelWriter(self.wb, archive).save()
-        return out.getvalue()
+        data = out.getvalue()
+        check_workbook(data)
+        return data
 
     def _properties(self) -> None:
         inv = self.inv

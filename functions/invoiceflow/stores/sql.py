@@ -139,16 +139,29 @@ def encode_cursor(created_at: datetime, invoice_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: a cursor is two short strings; anything longer is not one of ours
+_MAX_CURSOR_CHARS = 512
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """A cursor from :func:`encode_cursor`; BadRequest for anything else, whatever it holds
+    (extreme dates, deep nesting, NUL characters that PostgreSQL text cannot hold)."""
     try:
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, invoice_id = json.loads(raw)
+        if not isinstance(created, str) or not isinstance(invoice_id, str) or \
+                "\x00" in invoice_id:
+            raise ValueError(cursor)
         when = as_datetime(created)
-        if when is None or not isinstance(invoice_id, str):
+        if when is None:
             raise ValueError(cursor)
         return when, invoice_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid pagination cursor") from exc
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError,
+            RecursionError) as exc:
+        raise BadRequest("invalid pagination cursor: pass the next_cursor of the previous "
+                         "page unchanged") from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,6 +349,8 @@ class SQLRepository(ABC):
         return _user(row) if row else None
 
     def get_user_by_email(self, email: str) -> User | None:
+        if "\x00" in email:  # no address holds one (and PostgreSQL text cannot)
+            return None
         with self._transaction(write=False) as tx:
             row = tx.execute(f"SELECT {_USER_COLS} FROM users WHERE lower(email) = ?",
                              (normalize_email(email),)).one()
