@@ -5,9 +5,9 @@ transaction as the change. After the commit the step relays *that* event to ``K_
 the process dies in between, or the broker is down, the row stays pending and is sent by the
 next relay (the local runtime's relay loop, or the ``invoiceflow outbox relay`` CronJob in a
 cluster). A relay first claims its rows (``claimed_until``, a lease), so two relays never
-send the same row, and a request never re-sends other requests' events. Events keep their id, so a relay that
-crashes after sending but before marking repeats an event the consumers already deduplicate
-by ``source`` + ``id``.
+send the same row, and a request never re-sends other requests' events. Events keep their
+id, so a relay that crashes after sending but before marking repeats an event the consumers
+already deduplicate by ``source`` + ``id``.
 """
 
 from __future__ import annotations
