@@ -28,8 +28,9 @@ def to_event(row: OutboxEvent) -> Event:
                       extensions=row.extensions or None)
 
 
-#: seconds a relay owns the rows it claimed (a relay that dies frees them after this)
-CLAIM_LEASE = 60.0
+#: seconds a relay owns the rows it claimed (a relay that dies frees them after this; more
+#: than a send's timeout, events.DEFAULT_TIMEOUT)
+CLAIM_LEASE = 30.0
 
 
 def relay(ctx: Context, limit: int = 100,

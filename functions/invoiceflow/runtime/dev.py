@@ -122,6 +122,11 @@ class LocalRuntime:
         applied = ctx.repo.migrate()
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
+        if ctx.repo.dialect == "sqlite":
+            # a SQLite file is this process's alone: claims in it belong to a dead process
+            released = ctx.repo.release_outbox_claims(None)
+            if released:
+                log.info("outbox: %d events claimed by a previous process released", released)
         for service in self.services:
             self.apps[service] = create_app(service.replace("-", "_"),
                                             str(function_source(service)))

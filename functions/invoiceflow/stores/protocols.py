@@ -301,8 +301,9 @@ class Repository(Protocol):
         only these ``(source, event_id)`` events (a request relays only its own)."""
         ...
 
-    def release_outbox_claims(self, outbox_ids: Sequence[int]) -> int:
-        """Give claimed, unsent rows back to the next relay at once."""
+    def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
+        """Give claimed, unsent rows back to the next relay at once (``None``: every claim,
+        for a process that knows no other relay is alive)."""
         ...
 
     def mark_outbox_sent(self, outbox_id: int) -> bool: ...

@@ -607,7 +607,11 @@ class SQLRepository(ABC):
                               (now + timedelta(seconds=lease), *params)).all()
         return sorted((_outbox(r) for r in rows), key=lambda e: e.id)
 
-    def release_outbox_claims(self, outbox_ids: Sequence[int]) -> int:
+    def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
+        if outbox_ids is None:  # every claim (their relays are known to be gone)
+            with self._transaction() as tx:
+                return tx.execute("UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL "
+                                  "AND claimed_until IS NOT NULL").rowcount
         if not outbox_ids:
             return 0
         marks = ", ".join("?" for _ in outbox_ids)
