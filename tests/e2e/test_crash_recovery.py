@@ -28,7 +28,7 @@ from support.api import EXAMPLES
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-PASSWORD = "s3cret-passw0rd"  # noqa: S105 - a test user's password
+PASSWORD = "s3cret-passw0rd"
 UPLOADS, CLIENTS, KILL_AFTER = 32, 4, 10
 
 
@@ -50,7 +50,7 @@ class Dev:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our own command
+            self.process = subprocess.Popen(
                 [str(BIN / "invoiceflow"), "dev", "--port", str(port)], env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -85,7 +85,7 @@ def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
                  "SENDGRID_API_KEY", "MAIL_OUTBOX_DIR", "INVOICE_FORMATS"):
         env.pop(name, None)
-    added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "crash@example.com",  # noqa: S603
+    added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "crash@example.com",
                             "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
                            text=True, env=env, timeout=60, check=False)
     assert added.returncode == 0, added.stderr
