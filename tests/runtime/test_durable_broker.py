@@ -65,8 +65,8 @@ def test_accepted_events_wait_in_the_database_and_the_next_process_delivers_them
         first.publish(event)
     first.publish(published[0])  # an event published twice is queued once per trigger
     eventually(lambda: len(services["render-pdf"].requests) == 3)
-    eventually(lambda: all(r.attempt == 1 for r in store.queued_deliveries(first.name)
-                           if r.trigger == "render-pdf"))
+    eventually(lambda: all(r.trigger == "render-pdf" and r.attempt == 1
+                           for r in store.queued_deliveries(first.name)))
     rows = store.queued_deliveries(first.name)
     assert sorted((r.trigger, json.loads(r.body)["invoice_id"]) for r in rows) == [
         ("render-pdf", "inv-0"), ("render-pdf", "inv-1"), ("render-pdf", "inv-2")]
