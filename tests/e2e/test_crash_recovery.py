@@ -78,18 +78,41 @@ class Dev:
                 self.kill()
 
 
-@pytest.fixture
-def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(params=["embedded", pytest.param("postgres+rabbitmq", marks=[
+    pytest.mark.postgres, pytest.mark.rabbitmq])])
+def dev_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The embedded defaults, or Postgres and a RabbitMQ node of the test's own."""
     env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING",
            "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256"}
     for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
                  "SENDGRID_API_KEY", "MAIL_OUTBOX_DIR", "INVOICE_FORMATS"):
         env.pop(name, None)
+    if request.param != "embedded":
+        env["DATABASE_URL"] = str(request.getfixturevalue("postgres_url"))
+        env["RABBITMQ_URL"] = request.getfixturevalue("rabbit_node").url
     added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "crash@example.com",
                             "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
                            text=True, env=env, timeout=60, check=False)
     assert added.returncode == 0, added.stderr
     yield env
+
+
+def _query(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
+    if "DATABASE_URL" in env:
+        import psycopg2
+
+        conn = psycopg2.connect(env["DATABASE_URL"])
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall())
+        finally:
+            conn.close()
+    db = sqlite3.connect(Path(env["DATA_DIR"]) / "invoiceflow.db")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
 
 
 def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
@@ -131,21 +154,17 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
         while time.monotonic() < deadline and not all(
                 (outbox / f"{i}-ready.eml").exists() for i in accepted):
             time.sleep(0.2)
-        db = sqlite3.connect(Path(dev_env["DATA_DIR"]) / "invoiceflow.db")
-        deadline = time.monotonic() + 30  # the relay loop sends leftovers every second
-        while time.monotonic() < deadline and db.execute(
-                "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + "
-                "(SELECT count(*) FROM broker_queue)").fetchone() != (0,):
+        leftovers = ("SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + "
+                     "(SELECT count(*) FROM broker_queue)")
+        deadline = time.monotonic() + 45  # the relay loop: every second (claims: a 30 s lease)
+        while time.monotonic() < deadline and _query(dev_env, leftovers) != [(0,)]:
             time.sleep(0.2)
         dev.stop()
-        try:
-            artifacts = db.execute("SELECT invoice_id, format FROM artifacts").fetchall()
-            sent = db.execute("SELECT invoice_id FROM notifications WHERE kind = 'ready' "
-                              "AND state = 'sent'").fetchall()
-            pending = db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
-            queued = db.execute("SELECT count(*) FROM broker_queue").fetchone()
-        finally:
-            db.close()
+        artifacts = _query(dev_env, "SELECT invoice_id, format FROM artifacts")
+        sent = _query(dev_env, "SELECT invoice_id FROM notifications WHERE kind = 'ready' "
+                               "AND state = 'sent'")
+        (pending,) = _query(dev_env, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        (queued,) = _query(dev_env, "SELECT count(*) FROM broker_queue")
         print(f"{len(accepted)} uploads answered 202 before and around the SIGKILL; "
               f"{len(accepted)} ready after the restart; outbox pending {pending[0]}, "
               f"broker queue {queued[0]}")
