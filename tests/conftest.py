@@ -182,3 +182,17 @@ def download_client(env: dict[str, str]) -> Any:
     return client("download")
 
 
+
+
+@pytest.fixture
+def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started RabbitMQ node of this test's own (own ports, dirs, cookie), which the test
+    may stop, kill and restart (support/rabbitmq_node.py); closed afterwards."""
+    from support.rabbitmq_node import RabbitNode, require_rabbitmq_server
+
+    require_rabbitmq_server()
+    node = RabbitNode.create(tmp_path_factory.mktemp("rabbit-node"))
+    try:
+        yield node.start()
+    finally:
+        node.close()

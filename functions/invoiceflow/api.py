@@ -108,6 +108,11 @@ def _document_bytes(request: Request, limit: int) -> bytes:
     return data
 
 
+def uploaded_event_id(invoice_id: str) -> str:
+    """The id of an invoice's ``uploaded`` event (source ``UPLOAD_SOURCE``)."""
+    return f"{invoice_id}.uploaded"
+
+
 def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
                     idempotency_key: str | None = None) -> tuple[Invoice, bool]:
     """Validate, store the raw document, and record the invoice with its ``uploaded`` event
@@ -128,7 +133,7 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
                  content_type=JSON_CONTENT_TYPE, owner=owner.id, invoice_id=invoice_id,
                  kind="raw")
     event = NewOutboxEvent(
-        event_id=f"{invoice_id}.uploaded", type=INVOICE_UPLOADED, source=UPLOAD_SOURCE,
+        event_id=uploaded_event_id(invoice_id), type=INVOICE_UPLOADED, source=UPLOAD_SOURCE,
         subject=invoice_id,
         data={"invoice_id": invoice_id, "owner_id": owner.id,
               "number": document.invoice.number, "raw_file_id": raw_id,
@@ -167,7 +172,7 @@ def upload(request: Request) -> Response:
                          "characters")
     data = _document_bytes(request, ctx.settings.max_document_bytes)
     invoice, _created = accept_document(ctx, user, data, source="http", idempotency_key=key)
-    relay_after_commit(ctx)
+    relay_after_commit(ctx, [(UPLOAD_SOURCE, uploaded_event_id(invoice.id))])
     location = f"/invoices/{invoice.id}"
     return json_response(_accepted_body(ctx, invoice), 202, headers={"Location": location})
 
@@ -192,7 +197,7 @@ def requested_event(ctx: Context, request: Request) -> Response:
     # the event's source+id is the idempotency key: a redelivery creates nothing new
     key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
     invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)
-    relay_after_commit(ctx)
+    relay_after_commit(ctx, [(UPLOAD_SOURCE, uploaded_event_id(invoice.id))])
     return json_response(_accepted_body(ctx, invoice), 202)
 
 

@@ -1,22 +1,24 @@
 """The transactional outbox relay.
 
 Every event that announces a state change is written to the ``outbox`` table in the same
-transaction as the change. After the commit the step relays it to ``K_SINK``; if the process
-dies in between, or the broker is down, the row stays pending and is sent by the next relay
-(the next request of any emitting function, the local runtime's relay loop, or the
-``invoiceflow outbox relay`` CronJob in a cluster). Events keep their id, so a relay that
-crashes after sending but before marking repeats an event the consumers already deduplicate
-by ``source`` + ``id``.
+transaction as the change. After the commit the step relays *that* event to ``K_SINK``; if
+the process dies in between, or the broker is down, the row stays pending and is sent by the
+next relay (the local runtime's relay loop, or the ``invoiceflow outbox relay`` CronJob in a
+cluster). A relay first claims its rows (``claimed_until``, a lease), so two relays never
+send the same row, and a request never re-sends other requests' events. Events keep their
+id, so a relay that crashes after sending but before marking repeats an event the consumers
+already deduplicate by ``source`` + ``id``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 
 from invoiceflow.context import Context
 from invoiceflow.errors import InvoiceflowError
 from invoiceflow.events import Event, make_event
-from invoiceflow.stores.protocols import OutboxEvent
+from invoiceflow.stores.protocols import NewOutboxEvent, OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -26,25 +28,44 @@ def to_event(row: OutboxEvent) -> Event:
                       extensions=row.extensions or None)
 
 
-def relay(ctx: Context, limit: int = 100) -> int:
-    """Send pending events, oldest first; stop at the first failure (the broker is likely
-    down; the rest wait for the next relay). Returns how many were sent."""
+#: seconds a relay owns the rows it claimed (a relay that dies frees them after this; more
+#: than a send's timeout, events.DEFAULT_TIMEOUT)
+CLAIM_LEASE = 30.0
+
+
+def relay(ctx: Context, limit: int = 100,
+          keys: Sequence[tuple[str, str]] | None = None) -> int:
+    """Claim pending events (only ``keys``, ``(source, event_id)`` pairs, when given) and send
+    them, oldest first; stop at the first failure (the broker is likely down; the rest wait
+    for the next relay). A row another relay has claimed is left to it, so concurrent relays
+    never send the same row twice. Returns how many were sent."""
+    rows = ctx.repo.claim_outbox_events(limit, lease=CLAIM_LEASE, keys=keys)
     sent = 0
-    for row in ctx.repo.pending_outbox_events(limit):
-        try:
-            ctx.emitter.send(to_event(row))
-        except InvoiceflowError as exc:
-            ctx.repo.record_outbox_failure(row.id, str(exc)[:500])
-            log.warning("outbox relay stopped at event %s: %s", row.event_id, exc)
-            break
-        ctx.repo.mark_outbox_sent(row.id)
-        sent += 1
+    try:
+        for row in rows:
+            try:
+                ctx.emitter.send(to_event(row))
+            except InvoiceflowError as exc:
+                ctx.repo.record_outbox_failure(row.id, str(exc)[:500])
+                log.warning("outbox relay stopped at event %s: %s", row.event_id, exc)
+                break
+            ctx.repo.mark_outbox_sent(row.id)
+            sent += 1
+    finally:
+        if sent < len(rows):  # what this relay did not get to: the next relay's, at once
+            ctx.repo.release_outbox_claims([r.id for r in rows[sent:]])
     return sent
 
 
-def relay_after_commit(ctx: Context) -> None:
-    """Hand the outbox to the broker now; on failure the events wait for the next relay."""
+def relay_after_commit(ctx: Context, events: Iterable[NewOutboxEvent | tuple[str, str]]
+                       ) -> None:
+    """Hand the request's own ``events`` (or ``(source, event_id)`` pairs) to the broker now,
+    never the rest of the outbox (the relay loop or CronJob sends leftovers); on failure they
+    wait for the next relay."""
+    keys = [e if isinstance(e, tuple) else (e.source, e.event_id) for e in events]
+    if not keys:
+        return
     try:
-        relay(ctx)
+        relay(ctx, limit=len(keys), keys=keys)
     except InvoiceflowError as exc:
         log.warning("outbox relay deferred: %s", exc)

@@ -306,7 +306,7 @@ def dead_letter(request: Request) -> Response:
         data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "reason": reason,
               "error_code": str(code), "failed_event_type": event["type"]})
     changed = ctx.repo.mark_invoice_failed(invoice.id, reason, [failed])
-    relay_after_commit(ctx)
+    relay_after_commit(ctx, [failed])
     ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
     return _done({"invoice_id": invoice.id, "failed": changed})
 

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 
 from invoiceflow.context import get_context
 from invoiceflow.events import INVOICE_REQUESTED, INVOICE_UPLOADED, make_event, to_http
-from support.api import Person, Sink, example, example_json
+from invoiceflow.outbox import relay
+from support.api import Person, Sink, client, example, example_json
 from support.openapi import assert_matches
 
 
@@ -141,7 +144,7 @@ def test_invoice_requested_permanent_errors_are_4xx(upload_client: Any, alice: P
     assert r.status_code == 400  # not a CloudEvent
 
 
-def test_broker_down_keeps_the_event_in_the_outbox_and_the_next_request_relays_it(
+def test_broker_down_keeps_the_event_in_the_outbox_and_the_relay_sends_it(
         upload_client: Any, alice: Person, sink: Sink) -> None:
     sink.status = 503
     r = upload_client.post("/upload", headers=alice.auth, data=example("minimal.json"),
@@ -154,8 +157,41 @@ def test_broker_down_keeps_the_event_in_the_outbox_and_the_next_request_relays_i
     r = upload_client.post("/upload", headers=alice.auth, data=example("jpy-no-decimals.json"),
                            content_type="application/json")
     assert r.status_code == 202
+    # a request relays only its own event (issue 9, finding 8); the relay sends the rest
+    (own,) = sink.of_type("uploaded.v1")
+    assert own.data["invoice_id"] == r.get_json()["invoice_id"]
+    assert [e.event_id for e in ctx.repo.pending_outbox_events()] == [pending.event_id]
+    assert relay(ctx) == 1
     assert len(sink.of_type("uploaded.v1")) == 2
     assert ctx.repo.pending_outbox_events() == []
+
+
+def test_concurrent_uploads_publish_each_uploaded_event_exactly_once(
+        env: dict[str, str], alice: Person, sink: Sink) -> None:
+    """Issue 9, finding 8: 20 concurrent clients; every request used to relay the whole
+    pending outbox (4,485 publishes for 139 uploads). Publishes must equal uploads."""
+    clients, per_client = 20, 4
+    document = example("minimal.json")
+    barrier = threading.Barrier(clients)
+
+    def client_run(_: int) -> list[str]:
+        upload_client = client("upload")
+        barrier.wait(timeout=30)
+        ids = []
+        for _ in range(per_client):
+            r = upload_client.post("/upload", headers=alice.auth, data=document,
+                                   content_type="application/json")
+            assert r.status_code == 202, r.get_data(as_text=True)
+            ids.append(r.get_json()["invoice_id"])
+        return ids
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        uploaded = [i for ids in pool.map(client_run, range(clients)) for i in ids]
+    published = [e.data["invoice_id"] for e in sink.of_type("uploaded.v1")]
+    print(f"{len(uploaded)} uploads by {clients} clients, {len(published)} uploaded publishes")
+    assert len(uploaded) == clients * per_client
+    assert sorted(published) == sorted(uploaded)  # each once: publishes == uploads
+    assert get_context().repo.pending_outbox_events() == []
 
 
 def test_killed_between_commit_and_send_the_event_is_still_delivered(
@@ -166,7 +202,7 @@ def test_killed_between_commit_and_send_the_event_is_still_delivered(
         import os, sys
         from functions_framework import create_app
         import invoiceflow.api as api
-        def die(ctx):
+        def die(ctx, events):
             os._exit(137)
         api.relay_after_commit = die
         client = create_app("upload", {str(Path('functions/upload.py').resolve())!r}).test_client()

@@ -45,7 +45,8 @@ def rabbit_prefix() -> str:
     return f"test-{uuid.uuid4().hex[:10]}."
 
 
-@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+@pytest.fixture(params=["memory", "durable", pytest.param("rabbitmq",
+                                                          marks=pytest.mark.rabbitmq)])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "rabbitmq":
         require_rabbitmq()
@@ -53,7 +54,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def start_broker(backend: str, services: Services, rabbit_prefix: str
+def start_broker(backend: str, services: Services, rabbit_prefix: str, tmp_path: Path
                  ) -> Iterator[Callable[..., Running]]:
     """start_broker(manifest_dir, **options) -> Running; everything stopped and deleted after."""
     started: list[tuple[Any, Any]] = []
@@ -68,6 +69,12 @@ def start_broker(backend: str, services: Services, rabbit_prefix: str
             options.setdefault("prefix", rabbit_prefix)
             broker = RabbitBroker(triggers, services.resolve, url=RABBITMQ_URL, **options)
             rabbits.append(broker)
+        elif backend == "durable":  # the in-process broker with its queue in SQLite
+            from invoiceflow.stores import open_repository
+
+            store = open_repository(f"sqlite:///{tmp_path / 'broker.db'}")
+            store.migrate()
+            broker = Broker(triggers, services.resolve, store=store, **options)
         else:
             broker = Broker(triggers, services.resolve, **options)
         records: list[Attempt | Outcome] = []

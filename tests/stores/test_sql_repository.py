@@ -103,19 +103,19 @@ def event(name: str = "uploaded", **data: Any) -> NewOutboxEvent:
 def test_migrate_twice_is_a_no_op(repo: Repository, database_url: str) -> None:
     assert repo.migrate() == []
     assert migrate(database_url) == []
-    assert repo.applied_migrations() == ["0001"]
+    assert repo.applied_migrations() == ["0001", "0003"]
 
 
 def test_first_migrate_applies_everything_once(database_url: str) -> None:
-    assert migrate(database_url) == ["0001"]
+    assert migrate(database_url) == ["0001", "0003"]
     assert migrate(database_url) == []
 
 
 def test_concurrent_migrators_apply_each_migration_once(database_url: str) -> None:
     results = concurrently(4, lambda _: migrate(database_url))
-    assert sorted(results) == [[], [], [], ["0001"]]
+    assert sorted(results) == [[], [], [], ["0001", "0003"]]
     with open_repository(database_url) as repo:
-        assert repo.applied_migrations() == ["0001"]
+        assert repo.applied_migrations() == ["0001", "0003"]
         assert repo.add_user("after@example.com", "h") is not None
 
 
@@ -428,6 +428,38 @@ def test_outbox(repo: Repository) -> None:
     assert repo.record_outbox_failure(pending[0].id, "late") is False
     assert [e.event_id for e in repo.pending_outbox_events()] == [second.event_id,
                                                                   third.event_id]
+
+
+def test_outbox_claims_give_each_row_to_one_relay(repo: Repository) -> None:
+    """Issue 9, finding 8: eight relays claiming at once never share a row."""
+    repo.add_outbox_events([event(n=i) for i in range(40)])
+    claims = concurrently(8, lambda _: repo.claim_outbox_events(5, lease=60))
+    ids = [e.id for claim in claims for e in claim]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    assert repo.claim_outbox_events(100) == []  # everything is claimed
+    assert len(repo.pending_outbox_events()) == 40  # and still unsent
+
+
+def test_outbox_claim_by_key_release_and_lease(repo: Repository) -> None:
+    first, second = event(n=1), event(n=2)
+    repo.add_outbox_events([first, second])
+    (mine,) = repo.claim_outbox_events(10, keys=[(second.source, second.event_id)])
+    assert mine.event_id == second.event_id
+    assert repo.claim_outbox_events(10, keys=[(second.source, second.event_id)]) == []
+    assert repo.claim_outbox_events(10, keys=[]) == []
+    (other,) = repo.claim_outbox_events(10)
+    assert other.event_id == first.event_id
+    assert repo.release_outbox_claims([other.id]) == 1
+    assert [e.id for e in repo.claim_outbox_events(10)] == [other.id]
+    assert repo.record_outbox_failure(mine.id, "503") is True  # a failure releases the claim
+    assert [e.id for e in repo.claim_outbox_events(10)] == [mine.id]
+    # an expired lease (a relay that died) frees the row; the TickingClock moves 1 ms a read
+    assert [e.id for e in repo.claim_outbox_events(10, lease=-1)] == []
+    assert repo.release_outbox_claims([mine.id, other.id]) == 2
+    assert len(repo.claim_outbox_events(10, lease=-1)) == 2
+    assert len(repo.claim_outbox_events(10)) == 2
+    assert repo.mark_outbox_sent(mine.id) is True
+    assert repo.release_outbox_claims([mine.id]) == 0
 
 
 def test_outbox_data_keeps_money_exact(repo: Repository) -> None:

@@ -108,11 +108,24 @@ class Outcome:
     status: int | None    # the subscriber's last status
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """Where a job's retries stand: given to a job's ``on_retry`` before every wait, and to
+    :meth:`Dispatcher.submit` to resume a job (a durable broker after a restart)."""
+
+    phase: str = "subscriber"        # SUBSCRIBER or DEAD_LETTER
+    attempt: int = 0                 # attempts made in this phase
+    delay: float = 0.0               # seconds until the next attempt
+    outgoing: events.Event | None = None  # the dead letter, in the DEAD_LETTER phase
+    error: str | None = None         # why the last attempt failed
+
+
 @dataclass
 class _Job:
     event: events.Event
     trigger: Trigger
     done: Callable[[Outcome], None] | None
+    on_retry: Callable[[Schedule], None] | None = None
     phase: str = SUBSCRIBER
     attempt: int = 0
     subscriber_attempts: int = 0
@@ -159,14 +172,33 @@ class Dispatcher:
                 thread.start()
 
     def submit(self, event: events.Event, trigger: Trigger,
-               done: Callable[[Outcome], None] | None = None) -> None:
-        """Queue the delivery of ``event`` to ``trigger``'s subscriber (returns at once)."""
-        job = _Job(event=event, trigger=trigger, done=done, outgoing=event)
+               done: Callable[[Outcome], None] | None = None, *,
+               resume: Schedule | None = None,
+               on_retry: Callable[[Schedule], None] | None = None) -> None:
+        """Queue the delivery of ``event`` to ``trigger``'s subscriber (returns at once).
+        ``resume`` continues a job where an earlier process left it; ``on_retry`` is called
+        with the job's :class:`Schedule` before each wait (to store it)."""
+        job = _Job(event=event, trigger=trigger, done=done, outgoing=event, on_retry=on_retry)
+        delay = 0.0
+        if resume is not None:
+            job.phase, job.attempt, delay = resume.phase, resume.attempt, max(0.0, resume.delay)
+            if resume.phase == DEAD_LETTER:
+                if resume.outgoing is None or trigger.delivery.dead_letter_sink is None:
+                    job.phase, job.attempt = SUBSCRIBER, 0  # cannot resume: start over
+                else:
+                    job.outgoing = resume.outgoing
         with self._cond:
             if self._closed:
                 raise RuntimeError("the dispatcher is stopped")
             self._pending += 1
-            self._push(job, 0.0)
+            self._push(job, delay)
+
+    @property
+    def running(self) -> bool:
+        """True while every worker thread is alive (started and not stopped)."""
+        with self._cond:
+            return (bool(self._threads) and not self._aborted
+                    and all(t.is_alive() for t in self._threads))
 
     @property
     def pending(self) -> int:
@@ -278,6 +310,7 @@ class Dispatcher:
             log.info("%s: %s of event %s to %s failed (%s), retry %d/%d in %.2fs", self.name,
                      job.phase, job.event["id"], url, status or error, job.attempt,
                      delivery.retry, delay)
+            self._schedule(job, delay or 0.0, f"{status or error}")
             with self._cond:
                 self._push(job, delay or 0.0)
             return
@@ -293,12 +326,24 @@ class Dispatcher:
             job.outgoing = events.with_extensions(
                 job.event, error_extensions(url or str(trigger.subscriber), status, body, error))
             job.phase, job.attempt = DEAD_LETTER, 0
+            self._schedule(job, 0.0, f"{status or error}")
             with self._cond:
                 self._push(job, 0.0)
             return
         log.warning("%s: the deadLetterSink of trigger %s did not take event %s (%s)",
                     self.name, trigger.name, job.event["id"], status or error)
         self._finish(job, DEAD_LETTER_FAILED)
+
+    def _schedule(self, job: _Job, delay: float, error: str) -> None:
+        if job.on_retry is None:
+            return
+        try:
+            job.on_retry(Schedule(phase=job.phase, attempt=job.attempt, delay=delay,
+                                  outgoing=job.outgoing if job.phase == DEAD_LETTER else None,
+                                  error=error[:500]))
+        except Exception:  # the schedule is a record; the retry happens anyway
+            log.exception("%s: could not record the retry schedule of event %s", self.name,
+                          job.event["id"])
 
     def _reply(self, job: _Job, response: requests.Response) -> None:
         headers = {k.lower(): v for k, v in response.headers.items()}

@@ -12,7 +12,9 @@ Every function is the real functions-framework app built from ``functions/<step>
 comes only from the Trigger manifests in ``knative/`` (``KNATIVE_DIR``). Backends come from
 the environment: SQLite, a files directory and the in-process broker by default;
 ``DATABASE_URL``, ``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ.
-A relay thread sends pending outbox events every second.
+The in-process broker keeps its queue in the runtime's database (``broker_queue``), so events
+accepted before a crash are delivered after the restart. A relay thread sends pending outbox
+events every second.
 """
 
 from __future__ import annotations
@@ -120,13 +122,20 @@ class LocalRuntime:
         applied = ctx.repo.migrate()
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
+        if ctx.repo.dialect == "sqlite":
+            # a SQLite file is this process's alone: claims in it belong to a dead process
+            released = ctx.repo.release_outbox_claims(None)
+            if released:
+                log.info("outbox: %d events claimed by a previous process released", released)
         for service in self.services:
             self.apps[service] = create_app(service.replace("-", "_"),
                                             str(function_source(service)))
         knative = settings.knative_dir or CHECKOUT_DIR / "knative"
         triggers = load_triggers(knative)
+        options = dict(self.broker_options)
+        options.setdefault("store", ctx.repo)  # the embedded broker's queue is durable
         self.broker = make_broker(triggers, self.resolve, rabbitmq_url=settings.rabbitmq_url,
-                                  **self.broker_options)
+                                  **options)
         self.broker.start()
         self._spawn("http", self.server.serve_forever)
         self._spawn("outbox-relay", self._relay_loop)

@@ -40,6 +40,7 @@ import functools
 import json
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -70,6 +71,9 @@ DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_PREFIX = "invoiceflow."
 
 _ERRORS = (pika.exceptions.AMQPError, OSError)
+#: the consumer's reconnect backoff: from RECONNECT_MIN seconds, doubling, at most RECONNECT_MAX
+RECONNECT_MIN = 0.5
+RECONNECT_MAX = 30.0
 
 
 def binding_arguments(trigger: Trigger) -> dict[str, str]:
@@ -94,7 +98,9 @@ class RabbitBroker(Ingress):
                  url: str = DEFAULT_URL, prefix: str = DEFAULT_PREFIX,
                  broker: str | None = None, consume: bool = True, workers: int = 8,
                  prefetch: int = 10, heartbeat: int = 30, publish_timeout: float = 10.0,
-                 default_timeout: float = DEFAULT_TIMEOUT) -> None:
+                 default_timeout: float = DEFAULT_TIMEOUT,
+                 reconnect_min: float = RECONNECT_MIN,
+                 reconnect_max: float = RECONNECT_MAX) -> None:
         self.name, self.triggers = select_triggers(triggers, broker)
         self.url = url
         self.prefix = prefix
@@ -102,6 +108,8 @@ class RabbitBroker(Ingress):
         self.prefetch = prefetch
         self.heartbeat = heartbeat
         self.publish_timeout = publish_timeout
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
         self.exchange = f"{prefix}{self.name}"
         self.dead_letter_exchange = f"{prefix}{self.name}.dlx"
         self.dead_letter_queue = f"{prefix}{self.name}.dead-letter"
@@ -113,6 +121,8 @@ class RabbitBroker(Ingress):
         self._stopping = threading.Event()
         self._consuming = threading.Event()
         self._drain_deadline = 0.0
+        self._consumed_since_connect = False
+        self._connected_once = False
         self._unsettled = 0
         self._lock = threading.Lock()
         self._running = False
@@ -317,36 +327,85 @@ class RabbitBroker(Ingress):
         finally:
             _close(connection)
 
+    def healthy(self) -> bool:
+        """True when started and, if consuming, the consumer thread is connected with a
+        consumer on every trigger's queue (a /readyz probe reports False as not ready)."""
+        if not self._running or self._publisher is None or not self._publisher.alive:
+            return False
+        if not self.consume:
+            return True
+        consumer = self._consumer
+        return consumer is not None and consumer.is_alive() and self._consuming.is_set()
+
+    def _consumer_connection(self) -> Any:
+        """The consumer thread's connection (a seam for fault-injection tests)."""
+        return self.connect()
+
     def _consume_forever(self) -> None:
+        """Consume until stopped. Any failure (pika raises more than AMQP and OS errors, e.g.
+        ``ValueError: Timeout closed before call`` after a broker restart) is logged once,
+        in one line, and followed by a reconnect after a capped, jittered exponential
+        backoff; the thread ends only on stop."""
+        failures = 0
         while not self._stopping.is_set():
             try:
                 self._consume()
-            except (Unavailable, *_ERRORS) as exc:
+                failures = 0
+            except BaseException as exc:
+                self._consuming.clear()
                 if self._stopping.is_set():
                     break
-                log.warning("broker %s: consumer connection lost (%s); reconnecting",
-                            self.name, exc)
-                self._stopping.wait(1.0)
+                if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit...
+                    log.error("broker %s: consumer stopped by %s", self.name,
+                              exc.__class__.__name__)
+                    raise
+                failures = failures + 1 if not self._consumed_since_connect else 1
+                delay = reconnect_delay(failures, base=self.reconnect_min,
+                                        cap=self.reconnect_max)
+                log.warning("broker %s: consumer failed (%s: %s); reconnecting in %.1fs "
+                            "(attempt %d)", self.name, exc.__class__.__name__,
+                            str(exc)[:200] or "-", delay, failures)
+                log.debug("broker %s: consumer failure detail", self.name, exc_info=True)
+                self._stopping.wait(delay)
+        self._consuming.clear()
 
     def _consume(self) -> None:
-        connection = self.connect()
+        self._consumed_since_connect = False
+        connection = self._consumer_connection()
         try:
+            channel = connection.channel()  # re-declare: the broker may have lost them
+            channel.exchange_declare(self.exchange, exchange_type="headers", durable=True)
+            channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout",
+                                     durable=True)
+            channel.queue_declare(self.dead_letter_queue, durable=True)
+            channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange)
             consumers = []
             for trigger in self.triggers:
                 channel = connection.channel()
+                channel.queue_declare(self.queue_name(trigger), durable=True, arguments={
+                    "x-dead-letter-exchange": self.dead_letter_exchange})
+                channel.queue_bind(self.queue_name(trigger), self.exchange,
+                                   arguments=binding_arguments(trigger))
                 channel.basic_qos(prefetch_count=trigger.parallelism or self.prefetch)
                 callback = functools.partial(self._on_message, connection, trigger)
                 tag = channel.basic_consume(self.queue_name(trigger), callback, auto_ack=False)
                 consumers.append((channel, tag))
             self._consuming.set()
+            self._consumed_since_connect = True
+            if self._connected_once:
+                log.info("broker %s: consumers running again on %d queues", self.name,
+                         len(consumers))
+            self._connected_once = True
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.1)
+            self._consuming.clear()
             for channel, tag in consumers:  # no new messages; unacked ones go back at close
                 channel.basic_cancel(tag)
             while self.dispatcher.pending and time.monotonic() < self._drain_deadline:
                 connection.process_data_events(time_limit=0.05)
             connection.process_data_events(time_limit=0)
         finally:
+            self._consuming.clear()
             _close(connection)
 
     def _on_message(self, connection: Any, trigger: Trigger, channel: Any, method: Any,
@@ -376,7 +435,7 @@ class RabbitBroker(Ingress):
         try:
             connection.add_callback_threadsafe(
                 functools.partial(self._settle, channel, tag, outcome))
-        except _ERRORS:
+        except Exception:  # noqa: BLE001 - the connection is gone, whatever pika raises
             with self._lock:
                 self._unsettled -= 1
             log.warning("broker %s: event %s finished (%s) after its connection closed; "
@@ -395,9 +454,9 @@ class RabbitBroker(Ingress):
                 log.error("broker %s: event %s parked in %s (%s)", self.name,
                           outcome.event_id, self.dead_letter_queue, outcome.result)
                 channel.basic_nack(tag, requeue=False)
-        except _ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - the channel broke; RabbitMQ redelivers
             log.warning("broker %s: could not settle a message (%s); it will come again",
-                        self.name, exc)
+                        self.name, exc.__class__.__name__)
         finally:
             with self._lock:
                 self._unsettled -= 1
@@ -419,6 +478,10 @@ class _Publisher:
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._requests.put(None)
@@ -452,7 +515,7 @@ class _Publisher:
             return
         try:
             self._connection.process_data_events(time_limit=0)  # heartbeats
-        except _ERRORS:
+        except Exception:  # noqa: BLE001 - any failure: reconnect on the next publish
             _close(self._connection)
             self._connection = None
 
@@ -471,7 +534,7 @@ class _Publisher:
                 self._channel.basic_publish(self._exchange, "", body, properties)
                 future.set_result(None)
                 return
-            except (Unavailable, *_ERRORS) as exc:
+            except Exception as exc:  # noqa: BLE001 - pika raises more than AMQPError
                 _close(self._connection)
                 self._connection = None
                 if attempt == 2 or isinstance(exc, Unavailable):
@@ -482,11 +545,19 @@ class _Publisher:
                     return
 
 
+def reconnect_delay(failures: int, *, base: float = RECONNECT_MIN, cap: float = RECONNECT_MAX
+                    ) -> float:
+    """Seconds before reconnect attempt ``failures`` (1, 2, ...): exponential from ``base``,
+    capped at ``cap``, with jitter (between half and all of it) so replicas spread out."""
+    ceiling = min(cap, base * 2 ** max(0, min(failures - 1, 16)))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
 def _close(connection: Any) -> None:
     if connection is None:
         return
     try:
         if connection.is_open:
             connection.close()
-    except _ERRORS:
+    except Exception:  # noqa: BLE001, S110 - closing a broken connection: nothing to do
         pass

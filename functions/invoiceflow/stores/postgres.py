@@ -42,6 +42,7 @@ class _PgTx(Tx):
 
 class PostgresRepository(SQLRepository):
     dialect = "postgres"
+    _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     _SCHEMA_MIGRATIONS_DDL = (
         "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -150,6 +150,28 @@ class OutboxEvent:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """One event waiting in the embedded broker's durable queue for one trigger.
+    ``phase``/``attempt``/``due_at`` are the retry schedule (``outgoing``: the dead letter
+    being delivered, ``{"headers": {...}, "body": "<base64>"}``, in the dead-letter phase)."""
+
+    id: int
+    broker: str
+    trigger: str
+    source: str
+    event_id: str
+    headers: dict[str, str]
+    body: bytes
+    state: str
+    phase: str
+    attempt: int
+    due_at: datetime
+    outgoing: dict[str, Any] | None
+    created_at: datetime
+    last_error: str | None
+
+
 # --------------------------------------------------------------------------------------------
 # SQL repository
 # --------------------------------------------------------------------------------------------
@@ -271,9 +293,48 @@ class Repository(Protocol):
         """Unsent events, oldest first."""
         ...
 
+    def claim_outbox_events(self, limit: int = 100, *, lease: float = 60.0,
+                            keys: Sequence[tuple[str, str]] | None = None
+                            ) -> list[OutboxEvent]:
+        """Claim unsent events, oldest first, for ``lease`` seconds: a row another relay holds
+        (an unexpired claim) is skipped, so one relay owns a row at a time. ``keys``:
+        only these ``(source, event_id)`` events (a request relays only its own)."""
+        ...
+
+    def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
+        """Give claimed, unsent rows back to the next relay at once (``None``: every claim,
+        for a process that knows no other relay is alive)."""
+        ...
+
     def mark_outbox_sent(self, outbox_id: int) -> bool: ...
 
-    def record_outbox_failure(self, outbox_id: int, error: str) -> bool: ...
+    def record_outbox_failure(self, outbox_id: int, error: str) -> bool:
+        """Count a failed send and release the claim."""
+        ...
+
+    # the embedded broker's durable queue
+    def enqueue_deliveries(self, broker: str, triggers: Sequence[str], source: str,
+                           event_id: str, headers: Mapping[str, str], body: bytes
+                           ) -> list[QueuedDelivery]:
+        """One pending row per trigger, in one transaction; an event already pending for a
+        trigger is not queued twice (only the new rows are returned)."""
+        ...
+
+    def queued_deliveries(self, broker: str, *, state: str = "pending"
+                          ) -> list[QueuedDelivery]: ...
+
+    def reschedule_delivery(self, delivery_id: int, *, phase: str, attempt: int,
+                            due_at: datetime, outgoing: Mapping[str, Any] | None,
+                            error: str | None) -> bool: ...
+
+    def settle_delivery(self, delivery_id: int) -> bool:
+        """Delete the row: the subscriber (or the dead-letter sink) took the event."""
+        ...
+
+    def park_delivery(self, delivery_id: int, error: str) -> bool:
+        """Keep the row for an operator (state ``parked``): it failed and so did its
+        dead-letter sink, or it has none."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------

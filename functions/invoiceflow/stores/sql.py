@@ -40,6 +40,7 @@ from invoiceflow.stores.protocols import (
     Notification,
     NotificationKind,
     OutboxEvent,
+    QueuedDelivery,
     User,
 )
 
@@ -217,6 +218,8 @@ _NOTIFICATION_COLS = ("invoice_id, kind, recipient, state, claimed_at, sent_at, 
                       "provider_message_id")
 _OUTBOX_COLS = ("id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
                 "attempts, last_error")
+_QUEUE_COLS = ("id, broker, trigger_name, source, event_id, headers, body, state, phase, "
+               "attempt, due_at, outgoing, created_at, last_error")
 
 
 def _user(row: dict[str, Any]) -> User:
@@ -253,6 +256,16 @@ def _outbox(row: dict[str, Any]) -> OutboxEvent:
                        data=json.loads(row["data"]), extensions=json.loads(row["extensions"]),
                        created_at=_ts(row["created_at"]), sent_at=as_datetime(row["sent_at"]),
                        attempts=int(row["attempts"]), last_error=row["last_error"])
+
+
+def _queued(row: dict[str, Any]) -> QueuedDelivery:
+    return QueuedDelivery(id=int(row["id"]), broker=row["broker"], trigger=row["trigger_name"],
+                          source=row["source"], event_id=row["event_id"],
+                          headers=json.loads(row["headers"]), body=bytes(row["body"]),
+                          state=row["state"], phase=row["phase"], attempt=int(row["attempt"]),
+                          due_at=_ts(row["due_at"]),
+                          outgoing=json.loads(row["outgoing"]) if row["outgoing"] else None,
+                          created_at=_ts(row["created_at"]), last_error=row["last_error"])
 
 
 def _ts(value: Any) -> datetime:
@@ -586,17 +599,100 @@ class SQLRepository(ABC):
                               "ORDER BY id LIMIT ?", (max(1, int(limit)),)).all()
         return [_outbox(r) for r in rows]
 
+    #: appended to the claim's inner SELECT (Postgres: skip rows another relay is claiming)
+    _SKIP_LOCKED = ""
+
+    def claim_outbox_events(self, limit: int = 100, *, lease: float = 60.0,
+                            keys: Sequence[tuple[str, str]] | None = None
+                            ) -> list[OutboxEvent]:
+        now = self._now()
+        sql = ("SELECT id FROM outbox WHERE sent_at IS NULL "
+               "AND (claimed_until IS NULL OR claimed_until < ?)")
+        params: list[Any] = [now]
+        if keys is not None:
+            if not keys:
+                return []
+            sql += " AND (" + " OR ".join("(source = ? AND event_id = ?)" for _ in keys) + ")"
+            params += [value for key in keys for value in key]
+        sql += f" ORDER BY id LIMIT ?{self._SKIP_LOCKED}"
+        params.append(max(1, int(limit)))
+        with self._transaction() as tx:
+            rows = tx.execute(f"UPDATE outbox SET claimed_until = ? WHERE id IN ({sql}) "
+                              f"RETURNING {_OUTBOX_COLS}",
+                              (now + timedelta(seconds=lease), *params)).all()
+        return sorted((_outbox(r) for r in rows), key=lambda e: e.id)
+
+    def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
+        if outbox_ids is None:  # every claim (their relays are known to be gone)
+            with self._transaction() as tx:
+                return tx.execute("UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL "
+                                  "AND claimed_until IS NOT NULL").rowcount
+        if not outbox_ids:
+            return 0
+        marks = ", ".join("?" for _ in outbox_ids)
+        with self._transaction() as tx:
+            return tx.execute(f"UPDATE outbox SET claimed_until = NULL WHERE id IN ({marks}) "
+                              "AND sent_at IS NULL", tuple(outbox_ids)).rowcount
+
     def mark_outbox_sent(self, outbox_id: int) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1 "
-                              "WHERE id = ? AND sent_at IS NULL",
+            return tx.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                              "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
                               (self._now(), outbox_id)).rowcount == 1
 
     def record_outbox_failure(self, outbox_id: int, error: str) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
-                              "WHERE id = ? AND sent_at IS NULL",
+            return tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+                              "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
                               (_clip(error), outbox_id)).rowcount == 1
+
+    # -- the embedded broker's durable queue ---------------------------------------------------
+
+    def enqueue_deliveries(self, broker: str, triggers: Sequence[str], source: str,
+                           event_id: str, headers: Mapping[str, str], body: bytes
+                           ) -> list[QueuedDelivery]:
+        now = self._now()
+        stored: list[QueuedDelivery] = []
+        with self._transaction() as tx:
+            for trigger in triggers:
+                row = tx.execute(
+                    f"INSERT INTO broker_queue ({_QUEUE_COLS.removeprefix('id, ')}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', 'subscriber', 0, ?, NULL, ?, NULL) "
+                    "ON CONFLICT (broker, trigger_name, source, event_id) DO NOTHING "
+                    f"RETURNING {_QUEUE_COLS}",
+                    (broker, trigger, source, event_id, dump_json(dict(headers)), bytes(body),
+                     now, now)).one()
+                if row is not None:
+                    stored.append(_queued(row))
+        return stored
+
+    def queued_deliveries(self, broker: str, *, state: str = "pending"
+                          ) -> list[QueuedDelivery]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(f"SELECT {_QUEUE_COLS} FROM broker_queue WHERE broker = ? "
+                              "AND state = ? ORDER BY id", (broker, state)).all()
+        return [_queued(r) for r in rows]
+
+    def reschedule_delivery(self, delivery_id: int, *, phase: str, attempt: int,
+                            due_at: datetime, outgoing: Mapping[str, Any] | None,
+                            error: str | None) -> bool:
+        with self._transaction() as tx:
+            return tx.execute(
+                "UPDATE broker_queue SET phase = ?, attempt = ?, due_at = ?, outgoing = ?, "
+                "last_error = ? WHERE id = ? AND state = 'pending'",
+                (phase, attempt, due_at, None if outgoing is None else dump_json(outgoing),
+                 None if error is None else _clip(error), delivery_id)).rowcount == 1
+
+    def settle_delivery(self, delivery_id: int) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("DELETE FROM broker_queue WHERE id = ?",
+                              (delivery_id,)).rowcount == 1
+
+    def park_delivery(self, delivery_id: int, error: str) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("UPDATE broker_queue SET state = 'parked', last_error = ? "
+                              "WHERE id = ? AND state = 'pending'",
+                              (_clip(error), delivery_id)).rowcount == 1
 
 
 def iter_statements(script: str) -> Iterator[str]:
