@@ -176,6 +176,10 @@ class Broker(Ingress):
             except RuntimeError as exc:
                 raise Unavailable(f"broker {self.name} is stopping") from exc
 
+    def healthy(self) -> bool:
+        """Whether the broker accepts and delivers events (the runtime's /readyz)."""
+        return self._running and self.dispatcher.running
+
     def _settled(self, outcome: Outcome) -> None:
         if outcome.result in (DROPPED, DEAD_LETTER_FAILED):
             log.error("broker %s: event %s for trigger %s dropped (%s)", self.name,

@@ -169,6 +169,13 @@ class Dispatcher:
             self._push(job, 0.0)
 
     @property
+    def running(self) -> bool:
+        """Whether every worker thread is alive (started and not stopped)."""
+        with self._cond:
+            return bool(self._threads) and not self._closed and all(
+                t.is_alive() for t in self._threads)
+
+    @property
     def pending(self) -> int:
         """Jobs submitted and not finished yet."""
         with self._cond:

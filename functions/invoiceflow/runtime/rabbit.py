@@ -184,6 +184,17 @@ class RabbitBroker(Ingress):
             self._publisher = None
         log.info("broker %s stopped", self.name)
 
+    def healthy(self) -> bool:
+        """Whether the broker accepts events and (if it consumes) its consumer thread is
+        alive and has its consumers (the runtime's /readyz)."""
+        if not self._running:
+            return False
+        if not self.consume:
+            return True
+        consumer = self._consumer
+        return (consumer is not None and consumer.is_alive() and self._consuming.is_set()
+                and self.dispatcher.running)
+
     def __enter__(self) -> RabbitBroker:
         return self.start()
 
