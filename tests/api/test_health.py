@@ -3,8 +3,6 @@ readiness at once and as a generic 503, never as a driver's message in a respons
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from invoiceflow import health
