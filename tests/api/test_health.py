@@ -90,3 +90,24 @@ def test_unknown_function_paths_answer_404_and_probes_take_get_only(
     upload = client("upload")
     assert upload.post("/healthz").status_code == 404  # a POST is the function's, not a probe
     assert upload.get("/readyz/x").status_code == 404
+
+
+def test_a_renderer_crash_shows_its_owner_no_internal_text(
+        env: dict[str, str], alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoiceflow import formats, steps
+    from invoiceflow.context import get_context
+    from invoiceflow.errors import RenderError
+
+    class Exploding:
+        content_type = "application/pdf"
+
+        def render(self, document: object) -> bytes:
+            raise KeyError("/srv/secret/path/font.ttf")
+
+    monkeypatch.setitem(formats.FORMATS, "pdf", Exploding())
+    r = client("upload").post("/upload", headers=alice.auth, data=example("minimal.json"),
+                              content_type="application/json")
+    invoice = get_context().repo.get_invoice(r.get_json()["invoice_id"])
+    with pytest.raises(RenderError) as raised:
+        steps.render_document(get_context(), invoice, "pdf")
+    assert "/srv/secret" not in str(raised.value) and "KeyError" not in str(raised.value)
