@@ -159,3 +159,22 @@ def test_the_signature_is_the_same_in_both_content_modes(intake_client: Any,
     r = intake_client.post("/", headers={"Content-Type": "application/cloudevents+json"},
                            data=body)
     assert r.status_code == 202, r.get_data(as_text=True)
+
+
+def test_the_cli_signs_an_event_the_intake_function_accepts(
+        intake_client: Any, alice: Person, tmp_path: Any,
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    from invoiceflow.cli import main
+
+    event = {
+        "specversion": "1.0", "type": INVOICE_REQUESTED, "id": "order-cli", "source": "/erp",
+        "time": "2026-11-24T09:30:00Z",
+        "data": {"owner_email": alice.email, "invoice": example_json("minimal.json")}}
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    assert main(["events", "sign", "--key-id", PRODUCER_KEY_ID, str(path)]) == 0
+    signed = capsysbinary.readouterr().out
+    r = intake_client.post("/", headers={"Content-Type": "application/cloudevents+json"},
+                           data=signed)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    assert main(["events", "sign", "--key-id", "nobody", str(path)]) == 2

@@ -225,7 +225,9 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
           f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
           f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
           f"{runtime.url}/upload\n"
-          f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'",
+          f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'\n"
+          f"broker ingress, this machine only (signed invoice.requested events: "
+          f"events/README.md): {runtime.internal_url}/_broker",
           flush=True)
     try:
         while not stop.wait(0.5):
