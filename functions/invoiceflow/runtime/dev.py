@@ -47,9 +47,11 @@ PACKAGE_DIR = Path(invoiceflow.__file__).resolve().parent
 FUNCTIONS_DIR = PACKAGE_DIR.parent
 CHECKOUT_DIR = FUNCTIONS_DIR.parent
 
-#: public path prefix -> the service that answers it
+#: public path -> the service that answers it (as knative/ingress/ routes them: exactly, but
+#: /invoices and what is below it)
 PUBLIC_PATHS = (("/login", "login"), ("/upload", "upload"), ("/download", "download"),
                 ("/invoices", "download"), ("/openapi.json", "download"))
+_PREFIXES = frozenset({"/invoices"})
 
 
 def function_source(service: str) -> Path:
@@ -97,8 +99,8 @@ class LocalRuntime:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The public port: the public paths, /healthz and /readyz; everything else is 404."""
         path = environ.get("PATH_INFO") or "/"
-        for prefix, service in PUBLIC_PATHS:
-            if path == prefix or path.startswith(prefix + "/"):
+        for public, service in PUBLIC_PATHS:
+            if path == public or (public in _PREFIXES and path.startswith(public + "/")):
                 return self.apps[service](environ, start_response)
         if path == health.LIVENESS_PATH:
             return _json(start_response, "200 OK", health.liveness_body()[1])
@@ -135,12 +137,20 @@ class LocalRuntime:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalRuntime:
-        from functions_framework import create_app
-
         self.server = make_server(self.host, self.port, self, threaded=True)
         self.internal_server = make_server("127.0.0.1", 0, self.internal_app, threaded=True)
         os.environ["K_SINK"] = f"{self.internal_url}/_broker"
         os.environ.setdefault("PUBLIC_BASE_URL", self.url)
+        try:
+            return self._start()
+        except BaseException:
+            self._close_servers()
+            raise
+
+    def _start(self) -> LocalRuntime:
+        from functions_framework import create_app
+
+        assert self.server is not None and self.internal_server is not None
         if not os.environ.get("JWT_SECRET") and not os.environ.get("JWT_PUBLIC_KEY"):
             os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
             log.warning("JWT_SECRET not set: generated one for this run (tokens die with it)")
@@ -153,7 +163,6 @@ class LocalRuntime:
         try:  # a missing MongoDB is found now, not by the first upload
             ctx.docs.ping(health.CHECK_TIMEOUT)
         except Unavailable as exc:
-            self._close_servers()
             raise Unavailable(f"the document store is not reachable: {exc.detail}") from exc
         for service in self.services:
             self.apps[service] = create_app(service.replace("-", "_"),
