@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 
 from invoiceflow.context import get_context, reset_context
-from support.api import SECRET, Person, Sink, client, make_person, serve_wsgi
+from support.api import (
+    PRODUCER_KEY_ID,
+    PRODUCER_SECRET,
+    SECRET,
+    Person,
+    Sink,
+    client,
+    make_person,
+    serve_wsgi,
+)
 from support.services import POSTGRES_URLS, fail_or_skip
 
 #: Fixtures that reach a server, by the marker their tests get.
@@ -145,6 +154,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sink: Sink,
         "JWT_SECRET": SECRET,
         "K_SINK": sink.url,
         "PUBLIC_BASE_URL": "http://invoices.test",
+        "EVENT_PRODUCER_KEYS": f"{PRODUCER_KEY_ID}:{PRODUCER_SECRET}",
     }
     for name in ("JWT_ALGORITHM", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "MAX_DOCUMENT_BYTES",
                  "INVOICE_FORMATS", "RABBITMQ_URL"):
@@ -196,3 +206,10 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield node.start()
     finally:
         node.close()
+
+
+@pytest.fixture
+def intake_client(env: dict[str, str]) -> Any:
+    return client("intake")
+
+

@@ -45,3 +45,16 @@ def test_the_table_covers_every_setting_and_the_readme_documents_it() -> None:
     for var in ENV_VARS:
         assert f"`{var.name}`" in readme, f"{var.name} is not documented in README.md"
         assert var.used_by <= set(FUNCTIONS)
+
+
+def test_event_producer_keys_are_parsed_checked_and_never_shown() -> None:
+    secret = "p" * 40
+    s = Settings.from_env({"EVENT_PRODUCER_KEYS": f"erp:{secret}, shop-2:{'q' * 32}"})
+    assert dict(s.event_producer_keys) == {"erp": secret, "shop-2": "q" * 32}
+    assert secret not in repr(s)
+    assert Settings.from_env({}).event_producer_keys == {}
+    for bad in ("erp", f"bad id:{secret}", "erp:short", f"erp:{secret},erp:{secret}"):
+        with pytest.raises(ConfigError) as exc:
+            Settings.from_env({"EVENT_PRODUCER_KEYS": bad})
+        assert [p.pointer for p in exc.value.problems] == ["/EVENT_PRODUCER_KEYS"], bad
+        assert secret not in str(exc.value)

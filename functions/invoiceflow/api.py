@@ -1,4 +1,4 @@
-"""The HTTP functions: login, upload (and its ``invoice.requested`` event), download/status.
+"""The HTTP functions: login, upload, download/status, and intake (``invoice.requested``).
 
 Each handler takes a Flask/werkzeug request (what functions-framework passes) and returns a
 response; :func:`endpoint` turns every error into its status and a JSON problem body in one
@@ -8,12 +8,15 @@ Paths (the seed's, kept exactly):
 
 * ``POST /login``                         HTTP Basic -> ``{"token", "token_type", "expires_in"}``
 * ``POST /upload``                        multipart ``file`` or a raw JSON body -> 202
-* ``POST /events``                        (upload service) an ``invoice.requested`` CloudEvent
+  (the upload function serves only this path: events never reach it)
 * ``GET|HEAD /download?fid=FILE_ID``      the file, owner only
 * ``GET /invoices``                       the caller's invoices, newest first, paginated
 * ``GET /invoices/{id}``                  status, formats, files, links, error
 * ``GET|HEAD /invoices/{id}/pdf|xlsx|json`` the files
 * ``GET /openapi.json``                   the OpenAPI 3.1 description of all of the above
+
+The intake function is not public (a cluster-local Service the broker delivers to): it takes
+signed ``invoice.requested`` CloudEvents only (:mod:`invoiceflow.signing`).
 """
 
 from __future__ import annotations
@@ -161,8 +164,8 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
 @endpoint
 def upload(request: Request) -> Response:
     ctx = get_context()
-    if request.path.rstrip("/").endswith("/events"):
-        return requested_event(ctx, request)
+    if request.path.rstrip("/") != "/upload":
+        raise NotFound("no such resource")
     allow(request, "POST")
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
@@ -177,23 +180,36 @@ def upload(request: Request) -> Response:
     return json_response(_accepted_body(ctx, invoice), 202, headers={"Location": location})
 
 
-def requested_event(ctx: Context, request: Request) -> Response:
-    """``invoice.requested``: data is ``{"owner_email", "invoice": {...document...}}``. The
-    broker is the trust boundary: no token, the owner is named by email and must exist."""
+@endpoint
+def intake(request: Request) -> Response:
+    """``invoice.requested`` (the intake function): data is ``{"owner_email", "invoice":
+    {...document...}}``, signed by a producer (:mod:`invoiceflow.signing`). An unsigned or
+    wrongly signed event is a 401 (permanent: dead-lettered). The document is validated
+    before the owner is looked up, and an unknown and a disabled owner get the same 422, so
+    the answer to an event says nothing about which accounts exist beyond what the signing
+    producer already names."""
     allow(request, "POST")
+    ctx = get_context()
     event = from_request(dict(request.headers), request.get_data())
     if event["type"] != INVOICE_REQUESTED:
-        raise BadRequest(f"this endpoint takes {INVOICE_REQUESTED} events, not "
+        raise BadRequest(f"this function takes {INVOICE_REQUESTED} events, not "
                          f"{event['type']}")
+    from invoiceflow.signing import verify_event
+
+    producer = verify_event(event, ctx.settings.event_producer_keys)
+    bind(event=event["id"], producer=producer)
     data = event.data if isinstance(event.data, dict) else None
     if data is None or not isinstance(data.get("owner_email"), str) or \
             not isinstance(data.get("invoice"), dict):
         raise BadRequest("the event data must be an object with 'owner_email' (string) and "
                          "'invoice' (the invoice document)")
+    document = json.dumps(data["invoice"], ensure_ascii=False).encode()
+    parse_invoice(document, max_bytes=ctx.settings.max_document_bytes)  # problems first
     owner = ctx.repo.get_user_by_email(data["owner_email"])
     if owner is None or owner.disabled:
-        raise UnknownOwner(f"no active user with the email {data['owner_email']!r}")
-    document = json.dumps(data["invoice"], ensure_ascii=False).encode()
+        log.info("invoice.requested %s from producer %s names no active user", event["id"],
+                 producer)
+        raise UnknownOwner("the owner_email of the event names no active user")
     # the event's source+id is the idempotency key: a redelivery creates nothing new
     key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
     invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)

@@ -3,6 +3,7 @@
     invoiceflow render FILE... --out DIR [--format pdf,xlsx]
     invoiceflow db migrate
     invoiceflow outbox relay
+    invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
     invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
     invoiceflow dev [--port 8080]
     invoiceflow demo [--out out]
@@ -133,6 +134,23 @@ def cmd_outbox_relay(args: argparse.Namespace) -> int:
     return 1 if pending else 0
 
 
+def cmd_events_sign(args: argparse.Namespace) -> int:
+    """Sign a structured-mode event (a file or stdin) with a producer key from
+    EVENT_PRODUCER_KEYS; print it signed, ready for the broker (events/README.md)."""
+    from invoiceflow.events import from_request, to_structured_json
+    from invoiceflow.settings import Settings
+    from invoiceflow.signing import sign_event
+
+    keys = Settings.from_env().event_producer_keys
+    if args.key_id not in keys:
+        raise BadRequest(f"EVENT_PRODUCER_KEYS has no key {args.key_id!r}")
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    event = from_request({"content-type": "application/cloudevents+json"}, raw)
+    sys.stdout.buffer.write(to_structured_json(sign_event(event, args.key_id,
+                                                          keys[args.key_id])) + b"\n")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from invoiceflow.runtime.dev import serve
 
@@ -168,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     osub = p.add_subparsers(dest="outbox_cmd", required=True)
     osub.add_parser("relay", help="send every pending event to K_SINK (a CronJob runs this)"
                     ).set_defaults(func=cmd_outbox_relay)
+
+    p = sub.add_parser("events", help="CloudEvents for integrators")
+    esub = p.add_subparsers(dest="events_cmd", required=True)
+    sign = esub.add_parser("sign", help="sign an invoice.requested event (structured JSON) "
+                           "with a key of EVENT_PRODUCER_KEYS; prints the signed event")
+    sign.add_argument("file", nargs="?", default="-", metavar="FILE",
+                      help="the event as structured JSON ('-': standard input)")
+    sign.add_argument("--key-id", required=True)
+    sign.set_defaults(func=cmd_events_sign)
 
     p = sub.add_parser("users", help="manage user accounts")
     usub = p.add_subparsers(dest="users_cmd", required=True)

@@ -25,6 +25,11 @@ The exception tree::
         └── Unavailable          503   database, document store, broker or mail is down
     ConfigError (also an InvoiceflowError, 503)  settings missing or invalid; all listed
 
+What a caller sees (:meth:`InvoiceflowError.to_dict`, the problem body) never carries internal
+text: a 503 (Unavailable, ConfigError) answers with its class's generic ``public_detail``;
+the detail, which may quote a driver's message, a path or a setting, goes to the log only
+(:func:`invoiceflow.web.error_response`).
+
 NotFound is a permanent problem for HTTP callers; Knative would *retry* a 404 from an event
 subscriber, so event steps never raise it (they raise ValidationError/UnknownOwner instead).
 """
@@ -51,6 +56,8 @@ class InvoiceflowError(Exception):
     status = 500
     title = "Internal error"
     retryable = False
+    #: set on classes whose detail is for the log only: the body says this instead
+    public_detail: str | None = None
 
     def __init__(self, detail: str = "", problems: Iterable[Problem] = ()) -> None:
         self.problems: list[Problem] = list(problems)
@@ -58,6 +65,8 @@ class InvoiceflowError(Exception):
         super().__init__(self.detail)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.public_detail is not None:
+            return {"status": self.status, "title": self.title, "detail": self.public_detail}
         body: dict[str, Any] = {"status": self.status, "title": self.title,
                                 "detail": self.detail}
         if self.problems:
@@ -148,12 +157,14 @@ class RateLimited(TransientError):
 class Unavailable(TransientError):
     status = 503
     title = "Service unavailable"
+    public_detail = "a service this request needs is unavailable; retry shortly"
 
 
 class ConfigError(InvoiceflowError):
     status = 503
     title = "Configuration error"
     retryable = True
+    public_detail = "the service is not configured correctly; the operator can see why in its log"
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("invalid or missing settings", problems)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudevents.conversion import to_binary as _to_binary
+from cloudevents.conversion import to_structured as _to_structured
 from cloudevents.exceptions import GenericException as _CloudEventsError
 from cloudevents.http import CloudEvent, from_http
 
@@ -150,6 +151,12 @@ def to_http(event: Event) -> tuple[dict[str, str], bytes]:
     if isinstance(body, str):
         body = body.encode()
     return dict(headers), body if body is not None else b""
+
+
+def to_structured_json(event: Event) -> bytes:
+    """``event`` as one structured-mode JSON document (``application/cloudevents+json``)."""
+    _headers, body = _to_structured(event)
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:

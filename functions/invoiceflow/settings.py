@@ -12,6 +12,7 @@ Secrets.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,17 @@ from urllib.parse import urlparse
 from invoiceflow.errors import ConfigError, Problem
 
 #: The functions (Knative Services) of the product.
-FUNCTIONS = ("login", "upload", "download", "render-pdf", "render-xlsx", "notify", "dead-letter")
+FUNCTIONS = ("login", "upload", "download", "intake", "render-pdf", "render-xlsx", "notify",
+             "dead-letter")
 
 _ALL = frozenset(FUNCTIONS)
-_STORES = frozenset({"login", "upload", "download", "render-pdf", "render-xlsx", "notify",
-                     "dead-letter"})
-_DOCS = frozenset({"upload", "download", "render-pdf", "render-xlsx", "notify"})
-_EMITTERS = frozenset({"upload", "render-pdf", "render-xlsx", "notify", "dead-letter"})
+_STORES = frozenset({"login", "upload", "download", "intake", "render-pdf", "render-xlsx",
+                     "notify", "dead-letter"})
+_DOCS = frozenset({"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"})
+_EMITTERS = frozenset({"upload", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"})
 _VERIFY = frozenset({"upload", "download"})
+#: the functions that use the document store (their readiness checks it)
+DOCUMENT_STORE_USERS = _DOCS
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("JWT_AUDIENCE", "aud claim", "invoiceflow-api", frozenset({"login"}) | _VERIFY),
     EnvVar("JWT_TTL_SECONDS", "token lifetime", "3600", frozenset({"login"})),
     EnvVar("MAX_DOCUMENT_BYTES", "largest accepted invoice document", str(2 * 1024 * 1024),
-           frozenset({"upload"})),
+           frozenset({"upload", "intake"})),
     EnvVar("INVOICE_FORMATS", "formats rendered for every invoice", "pdf,xlsx",
-           frozenset({"upload", "notify"})),
+           frozenset({"upload", "intake", "notify"})),
     EnvVar("PUBLIC_BASE_URL", "base URL of the HTTP API, for links", "http://localhost:8080",
-           frozenset({"upload", "download", "notify"})),
+           frozenset({"upload", "download", "intake", "notify"})),
+    EnvVar("EVENT_PRODUCER_KEYS", "keys of the producers allowed to send invoice.requested "
+           "events: KEY_ID:SECRET pairs separated by commas, each secret at least 32 bytes "
+           "(unset: every invoice.requested event is refused)", None, frozenset({"intake"}),
+           secret=True),
     EnvVar("SENDGRID_API_KEY", "SendGrid key; unset: emails are written as .eml to "
            "MAIL_OUTBOX_DIR", None, frozenset({"notify"}), secret=True),
     EnvVar("SENDGRID_HOST", "SendGrid API base URL", "https://api.sendgrid.com",
@@ -82,6 +90,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
 )
 
 _FORMATS = ("pdf", "xlsx")
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ALGORITHMS = ("HS256", "RS256", "EdDSA")
 
 
@@ -109,6 +118,8 @@ class Settings:
     mail_outbox_dir: Path
     log_level: str
     knative_dir: Path | None = None
+    #: producer key id -> HMAC secret (EVENT_PRODUCER_KEYS; invoiceflow.signing)
+    event_producer_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +174,22 @@ class Settings:
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             bad("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
 
+        producer_keys: dict[str, str] = {}
+        for pair in (get("EVENT_PRODUCER_KEYS") or "").split(","):
+            if not pair.strip():
+                continue
+            key_id, colon, secret_value = pair.strip().partition(":")
+            if not colon or not _KEY_ID.fullmatch(key_id):
+                bad("EVENT_PRODUCER_KEYS", "must be KEY_ID:SECRET pairs separated by commas "
+                    "(key ids: letters, digits, '.', '_', '-', at most 64)")
+            elif len(secret_value.encode()) < 32:
+                bad("EVENT_PRODUCER_KEYS", f"the secret of key {key_id!r} must be at least "
+                    "32 bytes")
+            elif key_id in producer_keys:
+                bad("EVENT_PRODUCER_KEYS", f"key {key_id!r} is given twice")
+            else:
+                producer_keys[key_id] = secret_value
+
         settings = cls(
             database_url=database_url,
             document_store_url=docs_url,
@@ -186,6 +213,7 @@ class Settings:
             mail_outbox_dir=Path(get("MAIL_OUTBOX_DIR") or data_dir / "outbox"),
             log_level=level,
             knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
+            event_producer_keys=producer_keys,
         )
         if problems:
             raise ConfigError(problems)

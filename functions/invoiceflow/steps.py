@@ -114,8 +114,9 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
                               exc.problems) from exc
         except Exception as exc:
             log.exception("renderer failed")
-            raise RenderError(f"the {fmt} cannot be rendered: {exc.__class__.__name__}: "
-                              f"{exc}") from exc
+            # the invoice's error is shown to its owner (API, email): no internal text there
+            raise RenderError(f"the {fmt} cannot be rendered from this document (an internal "
+                              "error of the renderer; its log has the details)") from exc
         stored = ctx.docs.put(data, file_id=file_id, filename=file_name(invoice.number, fmt),
                               content_type=FORMATS[fmt].content_type, owner=invoice.owner_id,
                               invoice_id=invoice.id, kind=fmt)

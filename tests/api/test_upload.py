@@ -1,4 +1,4 @@
-"""POST /upload, the invoice.requested event, idempotency, limits and the outbox."""
+"""POST /upload: idempotency, limits and the outbox. (invoice.requested: test_intake.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from invoiceflow.context import get_context
-from invoiceflow.events import INVOICE_REQUESTED, INVOICE_UPLOADED, make_event, to_http
+from invoiceflow.events import INVOICE_UPLOADED
 from invoiceflow.outbox import relay
 from support.api import Person, Sink, client, example, example_json
 from support.openapi import assert_matches
@@ -110,38 +110,6 @@ def test_idempotency_key(upload_client: Any, alice: Person, sink: Sink) -> None:
                                content_type="application/json")
     assert other.status_code == 422
     assert "Idempotency-Key" in other.get_json()["title"]
-
-
-def _requested(owner: str, doc: dict[str, Any], event_id: str = "req-1") -> tuple[dict[str, str],
-                                                                                    bytes]:
-    event = make_event(INVOICE_REQUESTED, "/erp/orders", {"owner_email": owner,
-                                                          "invoice": doc}, id=event_id)
-    return to_http(event)
-
-
-def test_invoice_requested_event_takes_the_same_path(upload_client: Any, alice: Person,
-                                                     sink: Sink) -> None:
-    headers, body = _requested(alice.email, example_json("eur-two-rates.json"))
-    r = upload_client.post("/events", headers=headers, data=body)
-    assert r.status_code == 202, r.get_data(as_text=True)
-    assert_matches(r, "/events", "post")
-    again = upload_client.post("/events", headers=headers, data=body)  # redelivery
-    assert again.status_code == 202 and again.get_json() == r.get_json()
-    invoices = get_context().repo.list_invoices(alice.id).items
-    assert len(invoices) == 1 and invoices[0].source == "event"
-    assert len(sink.of_type("uploaded.v1")) == 1
-
-
-def test_invoice_requested_permanent_errors_are_4xx(upload_client: Any, alice: Person) -> None:
-    headers, body = _requested("nobody@example.com", example_json("minimal.json"))
-    assert upload_client.post("/events", headers=headers, data=body).status_code == 422
-    bad = example_json("minimal.json")
-    bad["currency"] = "???"
-    headers, body = _requested(alice.email, bad, "req-2")
-    assert upload_client.post("/events", headers=headers, data=body).status_code == 422
-    r = upload_client.post("/events", headers={"Content-Type": "application/json"},
-                           data=b"{}")
-    assert r.status_code == 400  # not a CloudEvent
 
 
 def test_broker_down_keeps_the_event_in_the_outbox_and_the_relay_sends_it(

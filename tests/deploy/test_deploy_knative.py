@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from invoiceflow import settings
+from invoiceflow import events, settings
 from invoiceflow.runtime.triggers import load_triggers, parse_duration
 from support.services import fail_or_skip
 
@@ -50,8 +50,6 @@ def env_entries(doc: Any) -> dict[str, dict[str, Any]]:
 
 def event_types() -> set[str]:
     """The event catalogue: the types the code knows (invoiceflow.events)."""
-    from invoiceflow import events
-
     return set(events.EVENT_TYPES)
 
 
@@ -221,12 +219,31 @@ def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
 
 def test_only_http_functions_are_reachable_from_outside(by_kind: Any) -> None:
     public = set(PUBLIC_PATHS.values())
+    subscribers = {t.obj["spec"]["subscriber"]["ref"]["name"]
+                   for t in by_kind("Trigger").values()}
+    assert not subscribers & public, "a public Service must never receive events"
     for name, doc in by_kind("KService").items():
         visibility = doc.obj["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
         if name in public:
             assert visibility is None, f"{name} serves {sorted(PUBLIC_PATHS)} and must be public"
         else:
             assert visibility == "cluster-local", f"{name} only receives events"
+
+
+def test_every_service_has_liveness_and_readiness_probes_the_code_serves(
+        by_kind: Any) -> None:
+    from invoiceflow import health
+
+    for name, doc in by_kind("KService").items():
+        c = container(doc)
+        assert c["readinessProbe"]["httpGet"]["path"] == health.READINESS_PATH, name
+        assert c["livenessProbe"]["httpGet"]["path"] == health.LIVENESS_PATH, name
+        for probe in ("readinessProbe", "livenessProbe"):
+            # Knative probes the one container port itself: a port here must be that one
+            assert c[probe]["httpGet"].get("port") in (None, c["ports"][0]["containerPort"])
+        source = REPO / "functions" / f"{name.replace('-', '_')}.py"
+        assert f'@probed("{name}")' in source.read_text(), \
+            f"{source.name}: the entry point must answer the probes"
 
 
 def test_every_service_and_job_runs_the_same_image(by_kind: Any) -> None:
@@ -423,7 +440,10 @@ def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery
         if parallelism is not None and not (parallelism.isdigit() and int(parallelism) >= 1):
             problems.append(f"{name}: parallelism must be a whole number as a string")
     assert not problems, "\n".join(problems)
-    assert triggers["upload-requested"].obj["spec"]["subscriber"]["uri"] == "/events"
+    # invoice.requested goes to intake, a cluster-local Service, and to no public one
+    requested = [t.obj["spec"]["subscriber"]["ref"]["name"] for t in triggers.values()
+                 if t.obj["spec"]["filter"]["attributes"]["type"] == events.INVOICE_REQUESTED]
+    assert requested == ["intake"]
 
 
 def test_the_local_runtime_reads_the_same_triggers(by_kind: Any) -> None:
@@ -470,3 +490,27 @@ def test_one_host_routes_the_http_paths_to_their_functions(
         service = host.split(".")[0]
         labels = services[service].obj["metadata"].get("labels", {})
         assert "networking.knative.dev/visibility" not in labels, f"{service} is not public"
+
+
+def _match_types(docs: list[Any]) -> dict[str, str]:
+    """path -> how it is matched (Exact/Prefix), from either ingress example."""
+    types: dict[str, str] = {}
+    for doc in docs:
+        if doc.kind == "HTTPRoute":
+            for rule in doc.obj["spec"]["rules"]:
+                for match in rule["matches"]:
+                    types[match["path"]["value"]] = match["path"]["type"]
+        elif doc.kind == "Ingress":
+            for rule in doc.obj["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    types[path["path"]] = path["pathType"]
+    return types
+
+
+@pytest.mark.parametrize("example", ["gateway-api.yaml", "ingress-nginx.yaml"])
+def test_the_public_host_routes_the_function_paths_exactly(example: str, deploy: Any) -> None:
+    """/upload/events, /login/healthz...: nothing below a function's own path is public."""
+    types = _match_types(deploy.load_docs(KNATIVE / "ingress" / example))
+    for path in ("/login", "/upload", "/download", "/openapi.json"):
+        assert types[path] == "Exact", (example, path)
+    assert set(types) == {*PUBLIC_PATHS, "/openapi.json"}, example

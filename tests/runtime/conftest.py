@@ -33,7 +33,8 @@ from invoiceflow.runtime.triggers import load_triggers
 @pytest.fixture
 def services() -> Iterator[Services]:
     found = Services()
-    for name in ("render-pdf", "render-xlsx", "upload", "notify", "dead-letter", "audit"):
+    for name in ("render-pdf", "render-xlsx", "upload", "intake", "notify", "dead-letter",
+                 "audit"):
         found[name] = Subscriber(name).start()
     yield found
     for subscriber in found.values():

@@ -242,8 +242,8 @@ def test_routing_comes_only_from_the_manifests(
     assert services["notify"].requests == []
     requested = events.make_event(events.INVOICE_REQUESTED, "/api", {"invoice_id": "inv-1"})
     assert post_event(running, requested).status_code == 202
-    [request] = services["upload"].wait_for(1)
-    assert request.path == "/events"  # subscriber.uri next to the ref
+    [request] = services["intake"].wait_for(1)  # never upload: it is public
+    assert request.path == "/"
     assert running.broker.wait_idle(15)
     running.broker.stop(1.0)
 

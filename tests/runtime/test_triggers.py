@@ -65,7 +65,7 @@ def test_delivery_backoff_uses_its_policy() -> None:
 
 def test_loads_the_project_triggers() -> None:
     triggers = {t.name: t for t in load_triggers(REPO / "knative")}
-    assert {"render-pdf", "render-xlsx", "upload-requested", "notify-rendered",
+    assert {"render-pdf", "render-xlsx", "intake-requested", "notify-rendered",
             "notify-failed"} <= set(triggers)
     pdf = triggers["render-pdf"]
     assert pdf.broker == "invoiceflow"
@@ -76,9 +76,9 @@ def test_loads_the_project_triggers() -> None:
                                     timeout=60.0,
                                     dead_letter_sink=Destination(service="dead-letter"))
     assert pdf.parallelism == 10
-    upload = triggers["upload-requested"]
-    assert upload.subscriber == Destination(service="upload", uri="/events")
-    assert dict(upload.filter) == {"type": events.INVOICE_REQUESTED}
+    intake = triggers["intake-requested"]
+    assert intake.subscriber == Destination(service="intake")  # not upload: never public
+    assert dict(intake.filter) == {"type": events.INVOICE_REQUESTED}
     # every product event type that is consumed has a trigger
     consumed = {t.filter.get("type") for t in triggers.values()}
     assert {events.INVOICE_UPLOADED, events.INVOICE_REQUESTED, events.INVOICE_RENDERED,

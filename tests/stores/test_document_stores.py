@@ -250,3 +250,35 @@ def test_drivers_are_imported_only_by_their_adapters() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_ping_answers_for_a_working_store(store: DocumentStore) -> None:
+    store.ping(0.5)  # the readiness check (invoiceflow.health): no exception
+
+
+def test_ping_and_requests_fail_fast_with_no_driver_text_when_mongodb_is_down(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoiceflow.stores import gridfs_store
+
+    monkeypatch.setattr(gridfs_store, "SERVER_SELECTION_TIMEOUT_MS", 300)
+    docs = open_document_store("mongodb://127.0.0.1:1/?connectTimeoutMS=300")
+    try:
+        with pytest.raises(Unavailable) as raised:
+            docs.ping(0.3)
+        with pytest.raises(Unavailable) as raised_get:
+            docs.get("inv-1-pdf")
+    finally:
+        docs.close()
+    for exc in (raised.value, raised_get.value):
+        assert "127.0.0.1:1" not in exc.detail and "Topology" not in exc.detail
+        assert exc.to_dict()["detail"] == Unavailable.public_detail
+
+
+def test_ping_fails_when_the_files_directory_is_gone(files_dir: Path) -> None:
+    import shutil
+
+    docs = FilesDocumentStore(files_dir)
+    docs.ping()
+    shutil.rmtree(files_dir)
+    with pytest.raises(Unavailable):
+        docs.ping()

@@ -27,6 +27,9 @@ FUNCTIONS = ROOT / "functions"
 EXAMPLES = ROOT / "events" / "examples" / "invoices"
 SECRET = "test-secret-that-is-at-least-32-bytes-long!"
 PASSWORD = "correct horse battery staple"
+#: the producer key of EVENT_PRODUCER_KEYS in the function tests (invoiceflow.signing)
+PRODUCER_KEY_ID = "erp"
+PRODUCER_SECRET = "producer-secret-that-is-at-least-32-bytes!"
 
 
 @contextmanager

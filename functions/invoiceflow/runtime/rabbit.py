@@ -335,7 +335,8 @@ class RabbitBroker(Ingress):
         if not self.consume:
             return True
         consumer = self._consumer
-        return consumer is not None and consumer.is_alive() and self._consuming.is_set()
+        return (consumer is not None and consumer.is_alive() and self._consuming.is_set()
+                and self.dispatcher.running)
 
     def _consumer_connection(self) -> Any:
         """The consumer thread's connection (a seam for fault-injection tests)."""

@@ -134,6 +134,11 @@ class FilesDocumentStore:
         except OSError as exc:
             raise Unavailable(f"files store delete failed: {exc}") from exc
 
+    def ping(self, timeout: float = 2.0) -> None:
+        """Raise Unavailable unless the directory exists and is writable (readiness)."""
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)):
+            raise Unavailable(f"the files store {self.root} is missing or not writable")
+
     def close(self) -> None:
         pass
 

@@ -11,6 +11,7 @@ unique ``(files_id, n)`` chunk index makes a second concurrent upload of the sam
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,16 @@ from invoiceflow.stores.protocols import (
     valid_file_id,
 )
 
+log = logging.getLogger(__name__)
+
+#: what a caller is told when MongoDB cannot be reached (pymongo's topology text goes to the
+#: log only)
+UNAVAILABLE = "the document store (MongoDB) is unavailable"
+#: how long a request waits for MongoDB before its 503
+SERVER_SELECTION_TIMEOUT_MS = 5000
+#: seconds the readiness check (:meth:`GridFSDocumentStore.ping`) waits for MongoDB
+PING_TIMEOUT = 2.0
+
 #: chunks without a files document older than this are left over from a crashed upload
 STALE_UPLOAD_AFTER = timedelta(minutes=10)
 
@@ -43,7 +54,12 @@ def _mongo_errors(action: str) -> Iterator[None]:
     except gridfs.errors.GridFSError:
         raise
     except pymongo.errors.PyMongoError as exc:
-        raise Unavailable(f"document store unavailable while {action}: {exc}") from exc
+        raise _unavailable(action, exc) from exc
+
+
+def _unavailable(action: str, exc: BaseException) -> Unavailable:
+    log.warning("MongoDB error while %s: %s", action, exc)
+    return Unavailable(f"{UNAVAILABLE} while {action} ({exc.__class__.__name__})")
 
 
 class GridFSDocumentStore:
@@ -63,7 +79,8 @@ class GridFSDocumentStore:
                  **client_options: Any) -> GridFSDocumentStore:
         """Connects lazily: a down server shows up as Unavailable on the first operation.
         ``client_options`` go to ``pymongo.MongoClient`` (e.g. serverSelectionTimeoutMS)."""
-        options: dict[str, Any] = {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000,
+        options: dict[str, Any] = {"serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+                                   "connectTimeoutMS": 5000,
                                    "tz_aware": True, "appname": "invoiceflow"}
         options.update(client_options)
         client: Any = pymongo.MongoClient(url, **options)
@@ -140,6 +157,12 @@ class GridFSDocumentStore:
                 return False
         return True
 
+    def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """Raise Unavailable unless MongoDB answers a ping within ``timeout`` seconds (the
+        readiness check: much shorter than a request's server selection timeout)."""
+        with _mongo_errors("checking readiness"), pymongo.timeout(timeout):
+            self._db.command("ping")
+
     def close(self) -> None:
         if self._client_to_close is not None:
             self._client_to_close.close()
@@ -185,7 +208,7 @@ def _call(fn: Callable[[], _T], action: str) -> _T:
     except gridfs.errors.CorruptGridFile as exc:
         raise Unavailable(f"document changed or is incomplete while {action}") from exc
     except pymongo.errors.PyMongoError as exc:
-        raise Unavailable(f"document store unavailable while {action}: {exc}") from exc
+        raise _unavailable(action, exc) from exc
 
 
 def _created(object_id: Any) -> datetime:
