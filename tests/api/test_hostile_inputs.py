@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from invoiceflow.context import get_context
 from invoiceflow.events import INVOICE_REQUESTED, make_event, to_http
-from support.api import PASSWORD, Person, basic, example_json
+from invoiceflow.signing import sign_event
+from support.api import PASSWORD, PRODUCER_KEY_ID, PRODUCER_SECRET, Person, basic, example_json
 
 
 def _cursor(value: Any) -> str:
@@ -56,7 +57,7 @@ def test_unknown_field_names_that_look_like_digits_are_listed(upload_client: Any
 
 
 def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_client: Any,
-                                                     alice: Person) -> None:
+                                                     intake_client: Any, alice: Person) -> None:
     """PostgreSQL text cannot hold U+0000: each is caught before any query."""
     headers = {**alice.auth, "Idempotency-Key": "order\x0077"}
     r = upload_client.post("/upload", headers=headers, json=example_json("minimal.json"))
@@ -69,8 +70,8 @@ def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_c
     event = make_event(INVOICE_REQUESTED, "/erp/orders",
                        {"owner_email": "alice@example.com\x00",
                         "invoice": example_json("minimal.json")}, id="nul-1")
-    headers, body = to_http(event)
-    _problem(upload_client.post("/events", headers=headers, data=body), 422)
+    headers, body = to_http(sign_event(event, PRODUCER_KEY_ID, PRODUCER_SECRET))
+    _problem(intake_client.post("/", headers=headers, data=body), 422)
 
     repo = get_context().repo
     assert repo.get_user_by_email("alice@example.com\x00") is None
