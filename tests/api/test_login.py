@@ -195,12 +195,12 @@ def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_repeated_failures_get_429_with_retry_after_even_for_the_right_password(
         login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
-    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="5", LOGIN_DELAY_SECONDS="60")
+    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="3", LOGIN_DELAY_SECONDS="60")
     hashes = _count_hashes(monkeypatch)
-    for _ in range(5):
+    for _ in range(3):
         assert login_client.post("/login", headers=basic(alice.email, "nope")).status_code \
             == 401
-    assert len(hashes) == 5
+    assert len(hashes) == 3
     wrong = login_client.post("/login", headers=basic(alice.email, "nope"))
     right = login_client.post("/login", headers=basic(alice.email.upper(), PASSWORD))
     for r in (wrong, right):  # the right password is refused too: no oracle
@@ -208,21 +208,21 @@ def test_repeated_failures_get_429_with_retry_after_even_for_the_right_password(
         assert_matches(r, "/login", "post")
         assert 55 <= int(r.headers["Retry-After"]) <= 60
         assert r.mimetype == "application/problem+json"
-    assert len(hashes) == 5  # a throttled attempt costs no argon2 hash
+    assert len(hashes) == 3  # a throttled attempt costs no argon2 hash
     # another account is not affected
     assert login_client.post("/login", headers=basic("bob@example.com", "x")).status_code == 401
 
 
 def test_unknown_emails_are_throttled_exactly_like_known_ones(
         login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
-    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="3", LOGIN_DELAY_SECONDS="30")
+    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="2", LOGIN_DELAY_SECONDS="30")
     answers: dict[str, list[tuple[int, bytes, str | None]]] = {}
     for email in (alice.email, "nobody@example.com"):
         answers[email] = []
-        for _ in range(5):
+        for _ in range(4):
             r = login_client.post("/login", headers=basic(email, "wrong"))
             answers[email].append((r.status_code, r.get_data(), r.headers.get("Retry-After")))
-    assert [a[0] for a in answers[alice.email]] == [401, 401, 401, 429, 429]
+    assert [a[0] for a in answers[alice.email]] == [401, 401, 429, 429]
     assert answers[alice.email] == answers["nobody@example.com"]
 
 
@@ -235,13 +235,13 @@ def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
     from invoiceflow.errors import TooManyRequests
     from invoiceflow.stores import open_repository
 
-    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="5", LOGIN_DELAY_SECONDS="1",
+    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="2", LOGIN_DELAY_SECONDS="60",
                    LOGIN_MAX_DELAY_SECONDS="900")
     now = [datetime(2030, 1, 1, tzinfo=UTC)]
     settings = get_context().settings
     with open_repository(database_url, clock=lambda: now[0]) as repo:
         waits = []
-        for _ in range(20):  # the attacker retries as soon as allowed
+        for _ in range(8):  # the attacker retries as soon as allowed
             try:
                 accounts.login(settings, repo, alice.email, "guess", client="203.0.113.9")
             except Unauthorized:
@@ -252,7 +252,7 @@ def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
                 now[0] += timedelta(seconds=exc.retry_after)
                 with pytest.raises(Unauthorized):
                     accounts.login(settings, repo, alice.email, "guess", client="203.0.113.9")
-        assert waits[:6] == [1, 2, 4, 8, 16, 32] and max(waits) == 900
+        assert waits == [60, 120, 240, 480, 900, 900]
         with pytest.raises(TooManyRequests) as locked:
             accounts.login(settings, repo, alice.email, PASSWORD, client="198.51.100.7")
         assert locked.value.retry_after == 900
@@ -264,22 +264,23 @@ def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
 
 def test_each_client_address_has_a_token_bucket(
         login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
-    _throttled_env(monkeypatch, LOGIN_CLIENT_BURST="3", LOGIN_CLIENT_PER_MINUTE="1")
+    _throttled_env(monkeypatch, LOGIN_CLIENT_BURST="2", LOGIN_CLIENT_PER_MINUTE="1")
     attacker = {"REMOTE_ADDR": "203.0.113.9"}
-    for i in range(3):  # password spraying: one try per account
+    for i in range(2):  # password spraying: one try per account
         r = login_client.post("/login", headers=basic(f"user{i}@example.com", "Summer2024"),
                               environ_base=attacker)
         assert r.status_code == 401
     r = login_client.post("/login", headers=basic(alice.email, PASSWORD),
                           environ_base=attacker)
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+    assert_matches(r, "/login", "post")
     # a forged X-Forwarded-For does not buy a new bucket unless the proxy is trusted
     r = login_client.post("/login", headers={**basic(alice.email, PASSWORD),
                                              "X-Forwarded-For": "192.0.2.1"},
                           environ_base=attacker)
     assert r.status_code == 429
     # IPv6 clients share a bucket per /64
-    for i in range(3):
+    for i in range(2):
         login_client.post("/login", headers=basic(f"v6{i}@example.com", "x"),
                           environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1}"})
     r = login_client.post("/login", headers=basic(alice.email, PASSWORD),
@@ -320,11 +321,14 @@ def test_concurrent_logins_never_run_more_hashes_than_the_slots(
     real = passwords._verify
 
     def counted(password_hash: str, password: str) -> bool:
+        """Stands in for argon2 (64 MiB, and seconds on a busy machine): records how many
+        run at once and stays inside long enough for the others to pile up."""
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
         try:
-            return real(password_hash, password)
+            time.sleep(0.05)
+            return password_hash != passwords.DUMMY_HASH and real(password_hash, password)
         finally:
             with lock:
                 running[0] -= 1
@@ -346,7 +350,7 @@ def test_concurrent_logins_never_run_more_hashes_than_the_slots(
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(attempt, range(20), timeout=300))
     assert results.count("ok") == 1 and results.count("401") == 19
-    assert 1 <= peak[0] <= 2
+    assert peak[0] == 2  # never more than the slots (and the slots are used)
 
 
 def test_a_login_that_finds_every_hash_slot_busy_is_a_503_and_not_counted(
