@@ -9,6 +9,7 @@ import itertools
 import math
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from invoiceflow.auth import Token, issue_token
@@ -79,13 +80,15 @@ def client_key(address: str) -> str:
 
 
 def client_address(settings: Settings, remote_addr: str | None,
-                   forwarded_for: str | None) -> str | None:
-    """Who is asking: the socket's peer, or, when ``LOGIN_TRUST_FORWARDED_FOR`` is set (behind
-    a proxy that writes the header itself), the first ``X-Forwarded-For`` hop."""
-    if settings.login_trust_forwarded_for and forwarded_for:
-        first = forwarded_for.split(",", 1)[0].strip()
-        if first:
-            return first[:100]
+                   header: Callable[[str], str | None]) -> str | None:
+    """Who is asking: the socket's peer, or, when ``LOGIN_CLIENT_IP_HEADER`` names a header
+    that the proxy in front writes itself, that header (for ``X-Forwarded-For``, its first
+    hop). A request without the header falls back to the peer."""
+    name = settings.login_client_ip_header
+    if name:
+        value = (header(name) or "").split(",", 1)[0].strip()
+        if value:
+            return value[:100]
     return remote_addr or None
 
 

@@ -12,6 +12,7 @@ Secrets.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +87,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "bucket size)", "20", frozenset({"login"})),
     EnvVar("LOGIN_CLIENT_PER_MINUTE", "login attempts per minute a client address gets back",
            "10", frozenset({"login"})),
-    EnvVar("LOGIN_TRUST_FORWARDED_FOR", "true: the client address is the first "
-           "X-Forwarded-For hop (only behind a proxy that sets that header itself)", "false",
+    EnvVar("LOGIN_CLIENT_IP_HEADER", "request header holding the client address, written by "
+           "the proxy in front (X-Forwarded-For: its first hop); unset: the socket's peer", None,
            frozenset({"login"})),
     EnvVar("LOGIN_MAX_CONCURRENT_HASHES", "argon2 verifications at once per process (64 MiB "
            "each)", "4", frozenset({"login"})),
@@ -131,7 +132,7 @@ class Settings:
     login_max_delay_seconds: int = 900
     login_client_burst: int = 20
     login_client_per_minute: int = 10
-    login_trust_forwarded_for: bool = False
+    login_client_ip_header: str | None = None
     login_max_concurrent_hashes: int = 4
     login_hash_wait_seconds: int = 2
 
@@ -181,11 +182,9 @@ class Settings:
                 bad(name, f"must be at least {low}")
             return value
 
-        def boolean(name: str) -> bool:
-            raw = (get(name) or "false").lower()
-            if raw not in ("true", "false", "1", "0", "yes", "no"):
-                bad(name, f"must be true or false, got {raw!r}")
-            return raw in ("true", "1", "yes")
+        ip_header = get("LOGIN_CLIENT_IP_HEADER")
+        if ip_header is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", ip_header):
+            bad("LOGIN_CLIENT_IP_HEADER", "must be an HTTP header name, e.g. X-Forwarded-For")
 
         login_delay = integer("LOGIN_DELAY_SECONDS", 1)
         login_max_delay = integer("LOGIN_MAX_DELAY_SECONDS", 1)
@@ -227,7 +226,7 @@ class Settings:
             login_max_delay_seconds=login_max_delay,
             login_client_burst=integer("LOGIN_CLIENT_BURST", 1),
             login_client_per_minute=integer("LOGIN_CLIENT_PER_MINUTE", 1),
-            login_trust_forwarded_for=boolean("LOGIN_TRUST_FORWARDED_FOR"),
+            login_client_ip_header=ip_header,
             login_max_concurrent_hashes=integer("LOGIN_MAX_CONCURRENT_HASHES", 1),
             login_hash_wait_seconds=integer("LOGIN_HASH_WAIT_SECONDS", 0),
         )

@@ -274,7 +274,7 @@ def test_each_client_address_has_a_token_bucket(
                           environ_base=attacker)
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
     assert_matches(r, "/login", "post")
-    # a forged X-Forwarded-For does not buy a new bucket unless the proxy is trusted
+    # a forged X-Forwarded-For does not buy a new bucket (LOGIN_CLIENT_IP_HEADER is unset)
     r = login_client.post("/login", headers={**basic(alice.email, PASSWORD),
                                              "X-Forwarded-For": "192.0.2.1"},
                           environ_base=attacker)
@@ -291,19 +291,22 @@ def test_each_client_address_has_a_token_bucket(
     assert r.status_code == 200  # the real user, elsewhere, is not affected
 
 
-def test_behind_a_trusted_proxy_the_first_forwarded_hop_is_the_client(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP"])
+def test_behind_a_trusted_proxy_its_header_names_the_client(
+        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    """In Knative every request comes from queue-proxy (127.0.0.1): the client is what the
+    proxy in front wrote (for X-Forwarded-For, the first hop)."""
     _throttled_env(monkeypatch, LOGIN_CLIENT_BURST="2", LOGIN_CLIENT_PER_MINUTE="1",
-                   LOGIN_TRUST_FORWARDED_FOR="true")
-    proxy = {"REMOTE_ADDR": "10.0.0.5"}
+                   LOGIN_CLIENT_IP_HEADER=header)
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
 
     def attempt(hops: str, secret: str) -> int:
         return int(login_client.post("/login", headers={**basic(alice.email, secret),
-                                                        "X-Forwarded-For": hops},
+                                                        header: hops},
                                      environ_base=proxy).status_code)
 
-    assert [attempt("203.0.113.9, 10.0.0.1", "wrong") for _ in range(3)] == [401, 401, 429]
-    assert attempt("198.51.100.7, 10.0.0.1", PASSWORD) == 200
+    assert [attempt("203.0.113.9, 127.0.0.1", "wrong") for _ in range(3)] == [401, 401, 429]
+    assert attempt("198.51.100.7, 127.0.0.1", PASSWORD) == 200
 
 
 def test_concurrent_logins_never_run_more_hashes_than_the_slots(
@@ -390,11 +393,11 @@ def test_login_settings_are_validated() -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_env({"JWT_SECRET": SECRET, "LOGIN_FREE_FAILURES": "0",
                            "LOGIN_DELAY_SECONDS": "10", "LOGIN_MAX_DELAY_SECONDS": "5",
-                           "LOGIN_TRUST_FORWARDED_FOR": "maybe",
+                           "LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For: 1.2.3.4",
                            "LOGIN_MAX_CONCURRENT_HASHES": "many"})
     assert sorted(p.pointer for p in exc.value.problems) == [
-        "/LOGIN_FREE_FAILURES", "/LOGIN_MAX_CONCURRENT_HASHES", "/LOGIN_MAX_DELAY_SECONDS",
-        "/LOGIN_TRUST_FORWARDED_FOR"]
+        "/LOGIN_CLIENT_IP_HEADER", "/LOGIN_FREE_FAILURES", "/LOGIN_MAX_CONCURRENT_HASHES",
+        "/LOGIN_MAX_DELAY_SECONDS"]
     defaults = _settings()
     assert (defaults.login_free_failures, defaults.login_delay_seconds,
             defaults.login_max_delay_seconds, defaults.login_max_concurrent_hashes) == \
