@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,26 @@ def test_users_and_migrate(tmp_path: Path) -> None:
     bad = run("db", "migrate", env={**env, "DATABASE_URL": "mysql://x", "JWT_SECRET": "short"})
     assert bad.returncode == 2
     assert "/DATABASE_URL" in bad.stderr and "/JWT_SECRET" in bad.stderr  # all at once
+
+
+def test_users_unlock_ends_a_login_lockout(tmp_path: Path) -> None:
+    from invoiceflow.accounts import account_key
+    from invoiceflow.stores import open_repository
+    from invoiceflow.stores.protocols import LoginPolicy
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    policy = LoginPolicy(free_failures=1, base_delay=600)
+    with open_repository(url) as repo:
+        repo.migrate()
+        repo.reserve_login_attempt(account_key("Ann@Example.com"), None, policy)
+        assert repo.reserve_login_attempt(account_key("ann@example.com"), None, policy) > 0
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    result = run("users", "unlock", " ANN@example.com", env=env)
+    assert result.returncode == 0 and "unlocked" in result.stdout, result.stderr
+    with open_repository(url) as repo:
+        assert repo.reserve_login_attempt(account_key("ann@example.com"), None, policy) == 0
+    assert "no failed logins" in run("users", "unlock", "bob@example.com", env=env).stdout
 
 
 def test_render_never_overwrites_a_file_of_the_same_batch(tmp_path: Path) -> None:

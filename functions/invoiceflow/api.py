@@ -70,7 +70,8 @@ def login(request: Request) -> Response:
     from invoiceflow import accounts  # argon2: only the login function loads it
 
     email, password = basic_credentials(request.headers.get("Authorization"))
-    token = accounts.login(ctx.settings, ctx.repo, email, password)
+    client = accounts.client_address(ctx.settings, request.remote_addr, request.headers.get)
+    token = accounts.login(ctx.settings, ctx.repo, email, password, client=client)
     return json_response(token.to_dict(), headers={"Cache-Control": "no-store"})
 
 

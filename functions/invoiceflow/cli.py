@@ -5,6 +5,7 @@
     invoiceflow outbox relay
     invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
     invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
+    invoiceflow users unlock EMAIL      (forget its failed logins: ends a login lockout)
     invoiceflow dev [--port 8080]
     invoiceflow demo [--out out]
 """
@@ -114,6 +115,9 @@ def cmd_users(args: argparse.Namespace) -> int:
     elif args.users_cmd == "enable":
         accounts.set_disabled(repo, args.email, False)
         print(f"enabled {args.email}")
+    elif args.users_cmd == "unlock":
+        done = repo.reset_login_throttle(accounts.account_key(args.email))
+        print(f"unlocked {args.email}" if done else f"{args.email} has no failed logins")
     else:
         for user in repo.list_users():
             state = "disabled" if user.disabled else "active"
@@ -204,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read the password from the first line of standard input")
     usub.add_parser("disable").add_argument("email")
     usub.add_parser("enable").add_argument("email")
+    usub.add_parser("unlock", help="forget the email's failed logins (ends a lockout)"
+                    ).add_argument("email")
     usub.add_parser("list")
     p.set_defaults(func=cmd_users)
 

@@ -22,6 +22,7 @@ The exception tree::
     └── TransientError                 retried with backoff
         ├── Conflict             409   the same work is in progress elsewhere
         ├── RateLimited          429   an upstream (SendGrid) asked us to slow down
+        │   └── TooManyRequests  429   a caller is throttled (login); carries Retry-After
         └── Unavailable          503   database, document store, broker or mail is down
     ConfigError (also an InvoiceflowError, 503)  settings missing or invalid; all listed
 
@@ -142,6 +143,8 @@ class TransientError(InvoiceflowError):
     status = 503
     title = "Temporarily unavailable"
     retryable = True
+    #: seconds for the Retry-After header (None: the edge's default)
+    retry_after: int | None = None
 
 
 class Conflict(TransientError):
@@ -152,6 +155,14 @@ class Conflict(TransientError):
 class RateLimited(TransientError):
     status = 429
     title = "Too many requests"
+
+
+class TooManyRequests(RateLimited):
+    """The caller must wait ``retry_after`` seconds (login throttling)."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
 
 
 class Unavailable(TransientError):

@@ -84,6 +84,23 @@ ENV_VARS: tuple[EnvVar, ...] = (
            frozenset({"notify"})),
     EnvVar("MAIL_OUTBOX_DIR", "where .eml files go without SendGrid (default DATA_DIR/outbox)",
            None, frozenset({"notify"})),
+    EnvVar("LOGIN_FREE_FAILURES", "failed logins per account (by normalised email, known or "
+           "not) before each further attempt must wait", "5", frozenset({"login"})),
+    EnvVar("LOGIN_DELAY_SECONDS", "wait after the first failure past LOGIN_FREE_FAILURES; it "
+           "doubles with each further failure", "1", frozenset({"login"})),
+    EnvVar("LOGIN_MAX_DELAY_SECONDS", "longest wait per account (bounds how long anyone can "
+           "keep an account throttled)", "900", frozenset({"login"})),
+    EnvVar("LOGIN_CLIENT_BURST", "login attempts a client address may make at once (token "
+           "bucket size)", "20", frozenset({"login"})),
+    EnvVar("LOGIN_CLIENT_PER_MINUTE", "login attempts per minute a client address gets back",
+           "10", frozenset({"login"})),
+    EnvVar("LOGIN_CLIENT_IP_HEADER", "request header holding the client address, written by "
+           "the proxy in front (X-Forwarded-For: its first hop); unset: the socket's peer", None,
+           frozenset({"login"})),
+    EnvVar("LOGIN_MAX_CONCURRENT_HASHES", "argon2 verifications at once per process (64 MiB "
+           "each)", "4", frozenset({"login"})),
+    EnvVar("LOGIN_HASH_WAIT_SECONDS", "how long a login waits for a free hash slot before a "
+           "503", "2", frozenset({"login"})),
     EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
     EnvVar("KNATIVE_DIR", "where the local runtime reads the Trigger manifests (default: the "
            "checkout's knative/)", None, frozenset()),
@@ -120,6 +137,14 @@ class Settings:
     knative_dir: Path | None = None
     #: producer key id -> HMAC secret (EVENT_PRODUCER_KEYS; invoiceflow.signing)
     event_producer_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    login_free_failures: int = 5
+    login_delay_seconds: int = 1
+    login_max_delay_seconds: int = 900
+    login_client_burst: int = 20
+    login_client_per_minute: int = 10
+    login_client_ip_header: str | None = None
+    login_max_concurrent_hashes: int = 4
+    login_hash_wait_seconds: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +191,15 @@ class Settings:
             if value < low:
                 bad(name, f"must be at least {low}")
             return value
+
+        ip_header = get("LOGIN_CLIENT_IP_HEADER")
+        if ip_header is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", ip_header):
+            bad("LOGIN_CLIENT_IP_HEADER", "must be an HTTP header name, e.g. X-Forwarded-For")
+
+        login_delay = integer("LOGIN_DELAY_SECONDS", 1)
+        login_max_delay = integer("LOGIN_MAX_DELAY_SECONDS", 1)
+        if login_max_delay < login_delay:
+            bad("LOGIN_MAX_DELAY_SECONDS", "must be at least LOGIN_DELAY_SECONDS")
 
         formats = tuple(f.strip() for f in (get("INVOICE_FORMATS") or "").split(",") if f.strip())
         if not formats or any(f not in _FORMATS for f in formats):
@@ -214,6 +248,14 @@ class Settings:
             log_level=level,
             knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
             event_producer_keys=producer_keys,
+            login_free_failures=integer("LOGIN_FREE_FAILURES", 1),
+            login_delay_seconds=login_delay,
+            login_max_delay_seconds=login_max_delay,
+            login_client_burst=integer("LOGIN_CLIENT_BURST", 1),
+            login_client_per_minute=integer("LOGIN_CLIENT_PER_MINUTE", 1),
+            login_client_ip_header=ip_header,
+            login_max_concurrent_hashes=integer("LOGIN_MAX_CONCURRENT_HASHES", 1),
+            login_hash_wait_seconds=integer("LOGIN_HASH_WAIT_SECONDS", 0),
         )
         if problems:
             raise ConfigError(problems)

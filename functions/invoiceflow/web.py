@@ -16,6 +16,7 @@ from invoiceflow.errors import (
     BadRequest,
     Conflict,
     InvoiceflowError,
+    TransientError,
     Unavailable,
     body_for,
     status_for,
@@ -38,7 +39,9 @@ def error_response(exc: BaseException) -> Response:
     else:
         log.exception("unexpected error; answered 503 so it is retried")
     headers = {"WWW-Authenticate": 'Bearer realm="invoiceflow"'} if status == 401 else None
-    if isinstance(exc, Conflict | Unavailable):
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, Conflict | Unavailable):
         headers = {**(headers or {}), "Retry-After": "1"}
     return Response(json.dumps(body_for(exc)), status, headers=headers,
                     mimetype="application/problem+json")

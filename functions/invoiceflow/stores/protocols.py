@@ -172,6 +172,37 @@ class QueuedDelivery:
     last_error: str | None
 
 
+LoginOutcome = Literal["succeeded", "failed", "abandoned"]
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """Login throttling (:meth:`Repository.reserve_login_attempt`).
+
+    * per account: after ``free_failures`` consecutive failures each further attempt must wait
+      ``base_delay`` seconds, doubled per further failure, at most ``max_delay``; a success
+      resets it, and failures older than ``failure_memory`` are forgotten;
+    * per client address: a token bucket of ``client_burst`` attempts, refilled at
+      ``client_per_minute``.
+    """
+
+    free_failures: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 900.0
+    client_burst: float = 20.0
+    client_per_minute: float = 10.0
+    failure_memory: timedelta = timedelta(hours=24)
+
+    def delay(self, failures: int) -> float:
+        """Seconds the next attempt must wait after ``failures`` consecutive failures."""
+        if failures < self.free_failures:
+            return 0.0
+        doublings = failures - self.free_failures
+        if doublings >= 64:
+            return float(self.max_delay)
+        return float(min(self.max_delay, self.base_delay * 2 ** doublings))
+
+
 # --------------------------------------------------------------------------------------------
 # SQL repository
 # --------------------------------------------------------------------------------------------
@@ -213,6 +244,32 @@ class Repository(Protocol):
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
 
     def list_users(self) -> list[User]: ...
+
+    # login throttling
+    def reserve_login_attempt(self, account: str, client: str | None,
+                              policy: LoginPolicy) -> float:
+        """One transaction: 0.0 when an attempt for ``account`` from ``client`` may go ahead
+        (it is then counted, as a failure until :meth:`finish_login_attempt` says otherwise,
+        and takes a token from the client's bucket); otherwise the seconds to wait, and
+        nothing is counted. ``account`` and ``client`` are opaque keys (hashes)."""
+        ...
+
+    def finish_login_attempt(self, account: str, outcome: LoginOutcome) -> None:
+        """``succeeded`` resets the account's failures; ``abandoned`` (no password was
+        checked) takes the reserved attempt back; ``failed`` keeps it."""
+        ...
+
+    def login_failures(self, account: str) -> int:
+        """The account's consecutive failures counted now (0 when unknown)."""
+        ...
+
+    def reset_login_throttle(self, account: str) -> bool:
+        """Forget the account's failures (an operator unlocking an account)."""
+        ...
+
+    def prune_login_throttle(self, older_than: datetime) -> int:
+        """Delete throttle rows untouched since ``older_than``; returns how many."""
+        ...
 
     # invoices
     def accept_invoice(self, invoice: NewInvoice,

@@ -35,6 +35,8 @@ from invoiceflow.stores.protocols import (
     Artifact,
     Invoice,
     InvoicePage,
+    LoginOutcome,
+    LoginPolicy,
     NewInvoice,
     NewOutboxEvent,
     Notification,
@@ -378,6 +380,87 @@ class SQLRepository(ABC):
         with self._transaction(write=False) as tx:
             rows = tx.execute(f"SELECT {_USER_COLS} FROM users ORDER BY email").all()
         return [_user(r) for r in rows]
+
+    # -- login throttling ----------------------------------------------------------------------
+
+    def reserve_login_attempt(self, account: str, client: str | None,
+                              policy: LoginPolicy) -> float:
+        now = self._now()
+        with self._transaction() as tx:
+            # the upserts lock both rows (Postgres) / the database (SQLite) until commit, so
+            # concurrent attempts are decided one after the other; client row first, always
+            tokens = 0.0
+            wait = 0.0
+            if client is not None:
+                row = tx.execute(
+                    "INSERT INTO login_clients (client, tokens, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (client) DO UPDATE SET client = excluded.client "
+                    "RETURNING tokens, updated_at",
+                    (client, float(policy.client_burst), now)).one()
+                if row is None:  # pragma: no cover - RETURNING always returns the row
+                    raise Conflict("the login throttle row vanished; retry")
+                rate = policy.client_per_minute / 60.0
+                elapsed = max(0.0, (now - _ts(row["updated_at"])).total_seconds())
+                tokens = min(float(policy.client_burst), float(row["tokens"]) + elapsed * rate)
+                if tokens < 1.0:
+                    wait = (1.0 - tokens) / rate
+            row = tx.execute(
+                "INSERT INTO login_accounts (account, failures, locked_until, updated_at) "
+                "VALUES (?, 0, NULL, ?) "
+                "ON CONFLICT (account) DO UPDATE SET account = excluded.account "
+                "RETURNING failures, locked_until, updated_at", (account, now)).one()
+            if row is None:  # pragma: no cover - RETURNING always returns the row
+                raise Conflict("the login throttle row vanished; retry")
+            failures = int(row["failures"])
+            if now - _ts(row["updated_at"]) > policy.failure_memory:
+                failures = 0
+            locked_until = as_datetime(row["locked_until"])
+            if failures and locked_until is not None and locked_until > now:
+                wait = max(wait, (locked_until - now).total_seconds())
+            if wait > 0:
+                return wait
+            if client is not None:
+                tx.execute("UPDATE login_clients SET tokens = ?, updated_at = ? "
+                           "WHERE client = ?", (tokens - 1.0, now, client))
+            failures += 1
+            delay = policy.delay(failures)
+            tx.execute("UPDATE login_accounts SET failures = ?, locked_until = ?, "
+                       "updated_at = ? WHERE account = ?",
+                       (failures, now + timedelta(seconds=delay) if delay else None, now,
+                        account))
+        return 0.0
+
+    def finish_login_attempt(self, account: str, outcome: LoginOutcome) -> None:
+        if outcome == "failed":
+            return
+        with self._transaction() as tx:
+            if outcome == "succeeded":
+                tx.execute("DELETE FROM login_accounts WHERE account = ?", (account,))
+            elif outcome == "abandoned":
+                tx.execute("UPDATE login_accounts SET failures = failures - 1 "
+                           "WHERE account = ? AND failures > 0", (account,))
+            else:
+                raise ValueError(f"unknown login outcome {outcome!r}")
+
+    def login_failures(self, account: str) -> int:
+        with self._transaction(write=False) as tx:
+            row = tx.execute("SELECT failures FROM login_accounts WHERE account = ?",
+                             (account,)).one()
+        return int(row["failures"]) if row else 0
+
+    def reset_login_throttle(self, account: str) -> bool:
+        with self._transaction() as tx:
+            return tx.execute("DELETE FROM login_accounts WHERE account = ?",
+                              (account,)).rowcount == 1
+
+    def prune_login_throttle(self, older_than: datetime) -> int:
+        with self._transaction() as tx:
+            n = tx.execute("DELETE FROM login_accounts WHERE updated_at < ? AND "
+                           "(locked_until IS NULL OR locked_until < ?)",
+                           (older_than, older_than)).rowcount
+            n += tx.execute("DELETE FROM login_clients WHERE updated_at < ?",
+                            (older_than,)).rowcount
+        return n
 
     # -- invoices ------------------------------------------------------------------------------
 

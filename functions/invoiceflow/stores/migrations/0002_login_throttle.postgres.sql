@@ -1,0 +1,18 @@
+-- Login throttling (accounts.login): per account and per client address. Keys are sha256 hex
+-- digests (of the normalised email, of the client address), never the raw values. Keep in step
+-- with 0002_login_throttle.sqlite.sql.
+
+CREATE TABLE login_accounts (
+    account      TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    locked_until TIMESTAMPTZ,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX login_accounts_updated_at ON login_accounts (updated_at);
+
+CREATE TABLE login_clients (
+    client     TEXT PRIMARY KEY,
+    tokens     DOUBLE PRECISION NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX login_clients_updated_at ON login_clients (updated_at);
