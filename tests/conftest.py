@@ -35,11 +35,19 @@ SERVICE_FIXTURES = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that needs PostgreSQL or RabbitMQ: by the fixtures it requests, or by a
     parameter naming the backend (``database_url[postgres]``, ``broker[rabbitmq]``,
     ``pipeline[postgres+rabbitmq+files]``), so ``-m 'not postgres and not rabbitmq'`` is the
-    part that runs without servers."""
+    part that runs without servers.
+
+    The fault-injection runs (``faults``, minutes each) run only when a ``-m`` expression
+    names them (``pytest -m faults``, as .ci/run does); otherwise they are deselected."""
+    if "faults" not in (config.option.markexpr or ""):
+        deselected = [item for item in items if item.get_closest_marker("faults")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker("faults")]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -206,6 +214,20 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield node.start()
     finally:
         node.close()
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[Any]:
+    """A started PostgreSQL cluster of this test's own (its own port), which the test may
+    restart (support/postgres_cluster.py); dropped afterwards."""
+    from support.postgres_cluster import PostgresCluster, require_postgres_tools
+
+    require_postgres_tools()
+    cluster = PostgresCluster.create()
+    try:
+        yield cluster
+    finally:
+        cluster.drop()
 
 
 @pytest.fixture

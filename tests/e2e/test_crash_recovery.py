@@ -8,74 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from support.api import EXAMPLES
+from support.devprocess import BIN, Dev, query, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 PASSWORD = "s3cret-passw0rd"
 UPLOADS, CLIENTS, KILL_AFTER = 32, 4, 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Dev:
-    """``invoiceflow dev`` as a subprocess."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> Dev:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [str(BIN / "invoiceflow"), "dev", "--port", str(port)], env=self.env,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            assert self.process.poll() is None, self.log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "invoiceflow dev did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(params=["embedded", pytest.param("postgres+rabbitmq", marks=[
@@ -95,24 +44,6 @@ def dev_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
                            text=True, env=env, timeout=60, check=False)
     assert added.returncode == 0, added.stderr
     yield env
-
-
-def _query(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
-    if "DATABASE_URL" in env:
-        import psycopg2
-
-        conn = psycopg2.connect(env["DATABASE_URL"])
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql)
-                return list(cursor.fetchall())
-        finally:
-            conn.close()
-    db = sqlite3.connect(Path(env["DATA_DIR"]) / "invoiceflow.db")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
@@ -146,7 +77,7 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
             list(pool.map(upload, range(UPLOADS)))
         assert killed.is_set() and len(accepted) >= KILL_AFTER
         dev.start()  # the same data directory, a new process
-        stuck = _wait_until_ready(dev.url, auth, accepted, timeout=120)
+        stuck = wait_until_ready(dev.url, auth, accepted, timeout=120)
         assert stuck == {}, f"{len(stuck)} of {len(accepted)} accepted uploads not ready: " \
                             f"{stuck}"
         outbox = Path(dev_env["DATA_DIR"]) / "outbox"
@@ -157,14 +88,14 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
         leftovers = ("SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + "
                      "(SELECT count(*) FROM broker_queue)")
         deadline = time.monotonic() + 45  # the relay loop: every second (claims: a 30 s lease)
-        while time.monotonic() < deadline and _query(dev_env, leftovers) != [(0,)]:
+        while time.monotonic() < deadline and query(dev_env, leftovers) != [(0,)]:
             time.sleep(0.2)
         dev.stop()
-        artifacts = _query(dev_env, "SELECT invoice_id, format FROM artifacts")
-        sent = _query(dev_env, "SELECT invoice_id FROM notifications WHERE kind = 'ready' "
+        artifacts = query(dev_env, "SELECT invoice_id, format FROM artifacts")
+        sent = query(dev_env, "SELECT invoice_id FROM notifications WHERE kind = 'ready' "
                                "AND state = 'sent'")
-        (pending,) = _query(dev_env, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        (queued,) = _query(dev_env, "SELECT count(*) FROM broker_queue")
+        (pending,) = query(dev_env, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        (queued,) = query(dev_env, "SELECT count(*) FROM broker_queue")
         print(f"{len(accepted)} uploads answered 202 before and around the SIGKILL; "
               f"{len(accepted)} ready after the restart; outbox pending {pending[0]}, "
               f"broker queue {queued[0]}")
@@ -176,22 +107,6 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
         assert pending == (0,) and queued == (0,)
     finally:
         dev.stop()
-
-
-def _wait_until_ready(url: str, auth: dict[str, str], ids: list[str], timeout: float
-                      ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    waiting = set(ids)
-    statuses: dict[str, Any] = {}
-    while waiting and time.monotonic() < deadline:
-        for invoice_id in sorted(waiting):
-            r = requests.get(f"{url}/invoices/{invoice_id}", headers=auth, timeout=30)
-            statuses[invoice_id] = r.json().get("status") if r.ok else r.status_code
-            if statuses[invoice_id] == "ready":
-                waiting.discard(invoice_id)
-        if waiting:
-            time.sleep(0.3)
-    return {i: statuses.get(i) for i in sorted(waiting)}
 
 
 def test_durable_queue_rows_have_readable_events(tmp_path: Path) -> None:

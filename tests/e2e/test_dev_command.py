@@ -16,14 +16,9 @@ from pathlib import Path
 import pytest
 
 from support.api import EXAMPLES
+from support.services import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def curl(*args: str) -> str:

@@ -54,6 +54,8 @@ def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
     yield make
     for broker in made:
         broker.stop(timeout=0.5)
+    if not made:
+        return
     try:
         made[-1].delete_topology()
     except Unavailable:  # its own node is gone already

@@ -16,14 +16,13 @@ When they are missing, :func:`require_postgres_tools` fails under CI and skips e
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.services import fail_or_skip
+from support.services import fail_or_skip, free_port
 
 CONFIG_ROOT = Path("/etc/postgresql")
 
@@ -31,12 +30,6 @@ CONFIG_ROOT = Path("/etc/postgresql")
 def require_postgres_tools() -> None:
     if shutil.which("pg_createcluster") is None or not CONFIG_ROOT.is_dir():
         fail_or_skip("Debian's postgresql-common tools (pg_createcluster) are not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -48,7 +41,7 @@ class PostgresCluster:
     @classmethod
     def create(cls) -> PostgresCluster:
         version = sorted(p.name for p in CONFIG_ROOT.iterdir() if p.is_dir())[-1]
-        cluster = cls(version, f"test-{uuid.uuid4().hex[:8]}", _free_port())
+        cluster = cls(version, f"test-{uuid.uuid4().hex[:8]}", free_port())
         subprocess.run(["pg_createcluster", version, cluster.name, "-p", str(cluster.port),
                         "--", "--auth=trust"], check=True, capture_output=True, timeout=120)
         cluster.start()

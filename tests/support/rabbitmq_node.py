@@ -29,16 +29,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support.services import fail_or_skip
+from support.services import fail_or_skip, free_port
 
 RABBITMQ_BIN = Path(os.environ.get("RABBITMQ_BIN_DIR", "/usr/lib/rabbitmq/bin"))
 START_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_rabbitmq_server() -> None:

@@ -12,6 +12,7 @@ servers.
 from __future__ import annotations
 
 import os
+import socket
 from typing import NoReturn
 
 import pytest
@@ -22,6 +23,13 @@ POSTGRES_URLS = tuple(filter(None, (os.environ.get("INVOICEFLOW_TEST_POSTGRES_UR
 )
 RABBITMQ_URL = os.environ.get("INVOICEFLOW_TEST_RABBITMQ_URL",
                               "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def fail_or_skip(reason: str) -> NoReturn:

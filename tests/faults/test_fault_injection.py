@@ -1,0 +1,216 @@
+"""Fault injection (issue 9): 300 uploads while the runtime is killed with SIGKILL, RabbitMQ is
+restarted and PostgreSQL is restarted, each in turn, on servers this test starts itself on
+their own ports (never the machine's shared ones). Afterwards every upload that was answered
+202 is ``ready`` with exactly one PDF, one XLSX and one email, and nothing is left in the
+outbox or the broker's queues.
+
+Run by CI apart from the main suite (it takes minutes): ``.venv/bin/pytest -m faults -rP``;
+``-rP`` prints the counts of each run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from support.api import EXAMPLES
+from support.devprocess import BIN, Dev, query, wait_until_ready
+from support.sendgrid import FakeSendGrid, fake_sendgrid
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+PASSWORD = "fault-passw0rd-long-enough"
+UPLOADS, CLIENTS = 300, 8
+
+
+@dataclass
+class Batch:
+    """The uploads of one run: each client retries its upload (same Idempotency-Key) until it
+    is answered, as an integration would across a crash; a 202 is an accepted invoice."""
+
+    dev: Dev
+    auth: dict[str, str]
+    accepted: dict[str, str] = field(default_factory=dict)  # number -> invoice id
+    refused: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: run once when this many uploads were accepted (the faults, in turn)
+    faults: dict[int, Callable[[], None]] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    def upload(self, n: int) -> None:
+        template = json.loads((EXAMPLES / "minimal.json").read_text())
+        number = f"FAULT-{n:03d}"
+        body = json.dumps({**template, "number": number})
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                r = requests.post(f"{self.dev.url}/upload", data=body, timeout=30, headers={
+                    **self.auth, "Content-Type": "application/json",
+                    "Idempotency-Key": number})
+            except requests.RequestException:
+                time.sleep(0.2)  # the runtime is down: try again, as a client would
+                continue
+            if r.status_code in (429, 503):
+                time.sleep(0.2)
+                continue
+            if r.status_code != 202:
+                with self.lock:
+                    self.refused[str(r.status_code)] += 1
+                return
+            with self.lock:
+                self.accepted[number] = r.json()["invoice_id"]
+                fault = self.faults.pop(len(self.accepted), None)
+            if fault is not None:
+                fault()
+            return
+        with self.lock:
+            self.refused["gave up"] += 1
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+            list(pool.map(self.upload, range(UPLOADS)))
+
+
+def _login(dev: Dev) -> dict[str, str]:
+    r = requests.post(f"{dev.url}/login", auth=("faults@example.com", PASSWORD), timeout=60)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _env(tmp_path: Path, sendgrid: FakeSendGrid, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING",
+           "JWT_SECRET": "a-fault-test-secret-long-enough-for-hs256",
+           "SENDGRID_API_KEY": "SG.fault-test", "SENDGRID_HOST": sendgrid.url, **extra}
+    for name in ("MONGODB_URL", "K_SINK", "PUBLIC_BASE_URL", "MAIL_OUTBOX_DIR",
+                 "INVOICE_FORMATS", *(n for n in ("DATABASE_URL", "RABBITMQ_URL")
+                                      if n not in extra)):
+        env.pop(name, None)
+    added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "faults@example.com",
+                            "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
+                           text=True, env=env, timeout=120, check=False)
+    assert added.returncode == 0, added.stderr
+    return env
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGrid]:
+    with fake_sendgrid() as fake:
+        yield fake
+
+
+def _settle(env: dict[str, str], dev: Dev, batch: Batch, sendgrid: FakeSendGrid,
+            queues_empty: Callable[[], bool]) -> dict[str, Any]:
+    """Wait for every accepted invoice, its email, an empty outbox and empty queues; then
+    check each invoice and return the counts."""
+    ids = list(batch.accepted.values())
+    stuck = wait_until_ready(dev.url, batch.auth, ids, timeout=600)
+    assert stuck == {}, f"{len(stuck)} of {len(ids)} accepted uploads not ready: " \
+                        f"{dict(list(stuck.items())[:5])}"
+    numbers = set(batch.accepted)
+
+    def emails() -> Counter[str]:
+        return Counter(m["json"]["subject"].split()[1] for m in sendgrid.delivered
+                       if m["json"]["subject"].endswith(" is ready"))
+
+    pending_sql = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+    deadline = time.monotonic() + 240  # claims of a killed process expire (30 s leases)
+    while time.monotonic() < deadline:
+        if set(emails()) >= numbers and query(env, pending_sql) == [(0,)] and queues_empty():
+            break
+        time.sleep(0.5)
+    # nothing left to deliver: a duplicate email now would already be here
+    artifacts = query(env, "SELECT invoice_id, format FROM artifacts")
+    per_invoice = Counter((i, f) for i, f in artifacts)
+    sent = emails()
+    for number, invoice_id in batch.accepted.items():
+        assert per_invoice[(invoice_id, "pdf")] == 1, (number, "pdf")
+        assert per_invoice[(invoice_id, "xlsx")] == 1, (number, "xlsx")
+        assert sent[number] == 1, (number, f"{sent[number]} emails")
+    assert set(sent) <= numbers, "an email for an upload that was never accepted"
+    (pending,) = query(env, pending_sql)
+    assert pending == (0,), "events left in the outbox"
+    assert queues_empty(), "events left in the broker's queues"
+    return {"uploads": UPLOADS, "accepted": len(batch.accepted),
+            "refused": dict(batch.refused), "ready": len(ids), "pdf": len(ids),
+            "xlsx": len(ids), "emails": sum(sent.values()), "outbox_pending": 0,
+            "faults": batch.log}
+
+
+def test_embedded_default_survives_sigkill_twice(tmp_path: Path,
+                                                 sendgrid: FakeSendGrid) -> None:
+    """SQLite, a files directory and the durable in-process broker; SIGKILL at 100 and 200
+    accepted uploads, restarted on the same data directory each time."""
+    env = _env(tmp_path, sendgrid)
+    dev = Dev(env, tmp_path / "dev.log").start()
+    try:
+        batch = Batch(dev, _login(dev))
+
+        def kill_and_restart() -> None:
+            batch.log.append(f"SIGKILL at {len(batch.accepted)} accepted")
+            dev.kill()
+            dev.start()
+
+        batch.faults = {100: kill_and_restart, 200: kill_and_restart}
+        batch.run()
+        counts = _settle(env, dev, batch, sendgrid, queues_empty=lambda: query(
+            env, "SELECT count(*) FROM broker_queue") == [(0,)])
+    finally:
+        dev.stop()
+    print(f"embedded: {json.dumps(counts)}")
+    assert not batch.faults, "every fault was injected"
+
+
+@pytest.mark.postgres
+@pytest.mark.rabbitmq
+def test_postgres_and_rabbitmq_survive_sigkill_and_both_server_restarts(
+        tmp_path: Path, sendgrid: FakeSendGrid, postgres_cluster: Any,
+        rabbit_node: Any) -> None:
+    """PostgreSQL and RabbitMQ of the test's own: SIGKILL of the runtime at 75 accepted
+    uploads, a RabbitMQ restart at 150, a PostgreSQL restart at 225."""
+    env = _env(tmp_path, sendgrid, DATABASE_URL=postgres_cluster.url,
+               RABBITMQ_URL=rabbit_node.url)
+    migrated = subprocess.run([str(BIN / "invoiceflow"), "db", "migrate"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert migrated.returncode == 0, migrated.stderr
+    dev = Dev(env, tmp_path / "dev.log").start()
+    try:
+        batch = Batch(dev, _login(dev))
+
+        def kill_and_restart() -> None:
+            batch.log.append(f"SIGKILL at {len(batch.accepted)} accepted")
+            dev.kill()
+            dev.start()
+
+        def restart_rabbitmq() -> None:
+            batch.log.append(f"RabbitMQ restart at {len(batch.accepted)} accepted")
+            rabbit_node.restart()
+
+        def restart_postgres() -> None:
+            batch.log.append(f"PostgreSQL restart at {len(batch.accepted)} accepted")
+            postgres_cluster.restart()
+
+        batch.faults = {75: kill_and_restart, 150: restart_rabbitmq, 225: restart_postgres}
+        batch.run()
+
+        def queues_empty() -> bool:
+            r = rabbit_node.ctl("list_queues", "-q", "--no-table-headers", "name", "messages")
+            return r.returncode == 0 and all(
+                line.split()[-1] == "0" for line in r.stdout.splitlines() if line.strip())
+
+        counts = _settle(env, dev, batch, sendgrid, queues_empty)
+    finally:
+        dev.stop()
+    print(f"postgres+rabbitmq: {json.dumps(counts)}")
+    assert not batch.faults, "every fault was injected"
