@@ -38,6 +38,12 @@ def _app(name: str) -> Any:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: this is about the HTTP contract (the API tests run both backends)."""
+    return f"sqlite:///{tmp_path / 'client.db'}"
+
+
+@pytest.fixture
 def api_url(env: dict[str, str]) -> Iterator[str]:
     """The public functions behind one address, routed by path as the ingress does."""
     apps = {"login": _app("login"), "upload": _app("upload"), "download": _app("download")}

@@ -21,7 +21,7 @@ ELSEWHERE = (
 )
 #: words that make any test an attack test wherever it lives (header injection, number bombs,
 #: brute force, forged events, ...): name such tests with one of them
-KEYWORDS = ("attack", "injection", "inject", "bomb", "brute_force", "forged", "cross_user")
+KEYWORDS = ("attack", "header_injection", "number_bomb", "brute_force", "forged", "cross_user")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
