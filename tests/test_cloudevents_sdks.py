@@ -21,12 +21,22 @@ from functions_framework import create_app
 from invoiceflow import events
 from invoiceflow.context import get_context
 from invoiceflow.errors import BadRequest
-from support.api import FUNCTIONS, Person, Sink, make_person, serve_wsgi
+from invoiceflow.signing import sign_event
+from support.api import (
+    FUNCTIONS,
+    PRODUCER_KEY_ID,
+    PRODUCER_SECRET,
+    Person,
+    Sink,
+    make_person,
+    serve_wsgi,
+)
 from support.services import fail_or_skip
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cloudevents"
 SDKS = ("python-sdk2", "js-sdk")
 MODES = ("binary", "structured")
+SIGNATURE_ATTRIBUTES = ("signaturekeyid", "signature")
 
 
 def recorded(sdk: str) -> dict[str, Any]:
@@ -36,6 +46,22 @@ def recorded(sdk: str) -> dict[str, Any]:
 def message(sdk: str, mode: str) -> tuple[dict[str, str], bytes]:
     sent = recorded(sdk)[mode]
     return dict(sent["headers"]), sent["body"].encode("utf-8")
+
+
+def signature_of(event: Any) -> dict[str, str]:
+    """The producer's signature attributes for ``event`` (the intake function's rule)."""
+    signed = sign_event(event, PRODUCER_KEY_ID, PRODUCER_SECRET)
+    return {name: signed[name] for name in SIGNATURE_ATTRIBUTES}
+
+
+def signed_message(sdk: str, mode: str) -> tuple[dict[str, str], bytes]:
+    """The SDK's recorded message with the producer's signature added as the SDK adds any
+    extension attribute: ``ce-*`` headers in binary mode, members in structured mode."""
+    headers, body = message(sdk, mode)
+    signature = signature_of(events.from_request(headers, body))
+    if mode == "binary":
+        return {**headers, **{f"ce-{k}": v for k, v in signature.items()}}, body
+    return headers, json.dumps({**json.loads(body), **signature}).encode()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -53,12 +79,12 @@ def owner(env: dict[str, str]) -> Person:
 
 
 @pytest.mark.parametrize("sdk", SDKS)
-def test_the_same_event_in_both_modes_is_one_invoice(sdk: str, upload_client: Any,
+def test_the_same_event_in_both_modes_is_one_invoice(sdk: str, intake_client: Any,
                                                      owner: Person, sink: Sink) -> None:
     answers = []
     for mode in (*MODES, *MODES):  # and each redelivered
-        headers, body = message(sdk, mode)
-        r = upload_client.post("/events", headers=headers, data=body)
+        headers, body = signed_message(sdk, mode)
+        r = intake_client.post("/", headers=headers, data=body)
         assert r.status_code == 202, (mode, r.get_data(as_text=True))
         answers.append(r.get_json()["invoice_id"])
     assert len(set(answers)) == 1
@@ -116,16 +142,26 @@ def test_the_javascript_sdk_through_node_over_a_socket(owner: Person, sink: Sink
                      " && npm ci) are needed to run the JavaScript SDK")
     fixture = recorded("js-sdk")
     event = {**json.loads(message("js-sdk", "structured")[1])}
-    app = create_app("upload", str(FUNCTIONS / "upload.py"))
+    event.update(signature_of(events.from_request(*message("js-sdk", "structured"))))
+    app = create_app("intake", str(FUNCTIONS / "intake.py"))
     with serve_wsgi(app) as url:
-        result = subprocess.run([node, str(js / "emit.js"), f"{url}/events"],
+        result = subprocess.run([node, str(js / "emit.js"), f"{url}/"],
                                 input=json.dumps(event), capture_output=True, text=True,
                                 cwd=js, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    for mode in MODES:  # the recording is what this SDK version sends today
-        assert out[mode]["headers"] == fixture[mode]["headers"]
-        assert out[mode]["body"] == fixture[mode]["body"]
+    for mode in MODES:  # the recording is what this SDK version sends today (+ the signature)
+        headers = {k: v for k, v in out[mode]["headers"].items()
+                   if k.removeprefix("ce-") not in SIGNATURE_ATTRIBUTES}
+        assert headers == fixture[mode]["headers"]
+        body = out[mode]["body"]
+        if mode == "structured":
+            sent = json.loads(body)
+            assert {k: sent.pop(k) for k in SIGNATURE_ATTRIBUTES} == signature_of(
+                events.from_request(*message("js-sdk", "structured")))
+            assert sent == json.loads(fixture[mode]["body"])
+        else:
+            assert body == fixture[mode]["body"]
     answers = [json.loads(out[mode]["answer"]["body"]) for mode in MODES]
     assert [out[mode]["answer"]["status"] for mode in MODES] == [202, 202], answers
     assert answers[0]["invoice_id"] == answers[1]["invoice_id"]
