@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ class FakeSendGrid:
     #: statuses to answer with, in order; then 202 forever
     script: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: in ``script``: take the message (202) but answer only after ``no_answer_for`` seconds,
+    #: longer than the client waits (set mail.SEND_TIMEOUT below it)
+    NO_ANSWER = -1
+    no_answer_for: float = 1.0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -31,6 +36,10 @@ class FakeSendGrid:
                                   "headers": dict(request.headers),
                                   "json": json.loads(request.get_data() or b"{}"),
                                   "answered": status})
+        if status == self.NO_ANSWER:
+            self.requests[-1]["answered"] = 202
+            time.sleep(self.no_answer_for)
+            status = 202
         if status == 202:
             response = Response("", 202, headers={"X-Message-Id": f"msg-{len(self.requests)}"})
         else:
