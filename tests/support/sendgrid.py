@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,17 +27,21 @@ class FakeSendGrid:
     #: longer than the client waits (set mail.SEND_TIMEOUT below it)
     NO_ANSWER = -1
     no_answer_for: float = 1.0
+    #: called with each request once it is recorded, before the answer (fault injection)
+    on_request: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         with self.lock:
             status = self.script.pop(0) if self.script else 202
-            self.requests.append({"path": request.path, "method": request.method,
-                                  "headers": dict(request.headers),
-                                  "json": json.loads(request.get_data() or b"{}"),
-                                  "answered": status})
+            record = {"path": request.path, "method": request.method,
+                      "headers": dict(request.headers),
+                      "json": json.loads(request.get_data() or b"{}"),
+                      "answered": 202 if status == self.NO_ANSWER else status}
+            self.requests.append(record)
+        if self.on_request is not None:
+            self.on_request(record)
         if status == self.NO_ANSWER:
-            self.requests[-1]["answered"] = 202
             time.sleep(self.no_answer_for)
             status = 202
         if status == 202:
