@@ -44,7 +44,7 @@ from invoiceflow.events import (
 )
 from invoiceflow.formats import FORMATS, file_name
 from invoiceflow.logs import bind
-from invoiceflow.mail import Attachment, MailOutcomeUnknown, Message, mailer_for, message_id
+from invoiceflow.mail import Attachment, MailOutcomeUnknown, Message, mailer_for
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
 from invoiceflow.web import endpoint, json_response
@@ -244,8 +244,8 @@ def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
         raise Conflict("another delivery is sending this email; retry later")
     message = (ready_message if kind == "ready" else failed_message)(ctx, invoice, owner.email)
     if previous is not None and previous.state == "claimed":
-        log.warning("taking over the %s email %s of a sender that never marked it sent; "
-                    "resending under the same message id", kind, message_id(message))
+        log.warning("taking over the %s email of a sender that never marked it sent; "
+                    "resending it under the same message id (key %s)", kind, message.key)
     try:
         provider_id = mailer_for(ctx.settings).send(message)
     except MailOutcomeUnknown:
