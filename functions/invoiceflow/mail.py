@@ -1,19 +1,40 @@
 """Email: SendGrid when ``SENDGRID_API_KEY`` is set, else ``.eml`` files in an outbox folder.
 
 Errors follow the retry table: SendGrid's 429 -> RateLimited, 5xx and connection problems ->
-Unavailable (both retried), any other 4xx -> MailRejected (permanent). The API key is never
-logged; nor are message bodies.
+Unavailable (both retried), any other 4xx -> MailRejected (permanent). A request that may have
+reached SendGrid but got no answer (read timeout, connection reset) is MailOutcomeUnknown: also
+retried, but the caller keeps its claim (see steps.send_once). The API key is never logged;
+nor are message bodies.
+
+Headers: user text (the invoice number in the subject, the owner's address, attachment file
+names) only ever reaches a header value through :func:`header_text`, which turns every line
+breaking character into a space, and a value that is not plain ASCII or holds ``=?`` is written
+as RFC 2047 encoded words of its literal characters (so an encoded word typed by a user is never
+decoded into header structure by a mail reader). Addresses must be plain ``local@domain``.
+
+Idempotency: every message has a deterministic id (:func:`message_id`, from ``Message.key``).
+The outbox writes ``<key>.eml`` create-exclusive, so a second send of the same message is a
+no-op. SendGrid's v3 API has no idempotency key: a resend carries the same ``Message-ID`` header
+and ``custom_args.invoiceflow_key``, so receivers and the event webhook can tell it is the same
+message.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
+import re
+import tempfile
+import unicodedata
 from dataclasses import dataclass, field
+from email import policy
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 from invoiceflow.errors import PermanentError, RateLimited, Unavailable
 from invoiceflow.settings import Settings
@@ -24,14 +45,83 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 10.0
 
 
-def _one_line(text: str) -> str:
-    """Header values never carry line breaks (no header injection, whatever the input)."""
-    return " ".join(text.split())
+#: control characters (CR, LF, NEL U+0085, VT, FF, NUL, ...), line and paragraph separators
+#: (U+2028, U+2029) and lone surrogates: none of them may reach a header
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+#: a plain address: no white space, quotes, brackets, commas or encoded words
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+                      r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_NAMED_ADDRESS = re.compile(r"^(.*)<([^<>]*)>$")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def header_text(text: str) -> str:
+    """User text made safe for one header value: every character that breaks or folds a line
+    becomes a space and runs of white space collapse to one (no header injection, whatever
+    the input)."""
+    cleaned = "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
+                      for ch in text)
+    return " ".join(cleaned.split())
+
+
+def needs_encoding(text: str) -> bool:
+    """Whether a (neutralised) value must be sent as encoded words of its literal text."""
+    return not text.isascii() or "=?" in text
+
+
+def encoded_words(name: str, text: str, linesep: str = "\r\n") -> str:
+    """``text`` as RFC 2047 encoded words (UTF-8), folded for header ``name``. Decoding gives
+    back exactly ``text``, encoded words included, as literal characters."""
+    return Header(text, "utf-8", header_name=name).encode(linesep=linesep)
 
 
 class MailRejected(PermanentError):
     status = 422
     title = "The mail provider rejected the message"
+
+
+class MailOutcomeUnknown(Unavailable):
+    """The provider may have accepted the message but gave no answer: retried, and the
+    claim on the email is kept (a takeover resends it with the same message id)."""
+
+
+def checked_address(text: str, role: str) -> tuple[str, str]:
+    """(display name, address) of a sender or recipient; the address must be plain
+    ``local@domain`` (anything else could add recipients or headers): else MailRejected."""
+    text = header_text(text)
+    named = _NAMED_ADDRESS.match(text)
+    name, address = (named.group(1).strip().strip('"').strip(), named.group(2)) if named \
+        else ("", text)
+    if not _ADDRESS.match(address) or "=?" in address or len(address) > 254:
+        raise MailRejected(f"the {role} address cannot be used in an email")
+    return header_text(name), address
+
+
+def rfc2231_disposition(filename: str) -> str:
+    """``attachment`` with the file name as RFC 2231 continuations, short lines."""
+    quoted = quote(filename, safe="")
+    chunks: list[str] = []
+    while quoted:
+        cut = min(40, len(quoted))  # lines stay short: the policy would refold a long one
+        while cut < len(quoted) and "%" in quoted[max(cut - 2, 0):cut]:
+            cut -= 1  # never split a %XX escape
+        chunks.append(quoted[:cut])
+        quoted = quoted[cut:]
+    prefix = "utf-8''"
+    return "attachment;" + ";".join(
+        f"\r\n filename*{i}*={prefix if i == 0 else ''}{chunk}"
+        for i, chunk in enumerate(chunks))
+
+
+def message_id(message: Message) -> str:
+    """The deterministic ``Message-ID`` of a message: the same for every resend."""
+    _, sender = checked_address(message.sender, "sender")
+    return f"<{safe_key(message.key)}@{sender.rsplit('@', 1)[1]}>"
+
+
+def safe_key(key: str) -> str:
+    """A message key as a file name and Message-ID left part (no path, no spaces)."""
+    return _KEY_UNSAFE.sub("-", key).strip(".-")[:200] or "message"
 
 
 @dataclass(frozen=True)
@@ -59,30 +149,74 @@ class Mailer(Protocol):
         ...
 
 
+#: CRLF lines; values set raw (encoded words, RFC 2231 names) are written exactly as built:
+#: refolding one would parse it and write the decoded text back unencoded
+_POLICY = policy.SMTP.clone(refold_source="none")
+
+
 class OutboxMailer:
-    """Writes each message as ``<key>.eml`` into a folder (the default with no SendGrid key)."""
+    """Writes each message as ``<key>.eml`` into a folder (the default with no SendGrid key).
+
+    The file is created exclusively (written to a temporary name, then hard-linked to its
+    final name, which fails if it exists): sending the same message again writes nothing."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, message: Message) -> str | None:
-        mail = EmailMessage()
-        mail["From"] = message.sender
-        mail["To"] = message.to
-        mail["Subject"] = _one_line(message.subject)
+    def build(self, message: Message) -> EmailMessage:
+        from_name, sender = checked_address(message.sender, "sender")
+        _, to = checked_address(message.to, "recipient")
+        mail = EmailMessage(policy=_POLICY)
+        if from_name and needs_encoding(from_name):
+            mail.set_raw("From", f"{encoded_words('From', from_name)}\r\n <{sender}>")
+        else:
+            mail["From"] = formataddr((from_name, sender))
+        mail["To"] = to
+        subject = header_text(message.subject)
+        if needs_encoding(subject):
+            # set as is: the policy would decode encoded words typed by the user
+            mail.set_raw("Subject", encoded_words("Subject", subject))
+        else:
+            mail["Subject"] = subject
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = make_msgid(idstring=message.key, domain="invoiceflow.local")
+        mail["Message-ID"] = message_id(message)
         mail.set_content(message.text)
         mail.add_alternative(message.html, subtype="html")
         for att in message.attachments:
             maintype, _, subtype = att.content_type.partition("/")
+            filename = header_text(att.filename)
+            # RFC 2231 (filename*=utf-8''...) for anything but plain text: never an encoded word
             mail.add_attachment(att.data, maintype=maintype, subtype=subtype,
-                                filename=att.filename)
+                                filename=filename)
+            if needs_encoding(filename):
+                # RFC 2231 (filename*0*=utf-8''...), never a quoted string a reader could
+                # decode as an encoded word
+                part = list(mail.iter_attachments())[-1]
+                del part["Content-Disposition"]
+                part.set_raw("Content-Disposition", rfc2231_disposition(filename))
+        return mail
+
+    def send(self, message: Message) -> str | None:
+        mail = self.build(message)
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.folder / f"{message.key}.eml"
-        tmp = target.with_suffix(".eml.tmp")
-        tmp.write_bytes(bytes(mail))
-        tmp.replace(target)
+        target = self.folder / f"{safe_key(message.key)}.eml"
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(bytes(mail))
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                log.info("email %s was already written to %s; not written again",
+                         message_id(message), target)
+                return str(target)
+        except OSError as exc:
+            raise Unavailable(f"cannot write to the mail outbox: {exc.__class__.__name__}") \
+                from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         log.info("email to the owner written to %s (no SENDGRID_API_KEY set)", target)
         return str(target)
 
@@ -94,27 +228,52 @@ class SendGridMailer:
         self._api_key = api_key
         self.host = host
 
-    def send(self, message: Message) -> str | None:
-        import python_http_client.exceptions as http_errors
-        from sendgrid import SendGridAPIClient
+    @staticmethod
+    def _text(text: str) -> str:
+        """A header text for SendGrid, which builds the MIME itself: one line, and encoded
+        words of the literal text when it holds ``=?`` (SendGrid passes ASCII through)."""
+        text = header_text(text)
+        return encoded_words("Subject", text, linesep="") if "=?" in text else text
+
+    def build(self, message: Message) -> object:
         from sendgrid.helpers.mail import (
             Attachment as SGAttachment,
         )
         from sendgrid.helpers.mail import (
+            CustomArg,
             Disposition,
             FileContent,
             FileName,
             FileType,
+            From,
+            Header,
             Mail,
+            To,
         )
 
-        mail = Mail(from_email=message.sender, to_emails=message.to,
-                    subject=_one_line(message.subject),
+        from_name, sender = checked_address(message.sender, "sender")
+        _, to = checked_address(message.to, "recipient")
+        mail = Mail(from_email=From(sender, self._text(from_name) or None),
+                    to_emails=To(to), subject=self._text(message.subject),
                     plain_text_content=message.text, html_content=message.html)
+        # the same for every resend: receivers and the event webhook can tell it apart
+        mail.header = Header("Message-ID", message_id(message))
+        mail.custom_arg = CustomArg("invoiceflow_key", safe_key(message.key))
         for att in message.attachments:
             mail.add_attachment(SGAttachment(
-                FileContent(base64.b64encode(att.data).decode()), FileName(att.filename),
-                FileType(att.content_type), Disposition("attachment")))
+                FileContent(base64.b64encode(att.data).decode()),
+                FileName(header_text(att.filename)), FileType(header_text(att.content_type)),
+                Disposition("attachment")))
+        return mail
+
+    def send(self, message: Message) -> str | None:
+        import http.client
+        import urllib.error
+
+        import python_http_client.exceptions as http_errors
+        from sendgrid import SendGridAPIClient
+
+        mail = self.build(message)
         client = SendGridAPIClient(api_key=self._api_key, host=self.host)
         client.client.timeout = SEND_TIMEOUT
         try:
@@ -126,8 +285,11 @@ class SendGridMailer:
             if status >= 500:
                 raise Unavailable(f"SendGrid answered {status}") from None
             raise MailRejected(f"SendGrid rejected the message ({status})") from None
-        except OSError as exc:  # URLError, timeouts, refused connections
+        except urllib.error.URLError as exc:  # refused, DNS: the request was not sent whole
             raise Unavailable(f"SendGrid is unreachable: {exc.__class__.__name__}") from None
+        except (OSError, http.client.HTTPException) as exc:  # sent, but no answer read
+            raise MailOutcomeUnknown(
+                f"SendGrid did not answer: {exc.__class__.__name__}") from None
         headers = getattr(response, "headers", None) or {}
         return headers.get("X-Message-Id") if hasattr(headers, "get") else None
 

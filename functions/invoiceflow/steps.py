@@ -17,6 +17,7 @@ import binascii
 import json
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from invoiceflow.errors import (
     Conflict,
     InvoiceflowError,
     RenderError,
+    Unavailable,
     ValidationError,
 )
 from invoiceflow.events import (
@@ -42,7 +44,7 @@ from invoiceflow.events import (
 )
 from invoiceflow.formats import FORMATS, file_name
 from invoiceflow.logs import bind
-from invoiceflow.mail import Attachment, Message, mailer_for
+from invoiceflow.mail import Attachment, MailOutcomeUnknown, Message, mailer_for
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
 from invoiceflow.web import endpoint, json_response
@@ -53,6 +55,12 @@ log = logging.getLogger(__name__)
 #: than a send can take (mail.SEND_TIMEOUT), shorter than notify's retry schedule in
 #: knative/50-triggers.yaml, so a duplicate delivery waits it out and never sends twice
 RECLAIM_AFTER = timedelta(seconds=45)
+#: after a send the provider accepted, marking it sent is retried this long (seconds) while
+#: the database is unavailable: with mail.SEND_TIMEOUT well inside RECLAIM_AFTER, so nobody
+#: takes the claim over while its sender still knows the email went out
+MARK_SENT_RETRY_FOR = 25.0
+#: the pauses between those retries (the last one repeats)
+MARK_SENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 #: no limit on a stored raw document: it was size-checked when it was accepted
 _STORED_DOCUMENT_LIMIT = 1 << 40
 
@@ -193,11 +201,42 @@ def failed_message(ctx: Context, invoice: Invoice, to: str) -> Message:
                    key=f"{invoice.id}-failed")
 
 
+def _mark_sent(ctx: Context, invoice: Invoice, kind: str, provider_id: str | None,
+               started: float) -> None:
+    """Record a send the provider accepted. While the database is unavailable, retry within
+    MARK_SENT_RETRY_FOR of the claim; after that the error goes to the broker, which retries
+    the event, and the takeover of the claim resends under the same message id (the outbox
+    writes nothing the second time; see docs/operations.md for SendGrid)."""
+    pauses = iter(MARK_SENT_BACKOFF)
+    pause = 0.0
+    while True:
+        try:
+            ctx.repo.mark_notification_sent(invoice.id, kind,  # type: ignore[arg-type]
+                                            provider_id)
+            return
+        except Unavailable:
+            pause = next(pauses, pause)
+            if time.monotonic() + pause - started > MARK_SENT_RETRY_FOR:
+                log.error("the %s email for invoice %s was sent but cannot be marked sent",
+                          kind, invoice.id)
+                raise
+            log.warning("the %s email was sent; marking it sent failed, retrying", kind)
+            time.sleep(pause)
+
+
 def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
-    """Send the ``kind`` email for the invoice exactly once; True if this call sent it."""
+    """Send the ``kind`` email for the invoice exactly once; True if this call sent it.
+
+    The claim row (``notifications``) is the intent, written before the send: ``claimed``
+    with the time. A send the provider refused releases it at once; a send whose outcome is
+    unknown (no answer, or marking it sent failed) keeps it, and only a delivery after
+    RECLAIM_AFTER takes it over and sends again, with the same message id
+    (:func:`invoiceflow.mail.message_id`), which the outbox turns into a no-op."""
     owner = ctx.repo.get_user(invoice.owner_id)
     if owner is None:
         raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
+    previous = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
+    started = time.monotonic()
     if not ctx.repo.claim_notification(invoice.id, kind, owner.email,  # type: ignore[arg-type]
                                        reclaim_after=RECLAIM_AFTER):
         existing = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
@@ -205,12 +244,17 @@ def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
             return False
         raise Conflict("another delivery is sending this email; retry later")
     message = (ready_message if kind == "ready" else failed_message)(ctx, invoice, owner.email)
+    if previous is not None and previous.state == "claimed":
+        log.warning("taking over the %s email of a sender that never marked it sent; "
+                    "resending it under the same message id (key %s)", kind, message.key)
     try:
         provider_id = mailer_for(ctx.settings).send(message)
+    except MailOutcomeUnknown:
+        raise  # it may have gone out: keep the claim (a takeover resends it, same id)
     except BaseException:
         ctx.repo.release_notification(invoice.id, kind)  # type: ignore[arg-type]
         raise
-    ctx.repo.mark_notification_sent(invoice.id, kind, provider_id)  # type: ignore[arg-type]
+    _mark_sent(ctx, invoice, kind, provider_id, started)
     log.info("sent the %s email for invoice %s", kind, invoice.number)
     return True
 

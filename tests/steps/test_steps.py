@@ -243,3 +243,194 @@ def test_email_headers_never_carry_line_breaks(tmp_path: Any) -> None:
         text="t", html="<p>t</p>", key="k"))
     mail = message_from_bytes(open(str(path), "rb").read())
     assert mail["Subject"] == "Invoice X Bcc: evil@x.io" and mail["Bcc"] is None
+
+
+# ------------------------------------------------------- header injection through the pipeline
+
+#: issue 9, finding 2: an encoded word of "INV\r\nBcc: victim@evil.example" as invoice number
+ENCODED_NUMBER = "=?utf-8?b?SU5WDQpCY2M6IHZpY3RpbUBldmlsLmV4YW1wbGU=?="
+
+
+def _numbered(number: str) -> bytes:
+    doc = example_json("eur-two-rates.json")
+    doc["number"] = number
+    return json.dumps(doc).encode()
+
+
+def test_an_encoded_word_invoice_number_stays_literal_text_in_the_written_email(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
+        env: dict[str, str]) -> None:
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    invoice_id = upload(upload_client, alice, body=_numbered(ENCODED_NUMBER))
+    (uploaded,) = sink.of_type("uploaded.v1")
+    for fmt in ("pdf", "xlsx"):
+        assert deliver(steps[f"render_{fmt}"], uploaded).status_code == 200
+    assert deliver(steps["notify"], sink.of_type("rendered.v1")[-1]).status_code == 200
+    raw = (Path(env["DATA_DIR"]) / "outbox" / f"{invoice_id}-ready.eml").read_bytes()
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert set(mail.keys()) == {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+                                "Content-Type"}
+    assert str(mail["Subject"]) == f"Invoice {ENCODED_NUMBER} is ready"
+    assert [a.addr_spec for a in mail["To"].addresses] == [alice.email]
+    assert b"victim@evil.example" not in raw  # only ever inside an encoded word
+
+
+def test_an_encoded_word_invoice_number_reaches_sendgrid_as_literal_text(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
+        sendgrid: FakeSendGrid) -> None:
+    from email.header import decode_header, make_header
+
+    invoice_id = upload(upload_client, alice, body=_numbered(ENCODED_NUMBER))
+    (uploaded,) = sink.of_type("uploaded.v1")
+    for fmt in ("pdf", "xlsx"):
+        assert deliver(steps[f"render_{fmt}"], uploaded).status_code == 200
+    assert deliver(steps["notify"], sink.of_type("rendered.v1")[-1]).status_code == 200
+    (request,) = sendgrid.requests
+    body = request["json"]
+    assert str(make_header(decode_header(body["subject"]))) == \
+        f"Invoice {ENCODED_NUMBER} is ready"
+    assert "\r" not in body["subject"] and "\n" not in body["subject"]
+    assert body["personalizations"] == [{"to": [{"email": alice.email}]}]
+    assert body["headers"] == {"Message-ID": f"<{invoice_id}-ready@invoiceflow.test>"}
+
+
+# ------------------------------------ issue 9, finding 9: the database fails between send and mark
+
+
+def _database_down_at_mark(monkeypatch: pytest.MonkeyPatch, failures: int) -> dict[str, int]:
+    """Marking an email sent raises Unavailable (what the repository raises with the database
+    down) ``failures`` times, then works again."""
+    from invoiceflow.errors import Unavailable
+
+    repo = get_context().repo
+    real = repo.mark_notification_sent
+    calls = {"failed": 0}
+
+    def mark(*args: Any, **kwargs: Any) -> bool:
+        if calls["failed"] < failures:
+            calls["failed"] += 1
+            raise Unavailable("cannot connect to the database: server closed the connection")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "mark_notification_sent", mark)
+    return calls
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The repository's clock moves ``seconds`` on (the claim's age is the database's)."""
+    from datetime import timedelta
+
+    from invoiceflow.stores.sql import utc_now
+
+    monkeypatch.setattr(get_context().repo, "_clock",
+                        lambda: utc_now() + timedelta(seconds=seconds))
+
+
+def _digest(data: bytes) -> str:
+    """What a message compares by (a failing comparison of whole messages is slow to print)."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(params=["outbox", "sendgrid"])
+def emails(request: pytest.FixtureRequest, env: dict[str, str]) -> Any:
+    """Counts what each mail back end got: .eml contents, or requests at the fake SendGrid."""
+    if request.param == "sendgrid":
+        fake: FakeSendGrid = request.getfixturevalue("sendgrid")
+        return lambda: [_digest(json.dumps(r["json"], sort_keys=True).encode())
+                        for r in fake.requests]
+    from pathlib import Path
+
+    folder = Path(env["DATA_DIR"]) / "outbox"
+    return lambda: [_digest(p.read_bytes()) for p in sorted(folder.glob("*.eml"))]
+
+
+def test_database_down_between_send_and_mark_still_sends_one_email(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, emails: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import invoiceflow.steps
+
+    monkeypatch.setattr(invoiceflow.steps, "MARK_SENT_BACKOFF", (0.01,))
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    calls = _database_down_at_mark(monkeypatch, failures=3)
+    # the database comes back while the sender still knows the email went out
+    assert deliver(steps["notify"], rendered).status_code == 200
+    assert calls["failed"] == 3
+    first = emails()
+    assert len(first) == 1
+    # the broker's redelivery 65 s later (past the 45 s takeover): nothing sent again
+    _later(monkeypatch, 65)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    assert emails() == first
+    assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+    assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_outbox_email_is_not_written_twice_when_marking_it_sent_fails_for_good(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
+        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import invoiceflow.steps
+
+    monkeypatch.setattr(invoiceflow.steps, "MARK_SENT_RETRY_FOR", 0.0)
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    _database_down_at_mark(monkeypatch, failures=1)
+    assert deliver(steps["notify"], rendered).status_code == 503  # the broker retries
+    (written,) = outbox_emails(env)
+    from pathlib import Path
+
+    first = _digest((Path(env["DATA_DIR"]) / "outbox" / written).read_bytes())
+    # a redelivery within the takeover window: the claim is kept, nothing is sent
+    assert deliver(steps["notify"], rendered).status_code == 409
+    # 65 s later the claim is taken over: the outbox already holds the message
+    _later(monkeypatch, 65)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    assert outbox_emails(env) == [written]
+    assert _digest((Path(env["DATA_DIR"]) / "outbox" / written).read_bytes()) == first
+    assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+    assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_sendgrid_takeover_after_marking_failed_for_good_resends_under_the_same_message_id(
+        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
+        sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SendGrid has no idempotency key: the documented residual risk (docs/operations.md) is
+    one resend, recognisable by its Message-ID and custom_args, and only after the database
+    stayed down past MARK_SENT_RETRY_FOR and the claim aged past RECLAIM_AFTER."""
+    import invoiceflow.steps
+
+    monkeypatch.setattr(invoiceflow.steps, "MARK_SENT_RETRY_FOR", 0.0)
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    _database_down_at_mark(monkeypatch, failures=1)
+    assert deliver(steps["notify"], rendered).status_code == 503
+    assert deliver(steps["notify"], rendered).status_code == 409  # claim kept: no resend
+    assert len(sendgrid.requests) == 1
+    _later(monkeypatch, 65)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    first, second = (r["json"] for r in sendgrid.requests)
+    assert _digest(json.dumps(first, sort_keys=True).encode()) == \
+        _digest(json.dumps(second, sort_keys=True).encode())
+    assert first["headers"] == {"Message-ID": f"<{invoice_id}-ready@invoiceflow.test>"}
+    assert first["custom_args"] == {"invoiceflow_key": f"{invoice_id}-ready"}
+    assert deliver(steps["notify"], rendered).status_code == 200
+    assert len(sendgrid.requests) == 2
+
+
+def test_sendgrid_without_an_answer_keeps_the_claim(upload_client: Any, steps: dict[str, Any],
+                                                    alice: Person, sink: Sink,
+                                                    sendgrid: FakeSendGrid,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request reached SendGrid but no answer came back (read timeout): it may have been
+    accepted, so an immediate retry must not send it again."""
+    import invoiceflow.mail
+
+    monkeypatch.setattr(invoiceflow.mail, "SEND_TIMEOUT", 0.3)
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    sendgrid.script = [FakeSendGrid.NO_ANSWER]
+    assert deliver(steps["notify"], rendered).status_code == 503
+    assert deliver(steps["notify"], rendered).status_code == 409
+    assert len(sendgrid.requests) == 1
+    assert get_context().repo.get_notification(invoice_id, "ready").state == "claimed"

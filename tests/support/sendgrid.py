@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +23,27 @@ class FakeSendGrid:
     #: statuses to answer with, in order; then 202 forever
     script: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: in ``script``: take the message (202) but answer only after ``no_answer_for`` seconds,
+    #: longer than the client waits (set mail.SEND_TIMEOUT below it)
+    NO_ANSWER = -1
+    no_answer_for: float = 1.0
+    #: called with each request once it is recorded, before the answer (fault injection)
+    on_request: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         with self.lock:
             status = self.script.pop(0) if self.script else 202
-            self.requests.append({"path": request.path, "method": request.method,
-                                  "headers": dict(request.headers),
-                                  "json": json.loads(request.get_data() or b"{}"),
-                                  "answered": status})
+            record = {"path": request.path, "method": request.method,
+                      "headers": dict(request.headers),
+                      "json": json.loads(request.get_data() or b"{}"),
+                      "answered": 202 if status == self.NO_ANSWER else status}
+            self.requests.append(record)
+        if self.on_request is not None:
+            self.on_request(record)
+        if status == self.NO_ANSWER:
+            time.sleep(self.no_answer_for)
+            status = 202
         if status == 202:
             response = Response("", 202, headers={"X-Message-Id": f"msg-{len(self.requests)}"})
         else:

@@ -1,0 +1,196 @@
+"""Headers built from user text, on both mail back ends (the ``.eml`` outbox and SendGrid
+through the real client against tests/support/sendgrid.py): whatever the text holds (RFC 2047
+encoded words, CR/LF, U+2028, U+0085, ...), the message carries exactly the expected headers
+and each value decodes to the literal text, line breaks turned into spaces."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invoiceflow.mail import (
+    Attachment,
+    MailRejected,
+    Message,
+    OutboxMailer,
+    SendGridMailer,
+    header_text,
+)
+from support.sendgrid import FakeSendGrid, fake_sendgrid
+
+#: the issue's invoice number: an encoded word of "INV\r\nBcc: victim@evil.example"
+ENCODED_WORD = "=?utf-8?b?SU5WDQpCY2M6IHZpY3RpbUBldmlsLmV4YW1wbGU=?="
+ATTACKS = {
+    "encoded-word": ENCODED_WORD,
+    "encoded-word-q": "=?utf-8?q?INV=0D=0ABcc:_victim@evil.example?=",
+    "crlf": "INV\r\nBcc: victim@evil.example",
+    "lf": "INV\nBcc: victim@evil.example",
+    "cr": "INV\rBcc: victim@evil.example",
+    "u2028": "INV\u2028Bcc: victim@evil.example",
+    "u2029": "INV\u2029Bcc: victim@evil.example",
+    "u0085": "INV\x85Bcc: victim@evil.example",
+    "vt-ff-nul": "INV\x0b\x0c\x00Bcc: victim@evil.example",
+    "folded": "INV\r\n Bcc: victim@evil.example",
+    "non-ascii-and-encoded-word": f"Rechnung Nr. é {ENCODED_WORD}",
+}
+#: what each attack must read as: the literal text, every line break a space
+LITERAL = {name: " ".join(text.replace("\x00", " ").replace("\x0b", " ").replace("\x0c", " ")
+                          .replace("\x85", " ").replace("\u2028", " ").replace("\u2029", " ")
+                          .split()) for name, text in ATTACKS.items()}
+
+TOP_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"}
+PDF = b"%PDF-1.4 test"
+
+
+def message(text: str, *, to: str = "owner@example.com",
+            sender: str = "billing@invoiceflow.test") -> Message:
+    return Message(to=to, sender=sender, subject=f"Invoice {text} is ready", text="body",
+                   html="<p>body</p>", key="0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready",
+                   attachments=(Attachment(f"{text}.pdf", "application/pdf", PDF),))
+
+
+def decoded(value: str) -> str:
+    return str(make_header(decode_header(value)))
+
+
+def test_header_text_turns_every_line_break_into_a_space() -> None:
+    for name, text in ATTACKS.items():
+        assert header_text(text) == LITERAL[name], name
+        assert "\n" not in LITERAL[name] and "\r" not in LITERAL[name]
+    assert "=?" in LITERAL["encoded-word"]  # kept: it is encoded, not removed
+
+
+# ----------------------------------------------------------------------------- the outbox
+
+
+def written(folder: Path, msg: Message) -> EmailMessage:
+    path = OutboxMailer(folder).send(msg)
+    assert path is not None
+    raw = Path(path).read_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    # every header line is a header or a folded continuation: nothing else got in
+    assert all(line[:1] in (b" ", b"\t") or line.split(b":", 1)[0].decode() in TOP_HEADERS
+               for line in head.split(b"\r\n")), head
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(mail, EmailMessage)
+    return mail
+
+
+def all_headers(mail: EmailMessage) -> list[str]:
+    return [name.lower() for part in mail.walk() for name in part.keys()]
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_outbox_subject_and_attachment_name_are_the_literal_text(tmp_path: Path,
+                                                                 attack: str) -> None:
+    mail = written(tmp_path, message(ATTACKS[attack]))
+    assert set(mail.keys()) == TOP_HEADERS
+    assert "bcc" not in all_headers(mail) and "cc" not in all_headers(mail)
+    assert str(mail["Subject"]) == f"Invoice {LITERAL[attack]} is ready"
+    assert mail["To"].addresses[0].addr_spec == "owner@example.com"
+    assert len(mail["To"].addresses) == 1
+    (attachment,) = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"{LITERAL[attack]}.pdf"
+    assert attachment.get_content() == PDF
+    assert set(attachment.keys()) == {"Content-Type", "Content-Transfer-Encoding",
+                                      "Content-Disposition", "MIME-Version"}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_outbox_sender_display_name_is_the_literal_text(tmp_path: Path, attack: str) -> None:
+    mail = written(tmp_path, message("X", sender=f"{ATTACKS[attack]} <billing@invoiceflow.test>"))
+    assert set(mail.keys()) == TOP_HEADERS
+    (sender,) = mail["From"].addresses
+    assert sender.addr_spec == "billing@invoiceflow.test"
+    if "=?" not in LITERAL[attack] and LITERAL[attack].isascii():
+        assert sender.display_name == LITERAL[attack]
+    else:
+        # RFC 2047 decoding of the raw header (the stdlib's address parser keeps the folding
+        # space between two encoded words of a display name, which RFC 2047 says to drop)
+        raw = BytesParser(policy=policy.compat32).parsebytes(bytes(mail))["From"]
+        assert decoded(raw) == f"{LITERAL[attack]} <billing@invoiceflow.test>"
+
+
+#: recipients that would add a recipient or a header: refused (permanent), nothing written
+BAD_ADDRESSES = [
+    "owner@example.com\r\nBcc: victim@evil.example",
+    "owner@example.com\u2028Bcc: victim@evil.example",
+    "owner@example.com\x85Bcc: victim@evil.example",
+    "=?utf-8?q?victim=40evil.example=0D=0A?=@example.com",
+    "owner@example.com, victim@evil.example",
+    "Owner <owner@example.com>, victim@evil.example",
+    '"victim@evil.example" owner@example.com',
+]
+
+
+@pytest.mark.parametrize("to", BAD_ADDRESSES)
+def test_outbox_refuses_a_recipient_that_is_not_one_plain_address(tmp_path: Path,
+                                                                   to: str) -> None:
+    with pytest.raises(MailRejected):
+        OutboxMailer(tmp_path).send(message("X", to=to))
+    assert list(tmp_path.glob("*.eml")) == []
+
+
+# ------------------------------------------------------------------------------- SendGrid
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGrid]:
+    with fake_sendgrid() as fake:
+        yield fake
+
+
+def sent(fake: FakeSendGrid, msg: Message) -> dict[str, Any]:
+    SendGridMailer("SG.test-key-not-a-secret", fake.url).send(msg)
+    body: dict[str, Any] = fake.requests[-1]["json"]
+    return body
+
+
+def _no_line_breaks(value: Any) -> None:
+    """Every string in the request is one line of text."""
+    if isinstance(value, str):
+        assert header_text(value) == value, value
+    for v in value.values() if isinstance(value, dict) else \
+            value if isinstance(value, list) else ():
+        _no_line_breaks(v)
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_sendgrid_subject_from_name_and_filename_are_the_literal_text(
+        sendgrid: FakeSendGrid, attack: str) -> None:
+    msg = message(ATTACKS[attack], sender=f"{ATTACKS[attack]} <billing@invoiceflow.test>")
+    body = sent(sendgrid, msg)
+    assert set(body) == {"from", "subject", "personalizations", "content", "attachments",
+                         "headers", "custom_args"}
+    assert body["personalizations"] == [{"to": [{"email": "owner@example.com"}]}]
+    _no_line_breaks({k: v for k, v in body.items() if k != "content"})
+    assert body["content"] == [{"type": "text/plain", "value": "body"},
+                       {"type": "text/html", "value": "<p>body</p>"}]
+    # SendGrid builds the MIME: what it is given decodes to the literal text, and holds no
+    # encoded word a reader could decode into something else
+    assert decoded(body["subject"]) == f"Invoice {LITERAL[attack]} is ready"
+    assert body["from"]["email"] == "billing@invoiceflow.test"
+    assert decoded(body["from"]["name"]) == LITERAL[attack]
+    (attachment,) = body["attachments"]
+    assert attachment["filename"] == f"{LITERAL[attack]}.pdf"
+    assert base64.b64decode(attachment["content"]) == PDF
+    assert body["headers"] == {
+        "Message-ID": "<0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready@invoiceflow.test>"}
+    assert body["custom_args"] == {
+        "invoiceflow_key": "0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready"}
+
+
+@pytest.mark.parametrize("to", BAD_ADDRESSES)
+def test_sendgrid_refuses_a_recipient_that_is_not_one_plain_address(sendgrid: FakeSendGrid,
+                                                                     to: str) -> None:
+    with pytest.raises(MailRejected):
+        SendGridMailer("SG.test-key-not-a-secret", sendgrid.url).send(message("X", to=to))
+    assert sendgrid.requests == []
