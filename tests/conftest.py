@@ -226,6 +226,21 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """The environment of a local runtime on the embedded defaults under tmp_path: no server
+    URLs, no secrets from the caller's shell; restored afterwards (the runtime writes some)."""
+    saved = dict(os.environ)
+    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
+                 "JWT_SECRET", "JWT_ALGORITHM", "SENDGRID_API_KEY", "INVOICE_FORMATS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
 def postgres_cluster() -> Iterator[Any]:
     """A started PostgreSQL cluster of this test's own (its own port), which the test may
     restart (support/postgres_cluster.py); dropped afterwards."""

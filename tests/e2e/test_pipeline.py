@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,19 +103,6 @@ def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
         monkeypatch.setenv("SENDGRID_API_KEY", "SG.e2e-test-key")
         monkeypatch.setenv("SENDGRID_HOST", fake.url)
         yield fake
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    saved = dict(os.environ)
-    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
-                 "JWT_SECRET", "JWT_ALGORITHM", "SENDGRID_API_KEY", "INVOICE_FORMATS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 BACKENDS = ["embedded", "postgres+rabbitmq+gridfs", "postgres+rabbitmq+files"]

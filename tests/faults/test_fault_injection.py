@@ -79,6 +79,20 @@ class Batch:
         with self.lock:
             self.refused["gave up"] += 1
 
+    def fault(self, name: str, action: Callable[[], None]) -> Callable[[], None]:
+        """``action``, logged with the number of uploads accepted when it happened."""
+
+        def inject() -> None:
+            self.log.append(f"{name} at {len(self.accepted)} accepted")
+            action()
+
+        return inject
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the runtime mid-batch and start it again on the same data."""
+        self.dev.kill()
+        self.dev.start()
+
     def run(self) -> None:
         with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
             list(pool.map(self.upload, range(UPLOADS)))
@@ -157,13 +171,8 @@ def test_embedded_default_survives_sigkill_twice(tmp_path: Path,
     dev = Dev(env, tmp_path / "dev.log").start()
     try:
         batch = Batch(dev, _login(dev))
-
-        def kill_and_restart() -> None:
-            batch.log.append(f"SIGKILL at {len(batch.accepted)} accepted")
-            dev.kill()
-            dev.start()
-
-        batch.faults = {100: kill_and_restart, 200: kill_and_restart}
+        sigkill = batch.fault("SIGKILL", batch.kill_and_restart)
+        batch.faults = {100: sigkill, 200: sigkill}
         batch.run()
         counts = _settle(env, dev, batch, sendgrid, queues_empty=lambda: query(
             env, "SELECT count(*) FROM broker_queue") == [(0,)])
@@ -188,21 +197,9 @@ def test_postgres_and_rabbitmq_survive_sigkill_and_both_server_restarts(
     dev = Dev(env, tmp_path / "dev.log").start()
     try:
         batch = Batch(dev, _login(dev))
-
-        def kill_and_restart() -> None:
-            batch.log.append(f"SIGKILL at {len(batch.accepted)} accepted")
-            dev.kill()
-            dev.start()
-
-        def restart_rabbitmq() -> None:
-            batch.log.append(f"RabbitMQ restart at {len(batch.accepted)} accepted")
-            rabbit_node.restart()
-
-        def restart_postgres() -> None:
-            batch.log.append(f"PostgreSQL restart at {len(batch.accepted)} accepted")
-            postgres_cluster.restart()
-
-        batch.faults = {75: kill_and_restart, 150: restart_rabbitmq, 225: restart_postgres}
+        batch.faults = {75: batch.fault("SIGKILL", batch.kill_and_restart),
+                        150: batch.fault("RabbitMQ restart", rabbit_node.restart),
+                        225: batch.fault("PostgreSQL restart", postgres_cluster.restart)}
         batch.run()
 
         def queues_empty() -> bool:

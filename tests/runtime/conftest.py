@@ -92,3 +92,35 @@ def start_broker(backend: str, services: Services, rabbit_prefix: str, tmp_path:
         broker.stop(timeout=1.0)
     for broker in rabbits:
         broker.delete_topology()
+
+
+@pytest.fixture
+def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
+                ) -> Iterator[Callable[..., Any]]:
+    """make_rabbit(url=RABBITMQ_URL, **options): RabbitBrokers on the test module's
+    ``manifests`` with this test's queue prefix (reconnecting within 0.2 to 2 s); stopped, and
+    their topology deleted, afterwards."""
+    from invoiceflow.errors import Unavailable
+    from invoiceflow.runtime.rabbit import RabbitBroker
+
+    made: list[RabbitBroker] = []
+
+    def make(url: str = RABBITMQ_URL, **options: Any) -> RabbitBroker:
+        if url == RABBITMQ_URL:
+            require_rabbitmq()
+        options.setdefault("reconnect_min", 0.2)
+        options.setdefault("reconnect_max", 2.0)
+        broker = RabbitBroker(load_triggers(manifests), services.resolve, url=url,
+                              prefix=rabbit_prefix, **options)
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.stop(timeout=0.5)
+    if not made:
+        return
+    try:
+        made[-1].delete_topology()
+    except Unavailable:  # a RabbitMQ node of the test's own that is gone already
+        pass

@@ -28,21 +28,12 @@ KEY_ID, SECRET = "erp", "runtime-producer-secret-at-least-32-bytes"
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    saved = dict(os.environ)
-    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
-                 "JWT_SECRET", "JWT_ALGORITHM", "SENDGRID_API_KEY", "INVOICE_FORMATS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+def producer_keys(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENT_PRODUCER_KEYS", f"{KEY_ID}:{SECRET}")
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture
-def runtime(clean_env: None) -> Iterator[LocalRuntime]:
+def runtime(producer_keys: None) -> Iterator[LocalRuntime]:
     running = LocalRuntime("127.0.0.1", 0).start()
     try:
         yield running

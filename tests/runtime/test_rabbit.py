@@ -5,12 +5,12 @@ against both backends.)"""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerkit import RABBITMQ_URL, Services, require_rabbitmq, trigger_yaml, write_manifests
+from brokerkit import Services, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.errors import Unavailable
@@ -28,27 +28,6 @@ def manifests(tmp_path: Path) -> Path:
                      delay="PT0.05S"),
         trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify", dead_letter=False),
     )
-
-
-@pytest.fixture
-def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
-                ) -> Iterator[Callable[..., Any]]:
-    require_rabbitmq()
-    from invoiceflow.runtime.rabbit import RabbitBroker
-
-    made: list[RabbitBroker] = []
-
-    def make(**options: Any) -> RabbitBroker:
-        broker = RabbitBroker(load_triggers(manifests), services.resolve, url=RABBITMQ_URL,
-                              prefix=rabbit_prefix, **options)
-        made.append(broker)
-        return broker
-
-    yield make
-    for broker in made:
-        broker.stop(timeout=0.5)
-    if made:
-        made[-1].delete_topology()
 
 
 def uploaded(invoice: str) -> events.Event:

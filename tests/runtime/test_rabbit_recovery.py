@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pika
 import pytest
 from brokerkit import (
-    RABBITMQ_URL,
     Services,
     eventually,
     require_rabbitmq,
@@ -36,30 +35,6 @@ def manifests(tmp_path: Path) -> Path:
     return write_manifests(
         tmp_path, trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf"),
         trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify"))
-
-
-@pytest.fixture
-def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
-                ) -> Iterator[Callable[..., RabbitBroker]]:
-    made: list[RabbitBroker] = []
-
-    def make(url: str = RABBITMQ_URL, **options: Any) -> RabbitBroker:
-        options.setdefault("reconnect_min", 0.2)
-        options.setdefault("reconnect_max", 2.0)
-        broker = RabbitBroker(load_triggers(manifests), services.resolve, url=url,
-                              prefix=rabbit_prefix, **options)
-        made.append(broker)
-        return broker
-
-    yield make
-    for broker in made:
-        broker.stop(timeout=0.5)
-    if not made:
-        return
-    try:
-        made[-1].delete_topology()
-    except Unavailable:  # its own node is gone already
-        pass
 
 
 def uploaded(invoice: str) -> events.Event:

@@ -4,14 +4,13 @@ the limits hold across replicas. The clock is injected; nothing sleeps."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from invoiceflow.stores import Repository, open_repository
+from invoiceflow.stores import Repository
 from invoiceflow.stores.protocols import LoginPolicy
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -35,34 +34,15 @@ class Clock:
             self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def make_repo(database_url: str, clock: Clock) -> Iterator[Callable[..., Repository]]:
-    opened: list[Repository] = []
-
-    def make(**options: Any) -> Repository:
-        repo = open_repository(database_url, clock=clock, **options)
-        opened.append(repo)
-        repo.migrate()
-        return repo
-
-    yield make
-    for repo in opened:
-        repo.close()
-
-
-@pytest.fixture
-def repo(make_repo: Callable[..., Repository]) -> Repository:
-    return make_repo()
+def repo_clock(clock: Clock) -> Clock:
+    """The repositories of these tests read the clock the test moves."""
+    return clock
 
 
 def test_the_delay_doubles_per_failure_past_the_free_ones_up_to_the_cap() -> None:

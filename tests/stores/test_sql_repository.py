@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,30 +43,10 @@ class TickingClock:
             return START + timedelta(milliseconds=self._ticks)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
-def make_repo(database_url: str) -> Iterator[Callable[..., Repository]]:
-    opened: list[Repository] = []
-
-    def make(**options: Any) -> Repository:
-        options.setdefault("clock", TickingClock())
-        repo = open_repository(database_url, **options)
-        opened.append(repo)
-        repo.migrate()
-        return repo
-
-    yield make
-    for repo in opened:
-        repo.close()
-
-
-@pytest.fixture
-def repo(make_repo: Callable[..., Repository]) -> Repository:
-    return make_repo()
+def repo_clock() -> TickingClock:
+    """Each read a millisecond later: the order of writes is the order of their times."""
+    return TickingClock()
 
 
 def concurrently(n: int, fn: Callable[[int], T]) -> list[T]:
