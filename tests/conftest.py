@@ -31,11 +31,35 @@ from support.services import POSTGRES_URLS, fail_or_skip
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: two workers per core, at most 8. A good part of the suite waits (for
-    subprocesses, RabbitMQ nodes, the pipeline's HTTP hops): with two per core the other
-    worker computes meanwhile (on 2 cores: 100 s instead of 124 s)."""
-    return min(8, 2 * (os.cpu_count() or 1))
+    """``-n auto``: two workers per core (at most 8) for the whole suite, one per core for the
+    fast part (``-m '... not slow'``). The slow tests wait a good part of their time (for
+    subprocesses, RabbitMQ nodes, the pipeline's HTTP hops), and a second worker per core
+    computes meanwhile (whole suite on 2 cores: 100 s instead of 124 s); the fast part only
+    computes, and extra workers would cost their start-up (25 s instead of 37 s)."""
+    per_core = 1 if "not slow" in (config.option.markexpr or "") else 2
+    return min(8, per_core * (os.cpu_count() or 1))
 
+
+#: Whole folders and modules marked ``slow``: each test runs a tool, a subprocess or a whole
+#: runtime (helm, kubectl and the Kubernetes schemas; schemathesis; ``invoiceflow`` commands;
+#: a generated client; the benchmark and fault runs), so the fast part stays under 30 s.
+SLOW_PATHS = ("tests/deploy/", "tests/attacks/", "tests/e2e/", "tests/bench/", "tests/faults/",
+              "tests/test_cli.py", "tests/api/test_generated_client.py",
+              "tests/runtime/test_local_runtime.py",
+              # and single tests of a second or more each (on a quiet 2-core machine):
+              # workbook formulas evaluated by pycel, documents at the size limits, a PDF
+              # rendered in another process, argon2 logins through the throttle, a subprocess
+              # killed mid-request
+              "tests/render/test_xlsx.py::test_random_invoices_compute_the_totals",
+              "tests/render/test_xlsx.py::test_formulas_compute_the_totals",
+              "tests/domain/test_parse.py::test_limits_have_clear_messages",
+              "tests/domain/test_number_bombs.py::test_every_bomb_in_every_amount_field",
+              "tests/render/test_pdf.py::test_extreme_content_still_lays_out",
+              "tests/render/test_pdf.py::test_same_bytes_in_another_process",
+              "tests/api/test_login.py::test_the_lockout_is_short",
+              "tests/api/test_login.py::test_behind_a_trusted_proxy",
+              "tests/api/test_login.py::test_each_client_address_has_a_token_bucket",
+              "tests/api/test_upload.py::test_killed_between_commit_and_send")
 
 #: Fixtures that reach a server, by the marker their tests get.
 SERVICE_FIXTURES = {
@@ -58,6 +82,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if not item.get_closest_marker("faults")]
     for item in items:
+        if item.nodeid.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         params = [str(v) for v in callspec.params.values()] if callspec else []
