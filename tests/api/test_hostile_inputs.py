@@ -34,6 +34,8 @@ HOSTILE_CURSORS = [
     _cursor(b"[" * 5000 + b"]" * 5000),                   # RecursionError before the fix
     _cursor(["2026-01-01T00:00:00+00:00", "a\x00b"]),     # NUL: PostgreSQL text cannot hold it
     _cursor([20260101, "x"]),
+    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),     # lone surrogate: no text encoding holds it
+    _cursor(["2026-01-01T00:00:00+00:00", "a\x1fb"]),
     "A" * 5000,
 ]
 
