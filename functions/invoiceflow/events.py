@@ -259,6 +259,16 @@ def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> boo
     return "time" in json.loads(body)
 
 
+#: thousands of nested brackets make json.loads raise RecursionError: a 400, never a 5xx
+#: (a 5xx is retried by the broker, a 4xx goes to the dead-letter sink)
+_TOO_DEEP = "the body is nested too deeply to parse"
+
+
+def _has_surrogate(value: str) -> bool:
+    """A lone surrogate (a JSON ``\\ud800`` escape) cannot be encoded, logged or stored."""
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
 def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:
     problems = []
     for name in REQUIRED_ATTRIBUTES:
@@ -268,6 +278,10 @@ def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Proble
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(f"/{name}", f"the {name} attribute must be a non-empty "
                                                 f"string ({where})"))
+        elif _has_surrogate(value):
+            problems.append(Problem(f"/{name}", f"the {name} attribute holds a lone surrogate "
+                                                "(\\ud800 to \\udfff), which no text encoding "
+                                                "can hold"))
         elif name == "specversion" and value != SPECVERSION:
             problems.append(Problem("/specversion",
                                     f"specversion {value!r} is not supported (only 1.0)"))
@@ -291,6 +305,8 @@ def _binary_problems(headers: Mapping[str, str], content_type: str,
             json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             problems.append(Problem("/data", f"the body is not valid JSON: {exc}"))
+        except RecursionError:
+            problems.append(Problem("/data", _TOO_DEEP))
     return problems
 
 
@@ -299,11 +315,18 @@ def _structured_problems(body: bytes) -> list[Problem]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return [Problem("", f"the body is not valid JSON: {exc}")]
+    except RecursionError:
+        return [Problem("", _TOO_DEEP)]
     if not isinstance(document, dict):
         return [Problem("", "a structured CloudEvent must be a JSON object")]
     problems = _required_problems(document, "structured mode")
     for name in document:
-        if name in ("data", "data_base64") or name in CONTEXT_ATTRIBUTES:
+        if name in ("data", "data_base64") or name in REQUIRED_ATTRIBUTES:
+            continue
+        value = document[name]
+        if isinstance(value, str) and _has_surrogate(value):
+            problems.append(Problem(f"/{name}", f"the {name} attribute holds a lone surrogate"))
+        if name in CONTEXT_ATTRIBUTES:
             continue
         if not is_extension_name(name):
             problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "

@@ -34,7 +34,7 @@ HOSTILE_CURSORS = [
     _cursor(b"[" * 5000 + b"]" * 5000),                   # RecursionError before the fix
     _cursor(["2026-01-01T00:00:00+00:00", "a\x00b"]),     # NUL: PostgreSQL text cannot hold it
     _cursor([20260101, "x"]),
-    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),     # lone surrogate: no text encoding holds it
+    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),     # lone surrogate: no encoding holds it
     _cursor(["2026-01-01T00:00:00+00:00", "a\x1fb"]),
     "A" * 5000,
 ]
@@ -120,3 +120,17 @@ def test_number_bombs_and_deep_nesting_are_4xx_at_upload(upload_client: Any,
     r = upload_client.post("/upload", headers=alice.auth, data=data,
                            content_type="application/json")
     assert "nested too deeply" in _problem(r, 400)["detail"]
+
+
+def test_hostile_events_are_400_so_they_are_dead_lettered(intake_client: Any) -> None:
+    """A 5xx is retried by the broker; a malformed event must be a 4xx, which goes to the
+    dead-letter sink at once (deep nesting, lone surrogates: 503 before the review)."""
+    structured = {"Content-Type": "application/cloudevents+json"}
+    deep = "[" * 5000 + "]" * 5000
+    for body in ['{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "data": '
+                 + deep + "}",
+                 '{"specversion": "1.0", "id": "\\ud800", "source": "/s", "type": "t"}']:
+        _problem(intake_client.post("/", headers=structured, data=body), 400)
+    binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
+              "ce-source": "/s", "ce-type": INVOICE_REQUESTED}
+    _problem(intake_client.post("/", headers=binary, data=deep), 400)
