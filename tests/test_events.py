@@ -149,6 +149,14 @@ def test_deep_nesting_and_lone_surrogates_are_400_not_a_crash() -> None:
     surrogate = b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "subject": ' \
         b'"\\ud800", "ext1": "\\udc00"}'
     assert set(problems_of(structured, surrogate)) == {"/subject", "/ext1"}
+    # what else a CloudEvents string may not hold: control characters, noncharacters
+    nul = b'{"specversion": "1.0", "id": "a\\u0000", "source": "/s\\u0085", "type": "t", ' \
+        b'"ext1": "\\uffff"}'
+    problems = problems_of(structured, nul)
+    assert set(problems) == {"/id", "/source", "/ext1"}
+    assert "U+0000" in problems["/id"]
+    assert set(problems_of({**binary, "ce-id": "a%00b", "ce-ext1": "%EF%BF%BE"}, b"{}")) == {
+        "/id", "/ext1"}
 
 
 def test_no_event_at_all_and_batches_are_refused() -> None:

@@ -264,9 +264,26 @@ def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> boo
 _TOO_DEEP = "the body is nested too deeply to parse"
 
 
-def _has_surrogate(value: str) -> bool:
-    """A lone surrogate (a JSON ``\\ud800`` escape) cannot be encoded, logged or stored."""
-    return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+def forbidden_character(value: str) -> str | None:
+    """The first character a CloudEvents String may not hold (spec, "Type System"): control
+    characters U+0000-U+001F and U+007F-U+009F, surrogates (in Python text always lone: a
+    JSON ``\\ud800`` escape), noncharacters. None when there is none. Such a value cannot be
+    stored (PostgreSQL text holds no NUL), encoded or logged safely."""
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or \
+                0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return f"U+{code:04X}"
+    return None
+
+
+def _forbidden_problem(name: str, value: Any) -> Problem | None:
+    found = forbidden_character(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    return Problem(f"/{name}", f"the {name} attribute holds {found}, which a CloudEvents "
+                               "string may not (control characters, surrogates, "
+                               "noncharacters)")
 
 
 def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:
@@ -278,10 +295,8 @@ def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Proble
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(f"/{name}", f"the {name} attribute must be a non-empty "
                                                 f"string ({where})"))
-        elif _has_surrogate(value):
-            problems.append(Problem(f"/{name}", f"the {name} attribute holds a lone surrogate "
-                                                "(\\ud800 to \\udfff), which no text encoding "
-                                                "can hold"))
+        elif (problem := _forbidden_problem(name, value)) is not None:
+            problems.append(problem)
         elif name == "specversion" and value != SPECVERSION:
             problems.append(Problem("/specversion",
                                     f"specversion {value!r} is not supported (only 1.0)"))
@@ -297,6 +312,9 @@ def _binary_problems(headers: Mapping[str, str], content_type: str,
     attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
     problems = _required_problems(attributes, "binary mode: ce-* headers")
     for name in attributes:
+        if name not in REQUIRED_ATTRIBUTES and \
+                (problem := _forbidden_problem(name, attributes[name])) is not None:
+            problems.append(problem)
         if name not in CONTEXT_ATTRIBUTES and not is_extension_name(name):
             problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
                                                 "letters and digits"))
@@ -323,9 +341,8 @@ def _structured_problems(body: bytes) -> list[Problem]:
     for name in document:
         if name in ("data", "data_base64") or name in REQUIRED_ATTRIBUTES:
             continue
-        value = document[name]
-        if isinstance(value, str) and _has_surrogate(value):
-            problems.append(Problem(f"/{name}", f"the {name} attribute holds a lone surrogate"))
+        if (problem := _forbidden_problem(name, document[name])) is not None:
+            problems.append(problem)
         if name in CONTEXT_ATTRIBUTES:
             continue
         if not is_extension_name(name):

@@ -134,3 +134,26 @@ def test_hostile_events_are_400_so_they_are_dead_lettered(intake_client: Any) ->
     binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
               "ce-source": "/s", "ce-type": INVOICE_REQUESTED}
     _problem(intake_client.post("/", headers=binary, data=deep), 400)
+
+
+def test_events_with_characters_a_cloudevents_string_forbids_are_4xx(env: dict[str, str]) -> None:
+    """NUL in an event id or in data.invoice_id was a 503 from PostgreSQL in every step (and a
+    lone surrogate on both backends): retried, then lost at the dead-letter sink that failed
+    the same way. CloudEvents strings may not hold control characters, surrogates or
+    noncharacters: a 400, dead-lettered at once (issue 9 #10, review)."""
+    from support.api import client
+
+    structured = {"Content-Type": "application/cloudevents+json"}
+    for service, kind in [("render_pdf", "uploaded"), ("render_xlsx", "uploaded"),
+                          ("notify", "rendered"), ("notify", "failed"),
+                          ("dead_letter", "uploaded")]:
+        step = client(service)
+        for event_id, invoice_id in [("a\x00b", "x"), ("a\ufffeb", "x"), ("e1", "a\x00b"),
+                                     ("e2", "\ud800"), ("e3", "a\x85b")]:
+            body = json.dumps({"specversion": "1.0", "id": event_id, "source": "/s",
+                               "type": f"io.invoiceflow.invoice.{kind}.v1",
+                               "data": {"invoice_id": invoice_id, "format": "pdf"}})
+            r = step.post("/", headers=structured, data=body)
+            assert 400 <= r.status_code < 500 or (service == "dead_letter" and r.status_code
+                                                   == 200), (service, event_id, invoice_id,
+                                                             r.get_data(as_text=True)[:300])
