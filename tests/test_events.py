@@ -132,6 +132,33 @@ def test_structured_mode_lists_every_problem() -> None:
                              "/data_base64"}
 
 
+def test_deep_nesting_and_lone_surrogates_are_400_not_a_crash() -> None:
+    """Thousands of brackets (RecursionError) and an id no encoding can hold (UnicodeEncodeError
+    later) were a 503 in every event function and a 500 at the local broker: retried, never
+    dead-lettered (issue 9 #10, review)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
+              "ce-source": "/s", "ce-type": "t"}
+    assert "nested too deeply" in problems_of(binary, deep)["/data"]
+    structured = {"Content-Type": "application/cloudevents+json"}
+    envelope = b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", '
+    assert "nested too deeply" in problems_of(structured, envelope + b'"data": ' + deep + b"}")[""]
+    assert "nested too deeply" in problems_of(structured, envelope + b'"ext1": ' + deep + b"}")[""]
+    surrogate = b'{"specversion": "1.0", "id": "a\\ud800", "source": "/s\\udfff", "type": "t"}'
+    assert set(problems_of(structured, surrogate)) == {"/id", "/source"}
+    surrogate = b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "subject": ' \
+        b'"\\ud800", "ext1": "\\udc00"}'
+    assert set(problems_of(structured, surrogate)) == {"/subject", "/ext1"}
+    # what else a CloudEvents string may not hold: control characters, noncharacters
+    nul = b'{"specversion": "1.0", "id": "a\\u0000", "source": "/s\\u0085", "type": "t", ' \
+        b'"ext1": "\\uffff"}'
+    problems = problems_of(structured, nul)
+    assert set(problems) == {"/id", "/source", "/ext1"}
+    assert "U+0000" in problems["/id"]
+    assert set(problems_of({**binary, "ce-id": "a%00b", "ce-ext1": "%EF%BF%BE"}, b"{}")) == {
+        "/id", "/ext1"}
+
+
 def test_no_event_at_all_and_batches_are_refused() -> None:
     assert set(problems_of({}, b"")) == {"/id", "/source", "/type", "/specversion"}
     with pytest.raises(BadRequest, match="batch"):

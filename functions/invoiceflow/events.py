@@ -259,6 +259,33 @@ def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> boo
     return "time" in json.loads(body)
 
 
+#: thousands of nested brackets make json.loads raise RecursionError: a 400, never a 5xx
+#: (a 5xx is retried by the broker, a 4xx goes to the dead-letter sink)
+_TOO_DEEP = "the body is nested too deeply to parse"
+
+
+def forbidden_character(value: str) -> str | None:
+    """The first character a CloudEvents String may not hold (spec, "Type System"): control
+    characters U+0000-U+001F and U+007F-U+009F, surrogates (in Python text always lone: a
+    JSON ``\\ud800`` escape), noncharacters. None when there is none. Such a value cannot be
+    stored (PostgreSQL text holds no NUL), encoded or logged safely."""
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or \
+                0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return f"U+{code:04X}"
+    return None
+
+
+def _forbidden_problem(name: str, value: Any) -> Problem | None:
+    found = forbidden_character(value) if isinstance(value, str) else None
+    if found is None:
+        return None
+    return Problem(f"/{name}", f"the {name} attribute holds {found}, which a CloudEvents "
+                               "string may not (control characters, surrogates, "
+                               "noncharacters)")
+
+
 def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:
     problems = []
     for name in REQUIRED_ATTRIBUTES:
@@ -268,6 +295,8 @@ def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Proble
         elif not isinstance(value, str) or not value.strip():
             problems.append(Problem(f"/{name}", f"the {name} attribute must be a non-empty "
                                                 f"string ({where})"))
+        elif (problem := _forbidden_problem(name, value)) is not None:
+            problems.append(problem)
         elif name == "specversion" and value != SPECVERSION:
             problems.append(Problem("/specversion",
                                     f"specversion {value!r} is not supported (only 1.0)"))
@@ -283,6 +312,9 @@ def _binary_problems(headers: Mapping[str, str], content_type: str,
     attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
     problems = _required_problems(attributes, "binary mode: ce-* headers")
     for name in attributes:
+        if name not in REQUIRED_ATTRIBUTES and \
+                (problem := _forbidden_problem(name, attributes[name])) is not None:
+            problems.append(problem)
         if name not in CONTEXT_ATTRIBUTES and not is_extension_name(name):
             problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
                                                 "letters and digits"))
@@ -291,6 +323,8 @@ def _binary_problems(headers: Mapping[str, str], content_type: str,
             json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             problems.append(Problem("/data", f"the body is not valid JSON: {exc}"))
+        except RecursionError:
+            problems.append(Problem("/data", _TOO_DEEP))
     return problems
 
 
@@ -299,11 +333,17 @@ def _structured_problems(body: bytes) -> list[Problem]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return [Problem("", f"the body is not valid JSON: {exc}")]
+    except RecursionError:
+        return [Problem("", _TOO_DEEP)]
     if not isinstance(document, dict):
         return [Problem("", "a structured CloudEvent must be a JSON object")]
     problems = _required_problems(document, "structured mode")
     for name in document:
-        if name in ("data", "data_base64") or name in CONTEXT_ATTRIBUTES:
+        if name in ("data", "data_base64") or name in REQUIRED_ATTRIBUTES:
+            continue
+        if (problem := _forbidden_problem(name, document[name])) is not None:
+            problems.append(problem)
+        if name in CONTEXT_ATTRIBUTES:
             continue
         if not is_extension_name(name):
             problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "

@@ -39,6 +39,7 @@ from invoiceflow.events import (
     INVOICE_REQUESTED,
     INVOICE_UPLOADED,
     Event,
+    forbidden_character,
     from_request,
     make_event,
 )
@@ -82,6 +83,9 @@ def _invoice_id(event: Event) -> str:
     invoice_id = data.get("invoice_id") or event.get("subject")
     if not isinstance(invoice_id, str) or not invoice_id:
         raise BadRequest("the event names no invoice (data.invoice_id)")
+    if forbidden_character(invoice_id) is not None:  # NUL: PostgreSQL text cannot hold it
+        raise BadRequest(f"data.invoice_id holds {forbidden_character(invoice_id)}, which no "
+                         "invoice id does")
     bind(invoice=invoice_id)
     return invoice_id
 
@@ -339,7 +343,8 @@ def dead_letter(request: Request) -> Response:
         return _done({"logged": True})
     data = event.data if isinstance(event.data, dict) else {}
     invoice_id = data.get("invoice_id") or event.get("subject")
-    invoice = ctx.repo.get_invoice(invoice_id) if isinstance(invoice_id, str) else None
+    invoice = ctx.repo.get_invoice(invoice_id) if isinstance(invoice_id, str) and \
+        forbidden_character(invoice_id) is None else None
     if invoice is None:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return _done({"logged": True})

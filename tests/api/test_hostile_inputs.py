@@ -34,6 +34,8 @@ HOSTILE_CURSORS = [
     _cursor(b"[" * 5000 + b"]" * 5000),                   # RecursionError before the fix
     _cursor(["2026-01-01T00:00:00+00:00", "a\x00b"]),     # NUL: PostgreSQL text cannot hold it
     _cursor([20260101, "x"]),
+    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),     # lone surrogate: no encoding holds it
+    _cursor(["2026-01-01T00:00:00+00:00", "a\x1fb"]),
     "A" * 5000,
 ]
 
@@ -118,3 +120,40 @@ def test_number_bombs_and_deep_nesting_are_4xx_at_upload(upload_client: Any,
     r = upload_client.post("/upload", headers=alice.auth, data=data,
                            content_type="application/json")
     assert "nested too deeply" in _problem(r, 400)["detail"]
+
+
+def test_hostile_events_are_400_so_they_are_dead_lettered(intake_client: Any) -> None:
+    """A 5xx is retried by the broker; a malformed event must be a 4xx, which goes to the
+    dead-letter sink at once (deep nesting, lone surrogates: 503 before the review)."""
+    structured = {"Content-Type": "application/cloudevents+json"}
+    deep = "[" * 5000 + "]" * 5000
+    for body in ['{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "data": '
+                 + deep + "}",
+                 '{"specversion": "1.0", "id": "\\ud800", "source": "/s", "type": "t"}']:
+        _problem(intake_client.post("/", headers=structured, data=body), 400)
+    binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
+              "ce-source": "/s", "ce-type": INVOICE_REQUESTED}
+    _problem(intake_client.post("/", headers=binary, data=deep), 400)
+
+
+def test_events_with_characters_a_cloudevents_string_forbids_are_4xx(env: dict[str, str]) -> None:
+    """NUL in an event id or in data.invoice_id was a 503 from PostgreSQL in every step (and a
+    lone surrogate on both backends): retried, then lost at the dead-letter sink that failed
+    the same way. CloudEvents strings may not hold control characters, surrogates or
+    noncharacters: a 400, dead-lettered at once (issue 9 #10, review)."""
+    from support.api import client
+
+    structured = {"Content-Type": "application/cloudevents+json"}
+    for service, kind in [("render_pdf", "uploaded"), ("render_xlsx", "uploaded"),
+                          ("notify", "rendered"), ("notify", "failed"),
+                          ("dead_letter", "uploaded")]:
+        step = client(service)
+        for event_id, invoice_id in [("a\x00b", "x"), ("a\ufffeb", "x"), ("e1", "a\x00b"),
+                                     ("e2", "\ud800"), ("e3", "a\x85b")]:
+            body = json.dumps({"specversion": "1.0", "id": event_id, "source": "/s",
+                               "type": f"io.invoiceflow.invoice.{kind}.v1",
+                               "data": {"invoice_id": invoice_id, "format": "pdf"}})
+            r = step.post("/", headers=structured, data=body)
+            assert 400 <= r.status_code < 500 or (service == "dead_letter" and r.status_code
+                                                   == 200), (service, event_id, invoice_id,
+                                                             r.get_data(as_text=True)[:300])

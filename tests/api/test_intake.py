@@ -86,6 +86,11 @@ def test_every_bad_signature_gets_the_same_401(intake_client: Any, alice: Person
             make_event(INVOICE_REQUESTED, "/erp/orders", good.data, id="req-2"),
             {"signaturekeyid": good["signaturekeyid"], "signature": good["signature"]}),
         "non-ASCII signature": with_extensions(good, {"signature": "v1=é" + "0" * 63}),
+        # a lone surrogate has no UTF-8 canonical form (was a 503 from the encoder)
+        "lone surrogate in the data": make_event(
+            INVOICE_REQUESTED, "/erp/orders", {"owner_email": "\ud800", "invoice": doc},
+            id="req-3", extensions={"signaturekeyid": good["signaturekeyid"],
+                                    "signature": good["signature"]}),
     }
     bodies = set()
     for name, event in cases.items():

@@ -148,15 +148,16 @@ _MAX_CURSOR_CHARS = 512
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """A cursor from :func:`encode_cursor`; BadRequest for anything else, whatever it holds
-    (extreme dates, deep nesting, NUL characters that PostgreSQL text cannot hold)."""
+    (extreme dates, deep nesting, NUL characters that PostgreSQL text cannot hold, lone
+    surrogates that no database encoding holds)."""
     try:
         if len(cursor) > _MAX_CURSOR_CHARS:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, invoice_id = json.loads(raw)
         if not isinstance(created, str) or not isinstance(invoice_id, str) or \
-                "\x00" in invoice_id:
-            raise ValueError(cursor)
+                any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in invoice_id):
+            raise ValueError(cursor)  # control characters, lone surrogates: not one of ours
         when = as_datetime(created)
         if when is None:
             raise ValueError(cursor)
