@@ -238,6 +238,9 @@ def test_every_service_has_liveness_and_readiness_probes_the_code_serves(
         c = container(doc)
         assert c["readinessProbe"]["httpGet"]["path"] == health.READINESS_PATH, name
         assert c["livenessProbe"]["httpGet"]["path"] == health.LIVENESS_PATH, name
+        # the readiness check may wait CHECK_TIMEOUT for MongoDB: the probe must wait longer
+        # (Kubernetes' default timeoutSeconds is 1)
+        assert c["readinessProbe"].get("timeoutSeconds", 1) > health.CHECK_TIMEOUT, name
         for probe in ("readinessProbe", "livenessProbe"):
             # Knative probes the one container port itself: a port here must be that one
             assert c[probe]["httpGet"].get("port") in (None, c["ports"][0]["containerPort"])
