@@ -58,3 +58,15 @@ def test_event_producer_keys_are_parsed_checked_and_never_shown() -> None:
             Settings.from_env({"EVENT_PRODUCER_KEYS": bad})
         assert [p.pointer for p in exc.value.problems] == ["/EVENT_PRODUCER_KEYS"], bad
         assert secret not in str(exc.value)
+
+
+def test_the_outbox_claim_outlasts_a_send() -> None:
+    from invoiceflow import events
+    from invoiceflow.settings import OUTBOX_CLAIM_MINIMUM
+
+    assert OUTBOX_CLAIM_MINIMUM > events.DEFAULT_TIMEOUT
+    assert Settings.from_env({}).outbox_claim_seconds == 30
+    assert Settings.from_env({"OUTBOX_CLAIM_SECONDS": "11"}).outbox_claim_seconds == 11
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"OUTBOX_CLAIM_SECONDS": "10"})
+    assert [p.pointer for p in exc.value.problems] == ["/OUTBOX_CLAIM_SECONDS"]

@@ -28,18 +28,13 @@ def to_event(row: OutboxEvent) -> Event:
                       extensions=row.extensions or None)
 
 
-#: seconds a relay owns the rows it claimed (a relay that dies frees them after this; more
-#: than a send's timeout, events.DEFAULT_TIMEOUT)
-CLAIM_LEASE = 30.0
-
-
 def relay(ctx: Context, limit: int = 100,
           keys: Sequence[tuple[str, str]] | None = None) -> int:
     """Claim pending events (only ``keys``, ``(source, event_id)`` pairs, when given) and send
     them, oldest first; stop at the first failure (the broker is likely down; the rest wait
     for the next relay). A row another relay has claimed is left to it, so concurrent relays
     never send the same row twice. Returns how many were sent."""
-    rows = ctx.repo.claim_outbox_events(limit, lease=CLAIM_LEASE, keys=keys)
+    rows = ctx.repo.claim_outbox_events(limit, lease=ctx.settings.outbox_claim_seconds, keys=keys)
     sent = 0
     try:
         for row in rows:

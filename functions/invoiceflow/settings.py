@@ -45,6 +45,10 @@ class EnvVar:
     secret: bool = False
 
 
+#: the shortest outbox claim: longer than a send's timeout (events.DEFAULT_TIMEOUT, 10 s), or
+#: a second relay could take a row the first one is still sending
+OUTBOX_CLAIM_MINIMUM = 11
+
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("DATABASE_URL", "postgresql://user:pass@host/db or sqlite:///path.db "
            "(default: SQLite under DATA_DIR)", None, _STORES, secret=True),
@@ -101,6 +105,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "each)", "4", frozenset({"login"})),
     EnvVar("LOGIN_HASH_WAIT_SECONDS", "how long a login waits for a free hash slot before a "
            "503", "2", frozenset({"login"})),
+    EnvVar("OUTBOX_CLAIM_SECONDS", "seconds a relay owns the outbox rows it claimed: a relay "
+           "that dies frees them after this (more than a send's 10 s timeout)", "30",
+           _EMITTERS),
     EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
     EnvVar("KNATIVE_DIR", "where the local runtime reads the Trigger manifests (default: the "
            "checkout's knative/)", None, frozenset()),
@@ -145,6 +152,7 @@ class Settings:
     login_client_ip_header: str | None = None
     login_max_concurrent_hashes: int = 4
     login_hash_wait_seconds: int = 2
+    outbox_claim_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +264,7 @@ class Settings:
             login_client_ip_header=ip_header,
             login_max_concurrent_hashes=integer("LOGIN_MAX_CONCURRENT_HASHES", 1),
             login_hash_wait_seconds=integer("LOGIN_HASH_WAIT_SECONDS", 0),
+            outbox_claim_seconds=integer("OUTBOX_CLAIM_SECONDS", OUTBOX_CLAIM_MINIMUM),
         )
         if problems:
             raise ConfigError(problems)

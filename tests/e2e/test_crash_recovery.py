@@ -39,6 +39,8 @@ def dev_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
     if request.param != "embedded":
         env["DATABASE_URL"] = str(request.getfixturevalue("postgres_url"))
         env["RABBITMQ_URL"] = request.getfixturevalue("rabbit_node").url
+        # the killed process's claims free up after this (the shortest allowed lease)
+        env["OUTBOX_CLAIM_SECONDS"] = "11"
     added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "crash@example.com",
                             "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
                            text=True, env=env, timeout=60, check=False)

@@ -190,7 +190,7 @@ def test_postgres_and_rabbitmq_survive_sigkill_and_both_server_restarts(
     """PostgreSQL and RabbitMQ of the test's own: SIGKILL of the runtime at 75 accepted
     uploads, a RabbitMQ restart at 150, a PostgreSQL restart at 225."""
     env = _env(tmp_path, sendgrid, DATABASE_URL=postgres_cluster.url,
-               RABBITMQ_URL=rabbit_node.url)
+               RABBITMQ_URL=rabbit_node.url, OUTBOX_CLAIM_SECONDS="11")
     migrated = subprocess.run([str(BIN / "invoiceflow"), "db", "migrate"], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
     assert migrated.returncode == 0, migrated.stderr
