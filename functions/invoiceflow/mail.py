@@ -185,7 +185,6 @@ class OutboxMailer:
         for att in message.attachments:
             maintype, _, subtype = att.content_type.partition("/")
             filename = header_text(att.filename)
-            # RFC 2231 (filename*=utf-8''...) for anything but plain text: never an encoded word
             mail.add_attachment(att.data, maintype=maintype, subtype=subtype,
                                 filename=filename)
             if needs_encoding(filename):

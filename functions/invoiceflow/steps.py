@@ -83,9 +83,8 @@ def _invoice_id(event: Event) -> str:
     invoice_id = data.get("invoice_id") or event.get("subject")
     if not isinstance(invoice_id, str) or not invoice_id:
         raise BadRequest("the event names no invoice (data.invoice_id)")
-    if forbidden_character(invoice_id) is not None:  # NUL: PostgreSQL text cannot hold it
-        raise BadRequest(f"data.invoice_id holds {forbidden_character(invoice_id)}, which no "
-                         "invoice id does")
+    if (forbidden := forbidden_character(invoice_id)) is not None:  # NUL: PostgreSQL text
+        raise BadRequest(f"data.invoice_id holds {forbidden}, which no invoice id does")
     bind(invoice=invoice_id)
     return invoice_id
 

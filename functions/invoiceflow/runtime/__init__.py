@@ -29,12 +29,11 @@ def make_broker(triggers: Iterable[Trigger], resolve: Resolver, *,
     """An in-process :class:`Broker`, or a :class:`~invoiceflow.runtime.rabbit.RabbitBroker`
     when ``rabbitmq_url`` is given (``Settings.rabbitmq_url``). Not started: call ``start()``.
 
-    ``options`` go to the broker (``broker=``, ``workers=``, ``store=`` (the in-process
-    broker's durable queue: a SQL repository), and for RabbitMQ ``prefix=``, ``consume=``,
-    ``prefetch=``...)."""
+    ``options`` go to the broker (``broker=``, ``workers=``; ``store=`` for the in-process
+    broker only: its durable queue, a SQL repository; for RabbitMQ ``prefix=``,
+    ``consume=``, ``prefetch=``...)."""
     if rabbitmq_url:
         from invoiceflow.runtime.rabbit import RabbitBroker
 
-        options.pop("store", None)  # RabbitMQ holds the events itself
         return RabbitBroker(triggers, resolve, url=rabbitmq_url, **options)
     return Broker(triggers, resolve, **options)

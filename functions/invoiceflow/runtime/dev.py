@@ -177,7 +177,8 @@ class LocalRuntime:
         knative = settings.knative_dir or CHECKOUT_DIR / "knative"
         triggers = load_triggers(knative)
         options = dict(self.broker_options)
-        options.setdefault("store", ctx.repo)  # the embedded broker's queue is durable
+        if not settings.rabbitmq_url:  # the in-process broker keeps its queue in the database
+            options.setdefault("store", ctx.repo)  # (RabbitMQ keeps its own)
         self.broker = make_broker(triggers, self.resolve, rabbitmq_url=settings.rabbitmq_url,
                                   **options)
         self.broker.start()

@@ -209,11 +209,7 @@ class RabbitBroker(Ingress):
         try:
             channel = connection.channel()
             channel.confirm_delivery()
-            channel.exchange_declare(self.exchange, exchange_type="headers", durable=True)
-            channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout",
-                                     durable=True)
-            channel.queue_declare(self.dead_letter_queue, durable=True)
-            channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange)
+            self._declare_exchanges(channel)
             channel.queue_declare(self.topology_queue, durable=True)
             previous, tags = self._read_topology(channel)
             current = {t.name: binding_arguments(t) for t in self.triggers}
@@ -221,10 +217,7 @@ class RabbitBroker(Ingress):
                 if current.get(name) != arguments:
                     channel = self._unbind(connection, channel, name, arguments)
             for trigger in self.triggers:
-                channel.queue_declare(self.queue_name(trigger), durable=True, arguments={
-                    "x-dead-letter-exchange": self.dead_letter_exchange})
-                channel.queue_bind(self.queue_name(trigger), self.exchange,
-                                   arguments=current[trigger.name])
+                self._declare_queue(channel, trigger)
             # Removed triggers keep their queue (and what waits in it) but get no more events.
             channel.basic_publish("", self.topology_queue, json.dumps(current).encode(),
                                   pika.BasicProperties(delivery_mode=2,
@@ -236,6 +229,21 @@ class RabbitBroker(Ingress):
                               f"{exc}") from exc
         finally:
             _close(connection)
+
+    def _declare_exchanges(self, channel: Any) -> None:
+        """The broker's exchange, and the dead-letter exchange with its queue (idempotent)."""
+        channel.exchange_declare(self.exchange, exchange_type="headers", durable=True)
+        channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout",
+                                 durable=True)
+        channel.queue_declare(self.dead_letter_queue, durable=True)
+        channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange)
+
+    def _declare_queue(self, channel: Any, trigger: Trigger) -> None:
+        """A trigger's queue, dead-lettering to the broker's DLX, bound by its filter."""
+        channel.queue_declare(self.queue_name(trigger), durable=True, arguments={
+            "x-dead-letter-exchange": self.dead_letter_exchange})
+        channel.queue_bind(self.queue_name(trigger), self.exchange,
+                           arguments=binding_arguments(trigger))
 
     def _read_topology(self, channel: Any) -> tuple[dict[str, dict[str, str]], list[int]]:
         previous: dict[str, dict[str, str]] = {}
@@ -374,19 +382,12 @@ class RabbitBroker(Ingress):
         self._consumed_since_connect = False
         connection = self._consumer_connection()
         try:
-            channel = connection.channel()  # re-declare: the broker may have lost them
-            channel.exchange_declare(self.exchange, exchange_type="headers", durable=True)
-            channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout",
-                                     durable=True)
-            channel.queue_declare(self.dead_letter_queue, durable=True)
-            channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange)
+            # re-declare: the broker may have lost them
+            self._declare_exchanges(connection.channel())
             consumers = []
             for trigger in self.triggers:
                 channel = connection.channel()
-                channel.queue_declare(self.queue_name(trigger), durable=True, arguments={
-                    "x-dead-letter-exchange": self.dead_letter_exchange})
-                channel.queue_bind(self.queue_name(trigger), self.exchange,
-                                   arguments=binding_arguments(trigger))
+                self._declare_queue(channel, trigger)
                 channel.basic_qos(prefetch_count=trigger.parallelism or self.prefetch)
                 callback = functools.partial(self._on_message, connection, trigger)
                 tag = channel.basic_consume(self.queue_name(trigger), callback, auto_ack=False)
