@@ -30,8 +30,9 @@ def _sections(value: str) -> list[str]:
     names = [s.strip() for s in value.split(",") if s.strip()]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"sections are a comma-separated subset of "
-                                         f"{','.join(SECTIONS)}; got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"sections are a comma-separated subset of {','.join(SECTIONS)}; got {value!r}"
+        )
     return names
 
 
@@ -40,31 +41,68 @@ def _backends(value: str) -> list[str]:
 
     names = [s.strip() for s in value.split(",") if s.strip()]
     if not names or any(n not in BACKENDS for n in names):
-        raise argparse.ArgumentTypeError(f"backends are a comma-separated subset of "
-                                         f"{','.join(BACKENDS)}; got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"backends are a comma-separated subset of {','.join(BACKENDS)}; got {value!r}"
+        )
     return names
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="small sizes, one repetition (CI); docs only with --docs-dir")
-    p.add_argument("--only", type=_sections, default=list(SECTIONS), metavar="SECTIONS",
-                   help=f"comma-separated subset of {','.join(SECTIONS)}")
-    p.add_argument("--n", type=int, default=None,
-                   help="pipeline uploads per backend (default 1000; 20 with --quick)")
-    p.add_argument("--backends", type=_backends, default=None, metavar="BACKENDS",
-                   help="pipeline backends: embedded,postgres+rabbitmq (default both)")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH",
-                   help="also write the JSON report to PATH")
-    p.add_argument("--no-docs", action="store_true",
-                   help="do not write docs/performance.md and docs/perf/*.png")
-    p.add_argument("--docs-dir", type=Path, default=None, metavar="DIR",
-                   help="where performance.md and perf/*.png go (default: docs/)")
-    p.add_argument("--from-json", type=Path, default=None, metavar="PATH",
-                   help="measure nothing: rewrite the docs from a saved JSON report")
-    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                   help="also write pyinstrument profiles of the renderers at 1,000 lines")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, one repetition (CI); docs only with --docs-dir",
+    )
+    p.add_argument(
+        "--only",
+        type=_sections,
+        default=list(SECTIONS),
+        metavar="SECTIONS",
+        help=f"comma-separated subset of {','.join(SECTIONS)}",
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="pipeline uploads per backend (default 1000; 20 with --quick)",
+    )
+    p.add_argument(
+        "--backends",
+        type=_backends,
+        default=None,
+        metavar="BACKENDS",
+        help="pipeline backends: embedded,postgres+rabbitmq (default both)",
+    )
+    p.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="also write the JSON report to PATH"
+    )
+    p.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not write docs/performance.md and docs/perf/*.png",
+    )
+    p.add_argument(
+        "--docs-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where performance.md and perf/*.png go (default: docs/)",
+    )
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="measure nothing: rewrite the docs from a saved JSON report",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write pyinstrument profiles of the renderers at 1,000 lines",
+    )
     return p
 
 
@@ -73,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None:
         from bench import report as page
 
-        page.write(json.loads(args.from_json.read_text(encoding="utf-8")),
-                   args.docs_dir or ROOT / "docs")
+        page.write(
+            json.loads(args.from_json.read_text(encoding="utf-8")), args.docs_dir or ROOT / "docs"
+        )
         return 0
     n = args.n if args.n is not None else (20 if args.quick else 1000)
     if n < 1:
@@ -84,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
-        "options": {"sections": args.only, "n": n,
-                    "backends": args.backends or ["embedded", "postgres+rabbitmq"]},
+        "options": {
+            "sections": args.only,
+            "n": n,
+            "backends": args.backends or ["embedded", "postgres+rabbitmq"],
+        },
         "machine": machine,
         "git": git_info(),
         "sections": {name: None for name in SECTIONS},
@@ -105,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "pipeline":
                 from bench import pipeline
 
-                result = pipeline.run(args.quick, n, report["options"]["backends"],
-                                      machine["cores"])
+                result = pipeline.run(
+                    args.quick, n, report["options"]["backends"], machine["cores"]
+                )
             elif name == "coldstart":
                 from bench import coldstart
 
@@ -139,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import report as page
 
         page.write(report, docs_dir)
-    log(f"targets: {summary['met']} of {summary['targets']} met; missed: "
-        f"{', '.join(summary['missed']) or 'none'}")
+    log(
+        f"targets: {summary['met']} of {summary['targets']} met; missed: "
+        f"{', '.join(summary['missed']) or 'none'}"
+    )
     return 1 if report["errors"] else 0
 
 

@@ -30,8 +30,9 @@ def main() -> int:
     def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == "/__bench/modules":
             body = json.dumps(sorted(sys.modules)).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return app(environ, start_response)
 

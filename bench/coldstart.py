@@ -54,27 +54,51 @@ from bench.common import (
     wait_port,
 )
 
-FUNCTIONS = ("login", "upload", "download", "render_pdf", "render_xlsx", "notify",
-             "dead_letter")
+FUNCTIONS = ("login", "upload", "download", "render_pdf", "render_xlsx", "notify", "dead_letter")
 #: top-level packages worth knowing about (heavy, or with a rule attached)
-WATCHED = ("reportlab", "openpyxl", "PIL", "babel", "pika", "pymongo", "psycopg2",
-           "jsonschema", "sendgrid", "argon2", "jwt", "cryptography", "weasyprint", "yaml")
+WATCHED = (
+    "reportlab",
+    "openpyxl",
+    "PIL",
+    "babel",
+    "pika",
+    "pymongo",
+    "psycopg2",
+    "jsonschema",
+    "sendgrid",
+    "argon2",
+    "jwt",
+    "cryptography",
+    "weasyprint",
+    "yaml",
+)
 #: these functions must import neither ReportLab nor openpyxl
 NO_RENDER_LIBS = ("notify", "login", "download")
 RENDER_LIBS = ("reportlab", "openpyxl")
 
-TIME_TARGET = Target("coldstart.{f}.ms", "coldstart", "{f}: process start to first 2xx",
-                     "<=", 400, " ms")
-MEM_TARGET = Target("coldstart.{f}.mb", "coldstart", "{f}: memory after the first request "
-                    "(PSS, gunicorn master + worker)", "<=", 80, " MB")
-IMPORT_TARGET = Target("coldstart.{f}.render_libs", "coldstart",
-                       "{f}: imports neither reportlab nor openpyxl (count imported)", "<=",
-                       0, "")
+TIME_TARGET = Target(
+    "coldstart.{f}.ms", "coldstart", "{f}: process start to first 2xx", "<=", 400, " ms"
+)
+MEM_TARGET = Target(
+    "coldstart.{f}.mb",
+    "coldstart",
+    "{f}: memory after the first request (PSS, gunicorn master + worker)",
+    "<=",
+    80,
+    " MB",
+)
+IMPORT_TARGET = Target(
+    "coldstart.{f}.render_libs",
+    "coldstart",
+    "{f}: imports neither reportlab nor openpyxl (count imported)",
+    "<=",
+    0,
+    "",
+)
 
 
 def _target(t: Target, f: str) -> Target:
-    return Target(t.id.format(f=f), t.section, t.description.format(f=f), t.op, t.limit,
-                  t.unit)
+    return Target(t.id.format(f=f), t.section, t.description.format(f=f), t.op, t.limit, t.unit)
 
 
 class FunctionEnv:
@@ -86,23 +110,37 @@ class FunctionEnv:
         self.sink = Sink().__enter__()
         import os
 
-        base = {k: v for k, v in os.environ.items() if not k.startswith(
-            ("DATABASE_", "MONGODB_", "RABBITMQ_", "JWT_", "SENDGRID_", "K_SINK", "MAIL_"))}
-        self.env = {**base,
-                    "DATABASE_URL": f"sqlite:///{self.tmp / 'invoiceflow.db'}",
-                    "MONGODB_URL": str(self.tmp / "files"),
-                    "DATA_DIR": str(self.tmp),
-                    "JWT_SECRET": JWT_SECRET,
-                    "K_SINK": self.sink.url,
-                    "PUBLIC_BASE_URL": "http://invoices.bench",
-                    "MAIL_OUTBOX_DIR": str(self.tmp / "outbox"),
-                    "LOG_LEVEL": "WARNING"}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(
+                ("DATABASE_", "MONGODB_", "RABBITMQ_", "JWT_", "SENDGRID_", "K_SINK", "MAIL_")
+            )
+        }
+        self.env = {
+            **base,
+            "DATABASE_URL": f"sqlite:///{self.tmp / 'invoiceflow.db'}",
+            "MONGODB_URL": str(self.tmp / "files"),
+            "DATA_DIR": str(self.tmp),
+            "JWT_SECRET": JWT_SECRET,
+            "K_SINK": self.sink.url,
+            "PUBLIC_BASE_URL": "http://invoices.bench",
+            "MAIL_OUTBOX_DIR": str(self.tmp / "outbox"),
+            "LOG_LEVEL": "WARNING",
+        }
         cli = str(VENV_BIN / "invoiceflow")
-        subprocess.run([cli, "db", "migrate"], env=self.env, check=True,
-                       capture_output=True, timeout=120)
-        subprocess.run([cli, "users", "add", EMAIL, "--password-stdin"],
-                       env=self.env, input=PASSWORD + "\n", text=True, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [cli, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=120
+        )
+        subprocess.run(
+            [cli, "users", "add", EMAIL, "--password-stdin"],
+            env=self.env,
+            input=PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         from invoiceflow import accounts
         from invoiceflow.context import Context
         from invoiceflow.settings import Settings
@@ -113,8 +151,9 @@ class FunctionEnv:
         self.user = user
         token = accounts.login(self.ctx.settings, self.ctx.repo, EMAIL, PASSWORD).token
         self.bearer = {"Authorization": f"Bearer {token}"}
-        self.basic = {"Authorization": "Basic " + base64.b64encode(
-            f"{EMAIL}:{PASSWORD}".encode()).decode()}
+        self.basic = {
+            "Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
+        }
         self._n = 0
         self._docs = [example(name) for name in example_names()]
         self._download_fid: str | None = None
@@ -148,10 +187,15 @@ class FunctionEnv:
     def uploaded_event(self, invoice: Any, **extensions: str) -> tuple[dict[str, str], bytes]:
         from invoiceflow.events import INVOICE_UPLOADED, make_event, to_http
 
-        return to_http(make_event(
-            INVOICE_UPLOADED, "/invoiceflow/upload", subject=invoice.id,
-            data={"invoice_id": invoice.id, "owner_id": invoice.owner_id},
-            extensions=extensions or None))
+        return to_http(
+            make_event(
+                INVOICE_UPLOADED,
+                "/invoiceflow/upload",
+                subject=invoice.id,
+                data={"invoice_id": invoice.id, "owner_id": invoice.owner_id},
+                extensions=extensions or None,
+            )
+        )
 
     # -- the first request of each function -----------------------------------------------------
 
@@ -165,11 +209,15 @@ class FunctionEnv:
             return "POST", "/login", self.basic, b""
         if function == "upload":
             boundary = "benchboundary"
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                    f"filename=\"invoice.json\"\r\nContent-Type: application/json\r\n\r\n"
-                    ).encode() + self.document() + f"\r\n--{boundary}--\r\n".encode()
-            headers = {**self.bearer,
-                       "Content-Type": f"multipart/form-data; boundary={boundary}"}
+            body = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    f'filename="invoice.json"\r\nContent-Type: application/json\r\n\r\n'
+                ).encode()
+                + self.document()
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            headers = {**self.bearer, "Content-Type": f"multipart/form-data; boundary={boundary}"}
             return "POST", "/upload", headers, body
         if function == "download":
             if self._download_fid is None:
@@ -185,20 +233,33 @@ class FunctionEnv:
             invoice = self.rendered_invoice()
             artifact = self.ctx.repo.get_artifact(invoice.id, "pdf")
             assert artifact is not None
-            headers, body = to_http(make_event(
-                INVOICE_RENDERED, "/invoiceflow/render-pdf", subject=invoice.id,
-                id=f"{invoice.id}.rendered.pdf",
-                data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "format": "pdf",
-                      "file_id": artifact.file_id, "size": artifact.size,
-                      "sha256": artifact.sha256}))
+            headers, body = to_http(
+                make_event(
+                    INVOICE_RENDERED,
+                    "/invoiceflow/render-pdf",
+                    subject=invoice.id,
+                    id=f"{invoice.id}.rendered.pdf",
+                    data={
+                        "invoice_id": invoice.id,
+                        "owner_id": invoice.owner_id,
+                        "format": "pdf",
+                        "file_id": artifact.file_id,
+                        "size": artifact.size,
+                        "sha256": artifact.sha256,
+                    },
+                )
+            )
             return "POST", "/", headers, body
         if function == "dead_letter":
-            error = base64.b64encode(json.dumps(
-                {"title": "Unprocessable", "detail": "bench"}).encode()).decode()
+            error = base64.b64encode(
+                json.dumps({"title": "Unprocessable", "detail": "bench"}).encode()
+            ).decode()
             headers, body = self.uploaded_event(
-                self.new_invoice(), knativeerrorcode="422",
+                self.new_invoice(),
+                knativeerrorcode="422",
                 knativeerrordest="http://render-pdf.invoiceflow.svc.cluster.local",
-                knativeerrordata=error)
+                knativeerrordata=error,
+            )
             return "POST", "/", headers, body
         raise ValueError(function)
 
@@ -207,16 +268,18 @@ def _source(function: str) -> Path:
     return BENCH_DIR / "_hello.py" if function == "hello" else FUNCTIONS_DIR / f"{function}.py"
 
 
-def _send(port: int, request: tuple[str, str, dict[str, str], bytes], deadline: float
-          ) -> tuple[int, str]:
+def _send(
+    port: int, request: tuple[str, str, dict[str, str], bytes], deadline: float
+) -> tuple[int, str]:
     """(status, the start of the body when it is not 2xx)."""
     import requests
 
     method, path, headers, body = request
     while True:
         try:
-            r = requests.request(method, f"http://127.0.0.1:{port}{path}", headers=headers,
-                                 data=body, timeout=60)
+            r = requests.request(
+                method, f"http://127.0.0.1:{port}{path}", headers=headers, data=body, timeout=60
+            )
             return r.status_code, "" if r.ok else r.text[:300]
         except requests.ConnectionError:
             if time.monotonic() > deadline:
@@ -235,9 +298,20 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 def start_function(env: FunctionEnv, function: str, port: int) -> subprocess.Popen[Any]:
     return subprocess.Popen(
-        [str(VENV_BIN / "functions-framework"), "--source", str(_source(function)),
-         "--target", function, "--port", str(port)],
-        env=env.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(VENV_BIN / "functions-framework"),
+            "--source",
+            str(_source(function)),
+            "--target",
+            function,
+            "--port",
+            str(port),
+        ],
+        env=env.env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def worker_pid(master: int, timeout: float = 10.0) -> int | None:
@@ -267,8 +341,14 @@ def one_start(env: FunctionEnv, function: str) -> dict[str, Any]:
     finally:
         _stop(proc)
     total_pss = (master_pss or 0) + (worker_pss or 0) if master_pss is not None else None
-    return {"status": status, "answer": answer, "seconds": elapsed, "worker_rss_mb": worker_rss,
-            "master_rss_mb": master_rss, "pss_mb": rnd(total_pss)}
+    return {
+        "status": status,
+        "answer": answer,
+        "seconds": elapsed,
+        "worker_rss_mb": worker_rss,
+        "master_rss_mb": master_rss,
+        "pss_mb": rnd(total_pss),
+    }
 
 
 def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
@@ -279,9 +359,21 @@ def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
     port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / "_serve.py"), "--source", str(_source(function)),
-         "--target", function, "--port", str(port)],
-        env=env.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            str(BENCH_DIR / "_serve.py"),
+            "--source",
+            str(_source(function)),
+            "--target",
+            function,
+            "--port",
+            str(port),
+        ],
+        env=env.env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(port, 60, proc)
         status, answer = _send(port, request, time.monotonic() + 60)
@@ -291,10 +383,15 @@ def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
     finally:
         _stop(proc)
     top = {m.split(".")[0] for m in modules}
-    return {"status": status, "answer": answer, "seconds": elapsed, "rss_mb": rss,
-            "pss_mb": pss,
-            "count": len(modules),
-            "watched": sorted(p for p in WATCHED if p in top)}
+    return {
+        "status": status,
+        "answer": answer,
+        "seconds": elapsed,
+        "rss_mb": rss,
+        "pss_mb": pss,
+        "count": len(modules),
+        "watched": sorted(p for p in WATCHED if p in top),
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -307,15 +404,20 @@ def run(quick: bool) -> dict[str, Any]:
         for function in ("hello", *FUNCTIONS):
             if quick:  # one process each: the one that also reports its modules
                 mods = modules_of(env, function)
-                runs = [{"status": mods["status"], "answer": mods["answer"],
-                         "seconds": mods["seconds"],
-                         "worker_rss_mb": mods["rss_mb"], "master_rss_mb": None,
-                         "pss_mb": mods["pss_mb"]}]
+                runs = [
+                    {
+                        "status": mods["status"],
+                        "answer": mods["answer"],
+                        "seconds": mods["seconds"],
+                        "worker_rss_mb": mods["rss_mb"],
+                        "master_rss_mb": None,
+                        "pss_mb": mods["pss_mb"],
+                    }
+                ]
             else:
                 runs = [one_start(env, function) for _ in range(processes)]
                 mods = modules_of(env, function) if function != "hello" else None
-            bad = [f"{r['status']} {r['answer']}" for r in runs
-                   if not 200 <= r["status"] < 300]
+            bad = [f"{r['status']} {r['answer']}" for r in runs if not 200 <= r["status"] < 300]
             secs = [r["seconds"] for r in runs]
             row: dict[str, Any] = {
                 "function": function,
@@ -323,10 +425,12 @@ def run(quick: bool) -> dict[str, Any]:
                 "statuses": sorted({r["status"] for r in runs}),
                 "ms": rnd(median(secs) * 1000 if secs else None, 1),
                 "runs_ms": [round(s * 1000, 1) for s in secs],
-                "worker_rss_mb": rnd(median([r["worker_rss_mb"] for r in runs
-                                             if r["worker_rss_mb"] is not None])),
-                "master_rss_mb": rnd(median([r["master_rss_mb"] for r in runs
-                                             if r["master_rss_mb"] is not None])),
+                "worker_rss_mb": rnd(
+                    median([r["worker_rss_mb"] for r in runs if r["worker_rss_mb"] is not None])
+                ),
+                "master_rss_mb": rnd(
+                    median([r["master_rss_mb"] for r in runs if r["master_rss_mb"] is not None])
+                ),
                 "pss_mb": rnd(median([r["pss_mb"] for r in runs if r["pss_mb"] is not None])),
             }
             if bad:
@@ -334,26 +438,42 @@ def run(quick: bool) -> dict[str, Any]:
             if function == "hello":
                 baseline = row
             else:
-                row["vs_baseline"] = (round(row["ms"] / baseline["ms"], 2)
-                                      if baseline and row["ms"] and baseline["ms"] else None)
+                row["vs_baseline"] = (
+                    round(row["ms"] / baseline["ms"], 2)
+                    if baseline and row["ms"] and baseline["ms"]
+                    else None
+                )
                 assert mods is not None
                 row["modules"] = mods
                 render_libs = [p for p in RENDER_LIBS if p in mods["watched"]]
-                targets.append(verdict(_target(TIME_TARGET, function), row["ms"],
-                                       row.get("error")))
+                targets.append(verdict(_target(TIME_TARGET, function), row["ms"], row.get("error")))
                 targets.append(verdict(_target(MEM_TARGET, function), row["pss_mb"]))
                 if function in NO_RENDER_LIBS:
-                    targets.append(verdict(_target(IMPORT_TARGET, function), len(render_libs),
-                                           ", ".join(render_libs) or None))
+                    targets.append(
+                        verdict(
+                            _target(IMPORT_TARGET, function),
+                            len(render_libs),
+                            ", ".join(render_libs) or None,
+                        )
+                    )
                 results.append(row)
-            log(f"coldstart {function:<12} {row['ms']} ms (runs {row['runs_ms']}), worker RSS "
+            log(
+                f"coldstart {function:<12} {row['ms']} ms (runs {row['runs_ms']}), worker RSS "
                 f"{row['worker_rss_mb']} MB, PSS {row['pss_mb']} MB"
-                + (f", imports {row['modules']['watched']}" if "modules" in row else ""))
+                + (f", imports {row['modules']['watched']}" if "modules" in row else "")
+            )
     finally:
         env.close()
-    command = ("python bench/_serve.py --source functions/<f>.py --target <f> --port P "
-               "(quick mode: one werkzeug process, not gunicorn)" if quick else
-               "functions-framework --source functions/<f>.py --target <f> --port P")
-    return {"status": "ok" if all("error" not in r for r in results) else "partial",
-            "command": command,
-            "baseline": baseline, "functions": results, "targets": targets}
+    command = (
+        "python bench/_serve.py --source functions/<f>.py --target <f> --port P "
+        "(quick mode: one werkzeug process, not gunicorn)"
+        if quick
+        else "functions-framework --source functions/<f>.py --target <f> --port P"
+    )
+    return {
+        "status": "ok" if all("error" not in r for r in results) else "partial",
+        "command": command,
+        "baseline": baseline,
+        "functions": results,
+        "targets": targets,
+    }

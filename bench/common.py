@@ -113,8 +113,19 @@ def package_versions() -> dict[str, str | None]:
     from importlib import metadata
 
     out: dict[str, str | None] = {}
-    for name in ("invoiceflow", "reportlab", "openpyxl", "weasyprint", "functions-framework",
-                 "gunicorn", "flask", "babel", "psycopg2-binary", "pika", "matplotlib"):
+    for name in (
+        "invoiceflow",
+        "reportlab",
+        "openpyxl",
+        "weasyprint",
+        "functions-framework",
+        "gunicorn",
+        "flask",
+        "babel",
+        "psycopg2-binary",
+        "pika",
+        "matplotlib",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -126,8 +137,9 @@ def _git(*args: str) -> str:
     import subprocess
 
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10, check=False).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -140,16 +152,22 @@ def git_changes(start: str | None) -> dict[str, Any]:
     """The commit at the end of a run, and whether the measured code changed since ``start``
     (someone committed while the harness ran)."""
     end = _git("rev-parse", "HEAD") or None
-    changed = bool(start and end and start != end
-                   and _git("diff", "--name-only", start, end, "--", *CODE_PATHS))
+    changed = bool(
+        start
+        and end
+        and start != end
+        and _git("diff", "--name-only", start, end, "--", *CODE_PATHS)
+    )
     return {"commit_at_end": end, "code_changed_during_run": changed}
 
 
 def git_info() -> dict[str, Any]:
     git = _git
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain",
-                                                        "--untracked-files=no"))}
+    return {
+        "commit": commit or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 # ----------------------------------------------------------------------------- documents
@@ -199,11 +217,18 @@ def verdict(target: Target, measured: float | None, note: str | None = None) -> 
     met = None
     if measured is not None:
         met = measured <= target.limit if target.op == "<=" else measured >= target.limit
-    return {"id": target.id, "section": target.section, "description": target.description,
-            "target": f"{target.op} {target.limit:g}{target.unit}", "op": target.op,
-            "limit": target.limit, "unit": target.unit.strip(),
-            "measured": None if measured is None else round(measured, 3), "met": met,
-            "note": note}
+    return {
+        "id": target.id,
+        "section": target.section,
+        "description": target.description,
+        "target": f"{target.op} {target.limit:g}{target.unit}",
+        "op": target.op,
+        "limit": target.limit,
+        "unit": target.unit.strip(),
+        "measured": None if measured is None else round(measured, 3),
+        "met": met,
+        "note": note,
+    }
 
 
 # ----------------------------------------------------------------------------- networking
@@ -242,8 +267,9 @@ class Sink:
         self._lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                        name="bench-sink")
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, name="bench-sink"
+        )
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -20,12 +20,14 @@ from bench.coldstart import FunctionEnv, _stop, start_function, worker_pid
 from bench.common import Target, free_port, log, rnd, rss_mb, verdict, wait_port
 
 FUNCTIONS = ("render_pdf", "render_xlsx")
-GROWTH = Target("memory.{f}.growth_pct", "memory",
-                "{f}: RSS growth after warm-up over the run", "<=", 10, " %")
+GROWTH = Target(
+    "memory.{f}.growth_pct", "memory", "{f}: RSS growth after warm-up over the run", "<=", 10, " %"
+)
 
 
-def run_function(env: FunctionEnv, function: str,
-                 events: list[tuple[dict[str, str], bytes]]) -> dict[str, Any]:
+def run_function(
+    env: FunctionEnv, function: str, events: list[tuple[dict[str, str], bytes]]
+) -> dict[str, Any]:
     import requests
 
     count = len(events)
@@ -57,13 +59,24 @@ def run_function(env: FunctionEnv, function: str,
     final = samples[-1][1]
     peak = max(rss for _, rss in samples)
     growth = (final - after_warmup) / after_warmup * 100 if after_warmup else None
-    log(f"memory {function}: RSS {samples[0][1]} MB at start, {after_warmup} MB after "
+    log(
+        f"memory {function}: RSS {samples[0][1]} MB at start, {after_warmup} MB after "
         f"{warmup} invoices, {final} MB after {count} (growth {rnd(growth)} %), "
-        f"{failures} failures, {seconds:.1f} s")
-    return {"function": function, "invoices": count, "warmup": warmup, "failures": failures,
-            "seconds": rnd(seconds), "rss_start_mb": samples[0][1],
-            "rss_after_warmup_mb": after_warmup, "rss_end_mb": final, "rss_max_mb": peak,
-            "growth_pct": rnd(growth), "samples": samples}
+        f"{failures} failures, {seconds:.1f} s"
+    )
+    return {
+        "function": function,
+        "invoices": count,
+        "warmup": warmup,
+        "failures": failures,
+        "seconds": rnd(seconds),
+        "rss_start_mb": samples[0][1],
+        "rss_after_warmup_mb": after_warmup,
+        "rss_end_mb": final,
+        "rss_max_mb": peak,
+        "growth_pct": rnd(growth),
+        "samples": samples,
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -80,14 +93,24 @@ def run(quick: bool) -> dict[str, Any]:
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 row = {"function": function, "error": f"{exc.__class__.__name__}: {exc}"}
             results.append(row)
-            t = Target(GROWTH.id.format(f=function), GROWTH.section,
-                       GROWTH.description.format(f=function), GROWTH.op, GROWTH.limit,
-                       GROWTH.unit)
-            note = row.get("error") or (f"{row['failures']} requests failed"
-                                        if row.get("failures") else None)
+            t = Target(
+                GROWTH.id.format(f=function),
+                GROWTH.section,
+                GROWTH.description.format(f=function),
+                GROWTH.op,
+                GROWTH.limit,
+                GROWTH.unit,
+            )
+            note = row.get("error") or (
+                f"{row['failures']} requests failed" if row.get("failures") else None
+            )
             targets.append(verdict(t, row.get("growth_pct"), note))
     finally:
         env.close()
-    return {"status": "ok" if all("error" not in r and not r.get("failures")
-                                  for r in results) else "partial",
-            "functions": results, "targets": targets}
+    return {
+        "status": "ok"
+        if all("error" not in r and not r.get("failures") for r in results)
+        else "partial",
+        "functions": results,
+        "targets": targets,
+    }

@@ -61,11 +61,22 @@ DOCUMENT = "eur-two-rates.json"
 CLIENTS = 4
 
 TARGETS = {
-    "fraction": Target("pipeline.throughput_vs_bound.postgres+rabbitmq", "pipeline",
-                       "Throughput / render-only bound (RabbitMQ + Postgres)", ">=", 0.5, ""),
-    "p50": Target("pipeline.p50_upload_to_ready_ms.postgres+rabbitmq", "pipeline",
-                  "p50 upload-to-ready, one invoice in flight (RabbitMQ + Postgres)", "<=",
-                  100, " ms"),
+    "fraction": Target(
+        "pipeline.throughput_vs_bound.postgres+rabbitmq",
+        "pipeline",
+        "Throughput / render-only bound (RabbitMQ + Postgres)",
+        ">=",
+        0.5,
+        "",
+    ),
+    "p50": Target(
+        "pipeline.p50_upload_to_ready_ms.postgres+rabbitmq",
+        "pipeline",
+        "p50 upload-to-ready, one invoice in flight (RabbitMQ + Postgres)",
+        "<=",
+        100,
+        " ms",
+    ),
 }
 
 
@@ -101,10 +112,14 @@ def render_bound(doc: dict[str, Any], cores: int, reps: int) -> dict[str, Any]:
         pdf.append(t1 - t0)
         xlsx.append(t2 - t1)
     per = (median(pdf) or 0) + (median(xlsx) or 0)
-    return {"document": f"events/examples/invoices/{DOCUMENT}", "cores": cores,
-            "pdf_ms": ms(median(pdf)), "xlsx_ms": ms(median(xlsx)),
-            "parse_ms": ms(median(parse_times)),
-            "invoices_per_second": rnd(cores / per if per else None, 2)}
+    return {
+        "document": f"events/examples/invoices/{DOCUMENT}",
+        "cores": cores,
+        "pdf_ms": ms(median(pdf)),
+        "xlsx_ms": ms(median(xlsx)),
+        "parse_ms": ms(median(parse_times)),
+        "invoices_per_second": rnd(cores / per if per else None, 2),
+    }
 
 
 class _Postgres:
@@ -133,13 +148,20 @@ class _Runtime:
             cmd += ["--prefix", prefix]
         self.log_path = log_path
         with open(log_path, "wb") as errors:  # werkzeug logs every request on stderr
-            self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=errors, text=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"the local runtime did not start (exit {self.proc.wait()}): "
-                               f"{self.log_tail()}")
+            raise RuntimeError(
+                f"the local runtime did not start (exit {self.proc.wait()}): {self.log_tail()}"
+            )
         info = json.loads(line)
         self.url: str = info["url"]
         self.pid: int = info["pid"]
@@ -154,8 +176,19 @@ class _Runtime:
         """Counts of the error kinds the runtime logged (exception lines), most common first."""
         counts: dict[str, int] = {}
         for line in self.log_tail_all().splitlines():
-            if line.startswith(("OSError", "ConnectionError", "sqlite3.", "psycopg2.",
-                                "pika.", "invoiceflow.errors.")) or " ERROR " in line:
+            if (
+                line.startswith(
+                    (
+                        "OSError",
+                        "ConnectionError",
+                        "sqlite3.",
+                        "psycopg2.",
+                        "pika.",
+                        "invoiceflow.errors.",
+                    )
+                )
+                or " ERROR " in line
+            ):
                 if " ERROR " in line:  # a log record: count by logger
                     key = "ERROR " + line.split(" ERROR ", 1)[1].split(" ", 1)[0]
                 else:  # an exception line: count by type
@@ -197,8 +230,12 @@ class _Client:
         """(invoice id, wall-clock time the upload was sent)."""
         body = self.body(number)
         sent = time.time()
-        r = session.post(f"{self.base}/upload", headers=self.auth, timeout=120,
-                         files={"file": ("invoice.json", body, "application/json")})
+        r = session.post(
+            f"{self.base}/upload",
+            headers=self.auth,
+            timeout=120,
+            files={"file": ("invoice.json", body, "application/json")},
+        )
         if r.status_code != 202:
             raise RuntimeError(f"upload answered {r.status_code}: {r.text[:300]}")
         return str(r.json()["invoice_id"]), sent
@@ -223,8 +260,10 @@ class _Client:
             if done != progress:
                 progress, last = done, time.monotonic()
             elif time.monotonic() - last > stall:
-                log(f"pipeline: no invoice finished for {stall:.0f} s ({done} of {len(ids)} "
-                    "done): giving up")
+                log(
+                    f"pipeline: no invoice finished for {stall:.0f} s ({done} of {len(ids)} "
+                    "done): giving up"
+                )
                 return False
             time.sleep(0.005 if len(ids) == 1 else 0.05)
         return False
@@ -298,8 +337,9 @@ def _ready_times(database_url: str, ids: list[str]) -> dict[str, tuple[str, floa
         repo.close()
 
 
-def _latencies(sent: list[tuple[str, float]], ready: dict[str, tuple[str, float]]
-               ) -> tuple[list[float], int]:
+def _latencies(
+    sent: list[tuple[str, float]], ready: dict[str, tuple[str, float]]
+) -> tuple[list[float], int]:
     lat, failed = [], 0
     for invoice_id, t in sent:
         status, when = ready.get(invoice_id, ("missing", 0.0))
@@ -311,27 +351,53 @@ def _latencies(sent: list[tuple[str, float]], ready: dict[str, tuple[str, float]
 
 
 def _dist(values: list[float]) -> dict[str, Any]:
-    return {"count": len(values), "p50_ms": rnd(percentile(values, 50)),
-            "p95_ms": rnd(percentile(values, 95)), "p99_ms": rnd(percentile(values, 99)),
-            "max_ms": rnd(max(values) if values else None),
-            "mean_ms": rnd(sum(values) / len(values) if values else None),
-            "samples_ms": [round(v, 2) for v in sorted(values)]}
+    return {
+        "count": len(values),
+        "p50_ms": rnd(percentile(values, 50)),
+        "p95_ms": rnd(percentile(values, 95)),
+        "p99_ms": rnd(percentile(values, 99)),
+        "max_ms": rnd(max(values) if values else None),
+        "mean_ms": rnd(sum(values) / len(values) if values else None),
+        "samples_ms": [round(v, 2) for v in sorted(values)],
+    }
 
 
 def run_backend(name: str, n: int, sequential: int, bound: float | None) -> dict[str, Any]:
     result: dict[str, Any] = {"backend": name, "status": "ok", "reason": None, "n": n}
     if name == "postgres+rabbitmq":
-        missing = [f"{what} (127.0.0.1:{port})" for what, port in
-                   (("PostgreSQL", 5432), ("RabbitMQ", 5672)) if not _port_open(port)]
+        missing = [
+            f"{what} (127.0.0.1:{port})"
+            for what, port in (("PostgreSQL", 5432), ("RabbitMQ", 5672))
+            if not _port_open(port)
+        ]
         if missing:
             result.update(status="unavailable", reason=f"not reachable: {', '.join(missing)}")
             return result
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{name.replace('+', '-')}-"))
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
-        "SENDGRID_API_KEY", "INVOICE_FORMATS", "MAIL_OUTBOX_DIR", "KNATIVE_DIR")}
-    env.update({"DATA_DIR": str(tmp), "LOG_LEVEL": "WARNING",
-                "JWT_SECRET": "bench-secret-" + "y" * 40, "MAIL_OUTBOX_DIR": str(tmp / "outbox")})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DATABASE_URL",
+            "MONGODB_URL",
+            "RABBITMQ_URL",
+            "K_SINK",
+            "PUBLIC_BASE_URL",
+            "SENDGRID_API_KEY",
+            "INVOICE_FORMATS",
+            "MAIL_OUTBOX_DIR",
+            "KNATIVE_DIR",
+        )
+    }
+    env.update(
+        {
+            "DATA_DIR": str(tmp),
+            "LOG_LEVEL": "WARNING",
+            "JWT_SECRET": "bench-secret-" + "y" * 40,
+            "MAIL_OUTBOX_DIR": str(tmp / "outbox"),
+        }
+    )
     pg: _Postgres | None = None
     prefix = None
     if name == "postgres+rabbitmq":
@@ -367,30 +433,36 @@ def run_backend(name: str, n: int, sequential: int, bound: float | None) -> dict
         seq_lat, seq_failed = _latencies(seq, ready)
         load_lat, load_failed = _latencies(sent, ready)
         first_sent = min(t for _, t in sent)
-        last_ready = max((ready[i][1] for i, _ in sent if i in ready
-                          and ready[i][0] == "ready"), default=None)
+        last_ready = max(
+            (ready[i][1] for i, _ in sent if i in ready and ready[i][0] == "ready"), default=None
+        )
         completed = n - load_failed
         span = (last_ready - first_sent) if last_ready else None
         throughput = completed / span if span else None
-        result.update({
-            "all_finished": finished,
-            "completed": completed,
-            "failed": load_failed + seq_failed,
-            "upload_seconds": rnd(upload_s, 3),
-            "uploads_per_second": rnd(n / upload_s if upload_s else None),
-            "seconds": rnd(span, 3),
-            "invoices_per_second": rnd(throughput),
-            "fraction_of_render_bound": (round(throughput / bound, 3)
-                                         if throughput and bound else None),
-            "runtime_cpu_cores_used": rnd((cpu1 - cpu0) / (wall1 - wall0)),
-            "runtime_log_errors": runtime.log_errors(),
-            "unloaded": _dist(seq_lat),
-            "loaded": _dist(load_lat),
-        })
-        log(f"pipeline {name}: {result['invoices_per_second']} invoices/s "
+        result.update(
+            {
+                "all_finished": finished,
+                "completed": completed,
+                "failed": load_failed + seq_failed,
+                "upload_seconds": rnd(upload_s, 3),
+                "uploads_per_second": rnd(n / upload_s if upload_s else None),
+                "seconds": rnd(span, 3),
+                "invoices_per_second": rnd(throughput),
+                "fraction_of_render_bound": (
+                    round(throughput / bound, 3) if throughput and bound else None
+                ),
+                "runtime_cpu_cores_used": rnd((cpu1 - cpu0) / (wall1 - wall0)),
+                "runtime_log_errors": runtime.log_errors(),
+                "unloaded": _dist(seq_lat),
+                "loaded": _dist(load_lat),
+            }
+        )
+        log(
+            f"pipeline {name}: {result['invoices_per_second']} invoices/s "
             f"({result['fraction_of_render_bound']} of the bound), unloaded p50 "
             f"{result['unloaded']['p50_ms']} ms, loaded p50 {result['loaded']['p50_ms']} ms, "
-            f"runtime used {result['runtime_cpu_cores_used']} cores")
+            f"runtime used {result['runtime_cpu_cores_used']} cores"
+        )
     except Exception as exc:  # noqa: BLE001 - a failed backend is reported, not fatal
         result.update(status="error", reason=f"{exc.__class__.__name__}: {exc}")
         log(f"pipeline {name}: ERROR {result['reason']}")
@@ -406,8 +478,10 @@ def run_backend(name: str, n: int, sequential: int, bound: float | None) -> dict
 def run(quick: bool, n: int, backends: list[str], cores: int) -> dict[str, Any]:
     sequential = 5 if quick else 50
     bound = render_bound(example(DOCUMENT), cores, 3 if quick else 21)
-    log(f"pipeline: render-only bound {bound['invoices_per_second']} invoices/s "
-        f"({cores} cores, pdf {bound['pdf_ms']} ms + xlsx {bound['xlsx_ms']} ms)")
+    log(
+        f"pipeline: render-only bound {bound['invoices_per_second']} invoices/s "
+        f"({cores} cores, pdf {bound['pdf_ms']} ms + xlsx {bound['xlsx_ms']} ms)"
+    )
     results = [run_backend(b, n, sequential, bound["invoices_per_second"]) for b in backends]
     by = {r["backend"]: r for r in results}
     pr = by.get("postgres+rabbitmq", {})
@@ -420,7 +494,12 @@ def run(quick: bool, n: int, backends: list[str], cores: int) -> dict[str, Any]:
         verdict(TARGETS["fraction"], pr.get("fraction_of_render_bound"), why),
         verdict(TARGETS["p50"], (pr.get("unloaded") or {}).get("p50_ms"), why),
     ]
-    return {"status": "ok" if all(r["status"] == "ok" for r in results) else "partial",
-            "document": f"events/examples/invoices/{DOCUMENT}", "clients": CLIENTS,
-            "sequential": sequential, "render_bound": bound, "backends": results,
-            "targets": targets}
+    return {
+        "status": "ok" if all(r["status"] == "ok" for r in results) else "partial",
+        "document": f"events/examples/invoices/{DOCUMENT}",
+        "clients": CLIENTS,
+        "sequential": sequential,
+        "render_bound": bound,
+        "backends": results,
+        "targets": targets,
+    }

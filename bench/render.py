@@ -40,16 +40,46 @@ FULL_REPS = {10: 15, 100: 11, 1000: 7, 10000: 3}
 WEASY_REPS = {10: 7, 1000: 3}
 
 TARGETS = {
-    "pdf_10": Target("render.pdf_vs_bare_reportlab.10", "render",
-                     "PDF at 10 lines / bare ReportLab table", "<=", 2.0, "x"),
-    "pdf_1000": Target("render.pdf_vs_bare_reportlab.1000", "render",
-                       "PDF at 1,000 lines / bare ReportLab table", "<=", 2.0, "x"),
-    "xlsx_10": Target("render.xlsx_vs_bare_openpyxl.10", "render",
-                      "XLSX at 10 lines / bare openpyxl sheet", "<=", 1.5, "x"),
-    "xlsx_1000": Target("render.xlsx_vs_bare_openpyxl.1000", "render",
-                        "XLSX at 1,000 lines / bare openpyxl sheet", "<=", 1.5, "x"),
-    "weasy_1000": Target("render.weasyprint_vs_pdf.1000", "render",
-                         "WeasyPrint time / PDF time at 1,000 lines", ">=", 8.0, "x"),
+    "pdf_10": Target(
+        "render.pdf_vs_bare_reportlab.10",
+        "render",
+        "PDF at 10 lines / bare ReportLab table",
+        "<=",
+        2.0,
+        "x",
+    ),
+    "pdf_1000": Target(
+        "render.pdf_vs_bare_reportlab.1000",
+        "render",
+        "PDF at 1,000 lines / bare ReportLab table",
+        "<=",
+        2.0,
+        "x",
+    ),
+    "xlsx_10": Target(
+        "render.xlsx_vs_bare_openpyxl.10",
+        "render",
+        "XLSX at 10 lines / bare openpyxl sheet",
+        "<=",
+        1.5,
+        "x",
+    ),
+    "xlsx_1000": Target(
+        "render.xlsx_vs_bare_openpyxl.1000",
+        "render",
+        "XLSX at 1,000 lines / bare openpyxl sheet",
+        "<=",
+        1.5,
+        "x",
+    ),
+    "weasy_1000": Target(
+        "render.weasyprint_vs_pdf.1000",
+        "render",
+        "WeasyPrint time / PDF time at 1,000 lines",
+        ">=",
+        8.0,
+        "x",
+    ),
 }
 
 
@@ -72,8 +102,7 @@ def _register_bare_fonts() -> None:
 
     if _BARE_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(_BARE_FONT, str(_fonts_dir() / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(_BARE_FONT_BOLD,
-                                       str(_fonts_dir() / "DejaVuSans-Bold.ttf")))
+        pdfmetrics.registerFont(TTFont(_BARE_FONT_BOLD, str(_fonts_dir() / "DejaVuSans-Bold.ttf")))
 
 
 def _plain_rows(invoice: Any) -> list[list[Any]]:
@@ -81,9 +110,17 @@ def _plain_rows(invoice: Any) -> list[list[Any]]:
     rows = []
     for n, it in enumerate(invoice.items, 1):
         amount = (it.quantity * it.unit_price).quantize(_TWO)
-        rows.append([n, it.sku or "", it.description,
-                     f"{it.quantity} {it.unit or ''}".strip(), it.unit_price,
-                     it.tax_rate, amount])
+        rows.append(
+            [
+                n,
+                it.sku or "",
+                it.description,
+                f"{it.quantity} {it.unit or ''}".strip(),
+                it.unit_price,
+                it.tax_rate,
+                amount,
+            ]
+        )
     return rows
 
 
@@ -106,17 +143,40 @@ def bare_reportlab(invoice: Any) -> bytes:
         cell: Any = desc
         if stringWidth(desc, _BARE_FONT, 8.5) > desc_room:
             cell = Paragraph(html.escape(desc), para_style)
-        data.append([str(n), sku, cell, qty, f"{price:,.2f}",
-                     "" if tax is None else f"{tax}", f"{amount:,.2f}"])
-    table = Table(data, colWidths=widths, repeatRows=1, style=TableStyle([
-        ("FONT", (0, 0), (-1, -1), _BARE_FONT, 8.5),
-        ("FONT", (0, 0), (-1, 0), _BARE_FONT_BOLD, 8.5),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
-    ]))
+        data.append(
+            [
+                str(n),
+                sku,
+                cell,
+                qty,
+                f"{price:,.2f}",
+                "" if tax is None else f"{tax}",
+                f"{amount:,.2f}",
+            ]
+        )
+    table = Table(
+        data,
+        colWidths=widths,
+        repeatRows=1,
+        style=TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), _BARE_FONT, 8.5),
+                ("FONT", (0, 0), (-1, 0), _BARE_FONT_BOLD, 8.5),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+            ]
+        ),
+    )
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm,
-                            topMargin=16 * mm, bottomMargin=20 * mm, invariant=1)
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=20 * mm,
+        invariant=1,
+    )
     doc.build([table])
     return buf.getvalue()
 
@@ -168,8 +228,12 @@ def _party_html(title: str, party: Any) -> str:
     lines = [party.company or party.name]
     if party.company and party.name != party.company:
         lines.append(party.name)
-    lines += [*party.address, party.email or "", party.phone or "",
-              f"Tax ID: {party.tax_id}" if party.tax_id else ""]
+    lines += [
+        *party.address,
+        party.email or "",
+        party.phone or "",
+        f"Tax ID: {party.tax_id}" if party.tax_id else "",
+    ]
     body = "<br>".join(html.escape(line) for line in lines if line)
     return f'<div class="panel"><h2>{title}</h2><p>{body}</p></div>'
 
@@ -182,13 +246,18 @@ def weasyprint_html(invoice: Any) -> str:
     t = compute_totals(invoice)
     inv = invoice
     fonts = _fonts_dir()
-    css = _CSS % {"regular": (fonts / "DejaVuSans.ttf").as_uri(),
-                  "bold": (fonts / "DejaVuSans-Bold.ttf").as_uri(),
-                  "number": html.escape(inv.number)}
+    css = _CSS % {
+        "regular": (fonts / "DejaVuSans.ttf").as_uri(),
+        "bold": (fonts / "DejaVuSans-Bold.ttf").as_uri(),
+        "number": html.escape(inv.number),
+    }
     esc = html.escape
     seller = inv.seller
-    logo = (f'<img src="{inv.logo.data_uri()}" style="max-height:18mm;max-width:50mm">'
-            if inv.logo else "")
+    logo = (
+        f'<img src="{inv.logo.data_uri()}" style="max-height:18mm;max-width:50mm">'
+        if inv.logo
+        else ""
+    )
     meta = [("Invoice no.", inv.number), ("Issue date", fmt.date(inv.issue_date, inv))]
     if inv.due_date:
         meta.append(("Due date", fmt.date(inv.due_date, inv)))
@@ -199,11 +268,13 @@ def weasyprint_html(invoice: Any) -> str:
     for n, (it, lt) in enumerate(zip(inv.items, t.lines, strict=True), 1):
         qty = fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")
         tax = fmt.percent(it.tax_rate, inv) if it.tax_rate is not None else "\u2013"
-        rows.append(f'<tr><td class="num">{n}</td><td>{esc(it.sku or "")}</td>'
-                    f"<td>{esc(it.description)}</td><td class=num>{esc(qty)}</td>"
-                    f"<td class=num>{esc(fmt.money(it.unit_price, inv))}</td>"
-                    f"<td class=num>{esc(tax)}</td>"
-                    f"<td class=num>{esc(fmt.money(lt.amount, inv))}</td></tr>")
+        rows.append(
+            f'<tr><td class="num">{n}</td><td>{esc(it.sku or "")}</td>'
+            f"<td>{esc(it.description)}</td><td class=num>{esc(qty)}</td>"
+            f"<td class=num>{esc(fmt.money(it.unit_price, inv))}</td>"
+            f"<td class=num>{esc(tax)}</td>"
+            f"<td class=num>{esc(fmt.money(lt.amount, inv))}</td></tr>"
+        )
     totals = [("Subtotal", fmt.money(t.subtotal, inv), "")]
     if t.discount:
         totals.append(("Discount", fmt.money(-t.discount, inv), ""))
@@ -220,10 +291,18 @@ def weasyprint_html(invoice: Any) -> str:
             closing += f"<h3>{head}</h3><p class=small>{esc(text)}</p>"
     if inv.payment:
         p = inv.payment
-        fields = [("Bank", p.bank_name), ("Account holder", p.account_holder),
-                  ("IBAN", p.iban), ("BIC", p.bic), ("Reference", p.reference)]
-        closing += "<h3>Payment details</h3><p>" + "<br>".join(
-            f"{k}: {esc(v)}" for k, v in fields if v) + "</p>"
+        fields = [
+            ("Bank", p.bank_name),
+            ("Account holder", p.account_holder),
+            ("IBAN", p.iban),
+            ("BIC", p.bic),
+            ("Reference", p.reference),
+        ]
+        closing += (
+            "<h3>Payment details</h3><p>"
+            + "<br>".join(f"{k}: {esc(v)}" for k, v in fields if v)
+            + "</p>"
+        )
     return (
         f"<!doctype html><html lang='{esc(inv.locale)}'><head><meta charset=utf-8>"
         f"<title>Invoice {esc(inv.number)}</title><style>{css}</style></head><body>"
@@ -235,12 +314,15 @@ def weasyprint_html(invoice: Any) -> str:
         f"<div class=panels>{_party_html('BILL TO', inv.bill_to)}"
         f"{_party_html('SHIP TO', inv.ship_to)}</div>"
         "<table class=items><thead><tr>"
-        + "".join(f"<th>{h}</th>" for h in HEADER[:5]) + "<th>Tax</th><th>Amount</th>"
+        + "".join(f"<th>{h}</th>" for h in HEADER[:5])
+        + "<th>Tax</th><th>Amount</th>"
         "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         "<table class=totals>"
-        + "".join(f'<tr class="{k}"><td>{esc(a)}</td><td class=v>{esc(b)}</td></tr>'
-                  for a, b, k in totals)
-        + f"</table>{closing}</body></html>")
+        + "".join(
+            f'<tr class="{k}"><td>{esc(a)}</td><td class=v>{esc(b)}</td></tr>' for a, b, k in totals
+        )
+        + f"</table>{closing}</body></html>"
+    )
 
 
 def weasyprint_pdf(invoice: Any) -> bytes:
@@ -254,12 +336,24 @@ def weasyprint_status() -> tuple[bool, str | None, str | None]:
     try:
         import weasyprint
     except ImportError as exc:
-        return False, None, (f"weasyprint is not installed ({exc}); install it with "
-                             "`.venv/bin/pip install weasyprint` (needs Pango: "
-                             "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`)")
+        return (
+            False,
+            None,
+            (
+                f"weasyprint is not installed ({exc}); install it with "
+                "`.venv/bin/pip install weasyprint` (needs Pango: "
+                "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`)"
+            ),
+        )
     except OSError as exc:  # Pango/HarfBuzz shared libraries missing
-        return False, None, (f"weasyprint cannot load its libraries ({exc}); install Pango: "
-                             "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`")
+        return (
+            False,
+            None,
+            (
+                f"weasyprint cannot load its libraries ({exc}); install Pango: "
+                "`apt-get install -y libpango-1.0-0 libpangoft2-1.0-0`"
+            ),
+        )
     try:
         weasyprint.HTML(string="<p>probe</p>").write_pdf()
     except Exception as exc:  # noqa: BLE001 - any failure makes the baseline unavailable
@@ -285,8 +379,10 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     if quick and not weasy_ok:
         log(f"render: WeasyPrint baseline unavailable: {weasy_reason}")
     variants: dict[str, Callable[[Any], bytes]] = {
-        "pdf": render_pdf, "xlsx": render_xlsx,
-        "bare_reportlab": bare_reportlab, "bare_openpyxl": bare_openpyxl,
+        "pdf": render_pdf,
+        "xlsx": render_xlsx,
+        "bare_reportlab": bare_reportlab,
+        "bare_openpyxl": bare_openpyxl,
     }
     sizes = QUICK_SIZES if quick else SIZES
     results = []
@@ -325,9 +421,11 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
             "runs_ms": {k: [ms(x) for x in v] for k, v in runs.items()},
         }
         results.append(row)
-        log(f"render {lines:>6} lines: pdf {row['pdf_ms']} ms ({row['pdf_vs_bare_reportlab']}x "
+        log(
+            f"render {lines:>6} lines: pdf {row['pdf_ms']} ms ({row['pdf_vs_bare_reportlab']}x "
             f"bare), xlsx {row['xlsx_ms']} ms ({row['xlsx_vs_bare_openpyxl']}x bare), "
-            f"weasyprint {row['weasyprint_ms']} ms")
+            f"weasyprint {row['weasyprint_ms']} ms"
+        )
     if profile_dir is not None:
         _profile(profile_dir, render_pdf, render_xlsx)
     by_lines = {r["lines"]: r for r in results}
@@ -338,13 +436,22 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     weasy_note = None if weasy_ok else weasy_reason
     targets = [
         verdict(TARGETS["pdf_10"], fig(10, "pdf_vs_bare_reportlab")),
-        verdict(TARGETS["pdf_1000"], fig(1000, "pdf_vs_bare_reportlab"),
-                None if 1000 in by_lines else "not measured in quick mode"),
+        verdict(
+            TARGETS["pdf_1000"],
+            fig(1000, "pdf_vs_bare_reportlab"),
+            None if 1000 in by_lines else "not measured in quick mode",
+        ),
         verdict(TARGETS["xlsx_10"], fig(10, "xlsx_vs_bare_openpyxl")),
-        verdict(TARGETS["xlsx_1000"], fig(1000, "xlsx_vs_bare_openpyxl"),
-                None if 1000 in by_lines else "not measured in quick mode"),
-        verdict(TARGETS["weasy_1000"], fig(1000, "weasyprint_vs_pdf"),
-                weasy_note or (None if 1000 in by_lines else "not measured in quick mode")),
+        verdict(
+            TARGETS["xlsx_1000"],
+            fig(1000, "xlsx_vs_bare_openpyxl"),
+            None if 1000 in by_lines else "not measured in quick mode",
+        ),
+        verdict(
+            TARGETS["weasy_1000"],
+            fig(1000, "weasyprint_vs_pdf"),
+            weasy_note or (None if 1000 in by_lines else "not measured in quick mode"),
+        ),
     ]
     return {
         "status": "ok",
@@ -355,8 +462,9 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _profile(out: Path, render_pdf: Callable[[Any], bytes],
-             render_xlsx: Callable[[Any], bytes]) -> None:
+def _profile(
+    out: Path, render_pdf: Callable[[Any], bytes], render_xlsx: Callable[[Any], bytes]
+) -> None:
     """pyinstrument profiles of both renderers at 1,000 lines (text), for the analysis."""
     try:
         from pyinstrument import Profiler
@@ -365,8 +473,12 @@ def _profile(out: Path, render_pdf: Callable[[Any], bytes],
         return
     out.mkdir(parents=True, exist_ok=True)
     inv = parse(invoice_document(1000))
-    for name, fn in (("pdf", render_pdf), ("xlsx", render_xlsx),
-                     ("bare_reportlab", bare_reportlab), ("bare_openpyxl", bare_openpyxl)):
+    for name, fn in (
+        ("pdf", render_pdf),
+        ("xlsx", render_xlsx),
+        ("bare_reportlab", bare_reportlab),
+        ("bare_openpyxl", bare_openpyxl),
+    ):
         fn(inv)
         profiler = Profiler(interval=0.0005)
         profiler.start()

@@ -58,11 +58,13 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(7.5, 5))
         rows = render["results"]
         lines = [r["lines"] for r in rows]
-        for key, label, style in (("pdf_ms", "invoiceflow PDF", "o-"),
-                                  ("bare_reportlab_ms", "bare ReportLab table", "o--"),
-                                  ("xlsx_ms", "invoiceflow XLSX", "s-"),
-                                  ("bare_openpyxl_ms", "bare openpyxl sheet", "s--"),
-                                  ("weasyprint_ms", "WeasyPrint (HTML invoice)", "^:")):
+        for key, label, style in (
+            ("pdf_ms", "invoiceflow PDF", "o-"),
+            ("bare_reportlab_ms", "bare ReportLab table", "o--"),
+            ("xlsx_ms", "invoiceflow XLSX", "s-"),
+            ("bare_openpyxl_ms", "bare openpyxl sheet", "s--"),
+            ("weasyprint_ms", "WeasyPrint (HTML invoice)", "^:"),
+        ):
             pts = [(n, r[key]) for n, r in zip(lines, rows, strict=True) if r.get(key)]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
@@ -83,13 +85,14 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
     if backends:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
         for b in backends:
-            for ax, phase, title in ((axes[0], "unloaded", "one invoice in flight"),
-                                     (axes[1], "loaded", f"{b['n']} uploads at once")):
+            for ax, phase, title in (
+                (axes[0], "unloaded", "one invoice in flight"),
+                (axes[1], "loaded", f"{b['n']} uploads at once"),
+            ):
                 samples = b[phase]["samples_ms"]
                 if samples:
                     ys = [(i + 1) / len(samples) for i in range(len(samples))]
-                    ax.plot(samples, ys, label=f"{b['backend']} (p50 {b[phase]['p50_ms']:.0f} "
-                                               "ms)")
+                    ax.plot(samples, ys, label=f"{b['backend']} (p50 {b[phase]['p50_ms']:.0f} ms)")
                 ax.set_title(f"Upload to ready: {title}")
         from matplotlib.ticker import FuncFormatter
 
@@ -109,8 +112,7 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
 
     cold = sections.get("coldstart") or {}
     if cold.get("functions"):
-        rows = [cold["baseline"], *cold["functions"]] if cold.get("baseline") else \
-            cold["functions"]
+        rows = [cold["baseline"], *cold["functions"]] if cold.get("baseline") else cold["functions"]
         names = [r["function"] for r in rows]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         axes[0].bar(names, [r["ms"] or 0 for r in rows], color="#1F3A5F")
@@ -135,8 +137,11 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
     if series:
         fig, ax = plt.subplots(figsize=(7.5, 4.5))
         for m in series:
-            ax.plot([s[0] for s in m["samples"]], [s[1] for s in m["samples"]],
-                    label=f"{m['function']} (growth {m['growth_pct']} %)")
+            ax.plot(
+                [s[0] for s in m["samples"]],
+                [s[1] for s in m["samples"]],
+                label=f"{m['function']} (growth {m['growth_pct']} %)",
+            )
             ax.axvline(m["warmup"], color="grey", ls=":", lw=1)
         ax.set_xlabel("invoices rendered")
         ax.set_ylabel("worker RSS (MB)")
@@ -172,95 +177,179 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
         f"- Run: {report['generated_at']}, mode `{report['mode']}`, commit "
         f"`{(report['git']['commit'] or '?')[:12]}`"
         + (" (uncommitted changes)" if report["git"]["dirty"] else "")
-        + (f" — **the code changed during the run** (commit at the end: "
-           f"`{report['git']['commit_at_end'][:12]}`)"
-           if report["git"].get("code_changed_during_run") else ""),
+        + (
+            f" — **the code changed during the run** (commit at the end: "
+            f"`{report['git']['commit_at_end'][:12]}`)"
+            if report["git"].get("code_changed_during_run")
+            else ""
+        ),
         f"- Machine: {m['cores']} cores ({m['cpu_model'] or 'unknown CPU'}), "
         f"{m['memory_gb']} GB, {m['platform']}",
         f"- Load average (1/5/15 min) at start {m.get('loadavg_at_start')}, at end "
         f"{m.get('loadavg_at_end')}"
-        + (" — **the machine was busy with other work: the absolute figures are inflated**"
-           if (m.get("loadavg_at_start") or [0])[0] > 0.5 * m["cores"] else ""),
-        f"- Python {m['python']}; " + ", ".join(
-            f"{k} {v}" for k, v in m["versions"].items() if v and k in (
-                "reportlab", "openpyxl", "weasyprint", "functions-framework", "gunicorn")),
+        + (
+            " — **the machine was busy with other work: the absolute figures are inflated**"
+            if (m.get("loadavg_at_start") or [0])[0] > 0.5 * m["cores"]
+            else ""
+        ),
+        f"- Python {m['python']}; "
+        + ", ".join(
+            f"{k} {v}"
+            for k, v in m["versions"].items()
+            if v and k in ("reportlab", "openpyxl", "weasyprint", "functions-framework", "gunicorn")
+        ),
         "",
         "## Targets",
         "",
     ]
-    rows = [[t["description"], t["target"], _f(t["measured"], 2), _met(t["met"]),
-             t.get("note") or ""] for t in report["targets"]]
+    rows = [
+        [t["description"], t["target"], _f(t["measured"], 2), _met(t["met"]), t.get("note") or ""]
+        for t in report["targets"]
+    ]
     out += _table(["target", "aim", "measured", "verdict", "note"], rows)
 
     render = s.get("render")
     if render and render.get("results"):
-        out += ["## Rendering", "",
-                f"Document: {render['document']}. Median of the repetitions shown; the bare "
-                "baselines hold the same rows (see `bench/render.py`).", ""]
+        out += [
+            "## Rendering",
+            "",
+            f"Document: {render['document']}. Median of the repetitions shown; the bare "
+            "baselines hold the same rows (see `bench/render.py`).",
+            "",
+        ]
         rows = []
         for r in render["results"]:
             reps = r["repetitions"]
-            rows.append([f"{r['lines']:,}", _f(r["pdf_ms"]), _f(r["bare_reportlab_ms"]),
-                         _x(r["pdf_vs_bare_reportlab"]), _f(r["xlsx_ms"]),
-                         _f(r["bare_openpyxl_ms"]), _x(r["xlsx_vs_bare_openpyxl"]),
-                         _f(r["weasyprint_ms"]), _x(r["weasyprint_vs_pdf"]),
-                         f"{reps['pdf']}"])
-        out += _table(["lines", "PDF ms", "bare ReportLab ms", "PDF / bare", "XLSX ms",
-                       "bare openpyxl ms", "XLSX / bare", "WeasyPrint ms",
-                       "WeasyPrint / PDF", "runs"], rows)
+            rows.append(
+                [
+                    f"{r['lines']:,}",
+                    _f(r["pdf_ms"]),
+                    _f(r["bare_reportlab_ms"]),
+                    _x(r["pdf_vs_bare_reportlab"]),
+                    _f(r["xlsx_ms"]),
+                    _f(r["bare_openpyxl_ms"]),
+                    _x(r["xlsx_vs_bare_openpyxl"]),
+                    _f(r["weasyprint_ms"]),
+                    _x(r["weasyprint_vs_pdf"]),
+                    f"{reps['pdf']}",
+                ]
+            )
+        out += _table(
+            [
+                "lines",
+                "PDF ms",
+                "bare ReportLab ms",
+                "PDF / bare",
+                "XLSX ms",
+                "bare openpyxl ms",
+                "XLSX / bare",
+                "WeasyPrint ms",
+                "WeasyPrint / PDF",
+                "runs",
+            ],
+            rows,
+        )
         w = render["weasyprint"]
         if not w["available"]:
             out += [f"WeasyPrint baseline unavailable: {w['reason']}", ""]
         if "render" in images:
-            out += [f"![Rendering time against line items]({image_dir}/{images['render']})",
-                    ""]
+            out += [f"![Rendering time against line items]({image_dir}/{images['render']})", ""]
 
     pipe = s.get("pipeline")
     if pipe and pipe.get("backends"):
         b = pipe["render_bound"]
-        out += ["## Pipeline", "",
-                f"Uploads over HTTP through the local runtime (its own process; "
-                f"{pipe['clients']} client threads), document {pipe['document']}. Render-only "
-                f"bound measured in the same run: {b['cores']} cores / (PDF {b['pdf_ms']} ms + "
-                f"XLSX {b['xlsx_ms']} ms) = **{b['invoices_per_second']} invoices/s**. "
-                f"Unloaded: {pipe['sequential']} invoices one at a time. Loaded: N uploads at "
-                "once, latency including time queued.", ""]
+        out += [
+            "## Pipeline",
+            "",
+            f"Uploads over HTTP through the local runtime (its own process; "
+            f"{pipe['clients']} client threads), document {pipe['document']}. Render-only "
+            f"bound measured in the same run: {b['cores']} cores / (PDF {b['pdf_ms']} ms + "
+            f"XLSX {b['xlsx_ms']} ms) = **{b['invoices_per_second']} invoices/s**. "
+            f"Unloaded: {pipe['sequential']} invoices one at a time. Loaded: N uploads at "
+            "once, latency including time queued.",
+            "",
+        ]
         rows = []
         for r in pipe["backends"]:
             if r["status"] != "ok":
-                rows.append([r["backend"], str(r["n"]), r["status"] + ": " + (r["reason"] or ""),
-                             *(["-"] * 7)])
+                rows.append(
+                    [
+                        r["backend"],
+                        str(r["n"]),
+                        r["status"] + ": " + (r["reason"] or ""),
+                        *(["-"] * 7),
+                    ]
+                )
                 continue
-            rows.append([r["backend"], str(r["n"]), _f(r["invoices_per_second"], 2),
-                         _f(r["fraction_of_render_bound"], 3),
-                         _f(r["runtime_cpu_cores_used"], 2),
-                         f"{_f(r['unloaded']['p50_ms'])} / {_f(r['unloaded']['p95_ms'])} / "
-                         f"{_f(r['unloaded']['p99_ms'])}",
-                         f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])} / "
-                         f"{_f(r['loaded']['p99_ms'])}",
-                         _f(r["uploads_per_second"], 1), str(r["failed"])])
-        out += _table(["backend", "N", "invoices/s", "of bound", "runtime cores used",
-                       "unloaded p50/p95/p99 ms", "loaded p50/p95/p99 ms", "uploads/s accepted",
-                       "failed"], rows)
+            rows.append(
+                [
+                    r["backend"],
+                    str(r["n"]),
+                    _f(r["invoices_per_second"], 2),
+                    _f(r["fraction_of_render_bound"], 3),
+                    _f(r["runtime_cpu_cores_used"], 2),
+                    f"{_f(r['unloaded']['p50_ms'])} / {_f(r['unloaded']['p95_ms'])} / "
+                    f"{_f(r['unloaded']['p99_ms'])}",
+                    f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])} / "
+                    f"{_f(r['loaded']['p99_ms'])}",
+                    _f(r["uploads_per_second"], 1),
+                    str(r["failed"]),
+                ]
+            )
+        out += _table(
+            [
+                "backend",
+                "N",
+                "invoices/s",
+                "of bound",
+                "runtime cores used",
+                "unloaded p50/p95/p99 ms",
+                "loaded p50/p95/p99 ms",
+                "uploads/s accepted",
+                "failed",
+            ],
+            rows,
+        )
         if "pipeline" in images:
             out += [f"![Upload-to-ready latency]({image_dir}/{images['pipeline']})", ""]
 
     cold = s.get("coldstart")
     if cold and cold.get("functions"):
         base = cold["baseline"]
-        out += ["## Cold start", "",
-                f"`{cold['command']}` (gunicorn master + 1 worker), embedded backends; median of "
-                f"{base['processes']} fresh processes. Baseline: an empty functions-framework "
-                f"function, **{_f(base['ms'])} ms**, PSS {_f(base['pss_mb'])} MB.", ""]
+        out += [
+            "## Cold start",
+            "",
+            f"`{cold['command']}` (gunicorn master + 1 worker), embedded backends; median of "
+            f"{base['processes']} fresh processes. Baseline: an empty functions-framework "
+            f"function, **{_f(base['ms'])} ms**, PSS {_f(base['pss_mb'])} MB.",
+            "",
+        ]
         rows = []
         for r in [base, *cold["functions"]]:
             mods = r.get("modules") or {}
-            rows.append([r["function"], _f(r["ms"]), _x(r.get("vs_baseline")),
-                         _f(r["worker_rss_mb"]), _f(r["pss_mb"]), _f(mods.get("count")),
-                         ", ".join(mods.get("watched", [])) or ("-" if not mods else "none")])
-        out += _table(["function", "start to first 2xx ms", "vs empty function",
-                       "worker RSS MB", "PSS MB (master+worker)", "modules",
-                       "notable packages imported"], rows)
+            rows.append(
+                [
+                    r["function"],
+                    _f(r["ms"]),
+                    _x(r.get("vs_baseline")),
+                    _f(r["worker_rss_mb"]),
+                    _f(r["pss_mb"]),
+                    _f(mods.get("count")),
+                    ", ".join(mods.get("watched", [])) or ("-" if not mods else "none"),
+                ]
+            )
+        out += _table(
+            [
+                "function",
+                "start to first 2xx ms",
+                "vs empty function",
+                "worker RSS MB",
+                "PSS MB (master+worker)",
+                "modules",
+                "notable packages imported",
+            ],
+            rows,
+        )
         if "coldstart" in images:
             out += [f"![Cold start and memory]({image_dir}/{images['coldstart']})", ""]
 
@@ -272,11 +361,29 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             if "error" in r:
                 rows.append([r["function"], r["error"], *(["-"] * 5)])
                 continue
-            rows.append([r["function"], f"{r['invoices']:,}", _f(r["rss_start_mb"]),
-                         _f(r["rss_after_warmup_mb"]), _f(r["rss_end_mb"]),
-                         _f(r["rss_max_mb"]), _f(r["growth_pct"], 1, " %")])
-        out += _table(["function", "invoices", "RSS start MB", "after warm-up MB", "end MB",
-                       "max MB", "growth after warm-up"], rows)
+            rows.append(
+                [
+                    r["function"],
+                    f"{r['invoices']:,}",
+                    _f(r["rss_start_mb"]),
+                    _f(r["rss_after_warmup_mb"]),
+                    _f(r["rss_end_mb"]),
+                    _f(r["rss_max_mb"]),
+                    _f(r["growth_pct"], 1, " %"),
+                ]
+            )
+        out += _table(
+            [
+                "function",
+                "invoices",
+                "RSS start MB",
+                "after warm-up MB",
+                "end MB",
+                "max MB",
+                "growth after warm-up",
+            ],
+            rows,
+        )
         if "memory" in images:
             out += [f"![Resident memory over the run]({image_dir}/{images['memory']})", ""]
 

@@ -43,23 +43,30 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 #: Whole folders and modules marked ``slow``: each test runs a tool, a subprocess or a whole
 #: runtime (helm, kubectl and the Kubernetes schemas; schemathesis; ``invoiceflow`` commands;
 #: a generated client; the benchmark and fault runs), so the fast part stays under 30 s.
-SLOW_PATHS = ("tests/deploy/", "tests/attacks/", "tests/e2e/", "tests/bench/", "tests/faults/",
-              "tests/test_cli.py", "tests/api/test_generated_client.py",
-              "tests/runtime/test_local_runtime.py",
-              # and single tests of a second or more each (on a quiet 2-core machine):
-              # workbook formulas evaluated by pycel, documents at the size limits, a PDF
-              # rendered in another process, argon2 logins through the throttle, a subprocess
-              # killed mid-request
-              "tests/render/test_xlsx.py::test_random_invoices_compute_the_totals",
-              "tests/render/test_xlsx.py::test_formulas_compute_the_totals",
-              "tests/domain/test_parse.py::test_limits_have_clear_messages",
-              "tests/domain/test_number_bombs.py::test_every_bomb_in_every_amount_field",
-              "tests/render/test_pdf.py::test_extreme_content_still_lays_out",
-              "tests/render/test_pdf.py::test_same_bytes_in_another_process",
-              "tests/api/test_login.py::test_the_lockout_is_short",
-              "tests/api/test_login.py::test_behind_a_trusted_proxy",
-              "tests/api/test_login.py::test_each_client_address_has_a_token_bucket",
-              "tests/api/test_upload.py::test_killed_between_commit_and_send")
+SLOW_PATHS = (
+    "tests/deploy/",
+    "tests/attacks/",
+    "tests/e2e/",
+    "tests/bench/",
+    "tests/faults/",
+    "tests/test_cli.py",
+    "tests/api/test_generated_client.py",
+    "tests/runtime/test_local_runtime.py",
+    # and single tests of a second or more each (on a quiet 2-core machine):
+    # workbook formulas evaluated by pycel, documents at the size limits, a PDF
+    # rendered in another process, argon2 logins through the throttle, a subprocess
+    # killed mid-request
+    "tests/render/test_xlsx.py::test_random_invoices_compute_the_totals",
+    "tests/render/test_xlsx.py::test_formulas_compute_the_totals",
+    "tests/domain/test_parse.py::test_limits_have_clear_messages",
+    "tests/domain/test_number_bombs.py::test_every_bomb_in_every_amount_field",
+    "tests/render/test_pdf.py::test_extreme_content_still_lays_out",
+    "tests/render/test_pdf.py::test_same_bytes_in_another_process",
+    "tests/api/test_login.py::test_the_lockout_is_short",
+    "tests/api/test_login.py::test_behind_a_trusted_proxy",
+    "tests/api/test_login.py::test_each_client_address_has_a_token_bucket",
+    "tests/api/test_upload.py::test_killed_between_commit_and_send",
+)
 
 #: Fixtures that reach a server, by the marker their tests get.
 SERVICE_FIXTURES = {
@@ -188,8 +195,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sink: Sink,
-        database_url: str) -> Iterator[dict[str, str]]:
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sink: Sink, database_url: str
+) -> Iterator[dict[str, str]]:
     values = {
         "DATABASE_URL": database_url,
         "MONGODB_URL": str(tmp_path / "files"),
@@ -199,8 +207,14 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sink: Sink,
         "PUBLIC_BASE_URL": "http://invoices.test",
         "EVENT_PRODUCER_KEYS": f"{PRODUCER_KEY_ID}:{PRODUCER_SECRET}",
     }
-    for name in ("JWT_ALGORITHM", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "MAX_DOCUMENT_BYTES",
-                 "INVOICE_FORMATS", "RABBITMQ_URL"):
+    for name in (
+        "JWT_ALGORITHM",
+        "JWT_PRIVATE_KEY",
+        "JWT_PUBLIC_KEY",
+        "MAX_DOCUMENT_BYTES",
+        "INVOICE_FORMATS",
+        "RABBITMQ_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     for k, v in values.items():
         monkeypatch.setenv(k, v)
@@ -235,8 +249,6 @@ def download_client(env: dict[str, str]) -> Any:
     return client("download")
 
 
-
-
 @pytest.fixture
 def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A started RabbitMQ node of this test's own (own ports, dirs, cookie), which the test
@@ -256,8 +268,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     """The environment of a local runtime on the embedded defaults under tmp_path: no server
     URLs, no secrets from the caller's shell; restored afterwards (the runtime writes some)."""
     saved = dict(os.environ)
-    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
-                 "JWT_SECRET", "JWT_ALGORITHM", "SENDGRID_API_KEY", "INVOICE_FORMATS"):
+    for name in (
+        "DATABASE_URL",
+        "MONGODB_URL",
+        "RABBITMQ_URL",
+        "K_SINK",
+        "PUBLIC_BASE_URL",
+        "JWT_SECRET",
+        "JWT_ALGORITHM",
+        "SENDGRID_API_KEY",
+        "INVOICE_FORMATS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
@@ -283,5 +304,3 @@ def postgres_cluster() -> Iterator[Any]:
 @pytest.fixture
 def intake_client(env: dict[str, str]) -> Any:
     return client("intake")
-
-

@@ -15,10 +15,12 @@ from support.api import EXAMPLES
 CLI = str(Path(sys.executable).parent / "invoiceflow")
 
 
-def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300, env=env,
-                          input=stdin)
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=300, env=env, input=stdin
+    )
 
 
 def test_render_batch_renders_the_valid_files_and_lists_every_problem(tmp_path: Path) -> None:
@@ -30,12 +32,21 @@ def test_render_batch_renders_the_valid_files_and_lists_every_problem(tmp_path: 
     broken = tmp_path / "broken.json"
     broken.write_text("{ not json")
     out = tmp_path / "out"
-    files = [str(EXAMPLES / "legacy-flat.json"), str(bad), str(EXAMPLES / "jpy-no-decimals.json"),
-             str(broken), str(tmp_path / "missing.json")]
+    files = [
+        str(EXAMPLES / "legacy-flat.json"),
+        str(bad),
+        str(EXAMPLES / "jpy-no-decimals.json"),
+        str(broken),
+        str(tmp_path / "missing.json"),
+    ]
     result = run("render", *files, "--out", str(out))
     assert result.returncode == 1
     assert sorted(p.name for p in out.iterdir()) == [
-        "INV-2026-001.pdf", "INV-2026-001.xlsx", "JP-2026-0815.pdf", "JP-2026-0815.xlsx"]
+        "INV-2026-001.pdf",
+        "INV-2026-001.xlsx",
+        "JP-2026-0815.pdf",
+        "JP-2026-0815.xlsx",
+    ]
     err = result.stderr
     assert f"{bad}: 2 problems" in err and "/currency" in err and "/items/0/quantity" in err
     assert f"{broken}: malformed JSON" in err
@@ -47,8 +58,9 @@ def test_render_batch_renders_the_valid_files_and_lists_every_problem(tmp_path: 
 
 
 def test_render_one_format_and_exit_zero(tmp_path: Path) -> None:
-    result = run("render", str(EXAMPLES / "minimal.json"), "--out", str(tmp_path),
-                 "--format", "xlsx")
+    result = run(
+        "render", str(EXAMPLES / "minimal.json"), "--out", str(tmp_path), "--format", "xlsx"
+    )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["MIN-1.xlsx"]
     assert run("render", "x.json", "--out", str(tmp_path), "--format", "doc").returncode == 2
@@ -60,13 +72,22 @@ def test_users_and_migrate(tmp_path: Path) -> None:
     assert first.returncode == 0 and "0001" in first.stdout
     again = run("db", "migrate", env=env)
     assert again.returncode == 0 and "up to date" in again.stdout
-    assert run("users", "add", "ann@example.com", "--password-stdin", env=env,
-               stdin="long-enough-pw\n").returncode == 0
-    dup = run("users", "add", "ANN@example.com", "--password-stdin", env=env,
-              stdin="long-enough-pw\n")
+    assert (
+        run(
+            "users", "add", "ann@example.com", "--password-stdin", env=env, stdin="long-enough-pw\n"
+        ).returncode
+        == 0
+    )
+    dup = run(
+        "users", "add", "ANN@example.com", "--password-stdin", env=env, stdin="long-enough-pw\n"
+    )
     assert dup.returncode == 2 and "already exists" in dup.stderr
-    assert run("users", "add", "x@example.com", "--password-stdin", env=env,
-               stdin="short\n").returncode != 0
+    assert (
+        run(
+            "users", "add", "x@example.com", "--password-stdin", env=env, stdin="short\n"
+        ).returncode
+        != 0
+    )
     assert run("users", "disable", "ann@example.com", env=env).returncode == 0
     listing = run("users", "list", env=env).stdout
     assert "ann@example.com\tdisabled" in listing
@@ -87,8 +108,11 @@ def test_users_unlock_ends_a_login_lockout(tmp_path: Path) -> None:
         repo.migrate()
         repo.reserve_login_attempt(account_key("Ann@Example.com"), None, policy)
         assert repo.reserve_login_attempt(account_key("ann@example.com"), None, policy) > 0
-    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin",
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    env = {
+        "DATABASE_URL": url,
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
     result = run("users", "unlock", " ANN@example.com", env=env)
     assert result.returncode == 0 and "unlocked" in result.stdout, result.stderr
     with open_repository(url) as repo:
@@ -97,8 +121,14 @@ def test_users_unlock_ends_a_login_lockout(tmp_path: Path) -> None:
 
 
 def test_render_never_overwrites_a_file_of_the_same_batch(tmp_path: Path) -> None:
-    result = run("render", str(EXAMPLES / "minimal.json"), str(EXAMPLES / "minimal.json"),
-                 "--out", str(tmp_path), "-q")
+    result = run(
+        "render",
+        str(EXAMPLES / "minimal.json"),
+        str(EXAMPLES / "minimal.json"),
+        "--out",
+        str(tmp_path),
+        "-q",
+    )
     assert result.returncode == 1
     assert "MIN-1.pdf was not overwritten" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["MIN-1.pdf", "MIN-1.xlsx"]

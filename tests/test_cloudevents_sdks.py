@@ -79,8 +79,9 @@ def owner(env: dict[str, str]) -> Person:
 
 
 @pytest.mark.parametrize("sdk", SDKS)
-def test_the_same_event_in_both_modes_is_one_invoice(sdk: str, intake_client: Any,
-                                                     owner: Person, sink: Sink) -> None:
+def test_the_same_event_in_both_modes_is_one_invoice(
+    sdk: str, intake_client: Any, owner: Person, sink: Sink
+) -> None:
     answers = []
     for mode in (*MODES, *MODES):  # and each redelivered
         headers, body = signed_message(sdk, mode)
@@ -94,35 +95,45 @@ def test_the_same_event_in_both_modes_is_one_invoice(sdk: str, intake_client: An
 
 def test_emitted_headers_are_encoded_exactly_as_the_python_sdk2_does() -> None:
     sdk2 = recorded("python-sdk2")
-    event = events.make_event(events.INVOICE_REQUESTED, sdk2["source"],
-                              {"owner_email": "owner@example.com"}, id=sdk2["id"])
+    event = events.make_event(
+        events.INVOICE_REQUESTED,
+        sdk2["source"],
+        {"owner_email": "owner@example.com"},
+        id=sdk2["id"],
+    )
     headers, _ = events.to_http(event)
     assert headers["ce-id"] == sdk2["binary"]["headers"]["ce-id"]
     assert headers["ce-source"] == sdk2["binary"]["headers"]["ce-source"]
     assert all(value.isascii() for value in headers.values())
-    assert events.attributes_of(events.from_request(headers, b"{}")) == \
-        events.attributes_of(event)
+    assert events.attributes_of(events.from_request(headers, b"{}")) == events.attributes_of(event)
 
 
 def test_an_emitted_event_reaches_the_broker_unchanged(sink: Sink) -> None:
     sdk2 = recorded("python-sdk2")
     invoice = json.loads(message("python-sdk2", "structured")[1])["data"]["invoice"]
-    event = events.make_event(events.INVOICE_REQUESTED, sdk2["source"],
-                              {"owner_email": "owner@example.com", "invoice": invoice},
-                              id=sdk2["id"], subject="ünïcode subject")
+    event = events.make_event(
+        events.INVOICE_REQUESTED,
+        sdk2["source"],
+        {"owner_email": "owner@example.com", "invoice": invoice},
+        id=sdk2["id"],
+        subject="ünïcode subject",
+    )
     events.send(event, sink.url)
     (received,) = sink.events
     assert events.attributes_of(received) == events.attributes_of(event)
 
 
-@pytest.mark.parametrize(("value", "decoded"), [
-    ("plain-ascii", "plain-ascii"),
-    ("100%", "100%"),                       # a lone percent sign is kept, not an error
-    ("a%20b%25c", "a b%c"),
-    ("order 10077 é".encode().decode("latin-1"), "order 10077 é"),  # raw UTF-8 bytes
-    ("caf\xe9", "café"),                    # raw ISO-8859-1 byte (the JavaScript SDK on Node)
-    ("€ 日本", "€ 日本"),                     # already text
-])
+@pytest.mark.parametrize(
+    ("value", "decoded"),
+    [
+        ("plain-ascii", "plain-ascii"),
+        ("100%", "100%"),  # a lone percent sign is kept, not an error
+        ("a%20b%25c", "a b%c"),
+        ("order 10077 é".encode().decode("latin-1"), "order 10077 é"),  # raw UTF-8 bytes
+        ("caf\xe9", "café"),  # raw ISO-8859-1 byte (the JavaScript SDK on Node)
+        ("€ 日本", "€ 日本"),  # already text
+    ],
+)
 def test_header_values_are_decoded(value: str, decoded: str) -> None:
     assert events.decode_header_value(value) == decoded
 
@@ -138,27 +149,39 @@ def test_the_javascript_sdk_through_node_over_a_socket(owner: Person, sink: Sink
     js = FIXTURES / "js"
     node = shutil.which("node")
     if node is None or not (js / "node_modules" / "cloudevents").is_dir():
-        fail_or_skip("node and the npm package cloudevents (cd tests/fixtures/cloudevents/js"
-                     " && npm ci) are needed to run the JavaScript SDK")
+        fail_or_skip(
+            "node and the npm package cloudevents (cd tests/fixtures/cloudevents/js"
+            " && npm ci) are needed to run the JavaScript SDK"
+        )
     fixture = recorded("js-sdk")
     event = {**json.loads(message("js-sdk", "structured")[1])}
     event.update(signature_of(events.from_request(*message("js-sdk", "structured"))))
     app = create_app("intake", str(FUNCTIONS / "intake.py"))
     with serve_wsgi(app) as url:
-        result = subprocess.run([node, str(js / "emit.js"), f"{url}/"],
-                                input=json.dumps(event), capture_output=True, text=True,
-                                cwd=js, timeout=60, check=False)
+        result = subprocess.run(
+            [node, str(js / "emit.js"), f"{url}/"],
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            cwd=js,
+            timeout=60,
+            check=False,
+        )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     for mode in MODES:  # the recording is what this SDK version sends today (+ the signature)
-        headers = {k: v for k, v in out[mode]["headers"].items()
-                   if k.removeprefix("ce-") not in SIGNATURE_ATTRIBUTES}
+        headers = {
+            k: v
+            for k, v in out[mode]["headers"].items()
+            if k.removeprefix("ce-") not in SIGNATURE_ATTRIBUTES
+        }
         assert headers == fixture[mode]["headers"]
         body = out[mode]["body"]
         if mode == "structured":
             sent = json.loads(body)
             assert {k: sent.pop(k) for k in SIGNATURE_ATTRIBUTES} == signature_of(
-                events.from_request(*message("js-sdk", "structured")))
+                events.from_request(*message("js-sdk", "structured"))
+            )
             assert sent == json.loads(fixture[mode]["body"])
         else:
             assert body == fixture[mode]["body"]

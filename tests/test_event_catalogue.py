@@ -29,7 +29,8 @@ def test_every_type_has_a_schema_an_example_and_a_catalogue_row(event_type: str)
 def test_a_wrong_event_fails_validation() -> None:
     example = json.loads((EVENTS / "examples" / "events" / "rendered.json").read_text())
     example["data"]["size"] = "big"
-    event = from_request({"content-type": "application/cloudevents+json"},
-                         json.dumps(example).encode())
+    event = from_request(
+        {"content-type": "application/cloudevents+json"}, json.dumps(example).encode()
+    )
     with pytest.raises(jsonschema.ValidationError):
         validate_event(event)

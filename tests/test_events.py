@@ -21,23 +21,31 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "events" / "examples" / "events
 def catalogued(name: str = "uploaded") -> events.Event:
     """An event the catalogue's schemas accept (every emitted event is checked against them)."""
     example = json.loads((EXAMPLES / f"{name}.json").read_text())
-    return events.make_event(example["type"], example["source"], example["data"],
-                             subject=example["subject"])
+    return events.make_event(
+        example["type"], example["source"], example["data"], subject=example["subject"]
+    )
 
 
 def test_event_types() -> None:
     assert events.EVENT_TYPES == (
-        "io.invoiceflow.invoice.uploaded.v1", "io.invoiceflow.invoice.requested.v1",
-        "io.invoiceflow.invoice.rendered.v1", "io.invoiceflow.invoice.failed.v1",
-        "io.invoiceflow.invoice.notified.v1")
+        "io.invoiceflow.invoice.uploaded.v1",
+        "io.invoiceflow.invoice.requested.v1",
+        "io.invoiceflow.invoice.rendered.v1",
+        "io.invoiceflow.invoice.failed.v1",
+        "io.invoiceflow.invoice.notified.v1",
+    )
     assert events.INVOICE_UPLOADED == events.EVENT_TYPES[0]
     assert events.INVOICE_NOTIFIED == events.EVENT_TYPES[-1]
 
 
 def test_make_event_fills_the_context() -> None:
-    event = events.make_event(events.INVOICE_UPLOADED, "/upload", {"invoice_id": "inv-1"},
-                              subject="inv-1", extensions={"tenant": "acme", "attempt": 2,
-                                                           "urgent": True})
+    event = events.make_event(
+        events.INVOICE_UPLOADED,
+        "/upload",
+        {"invoice_id": "inv-1"},
+        subject="inv-1",
+        extensions={"tenant": "acme", "attempt": 2, "urgent": True},
+    )
     assert event["specversion"] == "1.0"
     assert event["type"] == events.INVOICE_UPLOADED
     assert event["source"] == "/upload"
@@ -52,8 +60,9 @@ def test_make_event_fills_the_context() -> None:
     assert events.make_event("t", "s", None, id="fixed")["id"] == "fixed"
 
 
-@pytest.mark.parametrize("name", ["invoice_id", "invoice_id", "invoice-id", "", "ünï", "type",
-                                  "id", "data"])
+@pytest.mark.parametrize(
+    "name", ["invoice_id", "invoice_id", "invoice-id", "", "ünï", "type", "id", "data"]
+)
 def test_extension_names_are_lowercase_letters_and_digits(name: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         events.make_event("t", "/s", {}, extensions={name: "x"})
@@ -70,9 +79,13 @@ def test_make_event_refuses_documents_and_lists_every_problem() -> None:
 
 
 def test_binary_round_trip() -> None:
-    event = events.make_event(events.INVOICE_RENDERED, "/render-pdf",
-                              {"invoice_id": "inv-1", "format": "pdf"},
-                              subject="inv-1", extensions={"traceparent1": "abc"})
+    event = events.make_event(
+        events.INVOICE_RENDERED,
+        "/render-pdf",
+        {"invoice_id": "inv-1", "format": "pdf"},
+        subject="inv-1",
+        extensions={"traceparent1": "abc"},
+    )
     headers, body = events.to_http(event)
     assert headers["ce-id"] == event["id"]
     assert headers["ce-type"] == events.INVOICE_RENDERED
@@ -86,11 +99,20 @@ def test_binary_round_trip() -> None:
 
 
 def test_structured_mode_is_parsed() -> None:
-    body = json.dumps({"specversion": "1.0", "id": "e-1", "source": "/upload",
-                       "type": events.INVOICE_UPLOADED, "datacontenttype": "application/json",
-                       "tenant": "acme", "data": {"invoice_id": "inv-1"}})
-    event = events.from_request({"Content-Type": "application/cloudevents+json; charset=utf-8"},
-                                body.encode())
+    body = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": "e-1",
+            "source": "/upload",
+            "type": events.INVOICE_UPLOADED,
+            "datacontenttype": "application/json",
+            "tenant": "acme",
+            "data": {"invoice_id": "inv-1"},
+        }
+    )
+    event = events.from_request(
+        {"Content-Type": "application/cloudevents+json; charset=utf-8"}, body.encode()
+    )
     assert event["id"] == "e-1"
     assert event["tenant"] == "acme"
     assert event.data == {"invoice_id": "inv-1"}
@@ -125,11 +147,13 @@ def test_structured_mode_lists_every_problem() -> None:
     structured = {"Content-Type": "application/cloudevents+json"}
     assert set(problems_of(structured, b"{oops")) == {""}
     assert set(problems_of(structured, b"[1, 2]")) == {""}
-    problems = problems_of(structured, json.dumps(
-        {"specversion": "0.3", "type": 7, "Bad_Ext": "x", "data": 1, "data_base64": "AA=="}
-    ).encode())
-    assert set(problems) == {"/id", "/source", "/type", "/specversion", "/Bad_Ext",
-                             "/data_base64"}
+    problems = problems_of(
+        structured,
+        json.dumps(
+            {"specversion": "0.3", "type": 7, "Bad_Ext": "x", "data": 1, "data_base64": "AA=="}
+        ).encode(),
+    )
+    assert set(problems) == {"/id", "/source", "/type", "/specversion", "/Bad_Ext", "/data_base64"}
 
 
 def test_deep_nesting_and_lone_surrogates_are_400_not_a_crash() -> None:
@@ -137,8 +161,13 @@ def test_deep_nesting_and_lone_surrogates_are_400_not_a_crash() -> None:
     later) were a 503 in every event function and a 500 at the local broker: retried, never
     dead-lettered (issue 9 #10, review)."""
     deep = b"[" * 5000 + b"]" * 5000
-    binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
-              "ce-source": "/s", "ce-type": "t"}
+    binary = {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": "a",
+        "ce-source": "/s",
+        "ce-type": "t",
+    }
     assert "nested too deeply" in problems_of(binary, deep)["/data"]
     structured = {"Content-Type": "application/cloudevents+json"}
     envelope = b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", '
@@ -146,17 +175,23 @@ def test_deep_nesting_and_lone_surrogates_are_400_not_a_crash() -> None:
     assert "nested too deeply" in problems_of(structured, envelope + b'"ext1": ' + deep + b"}")[""]
     surrogate = b'{"specversion": "1.0", "id": "a\\ud800", "source": "/s\\udfff", "type": "t"}'
     assert set(problems_of(structured, surrogate)) == {"/id", "/source"}
-    surrogate = b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "subject": ' \
+    surrogate = (
+        b'{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "subject": '
         b'"\\ud800", "ext1": "\\udc00"}'
+    )
     assert set(problems_of(structured, surrogate)) == {"/subject", "/ext1"}
     # what else a CloudEvents string may not hold: control characters, noncharacters
-    nul = b'{"specversion": "1.0", "id": "a\\u0000", "source": "/s\\u0085", "type": "t", ' \
+    nul = (
+        b'{"specversion": "1.0", "id": "a\\u0000", "source": "/s\\u0085", "type": "t", '
         b'"ext1": "\\uffff"}'
+    )
     problems = problems_of(structured, nul)
     assert set(problems) == {"/id", "/source", "/ext1"}
     assert "U+0000" in problems["/id"]
     assert set(problems_of({**binary, "ce-id": "a%00b", "ce-ext1": "%EF%BF%BE"}, b"{}")) == {
-        "/id", "/ext1"}
+        "/id",
+        "/ext1",
+    }
 
 
 def test_no_event_at_all_and_batches_are_refused() -> None:
@@ -166,8 +201,13 @@ def test_no_event_at_all_and_batches_are_refused() -> None:
 
 
 def test_binary_mode_with_a_text_body() -> None:
-    headers = {"ce-id": "1", "ce-source": "/s", "ce-type": "t", "ce-specversion": "1.0",
-               "content-type": "text/plain"}
+    headers = {
+        "ce-id": "1",
+        "ce-source": "/s",
+        "ce-type": "t",
+        "ce-specversion": "1.0",
+        "content-type": "text/plain",
+    }
     event = events.from_request(headers, b"not json")
     assert event.data == b"not json"
     assert event["datacontenttype"] == "text/plain"
@@ -217,8 +257,7 @@ def observed() -> Iterator[list[Any]]:
     events.observers.remove(seen.append)
 
 
-def test_send_posts_binary_mode_and_tells_the_observers(sink: Sink,
-                                                         observed: list[Any]) -> None:
+def test_send_posts_binary_mode_and_tells_the_observers(sink: Sink, observed: list[Any]) -> None:
     event = catalogued("uploaded")
     events.Emitter(sink.url).send(event)
     [(headers, body)] = sink.received

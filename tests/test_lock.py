@@ -23,11 +23,27 @@ RUNTIME_LOCK = REPO / "requirements.lock"
 DEV_LOCK = REPO / "requirements-dev.lock"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 #: Packages of the build and test tool chain, which have no place in the image.
-DEV_ONLY = {"pytest", "pytest-xdist", "mypy", "ruff", "kubernetes-validate", "mongomock",
-            "pypdf", "hypothesis", "pip", "setuptools", "wheel"}
+DEV_ONLY = {
+    "pytest",
+    "pytest-xdist",
+    "mypy",
+    "ruff",
+    "kubernetes-validate",
+    "mongomock",
+    "pypdf",
+    "hypothesis",
+    "pip",
+    "setuptools",
+    "wheel",
+}
 #: The platform the locks are made for (scripts/lock.sh, the image): CPython 3.11 on Linux.
-LOCK_PLATFORM = dict(default_environment(), python_version="3.11", python_full_version="3.11.14",
-                     sys_platform="linux", platform_system="Linux")
+LOCK_PLATFORM = dict(
+    default_environment(),
+    python_version="3.11",
+    python_full_version="3.11.14",
+    sys_platform="linux",
+    platform_system="Linux",
+)
 
 
 @cache
@@ -52,8 +68,11 @@ def all_pins() -> dict[str, Version]:
 def declared() -> dict[str, list[str]]:
     """{"runtime": [...], "test": [...], "bench": [...], "build": [...]} from pyproject.toml."""
     project = PYPROJECT["project"]
-    return {"runtime": project["dependencies"], **project["optional-dependencies"],
-            "build": PYPROJECT["build-system"]["requires"]}
+    return {
+        "runtime": project["dependencies"],
+        **project["optional-dependencies"],
+        "build": PYPROJECT["build-system"]["requires"],
+    }
 
 
 def test_the_two_locks_do_not_overlap() -> None:
@@ -124,5 +143,6 @@ def test_this_environment_is_the_locked_one() -> None:
             problems.append(f"{name} {dist.version} is installed but in no lock file")
         elif Version(dist.version) != locked[name]:
             problems.append(f"{name} {dist.version} is installed, the lock says {locked[name]}")
-    assert not problems, ("install with bash scripts/install.sh test:\n"
-                          + "\n".join(sorted(problems)))
+    assert not problems, "install with bash scripts/install.sh test:\n" + "\n".join(
+        sorted(problems)
+    )

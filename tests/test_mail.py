@@ -42,19 +42,35 @@ ATTACKS = {
     "non-ascii-and-encoded-word": f"Rechnung Nr. é {ENCODED_WORD}",
 }
 #: what each attack must read as: the literal text, every line break a space
-LITERAL = {name: " ".join(text.replace("\x00", " ").replace("\x0b", " ").replace("\x0c", " ")
-                          .replace("\x85", " ").replace("\u2028", " ").replace("\u2029", " ")
-                          .split()) for name, text in ATTACKS.items()}
+LITERAL = {
+    name: " ".join(
+        text.replace("\x00", " ")
+        .replace("\x0b", " ")
+        .replace("\x0c", " ")
+        .replace("\x85", " ")
+        .replace("\u2028", " ")
+        .replace("\u2029", " ")
+        .split()
+    )
+    for name, text in ATTACKS.items()
+}
 
 TOP_HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type"}
 PDF = b"%PDF-1.4 test"
 
 
-def message(text: str, *, to: str = "owner@example.com",
-            sender: str = "billing@invoiceflow.test") -> Message:
-    return Message(to=to, sender=sender, subject=f"Invoice {text} is ready", text="body",
-                   html="<p>body</p>", key="0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready",
-                   attachments=(Attachment(f"{text}.pdf", "application/pdf", PDF),))
+def message(
+    text: str, *, to: str = "owner@example.com", sender: str = "billing@invoiceflow.test"
+) -> Message:
+    return Message(
+        to=to,
+        sender=sender,
+        subject=f"Invoice {text} is ready",
+        text="body",
+        html="<p>body</p>",
+        key="0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready",
+        attachments=(Attachment(f"{text}.pdf", "application/pdf", PDF),),
+    )
 
 
 def decoded(value: str) -> str:
@@ -77,8 +93,10 @@ def written(folder: Path, msg: Message) -> EmailMessage:
     raw = Path(path).read_bytes()
     head = raw.split(b"\r\n\r\n", 1)[0]
     # every header line is a header or a folded continuation: nothing else got in
-    assert all(line[:1] in (b" ", b"\t") or line.split(b":", 1)[0].decode() in TOP_HEADERS
-               for line in head.split(b"\r\n")), head
+    assert all(
+        line[:1] in (b" ", b"\t") or line.split(b":", 1)[0].decode() in TOP_HEADERS
+        for line in head.split(b"\r\n")
+    ), head
     mail = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(mail, EmailMessage)
     return mail
@@ -89,8 +107,9 @@ def all_headers(mail: EmailMessage) -> list[str]:
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_outbox_subject_and_attachment_name_are_the_literal_text(tmp_path: Path,
-                                                                 attack: str) -> None:
+def test_outbox_subject_and_attachment_name_are_the_literal_text(
+    tmp_path: Path, attack: str
+) -> None:
     mail = written(tmp_path, message(ATTACKS[attack]))
     assert set(mail.keys()) == TOP_HEADERS
     assert "bcc" not in all_headers(mail) and "cc" not in all_headers(mail)
@@ -100,8 +119,12 @@ def test_outbox_subject_and_attachment_name_are_the_literal_text(tmp_path: Path,
     (attachment,) = list(mail.iter_attachments())
     assert attachment.get_filename() == f"{LITERAL[attack]}.pdf"
     assert attachment.get_content() == PDF
-    assert set(attachment.keys()) == {"Content-Type", "Content-Transfer-Encoding",
-                                      "Content-Disposition", "MIME-Version"}
+    assert set(attachment.keys()) == {
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Content-Disposition",
+        "MIME-Version",
+    }
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
@@ -132,8 +155,7 @@ BAD_ADDRESSES = [
 
 
 @pytest.mark.parametrize("to", BAD_ADDRESSES)
-def test_outbox_refuses_a_recipient_that_is_not_one_plain_address(tmp_path: Path,
-                                                                   to: str) -> None:
+def test_outbox_refuses_a_recipient_that_is_not_one_plain_address(tmp_path: Path, to: str) -> None:
     with pytest.raises(MailRejected):
         OutboxMailer(tmp_path).send(message("X", to=to))
     assert list(tmp_path.glob("*.eml")) == []
@@ -158,22 +180,33 @@ def _no_line_breaks(value: Any) -> None:
     """Every string in the request is one line of text."""
     if isinstance(value, str):
         assert header_text(value) == value, value
-    for v in value.values() if isinstance(value, dict) else \
-            value if isinstance(value, list) else ():
+    for v in (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    ):
         _no_line_breaks(v)
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_sendgrid_subject_from_name_and_filename_are_the_literal_text(
-        sendgrid: FakeSendGrid, attack: str) -> None:
+    sendgrid: FakeSendGrid, attack: str
+) -> None:
     msg = message(ATTACKS[attack], sender=f"{ATTACKS[attack]} <billing@invoiceflow.test>")
     body = sent(sendgrid, msg)
-    assert set(body) == {"from", "subject", "personalizations", "content", "attachments",
-                         "headers", "custom_args"}
+    assert set(body) == {
+        "from",
+        "subject",
+        "personalizations",
+        "content",
+        "attachments",
+        "headers",
+        "custom_args",
+    }
     assert body["personalizations"] == [{"to": [{"email": "owner@example.com"}]}]
     _no_line_breaks({k: v for k, v in body.items() if k != "content"})
-    assert body["content"] == [{"type": "text/plain", "value": "body"},
-                       {"type": "text/html", "value": "<p>body</p>"}]
+    assert body["content"] == [
+        {"type": "text/plain", "value": "body"},
+        {"type": "text/html", "value": "<p>body</p>"},
+    ]
     # SendGrid builds the MIME: what it is given decodes to the literal text, and holds no
     # encoded word a reader could decode into something else
     assert decoded(body["subject"]) == f"Invoice {LITERAL[attack]} is ready"
@@ -183,14 +216,15 @@ def test_sendgrid_subject_from_name_and_filename_are_the_literal_text(
     assert attachment["filename"] == f"{LITERAL[attack]}.pdf"
     assert base64.b64decode(attachment["content"]) == PDF
     assert body["headers"] == {
-        "Message-ID": "<0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready@invoiceflow.test>"}
-    assert body["custom_args"] == {
-        "invoiceflow_key": "0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready"}
+        "Message-ID": "<0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready@invoiceflow.test>"
+    }
+    assert body["custom_args"] == {"invoiceflow_key": "0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready"}
 
 
 @pytest.mark.parametrize("to", BAD_ADDRESSES)
-def test_sendgrid_refuses_a_recipient_that_is_not_one_plain_address(sendgrid: FakeSendGrid,
-                                                                     to: str) -> None:
+def test_sendgrid_refuses_a_recipient_that_is_not_one_plain_address(
+    sendgrid: FakeSendGrid, to: str
+) -> None:
     with pytest.raises(MailRejected):
         SendGridMailer("SG.test-key-not-a-secret", sendgrid.url).send(message("X", to=to))
     assert sendgrid.requests == []

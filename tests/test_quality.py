@@ -14,22 +14,36 @@ BIN = Path(sys.executable).parent
 
 def test_ruff_is_clean() -> None:
     paths = [p for p in ("functions", "tests", "bench") if (ROOT / p).is_dir()]
-    out = subprocess.run([str(BIN / "ruff"), "check", *paths],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(BIN / "ruff"), "check", *paths], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format_is_applied() -> None:
+    paths = [p for p in ("functions", "tests", "bench", "scripts") if (ROOT / p).is_dir()]
+    out = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, "run `ruff format`:\n" + out.stdout + out.stderr
 
 
 @pytest.mark.slow
 def test_mypy_is_clean() -> None:
-    out = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_cloudevents_is_imported_in_one_module_only() -> None:
-    users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "functions").rglob("*.py")
-                   if "import cloudevents" in p.read_text() or "from cloudevents" in
-                   p.read_text())
+    users = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "functions").rglob("*.py")
+        if "import cloudevents" in p.read_text() or "from cloudevents" in p.read_text()
+    )
     assert users == ["functions/invoiceflow/events.py"]
 
 
@@ -43,7 +57,8 @@ def test_functions_that_never_render_never_load_the_renderers() -> None:
         " if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

@@ -22,20 +22,39 @@ def test_embedded_defaults() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env({
-            "DATABASE_URL": "mysql://db", "RABBITMQ_URL": "http://x", "K_SINK": "ftp://x",
-            "JWT_ALGORITHM": "none", "JWT_TTL_SECONDS": "soon", "MAX_DOCUMENT_BYTES": "10",
-            "INVOICE_FORMATS": "pdf,docx", "LOG_LEVEL": "LOUD",
-        })
+        Settings.from_env(
+            {
+                "DATABASE_URL": "mysql://db",
+                "RABBITMQ_URL": "http://x",
+                "K_SINK": "ftp://x",
+                "JWT_ALGORITHM": "none",
+                "JWT_TTL_SECONDS": "soon",
+                "MAX_DOCUMENT_BYTES": "10",
+                "INVOICE_FORMATS": "pdf,docx",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
     assert {p.pointer for p in exc.value.problems} == {
-        "/DATABASE_URL", "/RABBITMQ_URL", "/K_SINK", "/JWT_ALGORITHM", "/JWT_TTL_SECONDS",
-        "/MAX_DOCUMENT_BYTES", "/INVOICE_FORMATS", "/LOG_LEVEL"}
+        "/DATABASE_URL",
+        "/RABBITMQ_URL",
+        "/K_SINK",
+        "/JWT_ALGORITHM",
+        "/JWT_TTL_SECONDS",
+        "/MAX_DOCUMENT_BYTES",
+        "/INVOICE_FORMATS",
+        "/LOG_LEVEL",
+    }
     assert exc.value.status == 503
 
 
 def test_secrets_never_show_in_repr() -> None:
-    s = Settings.from_env({"JWT_SECRET": "s" * 40, "SENDGRID_API_KEY": "SG.very-secret",
-                           "DATABASE_URL": "postgresql://u:pw@h/db"})
+    s = Settings.from_env(
+        {
+            "JWT_SECRET": "s" * 40,
+            "SENDGRID_API_KEY": "SG.very-secret",
+            "DATABASE_URL": "postgresql://u:pw@h/db",
+        }
+    )
     text = repr(s)
     assert "s" * 40 not in text and "SG.very-secret" not in text and "pw@" not in text
 

@@ -57,8 +57,9 @@ _attempts = itertools.count(1)
 def account_key(email: str) -> str:
     """The throttle key of a login email: a digest of the normalised email (so unknown emails
     are counted exactly like known ones, and no typed email is stored)."""
-    return hashlib.sha256(b"account\0" + email.strip().lower().encode("utf-8", "replace")
-                          ).hexdigest()
+    return hashlib.sha256(
+        b"account\0" + email.strip().lower().encode("utf-8", "replace")
+    ).hexdigest()
 
 
 def client_key(address: str) -> str:
@@ -79,8 +80,9 @@ def client_key(address: str) -> str:
     return hashlib.sha256(b"client\0" + text.encode("utf-8", "replace")).hexdigest()
 
 
-def client_address(settings: Settings, remote_addr: str | None,
-                   header: Callable[[str], str | None]) -> str | None:
+def client_address(
+    settings: Settings, remote_addr: str | None, header: Callable[[str], str | None]
+) -> str | None:
     """Who is asking: the socket's peer, or, when ``LOGIN_CLIENT_IP_HEADER`` names a header
     that the proxy in front writes itself, that header (for ``X-Forwarded-For``, its first
     hop). A request without the header falls back to the peer."""
@@ -93,11 +95,13 @@ def client_address(settings: Settings, remote_addr: str | None,
 
 
 def login_policy(settings: Settings) -> LoginPolicy:
-    return LoginPolicy(free_failures=settings.login_free_failures,
-                       base_delay=float(settings.login_delay_seconds),
-                       max_delay=float(settings.login_max_delay_seconds),
-                       client_burst=float(settings.login_client_burst),
-                       client_per_minute=float(settings.login_client_per_minute))
+    return LoginPolicy(
+        free_failures=settings.login_free_failures,
+        base_delay=float(settings.login_delay_seconds),
+        max_delay=float(settings.login_max_delay_seconds),
+        client_burst=float(settings.login_client_burst),
+        client_per_minute=float(settings.login_client_per_minute),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,8 +110,9 @@ def hash_slots(size: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(size)
 
 
-def login(settings: Settings, repo: Repository, email: str, password: str, *,
-          client: str | None = None) -> Token:
+def login(
+    settings: Settings, repo: Repository, email: str, password: str, *, client: str | None = None
+) -> Token:
     """A token for valid credentials. Every failure costs one argon2 verification and raises
     the same Unauthorized, so a caller cannot tell which part was wrong.
 
@@ -119,12 +124,12 @@ def login(settings: Settings, repo: Repository, email: str, password: str, *,
     account = account_key(email)
     if next(_attempts) % PRUNE_EVERY == 0:
         repo.prune_login_throttle(datetime.now(UTC) - PRUNE_AFTER)
-    wait = repo.reserve_login_attempt(account, client_key(client) if client else None,
-                                      login_policy(settings))
+    wait = repo.reserve_login_attempt(
+        account, client_key(client) if client else None, login_policy(settings)
+    )
     if wait > 0:
         seconds = max(1, math.ceil(wait))
-        raise TooManyRequests(f"too many login attempts; try again in {seconds} seconds",
-                              seconds)
+        raise TooManyRequests(f"too many login attempts; try again in {seconds} seconds", seconds)
     slots = hash_slots(settings.login_max_concurrent_hashes)
     try:
         user = repo.get_user_by_email(email.strip())

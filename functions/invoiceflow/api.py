@@ -84,26 +84,33 @@ def invoice_links(ctx: Context, invoice_id: str) -> dict[str, str]:
 
 
 def _accepted_body(ctx: Context, inv: Invoice) -> dict[str, Any]:
-    return {"invoice_id": inv.id, "status": inv.status, "number": inv.number,
-            "links": invoice_links(ctx, inv.id)}
+    return {
+        "invoice_id": inv.id,
+        "status": inv.status,
+        "number": inv.number,
+        "links": invoice_links(ctx, inv.id),
+    }
 
 
 def _document_bytes(request: Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None and length > limit + _MULTIPART_SLACK:
-        raise PayloadTooLarge(f"the request is {length:,} bytes; the document limit is "
-                              f"{limit:,}")
+        raise PayloadTooLarge(f"the request is {length:,} bytes; the document limit is {limit:,}")
     mimetype = request.mimetype or ""
     if mimetype.startswith("multipart/form-data"):
         upload = request.files.get("file")
         if upload is None:
-            raise BadRequest("send the invoice as the multipart field 'file' "
-                             "(curl -F 'file=@invoice.json') or as an application/json body")
+            raise BadRequest(
+                "send the invoice as the multipart field 'file' "
+                "(curl -F 'file=@invoice.json') or as an application/json body"
+            )
         data = upload.stream.read(limit + 1)
     else:
         if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-            raise BadRequest(f"unsupported Content-Type {mimetype!r}: send application/json "
-                             "or multipart/form-data")
+            raise BadRequest(
+                f"unsupported Content-Type {mimetype!r}: send application/json "
+                "or multipart/form-data"
+            )
         data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"the document is over the limit of {limit:,} bytes")
@@ -117,8 +124,9 @@ def uploaded_event_id(invoice_id: str) -> str:
     return f"{invoice_id}.uploaded"
 
 
-def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
-                    idempotency_key: str | None = None) -> tuple[Invoice, bool]:
+def accept_document(
+    ctx: Context, owner: User, data: bytes, *, source: str, idempotency_key: str | None = None
+) -> tuple[Invoice, bool]:
     """Validate, store the raw document, and record the invoice with its ``uploaded`` event
     in one transaction (the outbox). Returns (invoice, created)."""
     settings = ctx.settings
@@ -128,28 +136,49 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
         earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)
         if earlier is not None:
             if earlier.request_sha256 != digest:
-                raise IdempotencyConflict(f"the Idempotency-Key {idempotency_key!r} was used "
-                                          "with a different document")
+                raise IdempotencyConflict(
+                    f"the Idempotency-Key {idempotency_key!r} was used with a different document"
+                )
             return earlier, False
     invoice_id = str(uuid.uuid4())
     raw_id = f"{invoice_id}-json"
-    ctx.docs.put(data, file_id=raw_id, filename=file_name(document.invoice.number, "json"),
-                 content_type=JSON_CONTENT_TYPE, owner=owner.id, invoice_id=invoice_id,
-                 kind="raw")
+    ctx.docs.put(
+        data,
+        file_id=raw_id,
+        filename=file_name(document.invoice.number, "json"),
+        content_type=JSON_CONTENT_TYPE,
+        owner=owner.id,
+        invoice_id=invoice_id,
+        kind="raw",
+    )
     event = NewOutboxEvent(
-        event_id=uploaded_event_id(invoice_id), type=INVOICE_UPLOADED, source=UPLOAD_SOURCE,
+        event_id=uploaded_event_id(invoice_id),
+        type=INVOICE_UPLOADED,
+        source=UPLOAD_SOURCE,
         subject=invoice_id,
-        data={"invoice_id": invoice_id, "owner_id": owner.id,
-              "number": document.invoice.number, "raw_file_id": raw_id,
-              "formats": list(settings.invoice_formats), "source_format":
-              document.source_format})
+        data={
+            "invoice_id": invoice_id,
+            "owner_id": owner.id,
+            "number": document.invoice.number,
+            "raw_file_id": raw_id,
+            "formats": list(settings.invoice_formats),
+            "source_format": document.source_format,
+        },
+    )
     try:
         accepted = ctx.repo.accept_invoice(
-            NewInvoice(id=invoice_id, owner_id=owner.id, number=document.invoice.number,
-                       source=source, raw_file_id=raw_id,  # type: ignore[arg-type]
-                       formats=settings.invoice_formats, idempotency_key=idempotency_key,
-                       request_sha256=digest),
-            [event])
+            NewInvoice(
+                id=invoice_id,
+                owner_id=owner.id,
+                number=document.invoice.number,
+                source=source,
+                raw_file_id=raw_id,  # type: ignore[arg-type]
+                formats=settings.invoice_formats,
+                idempotency_key=idempotency_key,
+                request_sha256=digest,
+            ),
+            [event],
+        )
     except IdempotencyConflict:  # a concurrent request with the same key and another body
         ctx.docs.delete(raw_id)
         raise
@@ -157,8 +186,7 @@ def accept_document(ctx: Context, owner: User, data: bytes, *, source: str,
         ctx.docs.delete(raw_id)
         return accepted.invoice, False
     bind(invoice=invoice_id)
-    log.info("accepted invoice %s (%s format)", document.invoice.number,
-             document.source_format)
+    log.info("accepted invoice %s (%s format)", document.invoice.number, document.source_format)
     return accepted.invoice, True
 
 
@@ -172,8 +200,7 @@ def upload(request: Request) -> Response:
     bind(user=user.id)
     key = request.headers.get("Idempotency-Key")
     if key is not None and (not 1 <= len(key) <= 200 or _CONTROL.search(key)):
-        raise BadRequest("Idempotency-Key must be 1 to 200 characters without control "
-                         "characters")
+        raise BadRequest("Idempotency-Key must be 1 to 200 characters without control characters")
     data = _document_bytes(request, ctx.settings.max_document_bytes)
     invoice, _created = accept_document(ctx, user, data, source="http", idempotency_key=key)
     relay_after_commit(ctx, [(UPLOAD_SOURCE, uploaded_event_id(invoice.id))])
@@ -193,23 +220,28 @@ def intake(request: Request) -> Response:
     ctx = get_context()
     event = from_request(dict(request.headers), request.get_data())
     if event["type"] != INVOICE_REQUESTED:
-        raise BadRequest(f"this function takes {INVOICE_REQUESTED} events, not "
-                         f"{event['type']}")
+        raise BadRequest(f"this function takes {INVOICE_REQUESTED} events, not {event['type']}")
     from invoiceflow.signing import verify_event
 
     producer = verify_event(event, ctx.settings.event_producer_keys)
     bind(event=event["id"], producer=producer)
     data = event.data if isinstance(event.data, dict) else None
-    if data is None or not isinstance(data.get("owner_email"), str) or \
-            not isinstance(data.get("invoice"), dict):
-        raise BadRequest("the event data must be an object with 'owner_email' (string) and "
-                         "'invoice' (the invoice document)")
+    if (
+        data is None
+        or not isinstance(data.get("owner_email"), str)
+        or not isinstance(data.get("invoice"), dict)
+    ):
+        raise BadRequest(
+            "the event data must be an object with 'owner_email' (string) and "
+            "'invoice' (the invoice document)"
+        )
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
     parse_invoice(document, max_bytes=ctx.settings.max_document_bytes)  # problems first
     owner = ctx.repo.get_user_by_email(data["owner_email"])
     if owner is None or owner.disabled:
-        log.info("invoice.requested %s from producer %s names no active user", event["id"],
-                 producer)
+        log.info(
+            "invoice.requested %s from producer %s names no active user", event["id"], producer
+        )
         raise UnknownOwner("the owner_email of the event names no active user")
     # the event's source+id is the idempotency key: a redelivery creates nothing new
     key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
@@ -222,8 +254,9 @@ def intake(request: Request) -> Response:
 
 
 def _owned_invoice(ctx: Context, user: User, invoice_id: str) -> Invoice:
-    invoice = ctx.repo.get_invoice(invoice_id, owner_id=user.id) if _UUID.match(invoice_id) \
-        else None
+    invoice = (
+        ctx.repo.get_invoice(invoice_id, owner_id=user.id) if _UUID.match(invoice_id) else None
+    )
     if invoice is None:
         raise NotFound("no such invoice")
     return invoice
@@ -242,8 +275,8 @@ def _send_file(ctx: Context, request: Request, user: User, file_id: str) -> Resp
     headers = {
         "ETag": etag,
         "Content-Length": str(info.size),
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
-                               f"filename*=UTF-8''{quote(info.filename)}",
+        "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(info.filename)}",
         "Cache-Control": "private, max-age=0, must-revalidate",
         "X-Content-Type-Options": "nosniff",
     }
@@ -255,8 +288,13 @@ def _send_file(ctx: Context, request: Request, user: User, file_id: str) -> Resp
         response = Response(status=200, headers=headers, mimetype=info.content_type)
         response.headers["Content-Length"] = str(info.size)
         return response
-    response = Response(iter(opened), status=200, headers=headers,
-                        mimetype=info.content_type, direct_passthrough=True)
+    response = Response(
+        iter(opened),
+        status=200,
+        headers=headers,
+        mimetype=info.content_type,
+        direct_passthrough=True,
+    )
     return response
 
 
@@ -264,15 +302,23 @@ def _invoice_view(ctx: Context, inv: Invoice) -> dict[str, Any]:
     base = ctx.settings.public_base_url
     files = {}
     for art in ctx.repo.list_artifacts(inv.id):
-        files[art.format] = {"file_id": art.file_id, "size": art.size, "sha256": art.sha256,
-                             "url": f"{base}/download?fid={art.file_id}"}
-    files["json"] = {"file_id": inv.raw_file_id,
-                     "url": f"{base}/download?fid={inv.raw_file_id}"}
+        files[art.format] = {
+            "file_id": art.file_id,
+            "size": art.size,
+            "sha256": art.sha256,
+            "url": f"{base}/download?fid={art.file_id}",
+        }
+    files["json"] = {"file_id": inv.raw_file_id, "url": f"{base}/download?fid={inv.raw_file_id}"}
     view: dict[str, Any] = {
-        "invoice_id": inv.id, "number": inv.number, "status": inv.status,
-        "source": inv.source, "formats": list(inv.formats), "files": files,
+        "invoice_id": inv.id,
+        "number": inv.number,
+        "status": inv.status,
+        "source": inv.source,
+        "formats": list(inv.formats),
+        "files": files,
         "links": invoice_links(ctx, inv.id),
-        "created_at": inv.created_at.isoformat(), "updated_at": inv.updated_at.isoformat(),
+        "created_at": inv.created_at.isoformat(),
+        "updated_at": inv.updated_at.isoformat(),
     }
     if inv.error:
         view["error"] = inv.error
@@ -302,8 +348,10 @@ def download(request: Request) -> Response:
         if not 1 <= limit <= 100:
             raise BadRequest("limit must be from 1 to 100")
         page = ctx.repo.list_invoices(user.id, limit=limit, cursor=request.args.get("cursor"))
-        body = {"items": [_invoice_view(ctx, inv) for inv in page.items],
-                "next_cursor": page.next_cursor}
+        body = {
+            "items": [_invoice_view(ctx, inv) for inv in page.items],
+            "next_cursor": page.next_cursor,
+        }
         return json_response(body)
     match = _INVOICE_PATH.match(path)
     if match is None:

@@ -47,15 +47,21 @@ def _key(settings: Settings, *, signing: bool) -> str:
         key, name = settings.jwt_public_key, "JWT_PUBLIC_KEY"
     if not key:
         action = "sign" if signing else "verify"
-        raise ConfigError([Problem(f"/{name}", f"is required to {action} "
-                                   f"{settings.jwt_algorithm} tokens")])
+        raise ConfigError(
+            [Problem(f"/{name}", f"is required to {action} {settings.jwt_algorithm} tokens")]
+        )
     return key
 
 
 def issue_token(settings: Settings, user: User, *, now: float | None = None) -> Token:
     issued = int(time.time() if now is None else now)
-    claims = {"sub": user.id, "iat": issued, "exp": issued + settings.jwt_ttl_seconds,
-              "iss": settings.jwt_issuer, "aud": settings.jwt_audience}
+    claims = {
+        "sub": user.id,
+        "iat": issued,
+        "exp": issued + settings.jwt_ttl_seconds,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
     token = jwt.encode(claims, _key(settings, signing=True), algorithm=settings.jwt_algorithm)
     return Token(token=token, expires_in=settings.jwt_ttl_seconds)
 
@@ -64,8 +70,12 @@ def verify_token(settings: Settings, token: str) -> str:
     """The user id (``sub``) of a valid token; Unauthorized otherwise."""
     try:
         claims = jwt.decode(
-            token, _key(settings, signing=False), algorithms=[settings.jwt_algorithm],
-            audience=settings.jwt_audience, issuer=settings.jwt_issuer, leeway=LEEWAY_SECONDS,
+            token,
+            _key(settings, signing=False),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=LEEWAY_SECONDS,
             options={"require": _REQUIRED, "verify_signature": True},
         )
     except jwt.ExpiredSignatureError:
@@ -93,8 +103,7 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
     """(email, password) from an ``Authorization: Basic ...`` header."""
     scheme, _, encoded = (authorization or "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise Unauthorized("log in with HTTP Basic auth: curl -X POST .../login -u "
-                           "email:password")
+        raise Unauthorized("log in with HTTP Basic auth: curl -X POST .../login -u email:password")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: non-ASCII text

@@ -1,13 +1,13 @@
 """The ``invoiceflow`` command line.
 
-    invoiceflow render FILE... --out DIR [--format pdf,xlsx]
-    invoiceflow db migrate
-    invoiceflow outbox relay
-    invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
-    invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
-    invoiceflow users unlock EMAIL      (forget its failed logins: ends a login lockout)
-    invoiceflow dev [--port 8080]
-    invoiceflow demo [--out out]
+invoiceflow render FILE... --out DIR [--format pdf,xlsx]
+invoiceflow db migrate
+invoiceflow outbox relay
+invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
+invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
+invoiceflow users unlock EMAIL      (forget its failed logins: ends a login lockout)
+invoiceflow dev [--port 8080]
+invoiceflow demo [--out out]
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def _formats(value: str) -> list[str]:
     names = [f.strip() for f in value.split(",") if f.strip()]
     unknown = [n for n in names if n not in FORMATS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"formats are a comma-separated subset of "
-                                         f"{','.join(FORMATS)}; got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"formats are a comma-separated subset of {','.join(FORMATS)}; got {value!r}"
+        )
     return names
 
 
@@ -57,23 +58,28 @@ def cmd_render(args: argparse.Namespace) -> int:
             targets = [out / file_name(invoice.number, fmt) for fmt in args.format]
             clash = next((t for t in targets if t in written), None)
             if clash is not None:
-                raise BadRequest(f"another file of this batch has the number "
-                                 f"{invoice.number!r}: {clash.name} was not overwritten")
+                raise BadRequest(
+                    f"another file of this batch has the number "
+                    f"{invoice.number!r}: {clash.name} was not overwritten"
+                )
             for fmt, target in zip(args.format, targets, strict=True):
                 target.write_bytes(FORMATS[fmt].render(invoice))
                 written.append(target)
         except InvoiceflowError as exc:
             failed.append((name, exc))
         except Exception as exc:  # noqa: BLE001 - one broken file must not stop the batch
-            failed.append((name, RenderError(f"cannot be rendered: {exc.__class__.__name__}: "
-                                             f"{exc}")))
+            failed.append(
+                (name, RenderError(f"cannot be rendered: {exc.__class__.__name__}: {exc}"))
+            )
     for path in written:
         print(path)
     for name, problem in failed:
         print(f"{name}: {problem}", file=sys.stderr)
     if failed:
-        print(f"{len(failed)} of {len(files)} file(s) had problems; the others were rendered",
-              file=sys.stderr)
+        print(
+            f"{len(failed)} of {len(files)} file(s) had problems; the others were rendered",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -150,8 +156,9 @@ def cmd_events_sign(args: argparse.Namespace) -> int:
         raise BadRequest(f"EVENT_PRODUCER_KEYS has no key {args.key_id!r}")
     raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     event = from_request({"content-type": "application/cloudevents+json"}, raw)
-    sys.stdout.buffer.write(to_structured_json(sign_event(event, args.key_id,
-                                                          keys[args.key_id])) + b"\n")
+    sys.stdout.buffer.write(
+        to_structured_json(sign_event(event, args.key_id, keys[args.key_id])) + b"\n"
+    )
     return 0
 
 
@@ -184,19 +191,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("db", help="database administration")
     dbsub = p.add_subparsers(dest="db_cmd", required=True)
     dbsub.add_parser("migrate", help="apply SQL migrations (safe to run twice)").set_defaults(
-        func=cmd_db_migrate)
+        func=cmd_db_migrate
+    )
 
     p = sub.add_parser("outbox", help="the transactional outbox")
     osub = p.add_subparsers(dest="outbox_cmd", required=True)
-    osub.add_parser("relay", help="send every pending event to K_SINK (a CronJob runs this)"
-                    ).set_defaults(func=cmd_outbox_relay)
+    osub.add_parser(
+        "relay", help="send every pending event to K_SINK (a CronJob runs this)"
+    ).set_defaults(func=cmd_outbox_relay)
 
     p = sub.add_parser("events", help="CloudEvents for integrators")
     esub = p.add_subparsers(dest="events_cmd", required=True)
-    sign = esub.add_parser("sign", help="sign an invoice.requested event (structured JSON) "
-                           "with a key of EVENT_PRODUCER_KEYS; prints the signed event")
-    sign.add_argument("file", nargs="?", default="-", metavar="FILE",
-                      help="the event as structured JSON ('-': standard input)")
+    sign = esub.add_parser(
+        "sign",
+        help="sign an invoice.requested event (structured JSON) "
+        "with a key of EVENT_PRODUCER_KEYS; prints the signed event",
+    )
+    sign.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        metavar="FILE",
+        help="the event as structured JSON ('-': standard input)",
+    )
     sign.add_argument("--key-id", required=True)
     sign.set_defaults(func=cmd_events_sign)
 
@@ -204,12 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     usub = p.add_subparsers(dest="users_cmd", required=True)
     add = usub.add_parser("add")
     add.add_argument("email")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from the first line of standard input")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     usub.add_parser("disable").add_argument("email")
     usub.add_parser("enable").add_argument("email")
-    usub.add_parser("unlock", help="forget the email's failed logins (ends a lockout)"
-                    ).add_argument("email")
+    usub.add_parser(
+        "unlock", help="forget the email's failed logins (ends a lockout)"
+    ).add_argument("email")
     usub.add_parser("list")
     p.set_defaults(func=cmd_users)
 
@@ -218,8 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_dev)
 
-    p = sub.add_parser("demo", help="start the local runtime, send a sample invoice, fetch "
-                       "its files and stop")
+    p = sub.add_parser(
+        "demo", help="start the local runtime, send a sample invoice, fetch its files and stop"
+    )
     p.add_argument("--out", default="out")
     p.add_argument("--port", type=int, default=0, help="0: any free port")
     p.set_defaults(func=cmd_demo)

@@ -27,8 +27,7 @@ class Context:
     def docs(self) -> DocumentStore:
         from invoiceflow.stores import open_document_store
 
-        return open_document_store(self.settings.document_store_url,
-                                   self.settings.mongodb_database)
+        return open_document_store(self.settings.document_store_url, self.settings.mongodb_database)
 
     @cached_property
     def emitter(self) -> Emitter:

@@ -68,8 +68,7 @@ class InvoiceflowError(Exception):
     def to_dict(self) -> dict[str, Any]:
         if self.public_detail is not None:
             return {"status": self.status, "title": self.title, "detail": self.public_detail}
-        body: dict[str, Any] = {"status": self.status, "title": self.title,
-                                "detail": self.detail}
+        body: dict[str, Any] = {"status": self.status, "title": self.title, "detail": self.detail}
         if self.problems:
             body["problems"] = [p.to_dict() for p in self.problems]
         return body
@@ -116,8 +115,9 @@ class ValidationError(PermanentError):
 
     def __init__(self, problems: Sequence[Problem], detail: str = "") -> None:
         n = len(problems)
-        super().__init__(detail or f"{n} problem{'s' if n != 1 else ''} in the invoice document",
-                         problems)
+        super().__init__(
+            detail or f"{n} problem{'s' if n != 1 else ''} in the invoice document", problems
+        )
 
 
 class TotalsMismatch(ValidationError):
@@ -201,5 +201,8 @@ def status_for(exc: BaseException) -> int:
 def body_for(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, InvoiceflowError):
         return exc.to_dict()
-    return {"status": 503, "title": "Service unavailable",
-            "detail": "an unexpected error occurred; the request can be retried"}
+    return {
+        "status": 503,
+        "title": "Service unavailable",
+        "detail": "an unexpected error occurred; the request can be retried",
+    }

@@ -61,8 +61,13 @@ INVOICE_FAILED = _PREFIX + "failed.v1"
 INVOICE_NOTIFIED = _PREFIX + "notified.v1"
 
 #: Every event type of the product.
-EVENT_TYPES: tuple[str, ...] = (INVOICE_UPLOADED, INVOICE_REQUESTED, INVOICE_RENDERED,
-                                INVOICE_FAILED, INVOICE_NOTIFIED)
+EVENT_TYPES: tuple[str, ...] = (
+    INVOICE_UPLOADED,
+    INVOICE_REQUESTED,
+    INVOICE_RENDERED,
+    INVOICE_FAILED,
+    INVOICE_NOTIFIED,
+)
 
 SPECVERSION = "1.0"
 #: Events carry ids and small facts, never documents.
@@ -71,8 +76,9 @@ MAX_DATA_BYTES = 4096
 DEFAULT_TIMEOUT = 10.0
 
 #: Attributes defined by the CloudEvents 1.0 spec (everything else is an extension).
-CONTEXT_ATTRIBUTES = frozenset({"id", "source", "specversion", "type", "datacontenttype",
-                                "dataschema", "subject", "time"})
+CONTEXT_ATTRIBUTES = frozenset(
+    {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"}
+)
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 
 _EXTENSION_NAME = re.compile(r"[a-z0-9]+")
@@ -90,9 +96,15 @@ def is_extension_name(name: str) -> bool:
     return bool(_EXTENSION_NAME.fullmatch(name))
 
 
-def make_event(type: str, source: str, data: Mapping[str, Any] | None, *,
-               subject: str | None = None, id: str | None = None,
-               extensions: Mapping[str, str | int | bool] | None = None) -> Event:
+def make_event(
+    type: str,
+    source: str,
+    data: Mapping[str, Any] | None,
+    *,
+    subject: str | None = None,
+    id: str | None = None,
+    extensions: Mapping[str, str | int | bool] | None = None,
+) -> Event:
     """A CloudEvent 1.0 with JSON ``data``. ``id`` defaults to a new UUID and ``time`` to now.
 
     Raises ``ValueError`` (a programming error) for an empty type or source, an extension
@@ -111,10 +123,16 @@ def make_event(type: str, source: str, data: Mapping[str, Any] | None, *,
             problems.append(f"data must be JSON-serializable: {exc}")
         else:
             if size > MAX_DATA_BYTES:
-                problems.append(f"data is {size} bytes; events carry ids, not documents "
-                                f"(at most {MAX_DATA_BYTES} bytes)")
-    attributes: dict[str, Any] = {"specversion": SPECVERSION, "type": type, "source": source,
-                                  "datacontenttype": "application/json"}
+                problems.append(
+                    f"data is {size} bytes; events carry ids, not documents "
+                    f"(at most {MAX_DATA_BYTES} bytes)"
+                )
+    attributes: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "type": type,
+        "source": source,
+        "datacontenttype": "application/json",
+    }
     if id is not None:
         if not isinstance(id, str) or not id:
             problems.append("id must be a non-empty string")
@@ -194,8 +212,10 @@ def to_http(event: Event) -> tuple[dict[str, str], bytes]:
     headers, body = _to_binary(event)
     if isinstance(body, str):
         body = body.encode()
-    encoded = {name: encode_header_value(str(value)) if name.lower().startswith("ce-")
-               else str(value) for name, value in headers.items()}
+    encoded = {
+        name: encode_header_value(str(value)) if name.lower().startswith("ce-") else str(value)
+        for name, value in headers.items()
+    }
     return encoded, body if body is not None else b""
 
 
@@ -218,8 +238,9 @@ def from_request(headers: Mapping[str, str], body: bytes | str | None) -> Event:
         raw = raw.encode()
     content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
     if content_type == _BATCH:
-        raise BadRequest("batched CloudEvents are not supported",
-                         [Problem("", "send one event per request")])
+        raise BadRequest(
+            "batched CloudEvents are not supported", [Problem("", "send one event per request")]
+        )
     if content_type == _STRUCTURED:
         problems = _structured_problems(raw)
     else:
@@ -247,8 +268,7 @@ def _decoded_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[P
             try:
                 text = decode_header_value(text)
             except ValueError as exc:
-                problems.append(Problem(f"/{name[3:]}", f"the {name} header is malformed: "
-                                                        f"{exc}"))
+                problems.append(Problem(f"/{name[3:]}", f"the {name} header is malformed: {exc}"))
         decoded[name] = text
     return decoded, problems
 
@@ -271,8 +291,13 @@ def forbidden_character(value: str) -> str | None:
     stored (PostgreSQL text holds no NUL), encoded or logged safely."""
     for ch in value:
         code = ord(ch)
-        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or \
-                0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        if (
+            code < 0x20
+            or 0x7F <= code <= 0x9F
+            or 0xD800 <= code <= 0xDFFF
+            or 0xFDD0 <= code <= 0xFDEF
+            or code & 0xFFFE == 0xFFFE
+        ):
             return f"U+{code:04X}"
     return None
 
@@ -281,9 +306,12 @@ def _forbidden_problem(name: str, value: Any) -> Problem | None:
     found = forbidden_character(value) if isinstance(value, str) else None
     if found is None:
         return None
-    return Problem(f"/{name}", f"the {name} attribute holds {found}, which a CloudEvents "
-                               "string may not (control characters, surrogates, "
-                               "noncharacters)")
+    return Problem(
+        f"/{name}",
+        f"the {name} attribute holds {found}, which a CloudEvents "
+        "string may not (control characters, surrogates, "
+        "noncharacters)",
+    )
 
 
 def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Problem]:
@@ -293,13 +321,15 @@ def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Proble
         if value is None:
             problems.append(Problem(f"/{name}", f"the {name} attribute is missing ({where})"))
         elif not isinstance(value, str) or not value.strip():
-            problems.append(Problem(f"/{name}", f"the {name} attribute must be a non-empty "
-                                                f"string ({where})"))
+            problems.append(
+                Problem(f"/{name}", f"the {name} attribute must be a non-empty string ({where})")
+            )
         elif (problem := _forbidden_problem(name, value)) is not None:
             problems.append(problem)
         elif name == "specversion" and value != SPECVERSION:
-            problems.append(Problem("/specversion",
-                                    f"specversion {value!r} is not supported (only 1.0)"))
+            problems.append(
+                Problem("/specversion", f"specversion {value!r} is not supported (only 1.0)")
+            )
     return problems
 
 
@@ -307,17 +337,19 @@ def _is_json(content_type: str) -> bool:
     return content_type in ("application/json", "text/json") or content_type.endswith("+json")
 
 
-def _binary_problems(headers: Mapping[str, str], content_type: str,
-                     body: bytes) -> list[Problem]:
+def _binary_problems(headers: Mapping[str, str], content_type: str, body: bytes) -> list[Problem]:
     attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
     problems = _required_problems(attributes, "binary mode: ce-* headers")
     for name in attributes:
-        if name not in REQUIRED_ATTRIBUTES and \
-                (problem := _forbidden_problem(name, attributes[name])) is not None:
+        if (
+            name not in REQUIRED_ATTRIBUTES
+            and (problem := _forbidden_problem(name, attributes[name])) is not None
+        ):
             problems.append(problem)
         if name not in CONTEXT_ATTRIBUTES and not is_extension_name(name):
-            problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
-                                                "letters and digits"))
+            problems.append(
+                Problem(f"/{name}", f"extension name {name!r} must be lowercase letters and digits")
+            )
     if body and _is_json(content_type):
         try:
             json.loads(body)
@@ -346,8 +378,9 @@ def _structured_problems(body: bytes) -> list[Problem]:
         if name in CONTEXT_ATTRIBUTES:
             continue
         if not is_extension_name(name):
-            problems.append(Problem(f"/{name}", f"extension name {name!r} must be lowercase "
-                                                "letters and digits"))
+            problems.append(
+                Problem(f"/{name}", f"extension name {name!r} must be lowercase letters and digits")
+            )
     if "data" in document and "data_base64" in document:
         problems.append(Problem("/data_base64", "data and data_base64 are mutually exclusive"))
     return problems
@@ -380,11 +413,16 @@ def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT
     try:
         response = requests.post(sink_url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        log.warning("event %s (%s) not sent to %s: %s", event["id"], event["type"],
-                    sink_url, exc)
+        log.warning("event %s (%s) not sent to %s: %s", event["id"], event["type"], sink_url, exc)
         raise Unavailable(f"the event broker is unreachable: {exc.__class__.__name__}") from exc
     if not 200 <= response.status_code < 300:
-        log.warning("event %s (%s) refused by %s: HTTP %s %s", event["id"], event["type"],
-                    sink_url, response.status_code, response.text[:200])
+        log.warning(
+            "event %s (%s) refused by %s: HTTP %s %s",
+            event["id"],
+            event["type"],
+            sink_url,
+            response.status_code,
+            response.text[:200],
+        )
         raise Unavailable(f"the event broker answered HTTP {response.status_code}")
     log.debug("event %s (%s) sent to %s", event["id"], event["type"], sink_url)

@@ -19,16 +19,20 @@ class OutputFormat:
     function: str
 
     def render(self, invoice: Invoice) -> bytes:
-        fn: Callable[[Invoice], bytes] = getattr(importlib.import_module(self.module),
-                                                 self.function)
+        fn: Callable[[Invoice], bytes] = getattr(
+            importlib.import_module(self.module), self.function
+        )
         return fn(invoice)
 
 
 FORMATS: dict[str, OutputFormat] = {
     "pdf": OutputFormat("pdf", "application/pdf", "invoiceflow.render.pdf", "render_pdf"),
     "xlsx": OutputFormat(
-        "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "invoiceflow.render.xlsx", "render_xlsx"),
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "invoiceflow.render.xlsx",
+        "render_xlsx",
+    ),
 }
 JSON_CONTENT_TYPE = "application/json"
 

@@ -48,8 +48,9 @@ def _check(name: str, probe: Callable[[], object]) -> str:
     return DOWN if result is False else OK
 
 
-def readiness(function: str | None,
-              extra: Mapping[str, Callable[[], object]] | None = None) -> dict[str, str]:
+def readiness(
+    function: str | None, extra: Mapping[str, Callable[[], object]] | None = None
+) -> dict[str, str]:
     """Every check of ``function`` (None: the local runtime, which runs them all) by name:
     ``"ok"`` or ``"unavailable"``. A check that returns False also counts as unavailable."""
     from invoiceflow.context import get_context
@@ -61,8 +62,7 @@ def readiness(function: str | None,
         return {"settings": DOWN}
     checks = {"database": _check("the database", lambda: ctx.repo.ping())}
     if function is None or function in DOCUMENT_STORE_USERS:
-        checks["documents"] = _check("the document store",
-                                     lambda: ctx.docs.ping(CHECK_TIMEOUT))
+        checks["documents"] = _check("the document store", lambda: ctx.docs.ping(CHECK_TIMEOUT))
     for name, probe in (extra or {}).items():
         checks[name] = _check(name, probe)
     return checks
@@ -74,13 +74,13 @@ def liveness_body() -> tuple[int, dict[str, object]]:
 
 def readiness_body(checks: Mapping[str, str]) -> tuple[int, dict[str, object]]:
     ready = all(v == OK for v in checks.values())
-    return (200 if ready else 503), {"status": "ready" if ready else DOWN,
-                                     "checks": dict(checks)}
+    return (200 if ready else 503), {"status": "ready" if ready else DOWN, "checks": dict(checks)}
 
 
 def _response(status: int, body: dict[str, object]) -> Response:
-    return Response(json.dumps(body), status, mimetype="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(body), status, mimetype="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 def probed(function: str) -> Callable[[Handler], Handler]:

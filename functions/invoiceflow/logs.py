@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "invoiceflow_log_context", default=None)
+    "invoiceflow_log_context", default=None
+)
 _configured = False
 
 
@@ -31,8 +32,9 @@ def configure(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s %(context)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(context)s")
+    )
     logger.addHandler(handler)
     logger.propagate = False
     _configured = True

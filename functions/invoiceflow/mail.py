@@ -49,8 +49,10 @@ SEND_TIMEOUT = 10.0
 #: (U+2028, U+2029) and lone surrogates: none of them may reach a header
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
 #: a plain address: no white space, quotes, brackets, commas or encoded words
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
-                      r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
 _NAMED_ADDRESS = re.compile(r"^(.*)<([^<>]*)>$")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,8 +61,7 @@ def header_text(text: str) -> str:
     """User text made safe for one header value: every character that breaks or folds a line
     becomes a space and runs of white space collapse to one (no header injection, whatever
     the input)."""
-    cleaned = "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
-                      for ch in text)
+    cleaned = "".join(" " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
     return " ".join(cleaned.split())
 
 
@@ -90,8 +91,9 @@ def checked_address(text: str, role: str) -> tuple[str, str]:
     ``local@domain`` (anything else could add recipients or headers): else MailRejected."""
     text = header_text(text)
     named = _NAMED_ADDRESS.match(text)
-    name, address = (named.group(1).strip().strip('"').strip(), named.group(2)) if named \
-        else ("", text)
+    name, address = (
+        (named.group(1).strip().strip('"').strip(), named.group(2)) if named else ("", text)
+    )
     if not _ADDRESS.match(address) or "=?" in address or len(address) > 254:
         raise MailRejected(f"the {role} address cannot be used in an email")
     return header_text(name), address
@@ -103,14 +105,14 @@ def rfc2231_disposition(filename: str) -> str:
     chunks: list[str] = []
     while quoted:
         cut = min(40, len(quoted))  # lines stay short: the policy would refold a long one
-        while cut < len(quoted) and "%" in quoted[max(cut - 2, 0):cut]:
+        while cut < len(quoted) and "%" in quoted[max(cut - 2, 0) : cut]:
             cut -= 1  # never split a %XX escape
         chunks.append(quoted[:cut])
         quoted = quoted[cut:]
     prefix = "utf-8''"
     return "attachment;" + ";".join(
-        f"\r\n filename*{i}*={prefix if i == 0 else ''}{chunk}"
-        for i, chunk in enumerate(chunks))
+        f"\r\n filename*{i}*={prefix if i == 0 else ''}{chunk}" for i, chunk in enumerate(chunks)
+    )
 
 
 def message_id(message: Message) -> str:
@@ -185,8 +187,7 @@ class OutboxMailer:
         for att in message.attachments:
             maintype, _, subtype = att.content_type.partition("/")
             filename = header_text(att.filename)
-            mail.add_attachment(att.data, maintype=maintype, subtype=subtype,
-                                filename=filename)
+            mail.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=filename)
             if needs_encoding(filename):
                 # RFC 2231 (filename*0*=utf-8''...), never a quoted string a reader could
                 # decode as an encoded word
@@ -208,12 +209,16 @@ class OutboxMailer:
             try:
                 os.link(tmp, target)
             except FileExistsError:
-                log.info("email %s was already written to %s; not written again",
-                         message_id(message), target)
+                log.info(
+                    "email %s was already written to %s; not written again",
+                    message_id(message),
+                    target,
+                )
                 return str(target)
         except OSError as exc:
-            raise Unavailable(f"cannot write to the mail outbox: {exc.__class__.__name__}") \
-                from None
+            raise Unavailable(
+                f"cannot write to the mail outbox: {exc.__class__.__name__}"
+            ) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
         log.info("email to the owner written to %s (no SENDGRID_API_KEY set)", target)
@@ -252,17 +257,25 @@ class SendGridMailer:
 
         from_name, sender = checked_address(message.sender, "sender")
         _, to = checked_address(message.to, "recipient")
-        mail = Mail(from_email=From(sender, self._text(from_name) or None),
-                    to_emails=To(to), subject=self._text(message.subject),
-                    plain_text_content=message.text, html_content=message.html)
+        mail = Mail(
+            from_email=From(sender, self._text(from_name) or None),
+            to_emails=To(to),
+            subject=self._text(message.subject),
+            plain_text_content=message.text,
+            html_content=message.html,
+        )
         # the same for every resend: receivers and the event webhook can tell it apart
         mail.header = Header("Message-ID", message_id(message))
         mail.custom_arg = CustomArg("invoiceflow_key", safe_key(message.key))
         for att in message.attachments:
-            mail.add_attachment(SGAttachment(
-                FileContent(base64.b64encode(att.data).decode()),
-                FileName(header_text(att.filename)), FileType(header_text(att.content_type)),
-                Disposition("attachment")))
+            mail.add_attachment(
+                SGAttachment(
+                    FileContent(base64.b64encode(att.data).decode()),
+                    FileName(header_text(att.filename)),
+                    FileType(header_text(att.content_type)),
+                    Disposition("attachment"),
+                )
+            )
         return mail
 
     def send(self, message: Message) -> str | None:
@@ -287,8 +300,7 @@ class SendGridMailer:
         except urllib.error.URLError as exc:  # refused, DNS: the request was not sent whole
             raise Unavailable(f"SendGrid is unreachable: {exc.__class__.__name__}") from None
         except (OSError, http.client.HTTPException) as exc:  # sent, but no answer read
-            raise MailOutcomeUnknown(
-                f"SendGrid did not answer: {exc.__class__.__name__}") from None
+            raise MailOutcomeUnknown(f"SendGrid did not answer: {exc.__class__.__name__}") from None
         headers = getattr(response, "headers", None) or {}
         return headers.get("X-Message-Id") if hasattr(headers, "get") else None
 

@@ -24,12 +24,17 @@ log = logging.getLogger(__name__)
 
 
 def to_event(row: OutboxEvent) -> Event:
-    return make_event(row.type, row.source, row.data, subject=row.subject, id=row.event_id,
-                      extensions=row.extensions or None)
+    return make_event(
+        row.type,
+        row.source,
+        row.data,
+        subject=row.subject,
+        id=row.event_id,
+        extensions=row.extensions or None,
+    )
 
 
-def relay(ctx: Context, limit: int = 100,
-          keys: Sequence[tuple[str, str]] | None = None) -> int:
+def relay(ctx: Context, limit: int = 100, keys: Sequence[tuple[str, str]] | None = None) -> int:
     """Claim pending events (only ``keys``, ``(source, event_id)`` pairs, when given) and send
     them, oldest first; stop at the first failure (the broker is likely down; the rest wait
     for the next relay). A row another relay has claimed is left to it, so concurrent relays
@@ -52,8 +57,7 @@ def relay(ctx: Context, limit: int = 100,
     return sent
 
 
-def relay_after_commit(ctx: Context, events: Iterable[NewOutboxEvent | tuple[str, str]]
-                       ) -> None:
+def relay_after_commit(ctx: Context, events: Iterable[NewOutboxEvent | tuple[str, str]]) -> None:
     """Hand the request's own ``events`` (or ``(source, event_id)`` pairs) to the broker now,
     never the rest of the outbox (the relay loop or CronJob sends leftovers); on failure they
     wait for the next relay."""

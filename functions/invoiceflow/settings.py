@@ -21,12 +21,21 @@ from urllib.parse import urlparse
 from invoiceflow.errors import ConfigError, Problem
 
 #: The functions (Knative Services) of the product.
-FUNCTIONS = ("login", "upload", "download", "intake", "render-pdf", "render-xlsx", "notify",
-             "dead-letter")
+FUNCTIONS = (
+    "login",
+    "upload",
+    "download",
+    "intake",
+    "render-pdf",
+    "render-xlsx",
+    "notify",
+    "dead-letter",
+)
 
 _ALL = frozenset(FUNCTIONS)
-_STORES = frozenset({"login", "upload", "download", "intake", "render-pdf", "render-xlsx",
-                     "notify", "dead-letter"})
+_STORES = frozenset(
+    {"login", "upload", "download", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"}
+)
 _DOCS = frozenset({"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"})
 _EMITTERS = frozenset({"upload", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"})
 _VERIFY = frozenset({"upload", "download"})
@@ -50,67 +59,166 @@ class EnvVar:
 OUTBOX_CLAIM_MINIMUM = 11
 
 ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("DATABASE_URL", "postgresql://user:pass@host/db or sqlite:///path.db "
-           "(default: SQLite under DATA_DIR)", None, _STORES, secret=True),
-    EnvVar("MONGODB_URL", "mongodb://... for GridFS, or a directory path / file:// URL for the "
-           "files store (default: DATA_DIR/files)", None, _DOCS, secret=True),
+    EnvVar(
+        "DATABASE_URL",
+        "postgresql://user:pass@host/db or sqlite:///path.db (default: SQLite under DATA_DIR)",
+        None,
+        _STORES,
+        secret=True,
+    ),
+    EnvVar(
+        "MONGODB_URL",
+        "mongodb://... for GridFS, or a directory path / file:// URL for the "
+        "files store (default: DATA_DIR/files)",
+        None,
+        _DOCS,
+        secret=True,
+    ),
     EnvVar("MONGODB_DATABASE", "database holding the GridFS bucket", "invoiceflow", _DOCS),
-    EnvVar("RABBITMQ_URL", "amqp://... : the local runtime's broker backend (unset: in-process)",
-           None, frozenset(), secret=True),
-    EnvVar("K_SINK", "broker address events are POSTed to (set by the SinkBinding)", None,
-           _EMITTERS),
+    EnvVar(
+        "RABBITMQ_URL",
+        "amqp://... : the local runtime's broker backend (unset: in-process)",
+        None,
+        frozenset(),
+        secret=True,
+    ),
+    EnvVar(
+        "K_SINK", "broker address events are POSTed to (set by the SinkBinding)", None, _EMITTERS
+    ),
     EnvVar("DATA_DIR", "where the embedded defaults keep their files", ".invoiceflow", _ALL),
     EnvVar("JWT_ALGORITHM", "HS256, RS256 or EdDSA", "HS256", frozenset({"login"}) | _VERIFY),
-    EnvVar("JWT_SECRET", "HS256 secret, at least 32 bytes", None,
-           frozenset({"login"}) | _VERIFY, secret=True),
-    EnvVar("JWT_PRIVATE_KEY", "PEM private key (RS256/EdDSA); only login holds it", None,
-           frozenset({"login"}), secret=True),
-    EnvVar("JWT_PUBLIC_KEY", "PEM public key (RS256/EdDSA)", None,
-           frozenset({"login"}) | _VERIFY),
+    EnvVar(
+        "JWT_SECRET",
+        "HS256 secret, at least 32 bytes",
+        None,
+        frozenset({"login"}) | _VERIFY,
+        secret=True,
+    ),
+    EnvVar(
+        "JWT_PRIVATE_KEY",
+        "PEM private key (RS256/EdDSA); only login holds it",
+        None,
+        frozenset({"login"}),
+        secret=True,
+    ),
+    EnvVar("JWT_PUBLIC_KEY", "PEM public key (RS256/EdDSA)", None, frozenset({"login"}) | _VERIFY),
     EnvVar("JWT_ISSUER", "iss claim", "invoiceflow", frozenset({"login"}) | _VERIFY),
     EnvVar("JWT_AUDIENCE", "aud claim", "invoiceflow-api", frozenset({"login"}) | _VERIFY),
     EnvVar("JWT_TTL_SECONDS", "token lifetime", "3600", frozenset({"login"})),
-    EnvVar("MAX_DOCUMENT_BYTES", "largest accepted invoice document", str(2 * 1024 * 1024),
-           frozenset({"upload", "intake"})),
-    EnvVar("INVOICE_FORMATS", "formats rendered for every invoice", "pdf,xlsx",
-           frozenset({"upload", "intake", "notify"})),
-    EnvVar("PUBLIC_BASE_URL", "base URL of the HTTP API, for links", "http://localhost:8080",
-           frozenset({"upload", "download", "intake", "notify"})),
-    EnvVar("EVENT_PRODUCER_KEYS", "keys of the producers allowed to send invoice.requested "
-           "events: KEY_ID:SECRET pairs separated by commas, each secret at least 32 bytes "
-           "(unset: every invoice.requested event is refused)", None, frozenset({"intake"}),
-           secret=True),
-    EnvVar("SENDGRID_API_KEY", "SendGrid key; unset: emails are written as .eml to "
-           "MAIL_OUTBOX_DIR", None, frozenset({"notify"}), secret=True),
-    EnvVar("SENDGRID_HOST", "SendGrid API base URL", "https://api.sendgrid.com",
-           frozenset({"notify"})),
-    EnvVar("MAIL_FROM", "sender address of the emails", "invoices@invoiceflow.local",
-           frozenset({"notify"})),
-    EnvVar("MAIL_OUTBOX_DIR", "where .eml files go without SendGrid (default DATA_DIR/outbox)",
-           None, frozenset({"notify"})),
-    EnvVar("LOGIN_FREE_FAILURES", "failed logins per account (by normalised email, known or "
-           "not) before each further attempt must wait", "5", frozenset({"login"})),
-    EnvVar("LOGIN_DELAY_SECONDS", "wait after the first failure past LOGIN_FREE_FAILURES; it "
-           "doubles with each further failure", "1", frozenset({"login"})),
-    EnvVar("LOGIN_MAX_DELAY_SECONDS", "longest wait per account (bounds how long anyone can "
-           "keep an account throttled)", "900", frozenset({"login"})),
-    EnvVar("LOGIN_CLIENT_BURST", "login attempts a client address may make at once (token "
-           "bucket size)", "20", frozenset({"login"})),
-    EnvVar("LOGIN_CLIENT_PER_MINUTE", "login attempts per minute a client address gets back",
-           "10", frozenset({"login"})),
-    EnvVar("LOGIN_CLIENT_IP_HEADER", "request header holding the client address, written by "
-           "the proxy in front (X-Forwarded-For: its first hop); unset: the socket's peer", None,
-           frozenset({"login"})),
-    EnvVar("LOGIN_MAX_CONCURRENT_HASHES", "argon2 verifications at once per process (64 MiB "
-           "each)", "4", frozenset({"login"})),
-    EnvVar("LOGIN_HASH_WAIT_SECONDS", "how long a login waits for a free hash slot before a "
-           "503", "2", frozenset({"login"})),
-    EnvVar("OUTBOX_CLAIM_SECONDS", "seconds a relay owns the outbox rows it claimed: a relay "
-           "that dies frees them after this (more than a send's 10 s timeout)", "30",
-           _EMITTERS),
+    EnvVar(
+        "MAX_DOCUMENT_BYTES",
+        "largest accepted invoice document",
+        str(2 * 1024 * 1024),
+        frozenset({"upload", "intake"}),
+    ),
+    EnvVar(
+        "INVOICE_FORMATS",
+        "formats rendered for every invoice",
+        "pdf,xlsx",
+        frozenset({"upload", "intake", "notify"}),
+    ),
+    EnvVar(
+        "PUBLIC_BASE_URL",
+        "base URL of the HTTP API, for links",
+        "http://localhost:8080",
+        frozenset({"upload", "download", "intake", "notify"}),
+    ),
+    EnvVar(
+        "EVENT_PRODUCER_KEYS",
+        "keys of the producers allowed to send invoice.requested "
+        "events: KEY_ID:SECRET pairs separated by commas, each secret at least 32 bytes "
+        "(unset: every invoice.requested event is refused)",
+        None,
+        frozenset({"intake"}),
+        secret=True,
+    ),
+    EnvVar(
+        "SENDGRID_API_KEY",
+        "SendGrid key; unset: emails are written as .eml to MAIL_OUTBOX_DIR",
+        None,
+        frozenset({"notify"}),
+        secret=True,
+    ),
+    EnvVar(
+        "SENDGRID_HOST", "SendGrid API base URL", "https://api.sendgrid.com", frozenset({"notify"})
+    ),
+    EnvVar(
+        "MAIL_FROM",
+        "sender address of the emails",
+        "invoices@invoiceflow.local",
+        frozenset({"notify"}),
+    ),
+    EnvVar(
+        "MAIL_OUTBOX_DIR",
+        "where .eml files go without SendGrid (default DATA_DIR/outbox)",
+        None,
+        frozenset({"notify"}),
+    ),
+    EnvVar(
+        "LOGIN_FREE_FAILURES",
+        "failed logins per account (by normalised email, known or "
+        "not) before each further attempt must wait",
+        "5",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_DELAY_SECONDS",
+        "wait after the first failure past LOGIN_FREE_FAILURES; it "
+        "doubles with each further failure",
+        "1",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_MAX_DELAY_SECONDS",
+        "longest wait per account (bounds how long anyone can keep an account throttled)",
+        "900",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_CLIENT_BURST",
+        "login attempts a client address may make at once (token bucket size)",
+        "20",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_CLIENT_PER_MINUTE",
+        "login attempts per minute a client address gets back",
+        "10",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_CLIENT_IP_HEADER",
+        "request header holding the client address, written by "
+        "the proxy in front (X-Forwarded-For: its first hop); unset: the socket's peer",
+        None,
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_MAX_CONCURRENT_HASHES",
+        "argon2 verifications at once per process (64 MiB each)",
+        "4",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "LOGIN_HASH_WAIT_SECONDS",
+        "how long a login waits for a free hash slot before a 503",
+        "2",
+        frozenset({"login"}),
+    ),
+    EnvVar(
+        "OUTBOX_CLAIM_SECONDS",
+        "seconds a relay owns the outbox rows it claimed: a relay "
+        "that dies frees them after this (more than a send's 10 s timeout)",
+        "30",
+        _EMITTERS,
+    ),
     EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
-    EnvVar("KNATIVE_DIR", "where the local runtime reads the Trigger manifests (default: the "
-           "checkout's knative/)", None, frozenset()),
+    EnvVar(
+        "KNATIVE_DIR",
+        "where the local runtime reads the Trigger manifests (default: the checkout's knative/)",
+        None,
+        frozenset(),
+    ),
 )
 
 _FORMATS = ("pdf", "xlsx")
@@ -222,11 +330,15 @@ class Settings:
                 continue
             key_id, colon, secret_value = pair.strip().partition(":")
             if not colon or not _KEY_ID.fullmatch(key_id):
-                bad("EVENT_PRODUCER_KEYS", "must be KEY_ID:SECRET pairs separated by commas "
-                    "(key ids: letters, digits, '.', '_', '-', at most 64)")
+                bad(
+                    "EVENT_PRODUCER_KEYS",
+                    "must be KEY_ID:SECRET pairs separated by commas "
+                    "(key ids: letters, digits, '.', '_', '-', at most 64)",
+                )
             elif len(secret_value.encode()) < 32:
-                bad("EVENT_PRODUCER_KEYS", f"the secret of key {key_id!r} must be at least "
-                    "32 bytes")
+                bad(
+                    "EVENT_PRODUCER_KEYS", f"the secret of key {key_id!r} must be at least 32 bytes"
+                )
             elif key_id in producer_keys:
                 bad("EVENT_PRODUCER_KEYS", f"key {key_id!r} is given twice")
             else:

@@ -45,10 +45,16 @@ REFUSED = "the event is not signed by a known producer (see events/README.md, 'S
 def canonical(attributes: Mapping[str, Any], data: Any) -> bytes:
     """The bytes a producer signs: ``[id, source, type, time, data]`` as compact JSON."""
     time = attributes.get("time") or ""
-    document = [str(attributes.get("id") or ""), str(attributes.get("source") or ""),
-                str(attributes.get("type") or ""), str(time), data]
-    return json.dumps(document, ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")
+    document = [
+        str(attributes.get("id") or ""),
+        str(attributes.get("source") or ""),
+        str(attributes.get("type") or ""),
+        str(time),
+        data,
+    ]
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def signature(secret: str | bytes, attributes: Mapping[str, Any], data: Any) -> str:
@@ -61,9 +67,10 @@ def sign_event(event: events.Event, key_id: str, secret: str | bytes) -> events.
     """A copy of ``event`` carrying ``signaturekeyid`` and ``signature``: what an integrator
     (or a test) sends to the broker. Set ``time`` before signing if you set it at all."""
     attributes = events.attributes_of(event)
-    return events.with_extensions(event, {
-        KEY_ID_ATTRIBUTE: key_id,
-        SIGNATURE_ATTRIBUTE: signature(secret, attributes, event.data)})
+    return events.with_extensions(
+        event,
+        {KEY_ID_ATTRIBUTE: key_id, SIGNATURE_ATTRIBUTE: signature(secret, attributes, event.data)},
+    )
 
 
 def verify_event(event: events.Event, keys: Mapping[str, str]) -> str:

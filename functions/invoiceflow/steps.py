@@ -121,18 +121,24 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
             document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
             data = FORMATS[fmt].render(document)
         except InvoiceflowError as exc:
-            raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}",
-                              exc.problems) from exc
+            raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}", exc.problems) from exc
         except Exception as exc:
             log.exception("renderer failed")
             # the invoice's error is shown to its owner (API, email): no internal text there
-            raise RenderError(f"the {fmt} cannot be rendered from this document (an internal "
-                              "error of the renderer; its log has the details)") from exc
-        stored = ctx.docs.put(data, file_id=file_id, filename=file_name(invoice.number, fmt),
-                              content_type=FORMATS[fmt].content_type, owner=invoice.owner_id,
-                              invoice_id=invoice.id, kind=fmt)
-    artifact = ctx.repo.record_artifact(invoice.id, fmt, stored.file_id, stored.size,
-                                        stored.sha256)
+            raise RenderError(
+                f"the {fmt} cannot be rendered from this document (an internal "
+                "error of the renderer; its log has the details)"
+            ) from exc
+        stored = ctx.docs.put(
+            data,
+            file_id=file_id,
+            filename=file_name(invoice.number, fmt),
+            content_type=FORMATS[fmt].content_type,
+            owner=invoice.owner_id,
+            invoice_id=invoice.id,
+            kind=fmt,
+        )
+    artifact = ctx.repo.record_artifact(invoice.id, fmt, stored.file_id, stored.size, stored.sha256)
     return artifact.file_id, artifact.size, artifact.sha256
 
 
@@ -147,11 +153,22 @@ def render(request: Request, fmt: str) -> Response:
         ctx.repo.mark_processed(step, event["source"], event["id"])
         return _done({"skipped": f"{fmt} not wanted or invoice {invoice.status}"})
     file_id, size, sha256 = render_document(ctx, invoice, fmt)
-    ctx.emitter.send(make_event(
-        INVOICE_RENDERED, source_of(step), subject=invoice.id,
-        id=f"{invoice.id}.rendered.{fmt}",
-        data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "format": fmt,
-              "file_id": file_id, "size": size, "sha256": sha256}))
+    ctx.emitter.send(
+        make_event(
+            INVOICE_RENDERED,
+            source_of(step),
+            subject=invoice.id,
+            id=f"{invoice.id}.rendered.{fmt}",
+            data={
+                "invoice_id": invoice.id,
+                "owner_id": invoice.owner_id,
+                "format": fmt,
+                "file_id": file_id,
+                "size": size,
+                "sha256": sha256,
+            },
+        )
+    )
     ctx.repo.mark_processed(step, event["source"], event["id"])
     log.info("rendered %s (%d bytes)", fmt, size)
     return _done({"invoice_id": invoice.id, "format": fmt, "file_id": file_id})
@@ -174,38 +191,60 @@ def _escape(text: str) -> str:
 def ready_message(ctx: Context, invoice: Invoice, to: str) -> Message:
     links = _links(ctx, invoice)
     number = invoice.number
-    text = (f"Your invoice {number} is ready.\n\n"
-            + "".join(f"{fmt.upper()}: {url}\n" for fmt, url in links.items())
-            + f"\nStatus: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
-            "Downloads need your API token (Authorization: Bearer ...).\n")
-    html = (f"<p>Your invoice <strong>{_escape(number)}</strong> is ready.</p><ul>"
-            + "".join(f'<li><a href="{_escape(url)}">{fmt.upper()}</a></li>'
-                      for fmt, url in links.items())
-            + "</ul><p>Downloads need your API token.</p>")
+    text = (
+        f"Your invoice {number} is ready.\n\n"
+        + "".join(f"{fmt.upper()}: {url}\n" for fmt, url in links.items())
+        + f"\nStatus: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
+        "Downloads need your API token (Authorization: Bearer ...).\n"
+    )
+    html = (
+        f"<p>Your invoice <strong>{_escape(number)}</strong> is ready.</p><ul>"
+        + "".join(
+            f'<li><a href="{_escape(url)}">{fmt.upper()}</a></li>' for fmt, url in links.items()
+        )
+        + "</ul><p>Downloads need your API token.</p>"
+    )
     attachments: tuple[Attachment, ...] = ()
     pdf = ctx.repo.get_artifact(invoice.id, "pdf")
     if pdf is not None:
         data = ctx.docs.read(pdf.file_id)
         if data is not None:
             attachments = (Attachment(file_name(number, "pdf"), "application/pdf", data),)
-    return Message(to=to, sender=ctx.settings.mail_from, subject=f"Invoice {number} is ready",
-                   text=text, html=html, key=f"{invoice.id}-ready", attachments=attachments)
+    return Message(
+        to=to,
+        sender=ctx.settings.mail_from,
+        subject=f"Invoice {number} is ready",
+        text=text,
+        html=html,
+        key=f"{invoice.id}-ready",
+        attachments=attachments,
+    )
 
 
 def failed_message(ctx: Context, invoice: Invoice, to: str) -> Message:
     reason = invoice.error or "unknown reason"
     number = invoice.number
-    text = (f"Your invoice {number} could not be produced.\n\nReason: {reason}\n\n"
-            f"Details: {ctx.settings.public_base_url}/invoices/{invoice.id}\n")
-    html = (f"<p>Your invoice <strong>{_escape(number)}</strong> could not be produced.</p>"
-            f"<p>Reason: {_escape(reason)}</p>")
-    return Message(to=to, sender=ctx.settings.mail_from,
-                   subject=f"Invoice {number} could not be produced", text=text, html=html,
-                   key=f"{invoice.id}-failed")
+    text = (
+        f"Your invoice {number} could not be produced.\n\nReason: {reason}\n\n"
+        f"Details: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
+    )
+    html = (
+        f"<p>Your invoice <strong>{_escape(number)}</strong> could not be produced.</p>"
+        f"<p>Reason: {_escape(reason)}</p>"
+    )
+    return Message(
+        to=to,
+        sender=ctx.settings.mail_from,
+        subject=f"Invoice {number} could not be produced",
+        text=text,
+        html=html,
+        key=f"{invoice.id}-failed",
+    )
 
 
-def _mark_sent(ctx: Context, invoice: Invoice, kind: str, provider_id: str | None,
-               started: float) -> None:
+def _mark_sent(
+    ctx: Context, invoice: Invoice, kind: str, provider_id: str | None, started: float
+) -> None:
     """Record a send the provider accepted. While the database is unavailable, retry within
     MARK_SENT_RETRY_FOR of the claim; after that the error goes to the broker, which retries
     the event, and the takeover of the claim resends under the same message id (the outbox
@@ -214,14 +253,20 @@ def _mark_sent(ctx: Context, invoice: Invoice, kind: str, provider_id: str | Non
     pause = 0.0
     while True:
         try:
-            ctx.repo.mark_notification_sent(invoice.id, kind,  # type: ignore[arg-type]
-                                            provider_id)
+            ctx.repo.mark_notification_sent(
+                invoice.id,
+                kind,  # type: ignore[arg-type]
+                provider_id,
+            )
             return
         except Unavailable:
             pause = next(pauses, pause)
             if time.monotonic() + pause - started > MARK_SENT_RETRY_FOR:
-                log.error("the %s email for invoice %s was sent but cannot be marked sent",
-                          kind, invoice.id)
+                log.error(
+                    "the %s email for invoice %s was sent but cannot be marked sent",
+                    kind,
+                    invoice.id,
+                )
                 raise
             log.warning("the %s email was sent; marking it sent failed, retrying", kind)
             time.sleep(pause)
@@ -240,16 +285,24 @@ def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
         raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
     previous = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
     started = time.monotonic()
-    if not ctx.repo.claim_notification(invoice.id, kind, owner.email,  # type: ignore[arg-type]
-                                       reclaim_after=RECLAIM_AFTER):
+    if not ctx.repo.claim_notification(
+        invoice.id,
+        kind,
+        owner.email,  # type: ignore[arg-type]
+        reclaim_after=RECLAIM_AFTER,
+    ):
         existing = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
         if existing is not None and existing.state == "sent":
             return False
         raise Conflict("another delivery is sending this email; retry later")
     message = (ready_message if kind == "ready" else failed_message)(ctx, invoice, owner.email)
     if previous is not None and previous.state == "claimed":
-        log.warning("taking over the %s email of a sender that never marked it sent; "
-                    "resending it under the same message id (key %s)", kind, message.key)
+        log.warning(
+            "taking over the %s email of a sender that never marked it sent; "
+            "resending it under the same message id (key %s)",
+            kind,
+            message.key,
+        )
     try:
         provider_id = mailer_for(ctx.settings).send(message)
     except MailOutcomeUnknown:
@@ -274,18 +327,32 @@ def notify(request: Request) -> Response:
         invoice = _known_invoice(ctx, invoice_id)
         if invoice.status != "ready":
             ctx.repo.mark_processed("notify", event["source"], event["id"])
-            return _done({"waiting": [f for f in invoice.formats
-                                      if ctx.repo.get_artifact(invoice.id, f) is None]})
+            return _done(
+                {
+                    "waiting": [
+                        f for f in invoice.formats if ctx.repo.get_artifact(invoice.id, f) is None
+                    ]
+                }
+            )
         kind = "ready"
     else:
         kind = "failed"
     sent = send_once(ctx, invoice, kind)
     if sent:
-        ctx.emitter.send(make_event(
-            INVOICE_NOTIFIED, source_of("notify"), subject=invoice.id,
-            id=f"{invoice.id}.notified.{kind}",
-            data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "kind": kind,
-                  "status": invoice.status}))
+        ctx.emitter.send(
+            make_event(
+                INVOICE_NOTIFIED,
+                source_of("notify"),
+                subject=invoice.id,
+                id=f"{invoice.id}.notified.{kind}",
+                data={
+                    "invoice_id": invoice.id,
+                    "owner_id": invoice.owner_id,
+                    "kind": kind,
+                    "status": invoice.status,
+                },
+            )
+        )
     ctx.repo.mark_processed("notify", event["source"], event["id"])
     return _done({"invoice_id": invoice.id, "email": kind, "sent": sent})
 
@@ -316,8 +383,10 @@ def _error_detail(event: Event) -> str:
         problems = body.get("problems") or []
         if problems and isinstance(problems, list):
             detail += "; " + "; ".join(
-                f"{p.get('pointer', '')}: {p.get('message', '')}" for p in problems[:5]
-                if isinstance(p, dict))
+                f"{p.get('pointer', '')}: {p.get('message', '')}"
+                for p in problems[:5]
+                if isinstance(p, dict)
+            )
         return detail[:500]
     return text.strip()[:300]
 
@@ -333,8 +402,9 @@ def dead_letter(request: Request) -> Response:
     detail = _error_detail(event)
     if ctx.repo.is_processed("dead-letter", event["source"], event["id"]):
         return _done({"duplicate": True})
-    log.warning("dead letter: %s to %s failed with %s: %s", event["type"], destination, code,
-                detail)
+    log.warning(
+        "dead letter: %s to %s failed with %s: %s", event["type"], destination, code, detail
+    )
     if event["type"] in (INVOICE_FAILED, INVOICE_NOTIFIED, INVOICE_REQUESTED):
         # nothing to mark (a failure email that cannot be sent, or a request that never
         # became an invoice): the log line above is the record
@@ -342,18 +412,29 @@ def dead_letter(request: Request) -> Response:
         return _done({"logged": True})
     data = event.data if isinstance(event.data, dict) else {}
     invoice_id = data.get("invoice_id") or event.get("subject")
-    invoice = ctx.repo.get_invoice(invoice_id) if isinstance(invoice_id, str) and \
-        forbidden_character(invoice_id) is None else None
+    invoice = (
+        ctx.repo.get_invoice(invoice_id)
+        if isinstance(invoice_id, str) and forbidden_character(invoice_id) is None
+        else None
+    )
     if invoice is None:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return _done({"logged": True})
     step = destination.rstrip("/").rsplit("/", 1)[-1] or "a step"
     reason = f"{step} failed (HTTP {code}): {detail or 'no detail'}"
     failed = NewOutboxEvent(
-        event_id=f"{invoice.id}.failed", type=INVOICE_FAILED, source=source_of("dead-letter"),
+        event_id=f"{invoice.id}.failed",
+        type=INVOICE_FAILED,
+        source=source_of("dead-letter"),
         subject=invoice.id,
-        data={"invoice_id": invoice.id, "owner_id": invoice.owner_id, "reason": reason,
-              "error_code": str(code), "failed_event_type": event["type"]})
+        data={
+            "invoice_id": invoice.id,
+            "owner_id": invoice.owner_id,
+            "reason": reason,
+            "error_code": str(code),
+            "failed_event_type": event["type"],
+        },
+    )
     changed = ctx.repo.mark_invoice_failed(invoice.id, reason, [failed])
     relay_after_commit(ctx, [failed])
     ctx.repo.mark_processed("dead-letter", event["source"], event["id"])

@@ -25,10 +25,13 @@ from invoiceflow.errors import (
 log = logging.getLogger(__name__)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status,
-                    headers=headers, mimetype="application/json")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status,
+        headers=headers,
+        mimetype="application/json",
+    )
 
 
 def error_response(exc: BaseException) -> Response:
@@ -43,8 +46,9 @@ def error_response(exc: BaseException) -> Response:
         headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
     elif isinstance(exc, Conflict | Unavailable):
         headers = {**(headers or {}), "Retry-After": "1"}
-    return Response(json.dumps(body_for(exc)), status, headers=headers,
-                    mimetype="application/problem+json")
+    return Response(
+        json.dumps(body_for(exc)), status, headers=headers, mimetype="application/problem+json"
+    )
 
 
 def endpoint(handler: Callable[..., Response]) -> Callable[..., Response]:

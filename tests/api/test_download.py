@@ -14,8 +14,9 @@ from support.openapi import assert_matches
 
 
 def _upload(client: Any, person: Person, name: str = "eur-two-rates.json") -> str:
-    r = client.post("/upload", headers=person.auth, data=example(name),
-                    content_type="application/json")
+    r = client.post(
+        "/upload", headers=person.auth, data=example(name), content_type="application/json"
+    )
     assert r.status_code == 202
     return str(r.get_json()["invoice_id"])
 
@@ -25,15 +26,22 @@ def _fake_render(invoice_id: str, fmt: str, data: bytes) -> str:
     ctx = get_context()
     inv = ctx.repo.get_invoice(invoice_id)
     assert inv is not None
-    stored = ctx.docs.put(data, file_id=f"{invoice_id}-{fmt}", filename=f"{inv.number}.{fmt}",
-                          content_type=FORMATS[fmt].content_type, owner=inv.owner_id,
-                          invoice_id=invoice_id, kind=fmt)
+    stored = ctx.docs.put(
+        data,
+        file_id=f"{invoice_id}-{fmt}",
+        filename=f"{inv.number}.{fmt}",
+        content_type=FORMATS[fmt].content_type,
+        owner=inv.owner_id,
+        invoice_id=invoice_id,
+        kind=fmt,
+    )
     ctx.repo.record_artifact(invoice_id, fmt, stored.file_id, stored.size, stored.sha256)
     return stored.file_id
 
 
 def test_download_streams_the_file_with_headers_and_head_works(
-        upload_client: Any, download_client: Any, alice: Person) -> None:
+    upload_client: Any, download_client: Any, alice: Person
+) -> None:
     invoice_id = _upload(upload_client, alice)
     pdf = b"%PDF-1.4 fake but stored " * 1000
     fid = _fake_render(invoice_id, "pdf", pdf)
@@ -49,8 +57,9 @@ def test_download_streams_the_file_with_headers_and_head_works(
     assert head.status_code == 200 and head.data == b""
     assert head.headers["Content-Length"] == str(len(pdf))
     assert head.headers["ETag"] == r.headers["ETag"]
-    cached = download_client.get(f"/download?fid={fid}",
-                                 headers={**alice.auth, "If-None-Match": r.headers["ETag"]})
+    cached = download_client.get(
+        f"/download?fid={fid}", headers={**alice.auth, "If-None-Match": r.headers["ETag"]}
+    )
     assert cached.status_code == 304 and cached.data == b""
     same = download_client.get(f"/invoices/{invoice_id}/pdf", headers=alice.auth)
     assert same.status_code == 200 and same.data == pdf
@@ -59,13 +68,15 @@ def test_download_streams_the_file_with_headers_and_head_works(
 
 
 def test_other_peoples_missing_and_malformed_ids_are_the_same_404(
-        upload_client: Any, download_client: Any, alice: Person, bob: Person) -> None:
+    upload_client: Any, download_client: Any, alice: Person, bob: Person
+) -> None:
     invoice_id = _upload(upload_client, alice)
     fid = _fake_render(invoice_id, "pdf", b"%PDF secret")
     answers = [
         download_client.get(f"/download?fid={fid}", headers=bob.auth),
-        download_client.get("/download?fid=00000000-0000-0000-0000-000000000000-pdf",
-                            headers=bob.auth),
+        download_client.get(
+            "/download?fid=00000000-0000-0000-0000-000000000000-pdf", headers=bob.auth
+        ),
         download_client.get("/download?fid=../../etc/passwd", headers=bob.auth),
         download_client.get("/download", headers=bob.auth),
         download_client.get(f"/invoices/{invoice_id}", headers=bob.auth),
@@ -82,10 +93,13 @@ def test_other_peoples_missing_and_malformed_ids_are_the_same_404(
     assert all(b"secret" not in a.data for a in answers)
 
 
-def test_invoice_status_and_list(upload_client: Any, download_client: Any,
-                                 alice: Person, bob: Person) -> None:
-    ids = [_upload(upload_client, alice, name) for name in
-           ("minimal.json", "jpy-no-decimals.json", "legacy-flat.json")]
+def test_invoice_status_and_list(
+    upload_client: Any, download_client: Any, alice: Person, bob: Person
+) -> None:
+    ids = [
+        _upload(upload_client, alice, name)
+        for name in ("minimal.json", "jpy-no-decimals.json", "legacy-flat.json")
+    ]
     _upload(upload_client, bob)
     _fake_render(ids[0], "pdf", b"%PDF")
     r = download_client.get(f"/invoices/{ids[0]}", headers=alice.auth)
@@ -102,16 +116,18 @@ def test_invoice_status_and_list(upload_client: Any, download_client: Any,
     assert_matches(page1, "/invoices", "get")
     body = page1.get_json()
     assert [i["invoice_id"] for i in body["items"]] == [ids[2], ids[1]]  # newest first
-    page2 = download_client.get(f"/invoices?limit=2&cursor={body['next_cursor']}",
-                                headers=alice.auth)
+    page2 = download_client.get(
+        f"/invoices?limit=2&cursor={body['next_cursor']}", headers=alice.auth
+    )
     assert [i["invoice_id"] for i in page2.get_json()["items"]] == [ids[0]]
     assert page2.get_json()["next_cursor"] is None
     for bad in ("limit=0", "limit=abc", "limit=1000", "cursor=garbage"):
         assert download_client.get(f"/invoices?{bad}", headers=alice.auth).status_code == 400
 
 
-def test_failed_invoice_shows_its_error(upload_client: Any, download_client: Any,
-                                        alice: Person) -> None:
+def test_failed_invoice_shows_its_error(
+    upload_client: Any, download_client: Any, alice: Person
+) -> None:
     invoice_id = _upload(upload_client, alice)
     get_context().repo.mark_invoice_failed(invoice_id, "the logo could not be decoded")
     view = download_client.get(f"/invoices/{invoice_id}", headers=alice.auth).get_json()

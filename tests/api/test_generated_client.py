@@ -50,8 +50,13 @@ def api_url(env: dict[str, str]) -> Iterator[str]:
 
     def route(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        name = "login" if path.startswith("/login") else \
-            "upload" if path.startswith("/upload") else "download"
+        name = (
+            "login"
+            if path.startswith("/login")
+            else "upload"
+            if path.startswith("/upload")
+            else "download"
+        )
         return apps[name](environ, start_response)
 
     with serve_wsgi(route) as url:
@@ -69,10 +74,25 @@ def generate(url: str, into: Path) -> Any:
     spec = into / "openapi.json"
     spec.write_bytes(document.content)
     result = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec),
-         "--meta", "none", "--output-path", str(into / "invoiceflow_client"),
-         "--config", str(CONFIG)],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            str(spec),
+            "--meta",
+            "none",
+            "--output-path",
+            str(into / "invoiceflow_client"),
+            "--config",
+            str(CONFIG),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Warning" not in result.stdout, result.stdout  # every operation was generated
     sys.path.insert(0, str(into))
@@ -92,7 +112,8 @@ def _render_pdf(sink: Sink, invoice_id: str) -> None:
 
 
 def test_a_generated_client_logs_in_uploads_and_downloads_the_pdf(
-        api_url: str, alice: Person, sink: Sink, tmp_path: Path) -> None:
+    api_url: str, alice: Person, sink: Sink, tmp_path: Path
+) -> None:
     generated = generate(api_url, tmp_path)
     from invoiceflow_client import AuthenticatedClient, Client
     from invoiceflow_client.api.default import (
@@ -112,12 +133,18 @@ def test_a_generated_client_logs_in_uploads_and_downloads_the_pdf(
     assert answer.status_code == 200
     token = answer.parsed
     assert isinstance(token, Token) and token.token_type == "Bearer"
-    me = AuthenticatedClient(base_url=api_url, token=token.token,
-                             raise_on_unexpected_status=True)
+    me = AuthenticatedClient(base_url=api_url, token=token.token, raise_on_unexpected_status=True)
 
-    multipart = upload.sync_detailed(client=me, body=UploadFilesBody(file=File(
-        payload=io.BytesIO(example("eur-two-rates.json")), file_name="invoice_data.json",
-        mime_type="application/json")))
+    multipart = upload.sync_detailed(
+        client=me,
+        body=UploadFilesBody(
+            file=File(
+                payload=io.BytesIO(example("eur-two-rates.json")),
+                file_name="invoice_data.json",
+                mime_type="application/json",
+            )
+        ),
+    )
     assert multipart.status_code == 202, multipart.content
     document = AnyInvoiceDocument.from_dict(json.loads(example("minimal.json")))
     as_json = upload.sync_detailed(client=me, body=document)

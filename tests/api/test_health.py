@@ -11,13 +11,20 @@ from invoiceflow.settings import DOCUMENT_STORE_USERS, FUNCTIONS
 from support.api import Person, client, example
 
 #: what a driver's message looks like: none of it may reach a body
-DRIVER_TEXT = ("127.0.0.1:1", "Topology", "ServerSelection", "Connection refused",
-               "connection to server", "psycopg2", "pymongo", "Traceback")
+DRIVER_TEXT = (
+    "127.0.0.1:1",
+    "Topology",
+    "ServerSelection",
+    "Connection refused",
+    "connection to server",
+    "psycopg2",
+    "pymongo",
+    "Traceback",
+)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_every_function_answers_liveness_and_readiness(function: str,
-                                                       env: dict[str, str]) -> None:
+def test_every_function_answers_liveness_and_readiness(function: str, env: dict[str, str]) -> None:
     app = client(function.replace("-", "_"))
     r = app.get("/healthz")
     assert r.status_code == 200 and r.get_json() == {"status": "alive"}
@@ -42,18 +49,24 @@ def no_mongodb(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_missing_mongodb_fails_readiness_and_answers_a_generic_503(
-        no_mongodb: None, alice: Person) -> None:
+    no_mongodb: None, alice: Person
+) -> None:
     r = client("upload").get("/readyz")
     assert r.status_code == 503
-    assert r.get_json() == {"status": "unavailable",
-                            "checks": {"database": "ok", "documents": "unavailable"}}
+    assert r.get_json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "documents": "unavailable"},
+    }
     assert client("login").get("/readyz").status_code == 200  # login needs no documents
-    r = client("upload").post("/upload", headers=alice.auth, data=example("minimal.json"),
-                              content_type="application/json")
+    r = client("upload").post(
+        "/upload", headers=alice.auth, data=example("minimal.json"), content_type="application/json"
+    )
     assert r.status_code == 503
-    assert r.get_json() == {"status": 503, "title": "Service unavailable",
-                            "detail": "a service this request needs is unavailable; "
-                                      "retry shortly"}
+    assert r.get_json() == {
+        "status": 503,
+        "title": "Service unavailable",
+        "detail": "a service this request needs is unavailable; retry shortly",
+    }
     r = client("download").get("/download?fid=x-pdf", headers=alice.auth)
     assert r.status_code == 503
     for text in DRIVER_TEXT:
@@ -61,7 +74,8 @@ def test_a_missing_mongodb_fails_readiness_and_answers_a_generic_503(
 
 
 def test_a_missing_database_fails_readiness_and_answers_a_generic_503(
-        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/test")
     reset_context()
     r = client("login").get("/readyz")
@@ -76,7 +90,8 @@ def test_a_missing_database_fails_readiness_and_answers_a_generic_503(
 
 
 def test_invalid_settings_fail_readiness_without_listing_them(
-        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("JWT_SECRET", "short")
     reset_context()
     r = client("upload").get("/readyz")
@@ -85,15 +100,15 @@ def test_invalid_settings_fail_readiness_without_listing_them(
     assert r.status_code == 503 and "JWT_SECRET" not in r.get_data(as_text=True)
 
 
-def test_unknown_function_paths_answer_404_and_probes_take_get_only(
-        env: dict[str, str]) -> None:
+def test_unknown_function_paths_answer_404_and_probes_take_get_only(env: dict[str, str]) -> None:
     upload = client("upload")
     assert upload.post("/healthz").status_code == 404  # a POST is the function's, not a probe
     assert upload.get("/readyz/x").status_code == 404
 
 
 def test_a_renderer_crash_shows_its_owner_no_internal_text(
-        env: dict[str, str], alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str], alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from invoiceflow import formats, steps
     from invoiceflow.context import get_context
     from invoiceflow.errors import RenderError
@@ -105,8 +120,9 @@ def test_a_renderer_crash_shows_its_owner_no_internal_text(
             raise KeyError("/srv/secret/path/font.ttf")
 
     monkeypatch.setitem(formats.FORMATS, "pdf", Exploding())
-    r = client("upload").post("/upload", headers=alice.auth, data=example("minimal.json"),
-                              content_type="application/json")
+    r = client("upload").post(
+        "/upload", headers=alice.auth, data=example("minimal.json"), content_type="application/json"
+    )
     invoice = get_context().repo.get_invoice(r.get_json()["invoice_id"])
     with pytest.raises(RenderError) as raised:
         steps.render_document(get_context(), invoice, "pdf")

@@ -29,12 +29,12 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 
 
 HOSTILE_CURSORS = [
-    _cursor(["0001-01-01T00:00:00+01:00", "x"]),         # OverflowError before the fix
+    _cursor(["0001-01-01T00:00:00+01:00", "x"]),  # OverflowError before the fix
     _cursor(["9999-12-31T23:59:59-01:00", "x"]),
-    _cursor(b"[" * 5000 + b"]" * 5000),                   # RecursionError before the fix
-    _cursor(["2026-01-01T00:00:00+00:00", "a\x00b"]),     # NUL: PostgreSQL text cannot hold it
+    _cursor(b"[" * 5000 + b"]" * 5000),  # RecursionError before the fix
+    _cursor(["2026-01-01T00:00:00+00:00", "a\x00b"]),  # NUL: PostgreSQL text cannot hold it
     _cursor([20260101, "x"]),
-    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),     # lone surrogate: no encoding holds it
+    _cursor(["2026-01-01T00:00:00+00:00", "\ud800"]),  # lone surrogate: no encoding holds it
     _cursor(["2026-01-01T00:00:00+00:00", "a\x1fb"]),
     "A" * 5000,
 ]
@@ -46,8 +46,9 @@ def test_hostile_cursors_are_400(download_client: Any, alice: Person) -> None:
         assert "cursor" in _problem(r, 400)["detail"]
 
 
-def test_unknown_field_names_that_look_like_digits_are_listed(upload_client: Any,
-                                                              alice: Person) -> None:
+def test_unknown_field_names_that_look_like_digits_are_listed(
+    upload_client: Any, alice: Person
+) -> None:
     names = ["²", "①", "٣", "\uff11"]  # superscript, circled, Arabic-Indic, fullwidth
     doc = example_json("minimal.json")
     for name in names:
@@ -58,8 +59,9 @@ def test_unknown_field_names_that_look_like_digits_are_listed(upload_client: Any
     assert {f"/{n}" for n in names} | {f"/items/0/{n}" for n in names} <= pointers
 
 
-def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_client: Any,
-                                                     intake_client: Any, alice: Person) -> None:
+def test_nul_characters_are_4xx_not_a_database_error(
+    upload_client: Any, login_client: Any, intake_client: Any, alice: Person
+) -> None:
     """PostgreSQL text cannot hold U+0000: each is caught before any query."""
     headers = {**alice.auth, "Idempotency-Key": "order\x0077"}
     r = upload_client.post("/upload", headers=headers, json=example_json("minimal.json"))
@@ -69,9 +71,12 @@ def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_c
     _problem(login_client.post("/login", headers={"Authorization": "Basic \xe9"}), 401)
     assert login_client.post("/login", headers=basic(alice.email, PASSWORD)).status_code == 200
 
-    event = make_event(INVOICE_REQUESTED, "/erp/orders",
-                       {"owner_email": "alice@example.com\x00",
-                        "invoice": example_json("minimal.json")}, id="nul-1")
+    event = make_event(
+        INVOICE_REQUESTED,
+        "/erp/orders",
+        {"owner_email": "alice@example.com\x00", "invoice": example_json("minimal.json")},
+        id="nul-1",
+    )
     headers, body = to_http(sign_event(event, PRODUCER_KEY_ID, PRODUCER_SECRET))
     _problem(intake_client.post("/", headers=headers, data=body), 422)
 
@@ -81,8 +86,9 @@ def test_nul_characters_are_4xx_not_a_database_error(upload_client: Any, login_c
     assert repo.list_invoices(alice.id).items == ()
 
 
-def test_dates_a_spreadsheet_cannot_show_are_422_at_upload(upload_client: Any,
-                                                           alice: Person) -> None:
+def test_dates_a_spreadsheet_cannot_show_are_422_at_upload(
+    upload_client: Any, alice: Person
+) -> None:
     for day in ["1899-12-31", "1900-01-01", "1900-02-28", "0001-01-01"]:
         doc = example_json("minimal.json") | {"issue_date": day, "due_date": day}
         r = upload_client.post("/upload", headers=alice.auth, json=doc)
@@ -106,19 +112,20 @@ def test_characters_xml_cannot_hold_are_422(upload_client: Any, alice: Person) -
             assert f"U+{ord(char):04X}" in problems[pointer]
 
 
-def test_number_bombs_and_deep_nesting_are_4xx_at_upload(upload_client: Any,
-                                                         alice: Person) -> None:
+def test_number_bombs_and_deep_nesting_are_4xx_at_upload(upload_client: Any, alice: Person) -> None:
     for bomb in ["1e999999999", "1e99999999999"]:
         doc = example_json("minimal.json")
         doc["items"][0]["unit_price"] = "BOMB"
         data = json.dumps(doc).replace('"BOMB"', bomb)
-        r = upload_client.post("/upload", headers=alice.auth, data=data,
-                               content_type="application/json")
+        r = upload_client.post(
+            "/upload", headers=alice.auth, data=data, content_type="application/json"
+        )
         problems = {p["pointer"]: p["message"] for p in _problem(r, 422)["problems"]}
         assert "out of range" in problems["/items/0/unit_price"]
     data = '{"notes": ' + "[" * 5000 + "]" * 5000 + "}"
-    r = upload_client.post("/upload", headers=alice.auth, data=data,
-                           content_type="application/json")
+    r = upload_client.post(
+        "/upload", headers=alice.auth, data=data, content_type="application/json"
+    )
     assert "nested too deeply" in _problem(r, 400)["detail"]
 
 
@@ -127,12 +134,18 @@ def test_hostile_events_are_400_so_they_are_dead_lettered(intake_client: Any) ->
     dead-letter sink at once (deep nesting, lone surrogates: 503 before the review)."""
     structured = {"Content-Type": "application/cloudevents+json"}
     deep = "[" * 5000 + "]" * 5000
-    for body in ['{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "data": '
-                 + deep + "}",
-                 '{"specversion": "1.0", "id": "\\ud800", "source": "/s", "type": "t"}']:
+    for body in [
+        '{"specversion": "1.0", "id": "a", "source": "/s", "type": "t", "data": ' + deep + "}",
+        '{"specversion": "1.0", "id": "\\ud800", "source": "/s", "type": "t"}',
+    ]:
         _problem(intake_client.post("/", headers=structured, data=body), 400)
-    binary = {"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "a",
-              "ce-source": "/s", "ce-type": INVOICE_REQUESTED}
+    binary = {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": "a",
+        "ce-source": "/s",
+        "ce-type": INVOICE_REQUESTED,
+    }
     _problem(intake_client.post("/", headers=binary, data=deep), 400)
 
 
@@ -144,16 +157,31 @@ def test_events_with_characters_a_cloudevents_string_forbids_are_4xx(env: dict[s
     from support.api import client
 
     structured = {"Content-Type": "application/cloudevents+json"}
-    for service, kind in [("render_pdf", "uploaded"), ("render_xlsx", "uploaded"),
-                          ("notify", "rendered"), ("notify", "failed"),
-                          ("dead_letter", "uploaded")]:
+    for service, kind in [
+        ("render_pdf", "uploaded"),
+        ("render_xlsx", "uploaded"),
+        ("notify", "rendered"),
+        ("notify", "failed"),
+        ("dead_letter", "uploaded"),
+    ]:
         step = client(service)
-        for event_id, invoice_id in [("a\x00b", "x"), ("a\ufffeb", "x"), ("e1", "a\x00b"),
-                                     ("e2", "\ud800"), ("e3", "a\x85b")]:
-            body = json.dumps({"specversion": "1.0", "id": event_id, "source": "/s",
-                               "type": f"io.invoiceflow.invoice.{kind}.v1",
-                               "data": {"invoice_id": invoice_id, "format": "pdf"}})
+        for event_id, invoice_id in [
+            ("a\x00b", "x"),
+            ("a\ufffeb", "x"),
+            ("e1", "a\x00b"),
+            ("e2", "\ud800"),
+            ("e3", "a\x85b"),
+        ]:
+            body = json.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": event_id,
+                    "source": "/s",
+                    "type": f"io.invoiceflow.invoice.{kind}.v1",
+                    "data": {"invoice_id": invoice_id, "format": "pdf"},
+                }
+            )
             r = step.post("/", headers=structured, data=body)
-            assert 400 <= r.status_code < 500 or (service == "dead_letter" and r.status_code
-                                                   == 200), (service, event_id, invoice_id,
-                                                             r.get_data(as_text=True)[:300])
+            assert 400 <= r.status_code < 500 or (
+                service == "dead_letter" and r.status_code == 200
+            ), (service, event_id, invoice_id, r.get_data(as_text=True)[:300])

@@ -18,13 +18,18 @@ ATTACKER_IBAN = "DE89370400440532013000"
 
 
 def _event(owner: str, doc: dict[str, Any], event_id: str = "req-1") -> Any:
-    return make_event(INVOICE_REQUESTED, "/erp/orders", {"owner_email": owner, "invoice": doc},
-                      id=event_id)
+    return make_event(
+        INVOICE_REQUESTED, "/erp/orders", {"owner_email": owner, "invoice": doc}, id=event_id
+    )
 
 
-def _signed(owner: str, doc: dict[str, Any], event_id: str = "req-1",
-            key_id: str = PRODUCER_KEY_ID, secret: str = PRODUCER_SECRET
-            ) -> tuple[dict[str, str], bytes]:
+def _signed(
+    owner: str,
+    doc: dict[str, Any],
+    event_id: str = "req-1",
+    key_id: str = PRODUCER_KEY_ID,
+    secret: str = PRODUCER_SECRET,
+) -> tuple[dict[str, str], bytes]:
     return to_http(sign_event(_event(owner, doc, event_id), key_id, secret))
 
 
@@ -36,13 +41,20 @@ def _attacker_document() -> dict[str, Any]:
 
 def _structured_forgery(owner: str) -> bytes:
     """The issue's curl: a structured-mode event with no token and no signature."""
-    return json.dumps({"specversion": "1.0", "type": INVOICE_REQUESTED, "id": "a1",
-                       "source": "/x", "data": {"owner_email": owner,
-                                                "invoice": _attacker_document()}}).encode()
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "type": INVOICE_REQUESTED,
+            "id": "a1",
+            "source": "/x",
+            "data": {"owner_email": owner, "invoice": _attacker_document()},
+        }
+    ).encode()
 
 
 def test_a_signed_event_creates_one_invoice_even_when_redelivered(
-        intake_client: Any, alice: Person, sink: Sink) -> None:
+    intake_client: Any, alice: Person, sink: Sink
+) -> None:
     headers, body = _signed(alice.email, example_json("eur-two-rates.json"))
     r = intake_client.post("/", headers=headers, data=body)
     assert r.status_code == 202, r.get_data(as_text=True)
@@ -54,7 +66,8 @@ def test_a_signed_event_creates_one_invoice_even_when_redelivered(
 
 
 def test_the_forged_event_of_the_issue_creates_nothing_anywhere(
-        upload_client: Any, intake_client: Any, alice: Person, sink: Sink) -> None:
+    upload_client: Any, intake_client: Any, alice: Person, sink: Sink
+) -> None:
     forged = _structured_forgery(alice.email)
     headers = {"Content-Type": "application/cloudevents+json"}
     # the upload function serves /upload only: no event path at all
@@ -69,8 +82,9 @@ def test_the_forged_event_of_the_issue_creates_nothing_anywhere(
     assert sink.events == []
 
 
-def test_every_bad_signature_gets_the_same_401(intake_client: Any, alice: Person,
-                                               sink: Sink) -> None:
+def test_every_bad_signature_gets_the_same_401(
+    intake_client: Any, alice: Person, sink: Sink
+) -> None:
     doc = example_json("minimal.json")
     good = sign_event(_event(alice.email, doc), PRODUCER_KEY_ID, PRODUCER_SECRET)
     cases = {
@@ -78,19 +92,25 @@ def test_every_bad_signature_gets_the_same_401(intake_client: Any, alice: Person
         "unknown key id": sign_event(_event(alice.email, doc), "nobody", PRODUCER_SECRET),
         "wrong secret": sign_event(_event(alice.email, doc), PRODUCER_KEY_ID, "x" * 40),
         "owner changed after signing": make_event(
-            INVOICE_REQUESTED, "/erp/orders", {"owner_email": "bob@example.com",
-                                               "invoice": doc}, id="req-1",
-            extensions={"signaturekeyid": good["signaturekeyid"],
-                        "signature": good["signature"]}),
+            INVOICE_REQUESTED,
+            "/erp/orders",
+            {"owner_email": "bob@example.com", "invoice": doc},
+            id="req-1",
+            extensions={"signaturekeyid": good["signaturekeyid"], "signature": good["signature"]},
+        ),
         "id changed after signing": with_extensions(
             make_event(INVOICE_REQUESTED, "/erp/orders", good.data, id="req-2"),
-            {"signaturekeyid": good["signaturekeyid"], "signature": good["signature"]}),
+            {"signaturekeyid": good["signaturekeyid"], "signature": good["signature"]},
+        ),
         "non-ASCII signature": with_extensions(good, {"signature": "v1=é" + "0" * 63}),
         # a lone surrogate has no UTF-8 canonical form (was a 503 from the encoder)
         "lone surrogate in the data": make_event(
-            INVOICE_REQUESTED, "/erp/orders", {"owner_email": "\ud800", "invoice": doc},
-            id="req-3", extensions={"signaturekeyid": good["signaturekeyid"],
-                                    "signature": good["signature"]}),
+            INVOICE_REQUESTED,
+            "/erp/orders",
+            {"owner_email": "\ud800", "invoice": doc},
+            id="req-3",
+            extensions={"signaturekeyid": good["signaturekeyid"], "signature": good["signature"]},
+        ),
     }
     bodies = set()
     for name, event in cases.items():
@@ -104,7 +124,8 @@ def test_every_bad_signature_gets_the_same_401(intake_client: Any, alice: Person
 
 
 def test_the_answer_does_not_tell_registered_from_unregistered_owners(
-        intake_client: Any, alice: Person, bob: Person) -> None:
+    intake_client: Any, alice: Person, bob: Person
+) -> None:
     ctx = get_context()
     accounts.set_disabled(ctx.repo, bob.email, True)
     invalid = example_json("minimal.json")
@@ -130,14 +151,19 @@ def test_the_answer_does_not_tell_registered_from_unregistered_owners(
 def test_malformed_events_are_400(intake_client: Any, alice: Person) -> None:
     r = intake_client.post("/", headers={"Content-Type": "application/json"}, data=b"{}")
     assert r.status_code == 400  # not a CloudEvent
-    headers, body = to_http(sign_event(
-        make_event(INVOICE_REQUESTED, "/erp", {"owner_email": alice.email}, id="x"),
-        PRODUCER_KEY_ID, PRODUCER_SECRET))
+    headers, body = to_http(
+        sign_event(
+            make_event(INVOICE_REQUESTED, "/erp", {"owner_email": alice.email}, id="x"),
+            PRODUCER_KEY_ID,
+            PRODUCER_SECRET,
+        )
+    )
     assert intake_client.post("/", headers=headers, data=body).status_code == 400
 
 
 def test_without_producer_keys_every_event_is_refused(
-        intake_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    intake_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from invoiceflow.context import reset_context
 
     monkeypatch.delenv("EVENT_PRODUCER_KEYS")
@@ -146,40 +172,54 @@ def test_without_producer_keys_every_event_is_refused(
     assert intake_client.post("/", headers=headers, data=body).status_code == 401
 
 
-def test_the_signature_is_the_same_in_both_content_modes(intake_client: Any,
-                                                         alice: Person) -> None:
+def test_the_signature_is_the_same_in_both_content_modes(intake_client: Any, alice: Person) -> None:
     """The canonical form does not depend on the JSON's spacing or key order, so a structured
     event written by another language's serializer verifies."""
     doc = example_json("minimal.json")
-    attributes = {"id": "order-9", "source": "/erp/orders", "type": INVOICE_REQUESTED,
-                  "time": "2026-11-24T09:30:00Z"}
+    attributes = {
+        "id": "order-9",
+        "source": "/erp/orders",
+        "type": INVOICE_REQUESTED,
+        "time": "2026-11-24T09:30:00Z",
+    }
     data = {"owner_email": alice.email, "invoice": doc}
     sig = signature(PRODUCER_SECRET, attributes, data)
     assert canonical(attributes, data).startswith(
         b'["order-9","/erp/orders","io.invoiceflow.invoice.requested.v1",'
-        b'"2026-11-24T09:30:00Z",{"invoice":')
-    structured = {"specversion": "1.0", **attributes, "signaturekeyid": PRODUCER_KEY_ID,
-                  "signature": sig, "datacontenttype": "application/json", "data": data}
+        b'"2026-11-24T09:30:00Z",{"invoice":'
+    )
+    structured = {
+        "specversion": "1.0",
+        **attributes,
+        "signaturekeyid": PRODUCER_KEY_ID,
+        "signature": sig,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
     body = json.dumps(structured, indent=3, sort_keys=False).encode()
-    r = intake_client.post("/", headers={"Content-Type": "application/cloudevents+json"},
-                           data=body)
+    r = intake_client.post("/", headers={"Content-Type": "application/cloudevents+json"}, data=body)
     assert r.status_code == 202, r.get_data(as_text=True)
 
 
 def test_the_cli_signs_an_event_the_intake_function_accepts(
-        intake_client: Any, alice: Person, tmp_path: Any,
-        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    intake_client: Any, alice: Person, tmp_path: Any, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     from invoiceflow.cli import main
 
     event = {
-        "specversion": "1.0", "type": INVOICE_REQUESTED, "id": "order-cli", "source": "/erp",
+        "specversion": "1.0",
+        "type": INVOICE_REQUESTED,
+        "id": "order-cli",
+        "source": "/erp",
         "time": "2026-11-24T09:30:00Z",
-        "data": {"owner_email": alice.email, "invoice": example_json("minimal.json")}}
+        "data": {"owner_email": alice.email, "invoice": example_json("minimal.json")},
+    }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(event))
     assert main(["events", "sign", "--key-id", PRODUCER_KEY_ID, str(path)]) == 0
     signed = capsysbinary.readouterr().out
-    r = intake_client.post("/", headers={"Content-Type": "application/cloudevents+json"},
-                           data=signed)
+    r = intake_client.post(
+        "/", headers={"Content-Type": "application/cloudevents+json"}, data=signed
+    )
     assert r.status_code == 202, r.get_data(as_text=True)
     assert main(["events", "sign", "--key-id", "nobody", str(path)]) == 2

@@ -32,8 +32,9 @@ def test_login_returns_a_bearer_token(login_client: Any, alice: Person) -> None:
     assert claims["exp"] - claims["iat"] == 3600
 
 
-def test_wrong_email_and_wrong_password_are_indistinguishable(login_client: Any,
-                                                              alice: Person) -> None:
+def test_wrong_email_and_wrong_password_are_indistinguishable(
+    login_client: Any, alice: Person
+) -> None:
     wrong_password = login_client.post("/login", headers=basic(alice.email, "nope-nope"))
     wrong_email = login_client.post("/login", headers=basic("eve@example.com", PASSWORD))
     assert wrong_password.status_code == wrong_email.status_code == 401
@@ -42,8 +43,9 @@ def test_wrong_email_and_wrong_password_are_indistinguishable(login_client: Any,
     assert wrong_password.headers["WWW-Authenticate"] == wrong_email.headers["WWW-Authenticate"]
 
 
-def test_unknown_email_still_pays_for_one_password_hash(alice: Person,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_email_still_pays_for_one_password_hash(
+    alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from invoiceflow import passwords
 
     calls: list[str] = []
@@ -57,7 +59,8 @@ def test_unknown_email_still_pays_for_one_password_hash(alice: Person,
 
 
 def test_disabled_users_cannot_log_in_and_their_tokens_stop_working(
-        login_client: Any, alice: Person) -> None:
+    login_client: Any, alice: Person
+) -> None:
     ctx = get_context()
     accounts.set_disabled(ctx.repo, alice.email, True)
     r = login_client.post("/login", headers=basic(alice.email, PASSWORD))
@@ -67,8 +70,9 @@ def test_disabled_users_cannot_log_in_and_their_tokens_stop_working(
 
 
 @pytest.mark.parametrize("header", [None, "Bearer x", "Basic !!!", "Basic " + "YWxpY2U="])
-def test_malformed_login_requests_are_401_not_500(login_client: Any, alice: Person,
-                                                   header: str | None) -> None:
+def test_malformed_login_requests_are_401_not_500(
+    login_client: Any, alice: Person, header: str | None
+) -> None:
     headers = {"Authorization": header} if header else {}
     r = login_client.post("/login", headers=headers)
     assert r.status_code == 401
@@ -94,22 +98,31 @@ def test_token_attacks_are_rejected(alice: Person) -> None:
     good = issue_token(s, _user(alice)).token
     assert verify_token(s, good) == alice.id
     now = int(time.time())
-    claims = {"sub": alice.id, "iat": now, "exp": now + 60, "iss": s.jwt_issuer,
-              "aud": s.jwt_audience}
+    claims = {
+        "sub": alice.id,
+        "iat": now,
+        "exp": now + 60,
+        "iss": s.jwt_issuer,
+        "aud": s.jwt_audience,
+    }
     attacks = {
         "alg none": jwt.encode(claims, None, algorithm="none"),
-        "expired": jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, SECRET,
-                              algorithm="HS256"),
+        "expired": jwt.encode(
+            {**claims, "iat": now - 7200, "exp": now - 3600}, SECRET, algorithm="HS256"
+        ),
         "wrong issuer": jwt.encode({**claims, "iss": "evil"}, SECRET, algorithm="HS256"),
         "wrong audience": jwt.encode({**claims, "aud": "other"}, SECRET, algorithm="HS256"),
         "wrong secret": jwt.encode(claims, "x" * 40, algorithm="HS256"),
         "HS512": jwt.encode(claims, SECRET, algorithm="HS512"),
         "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
-        "payload swapped": good.split(".")[0] + "." + jwt.encode(
-            {**claims, "sub": "someone-else"}, "k" * 40, algorithm="HS256").split(".")[1]
-            + "." + good.split(".")[2],
-        "missing exp": jwt.encode({k: v for k, v in claims.items() if k != "exp"}, SECRET,
-                                  algorithm="HS256"),
+        "payload swapped": good.split(".")[0]
+        + "."
+        + jwt.encode({**claims, "sub": "someone-else"}, "k" * 40, algorithm="HS256").split(".")[1]
+        + "."
+        + good.split(".")[2],
+        "missing exp": jwt.encode(
+            {k: v for k, v in claims.items() if k != "exp"}, SECRET, algorithm="HS256"
+        ),
         "garbage": "not.a.token",
     }
     for name, token in attacks.items():
@@ -123,12 +136,17 @@ def test_rs256_only_login_holds_the_private_key_and_confusion_fails(alice: Perso
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    login_side = Settings.from_env({"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY": private,
-                                    "JWT_PUBLIC_KEY": public})
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    login_side = Settings.from_env(
+        {"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY": private, "JWT_PUBLIC_KEY": public}
+    )
     verify_side = Settings.from_env({"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": public})
     token = issue_token(login_side, _user(alice)).token
     assert verify_token(verify_side, token) == alice.id
@@ -137,10 +155,20 @@ def test_rs256_only_login_holds_the_private_key_and_confusion_fails(alice: Perso
     # algorithm confusion: an HS256 token signed with the public key as the secret
     now = int(time.time())
     forged = jwt.api_jws.PyJWS().encode(
-        jwt.utils.force_bytes(__import__("json").dumps(
-            {"sub": alice.id, "iat": now, "exp": now + 60, "iss": "invoiceflow",
-             "aud": "invoiceflow-api"})),
-        key=b"unused-placeholder-key-of-32-bytes!", algorithm="HS256")
+        jwt.utils.force_bytes(
+            __import__("json").dumps(
+                {
+                    "sub": alice.id,
+                    "iat": now,
+                    "exp": now + 60,
+                    "iss": "invoiceflow",
+                    "aud": "invoiceflow-api",
+                }
+            )
+        ),
+        key=b"unused-placeholder-key-of-32-bytes!",
+        algorithm="HS256",
+    )
     with pytest.raises(Unauthorized):
         verify_token(verify_side, forged)
     import hashlib
@@ -158,12 +186,17 @@ def test_eddsa_tokens(alice: Person) -> None:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     key = ed25519.Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    s = Settings.from_env({"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY": private,
-                           "JWT_PUBLIC_KEY": public})
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    s = Settings.from_env(
+        {"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY": private, "JWT_PUBLIC_KEY": public}
+    )
     assert verify_token(s, issue_token(s, _user(alice)).token) == alice.id
 
 
@@ -195,12 +228,12 @@ def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_repeated_failures_get_429_with_retry_after_even_for_the_right_password(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="3", LOGIN_DELAY_SECONDS="60")
     hashes = _count_hashes(monkeypatch)
     for _ in range(3):
-        assert login_client.post("/login", headers=basic(alice.email, "nope")).status_code \
-            == 401
+        assert login_client.post("/login", headers=basic(alice.email, "nope")).status_code == 401
     assert len(hashes) == 3
     wrong = login_client.post("/login", headers=basic(alice.email, "nope"))
     right = login_client.post("/login", headers=basic(alice.email.upper(), PASSWORD))
@@ -215,7 +248,8 @@ def test_repeated_failures_get_429_with_retry_after_even_for_the_right_password(
 
 
 def test_unknown_emails_are_throttled_exactly_like_known_ones(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="2", LOGIN_DELAY_SECONDS="30")
     answers: dict[str, list[tuple[int, bytes, bool]]] = {}
     for email in (alice.email, "nobody@example.com"):
@@ -232,7 +266,8 @@ def test_unknown_emails_are_throttled_exactly_like_known_ones(
 
 
 def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
-        alice: Person, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice: Person, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An attacker's failures lock the account for at most LOGIN_MAX_DELAY_SECONDS after the
     last one; then the owner's right password works and resets the count (injected clock)."""
     from datetime import UTC, datetime, timedelta
@@ -240,8 +275,12 @@ def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
     from invoiceflow.errors import TooManyRequests
     from invoiceflow.stores import open_repository
 
-    _throttled_env(monkeypatch, LOGIN_FREE_FAILURES="2", LOGIN_DELAY_SECONDS="60",
-                   LOGIN_MAX_DELAY_SECONDS="900")
+    _throttled_env(
+        monkeypatch,
+        LOGIN_FREE_FAILURES="2",
+        LOGIN_DELAY_SECONDS="60",
+        LOGIN_MAX_DELAY_SECONDS="900",
+    )
     now = [datetime(2030, 1, 1, tzinfo=UTC)]
     settings = get_context().settings
     with open_repository(database_url, clock=lambda: now[0]) as repo:
@@ -268,54 +307,72 @@ def test_the_lockout_is_short_and_the_real_user_gets_in_afterwards(
 
 
 def test_each_client_address_has_a_token_bucket(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _throttled_env(monkeypatch, LOGIN_CLIENT_BURST="2", LOGIN_CLIENT_PER_MINUTE="1")
     attacker = {"REMOTE_ADDR": "203.0.113.9"}
     for i in range(2):  # password spraying: one try per account
-        r = login_client.post("/login", headers=basic(f"user{i}@example.com", "Summer2024"),
-                              environ_base=attacker)
+        r = login_client.post(
+            "/login", headers=basic(f"user{i}@example.com", "Summer2024"), environ_base=attacker
+        )
         assert r.status_code == 401
-    r = login_client.post("/login", headers=basic(alice.email, PASSWORD),
-                          environ_base=attacker)
+    r = login_client.post("/login", headers=basic(alice.email, PASSWORD), environ_base=attacker)
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
     assert_matches(r, "/login", "post")
     # a forged X-Forwarded-For does not buy a new bucket (LOGIN_CLIENT_IP_HEADER is unset)
-    r = login_client.post("/login", headers={**basic(alice.email, PASSWORD),
-                                             "X-Forwarded-For": "192.0.2.1"},
-                          environ_base=attacker)
+    r = login_client.post(
+        "/login",
+        headers={**basic(alice.email, PASSWORD), "X-Forwarded-For": "192.0.2.1"},
+        environ_base=attacker,
+    )
     assert r.status_code == 429
     # IPv6 clients share a bucket per /64
     for i in range(2):
-        login_client.post("/login", headers=basic(f"v6{i}@example.com", "x"),
-                          environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1}"})
-    r = login_client.post("/login", headers=basic(alice.email, PASSWORD),
-                          environ_base={"REMOTE_ADDR": "2001:db8:1:2:ffff::1"})
+        login_client.post(
+            "/login",
+            headers=basic(f"v6{i}@example.com", "x"),
+            environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1}"},
+        )
+    r = login_client.post(
+        "/login",
+        headers=basic(alice.email, PASSWORD),
+        environ_base={"REMOTE_ADDR": "2001:db8:1:2:ffff::1"},
+    )
     assert r.status_code == 429
-    r = login_client.post("/login", headers=basic(alice.email, PASSWORD),
-                          environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    r = login_client.post(
+        "/login", headers=basic(alice.email, PASSWORD), environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
     assert r.status_code == 200  # the real user, elsewhere, is not affected
 
 
 @pytest.mark.parametrize("header", ["X-Forwarded-For", "X-Real-IP"])
 def test_behind_a_trusted_proxy_its_header_names_the_client(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch, header: str
+) -> None:
     """In Knative every request comes from queue-proxy (127.0.0.1): the client is what the
     proxy in front wrote (for X-Forwarded-For, the first hop)."""
-    _throttled_env(monkeypatch, LOGIN_CLIENT_BURST="2", LOGIN_CLIENT_PER_MINUTE="1",
-                   LOGIN_CLIENT_IP_HEADER=header)
+    _throttled_env(
+        monkeypatch,
+        LOGIN_CLIENT_BURST="2",
+        LOGIN_CLIENT_PER_MINUTE="1",
+        LOGIN_CLIENT_IP_HEADER=header,
+    )
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
 
     def attempt(hops: str, secret: str) -> int:
-        return int(login_client.post("/login", headers={**basic(alice.email, secret),
-                                                        header: hops},
-                                     environ_base=proxy).status_code)
+        return int(
+            login_client.post(
+                "/login", headers={**basic(alice.email, secret), header: hops}, environ_base=proxy
+            ).status_code
+        )
 
     assert [attempt("203.0.113.9, 127.0.0.1", "wrong") for _ in range(3)] == [401, 401, 429]
     assert attempt("198.51.100.7, 127.0.0.1", PASSWORD) == 200
 
 
 def test_concurrent_logins_never_run_more_hashes_than_the_slots(
-        alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """20 logins at once (the issue's 1.4 GiB): at most LOGIN_MAX_CONCURRENT_HASHES argon2
     verifications run at the same time, counted inside the hash function."""
     from concurrent.futures import ThreadPoolExecutor
@@ -349,8 +406,9 @@ def test_concurrent_logins_never_run_more_hashes_than_the_slots(
         barrier.wait(timeout=10)
         email = alice.email if i == 0 else f"user{i}@example.com"
         try:
-            accounts.login(ctx.settings, ctx.repo, email, PASSWORD if i == 0 else "x",
-                           client=f"192.0.2.{i}")
+            accounts.login(
+                ctx.settings, ctx.repo, email, PASSWORD if i == 0 else "x", client=f"192.0.2.{i}"
+            )
             return "ok"
         except Unauthorized:
             return "401"
@@ -362,7 +420,8 @@ def test_concurrent_logins_never_run_more_hashes_than_the_slots(
 
 
 def test_a_login_that_finds_every_hash_slot_busy_is_a_503_and_not_counted(
-        login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    login_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from invoiceflow import passwords
 
     _throttled_env(monkeypatch, LOGIN_MAX_CONCURRENT_HASHES="1", LOGIN_HASH_WAIT_SECONDS="0")
@@ -376,6 +435,7 @@ def test_a_login_that_finds_every_hash_slot_busy_is_a_503_and_not_counted(
 
     monkeypatch.setattr(passwords, "_verify", slow)
     ctx = get_context()
+
     def hold_the_slot() -> None:
         with pytest.raises(Unauthorized):
             accounts.login(ctx.settings, ctx.repo, "other@example.com", "x")
@@ -396,14 +456,26 @@ def test_a_login_that_finds_every_hash_slot_busy_is_a_503_and_not_counted(
 
 def test_login_settings_are_validated() -> None:
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env({"JWT_SECRET": SECRET, "LOGIN_FREE_FAILURES": "0",
-                           "LOGIN_DELAY_SECONDS": "10", "LOGIN_MAX_DELAY_SECONDS": "5",
-                           "LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For: 1.2.3.4",
-                           "LOGIN_MAX_CONCURRENT_HASHES": "many"})
+        Settings.from_env(
+            {
+                "JWT_SECRET": SECRET,
+                "LOGIN_FREE_FAILURES": "0",
+                "LOGIN_DELAY_SECONDS": "10",
+                "LOGIN_MAX_DELAY_SECONDS": "5",
+                "LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For: 1.2.3.4",
+                "LOGIN_MAX_CONCURRENT_HASHES": "many",
+            }
+        )
     assert sorted(p.pointer for p in exc.value.problems) == [
-        "/LOGIN_CLIENT_IP_HEADER", "/LOGIN_FREE_FAILURES", "/LOGIN_MAX_CONCURRENT_HASHES",
-        "/LOGIN_MAX_DELAY_SECONDS"]
+        "/LOGIN_CLIENT_IP_HEADER",
+        "/LOGIN_FREE_FAILURES",
+        "/LOGIN_MAX_CONCURRENT_HASHES",
+        "/LOGIN_MAX_DELAY_SECONDS",
+    ]
     defaults = _settings()
-    assert (defaults.login_free_failures, defaults.login_delay_seconds,
-            defaults.login_max_delay_seconds, defaults.login_max_concurrent_hashes) == \
-        (5, 1, 900, 4)
+    assert (
+        defaults.login_free_failures,
+        defaults.login_delay_seconds,
+        defaults.login_max_delay_seconds,
+        defaults.login_max_concurrent_hashes,
+    ) == (5, 1, 900, 4)

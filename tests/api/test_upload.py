@@ -21,11 +21,15 @@ from support.api import Person, Sink, client, example, example_json
 from support.openapi import assert_matches
 
 
-def test_upload_multipart_exactly_like_the_seed_curl(upload_client: Any, alice: Person,
-                                                     sink: Sink) -> None:
-    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(example("legacy-flat.json")),
-                                          "invoice_data.json")})
+def test_upload_multipart_exactly_like_the_seed_curl(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    r = upload_client.post(
+        "/upload",
+        headers=alice.auth,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(example("legacy-flat.json")), "invoice_data.json")},
+    )
     assert r.status_code == 202, r.get_data(as_text=True)
     body = r.get_json()
     assert_matches(r, "/upload", "post")
@@ -47,13 +51,15 @@ def test_upload_multipart_exactly_like_the_seed_curl(upload_client: Any, alice: 
 
 def test_upload_raw_json_body_in_every_format(upload_client: Any, alice: Person) -> None:
     for name in ("minimal.json", "invoice-generator.json", "eur-two-rates.json"):
-        r = upload_client.post("/upload", headers=alice.auth, data=example(name),
-                               content_type="application/json")
+        r = upload_client.post(
+            "/upload", headers=alice.auth, data=example(name), content_type="application/json"
+        )
         assert r.status_code == 202, (name, r.get_data(as_text=True))
 
 
-def test_invalid_document_is_422_with_every_problem(upload_client: Any, alice: Person,
-                                                    sink: Sink) -> None:
+def test_invalid_document_is_422_with_every_problem(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
     bad = example_json("minimal.json")
     bad["currency"] = "ZZZ"
     bad["items"][0]["unit_price"] = "-5"
@@ -67,63 +73,87 @@ def test_invalid_document_is_422_with_every_problem(upload_client: Any, alice: P
     assert get_context().repo.list_invoices(alice.id).items == ()
 
 
-def test_malformed_json_is_400_and_too_large_is_413(upload_client: Any, alice: Person,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    r = upload_client.post("/upload", headers=alice.auth, data=b'{"number": ',
-                           content_type="application/json")
+def test_malformed_json_is_400_and_too_large_is_413(
+    upload_client: Any, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = upload_client.post(
+        "/upload", headers=alice.auth, data=b'{"number": ', content_type="application/json"
+    )
     assert r.status_code == 400 and "line 1" in r.get_json()["detail"]
     assert_matches(r, "/upload", "post")
     big = b'{"notes": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    r = upload_client.post("/upload", headers=alice.auth, data=big,
-                           content_type="application/json")
+    r = upload_client.post("/upload", headers=alice.auth, data=big, content_type="application/json")
     assert r.status_code == 413
     assert_matches(r, "/upload", "post")
-    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(big), "big.json")})
+    r = upload_client.post(
+        "/upload",
+        headers=alice.auth,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(big), "big.json")},
+    )
     assert r.status_code == 413
-    r = upload_client.post("/upload", headers=alice.auth, content_type="multipart/form-data",
-                           data={"other": (io.BytesIO(b"{}"), "x.json")})
+    r = upload_client.post(
+        "/upload",
+        headers=alice.auth,
+        content_type="multipart/form-data",
+        data={"other": (io.BytesIO(b"{}"), "x.json")},
+    )
     assert r.status_code == 400 and "'file'" in r.get_json()["detail"]
-    r = upload_client.post("/upload", headers=alice.auth, data=b"hello",
-                           content_type="text/plain")
+    r = upload_client.post("/upload", headers=alice.auth, data=b"hello", content_type="text/plain")
     assert r.status_code == 400
 
 
 def test_upload_needs_a_valid_token(upload_client: Any, alice: Person) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eA=="}):
-        r = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
-                               content_type="application/json")
+        r = upload_client.post(
+            "/upload",
+            headers=headers,
+            data=example("minimal.json"),
+            content_type="application/json",
+        )
         assert r.status_code == 401
 
 
 def test_idempotency_key(upload_client: Any, alice: Person, sink: Sink) -> None:
     headers = {**alice.auth, "Idempotency-Key": "order-77"}
-    first = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
-                               content_type="application/json")
-    again = upload_client.post("/upload", headers=headers, data=example("minimal.json"),
-                               content_type="application/json")
+    first = upload_client.post(
+        "/upload", headers=headers, data=example("minimal.json"), content_type="application/json"
+    )
+    again = upload_client.post(
+        "/upload", headers=headers, data=example("minimal.json"), content_type="application/json"
+    )
     assert first.status_code == again.status_code == 202
     assert first.get_json() == again.get_json()
     assert len(get_context().repo.list_invoices(alice.id).items) == 1
     assert len(sink.of_type("uploaded.v1")) == 1
-    other = upload_client.post("/upload", headers=headers, data=example("jpy-no-decimals.json"),
-                               content_type="application/json")
+    other = upload_client.post(
+        "/upload",
+        headers=headers,
+        data=example("jpy-no-decimals.json"),
+        content_type="application/json",
+    )
     assert other.status_code == 422
     assert "Idempotency-Key" in other.get_json()["title"]
 
 
 def test_broker_down_keeps_the_event_in_the_outbox_and_the_relay_sends_it(
-        upload_client: Any, alice: Person, sink: Sink) -> None:
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
     sink.status = 503
-    r = upload_client.post("/upload", headers=alice.auth, data=example("minimal.json"),
-                           content_type="application/json")
+    r = upload_client.post(
+        "/upload", headers=alice.auth, data=example("minimal.json"), content_type="application/json"
+    )
     assert r.status_code == 202  # accepted: the event is durable in the outbox
     ctx = get_context()
     (pending,) = ctx.repo.pending_outbox_events()
     assert pending.attempts == 1 and pending.last_error
     sink.status = 202
-    r = upload_client.post("/upload", headers=alice.auth, data=example("jpy-no-decimals.json"),
-                           content_type="application/json")
+    r = upload_client.post(
+        "/upload",
+        headers=alice.auth,
+        data=example("jpy-no-decimals.json"),
+        content_type="application/json",
+    )
     assert r.status_code == 202
     # a request relays only its own event (issue 9, finding 8); the relay sends the rest
     (own,) = sink.of_type("uploaded.v1")
@@ -135,7 +165,8 @@ def test_broker_down_keeps_the_event_in_the_outbox_and_the_relay_sends_it(
 
 
 def test_concurrent_uploads_publish_each_uploaded_event_exactly_once(
-        env: dict[str, str], alice: Person, sink: Sink) -> None:
+    env: dict[str, str], alice: Person, sink: Sink
+) -> None:
     """Issue 9, finding 8: 20 concurrent clients; every request used to relay the whole
     pending outbox (4,485 publishes for 139 uploads). Publishes must equal uploads."""
     clients, per_client = 20, 4
@@ -147,8 +178,9 @@ def test_concurrent_uploads_publish_each_uploaded_event_exactly_once(
         barrier.wait(timeout=30)
         ids = []
         for _ in range(per_client):
-            r = upload_client.post("/upload", headers=alice.auth, data=document,
-                                   content_type="application/json")
+            r = upload_client.post(
+                "/upload", headers=alice.auth, data=document, content_type="application/json"
+            )
             assert r.status_code == 202, r.get_data(as_text=True)
             ids.append(r.get_json()["invoice_id"])
         return ids
@@ -163,7 +195,8 @@ def test_concurrent_uploads_publish_each_uploaded_event_exactly_once(
 
 
 def test_killed_between_commit_and_send_the_event_is_still_delivered(
-        env: dict[str, str], alice: Person, sink: Sink, tmp_path: Path) -> None:
+    env: dict[str, str], alice: Person, sink: Sink, tmp_path: Path
+) -> None:
     """The process dies (os._exit, no cleanup) right after the database commit and before the
     broker call; the invoice exists, its event is pending, and the relay delivers it."""
     script = textwrap.dedent(f"""
@@ -173,22 +206,27 @@ def test_killed_between_commit_and_send_the_event_is_still_delivered(
         def die(ctx, events):
             os._exit(137)
         api.relay_after_commit = die
-        client = create_app("upload", {str(Path('functions/upload.py').resolve())!r}).test_client()
+        client = create_app("upload", {str(Path("functions/upload.py").resolve())!r}).test_client()
         client.post("/upload", headers={{"Authorization": "Bearer {alice.token}"}},
-                    data=open({str(Path('events/examples/invoices/minimal.json').resolve())!r},
+                    data=open({str(Path("events/examples/invoices/minimal.json").resolve())!r},
                               "rb").read(), content_type="application/json")
         sys.exit(0)  # never reached
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=120, text=True
+    )
     assert proc.returncode == 137, proc.stderr
     assert sink.events == []  # nothing reached the broker
     ctx = get_context()
     (invoice,) = ctx.repo.list_invoices(alice.id).items
     (pending,) = ctx.repo.pending_outbox_events()
     assert pending.subject == invoice.id
-    relay = subprocess.run([sys.executable, "-m", "invoiceflow.cli", "outbox", "relay"],
-                           capture_output=True, timeout=120, text=True)
+    relay = subprocess.run(
+        [sys.executable, "-m", "invoiceflow.cli", "outbox", "relay"],
+        capture_output=True,
+        timeout=120,
+        text=True,
+    )
     assert relay.returncode == 0, relay.stderr
     (event,) = sink.of_type("uploaded.v1")
     assert event.data["invoice_id"] == invoice.id

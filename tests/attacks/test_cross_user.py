@@ -24,8 +24,12 @@ SECRET_XLSX = b"PK\x03\x04 alice's secret workbook " * 64
 
 def _alices_invoice(upload_client: Any, alice: Person) -> tuple[str, dict[str, str]]:
     """Alice's rendered invoice: its id and its file ids by format."""
-    r = upload_client.post("/upload", headers={**alice.auth, "Idempotency-Key": "alice-key"},
-                           data=example("eur-two-rates.json"), content_type="application/json")
+    r = upload_client.post(
+        "/upload",
+        headers={**alice.auth, "Idempotency-Key": "alice-key"},
+        data=example("eur-two-rates.json"),
+        content_type="application/json",
+    )
     assert r.status_code == 202
     invoice_id = str(r.get_json()["invoice_id"])
     ctx = get_context()
@@ -33,9 +37,15 @@ def _alices_invoice(upload_client: Any, alice: Person) -> tuple[str, dict[str, s
     assert invoice is not None
     files = {"json": invoice.raw_file_id}
     for fmt, data in (("pdf", SECRET_PDF), ("xlsx", SECRET_XLSX)):
-        stored = ctx.docs.put(data, file_id=f"{invoice_id}-{fmt}", filename=f"x.{fmt}",
-                              content_type=FORMATS[fmt].content_type, owner=alice.id,
-                              invoice_id=invoice_id, kind=fmt)
+        stored = ctx.docs.put(
+            data,
+            file_id=f"{invoice_id}-{fmt}",
+            filename=f"x.{fmt}",
+            content_type=FORMATS[fmt].content_type,
+            owner=alice.id,
+            invoice_id=invoice_id,
+            kind=fmt,
+        )
         ctx.repo.record_artifact(invoice_id, fmt, stored.file_id, stored.size, stored.sha256)
         files[fmt] = stored.file_id
     return invoice_id, files
@@ -44,8 +54,10 @@ def _alices_invoice(upload_client: Any, alice: Person) -> tuple[str, dict[str, s
 def _paths(invoice_id: str, files: dict[str, str]) -> list[tuple[str, str]]:
     """(URL, OpenAPI path) for every way to reach the invoice or one of its files."""
     paths = [(f"/invoices/{invoice_id}", "/invoices/{id}")]
-    paths += [(f"/invoices/{invoice_id}/{fmt}", f"/invoices/{{id}}/{fmt}")
-              for fmt in ("pdf", "xlsx", "json")]
+    paths += [
+        (f"/invoices/{invoice_id}/{fmt}", f"/invoices/{{id}}/{fmt}")
+        for fmt in ("pdf", "xlsx", "json")
+    ]
     paths += [(f"/download?fid={fid}", "/download") for fid in files.values()]
     return paths
 
@@ -57,7 +69,8 @@ def _absent(invoice_id: str, files: dict[str, str]) -> dict[str, str]:
 
 
 def test_another_users_ids_are_indistinguishable_from_absent_ones(
-        upload_client: Any, download_client: Any, alice: Person, bob: Person) -> None:
+    upload_client: Any, download_client: Any, alice: Person, bob: Person
+) -> None:
     invoice_id, files = _alices_invoice(upload_client, alice)
     absent = _absent(invoice_id, files)
     for url, spec_path in _paths(invoice_id, files):
@@ -78,14 +91,18 @@ def test_another_users_ids_are_indistinguishable_from_absent_ones(
     # nor does bob's list, nor his use of alice's Idempotency-Key, reveal alice's invoice
     listed = download_client.get("/invoices", headers=bob.auth).get_json()
     assert listed["items"] == []
-    replay = upload_client.post("/upload", headers={**bob.auth, "Idempotency-Key": "alice-key"},
-                                data=example("eur-two-rates.json"),
-                                content_type="application/json")
+    replay = upload_client.post(
+        "/upload",
+        headers={**bob.auth, "Idempotency-Key": "alice-key"},
+        data=example("eur-two-rates.json"),
+        content_type="application/json",
+    )
     assert replay.status_code == 202 and replay.get_json()["invoice_id"] != invoice_id
 
 
 def test_without_a_token_every_path_is_401_head_included(
-        upload_client: Any, download_client: Any, alice: Person) -> None:
+    upload_client: Any, download_client: Any, alice: Person
+) -> None:
     invoice_id, files = _alices_invoice(upload_client, alice)
     for url, spec_path in [*_paths(invoice_id, files), ("/invoices", "/invoices")]:
         for method in ("get", "head"):

@@ -53,8 +53,13 @@ def _router() -> Callable[..., Any]:
 
     def route(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        name = "login" if path.startswith("/login") else \
-            "upload" if path.startswith("/upload") else "download"
+        name = (
+            "login"
+            if path.startswith("/login")
+            else "upload"
+            if path.startswith("/upload")
+            else "download"
+        )
         if name not in apps:
             apps[name] = _app(name)
         return apps[name](environ, start_response)
@@ -63,9 +68,14 @@ def _router() -> Callable[..., Any]:
 
 
 def _settings() -> Any:
-    return settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-                    phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def _missing(test: Callable[..., None]) -> Callable[[], None]:
@@ -83,8 +93,12 @@ if schemathesis is not None:
         """Every public operation, fixed seed, bounded examples."""
         return schema.parametrize()(_settings()(test))
 
-    CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance]
+    CHECKS = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
 else:  # pragma: no cover - the test extra has it; fails under CI, skips elsewhere
     attack = _missing
     CHECKS = []

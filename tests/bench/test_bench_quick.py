@@ -19,17 +19,43 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench-quick")]
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET_KEYS = {"id", "section", "description", "target", "op", "limit", "unit", "measured",
-               "met", "note"}
+TARGET_KEYS = {
+    "id",
+    "section",
+    "description",
+    "target",
+    "op",
+    "limit",
+    "unit",
+    "measured",
+    "met",
+    "note",
+}
 
 
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--backends", "embedded", "--n", "8",
-         "--json", str(out / "report.json"), "--no-docs"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--backends",
+            "embedded",
+            "--n",
+            "8",
+            "--json",
+            str(out / "report.json"),
+            "--no-docs",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     printed = json.loads(proc.stdout)
     written = json.loads((out / "report.json").read_text())
@@ -41,8 +67,18 @@ def test_report_has_the_stable_top_level_shape(quick_report: dict[str, Any]) -> 
     r = quick_report
     assert r["schema_version"] == 1
     assert r["mode"] == "quick"
-    assert set(r) >= {"schema_version", "generated_at", "mode", "options", "machine", "git",
-                      "sections", "targets", "summary", "errors"}
+    assert set(r) >= {
+        "schema_version",
+        "generated_at",
+        "mode",
+        "options",
+        "machine",
+        "git",
+        "sections",
+        "targets",
+        "summary",
+        "errors",
+    }
     assert r["errors"] == []
     assert r["machine"]["cores"] >= 1
     assert r["machine"]["python"].startswith("3.")
@@ -58,8 +94,14 @@ def test_render_section_has_ratios_against_the_baselines(quick_report: dict[str,
     assert render["status"] == "ok"
     assert [row["lines"] for row in render["results"]] == [10, 100]
     for row in render["results"]:
-        for key in ("pdf_ms", "xlsx_ms", "bare_reportlab_ms", "bare_openpyxl_ms",
-                    "pdf_vs_bare_reportlab", "xlsx_vs_bare_openpyxl"):
+        for key in (
+            "pdf_ms",
+            "xlsx_ms",
+            "bare_reportlab_ms",
+            "bare_openpyxl_ms",
+            "pdf_vs_bare_reportlab",
+            "xlsx_vs_bare_openpyxl",
+        ):
             assert row[key] > 0, (key, row)
         assert row["pdf_bytes"] > 1000 and row["xlsx_bytes"] > 1000
     weasy = render["weasyprint"]
@@ -69,7 +111,8 @@ def test_render_section_has_ratios_against_the_baselines(quick_report: dict[str,
 
 
 def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
-        quick_report: dict[str, Any]) -> None:
+    quick_report: dict[str, Any],
+) -> None:
     pipeline = quick_report["sections"]["pipeline"]
     (embedded,) = pipeline["backends"]
     assert embedded["backend"] == "embedded"
@@ -83,11 +126,19 @@ def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
 
 
 def test_cold_start_reaches_a_2xx_for_every_function_and_lists_imports(
-        quick_report: dict[str, Any]) -> None:
+    quick_report: dict[str, Any],
+) -> None:
     cold = quick_report["sections"]["coldstart"]
     names = {row["function"] for row in cold["functions"]}
-    assert names == {"login", "upload", "download", "render_pdf", "render_xlsx", "notify",
-                     "dead_letter"}
+    assert names == {
+        "login",
+        "upload",
+        "download",
+        "render_pdf",
+        "render_xlsx",
+        "notify",
+        "dead_letter",
+    }
     for row in [cold["baseline"], *cold["functions"]]:
         assert all(200 <= s < 300 for s in row["statuses"]), row
         assert row["ms"] > 0
@@ -115,6 +166,12 @@ def test_docs_are_written_from_the_report(quick_report: dict[str, Any], tmp_path
         sys.path.remove(str(ROOT))
     page = report.write(quick_report, tmp_path)
     text = page.read_text()
-    for heading in ("# Performance", "## Targets", "## Rendering", "## Pipeline",
-                    "## Cold start", "## Memory stability"):
+    for heading in (
+        "# Performance",
+        "## Targets",
+        "## Rendering",
+        "## Pipeline",
+        "## Cold start",
+        "## Memory stability",
+    ):
         assert heading in text

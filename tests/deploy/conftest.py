@@ -31,17 +31,21 @@ CRD_DIR = REPO.parent / "shared" / "knative-crds"
 #: The Kubernetes version the core objects are validated against (kubernetes-validate ships it).
 KUBERNETES_VERSION = "1.33"
 #: API groups kubernetes-validate knows (the core of Kubernetes).
-CORE_GROUPS = frozenset({"", "apps", "batch", "policy", "networking.k8s.io",
-                         "rbac.authorization.k8s.io"})
+CORE_GROUPS = frozenset(
+    {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io"}
+)
 #: Knative's groups: every object of theirs must match a CRD of ../shared/knative-crds.
-KNATIVE_GROUPS = frozenset({"serving.knative.dev", "eventing.knative.dev",
-                            "sources.knative.dev"})
+KNATIVE_GROUPS = frozenset({"serving.knative.dev", "eventing.knative.dev", "sources.knative.dev"})
 #: Other kinds the manifests may hold, checked only by the cross-reference tests.
-OTHER_KINDS = frozenset({
-    ("kustomize.config.k8s.io", "Kustomization"), ("kustomize.config.k8s.io", "Component"),
-    ("rabbitmq.com", "RabbitmqCluster"),
-    ("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "ReferenceGrant"),
-})
+OTHER_KINDS = frozenset(
+    {
+        ("kustomize.config.k8s.io", "Kustomization"),
+        ("kustomize.config.k8s.io", "Component"),
+        ("rabbitmq.com", "RabbitmqCluster"),
+        ("gateway.networking.k8s.io", "HTTPRoute"),
+        ("gateway.networking.k8s.io", "ReferenceGrant"),
+    }
+)
 
 
 def group_of(api_version: str) -> str:
@@ -122,14 +126,19 @@ def by_kind(applied_docs: list[Doc]) -> Callable[[str], dict[str, Doc]]:
 @pytest.fixture(scope="session")
 def workload_pods(by_kind: Callable[[str], dict[str, Doc]]) -> list[dict[str, Any]]:
     """The pod specs of every applied workload: Knative Services, Jobs and CronJobs."""
-    pods = [d.obj["spec"]["template"]["spec"]
-            for d in [*by_kind("KService").values(), *by_kind("Job").values()]]
-    pods += [d.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-             for d in by_kind("CronJob").values()]
+    pods = [
+        d.obj["spec"]["template"]["spec"]
+        for d in [*by_kind("KService").values(), *by_kind("Job").values()]
+    ]
+    pods += [
+        d.obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        for d in by_kind("CronJob").values()
+    ]
     return pods
 
 
 # --- Kubernetes API schemas --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def kube_validate() -> Callable[[dict[str, Any], str], None]:
@@ -150,6 +159,7 @@ def kube_validate() -> Callable[[dict[str, Any], str], None]:
 
 # --- Knative CRD schemas -----------------------------------------------------------------------
 
+
 def closed_schema(root: dict[str, Any]) -> dict[str, Any]:
     """A CRD's openAPIV3Schema as JSON Schema, judged as the API server judges it.
 
@@ -159,8 +169,12 @@ def closed_schema(root: dict[str, Any]) -> dict[str, Any]:
     apiVersion, kind and metadata are always allowed at the root (the server adds them).
     """
     schema = _closed(root)
-    schema["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                            "metadata": {"type": "object"}, **schema.get("properties", {})}
+    schema["properties"] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        **schema.get("properties", {}),
+    }
     return schema
 
 
@@ -169,11 +183,17 @@ def _closed(node: Any) -> Any:
         return [_closed(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _closed(value) for key, value in node.items()
-           if not (isinstance(key, str) and key.startswith("x-kubernetes-"))}
-    if ("properties" in node and isinstance(node["properties"], dict)
-            and not node.get("x-kubernetes-preserve-unknown-fields")
-            and "additionalProperties" not in node):
+    out = {
+        key: _closed(value)
+        for key, value in node.items()
+        if not (isinstance(key, str) and key.startswith("x-kubernetes-"))
+    }
+    if (
+        "properties" in node
+        and isinstance(node["properties"], dict)
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+        and "additionalProperties" not in node
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -250,17 +270,38 @@ def helm_render(helm: str) -> Renderer:
     the chart does not render (e.g. a `required` or `fail`).
     """
 
-    def render(chart: Path, release: str, namespace: str,
-               values: tuple[Path, ...] | list[Path] = (), notes: bool = False) -> str:
+    def render(
+        chart: Path,
+        release: str,
+        namespace: str,
+        values: tuple[Path, ...] | list[Path] = (),
+        notes: bool = False,
+    ) -> str:
         flags = [arg for v in values for arg in ("-f", str(v))]
         if notes:
-            command = [helm, "install", release, str(chart), "--dry-run=client",
-                       "--namespace", namespace, *flags]
+            command = [
+                helm,
+                "install",
+                release,
+                str(chart),
+                "--dry-run=client",
+                "--namespace",
+                namespace,
+                *flags,
+            ]
         else:
-            command = [helm, "template", release, str(chart), "--namespace", namespace,
-                       "--kube-version", KUBERNETES_VERSION, *flags]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                                check=False)
+            command = [
+                helm,
+                "template",
+                release,
+                str(chart),
+                "--namespace",
+                namespace,
+                "--kube-version",
+                KUBERNETES_VERSION,
+                *flags,
+            ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         if result.returncode != 0:
             raise RenderError(result.stderr.strip())
         if notes:
@@ -309,11 +350,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def deploy() -> types.SimpleNamespace:
     """The helpers and constants above, for the test modules (conftest is not importable)."""
     return types.SimpleNamespace(
-        REPO=REPO, KNATIVE=KNATIVE, CHARTS=CHARTS, CRD_DIR=CRD_DIR,
-        KUBERNETES_VERSION=KUBERNETES_VERSION, CORE_GROUPS=CORE_GROUPS,
-        KNATIVE_GROUPS=KNATIVE_GROUPS, OTHER_KINDS=OTHER_KINDS,
-        Doc=Doc, RenderError=RenderError, load_docs=load_docs, group_of=group_of,
-        fail_or_skip=fail_or_skip, closed_schema=closed_schema,
-        feature_gated_fields=feature_gated_fields, chart_dirs=chart_dirs,
+        REPO=REPO,
+        KNATIVE=KNATIVE,
+        CHARTS=CHARTS,
+        CRD_DIR=CRD_DIR,
+        KUBERNETES_VERSION=KUBERNETES_VERSION,
+        CORE_GROUPS=CORE_GROUPS,
+        KNATIVE_GROUPS=KNATIVE_GROUPS,
+        OTHER_KINDS=OTHER_KINDS,
+        Doc=Doc,
+        RenderError=RenderError,
+        load_docs=load_docs,
+        group_of=group_of,
+        fail_or_skip=fail_or_skip,
+        closed_schema=closed_schema,
+        feature_gated_fields=feature_gated_fields,
+        chart_dirs=chart_dirs,
         merged_values=merged_values,
     )

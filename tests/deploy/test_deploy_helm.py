@@ -62,12 +62,14 @@ def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]
         if obj["kind"] == "Pod":
             specs.append((f"Pod {obj['metadata']['name']}", obj["spec"]))
         elif obj["kind"] in ("StatefulSet", "Deployment", "Job"):
-            specs.append((f"{obj['kind']} {obj['metadata']['name']}",
-                          obj["spec"]["template"]["spec"]))
+            specs.append(
+                (f"{obj['kind']} {obj['metadata']['name']}", obj["spec"]["template"]["spec"])
+            )
     return specs
 
 
 # --- chart layout and values -------------------------------------------------------------------
+
 
 def test_the_three_charts_are_there(deploy: Any) -> None:
     assert {c.name for c in deploy.chart_dirs()} == {"Postgres", "MongoDB", "RabbitMQ"}
@@ -80,8 +82,13 @@ def test_chart_layout(chart: str, deploy: Any) -> None:
     assert meta["apiVersion"] == "v2" and meta["type"] == "application"
     assert re.fullmatch(r"\d+\.\d+\.\d+", meta["version"])
     assert meta["name"] in IMAGES and meta.get("description") and meta.get("appVersion")
-    for path in ("values.yaml", "values.schema.json", "templates/_helpers.tpl",
-                 "templates/NOTES.txt", ".helmignore"):
+    for path in (
+        "values.yaml",
+        "values.schema.json",
+        "templates/_helpers.tpl",
+        "templates/NOTES.txt",
+        ".helmignore",
+    ):
         assert (root / path).is_file(), f"{chart}: {path}"
     assert list((root / "templates" / "tests").glob("*.yaml")), f"{chart}: a helm test pod"
     assert list((root / "ci").glob("*.yaml")), f"{chart}: ci/*.yaml values to render in tests"
@@ -114,17 +121,21 @@ def test_schema_refuses_unpinned_images_root_and_unknown_values(chart: str, depl
     root = deploy.CHARTS / chart
     validator = jsonschema.Draft7Validator(json.loads((root / "values.schema.json").read_text()))
     values = deploy.merged_values(root, ())
-    for change in ({"image": {**values["image"], "tag": "latest"}},
-                   {"podSecurityContext": {**values["podSecurityContext"], "runAsNonRoot": False}},
-                   {"service": {**values["service"], "type": "NodePort"}},
-                   {"replicas": 3}):
+    for change in (
+        {"image": {**values["image"], "tag": "latest"}},
+        {"podSecurityContext": {**values["podSecurityContext"], "runAsNonRoot": False}},
+        {"service": {**values["service"], "type": "NodePort"}},
+        {"replicas": 3},
+    ):
         assert list(validator.iter_errors({**values, **change})), change
 
 
 # --- rendered objects --------------------------------------------------------------------------
 
+
 def test_rendered_objects_validate_against_the_kubernetes_schema(
-        chart_case: Any, render: Any, kube_validate: Any) -> None:
+    chart_case: Any, render: Any, kube_validate: Any
+) -> None:
     chart, values = chart_case
     objects = render(chart, values)
     assert objects
@@ -138,9 +149,9 @@ def test_rendered_objects_follow_the_rules(chart_case: Any, render: Any, deploy:
     settings = deploy.merged_values(chart, values)
     objects = render(chart, values)
     kinds = {o["kind"] for o in objects}
-    assert kinds <= {"StatefulSet", "Service", "Secret", "ConfigMap", "Pod"}, \
-        f"{chart.name}: unexpected kinds {kinds} (no Ingress, no Job: migrations are the " \
-        "product's)"
+    assert kinds <= {"StatefulSet", "Service", "Secret", "ConfigMap", "Pod"}, (
+        f"{chart.name}: unexpected kinds {kinds} (no Ingress, no Job: migrations are the product's)"
+    )
 
     (sts,) = of_kind(objects, "StatefulSet")
     selector = sts["spec"]["selector"]["matchLabels"]
@@ -188,8 +199,13 @@ def test_rendered_objects_follow_the_rules(chart_case: Any, render: Any, deploy:
     else:
         (secret,) = secrets
         assert secret["metadata"]["name"] == expected
-    refs = [e["valueFrom"]["secretKeyRef"] for _, spec in pod_specs(objects)
-            for c in spec["containers"] for e in c.get("env", []) if "valueFrom" in e]
+    refs = [
+        e["valueFrom"]["secretKeyRef"]
+        for _, spec in pod_specs(objects)
+        for c in spec["containers"]
+        for e in c.get("env", [])
+        if "valueFrom" in e
+    ]
     assert refs, "credentials come from a Secret"
     for ref in refs:
         assert ref["name"] == expected
@@ -201,13 +217,15 @@ def test_rendered_objects_follow_the_rules(chart_case: Any, render: Any, deploy:
                 if "value" in e and re.search("PASS", e["name"]):
                     pytest.fail(f"{e['name']} is a literal value, not from the Secret")
 
-    tests = [p for p in of_kind(objects, "Pod")
-             if p["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    tests = [
+        p
+        for p in of_kind(objects, "Pod")
+        if p["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"
+    ]
     assert len(tests) == (1 if settings["tests"]["enabled"] else 0)
 
 
-def test_connection_uris_carry_the_credentials(chart_case: Any, render: Any,
-                                              deploy: Any) -> None:
+def test_connection_uris_carry_the_credentials(chart_case: Any, render: Any, deploy: Any) -> None:
     chart, values = chart_case
     name = chart_name(chart)
     settings = deploy.merged_values(chart, values)
@@ -246,8 +264,7 @@ def test_notes_render(chart: str, helm_render: Any, deploy: Any) -> None:
     assert chart_name(root) in notes and "helm test" in notes
 
 
-def test_a_failing_template_fails_the_render(helm_render: Any, deploy: Any,
-                                             tmp_path: Path) -> None:
+def test_a_failing_template_fails_the_render(helm_render: Any, deploy: Any, tmp_path: Path) -> None:
     """The renderer reports errors: RabbitMQ without its management plugin is refused."""
     values = tmp_path / "no-management.yaml"
     values.write_text("plugins: [rabbitmq_prometheus]\n")
@@ -256,8 +273,9 @@ def test_a_failing_template_fails_the_render(helm_render: Any, deploy: Any,
 
 
 @pytest.mark.parametrize("chart", ["Postgres", "MongoDB", "RabbitMQ"])
-def test_a_missing_required_value_fails_the_render(chart: str, helm_render: Any, deploy: Any,
-                                                   tmp_path: Path) -> None:
+def test_a_missing_required_value_fails_the_render(
+    chart: str, helm_render: Any, deploy: Any, tmp_path: Path
+) -> None:
     values = tmp_path / "no-username.yaml"
     values.write_text("auth:\n  username: ''\n")
     with pytest.raises(deploy.RenderError, match="username"):
@@ -269,22 +287,31 @@ def test_tpl_renders_in_the_rabbitmq_configuration(render: Any, deploy: Any) -> 
     objects = render(root, (root / "ci" / "custom-values.yaml",))
     (config,) = of_kind(objects, "ConfigMap")
     assert "cluster_name = rabbitmq" in config["data"]["90-invoiceflow.conf"]
-    assert config["data"]["enabled_plugins"].strip() == \
-        "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_shovel]."
+    assert (
+        config["data"]["enabled_plugins"].strip()
+        == "[rabbitmq_management,rabbitmq_prometheus,rabbitmq_shovel]."
+    )
 
 
 def test_helm_lint_strict(chart_case: Any, helm: str) -> None:
     chart, values = chart_case
     flags = [arg for v in values for arg in ("-f", str(v))]
-    result = subprocess.run([helm, "lint", "--strict", str(chart), *flags],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [helm, "lint", "--strict", str(chart), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- the Knative manifests read these charts' Secrets ------------------------------------------
 
+
 def test_knative_manifests_read_the_secrets_the_charts_make(
-        render: Any, by_kind: Any, workload_pods: Any, deploy: Any) -> None:
+    render: Any, by_kind: Any, workload_pods: Any, deploy: Any
+) -> None:
     made: dict[str, set[str]] = {}
     for chart in deploy.chart_dirs():
         for secret in of_kind(render(chart), "Secret"):

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|build-essential|make|cmake|clang|python3-dev|"
-                         r"libpq-dev|apt-get\s+install)\b")
+BUILD_TOOLS = re.compile(
+    r"\b(gcc|g\+\+|build-essential|make|cmake|clang|python3-dev|"
+    r"libpq-dev|apt-get\s+install)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
                 i += 1
             elif line[i] == "[":
                 end = line.index("]", i)
-                regex += line[i:end + 1]
+                regex += line[i : end + 1]
                 i = end + 1
             else:
                 regex += re.escape(line[i])
@@ -133,7 +135,8 @@ def context_matches(source: str) -> list[Path]:
 
 
 def test_every_path_the_dockerfile_copies_exists_and_is_in_the_context(
-        dockerfile: list[Instruction]) -> None:
+    dockerfile: list[Instruction],
+) -> None:
     patterns = dockerignore_patterns()
     problems = []
     found = copies(dockerfile)
@@ -146,18 +149,21 @@ def test_every_path_the_dockerfile_copies_exists_and_is_in_the_context(
             for match in matches:
                 relative = match.relative_to(REPO).as_posix()
                 if is_ignored(relative, patterns):
-                    problems.append(f"{ins.keyword} {source}: {relative} is excluded by "
-                                    ".dockerignore")
+                    problems.append(
+                        f"{ins.keyword} {source}: {relative} is excluded by .dockerignore"
+                    )
     assert not problems, "\n".join(problems)
 
 
 def test_every_link_in_the_package_points_at_something_the_image_gets(
-        dockerfile: list[Instruction]) -> None:
+    dockerfile: list[Instruction],
+) -> None:
     """The package's invoice schema is a symlink to events/schemas/: the build must copy its
     target too, or the wheel would be built without the schema."""
     patterns = dockerignore_patterns()
-    copied = [REPO / source.rstrip("/") for _, sources, _ in copies(dockerfile)
-              for source in sources]
+    copied = [
+        REPO / source.rstrip("/") for _, sources, _ in copies(dockerfile) for source in sources
+    ]
     links = [p for p in (REPO / "functions").rglob("*") if p.is_symlink()]
     assert links, "expected the schema link in functions/invoiceflow/domain/"
     for link in links:
@@ -165,23 +171,37 @@ def test_every_link_in_the_package_points_at_something_the_image_gets(
         relative = target.relative_to(REPO).as_posix()
         assert target.exists(), f"{link} is a dangling link"
         assert not is_ignored(relative, patterns), f"{relative} is excluded by .dockerignore"
-        assert any(target == c or c in target.parents for c in copied), \
+        assert any(target == c or c in target.parents for c in copied), (
             f"{link} points at {relative}, which the Dockerfile does not copy"
+        )
 
 
 def test_dockerignore_keeps_the_heavy_and_private_paths_out() -> None:
     patterns = dockerignore_patterns()
-    for path in (".git", ".venv", "tests/deploy/conftest.py", "functions/__pycache__/x.pyc",
-                 "functions/invoiceflow/__pycache__/a.cpython-311.pyc", "Helm_charts",
-                 "functions/invoiceflow.egg-info/PKG-INFO", ".invoiceflow/invoiceflow.db"):
+    for path in (
+        ".git",
+        ".venv",
+        "tests/deploy/conftest.py",
+        "functions/__pycache__/x.pyc",
+        "functions/invoiceflow/__pycache__/a.cpython-311.pyc",
+        "Helm_charts",
+        "functions/invoiceflow.egg-info/PKG-INFO",
+        ".invoiceflow/invoiceflow.db",
+    ):
         assert is_ignored(path, patterns), f"{path} would be sent to the build context"
-    for path in ("requirements.lock", "pyproject.toml", "README.md", "functions/login.py",
-                 "functions/invoiceflow/settings.py"):
+    for path in (
+        "requirements.lock",
+        "pyproject.toml",
+        "README.md",
+        "functions/login.py",
+        "functions/invoiceflow/settings.py",
+    ):
         assert not is_ignored(path, patterns), f"{path} is needed by the build"
 
 
 def test_dockerfile_builds_a_slim_non_root_image_with_cached_dependencies(
-        dockerfile: list[Instruction]) -> None:
+    dockerfile: list[Instruction],
+) -> None:
     args = {}
     for ins in dockerfile:
         if ins.keyword == "ARG" and ins.stage == -1 and "=" in ins.args:
@@ -192,25 +212,30 @@ def test_dockerfile_builds_a_slim_non_root_image_with_cached_dependencies(
     for ins in froms:
         image = ins.args.split()[0]
         image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), image)
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", image), \
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", image), (
             f"FROM {image}: a slim Python 3.11 image pinned to a patch release and a Debian"
+        )
     final = froms[-1].stage
     final_stage = [ins for ins in dockerfile if ins.stage == final]
     build_stage = [ins for ins in dockerfile if 0 <= ins.stage < final]
 
     # The dependencies have their own layer, built from the lock before the code is copied.
     text = [f"{ins.keyword} {ins.args}" for ins in build_stage]
-    lock_copy = next(i for i, t in enumerate(text) if t.startswith("COPY")
-                     and "requirements.lock" in t)
-    lock_install = next(i for i, t in enumerate(text) if t.startswith("RUN")
-                        and "requirements.lock" in t)
+    lock_copy = next(
+        i for i, t in enumerate(text) if t.startswith("COPY") and "requirements.lock" in t
+    )
+    lock_install = next(
+        i for i, t in enumerate(text) if t.startswith("RUN") and "requirements.lock" in t
+    )
     code_copy = next(i for i, t in enumerate(text) if t.startswith("COPY") and "functions" in t)
     assert lock_copy < lock_install < code_copy
     assert "--only-binary=:all:" in text[lock_install], "wheels only: no compiler needed"
 
     # The runtime stage: the venv from the build stage, no build tools, a non-root user.
-    assert any(ins.keyword == "COPY" and "--from=" in ins.args and "/opt/venv" in ins.args
-               for ins in final_stage)
+    assert any(
+        ins.keyword == "COPY" and "--from=" in ins.args and "/opt/venv" in ins.args
+        for ins in final_stage
+    )
     for ins in final_stage:
         if ins.keyword == "RUN":
             assert not BUILD_TOOLS.search(ins.args), f"build tools in the final image: {ins.args}"
@@ -225,6 +250,7 @@ def test_dockerfile_builds_a_slim_non_root_image_with_cached_dependencies(
 
 # --- the entry points the Knative Services name ------------------------------------------------
 
+
 def image_path_to_repo(dockerfile: list[Instruction], image_path: str) -> Path | None:
     """The repository file a path of the final image was copied from (via its COPY lines)."""
     final = max(ins.stage for ins in dockerfile)
@@ -238,7 +264,7 @@ def image_path_to_repo(dockerfile: list[Instruction], image_path: str) -> Path |
         dest_path = dest if dest.startswith("/") else f"{workdir.rstrip('/')}/{dest}"
         if not dest_path.endswith("/") or not image_path.startswith(dest_path):
             continue
-        rest = image_path[len(dest_path):]
+        rest = image_path[len(dest_path) :]
         for source in sources:
             if any(ch in source for ch in "*?["):
                 candidate = f"{PurePosixPath(source).parent}/{rest}"
@@ -255,7 +281,8 @@ def function_env(doc: Any) -> dict[str, str]:
 
 
 def test_every_service_names_a_real_entry_point(
-        dockerfile: list[Instruction], by_kind: Any) -> None:
+    dockerfile: list[Instruction], by_kind: Any
+) -> None:
     services = by_kind("KService")
     assert services
     problems = []
@@ -267,21 +294,32 @@ def test_every_service_names_a_real_entry_point(
             continue
         path = image_path_to_repo(dockerfile, source)
         if path is None:
-            problems.append(f"{name}: FUNCTION_SOURCE {source} is not a file the Dockerfile "
-                            "copies into the image")
+            problems.append(
+                f"{name}: FUNCTION_SOURCE {source} is not a file the Dockerfile "
+                "copies into the image"
+            )
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        functions = {node.name: node for node in tree.body
-                     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+        functions = {
+            node.name: node
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
         if target not in functions:
-            problems.append(f"{name}: {path.relative_to(REPO)} has no top-level function "
-                            f"{target!r}")
+            problems.append(
+                f"{name}: {path.relative_to(REPO)} has no top-level function {target!r}"
+            )
             continue
         # No manifest sets FUNCTION_SIGNATURE_TYPE, so the code must declare it.
         decorators = {ast.unparse(d).split("(")[0] for d in functions[target].decorator_list}
         if "FUNCTION_SIGNATURE_TYPE" not in env and not decorators & {
-                "functions_framework.http", "functions_framework.cloud_event",
-                "http", "cloud_event"}:
-            problems.append(f"{name}: {target} is not decorated with functions_framework.http "
-                            "or .cloud_event, and FUNCTION_SIGNATURE_TYPE is not set")
+            "functions_framework.http",
+            "functions_framework.cloud_event",
+            "http",
+            "cloud_event",
+        }:
+            problems.append(
+                f"{name}: {target} is not decorated with functions_framework.http "
+                "or .cloud_event, and FUNCTION_SIGNATURE_TYPE is not set"
+            )
     assert not problems, "\n".join(problems)

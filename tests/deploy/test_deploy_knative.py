@@ -26,8 +26,12 @@ KNATIVE = REPO / "knative"
 NAMESPACE = "invoiceflow"
 BROKER = "invoiceflow"
 #: The HTTP paths of the one public host (knative/ingress/), and the Service behind each.
-PUBLIC_PATHS = {"/login": "login", "/upload": "upload", "/download": "download",
-                "/invoices": "download"}
+PUBLIC_PATHS = {
+    "/login": "login",
+    "/upload": "upload",
+    "/download": "download",
+    "/invoices": "download",
+}
 #: Cold start (pod scheduling, image already cached, Python imports) plus the work: the least
 #: time a Trigger's delivery timeout must allow.
 MIN_DELIVERY_TIMEOUT = 30.0
@@ -55,9 +59,11 @@ def event_types() -> set[str]:
 
 # --- parsing and schemas -----------------------------------------------------------------------
 
+
 def test_every_yaml_file_parses(manifest_files: list[Path], deploy: Any) -> None:
-    others = [p for c in deploy.chart_dirs() for p in c.rglob("*.yaml")
-              if "templates" not in p.parts]
+    others = [
+        p for c in deploy.chart_dirs() for p in c.rglob("*.yaml") if "templates" not in p.parts
+    ]
     assert others, "no chart values to parse"
     for path in [*manifest_files, *others]:
         docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
@@ -67,23 +73,29 @@ def test_every_yaml_file_parses(manifest_files: list[Path], deploy: Any) -> None
 
 
 def test_every_object_has_a_known_kind_and_a_valid_name(
-        manifest_files: list[Path], deploy: Any) -> None:
+    manifest_files: list[Path], deploy: Any
+) -> None:
     for path in manifest_files:
         for doc in deploy.load_docs(path):
             assert doc.obj.get("apiVersion") and doc.obj.get("kind"), doc.where
-            known = (doc.group in deploy.CORE_GROUPS or doc.group in deploy.KNATIVE_GROUPS
-                     or (doc.group, doc.kind) in deploy.OTHER_KINDS)
+            known = (
+                doc.group in deploy.CORE_GROUPS
+                or doc.group in deploy.KNATIVE_GROUPS
+                or (doc.group, doc.kind) in deploy.OTHER_KINDS
+            )
             assert known, f"{doc.where}: unexpected {doc.obj['apiVersion']} {doc.kind}"
             if doc.group.startswith("kustomize."):
                 continue
             assert DNS_LABEL.fullmatch(doc.name), f"{doc.where}: bad name {doc.name!r}"
             if doc.kind != "Namespace" and path.parent == KNATIVE:
-                assert doc.obj["metadata"].get("namespace") == NAMESPACE, \
+                assert doc.obj["metadata"].get("namespace") == NAMESPACE, (
                     f"{doc.where}: every object lives in namespace {NAMESPACE}"
+                )
 
 
 def test_knative_objects_validate_against_the_crd_schemas(
-        manifest_files: list[Path], knative_crds: dict[Any, Any], deploy: Any) -> None:
+    manifest_files: list[Path], knative_crds: dict[Any, Any], deploy: Any
+) -> None:
     checked = set()
     problems = []
     for path in manifest_files:
@@ -107,7 +119,8 @@ def test_knative_objects_validate_against_the_crd_schemas(
 
 
 def test_the_crd_check_rejects_what_the_api_server_rejects(
-        knative_crds: dict[Any, Any], by_kind: Any, deploy: Any) -> None:
+    knative_crds: dict[Any, Any], by_kind: Any, deploy: Any
+) -> None:
     """The schema check above can fail: an unknown field and a wrong type are caught."""
     import copy
 
@@ -127,12 +140,14 @@ def test_the_crd_check_rejects_what_the_api_server_rejects(
     assert not deploy.feature_gated_fields(service, knative_crds[key])
     gated = copy.deepcopy(service)
     gated["spec"]["template"]["spec"]["securityContext"] = {"fsGroup": 1000}
-    assert deploy.feature_gated_fields(gated, knative_crds[key]), \
+    assert deploy.feature_gated_fields(gated, knative_crds[key]), (
         "a field behind a Knative feature flag (off by default) is reported"
+    )
 
 
 def test_core_objects_validate_with_kubernetes_validate(
-        manifest_files: list[Path], kube_validate: Any, deploy: Any) -> None:
+    manifest_files: list[Path], kube_validate: Any, deploy: Any
+) -> None:
     kinds = set()
     for path in manifest_files:
         for doc in deploy.load_docs(path):
@@ -144,11 +159,13 @@ def test_core_objects_validate_with_kubernetes_validate(
 
 # --- kustomization -----------------------------------------------------------------------------
 
+
 def test_kustomization_applies_every_numbered_manifest_in_order() -> None:
     kustomization = yaml.safe_load((KNATIVE / "kustomization.yaml").read_text())
     numbered = sorted(p.name for p in KNATIVE.glob("[0-9][0-9]-*.yaml"))
-    assert kustomization["resources"] == numbered, \
+    assert kustomization["resources"] == numbered, (
         "kubectl apply -k and kubectl apply -f of the numbered files must apply the same objects"
+    )
     for component in kustomization.get("components", []):
         assert (KNATIVE / component / "kustomization.yaml").exists()
 
@@ -157,8 +174,13 @@ def _kustomize(directory: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         fail_or_skip("kubectl (with its built-in kustomize) is not on PATH")
-    result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
@@ -167,30 +189,40 @@ def test_kustomize_builds_the_numbered_manifests(applied_docs: list[Any]) -> Non
     built = _kustomize(KNATIVE)
     expected = sorted((d.kind, d.name) for d in applied_docs)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == expected
-    images = {c["image"] for d in built for c in
-              (d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []))}
+    images = {
+        c["image"]
+        for d in built
+        for c in (d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []))
+    }
     kustomization = yaml.safe_load((KNATIVE / "kustomization.yaml").read_text())
     (image,) = kustomization["images"]
     assert images == {f"{image['newName']}:{image['newTag']}"}
 
 
 def test_rabbitmq_operator_component_swaps_the_connection_secret_for_a_cluster(
-        tmp_path: Path, knative_crds: dict[Any, Any], deploy: Any) -> None:
+    tmp_path: Path, knative_crds: dict[Any, Any], deploy: Any
+) -> None:
     component = KNATIVE / "components" / "rabbitmq-operator"
     base = Path(os.path.relpath(KNATIVE, tmp_path))
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [str(base)], "components": [str(base / component.relative_to(KNATIVE))]}))
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [str(base)], "components": [str(base / component.relative_to(KNATIVE))]}
+        )
+    )
     built = _kustomize(tmp_path)
     (config,) = [d for d in built if d["kind"] == "RabbitmqBrokerConfig"]
     (cluster,) = [d for d in built if d["kind"] == "RabbitmqCluster"]
     reference = config["spec"]["rabbitmqClusterReference"]
-    assert reference == {"name": cluster["metadata"]["name"],
-                         "namespace": cluster["metadata"]["namespace"]}
+    assert reference == {
+        "name": cluster["metadata"]["name"],
+        "namespace": cluster["metadata"]["namespace"],
+    }
     schema = deploy.closed_schema(knative_crds[(config["apiVersion"], config["kind"])])
     jsonschema.validate(config, schema)
 
 
 # --- the Services ------------------------------------------------------------------------------
+
 
 def test_one_knative_service_per_function(by_kind: Any) -> None:
     assert set(by_kind("KService")) == set(settings.FUNCTIONS)
@@ -210,8 +242,9 @@ def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{name}: {bound}"
         env = env_entries(doc)
-        assert env["THREADS"].get("value") == str(concurrency), \
+        assert env["THREADS"].get("value") == str(concurrency), (
             f"{name}: THREADS must equal containerConcurrency (one worker, that many threads)"
+        )
         security = c["securityContext"]
         assert security["runAsNonRoot"] is True and security["allowPrivilegeEscalation"] is False
         assert "PORT" not in env, f"{name}: Knative sets PORT itself"
@@ -219,8 +252,7 @@ def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
 
 def test_only_http_functions_are_reachable_from_outside(by_kind: Any) -> None:
     public = set(PUBLIC_PATHS.values())
-    subscribers = {t.obj["spec"]["subscriber"]["ref"]["name"]
-                   for t in by_kind("Trigger").values()}
+    subscribers = {t.obj["spec"]["subscriber"]["ref"]["name"] for t in by_kind("Trigger").values()}
     assert not subscribers & public, "a public Service must never receive events"
     for name, doc in by_kind("KService").items():
         visibility = doc.obj["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
@@ -230,8 +262,7 @@ def test_only_http_functions_are_reachable_from_outside(by_kind: Any) -> None:
             assert visibility == "cluster-local", f"{name} only receives events"
 
 
-def test_every_service_has_liveness_and_readiness_probes_the_code_serves(
-        by_kind: Any) -> None:
+def test_every_service_has_liveness_and_readiness_probes_the_code_serves(by_kind: Any) -> None:
     from invoiceflow import health
 
     for name, doc in by_kind("KService").items():
@@ -245,8 +276,9 @@ def test_every_service_has_liveness_and_readiness_probes_the_code_serves(
             # Knative probes the one container port itself: a port here must be that one
             assert c[probe]["httpGet"].get("port") in (None, c["ports"][0]["containerPort"])
         source = REPO / "functions" / f"{name.replace('-', '_')}.py"
-        assert f'@probed("{name}")' in source.read_text(), \
+        assert f'@probed("{name}")' in source.read_text(), (
             f"{source.name}: the entry point must answer the probes"
+        )
 
 
 def test_every_service_and_job_runs_the_same_image(by_kind: Any) -> None:
@@ -274,7 +306,8 @@ def test_migrations_run_from_the_product_image(by_kind: Any) -> None:
 
 
 def test_every_setting_a_function_reads_is_provided_and_secrets_only_from_secrets(
-        by_kind: Any) -> None:
+    by_kind: Any,
+) -> None:
     config_maps = {name: doc.obj.get("data", {}) for name, doc in by_kind("ConfigMap").items()}
     bound = {doc.obj["spec"]["subject"].get("name") for doc in by_kind("SinkBinding").values()}
     known = {var.name: var for var in settings.ENV_VARS}
@@ -294,8 +327,10 @@ def test_every_setting_a_function_reads_is_provided_and_secrets_only_from_secret
                 assert ref in config_maps, f"{service}: envFrom ConfigMap {ref} does not exist"
                 provided.update(dict.fromkeys(config_maps[ref], f"ConfigMap {ref}"))
             else:
-                problems.append(f"{service}: envFrom {source}: only ConfigMaps (a Secret's keys "
-                                "cannot be checked here; use secretKeyRef)")
+                problems.append(
+                    f"{service}: envFrom {source}: only ConfigMaps (a Secret's keys "
+                    "cannot be checked here; use secretKeyRef)"
+                )
         for var_name, entry in env.items():
             var = known.get(var_name)
             value_from = entry.get("valueFrom", {})
@@ -320,8 +355,7 @@ def test_every_setting_a_function_reads_is_provided_and_secrets_only_from_secret
     assert not problems, "\n".join(problems)
 
 
-def test_secret_references_name_the_secrets_the_operator_guide_creates(
-        workload_pods: Any) -> None:
+def test_secret_references_name_the_secrets_the_operator_guide_creates(workload_pods: Any) -> None:
     """Every Secret a manifest reads is created by a chart or by a command in the guide."""
     guide = (REPO / "docs" / "operations.md").read_text()
     referenced = set()
@@ -332,11 +366,13 @@ def test_secret_references_name_the_secrets_the_operator_guide_creates(
                 referenced.add((ref["name"], ref["key"]))
     assert referenced
     for name, key in sorted(referenced):
-        assert name in guide and key in guide, \
+        assert name in guide and key in guide, (
             f"docs/operations.md does not tell how to make Secret {name} (key {key})"
+        )
 
 
 # --- SinkBindings, Broker, Triggers ------------------------------------------------------------
+
 
 def test_every_emitter_gets_k_sink_from_a_sinkbinding_to_the_broker(by_kind: Any) -> None:
     emitters = next(v.used_by for v in settings.ENV_VARS if v.name == "K_SINK")
@@ -344,19 +380,24 @@ def test_every_emitter_gets_k_sink_from_a_sinkbinding_to_the_broker(by_kind: Any
     cron_jobs = by_kind("CronJob")
     for doc in by_kind("SinkBinding").values():
         spec = doc.obj["spec"]
-        assert spec["sink"]["ref"] == {"apiVersion": "eventing.knative.dev/v1",
-                                       "kind": "Broker", "name": BROKER}
+        assert spec["sink"]["ref"] == {
+            "apiVersion": "eventing.knative.dev/v1",
+            "kind": "Broker",
+            "name": BROKER,
+        }
         subject = spec["subject"]
         if "name" in subject:
-            assert (subject["apiVersion"], subject["kind"]) == ("serving.knative.dev/v1",
-                                                                "Service")
+            assert (subject["apiVersion"], subject["kind"]) == ("serving.knative.dev/v1", "Service")
             by_name.append(subject["name"])
             continue
         # By label: the Jobs a CronJob creates (the outbox relay).
         assert (subject["apiVersion"], subject["kind"]) == ("batch/v1", "Job"), doc.where
         wanted = subject["selector"]["matchLabels"].items()
-        matching = [c for c in cron_jobs.values()
-                    if wanted <= c.obj["spec"]["jobTemplate"]["metadata"]["labels"].items()]
+        matching = [
+            c
+            for c in cron_jobs.values()
+            if wanted <= c.obj["spec"]["jobTemplate"]["metadata"]["labels"].items()
+        ]
         assert matching, f"{doc.where}: its selector matches no CronJob's Jobs"
     assert sorted(by_name) == sorted(emitters)
     assert set(by_name) <= set(by_kind("KService"))
@@ -376,7 +417,8 @@ def test_the_outbox_relay_cronjob_sends_pending_events(by_kind: Any) -> None:
 
 
 def test_broker_is_a_rabbitmq_broker_with_quorum_queues_and_a_dead_letter_sink(
-        by_kind: Any) -> None:
+    by_kind: Any,
+) -> None:
     broker = by_kind("Broker")[BROKER].obj
     annotations = broker["metadata"]["annotations"]
     assert annotations["eventing.knative.dev/broker.class"] == "RabbitMQBroker"
@@ -386,14 +428,16 @@ def test_broker_is_a_rabbitmq_broker_with_quorum_queues_and_a_dead_letter_sink(
     assert config["apiVersion"] == rabbit["apiVersion"]
     assert rabbit["spec"]["queueType"] == "quorum"
     reference = rabbit["spec"]["rabbitmqClusterReference"]
-    assert ("name" in reference) != ("connectionSecret" in reference), \
+    assert ("name" in reference) != ("connectionSecret" in reference), (
         "a RabbitmqCluster name or a connection secret, never both"
+    )
     sink = broker["spec"]["delivery"]["deadLetterSink"]["ref"]
     assert sink["kind"] == "Service" and sink["name"] in by_kind("KService")
 
 
 def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery(
-        by_kind: Any) -> None:
+    by_kind: Any,
+) -> None:
     services = by_kind("KService")
     types = event_types()
     readme = REPO / "events" / "README.md"
@@ -424,8 +468,10 @@ def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery
         delivery = spec.get("delivery") or {}
         dead_letter = (delivery.get("deadLetterSink") or {}).get("ref", {})
         if dead_letter.get("name") not in services:
-            problems.append(f"{name}: its delivery needs a deadLetterSink Service (a Trigger's "
-                            "delivery replaces the Broker's)")
+            problems.append(
+                f"{name}: its delivery needs a deadLetterSink Service (a Trigger's "
+                "delivery replaces the Broker's)"
+            )
         if not (isinstance(delivery.get("retry"), int) and delivery["retry"] >= 1):
             problems.append(f"{name}: retry at least once")
         if delivery.get("backoffPolicy") not in ("exponential", "linear"):
@@ -435,17 +481,25 @@ def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery
         timeout = parse_duration(delivery.get("timeout", "PT0S"))
         limit = services[subscriber["name"]].obj["spec"]["template"]["spec"]["timeoutSeconds"]
         if not MIN_DELIVERY_TIMEOUT <= timeout <= limit:
-            problems.append(f"{name}: timeout {timeout}s must cover a cold start "
-                            f"(>= {MIN_DELIVERY_TIMEOUT}s) within the subscriber's "
-                            f"timeoutSeconds ({limit}s)")
-        parallelism = doc.obj["metadata"].get("annotations", {}).get(
-            "rabbitmq.eventing.knative.dev/parallelism")
+            problems.append(
+                f"{name}: timeout {timeout}s must cover a cold start "
+                f"(>= {MIN_DELIVERY_TIMEOUT}s) within the subscriber's "
+                f"timeoutSeconds ({limit}s)"
+            )
+        parallelism = (
+            doc.obj["metadata"]
+            .get("annotations", {})
+            .get("rabbitmq.eventing.knative.dev/parallelism")
+        )
         if parallelism is not None and not (parallelism.isdigit() and int(parallelism) >= 1):
             problems.append(f"{name}: parallelism must be a whole number as a string")
     assert not problems, "\n".join(problems)
     # invoice.requested goes to intake, a cluster-local Service, and to no public one
-    requested = [t.obj["spec"]["subscriber"]["ref"]["name"] for t in triggers.values()
-                 if t.obj["spec"]["filter"]["attributes"]["type"] == events.INVOICE_REQUESTED]
+    requested = [
+        t.obj["spec"]["subscriber"]["ref"]["name"]
+        for t in triggers.values()
+        if t.obj["spec"]["filter"]["attributes"]["type"] == events.INVOICE_REQUESTED
+    ]
     assert requested == ["intake"]
 
 
@@ -457,6 +511,7 @@ def test_the_local_runtime_reads_the_same_triggers(by_kind: Any) -> None:
 
 
 # --- one public host ---------------------------------------------------------------------------
+
 
 def _routes_gateway(docs: list[Any]) -> dict[str, str]:
     (route,) = [d.obj for d in docs if d.kind == "HTTPRoute"]
@@ -480,10 +535,13 @@ def _routes_nginx(docs: list[Any]) -> dict[str, str]:
     return routes
 
 
-@pytest.mark.parametrize("example,routes_of", [("gateway-api.yaml", _routes_gateway),
-                                               ("ingress-nginx.yaml", _routes_nginx)])
+@pytest.mark.parametrize(
+    "example,routes_of",
+    [("gateway-api.yaml", _routes_gateway), ("ingress-nginx.yaml", _routes_nginx)],
+)
 def test_one_host_routes_the_http_paths_to_their_functions(
-        example: str, routes_of: Any, by_kind: Any, deploy: Any) -> None:
+    example: str, routes_of: Any, by_kind: Any, deploy: Any
+) -> None:
     docs = deploy.load_docs(KNATIVE / "ingress" / example)
     routes = routes_of(docs)
     for path, service in PUBLIC_PATHS.items():

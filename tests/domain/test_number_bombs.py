@@ -30,13 +30,13 @@ from support.api import example_json
 
 #: JSON number texts (inserted verbatim into the document)
 BOMBS = [
-    "1e999999999",          # the issue's 11 bytes: 23.9 s and 1.9 GB before the fix
-    "1e99999999999",        # a MemoryError (503) before the fix
+    "1e999999999",  # the issue's 11 bytes: 23.9 s and 1.9 GB before the fix
+    "1e99999999999",  # a MemoryError (503) before the fix
     "-1E+999999999",
     "1.5e999999999",
-    "1e-999999999",         # a billion zeros after the point
+    "1e-999999999",  # a billion zeros after the point
     "0e999999999",
-    "9" * 200_000,          # an integer with 200,000 digits
+    "9" * 200_000,  # an integer with 200,000 digits
     "0." + "0" * 200_000 + "1",
     "123456789012345678901234567890",
 ]
@@ -51,8 +51,7 @@ _MARK = "__BOMB__"
 def _fields(doc: dict[str, Any], dialect: str) -> Iterator[tuple[str, Any, str]]:
     """(pointer, container, key) of every amount-shaped field of a dialect's example."""
     if dialect == "canonical":
-        doc.update(shipping="1", shipping_tax_rate="5", amount_paid="0",
-                   discount={"percent": "5"})
+        doc.update(shipping="1", shipping_tax_rate="5", amount_paid="0", discount={"percent": "5"})
         item = doc["items"][0]
         item.update(tax_rate="10", discount={"amount": "1"})
         for key in ("quantity", "unit_price", "tax_rate"):
@@ -75,8 +74,11 @@ def _fields(doc: dict[str, Any], dialect: str) -> Iterator[tuple[str, Any, str]]
             yield f"/{key}", doc, key
 
 
-_EXAMPLES = {"canonical": "minimal.json", "legacy": "legacy-flat.json",
-             "invoice-generator": "invoice-generator.json"}
+_EXAMPLES = {
+    "canonical": "minimal.json",
+    "legacy": "legacy-flat.json",
+    "invoice-generator": "invoice-generator.json",
+}
 
 
 def _cases() -> Iterator[tuple[str, str, str]]:
@@ -113,8 +115,9 @@ def _warm() -> None:
 
 
 @pytest.mark.parametrize(("dialect", "pointer", "name"), list(_cases()))
-def test_every_bomb_in_every_amount_field_is_a_bounded_422(dialect: str, pointer: str,
-                                                           name: str) -> None:
+def test_every_bomb_in_every_amount_field_is_a_bounded_422(
+    dialect: str, pointer: str, name: str
+) -> None:
     for bomb in BOMBS:
         text = _bombed(name, dialect, pointer, bomb)
         for number in _decimals(load_json(text)):  # what any later arithmetic could see
@@ -159,11 +162,13 @@ def test_a_decimal_bomb_handed_over_as_a_mapping_is_bounded_too(bomb: str) -> No
     assert [p.pointer for p in caught.value.problems] == ["/items/0/unit_price"]
 
 
-@pytest.mark.parametrize(("name", "key", "pointer"), [("minimal.json", "notes", "/notes"),
-                                                     ("legacy-flat.json", "invoice_no",
-                                                      "/invoice_no")])
-def test_a_number_bomb_where_text_belongs_is_reported_not_kept(name: str, key: str,
-                                                               pointer: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "key", "pointer"),
+    [("minimal.json", "notes", "/notes"), ("legacy-flat.json", "invoice_no", "/invoice_no")],
+)
+def test_a_number_bomb_where_text_belongs_is_reported_not_kept(
+    name: str, key: str, pointer: str
+) -> None:
     doc = example_json(name)
     text = json.dumps(doc | {key: _MARK}).replace(f'"{_MARK}"', "1e999999999")
     with pytest.raises(ValidationError) as caught:

@@ -64,7 +64,8 @@ def test_schema_is_valid_2020_12_and_the_package_reads_the_same_file() -> None:
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
 def test_normalised_form_of_every_example_validates_against_the_published_schema(
-        path: Path) -> None:
+    path: Path,
+) -> None:
     canonical = to_json(parse_invoice(path.read_bytes()).invoice)
     jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text())).validate(canonical)
     # and the canonical form parses back to the same invoice
@@ -166,9 +167,18 @@ def test_every_problem_is_reported_at_once_with_pointers() -> None:
         parse_invoice(json.dumps(bad))
     found = problems(exc)
     assert set(found) >= {
-        "/number", "/issue_date", "/currency", "/locale", "/seller/name", "/bill_to/nickname",
-        "/items/0/quantity", "/items/0/unit_price", "/items/1/tax_rate",
-        "/items/2/discount/amount", "/amount_paid", "/discount",
+        "/number",
+        "/issue_date",
+        "/currency",
+        "/locale",
+        "/seller/name",
+        "/bill_to/nickname",
+        "/items/0/quantity",
+        "/items/0/unit_price",
+        "/items/1/tax_rate",
+        "/items/2/discount/amount",
+        "/amount_paid",
+        "/discount",
     }
     assert "real calendar date" in found["/issue_date"]
     assert "credit" in found["/items/0/quantity"]
@@ -194,9 +204,12 @@ def test_due_date_before_issue_date_is_rejected() -> None:
 
 
 def test_credit_lines_may_be_negative() -> None:
-    d = doc(items=[{"description": "Fee", "unit_price": "100"},
-                   {"description": "Refund", "quantity": "-1", "unit_price": "30",
-                    "credit": True}])
+    d = doc(
+        items=[
+            {"description": "Fee", "unit_price": "100"},
+            {"description": "Refund", "quantity": "-1", "unit_price": "30", "credit": True},
+        ]
+    )
     assert compute_totals(parse_invoice(d).invoice).total == Decimal("70.00")
 
 
@@ -229,14 +242,15 @@ def _png() -> bytes:
 
 def test_logo_rules() -> None:
     png = _png()
-    ok = parse_invoice(doc(seller={"name": "S", "logo": "data:image/png;base64,"
-                                   + base64.b64encode(png).decode()}))
+    ok = parse_invoice(
+        doc(seller={"name": "S", "logo": "data:image/png;base64," + base64.b64encode(png).decode()})
+    )
     assert ok.invoice.logo is not None and ok.invoice.logo.data == png
     cases = {
         "data:image/png;base64,!!!": "not valid base64",
         "data:image/jpeg;base64," + base64.b64encode(png).decode(): "not a JPEG",
-        "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 524_281)
-        .decode(): "at most 524,288",
+        "data:image/png;base64,"
+        + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 524_281).decode(): "at most 524,288",
         "https://evil.example/logo.png": "data: URI",
     }
     big = doc(seller={"name": "S", "logo": "data:image/png;base64," + "A" * 800_000})
@@ -258,37 +272,55 @@ def test_numbers_as_json_numbers_keep_exact_decimal_values() -> None:
 
 def test_amounts_must_fit_a_spreadsheet_and_the_money_arithmetic() -> None:
     with pytest.raises(ValidationError) as exc:
-        parse_invoice(doc(items=[
-            {"description": "a", "quantity": "99999999999", "unit_price": "999999999999999",
-             "tax_rate": "19"},
-            {"description": "b", "unit_price": "1234567890.123456"},
-        ]))
+        parse_invoice(
+            doc(
+                items=[
+                    {
+                        "description": "a",
+                        "quantity": "99999999999",
+                        "unit_price": "999999999999999",
+                        "tax_rate": "19",
+                    },
+                    {"description": "b", "unit_price": "1234567890.123456"},
+                ]
+            )
+        )
     found = problems(exc)
     assert "too large" in found["/items/0/unit_price"]
     assert "15 significant digits" in found["/items/1/unit_price"]
     with pytest.raises(ValidationError) as exc:
-        parse_invoice(doc(items=[{"description": "x", "quantity": "900",
-                                  "unit_price": "999999999"}] * 200))
+        parse_invoice(
+            doc(items=[{"description": "x", "quantity": "900", "unit_price": "999999999"}] * 200)
+        )
     assert "invoice total is too large" in problems(exc)["/items"]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("number", "INV-1\r\nBcc: evil@example.com", "single line"),
-    ("number", "A\u0000B", "control characters"),
-    ("payment_terms", "Net\u202830", "single line"),
-    ("seller", {"name": "\ud800x"}, "invalid Unicode"),
-    ("bill_to", {"name": "B", "address": ["line\nbreak"]}, "single line"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("number", "INV-1\r\nBcc: evil@example.com", "single line"),
+        ("number", "A\u0000B", "control characters"),
+        ("payment_terms", "Net\u202830", "single line"),
+        ("seller", {"name": "\ud800x"}, "invalid Unicode"),
+        ("bill_to", {"name": "B", "address": ["line\nbreak"]}, "single line"),
+    ],
+)
 def test_control_characters_and_line_breaks_where_they_do_not_belong(
-        field: str, value: object, message: str) -> None:
+    field: str, value: object, message: str
+) -> None:
     with pytest.raises(ValidationError) as exc:
         parse_invoice(doc(**{field: value}))
     assert any(message in m for m in problems(exc).values())
 
 
 def test_line_breaks_are_fine_in_descriptions_notes_and_terms() -> None:
-    inv = parse_invoice(doc(notes="Thanks!\nSee you", terms="1.\n2.", items=[
-        {"description": "two\nlines", "unit_price": "1"}])).invoice
+    inv = parse_invoice(
+        doc(
+            notes="Thanks!\nSee you",
+            terms="1.\n2.",
+            items=[{"description": "two\nlines", "unit_price": "1"}],
+        )
+    ).invoice
     assert inv.notes == "Thanks!\nSee you" and inv.items[0].description == "two\nlines"
 
 

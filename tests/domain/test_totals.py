@@ -15,12 +15,20 @@ from invoiceflow.domain.totals import compute_totals, line_total
 
 
 def invoice(items: list[LineItem], currency: str = "EUR", **kw: object) -> Invoice:
-    return Invoice(number="N", issue_date=date(2026, 1, 1), currency=currency,
-                   seller=Party("S"), bill_to=Party("B"), items=tuple(items), **kw)  # type: ignore[arg-type]
+    return Invoice(
+        number="N",
+        issue_date=date(2026, 1, 1),
+        currency=currency,
+        seller=Party("S"),
+        bill_to=Party("B"),
+        items=tuple(items),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("currency", "digits"), [("JPY", 0), ("EUR", 2), ("USD", 2),
-                                                   ("KWD", 3), ("BHD", 3)])
+@pytest.mark.parametrize(
+    ("currency", "digits"), [("JPY", 0), ("EUR", 2), ("USD", 2), ("KWD", 3), ("BHD", 3)]
+)
 def test_minor_units_come_from_cldr(currency: str, digits: int) -> None:
     assert minor_digits(currency) == digits
 
@@ -30,16 +38,19 @@ def test_known_currencies() -> None:
     assert not is_known_currency("ZZZ") and not is_known_currency("XXX")
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    ("0.005", "EUR", "0.01"),     # the tie rounds up
-    ("0.0049999", "EUR", "0.00"),
-    ("-0.005", "EUR", "-0.01"),   # ties away from zero, like Excel's ROUND
-    ("1.0045", "KWD", "1.005"),
-    ("1.0044", "KWD", "1.004"),
-    ("0.5", "JPY", "1"),
-    ("2.5", "JPY", "3"),          # not banker's rounding
-    ("1.005", "USD", "1.01"),     # the float trap: 1.005 is 1.00499.. as a float
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("0.005", "EUR", "0.01"),  # the tie rounds up
+        ("0.0049999", "EUR", "0.00"),
+        ("-0.005", "EUR", "-0.01"),  # ties away from zero, like Excel's ROUND
+        ("1.0045", "KWD", "1.005"),
+        ("1.0044", "KWD", "1.004"),
+        ("0.5", "JPY", "1"),
+        ("2.5", "JPY", "3"),  # not banker's rounding
+        ("1.005", "USD", "1.01"),  # the float trap: 1.005 is 1.00499.. as a float
+    ],
+)
 def test_round_money_is_half_up(amount: str, currency: str, expected: str) -> None:
     assert round_money(D(amount), currency) == D(expected)
     assert str(round_money(D(amount), currency)) == expected
@@ -60,11 +71,17 @@ def test_tax_is_computed_per_rate_on_the_summed_base_not_per_line() -> None:
 
 
 def test_two_rates_percent_discount_and_taxed_shipping() -> None:
-    inv = invoice([LineItem("a", D(2), D("50.00"), tax_rate=D(19)),
-                   LineItem("b", D(1), D("30.00"), tax_rate=D(7)),
-                   LineItem("c", D(1), D("20.00"))],
-                  discount=Discount("percent", D(10)), shipping=D("5.00"),
-                  shipping_tax_rate=D(19), amount_paid=D("50"))
+    inv = invoice(
+        [
+            LineItem("a", D(2), D("50.00"), tax_rate=D(19)),
+            LineItem("b", D(1), D("30.00"), tax_rate=D(7)),
+            LineItem("c", D(1), D("20.00")),
+        ],
+        discount=Discount("percent", D(10)),
+        shipping=D("5.00"),
+        shipping_tax_rate=D(19),
+        amount_paid=D("50"),
+    )
     t = compute_totals(inv)
     assert t.subtotal == D("150.00")
     assert t.discount == D("15.00")
@@ -78,10 +95,14 @@ def test_two_rates_percent_discount_and_taxed_shipping() -> None:
 
 
 def test_amount_discount_is_split_with_the_remainder_on_the_last_rate() -> None:
-    inv = invoice([LineItem("a", D(1), D("10.00"), tax_rate=D(7)),
-                   LineItem("b", D(1), D("10.00"), tax_rate=D(19)),
-                   LineItem("c", D(1), D("10.00"), tax_rate=D(0))],
-                  discount=Discount("amount", D("10.00")))
+    inv = invoice(
+        [
+            LineItem("a", D(1), D("10.00"), tax_rate=D(7)),
+            LineItem("b", D(1), D("10.00"), tax_rate=D(19)),
+            LineItem("c", D(1), D("10.00"), tax_rate=D(0)),
+        ],
+        discount=Discount("amount", D("10.00")),
+    )
     t = compute_totals(inv)
     shares = [g.discount for g in t.groups]
     assert shares == [D("3.33"), D("3.33"), D("3.34")]  # rates 0, 7, 19
@@ -91,7 +112,7 @@ def test_amount_discount_is_split_with_the_remainder_on_the_last_rate() -> None:
 def test_three_decimal_currency() -> None:
     t = compute_totals(invoice([LineItem("dates", D(3), D("4.3335"), tax_rate=D(5))], "KWD"))
     assert t.subtotal == D("13.001")  # 13.0005 rounds half-up
-    assert t.tax == D("0.650")        # 0.65005 -> 0.650
+    assert t.tax == D("0.650")  # 0.65005 -> 0.650
     assert t.total == D("13.651")
 
 
@@ -104,14 +125,17 @@ amounts = st.decimals(min_value=D("0"), max_value=D("100000"), places=3, allow_n
 rates = st.sampled_from([None, D(0), D(5), D("7.5"), D(19), D(20)])
 
 
-@given(st.lists(st.tuples(amounts, amounts, rates), min_size=1, max_size=20),
-       st.sampled_from(["JPY", "EUR", "KWD"]),
-       st.one_of(st.none(), st.builds(Discount, st.just("percent"),
-                                      st.decimals(0, 100, places=2))))
-def test_totals_are_consistent(rows: list[tuple[D, D, D | None]], currency: str,
-                               discount: Discount | None) -> None:
-    inv = invoice([LineItem("x", q, p, tax_rate=r) for q, p, r in rows], currency,
-                  discount=discount)
+@given(
+    st.lists(st.tuples(amounts, amounts, rates), min_size=1, max_size=20),
+    st.sampled_from(["JPY", "EUR", "KWD"]),
+    st.one_of(st.none(), st.builds(Discount, st.just("percent"), st.decimals(0, 100, places=2))),
+)
+def test_totals_are_consistent(
+    rows: list[tuple[D, D, D | None]], currency: str, discount: Discount | None
+) -> None:
+    inv = invoice(
+        [LineItem("x", q, p, tax_rate=r) for q, p, r in rows], currency, discount=discount
+    )
     t = compute_totals(inv)
     unit = D(1).scaleb(-minor_digits(currency))
     for value in (t.subtotal, t.discount, t.tax, t.total, *(lt.amount for lt in t.lines)):

@@ -27,33 +27,57 @@ PASSWORD = "s3cret-passw0rd"
 UPLOADS, CLIENTS, KILL_AFTER = 32, 4, 10
 
 
-@pytest.fixture(params=["embedded", pytest.param("postgres+rabbitmq", marks=[
-    pytest.mark.postgres, pytest.mark.rabbitmq])])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("postgres+rabbitmq", marks=[pytest.mark.postgres, pytest.mark.rabbitmq]),
+    ]
+)
 def dev_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The embedded defaults, or Postgres and a RabbitMQ node of the test's own."""
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING",
-           "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256"}
-    for name in ("DATABASE_URL", "MONGODB_URL", "RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL",
-                 "SENDGRID_API_KEY", "MAIL_OUTBOX_DIR", "INVOICE_FORMATS"):
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256",
+    }
+    for name in (
+        "DATABASE_URL",
+        "MONGODB_URL",
+        "RABBITMQ_URL",
+        "K_SINK",
+        "PUBLIC_BASE_URL",
+        "SENDGRID_API_KEY",
+        "MAIL_OUTBOX_DIR",
+        "INVOICE_FORMATS",
+    ):
         env.pop(name, None)
     if request.param != "embedded":
         env["DATABASE_URL"] = str(request.getfixturevalue("postgres_url"))
         env["RABBITMQ_URL"] = request.getfixturevalue("rabbit_node").url
         # the killed process's claims free up after this (the shortest allowed lease)
         env["OUTBOX_CLAIM_SECONDS"] = "11"
-    added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "crash@example.com",
-                            "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
-                           text=True, env=env, timeout=60, check=False)
+    added = subprocess.run(
+        [str(BIN / "invoiceflow"), "users", "add", "crash@example.com", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert added.returncode == 0, added.stderr
     yield env
 
 
 def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
-        dev_env: dict[str, str], tmp_path: Path) -> None:
+    dev_env: dict[str, str], tmp_path: Path
+) -> None:
     dev = Dev(dev_env, tmp_path / "dev.log").start()
     try:
-        token = requests.post(f"{dev.url}/login", auth=("crash@example.com", PASSWORD),
-                              timeout=30).json()["token"]
+        token = requests.post(
+            f"{dev.url}/login", auth=("crash@example.com", PASSWORD), timeout=30
+        ).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         document = (EXAMPLES / "eur-two-rates.json").read_bytes()
         accepted: list[str] = []
@@ -64,8 +88,12 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
             if killed.is_set():
                 return
             try:
-                r = requests.post(f"{dev.url}/upload", data=document, timeout=30,
-                                  headers={**auth, "Content-Type": "application/json"})
+                r = requests.post(
+                    f"{dev.url}/upload",
+                    data=document,
+                    timeout=30,
+                    headers={**auth, "Content-Type": "application/json"},
+                )
             except requests.RequestException:
                 return  # the process died under this request: not accepted
             if r.status_code == 202:
@@ -80,27 +108,32 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
         assert killed.is_set() and len(accepted) >= KILL_AFTER
         dev.start()  # the same data directory, a new process
         stuck = wait_until_ready(dev.url, auth, accepted, timeout=120)
-        assert stuck == {}, f"{len(stuck)} of {len(accepted)} accepted uploads not ready: " \
-                            f"{stuck}"
+        assert stuck == {}, f"{len(stuck)} of {len(accepted)} accepted uploads not ready: {stuck}"
         outbox = Path(dev_env["DATA_DIR"]) / "outbox"
         deadline = time.monotonic() + 90  # a notify killed mid-send is taken over later
         while time.monotonic() < deadline and not all(
-                (outbox / f"{i}-ready.eml").exists() for i in accepted):
+            (outbox / f"{i}-ready.eml").exists() for i in accepted
+        ):
             time.sleep(0.2)
-        leftovers = ("SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + "
-                     "(SELECT count(*) FROM broker_queue)")
+        leftovers = (
+            "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) + "
+            "(SELECT count(*) FROM broker_queue)"
+        )
         deadline = time.monotonic() + 45  # the relay loop: every second (claims: a 30 s lease)
         while time.monotonic() < deadline and query(dev_env, leftovers) != [(0,)]:
             time.sleep(0.2)
         dev.stop()
         artifacts = query(dev_env, "SELECT invoice_id, format FROM artifacts")
-        sent = query(dev_env, "SELECT invoice_id FROM notifications WHERE kind = 'ready' "
-                               "AND state = 'sent'")
+        sent = query(
+            dev_env, "SELECT invoice_id FROM notifications WHERE kind = 'ready' AND state = 'sent'"
+        )
         (pending,) = query(dev_env, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         (queued,) = query(dev_env, "SELECT count(*) FROM broker_queue")
-        print(f"{len(accepted)} uploads answered 202 before and around the SIGKILL; "
-              f"{len(accepted)} ready after the restart; outbox pending {pending[0]}, "
-              f"broker queue {queued[0]}")
+        print(
+            f"{len(accepted)} uploads answered 202 before and around the SIGKILL; "
+            f"{len(accepted)} ready after the restart; outbox pending {pending[0]}, "
+            f"broker queue {queued[0]}"
+        )
         for invoice_id in accepted:
             formats = sorted(f for i, f in artifacts if i == invoice_id)
             assert formats == ["pdf", "xlsx"], invoice_id  # one PDF, one XLSX

@@ -22,8 +22,9 @@ BIN = Path(sys.executable).parent
 
 
 def curl(*args: str) -> str:
-    out = subprocess.run(["curl", "-sS", "--fail-with-body", *args], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", *args], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, f"curl {args}: {out.stdout} {out.stderr}"
     return out.stdout
 
@@ -31,19 +32,34 @@ def curl(*args: str) -> str:
 @pytest.mark.slow
 def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path: Path) -> None:
     assert shutil.which("curl"), "the curl binary is needed (apt-get install curl)"
-    env = {**os.environ, "DATABASE_URL": postgres_url, "DATA_DIR": str(tmp_path),
-           "MONGODB_URL": str(tmp_path / "files"), "LOG_LEVEL": "WARNING",
-           "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres_url,
+        "DATA_DIR": str(tmp_path),
+        "MONGODB_URL": str(tmp_path / "files"),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256",
+    }
     for name in ("RABBITMQ_URL", "K_SINK", "PUBLIC_BASE_URL", "SENDGRID_API_KEY"):
         env.pop(name, None)
     cli = str(BIN / "invoiceflow")
-    added = subprocess.run([cli, "users", "add", "seed@example.com", "--password-stdin"],
-                           input="s3cret-passw0rd\n", capture_output=True, text=True, env=env,
-                           timeout=60)
+    added = subprocess.run(
+        [cli, "users", "add", "seed@example.com", "--password-stdin"],
+        input="s3cret-passw0rd\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert added.returncode == 0, added.stderr
     port = free_port()
-    server = subprocess.Popen([cli, "dev", "--port", str(port)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [cli, "dev", "--port", str(port)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     host = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -55,18 +71,29 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 time.sleep(0.1)
         # 1. curl -X POST http://HOST:8080/login -u email:password
-        token = json.loads(curl("-X", "POST", f"{host}/login", "-u",
-                                "seed@example.com:s3cret-passw0rd"))["token"]
+        token = json.loads(
+            curl("-X", "POST", f"{host}/login", "-u", "seed@example.com:s3cret-passw0rd")
+        )["token"]
         # 2. curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' .../upload
         invoice = tmp_path / "invoice_data.json"
         invoice.write_bytes((EXAMPLES / "legacy-flat.json").read_bytes())
-        accepted = json.loads(curl("-X", "POST", "-F", f"file=@{invoice}", "-H",
-                                   f"Authorization: Bearer {token}", f"{host}/upload"))
+        accepted = json.loads(
+            curl(
+                "-X",
+                "POST",
+                "-F",
+                f"file=@{invoice}",
+                "-H",
+                f"Authorization: Bearer {token}",
+                f"{host}/upload",
+            )
+        )
         invoice_id = accepted["invoice_id"]
         view: dict[str, object] = {}
         while time.monotonic() < deadline + 60:
-            view = json.loads(curl("-H", f"Authorization: Bearer {token}",
-                                   f"{host}/invoices/{invoice_id}"))
+            view = json.loads(
+                curl("-H", f"Authorization: Bearer {token}", f"{host}/invoices/{invoice_id}")
+            )
             if view["status"] != "received":
                 break
             time.sleep(0.1)
@@ -75,8 +102,13 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         assert isinstance(files, dict)
         # 3. curl -H 'Authorization: Bearer TOKEN' http://HOST:8080/download?fid=FILE_ID
         target = tmp_path / "downloaded.pdf"
-        curl("-H", f"Authorization: Bearer {token}", "-o", str(target),
-             f"{host}/download?fid={files['pdf']['file_id']}")
+        curl(
+            "-H",
+            f"Authorization: Bearer {token}",
+            "-o",
+            str(target),
+            f"{host}/download?fid={files['pdf']['file_id']}",
+        )
         assert target.read_bytes().startswith(b"%PDF")
         # the email goes to the outbox (notify writes it just after marking the invoice ready)
         email = tmp_path / "outbox" / f"{invoice_id}-ready.eml"

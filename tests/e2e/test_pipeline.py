@@ -34,8 +34,9 @@ def rabbitmq_url() -> str:
     return RABBITMQ_URL
 
 
-def use_postgres_and_rabbitmq(monkeypatch: pytest.MonkeyPatch,
-                              request: pytest.FixtureRequest) -> dict[str, Any]:
+def use_postgres_and_rabbitmq(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> dict[str, Any]:
     """Point the runtime at the real Postgres (a fresh schema) and RabbitMQ; returns the broker
     options: a queue prefix of its own, so the test can delete its topology afterwards."""
     monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
@@ -51,14 +52,17 @@ class Pipeline:
         self.base = runtime.url
         ctx = get_context()
         accounts.add_user(ctx.repo, "owner@example.com", PASSWORD)
-        r = requests.post(f"{self.base}/login", auth=("owner@example.com", PASSWORD),
-                          timeout=30)
+        r = requests.post(f"{self.base}/login", auth=("owner@example.com", PASSWORD), timeout=30)
         assert r.status_code == 200, r.text
         self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
 
     def upload(self, body: bytes) -> str:
-        r = requests.post(f"{self.base}/upload", headers=self.auth, timeout=30,
-                          files={"file": ("invoice_data.json", body, "application/json")})
+        r = requests.post(
+            f"{self.base}/upload",
+            headers=self.auth,
+            timeout=30,
+            files={"file": ("invoice_data.json", body, "application/json")},
+        )
         assert r.status_code == 202, r.text
         return str(r.json()["invoice_id"])
 
@@ -68,8 +72,9 @@ class Pipeline:
         pending = list(invoice_ids)
         while pending and time.monotonic() < deadline:
             for invoice_id in list(pending):
-                view = requests.get(f"{self.base}/invoices/{invoice_id}", headers=self.auth,
-                                    timeout=30).json()
+                view = requests.get(
+                    f"{self.base}/invoices/{invoice_id}", headers=self.auth, timeout=30
+                ).json()
                 views[invoice_id] = view
                 if view["status"] in ("ready", "failed"):
                     pending.remove(invoice_id)
@@ -84,15 +89,19 @@ class Pipeline:
         repo = get_context().repo
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not repo.pending_outbox_events(1) and self.runtime.broker.wait_idle(
-                    max(0.0, deadline - time.monotonic())) and not repo.pending_outbox_events(1):
+            if (
+                not repo.pending_outbox_events(1)
+                and self.runtime.broker.wait_idle(max(0.0, deadline - time.monotonic()))
+                and not repo.pending_outbox_events(1)
+            ):
                 return
             time.sleep(0.05)
         raise AssertionError(f"the pipeline did not drain in {timeout} s")
 
     def download(self, file_id: str) -> requests.Response:
-        r = requests.get(f"{self.base}/download", params={"fid": file_id}, headers=self.auth,
-                         timeout=60)
+        r = requests.get(
+            f"{self.base}/download", params={"fid": file_id}, headers=self.auth, timeout=60
+        )
         assert r.status_code == 200, r.text
         return r
 
@@ -109,8 +118,12 @@ BACKENDS = ["embedded", "postgres+rabbitmq+gridfs", "postgres+rabbitmq+files"]
 
 
 @pytest.fixture(params=BACKENDS)
-def pipeline(request: pytest.FixtureRequest, clean_env: None, monkeypatch: pytest.MonkeyPatch,
-             sendgrid: FakeSendGrid) -> Iterator[Pipeline]:
+def pipeline(
+    request: pytest.FixtureRequest,
+    clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    sendgrid: FakeSendGrid,
+) -> Iterator[Pipeline]:
     options: dict[str, Any] = {}
     if request.param != "embedded":
         options = use_postgres_and_rabbitmq(monkeypatch, request)
@@ -131,8 +144,7 @@ def pipeline(request: pytest.FixtureRequest, clean_env: None, monkeypatch: pytes
             runtime.broker.delete_topology()
 
 
-def test_upload_to_both_files_and_one_email(pipeline: Pipeline,
-                                            sendgrid: FakeSendGrid) -> None:
+def test_upload_to_both_files_and_one_email(pipeline: Pipeline, sendgrid: FakeSendGrid) -> None:
     body = (EXAMPLES / "eur-two-rates.json").read_bytes()
     invoice_id = pipeline.upload(body)
     view = pipeline.wait([invoice_id])[invoice_id]
@@ -143,7 +155,8 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline,
     stored = get_context().docs.get(view["files"]["pdf"]["file_id"])
     assert stored is not None and stored.size == len(pdf.content)
     assert type(get_context().docs).__name__ == (
-        "GridFSDocumentStore" if pipeline.backend.endswith("gridfs") else "FilesDocumentStore")
+        "GridFSDocumentStore" if pipeline.backend.endswith("gridfs") else "FilesDocumentStore"
+    )
     assert pdf.headers["Content-Disposition"].startswith('attachment; filename="RE-2026-0042.pdf"')
     pipeline.drain()
     (mail,) = sendgrid.delivered
@@ -154,13 +167,16 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline,
 def _poison() -> bytes:
     doc = json.loads((EXAMPLES / "minimal.json").read_text())
     doc["number"] = "POISON-1"
-    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(
-        b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    doc["seller"]["logo"] = (
+        "data:image/png;base64,"
+        + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    )
     return json.dumps(doc).encode()
 
 
 def test_poison_document_fails_once_and_the_next_invoice_still_flows(
-        pipeline: Pipeline, sendgrid: FakeSendGrid) -> None:
+    pipeline: Pipeline, sendgrid: FakeSendGrid
+) -> None:
     poison = pipeline.upload(_poison())
     view = pipeline.wait([poison])[poison]
     assert view["status"] == "failed"
@@ -176,8 +192,12 @@ def test_poison_document_fails_once_and_the_next_invoice_still_flows(
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["embedded", "postgres+rabbitmq"])
 def test_every_event_delivered_twice_has_no_duplicate_effects(
-        backend: str, clean_env: None, monkeypatch: pytest.MonkeyPatch,
-        sendgrid: FakeSendGrid, request: pytest.FixtureRequest) -> None:
+    backend: str,
+    clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    sendgrid: FakeSendGrid,
+    request: pytest.FixtureRequest,
+) -> None:
     count = 100
     options: dict[str, Any] = {}
     if backend != "embedded":
@@ -208,7 +228,8 @@ def test_every_event_delivered_twice_has_no_duplicate_effects(
         assert len({a.file_id for a in artifacts}) == 2 * count
         assert len(sendgrid.delivered) == count
         assert sorted(m["json"]["subject"] for m in sendgrid.delivered) == sorted(
-            f"Invoice DUP-{n:03d} is ready" for n in range(count))
+            f"Invoice DUP-{n:03d} is ready" for n in range(count)
+        )
         # uploaded + 2 rendered + notified per invoice were each published (and sent twice)
         assert len(published) >= 4 * count
     finally:
@@ -221,8 +242,11 @@ def test_every_event_delivered_twice_has_no_duplicate_effects(
 @pytest.mark.rabbitmq
 @pytest.mark.slow
 def test_events_accepted_before_a_stop_are_delivered_after_the_restart(
-        clean_env: None, monkeypatch: pytest.MonkeyPatch, sendgrid: FakeSendGrid,
-        request: pytest.FixtureRequest) -> None:
+    clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    sendgrid: FakeSendGrid,
+    request: pytest.FixtureRequest,
+) -> None:
     """RabbitMQ backend: the first runtime accepts an upload but delivers nothing (its broker
     does not consume), stops like Ctrl-C does, and a second runtime finishes the invoice."""
     options = use_postgres_and_rabbitmq(monkeypatch, request)

@@ -57,9 +57,16 @@ class Batch:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                r = requests.post(f"{self.dev.url}/upload", data=body, timeout=30, headers={
-                    **self.auth, "Content-Type": "application/json",
-                    "Idempotency-Key": number})
+                r = requests.post(
+                    f"{self.dev.url}/upload",
+                    data=body,
+                    timeout=30,
+                    headers={
+                        **self.auth,
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": number,
+                    },
+                )
             except requests.RequestException:
                 time.sleep(0.2)  # the runtime is down: try again, as a client would
                 continue
@@ -105,16 +112,33 @@ def _login(dev: Dev) -> dict[str, str]:
 
 
 def _env(tmp_path: Path, sendgrid: FakeSendGrid, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING",
-           "JWT_SECRET": "a-fault-test-secret-long-enough-for-hs256",
-           "SENDGRID_API_KEY": "SG.fault-test", "SENDGRID_HOST": sendgrid.url, **extra}
-    for name in ("MONGODB_URL", "K_SINK", "PUBLIC_BASE_URL", "MAIL_OUTBOX_DIR",
-                 "INVOICE_FORMATS", *(n for n in ("DATABASE_URL", "RABBITMQ_URL")
-                                      if n not in extra)):
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": "a-fault-test-secret-long-enough-for-hs256",
+        "SENDGRID_API_KEY": "SG.fault-test",
+        "SENDGRID_HOST": sendgrid.url,
+        **extra,
+    }
+    for name in (
+        "MONGODB_URL",
+        "K_SINK",
+        "PUBLIC_BASE_URL",
+        "MAIL_OUTBOX_DIR",
+        "INVOICE_FORMATS",
+        *(n for n in ("DATABASE_URL", "RABBITMQ_URL") if n not in extra),
+    ):
         env.pop(name, None)
-    added = subprocess.run([str(BIN / "invoiceflow"), "users", "add", "faults@example.com",
-                            "--password-stdin"], input=f"{PASSWORD}\n", capture_output=True,
-                           text=True, env=env, timeout=120, check=False)
+    added = subprocess.run(
+        [str(BIN / "invoiceflow"), "users", "add", "faults@example.com", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert added.returncode == 0, added.stderr
     return env
 
@@ -125,19 +149,28 @@ def sendgrid() -> Iterator[FakeSendGrid]:
         yield fake
 
 
-def _settle(env: dict[str, str], dev: Dev, batch: Batch, sendgrid: FakeSendGrid,
-            queues_empty: Callable[[], bool]) -> dict[str, Any]:
+def _settle(
+    env: dict[str, str],
+    dev: Dev,
+    batch: Batch,
+    sendgrid: FakeSendGrid,
+    queues_empty: Callable[[], bool],
+) -> dict[str, Any]:
     """Wait for every accepted invoice, its email, an empty outbox and empty queues; then
     check each invoice and return the counts."""
     ids = list(batch.accepted.values())
     stuck = wait_until_ready(dev.url, batch.auth, ids, timeout=600)
-    assert stuck == {}, f"{len(stuck)} of {len(ids)} accepted uploads not ready: " \
-                        f"{dict(list(stuck.items())[:5])}"
+    assert stuck == {}, (
+        f"{len(stuck)} of {len(ids)} accepted uploads not ready: {dict(list(stuck.items())[:5])}"
+    )
     numbers = set(batch.accepted)
 
     def emails() -> Counter[str]:
-        return Counter(m["json"]["subject"].split()[1] for m in sendgrid.delivered
-                       if m["json"]["subject"].endswith(" is ready"))
+        return Counter(
+            m["json"]["subject"].split()[1]
+            for m in sendgrid.delivered
+            if m["json"]["subject"].endswith(" is ready")
+        )
 
     pending_sql = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
     deadline = time.monotonic() + 240  # claims of a killed process expire (30 s leases)
@@ -157,14 +190,20 @@ def _settle(env: dict[str, str], dev: Dev, batch: Batch, sendgrid: FakeSendGrid,
     (pending,) = query(env, pending_sql)
     assert pending == (0,), "events left in the outbox"
     assert queues_empty(), f"events left in the broker's queues: {batch.queues}"
-    return {"uploads": UPLOADS, "accepted": len(batch.accepted),
-            "refused": dict(batch.refused), "ready": len(ids), "pdf": len(ids),
-            "xlsx": len(ids), "emails": sum(sent.values()), "outbox_pending": 0,
-            "faults": batch.log}
+    return {
+        "uploads": UPLOADS,
+        "accepted": len(batch.accepted),
+        "refused": dict(batch.refused),
+        "ready": len(ids),
+        "pdf": len(ids),
+        "xlsx": len(ids),
+        "emails": sum(sent.values()),
+        "outbox_pending": 0,
+        "faults": batch.log,
+    }
 
 
-def test_embedded_default_survives_sigkill_twice(tmp_path: Path,
-                                                 sendgrid: FakeSendGrid) -> None:
+def test_embedded_default_survives_sigkill_twice(tmp_path: Path, sendgrid: FakeSendGrid) -> None:
     """SQLite, a files directory and the durable in-process broker; SIGKILL at 100 and 200
     accepted uploads, restarted on the same data directory each time."""
     env = _env(tmp_path, sendgrid)
@@ -174,8 +213,13 @@ def test_embedded_default_survives_sigkill_twice(tmp_path: Path,
         sigkill = batch.fault("SIGKILL", batch.kill_and_restart)
         batch.faults = {100: sigkill, 200: sigkill}
         batch.run()
-        counts = _settle(env, dev, batch, sendgrid, queues_empty=lambda: query(
-            env, "SELECT count(*) FROM broker_queue") == [(0,)])
+        counts = _settle(
+            env,
+            dev,
+            batch,
+            sendgrid,
+            queues_empty=lambda: query(env, "SELECT count(*) FROM broker_queue") == [(0,)],
+        )
     finally:
         dev.stop()
     print(f"embedded: {json.dumps(counts)}")
@@ -185,28 +229,45 @@ def test_embedded_default_survives_sigkill_twice(tmp_path: Path,
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 def test_postgres_and_rabbitmq_survive_sigkill_and_both_server_restarts(
-        tmp_path: Path, sendgrid: FakeSendGrid, postgres_cluster: Any,
-        rabbit_node: Any) -> None:
+    tmp_path: Path, sendgrid: FakeSendGrid, postgres_cluster: Any, rabbit_node: Any
+) -> None:
     """PostgreSQL and RabbitMQ of the test's own: SIGKILL of the runtime at 75 accepted
     uploads, a RabbitMQ restart at 150, a PostgreSQL restart at 225."""
-    env = _env(tmp_path, sendgrid, DATABASE_URL=postgres_cluster.url,
-               RABBITMQ_URL=rabbit_node.url, OUTBOX_CLAIM_SECONDS="11")
-    migrated = subprocess.run([str(BIN / "invoiceflow"), "db", "migrate"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+    env = _env(
+        tmp_path,
+        sendgrid,
+        DATABASE_URL=postgres_cluster.url,
+        RABBITMQ_URL=rabbit_node.url,
+        OUTBOX_CLAIM_SECONDS="11",
+    )
+    migrated = subprocess.run(
+        [str(BIN / "invoiceflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert migrated.returncode == 0, migrated.stderr
     dev = Dev(env, tmp_path / "dev.log").start()
     try:
         batch = Batch(dev, _login(dev))
-        batch.faults = {75: batch.fault("SIGKILL", batch.kill_and_restart),
-                        150: batch.fault("RabbitMQ restart", rabbit_node.restart),
-                        225: batch.fault("PostgreSQL restart", postgres_cluster.restart)}
+        batch.faults = {
+            75: batch.fault("SIGKILL", batch.kill_and_restart),
+            150: batch.fault("RabbitMQ restart", rabbit_node.restart),
+            225: batch.fault("PostgreSQL restart", postgres_cluster.restart),
+        }
         batch.run()
 
         def queues_empty() -> bool:
             r = rabbit_node.ctl("list_queues", "-q", "--no-table-headers", "name", "messages")
-            depths = dict(line.rsplit(None, 1) for line in r.stdout.splitlines() if line.strip()
-                          # its one message records the bound filters: not an event
-                          if not line.split()[0].endswith(".topology"))
+            depths = dict(
+                line.rsplit(None, 1)
+                for line in r.stdout.splitlines()
+                if line.strip()
+                # its one message records the bound filters: not an event
+                if not line.split()[0].endswith(".topology")
+            )
             batch.queues = depths
             return r.returncode == 0 and all(depth == "0" for depth in depths.values())
 

@@ -69,11 +69,18 @@ def png_bytes(size: int = 96) -> bytes:
                     acc[2] += b * a
                     acc[3] += a
             alpha = acc[3]
-            raw += (bytes((0, 0, 0, 0)) if alpha == 0 else
-                    bytes((acc[0] // alpha, acc[1] // alpha, acc[2] // alpha, alpha // (n * n))))
+            raw += (
+                bytes((0, 0, 0, 0))
+                if alpha == 0
+                else bytes((acc[0] // alpha, acc[1] // alpha, acc[2] // alpha, alpha // (n * n)))
+            )
     ihdr = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)  # 8-bit RGBA
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 SELLER = Party(
@@ -91,23 +98,57 @@ BILL_TO = Party(
     email="accounts@acme.example",
     tax_id="IE9876543W",
 )
-SHIP_TO = Party(name="Acme Warehouse", address=("Unit 7, Docklands", "Dublin D01 K2P3",
-                                                "Ireland"))
-PAYMENT = PaymentDetails(bank_name="Berliner Sparkasse", account_holder="Nordlicht Software GmbH",
-                         iban="DE89370400440532013000", bic="COBADEFFXXX",
-                         reference="INV-2026-0042")
+SHIP_TO = Party(name="Acme Warehouse", address=("Unit 7, Docklands", "Dublin D01 K2P3", "Ireland"))
+PAYMENT = PaymentDetails(
+    bank_name="Berliner Sparkasse",
+    account_holder="Nordlicht Software GmbH",
+    iban="DE89370400440532013000",
+    bic="COBADEFFXXX",
+    reference="INV-2026-0042",
+)
 
 DEFAULT_ITEMS = (
-    LineItem("Software development (sprint 12), backend API and database migrations",
-             D("24"), D("95.00"), unit="h", sku="DEV-BE", tax_rate=D("19")),
-    LineItem("Code review and architecture workshop", D("6.5"), D("110.00"), unit="h",
-             sku="ARCH", tax_rate=D("19"), discount=Discount("percent", D("10"))),
-    LineItem("Hosting, managed Kubernetes cluster (monthly)", D("1"), D("349.90"),
-             sku="HOST-K8S", tax_rate=D("19")),
-    LineItem("Technical handbook, printed edition", D("3"), D("39.50"), unit="pcs",
-             sku="BOOK-1", tax_rate=D("7")),
-    LineItem("Onboarding training materials (e-book)", D("10"), D("12.00"), unit="pcs",
-             sku="EBOOK-2", tax_rate=D("7"), discount=Discount("amount", D("5.00"))),
+    LineItem(
+        "Software development (sprint 12), backend API and database migrations",
+        D("24"),
+        D("95.00"),
+        unit="h",
+        sku="DEV-BE",
+        tax_rate=D("19"),
+    ),
+    LineItem(
+        "Code review and architecture workshop",
+        D("6.5"),
+        D("110.00"),
+        unit="h",
+        sku="ARCH",
+        tax_rate=D("19"),
+        discount=Discount("percent", D("10")),
+    ),
+    LineItem(
+        "Hosting, managed Kubernetes cluster (monthly)",
+        D("1"),
+        D("349.90"),
+        sku="HOST-K8S",
+        tax_rate=D("19"),
+    ),
+    LineItem(
+        "Technical handbook, printed edition",
+        D("3"),
+        D("39.50"),
+        unit="pcs",
+        sku="BOOK-1",
+        tax_rate=D("7"),
+    ),
+    LineItem(
+        "Onboarding training materials (e-book)",
+        D("10"),
+        D("12.00"),
+        unit="pcs",
+        sku="EBOOK-2",
+        tax_rate=D("7"),
+        discount=Discount("amount", D("5.00")),
+    ),
 )
 
 
@@ -117,11 +158,20 @@ def generated_items(n: int) -> tuple[LineItem, ...]:
     for i in range(n):
         desc = f"Item {i + 1}: consulting services, work package {i % 17 + 1}"
         if i % 7 == 3:
-            desc += (" including detailed analysis, documentation, stakeholder meetings and "
-                     "follow-up tasks agreed in the statement of work")
-        out.append(LineItem(desc, D(i % 5 + 1), D("12.50") + D(i % 13),
-                            unit="h" if i % 2 else None, sku=f"SKU-{i:05d}",
-                            tax_rate=D("19") if i % 3 else D("7")))
+            desc += (
+                " including detailed analysis, documentation, stakeholder meetings and "
+                "follow-up tasks agreed in the statement of work"
+            )
+        out.append(
+            LineItem(
+                desc,
+                D(i % 5 + 1),
+                D("12.50") + D(i % 13),
+                unit="h" if i % 2 else None,
+                sku=f"SKU-{i:05d}",
+                tax_rate=D("19") if i % 3 else D("7"),
+            )
+        )
     return tuple(out)
 
 
@@ -145,7 +195,7 @@ def make_invoice(n_items: int | None = None, **overrides: Any) -> Invoice:
         "amount_paid": D("500.00"),
         "notes": "Thank you for your business!",
         "terms": "Payable within 30 days without deduction. Late payments accrue interest "
-                 "of 9 percentage points above the base rate (§ 288 BGB).",
+        "of 9 percentage points above the base rate (§ 288 BGB).",
         "payment": PAYMENT,
     }
     fields.update(overrides)

@@ -22,21 +22,31 @@ NBSP = "\u00a0"
 
 
 def inv(locale: str, currency: str) -> Invoice:
-    return Invoice(number="N", issue_date=date(2026, 3, 5), currency=currency, locale=locale,
-                   seller=Party("S"), bill_to=Party("B"), items=())
+    return Invoice(
+        number="N",
+        issue_date=date(2026, 3, 5),
+        currency=currency,
+        locale=locale,
+        seller=Party("S"),
+        bill_to=Party("B"),
+        items=(),
+    )
 
 
-@pytest.mark.parametrize(("locale", "currency", "amount", "expected"), [
-    ("de-DE", "EUR", "1234.50", f"1.234,50{NBSP}€"),
-    ("de-DE", "EUR", "-1234.5", f"-1.234,50{NBSP}€"),
-    ("en-US", "USD", "1234.5", "$1,234.50"),
-    ("en-US", "USD", "1234567.89", "$1,234,567.89"),
-    ("ja-JP", "JPY", "1235", "￥1,235"),          # JPY: no decimals
-    ("en-US", "JPY", "1235", "¥1,235"),
-    ("en-US", "KWD", "1234.5", "KWD1,234.500"),   # KWD: three decimals
-    ("fr-FR", "EUR", "1234.5", "1\u202f234,50\u00a0€"),
-    ("de-CH", "CHF", "1234.5", "CHF\u00a01\u2019234.50"),
-])
+@pytest.mark.parametrize(
+    ("locale", "currency", "amount", "expected"),
+    [
+        ("de-DE", "EUR", "1234.50", f"1.234,50{NBSP}€"),
+        ("de-DE", "EUR", "-1234.5", f"-1.234,50{NBSP}€"),
+        ("en-US", "USD", "1234.5", "$1,234.50"),
+        ("en-US", "USD", "1234567.89", "$1,234,567.89"),
+        ("ja-JP", "JPY", "1235", "￥1,235"),  # JPY: no decimals
+        ("en-US", "JPY", "1235", "¥1,235"),
+        ("en-US", "KWD", "1234.5", "KWD1,234.500"),  # KWD: three decimals
+        ("fr-FR", "EUR", "1234.5", "1\u202f234,50\u00a0€"),
+        ("de-CH", "CHF", "1234.5", "CHF\u00a01\u2019234.50"),
+    ],
+)
 def test_money(locale: str, currency: str, amount: str, expected: str) -> None:
     assert fmt.money(D(amount), inv(locale, currency)) == expected
 
@@ -48,8 +58,8 @@ def test_money_kwd_in_arabic_has_three_decimals() -> None:
 
 def test_money_never_rounds_nor_drops_digits() -> None:
     eur = inv("de-DE", "EUR")
-    assert fmt.money(D("0.125"), eur) == f"0,125{NBSP}€"        # a unit price
-    assert fmt.money(D("5"), eur) == f"5,00{NBSP}€"             # padded to the minor unit
+    assert fmt.money(D("0.125"), eur) == f"0,125{NBSP}€"  # a unit price
+    assert fmt.money(D("5"), eur) == f"5,00{NBSP}€"  # padded to the minor unit
     # Babel alone would round half-even to 2; the invoice prints exactly what was computed
     assert fmt.money(D("2.5"), inv("en-US", "JPY")) == "¥2.5"
     # zeros beyond the minor unit carry no information
@@ -67,43 +77,57 @@ def test_money_refuses_floats() -> None:
         fmt.money(1.5, inv("en-US", "USD"))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("locale", "q", "expected"), [
-    ("de-DE", "2.500", "2,5"),
-    ("de-DE", "1000", "1.000"),
-    ("en-US", "1000.125", "1,000.125"),
-    ("en-US", "-3", "-3"),
-    ("ja-JP", "0.5", "0.5"),
-])
+@pytest.mark.parametrize(
+    ("locale", "q", "expected"),
+    [
+        ("de-DE", "2.500", "2,5"),
+        ("de-DE", "1000", "1.000"),
+        ("en-US", "1000.125", "1,000.125"),
+        ("en-US", "-3", "-3"),
+        ("ja-JP", "0.5", "0.5"),
+    ],
+)
 def test_quantity(locale: str, q: str, expected: str) -> None:
     assert fmt.quantity(D(q), inv(locale, "EUR")) == expected
 
 
-@pytest.mark.parametrize(("locale", "rate", "expected"), [
-    ("de-DE", "19", f"19{NBSP}%"),
-    ("de-DE", "7.5", f"7,5{NBSP}%"),
-    ("en-US", "7.25", "7.25%"),
-    ("en-US", "0", "0%"),
-    ("ja-JP", "10", "10%"),
-])
+@pytest.mark.parametrize(
+    ("locale", "rate", "expected"),
+    [
+        ("de-DE", "19", f"19{NBSP}%"),
+        ("de-DE", "7.5", f"7,5{NBSP}%"),
+        ("en-US", "7.25", "7.25%"),
+        ("en-US", "0", "0%"),
+        ("ja-JP", "10", "10%"),
+    ],
+)
 def test_percent(locale: str, rate: str, expected: str) -> None:
     assert fmt.percent(D(rate), inv(locale, "EUR")) == expected
 
 
-@pytest.mark.parametrize(("locale", "expected"), [
-    ("de-DE", "05.03.2026"),
-    ("en-US", "Mar 5, 2026"),
-    ("en-GB", "5 Mar 2026"),
-    ("ja-JP", "2026/03/05"),
-])
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("de-DE", "05.03.2026"),
+        ("en-US", "Mar 5, 2026"),
+        ("en-GB", "5 Mar 2026"),
+        ("ja-JP", "2026/03/05"),
+    ],
+)
 def test_date(locale: str, expected: str) -> None:
     assert fmt.date(date(2026, 3, 5), inv(locale, "EUR")) == expected
 
 
 def test_tax_line_label() -> None:
-    group = TaxGroup(rate=D("19"), lines=D("1234.00"), discount=D(0), shipping=D(0),
-                     base=D("1234.00"), tax=D("234.46"))
-    assert (fmt.tax_line_label(group, inv("de-DE", "EUR"))
-            == f"VAT 19{NBSP}% on 1.234,00{NBSP}€")
+    group = TaxGroup(
+        rate=D("19"),
+        lines=D("1234.00"),
+        discount=D(0),
+        shipping=D(0),
+        base=D("1234.00"),
+        tax=D("234.46"),
+    )
+    assert fmt.tax_line_label(group, inv("de-DE", "EUR")) == f"VAT 19{NBSP}% on 1.234,00{NBSP}€"
     assert fmt.tax_line_label(group, inv("en-US", "USD")) == "Sales tax 19% on $1,234.00"
     assert fmt.tax_name(inv("en-AU", "AUD")) == "GST"
 

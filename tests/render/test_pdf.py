@@ -60,35 +60,64 @@ def long_pdf(sample_invoice: Factory) -> tuple[Invoice, bytes]:
 # ----------------------------------------------------------------------------- totals
 
 
-def test_totals_and_tax_lines_are_printed_formatted(sample_invoice: Factory,
-                                                    sample_pdf: bytes) -> None:
+def test_totals_and_tax_lines_are_printed_formatted(
+    sample_invoice: Factory, sample_pdf: bytes
+) -> None:
     inv = sample_invoice()
     t = compute_totals(inv)
     text = "\n".join(pages_text(sample_pdf))
     # the figures of compute_totals, formatted for de-DE
-    for amount in (t.subtotal, t.shipping, t.total, t.balance_due, -t.discount,
-                   -t.amount_paid, -t.line_discounts, *(g.tax for g in t.tax_breakdown)):
+    for amount in (
+        t.subtotal,
+        t.shipping,
+        t.total,
+        t.balance_due,
+        -t.discount,
+        -t.amount_paid,
+        -t.line_discounts,
+        *(g.tax for g in t.tax_breakdown),
+    ):
         assert norm(fmt.money(amount, inv)) in text
     for g in t.tax_breakdown:
         assert norm(fmt.tax_line_label(g, inv)) in text
     # and spelled out, so a formatting regression cannot hide behind fmt
-    for line in ("Subtotal 3.506,90 €", "incl. line discounts -76,50 €",
-                 "Discount (5 %) -175,35 €", "Shipping 25,00 €",
-                 "VAT 7 % on 221,82 € 15,53 €", "VAT 19 % on 3.134,73 € 595,60 €",
-                 "Total 3.967,68 €", "Amount paid -500,00 €", "Balance due 3.467,68 €"):
+    for line in (
+        "Subtotal 3.506,90 €",
+        "incl. line discounts -76,50 €",
+        "Discount (5 %) -175,35 €",
+        "Shipping 25,00 €",
+        "VAT 7 % on 221,82 € 15,53 €",
+        "VAT 19 % on 3.134,73 € 595,60 €",
+        "Total 3.967,68 €",
+        "Amount paid -500,00 €",
+        "Balance due 3.467,68 €",
+    ):
         assert line in text, line
 
 
 def test_items_meta_parties_payment_and_notes(sample_pdf: bytes) -> None:
     text = pages_text(sample_pdf)[0]
-    for expected in ("INVOICE", "Invoice number INV-2026-0042", "Issue date 05.03.2026",
-                     "Due date 04.04.2026", "Payment terms Net 30", "Nordlicht Software GmbH",
-                     "Tax ID: DE123456789", "BILL TO", "SHIP TO", "Acme Warehouse",
-                     "IBAN DE89370400440532013000", "BIC COBADEFFXXX", "NOTES",
-                     "Thank you for your business!", "TERMS AND CONDITIONS",
-                     # a line: quantity with unit, unit price, rate, discount, amount
-                     "6,5 h 110,00 € 19 % 10 % 643,50 €",
-                     "10 pcs 12,00 € 7 % 5,00 € 115,00 €", "Page 1 of 1"):
+    for expected in (
+        "INVOICE",
+        "Invoice number INV-2026-0042",
+        "Issue date 05.03.2026",
+        "Due date 04.04.2026",
+        "Payment terms Net 30",
+        "Nordlicht Software GmbH",
+        "Tax ID: DE123456789",
+        "BILL TO",
+        "SHIP TO",
+        "Acme Warehouse",
+        "IBAN DE89370400440532013000",
+        "BIC COBADEFFXXX",
+        "NOTES",
+        "Thank you for your business!",
+        "TERMS AND CONDITIONS",
+        # a line: quantity with unit, unit price, rate, discount, amount
+        "6,5 h 110,00 € 19 % 10 % 643,50 €",
+        "10 pcs 12,00 € 7 % 5,00 € 115,00 €",
+        "Page 1 of 1",
+    ):
         assert expected in text, expected
     # the long description is wrapped inside its cell, not cut
     assert "Software development (sprint 12)," in text
@@ -97,12 +126,32 @@ def test_items_meta_parties_payment_and_notes(sample_pdf: bytes) -> None:
 
 def test_optional_blocks_are_left_out(sample_invoice: Factory) -> None:
     untaxed = tuple(replace(it, tax_rate=None, discount=None) for it in sample_invoice().items)
-    inv = sample_invoice(items=untaxed, ship_to=None, discount=None, shipping=D(0),
-                         amount_paid=D(0), payment=None, notes=None, terms=None, logo=None,
-                         due_date=None, payment_terms=None)
+    inv = sample_invoice(
+        items=untaxed,
+        ship_to=None,
+        discount=None,
+        shipping=D(0),
+        amount_paid=D(0),
+        payment=None,
+        notes=None,
+        terms=None,
+        logo=None,
+        due_date=None,
+        payment_terms=None,
+    )
     text = "\n".join(pages_text(render_pdf(inv)))
-    for absent in ("SHIP TO", "VAT", "Discount", "Shipping", "Amount paid",
-                   "PAYMENT DETAILS", "NOTES", "TERMS", "Due date", "line discounts"):
+    for absent in (
+        "SHIP TO",
+        "VAT",
+        "Discount",
+        "Shipping",
+        "Amount paid",
+        "PAYMENT DETAILS",
+        "NOTES",
+        "TERMS",
+        "Due date",
+        "line discounts",
+    ):
         assert absent not in text, absent
     assert "# SKU Description Qty Unit price Amount" in text  # no Tax, no Discount column
     total = norm(fmt.money(compute_totals(inv).total, inv))
@@ -112,8 +161,7 @@ def test_optional_blocks_are_left_out(sample_invoice: Factory) -> None:
 # ----------------------------------------------------------------------------- pages
 
 
-def test_300_lines_span_pages_with_header_and_numbering(long_pdf: tuple[Invoice, bytes]
-                                                        ) -> None:
+def test_300_lines_span_pages_with_header_and_numbering(long_pdf: tuple[Invoice, bytes]) -> None:
     inv, pdf = long_pdf
     texts = pages_text(pdf)
     n = len(texts)
@@ -132,8 +180,7 @@ def test_300_lines_span_pages_with_header_and_numbering(long_pdf: tuple[Invoice,
     assert all("Balance due" not in t for t in texts[:-1])
 
 
-def test_header_row_is_bold_white_on_navy_on_later_pages(long_pdf: tuple[Invoice, bytes]
-                                                         ) -> None:
+def test_header_row_is_bold_white_on_navy_on_later_pages(long_pdf: tuple[Invoice, bytes]) -> None:
     page = PdfReader(io.BytesIO(long_pdf[1])).pages[1]
     fonts: dict[str, str] = {}
 
@@ -147,8 +194,7 @@ def test_header_row_is_bold_white_on_navy_on_later_pages(long_pdf: tuple[Invoice
     assert fonts["SKU-00030"].endswith("+DejaVuSans")
     content = page.get_contents().get_data()  # type: ignore[union-attr]
     # a navy (#1F3A5F) band across the table, white text on it, every other row shaded
-    assert re.search(rb"\.121569 \.227451 \.372549 rg\s+n 0 [\d.]+ 493\.2283 -[\d.]+ re f",
-                     content)
+    assert re.search(rb"\.121569 \.227451 \.372549 rg\s+n 0 [\d.]+ 493\.2283 -[\d.]+ re f", content)
     assert re.search(rb"1 1 1 rg\s+BT [^\n]* \(#\) Tj", content)
     shaded = re.findall(rb"\.933333 \.94902 \.968627 rg\s+n 0 [\d.]+ 493\.2283", content)
     assert 10 <= len(shaded) <= 25
@@ -166,64 +212,113 @@ def test_page_size_follows_the_locale(sample_invoice: Factory, sample_pdf: bytes
 
 
 def test_jpy_invoice_has_no_decimals(sample_invoice: Factory) -> None:
-    items = (LineItem("Consulting", D(3), D(1234), tax_rate=D(10)),
-             LineItem("Licence", D(1), D(50000), tax_rate=D(8)))
-    inv = sample_invoice(items=items, currency="JPY", locale="en-US", shipping=D(500),
-                         shipping_tax_rate=D(10), amount_paid=D(0), discount=None)
+    items = (
+        LineItem("Consulting", D(3), D(1234), tax_rate=D(10)),
+        LineItem("Licence", D(1), D(50000), tax_rate=D(8)),
+    )
+    inv = sample_invoice(
+        items=items,
+        currency="JPY",
+        locale="en-US",
+        shipping=D(500),
+        shipping_tax_rate=D(10),
+        amount_paid=D(0),
+        discount=None,
+    )
     text = "\n".join(pages_text(render_pdf(inv)))
-    for expected in ("¥1,234", "¥3,702", "¥50,000", "¥500", "Subtotal ¥53,702",
-                     "Sales tax 8% on ¥50,000 ¥4,000", "Sales tax 10% on ¥4,202 ¥420",
-                     "Total ¥58,622"):
+    for expected in (
+        "¥1,234",
+        "¥3,702",
+        "¥50,000",
+        "¥500",
+        "Subtotal ¥53,702",
+        "Sales tax 8% on ¥50,000 ¥4,000",
+        "Sales tax 10% on ¥4,202 ¥420",
+        "Total ¥58,622",
+    ):
         assert expected in text, expected
     assert not re.search(r"¥[\d,]+\.\d", text)
 
 
 def test_japanese_invoice_uses_cid_fonts(sample_invoice: Factory) -> None:
-    seller = Party(name="山田太郎", company="株式会社サンプル",
-                   address=("東京都千代田区丸の内1-1-1",))
-    items = (LineItem("ソフトウェア開発 (Software) 第12スプリント", D(10), D(12000), unit="時間",
-                      tax_rate=D(10)),)
-    inv = sample_invoice(seller=seller, items=items, currency="JPY", locale="ja-JP",
-                         shipping=D(0), amount_paid=D(0), discount=None,
-                         notes="お支払いは30日以内にお願いします。")
+    seller = Party(
+        name="山田太郎", company="株式会社サンプル", address=("東京都千代田区丸の内1-1-1",)
+    )
+    items = (
+        LineItem(
+            "ソフトウェア開発 (Software) 第12スプリント",
+            D(10),
+            D(12000),
+            unit="時間",
+            tax_rate=D(10),
+        ),
+    )
+    inv = sample_invoice(
+        seller=seller,
+        items=items,
+        currency="JPY",
+        locale="ja-JP",
+        shipping=D(0),
+        amount_paid=D(0),
+        discount=None,
+        notes="お支払いは30日以内にお願いします。",
+    )
     pdf = render_pdf(inv)
     text = "\n".join(pages_text(pdf))
-    for expected in ("株式会社サンプル", "山田太郎", "ソフトウェア開発 (Software) 第12スプリント",
-                     "お支払いは30日以内にお願いします。", "¥12,000", "¥120,000",
-                     "2026/03/05", "Consumption tax 10% on ¥120,000 ¥12,000"):
+    for expected in (
+        "株式会社サンプル",
+        "山田太郎",
+        "ソフトウェア開発 (Software) 第12スプリント",
+        "お支払いは30日以内にお願いします。",
+        "¥12,000",
+        "¥120,000",
+        "2026/03/05",
+        "Consumption tax 10% on ¥120,000 ¥12,000",
+    ):
         assert expected in text, expected
-    fonts = {str(f["/BaseFont"]) for f in
-             PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()}
+    fonts = {
+        str(f["/BaseFont"])
+        for f in PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()
+    }
     assert "/HeiseiKakuGo-W5" in fonts
 
 
 def test_kwd_three_decimals_and_no_bidi_marks(sample_invoice: Factory) -> None:
     items = (LineItem("Service", D(2), D("12.3455"), tax_rate=D(5)),)
-    inv = sample_invoice(items=items, currency="KWD", locale="ar-KW", shipping=D(0),
-                         amount_paid=D(0), discount=None)
+    inv = sample_invoice(
+        items=items, currency="KWD", locale="ar-KW", shipping=D(0), amount_paid=D(0), discount=None
+    )
     text = "\n".join(pages_text(render_pdf(inv)))
-    assert "12.3455" in text            # the unit price as given
-    assert "24.691" in text             # the line amount, 3 decimals
-    assert "25.926" in text             # total incl. 5 % tax (1.235)
+    assert "12.3455" in text  # the unit price as given
+    assert "24.691" in text  # the line amount, 3 decimals
+    assert "25.926" in text  # total incl. 5 % tax (1.235)
     assert "\u200f" not in text and "\u200e" not in text
 
 
 def test_latin_greek_cyrillic_names_are_extractable(sample_invoice: Factory) -> None:
     ship = Party(name="Ελλάδα Εμπορική", address=("ул. Тверская, 1", "Москва", "Россия"))
-    items = (LineItem("Ψηφιακές υπηρεσίες — Цифровые услуги — Łódź", D(1), D(10),
-                      tax_rate=D(19)),)
+    items = (LineItem("Ψηφιακές υπηρεσίες — Цифровые услуги — Łódź", D(1), D(10), tax_rate=D(19)),)
     text = "\n".join(pages_text(render_pdf(sample_invoice(ship_to=ship, items=items))))
-    for name in ("Zoë Łukasz", "Ελλάδα", "Москва", "ул. Тверская, 1",
-                 "Ψηφιακές υπηρεσίες — Цифровые услуги — Łódź", "Friedrichstraße"):
+    for name in (
+        "Zoë Łukasz",
+        "Ελλάδα",
+        "Москва",
+        "ул. Тверская, 1",
+        "Ψηφιακές υπηρεσίες — Цифровые услуги — Łódź",
+        "Friedrichstraße",
+    ):
         assert name in text, name
 
 
 def test_fonts_are_embedded_from_the_package(sample_pdf: bytes) -> None:
     fonts = PdfReader(io.BytesIO(sample_pdf)).pages[0]["/Resources"]["/Font"]
-    embedded = [f for f in fonts.values()
-                if "/FontDescriptor" in f and "/FontFile2" in f["/FontDescriptor"]]
-    assert {str(f["/BaseFont"]).split("+")[1] for f in embedded} == {"DejaVuSans",
-                                                                     "DejaVuSans-Bold"}
+    embedded = [
+        f for f in fonts.values() if "/FontDescriptor" in f and "/FontFile2" in f["/FontDescriptor"]
+    ]
+    assert {str(f["/BaseFont"]).split("+")[1] for f in embedded} == {
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+    }
     assert (HERE.parents[1] / "functions/invoiceflow/render/fonts/LICENSE.txt").is_file()
 
 
@@ -246,18 +341,25 @@ HOSTILE = [
 
 def _hostile_invoice(sample_invoice: Factory) -> Invoice:
     h = HOSTILE
-    party = Party(name=h[0], company=h[2], address=tuple(h), email=h[3], phone=h[5],
-                  tax_id=h[6])
-    items = tuple(LineItem(x, D(1), D("1.00"), unit=x[:12], sku=x[:40], tax_rate=D(19))
-                  for x in h)
+    party = Party(name=h[0], company=h[2], address=tuple(h), email=h[3], phone=h[5], tax_id=h[6])
+    items = tuple(LineItem(x, D(1), D("1.00"), unit=x[:12], sku=x[:40], tax_rate=D(19)) for x in h)
     return sample_invoice(
-        number="<b>N&1</b>", seller=party, bill_to=party, ship_to=party, items=items,
-        payment_terms=h[2], notes="\n".join(h), terms=h[6], logo=None,
-        payment=PaymentDetails(h[0], h[1], h[2], h[3], h[4], h[5]))
+        number="<b>N&1</b>",
+        seller=party,
+        bill_to=party,
+        ship_to=party,
+        items=items,
+        payment_terms=h[2],
+        notes="\n".join(h),
+        terms=h[6],
+        logo=None,
+        payment=PaymentDetails(h[0], h[1], h[2], h[3], h[4], h[5]),
+    )
 
 
 def test_markup_in_any_field_prints_literally_and_opens_nothing(
-        sample_invoice: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    sample_invoice: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inv = _hostile_invoice(sample_invoice)
     render_pdf(inv)  # warm up: fonts are read from the package once per process
     attempts: list[str] = []
@@ -266,6 +368,7 @@ def test_markup_in_any_field_prints_literally_and_opens_nothing(
         def _refuse(*args: Any, **kwargs: Any) -> Any:
             attempts.append(f"{what}{args!r}")
             raise OSError(f"rendering must not use {what}")
+
         return _refuse
 
     monkeypatch.setattr(socket, "socket", refuse("socket"))
@@ -285,8 +388,8 @@ def test_markup_in_any_field_prints_literally_and_opens_nothing(
         assert squash(payload) in text, payload
     assert squash("<b>N&1</b>") in text
     for page in reader.pages:
-        assert not page.images            # no <img> was honoured
-        assert "/Annots" not in page      # no <a href>/<link> became a link
+        assert not page.images  # no <img> was honoured
+        assert "/Annots" not in page  # no <a href>/<link> became a link
     assert b"/URI" not in pdf and not re.search(rb"/Subtype\s*/Image", pdf)
     assert not Path("/tmp/rl-pwned").exists()
 
@@ -309,14 +412,18 @@ def test_jpeg_logo(sample_invoice: Factory) -> None:
     assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"definitely not an image", "not a PNG or JPEG"),
-    (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "not a PNG or JPEG"),
-    ("truncated", "damaged"),
-    ("huge", "too many pixels"),
-])
-def test_undecodable_logo_is_a_render_error(sample_invoice: Factory, logo_png: bytes,
-                                            data: bytes | str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"definitely not an image", "not a PNG or JPEG"),
+        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "not a PNG or JPEG"),
+        ("truncated", "damaged"),
+        ("huge", "too many pixels"),
+    ],
+)
+def test_undecodable_logo_is_a_render_error(
+    sample_invoice: Factory, logo_png: bytes, data: bytes | str, message: str
+) -> None:
     if data == "truncated":
         data = logo_png[:120]
     elif data == "huge":  # 20000 x 20000 pixels in a few bytes
@@ -324,12 +431,19 @@ def test_undecodable_logo_is_a_render_error(sample_invoice: Factory, logo_png: b
         import zlib
 
         def chunk(kind: bytes, body: bytes) -> bytes:
-            return (struct.pack(">I", len(body)) + kind + body
-                    + struct.pack(">I", zlib.crc32(kind + body)))
+            return (
+                struct.pack(">I", len(body))
+                + kind
+                + body
+                + struct.pack(">I", zlib.crc32(kind + body))
+            )
 
-        data = (b"\x89PNG\r\n\x1a\n"
-                + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+        data = (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+            + chunk(b"IEND", b"")
+        )
     assert isinstance(data, bytes)
     with pytest.raises(RenderError, match=message) as err:
         render_pdf(sample_invoice(logo=Logo("image/png", data)))
@@ -353,14 +467,26 @@ def test_same_document_same_bytes(sample_invoice: Factory, sample_pdf: bytes) ->
 
 
 def test_same_bytes_in_another_process(sample_pdf: bytes) -> None:
-    code = ("import hashlib, sys; sys.path.insert(0, sys.argv[1]); "
-            "from conftest import make_invoice; "
-            "from invoiceflow.render.pdf import render_pdf; "
-            "print(hashlib.sha256(render_pdf(make_invoice())).hexdigest())")
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "SOURCE_DATE_EPOCH": "1000000000",
-           "TZ": "Pacific/Auckland"}
-    out = subprocess.run([sys.executable, "-c", code, str(HERE)], env=env, check=True,
-                         capture_output=True, text=True, timeout=120)
+    code = (
+        "import hashlib, sys; sys.path.insert(0, sys.argv[1]); "
+        "from conftest import make_invoice; "
+        "from invoiceflow.render.pdf import render_pdf; "
+        "print(hashlib.sha256(render_pdf(make_invoice())).hexdigest())"
+    )
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "12345",
+        "SOURCE_DATE_EPOCH": "1000000000",
+        "TZ": "Pacific/Auckland",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(HERE)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.strip() == hashlib.sha256(sample_pdf).hexdigest()
 
 
@@ -378,18 +504,35 @@ def test_metadata(sample_pdf: bytes) -> None:
 def test_extreme_content_still_lays_out(sample_invoice: Factory) -> None:
     long = ("Lorem ipsum dolor sit amet " * 40)[:1000]
     word = "X" * 1000
-    party = Party(name=long, company=word, address=(long,) * 9 + (word,), email=word,
-                  phone=long, tax_id=long)
-    items = (LineItem("\n" * 600 + "the end", D(1), D(1)),
-             LineItem(long, D("1.5"), D("2"), unit=long, sku=word, tax_rate=D("19"),
-                      discount=Discount("amount", D(1))),
-             LineItem(word, D(1), D(1)),
-             LineItem("controls\x00\x07\x1b and a lone surrogate \ud800\ufeff\r\nend", D(1),
-                      D(1)))
+    party = Party(
+        name=long, company=word, address=(long,) * 9 + (word,), email=word, phone=long, tax_id=long
+    )
+    items = (
+        LineItem("\n" * 600 + "the end", D(1), D(1)),
+        LineItem(
+            long,
+            D("1.5"),
+            D("2"),
+            unit=long,
+            sku=word,
+            tax_rate=D("19"),
+            discount=Discount("amount", D(1)),
+        ),
+        LineItem(word, D(1), D(1)),
+        LineItem("controls\x00\x07\x1b and a lone surrogate \ud800\ufeff\r\nend", D(1), D(1)),
+    )
     party = replace(party, name="Zoë \ud83d\x00" + long)
-    inv = sample_invoice(seller=party, bill_to=party, ship_to=party, items=items,
-                         notes=long, terms=word, payment_terms=long, number="N" * 100,
-                         payment=PaymentDetails(long, long, long, long, long, long))
+    inv = sample_invoice(
+        seller=party,
+        bill_to=party,
+        ship_to=party,
+        items=items,
+        notes=long,
+        terms=word,
+        payment_terms=long,
+        number="N" * 100,
+        payment=PaymentDetails(long, long, long, long, long, long),
+    )
     texts = pages_text(render_pdf(inv))
     assert len(texts) > 5
     assert "the end" in "".join(texts)

@@ -37,8 +37,9 @@ def _with_text(inv: Invoice, text: str) -> list[Invoice]:
 
 
 @pytest.mark.parametrize("char", ["\ufffe", "\uffff"])
-def test_a_workbook_that_is_not_xml_is_a_render_error(sample_invoice: MakeInvoice,
-                                                       char: str) -> None:
+def test_a_workbook_that_is_not_xml_is_a_render_error(
+    sample_invoice: MakeInvoice, char: str
+) -> None:
     for inv in _with_text(sample_invoice(), char):
         with pytest.raises(RenderError, match="not well-formed XML"):
             render_xlsx(inv)
@@ -61,11 +62,14 @@ def _rezip(data: bytes, change: Callable[[str, bytes], bytes | None]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("damage", [
-    lambda name, part: part.replace(b"</", b"<", 1) if name.endswith("sheet1.xml") else part,
-    lambda name, part: part + b"\xef\xbf\xbf" if name.endswith("workbook.xml.rels") else part,
-    lambda name, part: None if name == "[Content_Types].xml" else part,
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda name, part: part.replace(b"</", b"<", 1) if name.endswith("sheet1.xml") else part,
+        lambda name, part: part + b"\xef\xbf\xbf" if name.endswith("workbook.xml.rels") else part,
+        lambda name, part: None if name == "[Content_Types].xml" else part,
+    ],
+)
 def test_a_damaged_workbook_fails_the_check(sample_invoice: MakeInvoice, damage: Any) -> None:
     data = _rezip(render_xlsx(sample_invoice()), damage)
     with pytest.raises(RenderError, match="workbook"):
@@ -82,9 +86,9 @@ def test_a_good_pdf_passes_and_a_damaged_one_fails(sample_invoice: MakeInvoice) 
     check_pdf(data)
     end = data.rindex(b"startxref")
     damaged = [
-        data[: len(data) // 2],                      # cut short
-        b"%!PS" + data[4:],                          # not a PDF header
-        data[:end] + b"startxref\n12\n%%EOF\n",      # the xref offset points elsewhere
+        data[: len(data) // 2],  # cut short
+        b"%!PS" + data[4:],  # not a PDF header
+        data[:end] + b"startxref\n12\n%%EOF\n",  # the xref offset points elsewhere
         data.replace(b"trailer", b"trailor"),
     ]
     for bad in damaged:

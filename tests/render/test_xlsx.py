@@ -39,18 +39,32 @@ from invoiceflow.render.xlsx import render_xlsx
 NAVY = "FF1F3864"
 WHITE = "FFFFFFFF"
 
-SELLER = Party(name="Anna Schmidt", company="Nordlicht GmbH",
-               address=("Friedrichstraße 123", "10117 Berlin"), email="billing@nordlicht.example",
-               phone="+49 30 1234567", tax_id="DE123456789")
-BUYER = Party(name="Zoë Łukasz", company="Acme Ltd.", address=("42 Harbour Road", "Dublin"),
-              tax_id="IE9876543W")
+SELLER = Party(
+    name="Anna Schmidt",
+    company="Nordlicht GmbH",
+    address=("Friedrichstraße 123", "10117 Berlin"),
+    email="billing@nordlicht.example",
+    phone="+49 30 1234567",
+    tax_id="DE123456789",
+)
+BUYER = Party(
+    name="Zoë Łukasz",
+    company="Acme Ltd.",
+    address=("42 Harbour Road", "Dublin"),
+    tax_id="IE9876543W",
+)
 SHIP_TO = Party(name="Acme Warehouse", address=("Unit 7, Docklands", "Dublin D01"))
 
 
 def invoice(items: list[LineItem] | tuple[LineItem, ...], **kw: Any) -> Invoice:
     fields: dict[str, Any] = {
-        "number": "INV-7", "issue_date": date(2026, 3, 5), "currency": "EUR",
-        "seller": SELLER, "bill_to": BUYER, "items": tuple(items), "locale": "en-GB",
+        "number": "INV-7",
+        "issue_date": date(2026, 3, 5),
+        "currency": "EUR",
+        "seller": SELLER,
+        "bill_to": BUYER,
+        "items": tuple(items),
+        "locale": "en-GB",
         "due_date": date(2026, 4, 4),
     }
     fields.update(kw)
@@ -58,65 +72,118 @@ def invoice(items: list[LineItem] | tuple[LineItem, ...], **kw: Any) -> Invoice:
 
 
 def item(qty: str, price: str, rate: str | None = "19", **kw: Any) -> LineItem:
-    return LineItem(kw.pop("description", f"{qty} x {price}"), D(qty), D(price),
-                    tax_rate=None if rate is None else D(rate), **kw)
+    return LineItem(
+        kw.pop("description", f"{qty} x {price}"),
+        D(qty),
+        D(price),
+        tax_rate=None if rate is None else D(rate),
+        **kw,
+    )
 
 
 FULL = invoice(
-    [item("24", "95.00", sku="DEV", unit="h"),
-     item("6.5", "110.00", sku="ARCH", unit="h", discount=Discount("percent", D("10"))),
-     item("3", "39.50", "7", sku="BOOK", unit="pcs"),
-     item("10", "12.00", "7", discount=Discount("amount", D("5.00"))),
-     item("1", "4.20", None, description="Postage (not taxed)")],
-    ship_to=SHIP_TO, payment_terms="Net 30", discount=Discount("percent", D("5")),
-    shipping=D("25.00"), shipping_tax_rate=D("19"), amount_paid=D("500.00"),
-    notes="Thank you!\nSee you soon.", terms="Payable within 30 days.",
-    payment=PaymentDetails(bank_name="Sparkasse", iban="DE89370400440532013000",
-                           bic="COBADEFFXXX", reference="INV-7"),
+    [
+        item("24", "95.00", sku="DEV", unit="h"),
+        item("6.5", "110.00", sku="ARCH", unit="h", discount=Discount("percent", D("10"))),
+        item("3", "39.50", "7", sku="BOOK", unit="pcs"),
+        item("10", "12.00", "7", discount=Discount("amount", D("5.00"))),
+        item("1", "4.20", None, description="Postage (not taxed)"),
+    ],
+    ship_to=SHIP_TO,
+    payment_terms="Net 30",
+    discount=Discount("percent", D("5")),
+    shipping=D("25.00"),
+    shipping_tax_rate=D("19"),
+    amount_paid=D("500.00"),
+    notes="Thank you!\nSee you soon.",
+    terms="Payable within 30 days.",
+    payment=PaymentDetails(
+        bank_name="Sparkasse", iban="DE89370400440532013000", bic="COBADEFFXXX", reference="INV-7"
+    ),
 )
 
 #: invoices whose every figure is evaluated and compared with compute_totals()
 EDGE_CASES: dict[str, Invoice] = {
-    "half-cent ties": invoice([
-        item("1", "0.005"), item("3", "0.335"), item("3", "0.075", "7"),
-        item("1", "1.005", "7"), item("3", "0.145", "7"), item("7", "0.215", None)]),
+    "half-cent ties": invoice(
+        [
+            item("1", "0.005"),
+            item("3", "0.335"),
+            item("3", "0.075", "7"),
+            item("1", "1.005", "7"),
+            item("3", "0.145", "7"),
+            item("7", "0.215", None),
+        ]
+    ),
     "tax ties": invoice([item("1", "10.50"), item("1", "0.30", "5"), item("1", "1.05", "21")]),
     "KWD, 3 decimals": invoice(
         [item("3", "0.3335", "5"), item("2", "1.2345", "5"), item("1", "10.0005", "15")],
-        currency="KWD", discount=Discount("percent", D("2.5")), shipping=D("1.2345"),
-        shipping_tax_rate=D("5"), amount_paid=D("1.0005")),
+        currency="KWD",
+        discount=Discount("percent", D("2.5")),
+        shipping=D("1.2345"),
+        shipping_tax_rate=D("5"),
+        amount_paid=D("1.0005"),
+    ),
     "JPY, no decimals": invoice(
-        [item("3", "33.5", "10"), item("1", "0.5", "8"), item("2", "149.75", "10"),
-         item("1", "1234", "8", discount=Discount("percent", D("12.5")))],
-        currency="JPY", locale="ja-JP", shipping=D("500"), shipping_tax_rate=D("10"),
-        amount_paid=D("1000")),
+        [
+            item("3", "33.5", "10"),
+            item("1", "0.5", "8"),
+            item("2", "149.75", "10"),
+            item("1", "1234", "8", discount=Discount("percent", D("12.5"))),
+        ],
+        currency="JPY",
+        locale="ja-JP",
+        shipping=D("500"),
+        shipping_tax_rate=D("10"),
+        amount_paid=D("1000"),
+    ),
     "two rates, percent discount, taxed shipping": invoice(
         [item("2", "19.99"), item("3", "7.49", "7"), item("1", "0.99", "7")],
-        discount=Discount("percent", D("10")), shipping=D("4.95"), shipping_tax_rate=D("19")),
+        discount=Discount("percent", D("10")),
+        shipping=D("4.95"),
+        shipping_tax_rate=D("19"),
+    ),
     "amount discount split with a remainder": invoice(
         [item("1", "10.00", None), item("1", "10.00", "7"), item("1", "10.00", "19")],
-        discount=Discount("amount", D("10.00"))),
+        discount=Discount("amount", D("10.00")),
+    ),
     "amount discount, uneven bases": invoice(
         [item("3", "3.33", "7"), item("1", "0.01", "19"), item("2", "17.17", "21")],
-        discount=Discount("amount", D("7.777")), shipping=D("3.50"), shipping_tax_rate=D("19")),
+        discount=Discount("amount", D("7.777")),
+        shipping=D("3.50"),
+        shipping_tax_rate=D("19"),
+    ),
     "credit lines": invoice(
-        [item("2", "49.99"), item("-1", "25.125", credit=True),
-         item("1", "-0.005", "7", credit=True), item("1", "12.00", "7")],
-        discount=Discount("amount", D("1.00"))),
+        [
+            item("2", "49.99"),
+            item("-1", "25.125", credit=True),
+            item("1", "-0.005", "7", credit=True),
+            item("1", "12.00", "7"),
+        ],
+        discount=Discount("amount", D("1.00")),
+    ),
     "line discounts": invoice(
-        [item("3", "0.335", discount=Discount("percent", D("10"))),
-         item("2", "9.99", discount=Discount("amount", D("0.005"))),
-         item("1", "0.50", "7", discount=Discount("amount", D("1.00"))),
-         item("4", "2.675", "7", discount=Discount("percent", D("33.3")))]),
+        [
+            item("3", "0.335", discount=Discount("percent", D("10"))),
+            item("2", "9.99", discount=Discount("amount", D("0.005"))),
+            item("1", "0.50", "7", discount=Discount("amount", D("1.00"))),
+            item("4", "2.675", "7", discount=Discount("percent", D("33.3"))),
+        ]
+    ),
     "zero rate and untaxed, untaxed shipping": invoice(
         [item("1", "10.00", "0"), item("2", "5.005", None), item("1", "100.00")],
-        discount=Discount("percent", D("3")), shipping=D("5.00")),
+        discount=Discount("percent", D("3")),
+        shipping=D("5.00"),
+    ),
     "amount discount on a zero subtotal": invoice(
         [item("1", "10.00"), item("-1", "10.00", credit=True)],
-        discount=Discount("amount", D("5.00"))),
+        discount=Discount("amount", D("5.00")),
+    ),
     "shipping is its own tax group": invoice(
-        [item("1", "100.00", "7")], shipping=D("9.99"), shipping_tax_rate=D("21"),
-        discount=Discount("amount", D("10.00"))),
+        [item("1", "100.00", "7")],
+        shipping=D("9.99"),
+        shipping_tax_rate=D("21"),
+        discount=Discount("amount", D("10.00")),
+    ),
 }
 
 
@@ -170,8 +237,9 @@ class Layout:
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
-        self.head = next(r for r in range(1, ws.max_row + 1)
-                         if ws.cell(r, 1).value == "Description")
+        self.head = next(
+            r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Description"
+        )
         self.cols: dict[str, int] = {}
         for c in range(1, ws.max_column + 1):
             title = ws.cell(self.head, c).value
@@ -183,12 +251,19 @@ class Layout:
         self.totals: dict[str, str] = {}
         for r in range(self.head + 1, ws.max_row + 1):
             label, value = ws.cell(r, self.ncols - 1).value, ws.cell(r, self.ncols).value
-            if (isinstance(label, str) and not label.startswith("=")
-                    and isinstance(value, str) and value.startswith("=")):
+            if (
+                isinstance(label, str)
+                and not label.startswith("=")
+                and isinstance(value, str)
+                and value.startswith("=")
+            ):
                 self.totals[label] = ws.cell(r, self.ncols).coordinate
         #: label -> cell, for the invoice data in the header
-        self.meta = {ws.cell(r, self.ncols - 1).value: ws.cell(r, self.ncols)
-                     for r in range(1, self.head) if ws.cell(r, self.ncols - 1).value}
+        self.meta = {
+            ws.cell(r, self.ncols - 1).value: ws.cell(r, self.ncols)
+            for r in range(1, self.head)
+            if ws.cell(r, self.ncols - 1).value
+        }
 
     def total(self, prefix: str) -> str:
         found = [coord for label, coord in self.totals.items() if label.startswith(prefix)]
@@ -302,8 +377,9 @@ def _assert_totals(inv: Invoice, data: bytes, ev: Callable[[str], Decimal]) -> N
         r = 2 + i
         rate = tax.cell(r, 1).value
         assert (rate is None) if g.rate is None else (_dec(rate) == g.rate), (rate, g)
-        for col, expected in zip("BCDEF", (g.lines, g.discount, g.shipping, g.base, g.tax),
-                                 strict=True):
+        for col, expected in zip(
+            "BCDEF", (g.lines, g.discount, g.shipping, g.base, g.tax), strict=True
+        ):
             assert ev(f"Tax!{col}{r}") == expected, (col, g)
     r = 2 + len(t.groups)
     assert tax.cell(r, 1).value == "Total"
@@ -339,8 +415,12 @@ def test_cached_values_cover_the_cases_asked_for() -> None:
     currencies = {inv.currency for inv in EDGE_CASES.values()}
     assert {"JPY", "KWD"} <= currencies
     assert any(it.credit for inv in EDGE_CASES.values() for it in inv.items)
-    assert any(inv.discount is not None and inv.discount.kind == "amount"
-               and len(compute_totals(inv).groups) > 2 for inv in EDGE_CASES.values())
+    assert any(
+        inv.discount is not None
+        and inv.discount.kind == "amount"
+        and len(compute_totals(inv).groups) > 2
+        for inv in EDGE_CASES.values()
+    )
 
 
 def test_formula_cells_carry_numeric_cached_values() -> None:
@@ -355,8 +435,9 @@ def test_formula_cells_carry_numeric_cached_values() -> None:
         formula_cells = re.findall(r"<c [^>]*><f>.*?</c>", xml)
         assert formula_cells
         for c in formula_cells:
-            assert re.fullmatch(r'<c r="[A-Z]+\d+"( s="\d+")?><f>[^<]+</f><v>-?\d+(\.\d+)?</v></c>',
-                                c), c
+            assert re.fullmatch(
+                r'<c r="[A-Z]+\d+"( s="\d+")?><f>[^<]+</f><v>-?\d+(\.\d+)?</v></c>', c
+            ), c
     ws = _load(data, data_only=True)["Invoice"]
     lay = Layout(_load(data)["Invoice"])
     assert ws[lay.total("Total")].value == 3576.1
@@ -395,8 +476,16 @@ def _random_invoice(rng: random.Random) -> Invoice:
         elif roll < 0.3:
             disc = Discount("amount", amount(500, 3))
         rate = rng.choice(rates)
-        items.append(LineItem("x", qty, price, tax_rate=None if rate is None else D(rate),
-                              discount=disc, credit=credit))
+        items.append(
+            LineItem(
+                "x",
+                qty,
+                price,
+                tax_rate=None if rate is None else D(rate),
+                discount=disc,
+                credit=credit,
+            )
+        )
     kw: dict[str, Any] = {"currency": currency}
     roll = rng.random()
     if roll < 0.35:
@@ -432,12 +521,22 @@ def test_every_figure_is_a_rounded_formula() -> None:
     q, p, g = lay.letter("Quantity"), lay.letter("Unit price"), lay.letter("Discount %")
     r = lay.first + 1
     assert amount == f"=ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+H{r}),2)"
-    expected = {"Subtotal", "incl. line discounts", "Discount (5%)", "Shipping (VAT 19%)",
-                "VAT 7%", "VAT 19%", "Total", "Amount paid", "Balance due"}
+    expected = {
+        "Subtotal",
+        "incl. line discounts",
+        "Discount (5%)",
+        "Shipping (VAT 19%)",
+        "VAT 7%",
+        "VAT 19%",
+        "Total",
+        "Amount paid",
+        "Balance due",
+    }
     assert set(lay.totals) == expected
     a = lay.letter("Amount")
     assert ws[lay.totals["Subtotal"]].value == (
-        f"=ROUND(SUM({a}{lay.first}:{a}{lay.first + len(FULL.items) - 1}),2)")
+        f"=ROUND(SUM({a}{lay.first}:{a}{lay.first + len(FULL.items) - 1}),2)"
+    )
     assert ws[lay.totals["Discount (5%)"]].value.startswith("=Tax!")
     assert ws[lay.totals["VAT 19%"]].value.startswith("=Tax!")
     assert ws[lay.totals["Shipping (VAT 19%)"]].value == "=ROUND(25.00,2)"
@@ -445,13 +544,20 @@ def test_every_figure_is_a_rounded_formula() -> None:
         assert ws[lay.totals[label]].value.startswith("=ROUND(")
 
     tax = wb["Tax"]
-    assert [c.value for c in tax[1]][:6] == ["Rate", "Lines", "Discount share", "Shipping",
-                                             "Base", "Tax"]
+    assert [c.value for c in tax[1]][:6] == [
+        "Rate",
+        "Lines",
+        "Discount share",
+        "Shipping",
+        "Base",
+        "Tax",
+    ]
     rng = f"Invoice!${a}${lay.first}:${a}${lay.first + len(FULL.items) - 1}"
     # not taxed, 7 %, 19 %: the groups of compute_totals(), in its order
     assert tax["A2"].value is None and tax["G2"].value == "not taxed"
-    assert tax["B2"].value.startswith('=ROUND(SUMIF(Invoice!$') and f',"",{rng}),2)' in (
-        tax["B2"].value)
+    assert tax["B2"].value.startswith("=ROUND(SUMIF(Invoice!$") and f',"",{rng}),2)' in (
+        tax["B2"].value
+    )
     assert tax["B3"].value.endswith(f",A3,{rng}),2)")
     assert tax["F2"].value == 0
     assert tax["F3"].value == "=ROUND(E3*A3/100,2)"
@@ -465,7 +571,7 @@ def test_every_figure_is_a_rounded_formula() -> None:
 
 def test_amount_discount_split_formulas() -> None:
     tax = _load(render_xlsx(EDGE_CASES["amount discount split with a remainder"]))["Tax"]
-    sub = tax["C2"].value.split("=0")[0][len("=IF("):]
+    sub = tax["C2"].value.split("=0")[0][len("=IF(") :]
     assert sub.startswith("Invoice!$")
     assert tax["C2"].value == f"=IF({sub}=0,0,ROUND($C$5*B2/{sub},2))"
     assert tax["C3"].value == f"=IF({sub}=0,0,ROUND($C$5*B3/{sub},2))"
@@ -485,12 +591,30 @@ def test_sheets_and_header_information() -> None:
     lay = Layout(ws)
     col_a = lay.column_a()
     assert col_a[0] == "Invoice INV-7"
-    for text in ("Nordlicht GmbH", "Anna Schmidt", "Friedrichstraße 123", "10117 Berlin",
-                 "billing@nordlicht.example", "+49 30 1234567", "Tax ID: DE123456789",
-                 "Bill To", "Acme Ltd.", "Zoë Łukasz", "42 Harbour Road", "Tax ID: IE9876543W",
-                 "Notes", "Thank you!", "See you soon.", "Terms", "Payable within 30 days.",
-                 "Payment details", "Bank: Sparkasse", "IBAN: DE89370400440532013000",
-                 "BIC: COBADEFFXXX", "Reference: INV-7"):
+    for text in (
+        "Nordlicht GmbH",
+        "Anna Schmidt",
+        "Friedrichstraße 123",
+        "10117 Berlin",
+        "billing@nordlicht.example",
+        "+49 30 1234567",
+        "Tax ID: DE123456789",
+        "Bill To",
+        "Acme Ltd.",
+        "Zoë Łukasz",
+        "42 Harbour Road",
+        "Tax ID: IE9876543W",
+        "Notes",
+        "Thank you!",
+        "See you soon.",
+        "Terms",
+        "Payable within 30 days.",
+        "Payment details",
+        "Bank: Sparkasse",
+        "IBAN: DE89370400440532013000",
+        "BIC: COBADEFFXXX",
+        "Reference: INV-7",
+    ):
         assert text in col_a, text
     assert ws.cell(col_a.index("Nordlicht GmbH") + 1, 1).font.b
     # Ship To beside Bill To
@@ -523,9 +647,19 @@ def test_payment_terms_without_due_date_and_no_ship_to() -> None:
 def test_table_header_style_freeze_filter_and_widths() -> None:
     ws = _load(render_xlsx(FULL))["Invoice"]
     lay = Layout(ws)
-    assert list(lay.cols) == ["Description", "SKU", "Quantity", "Unit", "Unit price",
-                              "Tax rate", "Discount %", "Discount amount", "Gross",
-                              "Line discount", "Amount"]
+    assert list(lay.cols) == [
+        "Description",
+        "SKU",
+        "Quantity",
+        "Unit",
+        "Unit price",
+        "Tax rate",
+        "Discount %",
+        "Discount amount",
+        "Gross",
+        "Line discount",
+        "Amount",
+    ]
     for c in range(1, lay.ncols + 1):
         cell = ws.cell(lay.head, c)
         assert cell.fill.fill_type == "solid"
@@ -568,17 +702,25 @@ def test_print_setup() -> None:
     assert tax.print_title_rows == "$1:$1" and tax.freeze_panes == "A2"
 
 
-@pytest.mark.parametrize(("currency", "locale", "money", "absent"), [
-    ("EUR", "en-US", '"€"#,##0.00', None),
-    ("USD", "en-US", '"$"#,##0.00', None),
-    ("EUR", "de-DE", '#,##0.00"\xa0€"', None),
-    ("JPY", "en-US", '"¥"#,##0', "."),
-    ("KWD", "en-US", '"KWD\xa0"#,##0.000', None),
-])
-def test_currency_number_formats(currency: str, locale: str, money: str,
-                                 absent: str | None) -> None:
-    inv = invoice([item("1", "5.125"), item("2", "3")], currency=currency, locale=locale,
-                  discount=Discount("percent", D("5")))
+@pytest.mark.parametrize(
+    ("currency", "locale", "money", "absent"),
+    [
+        ("EUR", "en-US", '"€"#,##0.00', None),
+        ("USD", "en-US", '"$"#,##0.00', None),
+        ("EUR", "de-DE", '#,##0.00"\xa0€"', None),
+        ("JPY", "en-US", '"¥"#,##0', "."),
+        ("KWD", "en-US", '"KWD\xa0"#,##0.000', None),
+    ],
+)
+def test_currency_number_formats(
+    currency: str, locale: str, money: str, absent: str | None
+) -> None:
+    inv = invoice(
+        [item("1", "5.125"), item("2", "3")],
+        currency=currency,
+        locale=locale,
+        discount=Discount("percent", D("5")),
+    )
     wb = _load(render_xlsx(inv))
     ws = wb["Invoice"]
     lay = Layout(ws)
@@ -655,12 +797,17 @@ def test_old_issue_date_clamps_zip_time() -> None:
 
 
 def test_user_text_is_never_a_formula() -> None:
-    inv = invoice([item("1", "1.00", description="=HYPERLINK(\"http://x\")"),
-                   item("1", "1.00", description="#N/A"),
-                   item("1", "1.00", description="bell\x07 and\x00 nul"),
-                   item("1", "1.00", description="  <b>Fish & Chips</b> ]]> \t"),
-                   item("1", "1.00", description="Grüße ✓ 日本 🧾")],
-                  notes="=1+1", seller=Party(name="=CMD()"))
+    inv = invoice(
+        [
+            item("1", "1.00", description='=HYPERLINK("http://x")'),
+            item("1", "1.00", description="#N/A"),
+            item("1", "1.00", description="bell\x07 and\x00 nul"),
+            item("1", "1.00", description="  <b>Fish & Chips</b> ]]> \t"),
+            item("1", "1.00", description="Grüße ✓ 日本 🧾"),
+        ],
+        notes="=1+1",
+        seller=Party(name="=CMD()"),
+    )
     data = render_xlsx(inv)
     ws = _load(data)["Invoice"]
     lay = Layout(ws)
@@ -677,11 +824,15 @@ def test_user_text_is_never_a_formula() -> None:
 
 
 def test_long_texts_wrap_on_taller_rows() -> None:
-    inv = invoice([item("1", "1.00", description="short"),
-                   item("1", "1.00", description="long " * 30),
-                   item("1", "1.00", description="two\nlines")],
-                  payment_terms="Net 30 days, 2 % discount if paid within 10 days of the date",
-                  notes="A short note.\n" + "A long note that needs more than one line. " * 8)
+    inv = invoice(
+        [
+            item("1", "1.00", description="short"),
+            item("1", "1.00", description="long " * 30),
+            item("1", "1.00", description="two\nlines"),
+        ],
+        payment_terms="Net 30 days, 2 % discount if paid within 10 days of the date",
+        notes="A short note.\n" + "A long note that needs more than one line. " * 8,
+    )
     ws = _load(render_xlsx(inv))["Invoice"]
     lay = Layout(ws)
     rows = [lay.first + i for i in range(3)]
@@ -720,8 +871,10 @@ def test_unknown_locale_is_a_render_error() -> None:
 
 
 def test_many_lines() -> None:
-    items = tuple(item(str(i % 5 + 1), f"{i % 13}.{i % 100:02d}", ("7", "19", None)[i % 3])
-                  for i in range(1000))
+    items = tuple(
+        item(str(i % 5 + 1), f"{i % 13}.{i % 100:02d}", ("7", "19", None)[i % 3])
+        for i in range(1000)
+    )
     inv = invoice(items)
     ws = _load(render_xlsx(inv))["Invoice"]
     lay = Layout(ws)
@@ -731,8 +884,7 @@ def test_many_lines() -> None:
     assert ws[lay.totals["Subtotal"]].value == f"=ROUND(SUM(E{lay.first}:E{last}),2)"
 
 
-def test_sample_invoice_fixture_renders(sample_invoice: Any,
-                                        excel_round_plugin: str) -> None:
+def test_sample_invoice_fixture_renders(sample_invoice: Any, excel_round_plugin: str) -> None:
     """The shared sample (EUR/de-DE, logo, two rates, both discounts) evaluates exactly."""
     for inv in (sample_invoice(), sample_invoice(n_items=40, currency="KWD", locale="ar-KW")):
         _assert_figures(inv, excel_round_plugin)

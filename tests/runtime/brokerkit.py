@@ -76,8 +76,11 @@ class Subscriber:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length))
+                request = Request(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
                 status, headers, body = subscriber.answer(request)
                 self.send_response(status)
                 for key, value in headers.items():
@@ -146,11 +149,25 @@ DLS = """\
 """
 
 
-def trigger_yaml(name: str, type: str, service: str, *, retry: int = 2,
-                 policy: str = "exponential", delay: str = "PT0.05S",
-                 dead_letter: bool = True) -> str:
-    return TRIGGER.format(name=name, type=type, service=service, retry=retry, policy=policy,
-                          delay=delay, dls=DLS if dead_letter else "")
+def trigger_yaml(
+    name: str,
+    type: str,
+    service: str,
+    *,
+    retry: int = 2,
+    policy: str = "exponential",
+    delay: str = "PT0.05S",
+    dead_letter: bool = True,
+) -> str:
+    return TRIGGER.format(
+        name=name,
+        type=type,
+        service=service,
+        retry=retry,
+        policy=policy,
+        delay=delay,
+        dls=DLS if dead_letter else "",
+    )
 
 
 def write_manifests(directory: Path, *documents: str) -> Path:
@@ -185,8 +202,11 @@ class Running:
     records: list[Attempt | Outcome]
 
     def attempts(self, trigger: str, phase: str = "subscriber") -> list[Attempt]:
-        return [r for r in list(self.records)
-                if isinstance(r, Attempt) and r.trigger == trigger and r.phase == phase]
+        return [
+            r
+            for r in list(self.records)
+            if isinstance(r, Attempt) and r.trigger == trigger and r.phase == phase
+        ]
 
     def outcomes(self, trigger: str) -> list[Outcome]:
         return [r for r in list(self.records) if isinstance(r, Outcome) and r.trigger == trigger]

@@ -33,8 +33,7 @@ from invoiceflow.runtime.triggers import load_triggers
 @pytest.fixture
 def services() -> Iterator[Services]:
     found = Services()
-    for name in ("render-pdf", "render-xlsx", "upload", "intake", "notify", "dead-letter",
-                 "audit"):
+    for name in ("render-pdf", "render-xlsx", "upload", "intake", "notify", "dead-letter", "audit"):
         found[name] = Subscriber(name).start()
     yield found
     for subscriber in found.values():
@@ -46,8 +45,7 @@ def rabbit_prefix() -> str:
     return f"test-{uuid.uuid4().hex[:10]}."
 
 
-@pytest.fixture(params=["memory", "durable", pytest.param("rabbitmq",
-                                                          marks=pytest.mark.rabbitmq)])
+@pytest.fixture(params=["memory", "durable", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "rabbitmq":
         require_rabbitmq()
@@ -55,8 +53,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def start_broker(backend: str, services: Services, rabbit_prefix: str, tmp_path: Path
-                 ) -> Iterator[Callable[..., Running]]:
+def start_broker(
+    backend: str, services: Services, rabbit_prefix: str, tmp_path: Path
+) -> Iterator[Callable[..., Running]]:
     """start_broker(manifest_dir, **options) -> Running; everything stopped and deleted after."""
     started: list[tuple[Any, Any]] = []
     rabbits: list[Any] = []
@@ -95,8 +94,9 @@ def start_broker(backend: str, services: Services, rabbit_prefix: str, tmp_path:
 
 
 @pytest.fixture
-def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
-                ) -> Iterator[Callable[..., Any]]:
+def make_rabbit(
+    services: Services, rabbit_prefix: str, manifests: Path
+) -> Iterator[Callable[..., Any]]:
     """make_rabbit(url=RABBITMQ_URL, **options): RabbitBrokers on the test module's
     ``manifests`` with this test's queue prefix (reconnecting within 0.2 to 2 s); stopped, and
     their topology deleted, afterwards."""
@@ -110,8 +110,9 @@ def make_rabbit(services: Services, rabbit_prefix: str, manifests: Path
             require_rabbitmq()
         options.setdefault("reconnect_min", 0.2)
         options.setdefault("reconnect_max", 2.0)
-        broker = RabbitBroker(load_triggers(manifests), services.resolve, url=url,
-                              prefix=rabbit_prefix, **options)
+        broker = RabbitBroker(
+            load_triggers(manifests), services.resolve, url=url, prefix=rabbit_prefix, **options
+        )
         made.append(broker)
         return broker
 

@@ -27,8 +27,9 @@ from invoiceflow.runtime.delivery import DEAD_LETTERED, DELIVERED, DROPPED
 StartBroker = Callable[..., Running]
 
 
-def post_event(running: Running, event: events.Event, *, structured: bool = False
-               ) -> requests.Response:
+def post_event(
+    running: Running, event: events.Event, *, structured: bool = False
+) -> requests.Response:
     if structured:
         attributes = events.attributes_of(event)
         body = json.dumps({**attributes, "data": event.data}).encode()
@@ -39,8 +40,9 @@ def post_event(running: Running, event: events.Event, *, structured: bool = Fals
 
 
 def uploaded(invoice: str = "inv-1") -> events.Event:
-    return events.make_event(events.INVOICE_UPLOADED, "/upload", {"invoice_id": invoice},
-                             subject=invoice)
+    return events.make_event(
+        events.INVOICE_UPLOADED, "/upload", {"invoice_id": invoice}, subject=invoice
+    )
 
 
 @pytest.fixture
@@ -48,14 +50,16 @@ def manifests(tmp_path: Path) -> Path:
     return write_manifests(
         tmp_path / "knative",
         trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf"),
-        trigger_yaml("render-xlsx", events.INVOICE_UPLOADED, "render-xlsx", retry=3,
-                     policy="linear"),
+        trigger_yaml(
+            "render-xlsx", events.INVOICE_UPLOADED, "render-xlsx", retry=3, policy="linear"
+        ),
         trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify", dead_letter=False),
     )
 
 
 def test_delivers_to_every_matching_trigger_in_binary_mode(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     running = start_broker(manifests)
     event = uploaded()
     response = post_event(running, event, structured=True)
@@ -76,7 +80,8 @@ def test_delivers_to_every_matching_trigger_in_binary_mode(
 
 
 def test_event_without_matching_trigger_is_accepted_and_delivered_nowhere(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     running = start_broker(manifests)
     event = events.make_event(events.INVOICE_NOTIFIED, "/notify", {"invoice_id": "inv-1"})
     assert post_event(running, event).status_code == 202
@@ -84,14 +89,23 @@ def test_event_without_matching_trigger_is_accepted_and_delivered_nowhere(
     assert all(not s.requests for s in services.values())
 
 
-@pytest.mark.parametrize(("policy", "delays"), [("exponential", [0.1, 0.2]),
-                                                ("linear", [0.05, 0.1])])
+@pytest.mark.parametrize(
+    ("policy", "delays"), [("exponential", [0.1, 0.2]), ("linear", [0.05, 0.1])]
+)
 def test_503_twice_then_200_is_delivered_on_the_third_try(
-        start_broker: StartBroker, services: Services, tmp_path: Path, policy: str,
-        delays: list[float]) -> None:
-    manifests = write_manifests(tmp_path, trigger_yaml(
-        "render-pdf", events.INVOICE_UPLOADED, "render-pdf", retry=4, policy=policy,
-        delay="PT0.05S"))
+    start_broker: StartBroker, services: Services, tmp_path: Path, policy: str, delays: list[float]
+) -> None:
+    manifests = write_manifests(
+        tmp_path,
+        trigger_yaml(
+            "render-pdf",
+            events.INVOICE_UPLOADED,
+            "render-pdf",
+            retry=4,
+            policy=policy,
+            delay="PT0.05S",
+        ),
+    )
     services["render-pdf"].script = [503, 503]
     running = start_broker(manifests)
     event = uploaded()
@@ -112,7 +126,8 @@ def test_503_twice_then_200_is_delivered_on_the_third_try(
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_permanent_error_is_dead_lettered_at_once_with_knative_error_extensions(
-        start_broker: StartBroker, services: Services, manifests: Path, status: int) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path, status: int
+) -> None:
     services["render-pdf"].script = [status]
     services["render-pdf"].body = b'{"title": "Invalid invoice document"}'
     running = start_broker(manifests)
@@ -127,7 +142,8 @@ def test_permanent_error_is_dead_lettered_at_once_with_knative_error_extensions(
     assert dead.headers["ce-knativeerrordest"] == services["render-pdf"].url
     assert dead.headers["ce-knativeerrorcode"] == str(status)
     assert base64.b64decode(dead.headers["ce-knativeerrordata"]) == (
-        b'{"title": "Invalid invoice document"}')
+        b'{"title": "Invalid invoice document"}'
+    )
     assert json.loads(dead.body) == {"invoice_id": "inv-1"}
     letter = events.from_request(dead.headers, dead.body)
     assert letter["knativeerrorcode"] == str(status)
@@ -137,7 +153,8 @@ def test_permanent_error_is_dead_lettered_at_once_with_knative_error_extensions(
 
 
 def test_retries_exhausted_then_dead_lettered(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     services["render-pdf"].default = 503
     services["render-pdf"].body = b"busy"
     running = start_broker(manifests)
@@ -153,7 +170,8 @@ def test_retries_exhausted_then_dead_lettered(
 
 
 def test_404_and_429_are_retried(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     services["render-pdf"].script = [404, 429]
     running = start_broker(manifests)
     assert post_event(running, uploaded()).status_code == 202
@@ -164,12 +182,14 @@ def test_404_and_429_are_retried(
 
 
 def test_unreachable_subscriber_is_retried_then_dead_lettered_as_500(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     down = closed_port_url()
     running = start_broker(manifests)
     resolve = services.resolve
-    running.broker.dispatcher.resolve = lambda name: down if name == "render-pdf" else (
-        resolve(name))
+    running.broker.dispatcher.resolve = lambda name: (
+        down if name == "render-pdf" else (resolve(name))
+    )
     assert post_event(running, uploaded()).status_code == 202
 
     [dead] = services["dead-letter"].wait_for(1)
@@ -183,7 +203,8 @@ def test_unreachable_subscriber_is_retried_then_dead_lettered_as_500(
 
 
 def test_no_dead_letter_sink_drops_the_event(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     services["notify"].default = 422
     running = start_broker(manifests)
     event = events.make_event(events.INVOICE_RENDERED, "/render-pdf", {"invoice_id": "inv-1"})
@@ -195,23 +216,34 @@ def test_no_dead_letter_sink_drops_the_event(
 
 
 def test_malformed_event_is_refused_with_every_problem(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     running = start_broker(manifests)
-    response = requests.post(running.ingress_url, data=b"{not json",
-                             headers={"Content-Type": "application/json",
-                                      "ce-specversion": "1.0"}, timeout=10)
+    response = requests.post(
+        running.ingress_url,
+        data=b"{not json",
+        headers={"Content-Type": "application/json", "ce-specversion": "1.0"},
+        timeout=10,
+    )
     assert response.status_code == 400
     problem = response.json()
     pointers = {p["pointer"] for p in problem["problems"]}
     assert pointers == {"/id", "/source", "/type", "/data"}
     assert response.headers["Content-Type"] == "application/problem+json"
 
-    response = requests.post(running.ingress_url, data=b'{"specversion": "0.3", "id": ""}',
-                             headers={"Content-Type": "application/cloudevents+json"},
-                             timeout=10)
+    response = requests.post(
+        running.ingress_url,
+        data=b'{"specversion": "0.3", "id": ""}',
+        headers={"Content-Type": "application/cloudevents+json"},
+        timeout=10,
+    )
     assert response.status_code == 400
     assert {p["pointer"] for p in response.json()["problems"]} == {
-        "/id", "/source", "/type", "/specversion"}
+        "/id",
+        "/source",
+        "/type",
+        "/specversion",
+    }
 
     assert requests.get(running.ingress_url, timeout=10).status_code == 405
     assert running.broker.wait_idle(15)
@@ -219,7 +251,8 @@ def test_malformed_event_is_refused_with_every_problem(
 
 
 def test_a_reply_event_is_published_back_to_the_broker(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     reply = events.make_event(events.INVOICE_RENDERED, "/render-pdf", {"invoice_id": "inv-1"})
     services["render-pdf"].reply = events.to_http(reply)
     running = start_broker(manifests)
@@ -230,7 +263,8 @@ def test_a_reply_event_is_published_back_to_the_broker(
 
 
 def test_routing_comes_only_from_the_manifests(
-        start_broker: StartBroker, services: Services, tmp_path: Path) -> None:
+    start_broker: StartBroker, services: Services, tmp_path: Path
+) -> None:
     """Same code, edited copy of the project's manifests: the deliveries change."""
     manifests = tmp_path / "knative"
     shutil.copytree(REPO / "knative", manifests)
@@ -250,11 +284,20 @@ def test_routing_comes_only_from_the_manifests(
     # Edit the copy: render-xlsx now wants rendered events; render-pdf's subscriber is notify.
     path = manifests / "50-triggers.yaml"
     documents = path.read_text().split("\n---\n")
-    documents = [d.replace("type: io.invoiceflow.invoice.uploaded.v1",
-                           "type: io.invoiceflow.invoice.rendered.v1")
-                 if "name: render-xlsx\n" in d else d for d in documents]
-    documents = [d.replace("      name: render-pdf\n", "      name: notify\n")
-                 if "name: render-pdf\n" in d else d for d in documents]
+    documents = [
+        d.replace(
+            "type: io.invoiceflow.invoice.uploaded.v1", "type: io.invoiceflow.invoice.rendered.v1"
+        )
+        if "name: render-xlsx\n" in d
+        else d
+        for d in documents
+    ]
+    documents = [
+        d.replace("      name: render-pdf\n", "      name: notify\n")
+        if "name: render-pdf\n" in d
+        else d
+        for d in documents
+    ]
     path.write_text("\n---\n".join(documents))
     for subscriber in services.values():
         subscriber.requests.clear()
@@ -277,7 +320,8 @@ def test_routing_comes_only_from_the_manifests(
 
 
 def test_stopped_broker_answers_503(
-        start_broker: StartBroker, services: Services, manifests: Path) -> None:
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
     running = start_broker(manifests)
     running.broker.stop(1.0)
     response = post_event(running, uploaded())

@@ -50,4 +50,5 @@ def test_a_request_that_got_no_answer_is_reported_as_500() -> None:
     extensions = error_extensions("http://x", None, b"", "ConnectionError: refused")
     assert extensions["knativeerrorcode"] == "500"
     assert base64.b64decode(extensions["knativeerrordata"]) == (
-        b"dispatch error: ConnectionError: refused")
+        b"dispatch error: ConnectionError: refused"
+    )

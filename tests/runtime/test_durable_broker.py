@@ -20,8 +20,11 @@ from invoiceflow.stores import Repository, open_repository
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
-    url = (f"sqlite:///{tmp_path / 'runtime.db'}" if request.param == "sqlite"
-           else str(request.getfixturevalue("postgres_url")))
+    url = (
+        f"sqlite:///{tmp_path / 'runtime.db'}"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
     repo = open_repository(url)
     repo.migrate()
     yield repo
@@ -29,13 +32,21 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository
 
 
 @pytest.fixture
-def make_broker(services: Services, store: Repository, tmp_path: Path
-                ) -> Iterator[Callable[..., Broker]]:
+def make_broker(
+    services: Services, store: Repository, tmp_path: Path
+) -> Iterator[Callable[..., Broker]]:
     manifests = write_manifests(
         tmp_path / "knative",
-        trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf", retry=5,
-                     policy="linear", delay="PT30S"),
-        trigger_yaml("audit", events.INVOICE_UPLOADED, "audit", retry=0, dead_letter=False))
+        trigger_yaml(
+            "render-pdf",
+            events.INVOICE_UPLOADED,
+            "render-pdf",
+            retry=5,
+            policy="linear",
+            delay="PT30S",
+        ),
+        trigger_yaml("audit", events.INVOICE_UPLOADED, "audit", retry=0, dead_letter=False),
+    )
     made: list[Broker] = []
 
     def make() -> Broker:
@@ -57,7 +68,8 @@ def ids(services: Services, name: str) -> list[str]:
 
 
 def test_accepted_events_wait_in_the_database_and_the_next_process_delivers_them(
-        make_broker: Callable[..., Broker], services: Services, store: Repository) -> None:
+    make_broker: Callable[..., Broker], services: Services, store: Repository
+) -> None:
     services["render-pdf"].default = 503  # down: the first try fails, the retry is 30 s away
     first = make_broker()
     published = [uploaded(f"inv-{n}") for n in range(3)]
@@ -65,11 +77,18 @@ def test_accepted_events_wait_in_the_database_and_the_next_process_delivers_them
         first.publish(event)
     first.publish(published[0])  # an event published twice is queued once per trigger
     eventually(lambda: len(services["render-pdf"].requests) == 3)
-    eventually(lambda: all(r.trigger == "render-pdf" and r.attempt == 1
-                           for r in store.queued_deliveries(first.name)))
+    eventually(
+        lambda: all(
+            r.trigger == "render-pdf" and r.attempt == 1
+            for r in store.queued_deliveries(first.name)
+        )
+    )
     rows = store.queued_deliveries(first.name)
     assert sorted((r.trigger, json.loads(r.body)["invoice_id"]) for r in rows) == [
-        ("render-pdf", "inv-0"), ("render-pdf", "inv-1"), ("render-pdf", "inv-2")]
+        ("render-pdf", "inv-0"),
+        ("render-pdf", "inv-1"),
+        ("render-pdf", "inv-2"),
+    ]
     # the audit trigger got its 2xx: its rows are gone; the retry schedule is stored
     assert all(r.phase == "subscriber" and r.last_error == "503" for r in rows)
     assert sorted(set(ids(services, "audit"))) == ["inv-0", "inv-1", "inv-2"]
@@ -82,8 +101,14 @@ def test_accepted_events_wait_in_the_database_and_the_next_process_delivers_them
     # ...which a test cannot wait for: pull the due time in, as time passing would
     second.stop(timeout=0.1)
     for row in store.queued_deliveries(second.name):
-        store.reschedule_delivery(row.id, phase=row.phase, attempt=row.attempt,
-                                  due_at=row.created_at, outgoing=None, error=row.last_error)
+        store.reschedule_delivery(
+            row.id,
+            phase=row.phase,
+            attempt=row.attempt,
+            due_at=row.created_at,
+            outgoing=None,
+            error=row.last_error,
+        )
     third = make_broker()
     assert third.wait_idle(15)
     assert sorted(ids(services, "render-pdf")[3:]) == ["inv-0", "inv-1", "inv-2"]
@@ -92,7 +117,8 @@ def test_accepted_events_wait_in_the_database_and_the_next_process_delivers_them
 
 
 def test_an_event_nobody_took_is_parked_for_an_operator(
-        make_broker: Callable[..., Broker], services: Services, store: Repository) -> None:
+    make_broker: Callable[..., Broker], services: Services, store: Repository
+) -> None:
     services["audit"].default = 400  # permanent, and the audit trigger has no dead-letter sink
     broker = make_broker()
     broker.publish(uploaded("inv-x"))

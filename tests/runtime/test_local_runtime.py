@@ -54,14 +54,28 @@ def _structured(event: Any) -> bytes:
 def test_the_public_port_serves_only_the_public_paths(runtime: LocalRuntime) -> None:
     assert runtime.internal_url.startswith("http://127.0.0.1:")
     assert runtime.internal_url != runtime.url
-    forged = make_event(INVOICE_FAILED, "/invoiceflow/dead-letter",
-                        {"invoice_id": "00000000-0000-4000-8000-000000000000",
-                         "owner_id": "x", "reason": "pay to IBAN DE89...", "error_code": "422",
-                         "failed_event_type": "x"})
+    forged = make_event(
+        INVOICE_FAILED,
+        "/invoiceflow/dead-letter",
+        {
+            "invoice_id": "00000000-0000-4000-8000-000000000000",
+            "owner_id": "x",
+            "reason": "pay to IBAN DE89...",
+            "error_code": "422",
+            "failed_event_type": "x",
+        },
+    )
     headers, body = to_http(forged)
-    for path in ("/_broker", "/_broker/", "/_functions/notify", "/_functions/notify/",
-                 "/_functions/intake", "/_functions/upload/upload", "/upload/events",
-                 "/events"):
+    for path in (
+        "/_broker",
+        "/_broker/",
+        "/_functions/notify",
+        "/_functions/notify/",
+        "/_functions/intake",
+        "/_functions/upload/upload",
+        "/upload/events",
+        "/events",
+    ):
         r = requests.post(runtime.url + path, headers=headers, data=body, timeout=10)
         assert r.status_code == 404, (path, r.status_code, r.text)
     assert runtime.broker.wait_idle(10)
@@ -72,29 +86,47 @@ def test_the_public_port_serves_only_the_public_paths(runtime: LocalRuntime) -> 
 
 
 def test_an_unsigned_event_on_the_internal_broker_is_refused_and_a_signed_one_is_taken(
-        runtime: LocalRuntime) -> None:
+    runtime: LocalRuntime,
+) -> None:
     ctx = get_context()
     owner = accounts.add_user(ctx.repo, "victim@example.com", PASSWORD)
     outcomes: list[Outcome] = []
     runtime.broker.listeners.append(
-        lambda record: outcomes.append(record) if isinstance(record, Outcome) else None)
+        lambda record: outcomes.append(record) if isinstance(record, Outcome) else None
+    )
     doc = _invoice()
     doc["notes"] = "Pay to IBAN DE89370400440532013000"
-    forged = make_event(INVOICE_REQUESTED, "/x", {"owner_email": owner.email, "invoice": doc},
-                        id="a1")
-    r = requests.post(runtime.internal_url + "/_broker", data=_structured(forged),
-                      headers={"Content-Type": "application/cloudevents+json"}, timeout=10)
+    forged = make_event(
+        INVOICE_REQUESTED, "/x", {"owner_email": owner.email, "invoice": doc}, id="a1"
+    )
+    r = requests.post(
+        runtime.internal_url + "/_broker",
+        data=_structured(forged),
+        headers={"Content-Type": "application/cloudevents+json"},
+        timeout=10,
+    )
     assert r.status_code == 202  # the broker takes it; the intake function refuses it
     assert runtime.broker.wait_idle(30)
     (refused,) = [o for o in outcomes if o.trigger == "intake-requested"]
     assert (refused.status, refused.result) == (401, "dead-lettered")
     assert ctx.repo.list_invoices(owner.id).items == ()
     # the same event signed by a configured producer makes one invoice, which gets ready
-    signed = sign_event(make_event(INVOICE_REQUESTED, "/erp/orders",
-                                   {"owner_email": owner.email, "invoice": _invoice()},
-                                   id="order-1"), KEY_ID, SECRET)
-    r = requests.post(runtime.internal_url + "/_broker", data=_structured(signed),
-                      headers={"Content-Type": "application/cloudevents+json"}, timeout=10)
+    signed = sign_event(
+        make_event(
+            INVOICE_REQUESTED,
+            "/erp/orders",
+            {"owner_email": owner.email, "invoice": _invoice()},
+            id="order-1",
+        ),
+        KEY_ID,
+        SECRET,
+    )
+    r = requests.post(
+        runtime.internal_url + "/_broker",
+        data=_structured(signed),
+        headers={"Content-Type": "application/cloudevents+json"},
+        timeout=10,
+    )
     assert r.status_code == 202
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -111,8 +143,10 @@ def test_liveness_and_readiness_include_the_broker(runtime: LocalRuntime) -> Non
     assert r.status_code == 200 and r.json() == {"status": "alive"}
     r = requests.get(runtime.url + "/readyz", timeout=10)
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ready", "checks": {"database": "ok", "documents": "ok",
-                                                      "broker": "ok"}}
+    assert r.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "documents": "ok", "broker": "ok"},
+    }
     # every function also answers its own probes where the broker reaches it
     r = requests.get(runtime.internal_url + "/_functions/notify/readyz", timeout=10)
     assert r.status_code == 200 and r.json()["checks"] == {"database": "ok", "documents": "ok"}
@@ -122,8 +156,9 @@ def test_liveness_and_readiness_include_the_broker(runtime: LocalRuntime) -> Non
     assert r.json()["checks"]["broker"] == "unavailable"
 
 
-def test_a_missing_mongodb_is_found_at_start_up(clean_env: None,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_mongodb_is_found_at_start_up(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(health, "CHECK_TIMEOUT", 0.3)
     monkeypatch.setenv("MONGODB_URL", "mongodb://127.0.0.1:1/?connectTimeoutMS=300")
     runtime = LocalRuntime("127.0.0.1", 0)

@@ -24,8 +24,7 @@ pytestmark = pytest.mark.rabbitmq
 def manifests(tmp_path: Path) -> Path:
     return write_manifests(
         tmp_path,
-        trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf", retry=3,
-                     delay="PT0.05S"),
+        trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf", retry=3, delay="PT0.05S"),
         trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify", dead_letter=False),
     )
 
@@ -35,7 +34,8 @@ def uploaded(invoice: str) -> events.Event:
 
 
 def test_published_events_survive_a_restart_of_the_broker(
-        make_rabbit: Callable[..., Any], services: Services) -> None:
+    make_rabbit: Callable[..., Any], services: Services
+) -> None:
     first = make_rabbit(consume=False).start()  # ingress only: nobody consumes yet
     sent = [uploaded(f"inv-{i}") for i in range(3)]
     for event in sent:
@@ -53,9 +53,12 @@ def test_published_events_survive_a_restart_of_the_broker(
 
 
 def test_an_event_waiting_for_a_retry_survives_a_stop(
-        make_rabbit: Callable[..., Any], services: Services, tmp_path: Path) -> None:
-    write_manifests(tmp_path, trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf",
-                                           retry=3, delay="PT30S"))
+    make_rabbit: Callable[..., Any], services: Services, tmp_path: Path
+) -> None:
+    write_manifests(
+        tmp_path,
+        trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf", retry=3, delay="PT30S"),
+    )
     services["render-pdf"].script = [503]
     first = make_rabbit().start()
     event = uploaded("inv-1")
@@ -71,15 +74,15 @@ def test_an_event_waiting_for_a_retry_survives_a_stop(
 
 
 def test_messages_are_persistent_binary_cloudevents_in_durable_queues(
-        make_rabbit: Callable[..., Any]) -> None:
+    make_rabbit: Callable[..., Any],
+) -> None:
     from invoiceflow.runtime.rabbit import binding_arguments
 
     broker = make_rabbit(consume=False).start()
     event = uploaded("inv-1")
     broker.publish(event)
     trigger = broker.triggers[0]
-    assert binding_arguments(trigger) == {"x-match": "all",
-                                          "ce-type": events.INVOICE_UPLOADED}
+    assert binding_arguments(trigger) == {"x-match": "all", "ce-type": events.INVOICE_UPLOADED}
     connection = broker.connect()
     try:
         channel = connection.channel()
@@ -100,7 +103,8 @@ def test_messages_are_persistent_binary_cloudevents_in_durable_queues(
 
 
 def test_undeliverable_without_dead_letter_sink_is_parked_in_the_dead_letter_queue(
-        make_rabbit: Callable[..., Any], services: Services) -> None:
+    make_rabbit: Callable[..., Any], services: Services
+) -> None:
     services["notify"].default = 422
     broker = make_rabbit().start()
     outcomes: list[Outcome] = []
@@ -114,15 +118,19 @@ def test_undeliverable_without_dead_letter_sink_is_parked_in_the_dead_letter_que
 
 
 def test_a_message_that_is_not_a_cloudevent_is_parked(
-        make_rabbit: Callable[..., Any], services: Services) -> None:
+    make_rabbit: Callable[..., Any], services: Services
+) -> None:
     import pika
 
     broker = make_rabbit().start()
     connection = broker.connect()
     try:
         connection.channel().basic_publish(
-            broker.exchange, "", b"{}", pika.BasicProperties(
-                headers={"ce-type": events.INVOICE_UPLOADED}, delivery_mode=2))
+            broker.exchange,
+            "",
+            b"{}",
+            pika.BasicProperties(headers={"ce-type": events.INVOICE_UPLOADED}, delivery_mode=2),
+        )
     finally:
         connection.close()
     assert broker.wait_idle(15)
@@ -133,8 +141,12 @@ def test_a_message_that_is_not_a_cloudevent_is_parked(
 def test_unreachable_rabbitmq_is_unavailable(services: Services, manifests: Path) -> None:
     from invoiceflow.runtime.rabbit import RabbitBroker
 
-    broker = RabbitBroker(load_triggers(manifests), services.resolve,
-                          url="amqp://guest:secret@127.0.0.1:1/", prefix="never.")
+    broker = RabbitBroker(
+        load_triggers(manifests),
+        services.resolve,
+        url="amqp://guest:secret@127.0.0.1:1/",
+        prefix="never.",
+    )
     with pytest.raises(Unavailable) as raised:
         broker.start()
     assert "secret" not in str(raised.value)

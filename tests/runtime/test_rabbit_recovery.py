@@ -33,8 +33,10 @@ pytestmark = pytest.mark.rabbitmq
 @pytest.fixture
 def manifests(tmp_path: Path) -> Path:
     return write_manifests(
-        tmp_path, trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf"),
-        trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify"))
+        tmp_path,
+        trigger_yaml("render-pdf", events.INVOICE_UPLOADED, "render-pdf"),
+        trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify"),
+    )
 
 
 def uploaded(invoice: str) -> events.Event:
@@ -57,8 +59,11 @@ def test_reconnect_delay_is_exponential_capped_and_jittered() -> None:
 
 
 def test_consumer_survives_value_error_inside_process_data_events(
-        make_rabbit: Callable[..., RabbitBroker], services: Services,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    make_rabbit: Callable[..., RabbitBroker],
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The exact failure of the issue, provoked in the consumer thread only: three
     ``process_data_events`` calls in a row raise pika's ValueError."""
     require_rabbitmq()
@@ -95,8 +100,8 @@ def test_consumer_survives_value_error_inside_process_data_events(
 
 @pytest.mark.slow
 def test_consumer_comes_back_after_a_real_rabbitmq_restart(
-        make_rabbit: Callable[..., RabbitBroker], services: Services, rabbit_node: Any
-        ) -> None:
+    make_rabbit: Callable[..., RabbitBroker], services: Services, rabbit_node: Any
+) -> None:
     """A RabbitMQ node of the test's own is stopped and started again: the broker reports
     unhealthy while it is down, then consumes again, including what waited in the queue."""
     broker = make_rabbit(url=rabbit_node.url).start()

@@ -20,17 +20,47 @@ from invoiceflow.runtime.triggers import (
 )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("PT0.5S", 0.5), ("PT2S", 2.0), ("PT1M", 60.0), ("PT0.05S", 0.05), ("PT60S", 60.0),
-    ("PT1H30M", 5400.0), ("PT1M30.5S", 90.5), ("P1D", 86400.0), ("P1DT1S", 86401.0),
-    ("P2W", 14 * 86400.0), ("PT0,25S", 0.25), ("pt3s", 3.0), ("PT0S", 0.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("PT0.5S", 0.5),
+        ("PT2S", 2.0),
+        ("PT1M", 60.0),
+        ("PT0.05S", 0.05),
+        ("PT60S", 60.0),
+        ("PT1H30M", 5400.0),
+        ("PT1M30.5S", 90.5),
+        ("P1D", 86400.0),
+        ("P1DT1S", 86401.0),
+        ("P2W", 14 * 86400.0),
+        ("PT0,25S", 0.25),
+        ("pt3s", 3.0),
+        ("PT0S", 0.0),
+    ],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "P1DT", "1S", "PT1", "PTS", "-PT1S",
-                                  "P1Y", "P1M", "PT1S2M", "PT1.S", "T1S", "PT 1S"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "P",
+        "PT",
+        "P1DT",
+        "1S",
+        "PT1",
+        "PTS",
+        "-PT1S",
+        "P1Y",
+        "P1M",
+        "PT1S2M",
+        "PT1.S",
+        "T1S",
+        "PT 1S",
+    ],
+)
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_duration(text)
@@ -44,7 +74,12 @@ def test_parse_duration_refuses_non_strings() -> None:
 def test_exponential_backoff_is_delay_times_two_to_the_retry_number() -> None:
     # Knative: "the back off delay is equal to backoffDelay*2^<numberOfRetries>"
     assert [backoff_delay("exponential", 0.5, n) for n in (1, 2, 3, 4, 5)] == [
-        1.0, 2.0, 4.0, 8.0, 16.0]
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+    ]
 
 
 def test_linear_backoff_is_delay_times_the_retry_number() -> None:
@@ -65,31 +100,49 @@ def test_delivery_backoff_uses_its_policy() -> None:
 
 def test_loads_the_project_triggers() -> None:
     triggers = {t.name: t for t in load_triggers(REPO / "knative")}
-    assert {"render-pdf", "render-xlsx", "intake-requested", "notify-rendered",
-            "notify-failed"} <= set(triggers)
+    assert {
+        "render-pdf",
+        "render-xlsx",
+        "intake-requested",
+        "notify-rendered",
+        "notify-failed",
+    } <= set(triggers)
     pdf = triggers["render-pdf"]
     assert pdf.broker == "invoiceflow"
     assert pdf.namespace == "invoiceflow"
     assert dict(pdf.filter) == {"type": events.INVOICE_UPLOADED}
     assert pdf.subscriber == Destination(service="render-pdf")
-    assert pdf.delivery == Delivery(retry=5, backoff_policy="exponential", backoff_delay=0.5,
-                                    timeout=60.0,
-                                    dead_letter_sink=Destination(service="dead-letter"))
+    assert pdf.delivery == Delivery(
+        retry=5,
+        backoff_policy="exponential",
+        backoff_delay=0.5,
+        timeout=60.0,
+        dead_letter_sink=Destination(service="dead-letter"),
+    )
     assert pdf.parallelism == 10
     intake = triggers["intake-requested"]
     assert intake.subscriber == Destination(service="intake")  # not upload: never public
     assert dict(intake.filter) == {"type": events.INVOICE_REQUESTED}
     # every product event type that is consumed has a trigger
     consumed = {t.filter.get("type") for t in triggers.values()}
-    assert {events.INVOICE_UPLOADED, events.INVOICE_REQUESTED, events.INVOICE_RENDERED,
-            events.INVOICE_FAILED} <= consumed
+    assert {
+        events.INVOICE_UPLOADED,
+        events.INVOICE_REQUESTED,
+        events.INVOICE_RENDERED,
+        events.INVOICE_FAILED,
+    } <= consumed
 
 
 def test_ignores_other_kinds_reads_every_file_and_keeps_order(tmp_path: Path) -> None:
     broker = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: x\n"
     service = "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: notify\n"
-    write_manifests(tmp_path, broker, trigger_yaml("b", "t.b", "notify"), service,
-                    trigger_yaml("a", "t.a", "notify"))
+    write_manifests(
+        tmp_path,
+        broker,
+        trigger_yaml("b", "t.b", "notify"),
+        service,
+        trigger_yaml("a", "t.a", "notify"),
+    )
     (tmp_path / "60-more.yml").write_text(trigger_yaml("c", "t.c", "audit"))
     (tmp_path / "README.md").write_text("kind: Trigger\n")
     assert [t.name for t in load_triggers(tmp_path)] == ["b", "a", "c"]
@@ -117,7 +170,8 @@ spec:
     dls = trigger.delivery.dead_letter_sink
     assert dls is not None
     assert dls.url({"dead-letter": "http://127.0.0.1:9000/"}.__getitem__) == (
-        "http://127.0.0.1:9000/dlq")
+        "http://127.0.0.1:9000/dlq"
+    )
     assert trigger.delivery.retry == 0
     assert trigger.delivery.timeout is None
     assert trigger.delivery.backoff(2) == 4.0
@@ -126,7 +180,8 @@ spec:
 def test_subscriber_uri_is_appended_to_the_resolved_service() -> None:
     destination = Destination(service="upload", uri="/events")
     assert destination.url(lambda s: f"http://127.0.0.1:8080/svc/{s}") == (
-        "http://127.0.0.1:8080/svc/upload/events")
+        "http://127.0.0.1:8080/svc/upload/events"
+    )
     assert Destination(service="upload").url(lambda s: "http://h:1") == "http://h:1"
 
 
@@ -165,10 +220,17 @@ spec:
         load_triggers(tmp_path)
     pointers = [p.pointer for p in raised.value.problems]
     text = str(raised.value)
-    for fragment in ("filter/attributes/type", "/spec/subscriber", "delivery/retry",
-                     "delivery/backoffPolicy", "delivery/backoffDelay", "delivery/timeout",
-                     "#1/spec/broker", "#1/spec/subscriber/uri",
-                     "#1/spec/delivery/deadLetterSink/ref/kind"):
+    for fragment in (
+        "filter/attributes/type",
+        "/spec/subscriber",
+        "delivery/retry",
+        "delivery/backoffPolicy",
+        "delivery/backoffDelay",
+        "delivery/timeout",
+        "#1/spec/broker",
+        "#1/spec/subscriber/uri",
+        "#1/spec/delivery/deadLetterSink/ref/kind",
+    ):
         assert any(fragment in p for p in pointers), (fragment, pointers)
     assert "also defined" in text
     assert len(pointers) >= 10
@@ -185,8 +247,9 @@ def test_missing_directory_and_bad_yaml(tmp_path: Path) -> None:
 def _trigger(**filters: str) -> Trigger:
     from types import MappingProxyType
 
-    return Trigger(name="t", broker="b", filter=MappingProxyType(filters),
-                   subscriber=Destination(service="s"))
+    return Trigger(
+        name="t", broker="b", filter=MappingProxyType(filters), subscriber=Destination(service="s")
+    )
 
 
 def test_filter_matching_is_exact_on_every_attribute() -> None:

@@ -39,8 +39,12 @@ def database_url(postgres_url: str, proxy: CuttableProxy) -> str:
 
 
 def _ready(upload_client: Any, person: Person, sink: Sink) -> tuple[str, Any]:
-    r = upload_client.post("/upload", headers=person.auth, content_type="application/json",
-                           data=example("eur-two-rates.json"))
+    r = upload_client.post(
+        "/upload",
+        headers=person.auth,
+        content_type="application/json",
+        data=example("eur-two-rates.json"),
+    )
     assert r.status_code == 202, r.get_data(as_text=True)
     (uploaded,) = sink.of_type("uploaded.v1")
     for name in ("render_pdf", "render_xlsx"):
@@ -54,13 +58,18 @@ def _deliver(step: Any, event: Any) -> Any:
 
 
 def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    monkeypatch.setattr(get_context().repo, "_clock",
-                        lambda: utc_now() + timedelta(seconds=seconds))
+    monkeypatch.setattr(
+        get_context().repo, "_clock", lambda: utc_now() + timedelta(seconds=seconds)
+    )
 
 
 def test_postgres_gone_while_sendgrid_takes_the_email_sends_it_once(
-        upload_client: Any, alice: Person, sink: Sink, proxy: CuttableProxy,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    upload_client: Any,
+    alice: Person,
+    sink: Sink,
+    proxy: CuttableProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     invoice_id, rendered = _ready(upload_client, alice, sink)
     with fake_sendgrid() as sendgrid:
         monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-not-a-secret")
@@ -85,8 +94,13 @@ def test_postgres_gone_while_sendgrid_takes_the_email_sends_it_once(
 
 
 def test_postgres_down_past_the_mark_retries_writes_one_outbox_email(
-        upload_client: Any, alice: Person, sink: Sink, proxy: CuttableProxy,
-        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    upload_client: Any,
+    alice: Person,
+    sink: Sink,
+    proxy: CuttableProxy,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import invoiceflow.mail
     import invoiceflow.steps
 

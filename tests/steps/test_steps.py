@@ -24,14 +24,18 @@ from support.sendgrid import FakeSendGrid, fake_sendgrid
 
 @pytest.fixture
 def steps(env: dict[str, str]) -> dict[str, Any]:
-    return {name: client(name) for name in ("render_pdf", "render_xlsx", "notify",
-                                             "dead_letter")}
+    return {name: client(name) for name in ("render_pdf", "render_xlsx", "notify", "dead_letter")}
 
 
-def upload(upload_client: Any, person: Person, name: str = "eur-two-rates.json",
-           body: bytes | None = None) -> str:
-    r = upload_client.post("/upload", headers=person.auth, content_type="application/json",
-                           data=body if body is not None else example(name))
+def upload(
+    upload_client: Any, person: Person, name: str = "eur-two-rates.json", body: bytes | None = None
+) -> str:
+    r = upload_client.post(
+        "/upload",
+        headers=person.auth,
+        content_type="application/json",
+        data=body if body is not None else example(name),
+    )
     assert r.status_code == 202, r.get_data(as_text=True)
     return str(r.get_json()["invoice_id"])
 
@@ -47,9 +51,9 @@ def outbox_emails(env: dict[str, str]) -> list[str]:
     return sorted(p.name for p in (Path(env["DATA_DIR"]) / "outbox").glob("*.eml"))
 
 
-def test_render_both_formats_then_notify_once(upload_client: Any, steps: dict[str, Any],
-                                              alice: Person, sink: Sink,
-                                              env: dict[str, str]) -> None:
+def test_render_both_formats_then_notify_once(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, env: dict[str, str]
+) -> None:
     invoice_id = upload(upload_client, alice)
     (uploaded,) = sink.of_type("uploaded.v1")
     ctx = get_context()
@@ -81,8 +85,12 @@ def test_render_both_formats_then_notify_once(upload_client: Any, steps: dict[st
     assert ctx.repo.get_invoice(invoice_id).status == "ready"
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
     (notified,) = sink.of_type("notified.v1")
-    assert notified.data == {"invoice_id": invoice_id, "owner_id": alice.id, "kind": "ready",
-                             "status": "ready"}
+    assert notified.data == {
+        "invoice_id": invoice_id,
+        "owner_id": alice.id,
+        "kind": "ready",
+        "status": "ready",
+    }
     # every redelivery to notify: 2xx and no second email
     for event in (rendered_pdf, rendered_xlsx):
         assert deliver(steps["notify"], event).status_code == 200
@@ -92,7 +100,8 @@ def test_render_both_formats_then_notify_once(upload_client: Any, steps: dict[st
 
 
 def test_broker_refusing_the_emitted_event_makes_the_step_retryable(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink) -> None:
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink
+) -> None:
     upload(upload_client, alice)
     (uploaded,) = sink.of_type("uploaded.v1")
     sink.status = 503
@@ -102,14 +111,22 @@ def test_broker_refusing_the_emitted_event_makes_the_step_retryable(
     assert len(sink.of_type("rendered.v1")) == 1
 
 
-def test_unknown_invoice_and_wrong_events_are_permanent(steps: dict[str, Any],
-                                                        alice: Person) -> None:
-    ghost = make_event(INVOICE_UPLOADED, "/invoiceflow/upload", {
-        "invoice_id": "00000000-0000-4000-8000-000000000000", "owner_id": alice.id,
-        "number": "X", "raw_file_id": "x-json", "formats": ["pdf"]})
+def test_unknown_invoice_and_wrong_events_are_permanent(
+    steps: dict[str, Any], alice: Person
+) -> None:
+    ghost = make_event(
+        INVOICE_UPLOADED,
+        "/invoiceflow/upload",
+        {
+            "invoice_id": "00000000-0000-4000-8000-000000000000",
+            "owner_id": alice.id,
+            "number": "X",
+            "raw_file_id": "x-json",
+            "formats": ["pdf"],
+        },
+    )
     assert deliver(steps["render_pdf"], ghost).status_code == 422
-    wrong = make_event(INVOICE_FAILED, "/x", {"invoice_id": "a", "owner_id": "b",
-                                              "reason": "c"})
+    wrong = make_event(INVOICE_FAILED, "/x", {"invoice_id": "a", "owner_id": "b", "reason": "c"})
     assert deliver(steps["render_pdf"], wrong).status_code == 400
     assert steps["notify"].post("/", data=b"not an event").status_code == 400
 
@@ -118,23 +135,29 @@ def _poison() -> bytes:
     doc = example_json("minimal.json")
     # valid JSON, valid schema, PNG magic bytes: accepted at upload; the renderer cannot
     # decode the image
-    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(
-        b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    doc["seller"]["logo"] = (
+        "data:image/png;base64,"
+        + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
+    )
     return json.dumps(doc).encode()
 
 
 def test_poison_document_is_dead_lettered_failed_and_mailed_once(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
-        env: dict[str, str]) -> None:
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, env: dict[str, str]
+) -> None:
     invoice_id = upload(upload_client, alice, body=_poison())
     (uploaded,) = sink.of_type("uploaded.v1")
     r = deliver(steps["render_pdf"], uploaded)
     assert r.status_code == 422, r.get_data(as_text=True)  # permanent: not retried
     # what the broker then sends to the dead-letter sink
-    dead = with_extensions(uploaded, {
-        "knativeerrordest": "http://render-pdf.invoiceflow.svc.cluster.local",
-        "knativeerrorcode": "422",
-        "knativeerrordata": base64.b64encode(r.get_data()).decode()})
+    dead = with_extensions(
+        uploaded,
+        {
+            "knativeerrordest": "http://render-pdf.invoiceflow.svc.cluster.local",
+            "knativeerrorcode": "422",
+            "knativeerrordata": base64.b64encode(r.get_data()).decode(),
+        },
+    )
     assert deliver(steps["dead_letter"], dead).status_code == 200
     assert deliver(steps["dead_letter"], dead).status_code == 200  # duplicate
     invoice = get_context().repo.get_invoice(invoice_id)
@@ -161,8 +184,9 @@ def sendgrid(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         yield fake
 
 
-def _ready_invoice(upload_client: Any, steps: dict[str, Any], person: Person,
-                   sink: Sink) -> tuple[str, Any]:
+def _ready_invoice(
+    upload_client: Any, steps: dict[str, Any], person: Person, sink: Sink
+) -> tuple[str, Any]:
     invoice_id = upload(upload_client, person)
     uploaded = sink.of_type("uploaded.v1")[-1]
     for fmt in ("pdf", "xlsx"):
@@ -171,9 +195,9 @@ def _ready_invoice(upload_client: Any, steps: dict[str, Any], person: Person,
     return invoice_id, last
 
 
-def test_sendgrid_receives_one_complete_message(upload_client: Any, steps: dict[str, Any],
-                                                alice: Person, sink: Sink,
-                                                sendgrid: FakeSendGrid) -> None:
+def test_sendgrid_receives_one_complete_message(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, sendgrid: FakeSendGrid
+) -> None:
     invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
     assert deliver(steps["notify"], rendered).status_code == 200
     assert deliver(steps["notify"], rendered).status_code == 200
@@ -197,10 +221,15 @@ def test_sendgrid_receives_one_complete_message(upload_client: Any, steps: dict[
 
 
 @pytest.mark.parametrize(("answer", "step_status"), [(429, 429), (500, 503), (503, 503)])
-def test_sendgrid_transient_errors_are_retried(upload_client: Any, steps: dict[str, Any],
-                                               alice: Person, sink: Sink,
-                                               sendgrid: FakeSendGrid, answer: int,
-                                               step_status: int) -> None:
+def test_sendgrid_transient_errors_are_retried(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    sendgrid: FakeSendGrid,
+    answer: int,
+    step_status: int,
+) -> None:
     _, rendered = _ready_invoice(upload_client, steps, alice, sink)
     sendgrid.script = [answer]
     assert deliver(steps["notify"], rendered).status_code == step_status
@@ -208,8 +237,9 @@ def test_sendgrid_transient_errors_are_retried(upload_client: Any, steps: dict[s
     assert len(sendgrid.delivered) == 1
 
 
-def test_sendgrid_4xx_is_permanent(upload_client: Any, steps: dict[str, Any], alice: Person,
-                                   sink: Sink, sendgrid: FakeSendGrid) -> None:
+def test_sendgrid_4xx_is_permanent(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, sendgrid: FakeSendGrid
+) -> None:
     _, rendered = _ready_invoice(upload_client, steps, alice, sink)
     sendgrid.script = [400]
     assert deliver(steps["notify"], rendered).status_code == 422
@@ -217,20 +247,32 @@ def test_sendgrid_4xx_is_permanent(upload_client: Any, steps: dict[str, Any], al
 
 
 def test_dead_letter_reason_is_readable_even_when_the_broker_cut_the_answer_short(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink) -> None:
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink
+) -> None:
     invoice_id = upload(upload_client, alice)
     (uploaded,) = sink.of_type("uploaded.v1")
-    answer = json.dumps({"status": 422, "title": "Invoice cannot be rendered",
-                         "detail": "the pdf cannot be rendered: the logo is broken",
-                         "problems": [{"pointer": f"/items/{i}", "message": "x" * 80}
-                                      for i in range(40)]}).encode()
+    answer = json.dumps(
+        {
+            "status": 422,
+            "title": "Invoice cannot be rendered",
+            "detail": "the pdf cannot be rendered: the logo is broken",
+            "problems": [{"pointer": f"/items/{i}", "message": "x" * 80} for i in range(40)],
+        }
+    ).encode()
     cut = base64.b64encode(answer).decode()[:1024]  # what Knative passes on
-    dead = with_extensions(uploaded, {"knativeerrordest": "http://render-pdf.ns.svc",
-                                      "knativeerrorcode": "422", "knativeerrordata": cut})
+    dead = with_extensions(
+        uploaded,
+        {
+            "knativeerrordest": "http://render-pdf.ns.svc",
+            "knativeerrorcode": "422",
+            "knativeerrordata": cut,
+        },
+    )
     assert deliver(steps["dead_letter"], dead).status_code == 200
     error = get_context().repo.get_invoice(invoice_id).error
-    assert error == ("render-pdf.ns.svc failed (HTTP 422): the pdf cannot be rendered: "
-                     "the logo is broken")
+    assert error == (
+        "render-pdf.ns.svc failed (HTTP 422): the pdf cannot be rendered: the logo is broken"
+    )
 
 
 def test_email_headers_never_carry_line_breaks(tmp_path: Any) -> None:
@@ -238,9 +280,16 @@ def test_email_headers_never_carry_line_breaks(tmp_path: Any) -> None:
 
     from invoiceflow.mail import Message, OutboxMailer
 
-    path = OutboxMailer(tmp_path).send(Message(
-        to="a@example.com", sender="b@example.com", subject="Invoice X\r\nBcc: evil@x.io",
-        text="t", html="<p>t</p>", key="k"))
+    path = OutboxMailer(tmp_path).send(
+        Message(
+            to="a@example.com",
+            sender="b@example.com",
+            subject="Invoice X\r\nBcc: evil@x.io",
+            text="t",
+            html="<p>t</p>",
+            key="k",
+        )
+    )
     mail = message_from_bytes(open(str(path), "rb").read())
     assert mail["Subject"] == "Invoice X Bcc: evil@x.io" and mail["Bcc"] is None
 
@@ -258,8 +307,8 @@ def _numbered(number: str) -> bytes:
 
 
 def test_an_encoded_word_invoice_number_stays_literal_text_in_the_written_email(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
-        env: dict[str, str]) -> None:
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, env: dict[str, str]
+) -> None:
     from email import policy
     from email.parser import BytesParser
     from pathlib import Path
@@ -271,16 +320,23 @@ def test_an_encoded_word_invoice_number_stays_literal_text_in_the_written_email(
     assert deliver(steps["notify"], sink.of_type("rendered.v1")[-1]).status_code == 200
     raw = (Path(env["DATA_DIR"]) / "outbox" / f"{invoice_id}-ready.eml").read_bytes()
     mail = BytesParser(policy=policy.default).parsebytes(raw)
-    assert set(mail.keys()) == {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
-                                "Content-Type"}
+    assert set(mail.keys()) == {
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "Content-Type",
+    }
     assert str(mail["Subject"]) == f"Invoice {ENCODED_NUMBER} is ready"
     assert [a.addr_spec for a in mail["To"].addresses] == [alice.email]
     assert b"victim@evil.example" not in raw  # only ever inside an encoded word
 
 
 def test_an_encoded_word_invoice_number_reaches_sendgrid_as_literal_text(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
-        sendgrid: FakeSendGrid) -> None:
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, sendgrid: FakeSendGrid
+) -> None:
     from email.header import decode_header, make_header
 
     invoice_id = upload(upload_client, alice, body=_numbered(ENCODED_NUMBER))
@@ -290,8 +346,7 @@ def test_an_encoded_word_invoice_number_reaches_sendgrid_as_literal_text(
     assert deliver(steps["notify"], sink.of_type("rendered.v1")[-1]).status_code == 200
     (request,) = sendgrid.requests
     body = request["json"]
-    assert str(make_header(decode_header(body["subject"]))) == \
-        f"Invoice {ENCODED_NUMBER} is ready"
+    assert str(make_header(decode_header(body["subject"]))) == f"Invoice {ENCODED_NUMBER} is ready"
     assert "\r" not in body["subject"] and "\n" not in body["subject"]
     assert body["personalizations"] == [{"to": [{"email": alice.email}]}]
     assert body["headers"] == {"Message-ID": f"<{invoice_id}-ready@invoiceflow.test>"}
@@ -325,8 +380,9 @@ def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
 
     from invoiceflow.stores.sql import utc_now
 
-    monkeypatch.setattr(get_context().repo, "_clock",
-                        lambda: utc_now() + timedelta(seconds=seconds))
+    monkeypatch.setattr(
+        get_context().repo, "_clock", lambda: utc_now() + timedelta(seconds=seconds)
+    )
 
 
 def _digest(data: bytes) -> str:
@@ -341,8 +397,9 @@ def emails(request: pytest.FixtureRequest, env: dict[str, str]) -> Any:
     """Counts what each mail back end got: .eml contents, or requests at the fake SendGrid."""
     if request.param == "sendgrid":
         fake: FakeSendGrid = request.getfixturevalue("sendgrid")
-        return lambda: [_digest(json.dumps(r["json"], sort_keys=True).encode())
-                        for r in fake.requests]
+        return lambda: [
+            _digest(json.dumps(r["json"], sort_keys=True).encode()) for r in fake.requests
+        ]
     from pathlib import Path
 
     folder = Path(env["DATA_DIR"]) / "outbox"
@@ -350,8 +407,13 @@ def emails(request: pytest.FixtureRequest, env: dict[str, str]) -> Any:
 
 
 def test_database_down_between_send_and_mark_still_sends_one_email(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, emails: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    emails: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import invoiceflow.steps
 
     monkeypatch.setattr(invoiceflow.steps, "MARK_SENT_BACKOFF", (0.01,))
@@ -371,8 +433,13 @@ def test_database_down_between_send_and_mark_still_sends_one_email(
 
 
 def test_outbox_email_is_not_written_twice_when_marking_it_sent_fails_for_good(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
-        env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import invoiceflow.steps
 
     monkeypatch.setattr(invoiceflow.steps, "MARK_SENT_RETRY_FOR", 0.0)
@@ -395,8 +462,13 @@ def test_outbox_email_is_not_written_twice_when_marking_it_sent_fails_for_good(
 
 
 def test_sendgrid_takeover_after_marking_failed_for_good_resends_under_the_same_message_id(
-        upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink,
-        sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    sendgrid: FakeSendGrid,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """SendGrid has no idempotency key: the documented residual risk (docs/operations.md) is
     one resend, recognisable by its Message-ID and custom_args, and only after the database
     stayed down past MARK_SENT_RETRY_FOR and the claim aged past RECLAIM_AFTER."""
@@ -411,18 +483,23 @@ def test_sendgrid_takeover_after_marking_failed_for_good_resends_under_the_same_
     _later(monkeypatch, 65)
     assert deliver(steps["notify"], rendered).status_code == 200
     first, second = (r["json"] for r in sendgrid.requests)
-    assert _digest(json.dumps(first, sort_keys=True).encode()) == \
-        _digest(json.dumps(second, sort_keys=True).encode())
+    assert _digest(json.dumps(first, sort_keys=True).encode()) == _digest(
+        json.dumps(second, sort_keys=True).encode()
+    )
     assert first["headers"] == {"Message-ID": f"<{invoice_id}-ready@invoiceflow.test>"}
     assert first["custom_args"] == {"invoiceflow_key": f"{invoice_id}-ready"}
     assert deliver(steps["notify"], rendered).status_code == 200
     assert len(sendgrid.requests) == 2
 
 
-def test_sendgrid_without_an_answer_keeps_the_claim(upload_client: Any, steps: dict[str, Any],
-                                                    alice: Person, sink: Sink,
-                                                    sendgrid: FakeSendGrid,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sendgrid_without_an_answer_keeps_the_claim(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    sendgrid: FakeSendGrid,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The request reached SendGrid but no answer came back (read timeout): it may have been
     accepted, so an immediate retry must not send it again."""
     import invoiceflow.mail

@@ -24,16 +24,39 @@ def _check_never_ready(alice: Person, char: str) -> None:
     raw_id = f"{invoice_id}-json"
     doc = example_json("minimal.json") | {"notes": f"thanks{char}"}
     data = json.dumps(doc, ensure_ascii=False).encode()
-    ctx.docs.put(data, file_id=raw_id, filename="MIN-1.json", content_type="application/json",
-                 owner=alice.id, invoice_id=invoice_id, kind="raw")
-    ctx.repo.accept_invoice(NewInvoice(id=invoice_id, owner_id=alice.id, number="MIN-1",
-                                       source="http", raw_file_id=raw_id,
-                                       formats=("pdf", "xlsx")))
-    event = make_event(INVOICE_UPLOADED, "/invoiceflow/upload",
-                       {"invoice_id": invoice_id, "owner_id": alice.id, "number": "MIN-1",
-                        "raw_file_id": raw_id, "formats": ["pdf", "xlsx"],
-                        "source_format": "canonical"}, subject=invoice_id,
-                       id=f"{invoice_id}.uploaded")
+    ctx.docs.put(
+        data,
+        file_id=raw_id,
+        filename="MIN-1.json",
+        content_type="application/json",
+        owner=alice.id,
+        invoice_id=invoice_id,
+        kind="raw",
+    )
+    ctx.repo.accept_invoice(
+        NewInvoice(
+            id=invoice_id,
+            owner_id=alice.id,
+            number="MIN-1",
+            source="http",
+            raw_file_id=raw_id,
+            formats=("pdf", "xlsx"),
+        )
+    )
+    event = make_event(
+        INVOICE_UPLOADED,
+        "/invoiceflow/upload",
+        {
+            "invoice_id": invoice_id,
+            "owner_id": alice.id,
+            "number": "MIN-1",
+            "raw_file_id": raw_id,
+            "formats": ["pdf", "xlsx"],
+            "source_format": "canonical",
+        },
+        subject=invoice_id,
+        id=f"{invoice_id}.uploaded",
+    )
     headers, body = to_http(event)
     for step in ("render_xlsx", "render_pdf"):
         r = client(step).post("/", headers=headers, data=body)

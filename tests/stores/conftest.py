@@ -17,8 +17,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_repo(database_url: str, repo_clock: Callable[[], Any]
-              ) -> Iterator[Callable[..., Repository]]:
+def make_repo(
+    database_url: str, repo_clock: Callable[[], Any]
+) -> Iterator[Callable[..., Repository]]:
     """make_repo(**options): a migrated repository on ``database_url`` (reading
     ``repo_clock`` unless a clock is given); all closed afterwards."""
     opened: list[Repository] = []

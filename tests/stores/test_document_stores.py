@@ -21,8 +21,21 @@ from invoiceflow.stores import DocumentStore, open_document_store
 from invoiceflow.stores.files_store import FilesDocumentStore
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-MALFORMED_IDS = ["", "../x", "..", "../../etc/passwd", "/etc/passwd", "a/b", "a\\b",
-                 ".hidden", "x" * 129, "a\x00b", "ünïcode", "with space", "-leading-dash"]
+MALFORMED_IDS = [
+    "",
+    "../x",
+    "..",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    ".hidden",
+    "x" * 129,
+    "a\x00b",
+    "ünïcode",
+    "with space",
+    "-leading-dash",
+]
 
 
 #: A real MongoDB exists on no machine of ours (no server in any reachable registry): the GridFS
@@ -58,8 +71,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentSt
 
 
 def put(store: DocumentStore, data: bytes, file_id: str = "inv-1-pdf", **meta: Any) -> Any:
-    fields = {"filename": "INV-1.pdf", "content_type": "application/pdf", "owner": "user-1",
-              "invoice_id": "inv-1", "kind": "pdf"}
+    fields = {
+        "filename": "INV-1.pdf",
+        "content_type": "application/pdf",
+        "owner": "user-1",
+        "invoice_id": "inv-1",
+        "kind": "pdf",
+    }
     fields.update(meta)
     return store.put(data, file_id=file_id, **fields)
 
@@ -69,8 +87,13 @@ def test_round_trip_with_metadata(store: DocumentStore) -> None:
     assert stored.file_id == "inv-1-pdf"
     assert stored.sha256 == hashlib.sha256(PDF).hexdigest()
     assert stored.size == len(PDF)
-    assert (stored.filename, stored.content_type, stored.owner, stored.invoice_id,
-            stored.kind) == ("INV-1.pdf", "application/pdf", "user-1", "inv-1", "pdf")
+    assert (stored.filename, stored.content_type, stored.owner, stored.invoice_id, stored.kind) == (
+        "INV-1.pdf",
+        "application/pdf",
+        "user-1",
+        "inv-1",
+        "pdf",
+    )
     assert stored.created_at.tzinfo is not None
     assert store.get("inv-1-pdf") == stored
     assert store.read("inv-1-pdf") == PDF
@@ -199,8 +222,9 @@ def test_gridfs_clears_chunks_of_a_crashed_upload(mongomock_db: Any) -> None:
     docs = GridFSDocumentStore(mongomock_db)
     old = ObjectId.from_datetime(__import__("datetime").datetime(2020, 1, 1))
     mongomock_db["fs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
-    mongomock_db["fs.chunks"].insert_one({"_id": old, "files_id": "inv-9-pdf", "n": 0,
-                                          "data": b"partial"})
+    mongomock_db["fs.chunks"].insert_one(
+        {"_id": old, "files_id": "inv-9-pdf", "n": 0, "data": b"partial"}
+    )
     assert docs.get("inv-9-pdf") is None
     assert put(docs, PDF, "inv-9-pdf").size == len(PDF)
     assert docs.read("inv-9-pdf") == PDF
@@ -213,8 +237,9 @@ def test_gridfs_in_progress_upload_elsewhere_is_a_conflict(mongomock_db: Any) ->
 
     docs = GridFSDocumentStore(mongomock_db)
     mongomock_db["fs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
-    mongomock_db["fs.chunks"].insert_one({"_id": ObjectId(), "files_id": "inv-8-pdf", "n": 0,
-                                          "data": b"being written"})
+    mongomock_db["fs.chunks"].insert_one(
+        {"_id": ObjectId(), "files_id": "inv-8-pdf", "n": 0, "data": b"being written"}
+    )
     with pytest.raises(Conflict):
         put(docs, PDF, "inv-8-pdf")
 
@@ -222,8 +247,7 @@ def test_gridfs_in_progress_upload_elsewhere_is_a_conflict(mongomock_db: Any) ->
 def test_unreachable_mongodb_is_unavailable() -> None:
     from invoiceflow.stores.gridfs_store import GridFSDocumentStore
 
-    docs = GridFSDocumentStore.from_url("mongodb://127.0.0.1:1", "x",
-                                        serverSelectionTimeoutMS=200)
+    docs = GridFSDocumentStore.from_url("mongodb://127.0.0.1:1", "x", serverSelectionTimeoutMS=200)
     with pytest.raises(Unavailable):
         docs.get("inv-1-pdf")
     with pytest.raises(Unavailable):
@@ -244,11 +268,14 @@ def test_factory_picks_the_adapter(tmp_path: Path) -> None:
 
 
 def test_drivers_are_imported_only_by_their_adapters() -> None:
-    code = ("import sys, invoiceflow.stores, invoiceflow.stores.files_store, "
-            "invoiceflow.stores.sqlite; "
-            "print(sorted(m for m in ('pymongo', 'gridfs', 'psycopg2') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    code = (
+        "import sys, invoiceflow.stores, invoiceflow.stores.files_store, "
+        "invoiceflow.stores.sqlite; "
+        "print(sorted(m for m in ('pymongo', 'gridfs', 'psycopg2') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -257,7 +284,8 @@ def test_ping_answers_for_a_working_store(store: DocumentStore) -> None:
 
 
 def test_ping_and_requests_fail_fast_with_no_driver_text_when_mongodb_is_down(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from invoiceflow.stores import gridfs_store
 
     monkeypatch.setattr(gridfs_store, "SERVER_SELECTION_TIMEOUT_MS", 300)

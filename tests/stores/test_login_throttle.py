@@ -14,8 +14,9 @@ from invoiceflow.stores import Repository
 from invoiceflow.stores.protocols import LoginPolicy
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-POLICY = LoginPolicy(free_failures=3, base_delay=1.0, max_delay=8.0, client_burst=1000.0,
-                     client_per_minute=60.0)
+POLICY = LoginPolicy(
+    free_failures=3, base_delay=1.0, max_delay=8.0, client_burst=1000.0, client_per_minute=60.0
+)
 
 
 class Clock:
@@ -47,13 +48,13 @@ def repo_clock(clock: Clock) -> Clock:
 
 def test_the_delay_doubles_per_failure_past_the_free_ones_up_to_the_cap() -> None:
     policy = LoginPolicy(free_failures=5, base_delay=1.0, max_delay=900.0)
-    assert [policy.delay(n) for n in range(0, 12)] == \
-        [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64]
+    assert [policy.delay(n) for n in range(0, 12)] == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64]
     assert policy.delay(15) == 900 and policy.delay(10**9) == 900
 
 
-def test_failures_past_the_free_ones_must_wait_exponentially(repo: Repository,
-                                                             clock: Clock) -> None:
+def test_failures_past_the_free_ones_must_wait_exponentially(
+    repo: Repository, clock: Clock
+) -> None:
     for _ in range(3):
         assert repo.reserve_login_attempt("acct", None, POLICY) == 0.0
     waits = []
@@ -113,8 +114,7 @@ def test_each_client_has_a_token_bucket(repo: Repository, clock: Clock) -> None:
     assert repo.reserve_login_attempt("b9", "client-1", policy) > 0
 
 
-def test_concurrent_attempts_are_counted_atomically(make_repo: Callable[..., Repository]
-                                                    ) -> None:
+def test_concurrent_attempts_are_counted_atomically(make_repo: Callable[..., Repository]) -> None:
     """20 attempts at the same instant from 4 connections (replicas): exactly the free ones
     get through, whatever the interleaving."""
     repos = [make_repo() for _ in range(4)]

@@ -67,17 +67,30 @@ def new_user(repo: Repository, email: str | None = None) -> str:
     return user.id
 
 
-def new_invoice(owner_id: str, *, key: str | None = None, sha: str | None = None,
-                number: str = "INV-1") -> NewInvoice:
+def new_invoice(
+    owner_id: str, *, key: str | None = None, sha: str | None = None, number: str = "INV-1"
+) -> NewInvoice:
     invoice_id = str(uuid.uuid4())
-    return NewInvoice(id=invoice_id, owner_id=owner_id, number=number, source="http",
-                      raw_file_id=f"{invoice_id}-raw", formats=FORMATS, idempotency_key=key,
-                      request_sha256=sha)
+    return NewInvoice(
+        id=invoice_id,
+        owner_id=owner_id,
+        number=number,
+        source="http",
+        raw_file_id=f"{invoice_id}-raw",
+        formats=FORMATS,
+        idempotency_key=key,
+        request_sha256=sha,
+    )
 
 
 def event(name: str = "uploaded", **data: Any) -> NewOutboxEvent:
-    return NewOutboxEvent(event_id=str(uuid.uuid4()), type=f"io.invoiceflow.invoice.{name}.v1",
-                          source="/upload", subject="invoice", data=data or {"n": 1})
+    return NewOutboxEvent(
+        event_id=str(uuid.uuid4()),
+        type=f"io.invoiceflow.invoice.{name}.v1",
+        source="/upload",
+        subject="invoice",
+        data=data or {"n": 1},
+    )
 
 
 # -- migrations -------------------------------------------------------------------------------
@@ -138,16 +151,23 @@ def test_accept_stores_invoice_and_events_together(repo: Repository) -> None:
     assert accepted.created
     invoice = accepted.invoice
     assert (invoice.id, invoice.status, invoice.source, invoice.formats) == (
-        new.id, "received", "http", FORMATS)
+        new.id,
+        "received",
+        "http",
+        FORMATS,
+    )
     assert invoice.raw_file_id == new.raw_file_id and invoice.error is None
     assert repo.get_invoice(new.id) == invoice
     pending = repo.pending_outbox_events()
-    assert [e.type for e in pending] == ["io.invoiceflow.invoice.uploaded.v1",
-                                         "io.invoiceflow.invoice.requested.v1"]
+    assert [e.type for e in pending] == [
+        "io.invoiceflow.invoice.uploaded.v1",
+        "io.invoiceflow.invoice.requested.v1",
+    ]
 
 
-def test_failure_after_invoice_insert_persists_nothing(repo: Repository,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_after_invoice_insert_persists_nothing(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner = new_user(repo)
     new = new_invoice(owner, key="atomic")
     calls = []
@@ -200,12 +220,11 @@ def test_idempotency_key(repo: Repository) -> None:
     assert repo.accept_invoice(new_invoice(owner)).created
 
 
-def test_concurrent_requests_with_one_idempotency_key_create_one_invoice(
-        repo: Repository) -> None:
+def test_concurrent_requests_with_one_idempotency_key_create_one_invoice(repo: Repository) -> None:
     owner = new_user(repo)
     results = concurrently(
-        6, lambda _: repo.accept_invoice(new_invoice(owner, key="race", sha="f" * 64),
-                                         [event()]))
+        6, lambda _: repo.accept_invoice(new_invoice(owner, key="race", sha="f" * 64), [event()])
+    )
     assert sum(r.created for r in results) == 1
     assert len({r.invoice.id for r in results}) == 1
     assert len(repo.pending_outbox_events()) == 1
@@ -237,7 +256,8 @@ def test_pagination_newest_first(repo: Repository) -> None:
 
 
 def test_pagination_with_equal_timestamps_neither_skips_nor_repeats(
-        make_repo: Callable[..., Repository]) -> None:
+    make_repo: Callable[..., Repository],
+) -> None:
     repo = make_repo(clock=lambda: START)
     owner = new_user(repo)
     ids = {repo.accept_invoice(new_invoice(owner)).invoice.id for _ in range(5)}
@@ -287,7 +307,8 @@ def test_mark_ready_concurrently_returns_true_exactly_once(repo: Repository) -> 
         for fmt in FORMATS:
             repo.record_artifact(invoice.id, fmt, f"{invoice.id}-{fmt}", 1, "c" * 64)
         results = concurrently(
-            8, lambda _, i=invoice.id: repo.mark_ready_if_complete(i, FORMATS, [event("ready")]))
+            8, lambda _, i=invoice.id: repo.mark_ready_if_complete(i, FORMATS, [event("ready")])
+        )
         assert results.count(True) == 1
     assert len(repo.pending_outbox_events()) == 5
 
@@ -327,7 +348,8 @@ def test_concurrent_artifact_records_keep_one_row(repo: Repository) -> None:
     owner = new_user(repo)
     invoice = repo.accept_invoice(new_invoice(owner)).invoice
     results = concurrently(
-        6, lambda i: repo.record_artifact(invoice.id, "xlsx", f"file-{i}", i, "0" * 64))
+        6, lambda i: repo.record_artifact(invoice.id, "xlsx", f"file-{i}", i, "0" * 64)
+    )
     assert len(set(results)) == 1
     assert repo.list_artifacts(invoice.id) == [results[0]]
 
@@ -364,11 +386,13 @@ def test_stale_claim_can_be_taken_over(repo: Repository) -> None:
     invoice = repo.accept_invoice(new_invoice(owner)).invoice
     assert repo.claim_notification(invoice.id, "ready", "a@x.io")
     # the ticking clock moved only milliseconds: not stale after an hour...
-    assert not repo.claim_notification(invoice.id, "ready", "a@x.io",
-                                       reclaim_after=timedelta(hours=1))
+    assert not repo.claim_notification(
+        invoice.id, "ready", "a@x.io", reclaim_after=timedelta(hours=1)
+    )
     # ...but stale after a microsecond
-    assert repo.claim_notification(invoice.id, "ready", "a@x.io",
-                                   reclaim_after=timedelta(microseconds=1))
+    assert repo.claim_notification(
+        invoice.id, "ready", "a@x.io", reclaim_after=timedelta(microseconds=1)
+    )
 
 
 # -- processed events -------------------------------------------------------------------------
@@ -398,8 +422,10 @@ def test_outbox(repo: Repository) -> None:
     repo.add_outbox_events([third])
     pending = repo.pending_outbox_events()
     assert [e.event_id for e in pending] == [first.event_id, second.event_id, third.event_id]
-    assert [e.event_id for e in repo.pending_outbox_events(limit=2)] == [first.event_id,
-                                                                        second.event_id]
+    assert [e.event_id for e in repo.pending_outbox_events(limit=2)] == [
+        first.event_id,
+        second.event_id,
+    ]
     assert pending[0].subject == "invoice" and pending[0].source == "/upload"
     assert repo.record_outbox_failure(pending[0].id, "broker said 503") is True
     assert repo.record_outbox_failure(pending[0].id, "x" * 5000) is True
@@ -409,8 +435,7 @@ def test_outbox(repo: Repository) -> None:
     assert repo.mark_outbox_sent(pending[0].id) is True
     assert repo.mark_outbox_sent(pending[0].id) is False
     assert repo.record_outbox_failure(pending[0].id, "late") is False
-    assert [e.event_id for e in repo.pending_outbox_events()] == [second.event_id,
-                                                                  third.event_id]
+    assert [e.event_id for e in repo.pending_outbox_events()] == [second.event_id, third.event_id]
 
 
 def test_outbox_claims_give_each_row_to_one_relay(repo: Repository) -> None:
@@ -448,9 +473,17 @@ def test_outbox_claim_by_key_release_and_lease(repo: Repository) -> None:
 def test_outbox_data_keeps_money_exact(repo: Repository) -> None:
     from decimal import Decimal
 
-    stored = repo.add_outbox_events([NewOutboxEvent(
-        event_id="money", type="t", source="/s", data={"total": Decimal("10.10")},
-        extensions={"invoiceid": "abc"})])
+    stored = repo.add_outbox_events(
+        [
+            NewOutboxEvent(
+                event_id="money",
+                type="t",
+                source="/s",
+                data={"total": Decimal("10.10")},
+                extensions={"invoiceid": "abc"},
+            )
+        ]
+    )
     assert stored[0].data == {"total": "10.10"}
     assert stored[0].extensions == {"invoiceid": "abc"}
 

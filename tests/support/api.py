@@ -79,8 +79,7 @@ class Person:
 
 
 def basic(email: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{password}".encode())
-            .decode()}
+    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()}
 
 
 @functools.cache

@@ -31,8 +31,12 @@ class Dev:
         self.url = f"http://127.0.0.1:{port}"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "invoiceflow"), "dev", "--port", str(port)], env=self.env,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [str(BIN / "invoiceflow"), "dev", "--port", str(port)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -76,8 +80,9 @@ def query(env: dict[str, str], sql: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def wait_until_ready(url: str, auth: dict[str, str], ids: list[str], timeout: float
-                      ) -> dict[str, Any]:
+def wait_until_ready(
+    url: str, auth: dict[str, str], ids: list[str], timeout: float
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     waiting = set(ids)
     statuses: dict[str, Any] = {}

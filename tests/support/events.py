@@ -18,7 +18,8 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "events" / "schemas"
 def validator(event_type: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((SCHEMAS / f"{event_type}.schema.json").read_text())
     return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def validate_event(event: Any) -> None:

@@ -28,5 +28,6 @@ def assert_matches(response: Any, path: str, method: str) -> None:
     if response.mimetype.endswith("json"):
         validator = jsonschema.Draft202012Validator(
             {**schema, "components": spec["components"]},
-            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+        )
         validator.validate(response.get_json())

@@ -42,8 +42,20 @@ class PostgresCluster:
     def create(cls) -> PostgresCluster:
         version = sorted(p.name for p in CONFIG_ROOT.iterdir() if p.is_dir())[-1]
         cluster = cls(version, f"test-{uuid.uuid4().hex[:8]}", free_port())
-        subprocess.run(["pg_createcluster", version, cluster.name, "-p", str(cluster.port),
-                        "--", "--auth=trust"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                "pg_createcluster",
+                version,
+                cluster.name,
+                "-p",
+                str(cluster.port),
+                "--",
+                "--auth=trust",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         cluster.start()
         return cluster
 
@@ -52,8 +64,12 @@ class PostgresCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(["pg_ctlcluster", self.version, self.name, *args], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["pg_ctlcluster", self.version, self.name, *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def start(self) -> None:
         self._ctl("start")
@@ -81,5 +97,9 @@ class PostgresCluster:
                 time.sleep(0.1)
 
     def drop(self) -> None:
-        subprocess.run(["pg_dropcluster", self.version, self.name, "--stop"],
-                       capture_output=True, timeout=120, check=False)
+        subprocess.run(
+            ["pg_dropcluster", self.version, self.name, "--stop"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )

@@ -61,8 +61,12 @@ class RabbitNode:
     @classmethod
     def create(cls, base: Path) -> RabbitNode:
         base.mkdir(parents=True, exist_ok=True)
-        node = cls(base=base, port=free_port(), dist_port=free_port(),
-                   name=f"rabbit-test-{uuid.uuid4().hex[:8]}@localhost")
+        node = cls(
+            base=base,
+            port=free_port(),
+            dist_port=free_port(),
+            name=f"rabbit-test-{uuid.uuid4().hex[:8]}@localhost",
+        )
         home = base / "home"
         home.mkdir(exist_ok=True)
         cookie = home / ".erlang.cookie"
@@ -72,7 +76,9 @@ class RabbitNode:
             f"listeners.tcp.1 = 127.0.0.1:{node.port}\n"
             "loopback_users = none\n"
             "log.console = false\n"
-            "log.file.level = warning\n", encoding="utf-8")
+            "log.file.level = warning\n",
+            encoding="utf-8",
+        )
         (base / "enabled_plugins").write_text("[].\n", encoding="utf-8")
         return node
 
@@ -82,19 +88,21 @@ class RabbitNode:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "HOME": str(self.base / "home"),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-            "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
-            "RABBITMQ_SERVER_ERL_ARGS": "+S 1:1 +A 4",
-        })
+        env.update(
+            {
+                "HOME": str(self.base / "home"),
+                "RABBITMQ_NODENAME": self.name,
+                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(self.dist_port),
+                "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+                "RABBITMQ_LOG_BASE": str(self.base / "log"),
+                "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+                "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
+                "RABBITMQ_SERVER_ERL_ARGS": "+S 1:1 +A 4",
+            }
+        )
         env.pop("RABBITMQ_CONF_ENV_FILE", None)
         return env
 
@@ -106,8 +114,13 @@ class RabbitNode:
         self._log.append(log)
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(RABBITMQ_BIN / "rabbitmq-server")], env=self.env(), stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [str(RABBITMQ_BIN / "rabbitmq-server")],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not _port_open(self.port):
             if self.process.poll() is not None:
@@ -120,8 +133,13 @@ class RabbitNode:
 
     def ctl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, *args], env=self.env(),
-            capture_output=True, text=True, timeout=timeout, check=False)
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def stop(self) -> None:
         """A clean stop (``rabbitmqctl stop``), waiting until the process has exited."""

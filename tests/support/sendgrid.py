@@ -34,10 +34,13 @@ class FakeSendGrid:
         request = Request(environ)
         with self.lock:
             status = self.script.pop(0) if self.script else 202
-            record = {"path": request.path, "method": request.method,
-                      "headers": dict(request.headers),
-                      "json": json.loads(request.get_data() or b"{}"),
-                      "answered": 202 if status == self.NO_ANSWER else status}
+            record = {
+                "path": request.path,
+                "method": request.method,
+                "headers": dict(request.headers),
+                "json": json.loads(request.get_data() or b"{}"),
+                "answered": 202 if status == self.NO_ANSWER else status,
+            }
             self.requests.append(record)
         if self.on_request is not None:
             self.on_request(record)
@@ -47,8 +50,11 @@ class FakeSendGrid:
         if status == 202:
             response = Response("", 202, headers={"X-Message-Id": f"msg-{len(self.requests)}"})
         else:
-            response = Response(json.dumps({"errors": [{"message": "scripted"}]}), status,
-                                mimetype="application/json")
+            response = Response(
+                json.dumps({"errors": [{"message": "scripted"}]}),
+                status,
+                mimetype="application/json",
+            )
         return response(environ, start_response)
 
     @property

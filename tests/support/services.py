@@ -21,8 +21,9 @@ POSTGRES_URLS = tuple(filter(None, (os.environ.get("INVOICEFLOW_TEST_POSTGRES_UR
     "postgresql://postgres@127.0.0.1:5432/test",
     "postgresql://root@127.0.0.1:5432/test",
 )
-RABBITMQ_URL = os.environ.get("INVOICEFLOW_TEST_RABBITMQ_URL",
-                              "amqp://guest:guest@127.0.0.1:5672/%2F")
+RABBITMQ_URL = os.environ.get(
+    "INVOICEFLOW_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"
+)
 
 
 def free_port() -> int:

@@ -4,5 +4,13 @@ from invoiceflow.domain.model import Invoice, to_json
 from invoiceflow.domain.parse import DEFAULT_MAX_BYTES, Document, load_json, parse_invoice
 from invoiceflow.domain.totals import Totals, compute_totals
 
-__all__ = ["DEFAULT_MAX_BYTES", "Document", "Invoice", "Totals", "compute_totals", "load_json",
-           "parse_invoice", "to_json"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "Document",
+    "Invoice",
+    "Totals",
+    "compute_totals",
+    "load_json",
+    "parse_invoice",
+    "to_json",
+]

@@ -25,12 +25,21 @@ from invoiceflow.domain.model import SCHEMA_VERSION
 
 PointerMap = Callable[[str], str]
 
-LEGACY_KEYS = frozenset({"company_name", "invoice_no", "bill_to_name", "total_amount",
-                         "tax_amount", "company_address"})
+LEGACY_KEYS = frozenset(
+    {"company_name", "invoice_no", "bill_to_name", "total_amount", "tax_amount", "company_address"}
+)
 GENERATOR_KEYS = frozenset({"from", "to", "unit_cost", "amount_paid", "payment_terms"})
 
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y",
-                 "%B %d %Y", "%b %d %Y")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+)
 
 
 def detect(doc: Mapping[str, Any]) -> str:
@@ -72,8 +81,9 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-def _renamer(top: Mapping[str, str], item_fields: Mapping[str, str],
-             items_key: str = "items") -> PointerMap:
+def _renamer(
+    top: Mapping[str, str], item_fields: Mapping[str, str], items_key: str = "items"
+) -> PointerMap:
     """Map canonical pointers to the client's field names."""
 
     def to_client(pointer: str) -> str:
@@ -87,7 +97,7 @@ def _renamer(top: Mapping[str, str], item_fields: Mapping[str, str],
         joined = "/" + "/".join(parts)
         for canonical, client in sorted(top.items(), key=lambda kv: -len(kv[0])):
             if joined == canonical or joined.startswith(canonical + "/"):
-                rest = joined[len(canonical):]
+                rest = joined[len(canonical) :]
                 return client + (rest if not client.endswith("*") else "")
         return joined
 
@@ -98,13 +108,20 @@ def _renamer(top: Mapping[str, str], item_fields: Mapping[str, str],
 
 
 _LEGACY_POINTERS = {
-    "/number": "/invoice_no", "/issue_date": "/date", "/seller/name": "/company_name",
-    "/seller/address": "/company_address", "/seller/phone": "/company_phone",
+    "/number": "/invoice_no",
+    "/issue_date": "/date",
+    "/seller/name": "/company_name",
+    "/seller/address": "/company_address",
+    "/seller/phone": "/company_phone",
     "/seller/email": "/company_email",
-    "/bill_to/name": "/bill_to_name", "/bill_to/company": "/bill_to_company",
-    "/bill_to/address": "/bill_to_address", "/ship_to/name": "/ship_to_name",
-    "/ship_to/company": "/ship_to_company", "/ship_to/address": "/ship_to_address",
-    "/bill_to": "/bill_to_name", "/seller": "/company_name",
+    "/bill_to/name": "/bill_to_name",
+    "/bill_to/company": "/bill_to_company",
+    "/bill_to/address": "/bill_to_address",
+    "/ship_to/name": "/ship_to_name",
+    "/ship_to/company": "/ship_to_company",
+    "/ship_to/address": "/ship_to_address",
+    "/bill_to": "/bill_to_name",
+    "/seller": "/company_name",
 }
 _LEGACY_ITEM_FIELDS = {"quantity": "qty", "sku": "id", "tax_rate": "tax_rate"}
 
@@ -164,8 +181,10 @@ def from_legacy(doc: Mapping[str, Any]) -> tuple[dict[str, Any], PointerMap, dic
         items.append(item)
     out["items"] = items if isinstance(raw_items, list) else raw_items
     sent = {key: doc[key] for key in ("subtotal", "tax_amount", "total_amount") if key in doc}
-    sent["items"] = [raw.get("total") if isinstance(raw, dict) else None
-                     for raw in (raw_items if isinstance(raw_items, list) else [])]
+    sent["items"] = [
+        raw.get("total") if isinstance(raw, dict) else None
+        for raw in (raw_items if isinstance(raw_items, list) else [])
+    ]
     pointers = dict(_LEGACY_POINTERS)
     if tax_rate is not None:
         pointers["/tax_rate"] = "/tax_rate"
@@ -194,8 +213,9 @@ def _party_from_block(value: Any) -> Any:
     return party
 
 
-def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], PointerMap,
-                                                             list[tuple[str, str]]]:
+def from_invoice_generator(
+    doc: Mapping[str, Any],
+) -> tuple[dict[str, Any], PointerMap, list[tuple[str, str]]]:
     """Returns (canonical dict, pointer map, problems found while converting)."""
     problems: list[tuple[str, str]] = []
     raw_fields = doc.get("fields")
@@ -207,8 +227,9 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
             if isinstance(seller, dict):
                 seller["logo"] = logo
         else:
-            problems.append(("/logo", "only data: URIs are accepted for the logo; "
-                             "URLs are never fetched"))
+            problems.append(
+                ("/logo", "only data: URIs are accepted for the logo; URLs are never fetched")
+            )
     currency = doc.get("currency", "USD")
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -232,8 +253,13 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
     tax = doc.get("tax")
     tax_mode = fields.get("tax", "%")
     if tax not in (None, "", 0) and tax_mode is True:
-        problems.append(("/fields/tax", "flat tax amounts are not supported; send the tax "
-                         "as a percentage (fields.tax = \"%\")"))
+        problems.append(
+            (
+                "/fields/tax",
+                "flat tax amounts are not supported; send the tax "
+                'as a percentage (fields.tax = "%")',
+            )
+        )
     discounts = doc.get("discounts")
     if discounts not in (None, "", 0):
         kind = "percent" if fields.get("discounts") == "%" else "amount"
@@ -257,8 +283,14 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
     out["items"] = items if isinstance(raw_items, list) else raw_items
 
     to_client = _renamer(
-        {"/seller/logo": "/logo", "/seller": "/from", "/bill_to": "/to", "/ship_to": "/ship_to",
-         "/issue_date": "/date", "/discount": "/discounts"},
+        {
+            "/seller/logo": "/logo",
+            "/seller": "/from",
+            "/bill_to": "/to",
+            "/ship_to": "/ship_to",
+            "/issue_date": "/date",
+            "/discount": "/discounts",
+        },
         {"description": "name", "unit_price": "unit_cost"},
     )
 
@@ -267,8 +299,9 @@ def from_invoice_generator(doc: Mapping[str, Any]) -> tuple[dict[str, Any], Poin
             return "/tax"
         if pointer.startswith("/discount/"):  # the one number "discounts" became the object
             return "/discounts"
-        if pointer.startswith(("/seller/", "/bill_to/", "/ship_to/")) and \
-                not pointer.startswith("/seller/logo"):
+        if pointer.startswith(("/seller/", "/bill_to/", "/ship_to/")) and not pointer.startswith(
+            "/seller/logo"
+        ):
             # the whole party came from one multi-line string: point at that field
             return to_client("/" + pointer.split("/")[1])
         return to_client(pointer)

@@ -102,8 +102,16 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _party(p: Party, logo: Logo | None = None) -> dict[str, Any]:
-    out = _drop_none({"name": p.name, "company": p.company, "address": list(p.address),
-                      "email": p.email, "phone": p.phone, "tax_id": p.tax_id})
+    out = _drop_none(
+        {
+            "name": p.name,
+            "company": p.company,
+            "address": list(p.address),
+            "email": p.email,
+            "phone": p.phone,
+            "tax_id": p.tax_id,
+        }
+    )
     if logo is not None:
         out["logo"] = logo.data_uri()
     return out
@@ -117,12 +125,17 @@ def to_json(inv: Invoice) -> dict[str, Any]:
     """The canonical JSON document (numbers as strings, so no precision is ever lost)."""
     items = []
     for it in inv.items:
-        row = _drop_none({
-            "description": it.description, "quantity": _num(it.quantity),
-            "unit": it.unit, "sku": it.sku, "unit_price": _num(it.unit_price),
-            "tax_rate": None if it.tax_rate is None else _num(it.tax_rate),
-            "discount": _discount(it.discount),
-        })
+        row = _drop_none(
+            {
+                "description": it.description,
+                "quantity": _num(it.quantity),
+                "unit": it.unit,
+                "sku": it.sku,
+                "unit_price": _num(it.unit_price),
+                "tax_rate": None if it.tax_rate is None else _num(it.tax_rate),
+                "discount": _discount(it.discount),
+            }
+        )
         if it.credit:
             row["credit"] = True
         items.append(row)
@@ -140,8 +153,9 @@ def to_json(inv: Invoice) -> dict[str, Any]:
         "items": items,
         "discount": _discount(inv.discount),
         "shipping": _num(inv.shipping) if inv.shipping else None,
-        "shipping_tax_rate": (None if inv.shipping_tax_rate is None
-                              else _num(inv.shipping_tax_rate)),
+        "shipping_tax_rate": (
+            None if inv.shipping_tax_rate is None else _num(inv.shipping_tax_rate)
+        ),
         "amount_paid": _num(inv.amount_paid) if inv.amount_paid else None,
         "notes": inv.notes,
         "terms": inv.terms,

@@ -60,8 +60,11 @@ _MULTILINE = frozenset({"description", "notes", "terms"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 #: U+FFFE and U+FFFF (XML 1.0 forbids them: a workbook holding one is not XML) and the other
 #: Unicode noncharacters (U+FDD0..U+FDEF, U+nFFFE/U+nFFFF: never meant for interchange)
-_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff" + "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17)) + "]")
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 17))
+    + "]"
+)
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 MAX_LOGO_BYTES = 512 * 1024
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
@@ -91,10 +94,12 @@ class OutOfRange(BadNumber):
 
     @property
     def problem(self) -> str:
-        return (f"the number {self} is out of range: a number may have at most "
-                f"{MAX_NUMBER_CHARS} characters and an exponent of at most "
-                f"{MAX_NUMBER_EXPONENT}; amounts have at most 15 digits before and 6 after "
-                "the decimal point")
+        return (
+            f"the number {self} is out of range: a number may have at most "
+            f"{MAX_NUMBER_CHARS} characters and an exponent of at most "
+            f"{MAX_NUMBER_EXPONENT}; amounts have at most 15 digits before and 6 after "
+            "the decimal point"
+        )
 
 
 def _number(text: str) -> Decimal | OutOfRange:
@@ -136,26 +141,29 @@ def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise PayloadTooLarge(f"the document is {size:,} bytes; the limit is {max_bytes:,}")
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        doc = json.loads(text, parse_float=_number, parse_int=_number,
-                         parse_constant=NonFinite)
+        doc = json.loads(text, parse_float=_number, parse_int=_number, parse_constant=NonFinite)
     except UnicodeDecodeError as exc:
-        raise MalformedJSON(f"the document is not UTF-8: {exc.reason} at byte {exc.start}") \
-            from None
+        raise MalformedJSON(
+            f"the document is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise MalformedJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column "
-                            f"{exc.colno}") from None
+        raise MalformedJSON(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:  # thousands of nested brackets
         too_deep = True
     else:
         too_deep = _depth_problem(doc)
     if too_deep:
-        raise MalformedJSON(f"the document is nested too deeply (at most {MAX_DEPTH} levels "
-                            "of objects and arrays)")
+        raise MalformedJSON(
+            f"the document is nested too deeply (at most {MAX_DEPTH} levels of objects and arrays)"
+        )
     return doc
 
 
-def parse_invoice(data: bytes | str | Mapping[str, Any], *,
-                  max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def parse_invoice(
+    data: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Document:
     """The one entry point: raises ValidationError (422) listing every problem."""
     doc = data if isinstance(data, Mapping) else load_json(data, max_bytes=max_bytes)
     if not isinstance(doc, Mapping):
@@ -192,8 +200,9 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
     def key(p: Problem) -> list[tuple[int, int | str]]:
         # an index is ASCII digits; "²" or "①" are digits to str.isdigit but not to int()
-        return [(0, int(s)) if s.isascii() and s.isdigit() else (1, s)
-                for s in p.pointer.split("/")]
+        return [
+            (0, int(s)) if s.isascii() and s.isdigit() else (1, s) for s in p.pointer.split("/")
+        ]
 
     return sorted(dict.fromkeys(problems), key=key)
 
@@ -233,8 +242,13 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
             if name not in allowed:
                 yield f"{where}/{name}", f"unknown field {name!r}"
     elif v == "anyOf" and "anyOf" in err.schema:
-        yield where, ("must be a decimal number (a JSON number or a string like \"12.50\", "
-                      "at most 15 digits before and 6 after the point)")
+        yield (
+            where,
+            (
+                'must be a decimal number (a JSON number or a string like "12.50", '
+                "at most 15 digits before and 6 after the point)"
+            ),
+        )
     elif v == "maxLength":
         yield where, f"must be at most {err.validator_value:,} characters (got {len(value):,})"
     elif v == "minLength":
@@ -250,13 +264,14 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
     elif v == "pattern" and where.endswith("/currency"):
         yield where, f"{value!r} is not an ISO 4217 currency code (three capital letters)"
     elif v == "pattern" and where.endswith("/logo"):
-        yield where, ("the logo must be a data: URI of a PNG or JPEG image "
-                      "(data:image/png;base64,...)")
+        yield (
+            where,
+            ("the logo must be a data: URI of a PNG or JPEG image (data:image/png;base64,...)"),
+        )
     elif v == "pattern" and where.endswith("/locale"):
         yield where, f"{value!r} is not a BCP 47 language tag such as en-US or de-DE"
-    elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties",
-                                                                                    {}):
-        yield where, "a discount needs exactly one of \"percent\" or \"amount\""
+    elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties", {}):
+        yield where, 'a discount needs exactly one of "percent" or "amount"'
     elif v == "const":
         yield where, f"must be {err.validator_value!r}"
     else:
@@ -293,8 +308,11 @@ def _dec(value: Any) -> Decimal | None:
     if isinstance(value, Decimal | int):
         if not isinstance(value, Decimal):
             value = Decimal(value)
-        if not value.is_finite() or not _within_amount_bounds(value) or \
-                not _AMOUNT.match(format(value, "f")):
+        if (
+            not value.is_finite()
+            or not _within_amount_bounds(value)
+            or not _AMOUNT.match(format(value, "f"))
+        ):
             return None
         return value
     if isinstance(value, str) and _AMOUNT.match(value):
@@ -310,8 +328,9 @@ def _within_amount_bounds(value: Decimal) -> bool:
     6 after the point): decided on the tuple, before ``format`` writes out all the digits."""
     digits, exponent = value.as_tuple()[1:]
     assert isinstance(exponent, int)
-    return (len(digits) <= 21 and -6 <= exponent and len(digits) + exponent <= 15) or \
-        (digits == (0,) and -6 <= exponent <= MAX_NUMBER_EXPONENT)
+    return (len(digits) <= 21 and -6 <= exponent and len(digits) + exponent <= 15) or (
+        digits == (0,) and -6 <= exponent <= MAX_NUMBER_EXPONENT
+    )
 
 
 def _amount_problem(value: Any) -> str | None:
@@ -321,8 +340,10 @@ def _amount_problem(value: Any) -> str | None:
         return "must have at most 15 digits before and 6 after the decimal point"
     number = _dec(value)
     if number is not None and _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
-        return (f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
-                "than a spreadsheet can hold")
+        return (
+            f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
+            "than a spreadsheet can hold"
+        )
     return None
 
 
@@ -356,11 +377,19 @@ def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str,
         if _CONTROL.search(value):
             yield where, "contains control characters or invalid Unicode"
         elif nonchar:
-            yield where, (f"contains U+{ord(nonchar.group()):04X}, a Unicode noncharacter that "
-                          "XML 1.0 and so the workbook cannot hold")
+            yield (
+                where,
+                (
+                    f"contains U+{ord(nonchar.group()):04X}, a Unicode noncharacter that "
+                    "XML 1.0 and so the workbook cannot hold"
+                ),
+            )
         elif key not in _MULTILINE and key != "logo" and _LINE_BREAK.search(value):
-            yield where, "must be a single line (line breaks are allowed only in " \
-                         "descriptions, notes and terms)"
+            yield (
+                where,
+                "must be a single line (line breaks are allowed only in "
+                "descriptions, notes and terms)",
+            )
     elif isinstance(value, Mapping):
         for name, item in value.items():
             yield from _check_strings(item, f"{where}/{name}", str(name))
@@ -376,18 +405,25 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         value = doc.get(key)
         real = _real_date(value)
         if value is not None and real is None:
-            yield f"/{key}", f"{_shown(value)} is not a real calendar date in the form " \
-                             "YYYY-MM-DD"
+            yield f"/{key}", f"{_shown(value)} is not a real calendar date in the form YYYY-MM-DD"
         elif real is not None and real < FIRST_DATE:
-            yield f"/{key}", (f"{real} is too early: dates before {FIRST_DATE} cannot be "
-                              "represented in a spreadsheet (the 1900 date system counts a "
-                              "29 February 1900 that never was)")
+            yield (
+                f"/{key}",
+                (
+                    f"{real} is too early: dates before {FIRST_DATE} cannot be "
+                    "represented in a spreadsheet (the 1900 date system counts a "
+                    "29 February 1900 that never was)"
+                ),
+            )
     due, issued = _real_date(doc.get("due_date")), _real_date(issue)
     if due and issued and due < issued:
         yield "/due_date", f"the due date {due} is before the issue date {issued}"
     currency = doc.get("currency")
-    if isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency) and \
-            not is_known_currency(currency):
+    if (
+        isinstance(currency, str)
+        and re.fullmatch("[A-Z]{3}", currency)
+        and not is_known_currency(currency)
+    ):
         yield "/currency", f"{currency!r} is not a known ISO 4217 currency"
     locale = doc.get("locale")
     if isinstance(locale, str) and not _known_locale(locale):
@@ -398,8 +434,11 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     yield from _rate(doc, "shipping_tax_rate", "/shipping_tax_rate")
     yield from _discount(doc.get("discount"), "/discount")
     seller = doc.get("seller")
-    if isinstance(seller, Mapping) and isinstance(seller.get("logo"), str) and \
-            _LOGO_URI.match(seller["logo"]):
+    if (
+        isinstance(seller, Mapping)
+        and isinstance(seller.get("logo"), str)
+        and _LOGO_URI.match(seller["logo"])
+    ):
         problem = _logo_problem(seller["logo"])
         if problem:
             yield "/seller/logo", problem
@@ -416,20 +455,26 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 continue
             value = _dec(item.get(key))
             if value is not None and value < 0 and not credit:
-                yield (f"{at}/{key}", "must not be negative unless the line is an explicit "
-                       "credit (\"credit\": true)")
+                yield (
+                    f"{at}/{key}",
+                    'must not be negative unless the line is an explicit credit ("credit": true)',
+                )
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
         qty, price = _dec(item.get("quantity", "1")), _dec(item.get("unit_price"))
         if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
-            yield (f"{at}/unit_price", f"the line amount {qty * price} is too large (it must "
-                   f"be under {MAX_AMOUNT:,})")
+            yield (
+                f"{at}/unit_price",
+                f"the line amount {qty * price} is too large (it must be under {MAX_AMOUNT:,})",
+            )
         disc = item.get("discount")
         if qty is not None and price is not None and isinstance(disc, Mapping):
             amount = _dec(disc.get("amount"))
             if amount is not None and amount > abs(qty * price):
-                yield (f"{at}/discount/amount",
-                       f"the discount {amount} is larger than the line's {qty * price}")
+                yield (
+                    f"{at}/discount/amount",
+                    f"the discount {amount} is larger than the line's {qty * price}",
+                )
 
 
 def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
@@ -478,7 +523,7 @@ def _known_locale(tag: str) -> bool:
 
 def _decode_logo(uri: str) -> tuple[str, bytes] | str:
     head, _, payload = uri.partition(",")
-    media_type = head[len("data:"):].split(";")[0]
+    media_type = head[len("data:") :].split(";")[0]
     if media_type not in _MAGIC or not head.endswith(";base64"):
         return "the logo must be a base64 data: URI of a PNG or JPEG image"
     try:
@@ -507,10 +552,14 @@ def _text(value: Any) -> str | None:
 def _party(d: Mapping[str, Any] | None) -> Party | None:
     if not d:
         return None
-    return Party(name=d["name"], company=_text(d.get("company")),
-                 address=tuple(x for x in d.get("address", ()) if x),
-                 email=_text(d.get("email")), phone=_text(d.get("phone")),
-                 tax_id=_text(d.get("tax_id")))
+    return Party(
+        name=d["name"],
+        company=_text(d.get("company")),
+        address=tuple(x for x in d.get("address", ()) if x),
+        email=_text(d.get("email")),
+        phone=_text(d.get("phone")),
+        tax_id=_text(d.get("tax_id")),
+    )
 
 
 def _disc(d: Mapping[str, Any] | None) -> Discount | None:
@@ -538,7 +587,8 @@ def _build(d: Mapping[str, Any]) -> Invoice:
             description=it["description"],
             quantity=_dec(it.get("quantity", "1")) or Decimal(0),
             unit_price=_dec(it["unit_price"]) or Decimal(0),
-            unit=_text(it.get("unit")), sku=_text(it.get("sku")),
+            unit=_text(it.get("unit")),
+            sku=_text(it.get("sku")),
             tax_rate=_opt_dec(it.get("tax_rate")),
             discount=_disc(it.get("discount")),
             credit=bool(it.get("credit", False)),
@@ -552,14 +602,23 @@ def _build(d: Mapping[str, Any]) -> Invoice:
     bill_to = _party(d["bill_to"])
     assert seller_party is not None and bill_to is not None
     return Invoice(
-        number=d["number"], issue_date=issue, currency=d["currency"], seller=seller_party,
-        bill_to=bill_to, items=items, locale=d.get("locale", "en-US"),
-        due_date=_real_date(d.get("due_date")), payment_terms=_text(d.get("payment_terms")),
-        logo=logo, ship_to=_party(d.get("ship_to")), discount=_disc(d.get("discount")),
+        number=d["number"],
+        issue_date=issue,
+        currency=d["currency"],
+        seller=seller_party,
+        bill_to=bill_to,
+        items=items,
+        locale=d.get("locale", "en-US"),
+        due_date=_real_date(d.get("due_date")),
+        payment_terms=_text(d.get("payment_terms")),
+        logo=logo,
+        ship_to=_party(d.get("ship_to")),
+        discount=_disc(d.get("discount")),
         shipping=_dec(d.get("shipping", "0")) or Decimal(0),
         shipping_tax_rate=_opt_dec(d.get("shipping_tax_rate")),
         amount_paid=_dec(d.get("amount_paid", "0")) or Decimal(0),
-        notes=_text(d.get("notes")), terms=_text(d.get("terms")),
+        notes=_text(d.get("notes")),
+        terms=_text(d.get("terms")),
         payment=PaymentDetails(**{k: _text(v) for k, v in payment.items()}) if payment else None,
     )
 
@@ -569,8 +628,10 @@ def _check_totals(invoice: Invoice) -> Iterator[tuple[str, str]]:
     totals = compute_totals(invoice)
     d = invoice.discount
     if d is not None and d.kind == "amount" and d.value > max(totals.subtotal, Decimal(0)):
-        yield ("/discount/amount", f"the discount {d.value} is larger than the subtotal "
-               f"{totals.subtotal}")
+        yield (
+            "/discount/amount",
+            f"the discount {d.value} is larger than the subtotal {totals.subtotal}",
+        )
     if max(abs(totals.subtotal), abs(totals.total)) >= MAX_AMOUNT:
         yield "/items", f"the invoice total is too large (it must be under {MAX_AMOUNT:,})"
 
@@ -584,8 +645,11 @@ def _check_sent_totals(invoice: Invoice, sent: Mapping[str, Any]) -> None:
     computed: list[tuple[str, Decimal]] = [
         (f"/items/{i}/total", lt.amount) for i, lt in enumerate(totals.lines)
     ]
-    computed += [("/subtotal", totals.subtotal), ("/tax_amount", totals.tax),
-                 ("/total_amount", totals.total)]
+    computed += [
+        ("/subtotal", totals.subtotal),
+        ("/tax_amount", totals.tax),
+        ("/total_amount", totals.total),
+    ]
     values = {f"/items/{i}/total": v for i, v in enumerate(sent.get("items", []))}
     values.update({f"/{k}": v for k, v in sent.items() if k != "items"})
     problems = []
@@ -597,7 +661,12 @@ def _check_sent_totals(invoice: Invoice, sent: Mapping[str, Any]) -> None:
         if got is None:
             problems.append(Problem(pointer, f"must be a decimal number (got {_shown(raw)})"))
         elif abs(got - expected) > tolerance:
-            problems.append(Problem(pointer, f"the value sent, {got}, differs from the value "
-                                    f"computed, {expected}, by more than {tolerance}"))
+            problems.append(
+                Problem(
+                    pointer,
+                    f"the value sent, {got}, differs from the value "
+                    f"computed, {expected}, by more than {tolerance}",
+                )
+            )
     if problems:
         raise TotalsMismatch(problems, "the totals sent do not match the totals computed")

@@ -122,16 +122,26 @@ def _compute_totals(inv: Invoice) -> Totals:
         ship = shipping if r == inv.shipping_tax_rate else round_money(Decimal(0), cur)
         base = by_rate[r] - shares[r] + ship
         tax = round_money(Decimal(0) if r is None else base * r / HUNDRED, cur)
-        groups.append(TaxGroup(rate=r, lines=by_rate[r], discount=shares[r], shipping=ship,
-                               base=base, tax=tax))
+        groups.append(
+            TaxGroup(
+                rate=r, lines=by_rate[r], discount=shares[r], shipping=ship, base=base, tax=tax
+            )
+        )
     zero = round_money(Decimal(0), cur)
     discount = sum(shares.values(), zero)
     tax = sum((g.tax for g in groups), zero)
     total = subtotal - discount + shipping + tax
     paid = round_money(inv.amount_paid, cur)
     return Totals(
-        currency=cur, lines=lines, subtotal=subtotal,
+        currency=cur,
+        lines=lines,
+        subtotal=subtotal,
         line_discounts=sum((lt.discount for lt in lines), round_money(Decimal(0), cur)),
-        discount=discount, shipping=shipping, groups=tuple(groups), tax=tax, total=total,
-        amount_paid=paid, balance_due=total - paid,
+        discount=discount,
+        shipping=shipping,
+        groups=tuple(groups),
+        tax=tax,
+        total=total,
+        amount_paid=paid,
+        balance_due=total - paid,
     )

@@ -66,8 +66,7 @@ def locale_of(invoice: Invoice) -> Locale:
 @lru_cache(maxsize=64)
 def _patterns(babel_locale: str) -> tuple[Any, Any, Any]:
     loc = _locale(babel_locale)
-    return (loc.currency_formats["standard"], loc.decimal_formats[None],
-            loc.percent_formats[None])
+    return (loc.currency_formats["standard"], loc.decimal_formats[None], loc.percent_formats[None])
 
 
 def _no_negative_zero(value: Decimal) -> Decimal:
@@ -79,8 +78,13 @@ def _no_negative_zero(value: Decimal) -> Decimal:
 def _money(text: str, currency: str, babel_locale: str) -> str:
     # keyed on str(amount): Decimal("1.5") == Decimal("1.50") but they may print differently
     pattern = _patterns(babel_locale)[0]
-    return pattern.apply(_no_negative_zero(Decimal(text)), _locale(babel_locale),
-                         currency=currency, currency_digits=True, decimal_quantization=False)
+    return pattern.apply(
+        _no_negative_zero(Decimal(text)),
+        _locale(babel_locale),
+        currency=currency,
+        currency_digits=True,
+        decimal_quantization=False,
+    )
 
 
 def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str:
@@ -96,8 +100,9 @@ def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str
 @lru_cache(maxsize=4096)
 def _quantity(text: str, babel_locale: str) -> str:
     pattern = _patterns(babel_locale)[1]
-    return pattern.apply(_no_negative_zero(Decimal(text)), _locale(babel_locale),
-                         decimal_quantization=False)
+    return pattern.apply(
+        _no_negative_zero(Decimal(text)), _locale(babel_locale), decimal_quantization=False
+    )
 
 
 def quantity(q: Decimal, invoice: Invoice) -> str:
@@ -108,8 +113,11 @@ def quantity(q: Decimal, invoice: Invoice) -> str:
 @lru_cache(maxsize=1024)
 def _percent(text: str, babel_locale: str) -> str:
     pattern = _patterns(babel_locale)[2]
-    return pattern.apply(_no_negative_zero(Decimal(text)) / _HUNDRED, _locale(babel_locale),
-                         decimal_quantization=False)
+    return pattern.apply(
+        _no_negative_zero(Decimal(text)) / _HUNDRED,
+        _locale(babel_locale),
+        decimal_quantization=False,
+    )
 
 
 def percent(rate: Decimal, invoice: Invoice) -> str:

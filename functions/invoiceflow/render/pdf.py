@@ -131,16 +131,23 @@ _MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation
 # fullwidth currency signs (ja-JP prints "￥") -> the ordinary signs DejaVu Sans has.
 _TRANSLATE: dict[int, str | None] = {
     **dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), *range(0x7F, 0xA0)]),
-    **dict.fromkeys([0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
-                     0xFEFF]),
-    9: " ", 0xFFE0: "\u00a2", 0xFFE1: "\u00a3", 0xFFE4: "\u00a6", 0xFFE5: "\u00a5",
+    **dict.fromkeys(
+        [0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+    ),
+    9: " ",
+    0xFFE0: "\u00a2",
+    0xFFE1: "\u00a3",
+    0xFFE4: "\u00a6",
+    0xFFE5: "\u00a5",
     0xFFE6: "\u20a9",
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-_CJK_CHARS = ("\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
-              "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f"
-              "\uff00-\uffef\U00020000-\U0003ffff")
+_CJK_CHARS = (
+    "\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f"
+    "\uff00-\uffef\U00020000-\U0003ffff"
+)
 _CJK_RUN = re.compile(f"([{_CJK_CHARS}]+)")
 _HAS_CJK = re.compile(f"[{_CJK_CHARS}]")
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
@@ -218,8 +225,17 @@ def _text_width(text: str, font: str, size: float, cjk: str) -> float:
     return total
 
 
-def _draw_text(canv: Canvas, x: float, y: float, text: str, font: str, size: float,
-               cjk: str, align: str = "left", max_width: float = 0.0) -> None:
+def _draw_text(
+    canv: Canvas,
+    x: float,
+    y: float,
+    text: str,
+    font: str,
+    size: float,
+    cjk: str,
+    align: str = "left",
+    max_width: float = 0.0,
+) -> None:
     """Draw one line of plain text on the canvas (no markup), switching fonts for CJK runs;
     cut with an ellipsis at ``max_width`` if given."""
     s = _clean(text).replace("\n", " ")
@@ -282,8 +298,13 @@ def _styles() -> _Styles:
     def ps(name: str, **kw: Any) -> ParagraphStyle:
         if "parent" in kw:
             return ParagraphStyle(name, **kw)
-        base = {"fontName": FONT, "fontSize": 9, "leading": 12, "textColor": INK,
-                "splitLongWords": 1}
+        base = {
+            "fontName": FONT,
+            "fontSize": 9,
+            "leading": 12,
+            "textColor": INK,
+            "splitLongWords": 1,
+        }
         base.update(kw)
         return ParagraphStyle(name, **base)
 
@@ -294,19 +315,36 @@ def _styles() -> _Styles:
         cell=cell,
         cell_right=ps("if-cell-right", parent=cell, alignment=TA_RIGHT),
         small=ps("if-small", fontSize=8, leading=10.5, textColor=MUTED),
-        small_right=ps("if-small-right", fontSize=8, leading=10.5, textColor=MUTED,
-                       alignment=TA_RIGHT),
-        company=ps("if-company", fontName=FONT_BOLD, fontSize=16, leading=19, textColor=NAVY,
-                   spaceAfter=3),
+        small_right=ps(
+            "if-small-right", fontSize=8, leading=10.5, textColor=MUTED, alignment=TA_RIGHT
+        ),
+        company=ps(
+            "if-company", fontName=FONT_BOLD, fontSize=16, leading=19, textColor=NAVY, spaceAfter=3
+        ),
         party_name=ps("if-party-name", fontName=FONT_BOLD, fontSize=9.5, leading=12.5),
-        title=ps("if-title", fontName=FONT_BOLD, fontSize=24, leading=28, textColor=NAVY,
-                 alignment=TA_RIGHT, spaceAfter=6),
-        panel_head=ps("if-panel-head", fontName=FONT_BOLD, fontSize=7.5, leading=9,
-                      textColor=NAVY),
-        section_head=ps("if-section-head", fontName=FONT_BOLD, fontSize=8, leading=10,
-                        textColor=NAVY, spaceBefore=10, spaceAfter=3, keepWithNext=1),
-        meta_value=ps("if-meta-value", fontName=FONT_BOLD, fontSize=9, leading=11.5,
-                      alignment=TA_RIGHT),
+        title=ps(
+            "if-title",
+            fontName=FONT_BOLD,
+            fontSize=24,
+            leading=28,
+            textColor=NAVY,
+            alignment=TA_RIGHT,
+            spaceAfter=6,
+        ),
+        panel_head=ps("if-panel-head", fontName=FONT_BOLD, fontSize=7.5, leading=9, textColor=NAVY),
+        section_head=ps(
+            "if-section-head",
+            fontName=FONT_BOLD,
+            fontSize=8,
+            leading=10,
+            textColor=NAVY,
+            spaceBefore=10,
+            spaceAfter=3,
+            keepWithNext=1,
+        ),
+        meta_value=ps(
+            "if-meta-value", fontName=FONT_BOLD, fontSize=9, leading=11.5, alignment=TA_RIGHT
+        ),
     )
 
 
@@ -349,12 +387,21 @@ class _Ctx:
     def lines_para(self, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
         return _Para("<br/>".join(_markup(line, self.cjk) for line in lines), style)
 
-    def cell(self, text: object, inner_width: float, style: ParagraphStyle,
-             font: str = FONT, size: float = _BODY_SIZE) -> str | Paragraph:
+    def cell(
+        self,
+        text: object,
+        inner_width: float,
+        style: ParagraphStyle,
+        font: str = FONT,
+        size: float = _BODY_SIZE,
+    ) -> str | Paragraph:
         """A plain string if it fits on one line in the table's font, else a Paragraph."""
         s = _clean(text)
-        if ("\n" not in s and not _HAS_CJK.search(s)
-                and pdfmetrics.stringWidth(s, font, size) <= inner_width):
+        if (
+            "\n" not in s
+            and not _HAS_CJK.search(s)
+            and pdfmetrics.stringWidth(s, font, size) <= inner_width
+        ):
             return s
         return _Para(_markup(s, self.cjk), style)
 
@@ -387,8 +434,10 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
         with Image.open(io.BytesIO(logo.data), formats=("PNG", "JPEG")) as im:
             w, h = im.size
             if w < 1 or h < 1 or w * h > MAX_LOGO_PIXELS:
-                raise RenderError(f"the logo is {w}x{h} pixels; at most "
-                                  f"{MAX_LOGO_PIXELS:,} pixels can be rendered")
+                raise RenderError(
+                    f"the logo is {w}x{h} pixels; at most "
+                    f"{MAX_LOGO_PIXELS:,} pixels can be rendered"
+                )
             im.load()  # a truncated or corrupt image fails here, not halfway through the PDF
         reader = ImageReader(io.BytesIO(logo.data))
         reader.getSize()
@@ -397,8 +446,9 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
     except UnidentifiedImageError as exc:
         raise RenderError("the logo is not a PNG or JPEG image") from exc
     except Image.DecompressionBombError as exc:
-        raise RenderError(f"the logo has too many pixels; at most {MAX_LOGO_PIXELS:,} "
-                          "can be rendered") from exc
+        raise RenderError(
+            f"the logo has too many pixels; at most {MAX_LOGO_PIXELS:,} can be rendered"
+        ) from exc
     except Exception as exc:  # PIL raises many unrelated types for damaged data
         raise RenderError(f"the logo image is damaged and cannot be decoded: {exc}") from exc
     scale = min(max_w / w, max_h / h)
@@ -413,8 +463,15 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
 class _NumberedCanvas(Canvas):
     """Keeps every page until the end so the footer can say "Page N of M"."""
 
-    def __init__(self, *args: Any, footer: str = "", cjk: str = CJK_SIMPLIFIED,
-                 created: str = "", doc_id: bytes = b"", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        footer: str = "",
+        cjk: str = CJK_SIMPLIFIED,
+        created: str = "",
+        doc_id: bytes = b"",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
         self._footer = footer
@@ -451,8 +508,9 @@ class _NumberedCanvas(Canvas):
 
 
 def _doc_id(invoice: Invoice) -> bytes:
-    canonical = json.dumps(to_json(invoice), sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        to_json(invoice), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:16]
     ids = PDFText(digest, enc="raw").format(DummyDoc())
     return b"\n[" + ids + ids + b"]\n"
@@ -467,11 +525,19 @@ def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
         y = h - 10 * mm
         canv.saveState()
         canv.setFillColor(NAVY)
-        _draw_text(canv, ctx.margin_x, y, left, FONT_BOLD, 8.5, ctx.cjk,
-                   max_width=ctx.width * 0.55)
+        _draw_text(canv, ctx.margin_x, y, left, FONT_BOLD, 8.5, ctx.cjk, max_width=ctx.width * 0.55)
         canv.setFillColor(MUTED)
-        _draw_text(canv, w - ctx.margin_x, y, right, FONT, 8, ctx.cjk, align="right",
-                   max_width=ctx.width * 0.4)
+        _draw_text(
+            canv,
+            w - ctx.margin_x,
+            y,
+            right,
+            FONT,
+            8,
+            ctx.cjk,
+            align="right",
+            max_width=ctx.width * 0.4,
+        )
         canv.setStrokeColor(RULE)
         canv.setLineWidth(0.5)
         canv.line(ctx.margin_x, y - 4, w - ctx.margin_x, y - 4)
@@ -516,8 +582,10 @@ def _header(ctx: _Ctx) -> Table:
     if details:
         left.append(ctx.lines_para(details, st.small))
 
-    meta: list[tuple[str, str]] = [("Invoice number", inv.number),
-                                   ("Issue date", fmt.date(inv.issue_date, inv))]
+    meta: list[tuple[str, str]] = [
+        ("Invoice number", inv.number),
+        ("Issue date", fmt.date(inv.issue_date, inv)),
+    ]
     if inv.due_date is not None:
         meta.append(("Due date", fmt.date(inv.due_date, inv)))
     if inv.payment_terms:
@@ -525,26 +593,39 @@ def _header(ctx: _Ctx) -> Table:
     meta.append(("Currency", inv.currency))
     label_w = 30 * mm
     meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
-    meta_table = Table(meta_rows, colWidths=[label_w, right_w - label_w], hAlign="RIGHT",
-                       splitInRow=1, style=TableStyle([
-                           ("FONT", (0, 0), (0, -1), FONT, 8.5),
-                           ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
-                           ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                           ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                           ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                           ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                           ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-                       ]))
+    meta_table = Table(
+        meta_rows,
+        colWidths=[label_w, right_w - label_w],
+        hAlign="RIGHT",
+        splitInRow=1,
+        style=TableStyle(
+            [
+                ("FONT", (0, 0), (0, -1), FONT, 8.5),
+                ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        ),
+    )
     right: list[Flowable] = [ctx.para("INVOICE", st.title), meta_table]
-    return Table([[left, right]], colWidths=[left_w, right_w], splitInRow=1,
-                 style=TableStyle([
-                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                     ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                     ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                     ("TOPPADDING", (0, 0), (-1, -1), 0),
-                     ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-                     ("RIGHTPADDING", (0, 0), (0, -1), 10),
-                 ]))
+    return Table(
+        [[left, right]],
+        colWidths=[left_w, right_w],
+        splitInRow=1,
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (0, -1), 10),
+            ]
+        ),
+    )
 
 
 def _party_panels(ctx: _Ctx) -> Table:
@@ -576,8 +657,9 @@ def _party_panels(ctx: _Ctx) -> Table:
         heads[2] = ctx.para("SHIP TO", st.panel_head)
         bodies[2] = content(inv.ship_to)
         cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
-    return Table([heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1,
-                 style=TableStyle(cmds))
+    return Table(
+        [heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1, style=TableStyle(cmds)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,9 +671,18 @@ class _ItemRows(Flowable):
     """The items table, paginated in linear time: each page gets one ``Table`` holding the
     header row and the rows that fit; the rest flows on as another ``_ItemRows``."""
 
-    def __init__(self, header: list[Any], header_h: float, rows: list[list[Any]],
-                 heights: list[float], shaded: list[bool], col_widths: list[float],
-                 style: TableStyle, start: int = 0, suffix: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        header: list[Any],
+        header_h: float,
+        rows: list[list[Any]],
+        heights: list[float],
+        shaded: list[bool],
+        col_widths: list[float],
+        style: TableStyle,
+        start: int = 0,
+        suffix: list[float] | None = None,
+    ) -> None:
         super().__init__()
         self.header, self.header_h = header, header_h
         self.rows, self.heights, self.shaded = rows, heights, shaded
@@ -604,12 +695,21 @@ class _ItemRows(Flowable):
         self.suffix = suffix
 
     def _table(self, i: int, j: int) -> Table:
-        t = Table([self.header, *self.rows[i:j]], colWidths=self.col_widths,
-                  rowHeights=[self.header_h, *self.heights[i:j]], repeatRows=1,
-                  style=self.style)
+        t = Table(
+            [self.header, *self.rows[i:j]],
+            colWidths=self.col_widths,
+            rowHeights=[self.header_h, *self.heights[i:j]],
+            repeatRows=1,
+            style=self.style,
+        )
         # alternate the colours by item, continuing across pages
-        t.setStyle([("BACKGROUND", (0, r), (-1, r), ROW_ALT)
-                    for r, row in enumerate(range(i, j), start=1) if self.shaded[row]])
+        t.setStyle(
+            [
+                ("BACKGROUND", (0, r), (-1, r), ROW_ALT)
+                for r, row in enumerate(range(i, j), start=1)
+                if self.shaded[row]
+            ]
+        )
         return t
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
@@ -628,9 +728,20 @@ class _ItemRows(Flowable):
             return []  # not even one row: start on the next page
         if j == n:
             return [self._table(self.start, n)]
-        return [self._table(self.start, j),
-                _ItemRows(self.header, self.header_h, self.rows, self.heights, self.shaded,
-                          self.col_widths, self.style, j, self.suffix)]
+        return [
+            self._table(self.start, j),
+            _ItemRows(
+                self.header,
+                self.header_h,
+                self.rows,
+                self.heights,
+                self.shaded,
+                self.col_widths,
+                self.style,
+                j,
+                self.suffix,
+            ),
+        ]
 
     def draw(self) -> None:
         t = self._table(self.start, len(self.heights))
@@ -638,8 +749,9 @@ class _ItemRows(Flowable):
         t.drawOn(self.canv, 0, 0)
 
 
-def _col_width(strings: Sequence[str], font: str, size: float, floor: float,
-               cjk: str = CJK_SIMPLIFIED) -> float:
+def _col_width(
+    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_SIMPLIFIED
+) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
     widest = max((_text_width(s, font, size, cjk) for s in longest), default=0.0)
@@ -653,12 +765,19 @@ def _items(ctx: _Ctx) -> Flowable:
     has_tax = any(it.tax_rate is not None for it in items)
     has_disc = any(it.discount is not None for it in items)
 
-    qty = [_clean(fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else ""))
-           for it in items]
+    qty = [
+        _clean(fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")) for it in items
+    ]
     price = [ctx.money(it.unit_price) for it in items]
     amount = [ctx.money(lt.amount) for lt in lines]
-    tax = ([_clean(fmt.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
-            for it in items] if has_tax else [])
+    tax = (
+        [
+            _clean(fmt.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
+            for it in items
+        ]
+        if has_tax
+        else []
+    )
     disc: list[str] = []
     if has_disc:
         for it, lt in zip(items, lines, strict=True):
@@ -673,8 +792,7 @@ def _items(ctx: _Ctx) -> Flowable:
     # the columns: (key, header); numeric columns are as wide as their widest value,
     # the description takes the rest
     sw = pdfmetrics.stringWidth
-    numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc,
-               "amount": amount}
+    numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc, "amount": amount}
     cols = [("n", "#")]
     if has_sku:
         cols.append(("sku", "SKU"))
@@ -717,8 +835,11 @@ def _items(ctx: _Ctx) -> Flowable:
             else:
                 text = numeric[k][i]
                 # numbers fit by construction of the column widths (unless scaled down)
-                cell = (text if scale == 1.0 and k != "qty" and not _HAS_CJK.search(text)
-                        else ctx.cell(text, inner[k], st.cell_right))
+                cell = (
+                    text
+                    if scale == 1.0 and k != "qty" and not _HAS_CJK.search(text)
+                    else ctx.cell(text, inner[k], st.cell_right)
+                )
             row.append(cell)
         h = _ROW_H
         more: dict[int, list[Any]] = {}  # column -> the pieces of a too-tall cell
@@ -812,8 +933,12 @@ def _totals(ctx: _Ctx) -> Table:
     label_w = min(label_w, ctx.width * 0.62 - value_w)
     data: list[list[Any]] = []
     for label, value, _kind in rows:
-        data.append([ctx.cell(label, label_w - 2 * _PAD_X, ctx.st.body, FONT, 9),
-                     ctx.cell(value, value_w - 2 * _PAD_X, ctx.st.body_right, FONT_BOLD, 9.5)])
+        data.append(
+            [
+                ctx.cell(label, label_w - 2 * _PAD_X, ctx.st.body, FONT, 9),
+                ctx.cell(value, value_w - 2 * _PAD_X, ctx.st.body_right, FONT_BOLD, 9.5),
+            ]
+        )
     cmds: list[tuple[Any, ...]] = [
         ("FONT", (0, 0), (0, -1), FONT, 9),
         ("FONT", (1, 0), (1, -1), FONT, 9),
@@ -829,14 +954,19 @@ def _totals(ctx: _Ctx) -> Table:
         if kind == "muted":
             cmds += [("FONT", (0, r), (-1, r), FONT, 8), ("TEXTCOLOR", (0, r), (-1, r), MUTED)]
         elif kind == "total":
-            cmds += [("FONT", (0, r), (-1, r), FONT_BOLD, 10),
-                     ("LINEABOVE", (0, r), (-1, r), 1, NAVY),
-                     ("TOPPADDING", (0, r), (-1, r), 5)]
+            cmds += [
+                ("FONT", (0, r), (-1, r), FONT_BOLD, 10),
+                ("LINEABOVE", (0, r), (-1, r), 1, NAVY),
+                ("TOPPADDING", (0, r), (-1, r), 5),
+            ]
         elif kind == "due":
-            cmds += [("FONT", (0, r), (-1, r), FONT_BOLD, 10.5),
-                     ("BACKGROUND", (0, r), (-1, r), NAVY),
-                     ("TEXTCOLOR", (0, r), (-1, r), WHITE),
-                     ("TOPPADDING", (0, r), (-1, r), 6), ("BOTTOMPADDING", (0, r), (-1, r), 6)]
+            cmds += [
+                ("FONT", (0, r), (-1, r), FONT_BOLD, 10.5),
+                ("BACKGROUND", (0, r), (-1, r), NAVY),
+                ("TEXTCOLOR", (0, r), (-1, r), WHITE),
+                ("TOPPADDING", (0, r), (-1, r), 6),
+                ("BOTTOMPADDING", (0, r), (-1, r), 6),
+            ]
     return Table(data, colWidths=[label_w, value_w], hAlign="RIGHT", style=TableStyle(cmds))
 
 
@@ -845,9 +975,14 @@ _PAYMENT_PAD = 7.0
 
 
 def _payment_fields(p: PaymentDetails) -> list[tuple[str, str]]:
-    fields = [("Bank", p.bank_name), ("Account holder", p.account_holder),
-              ("Account number", p.account_number), ("IBAN", p.iban), ("BIC", p.bic),
-              ("Reference", p.reference)]
+    fields = [
+        ("Bank", p.bank_name),
+        ("Account holder", p.account_holder),
+        ("Account number", p.account_number),
+        ("IBAN", p.iban),
+        ("BIC", p.bic),
+        ("Reference", p.reference),
+    ]
     return [(k, v) for k, v in fields if v]
 
 
@@ -858,22 +993,29 @@ def _payment(ctx: _Ctx, p: PaymentDetails, width: float) -> Table | None:
     label_w = _PAYMENT_LABEL_W
     data: list[list[Any]] = [[ctx.para("PAYMENT DETAILS", ctx.st.panel_head), ""]]
     data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
-    return Table(data, colWidths=[label_w, width - label_w], hAlign="LEFT", style=TableStyle([
-        ("SPAN", (0, 0), (1, 0)),
-        ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
-        ("BOX", (0, 0), (-1, -1), 0.75, RULE),
-        ("FONT", (0, 1), (0, -1), FONT, 8.5),
-        ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("TOPPADDING", (0, 0), (-1, 0), 4),
-        ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
-        ("TOPPADDING", (0, 1), (-1, 1), 5),
-        ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
-    ]))
+    return Table(
+        data,
+        colWidths=[label_w, width - label_w],
+        hAlign="LEFT",
+        style=TableStyle(
+            [
+                ("SPAN", (0, 0), (1, 0)),
+                ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
+                ("BOX", (0, 0), (-1, -1), 0.75, RULE),
+                ("FONT", (0, 1), (0, -1), FONT, 8.5),
+                ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+                ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+                ("TOPPADDING", (0, 0), (-1, 0), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
+                ("TOPPADDING", (0, 1), (-1, 1), 5),
+                ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
+            ]
+        ),
+    )
 
 
 def _closing(ctx: _Ctx) -> list[Flowable]:
@@ -886,18 +1028,31 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     side_w = ctx.width - tw - gap
     # the payment details go beside the totals if every value fits on one line there
     value_room = side_w - _PAYMENT_LABEL_W - 2 * _PAYMENT_PAD
-    side = (_payment(ctx, inv.payment, side_w)
-            if inv.payment is not None and all(
-                "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
-                for _, v in _payment_fields(inv.payment)) else None)
+    side = (
+        _payment(ctx, inv.payment, side_w)
+        if inv.payment is not None
+        and all(
+            "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
+            for _, v in _payment_fields(inv.payment)
+        )
+        else None
+    )
     if side is not None:
-        out.append(Table([[side, "", totals]], colWidths=[side_w, gap, tw], style=TableStyle([
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-            ("TOPPADDING", (0, 0), (-1, -1), 0),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-        ])))
+        out.append(
+            Table(
+                [[side, "", totals]],
+                colWidths=[side_w, gap, tw],
+                style=TableStyle(
+                    [
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                        ("TOPPADDING", (0, 0), (-1, -1), 0),
+                        ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+                    ]
+                ),
+            )
+        )
     else:
         out.append(KeepTogether([totals]))
         full = _payment(ctx, inv.payment, ctx.width) if inv.payment is not None else None
@@ -933,25 +1088,47 @@ def render_pdf(invoice: Invoice) -> bytes:
     seller = _clean(inv.seller.name)
     buf = io.BytesIO()
     doc = BaseDocTemplate(
-        buf, pagesize=ctx.pagesize,
-        leftMargin=ctx.margin_x, rightMargin=ctx.margin_x,
-        topMargin=ctx.margin_top, bottomMargin=ctx.margin_bottom,
-        title=_clean(f"Invoice {inv.number}"), author=seller,
-        subject=_clean(f"Invoice {inv.number} of {fmt.date(inv.issue_date, inv)} "
-                       f"to {_party_title(inv.bill_to)}"),
-        creator="invoiceflow", keywords=["invoice", _clean(inv.number)],
-        invariant=1, lang=inv.locale, displayDocTitle=1, initialFontName=FONT,
+        buf,
+        pagesize=ctx.pagesize,
+        leftMargin=ctx.margin_x,
+        rightMargin=ctx.margin_x,
+        topMargin=ctx.margin_top,
+        bottomMargin=ctx.margin_bottom,
+        title=_clean(f"Invoice {inv.number}"),
+        author=seller,
+        subject=_clean(
+            f"Invoice {inv.number} of {fmt.date(inv.issue_date, inv)} "
+            f"to {_party_title(inv.bill_to)}"
+        ),
+        creator="invoiceflow",
+        keywords=["invoice", _clean(inv.number)],
+        invariant=1,
+        lang=inv.locale,
+        displayDocTitle=1,
+        initialFontName=FONT,
     )
-    frame = Frame(ctx.margin_x, ctx.margin_bottom, ctx.width, ctx.height, id="body",
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-    doc.addPageTemplates([
-        PageTemplate("first", [frame], autoNextPageTemplate="later"),
-        PageTemplate("later", [frame], onPage=_running_header(ctx)),
-    ])
+    frame = Frame(
+        ctx.margin_x,
+        ctx.margin_bottom,
+        ctx.width,
+        ctx.height,
+        id="body",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    doc.addPageTemplates(
+        [
+            PageTemplate("first", [frame], autoNextPageTemplate="later"),
+            PageTemplate("later", [frame], onPage=_running_header(ctx)),
+        ]
+    )
     footer = f"Invoice {inv.number} \u00b7 {_party_title(inv.seller)}"
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
-    canvasmaker = partial(_NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created,
-                          doc_id=_doc_id(inv))
+    canvasmaker = partial(
+        _NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created, doc_id=_doc_id(inv)
+    )
     try:
         doc.build(story, canvasmaker=canvasmaker)
     except LayoutError as exc:
@@ -972,6 +1149,7 @@ def check_pdf(data: bytes) -> None:
     if not data.startswith(b"%PDF-1.") or match is None:
         raise RenderError("the PDF is not valid: its header or trailer is missing")
     offset = int(match.group(1))
-    if data[offset:offset + 4] != b"xref" or b"trailer" not in data[offset:]:
-        raise RenderError("the PDF is not valid: its cross-reference table is not where the "
-                          "trailer says")
+    if data[offset : offset + 4] != b"xref" or b"trailer" not in data[offset:]:
+        raise RenderError(
+            "the PDF is not valid: its cross-reference table is not where the trailer says"
+        )

@@ -132,8 +132,13 @@ def _check_renderable(inv: Invoice, totals: Totals) -> None:
         if not value.is_finite():
             problems.append(Problem(pointer, f"{what} is not a number"))
         elif _digits(value) > MAX_DIGITS:
-            problems.append(Problem(pointer, f"{what} has more than {MAX_DIGITS} significant "
-                                             "digits, which a spreadsheet cannot hold"))
+            problems.append(
+                Problem(
+                    pointer,
+                    f"{what} has more than {MAX_DIGITS} significant "
+                    "digits, which a spreadsheet cannot hold",
+                )
+            )
 
     if len(inv.items) + 200 > MAX_ROWS:
         problems.append(Problem("/items", "too many items for one worksheet"))
@@ -168,8 +173,11 @@ def _check_renderable(inv: Invoice, totals: Totals) -> None:
 def _currency_affixes(inv: Invoice) -> tuple[str, str]:
     """The currency symbol as prefix or suffix, the way the invoice's locale writes it (an
     unknown locale raises RenderError, as for the PDF)."""
-    return _affixes(inv.currency, fmt.currency_symbol(inv),
-                    fmt.locale_of(inv).currency_formats["standard"].pattern)
+    return _affixes(
+        inv.currency,
+        fmt.currency_symbol(inv),
+        fmt.locale_of(inv).currency_formats["standard"].pattern,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -248,9 +256,11 @@ def check_workbook(data: bytes) -> None:
                 if name.endswith((".xml", ".rels")):
                     expat.ParserCreate().Parse(archive.read(name), True)
     except expat.ExpatError as exc:
-        raise RenderError(f"the workbook is not valid: its part {name} is not well-formed "
-                          f"XML ({expat.errors.messages.get(exc.code, 'error')} at line "
-                          f"{exc.lineno})") from None
+        raise RenderError(
+            f"the workbook is not valid: its part {name} is not well-formed "
+            f"XML ({expat.errors.messages.get(exc.code, 'error')} at line "
+            f"{exc.lineno})"
+        ) from None
     except zipfile.BadZipFile:
         raise RenderError("the workbook is not valid: it is not a zip archive") from None
 
@@ -263,8 +273,9 @@ class _FixedTimeZip(zipfile.ZipFile):
         year = min(max(when.year, 1980), 2107)
         self._date_time = (year, when.month, when.day, 0, 0, 0)
 
-    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None,
-                 compresslevel: Any = None) -> None:
+    def writestr(
+        self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None, compresslevel: Any = None
+    ) -> None:
         if not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
             info = zipfile.ZipInfo(zinfo_or_arcname, date_time=self._date_time)
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -272,8 +283,13 @@ class _FixedTimeZip(zipfile.ZipFile):
             zinfo_or_arcname = info
         super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
 
-    def write(self, filename: Any, arcname: Any = None, compress_type: Any = None,
-              compresslevel: Any = None) -> None:
+    def write(
+        self,
+        filename: Any,
+        arcname: Any = None,
+        compress_type: Any = None,
+        compresslevel: Any = None,
+    ) -> None:
         if isinstance(filename, io.BytesIO):  # a worksheet written by _SheetWriter
             self.writestr(arcname, filename.getvalue())
             return
@@ -343,12 +359,16 @@ class _Rows:
             style = f' s="{sid}"' if sid else ""
             kind = type(value)
             if kind is _F:
-                out.append(f'<c r="{ref}"{style}><f>{_xml_text(value.formula)}</f>'
-                           f"<v>{_cached(value.value)}</v></c>")
+                out.append(
+                    f'<c r="{ref}"{style}><f>{_xml_text(value.formula)}</f>'
+                    f"<v>{_cached(value.value)}</v></c>"
+                )
             elif kind is str:
                 space = ' xml:space="preserve"' if value != value.strip() else ""
-                out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>'
-                           f"{_xml_text(value)}</t></is></c>")
+                out.append(
+                    f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>'
+                    f"{_xml_text(value)}</t></is></c>"
+                )
             else:
                 if kind is Decimal:
                     number = format(value, "f")
@@ -390,8 +410,17 @@ class _SheetWriter(WorksheetWriter):
         match = _EMPTY_SHEET_DATA.search(xml)
         if match is None:  # pragma: no cover - openpyxl always writes sheetData
             raise RuntimeError("openpyxl wrote a worksheet without sheetData")
-        self.out = io.BytesIO(b"".join((xml[:match.start()], b"<sheetData>", self._rows_xml,
-                                        b"</sheetData>", xml[match.end():])))
+        self.out = io.BytesIO(
+            b"".join(
+                (
+                    xml[: match.start()],
+                    b"<sheetData>",
+                    self._rows_xml,
+                    b"</sheetData>",
+                    xml[match.end() :],
+                )
+            )
+        )
 
     def cleanup(self) -> None:
         pass
@@ -600,8 +629,10 @@ class _Renderer:
             lastModifiedBy=_clean(inv.seller.name),
             keywords=_clean(f"invoice, {inv.number}"),
             category="Invoice",
-            description=_clean(f"Total {self.totals.total} {inv.currency}, balance due "
-                               f"{self.totals.balance_due} {inv.currency}"),
+            description=_clean(
+                f"Total {self.totals.total} {inv.currency}, balance due "
+                f"{self.totals.balance_due} {inv.currency}"
+            ),
             language=inv.locale,
             created=when,
             modified=when,
@@ -662,8 +693,9 @@ class _Renderer:
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         setup = ws.page_setup
         setup.orientation = "landscape" if n > 6 else "portrait"
-        setup.paperSize = (_PAPER_LETTER if _territory(inv.locale) in _LETTER_TERRITORIES
-                           else _PAPER_A4)
+        setup.paperSize = (
+            _PAPER_LETTER if _territory(inv.locale) in _LETTER_TERRITORIES else _PAPER_A4
+        )
         setup.fitToWidth = 1
         setup.fitToHeight = 0
         ws.print_options.horizontalCentered = True
@@ -739,8 +771,13 @@ class _Renderer:
         amt = self.L["amount"]
         rows = self.out
 
-        def line(label: str, formula: str, value: Decimal, value_style: str = "money",
-                 label_style: str = "label") -> None:
+        def line(
+            label: str,
+            formula: str,
+            value: Decimal,
+            value_style: str = "money",
+            label_style: str = "label",
+        ) -> None:
             row: list[_CellSpec] = [None] * self.ncols
             row[self.c_label - 1] = self._cell(label, label_style)
             row[self.c_val - 1] = self._cell(_F(formula, value), value_style)
@@ -754,23 +791,33 @@ class _Renderer:
         line("Subtotal", sub, t.subtotal)
         if self.r_ldisc:
             ld = self.L["ldisc"]
-            line("incl. line discounts", f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})",
-                 t.line_discounts)
+            line(
+                "incl. line discounts",
+                f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})",
+                t.line_discounts,
+            )
         if self.r_disc:
             dsc = inv.discount
             assert dsc is not None
-            label = (f"Discount ({fmt.percent(dsc.value, inv)})" if dsc.kind == "percent"
-                     else "Discount")
+            label = (
+                f"Discount ({fmt.percent(dsc.value, inv)})" if dsc.kind == "percent" else "Discount"
+            )
             line(label, f"{TAX_SHEET}!$C${self.t_total}", t.discount, "discount")
         if self.r_ship:
             rate = inv.shipping_tax_rate
-            label = ("Shipping" if rate is None
-                     else f"Shipping ({fmt.tax_name(inv)} {fmt.percent(rate, inv)})")
+            label = (
+                "Shipping"
+                if rate is None
+                else f"Shipping ({fmt.tax_name(inv)} {fmt.percent(rate, inv)})"
+            )
             line(label, f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
         for idx, g in self.taxed:
             assert g.rate is not None
-            line(f"{fmt.tax_name(inv)} {fmt.percent(g.rate, inv)}",
-                 f"{TAX_SHEET}!$F${self.t_first + idx}", g.tax)
+            line(
+                f"{fmt.tax_name(inv)} {fmt.percent(g.rate, inv)}",
+                f"{TAX_SHEET}!$F${self.t_first + idx}",
+                g.tax,
+            )
         total = f"{V}{self.r_sub}"
         if self.r_disc:
             total += f"-{V}{self.r_disc}"
@@ -779,8 +826,13 @@ class _Renderer:
         total += f"+{TAX_SHEET}!$F${self.t_total}"
         line("Total", f"ROUND({total},{d})", t.total, "money_total", "label_total")
         line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})", t.amount_paid)
-        line("Balance due", f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})", t.balance_due,
-             "money_total", "label_total")
+        line(
+            "Balance due",
+            f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})",
+            t.balance_due,
+            "money_total",
+            "label_total",
+        )
 
     def _footer_rows(self) -> None:
         """Notes and terms (each paragraph wrapped across the table's width), then the
@@ -802,9 +854,14 @@ class _Renderer:
                     rows.append([self._text(paragraph)])
         pay = inv.payment
         if pay is not None:
-            pairs = [("Bank", pay.bank_name), ("Account holder", pay.account_holder),
-                     ("Account number", pay.account_number), ("IBAN", pay.iban),
-                     ("BIC", pay.bic), ("Reference", pay.reference)]
+            pairs = [
+                ("Bank", pay.bank_name),
+                ("Account holder", pay.account_holder),
+                ("Account number", pay.account_number),
+                ("IBAN", pay.iban),
+                ("BIC", pay.bic),
+                ("Reference", pay.reference),
+            ]
             lines = [f"{k}: {v}" for k, v in pairs if v]
             if lines:
                 rows.append([])
@@ -844,18 +901,21 @@ class _Renderer:
                 share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})", g.discount)
             ship: Any = 0
             if self.r_ship and g.rate == inv.shipping_tax_rate:
-                ship = _F(f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}",
-                          g.shipping)
+                ship = _F(
+                    f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}", g.shipping
+                )
             tax: Any = 0 if g.rate is None else _F(f"ROUND(E{r}*A{r}/100,{d})", g.tax)
-            out.append([
-                None if g.rate is None else cell(g.rate, ("rate_bold", _places(g.rate))),
-                cell(_F(lines, g.lines), "money"),
-                cell(share, "money"),
-                cell(ship, "money"),
-                cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})", g.base), "money"),
-                cell(tax, "money"),
-                cell("not taxed", "muted") if g.rate is None else None,
-            ])
+            out.append(
+                [
+                    None if g.rate is None else cell(g.rate, ("rate_bold", _places(g.rate))),
+                    cell(_F(lines, g.lines), "money"),
+                    cell(share, "money"),
+                    cell(ship, "money"),
+                    cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})", g.base), "money"),
+                    cell(tax, "money"),
+                    cell("not taxed", "muted") if g.rate is None else None,
+                ]
+            )
         if disc is not None and disc.kind == "amount":
             share_total = f"IF({sub}=0,0,ROUND($B${self.t_param},{d}))"
         else:
@@ -865,19 +925,24 @@ class _Renderer:
             return _F(f"ROUND(SUM({col}{first}:{col}{last}),{d})" if t.groups else "0", value)
 
         zero = Decimal(0)
-        out.append([
-            cell("Total", "label_total"),
-            cell(total("B", sum((g.lines for g in t.groups), zero)), "money_total"),
-            cell(_F(share_total, t.discount), "money_total"),
-            cell(total("D", sum((g.shipping for g in t.groups), zero)), "money_total"),
-            cell(total("E", sum((g.base for g in t.groups), zero)), "money_total"),
-            cell(total("F", t.tax), "money_total"),
-        ])
+        out.append(
+            [
+                cell("Total", "label_total"),
+                cell(total("B", sum((g.lines for g in t.groups), zero)), "money_total"),
+                cell(_F(share_total, t.discount), "money_total"),
+                cell(total("D", sum((g.shipping for g in t.groups), zero)), "money_total"),
+                cell(total("E", sum((g.base for g in t.groups), zero)), "money_total"),
+                cell(total("F", t.tax), "money_total"),
+            ]
+        )
         if disc is not None:
             out.append([])
             style = ("rate" if disc.kind == "percent" else "damt", _places(disc.value))
-            label = ("Invoice discount (percent)" if disc.kind == "percent"
-                     else "Invoice discount (amount)")
+            label = (
+                "Invoice discount (percent)"
+                if disc.kind == "percent"
+                else "Invoice discount (amount)"
+            )
             out.append([cell(label, "bold"), cell(disc.value, style)])
 
         for i, w in enumerate([26, 16, 16, 16, 16, 16, 12], 1):

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 __all__ = ["Broker", "Ingress", "Trigger", "load_triggers", "make_broker"]
 
 
-def make_broker(triggers: Iterable[Trigger], resolve: Resolver, *,
-                rabbitmq_url: str | None = None, **options: Any) -> Broker | RabbitBroker:
+def make_broker(
+    triggers: Iterable[Trigger],
+    resolve: Resolver,
+    *,
+    rabbitmq_url: str | None = None,
+    **options: Any,
+) -> Broker | RabbitBroker:
     """An in-process :class:`Broker`, or a :class:`~invoiceflow.runtime.rabbit.RabbitBroker`
     when ``rabbitmq_url`` is given (``Settings.rabbitmq_url``). Not started: call ``start()``.
 

@@ -72,8 +72,9 @@ def select_triggers(triggers: Iterable[Trigger], broker: str | None) -> tuple[st
     if broker is None:
         names = sorted({t.broker for t in triggers})
         if len(names) > 1:
-            raise ValueError(f"the triggers belong to several brokers ({', '.join(names)}): "
-                             "name one")
+            raise ValueError(
+                f"the triggers belong to several brokers ({', '.join(names)}): name one"
+            )
         broker = names[0] if names else "default"
     return broker, [t for t in triggers if t.broker == broker]
 
@@ -86,8 +87,7 @@ class Ingress:
     def publish(self, event: events.Event) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str],
-                                                                        bytes]:
+    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         """``(status, headers, body)`` for a POST to the ingress."""
         try:
             if len(body) > MAX_BODY_BYTES:
@@ -103,11 +103,17 @@ class Ingress:
     def wsgi_app(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         """The ingress as a WSGI application (it answers on any path)."""
         if environ.get("REQUEST_METHOD") != "POST":
-            body = json.dumps({"status": 405, "title": "Method not allowed",
-                               "detail": "POST one CloudEvent"}).encode()
-            start_response("405 Method Not Allowed",
-                           [("Allow", "POST"), ("Content-Type", "application/problem+json"),
-                            ("Content-Length", str(len(body)))])
+            body = json.dumps(
+                {"status": 405, "title": "Method not allowed", "detail": "POST one CloudEvent"}
+            ).encode()
+            start_response(
+                "405 Method Not Allowed",
+                [
+                    ("Allow", "POST"),
+                    ("Content-Type", "application/problem+json"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
             return [body]
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -116,7 +122,8 @@ class Ingress:
         stream = environ["wsgi.input"]
         if length > MAX_BODY_BYTES:
             status, headers, body = _problem(
-                PayloadTooLarge(f"an event request is at most {MAX_BODY_BYTES} bytes"))
+                PayloadTooLarge(f"an event request is at most {MAX_BODY_BYTES} bytes")
+            )
         else:
             if length:
                 raw = stream.read(length)
@@ -125,8 +132,12 @@ class Ingress:
             else:
                 raw = b""
             status, headers, body = self.handle(_headers_from_environ(environ), raw)
-        reason = {202: "Accepted", 400: "Bad Request", 413: "Payload Too Large",
-                  503: "Service Unavailable"}.get(status, "Error")
+        reason = {
+            202: "Accepted",
+            400: "Bad Request",
+            413: "Payload Too Large",
+            503: "Service Unavailable",
+        }.get(status, "Error")
         response_headers = [*headers.items(), ("Content-Length", str(len(body)))]
         start_response(f"{status} {reason}", response_headers)
         return [body]
@@ -135,13 +146,19 @@ class Ingress:
 
 
 def _problem(exc: InvoiceflowError) -> tuple[int, dict[str, str], bytes]:
-    return (exc.status, {"Content-Type": "application/problem+json"},
-            json.dumps(body_for(exc)).encode())
+    return (
+        exc.status,
+        {"Content-Type": "application/problem+json"},
+        json.dumps(body_for(exc)).encode(),
+    )
 
 
 def _headers_from_environ(environ: Mapping[str, Any]) -> dict[str, str]:
-    headers = {key[5:].replace("_", "-").lower(): str(value)
-               for key, value in environ.items() if key.startswith("HTTP_")}
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])
     return headers
@@ -155,14 +172,25 @@ class Broker(Ingress):
     an earlier process (also one killed with SIGKILL). Without a store, the queue is in
     memory only (lost at a crash)."""
 
-    def __init__(self, triggers: Iterable[Trigger], resolve: Resolver, *,
-                 broker: str | None = None, workers: int = 8,
-                 default_timeout: float = DEFAULT_TIMEOUT,
-                 store: Repository | None = None) -> None:
+    def __init__(
+        self,
+        triggers: Iterable[Trigger],
+        resolve: Resolver,
+        *,
+        broker: str | None = None,
+        workers: int = 8,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        store: Repository | None = None,
+    ) -> None:
         self.name, self.triggers = select_triggers(triggers, broker)
         self.store = store
-        self.dispatcher = Dispatcher(resolve, workers=workers, default_timeout=default_timeout,
-                                     on_reply=self.publish, name=self.name)
+        self.dispatcher = Dispatcher(
+            resolve,
+            workers=workers,
+            default_timeout=default_timeout,
+            on_reply=self.publish,
+            name=self.name,
+        )
         self._by_name = {t.name: t for t in self.triggers}
         self._running = False
 
@@ -175,9 +203,13 @@ class Broker(Ingress):
         self.dispatcher.start()
         self._running = True
         resumed = self._resume() if self.store is not None else 0
-        log.info("broker %s (in process%s) started with %d triggers%s", self.name,
-                 ", durable" if self.store is not None else "", len(self.triggers),
-                 f"; {resumed} deliveries resumed" if resumed else "")
+        log.info(
+            "broker %s (in process%s) started with %d triggers%s",
+            self.name,
+            ", durable" if self.store is not None else "",
+            len(self.triggers),
+            f"; {resumed} deliveries resumed" if resumed else "",
+        )
         return self
 
     def publish(self, event: events.Event) -> None:
@@ -188,21 +220,24 @@ class Broker(Ingress):
         attributes = events.attributes_of(event)
         matched = [t for t in self.triggers if t.matches(attributes)]
         if not matched:
-            log.info("broker %s: no trigger for event %s (%s)", self.name, event["id"],
-                     event["type"])
+            log.info(
+                "broker %s: no trigger for event %s (%s)", self.name, event["id"], event["type"]
+            )
             return
         if self.store is None:
             for trigger in matched:
                 self._submit(event, trigger, self._settled)
             return
         headers, body = events.to_http(event)
-        rows = self.store.enqueue_deliveries(self.name, [t.name for t in matched],
-                                             event["source"], event["id"], headers, body)
+        rows = self.store.enqueue_deliveries(
+            self.name, [t.name for t in matched], event["source"], event["id"], headers, body
+        )
         for row in rows:  # rows already pending (a repeated event) are being delivered
             self._submit_row(row, event, None)
 
-    def _submit(self, event: events.Event, trigger: Trigger, done: Callable[[Outcome], None],
-                **options: Any) -> None:
+    def _submit(
+        self, event: events.Event, trigger: Trigger, done: Callable[[Outcome], None], **options: Any
+    ) -> None:
         try:
             self.dispatcher.submit(event, trigger, done, **options)
         except RuntimeError as exc:
@@ -219,26 +254,40 @@ class Broker(Ingress):
                 event = events.from_request(row.headers, row.body)
                 outgoing = None
                 if row.outgoing:
-                    outgoing = events.from_request(row.outgoing["headers"],
-                                                   base64.b64decode(row.outgoing["body"]))
+                    outgoing = events.from_request(
+                        row.outgoing["headers"], base64.b64decode(row.outgoing["body"])
+                    )
             except (BadRequest, KeyError, TypeError, ValueError) as exc:
                 self.store.park_delivery(row.id, f"unreadable stored event: {exc}")
                 continue
-            schedule = Schedule(phase=row.phase, attempt=row.attempt,
-                                delay=(row.due_at - now).total_seconds(), outgoing=outgoing)
+            schedule = Schedule(
+                phase=row.phase,
+                attempt=row.attempt,
+                delay=(row.due_at - now).total_seconds(),
+                outgoing=outgoing,
+            )
             if row.trigger not in self._by_name:
-                log.warning("broker %s: event %s waits for trigger %s, which is no longer in "
-                            "the manifests", self.name, row.event_id, row.trigger)
+                log.warning(
+                    "broker %s: event %s waits for trigger %s, which is no longer in the manifests",
+                    self.name,
+                    row.event_id,
+                    row.trigger,
+                )
                 continue
             self._submit_row(row, event, schedule)
             resumed += 1
         return resumed
 
-    def _submit_row(self, row: QueuedDelivery, event: events.Event,
-                    schedule: Schedule | None) -> None:
-        self._submit(event, self._by_name[row.trigger],
-                     functools.partial(self._settle_row, row.id), resume=schedule,
-                     on_retry=functools.partial(self._store_schedule, row.id))
+    def _submit_row(
+        self, row: QueuedDelivery, event: events.Event, schedule: Schedule | None
+    ) -> None:
+        self._submit(
+            event,
+            self._by_name[row.trigger],
+            functools.partial(self._settle_row, row.id),
+            resume=schedule,
+            on_retry=functools.partial(self._store_schedule, row.id),
+        )
 
     def _store_schedule(self, row_id: int, schedule: Schedule) -> None:
         assert self.store is not None
@@ -247,9 +296,13 @@ class Broker(Ingress):
             headers, body = events.to_http(schedule.outgoing)
             outgoing = {"headers": headers, "body": base64.b64encode(body).decode("ascii")}
         self.store.reschedule_delivery(
-            row_id, phase=schedule.phase, attempt=schedule.attempt,
-            due_at=datetime.now(UTC) + timedelta(seconds=schedule.delay), outgoing=outgoing,
-            error=schedule.error)
+            row_id,
+            phase=schedule.phase,
+            attempt=schedule.attempt,
+            due_at=datetime.now(UTC) + timedelta(seconds=schedule.delay),
+            outgoing=outgoing,
+            error=schedule.error,
+        )
 
     def _settle_row(self, row_id: int, outcome: Outcome) -> None:
         assert self.store is not None
@@ -260,9 +313,13 @@ class Broker(Ingress):
             else:
                 self.store.park_delivery(row_id, outcome.result)
         except Exception as exc:  # noqa: BLE001 - the row stays pending: delivered again
-            log.warning("broker %s: could not record the outcome of event %s (%s); it will "
-                        "be delivered again at the next start", self.name, outcome.event_id,
-                        exc.__class__.__name__)
+            log.warning(
+                "broker %s: could not record the outcome of event %s (%s); it will "
+                "be delivered again at the next start",
+                self.name,
+                outcome.event_id,
+                exc.__class__.__name__,
+            )
 
     def healthy(self) -> bool:
         """True when started and its delivery workers are running."""
@@ -270,8 +327,13 @@ class Broker(Ingress):
 
     def _settled(self, outcome: Outcome) -> None:
         if outcome.result in (DROPPED, DEAD_LETTER_FAILED):
-            log.error("broker %s: event %s for trigger %s dropped (%s)", self.name,
-                      outcome.event_id, outcome.trigger, outcome.result)
+            log.error(
+                "broker %s: event %s for trigger %s dropped (%s)",
+                self.name,
+                outcome.event_id,
+                outcome.trigger,
+                outcome.result,
+            )
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """True once every accepted event is delivered or dead-lettered (for tests)."""

@@ -55,9 +55,9 @@ PERMANENT = "permanent"
 # How a job ends.
 DELIVERED = "delivered"
 DEAD_LETTERED = "dead-lettered"
-DROPPED = "dropped"                      # failed, and the trigger has no dead-letter sink
+DROPPED = "dropped"  # failed, and the trigger has no dead-letter sink
 DEAD_LETTER_FAILED = "dead-letter-failed"  # failed, and so did the dead-letter sink
-ABANDONED = "abandoned"                  # the dispatcher stopped first (never passed to done)
+ABANDONED = "abandoned"  # the dispatcher stopped first (never passed to done)
 
 SUBSCRIBER = "subscriber"
 DEAD_LETTER = "dead-letter"
@@ -74,14 +74,18 @@ def classify(status: int | None) -> str:
     return PERMANENT
 
 
-def error_extensions(destination: str, status: int | None, body: bytes,
-                     error: str | None = None) -> dict[str, str]:
+def error_extensions(
+    destination: str, status: int | None, body: bytes, error: str | None = None
+) -> dict[str, str]:
     """The ``knativeerror*`` extensions Knative adds to a dead-lettered event."""
     if status is None:  # Knative reports a failed request as 500 "dispatch error: ..."
         status, body = 500, f"dispatch error: {error or 'no response'}".encode()
     data = base64.b64encode(body).decode("ascii")[:ERROR_DATA_MAX]
-    return {"knativeerrordest": destination, "knativeerrorcode": str(status),
-            "knativeerrordata": data}
+    return {
+        "knativeerrordest": destination,
+        "knativeerrorcode": str(status),
+        "knativeerrordata": data,
+    }
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,12 @@ class Attempt:
 
     trigger: str
     event_id: str
-    phase: str            # SUBSCRIBER or DEAD_LETTER
-    number: int           # 1: first try, 2: first retry, ...
+    phase: str  # SUBSCRIBER or DEAD_LETTER
+    number: int  # 1: first try, 2: first retry, ...
     url: str
-    status: int | None    # None: connection error, timeout, unresolvable service
+    status: int | None  # None: connection error, timeout, unresolvable service
     error: str | None
-    verdict: str          # what the answer means: OK, RETRY or PERMANENT
+    verdict: str  # what the answer means: OK, RETRY or PERMANENT
     next_delay: float | None  # seconds before the retry; None: no retry (done or given up)
 
 
@@ -103,9 +107,9 @@ class Attempt:
 class Outcome:
     trigger: str
     event_id: str
-    result: str           # DELIVERED, DEAD_LETTERED, DROPPED, DEAD_LETTER_FAILED
-    attempts: int         # attempts at the subscriber
-    status: int | None    # the subscriber's last status
+    result: str  # DELIVERED, DEAD_LETTERED, DROPPED, DEAD_LETTER_FAILED
+    attempts: int  # attempts at the subscriber
+    status: int | None  # the subscriber's last status
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,11 @@ class Schedule:
     """Where a job's retries stand: given to a job's ``on_retry`` before every wait, and to
     :meth:`Dispatcher.submit` to resume a job (a durable broker after a restart)."""
 
-    phase: str = "subscriber"        # SUBSCRIBER or DEAD_LETTER
-    attempt: int = 0                 # attempts made in this phase
-    delay: float = 0.0               # seconds until the next attempt
+    phase: str = "subscriber"  # SUBSCRIBER or DEAD_LETTER
+    attempt: int = 0  # attempts made in this phase
+    delay: float = 0.0  # seconds until the next attempt
     outgoing: events.Event | None = None  # the dead letter, in the DEAD_LETTER phase
-    error: str | None = None         # why the last attempt failed
+    error: str | None = None  # why the last attempt failed
 
 
 @dataclass
@@ -137,10 +141,15 @@ class _Job:
 class Dispatcher:
     """Delivers jobs with Knative's retry, backoff and dead-letter rules."""
 
-    def __init__(self, resolve: Resolver, *, workers: int = 8,
-                 default_timeout: float = DEFAULT_TIMEOUT,
-                 on_reply: Callable[[events.Event], None] | None = None,
-                 name: str = "broker") -> None:
+    def __init__(
+        self,
+        resolve: Resolver,
+        *,
+        workers: int = 8,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        on_reply: Callable[[events.Event], None] | None = None,
+        name: str = "broker",
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.resolve = resolve
@@ -166,15 +175,21 @@ class Dispatcher:
                 return
             self._closed = self._aborted = False
             for i in range(self._workers):
-                thread = threading.Thread(target=self._work, name=f"{self.name}-delivery-{i}",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=self._work, name=f"{self.name}-delivery-{i}", daemon=True
+                )
                 self._threads.append(thread)
                 thread.start()
 
-    def submit(self, event: events.Event, trigger: Trigger,
-               done: Callable[[Outcome], None] | None = None, *,
-               resume: Schedule | None = None,
-               on_retry: Callable[[Schedule], None] | None = None) -> None:
+    def submit(
+        self,
+        event: events.Event,
+        trigger: Trigger,
+        done: Callable[[Outcome], None] | None = None,
+        *,
+        resume: Schedule | None = None,
+        on_retry: Callable[[Schedule], None] | None = None,
+    ) -> None:
         """Queue the delivery of ``event`` to ``trigger``'s subscriber (returns at once).
         ``resume`` continues a job where an earlier process left it; ``on_retry`` is called
         with the job's :class:`Schedule` before each wait (to store it)."""
@@ -197,8 +212,11 @@ class Dispatcher:
     def running(self) -> bool:
         """True while every worker thread is alive (started and not stopped)."""
         with self._cond:
-            return (bool(self._threads) and not self._aborted
-                    and all(t.is_alive() for t in self._threads))
+            return (
+                bool(self._threads)
+                and not self._aborted
+                and all(t.is_alive() for t in self._threads)
+            )
 
     @property
     def pending(self) -> int:
@@ -259,13 +277,20 @@ class Dispatcher:
             try:
                 self._step(job)
             except Exception:  # a bug here must not kill the worker nor lose the job silently
-                log.exception("%s: delivery of event %s to trigger %s failed unexpectedly",
-                              self.name, job.event["id"], job.trigger.name)
+                log.exception(
+                    "%s: delivery of event %s to trigger %s failed unexpectedly",
+                    self.name,
+                    job.event["id"],
+                    job.trigger.name,
+                )
                 self._finish(job, DEAD_LETTER_FAILED)
 
     def _destination(self, job: _Job) -> tuple[str | None, str | None]:
-        target = (job.trigger.subscriber if job.phase == SUBSCRIBER
-                  else job.trigger.delivery.dead_letter_sink)
+        target = (
+            job.trigger.subscriber
+            if job.phase == SUBSCRIBER
+            else job.trigger.delivery.dead_letter_sink
+        )
         assert target is not None
         try:
             return target.url(self.resolve), None
@@ -283,9 +308,13 @@ class Dispatcher:
             assert job.outgoing is not None
             headers, payload = events.to_http(job.outgoing)
             try:
-                response = requests.post(url, data=payload, headers=headers,
-                                         timeout=delivery.timeout or self.default_timeout,
-                                         allow_redirects=False)
+                response = requests.post(
+                    url,
+                    data=payload,
+                    headers=headers,
+                    timeout=delivery.timeout or self.default_timeout,
+                    allow_redirects=False,
+                )
                 status, body = response.status_code, response.content
             except requests.RequestException as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
@@ -294,10 +323,19 @@ class Dispatcher:
             job.subscriber_attempts, job.subscriber_status = job.attempt, status
         retry = verdict == RETRY and job.attempt <= delivery.retry
         delay = delivery.backoff(job.attempt) if retry else None
-        self._notify(Attempt(trigger=trigger.name, event_id=job.event["id"], phase=job.phase,
-                             number=job.attempt, url=url or str(trigger.subscriber),
-                             status=status, error=error, verdict=verdict,
-                             next_delay=delay))
+        self._notify(
+            Attempt(
+                trigger=trigger.name,
+                event_id=job.event["id"],
+                phase=job.phase,
+                number=job.attempt,
+                url=url or str(trigger.subscriber),
+                status=status,
+                error=error,
+                verdict=verdict,
+                next_delay=delay,
+            )
+        )
         if verdict == OK:
             if job.phase == SUBSCRIBER:
                 if response is not None:
@@ -307,65 +345,111 @@ class Dispatcher:
                 self._finish(job, DEAD_LETTERED)
             return
         if retry:
-            log.info("%s: %s of event %s to %s failed (%s), retry %d/%d in %.2fs", self.name,
-                     job.phase, job.event["id"], url, status or error, job.attempt,
-                     delivery.retry, delay)
+            log.info(
+                "%s: %s of event %s to %s failed (%s), retry %d/%d in %.2fs",
+                self.name,
+                job.phase,
+                job.event["id"],
+                url,
+                status or error,
+                job.attempt,
+                delivery.retry,
+                delay,
+            )
             self._schedule(job, delay or 0.0, f"{status or error}")
             with self._cond:
                 self._push(job, delay or 0.0)
             return
         if job.phase == SUBSCRIBER:
-            log.warning("%s: event %s (%s) not delivered to trigger %s at %s after %d "
-                        "attempt(s): %s", self.name, job.event["id"], job.event["type"],
-                        trigger.name, url, job.attempt, status or error)
+            log.warning(
+                "%s: event %s (%s) not delivered to trigger %s at %s after %d attempt(s): %s",
+                self.name,
+                job.event["id"],
+                job.event["type"],
+                trigger.name,
+                url,
+                job.attempt,
+                status or error,
+            )
             if delivery.dead_letter_sink is None:
-                log.warning("%s: trigger %s has no deadLetterSink for event %s", self.name,
-                            trigger.name, job.event["id"])
+                log.warning(
+                    "%s: trigger %s has no deadLetterSink for event %s",
+                    self.name,
+                    trigger.name,
+                    job.event["id"],
+                )
                 self._finish(job, DROPPED)
                 return
             job.outgoing = events.with_extensions(
-                job.event, error_extensions(url or str(trigger.subscriber), status, body, error))
+                job.event, error_extensions(url or str(trigger.subscriber), status, body, error)
+            )
             job.phase, job.attempt = DEAD_LETTER, 0
             self._schedule(job, 0.0, f"{status or error}")
             with self._cond:
                 self._push(job, 0.0)
             return
-        log.warning("%s: the deadLetterSink of trigger %s did not take event %s (%s)",
-                    self.name, trigger.name, job.event["id"], status or error)
+        log.warning(
+            "%s: the deadLetterSink of trigger %s did not take event %s (%s)",
+            self.name,
+            trigger.name,
+            job.event["id"],
+            status or error,
+        )
         self._finish(job, DEAD_LETTER_FAILED)
 
     def _schedule(self, job: _Job, delay: float, error: str) -> None:
         if job.on_retry is None:
             return
         try:
-            job.on_retry(Schedule(phase=job.phase, attempt=job.attempt, delay=delay,
-                                  outgoing=job.outgoing if job.phase == DEAD_LETTER else None,
-                                  error=error[:500]))
+            job.on_retry(
+                Schedule(
+                    phase=job.phase,
+                    attempt=job.attempt,
+                    delay=delay,
+                    outgoing=job.outgoing if job.phase == DEAD_LETTER else None,
+                    error=error[:500],
+                )
+            )
         except Exception:  # the schedule is a record; the retry happens anyway
-            log.exception("%s: could not record the retry schedule of event %s", self.name,
-                          job.event["id"])
+            log.exception(
+                "%s: could not record the retry schedule of event %s", self.name, job.event["id"]
+            )
 
     def _reply(self, job: _Job, response: requests.Response) -> None:
         headers = {k.lower(): v for k, v in response.headers.items()}
-        is_event = ("ce-id" in headers or headers.get("content-type", "").startswith(
-            "application/cloudevents+json"))
+        is_event = "ce-id" in headers or headers.get("content-type", "").startswith(
+            "application/cloudevents+json"
+        )
         if self.on_reply is None or not is_event:
             return
         try:
             reply = events.from_request(headers, response.content)
         except BadRequest as exc:
-            log.warning("%s: trigger %s: subscriber replied with a malformed event: %s",
-                        self.name, job.trigger.name, exc)
+            log.warning(
+                "%s: trigger %s: subscriber replied with a malformed event: %s",
+                self.name,
+                job.trigger.name,
+                exc,
+            )
             return
         try:
             self.on_reply(reply)
         except Exception:
-            log.exception("%s: reply %s from trigger %s could not be published", self.name,
-                          reply["id"], job.trigger.name)
+            log.exception(
+                "%s: reply %s from trigger %s could not be published",
+                self.name,
+                reply["id"],
+                job.trigger.name,
+            )
 
     def _finish(self, job: _Job, result: str) -> None:
-        outcome = Outcome(trigger=job.trigger.name, event_id=job.event["id"], result=result,
-                          attempts=job.subscriber_attempts, status=job.subscriber_status)
+        outcome = Outcome(
+            trigger=job.trigger.name,
+            event_id=job.event["id"],
+            result=result,
+            attempts=job.subscriber_attempts,
+            status=job.subscriber_status,
+        )
         try:
             self._notify(outcome)
             if job.done is not None:

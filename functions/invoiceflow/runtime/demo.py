@@ -60,8 +60,12 @@ def run_demo(out: Path, port: int = 0, sample: Path = SAMPLE, timeout: float = 1
         auth = {"Authorization": f"Bearer {r.json()['token']}"}
         _say(f"3/6 uploading {sample.name}: POST {base}/upload")
         with sample.open("rb") as fh:
-            r = requests.post(f"{base}/upload", headers=auth, timeout=30,
-                              files={"file": ("invoice_data.json", fh, "application/json")})
+            r = requests.post(
+                f"{base}/upload",
+                headers=auth,
+                timeout=30,
+                files={"file": ("invoice_data.json", fh, "application/json")},
+            )
         if r.status_code != 202:
             _say(f"upload failed: {r.status_code} {r.text}")
             return 1
@@ -89,8 +93,9 @@ def run_demo(out: Path, port: int = 0, sample: Path = SAMPLE, timeout: float = 1
         files = view["files"]
         assert isinstance(files, dict)
         for fmt in ("pdf", "xlsx"):
-            r = requests.get(f"{base}/download", params={"fid": files[fmt]["file_id"]},
-                             headers=auth, timeout=60)
+            r = requests.get(
+                f"{base}/download", params={"fid": files[fmt]["file_id"]}, headers=auth, timeout=60
+            )
             r.raise_for_status()
             name = r.headers["Content-Disposition"].split('filename="', 1)[1].split('"', 1)[0]
             target = out / name
@@ -107,8 +112,7 @@ def run_demo(out: Path, port: int = 0, sample: Path = SAMPLE, timeout: float = 1
             copy = out / eml.name
             shutil.copyfile(eml, copy)
             mail = message_from_bytes(eml.read_bytes())
-            _say(f"    file:    {copy}\n    To:      {mail['To']}\n"
-                 f"    Subject: {mail['Subject']}")
+            _say(f"    file:    {copy}\n    To:      {mail['To']}\n    Subject: {mail['Subject']}")
             for line in _text_part(mail).strip().splitlines():
                 _say(f"    | {line}")
         if not emails:

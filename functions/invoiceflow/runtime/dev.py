@@ -51,8 +51,13 @@ CHECKOUT_DIR = FUNCTIONS_DIR.parent
 
 #: public path -> the service that answers it (as knative/ingress/ routes them: exactly, but
 #: /invoices and what is below it)
-PUBLIC_PATHS = (("/login", "login"), ("/upload", "upload"), ("/download", "download"),
-                ("/invoices", "download"), ("/openapi.json", "download"))
+PUBLIC_PATHS = (
+    ("/login", "login"),
+    ("/upload", "upload"),
+    ("/download", "download"),
+    ("/invoices", "download"),
+    ("/openapi.json", "download"),
+)
 _PREFIXES = frozenset({"/invoices"})
 
 
@@ -62,17 +67,23 @@ def function_source(service: str) -> Path:
 
 def _json(start_response: Any, status: str, body: Any) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
     return [data]
 
 
 class LocalRuntime:
     """Start with :meth:`start`, stop with :meth:`stop` (or use ``with``)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080,
-                 services: Iterable[str] = FUNCTIONS, relay_interval: float = 1.0,
-                 **broker_options: Any) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        services: Iterable[str] = FUNCTIONS,
+        relay_interval: float = 1.0,
+        **broker_options: Any,
+    ) -> None:
         self.host = host
         self.port = port
         self.services = tuple(services)
@@ -108,18 +119,21 @@ class LocalRuntime:
             return _json(start_response, "200 OK", health.liveness_body()[1])
         if path == health.READINESS_PATH:
             status, body = health.readiness_body(self.readiness())
-            return _json(start_response, "200 OK" if status == 200 else
-                         "503 Service Unavailable", body)
+            return _json(
+                start_response, "200 OK" if status == 200 else "503 Service Unavailable", body
+            )
         if path == "/":
-            return _json(start_response, "200 OK", {"status": "ok", "paths": [
-                p for p, _ in PUBLIC_PATHS]})
+            return _json(
+                start_response, "200 OK", {"status": "ok", "paths": [p for p, _ in PUBLIC_PATHS]}
+            )
         return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
 
     def readiness(self) -> dict[str, str]:
         """The runtime's readiness checks: database, document store, broker consumers."""
         broker = self.broker
-        return health.readiness(None, {"broker": lambda: broker is not None and
-                                       bool(broker.healthy())})
+        return health.readiness(
+            None, {"broker": lambda: broker is not None and bool(broker.healthy())}
+        )
 
     def internal_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The internal port: the broker ingress and the functions by name."""
@@ -127,7 +141,7 @@ class LocalRuntime:
         if path == "/_broker" or path.startswith("/_broker/"):
             return self.broker.wsgi_app(environ, start_response)
         if path.startswith("/_functions/"):
-            service, _, rest = path[len("/_functions/"):].partition("/")
+            service, _, rest = path[len("/_functions/") :].partition("/")
             app = self.apps.get(service)
             if app is None:
                 return _json(start_response, "404 Not Found", {"title": "no such function"})
@@ -172,22 +186,29 @@ class LocalRuntime:
         except Unavailable as exc:
             raise Unavailable(f"the document store is not reachable: {exc.detail}") from exc
         for service in self.services:
-            self.apps[service] = create_app(service.replace("-", "_"),
-                                            str(function_source(service)))
+            self.apps[service] = create_app(
+                service.replace("-", "_"), str(function_source(service))
+            )
         knative = settings.knative_dir or CHECKOUT_DIR / "knative"
         triggers = load_triggers(knative)
         options = dict(self.broker_options)
         if not settings.rabbitmq_url:  # the in-process broker keeps its queue in the database
             options.setdefault("store", ctx.repo)  # (RabbitMQ keeps its own)
-        self.broker = make_broker(triggers, self.resolve, rabbitmq_url=settings.rabbitmq_url,
-                                  **options)
+        self.broker = make_broker(
+            triggers, self.resolve, rabbitmq_url=settings.rabbitmq_url, **options
+        )
         self.broker.start()
         self._spawn("http", self.server.serve_forever)
         self._spawn("http-internal", self.internal_server.serve_forever)
         self._spawn("outbox-relay", self._relay_loop)
-        log.info("local runtime on %s (%s broker, %d triggers from %s; internal side on %s)",
-                 self.url, "RabbitMQ" if settings.rabbitmq_url else "in-process",
-                 len(triggers), knative, self.internal_url)
+        log.info(
+            "local runtime on %s (%s broker, %d triggers from %s; internal side on %s)",
+            self.url,
+            "RabbitMQ" if settings.rabbitmq_url else "in-process",
+            len(triggers),
+            knative,
+            self.internal_url,
+        )
         return self
 
     def resolve(self, service: str) -> str:
@@ -239,15 +260,17 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
     runtime = LocalRuntime(host, port).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
-          f"  invoiceflow users add you@example.com      # in another shell, once\n"
-          f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
-          f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
-          f"{runtime.url}/upload\n"
-          f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'\n"
-          f"broker ingress, this machine only (signed invoice.requested events: "
-          f"events/README.md): {runtime.internal_url}/_broker",
-          flush=True)
+    print(
+        f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
+        f"  invoiceflow users add you@example.com      # in another shell, once\n"
+        f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
+        f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
+        f"{runtime.url}/upload\n"
+        f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'\n"
+        f"broker ingress, this machine only (signed invoice.requested events: "
+        f"events/README.md): {runtime.internal_url}/_broker",
+        flush=True,
+    )
     try:
         while not stop.wait(0.5):
             pass

@@ -94,13 +94,23 @@ def _redact(url: str) -> str:
 class RabbitBroker(Ingress):
     """A Knative-like broker whose events wait in RabbitMQ queues."""
 
-    def __init__(self, triggers: Iterable[Trigger], resolve: Resolver, *,
-                 url: str = DEFAULT_URL, prefix: str = DEFAULT_PREFIX,
-                 broker: str | None = None, consume: bool = True, workers: int = 8,
-                 prefetch: int = 10, heartbeat: int = 30, publish_timeout: float = 10.0,
-                 default_timeout: float = DEFAULT_TIMEOUT,
-                 reconnect_min: float = RECONNECT_MIN,
-                 reconnect_max: float = RECONNECT_MAX) -> None:
+    def __init__(
+        self,
+        triggers: Iterable[Trigger],
+        resolve: Resolver,
+        *,
+        url: str = DEFAULT_URL,
+        prefix: str = DEFAULT_PREFIX,
+        broker: str | None = None,
+        consume: bool = True,
+        workers: int = 8,
+        prefetch: int = 10,
+        heartbeat: int = 30,
+        publish_timeout: float = 10.0,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        reconnect_min: float = RECONNECT_MIN,
+        reconnect_max: float = RECONNECT_MAX,
+    ) -> None:
         self.name, self.triggers = select_triggers(triggers, broker)
         self.url = url
         self.prefix = prefix
@@ -114,8 +124,13 @@ class RabbitBroker(Ingress):
         self.dead_letter_exchange = f"{prefix}{self.name}.dlx"
         self.dead_letter_queue = f"{prefix}{self.name}.dead-letter"
         self.topology_queue = f"{prefix}{self.name}.topology"
-        self.dispatcher = Dispatcher(resolve, workers=workers, default_timeout=default_timeout,
-                                     on_reply=self.publish, name=self.name)
+        self.dispatcher = Dispatcher(
+            resolve,
+            workers=workers,
+            default_timeout=default_timeout,
+            on_reply=self.publish,
+            name=self.name,
+        )
         self._publisher: _Publisher | None = None
         self._consumer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -147,8 +162,9 @@ class RabbitBroker(Ingress):
         try:
             return pika.BlockingConnection(self._parameters())
         except _ERRORS as exc:
-            raise Unavailable(f"RabbitMQ at {_redact(self.url)} is unreachable: "
-                              f"{exc.__class__.__name__}") from exc
+            raise Unavailable(
+                f"RabbitMQ at {_redact(self.url)} is unreachable: {exc.__class__.__name__}"
+            ) from exc
 
     @property
     def listeners(self) -> list[Callable[[Attempt | Outcome], None]]:
@@ -167,15 +183,21 @@ class RabbitBroker(Ingress):
         if self.consume:
             self.dispatcher.start()
             self._consuming.clear()
-            self._consumer = threading.Thread(target=self._consume_forever,
-                                              name=f"{self.name}-consumer", daemon=True)
+            self._consumer = threading.Thread(
+                target=self._consume_forever, name=f"{self.name}-consumer", daemon=True
+            )
             self._consumer.start()
             if not self._consuming.wait(15):
                 log.warning("broker %s: consumers not ready yet", self.name)
         self._running = True
-        log.info("broker %s (RabbitMQ %s, prefix %r) started with %d triggers%s", self.name,
-                 _redact(self.url), self.prefix, len(self.triggers),
-                 "" if self.consume else " (ingress only)")
+        log.info(
+            "broker %s (RabbitMQ %s, prefix %r) started with %d triggers%s",
+            self.name,
+            _redact(self.url),
+            self.prefix,
+            len(self.triggers),
+            "" if self.consume else " (ingress only)",
+        )
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -219,31 +241,38 @@ class RabbitBroker(Ingress):
             for trigger in self.triggers:
                 self._declare_queue(channel, trigger)
             # Removed triggers keep their queue (and what waits in it) but get no more events.
-            channel.basic_publish("", self.topology_queue, json.dumps(current).encode(),
-                                  pika.BasicProperties(delivery_mode=2,
-                                                       content_type="application/json"))
+            channel.basic_publish(
+                "",
+                self.topology_queue,
+                json.dumps(current).encode(),
+                pika.BasicProperties(delivery_mode=2, content_type="application/json"),
+            )
             if tags:
                 channel.basic_ack(tags[-1], multiple=True)
         except _ERRORS as exc:
-            raise Unavailable(f"cannot declare the RabbitMQ topology of broker {self.name}: "
-                              f"{exc}") from exc
+            raise Unavailable(
+                f"cannot declare the RabbitMQ topology of broker {self.name}: {exc}"
+            ) from exc
         finally:
             _close(connection)
 
     def _declare_exchanges(self, channel: Any) -> None:
         """The broker's exchange, and the dead-letter exchange with its queue (idempotent)."""
         channel.exchange_declare(self.exchange, exchange_type="headers", durable=True)
-        channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout",
-                                 durable=True)
+        channel.exchange_declare(self.dead_letter_exchange, exchange_type="fanout", durable=True)
         channel.queue_declare(self.dead_letter_queue, durable=True)
         channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange)
 
     def _declare_queue(self, channel: Any, trigger: Trigger) -> None:
         """A trigger's queue, dead-lettering to the broker's DLX, bound by its filter."""
-        channel.queue_declare(self.queue_name(trigger), durable=True, arguments={
-            "x-dead-letter-exchange": self.dead_letter_exchange})
-        channel.queue_bind(self.queue_name(trigger), self.exchange,
-                           arguments=binding_arguments(trigger))
+        channel.queue_declare(
+            self.queue_name(trigger),
+            durable=True,
+            arguments={"x-dead-letter-exchange": self.dead_letter_exchange},
+        )
+        channel.queue_bind(
+            self.queue_name(trigger), self.exchange, arguments=binding_arguments(trigger)
+        )
 
     def _read_topology(self, channel: Any) -> tuple[dict[str, dict[str, str]], list[int]]:
         previous: dict[str, dict[str, str]] = {}
@@ -258,12 +287,12 @@ class RabbitBroker(Ingress):
             except ValueError:
                 log.warning("broker %s: unreadable topology record ignored", self.name)
 
-    def _unbind(self, connection: Any, channel: Any, name: str,
-                arguments: Mapping[str, str]) -> Any:
+    def _unbind(
+        self, connection: Any, channel: Any, name: str, arguments: Mapping[str, str]
+    ) -> Any:
         try:
             channel.queue_unbind(self.queue_name(name), self.exchange, arguments=dict(arguments))
-            log.info("broker %s: trigger %s no longer bound with %s", self.name, name,
-                     arguments)
+            log.info("broker %s: trigger %s no longer bound with %s", self.name, name, arguments)
             return channel
         except pika.exceptions.ChannelClosedByBroker:  # the queue is gone: nothing to unbind
             channel = connection.channel()
@@ -295,8 +324,10 @@ class RabbitBroker(Ingress):
         try:
             channel = connection.channel()
             names = [self.queue_name(t) for t in self.triggers] + [self.dead_letter_queue]
-            return {name: channel.queue_declare(name, passive=True).method.message_count
-                    for name in names}
+            return {
+                name: channel.queue_declare(name, passive=True).method.message_count
+                for name in names
+            }
         finally:
             _close(connection)
 
@@ -320,8 +351,10 @@ class RabbitBroker(Ingress):
         try:
             channel = connection.channel()
             while time.monotonic() < deadline:
-                ready = sum(channel.queue_declare(self.queue_name(t), passive=True)
-                            .method.message_count for t in self.triggers)
+                ready = sum(
+                    channel.queue_declare(self.queue_name(t), passive=True).method.message_count
+                    for t in self.triggers
+                )
                 with self._lock:
                     unsettled = self._unsettled
                 if ready == 0 and unsettled == 0 and self.dispatcher.pending == 0:
@@ -343,8 +376,12 @@ class RabbitBroker(Ingress):
         if not self.consume:
             return True
         consumer = self._consumer
-        return (consumer is not None and consumer.is_alive() and self._consuming.is_set()
-                and self.dispatcher.running)
+        return (
+            consumer is not None
+            and consumer.is_alive()
+            and self._consuming.is_set()
+            and self.dispatcher.running
+        )
 
     def _consumer_connection(self) -> Any:
         """The consumer thread's connection (a seam for fault-injection tests)."""
@@ -365,15 +402,20 @@ class RabbitBroker(Ingress):
                 if self._stopping.is_set():
                     break
                 if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit...
-                    log.error("broker %s: consumer stopped by %s", self.name,
-                              exc.__class__.__name__)
+                    log.error(
+                        "broker %s: consumer stopped by %s", self.name, exc.__class__.__name__
+                    )
                     raise
                 failures = failures + 1 if not self._consumed_since_connect else 1
-                delay = reconnect_delay(failures, base=self.reconnect_min,
-                                        cap=self.reconnect_max)
-                log.warning("broker %s: consumer failed (%s: %s); reconnecting in %.1fs "
-                            "(attempt %d)", self.name, exc.__class__.__name__,
-                            str(exc)[:200] or "-", delay, failures)
+                delay = reconnect_delay(failures, base=self.reconnect_min, cap=self.reconnect_max)
+                log.warning(
+                    "broker %s: consumer failed (%s: %s); reconnecting in %.1fs (attempt %d)",
+                    self.name,
+                    exc.__class__.__name__,
+                    str(exc)[:200] or "-",
+                    delay,
+                    failures,
+                )
                 log.debug("broker %s: consumer failure detail", self.name, exc_info=True)
                 self._stopping.wait(delay)
         self._consuming.clear()
@@ -395,8 +437,9 @@ class RabbitBroker(Ingress):
             self._consuming.set()
             self._consumed_since_connect = True
             if self._connected_once:
-                log.info("broker %s: consumers running again on %d queues", self.name,
-                         len(consumers))
+                log.info(
+                    "broker %s: consumers running again on %d queues", self.name, len(consumers)
+                )
             self._connected_once = True
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.1)
@@ -410,18 +453,32 @@ class RabbitBroker(Ingress):
             self._consuming.clear()
             _close(connection)
 
-    def _on_message(self, connection: Any, trigger: Trigger, channel: Any, method: Any,
-                    properties: Any, body: bytes) -> None:
+    def _on_message(
+        self,
+        connection: Any,
+        trigger: Trigger,
+        channel: Any,
+        method: Any,
+        properties: Any,
+        body: bytes,
+    ) -> None:
         tag = method.delivery_tag
-        headers = {str(k): v.decode() if isinstance(v, bytes) else str(v)
-                   for k, v in (properties.headers or {}).items()}
+        headers = {
+            str(k): v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in (properties.headers or {}).items()
+        }
         if properties.content_type and "content-type" not in headers:
             headers["content-type"] = properties.content_type
         try:
             event = events.from_request(headers, body)
         except BadRequest as exc:
-            log.error("broker %s: message in %s is not a CloudEvent, parked in %s: %s",
-                      self.name, self.queue_name(trigger), self.dead_letter_queue, exc)
+            log.error(
+                "broker %s: message in %s is not a CloudEvent, parked in %s: %s",
+                self.name,
+                self.queue_name(trigger),
+                self.dead_letter_queue,
+                exc,
+            )
             channel.basic_nack(tag, requeue=False)
             return
         with self._lock:
@@ -436,13 +493,18 @@ class RabbitBroker(Ingress):
         """Called by a delivery worker: ack (or park) on the consumer's thread."""
         try:
             connection.add_callback_threadsafe(
-                functools.partial(self._settle, channel, tag, outcome))
+                functools.partial(self._settle, channel, tag, outcome)
+            )
         except Exception:  # noqa: BLE001 - the connection is gone, whatever pika raises
             with self._lock:
                 self._unsettled -= 1
-            log.warning("broker %s: event %s finished (%s) after its connection closed; "
-                        "RabbitMQ will deliver it again", self.name, outcome.event_id,
-                        outcome.result)
+            log.warning(
+                "broker %s: event %s finished (%s) after its connection closed; "
+                "RabbitMQ will deliver it again",
+                self.name,
+                outcome.event_id,
+                outcome.result,
+            )
 
     def _settle(self, channel: Any, tag: int, outcome: Outcome | None) -> None:
         try:
@@ -453,12 +515,20 @@ class RabbitBroker(Ingress):
             elif outcome.result in (DELIVERED, DEAD_LETTERED):
                 channel.basic_ack(tag)
             else:
-                log.error("broker %s: event %s parked in %s (%s)", self.name,
-                          outcome.event_id, self.dead_letter_queue, outcome.result)
+                log.error(
+                    "broker %s: event %s parked in %s (%s)",
+                    self.name,
+                    outcome.event_id,
+                    self.dead_letter_queue,
+                    outcome.result,
+                )
                 channel.basic_nack(tag, requeue=False)
         except Exception as exc:  # noqa: BLE001 - the channel broke; RabbitMQ redelivers
-            log.warning("broker %s: could not settle a message (%s); it will come again",
-                        self.name, exc.__class__.__name__)
+            log.warning(
+                "broker %s: could not settle a message (%s); it will come again",
+                self.name,
+                exc.__class__.__name__,
+            )
         finally:
             with self._lock:
                 self._unsettled -= 1
@@ -472,8 +542,7 @@ class _Publisher:
         self._exchange = exchange
         self._requests: queue.Queue[tuple[Mapping[str, str], bytes, str, Future[None]] | None]
         self._requests = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"{name}-publisher",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{name}-publisher", daemon=True)
         self._connection: Any = None
         self._channel: Any = None
         self._name = name
@@ -489,8 +558,9 @@ class _Publisher:
         self._requests.put(None)
         self._thread.join(15)
 
-    def publish(self, headers: Mapping[str, str], body: bytes, message_id: str,
-                timeout: float) -> None:
+    def publish(
+        self, headers: Mapping[str, str], body: bytes, message_id: str, timeout: float
+    ) -> None:
         future: Future[None] = Future()
         self._requests.put((headers, body, message_id, future))
         try:
@@ -521,12 +591,16 @@ class _Publisher:
             _close(self._connection)
             self._connection = None
 
-    def _publish(self, headers: Mapping[str, str], body: bytes, message_id: str,
-                 future: Future[None]) -> None:
+    def _publish(
+        self, headers: Mapping[str, str], body: bytes, message_id: str, future: Future[None]
+    ) -> None:
         properties = pika.BasicProperties(
-            headers=dict(headers), content_type=headers.get("content-type"),
-            delivery_mode=pika.DeliveryMode.Persistent, message_id=message_id,
-            timestamp=int(time.time()))
+            headers=dict(headers),
+            content_type=headers.get("content-type"),
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=message_id,
+            timestamp=int(time.time()),
+        )
         for attempt in (1, 2):  # a connection gone stale while idle gets one reconnect
             try:
                 if self._connection is None or not self._connection.is_open:
@@ -540,15 +614,20 @@ class _Publisher:
                 _close(self._connection)
                 self._connection = None
                 if attempt == 2 or isinstance(exc, Unavailable):
-                    log.warning("broker %s: event %s not published: %s", self._name,
-                                message_id, exc)
-                    future.set_exception(exc if isinstance(exc, Unavailable) else Unavailable(
-                        f"RabbitMQ refused the event: {exc.__class__.__name__}"))
+                    log.warning(
+                        "broker %s: event %s not published: %s", self._name, message_id, exc
+                    )
+                    future.set_exception(
+                        exc
+                        if isinstance(exc, Unavailable)
+                        else Unavailable(f"RabbitMQ refused the event: {exc.__class__.__name__}")
+                    )
                     return
 
 
-def reconnect_delay(failures: int, *, base: float = RECONNECT_MIN, cap: float = RECONNECT_MAX
-                    ) -> float:
+def reconnect_delay(
+    failures: int, *, base: float = RECONNECT_MIN, cap: float = RECONNECT_MAX
+) -> float:
     """Seconds before reconnect attempt ``failures`` (1, 2, ...): exponential from ``base``,
     capped at ``cap``, with jitter (between half and all of it) so replicas spread out."""
     ceiling = min(cap, base * 2 ** max(0, min(failures - 1, 16)))

@@ -49,7 +49,8 @@ Resolver = Callable[[str], str]
 _DURATION = re.compile(
     r"P(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:[.,]\d+)?)H)?(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?")
+    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?"
+)
 _SECONDS = {"weeks": 7 * 86400, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 
 
@@ -63,12 +64,21 @@ def parse_duration(text: str) -> float:
         raise ValueError(f"an ISO 8601 duration must be a string, got {text!r}")
     value = text.strip().upper()
     match = _DURATION.fullmatch(value)
-    if (not match or value in ("P", "PT") or value.endswith("T")
-            or not any(match.groupdict().values())):
-        raise ValueError(f"{text!r} is not an ISO 8601 duration like PT0.5S, PT2S or PT1M "
-                         "(years and months are not supported)")
-    return sum(float(amount.replace(",", ".")) * _SECONDS[unit]
-               for unit, amount in match.groupdict().items() if amount)
+    if (
+        not match
+        or value in ("P", "PT")
+        or value.endswith("T")
+        or not any(match.groupdict().values())
+    ):
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration like PT0.5S, PT2S or PT1M "
+            "(years and months are not supported)"
+        )
+    return sum(
+        float(amount.replace(",", ".")) * _SECONDS[unit]
+        for unit, amount in match.groupdict().items()
+        if amount
+    )
 
 
 def backoff_delay(policy: str, delay: float, retry_number: int) -> float:
@@ -79,7 +89,7 @@ def backoff_delay(policy: str, delay: float, retry_number: int) -> float:
     if retry_number < 1:
         raise ValueError("retry numbers start at 1")
     if policy == EXPONENTIAL:
-        return delay * 2 ** retry_number
+        return delay * 2**retry_number
     if policy == LINEAR:
         return delay * retry_number
     raise ValueError(f"unknown backoff policy {policy!r}")
@@ -127,14 +137,12 @@ class Trigger:
     name: str
     broker: str
     #: exact-match filter on event attributes (an empty filter matches every event)
-    filter: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
-                                      hash=False)
+    filter: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     subscriber: Destination = field(default_factory=Destination)
     delivery: Delivery = field(default_factory=Delivery)
     namespace: str | None = None
     #: metadata.annotations (e.g. ``rabbitmq.eventing.knative.dev/parallelism``)
-    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
-                                           hash=False)
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     #: where it was read: ``file#document-index``
     source: str = ""
 
@@ -149,8 +157,10 @@ class Trigger:
 
     def matches(self, attributes: Mapping[str, Any]) -> bool:
         """Whether an event with these attributes passes the filter (all exact matches)."""
-        return all(name in attributes and str(attributes[name]) == value
-                   for name, value in self.filter.items())
+        return all(
+            name in attributes and str(attributes[name]) == value
+            for name, value in self.filter.items()
+        )
 
 
 def manifest_files(path: str | Path = DEFAULT_DIR) -> list[Path]:
@@ -188,8 +198,9 @@ def load_triggers(path: str | Path = DEFAULT_DIR, *, broker: str | None = None) 
     for trigger in triggers:
         key = (trigger.namespace, trigger.name)
         if key in seen:
-            problems.append(Problem(trigger.source, f"Trigger {trigger.name!r} is also "
-                                                    f"defined at {seen[key]}"))
+            problems.append(
+                Problem(trigger.source, f"Trigger {trigger.name!r} is also defined at {seen[key]}")
+            )
         seen[key] = trigger.source
     if problems:
         raise ConfigError(problems)
@@ -198,8 +209,9 @@ def load_triggers(path: str | Path = DEFAULT_DIR, *, broker: str | None = None) 
     return triggers
 
 
-def _parse_trigger(document: Mapping[str, Any], where: str,
-                   problems: list[Problem]) -> Trigger | None:
+def _parse_trigger(
+    document: Mapping[str, Any], where: str, problems: list[Problem]
+) -> Trigger | None:
     before = len(problems)
 
     def bad(pointer: str, message: str) -> None:
@@ -239,11 +251,16 @@ def _parse_trigger(document: Mapping[str, Any], where: str,
     annotations = metadata.get("annotations") or {}
     if not isinstance(annotations, dict):
         annotations = {}
-    return Trigger(name=str(name), broker=str(broker), filter=MappingProxyType(attributes),
-                   subscriber=subscriber, delivery=delivery,
-                   namespace=str(namespace) if namespace else None,
-                   annotations=MappingProxyType({str(k): str(v) for k, v in annotations.items()}),
-                   source=where)
+    return Trigger(
+        name=str(name),
+        broker=str(broker),
+        filter=MappingProxyType(attributes),
+        subscriber=subscriber,
+        delivery=delivery,
+        namespace=str(namespace) if namespace else None,
+        annotations=MappingProxyType({str(k): str(v) for k, v in annotations.items()}),
+        source=where,
+    )
 
 
 def _destination(spec: Any, where: str, problems: list[Problem]) -> Destination | None:
@@ -260,8 +277,11 @@ def _destination(spec: Any, where: str, problems: list[Problem]) -> Destination 
             problems.append(Problem(f"{where}/ref", "a ref needs a name"))
             return None
         if ref.get("kind", "Service") != "Service":
-            problems.append(Problem(f"{where}/ref/kind",
-                                    f"only Knative Services can be resolved, not {ref['kind']}"))
+            problems.append(
+                Problem(
+                    f"{where}/ref/kind", f"only Knative Services can be resolved, not {ref['kind']}"
+                )
+            )
             return None
         service = ref["name"]
     if uri is not None and (not isinstance(uri, str) or not uri):
@@ -273,8 +293,9 @@ def _destination(spec: Any, where: str, problems: list[Problem]) -> Destination 
             return None
         parsed = urlparse(uri)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            problems.append(Problem(f"{where}/uri",
-                                    f"without a ref, the uri must be an absolute URL: {uri!r}"))
+            problems.append(
+                Problem(f"{where}/uri", f"without a ref, the uri must be an absolute URL: {uri!r}")
+            )
             return None
     elif uri is not None and urlparse(uri).netloc:
         problems.append(Problem(f"{where}/uri", "next to a ref, the uri must be a path"))
@@ -292,8 +313,9 @@ def _delivery(spec: Any, where: str, problems: list[Problem]) -> Delivery:
         retry = 0
     policy = spec.get("backoffPolicy", EXPONENTIAL)
     if policy not in BACKOFF_POLICIES:
-        problems.append(Problem(f"{where}/backoffPolicy",
-                                f"must be linear or exponential, not {policy!r}"))
+        problems.append(
+            Problem(f"{where}/backoffPolicy", f"must be linear or exponential, not {policy!r}")
+        )
         policy = EXPONENTIAL
 
     def duration(key: str) -> float | None:
@@ -310,8 +332,13 @@ def _delivery(spec: Any, where: str, problems: list[Problem]) -> Delivery:
     if timeout is not None and timeout <= 0:
         problems.append(Problem(f"{where}/timeout", "must be longer than zero"))
     dead_letter = _destination(spec.get("deadLetterSink"), f"{where}/deadLetterSink", problems)
-    return Delivery(retry=retry, backoff_policy=str(policy), backoff_delay=delay or 0.0,
-                    timeout=timeout, dead_letter_sink=dead_letter)
+    return Delivery(
+        retry=retry,
+        backoff_policy=str(policy),
+        backoff_delay=delay or 0.0,
+        timeout=timeout,
+        dead_letter_sink=dead_letter,
+    )
 
 
 def matching(triggers: Iterable[Trigger], attributes: Mapping[str, Any]) -> list[Trigger]:

@@ -92,8 +92,9 @@ def migrate(database_url: str) -> list[str]:
         repo.close()
 
 
-def open_document_store(url: str | os.PathLike[str], database: str = "invoiceflow",
-                        **options: Any) -> DocumentStore:
+def open_document_store(
+    url: str | os.PathLike[str], database: str = "invoiceflow", **options: Any
+) -> DocumentStore:
     """``mongodb://``/``mongodb+srv://`` -> GridFS in ``database``; anything else (a directory
     path or a ``file://`` URL) -> the files directory. ``options`` go to the adapter."""
     text = os.fspath(url)

@@ -42,8 +42,11 @@ def path_from_url(url: str | os.PathLike[str]) -> Path:
     text = os.fspath(url)
     if text.startswith("file:"):
         parsed = urlparse(text)
-        return Path(unquote(parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost")
-                    else unquote(parsed.path))
+        return Path(
+            unquote(parsed.netloc + parsed.path)
+            if parsed.netloc not in ("", "localhost")
+            else unquote(parsed.path)
+        )
     return Path(text)
 
 
@@ -75,8 +78,17 @@ class FilesDocumentStore:
 
     # -- the interface -------------------------------------------------------------------------
 
-    def put(self, data: bytes, *, file_id: str, filename: str, content_type: str, owner: str,
-            invoice_id: str, kind: str) -> StoredFile:
+    def put(
+        self,
+        data: bytes,
+        *,
+        file_id: str,
+        filename: str,
+        content_type: str,
+        owner: str,
+        invoice_id: str,
+        kind: str,
+    ) -> StoredFile:
         if not valid_file_id(file_id):
             raise BadRequest(f"invalid document id {file_id!r}")
         data = bytes(data)
@@ -86,10 +98,17 @@ class FilesDocumentStore:
                 existing = self._load_meta(file_id)
                 if existing is not None:
                     return same_or_conflict(existing, digest, len(data))
-                info = StoredFile(file_id=file_id, filename=filename, content_type=content_type,
-                                  size=len(data), sha256=digest, owner=owner,
-                                  invoice_id=invoice_id, kind=kind,
-                                  created_at=datetime.now(UTC))
+                info = StoredFile(
+                    file_id=file_id,
+                    filename=filename,
+                    content_type=content_type,
+                    size=len(data),
+                    sha256=digest,
+                    owner=owner,
+                    invoice_id=invoice_id,
+                    kind=kind,
+                    created_at=datetime.now(UTC),
+                )
                 self._write_atomically(self._data(file_id), data)
                 self._write_atomically(self._meta(file_id), _encode_meta(info))
                 return info
@@ -166,12 +185,16 @@ class FilesDocumentStore:
             tmp.unlink(missing_ok=True)
 
 
-
 def _encode_meta(info: StoredFile) -> bytes:
     body: dict[str, Any] = {
-        "file_id": info.file_id, "filename": info.filename, "content_type": info.content_type,
-        "size": info.size, "sha256": info.sha256, "owner": info.owner,
-        "invoice_id": info.invoice_id, "kind": info.kind,
+        "file_id": info.file_id,
+        "filename": info.filename,
+        "content_type": info.content_type,
+        "size": info.size,
+        "sha256": info.sha256,
+        "owner": info.owner,
+        "invoice_id": info.invoice_id,
+        "kind": info.kind,
         "created_at": info.created_at.isoformat(timespec="microseconds"),
     }
     return json.dumps(body, sort_keys=True, indent=1).encode()
@@ -179,7 +202,13 @@ def _encode_meta(info: StoredFile) -> bytes:
 
 def _decode_meta(body: dict[str, Any]) -> StoredFile:
     return StoredFile(
-        file_id=body["file_id"], filename=body["filename"], content_type=body["content_type"],
-        size=int(body["size"]), sha256=body["sha256"], owner=body["owner"],
-        invoice_id=body["invoice_id"], kind=body["kind"],
-        created_at=datetime.fromisoformat(body["created_at"]))
+        file_id=body["file_id"],
+        filename=body["filename"],
+        content_type=body["content_type"],
+        size=int(body["size"]),
+        sha256=body["sha256"],
+        owner=body["owner"],
+        invoice_id=body["invoice_id"],
+        kind=body["kind"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+    )

@@ -66,8 +66,9 @@ class GridFSDocumentStore:
     """Build it from a Database object (pymongo or mongomock), or with :meth:`from_url` /
     :meth:`from_client`."""
 
-    def __init__(self, database: Any, *, bucket: str = "fs",
-                 client_to_close: Any | None = None) -> None:
+    def __init__(
+        self, database: Any, *, bucket: str = "fs", client_to_close: Any | None = None
+    ) -> None:
         self._db = database
         self._files = database[f"{bucket}.files"]
         self._chunks = database[f"{bucket}.chunks"]
@@ -75,40 +76,60 @@ class GridFSDocumentStore:
         self._client_to_close = client_to_close
 
     @classmethod
-    def from_url(cls, url: str, database: str = "invoiceflow", *, bucket: str = "fs",
-                 **client_options: Any) -> GridFSDocumentStore:
+    def from_url(
+        cls, url: str, database: str = "invoiceflow", *, bucket: str = "fs", **client_options: Any
+    ) -> GridFSDocumentStore:
         """Connects lazily: a down server shows up as Unavailable on the first operation.
         ``client_options`` go to ``pymongo.MongoClient`` (e.g. serverSelectionTimeoutMS)."""
-        options: dict[str, Any] = {"serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
-                                   "connectTimeoutMS": 5000,
-                                   "tz_aware": True, "appname": "invoiceflow"}
+        options: dict[str, Any] = {
+            "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+            "connectTimeoutMS": 5000,
+            "tz_aware": True,
+            "appname": "invoiceflow",
+        }
         options.update(client_options)
         client: Any = pymongo.MongoClient(url, **options)
         return cls(client[database], bucket=bucket, client_to_close=client)
 
     @classmethod
-    def from_client(cls, client: Any, database: str = "invoiceflow", *,
-                    bucket: str = "fs") -> GridFSDocumentStore:
+    def from_client(
+        cls, client: Any, database: str = "invoiceflow", *, bucket: str = "fs"
+    ) -> GridFSDocumentStore:
         return cls(client[database], bucket=bucket)
 
     # -- the interface -------------------------------------------------------------------------
 
-    def put(self, data: bytes, *, file_id: str, filename: str, content_type: str, owner: str,
-            invoice_id: str, kind: str) -> StoredFile:
+    def put(
+        self,
+        data: bytes,
+        *,
+        file_id: str,
+        filename: str,
+        content_type: str,
+        owner: str,
+        invoice_id: str,
+        kind: str,
+    ) -> StoredFile:
         if not valid_file_id(file_id):
             raise BadRequest(f"invalid document id {file_id!r}")
         data = bytes(data)
         digest = hashlib.sha256(data).hexdigest()
-        metadata = {"content_type": content_type, "sha256": digest, "owner": owner,
-                    "invoice_id": invoice_id, "kind": kind}
+        metadata = {
+            "content_type": content_type,
+            "sha256": digest,
+            "owner": owner,
+            "invoice_id": invoice_id,
+            "kind": kind,
+        }
         with _mongo_errors("storing a document"):
             for attempt in range(2):
                 existing = self._load(file_id)
                 if existing is not None:
                     return same_or_conflict(existing, digest, len(data))
                 try:
-                    self._bucket.upload_from_stream_with_id(file_id, filename, data,
-                                                            metadata=metadata)
+                    self._bucket.upload_from_stream_with_id(
+                        file_id, filename, data, metadata=metadata
+                    )
                 except gridfs.errors.FileExists:
                     existing = self._load(file_id)
                     if existing is not None:
@@ -138,9 +159,15 @@ class GridFSDocumentStore:
                 grid_out = self._bucket.open_download_stream(file_id)
             except gridfs.errors.NoFile:
                 return None
-            info = _stored_file({"_id": grid_out._id, "filename": grid_out.filename,
-                                 "length": grid_out.length, "uploadDate": grid_out.upload_date,
-                                 "metadata": grid_out.metadata})
+            info = _stored_file(
+                {
+                    "_id": grid_out._id,
+                    "filename": grid_out.filename,
+                    "length": grid_out.length,
+                    "uploadDate": grid_out.upload_date,
+                    "metadata": grid_out.metadata,
+                }
+            )
         return OpenedFile(info, _GridReader(grid_out), chunk_size)
 
     def read(self, file_id: str) -> bytes | None:
@@ -221,13 +248,19 @@ def _stored_file(doc: dict[str, Any]) -> StoredFile:
     meta = doc.get("metadata") or {}
     created = doc.get("uploadDate")
     if isinstance(created, datetime):
-        created = created.replace(tzinfo=UTC) if created.tzinfo is None else (
-            created.astimezone(UTC))
+        created = (
+            created.replace(tzinfo=UTC) if created.tzinfo is None else (created.astimezone(UTC))
+        )
     else:
         created = datetime.fromtimestamp(0, UTC)
-    return StoredFile(file_id=str(doc["_id"]), filename=doc.get("filename") or "",
-                      content_type=meta.get("content_type", "application/octet-stream"),
-                      size=int(doc.get("length", 0)), sha256=meta.get("sha256", ""),
-                      owner=meta.get("owner", ""), invoice_id=meta.get("invoice_id", ""),
-                      kind=meta.get("kind", ""), created_at=created)
-
+    return StoredFile(
+        file_id=str(doc["_id"]),
+        filename=doc.get("filename") or "",
+        content_type=meta.get("content_type", "application/octet-stream"),
+        size=int(doc.get("length", 0)),
+        sha256=meta.get("sha256", ""),
+        owner=meta.get("owner", ""),
+        invoice_id=meta.get("invoice_id", ""),
+        kind=meta.get("kind", ""),
+        created_at=created,
+    )

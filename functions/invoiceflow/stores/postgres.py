@@ -49,15 +49,22 @@ class PostgresRepository(SQLRepository):
         " version TEXT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
 
-    def __init__(self, database_url: str, *, max_connections: int = 8,
-                 connect_timeout: int = 5, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        max_connections: int = 8,
+        connect_timeout: int = 5,
+        clock: Clock | None = None,
+    ) -> None:
         super().__init__(clock)
         options: dict[str, Any] = {"application_name": "invoiceflow"}
         if "connect_timeout" not in database_url:
             options["connect_timeout"] = connect_timeout
         # minconn=0: connect lazily, on the first query
-        self._pool = psycopg2.pool.ThreadedConnectionPool(0, max_connections, database_url,
-                                                          **options)
+        self._pool = psycopg2.pool.ThreadedConnectionPool(
+            0, max_connections, database_url, **options
+        )
         # psycopg2's pool closes every returned connection beyond minconn idle ones, which with
         # 0 would reconnect on every transaction: keep up to max_connections idle (still none
         # opened before the first query)

@@ -200,7 +200,7 @@ class LoginPolicy:
         doublings = failures - self.free_failures
         if doublings >= 64:
             return float(self.max_delay)
-        return float(min(self.max_delay, self.base_delay * 2 ** doublings))
+        return float(min(self.max_delay, self.base_delay * 2**doublings))
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +232,9 @@ class Repository(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
     # users
-    def add_user(self, email: str, password_hash: str, *, user_id: str | None = None,
-                 disabled: bool = False) -> User | None:
+    def add_user(
+        self, email: str, password_hash: str, *, user_id: str | None = None, disabled: bool = False
+    ) -> User | None:
         """Create a user; None when the email (case-insensitively) is taken."""
         ...
 
@@ -246,8 +247,7 @@ class Repository(Protocol):
     def list_users(self) -> list[User]: ...
 
     # login throttling
-    def reserve_login_attempt(self, account: str, client: str | None,
-                              policy: LoginPolicy) -> float:
+    def reserve_login_attempt(self, account: str, client: str | None, policy: LoginPolicy) -> float:
         """One transaction: 0.0 when an attempt for ``account`` from ``client`` may go ahead
         (it is then counted, as a failure until :meth:`finish_login_attempt` says otherwise,
         and takes a token from the client's bucket); otherwise the seconds to wait, and
@@ -272,8 +272,9 @@ class Repository(Protocol):
         ...
 
     # invoices
-    def accept_invoice(self, invoice: NewInvoice,
-                       events: Sequence[NewOutboxEvent] = ()) -> Accepted:
+    def accept_invoice(
+        self, invoice: NewInvoice, events: Sequence[NewOutboxEvent] = ()
+    ) -> Accepted:
         """Store the invoice *and* its outbox events in one transaction.
 
         Replaying the same ``(owner_id, idempotency_key)`` returns the stored invoice
@@ -287,25 +288,32 @@ class Repository(Protocol):
         """With ``owner_id``, somebody else's invoice is None too (404 either way)."""
         ...
 
-    def list_invoices(self, owner_id: str, *, limit: int = 20,
-                      cursor: str | None = None) -> InvoicePage:
+    def list_invoices(
+        self, owner_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> InvoicePage:
         """Newest first; keyset pagination. A malformed cursor raises BadRequest."""
         ...
 
-    def mark_invoice_failed(self, invoice_id: str, error: str,
-                            events: Sequence[NewOutboxEvent] = ()) -> bool:
+    def mark_invoice_failed(
+        self, invoice_id: str, error: str, events: Sequence[NewOutboxEvent] = ()
+    ) -> bool:
         """received -> failed (True once); ``events`` are enqueued only when it changed."""
         ...
 
-    def mark_ready_if_complete(self, invoice_id: str, required_formats: Sequence[str],
-                               events: Sequence[NewOutboxEvent] = ()) -> bool:
+    def mark_ready_if_complete(
+        self,
+        invoice_id: str,
+        required_formats: Sequence[str],
+        events: Sequence[NewOutboxEvent] = (),
+    ) -> bool:
         """One conditional UPDATE: -> ready when every required format has an artifact.
         True for exactly one caller, even concurrently; ``events`` enqueued only then."""
         ...
 
     # artifacts
-    def record_artifact(self, invoice_id: str, format: str, file_id: str, size: int,
-                        sha256: str) -> Artifact:
+    def record_artifact(
+        self, invoice_id: str, format: str, file_id: str, size: int, sha256: str
+    ) -> Artifact:
         """Idempotent: a second record for the same invoice+format returns the first row."""
         ...
 
@@ -316,21 +324,27 @@ class Repository(Protocol):
     def find_artifact_by_file_id(self, file_id: str) -> Artifact | None: ...
 
     # notifications
-    def claim_notification(self, invoice_id: str, kind: NotificationKind, recipient: str, *,
-                           reclaim_after: timedelta | None = None) -> bool:
+    def claim_notification(
+        self,
+        invoice_id: str,
+        kind: NotificationKind,
+        recipient: str,
+        *,
+        reclaim_after: timedelta | None = None,
+    ) -> bool:
         """True for exactly one claimer. A released claim can be claimed again; with
         ``reclaim_after`` a claim older than that (a crashed sender) can be taken over."""
         ...
 
-    def mark_notification_sent(self, invoice_id: str, kind: NotificationKind,
-                               provider_message_id: str | None = None) -> bool: ...
+    def mark_notification_sent(
+        self, invoice_id: str, kind: NotificationKind, provider_message_id: str | None = None
+    ) -> bool: ...
 
     def release_notification(self, invoice_id: str, kind: NotificationKind) -> bool:
         """Give a claim back after a failed send so a retry can claim it."""
         ...
 
-    def get_notification(self, invoice_id: str, kind: NotificationKind) -> Notification | None:
-        ...
+    def get_notification(self, invoice_id: str, kind: NotificationKind) -> Notification | None: ...
 
     # processed CloudEvents
     def mark_processed(self, consumer: str, source: str, event_id: str) -> bool:
@@ -350,9 +364,13 @@ class Repository(Protocol):
         """Unsent events, oldest first."""
         ...
 
-    def claim_outbox_events(self, limit: int = 100, *, lease: float = 60.0,
-                            keys: Sequence[tuple[str, str]] | None = None
-                            ) -> list[OutboxEvent]:
+    def claim_outbox_events(
+        self,
+        limit: int = 100,
+        *,
+        lease: float = 60.0,
+        keys: Sequence[tuple[str, str]] | None = None,
+    ) -> list[OutboxEvent]:
         """Claim unsent events, oldest first, for ``lease`` seconds: a row another relay holds
         (an unexpired claim) is skipped, so one relay owns a row at a time. ``keys``:
         only these ``(source, event_id)`` events (a request relays only its own)."""
@@ -370,19 +388,31 @@ class Repository(Protocol):
         ...
 
     # the embedded broker's durable queue
-    def enqueue_deliveries(self, broker: str, triggers: Sequence[str], source: str,
-                           event_id: str, headers: Mapping[str, str], body: bytes
-                           ) -> list[QueuedDelivery]:
+    def enqueue_deliveries(
+        self,
+        broker: str,
+        triggers: Sequence[str],
+        source: str,
+        event_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> list[QueuedDelivery]:
         """One pending row per trigger, in one transaction; an event already pending for a
         trigger is not queued twice (only the new rows are returned)."""
         ...
 
-    def queued_deliveries(self, broker: str, *, state: str = "pending"
-                          ) -> list[QueuedDelivery]: ...
+    def queued_deliveries(self, broker: str, *, state: str = "pending") -> list[QueuedDelivery]: ...
 
-    def reschedule_delivery(self, delivery_id: int, *, phase: str, attempt: int,
-                            due_at: datetime, outgoing: Mapping[str, Any] | None,
-                            error: str | None) -> bool: ...
+    def reschedule_delivery(
+        self,
+        delivery_id: int,
+        *,
+        phase: str,
+        attempt: int,
+        due_at: datetime,
+        outgoing: Mapping[str, Any] | None,
+        error: str | None,
+    ) -> bool: ...
 
     def settle_delivery(self, delivery_id: int) -> bool:
         """Delete the row: the subscriber (or the dead-letter sink) took the event."""
@@ -466,8 +496,12 @@ class OpenedFile:
     def __enter__(self) -> OpenedFile:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -475,8 +509,17 @@ class OpenedFile:
 class DocumentStore(Protocol):
     """Raw invoice JSON, PDFs and XLSX files with their metadata."""
 
-    def put(self, data: bytes, *, file_id: str, filename: str, content_type: str, owner: str,
-            invoice_id: str, kind: str) -> StoredFile:
+    def put(
+        self,
+        data: bytes,
+        *,
+        file_id: str,
+        filename: str,
+        content_type: str,
+        owner: str,
+        invoice_id: str,
+        kind: str,
+    ) -> StoredFile:
         """Store ``data`` under ``file_id``. The same id with the same bytes again returns the
         stored file and writes nothing; with different bytes raises Conflict. A malformed id
         raises BadRequest."""

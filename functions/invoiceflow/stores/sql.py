@@ -48,7 +48,8 @@ from invoiceflow.stores.protocols import (
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_FILE = re.compile(
-    r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<dialect>[a-z]+))?\.sql")
+    r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<dialect>[a-z]+))?\.sql"
+)
 
 #: longest error text stored (invoices.error, outbox.last_error)
 MAX_ERROR_CHARS = 2000
@@ -89,8 +90,10 @@ def load_migrations(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migr
             raise RuntimeError(f"two migrations numbered {version} for {dialect}")
         if previous is None or specific:
             chosen[version] = (specific, path, match["name"])
-    return [Migration(v, name, path.read_text(encoding="utf-8"))
-            for v, (_, path, name) in sorted(chosen.items())]
+    return [
+        Migration(v, name, path.read_text(encoding="utf-8"))
+        for v, (_, path, name) in sorted(chosen.items())
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,8 +132,13 @@ def _json_default(value: Any) -> Any:
 
 
 def dump_json(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), default=_json_default, separators=(",", ":"),
-                      sort_keys=True, ensure_ascii=False)
+    return json.dumps(
+        dict(value),
+        default=_json_default,
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
 
 
 def normalize_email(email: str) -> str:
@@ -155,17 +163,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, invoice_id = json.loads(raw)
-        if not isinstance(created, str) or not isinstance(invoice_id, str) or \
-                any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in invoice_id):
+        if (
+            not isinstance(created, str)
+            or not isinstance(invoice_id, str)
+            or any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in invoice_id)
+        ):
             raise ValueError(cursor)  # control characters, lone surrogates: not one of ours
         when = as_datetime(created)
         if when is None:
             raise ValueError(cursor)
         return when, invoice_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError,
-            RecursionError) as exc:
-        raise BadRequest("invalid pagination cursor: pass the next_cursor of the previous "
-                         "page unchanged") from exc
+    except (
+        binascii.Error,
+        ValueError,
+        TypeError,
+        UnicodeDecodeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
+        raise BadRequest(
+            "invalid pagination cursor: pass the next_cursor of the previous page unchanged"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,8 +195,9 @@ class Tx:
     """A cursor inside one transaction. Queries use ``?`` placeholders; rows come back as
     dicts keyed by column name."""
 
-    def __init__(self, cursor: Any, translate: Callable[[str], str],
-                 adapt: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, cursor: Any, translate: Callable[[str], str], adapt: Callable[[Any], Any]
+    ) -> None:
         self._cursor = cursor
         self._translate = translate
         self._adapt = adapt
@@ -214,61 +233,105 @@ class Tx:
 
 
 _USER_COLS = "id, email, password_hash, disabled, created_at"
-_INVOICE_COLS = ("id, owner_id, number, status, source, raw_file_id, formats, error, "
-                 "idempotency_key, request_sha256, created_at, updated_at")
+_INVOICE_COLS = (
+    "id, owner_id, number, status, source, raw_file_id, formats, error, "
+    "idempotency_key, request_sha256, created_at, updated_at"
+)
 _ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
-_NOTIFICATION_COLS = ("invoice_id, kind, recipient, state, claimed_at, sent_at, "
-                      "provider_message_id")
-_OUTBOX_COLS = ("id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
-                "attempts, last_error")
-_QUEUE_COLS = ("id, broker, trigger_name, source, event_id, headers, body, state, phase, "
-               "attempt, due_at, outgoing, created_at, last_error")
+_NOTIFICATION_COLS = "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id"
+_OUTBOX_COLS = (
+    "id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
+    "attempts, last_error"
+)
+_QUEUE_COLS = (
+    "id, broker, trigger_name, source, event_id, headers, body, state, phase, "
+    "attempt, due_at, outgoing, created_at, last_error"
+)
 
 
 def _user(row: dict[str, Any]) -> User:
-    return User(id=row["id"], email=row["email"], password_hash=row["password_hash"],
-                disabled=bool(row["disabled"]), created_at=_ts(row["created_at"]))
+    return User(
+        id=row["id"],
+        email=row["email"],
+        password_hash=row["password_hash"],
+        disabled=bool(row["disabled"]),
+        created_at=_ts(row["created_at"]),
+    )
 
 
 def _invoice(row: dict[str, Any]) -> Invoice:
     return Invoice(
-        id=row["id"], owner_id=row["owner_id"], number=row["number"], status=row["status"],
-        source=row["source"], raw_file_id=row["raw_file_id"],
-        formats=tuple(f for f in row["formats"].split(",") if f), error=row["error"],
-        idempotency_key=row["idempotency_key"], request_sha256=row["request_sha256"],
-        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]))
+        id=row["id"],
+        owner_id=row["owner_id"],
+        number=row["number"],
+        status=row["status"],
+        source=row["source"],
+        raw_file_id=row["raw_file_id"],
+        formats=tuple(f for f in row["formats"].split(",") if f),
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        request_sha256=row["request_sha256"],
+        created_at=_ts(row["created_at"]),
+        updated_at=_ts(row["updated_at"]),
+    )
 
 
 def _artifact(row: dict[str, Any]) -> Artifact:
-    return Artifact(invoice_id=row["invoice_id"], format=row["format"], file_id=row["file_id"],
-                    size=int(row["size"]), sha256=row["sha256"],
-                    created_at=_ts(row["created_at"]))
+    return Artifact(
+        invoice_id=row["invoice_id"],
+        format=row["format"],
+        file_id=row["file_id"],
+        size=int(row["size"]),
+        sha256=row["sha256"],
+        created_at=_ts(row["created_at"]),
+    )
 
 
 def _notification(row: dict[str, Any]) -> Notification:
-    return Notification(invoice_id=row["invoice_id"], kind=row["kind"],
-                        recipient=row["recipient"], state=row["state"],
-                        claimed_at=as_datetime(row["claimed_at"]),
-                        sent_at=as_datetime(row["sent_at"]),
-                        provider_message_id=row["provider_message_id"])
+    return Notification(
+        invoice_id=row["invoice_id"],
+        kind=row["kind"],
+        recipient=row["recipient"],
+        state=row["state"],
+        claimed_at=as_datetime(row["claimed_at"]),
+        sent_at=as_datetime(row["sent_at"]),
+        provider_message_id=row["provider_message_id"],
+    )
 
 
 def _outbox(row: dict[str, Any]) -> OutboxEvent:
-    return OutboxEvent(id=int(row["id"]), event_id=row["event_id"], type=row["type"],
-                       source=row["source"], subject=row["subject"],
-                       data=json.loads(row["data"]), extensions=json.loads(row["extensions"]),
-                       created_at=_ts(row["created_at"]), sent_at=as_datetime(row["sent_at"]),
-                       attempts=int(row["attempts"]), last_error=row["last_error"])
+    return OutboxEvent(
+        id=int(row["id"]),
+        event_id=row["event_id"],
+        type=row["type"],
+        source=row["source"],
+        subject=row["subject"],
+        data=json.loads(row["data"]),
+        extensions=json.loads(row["extensions"]),
+        created_at=_ts(row["created_at"]),
+        sent_at=as_datetime(row["sent_at"]),
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+    )
 
 
 def _queued(row: dict[str, Any]) -> QueuedDelivery:
-    return QueuedDelivery(id=int(row["id"]), broker=row["broker"], trigger=row["trigger_name"],
-                          source=row["source"], event_id=row["event_id"],
-                          headers=json.loads(row["headers"]), body=bytes(row["body"]),
-                          state=row["state"], phase=row["phase"], attempt=int(row["attempt"]),
-                          due_at=_ts(row["due_at"]),
-                          outgoing=json.loads(row["outgoing"]) if row["outgoing"] else None,
-                          created_at=_ts(row["created_at"]), last_error=row["last_error"])
+    return QueuedDelivery(
+        id=int(row["id"]),
+        broker=row["broker"],
+        trigger=row["trigger_name"],
+        source=row["source"],
+        event_id=row["event_id"],
+        headers=json.loads(row["headers"]),
+        body=bytes(row["body"]),
+        state=row["state"],
+        phase=row["phase"],
+        attempt=int(row["attempt"]),
+        due_at=_ts(row["due_at"]),
+        outgoing=json.loads(row["outgoing"]) if row["outgoing"] else None,
+        created_at=_ts(row["created_at"]),
+        last_error=row["last_error"],
+    )
 
 
 def _ts(value: Any) -> datetime:
@@ -324,8 +387,10 @@ class SQLRepository(ABC):
                 if migration.version in done:
                     continue
                 tx.script(migration.sql)
-                tx.execute("INSERT INTO schema_migrations (version, name, applied_at) "
-                           "VALUES (?, ?, ?)", (migration.version, migration.name, self._now()))
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, self._now()),
+                )
                 applied_now.append(migration.version)
         return applied_now
 
@@ -349,14 +414,21 @@ class SQLRepository(ABC):
 
     # -- users ---------------------------------------------------------------------------------
 
-    def add_user(self, email: str, password_hash: str, *, user_id: str | None = None,
-                 disabled: bool = False) -> User | None:
+    def add_user(
+        self, email: str, password_hash: str, *, user_id: str | None = None, disabled: bool = False
+    ) -> User | None:
         with self._transaction() as tx:
             row = tx.execute(
                 f"INSERT INTO users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?) "
                 f"ON CONFLICT DO NOTHING RETURNING {_USER_COLS}",
-                (user_id or str(uuid.uuid4()), normalize_email(email), password_hash, disabled,
-                 self._now())).one()
+                (
+                    user_id or str(uuid.uuid4()),
+                    normalize_email(email),
+                    password_hash,
+                    disabled,
+                    self._now(),
+                ),
+            ).one()
         return _user(row) if row else None
 
     def get_user(self, user_id: str) -> User | None:
@@ -368,14 +440,19 @@ class SQLRepository(ABC):
         if "\x00" in email:  # no address holds one (and PostgreSQL text cannot)
             return None
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_USER_COLS} FROM users WHERE lower(email) = ?",
-                             (normalize_email(email),)).one()
+            row = tx.execute(
+                f"SELECT {_USER_COLS} FROM users WHERE lower(email) = ?", (normalize_email(email),)
+            ).one()
         return _user(row) if row else None
 
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE users SET disabled = ? WHERE id = ?",
-                              (disabled, user_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE users SET disabled = ? WHERE id = ?", (disabled, user_id)
+                ).rowcount
+                == 1
+            )
 
     def list_users(self) -> list[User]:
         with self._transaction(write=False) as tx:
@@ -384,8 +461,7 @@ class SQLRepository(ABC):
 
     # -- login throttling ----------------------------------------------------------------------
 
-    def reserve_login_attempt(self, account: str, client: str | None,
-                              policy: LoginPolicy) -> float:
+    def reserve_login_attempt(self, account: str, client: str | None, policy: LoginPolicy) -> float:
         now = self._now()
         with self._transaction() as tx:
             # the upserts lock both rows (Postgres) / the database (SQLite) until commit, so
@@ -397,7 +473,8 @@ class SQLRepository(ABC):
                     "INSERT INTO login_clients (client, tokens, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (client) DO UPDATE SET client = excluded.client "
                     "RETURNING tokens, updated_at",
-                    (client, float(policy.client_burst), now)).one()
+                    (client, float(policy.client_burst), now),
+                ).one()
                 if row is None:  # pragma: no cover - RETURNING always returns the row
                     raise Conflict("the login throttle row vanished; retry")
                 rate = policy.client_per_minute / 60.0
@@ -409,7 +486,9 @@ class SQLRepository(ABC):
                 "INSERT INTO login_accounts (account, failures, locked_until, updated_at) "
                 "VALUES (?, 0, NULL, ?) "
                 "ON CONFLICT (account) DO UPDATE SET account = excluded.account "
-                "RETURNING failures, locked_until, updated_at", (account, now)).one()
+                "RETURNING failures, locked_until, updated_at",
+                (account, now),
+            ).one()
             if row is None:  # pragma: no cover - RETURNING always returns the row
                 raise Conflict("the login throttle row vanished; retry")
             failures = int(row["failures"])
@@ -421,14 +500,17 @@ class SQLRepository(ABC):
             if wait > 0:
                 return wait
             if client is not None:
-                tx.execute("UPDATE login_clients SET tokens = ?, updated_at = ? "
-                           "WHERE client = ?", (tokens - 1.0, now, client))
+                tx.execute(
+                    "UPDATE login_clients SET tokens = ?, updated_at = ? WHERE client = ?",
+                    (tokens - 1.0, now, client),
+                )
             failures += 1
             delay = policy.delay(failures)
-            tx.execute("UPDATE login_accounts SET failures = ?, locked_until = ?, "
-                       "updated_at = ? WHERE account = ?",
-                       (failures, now + timedelta(seconds=delay) if delay else None, now,
-                        account))
+            tx.execute(
+                "UPDATE login_accounts SET failures = ?, locked_until = ?, "
+                "updated_at = ? WHERE account = ?",
+                (failures, now + timedelta(seconds=delay) if delay else None, now, account),
+            )
         return 0.0
 
     def finish_login_attempt(self, account: str, outcome: LoginOutcome) -> None:
@@ -438,35 +520,44 @@ class SQLRepository(ABC):
             if outcome == "succeeded":
                 tx.execute("DELETE FROM login_accounts WHERE account = ?", (account,))
             elif outcome == "abandoned":
-                tx.execute("UPDATE login_accounts SET failures = failures - 1 "
-                           "WHERE account = ? AND failures > 0", (account,))
+                tx.execute(
+                    "UPDATE login_accounts SET failures = failures - 1 "
+                    "WHERE account = ? AND failures > 0",
+                    (account,),
+                )
             else:
                 raise ValueError(f"unknown login outcome {outcome!r}")
 
     def login_failures(self, account: str) -> int:
         with self._transaction(write=False) as tx:
-            row = tx.execute("SELECT failures FROM login_accounts WHERE account = ?",
-                             (account,)).one()
+            row = tx.execute(
+                "SELECT failures FROM login_accounts WHERE account = ?", (account,)
+            ).one()
         return int(row["failures"]) if row else 0
 
     def reset_login_throttle(self, account: str) -> bool:
         with self._transaction() as tx:
-            return tx.execute("DELETE FROM login_accounts WHERE account = ?",
-                              (account,)).rowcount == 1
+            return (
+                tx.execute("DELETE FROM login_accounts WHERE account = ?", (account,)).rowcount == 1
+            )
 
     def prune_login_throttle(self, older_than: datetime) -> int:
         with self._transaction() as tx:
-            n = tx.execute("DELETE FROM login_accounts WHERE updated_at < ? AND "
-                           "(locked_until IS NULL OR locked_until < ?)",
-                           (older_than, older_than)).rowcount
-            n += tx.execute("DELETE FROM login_clients WHERE updated_at < ?",
-                            (older_than,)).rowcount
+            n = tx.execute(
+                "DELETE FROM login_accounts WHERE updated_at < ? AND "
+                "(locked_until IS NULL OR locked_until < ?)",
+                (older_than, older_than),
+            ).rowcount
+            n += tx.execute(
+                "DELETE FROM login_clients WHERE updated_at < ?", (older_than,)
+            ).rowcount
         return n
 
     # -- invoices ------------------------------------------------------------------------------
 
-    def accept_invoice(self, invoice: NewInvoice,
-                       events: Sequence[NewOutboxEvent] = ()) -> Accepted:
+    def accept_invoice(
+        self, invoice: NewInvoice, events: Sequence[NewOutboxEvent] = ()
+    ) -> Accepted:
         if invoice.source not in INVOICE_SOURCES:
             raise ValueError(f"unknown invoice source {invoice.source!r}")
         now = self._now()
@@ -476,40 +567,55 @@ class SQLRepository(ABC):
                 "VALUES (?, ?, ?, 'received', ?, ?, ?, NULL, ?, ?, ?, ?) "
                 "ON CONFLICT (owner_id, idempotency_key) DO NOTHING "
                 f"RETURNING {_INVOICE_COLS}",
-                (invoice.id, invoice.owner_id, invoice.number, invoice.source,
-                 invoice.raw_file_id, ",".join(invoice.formats), invoice.idempotency_key,
-                 invoice.request_sha256, now, now)).one()
+                (
+                    invoice.id,
+                    invoice.owner_id,
+                    invoice.number,
+                    invoice.source,
+                    invoice.raw_file_id,
+                    ",".join(invoice.formats),
+                    invoice.idempotency_key,
+                    invoice.request_sha256,
+                    now,
+                    now,
+                ),
+            ).one()
             if row is not None:
                 self._insert_outbox(tx, events)
                 return Accepted(_invoice(row), created=True)
             existing = tx.execute(
-                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? "
-                "AND idempotency_key = ?", (invoice.owner_id, invoice.idempotency_key)).one()
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? AND idempotency_key = ?",
+                (invoice.owner_id, invoice.idempotency_key),
+            ).one()
         if existing is None:  # pragma: no cover - the conflict row vanished (deleted meanwhile)
             raise Conflict("the invoice changed while it was being accepted; retry")
         earlier = _invoice(existing)
-        if (invoice.request_sha256 is not None
-                and earlier.request_sha256 != invoice.request_sha256):
+        if invoice.request_sha256 is not None and earlier.request_sha256 != invoice.request_sha256:
             raise IdempotencyConflict(
-                f"Idempotency-Key {invoice.idempotency_key!r} was used for another request")
+                f"Idempotency-Key {invoice.idempotency_key!r} was used for another request"
+            )
         return Accepted(earlier, created=False)
 
     def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> Invoice | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? "
-                             "AND idempotency_key = ?", (owner_id, key)).one()
+            row = tx.execute(
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? AND idempotency_key = ?",
+                (owner_id, key),
+            ).one()
         return _invoice(row) if row else None
 
     def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> Invoice | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?",
-                             (invoice_id,)).one()
+            row = tx.execute(
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?", (invoice_id,)
+            ).one()
         if row is None or (owner_id is not None and row["owner_id"] != owner_id):
             return None
         return _invoice(row)
 
-    def list_invoices(self, owner_id: str, *, limit: int = 20,
-                      cursor: str | None = None) -> InvoicePage:
+    def list_invoices(
+        self, owner_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> InvoicePage:
         limit = max(1, min(int(limit), MAX_PAGE_SIZE))
         sql = f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ?"
         params: list[Any] = [owner_id]
@@ -526,80 +632,109 @@ class SQLRepository(ABC):
         next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return InvoicePage(items, next_cursor)
 
-    def mark_invoice_failed(self, invoice_id: str, error: str,
-                            events: Sequence[NewOutboxEvent] = ()) -> bool:
+    def mark_invoice_failed(
+        self, invoice_id: str, error: str, events: Sequence[NewOutboxEvent] = ()
+    ) -> bool:
         with self._transaction() as tx:
-            changed = tx.execute(
-                "UPDATE invoices SET status = 'failed', error = ?, updated_at = ? "
-                "WHERE id = ? AND status = 'received'",
-                (_clip(error), self._now(), invoice_id)).rowcount == 1
+            changed = (
+                tx.execute(
+                    "UPDATE invoices SET status = 'failed', error = ?, updated_at = ? "
+                    "WHERE id = ? AND status = 'received'",
+                    (_clip(error), self._now(), invoice_id),
+                ).rowcount
+                == 1
+            )
             if changed:
                 self._insert_outbox(tx, events)
         return changed
 
-    def mark_ready_if_complete(self, invoice_id: str, required_formats: Sequence[str],
-                               events: Sequence[NewOutboxEvent] = ()) -> bool:
+    def mark_ready_if_complete(
+        self,
+        invoice_id: str,
+        required_formats: Sequence[str],
+        events: Sequence[NewOutboxEvent] = (),
+    ) -> bool:
         formats = sorted(set(required_formats))
         if not formats:
             raise ValueError("required_formats is empty")
         marks = ", ".join("?" for _ in formats)
         with self._transaction() as tx:
-            changed = tx.execute(
-                "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
-                "WHERE id = ? AND status <> 'ready' AND ("
-                "  SELECT count(DISTINCT format) FROM artifacts"
-                f"  WHERE invoice_id = ? AND format IN ({marks})) = ?",
-                (self._now(), invoice_id, invoice_id, *formats, len(formats))).rowcount == 1
+            changed = (
+                tx.execute(
+                    "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
+                    "WHERE id = ? AND status <> 'ready' AND ("
+                    "  SELECT count(DISTINCT format) FROM artifacts"
+                    f"  WHERE invoice_id = ? AND format IN ({marks})) = ?",
+                    (self._now(), invoice_id, invoice_id, *formats, len(formats)),
+                ).rowcount
+                == 1
+            )
             if changed:
                 self._insert_outbox(tx, events)
         return changed
 
     # -- artifacts -----------------------------------------------------------------------------
 
-    def record_artifact(self, invoice_id: str, format: str, file_id: str, size: int,
-                        sha256: str) -> Artifact:
+    def record_artifact(
+        self, invoice_id: str, format: str, file_id: str, size: int, sha256: str
+    ) -> Artifact:
         with self._transaction() as tx:
             row = tx.execute(
                 f"INSERT INTO artifacts ({_ARTIFACT_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT (invoice_id, format) DO NOTHING RETURNING {_ARTIFACT_COLS}",
-                (invoice_id, format, file_id, int(size), sha256, self._now())).one()
+                (invoice_id, format, file_id, int(size), sha256, self._now()),
+            ).one()
             if row is None:
-                row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts "
-                                 "WHERE invoice_id = ? AND format = ?", (invoice_id, format)).one()
+                row = tx.execute(
+                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? AND format = ?",
+                    (invoice_id, format),
+                ).one()
         if row is None:  # pragma: no cover - deleted between the two statements
             raise Conflict("the artifact changed while it was being recorded; retry")
         return _artifact(row)
 
     def get_artifact(self, invoice_id: str, format: str) -> Artifact | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts "
-                             "WHERE invoice_id = ? AND format = ?", (invoice_id, format)).one()
+            row = tx.execute(
+                f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? AND format = ?",
+                (invoice_id, format),
+            ).one()
         return _artifact(row) if row else None
 
     def list_artifacts(self, invoice_id: str) -> list[Artifact]:
         with self._transaction(write=False) as tx:
-            rows = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? "
-                              "ORDER BY format", (invoice_id,)).all()
+            rows = tx.execute(
+                f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? ORDER BY format",
+                (invoice_id,),
+            ).all()
         return [_artifact(r) for r in rows]
 
     def find_artifact_by_file_id(self, file_id: str) -> Artifact | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE file_id = ? "
-                             "ORDER BY created_at LIMIT 1", (file_id,)).one()
+            row = tx.execute(
+                f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE file_id = ? "
+                "ORDER BY created_at LIMIT 1",
+                (file_id,),
+            ).one()
         return _artifact(row) if row else None
 
     # -- notifications -------------------------------------------------------------------------
 
-    def claim_notification(self, invoice_id: str, kind: NotificationKind, recipient: str, *,
-                           reclaim_after: timedelta | None = None) -> bool:
+    def claim_notification(
+        self,
+        invoice_id: str,
+        kind: NotificationKind,
+        recipient: str,
+        *,
+        reclaim_after: timedelta | None = None,
+    ) -> bool:
         if kind not in NOTIFICATION_KINDS:
             raise ValueError(f"unknown notification kind {kind!r}")
         now = self._now()
         retake = "notifications.state = 'released'"
         params: list[Any] = [invoice_id, kind, recipient, now]
         if reclaim_after is not None:
-            retake += (" OR (notifications.state = 'claimed'"
-                       " AND notifications.claimed_at < ?)")
+            retake += " OR (notifications.state = 'claimed' AND notifications.claimed_at < ?)"
             params.append(now - reclaim_after)
         with self._transaction() as tx:
             row = tx.execute(
@@ -607,28 +742,41 @@ class SQLRepository(ABC):
                 "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL) "
                 "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
                 "recipient = excluded.recipient, claimed_at = excluded.claimed_at "
-                f"WHERE {retake} RETURNING invoice_id", params).one()
+                f"WHERE {retake} RETURNING invoice_id",
+                params,
+            ).one()
         return row is not None
 
-    def mark_notification_sent(self, invoice_id: str, kind: NotificationKind,
-                               provider_message_id: str | None = None) -> bool:
+    def mark_notification_sent(
+        self, invoice_id: str, kind: NotificationKind, provider_message_id: str | None = None
+    ) -> bool:
         with self._transaction() as tx:
-            return tx.execute(
-                "UPDATE notifications SET state = 'sent', sent_at = ?, provider_message_id = ? "
-                "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
-                (self._now(), provider_message_id, invoice_id, kind)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE notifications SET state = 'sent', sent_at = ?, provider_message_id = ? "
+                    "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
+                    (self._now(), provider_message_id, invoice_id, kind),
+                ).rowcount
+                == 1
+            )
 
     def release_notification(self, invoice_id: str, kind: NotificationKind) -> bool:
         with self._transaction() as tx:
-            return tx.execute(
-                "UPDATE notifications SET state = 'released' "
-                "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
-                (invoice_id, kind)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE notifications SET state = 'released' "
+                    "WHERE invoice_id = ? AND kind = ? AND state = 'claimed'",
+                    (invoice_id, kind),
+                ).rowcount
+                == 1
+            )
 
     def get_notification(self, invoice_id: str, kind: NotificationKind) -> Notification | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(f"SELECT {_NOTIFICATION_COLS} FROM notifications "
-                             "WHERE invoice_id = ? AND kind = ?", (invoice_id, kind)).one()
+            row = tx.execute(
+                f"SELECT {_NOTIFICATION_COLS} FROM notifications WHERE invoice_id = ? AND kind = ?",
+                (invoice_id, kind),
+            ).one()
         return _notification(row) if row else None
 
     # -- processed CloudEvents -----------------------------------------------------------------
@@ -638,20 +786,30 @@ class SQLRepository(ABC):
             row = tx.execute(
                 "INSERT INTO processed_events (consumer, source, event_id, processed_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (consumer, source, event_id) DO NOTHING "
-                "RETURNING event_id", (consumer, source, event_id, self._now())).one()
+                "RETURNING event_id",
+                (consumer, source, event_id, self._now()),
+            ).one()
         return row is not None
 
     def is_processed(self, consumer: str, source: str, event_id: str) -> bool:
         with self._transaction(write=False) as tx:
-            row = tx.execute("SELECT 1 AS hit FROM processed_events WHERE consumer = ? "
-                             "AND source = ? AND event_id = ?",
-                             (consumer, source, event_id)).one()
+            row = tx.execute(
+                "SELECT 1 AS hit FROM processed_events WHERE consumer = ? "
+                "AND source = ? AND event_id = ?",
+                (consumer, source, event_id),
+            ).one()
         return row is not None
 
     def forget_processed(self, consumer: str, source: str, event_id: str) -> bool:
         with self._transaction() as tx:
-            return tx.execute("DELETE FROM processed_events WHERE consumer = ? AND source = ? "
-                              "AND event_id = ?", (consumer, source, event_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "DELETE FROM processed_events WHERE consumer = ? AND source = ? "
+                    "AND event_id = ?",
+                    (consumer, source, event_id),
+                ).rowcount
+                == 1
+            )
 
     # -- outbox --------------------------------------------------------------------------------
 
@@ -668,30 +826,48 @@ class SQLRepository(ABC):
                 f"INSERT INTO outbox ({_OUTBOX_COLS.removeprefix('id, ')}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL) "
                 f"ON CONFLICT (source, event_id) DO NOTHING RETURNING {_OUTBOX_COLS}",
-                (event.event_id, event.type, event.source, event.subject,
-                 dump_json(event.data), dump_json(event.extensions), self._now())).one()
+                (
+                    event.event_id,
+                    event.type,
+                    event.source,
+                    event.subject,
+                    dump_json(event.data),
+                    dump_json(event.extensions),
+                    self._now(),
+                ),
+            ).one()
             if row is None:
-                row = tx.execute(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE source = ? "
-                                 "AND event_id = ?", (event.source, event.event_id)).one()
+                row = tx.execute(
+                    f"SELECT {_OUTBOX_COLS} FROM outbox WHERE source = ? AND event_id = ?",
+                    (event.source, event.event_id),
+                ).one()
             if row is not None:
                 stored.append(_outbox(row))
         return stored
 
     def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
         with self._transaction(write=False) as tx:
-            rows = tx.execute(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL "
-                              "ORDER BY id LIMIT ?", (max(1, int(limit)),)).all()
+            rows = tx.execute(
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (max(1, int(limit)),),
+            ).all()
         return [_outbox(r) for r in rows]
 
     #: appended to the claim's inner SELECT (Postgres: skip rows another relay is claiming)
     _SKIP_LOCKED = ""
 
-    def claim_outbox_events(self, limit: int = 100, *, lease: float = 60.0,
-                            keys: Sequence[tuple[str, str]] | None = None
-                            ) -> list[OutboxEvent]:
+    def claim_outbox_events(
+        self,
+        limit: int = 100,
+        *,
+        lease: float = 60.0,
+        keys: Sequence[tuple[str, str]] | None = None,
+    ) -> list[OutboxEvent]:
         now = self._now()
-        sql = ("SELECT id FROM outbox WHERE sent_at IS NULL "
-               "AND (claimed_until IS NULL OR claimed_until < ?)")
+        sql = (
+            "SELECT id FROM outbox WHERE sent_at IS NULL "
+            "AND (claimed_until IS NULL OR claimed_until < ?)"
+        )
         params: list[Any] = [now]
         if keys is not None:
             if not keys:
@@ -701,40 +877,61 @@ class SQLRepository(ABC):
         sql += f" ORDER BY id LIMIT ?{self._SKIP_LOCKED}"
         params.append(max(1, int(limit)))
         with self._transaction() as tx:
-            rows = tx.execute(f"UPDATE outbox SET claimed_until = ? WHERE id IN ({sql}) "
-                              f"RETURNING {_OUTBOX_COLS}",
-                              (now + timedelta(seconds=lease), *params)).all()
+            rows = tx.execute(
+                f"UPDATE outbox SET claimed_until = ? WHERE id IN ({sql}) RETURNING {_OUTBOX_COLS}",
+                (now + timedelta(seconds=lease), *params),
+            ).all()
         return sorted((_outbox(r) for r in rows), key=lambda e: e.id)
 
     def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
         if outbox_ids is None:  # every claim (their relays are known to be gone)
             with self._transaction() as tx:
-                return tx.execute("UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL "
-                                  "AND claimed_until IS NOT NULL").rowcount
+                return tx.execute(
+                    "UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL "
+                    "AND claimed_until IS NOT NULL"
+                ).rowcount
         if not outbox_ids:
             return 0
         marks = ", ".join("?" for _ in outbox_ids)
         with self._transaction() as tx:
-            return tx.execute(f"UPDATE outbox SET claimed_until = NULL WHERE id IN ({marks}) "
-                              "AND sent_at IS NULL", tuple(outbox_ids)).rowcount
+            return tx.execute(
+                f"UPDATE outbox SET claimed_until = NULL WHERE id IN ({marks}) AND sent_at IS NULL",
+                tuple(outbox_ids),
+            ).rowcount
 
     def mark_outbox_sent(self, outbox_id: int) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
-                              "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
-                              (self._now(), outbox_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                    "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
+                    (self._now(), outbox_id),
+                ).rowcount
+                == 1
+            )
 
     def record_outbox_failure(self, outbox_id: int, error: str) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                              "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
-                              (_clip(error), outbox_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+                    "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
+                    (_clip(error), outbox_id),
+                ).rowcount
+                == 1
+            )
 
     # -- the embedded broker's durable queue ---------------------------------------------------
 
-    def enqueue_deliveries(self, broker: str, triggers: Sequence[str], source: str,
-                           event_id: str, headers: Mapping[str, str], body: bytes
-                           ) -> list[QueuedDelivery]:
+    def enqueue_deliveries(
+        self,
+        broker: str,
+        triggers: Sequence[str],
+        source: str,
+        event_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> list[QueuedDelivery]:
         now = self._now()
         stored: list[QueuedDelivery] = []
         with self._transaction() as tx:
@@ -744,39 +941,71 @@ class SQLRepository(ABC):
                     "VALUES (?, ?, ?, ?, ?, ?, 'pending', 'subscriber', 0, ?, NULL, ?, NULL) "
                     "ON CONFLICT (broker, trigger_name, source, event_id) DO NOTHING "
                     f"RETURNING {_QUEUE_COLS}",
-                    (broker, trigger, source, event_id, dump_json(dict(headers)), bytes(body),
-                     now, now)).one()
+                    (
+                        broker,
+                        trigger,
+                        source,
+                        event_id,
+                        dump_json(dict(headers)),
+                        bytes(body),
+                        now,
+                        now,
+                    ),
+                ).one()
                 if row is not None:
                     stored.append(_queued(row))
         return stored
 
-    def queued_deliveries(self, broker: str, *, state: str = "pending"
-                          ) -> list[QueuedDelivery]:
+    def queued_deliveries(self, broker: str, *, state: str = "pending") -> list[QueuedDelivery]:
         with self._transaction(write=False) as tx:
-            rows = tx.execute(f"SELECT {_QUEUE_COLS} FROM broker_queue WHERE broker = ? "
-                              "AND state = ? ORDER BY id", (broker, state)).all()
+            rows = tx.execute(
+                f"SELECT {_QUEUE_COLS} FROM broker_queue WHERE broker = ? "
+                "AND state = ? ORDER BY id",
+                (broker, state),
+            ).all()
         return [_queued(r) for r in rows]
 
-    def reschedule_delivery(self, delivery_id: int, *, phase: str, attempt: int,
-                            due_at: datetime, outgoing: Mapping[str, Any] | None,
-                            error: str | None) -> bool:
+    def reschedule_delivery(
+        self,
+        delivery_id: int,
+        *,
+        phase: str,
+        attempt: int,
+        due_at: datetime,
+        outgoing: Mapping[str, Any] | None,
+        error: str | None,
+    ) -> bool:
         with self._transaction() as tx:
-            return tx.execute(
-                "UPDATE broker_queue SET phase = ?, attempt = ?, due_at = ?, outgoing = ?, "
-                "last_error = ? WHERE id = ? AND state = 'pending'",
-                (phase, attempt, due_at, None if outgoing is None else dump_json(outgoing),
-                 None if error is None else _clip(error), delivery_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE broker_queue SET phase = ?, attempt = ?, due_at = ?, outgoing = ?, "
+                    "last_error = ? WHERE id = ? AND state = 'pending'",
+                    (
+                        phase,
+                        attempt,
+                        due_at,
+                        None if outgoing is None else dump_json(outgoing),
+                        None if error is None else _clip(error),
+                        delivery_id,
+                    ),
+                ).rowcount
+                == 1
+            )
 
     def settle_delivery(self, delivery_id: int) -> bool:
         with self._transaction() as tx:
-            return tx.execute("DELETE FROM broker_queue WHERE id = ?",
-                              (delivery_id,)).rowcount == 1
+            return tx.execute("DELETE FROM broker_queue WHERE id = ?", (delivery_id,)).rowcount == 1
 
     def park_delivery(self, delivery_id: int, error: str) -> bool:
         with self._transaction() as tx:
-            return tx.execute("UPDATE broker_queue SET state = 'parked', last_error = ? "
-                              "WHERE id = ? AND state = 'pending'",
-                              (_clip(error), delivery_id)).rowcount == 1
+            return (
+                tx.execute(
+                    "UPDATE broker_queue SET state = 'parked', last_error = ? "
+                    "WHERE id = ? AND state = 'pending'",
+                    (_clip(error), delivery_id),
+                ).rowcount
+                == 1
+            )
 
 
 def iter_statements(script: str) -> Iterator[str]:
@@ -792,5 +1021,6 @@ def iter_statements(script: str) -> Iterator[str]:
             if statement and statement != ";":
                 yield statement
     if buffer.strip() and not all(
-            not ln.strip() or ln.strip().startswith("--") for ln in buffer.splitlines()):
+        not ln.strip() or ln.strip().startswith("--") for ln in buffer.splitlines()
+    ):
         raise ValueError(f"incomplete SQL statement at the end of the script: {buffer!r}")

@@ -46,8 +46,9 @@ class SQLiteRepository(SQLRepository):
         " version TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL);"
     )
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 30.0, clock: Clock | None = None
+    ) -> None:
         super().__init__(clock)
         self.path = Path(path)
         if str(path) in ("", ":memory:"):
@@ -69,8 +70,9 @@ class SQLiteRepository(SQLRepository):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False
             # only so close() may close every thread's connection; each is used by one thread.
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
