@@ -45,10 +45,16 @@ from invoiceflow.errors import (
     UnknownOwner,
 )
 from invoiceflow.events import INVOICE_REQUESTED, INVOICE_UPLOADED, from_request
-from invoiceflow.formats import FORMATS, JSON_CONTENT_TYPE, file_name
 from invoiceflow.logs import bind
 from invoiceflow.outbox import relay_after_commit
-from invoiceflow.stores.protocols import Invoice, NewInvoice, NewOutboxEvent, User
+from invoiceflow.outputs import JSON_CONTENT_TYPE, OUTPUT_FORMATS, file_name
+from invoiceflow.stores.protocols import (
+    InvoiceRecord,
+    InvoiceSource,
+    NewInvoiceRecord,
+    NewOutboxEvent,
+    User,
+)
 from invoiceflow.web import allow, endpoint, json_response
 
 log = logging.getLogger(__name__)
@@ -83,7 +89,7 @@ def invoice_links(ctx: Context, invoice_id: str) -> dict[str, str]:
     return {"self": base, "pdf": f"{base}/pdf", "xlsx": f"{base}/xlsx", "json": f"{base}/json"}
 
 
-def _accepted_body(ctx: Context, inv: Invoice) -> dict[str, Any]:
+def _accepted_body(ctx: Context, inv: InvoiceRecord) -> dict[str, Any]:
     return {
         "invoice_id": inv.id,
         "status": inv.status,
@@ -125,8 +131,13 @@ def uploaded_event_id(invoice_id: str) -> str:
 
 
 def accept_document(
-    ctx: Context, owner: User, data: bytes, *, source: str, idempotency_key: str | None = None
-) -> tuple[Invoice, bool]:
+    ctx: Context,
+    owner: User,
+    data: bytes,
+    *,
+    source: InvoiceSource,
+    idempotency_key: str | None = None,
+) -> tuple[InvoiceRecord, bool]:
     """Validate, store the raw document, and record the invoice with its ``uploaded`` event
     in one transaction (the outbox). Returns (invoice, created)."""
     settings = ctx.settings
@@ -167,12 +178,12 @@ def accept_document(
     )
     try:
         accepted = ctx.repo.accept_invoice(
-            NewInvoice(
+            NewInvoiceRecord(
                 id=invoice_id,
                 owner_id=owner.id,
                 number=document.invoice.number,
                 source=source,
-                raw_file_id=raw_id,  # type: ignore[arg-type]
+                raw_file_id=raw_id,
                 formats=settings.invoice_formats,
                 idempotency_key=idempotency_key,
                 request_sha256=digest,
@@ -253,7 +264,7 @@ def intake(request: Request) -> Response:
 # ---------------------------------------------------------------------------- download
 
 
-def _owned_invoice(ctx: Context, user: User, invoice_id: str) -> Invoice:
+def _owned_invoice(ctx: Context, user: User, invoice_id: str) -> InvoiceRecord:
     invoice = (
         ctx.repo.get_invoice(invoice_id, owner_id=user.id) if _UUID.match(invoice_id) else None
     )
@@ -298,7 +309,7 @@ def _send_file(ctx: Context, request: Request, user: User, file_id: str) -> Resp
     return response
 
 
-def _invoice_view(ctx: Context, inv: Invoice) -> dict[str, Any]:
+def _invoice_view(ctx: Context, inv: InvoiceRecord) -> dict[str, Any]:
     base = ctx.settings.public_base_url
     files = {}
     for art in ctx.repo.list_artifacts(inv.id):
@@ -362,7 +373,7 @@ def download(request: Request) -> Response:
         return json_response(_invoice_view(ctx, invoice))
     if fmt == "json":
         return _send_file(ctx, request, user, invoice.raw_file_id)
-    if fmt not in FORMATS:
+    if fmt not in OUTPUT_FORMATS:
         raise NotFound("no such resource")
     artifact = ctx.repo.get_artifact(invoice.id, fmt)
     if artifact is None:

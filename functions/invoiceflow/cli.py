@@ -22,13 +22,13 @@ from invoiceflow.errors import BadRequest, InvoiceflowError, RenderError
 
 
 def _formats(value: str) -> list[str]:
-    from invoiceflow.formats import FORMATS
+    from invoiceflow.outputs import OUTPUT_FORMATS
 
     names = [f.strip() for f in value.split(",") if f.strip()]
-    unknown = [n for n in names if n not in FORMATS]
+    unknown = [n for n in names if n not in OUTPUT_FORMATS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"formats are a comma-separated subset of {','.join(FORMATS)}; got {value!r}"
+            f"formats are a comma-separated subset of {','.join(OUTPUT_FORMATS)}; got {value!r}"
         )
     return names
 
@@ -37,7 +37,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from invoiceflow.domain import parse_invoice
-    from invoiceflow.formats import FORMATS, file_name
+    from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                     f"{invoice.number!r}: {clash.name} was not overwritten"
                 )
             for fmt, target in zip(args.format, targets, strict=True):
-                target.write_bytes(FORMATS[fmt].render(invoice))
+                target.write_bytes(OUTPUT_FORMATS[fmt].render(invoice))
                 written.append(target)
         except InvoiceflowError as exc:
             failed.append((name, exc))

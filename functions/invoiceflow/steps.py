@@ -43,11 +43,11 @@ from invoiceflow.events import (
     from_request,
     make_event,
 )
-from invoiceflow.formats import FORMATS, file_name
 from invoiceflow.logs import bind
 from invoiceflow.mail import Attachment, MailOutcomeUnknown, Message, mailer_for
 from invoiceflow.outbox import relay_after_commit
-from invoiceflow.stores.protocols import Invoice, NewOutboxEvent
+from invoiceflow.outputs import OUTPUT_FORMATS, file_name
+from invoiceflow.stores.protocols import InvoiceRecord, NewOutboxEvent, NotificationKind
 from invoiceflow.web import endpoint, json_response
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _invoice_id(event: Event) -> str:
     return invoice_id
 
 
-def _known_invoice(ctx: Context, invoice_id: str) -> Invoice:
+def _known_invoice(ctx: Context, invoice_id: str) -> InvoiceRecord:
     invoice = ctx.repo.get_invoice(invoice_id)
     if invoice is None:
         # permanent (never 404, which Knative would retry): the event is dead-lettered
@@ -104,7 +104,7 @@ def _done(body: dict[str, Any]) -> Response:
 # ------------------------------------------------------------------------------ render
 
 
-def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int, str]:
+def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str, int, str]:
     """Render and store ``fmt`` for the invoice unless it exists; (file id, size, sha256)."""
     artifact = ctx.repo.get_artifact(invoice.id, fmt)
     if artifact is not None:
@@ -119,7 +119,7 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
 
         try:
             document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
-            data = FORMATS[fmt].render(document)
+            data = OUTPUT_FORMATS[fmt].render(document)
         except InvoiceflowError as exc:
             raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}", exc.problems) from exc
         except Exception as exc:
@@ -133,7 +133,7 @@ def render_document(ctx: Context, invoice: Invoice, fmt: str) -> tuple[str, int,
             data,
             file_id=file_id,
             filename=file_name(invoice.number, fmt),
-            content_type=FORMATS[fmt].content_type,
+            content_type=OUTPUT_FORMATS[fmt].content_type,
             owner=invoice.owner_id,
             invoice_id=invoice.id,
             kind=fmt,
@@ -177,7 +177,7 @@ def render(request: Request, fmt: str) -> Response:
 # ------------------------------------------------------------------------------ notify
 
 
-def _links(ctx: Context, invoice: Invoice) -> dict[str, str]:
+def _links(ctx: Context, invoice: InvoiceRecord) -> dict[str, str]:
     base = ctx.settings.public_base_url
     return {fmt: f"{base}/invoices/{invoice.id}/{fmt}" for fmt in invoice.formats}
 
@@ -188,7 +188,7 @@ def _escape(text: str) -> str:
     return escape(text, quote=True)
 
 
-def ready_message(ctx: Context, invoice: Invoice, to: str) -> Message:
+def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
     links = _links(ctx, invoice)
     number = invoice.number
     text = (
@@ -221,7 +221,7 @@ def ready_message(ctx: Context, invoice: Invoice, to: str) -> Message:
     )
 
 
-def failed_message(ctx: Context, invoice: Invoice, to: str) -> Message:
+def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
     reason = invoice.error or "unknown reason"
     number = invoice.number
     text = (
@@ -243,7 +243,11 @@ def failed_message(ctx: Context, invoice: Invoice, to: str) -> Message:
 
 
 def _mark_sent(
-    ctx: Context, invoice: Invoice, kind: str, provider_id: str | None, started: float
+    ctx: Context,
+    invoice: InvoiceRecord,
+    kind: NotificationKind,
+    provider_id: str | None,
+    started: float,
 ) -> None:
     """Record a send the provider accepted. While the database is unavailable, retry within
     MARK_SENT_RETRY_FOR of the claim; after that the error goes to the broker, which retries
@@ -255,7 +259,7 @@ def _mark_sent(
         try:
             ctx.repo.mark_notification_sent(
                 invoice.id,
-                kind,  # type: ignore[arg-type]
+                kind,
                 provider_id,
             )
             return
@@ -272,7 +276,7 @@ def _mark_sent(
             time.sleep(pause)
 
 
-def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
+def send_once(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind) -> bool:
     """Send the ``kind`` email for the invoice exactly once; True if this call sent it.
 
     The claim row (``notifications``) is the intent, written before the send: ``claimed``
@@ -283,15 +287,15 @@ def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
     owner = ctx.repo.get_user(invoice.owner_id)
     if owner is None:
         raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
-    previous = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
+    previous = ctx.repo.get_notification(invoice.id, kind)
     started = time.monotonic()
     if not ctx.repo.claim_notification(
         invoice.id,
         kind,
-        owner.email,  # type: ignore[arg-type]
+        owner.email,
         reclaim_after=RECLAIM_AFTER,
     ):
-        existing = ctx.repo.get_notification(invoice.id, kind)  # type: ignore[arg-type]
+        existing = ctx.repo.get_notification(invoice.id, kind)
         if existing is not None and existing.state == "sent":
             return False
         raise Conflict("another delivery is sending this email; retry later")
@@ -308,7 +312,7 @@ def send_once(ctx: Context, invoice: Invoice, kind: str) -> bool:
     except MailOutcomeUnknown:
         raise  # it may have gone out: keep the claim (a takeover resends it, same id)
     except BaseException:
-        ctx.repo.release_notification(invoice.id, kind)  # type: ignore[arg-type]
+        ctx.repo.release_notification(invoice.id, kind)
         raise
     _mark_sent(ctx, invoice, kind, provider_id, started)
     log.info("sent the %s email for invoice %s", kind, invoice.number)
@@ -334,9 +338,7 @@ def notify(request: Request) -> Response:
                     ]
                 }
             )
-        kind = "ready"
-    else:
-        kind = "failed"
+    kind: NotificationKind = "ready" if event["type"] == INVOICE_RENDERED else "failed"
     sent = send_once(ctx, invoice, kind)
     if sent:
         ctx.emitter.send(

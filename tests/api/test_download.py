@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from invoiceflow.context import get_context
-from invoiceflow.formats import FORMATS
+from invoiceflow.outputs import OUTPUT_FORMATS
 from support.api import Person, example
 from support.openapi import assert_matches
 
@@ -30,7 +30,7 @@ def _fake_render(invoice_id: str, fmt: str, data: bytes) -> str:
         data,
         file_id=f"{invoice_id}-{fmt}",
         filename=f"{inv.number}.{fmt}",
-        content_type=FORMATS[fmt].content_type,
+        content_type=OUTPUT_FORMATS[fmt].content_type,
         owner=inv.owner_id,
         invoice_id=invoice_id,
         kind=fmt,

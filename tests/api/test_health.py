@@ -109,7 +109,7 @@ def test_unknown_function_paths_answer_404_and_probes_take_get_only(env: dict[st
 def test_a_renderer_crash_shows_its_owner_no_internal_text(
     env: dict[str, str], alice: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from invoiceflow import formats, steps
+    from invoiceflow import outputs, steps
     from invoiceflow.context import get_context
     from invoiceflow.errors import RenderError
 
@@ -119,7 +119,7 @@ def test_a_renderer_crash_shows_its_owner_no_internal_text(
         def render(self, document: object) -> bytes:
             raise KeyError("/srv/secret/path/font.ttf")
 
-    monkeypatch.setitem(formats.FORMATS, "pdf", Exploding())
+    monkeypatch.setitem(outputs.OUTPUT_FORMATS, "pdf", Exploding())
     r = client("upload").post(
         "/upload", headers=alice.auth, data=example("minimal.json"), content_type="application/json"
     )

@@ -12,7 +12,7 @@ import pytest
 
 from invoiceflow.api import openapi_document
 from invoiceflow.context import get_context
-from invoiceflow.formats import FORMATS
+from invoiceflow.outputs import OUTPUT_FORMATS
 from support.api import Person, example
 from support.openapi import assert_matches
 
@@ -41,7 +41,7 @@ def _alices_invoice(upload_client: Any, alice: Person) -> tuple[str, dict[str, s
             data,
             file_id=f"{invoice_id}-{fmt}",
             filename=f"x.{fmt}",
-            content_type=FORMATS[fmt].content_type,
+            content_type=OUTPUT_FORMATS[fmt].content_type,
             owner=alice.id,
             invoice_id=invoice_id,
             kind=fmt,

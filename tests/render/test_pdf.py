@@ -24,7 +24,7 @@ from pypdf import PdfReader
 from invoiceflow.domain.model import Discount, Invoice, LineItem, Logo, Party, PaymentDetails
 from invoiceflow.domain.totals import compute_totals
 from invoiceflow.errors import PermanentError, RenderError
-from invoiceflow.render import fmt
+from invoiceflow.render import localize
 from invoiceflow.render.pdf import render_pdf
 
 Factory = Callable[..., Invoice]
@@ -77,9 +77,9 @@ def test_totals_and_tax_lines_are_printed_formatted(
         -t.line_discounts,
         *(g.tax for g in t.tax_breakdown),
     ):
-        assert norm(fmt.money(amount, inv)) in text
+        assert norm(localize.money(amount, inv)) in text
     for g in t.tax_breakdown:
-        assert norm(fmt.tax_line_label(g, inv)) in text
+        assert norm(localize.tax_line_label(g, inv)) in text
     # and spelled out, so a formatting regression cannot hide behind fmt
     for line in (
         "Subtotal 3.506,90 €",
@@ -154,7 +154,7 @@ def test_optional_blocks_are_left_out(sample_invoice: Factory) -> None:
     ):
         assert absent not in text, absent
     assert "# SKU Description Qty Unit price Amount" in text  # no Tax, no Discount column
-    total = norm(fmt.money(compute_totals(inv).total, inv))
+    total = norm(localize.money(compute_totals(inv).total, inv))
     assert f"Total {total}" in text and f"Balance due {total}" in text
 
 
@@ -537,5 +537,5 @@ def test_extreme_content_still_lays_out(sample_invoice: Factory) -> None:
     assert len(texts) > 5
     assert "the end" in "".join(texts)
     assert "controls and a lone surrogate \ufffd end" in " ".join(texts)
-    balance = norm(fmt.money(compute_totals(inv).balance_due, inv))
+    balance = norm(localize.money(compute_totals(inv).balance_due, inv))
     assert f"Balance due {balance}" in " ".join(texts)

@@ -9,7 +9,7 @@ import uuid
 
 from invoiceflow.context import get_context
 from invoiceflow.events import INVOICE_UPLOADED, make_event, to_http
-from invoiceflow.stores.protocols import NewInvoice
+from invoiceflow.stores.protocols import NewInvoiceRecord
 from support.api import Person, client, example_json
 
 
@@ -34,7 +34,7 @@ def _check_never_ready(alice: Person, char: str) -> None:
         kind="raw",
     )
     ctx.repo.accept_invoice(
-        NewInvoice(
+        NewInvoiceRecord(
             id=invoice_id,
             owner_id=alice.id,
             number="MIN-1",

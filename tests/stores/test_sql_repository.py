@@ -14,7 +14,7 @@ import pytest
 
 from invoiceflow.errors import BadRequest, IdempotencyConflict, Unavailable
 from invoiceflow.stores import (
-    NewInvoice,
+    NewInvoiceRecord,
     NewOutboxEvent,
     Repository,
     migrate,
@@ -69,9 +69,9 @@ def new_user(repo: Repository, email: str | None = None) -> str:
 
 def new_invoice(
     owner_id: str, *, key: str | None = None, sha: str | None = None, number: str = "INV-1"
-) -> NewInvoice:
+) -> NewInvoiceRecord:
     invoice_id = str(uuid.uuid4())
-    return NewInvoice(
+    return NewInvoiceRecord(
         id=invoice_id,
         owner_id=owner_id,
         number=number,

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from invoiceflow.domain import formats
+from invoiceflow.domain import dialects
 from invoiceflow.domain.model import (
     Discount,
     Invoice,
@@ -168,15 +168,15 @@ def parse_invoice(
     doc = data if isinstance(data, Mapping) else load_json(data, max_bytes=max_bytes)
     if not isinstance(doc, Mapping):
         raise ValidationError([Problem("", "the document must be a JSON object")])
-    kind = formats.detect(doc)
+    kind = dialects.detect(doc)
     to_client: Callable[[str], str] = _identity
     early: list[tuple[str, str]] = []
     sent_totals: dict[str, Any] | None = None
     canonical: Mapping[str, Any] = doc
     if kind == "legacy":
-        canonical, to_client, sent_totals = formats.from_legacy(doc)
+        canonical, to_client, sent_totals = dialects.from_legacy(doc)
     elif kind == "invoice-generator":
-        canonical, to_client, early = formats.from_invoice_generator(doc)
+        canonical, to_client, early = dialects.from_invoice_generator(doc)
 
     problems = [Problem(p, m) for p, m in early]
     problems += [Problem(to_client(p), m) for p, m in _check(canonical)]

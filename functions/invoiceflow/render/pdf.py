@@ -18,7 +18,7 @@ Text and scripts
     asks for its Asian font pack). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
     their letters are printed unshaped and left to right, and bidi control marks (which Babel
     puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
-    dates follow the invoice's locale (:mod:`invoiceflow.render.fmt`).
+    dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
 
 Safety
     Every user string reaches Paragraph markup only through :func:`_markup`, which escapes it
@@ -88,7 +88,7 @@ from reportlab.platypus.doctemplate import LayoutError
 from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
-from invoiceflow.render import fmt
+from invoiceflow.render import localize
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -205,7 +205,7 @@ def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
 
 
 def _cjk_default(invoice: Invoice) -> str:
-    loc = fmt.locale_of(invoice)
+    loc = localize.locale_of(invoice)
     if loc.language == "ja":
         return CJK_JAPANESE
     if loc.language == "ko":
@@ -372,7 +372,7 @@ class _Ctx:
         self.st = _styles()
         self.cjk = _cjk_default(invoice)
         self.totals: Totals = compute_totals(invoice)
-        territory = fmt.locale_of(invoice).territory
+        territory = localize.locale_of(invoice).territory
         self.pagesize = LETTER if territory in _LETTER_TERRITORIES else A4
         self.margin_x = 18 * mm
         self.margin_top = 16 * mm
@@ -406,7 +406,7 @@ class _Ctx:
         return _Para(_markup(s, self.cjk), style)
 
     def money(self, amount: Decimal) -> str:
-        return _clean(fmt.money(amount, self.inv))
+        return _clean(localize.money(amount, self.inv))
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,10 +584,10 @@ def _header(ctx: _Ctx) -> Table:
 
     meta: list[tuple[str, str]] = [
         ("Invoice number", inv.number),
-        ("Issue date", fmt.date(inv.issue_date, inv)),
+        ("Issue date", localize.date(inv.issue_date, inv)),
     ]
     if inv.due_date is not None:
-        meta.append(("Due date", fmt.date(inv.due_date, inv)))
+        meta.append(("Due date", localize.date(inv.due_date, inv)))
     if inv.payment_terms:
         meta.append(("Payment terms", inv.payment_terms))
     meta.append(("Currency", inv.currency))
@@ -766,13 +766,14 @@ def _items(ctx: _Ctx) -> Flowable:
     has_disc = any(it.discount is not None for it in items)
 
     qty = [
-        _clean(fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")) for it in items
+        _clean(localize.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else ""))
+        for it in items
     ]
     price = [ctx.money(it.unit_price) for it in items]
     amount = [ctx.money(lt.amount) for lt in lines]
     tax = (
         [
-            _clean(fmt.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
+            _clean(localize.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
             for it in items
         ]
         if has_tax
@@ -784,7 +785,7 @@ def _items(ctx: _Ctx) -> Flowable:
             if it.discount is None:
                 disc.append("")
             elif it.discount.kind == "percent":
-                disc.append(_clean(fmt.percent(it.discount.value, inv)))
+                disc.append(_clean(localize.percent(it.discount.value, inv)))
             else:
                 disc.append(ctx.money(lt.discount))
     numbers = [str(i) for i in range(1, len(items) + 1)]
@@ -917,12 +918,12 @@ def _totals(ctx: _Ctx) -> Table:
     if t.discount:
         label = "Discount"
         if inv.discount is not None and inv.discount.kind == "percent":
-            label = f"Discount ({_clean(fmt.percent(inv.discount.value, inv))})"
+            label = f"Discount ({_clean(localize.percent(inv.discount.value, inv))})"
         rows.append((label, ctx.money(-t.discount), ""))
     if t.shipping:
         rows.append(("Shipping", ctx.money(t.shipping), ""))
     for g in t.tax_breakdown:
-        rows.append((_clean(fmt.tax_line_label(g, inv)), ctx.money(g.tax), ""))
+        rows.append((_clean(localize.tax_line_label(g, inv)), ctx.money(g.tax), ""))
     rows.append(("Total", ctx.money(t.total), "total"))
     if t.amount_paid:
         rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
@@ -1097,7 +1098,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         title=_clean(f"Invoice {inv.number}"),
         author=seller,
         subject=_clean(
-            f"Invoice {inv.number} of {fmt.date(inv.issue_date, inv)} "
+            f"Invoice {inv.number} of {localize.date(inv.issue_date, inv)} "
             f"to {_party_title(inv.bill_to)}"
         ),
         creator="invoiceflow",

@@ -66,7 +66,7 @@ from invoiceflow.domain.model import Invoice, Party
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
-from invoiceflow.render import fmt
+from invoiceflow.render import localize
 
 __all__ = ["MEDIA_TYPE", "render_xlsx"]
 
@@ -175,8 +175,8 @@ def _currency_affixes(inv: Invoice) -> tuple[str, str]:
     unknown locale raises RenderError, as for the PDF)."""
     return _affixes(
         inv.currency,
-        fmt.currency_symbol(inv),
-        fmt.locale_of(inv).currency_formats["standard"].pattern,
+        localize.currency_symbol(inv),
+        localize.locale_of(inv).currency_formats["standard"].pattern,
     )
 
 
@@ -800,7 +800,9 @@ class _Renderer:
             dsc = inv.discount
             assert dsc is not None
             label = (
-                f"Discount ({fmt.percent(dsc.value, inv)})" if dsc.kind == "percent" else "Discount"
+                f"Discount ({localize.percent(dsc.value, inv)})"
+                if dsc.kind == "percent"
+                else "Discount"
             )
             line(label, f"{TAX_SHEET}!$C${self.t_total}", t.discount, "discount")
         if self.r_ship:
@@ -808,13 +810,13 @@ class _Renderer:
             label = (
                 "Shipping"
                 if rate is None
-                else f"Shipping ({fmt.tax_name(inv)} {fmt.percent(rate, inv)})"
+                else f"Shipping ({localize.tax_name(inv)} {localize.percent(rate, inv)})"
             )
             line(label, f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
         for idx, g in self.taxed:
             assert g.rate is not None
             line(
-                f"{fmt.tax_name(inv)} {fmt.percent(g.rate, inv)}",
+                f"{localize.tax_name(inv)} {localize.percent(g.rate, inv)}",
                 f"{TAX_SHEET}!$F${self.t_first + idx}",
                 g.tax,
             )

@@ -53,7 +53,7 @@ class User:
 
 
 @dataclass(frozen=True)
-class NewInvoice:
+class NewInvoiceRecord:
     """What :meth:`Repository.accept_invoice` stores. The caller picks ``id`` (a uuid4 string)
     so it can name the raw document (``raw_file_id``) before the row exists."""
 
@@ -68,7 +68,7 @@ class NewInvoice:
 
 
 @dataclass(frozen=True)
-class Invoice:
+class InvoiceRecord:
     id: str
     owner_id: str
     number: str
@@ -89,13 +89,13 @@ class Accepted:
     ``(owner, idempotency_key)`` pair already existed: ``invoice`` is then the earlier one and no
     event was enqueued."""
 
-    invoice: Invoice
+    invoice: InvoiceRecord
     created: bool
 
 
 @dataclass(frozen=True)
 class InvoicePage:
-    items: tuple[Invoice, ...]
+    items: tuple[InvoiceRecord, ...]
     #: pass back as ``cursor`` for the next (older) page; None on the last page
     next_cursor: str | None
 
@@ -273,7 +273,7 @@ class Repository(Protocol):
 
     # invoices
     def accept_invoice(
-        self, invoice: NewInvoice, events: Sequence[NewOutboxEvent] = ()
+        self, invoice: NewInvoiceRecord, events: Sequence[NewOutboxEvent] = ()
     ) -> Accepted:
         """Store the invoice *and* its outbox events in one transaction.
 
@@ -282,9 +282,9 @@ class Repository(Protocol):
         ``request_sha256`` raises :class:`~invoiceflow.errors.IdempotencyConflict`."""
         ...
 
-    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> Invoice | None: ...
+    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> InvoiceRecord | None: ...
 
-    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> Invoice | None:
+    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> InvoiceRecord | None:
         """With ``owner_id``, somebody else's invoice is None too (404 either way)."""
         ...
 

@@ -33,11 +33,11 @@ from invoiceflow.stores.protocols import (
     NOTIFICATION_KINDS,
     Accepted,
     Artifact,
-    Invoice,
     InvoicePage,
+    InvoiceRecord,
     LoginOutcome,
     LoginPolicy,
-    NewInvoice,
+    NewInvoiceRecord,
     NewOutboxEvent,
     Notification,
     NotificationKind,
@@ -259,8 +259,8 @@ def _user(row: dict[str, Any]) -> User:
     )
 
 
-def _invoice(row: dict[str, Any]) -> Invoice:
-    return Invoice(
+def _invoice(row: dict[str, Any]) -> InvoiceRecord:
+    return InvoiceRecord(
         id=row["id"],
         owner_id=row["owner_id"],
         number=row["number"],
@@ -556,7 +556,7 @@ class SQLRepository(ABC):
     # -- invoices ------------------------------------------------------------------------------
 
     def accept_invoice(
-        self, invoice: NewInvoice, events: Sequence[NewOutboxEvent] = ()
+        self, invoice: NewInvoiceRecord, events: Sequence[NewOutboxEvent] = ()
     ) -> Accepted:
         if invoice.source not in INVOICE_SOURCES:
             raise ValueError(f"unknown invoice source {invoice.source!r}")
@@ -596,7 +596,7 @@ class SQLRepository(ABC):
             )
         return Accepted(earlier, created=False)
 
-    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> Invoice | None:
+    def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> InvoiceRecord | None:
         with self._transaction(write=False) as tx:
             row = tx.execute(
                 f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? AND idempotency_key = ?",
@@ -604,7 +604,7 @@ class SQLRepository(ABC):
             ).one()
         return _invoice(row) if row else None
 
-    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> Invoice | None:
+    def get_invoice(self, invoice_id: str, *, owner_id: str | None = None) -> InvoiceRecord | None:
         with self._transaction(write=False) as tx:
             row = tx.execute(
                 f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?", (invoice_id,)

@@ -25,7 +25,7 @@ class OutputFormat:
         return fn(invoice)
 
 
-FORMATS: dict[str, OutputFormat] = {
+OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "pdf": OutputFormat("pdf", "application/pdf", "invoiceflow.render.pdf", "render_pdf"),
     "xlsx": OutputFormat(
         "xlsx",

@@ -1,4 +1,4 @@
-"""Locale formatting (render/fmt.py): Babel output for the invoice's locale and currency.
+"""Locale formatting (render/localize.py): Babel output for the invoice's locale and currency.
 
 The expected strings are CLDR data as shipped by the *locked* Babel (requirements.lock): CLDR
 changes between releases (Babel 2.19's de-CH groups with an apostrophe where 2.18 uses U+2019),
@@ -16,7 +16,7 @@ import pytest
 from invoiceflow.domain.model import Invoice, Party
 from invoiceflow.domain.totals import TaxGroup
 from invoiceflow.errors import RenderError
-from invoiceflow.render import fmt
+from invoiceflow.render import localize
 
 NBSP = "\u00a0"
 
@@ -48,33 +48,33 @@ def inv(locale: str, currency: str) -> Invoice:
     ],
 )
 def test_money(locale: str, currency: str, amount: str, expected: str) -> None:
-    assert fmt.money(D(amount), inv(locale, currency)) == expected
+    assert localize.money(D(amount), inv(locale, currency)) == expected
 
 
 def test_money_kwd_in_arabic_has_three_decimals() -> None:
-    out = fmt.money(D("1234.5"), inv("ar-KW", "KWD"))
+    out = localize.money(D("1234.5"), inv("ar-KW", "KWD"))
     assert "1,234.500" in out and "د.ك" in out
 
 
 def test_money_never_rounds_nor_drops_digits() -> None:
     eur = inv("de-DE", "EUR")
-    assert fmt.money(D("0.125"), eur) == f"0,125{NBSP}€"  # a unit price
-    assert fmt.money(D("5"), eur) == f"5,00{NBSP}€"  # padded to the minor unit
+    assert localize.money(D("0.125"), eur) == f"0,125{NBSP}€"  # a unit price
+    assert localize.money(D("5"), eur) == f"5,00{NBSP}€"  # padded to the minor unit
     # Babel alone would round half-even to 2; the invoice prints exactly what was computed
-    assert fmt.money(D("2.5"), inv("en-US", "JPY")) == "¥2.5"
+    assert localize.money(D("2.5"), inv("en-US", "JPY")) == "¥2.5"
     # zeros beyond the minor unit carry no information
-    assert fmt.money(D("0.1250"), eur) == f"0,125{NBSP}€"
-    assert fmt.money(D("7.000"), eur) == f"7,00{NBSP}€"
+    assert localize.money(D("0.1250"), eur) == f"0,125{NBSP}€"
+    assert localize.money(D("7.000"), eur) == f"7,00{NBSP}€"
 
 
 def test_money_negative_zero_and_other_currency() -> None:
-    assert fmt.money(D("-0.00"), inv("en-US", "USD")) == "$0.00"
-    assert fmt.money(D("10"), inv("en-US", "USD"), currency="EUR") == "€10.00"
+    assert localize.money(D("-0.00"), inv("en-US", "USD")) == "$0.00"
+    assert localize.money(D("10"), inv("en-US", "USD"), currency="EUR") == "€10.00"
 
 
 def test_money_refuses_floats() -> None:
     with pytest.raises(TypeError):
-        fmt.money(1.5, inv("en-US", "USD"))  # type: ignore[arg-type]
+        localize.money(1.5, inv("en-US", "USD"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_money_refuses_floats() -> None:
     ],
 )
 def test_quantity(locale: str, q: str, expected: str) -> None:
-    assert fmt.quantity(D(q), inv(locale, "EUR")) == expected
+    assert localize.quantity(D(q), inv(locale, "EUR")) == expected
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_quantity(locale: str, q: str, expected: str) -> None:
     ],
 )
 def test_percent(locale: str, rate: str, expected: str) -> None:
-    assert fmt.percent(D(rate), inv(locale, "EUR")) == expected
+    assert localize.percent(D(rate), inv(locale, "EUR")) == expected
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_percent(locale: str, rate: str, expected: str) -> None:
     ],
 )
 def test_date(locale: str, expected: str) -> None:
-    assert fmt.date(date(2026, 3, 5), inv(locale, "EUR")) == expected
+    assert localize.date(date(2026, 3, 5), inv(locale, "EUR")) == expected
 
 
 def test_tax_line_label() -> None:
@@ -127,17 +127,19 @@ def test_tax_line_label() -> None:
         base=D("1234.00"),
         tax=D("234.46"),
     )
-    assert fmt.tax_line_label(group, inv("de-DE", "EUR")) == f"VAT 19{NBSP}% on 1.234,00{NBSP}€"
-    assert fmt.tax_line_label(group, inv("en-US", "USD")) == "Sales tax 19% on $1,234.00"
-    assert fmt.tax_name(inv("en-AU", "AUD")) == "GST"
+    assert (
+        localize.tax_line_label(group, inv("de-DE", "EUR")) == f"VAT 19{NBSP}% on 1.234,00{NBSP}€"
+    )
+    assert localize.tax_line_label(group, inv("en-US", "USD")) == "Sales tax 19% on $1,234.00"
+    assert localize.tax_name(inv("en-AU", "AUD")) == "GST"
 
 
 def test_currency_symbol_and_locale() -> None:
-    assert fmt.currency_symbol(inv("de-DE", "EUR")) == "€"
-    assert fmt.currency_symbol(inv("en-US", "USD")) == "$"
-    assert fmt.locale_of(inv("de-DE", "EUR")).territory == "DE"
+    assert localize.currency_symbol(inv("de-DE", "EUR")) == "€"
+    assert localize.currency_symbol(inv("en-US", "USD")) == "$"
+    assert localize.locale_of(inv("de-DE", "EUR")).territory == "DE"
 
 
 def test_unknown_locale_is_a_render_error() -> None:
     with pytest.raises(RenderError, match="unknown locale"):
-        fmt.money(D(1), inv("xx-YY", "EUR"))
+        localize.money(D(1), inv("xx-YY", "EUR"))
