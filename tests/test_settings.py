@@ -89,3 +89,48 @@ def test_the_outbox_claim_outlasts_a_send() -> None:
     with pytest.raises(ConfigError) as exc:
         Settings.from_env({"OUTBOX_CLAIM_SECONDS": "10"})
     assert [p.pointer for p in exc.value.problems] == ["/OUTBOX_CLAIM_SECONDS"]
+
+
+def test_every_default_is_written_once_in_the_table() -> None:
+    """ENV_VARS is the only home of a default: Settings has no field defaults, from_env no
+    literal fallback, and each default parses to what an empty environment gives."""
+    import ast
+    import dataclasses
+    import inspect
+    import textwrap
+
+    assert all(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(Settings)
+    )
+    source = ast.parse(textwrap.dedent(inspect.getsource(Settings.from_env)))
+    fallbacks = [
+        ast.unparse(node)
+        for node in ast.walk(source)
+        if isinstance(node, ast.BoolOp)
+        and isinstance(node.op, ast.Or)
+        and isinstance(node.values[-1], ast.Constant)
+    ]
+    assert fallbacks == []
+    empty = Settings.from_env({})
+    defaults = [var for var in ENV_VARS if var.default is not None]
+    assert {"DATA_DIR", "LOG_LEVEL", "LOGIN_FREE_FAILURES"} <= {var.name for var in defaults}
+    for var in defaults:
+        assert Settings.from_env({var.name: var.default}) == empty, var.name
+
+
+def test_a_variable_overrides_its_default() -> None:
+    s = Settings.from_env(
+        {
+            "DATA_DIR": "/srv/data",
+            "JWT_ISSUER": "issuer",
+            "LOGIN_FREE_FAILURES": "7",
+            "LOG_LEVEL": "debug",
+            "PUBLIC_BASE_URL": "https://invoices.example/",
+        }
+    )
+    assert s.data_dir == Path("/srv/data") and s.jwt_issuer == "issuer"
+    assert s.login_free_failures == 7 and s.log_level == "DEBUG"
+    assert s.public_base_url == "https://invoices.example"
+    assert s.database_url == f"sqlite:///{Path('/srv/data') / 'invoiceflow.db'}"
+    assert s.mail_outbox_dir == Path("/srv/data") / "outbox"

@@ -4,7 +4,9 @@
 :class:`~invoiceflow.errors.ConfigError` listing *every* missing or invalid variable, so an
 operator fixes a Service's environment in one go.
 
-``ENV_VARS`` is the machine-readable table: the deployment tests use it to check that each
+``ENV_VARS`` is the machine-readable table and the only place a default is written
+(``from_env`` takes each default from it; the defaults under ``DATA_DIR`` are derived in
+``from_env`` and named in their help). The deployment tests use it to check that each
 Knative Service is given every variable its function reads, and that secrets come only from
 Secrets.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from invoiceflow.domain.parse import DEFAULT_MAX_BYTES
 from invoiceflow.errors import ConfigError, Problem
 
 #: The functions (Knative Services) of the product.
@@ -33,9 +36,8 @@ FUNCTIONS = (
 )
 
 _ALL = frozenset(FUNCTIONS)
-_STORES = frozenset(
-    {"login", "upload", "download", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"}
-)
+#: every function uses the database
+_STORES = _ALL
 _DOCS = frozenset({"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"})
 _EMITTERS = frozenset({"upload", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"})
 _VERIFY = frozenset({"upload", "download"})
@@ -54,6 +56,10 @@ class EnvVar:
     secret: bool = False
 
 
+_FORMATS = ("pdf", "xlsx")
+_ALGORITHMS = ("HS256", "RS256", "EdDSA")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 #: the shortest outbox claim: longer than a send's timeout (events.DEFAULT_TIMEOUT, 10 s), or
 #: a second relay could take a row the first one is still sending
 OUTBOX_CLAIM_MINIMUM = 11
@@ -61,7 +67,8 @@ OUTBOX_CLAIM_MINIMUM = 11
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "DATABASE_URL",
-        "postgresql://user:pass@host/db or sqlite:///path.db (default: SQLite under DATA_DIR)",
+        "postgresql://user:pass@host/db or sqlite:///path.db "
+        "(default: sqlite:///DATA_DIR/invoiceflow.db)",
         None,
         _STORES,
         secret=True,
@@ -86,7 +93,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "K_SINK", "broker address events are POSTed to (set by the SinkBinding)", None, _EMITTERS
     ),
     EnvVar("DATA_DIR", "where the embedded defaults keep their files", ".invoiceflow", _ALL),
-    EnvVar("JWT_ALGORITHM", "HS256, RS256 or EdDSA", "HS256", frozenset({"login"}) | _VERIFY),
+    EnvVar(
+        "JWT_ALGORITHM",
+        f"{', '.join(_ALGORITHMS[:-1])} or {_ALGORITHMS[-1]}",
+        "HS256",
+        frozenset({"login"}) | _VERIFY,
+    ),
     EnvVar(
         "JWT_SECRET",
         "HS256 secret, at least 32 bytes",
@@ -108,13 +120,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "MAX_DOCUMENT_BYTES",
         "largest accepted invoice document",
-        str(2 * 1024 * 1024),
+        str(DEFAULT_MAX_BYTES),
         frozenset({"upload", "intake"}),
     ),
     EnvVar(
         "INVOICE_FORMATS",
-        "formats rendered for every invoice",
-        "pdf,xlsx",
+        f"formats rendered for every invoice (a subset of {','.join(_FORMATS)})",
+        ",".join(_FORMATS),
         frozenset({"upload", "intake", "notify"}),
     ),
     EnvVar(
@@ -150,7 +162,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
     EnvVar(
         "MAIL_OUTBOX_DIR",
-        "where .eml files go without SendGrid (default DATA_DIR/outbox)",
+        "where .eml files go without SendGrid (default: DATA_DIR/outbox)",
         None,
         frozenset({"notify"}),
     ),
@@ -212,7 +224,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "30",
         _EMITTERS,
     ),
-    EnvVar("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO", _ALL),
+    EnvVar("LOG_LEVEL", f"{', '.join(_LOG_LEVELS[:-1])} or {_LOG_LEVELS[-1]}", "INFO", _ALL),
     EnvVar(
         "KNATIVE_DIR",
         "where the local runtime reads the Trigger manifests (default: the checkout's knative/)",
@@ -221,13 +233,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
 )
 
-_FORMATS = ("pdf", "xlsx")
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_ALGORITHMS = ("HS256", "RS256", "EdDSA")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The parsed environment; build it with :meth:`from_env` (ENV_VARS holds every default)."""
+
     database_url: str = field(repr=False)
     document_store_url: str = field(repr=False)
     mongodb_database: str
@@ -249,18 +261,18 @@ class Settings:
     mail_from: str
     mail_outbox_dir: Path
     log_level: str
-    knative_dir: Path | None = None
+    knative_dir: Path | None
     #: producer key id -> HMAC secret (EVENT_PRODUCER_KEYS; invoiceflow.signing)
-    event_producer_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
-    login_free_failures: int = 5
-    login_delay_seconds: int = 1
-    login_max_delay_seconds: int = 900
-    login_client_burst: int = 20
-    login_client_per_minute: int = 10
-    login_client_ip_header: str | None = None
-    login_max_concurrent_hashes: int = 4
-    login_hash_wait_seconds: int = 2
-    outbox_claim_seconds: int = 30
+    event_producer_keys: Mapping[str, str] = field(repr=False)
+    login_free_failures: int
+    login_delay_seconds: int
+    login_max_delay_seconds: int
+    login_client_burst: int
+    login_client_per_minute: int
+    login_client_ip_header: str | None
+    login_max_concurrent_hashes: int
+    login_hash_wait_seconds: int
+    outbox_claim_seconds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -268,16 +280,24 @@ class Settings:
         problems: list[Problem] = []
 
         def get(name: str) -> str | None:
-            var = _BY_NAME[name]
+            """The variable's value, else its default in ENV_VARS (None if it has none)."""
             value = env.get(name)
             if value is None or value.strip() == "":
-                return var.default
+                return _BY_NAME[name].default
             return value.strip()
+
+        def given(name: str) -> str:
+            """The value of a variable that has a default in ENV_VARS."""
+            value = get(name)
+            if value is None:
+                raise LookupError(f"{name} has no default in ENV_VARS")
+            return value
 
         def bad(name: str, message: str) -> None:
             problems.append(Problem(f"/{name}", message))
 
-        data_dir = Path(get("DATA_DIR") or ".invoiceflow")
+        # the derived defaults (documented in ENV_VARS' help): all under DATA_DIR
+        data_dir = Path(given("DATA_DIR"))
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'invoiceflow.db'}"
         scheme = urlparse(database_url).scheme
         if scheme not in ("postgresql", "postgres", "sqlite"):
@@ -290,7 +310,7 @@ class Settings:
         if sink and urlparse(sink).scheme not in ("http", "https"):
             bad("K_SINK", "must be an http(s) URL")
 
-        algorithm = get("JWT_ALGORITHM") or "HS256"
+        algorithm = given("JWT_ALGORITHM")
         secret = get("JWT_SECRET")
         if algorithm not in _ALGORITHMS:
             bad("JWT_ALGORITHM", f"must be one of {', '.join(_ALGORITHMS)}")
@@ -298,7 +318,7 @@ class Settings:
             bad("JWT_SECRET", "must be at least 32 bytes for HS256")
 
         def integer(name: str, low: int) -> int:
-            raw = get(name) or "0"
+            raw = given(name)
             try:
                 value = int(raw)
             except ValueError:
@@ -317,15 +337,16 @@ class Settings:
         if login_max_delay < login_delay:
             bad("LOGIN_MAX_DELAY_SECONDS", "must be at least LOGIN_DELAY_SECONDS")
 
-        formats = tuple(f.strip() for f in (get("INVOICE_FORMATS") or "").split(",") if f.strip())
+        formats = tuple(f.strip() for f in given("INVOICE_FORMATS").split(",") if f.strip())
         if not formats or any(f not in _FORMATS for f in formats):
-            bad("INVOICE_FORMATS", "must be a comma-separated subset of pdf,xlsx")
-        level = (get("LOG_LEVEL") or "INFO").upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            bad("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+            bad("INVOICE_FORMATS", f"must be a comma-separated subset of {','.join(_FORMATS)}")
+        level = given("LOG_LEVEL").upper()
+        if level not in _LOG_LEVELS:
+            bad("LOG_LEVEL", f"must be {', '.join(_LOG_LEVELS[:-1])} or {_LOG_LEVELS[-1]}")
 
         producer_keys: dict[str, str] = {}
-        for pair in (get("EVENT_PRODUCER_KEYS") or "").split(","):
+        keys = get("EVENT_PRODUCER_KEYS")
+        for pair in keys.split(",") if keys else ():
             if not pair.strip():
                 continue
             key_id, colon, secret_value = pair.strip().partition(":")
@@ -347,7 +368,7 @@ class Settings:
         settings = cls(
             database_url=database_url,
             document_store_url=docs_url,
-            mongodb_database=get("MONGODB_DATABASE") or "invoiceflow",
+            mongodb_database=given("MONGODB_DATABASE"),
             rabbitmq_url=rabbit,
             k_sink=sink,
             data_dir=data_dir,
@@ -355,15 +376,15 @@ class Settings:
             jwt_secret=secret,
             jwt_private_key=get("JWT_PRIVATE_KEY"),
             jwt_public_key=get("JWT_PUBLIC_KEY"),
-            jwt_issuer=get("JWT_ISSUER") or "invoiceflow",
-            jwt_audience=get("JWT_AUDIENCE") or "invoiceflow-api",
+            jwt_issuer=given("JWT_ISSUER"),
+            jwt_audience=given("JWT_AUDIENCE"),
             jwt_ttl_seconds=integer("JWT_TTL_SECONDS", 60),
             max_document_bytes=integer("MAX_DOCUMENT_BYTES", 1024),
             invoice_formats=formats,
-            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            public_base_url=given("PUBLIC_BASE_URL").rstrip("/"),
             sendgrid_api_key=get("SENDGRID_API_KEY"),
-            sendgrid_host=(get("SENDGRID_HOST") or "").rstrip("/"),
-            mail_from=get("MAIL_FROM") or "",
+            sendgrid_host=given("SENDGRID_HOST").rstrip("/"),
+            mail_from=given("MAIL_FROM"),
             mail_outbox_dir=Path(get("MAIL_OUTBOX_DIR") or data_dir / "outbox"),
             log_level=level,
             knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
