@@ -223,25 +223,19 @@ table.totals tr.due td { background: #1F3A5F; color: white; font-weight: bold; }
 
 
 def _party_html(title: str, party: Any) -> str:
+    from invoiceflow.render.content import party_details, party_title
+
     if party is None:
         return ""
-    lines = [party.company or party.name]
-    if party.company and party.name != party.company:
-        lines.append(party.name)
-    lines += [
-        *party.address,
-        party.email or "",
-        party.phone or "",
-        f"Tax ID: {party.tax_id}" if party.tax_id else "",
-    ]
-    body = "<br>".join(html.escape(line) for line in lines if line)
+    body = "<br>".join(html.escape(line) for line in [party_title(party), *party_details(party)])
     return f'<div class="panel"><h2>{title}</h2><p>{body}</p></div>'
 
 
 def weasyprint_html(invoice: Any) -> str:
     """The invoice as HTML for WeasyPrint: what the PDF shows, with locale formatting."""
     from invoiceflow.domain import compute_totals
-    from invoiceflow.render import fmt
+    from invoiceflow.render import localize
+    from invoiceflow.render.content import party_details, party_title, payment_fields
 
     t = compute_totals(invoice)
     inv = invoice
@@ -258,56 +252,50 @@ def weasyprint_html(invoice: Any) -> str:
         if inv.logo
         else ""
     )
-    meta = [("Invoice no.", inv.number), ("Issue date", fmt.date(inv.issue_date, inv))]
+    meta = [("Invoice no.", inv.number), ("Issue date", localize.date(inv.issue_date, inv))]
     if inv.due_date:
-        meta.append(("Due date", fmt.date(inv.due_date, inv)))
+        meta.append(("Due date", localize.date(inv.due_date, inv)))
     if inv.payment_terms:
         meta.append(("Terms", inv.payment_terms))
     meta.append(("Currency", inv.currency))
     rows = []
     for n, (it, lt) in enumerate(zip(inv.items, t.lines, strict=True), 1):
-        qty = fmt.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")
-        tax = fmt.percent(it.tax_rate, inv) if it.tax_rate is not None else "\u2013"
+        qty = localize.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else "")
+        tax = localize.percent(it.tax_rate, inv) if it.tax_rate is not None else "\u2013"
         rows.append(
             f'<tr><td class="num">{n}</td><td>{esc(it.sku or "")}</td>'
             f"<td>{esc(it.description)}</td><td class=num>{esc(qty)}</td>"
-            f"<td class=num>{esc(fmt.money(it.unit_price, inv))}</td>"
+            f"<td class=num>{esc(localize.money(it.unit_price, inv))}</td>"
             f"<td class=num>{esc(tax)}</td>"
-            f"<td class=num>{esc(fmt.money(lt.amount, inv))}</td></tr>"
+            f"<td class=num>{esc(localize.money(lt.amount, inv))}</td></tr>"
         )
-    totals = [("Subtotal", fmt.money(t.subtotal, inv), "")]
+    totals = [("Subtotal", localize.money(t.subtotal, inv), "")]
     if t.discount:
-        totals.append(("Discount", fmt.money(-t.discount, inv), ""))
+        totals.append(("Discount", localize.money(-t.discount, inv), ""))
     if t.shipping:
-        totals.append(("Shipping", fmt.money(t.shipping, inv), ""))
-    totals += [(fmt.tax_line_label(g, inv), fmt.money(g.tax, inv), "") for g in t.tax_breakdown]
-    totals.append(("Total", fmt.money(t.total, inv), ""))
+        totals.append(("Shipping", localize.money(t.shipping, inv), ""))
+    totals += [
+        (localize.tax_line_label(g, inv), localize.money(g.tax, inv), "") for g in t.tax_breakdown
+    ]
+    totals.append(("Total", localize.money(t.total, inv), ""))
     if t.amount_paid:
-        totals.append(("Amount paid", fmt.money(-t.amount_paid, inv), ""))
-    totals.append(("Balance due", fmt.money(t.balance_due, inv), "due"))
+        totals.append(("Amount paid", localize.money(-t.amount_paid, inv), ""))
+    totals.append(("Balance due", localize.money(t.balance_due, inv), "due"))
     closing = ""
     for head, text in (("Notes", inv.notes), ("Terms and conditions", inv.terms)):
         if text:
             closing += f"<h3>{head}</h3><p class=small>{esc(text)}</p>"
     if inv.payment:
-        p = inv.payment
-        fields = [
-            ("Bank", p.bank_name),
-            ("Account holder", p.account_holder),
-            ("IBAN", p.iban),
-            ("BIC", p.bic),
-            ("Reference", p.reference),
-        ]
         closing += (
             "<h3>Payment details</h3><p>"
-            + "<br>".join(f"{k}: {esc(v)}" for k, v in fields if v)
+            + "<br>".join(f"{k}: {esc(v)}" for k, v in payment_fields(inv.payment))
             + "</p>"
         )
     return (
         f"<!doctype html><html lang='{esc(inv.locale)}'><head><meta charset=utf-8>"
         f"<title>Invoice {esc(inv.number)}</title><style>{css}</style></head><body>"
-        f"<div class=top><div>{logo}<div class=company>{esc(seller.company or seller.name)}"
-        f"</div><div class=small>{'<br>'.join(esc(a) for a in seller.address)}</div></div>"
+        f"<div class=top><div>{logo}<div class=company>{esc(party_title(seller))}"
+        f"</div><div class=small>{'<br>'.join(esc(a) for a in party_details(seller))}</div></div>"
         f"<div><h1>INVOICE</h1><table class=meta>"
         + "".join(f"<tr><td>{k}</td><td><b>{esc(v)}</b></td></tr>" for k, v in meta)
         + "</table></div></div>"

@@ -1,4 +1,5 @@
-"""Locale formatting shared by the PDF and XLSX renderers: money, dates, quantities, percents.
+"""Locale formatting shared by the PDF and XLSX renderers: money, dates, quantities, percents,
+and the customs of the locale's territory (the name of the tax, the paper size).
 
 Everything goes through Babel (CLDR data) with the invoice's locale (``invoice.babel_locale``)
 and currency, so ``de-DE``/EUR prints ``1.234,50 €``, ``ja-JP``/JPY ``￥1,235`` (no decimals)
@@ -24,7 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from invoiceflow.errors import RenderError
 
@@ -39,6 +40,7 @@ __all__ = [
     "date",
     "locale_of",
     "money",
+    "paper_size",
     "percent",
     "quantity",
     "tax_line_label",
@@ -167,6 +169,18 @@ _TAX_NAMES = {
 def tax_name(invoice: Invoice) -> str:
     """``VAT`` unless the locale's territory customarily calls the tax something else."""
     return _TAX_NAMES.get(locale_of(invoice).territory or "", "VAT")
+
+
+#: the territories that print on US Letter (CLDR supplemental data, paperSizeData); the
+#: rest of the world prints on A4
+_LETTER_TERRITORIES = frozenset(
+    {"BZ", "CA", "CL", "CO", "CR", "GT", "MX", "NI", "PA", "PH", "PR", "SV", "US", "VE"}
+)
+
+
+def paper_size(invoice: Invoice) -> Literal["letter", "a4"]:
+    """The paper customary in the locale's territory: ``letter`` or ``a4``."""
+    return "letter" if locale_of(invoice).territory in _LETTER_TERRITORIES else "a4"
 
 
 def tax_line_label(group: TaxGroup, invoice: Invoice) -> str:

@@ -43,7 +43,7 @@ Speed
     row + the rows that fit, ``repeatRows=1``) per page instead of letting one big ``Table``
     re-split itself page after page, which is quadratic in the number of rows.
 
-A4 pages, or US Letter for locales in the US, Canada, Mexico and the Philippines.
+A4 pages, or US Letter where the locale's territory uses it (:func:`.localize.paper_size`).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_js
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render import localize
+from invoiceflow.render.content import party_details, party_title, payment_fields
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -112,7 +113,7 @@ WHITE = colors.white
 # process-wide ReportLab setting; this module is the only ReportLab user in the product.
 rl_config.useA85 = 0
 
-_LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PH"})
+_PAGE_SIZES = {"letter": LETTER, "a4": A4}
 
 # table metrics (points)
 _BODY_SIZE = 8.5
@@ -372,8 +373,7 @@ class _Ctx:
         self.st = _styles()
         self.cjk = _cjk_default(invoice)
         self.totals: Totals = compute_totals(invoice)
-        territory = localize.locale_of(invoice).territory
-        self.pagesize = LETTER if territory in _LETTER_TERRITORIES else A4
+        self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
         self.margin_x = 18 * mm
         self.margin_top = 16 * mm
         self.margin_bottom = 20 * mm
@@ -517,7 +517,7 @@ def _doc_id(invoice: Invoice) -> bytes:
 
 
 def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
-    left = _party_title(ctx.inv.seller)
+    left = party_title(ctx.inv.seller)
     right = f"Invoice {ctx.inv.number} \u00b7 continued"
 
     def draw(canv: Canvas, doc: Any) -> None:
@@ -551,24 +551,6 @@ def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
 # --------------------------------------------------------------------------------------------
 
 
-def _party_title(p: Party) -> str:
-    return p.company or p.name
-
-
-def _party_lines(p: Party) -> list[str]:
-    lines = []
-    if p.company and p.name and p.name != p.company:
-        lines.append(p.name)
-    lines.extend(p.address)
-    if p.email:
-        lines.append(p.email)
-    if p.phone:
-        lines.append(p.phone)
-    if p.tax_id:
-        lines.append(f"Tax ID: {p.tax_id}")
-    return lines
-
-
 def _header(ctx: _Ctx) -> Table:
     st, inv = ctx.st, ctx.inv
     left_w = ctx.width * 0.56
@@ -577,8 +559,8 @@ def _header(ctx: _Ctx) -> Table:
     if inv.logo is not None:
         left.append(_logo(inv.logo, min(60 * mm, left_w - 6), 20 * mm))
         left.append(Spacer(1, 4 * mm))
-    left.append(ctx.para(_party_title(inv.seller), st.company))
-    details = _party_lines(inv.seller)
+    left.append(ctx.para(party_title(inv.seller), st.company))
+    details = party_details(inv.seller)
     if details:
         left.append(ctx.lines_para(details, st.small))
 
@@ -634,8 +616,8 @@ def _party_panels(ctx: _Ctx) -> Table:
     panel_w = (ctx.width - gap) / 2
 
     def content(p: Party) -> list[Flowable]:
-        out: list[Flowable] = [ctx.para(_party_title(p), st.party_name)]
-        lines = _party_lines(p)
+        out: list[Flowable] = [ctx.para(party_title(p), st.party_name)]
+        lines = party_details(p)
         if lines:
             out.append(ctx.lines_para(lines, st.body))
         return out
@@ -975,20 +957,8 @@ _PAYMENT_LABEL_W = 27 * mm
 _PAYMENT_PAD = 7.0
 
 
-def _payment_fields(p: PaymentDetails) -> list[tuple[str, str]]:
-    fields = [
-        ("Bank", p.bank_name),
-        ("Account holder", p.account_holder),
-        ("Account number", p.account_number),
-        ("IBAN", p.iban),
-        ("BIC", p.bic),
-        ("Reference", p.reference),
-    ]
-    return [(k, v) for k, v in fields if v]
-
-
 def _payment(ctx: _Ctx, p: PaymentDetails, width: float) -> Table | None:
-    fields = _payment_fields(p)
+    fields = payment_fields(p)
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
@@ -1034,7 +1004,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if inv.payment is not None
         and all(
             "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
-            for _, v in _payment_fields(inv.payment)
+            for _, v in payment_fields(inv.payment)
         )
         else None
     )
@@ -1099,7 +1069,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         author=seller,
         subject=_clean(
             f"Invoice {inv.number} of {localize.date(inv.issue_date, inv)} "
-            f"to {_party_title(inv.bill_to)}"
+            f"to {party_title(inv.bill_to)}"
         ),
         creator="invoiceflow",
         keywords=["invoice", _clean(inv.number)],
@@ -1125,7 +1095,7 @@ def render_pdf(invoice: Invoice) -> bytes:
             PageTemplate("later", [frame], onPage=_running_header(ctx)),
         ]
     )
-    footer = f"Invoice {inv.number} \u00b7 {_party_title(inv.seller)}"
+    footer = f"Invoice {inv.number} \u00b7 {party_title(inv.seller)}"
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
     canvasmaker = partial(
         _NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created, doc_id=_doc_id(inv)

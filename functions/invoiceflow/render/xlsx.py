@@ -67,6 +67,7 @@ from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
 from invoiceflow.render import localize
+from invoiceflow.render.content import party_details, party_title, payment_fields
 
 __all__ = ["MEDIA_TYPE", "render_xlsx"]
 
@@ -100,8 +101,8 @@ _WRAP = Alignment(wrap_text=True)
 _HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _DATE_FORMAT = "yyyy-mm-dd"
 _BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))
-_PAPER_LETTER, _PAPER_A4 = 1, 9  # ECMA-376 paper size codes
-_LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", "PR"})
+#: ECMA-376 paper size codes of localize.paper_size()
+_PAPER_CODES = {"letter": 1, "a4": 9}
 
 
 def render_xlsx(invoice: Invoice) -> bytes:
@@ -620,8 +621,8 @@ class _Renderer:
     def _properties(self) -> None:
         inv = self.inv
         when = datetime(inv.issue_date.year, inv.issue_date.month, inv.issue_date.day)
-        buyer = inv.bill_to.company or inv.bill_to.name
-        seller = inv.seller.company or inv.seller.name
+        buyer = party_title(inv.bill_to)
+        seller = party_title(inv.seller)
         self.wb.properties = DocumentProperties(
             title=_clean(f"Invoice {inv.number}"),
             subject=_clean(f"Invoice {inv.number} from {seller} to {buyer}"),
@@ -693,9 +694,7 @@ class _Renderer:
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         setup = ws.page_setup
         setup.orientation = "landscape" if n > 6 else "portrait"
-        setup.paperSize = (
-            _PAPER_LETTER if _territory(inv.locale) in _LETTER_TERRITORIES else _PAPER_A4
-        )
+        setup.paperSize = _PAPER_CODES[localize.paper_size(inv)]
         setup.fitToWidth = 1
         setup.fitToHeight = 0
         ws.print_options.horizontalCentered = True
@@ -854,22 +853,12 @@ class _Renderer:
                     rows.append([self._text(paragraph, "wrap")], _row_height(paragraph, width))
                 else:
                     rows.append([self._text(paragraph)])
-        pay = inv.payment
-        if pay is not None:
-            pairs = [
-                ("Bank", pay.bank_name),
-                ("Account holder", pay.account_holder),
-                ("Account number", pay.account_number),
-                ("IBAN", pay.iban),
-                ("BIC", pay.bic),
-                ("Reference", pay.reference),
-            ]
-            lines = [f"{k}: {v}" for k, v in pairs if v]
-            if lines:
-                rows.append([])
-                rows.append([self._cell("Payment details", "section")])
-                for line in lines:
-                    rows.append([self._text(line)])
+        fields = payment_fields(inv.payment) if inv.payment is not None else []
+        if fields:
+            rows.append([])
+            rows.append([self._cell("Payment details", "section")])
+            for label, value in fields:
+                rows.append([self._text(f"{label}: {value}")])
 
     def _tax_sheet(self) -> None:
         ws, t, d = self.tax_ws, self.totals, self.d
@@ -988,24 +977,9 @@ def _row_height(text: str, width: float) -> float:
     return min(15.0 * lines, 409.0)
 
 
-def _territory(locale: str) -> str:
-    parts = locale.replace("_", "-").split("-")
-    return parts[-1].upper() if len(parts) > 1 else ""
-
-
 def _party_lines(p: Party | None) -> list[tuple[str, str | None]]:
-    """A party as the PDF shows it: company (or name) in bold, then the name, address,
-    email, phone and tax id (with the style of each line)."""
+    """A party's lines as the PDF prints them (:mod:`.content`), each with its style: the
+    title bold."""
     if p is None:
         return []
-    out: list[tuple[str, str | None]] = [(p.company or p.name, "bold")]
-    if p.company and p.name and p.name != p.company:
-        out.append((p.name, None))
-    out += [(line, None) for line in p.address if line]
-    if p.email:
-        out.append((p.email, None))
-    if p.phone:
-        out.append((p.phone, None))
-    if p.tax_id:
-        out.append((f"Tax ID: {p.tax_id}", None))
-    return out
+    return [(party_title(p), "bold"), *((line, None) for line in party_details(p))]
