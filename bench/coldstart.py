@@ -5,9 +5,10 @@ Each function is started exactly as deployed, ``functions-framework --source fun
 environment of an embedded setup: SQLite (migrated with ``invoiceflow db migrate``), the files
 document store, a JWT secret, and ``K_SINK`` pointing at a local sink that answers 202. The
 clock runs from just before the process is spawned until a real first request is answered
-2xx (an event function gets a valid binary CloudEvent for an invoice prepared for it; login
-gets Basic auth of a user made with ``invoiceflow users add``; upload a document; download a
-real file). Median of 5 fresh processes (1 in quick mode).
+2xx (an event function gets a valid binary CloudEvent for an invoice prepared for it; intake
+a signed ``invoice.requested`` event; login gets Basic auth of a user made with ``invoiceflow
+users add``; upload a document; download a real file). Median of 5 fresh processes (1 in
+quick mode).
 
 The baseline is the smallest functions-framework function (``bench/_hello.py``) started the
 same way in the same run.
@@ -53,8 +54,13 @@ from bench.common import (
     verdict,
     wait_port,
 )
+from invoiceflow import settings
 
-FUNCTIONS = ("login", "upload", "download", "render_pdf", "render_xlsx", "notify", "dead_letter")
+#: every function of the product (settings.FUNCTIONS), by its entry file's name
+FUNCTIONS = tuple(name.replace("-", "_") for name in settings.FUNCTIONS)
+#: the key the bench's producer signs its invoice.requested events with (intake)
+PRODUCER_KEY_ID = "bench"
+PRODUCER_SECRET = "bench-producer-" + "y" * 40
 #: top-level packages worth knowing about (heavy, or with a rule attached)
 WATCHED = (
     "reportlab",
@@ -127,6 +133,7 @@ class FunctionEnv:
             "PUBLIC_BASE_URL": "http://invoices.bench",
             "MAIL_OUTBOX_DIR": str(self.tmp / "outbox"),
             "LOG_LEVEL": "WARNING",
+            "EVENT_PRODUCER_KEYS": f"{PRODUCER_KEY_ID}:{PRODUCER_SECRET}",
         }
         cli = str(VENV_BIN / "invoiceflow")
         subprocess.run(
@@ -226,6 +233,17 @@ class FunctionEnv:
                 assert artifact is not None
                 self._download_fid = artifact.file_id
             return "GET", f"/download?fid={self._download_fid}", self.bearer, b""
+        if function == "intake":
+            from invoiceflow.events import INVOICE_REQUESTED
+            from invoiceflow.signing import sign_event
+
+            requested = make_event(
+                INVOICE_REQUESTED,
+                "/bench/orders",
+                {"owner_email": EMAIL, "invoice": json.loads(self.document())},
+            )
+            headers, body = to_http(sign_event(requested, PRODUCER_KEY_ID, PRODUCER_SECRET))
+            return "POST", "/", headers, body
         if function in ("render_pdf", "render_xlsx"):
             headers, body = self.uploaded_event(self.new_invoice())
             return "POST", "/", headers, body

@@ -19,7 +19,8 @@ from typing import Any
 from bench.coldstart import FunctionEnv, _stop, start_function, worker_pid
 from bench.common import Target, free_port, log, rnd, rss_mb, verdict, wait_port
 
-FUNCTIONS = ("render_pdf", "render_xlsx")
+#: the functions whose memory is sampled over many invoices: the renderers
+RENDER_FUNCTIONS = ("render_pdf", "render_xlsx")
 GROWTH = Target(
     "memory.{f}.growth_pct", "memory", "{f}: RSS growth after warm-up over the run", "<=", 10, " %"
 )
@@ -87,7 +88,7 @@ def run(quick: bool) -> dict[str, Any]:
         log(f"memory: preparing {count} invoices")
         # the same invoices for both functions: each renders and stores only its own format
         events = [env.uploaded_event(env.new_invoice(i)) for i in range(count)]
-        for function in FUNCTIONS:
+        for function in RENDER_FUNCTIONS:
             try:
                 row = run_function(env, function, events)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
