@@ -258,9 +258,13 @@ def test_unreachable_mongodb_is_unavailable() -> None:
 def test_factory_picks_the_adapter(tmp_path: Path) -> None:
     from invoiceflow.stores.gridfs_store import GridFSDocumentStore
 
-    gridfs_store = open_document_store("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200")
+    gridfs_store = open_document_store(
+        "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200", "invoiceflow"
+    )
     assert isinstance(gridfs_store, GridFSDocumentStore)  # connects lazily: no error yet
     gridfs_store.close()
+    with pytest.raises(ValueError, match="database"):  # MONGODB_DATABASE is given, never guessed
+        open_document_store("mongodb://127.0.0.1:1/")
     assert isinstance(open_document_store(tmp_path / "a"), FilesDocumentStore)
     assert isinstance(open_document_store(str(tmp_path / "b")), FilesDocumentStore)
     via_url = open_document_store(f"file://{tmp_path / 'c'}")
@@ -289,7 +293,7 @@ def test_ping_and_requests_fail_fast_with_no_driver_text_when_mongodb_is_down(
     from invoiceflow.stores import gridfs_store
 
     monkeypatch.setattr(gridfs_store, "SERVER_SELECTION_TIMEOUT_MS", 300)
-    docs = open_document_store("mongodb://127.0.0.1:1/?connectTimeoutMS=300")
+    docs = open_document_store("mongodb://127.0.0.1:1/?connectTimeoutMS=300", "invoiceflow")
     try:
         with pytest.raises(Unavailable) as raised:
             docs.ping(0.3)

@@ -46,6 +46,15 @@ def repo_clock(clock: Clock) -> Clock:
     return clock
 
 
+def free_attempts(repo: Repository, account: str, policy: LoginPolicy = POLICY) -> int:
+    """The attempts the account may still make before one must wait: ``free_failures`` less
+    the failures counted against it, as a login sees them (the attempts are used up)."""
+    for made in range(policy.free_failures + 1):
+        if repo.reserve_login_attempt(account, None, policy) > 0:
+            return made
+    raise AssertionError(f"{account} is never made to wait")
+
+
 def test_the_delay_doubles_per_failure_past_the_free_ones_up_to_the_cap() -> None:
     policy = LoginPolicy(free_failures=5, base_delay=1.0, max_delay=900.0)
     assert [policy.delay(n) for n in range(0, 12)] == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64]
@@ -66,7 +75,7 @@ def test_failures_past_the_free_ones_must_wait_exponentially(
         clock.advance(wait)
         assert repo.reserve_login_attempt("acct", None, POLICY) == 0.0
     assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]  # capped at max_delay
-    assert repo.login_failures("acct") == 9
+    assert repo.reserve_login_attempt("acct", None, POLICY) == pytest.approx(8.0)
     assert repo.reserve_login_attempt("other", None, POLICY) == 0.0  # per account
 
 
@@ -77,9 +86,7 @@ def test_a_success_resets_the_account(repo: Repository, clock: Clock) -> None:
     clock.advance(2)
     assert repo.reserve_login_attempt("acct", None, POLICY) == 0.0
     repo.finish_login_attempt("acct", "succeeded")
-    assert repo.login_failures("acct") == 0
-    for _ in range(3):
-        assert repo.reserve_login_attempt("acct", None, POLICY) == 0.0
+    assert free_attempts(repo, "acct") == 3
 
 
 def test_an_abandoned_attempt_is_given_back(repo: Repository) -> None:
@@ -87,7 +94,7 @@ def test_an_abandoned_attempt_is_given_back(repo: Repository) -> None:
         repo.reserve_login_attempt("acct", None, POLICY)
     repo.finish_login_attempt("acct", "abandoned")
     repo.finish_login_attempt("acct", "failed")
-    assert repo.login_failures("acct") == 1
+    assert free_attempts(repo, "acct") == 2  # one failure counted
 
 
 def test_old_failures_are_forgotten(repo: Repository, clock: Clock) -> None:
@@ -95,7 +102,7 @@ def test_old_failures_are_forgotten(repo: Repository, clock: Clock) -> None:
         repo.reserve_login_attempt("acct", None, POLICY)
     clock.advance(POLICY.failure_memory.total_seconds() + 1)
     assert repo.reserve_login_attempt("acct", None, POLICY) == 0.0
-    assert repo.login_failures("acct") == 1
+    assert free_attempts(repo, "acct") == 2  # only the last failure is counted
 
 
 def test_each_client_has_a_token_bucket(repo: Repository, clock: Clock) -> None:
@@ -103,7 +110,6 @@ def test_each_client_has_a_token_bucket(repo: Repository, clock: Clock) -> None:
     for i in range(3):
         assert repo.reserve_login_attempt(f"a{i}", "client-1", policy) == 0.0
     assert repo.reserve_login_attempt("a9", "client-1", policy) == pytest.approx(2.0)
-    assert repo.login_failures("a9") == 0  # refused: not counted against the account
     assert repo.reserve_login_attempt("a9", "client-2", policy) == 0.0  # another client
     clock.advance(2)  # 30 per minute: one token back every 2 s
     assert repo.reserve_login_attempt("a8", "client-1", policy) == 0.0
@@ -112,6 +118,8 @@ def test_each_client_has_a_token_bucket(repo: Repository, clock: Clock) -> None:
     for i in range(3):
         assert repo.reserve_login_attempt(f"b{i}", "client-1", policy) == 0.0
     assert repo.reserve_login_attempt("b9", "client-1", policy) > 0
+    # a9's refused attempt was not counted against it, the one from client-2 was
+    assert free_attempts(repo, "a9", policy) == policy.free_failures - 1
 
 
 def test_concurrent_attempts_are_counted_atomically(make_repo: Callable[..., Repository]) -> None:
@@ -128,7 +136,8 @@ def test_concurrent_attempts_are_counted_atomically(make_repo: Callable[..., Rep
     with ThreadPoolExecutor(max_workers=20) as pool:
         waits = list(pool.map(attempt, range(20), timeout=60))
     assert sum(1 for w in waits if w == 0.0) == 5
-    assert repos[0].login_failures("acct") == 5
+    # five failures counted, not more: the next attempt waits the first delay
+    assert repos[0].reserve_login_attempt("acct", None, policy) == pytest.approx(60.0)
 
 
 def test_reset_and_prune(repo: Repository, clock: Clock) -> None:
@@ -140,4 +149,5 @@ def test_reset_and_prune(repo: Repository, clock: Clock) -> None:
     clock.advance(3 * 86400)
     repo.reserve_login_attempt("new", "client2", POLICY)
     assert repo.prune_login_throttle(clock() - timedelta(days=1)) == 3  # acct, old, client
-    assert repo.login_failures("old") == 0 and repo.login_failures("new") == 1
+    assert free_attempts(repo, "old") == 3  # forgotten
+    assert free_attempts(repo, "new") == 2  # kept: one failure

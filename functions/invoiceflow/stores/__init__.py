@@ -93,13 +93,17 @@ def migrate(database_url: str) -> list[str]:
 
 
 def open_document_store(
-    url: str | os.PathLike[str], database: str = "invoiceflow", **options: Any
+    url: str | os.PathLike[str], database: str | None = None, **options: Any
 ) -> DocumentStore:
-    """``mongodb://``/``mongodb+srv://`` -> GridFS in ``database``; anything else (a directory
-    path or a ``file://`` URL) -> the files directory. ``options`` go to the adapter."""
+    """``mongodb://``/``mongodb+srv://`` -> GridFS in ``database`` (required there:
+    MONGODB_DATABASE); anything else (a directory path or a ``file://`` URL) -> the files
+    directory. ``options`` go to the adapter."""
     text = os.fspath(url)
     if text.startswith(("mongodb://", "mongodb+srv://")):
         from invoiceflow.stores.gridfs_store import GridFSDocumentStore
+
+        if database is None:
+            raise ValueError("a GridFS document store needs a database name")
 
         return GridFSDocumentStore.from_url(text, database, **options)
     from invoiceflow.stores.files_store import FilesDocumentStore

@@ -63,8 +63,7 @@ def _unavailable(action: str, exc: BaseException) -> Unavailable:
 
 
 class GridFSDocumentStore:
-    """Build it from a Database object (pymongo or mongomock), or with :meth:`from_url` /
-    :meth:`from_client`."""
+    """Build it from a Database object (pymongo or mongomock), or with :meth:`from_url`."""
 
     def __init__(
         self, database: Any, *, bucket: str = "fs", client_to_close: Any | None = None
@@ -77,7 +76,7 @@ class GridFSDocumentStore:
 
     @classmethod
     def from_url(
-        cls, url: str, database: str = "invoiceflow", *, bucket: str = "fs", **client_options: Any
+        cls, url: str, database: str, *, bucket: str = "fs", **client_options: Any
     ) -> GridFSDocumentStore:
         """Connects lazily: a down server shows up as Unavailable on the first operation.
         ``client_options`` go to ``pymongo.MongoClient`` (e.g. serverSelectionTimeoutMS)."""
@@ -90,12 +89,6 @@ class GridFSDocumentStore:
         options.update(client_options)
         client: Any = pymongo.MongoClient(url, **options)
         return cls(client[database], bucket=bucket, client_to_close=client)
-
-    @classmethod
-    def from_client(
-        cls, client: Any, database: str = "invoiceflow", *, bucket: str = "fs"
-    ) -> GridFSDocumentStore:
-        return cls(client[database], bucket=bucket)
 
     # -- the interface -------------------------------------------------------------------------
 

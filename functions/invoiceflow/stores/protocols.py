@@ -219,8 +219,6 @@ class Repository(Protocol):
         """Apply pending migrations; returns the versions applied now (empty: up to date)."""
         ...
 
-    def applied_migrations(self) -> list[str]: ...
-
     def ping(self) -> None:
         """Raise :class:`~invoiceflow.errors.Unavailable` unless the database answers."""
         ...
@@ -257,10 +255,6 @@ class Repository(Protocol):
     def finish_login_attempt(self, account: str, outcome: LoginOutcome) -> None:
         """``succeeded`` resets the account's failures; ``abandoned`` (no password was
         checked) takes the reserved attempt back; ``failed`` keeps it."""
-        ...
-
-    def login_failures(self, account: str) -> int:
-        """The account's consecutive failures counted now (0 when unknown)."""
         ...
 
     def reset_login_throttle(self, account: str) -> bool:
@@ -321,8 +315,6 @@ class Repository(Protocol):
 
     def list_artifacts(self, invoice_id: str) -> list[Artifact]: ...
 
-    def find_artifact_by_file_id(self, file_id: str) -> Artifact | None: ...
-
     # notifications
     def claim_notification(
         self,
@@ -353,13 +345,7 @@ class Repository(Protocol):
 
     def is_processed(self, consumer: str, source: str, event_id: str) -> bool: ...
 
-    def forget_processed(self, consumer: str, source: str, event_id: str) -> bool:
-        """Undo :meth:`mark_processed` (the work failed; let the redelivery do it)."""
-        ...
-
     # outbox
-    def add_outbox_events(self, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]: ...
-
     def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
         """Unsent events, oldest first."""
         ...

@@ -394,11 +394,6 @@ class SQLRepository(ABC):
                 applied_now.append(migration.version)
         return applied_now
 
-    def applied_migrations(self) -> list[str]:
-        with self._transaction(write=False) as tx:
-            rows = tx.execute("SELECT version FROM schema_migrations ORDER BY version").all()
-        return [r["version"] for r in rows]
-
     def ping(self) -> None:
         with self._transaction(write=False) as tx:
             tx.execute("SELECT 1").one()
@@ -527,13 +522,6 @@ class SQLRepository(ABC):
                 )
             else:
                 raise ValueError(f"unknown login outcome {outcome!r}")
-
-    def login_failures(self, account: str) -> int:
-        with self._transaction(write=False) as tx:
-            row = tx.execute(
-                "SELECT failures FROM login_accounts WHERE account = ?", (account,)
-            ).one()
-        return int(row["failures"]) if row else 0
 
     def reset_login_throttle(self, account: str) -> bool:
         with self._transaction() as tx:
@@ -709,15 +697,6 @@ class SQLRepository(ABC):
             ).all()
         return [_artifact(r) for r in rows]
 
-    def find_artifact_by_file_id(self, file_id: str) -> Artifact | None:
-        with self._transaction(write=False) as tx:
-            row = tx.execute(
-                f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE file_id = ? "
-                "ORDER BY created_at LIMIT 1",
-                (file_id,),
-            ).one()
-        return _artifact(row) if row else None
-
     # -- notifications -------------------------------------------------------------------------
 
     def claim_notification(
@@ -800,22 +779,7 @@ class SQLRepository(ABC):
             ).one()
         return row is not None
 
-    def forget_processed(self, consumer: str, source: str, event_id: str) -> bool:
-        with self._transaction() as tx:
-            return (
-                tx.execute(
-                    "DELETE FROM processed_events WHERE consumer = ? AND source = ? "
-                    "AND event_id = ?",
-                    (consumer, source, event_id),
-                ).rowcount
-                == 1
-            )
-
     # -- outbox --------------------------------------------------------------------------------
-
-    def add_outbox_events(self, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]:
-        with self._transaction() as tx:
-            return self._insert_outbox(tx, events)
 
     def _insert_outbox(self, tx: Tx, events: Sequence[NewOutboxEvent]) -> list[OutboxEvent]:
         """Enqueue inside the caller's transaction. The same (source, event_id) is stored once;
