@@ -73,6 +73,25 @@ def test_normalised_form_of_every_example_validates_against_the_published_schema
     assert again.invoice == parse_invoice(path.read_bytes()).invoice
 
 
+def test_the_schema_states_the_defaults_the_parser_applies() -> None:
+    from invoiceflow.domain.model import DEFAULT_LOCALE, SCHEMA_VERSION
+    from invoiceflow.domain.parse import DEFAULT_QUANTITY
+
+    published = schema()
+    assert published["properties"]["locale"]["default"] == DEFAULT_LOCALE
+    assert published["properties"]["schema_version"]["default"] == SCHEMA_VERSION
+    item = published["properties"]["items"]["items"]
+    item = published["$defs"][item["$ref"].split("/")[-1]] if "$ref" in item else item
+    assert item["properties"]["quantity"]["default"] == DEFAULT_QUANTITY
+    doc = json.loads((EXAMPLES / "minimal.json").read_text())
+    doc.pop("locale", None)
+    for line in doc["items"]:
+        line.pop("quantity", None)
+    invoice = parse_invoice(json.dumps(doc).encode()).invoice
+    assert invoice.locale == DEFAULT_LOCALE
+    assert {line.quantity for line in invoice.items} == {Decimal(DEFAULT_QUANTITY)}
+
+
 def test_legacy_format_is_normalised() -> None:
     d = parse_invoice((EXAMPLES / "legacy-flat.json").read_bytes())
     inv = d.invoice

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 SCHEMA_VERSION = "1"
+#: the locale of a document that names none (invoice.v1.schema.json states the same default)
+DEFAULT_LOCALE = "en-US"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Invoice:
     seller: Party
     bill_to: Party
     items: tuple[LineItem, ...]
-    locale: str = "en-US"
+    locale: str = DEFAULT_LOCALE
     due_date: date | None = None
     payment_terms: str | None = None
     logo: Logo | None = None

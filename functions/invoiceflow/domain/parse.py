@@ -1,7 +1,7 @@
 """JSON in, a validated :class:`~invoiceflow.domain.model.Invoice` out, or every problem at once.
 
 ``parse_invoice`` accepts the canonical document and the two foreign formats
-(:mod:`.formats`). Structure is checked against ``invoice.v1.schema.json`` (the same file
+(:mod:`.dialects`). Structure is checked against ``invoice.v1.schema.json`` (the same file
 integrators use), meaning is checked here (real dates, known currency and locale, signs,
 ranges, the logo's bytes, client-sent totals). Every problem carries a JSON pointer into the
 client's own document and a sentence for a human.
@@ -23,6 +23,7 @@ from typing import Any
 
 from invoiceflow.domain import dialects
 from invoiceflow.domain.model import (
+    DEFAULT_LOCALE,
     Discount,
     Invoice,
     LineItem,
@@ -41,6 +42,8 @@ from invoiceflow.errors import (
 )
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+#: the quantity of an item that gives none (invoice.v1.schema.json states the same default)
+DEFAULT_QUANTITY = "1"
 #: a spreadsheet cell holds 15 significant digits; every amount and derived amount must fit
 MAX_SIGNIFICANT_DIGITS = 15
 #: the largest line or invoice amount (exclusive): 15 digits even with 3 decimals (KWD)
@@ -461,7 +464,7 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 )
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
-        qty, price = _dec(item.get("quantity", "1")), _dec(item.get("unit_price"))
+        qty, price = _dec(item.get("quantity", DEFAULT_QUANTITY)), _dec(item.get("unit_price"))
         if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
             yield (
                 f"{at}/unit_price",
@@ -585,7 +588,7 @@ def _build(d: Mapping[str, Any]) -> Invoice:
     items = tuple(
         LineItem(
             description=it["description"],
-            quantity=_dec(it.get("quantity", "1")) or Decimal(0),
+            quantity=_dec(it.get("quantity", DEFAULT_QUANTITY)) or Decimal(0),
             unit_price=_dec(it["unit_price"]) or Decimal(0),
             unit=_text(it.get("unit")),
             sku=_text(it.get("sku")),
@@ -608,7 +611,7 @@ def _build(d: Mapping[str, Any]) -> Invoice:
         seller=seller_party,
         bill_to=bill_to,
         items=items,
-        locale=d.get("locale", "en-US"),
+        locale=d.get("locale", DEFAULT_LOCALE),
         due_date=_real_date(d.get("due_date")),
         payment_terms=_text(d.get("payment_terms")),
         logo=logo,
