@@ -61,8 +61,12 @@ def test_secrets_never_show_in_repr() -> None:
 
 def test_the_table_covers_every_setting_and_the_readme_documents_it() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line.split("|") for line in readme.splitlines() if line.startswith("| `")]
     for var in ENV_VARS:
-        assert f"`{var.name}`" in readme, f"{var.name} is not documented in README.md"
+        row = next((r for r in rows if f"`{var.name}`" in r[1]), None)
+        assert row is not None, f"{var.name} is not in README.md's table of settings"
+        if var.default is not None:  # the README quotes the default of ENV_VARS
+            assert f"`{var.default}`" in row[2], f"README.md gives {var.name} another default"
         assert var.used_by <= set(FUNCTIONS)
 
 
