@@ -38,11 +38,14 @@ FUNCTIONS = (
 _ALL = frozenset(FUNCTIONS)
 #: every function uses the database
 _STORES = _ALL
-_DOCS = frozenset({"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"})
+#: the functions that use the document store (their readiness checks it)
+DOCUMENT_STORE_USERS = frozenset(
+    {"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"}
+)
 _EMITTERS = frozenset({"upload", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"})
 _VERIFY = frozenset({"upload", "download"})
-#: the functions that use the document store (their readiness checks it)
-DOCUMENT_STORE_USERS = _DOCS
+#: login issues the tokens, the others verify them
+_TOKENS = frozenset({"login"}) | _VERIFY
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "mongodb://... for GridFS, or a directory path / file:// URL for the "
         "files store (default: DATA_DIR/files)",
         None,
-        _DOCS,
+        DOCUMENT_STORE_USERS,
         secret=True,
     ),
-    EnvVar("MONGODB_DATABASE", "database holding the GridFS bucket", "invoiceflow", _DOCS),
+    EnvVar(
+        "MONGODB_DATABASE",
+        "database holding the GridFS bucket",
+        "invoiceflow",
+        DOCUMENT_STORE_USERS,
+    ),
     EnvVar(
         "RABBITMQ_URL",
         "amqp://... : the local runtime's broker backend (unset: in-process)",
@@ -97,13 +105,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "JWT_ALGORITHM",
         f"{', '.join(_ALGORITHMS[:-1])} or {_ALGORITHMS[-1]}",
         "HS256",
-        frozenset({"login"}) | _VERIFY,
+        _TOKENS,
     ),
     EnvVar(
         "JWT_SECRET",
         "HS256 secret, at least 32 bytes",
         None,
-        frozenset({"login"}) | _VERIFY,
+        _TOKENS,
         secret=True,
     ),
     EnvVar(
@@ -113,9 +121,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
         frozenset({"login"}),
         secret=True,
     ),
-    EnvVar("JWT_PUBLIC_KEY", "PEM public key (RS256/EdDSA)", None, frozenset({"login"}) | _VERIFY),
-    EnvVar("JWT_ISSUER", "iss claim", "invoiceflow", frozenset({"login"}) | _VERIFY),
-    EnvVar("JWT_AUDIENCE", "aud claim", "invoiceflow-api", frozenset({"login"}) | _VERIFY),
+    EnvVar("JWT_PUBLIC_KEY", "PEM public key (RS256/EdDSA)", None, _TOKENS),
+    EnvVar("JWT_ISSUER", "iss claim", "invoiceflow", _TOKENS),
+    EnvVar("JWT_AUDIENCE", "aud claim", "invoiceflow-api", _TOKENS),
     EnvVar("JWT_TTL_SECONDS", "token lifetime", "3600", frozenset({"login"})),
     EnvVar(
         "MAX_DOCUMENT_BYTES",
