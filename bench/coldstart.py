@@ -419,6 +419,7 @@ def run(quick: bool) -> dict[str, Any]:
     targets = []
     try:
         baseline = None
+        mods: dict[str, Any] | None
         for function in ("hello", *FUNCTIONS):
             if quick:  # one process each: the one that also reports its modules
                 mods = modules_of(env, function)
@@ -441,7 +442,7 @@ def run(quick: bool) -> dict[str, Any]:
                 "function": function,
                 "processes": processes,
                 "statuses": sorted({r["status"] for r in runs}),
-                "ms": rnd(median(secs) * 1000 if secs else None, 1),
+                "ms": rnd(None if (middle := median(secs)) is None else middle * 1000, 1),
                 "runs_ms": [round(s * 1000, 1) for s in secs],
                 "worker_rss_mb": rnd(
                     median([r["worker_rss_mb"] for r in runs if r["worker_rss_mb"] is not None])

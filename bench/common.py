@@ -174,7 +174,8 @@ def git_info() -> dict[str, Any]:
 
 
 def example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return document
 
 
 def example_names() -> list[str]:

@@ -326,7 +326,7 @@ def _ready_times(database_url: str, ids: list[str]) -> dict[str, tuple[str, floa
 
     repo = open_repository(database_url)
     try:
-        out = {}
+        out: dict[str, tuple[str, float]] = {}
         for invoice_id in ids:
             inv = repo.get_invoice(invoice_id)
             if inv is not None:

@@ -373,7 +373,7 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
         "bare_openpyxl": bare_openpyxl,
     }
     sizes = QUICK_SIZES if quick else SIZES
-    results = []
+    results: list[dict[str, Any]] = []
     for lines in sizes:
         reps = 1 if quick else FULL_REPS[lines]
         inv = parse(invoice_document(lines))
@@ -419,7 +419,8 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     by_lines = {r["lines"]: r for r in results}
 
     def fig(lines: int, key: str) -> float | None:
-        return by_lines.get(lines, {}).get(key)
+        value = by_lines.get(lines, {}).get(key)
+        return None if value is None else float(value)
 
     weasy_note = None if weasy_ok else weasy_reason
     targets = [

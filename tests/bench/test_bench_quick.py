@@ -60,7 +60,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     printed = json.loads(proc.stdout)
-    written = json.loads((out / "report.json").read_text())
+    written: dict[str, Any] = json.loads((out / "report.json").read_text())
     assert printed == written
     return written
 

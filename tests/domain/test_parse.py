@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "events" / "examples" / "invoices"
 SCHEMA_FILE = ROOT / "events" / "schemas" / "invoice.v1.schema.json"
 
-MINIMAL = {
+MINIMAL: dict[str, object] = {
     "number": "T-1",
     "issue_date": "2026-11-24",
     "currency": "EUR",
@@ -43,7 +43,7 @@ def problems(exc: pytest.ExceptionInfo[ValidationError]) -> dict[str, str]:
 
 
 def doc(**changes: object) -> dict[str, object]:
-    d = copy.deepcopy(MINIMAL)
+    d: dict[str, object] = copy.deepcopy(MINIMAL)
     d.update(changes)
     return d
 

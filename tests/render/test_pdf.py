@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pypdf import PdfReader
@@ -29,6 +29,12 @@ from invoiceflow.render.pdf import render_pdf
 
 Factory = Callable[..., Invoice]
 HERE = Path(__file__).resolve().parent
+
+
+def page_fonts(pdf: bytes) -> Any:
+    """The font dictionary of page 1 (pypdf types its objects loosely)."""
+    resources: Any = PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]
+    return resources["/Font"]
 
 
 def norm(text: str) -> str:
@@ -276,10 +282,7 @@ def test_japanese_invoice_uses_cid_fonts(sample_invoice: Factory) -> None:
         "Consumption tax 10% on ¥120,000 ¥12,000",
     ):
         assert expected in text, expected
-    fonts = {
-        str(f["/BaseFont"])
-        for f in PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]["/Font"].values()
-    }
+    fonts = {str(f["/BaseFont"]) for f in page_fonts(pdf).values()}
     assert "/HeiseiKakuGo-W5" in fonts
 
 
@@ -311,7 +314,7 @@ def test_latin_greek_cyrillic_names_are_extractable(sample_invoice: Factory) -> 
 
 
 def test_fonts_are_embedded_from_the_package(sample_pdf: bytes) -> None:
-    fonts = PdfReader(io.BytesIO(sample_pdf)).pages[0]["/Resources"]["/Font"]
+    fonts = page_fonts(sample_pdf)
     embedded = [
         f for f in fonts.values() if "/FontDescriptor" in f and "/FontFile2" in f["/FontDescriptor"]
     ]
@@ -462,7 +465,7 @@ def test_same_document_same_bytes(sample_invoice: Factory, sample_pdf: bytes) ->
     again = render_pdf(sample_invoice())
     assert again == sample_pdf
     other = render_pdf(sample_invoice(number="INV-2026-0043"))
-    ids = [PdfReader(io.BytesIO(p)).trailer["/ID"][0] for p in (sample_pdf, other)]
+    ids = [cast(Any, PdfReader(io.BytesIO(p)).trailer)["/ID"][0] for p in (sample_pdf, other)]
     assert ids[0] != ids[1]
 
 
@@ -497,8 +500,8 @@ def test_metadata(sample_pdf: bytes) -> None:
     assert meta.author == "Anna Schmidt"
     assert meta.subject == "Invoice INV-2026-0042 of 05.03.2026 to Acme Trading Ltd."
     assert meta.creator == "invoiceflow"
-    assert meta["/CreationDate"] == "D:20260305000000+00'00'"
-    assert meta["/ModDate"] == "D:20260305000000+00'00'"
+    assert str(meta["/CreationDate"]) == "D:20260305000000+00'00'"
+    assert str(meta["/ModDate"]) == "D:20260305000000+00'00'"
 
 
 def test_extreme_content_still_lays_out(sample_invoice: Factory) -> None:

@@ -271,7 +271,7 @@ class Layout:
         return found[0]
 
     def letter(self, title: str) -> str:
-        return openpyxl.utils.get_column_letter(self.cols[title])
+        return str(openpyxl.utils.get_column_letter(self.cols[title]))
 
     def column_a(self) -> list[Any]:
         return [self.ws.cell(r, 1).value for r in range(1, self.ws.max_row + 1)]

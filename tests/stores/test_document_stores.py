@@ -65,6 +65,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentSt
         yield docs
         import pymongo
 
+        client: pymongo.MongoClient[dict[str, Any]]
         with pymongo.MongoClient(url, serverSelectionTimeoutMS=3000) as client:
             client.drop_database(database)
         docs.close()
@@ -170,7 +171,7 @@ def test_concurrent_puts_of_one_file(store: DocumentStore) -> None:
     def attempt(_: int) -> str:
         barrier.wait(timeout=10)
         try:
-            return put(store, PDF).sha256
+            return str(put(store, PDF).sha256)
         except Conflict:  # "being written elsewhere": a retry (409) would succeed
             return "retry"
 

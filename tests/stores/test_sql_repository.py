@@ -21,7 +21,9 @@ from invoiceflow.stores import (
     migrate,
     open_repository,
 )
+from invoiceflow.stores.postgres import PostgresRepository
 from invoiceflow.stores.sql import load_migrations
+from invoiceflow.stores.sqlite import SQLiteRepository
 
 T = TypeVar("T")
 FORMATS = ("pdf", "xlsx")
@@ -306,9 +308,12 @@ def test_mark_ready_concurrently_returns_true_exactly_once(repo: Repository) -> 
         invoice = repo.accept_invoice(new_invoice(owner)).invoice
         for fmt in FORMATS:
             repo.record_artifact(invoice.id, fmt, f"{invoice.id}-{fmt}", 1, "c" * 64)
-        results = concurrently(
-            8, lambda _, i=invoice.id: repo.mark_ready_if_complete(i, FORMATS, [event("ready")])
-        )
+        invoice_id = invoice.id
+
+        def mark_ready(_: int, invoice_id: str = invoice_id) -> bool:
+            return repo.mark_ready_if_complete(invoice_id, FORMATS, [event("ready")])
+
+        results = concurrently(8, mark_ready)
         assert results.count(True) == 1
     assert len(repo.pending_outbox_events()) == 5
 
@@ -535,6 +540,7 @@ def test_sqlite_closes_the_connections_of_threads_that_ended(tmp_path: Path) -> 
     from invoiceflow.stores import open_repository
 
     repo = open_repository(f"sqlite:///{tmp_path / 'leak.db'}")
+    assert isinstance(repo, SQLiteRepository)
     repo.migrate()
     for _ in range(50):
         t = threading.Thread(target=repo.list_users)
@@ -549,6 +555,7 @@ def test_postgres_keeps_its_connections_open_between_transactions(postgres_url: 
     from invoiceflow.stores import open_repository
 
     repo = open_repository(postgres_url)
+    assert isinstance(repo, PostgresRepository)
     repo.migrate()
     repo.list_users()
     first = repo._pool._pool[-1]

@@ -309,15 +309,14 @@ def _dec(value: Any) -> Decimal | None:
     if isinstance(value, bool) or isinstance(value, BadNumber):
         return None
     if isinstance(value, Decimal | int):
-        if not isinstance(value, Decimal):
-            value = Decimal(value)
+        amount = value if isinstance(value, Decimal) else Decimal(value)
         if (
-            not value.is_finite()
-            or not _within_amount_bounds(value)
-            or not _AMOUNT.match(format(value, "f"))
+            not amount.is_finite()
+            or not _within_amount_bounds(amount)
+            or not _AMOUNT.match(format(amount, "f"))
         ):
             return None
-        return value
+        return amount
     if isinstance(value, str) and _AMOUNT.match(value):
         try:
             return Decimal(value)

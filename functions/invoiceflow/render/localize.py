@@ -80,13 +80,14 @@ def _no_negative_zero(value: Decimal) -> Decimal:
 def _money(text: str, currency: str, babel_locale: str) -> str:
     # keyed on str(amount): Decimal("1.5") == Decimal("1.50") but they may print differently
     pattern = _patterns(babel_locale)[0]
-    return pattern.apply(
+    formatted: str = pattern.apply(
         _no_negative_zero(Decimal(text)),
         _locale(babel_locale),
         currency=currency,
         currency_digits=True,
         decimal_quantization=False,
     )
+    return formatted
 
 
 def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str:
@@ -102,9 +103,10 @@ def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str
 @lru_cache(maxsize=4096)
 def _quantity(text: str, babel_locale: str) -> str:
     pattern = _patterns(babel_locale)[1]
-    return pattern.apply(
+    formatted: str = pattern.apply(
         _no_negative_zero(Decimal(text)), _locale(babel_locale), decimal_quantization=False
     )
+    return formatted
 
 
 def quantity(q: Decimal, invoice: Invoice) -> str:
@@ -115,11 +117,12 @@ def quantity(q: Decimal, invoice: Invoice) -> str:
 @lru_cache(maxsize=1024)
 def _percent(text: str, babel_locale: str) -> str:
     pattern = _patterns(babel_locale)[2]
-    return pattern.apply(
+    formatted: str = pattern.apply(
         _no_negative_zero(Decimal(text)) / _HUNDRED,
         _locale(babel_locale),
         decimal_quantization=False,
     )
+    return formatted
 
 
 def percent(rate: Decimal, invoice: Invoice) -> str:

@@ -218,7 +218,7 @@ def _cjk_default(invoice: Invoice) -> str:
 
 def _text_width(text: str, font: str, size: float, cjk: str) -> float:
     if not _HAS_CJK.search(text):
-        return pdfmetrics.stringWidth(text, font, size)
+        return float(pdfmetrics.stringWidth(text, font, size))
     total = 0.0
     for i, part in enumerate(_CJK_RUN.split(text)):
         f = _cjk_font_for(part, cjk) if i % 2 else font
@@ -512,7 +512,7 @@ def _doc_id(invoice: Invoice) -> bytes:
         to_json(invoice), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()[:16]
-    ids = PDFText(digest, enc="raw").format(DummyDoc())
+    ids: bytes = PDFText(digest, enc="raw").format(DummyDoc())
     return b"\n[" + ids + ids + b"]\n"
 
 

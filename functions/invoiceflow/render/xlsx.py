@@ -235,7 +235,8 @@ class _Styles(dict[Any, int]):
             cell.alignment = align
         if border is not None:
             cell.border = border
-        self[key] = style_id = self.ws.parent._cell_styles.add(cell._style)
+        style_id: int = self.ws.parent._cell_styles.add(cell._style)
+        self[key] = style_id
         return style_id
 
 
@@ -956,7 +957,7 @@ def _literal(value: Decimal) -> str:
 
 def _clean(text: str) -> str:
     """Without the control characters a workbook cannot hold (they are invisible anyway)."""
-    return ILLEGAL_CHARACTERS_RE.sub("", text)
+    return str(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
 def _fits(text: str, width: float) -> bool:

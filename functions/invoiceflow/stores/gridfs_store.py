@@ -216,7 +216,8 @@ class _GridReader:
         self._grid_out = grid_out
 
     def read(self, size: int = -1) -> bytes:
-        return _call(lambda: self._grid_out.read(size), "reading a document")
+        data: bytes = _call(lambda: self._grid_out.read(size), "reading a document")
+        return data
 
     def close(self) -> None:
         self._grid_out.close()
