@@ -202,10 +202,10 @@ def test_killed_between_commit_and_send_the_event_is_still_delivered(
     script = textwrap.dedent(f"""
         import os, sys
         from functions_framework import create_app
-        import invoiceflow.api as api
+        import invoiceflow.acceptance as acceptance
         def die(ctx, events):
             os._exit(137)
-        api.relay_after_commit = die
+        acceptance.relay_after_commit = die
         client = create_app("upload", {str(Path("functions/upload.py").resolve())!r}).test_client()
         client.post("/upload", headers={{"Authorization": "Bearer {alice.token}"}},
                     data=open({str(Path("events/examples/invoices/minimal.json").resolve())!r},
