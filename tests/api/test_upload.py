@@ -35,7 +35,13 @@ def test_upload_multipart_exactly_like_the_seed_curl(
     assert_matches(r, "/upload", "post")
     assert body["status"] == "received"
     assert r.headers["Location"] == f"/invoices/{body['invoice_id']}"
-    assert body["links"]["pdf"] == f"http://invoices.test/invoices/{body['invoice_id']}/pdf"
+    base = f"http://invoices.test/invoices/{body['invoice_id']}"
+    assert body["links"] == {
+        "self": base,
+        "pdf": f"{base}/pdf",
+        "xlsx": f"{base}/xlsx",
+        "json": f"{base}/json",
+    }
     # stored: the row, and the raw document in the document store
     ctx = get_context()
     inv = ctx.repo.get_invoice(body["invoice_id"])
