@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -75,7 +75,7 @@ class StepResult:
     """What a step answers: the JSON ``body``; ``accepted`` when the work only starts here and
     goes on downstream (intake: 202), else the event is done (200)."""
 
-    body: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any]
     accepted: bool = False
 
 
