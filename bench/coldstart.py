@@ -178,7 +178,7 @@ class FunctionEnv:
         return json.dumps({**doc, "number": f"BENCH-{self._n}"}).encode()
 
     def new_invoice(self, i: int | None = None) -> Any:
-        from invoiceflow.api import accept_document
+        from invoiceflow.acceptance import accept_document
 
         invoice, _ = accept_document(self.ctx, self.user, self.document(i), source="http")
         return invoice

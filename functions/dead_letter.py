@@ -1,15 +1,14 @@
-"""The dead-letter function (CloudEvents over HTTP): see invoiceflow.steps."""
+"""The dead-letter function (CloudEvents over HTTP): see invoiceflow.steps.dead_letter."""
 
 import functions_framework
 from flask import Request, Response
 
 from invoiceflow import steps
+from invoiceflow.edge import serve_event
 from invoiceflow.health import probed
-from invoiceflow.logs import log_context
 
 
 @functions_framework.http
 @probed("dead-letter")
 def dead_letter(request: Request) -> Response:
-    with log_context(function="dead-letter"):
-        return steps.dead_letter_step(request)
+    return serve_event(steps.dead_letter, request)

@@ -1,15 +1,14 @@
-"""The notify function (CloudEvents over HTTP): see invoiceflow.steps."""
+"""The notify function (CloudEvents over HTTP): see invoiceflow.steps.notify."""
 
 import functions_framework
 from flask import Request, Response
 
 from invoiceflow import steps
+from invoiceflow.edge import serve_event
 from invoiceflow.health import probed
-from invoiceflow.logs import log_context
 
 
 @functions_framework.http
 @probed("notify")
 def notify(request: Request) -> Response:
-    with log_context(function="notify"):
-        return steps.notify_step(request)
+    return serve_event(steps.notify, request)

@@ -1,15 +1,14 @@
-"""The render-xlsx function (CloudEvents over HTTP): see invoiceflow.steps."""
+"""The render-xlsx function (CloudEvents over HTTP): see invoiceflow.steps.render_xlsx."""
 
 import functions_framework
 from flask import Request, Response
 
 from invoiceflow import steps
+from invoiceflow.edge import serve_event
 from invoiceflow.health import probed
-from invoiceflow.logs import log_context
 
 
 @functions_framework.http
 @probed("render-xlsx")
 def render_xlsx(request: Request) -> Response:
-    with log_context(function="render-xlsx"):
-        return steps.render_xlsx(request)
+    return serve_event(steps.render_xlsx, request)

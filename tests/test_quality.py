@@ -66,3 +66,20 @@ def test_functions_that_never_render_never_load_the_renderers() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_the_event_steps_know_no_http() -> None:
+    """Only the edge (invoiceflow.edge) meets Flask: the steps and all they import, intake's
+    late imports included, load neither Flask nor werkzeug."""
+    script = (
+        "import sys\n"
+        "import invoiceflow.steps, invoiceflow.acceptance, invoiceflow.signing\n"
+        "import invoiceflow.domain, invoiceflow.emails, invoiceflow.naming\n"
+        "web = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug'))\n"
+        "print(','.join(web))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

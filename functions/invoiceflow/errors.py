@@ -29,7 +29,7 @@ The exception tree::
 What a caller sees (:meth:`InvoiceflowError.to_dict`, the problem body) never carries internal
 text: a 503 (Unavailable, ConfigError) answers with its class's generic ``public_detail``;
 the detail, which may quote a driver's message, a path or a setting, goes to the log only
-(:func:`invoiceflow.web.error_response`).
+(:func:`invoiceflow.edge.error_response`).
 
 NotFound is a permanent problem for HTTP callers; Knative would *retry* a 404 from an event
 subscriber, so event steps never raise it (they raise ValidationError/UnknownOwner instead).

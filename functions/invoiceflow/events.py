@@ -47,6 +47,7 @@ from cloudevents.exceptions import GenericException as _CloudEventsError
 from cloudevents.http import CloudEvent, from_http
 
 from invoiceflow.errors import BadRequest, ConfigError, Problem, Unavailable
+from invoiceflow.outputs import JSON_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ INVOICE_RENDERED = _PREFIX + "rendered.v1"
 INVOICE_FAILED = _PREFIX + "failed.v1"
 INVOICE_NOTIFIED = _PREFIX + "notified.v1"
 
+
 #: Every event type of the product.
 EVENT_TYPES: tuple[str, ...] = (
     INVOICE_UPLOADED,
@@ -68,6 +70,14 @@ EVENT_TYPES: tuple[str, ...] = (
     INVOICE_FAILED,
     INVOICE_NOTIFIED,
 )
+
+
+def type_name(event_type: str) -> str:
+    """The short name of one of our types (``uploaded``); any other type as it is."""
+    if event_type in EVENT_TYPES:
+        return event_type.removeprefix(_PREFIX).rsplit(".", 1)[0]
+    return event_type
+
 
 SPECVERSION = "1.0"
 #: Events carry ids and small facts, never documents.
@@ -131,7 +141,7 @@ def make_event(
         "specversion": SPECVERSION,
         "type": type,
         "source": source,
-        "datacontenttype": "application/json",
+        "datacontenttype": JSON_CONTENT_TYPE,
     }
     if id is not None:
         if not isinstance(id, str) or not id:
@@ -334,7 +344,7 @@ def _required_problems(attributes: Mapping[str, Any], where: str) -> list[Proble
 
 
 def _is_json(content_type: str) -> bool:
-    return content_type in ("application/json", "text/json") or content_type.endswith("+json")
+    return content_type in (JSON_CONTENT_TYPE, "text/json") or content_type.endswith("+json")
 
 
 def _binary_problems(headers: Mapping[str, str], content_type: str, body: bytes) -> list[Problem]:

@@ -7,21 +7,23 @@
   writable). 200 ``{"status": "ready", "checks": {...}}`` or 503 ``{"status": "unavailable",
   ...}``: each check is ``"ok"`` or ``"unavailable"``; why goes to the log, never to the body.
 
-Every entry point in ``functions/`` is wrapped with :func:`probed`, so both paths answer on
-every function (the Knative Services' probes in ``knative/40-services.yaml``); the local
-runtime adds its broker's consumers to its own ``/readyz`` (:func:`readiness` ``extra``).
+Every entry point in ``functions/`` is wrapped with :func:`probed` (which also names the
+function in every log line of the request), so both paths answer on every function (the Knative
+Services' probes in ``knative/40-services.yaml``); the local runtime adds its broker's
+consumers to its own ``/readyz`` (:func:`readiness` ``extra``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Mapping
 
 from flask import Request, Response
 
+from invoiceflow.edge import json_response
 from invoiceflow.errors import InvoiceflowError
+from invoiceflow.logs import log_context
 from invoiceflow.settings import DOCUMENT_STORE_USERS
 
 log = logging.getLogger(__name__)
@@ -78,23 +80,23 @@ def readiness_body(checks: Mapping[str, str]) -> tuple[int, dict[str, object]]:
 
 
 def _response(status: int, body: dict[str, object]) -> Response:
-    return Response(
-        json.dumps(body), status, mimetype="application/json", headers={"Cache-Control": "no-store"}
-    )
+    return json_response(body, status, headers={"Cache-Control": "no-store"})
 
 
 def probed(function: str) -> Callable[[Handler], Handler]:
-    """Wrap a function's entry point so ``GET /healthz`` and ``GET /readyz`` answer first."""
+    """Wrap a function's entry point so ``GET /healthz`` and ``GET /readyz`` answer first;
+    every log line of the request names ``function``."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def wrapper(request: Request) -> Response:
-            if request.method in ("GET", "HEAD"):
-                if request.path == LIVENESS_PATH:
-                    return _response(*liveness_body())
-                if request.path == READINESS_PATH:
-                    return _response(*readiness_body(readiness(function)))
-            return handler(request)
+            with log_context(function=function):
+                if request.method in ("GET", "HEAD"):
+                    if request.path == LIVENESS_PATH:
+                        return _response(*liveness_body())
+                    if request.path == READINESS_PATH:
+                        return _response(*readiness_body(readiness(function)))
+                return handler(request)
 
         return wrapper
 

@@ -7,8 +7,10 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from invoiceflow.domain.model import Invoice
+if TYPE_CHECKING:  # only annotations: importing this module loads no domain code
+    from invoiceflow.domain.model import Invoice
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
         "render_xlsx",
     ),
 }
+#: the content type of every JSON body, file and event data
 JSON_CONTENT_TYPE = "application/json"
 
 _UNSAFE = re.compile(r"[^\w.-]+")

@@ -1,11 +1,13 @@
-"""The event steps: render-pdf, render-xlsx, notify and dead-letter.
+"""The event steps: intake, render-pdf, render-xlsx, notify and dead-letter.
 
-Each takes the HTTP request the broker POSTed (a binary or structured CloudEvent), does its
-work idempotently and answers 2xx only once its effects are stored and the event it emits
-was accepted by the broker. Idempotency is keyed twice: by the CloudEvent ``source`` + ``id``
-(``processed_events``: a redelivery is answered 200 at once) and by the invoice id (an
-artifact, a ``ready`` status or a notification that exists is never made twice), so even a
-redelivery with a new id has no second effect.
+Each is ``step(event, ctx) -> StepResult`` and knows no HTTP: the edge
+(:func:`invoiceflow.edge.serve_event`) parses the CloudEvent, refuses a type the step does not
+take (:func:`takes`) and answers the result, or the exception's status (errors.py). A step
+does its work idempotently and returns only once its effects are stored and the event it
+emits was accepted by the broker. Idempotency is keyed twice: by the CloudEvent ``source`` +
+``id`` (``processed_events``: a redelivery is answered at once) and by the invoice id (an
+invoice, an artifact, a ``ready`` status or a notification that exists is never made twice),
+so even a redelivery with a new id has no second effect.
 
 Event data (schemas in ``events/schemas/``) carries ids, never documents.
 """
@@ -14,22 +16,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Request, Response
-
-from invoiceflow.context import Context, get_context
+from invoiceflow import naming
+from invoiceflow.context import Context
+from invoiceflow.emails import message_for
 from invoiceflow.errors import (
     BadRequest,
     Conflict,
     InvoiceflowError,
     RenderError,
     Unavailable,
+    UnknownOwner,
     ValidationError,
 )
 from invoiceflow.events import (
@@ -40,15 +46,13 @@ from invoiceflow.events import (
     INVOICE_UPLOADED,
     Event,
     forbidden_character,
-    from_request,
     make_event,
 )
 from invoiceflow.logs import bind
-from invoiceflow.mail import Attachment, MailOutcomeUnknown, Message, mailer_for
+from invoiceflow.mail import MailOutcomeUnknown, mailer_for
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 from invoiceflow.stores.protocols import InvoiceRecord, NewOutboxEvent, NotificationKind
-from invoiceflow.web import endpoint, json_response
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +70,41 @@ MARK_SENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 _STORED_DOCUMENT_LIMIT = 1 << 40
 
 
-def source_of(step: str) -> str:
-    return f"/invoiceflow/{step}"
+@dataclass(frozen=True)
+class StepResult:
+    """What a step answers: the JSON ``body``; ``accepted`` when the work only starts here and
+    goes on downstream (intake: 202), else the event is done (200)."""
+
+    body: dict[str, Any]
+    accepted: bool = False
 
 
-def _event(request: Request, *types: str) -> Event:
-    event = from_request(dict(request.headers), request.get_data())
-    if event["type"] not in types:
-        raise BadRequest(f"this step takes {' or '.join(types)}, not {event['type']}")
-    bind(event=event["id"], type=event["type"].rsplit(".", 2)[-2])
-    return event
+StepFunction = Callable[[Event, Context], StepResult]
+
+
+@dataclass(frozen=True)
+class EventStep:
+    """An event step and the event types it takes (``None``: any type)."""
+
+    run: StepFunction
+    accepts: tuple[str, ...] | None
+
+    def __call__(self, event: Event, ctx: Context) -> StepResult:
+        return self.run(event, ctx)
+
+
+def takes(*types: str) -> Callable[[StepFunction], EventStep]:
+    """Declare the event types a step takes; the edge refuses any other with a 400."""
+
+    def declare(run: StepFunction) -> EventStep:
+        return EventStep(run, types)
+
+    return declare
+
+
+def takes_any_type(run: StepFunction) -> EventStep:
+    """Declare a step that takes every event type (dead-letter)."""
+    return EventStep(run, None)
 
 
 def _invoice_id(event: Event) -> str:
@@ -97,8 +126,46 @@ def _known_invoice(ctx: Context, invoice_id: str) -> InvoiceRecord:
     return invoice
 
 
-def _done(body: dict[str, Any]) -> Response:
-    return json_response(body, 200)
+# ------------------------------------------------------------------------------ intake
+
+
+@takes(INVOICE_REQUESTED)
+def intake(event: Event, ctx: Context) -> StepResult:
+    """``invoice.requested``: data is ``{"owner_email", "invoice": {...document...}}``, signed
+    by a producer (:mod:`invoiceflow.signing`). An unsigned or wrongly signed event is a 401
+    (permanent: dead-lettered). The document is validated before the owner is looked up, and
+    an unknown and a disabled owner get the same 422, so the answer to an event says nothing
+    about which accounts exist beyond what the signing producer already names."""
+    # only the intake function loads the domain and the signing code
+    from invoiceflow.acceptance import accept_document, accepted_body, relay_uploaded
+    from invoiceflow.domain import parse_invoice
+    from invoiceflow.signing import verify_event
+
+    producer = verify_event(event, ctx.settings.event_producer_keys)
+    bind(producer=producer)
+    data = event.data if isinstance(event.data, dict) else None
+    if (
+        data is None
+        or not isinstance(data.get("owner_email"), str)
+        or not isinstance(data.get("invoice"), dict)
+    ):
+        raise BadRequest(
+            "the event data must be an object with 'owner_email' (string) and "
+            "'invoice' (the invoice document)"
+        )
+    document = json.dumps(data["invoice"], ensure_ascii=False).encode()
+    parse_invoice(document, max_bytes=ctx.settings.max_document_bytes)  # problems first
+    owner = ctx.repo.get_user_by_email(data["owner_email"])
+    if owner is None or owner.disabled:
+        log.info(
+            "invoice.requested %s from producer %s names no active user", event["id"], producer
+        )
+        raise UnknownOwner("the owner_email of the event names no active user")
+    # the event's source+id is the idempotency key: a redelivery creates nothing new
+    key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
+    invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)
+    relay_uploaded(ctx, invoice)
+    return StepResult(accepted_body(ctx, invoice), accepted=True)
 
 
 # ------------------------------------------------------------------------------ render
@@ -109,7 +176,7 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     artifact = ctx.repo.get_artifact(invoice.id, fmt)
     if artifact is not None:
         return artifact.file_id, artifact.size, artifact.sha256
-    file_id = f"{invoice.id}-{fmt}"
+    file_id = naming.file_id(invoice.id, fmt)
     stored = ctx.docs.get(file_id)  # stored before a crash, but not yet recorded
     if stored is None:
         raw = ctx.docs.read(invoice.raw_file_id)
@@ -142,23 +209,21 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     return artifact.file_id, artifact.size, artifact.sha256
 
 
-def render(request: Request, fmt: str) -> Response:
-    ctx = get_context()
+def _render(event: Event, ctx: Context, fmt: str) -> StepResult:
     step = f"render-{fmt}"
-    event = _event(request, INVOICE_UPLOADED)
     if ctx.repo.is_processed(step, event["source"], event["id"]):
-        return _done({"duplicate": True})
+        return StepResult({"duplicate": True})
     invoice = _known_invoice(ctx, _invoice_id(event))
     if fmt not in invoice.formats or invoice.status == "failed":
         ctx.repo.mark_processed(step, event["source"], event["id"])
-        return _done({"skipped": f"{fmt} not wanted or invoice {invoice.status}"})
+        return StepResult({"skipped": f"{fmt} not wanted or invoice {invoice.status}"})
     file_id, size, sha256 = render_document(ctx, invoice, fmt)
     ctx.emitter.send(
         make_event(
             INVOICE_RENDERED,
-            source_of(step),
+            naming.step_source(step),
             subject=invoice.id,
-            id=f"{invoice.id}.rendered.{fmt}",
+            id=naming.rendered_event_id(invoice.id, fmt),
             data={
                 "invoice_id": invoice.id,
                 "owner_id": invoice.owner_id,
@@ -171,75 +236,20 @@ def render(request: Request, fmt: str) -> Response:
     )
     ctx.repo.mark_processed(step, event["source"], event["id"])
     log.info("rendered %s (%d bytes)", fmt, size)
-    return _done({"invoice_id": invoice.id, "format": fmt, "file_id": file_id})
+    return StepResult({"invoice_id": invoice.id, "format": fmt, "file_id": file_id})
+
+
+@takes(INVOICE_UPLOADED)
+def render_pdf(event: Event, ctx: Context) -> StepResult:
+    return _render(event, ctx, "pdf")
+
+
+@takes(INVOICE_UPLOADED)
+def render_xlsx(event: Event, ctx: Context) -> StepResult:
+    return _render(event, ctx, "xlsx")
 
 
 # ------------------------------------------------------------------------------ notify
-
-
-def _links(ctx: Context, invoice: InvoiceRecord) -> dict[str, str]:
-    base = ctx.settings.public_base_url
-    return {fmt: f"{base}/invoices/{invoice.id}/{fmt}" for fmt in invoice.formats}
-
-
-def _escape(text: str) -> str:
-    from html import escape
-
-    return escape(text, quote=True)
-
-
-def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
-    links = _links(ctx, invoice)
-    number = invoice.number
-    text = (
-        f"Your invoice {number} is ready.\n\n"
-        + "".join(f"{fmt.upper()}: {url}\n" for fmt, url in links.items())
-        + f"\nStatus: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
-        "Downloads need your API token (Authorization: Bearer ...).\n"
-    )
-    html = (
-        f"<p>Your invoice <strong>{_escape(number)}</strong> is ready.</p><ul>"
-        + "".join(
-            f'<li><a href="{_escape(url)}">{fmt.upper()}</a></li>' for fmt, url in links.items()
-        )
-        + "</ul><p>Downloads need your API token.</p>"
-    )
-    attachments: tuple[Attachment, ...] = ()
-    pdf = ctx.repo.get_artifact(invoice.id, "pdf")
-    if pdf is not None:
-        data = ctx.docs.read(pdf.file_id)
-        if data is not None:
-            attachments = (Attachment(file_name(number, "pdf"), "application/pdf", data),)
-    return Message(
-        to=to,
-        sender=ctx.settings.mail_from,
-        subject=f"Invoice {number} is ready",
-        text=text,
-        html=html,
-        key=f"{invoice.id}-ready",
-        attachments=attachments,
-    )
-
-
-def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
-    reason = invoice.error or "unknown reason"
-    number = invoice.number
-    text = (
-        f"Your invoice {number} could not be produced.\n\nReason: {reason}\n\n"
-        f"Details: {ctx.settings.public_base_url}/invoices/{invoice.id}\n"
-    )
-    html = (
-        f"<p>Your invoice <strong>{_escape(number)}</strong> could not be produced.</p>"
-        f"<p>Reason: {_escape(reason)}</p>"
-    )
-    return Message(
-        to=to,
-        sender=ctx.settings.mail_from,
-        subject=f"Invoice {number} could not be produced",
-        text=text,
-        html=html,
-        key=f"{invoice.id}-failed",
-    )
 
 
 def _mark_sent(
@@ -299,7 +309,7 @@ def send_once(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind) -> b
         if existing is not None and existing.state == "sent":
             return False
         raise Conflict("another delivery is sending this email; retry later")
-    message = (ready_message if kind == "ready" else failed_message)(ctx, invoice, owner.email)
+    message = message_for(ctx, invoice, kind, owner.email)
     if previous is not None and previous.state == "claimed":
         log.warning(
             "taking over the %s email of a sender that never marked it sent; "
@@ -319,11 +329,10 @@ def send_once(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind) -> b
     return True
 
 
-def notify(request: Request) -> Response:
-    ctx = get_context()
-    event = _event(request, INVOICE_RENDERED, INVOICE_FAILED)
+@takes(INVOICE_RENDERED, INVOICE_FAILED)
+def notify(event: Event, ctx: Context) -> StepResult:
     if ctx.repo.is_processed("notify", event["source"], event["id"]):
-        return _done({"duplicate": True})
+        return StepResult({"duplicate": True})
     invoice_id = _invoice_id(event)
     invoice = _known_invoice(ctx, invoice_id)
     if event["type"] == INVOICE_RENDERED:
@@ -331,7 +340,7 @@ def notify(request: Request) -> Response:
         invoice = _known_invoice(ctx, invoice_id)
         if invoice.status != "ready":
             ctx.repo.mark_processed("notify", event["source"], event["id"])
-            return _done(
+            return StepResult(
                 {
                     "waiting": [
                         f for f in invoice.formats if ctx.repo.get_artifact(invoice.id, f) is None
@@ -344,9 +353,9 @@ def notify(request: Request) -> Response:
         ctx.emitter.send(
             make_event(
                 INVOICE_NOTIFIED,
-                source_of("notify"),
+                naming.step_source("notify"),
                 subject=invoice.id,
-                id=f"{invoice.id}.notified.{kind}",
+                id=naming.notified_event_id(invoice.id, kind),
                 data={
                     "invoice_id": invoice.id,
                     "owner_id": invoice.owner_id,
@@ -356,7 +365,7 @@ def notify(request: Request) -> Response:
             )
         )
     ctx.repo.mark_processed("notify", event["source"], event["id"])
-    return _done({"invoice_id": invoice.id, "email": kind, "sent": sent})
+    return StepResult({"invoice_id": invoice.id, "email": kind, "sent": sent})
 
 
 # ------------------------------------------------------------------------- dead letter
@@ -393,17 +402,16 @@ def _error_detail(event: Event) -> str:
     return text.strip()[:300]
 
 
-def dead_letter(request: Request) -> Response:
-    """Receives what every trigger gave up on. Marks the invoice failed with a readable
-    reason and emits ``failed`` (through the outbox, in the same transaction)."""
-    ctx = get_context()
-    event = from_request(dict(request.headers), request.get_data())
-    bind(event=event["id"], type=event["type"])
+@takes_any_type
+def dead_letter(event: Event, ctx: Context) -> StepResult:
+    """Receives what every trigger gave up on, whatever its type. Marks the invoice failed
+    with a readable reason and emits ``failed`` (through the outbox, in the same
+    transaction)."""
     code = event.get("knativeerrorcode") or "?"
     destination = event.get("knativeerrordest") or "?"
     detail = _error_detail(event)
     if ctx.repo.is_processed("dead-letter", event["source"], event["id"]):
-        return _done({"duplicate": True})
+        return StepResult({"duplicate": True})
     log.warning(
         "dead letter: %s to %s failed with %s: %s", event["type"], destination, code, detail
     )
@@ -411,7 +419,7 @@ def dead_letter(request: Request) -> Response:
         # nothing to mark (a failure email that cannot be sent, or a request that never
         # became an invoice): the log line above is the record
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
-        return _done({"logged": True})
+        return StepResult({"logged": True})
     data = event.data if isinstance(event.data, dict) else {}
     invoice_id = data.get("invoice_id") or event.get("subject")
     invoice = (
@@ -421,13 +429,13 @@ def dead_letter(request: Request) -> Response:
     )
     if invoice is None:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
-        return _done({"logged": True})
+        return StepResult({"logged": True})
     step = destination.rstrip("/").rsplit("/", 1)[-1] or "a step"
     reason = f"{step} failed (HTTP {code}): {detail or 'no detail'}"
     failed = NewOutboxEvent(
-        event_id=f"{invoice.id}.failed",
+        event_id=naming.failed_event_id(invoice.id),
         type=INVOICE_FAILED,
-        source=source_of("dead-letter"),
+        source=naming.step_source("dead-letter"),
         subject=invoice.id,
         data={
             "invoice_id": invoice.id,
@@ -440,10 +448,4 @@ def dead_letter(request: Request) -> Response:
     changed = ctx.repo.mark_invoice_failed(invoice.id, reason, [failed])
     relay_after_commit(ctx, [failed])
     ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
-    return _done({"invoice_id": invoice.id, "failed": changed})
-
-
-render_pdf = endpoint(lambda request: render(request, "pdf"))
-render_xlsx = endpoint(lambda request: render(request, "xlsx"))
-notify_step = endpoint(notify)
-dead_letter_step = endpoint(dead_letter)
+    return StepResult({"invoice_id": invoice.id, "failed": changed})

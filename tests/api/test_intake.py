@@ -10,7 +10,13 @@ import pytest
 
 from invoiceflow import accounts
 from invoiceflow.context import get_context
-from invoiceflow.events import INVOICE_REQUESTED, make_event, to_http, with_extensions
+from invoiceflow.events import (
+    INVOICE_REQUESTED,
+    INVOICE_UPLOADED,
+    make_event,
+    to_http,
+    with_extensions,
+)
 from invoiceflow.signing import canonical, sign_event, signature
 from support.api import PRODUCER_KEY_ID, PRODUCER_SECRET, Person, Sink, example_json
 
@@ -159,6 +165,13 @@ def test_malformed_events_are_400(intake_client: Any, alice: Person) -> None:
         )
     )
     assert intake_client.post("/", headers=headers, data=body).status_code == 400
+    uploaded = make_event(INVOICE_UPLOADED, "/erp", {"invoice_id": "x"}, id="y")
+    wrong = intake_client.post("/", headers=to_http(uploaded)[0], data=to_http(uploaded)[1])
+    assert wrong.status_code == 400
+    assert wrong.get_json()["detail"] == (
+        f"this step takes {INVOICE_REQUESTED}, not {INVOICE_UPLOADED}"
+    )
+    assert intake_client.get("/").status_code == 405
 
 
 def test_without_producer_keys_every_event_is_refused(

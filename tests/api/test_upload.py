@@ -35,7 +35,13 @@ def test_upload_multipart_exactly_like_the_seed_curl(
     assert_matches(r, "/upload", "post")
     assert body["status"] == "received"
     assert r.headers["Location"] == f"/invoices/{body['invoice_id']}"
-    assert body["links"]["pdf"] == f"http://invoices.test/invoices/{body['invoice_id']}/pdf"
+    base = f"http://invoices.test/invoices/{body['invoice_id']}"
+    assert body["links"] == {
+        "self": base,
+        "pdf": f"{base}/pdf",
+        "xlsx": f"{base}/xlsx",
+        "json": f"{base}/json",
+    }
     # stored: the row, and the raw document in the document store
     ctx = get_context()
     inv = ctx.repo.get_invoice(body["invoice_id"])
@@ -202,10 +208,10 @@ def test_killed_between_commit_and_send_the_event_is_still_delivered(
     script = textwrap.dedent(f"""
         import os, sys
         from functions_framework import create_app
-        import invoiceflow.api as api
+        import invoiceflow.acceptance as acceptance
         def die(ctx, events):
             os._exit(137)
-        api.relay_after_commit = die
+        acceptance.relay_after_commit = die
         client = create_app("upload", {str(Path("functions/upload.py").resolve())!r}).test_client()
         client.post("/upload", headers={{"Authorization": "Bearer {alice.token}"}},
                     data=open({str(Path("events/examples/invoices/minimal.json").resolve())!r},

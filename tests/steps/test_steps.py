@@ -127,7 +127,12 @@ def test_unknown_invoice_and_wrong_events_are_permanent(
     )
     assert deliver(steps["render_pdf"], ghost).status_code == 422
     wrong = make_event(INVOICE_FAILED, "/x", {"invoice_id": "a", "owner_id": "b", "reason": "c"})
-    assert deliver(steps["render_pdf"], wrong).status_code == 400
+    refused = deliver(steps["render_pdf"], wrong)
+    assert refused.status_code == 400
+    assert (
+        refused.get_json()["detail"] == f"this step takes {INVOICE_UPLOADED}, not {INVOICE_FAILED}"
+    )
+    assert steps["render_pdf"].get("/").status_code == 405  # brokers POST events
     assert steps["notify"].post("/", data=b"not an event").status_code == 400
 
 
@@ -172,6 +177,73 @@ def test_poison_document_is_dead_lettered_failed_and_mailed_once(
     # the xlsx (no logo) may still render, but the invoice stays failed and no ready email
     deliver(steps["render_xlsx"], uploaded)
     assert get_context().repo.get_invoice(invoice_id).status == "failed"
+
+
+def test_the_steps_take_an_event_and_the_context_and_know_no_http(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """A step is called with the parsed event and the context and returns its answer; the
+    edge (tested through the functions above) only parses, refuses and answers."""
+    from invoiceflow import emails, steps
+
+    assert steps.render_pdf.accepts == (INVOICE_UPLOADED,)
+    assert steps.notify.accepts == (INVOICE_RENDERED, INVOICE_FAILED)
+    assert steps.dead_letter.accepts is None  # every type the triggers gave up on
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    assert (uploaded["id"], uploaded["source"]) == (f"{invoice_id}.uploaded", "/invoiceflow/upload")
+    ctx = get_context()
+    done = steps.render_pdf(uploaded, ctx)
+    assert done == steps.StepResult(
+        {"invoice_id": invoice_id, "format": "pdf", "file_id": f"{invoice_id}-pdf"}
+    )
+    assert not done.accepted
+    assert steps.render_pdf(uploaded, ctx).body == {"duplicate": True}
+    steps.render_xlsx(uploaded, ctx)
+    rendered = sink.of_type("rendered.v1")
+    assert [(e["id"], e["source"]) for e in rendered] == [
+        (f"{invoice_id}.rendered.pdf", "/invoiceflow/render-pdf"),
+        (f"{invoice_id}.rendered.xlsx", "/invoiceflow/render-xlsx"),
+    ]
+    assert steps.notify(rendered[-1], ctx).body == {
+        "invoice_id": invoice_id,
+        "email": "ready",
+        "sent": True,
+    }
+    (notified,) = sink.of_type("notified.v1")
+    assert (notified["id"], notified["source"]) == (
+        f"{invoice_id}.notified.ready",
+        "/invoiceflow/notify",
+    )
+    # the email texts, byte for byte
+    invoice = ctx.repo.get_invoice(invoice_id)
+    base = f"http://invoices.test/invoices/{invoice_id}"
+    ready = emails.ready_message(ctx, invoice, alice.email)
+    assert ready.subject == "Invoice RE-2026-0042 is ready"
+    assert ready.key == f"{invoice_id}-ready"
+    assert ready.text == (
+        "Your invoice RE-2026-0042 is ready.\n\n"
+        f"PDF: {base}/pdf\nXLSX: {base}/xlsx\n\nStatus: {base}\n"
+        "Downloads need your API token (Authorization: Bearer ...).\n"
+    )
+    assert ready.html == (
+        "<p>Your invoice <strong>RE-2026-0042</strong> is ready.</p><ul>"
+        f'<li><a href="{base}/pdf">PDF</a></li><li><a href="{base}/xlsx">XLSX</a></li>'
+        "</ul><p>Downloads need your API token.</p>"
+    )
+    (attachment,) = ready.attachments
+    assert (attachment.filename, attachment.content_type) == ("RE-2026-0042.pdf", "application/pdf")
+    failed = emails.failed_message(ctx, invoice, alice.email)
+    assert failed.subject == "Invoice RE-2026-0042 could not be produced"
+    assert failed.key == f"{invoice_id}-failed"
+    assert failed.text == (
+        "Your invoice RE-2026-0042 could not be produced.\n\nReason: unknown reason\n\n"
+        f"Details: {base}\n"
+    )
+    assert failed.html == (
+        "<p>Your invoice <strong>RE-2026-0042</strong> could not be produced.</p>"
+        "<p>Reason: unknown reason</p>"
+    )
 
 
 @pytest.fixture

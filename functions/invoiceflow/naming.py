@@ -1,0 +1,67 @@
+"""The id and URL schemes, one home each: document-store file ids, the ids and sources of the
+events the steps emit, and the public paths of an invoice and its files."""
+
+from __future__ import annotations
+
+from invoiceflow.outputs import OUTPUT_FORMATS
+
+#: the public paths of the HTTP functions (the routes in openapi.yaml)
+UPLOAD_PATH = "/upload"
+DOWNLOAD_PATH = "/download"
+INVOICES_PATH = "/invoices"
+OPENAPI_PATH = "/openapi.json"
+#: the format name of the submitted document (its file is the ``json`` file of the invoice)
+SUBMITTED_FORMAT = "json"
+
+
+def file_id(invoice_id: str, fmt: str) -> str:
+    """The document-store id of an invoice's file in ``fmt`` (``json``: the submitted one)."""
+    return f"{invoice_id}-{fmt}"
+
+
+def step_source(step: str) -> str:
+    """The CloudEvents ``source`` of the events that function ``step`` emits."""
+    return f"/invoiceflow/{step}"
+
+
+#: the source of every ``uploaded`` event (upload and intake both accept documents)
+UPLOAD_SOURCE = step_source("upload")
+
+
+def uploaded_event_id(invoice_id: str) -> str:
+    return f"{invoice_id}.uploaded"
+
+
+def rendered_event_id(invoice_id: str, fmt: str) -> str:
+    return f"{invoice_id}.rendered.{fmt}"
+
+
+def notified_event_id(invoice_id: str, kind: str) -> str:
+    return f"{invoice_id}.notified.{kind}"
+
+
+def failed_event_id(invoice_id: str) -> str:
+    return f"{invoice_id}.failed"
+
+
+def invoice_path(invoice_id: str, fmt: str | None = None) -> str:
+    """``/invoices/{id}`` (the status) or ``/invoices/{id}/{fmt}`` (a file)."""
+    path = f"{INVOICES_PATH}/{invoice_id}"
+    return path if fmt is None else f"{path}/{fmt}"
+
+
+def invoice_url(base_url: str, invoice_id: str, fmt: str | None = None) -> str:
+    return base_url + invoice_path(invoice_id, fmt)
+
+
+def download_url(base_url: str, file_id: str) -> str:
+    return f"{base_url}{DOWNLOAD_PATH}?fid={file_id}"
+
+
+def invoice_links(base_url: str, invoice_id: str) -> dict[str, str]:
+    """The ``links`` of an invoice: its status and every file it can have."""
+    formats = [*OUTPUT_FORMATS, SUBMITTED_FORMAT]
+    return {
+        "self": invoice_url(base_url, invoice_id),
+        **{fmt: invoice_url(base_url, invoice_id, fmt) for fmt in formats},
+    }
