@@ -54,7 +54,7 @@ from bench.common import (
     verdict,
     wait_port,
 )
-from invoiceflow import settings
+from invoiceflow import naming, settings
 
 #: every function of the product (settings.FUNCTIONS), by its entry file's name
 FUNCTIONS = tuple(name.replace("-", "_") for name in settings.FUNCTIONS)
@@ -197,7 +197,7 @@ class FunctionEnv:
         return to_http(
             make_event(
                 INVOICE_UPLOADED,
-                "/invoiceflow/upload",
+                naming.UPLOAD_SOURCE,
                 subject=invoice.id,
                 data={"invoice_id": invoice.id, "owner_id": invoice.owner_id},
                 extensions=extensions or None,
@@ -254,9 +254,9 @@ class FunctionEnv:
             headers, body = to_http(
                 make_event(
                     INVOICE_RENDERED,
-                    "/invoiceflow/render-pdf",
+                    naming.step_source("render-pdf"),
                     subject=invoice.id,
-                    id=f"{invoice.id}.rendered.pdf",
+                    id=naming.rendered_event_id(invoice.id, "pdf"),
                     data={
                         "invoice_id": invoice.id,
                         "owner_id": invoice.owner_id,
