@@ -21,7 +21,7 @@ import requests
 
 from invoiceflow import accounts
 from invoiceflow.context import get_context
-from invoiceflow.runtime.dev import CHECKOUT_DIR, LocalRuntime
+from invoiceflow_local.dev import CHECKOUT_DIR, LocalRuntime
 
 SAMPLE = CHECKOUT_DIR / "events" / "examples" / "invoices" / "eur-two-rates.json"
 DEMO_EMAIL = "demo@example.com"

@@ -1,11 +1,11 @@
 """The local runtime: Knative's Broker and Triggers on one machine.
 
-* :mod:`~invoiceflow.runtime.triggers`: the Trigger manifests (``knative/``), the only
+* :mod:`~invoiceflow_local.triggers`: the Trigger manifests (``knative/``), the only
   routing there is.
-* :mod:`~invoiceflow.runtime.delivery`: Knative's delivery rules (retry, backoff, dead
+* :mod:`~invoiceflow_local.delivery`: Knative's delivery rules (retry, backoff, dead
   letters), shared by both brokers.
-* :mod:`~invoiceflow.runtime.broker`: the in-process broker (default).
-* :mod:`~invoiceflow.runtime.rabbit`: the RabbitMQ broker (``RABBITMQ_URL``); imports pika.
+* :mod:`~invoiceflow_local.broker`: the in-process broker (default).
+* :mod:`~invoiceflow_local.rabbit`: the RabbitMQ broker (``RABBITMQ_URL``); imports pika.
 
 :func:`make_broker` picks one.
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from invoiceflow.runtime.broker import Broker, Ingress
-from invoiceflow.runtime.triggers import Resolver, Trigger, load_triggers
+from invoiceflow_local.broker import Broker, Ingress
+from invoiceflow_local.triggers import Resolver, Trigger, load_triggers
 
 if TYPE_CHECKING:
-    from invoiceflow.runtime.rabbit import RabbitBroker
+    from invoiceflow_local.rabbit import RabbitBroker
 
 __all__ = ["Broker", "Ingress", "Trigger", "load_triggers", "make_broker"]
 
@@ -31,14 +31,14 @@ def make_broker(
     rabbitmq_url: str | None = None,
     **options: Any,
 ) -> Broker | RabbitBroker:
-    """An in-process :class:`Broker`, or a :class:`~invoiceflow.runtime.rabbit.RabbitBroker`
+    """An in-process :class:`Broker`, or a :class:`~invoiceflow_local.rabbit.RabbitBroker`
     when ``rabbitmq_url`` is given (``Settings.rabbitmq_url``). Not started: call ``start()``.
 
     ``options`` go to the broker (``broker=``, ``workers=``; ``store=`` for the in-process
     broker only: its durable queue, a SQL repository; for RabbitMQ ``prefix=``,
     ``consume=``, ``prefetch=``...)."""
     if rabbitmq_url:
-        from invoiceflow.runtime.rabbit import RabbitBroker
+        from invoiceflow_local.rabbit import RabbitBroker
 
         return RabbitBroker(triggers, resolve, url=rabbitmq_url, **options)
     return Broker(triggers, resolve, **options)

@@ -40,7 +40,7 @@ from invoiceflow.context import get_context, reset_context
 from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
 from invoiceflow.outbox import relay
-from invoiceflow.runtime import load_triggers, make_broker
+from invoiceflow_local import load_triggers, make_broker
 from invoiceflow.settings import FUNCTIONS, Settings
 
 log = logging.getLogger(__name__)
