@@ -1,13 +1,17 @@
 """The local runtime: Knative's Broker and Triggers on one machine.
 
 * :mod:`~invoiceflow_local.triggers`: the Trigger manifests (``knative/``), the only
-  routing there is.
+  event routing there is; :mod:`~invoiceflow_local.routes`: the public HTTP routes
+  (``knative/ingress/gateway-api.yaml``).
 * :mod:`~invoiceflow_local.delivery`: Knative's delivery rules (retry, backoff, dead
   letters), shared by both brokers.
 * :mod:`~invoiceflow_local.broker`: the in-process broker (default).
 * :mod:`~invoiceflow_local.rabbit`: the RabbitMQ broker (``RABBITMQ_URL``); imports pika.
 
-:func:`make_broker` picks one.
+:func:`make_broker` picks one. :mod:`~invoiceflow_local.dev` runs it all (``invoiceflow dev``),
+:mod:`~invoiceflow_local.demo` shows it (``invoiceflow demo``);
+:mod:`~invoiceflow_local.package_data` finds the manifests, the function entry files and the
+demo invoice they need.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from invoiceflow.errors import (
     Unavailable,
     body_for,
 )
+from invoiceflow.stores.protocols import QueuedDelivery, Repository
 from invoiceflow_local.delivery import (
     DEAD_LETTER_FAILED,
     DEAD_LETTERED,
@@ -55,7 +56,6 @@ from invoiceflow_local.delivery import (
     Schedule,
 )
 from invoiceflow_local.triggers import Resolver, Trigger
-from invoiceflow.stores.protocols import QueuedDelivery, Repository
 
 log = logging.getLogger(__name__)
 
