@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -76,11 +77,24 @@ def _wheel(source: Path, out: Path) -> Path:
     return wheel
 
 
+#: What the two wheels are built from: the packages and what their links point at.
+SOURCES = ("pyproject.toml", "README.md", "functions", "events", "knative", "local")
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The core's wheel and the local runtime's, built from the checkout."""
+    """The core's wheel and the local runtime's, built from a copy of the checkout's sources
+    (links kept as links), so no build/ directory of the checkout (stale files, another
+    worker's build) gets into them."""
+    tree = tmp_path_factory.mktemp("source")
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "node_modules")
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, tree / name, symlinks=True, ignore=skip)
+        else:
+            shutil.copy2(ROOT / name, tree / name)
     out = tmp_path_factory.mktemp("wheels")
-    return _wheel(ROOT, out), _wheel(LOCAL, out)
+    return _wheel(tree, out), _wheel(tree / "local", out)
 
 
 @pytest.mark.slow

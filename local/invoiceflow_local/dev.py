@@ -2,10 +2,9 @@
 
 Two HTTP listeners, as the cluster has a public ingress and a cluster-local network:
 
-* the **public port** (``host``:``port``, 8080 by default) serves only the public paths of the
-  HTTP functions: ``/login``, ``/upload``, ``/download``, ``/invoices...``, ``/openapi.json``
-  (exactly as in the cluster behind one host), plus ``/healthz`` and ``/readyz`` (database,
-  document store, broker consumers). Anything else is a 404;
+* the **public port** (``host``:``port``, 8080 by default) serves only the public routes of
+  the HTTP functions (exactly as the cluster's one host routes them), plus ``/healthz`` and
+  ``/readyz`` (database, document store, broker consumers). Anything else is a 404;
 * the **internal port** (127.0.0.1, a random port, :attr:`LocalRuntime.internal_url`) is the
   cluster-local side that only the runtime itself uses: ``/_broker``, the broker ingress (the
   ``K_SINK`` of every function), and ``/_functions/<service>/...``, every function (Knative
@@ -19,11 +18,10 @@ package, or from ``KNATIVE_DIR``. Backends come from the settings (the environme
 SQLite, a files directory and the in-process broker by default; ``DATABASE_URL``,
 ``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ. What the runtime
 decides itself (``K_SINK``, a ``JWT_SECRET`` when none is set, ``PUBLIC_BASE_URL`` when left
-at its default)
-goes into the settings it installs for the functions (:func:`invoiceflow.context.use_settings`),
-never into ``os.environ``. The in-process broker keeps its queue in the runtime's database
-(``broker_queue``), so events accepted before a crash are delivered after the restart. A relay
-thread sends pending outbox events every second.
+at its default) goes into the settings it installs for the functions
+(:func:`invoiceflow.context.use_settings`), never into ``os.environ``. The in-process broker
+keeps its queue in the runtime's database (``broker_queue``), so events accepted before a crash
+are delivered after the restart. A relay thread sends pending outbox events every second.
 """
 
 from __future__ import annotations
@@ -190,7 +188,7 @@ class LocalRuntime:
         if settings.jwt_secret is None and settings.jwt_public_key is None:
             decided["jwt_secret"] = secrets.token_urlsafe(48)
             log.warning("JWT_SECRET not set: generated one for this run (tokens die with it)")
-        self.settings = settings = dataclasses.replace(settings, **decided)
+        settings = dataclasses.replace(settings, **decided)
         knative = manifests_dir(settings)
         self.routes = load_public_routes(knative)
         triggers = load_triggers(knative)
