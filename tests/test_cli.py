@@ -142,7 +142,8 @@ def test_dev_and_demo_come_from_the_local_package_loaded_only_for_the_parser() -
         "import invoiceflow.cli as cli\n"
         "assert not [m for m in sys.modules if m.startswith('invoiceflow_local')]\n"
         "parser = cli.build_parser()\n"
-        "heavy = [m for m in ('invoiceflow_local.dev', 'pika') if m in sys.modules]\n"
+        "heavy = [m for m in ('invoiceflow_local.dev', 'invoiceflow_local.broker', 'pika')"
+        " if m in sys.modules]\n"
         "args = parser.parse_args(['dev', '--port', '9'])\n"
         "print(args.func.__module__, args.port, heavy)\n"
     )

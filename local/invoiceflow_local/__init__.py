@@ -11,7 +11,9 @@
 :func:`make_broker` picks one. :mod:`~invoiceflow_local.dev` runs it all (``invoiceflow dev``),
 :mod:`~invoiceflow_local.demo` shows it (``invoiceflow demo``);
 :mod:`~invoiceflow_local.package_data` finds the manifests, the function entry files and the
-demo invoice they need.
+demo invoice they need; :mod:`~invoiceflow_local.commands` adds ``dev`` and ``demo`` to the
+``invoiceflow`` command line. Importing the package itself imports none of them (the command
+line loads it on every run).
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from invoiceflow_local.broker import Broker, Ingress
-from invoiceflow_local.triggers import Resolver, Trigger, load_triggers
-
 if TYPE_CHECKING:
+    from invoiceflow_local.broker import Broker
     from invoiceflow_local.rabbit import RabbitBroker
+    from invoiceflow_local.triggers import Resolver, Trigger
 
-__all__ = ["Broker", "Ingress", "Trigger", "load_triggers", "make_broker"]
+__all__ = ["make_broker"]
 
 
 def make_broker(
@@ -45,4 +46,6 @@ def make_broker(
         from invoiceflow_local.rabbit import RabbitBroker
 
         return RabbitBroker(triggers, resolve, url=rabbitmq_url, **options)
+    from invoiceflow_local.broker import Broker
+
     return Broker(triggers, resolve, **options)

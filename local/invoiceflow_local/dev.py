@@ -45,9 +45,10 @@ from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
 from invoiceflow.outbox import relay
 from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
-from invoiceflow_local import load_triggers, make_broker
+from invoiceflow_local import make_broker
 from invoiceflow_local.package_data import FUNCTIONS_DIR, KNATIVE_DIR
 from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
+from invoiceflow_local.triggers import load_triggers
 
 log = logging.getLogger(__name__)
 
