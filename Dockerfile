@@ -9,7 +9,8 @@
 #
 # The dependencies come from requirements.lock as wheels only (--only-binary), so no compiler is
 # needed anywhere, and the final stage holds a venv without pip, a non-root user, and nothing else
-# of the build.
+# of the build. The local runtime (local/: invoiceflow dev and demo, with pika) is development
+# tooling and is not in the image.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 

@@ -20,8 +20,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from invoiceflow.logs import configure
-    from invoiceflow.runtime.dev import LocalRuntime
     from invoiceflow.settings import Settings
+    from invoiceflow_local.dev import LocalRuntime
 
     configure(Settings.from_env().log_level)
     options = {"prefix": args.prefix} if args.prefix else {}

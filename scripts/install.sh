@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (when missing) and install exactly the locked versions into it:
-#   bash scripts/install.sh            the package (editable) and its runtime dependencies
-#   bash scripts/install.sh test,bench the same with extras
+#   bash scripts/install.sh            the package and the local runtime (local/: invoiceflow
+#                                      dev/demo, with pika), both editable, and their dependencies
+#   bash scripts/install.sh test,bench the same with the package's extras
 # Every install reads both lock files as constraints (requirements.lock: the runtime, as in the
 # image; requirements-dev.lock: pip, setuptools and the extras), so a fresh machine gets the
 # versions the suite was written against, never the newest release. To refresh the locks after
@@ -17,4 +18,4 @@ locks=(-c requirements.lock -c requirements-dev.lock)
 target="."
 [ -n "${1:-}" ] && target=".[$1]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-  "${locks[@]}" -e "$target"
+  "${locks[@]}" -e "$target" -e ./local

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refresh the two lock files from pyproject.toml, in throwaway venvs (Python 3.11, Linux):
 #   requirements.lock      the runtime: [project].dependencies and what they need (the image)
-#   requirements-dev.lock  what the test and bench extras and the build add on top of it
+#   requirements-dev.lock  what the test and bench extras, the local runtime (local/pyproject.toml:
+#                          pika...) and the build add on top of it
 # Installs always read both: pip install -c requirements.lock -c requirements-dev.lock ...
 # Run it after changing a dependency in pyproject.toml, then run the suite and commit both
 # files; tests/test_lock.py checks that they are complete and agree with pyproject.toml.
@@ -28,15 +29,16 @@ header() {
 "$PY" -m venv "$work/runtime"
 "$work/runtime/bin/python" -m pip install --quiet --only-binary=:all: "${keep[@]}" -r "$work/runtime.txt"
 "$work/runtime/bin/python" -m pip freeze --exclude-editable | LC_ALL=C sort -f > "$work/runtime.pins"
-# 2. a developer's venv: the build tools, the package with its test and bench extras
+# 2. a developer's venv: the build tools, the package with its test and bench extras, the local
+#    runtime
 "$PY" -m venv "$work/dev"
 "$work/dev/bin/python" -m pip install --quiet --upgrade "${keep[@]}" -c "$work/runtime.pins" pip setuptools
-"$work/dev/bin/python" -m pip install --quiet --no-build-isolation "${keep[@]}" -c "$work/runtime.pins" -e ".[test,bench]"
+"$work/dev/bin/python" -m pip install --quiet --no-build-isolation "${keep[@]}" -c "$work/runtime.pins" -e ".[test,bench]" -e ./local
 "$work/dev/bin/python" -m pip freeze --all --exclude-editable | LC_ALL=C sort -f > "$work/dev.pins"
 
 { header "The runtime: every package the invoiceflow image installs (pip install --no-deps -r)."
   cat "$work/runtime.pins"; } > requirements.lock
-{ header "Development: what the build (pip, setuptools) and the test and bench extras add to" \
-         "requirements.lock. Install with -c requirements.lock -c requirements-dev.lock."
+{ header "Development: what the build (pip, setuptools), the test and bench extras and the local" \
+         "runtime (local/) add to requirements.lock. Install with -c requirements.lock -c requirements-dev.lock."
   grep -vxF -f "$work/runtime.pins" "$work/dev.pins"; } > requirements-dev.lock
 echo "wrote requirements.lock ($(grep -c '==' requirements.lock) pins) and requirements-dev.lock ($(grep -c '==' requirements-dev.lock) pins)"

@@ -264,10 +264,9 @@ def rabbit_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The environment of a local runtime on the embedded defaults under tmp_path: no server
-    URLs, no secrets from the caller's shell; restored afterwards (the runtime writes some)."""
-    saved = dict(os.environ)
+    URLs, no secrets from the caller's shell (restored afterwards by monkeypatch)."""
     for name in (
         "DATABASE_URL",
         "MONGODB_URL",
@@ -278,13 +277,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
         "JWT_ALGORITHM",
         "SENDGRID_API_KEY",
         "INVOICE_FORMATS",
+        "KNATIVE_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture

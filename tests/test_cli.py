@@ -1,4 +1,5 @@
-"""The ``invoiceflow`` command line: render, users, db migrate."""
+"""The ``invoiceflow`` command line: render, users, db migrate; dev and demo from the local
+runtime's package."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 
 from support.api import EXAMPLES
@@ -132,3 +134,35 @@ def test_render_never_overwrites_a_file_of_the_same_batch(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "MIN-1.pdf was not overwritten" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["MIN-1.pdf", "MIN-1.xlsx"]
+
+
+def test_dev_and_demo_come_from_the_local_package_loaded_only_for_the_parser() -> None:
+    script = (
+        "import sys\n"
+        "import invoiceflow.cli as cli\n"
+        "assert not [m for m in sys.modules if m.startswith('invoiceflow_local')]\n"
+        "parser = cli.build_parser()\n"
+        "heavy = [m for m in ('invoiceflow_local.dev', 'invoiceflow_local.broker', 'pika')"
+        " if m in sys.modules]\n"
+        "args = parser.parse_args(['dev', '--port', '9'])\n"
+        "print(args.func.__module__, args.port, heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["invoiceflow_local.commands", "9", "[]"]
+
+
+def test_without_the_local_package_dev_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoiceflow import cli
+
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    for argv in (["dev", "--port", "8080"], ["demo"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"invoiceflow {argv[0]} is part of the local runtime" in err
+        assert "pip install -e . -e ./local" in err and "Traceback" not in err
+    assert cli.build_parser().parse_args(["db", "migrate"]).func is cli.cmd_db_migrate

@@ -1,7 +1,8 @@
 """Reproducible installs: the two lock files against pyproject.toml and this environment.
 
 ``requirements.lock`` pins the runtime (what the image installs, ``--no-deps``);
-``requirements-dev.lock`` pins what pip, setuptools and the test/bench extras add. Every install
+``requirements-dev.lock`` pins what pip, setuptools, the test/bench extras and the local runtime
+(local/pyproject.toml: invoiceflow-local, with pika) add. Every install
 (scripts/install.sh, the Dockerfile) reads them, and scripts/lock.sh regenerates them.
 """
 
@@ -22,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 RUNTIME_LOCK = REPO / "requirements.lock"
 DEV_LOCK = REPO / "requirements-dev.lock"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+LOCAL_PYPROJECT = tomllib.loads((REPO / "local" / "pyproject.toml").read_text())
+#: The distributions of this repository (installed editable, in no lock).
+OWN = {canonicalize_name(PYPROJECT["project"]["name"]), canonicalize_name("invoiceflow-local")}
 #: Packages of the build and test tool chain, which have no place in the image.
 DEV_ONLY = {
     "pytest",
@@ -66,13 +70,24 @@ def all_pins() -> dict[str, Version]:
 
 
 def declared() -> dict[str, list[str]]:
-    """{"runtime": [...], "test": [...], "bench": [...], "build": [...]} from pyproject.toml."""
+    """{"runtime": [...], "test": [...], "bench": [...], "build": [...], "local": [...]} from
+    pyproject.toml and local/pyproject.toml (but for the repository's own distributions)."""
     project = PYPROJECT["project"]
     return {
         "runtime": project["dependencies"],
         **project["optional-dependencies"],
-        "build": PYPROJECT["build-system"]["requires"],
+        "build": PYPROJECT["build-system"]["requires"]
+        + LOCAL_PYPROJECT["build-system"]["requires"],
+        "local": [
+            spec
+            for spec in LOCAL_PYPROJECT["project"]["dependencies"]
+            if canonicalize_name(Requirement(spec).name) not in OWN
+        ],
     }
+
+
+def test_the_local_pyproject_names_the_own_distribution() -> None:
+    assert canonicalize_name(LOCAL_PYPROJECT["project"]["name"]) in OWN
 
 
 def test_the_two_locks_do_not_overlap() -> None:
@@ -98,6 +113,14 @@ def test_every_declared_dependency_is_pinned_within_its_range() -> None:
 def test_the_runtime_lock_holds_no_development_tools() -> None:
     found = DEV_ONLY & set(pins(RUNTIME_LOCK))
     assert not found, f"dev-only packages in requirements.lock (the image): {sorted(found)}"
+
+
+def test_the_runtime_lock_holds_nothing_only_the_local_runtime_needs() -> None:
+    """pika (the local runtime's RabbitMQ broker) is not in the image."""
+    local_only = {canonicalize_name(Requirement(spec).name) for spec in declared()["local"]}
+    assert "pika" in local_only
+    found = local_only & set(pins(RUNTIME_LOCK))
+    assert not found, f"only the local runtime needs {sorted(found)}: not in requirements.lock"
 
 
 def test_the_locks_are_closed_under_dependencies() -> None:
@@ -137,7 +160,7 @@ def test_this_environment_is_the_locked_one() -> None:
     problems = []
     for dist in metadata.distributions():
         name = canonicalize_name(dist.metadata["Name"])
-        if name == "invoiceflow":
+        if name in OWN:
             continue
         if name not in locked:
             problems.append(f"{name} {dist.version} is installed but in no lock file")

@@ -13,7 +13,7 @@ BIN = Path(sys.executable).parent
 
 
 def test_ruff_is_clean() -> None:
-    paths = [p for p in ("functions", "tests", "bench") if (ROOT / p).is_dir()]
+    paths = [p for p in ("functions", "local", "tests", "bench") if (ROOT / p).is_dir()]
     out = subprocess.run(
         [str(BIN / "ruff"), "check", *paths], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
@@ -21,7 +21,7 @@ def test_ruff_is_clean() -> None:
 
 
 def test_ruff_format_is_applied() -> None:
-    paths = [p for p in ("functions", "tests", "bench", "scripts") if (ROOT / p).is_dir()]
+    paths = [p for p in ("functions", "local", "tests", "bench", "scripts") if (ROOT / p).is_dir()]
     out = subprocess.run(
         [str(BIN / "ruff"), "format", "--check", *paths],
         cwd=ROOT,

@@ -6,8 +6,8 @@ invoiceflow outbox relay
 invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
 invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
 invoiceflow users unlock EMAIL      (forget its failed logins: ends a login lockout)
-invoiceflow dev [--port 8080]
-invoiceflow demo [--out out]
+invoiceflow dev [--port 8080]       (with the invoiceflow-local package: the local runtime)
+invoiceflow demo [--out out]        (likewise)
 """
 
 from __future__ import annotations
@@ -16,9 +16,17 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from invoiceflow.errors import BadRequest, InvoiceflowError, RenderError
+
+#: The entry-point group of the subcommands other packages add: each entry point is a callable
+#: that takes the subparsers and adds its command (invoiceflow-local adds dev and demo).
+COMMANDS_GROUP = "invoiceflow.commands"
+#: The commands of the local runtime, which is not part of this package (nor of the image).
+LOCAL_COMMANDS = ("dev", "demo")
 
 
 def _formats(value: str) -> list[str]:
@@ -162,16 +170,28 @@ def cmd_events_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
-    from invoiceflow.runtime.dev import serve
+def cmd_local_missing(args: argparse.Namespace) -> int:
+    print(
+        f"invoiceflow {args.cmd} is part of the local runtime, the invoiceflow-local package, "
+        "which is not installed.\n"
+        "In a checkout: bash scripts/install.sh (or: pip install -e . -e ./local)",
+        file=sys.stderr,
+    )
+    return 2
 
-    return serve(host=args.host, port=args.port)
 
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from invoiceflow.runtime.demo import run_demo
-
-    return run_demo(out=Path(args.out), port=args.port)
+def add_commands(sub: Any) -> None:
+    """The subcommands of the installed packages (:data:`COMMANDS_GROUP`), loaded only now;
+    each of :data:`LOCAL_COMMANDS` that none adds says how to install it."""
+    added = set()
+    for entry in entry_points(group=COMMANDS_GROUP):
+        if entry.name not in added:
+            entry.load()(sub)
+            added.add(entry.name)
+    for name in LOCAL_COMMANDS:
+        if name not in added:
+            p = sub.add_parser(name, help="(needs the invoiceflow-local package)", add_help=False)
+            p.set_defaults(func=cmd_local_missing)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,22 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     usub.add_parser("list")
     p.set_defaults(func=cmd_users)
 
-    p = sub.add_parser("dev", help="run the whole product on this machine")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(func=cmd_dev)
-
-    p = sub.add_parser(
-        "demo", help="start the local runtime, send a sample invoice, fetch its files and stop"
-    )
-    p.add_argument("--out", default="out")
-    p.add_argument("--port", type=int, default=0, help="0: any free port")
-    p.set_defaults(func=cmd_demo)
+    add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.func is not cmd_local_missing:  # which takes any arguments
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args))
     except InvoiceflowError as exc:

@@ -44,6 +44,8 @@ _current: Context | None = None
 
 
 def get_context() -> Context:
+    """The context: the one :func:`use_settings` installed, else one built from the
+    environment on first use."""
     global _current
     if _current is None:
         with _lock:
@@ -54,8 +56,21 @@ def get_context() -> Context:
     return _current
 
 
+def use_settings(settings: Settings) -> Context:
+    """Make a context of ``settings`` the process's own (closing the previous one): for a host
+    that decides some settings itself, such as the local runtime, instead of writing them into
+    the environment. :func:`reset_context` forgets it."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.close()
+        configure(settings.log_level)
+        _current = Context(settings)
+        return _current
+
+
 def reset_context() -> None:
-    """Forget the context (tests, and the local runtime after changing the environment)."""
+    """Forget the context (tests, and the local runtime when it stops)."""
     global _current
     with _lock:
         if _current is not None:

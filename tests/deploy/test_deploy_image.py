@@ -187,6 +187,8 @@ def test_dockerignore_keeps_the_heavy_and_private_paths_out() -> None:
         "Helm_charts",
         "functions/invoiceflow.egg-info/PKG-INFO",
         ".invoiceflow/invoiceflow.db",
+        "local/pyproject.toml",
+        "local/invoiceflow_local/dev.py",
     ):
         assert is_ignored(path, patterns), f"{path} would be sent to the build context"
     for path in (
@@ -197,6 +199,22 @@ def test_dockerignore_keeps_the_heavy_and_private_paths_out() -> None:
         "functions/invoiceflow/settings.py",
     ):
         assert not is_ignored(path, patterns), f"{path} is needed by the build"
+
+
+def test_the_image_ships_no_local_runtime(dockerfile: list[Instruction]) -> None:
+    """The local runtime (local/: invoiceflow-local, with pika) is development tooling: the
+    image copies none of it, and its install set (requirements.lock) holds neither."""
+    sources = [source for _, found, _ in copies(dockerfile) for source in found]
+    assert not [s for s in sources if s.startswith("local")], sources
+    for ins in dockerfile:
+        assert "invoiceflow_local" not in ins.args and "./local" not in ins.args, ins.args
+    installed = {
+        line.split("==")[0].strip().lower()
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert not installed & {"pika", "invoiceflow-local", "invoiceflow_local"}, installed
+    assert not (REPO / "functions" / "invoiceflow" / "runtime").exists()
 
 
 def test_dockerfile_builds_a_slim_non_root_image_with_cached_dependencies(

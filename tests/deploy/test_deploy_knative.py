@@ -18,20 +18,17 @@ import pytest
 import yaml
 
 from invoiceflow import events, settings
-from invoiceflow.runtime.triggers import load_triggers, parse_duration
+from invoiceflow_local.routes import EXACT, PATH_PREFIX, load_public_routes
+from invoiceflow_local.triggers import load_triggers, parse_duration
 from support.services import fail_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 KNATIVE = REPO / "knative"
 NAMESPACE = "invoiceflow"
 BROKER = "invoiceflow"
-#: The HTTP paths of the one public host (knative/ingress/), and the Service behind each.
-PUBLIC_PATHS = {
-    "/login": "login",
-    "/upload": "upload",
-    "/download": "download",
-    "/invoices": "download",
-}
+#: The routes of the one public host, as the local runtime reads them
+#: (knative/ingress/gateway-api.yaml); ingress-nginx.yaml must agree.
+PUBLIC_ROUTES = load_public_routes(KNATIVE)
 #: Cold start (pod scheduling, image already cached, Python imports) plus the work: the least
 #: time a Trigger's delivery timeout must allow.
 MIN_DELIVERY_TIMEOUT = 30.0
@@ -251,13 +248,13 @@ def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
 
 
 def test_only_http_functions_are_reachable_from_outside(by_kind: Any) -> None:
-    public = set(PUBLIC_PATHS.values())
+    public = {route.service for route in PUBLIC_ROUTES}
     subscribers = {t.obj["spec"]["subscriber"]["ref"]["name"] for t in by_kind("Trigger").values()}
     assert not subscribers & public, "a public Service must never receive events"
     for name, doc in by_kind("KService").items():
         visibility = doc.obj["metadata"].get("labels", {}).get("networking.knative.dev/visibility")
         if name in public:
-            assert visibility is None, f"{name} serves {sorted(PUBLIC_PATHS)} and must be public"
+            assert visibility is None, f"{name} serves public routes and must be public"
         else:
             assert visibility == "cluster-local", f"{name} only receives events"
 
@@ -513,25 +510,31 @@ def test_the_local_runtime_reads_the_same_triggers(by_kind: Any) -> None:
 # --- one public host ---------------------------------------------------------------------------
 
 
-def _routes_gateway(docs: list[Any]) -> dict[str, str]:
+def _routes_gateway(docs: list[Any]) -> set[tuple[str, str, str]]:
+    """(path, match type, upstream host) of the HTTPRoute."""
     (route,) = [d.obj for d in docs if d.kind == "HTTPRoute"]
-    routes = {}
+    routes = set()
     for rule in route["spec"]["rules"]:
         (rewrite,) = [f["urlRewrite"] for f in rule["filters"] if f["type"] == "URLRewrite"]
         for match in rule["matches"]:
-            routes[match["path"]["value"]] = rewrite["hostname"]
+            routes.add((match["path"]["value"], match["path"]["type"], rewrite["hostname"]))
     return routes
 
 
-def _routes_nginx(docs: list[Any]) -> dict[str, str]:
-    routes = {}
+#: Ingress pathType -> the HTTPRoute path match type that matches the same paths
+NGINX_PATH_TYPES = {"Exact": EXACT, "Prefix": PATH_PREFIX}
+
+
+def _routes_nginx(docs: list[Any]) -> set[tuple[str, str, str]]:
+    """(path, match type as the HTTPRoute names it, upstream host) of the Ingresses."""
+    routes = set()
     for doc in docs:
         if doc.kind != "Ingress":
             continue
         host = doc.obj["metadata"]["annotations"]["nginx.ingress.kubernetes.io/upstream-vhost"]
         for rule in doc.obj["spec"]["rules"]:
             for path in rule["http"]["paths"]:
-                routes[path["path"]] = host
+                routes.add((path["path"], NGINX_PATH_TYPES[path["pathType"]], host))
     return routes
 
 
@@ -542,15 +545,17 @@ def _routes_nginx(docs: list[Any]) -> dict[str, str]:
 def test_one_host_routes_the_http_paths_to_their_functions(
     example: str, routes_of: Any, by_kind: Any, deploy: Any
 ) -> None:
-    docs = deploy.load_docs(KNATIVE / "ingress" / example)
-    routes = routes_of(docs)
-    for path, service in PUBLIC_PATHS.items():
-        assert routes.get(path) == f"{service}.{NAMESPACE}.svc.cluster.local", (example, path)
+    """Both ingress examples route exactly the routes the local runtime reads, to the
+    Services' cluster-local hosts, and only to public Services."""
+    routes = routes_of(deploy.load_docs(KNATIVE / "ingress" / example))
+    expected = {
+        (r.path, r.match, f"{r.service}.{NAMESPACE}.svc.cluster.local") for r in PUBLIC_ROUTES
+    }
+    assert routes == expected, example
     services = by_kind("KService")
-    for host in routes.values():
-        service = host.split(".")[0]
-        labels = services[service].obj["metadata"].get("labels", {})
-        assert "networking.knative.dev/visibility" not in labels, f"{service} is not public"
+    for route in PUBLIC_ROUTES:
+        labels = services[route.service].obj["metadata"].get("labels", {})
+        assert "networking.knative.dev/visibility" not in labels, f"{route.service} is not public"
 
 
 def _match_types(docs: list[Any]) -> dict[str, str]:
@@ -574,4 +579,40 @@ def test_the_public_host_routes_the_function_paths_exactly(example: str, deploy:
     types = _match_types(deploy.load_docs(KNATIVE / "ingress" / example))
     for path in ("/login", "/upload", "/download", "/openapi.json"):
         assert types[path] == "Exact", (example, path)
-    assert set(types) == {*PUBLIC_PATHS, "/openapi.json"}, example
+    assert set(types) == {route.path for route in PUBLIC_ROUTES}, example
+
+
+def test_every_public_route_is_served_by_its_function(clean_env: None) -> None:
+    """Each route of the ingress manifest reaches a function that serves that path: on the
+    local runtime (which routes by the same manifest), with a valid token, no route answers
+    the runtime's own 404 or its function's "no such resource" (what a function answers to a
+    path it does not serve, as the last request shows)."""
+    import requests
+
+    from invoiceflow import accounts
+    from invoiceflow.context import get_context
+    from invoiceflow_local.dev import LocalRuntime
+
+    with LocalRuntime("127.0.0.1", 0) as runtime:
+        accounts.add_user(get_context().repo, "routes@example.com", "a-password-for-routes")
+        r = requests.post(
+            runtime.url + "/login", auth=("routes@example.com", "a-password-for-routes"), timeout=30
+        )
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+
+        def routing_miss(url: str) -> bool:
+            answers = [requests.request(m, url, headers=auth, timeout=30) for m in ("GET", "POST")]
+            return any(
+                a.status_code == 404
+                and a.json().get("detail", "no such resource") == "no such resource"
+                for a in answers
+            )
+
+        for route in PUBLIC_ROUTES:
+            paths = [route.path]
+            if route.match == PATH_PREFIX:
+                paths.append(route.path + "/00000000-0000-4000-8000-000000000000")
+            for path in paths:
+                assert not routing_miss(runtime.url + path), (path, route.service)
+        assert routing_miss(f"{runtime.internal_url}/_functions/download/not-a-route")
+        assert routing_miss(runtime.url + "/not-a-route")

@@ -19,7 +19,7 @@ import requests
 
 from invoiceflow import accounts
 from invoiceflow.context import get_context
-from invoiceflow.runtime.dev import LocalRuntime
+from invoiceflow_local.dev import LocalRuntime
 from support.api import EXAMPLES, PASSWORD
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 from support.services import RABBITMQ_URL, fail_or_skip

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from invoiceflow.runtime.delivery import Attempt, Outcome
+from invoiceflow_local.delivery import Attempt, Outcome
 from support.services import RABBITMQ_URL, fail_or_skip
 
 REPO = Path(__file__).resolve().parents[2]

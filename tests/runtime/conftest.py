@@ -25,9 +25,9 @@ from brokerkit import (
     require_rabbitmq,
 )
 
-from invoiceflow.runtime.broker import Broker
-from invoiceflow.runtime.delivery import Attempt, Outcome
-from invoiceflow.runtime.triggers import load_triggers
+from invoiceflow_local.broker import Broker
+from invoiceflow_local.delivery import Attempt, Outcome
+from invoiceflow_local.triggers import load_triggers
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def start_broker(
         triggers = load_triggers(manifests)
         broker: Any
         if backend == "rabbitmq":
-            from invoiceflow.runtime.rabbit import RabbitBroker
+            from invoiceflow_local.rabbit import RabbitBroker
 
             options.setdefault("prefix", rabbit_prefix)
             broker = RabbitBroker(triggers, services.resolve, url=RABBITMQ_URL, **options)
@@ -101,7 +101,7 @@ def make_rabbit(
     ``manifests`` with this test's queue prefix (reconnecting within 0.2 to 2 s); stopped, and
     their topology deleted, afterwards."""
     from invoiceflow.errors import Unavailable
-    from invoiceflow.runtime.rabbit import RabbitBroker
+    from invoiceflow_local.rabbit import RabbitBroker
 
     made: list[RabbitBroker] = []
 

@@ -22,7 +22,7 @@ from brokerkit import (
 )
 
 from invoiceflow import events
-from invoiceflow.runtime.delivery import DEAD_LETTERED, DELIVERED, DROPPED
+from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED
 
 StartBroker = Callable[..., Running]
 

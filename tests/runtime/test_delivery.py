@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from invoiceflow.runtime.delivery import (
+from invoiceflow_local.delivery import (
     ERROR_DATA_MAX,
     OK,
     PERMANENT,

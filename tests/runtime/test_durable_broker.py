@@ -13,9 +13,9 @@ import pytest
 from brokerkit import Services, eventually, trigger_yaml, write_manifests
 
 from invoiceflow import events
-from invoiceflow.runtime.broker import Broker
-from invoiceflow.runtime.triggers import load_triggers
 from invoiceflow.stores import Repository, open_repository
+from invoiceflow_local.broker import Broker
+from invoiceflow_local.triggers import load_triggers
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,9 @@ from invoiceflow import accounts, health
 from invoiceflow.context import get_context
 from invoiceflow.errors import Unavailable
 from invoiceflow.events import INVOICE_FAILED, INVOICE_REQUESTED, make_event, to_http
-from invoiceflow.runtime.delivery import Outcome
-from invoiceflow.runtime.dev import LocalRuntime
 from invoiceflow.signing import sign_event
+from invoiceflow_local.delivery import Outcome
+from invoiceflow_local.dev import LocalRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -165,3 +166,35 @@ def test_a_missing_mongodb_is_found_at_start_up(
     with pytest.raises(Unavailable, match="document store"):
         runtime.start()
     runtime.stop()
+
+
+def test_the_runtime_never_writes_the_environment(producer_keys: None) -> None:
+    """What it decides (K_SINK, a JWT secret, PUBLIC_BASE_URL) goes into the settings it
+    installs for its functions, not into os.environ."""
+    before = dict(os.environ)
+    runtime = LocalRuntime("127.0.0.1", 0).start()
+    try:
+        settings = get_context().settings
+        assert settings.k_sink == f"{runtime.internal_url}/_broker"
+        assert settings.public_base_url == runtime.url
+        assert settings.jwt_secret and len(settings.jwt_secret) >= 32
+        assert dict(os.environ) == before
+        r = requests.post(runtime.url + "/login", auth=("nobody@example.com", "x" * 12), timeout=10)
+        assert r.status_code == 401  # the login function runs on the installed settings
+    finally:
+        runtime.stop()
+    assert dict(os.environ) == before
+
+
+def test_the_public_routes_come_from_the_ingress_manifest(
+    producer_keys: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    knative = tmp_path / "knative"
+    shutil.copytree(ROOT / "knative", knative)
+    gateway = knative / "ingress" / "gateway-api.yaml"
+    gateway.write_text(gateway.read_text().replace("value: /login", "value: /sign-in"))
+    monkeypatch.setenv("KNATIVE_DIR", str(knative))
+    with LocalRuntime("127.0.0.1", 0) as runtime:
+        assert requests.post(runtime.url + "/login", timeout=10).status_code == 404
+        assert requests.post(runtime.url + "/sign-in", timeout=10).status_code == 401
+        assert "/sign-in" in requests.get(runtime.url + "/", timeout=10).json()["paths"]

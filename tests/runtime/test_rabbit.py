@@ -14,8 +14,8 @@ from brokerkit import Services, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.errors import Unavailable
-from invoiceflow.runtime.delivery import DROPPED, Outcome
-from invoiceflow.runtime.triggers import load_triggers
+from invoiceflow_local.delivery import DROPPED, Outcome
+from invoiceflow_local.triggers import load_triggers
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -76,7 +76,7 @@ def test_an_event_waiting_for_a_retry_survives_a_stop(
 def test_messages_are_persistent_binary_cloudevents_in_durable_queues(
     make_rabbit: Callable[..., Any],
 ) -> None:
-    from invoiceflow.runtime.rabbit import binding_arguments
+    from invoiceflow_local.rabbit import binding_arguments
 
     broker = make_rabbit(consume=False).start()
     event = uploaded("inv-1")
@@ -139,7 +139,7 @@ def test_a_message_that_is_not_a_cloudevent_is_parked(
 
 
 def test_unreachable_rabbitmq_is_unavailable(services: Services, manifests: Path) -> None:
-    from invoiceflow.runtime.rabbit import RabbitBroker
+    from invoiceflow_local.rabbit import RabbitBroker
 
     broker = RabbitBroker(
         load_triggers(manifests),

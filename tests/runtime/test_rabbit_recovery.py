@@ -23,9 +23,9 @@ from brokerkit import (
 
 from invoiceflow import events
 from invoiceflow.errors import Unavailable
-from invoiceflow.runtime.broker import Broker
-from invoiceflow.runtime.rabbit import RabbitBroker, reconnect_delay
-from invoiceflow.runtime.triggers import load_triggers
+from invoiceflow_local.broker import Broker
+from invoiceflow_local.rabbit import RabbitBroker, reconnect_delay
+from invoiceflow_local.triggers import load_triggers
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -84,7 +84,7 @@ def test_consumer_survives_value_error_inside_process_data_events(
     broker.publish(uploaded("before"))
     eventually(lambda: delivered(services) == {"before"})
     assert broker.healthy()
-    caplog.set_level(logging.WARNING, logger="invoiceflow.runtime.rabbit")
+    caplog.set_level(logging.WARNING, logger="invoiceflow_local.rabbit")
     with lock:
         faults["left"] = 3
     eventually(lambda: faults["left"] == 0)

@@ -10,7 +10,7 @@ from brokerkit import REPO, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.errors import ConfigError
-from invoiceflow.runtime.triggers import (
+from invoiceflow_local.triggers import (
     Delivery,
     Destination,
     Trigger,

@@ -19,10 +19,19 @@ BIN = Path(sys.executable).parent
 
 
 class Dev:
-    """``invoiceflow dev`` as a subprocess."""
+    """``invoiceflow dev`` as a subprocess: ``command`` (default: this venv's ``invoiceflow``)
+    with ``dev --port PORT``, started in ``cwd``."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        command: list[str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.env, self.log = env, log
+        self.command = command or [str(BIN / "invoiceflow")]
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -31,8 +40,9 @@ class Dev:
         self.url = f"http://127.0.0.1:{port}"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "invoiceflow"), "dev", "--port", str(port)],
+                [*self.command, "dev", "--port", str(port)],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -21,9 +21,10 @@ import requests
 
 from invoiceflow import accounts
 from invoiceflow.context import get_context
-from invoiceflow.runtime.dev import CHECKOUT_DIR, LocalRuntime
+from invoiceflow.settings import Settings
+from invoiceflow_local.dev import LocalRuntime
+from invoiceflow_local.package_data import DEMO_INVOICE
 
-SAMPLE = CHECKOUT_DIR / "events" / "examples" / "invoices" / "eur-two-rates.json"
 DEMO_EMAIL = "demo@example.com"
 
 
@@ -39,13 +40,18 @@ def _text_part(mail: Message) -> str:
     return ""
 
 
-def run_demo(out: Path, port: int = 0, sample: Path = SAMPLE, timeout: float = 120.0) -> int:
+def run_demo(out: Path, port: int = 0, sample: Path = DEMO_INVOICE, timeout: float = 120.0) -> int:
+    """The settings come from the environment, but for two defaults of the demo's own: the data
+    in a fresh temporary directory, and only warnings logged."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    data_dir = os.environ.get("DATA_DIR") or tempfile.mkdtemp(prefix="invoiceflow-demo-")
-    os.environ["DATA_DIR"] = data_dir
-    _say(f"1/6 starting the local runtime (data in {data_dir})")
-    with LocalRuntime("127.0.0.1", port) as runtime:
+    environ = dict(os.environ)
+    if not environ.get("LOG_LEVEL", "").strip():
+        environ["LOG_LEVEL"] = "WARNING"
+    if not environ.get("DATA_DIR", "").strip():
+        environ["DATA_DIR"] = tempfile.mkdtemp(prefix="invoiceflow-demo-")
+    settings = Settings.from_env(environ)
+    _say(f"1/6 starting the local runtime (data in {settings.data_dir})")
+    with LocalRuntime("127.0.0.1", port, settings=settings) as runtime:
         base = runtime.url
         ctx = get_context()
         password = secrets.token_urlsafe(12)

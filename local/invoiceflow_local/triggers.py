@@ -1,8 +1,8 @@
 """Knative Triggers, read from the manifests: the one source of truth for event routing.
 
-:func:`load_triggers` reads every ``*.yaml``/``*.yml`` file of a directory (default
-``knative/``), or one file, keeps the documents of ``kind: Trigger`` and returns frozen
-:class:`Trigger` values. Problems in the manifests are all collected and raised together as
+:func:`load_triggers` reads every ``*.yaml``/``*.yml`` file of a directory (default: the
+bundled ``knative/``), or one file, keeps the documents of ``kind: Trigger`` and returns
+frozen :class:`Trigger` values. Problems in the manifests are all collected and raised together as
 one :class:`~invoiceflow.errors.ConfigError`.
 
 Delivery follows Knative's ``DeliverySpec``:
@@ -35,9 +35,10 @@ from urllib.parse import urlparse
 import yaml
 
 from invoiceflow.errors import ConfigError, Problem
+from invoiceflow_local.package_data import KNATIVE_DIR
 
-#: Where the manifests are, relative to the working directory (the repository root).
-DEFAULT_DIR = Path("knative")
+#: Where the manifests are: the bundled ones (package data).
+DEFAULT_DIR = KNATIVE_DIR
 
 EXPONENTIAL = "exponential"
 LINEAR = "linear"

@@ -2,26 +2,31 @@
 
 Two HTTP listeners, as the cluster has a public ingress and a cluster-local network:
 
-* the **public port** (``host``:``port``, 8080 by default) serves only the public paths of the
-  HTTP functions: ``/login``, ``/upload``, ``/download``, ``/invoices...``, ``/openapi.json``
-  (exactly as in the cluster behind one host), plus ``/healthz`` and ``/readyz`` (database,
-  document store, broker consumers). Anything else is a 404;
+* the **public port** (``host``:``port``, 8080 by default) serves only the public routes of
+  the HTTP functions (exactly as the cluster's one host routes them), plus ``/healthz`` and
+  ``/readyz`` (database, document store, broker consumers). Anything else is a 404;
 * the **internal port** (127.0.0.1, a random port, :attr:`LocalRuntime.internal_url`) is the
   cluster-local side that only the runtime itself uses: ``/_broker``, the broker ingress (the
   ``K_SINK`` of every function), and ``/_functions/<service>/...``, every function (Knative
   Service) by name, where the broker delivers events. It is never bound to the public host.
 
-Every function is the real functions-framework app built from ``functions/<step>.py``. Routing
-comes only from the Trigger manifests in ``knative/`` (``KNATIVE_DIR``). Backends come from
-the environment: SQLite, a files directory and the in-process broker by default;
-``DATABASE_URL``, ``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ.
-The in-process broker keeps its queue in the runtime's database (``broker_queue``), so events
-accepted before a crash are delivered after the restart. A relay thread sends pending outbox
-events every second.
+Every function is the real functions-framework app built from its entry file
+(``functions/<step>.py``, bundled with this package). Public routing comes only from the
+ingress manifest (:mod:`~invoiceflow_local.routes`), event routing only from the Trigger
+manifests (:mod:`~invoiceflow_local.triggers`): both read from the manifests bundled with this
+package, or from ``KNATIVE_DIR``. Backends come from the settings (the environment, read once):
+SQLite, a files directory and the in-process broker by default; ``DATABASE_URL``,
+``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ. What the runtime
+decides itself (``K_SINK``, a ``JWT_SECRET`` when none is set, ``PUBLIC_BASE_URL`` when left
+at its default) goes into the settings it installs for the functions
+(:func:`invoiceflow.context.use_settings`), never into ``os.environ``. The in-process broker
+keeps its queue in the runtime's database (``broker_queue``), so events accepted before a crash
+are delivered after the restart. A relay thread sends pending outbox events every second.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,35 +39,44 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-import invoiceflow
 from invoiceflow import health
-from invoiceflow.context import get_context, reset_context
+from invoiceflow.context import get_context, reset_context, use_settings
 from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
 from invoiceflow.outbox import relay
-from invoiceflow.runtime import load_triggers, make_broker
-from invoiceflow.settings import FUNCTIONS, Settings
+from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
+from invoiceflow_local import make_broker
+from invoiceflow_local.package_data import FUNCTIONS_DIR, KNATIVE_DIR
+from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
+from invoiceflow_local.triggers import load_triggers
 
 log = logging.getLogger(__name__)
 
-PACKAGE_DIR = Path(invoiceflow.__file__).resolve().parent
-FUNCTIONS_DIR = PACKAGE_DIR.parent
-CHECKOUT_DIR = FUNCTIONS_DIR.parent
-
-#: public path -> the service that answers it (as knative/ingress/ routes them: exactly, but
-#: /invoices and what is below it)
-PUBLIC_PATHS = (
-    ("/login", "login"),
-    ("/upload", "upload"),
-    ("/download", "download"),
-    ("/invoices", "download"),
-    ("/openapi.json", "download"),
-)
-_PREFIXES = frozenset({"/invoices"})
+PUBLIC_BASE_URL_DEFAULT = next(v.default for v in ENV_VARS if v.name == "PUBLIC_BASE_URL")
 
 
 def function_source(service: str) -> Path:
     return FUNCTIONS_DIR / f"{service.replace('-', '_')}.py"
+
+
+def manifests_dir(settings: Settings) -> Path:
+    """``KNATIVE_DIR`` when set, else the bundled manifests."""
+    return settings.knative_dir or KNATIVE_DIR
+
+
+def _create_app(service: str) -> Any:
+    """The functions-framework app of ``service``. ``create_app`` writes the function's name and
+    type into ``os.environ`` (FUNCTION_TARGET, FUNCTION_SIGNATURE_TYPE): put back as they were,
+    as the runtime hosts every function in one process."""
+    from functions_framework import create_app
+
+    saved = dict(os.environ)
+    try:
+        return create_app(service.replace("-", "_"), str(function_source(service)))
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
 def _json(start_response: Any, status: str, body: Any) -> list[bytes]:
@@ -82,13 +96,18 @@ class LocalRuntime:
         port: int = 8080,
         services: Iterable[str] = FUNCTIONS,
         relay_interval: float = 1.0,
+        settings: Settings | None = None,
         **broker_options: Any,
     ) -> None:
+        """``settings``: the configuration (default: ``Settings.from_env()`` at :meth:`start`);
+        the runtime completes it and installs it for the functions it hosts."""
         self.host = host
         self.port = port
         self.services = tuple(services)
         self.relay_interval = relay_interval
         self.broker_options = broker_options
+        self.settings = settings
+        self.routes: tuple[PublicRoute, ...] = ()
         self.apps: dict[str, Any] = {}
         self.broker: Any = None
         self.server: BaseWSGIServer | None = None
@@ -110,11 +129,11 @@ class LocalRuntime:
     # -- WSGI ----------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        """The public port: the public paths, /healthz and /readyz; everything else is 404."""
+        """The public port: the public routes, /healthz and /readyz; everything else is 404."""
         path = environ.get("PATH_INFO") or "/"
-        for public, service in PUBLIC_PATHS:
-            if path == public or (public in _PREFIXES and path.startswith(public + "/")):
-                return self.apps[service](environ, start_response)
+        route = route_for(self.routes, path)
+        if route is not None:
+            return self.apps[route.service](environ, start_response)
         if path == health.LIVENESS_PATH:
             return _json(start_response, "200 OK", health.liveness_body()[1])
         if path == health.READINESS_PATH:
@@ -124,7 +143,7 @@ class LocalRuntime:
             )
         if path == "/":
             return _json(
-                start_response, "200 OK", {"status": "ok", "paths": [p for p, _ in PUBLIC_PATHS]}
+                start_response, "200 OK", {"status": "ok", "paths": [r.path for r in self.routes]}
             )
         return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
 
@@ -155,8 +174,6 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         self.server = make_server(self.host, self.port, self, threaded=True)
         self.internal_server = make_server("127.0.0.1", 0, self.internal_app, threaded=True)
-        os.environ["K_SINK"] = f"{self.internal_url}/_broker"
-        os.environ.setdefault("PUBLIC_BASE_URL", self.url)
         try:
             return self._start()
         except BaseException:
@@ -164,15 +181,19 @@ class LocalRuntime:
             raise
 
     def _start(self) -> LocalRuntime:
-        from functions_framework import create_app
-
         assert self.server is not None and self.internal_server is not None
-        if not os.environ.get("JWT_SECRET") and not os.environ.get("JWT_PUBLIC_KEY"):
-            os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+        settings = self.settings or Settings.from_env()
+        decided: dict[str, Any] = {"k_sink": f"{self.internal_url}/_broker"}
+        if settings.public_base_url == PUBLIC_BASE_URL_DEFAULT:
+            decided["public_base_url"] = self.url
+        if settings.jwt_secret is None and settings.jwt_public_key is None:
+            decided["jwt_secret"] = secrets.token_urlsafe(48)
             log.warning("JWT_SECRET not set: generated one for this run (tokens die with it)")
-        reset_context()
-        ctx = get_context()
-        settings = ctx.settings
+        settings = dataclasses.replace(settings, **decided)
+        knative = manifests_dir(settings)
+        self.routes = load_public_routes(knative)
+        triggers = load_triggers(knative)
+        ctx = use_settings(settings)
         applied = ctx.repo.migrate()
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
@@ -186,11 +207,7 @@ class LocalRuntime:
         except Unavailable as exc:
             raise Unavailable(f"the document store is not reachable: {exc.detail}") from exc
         for service in self.services:
-            self.apps[service] = create_app(
-                service.replace("-", "_"), str(function_source(service))
-            )
-        knative = settings.knative_dir or CHECKOUT_DIR / "knative"
-        triggers = load_triggers(knative)
+            self.apps[service] = _create_app(service)
         options = dict(self.broker_options)
         if not settings.rabbitmq_url:  # the in-process broker keeps its queue in the database
             options.setdefault("store", ctx.repo)  # (RabbitMQ keeps its own)
@@ -256,8 +273,9 @@ class LocalRuntime:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
-    configure(Settings.from_env().log_level)
-    runtime = LocalRuntime(host, port).start()
+    settings = Settings.from_env()
+    configure(settings.log_level)
+    runtime = LocalRuntime(host, port, settings=settings).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(

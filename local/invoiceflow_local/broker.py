@@ -12,7 +12,7 @@ binary or structured content mode, and answers
 * 405 for anything but POST, 413 for a body over ``MAX_BODY_BYTES``,
   503 when the broker is stopped (or, for RabbitMQ, unreachable).
 
-Delivery (retries, backoff, dead letters) is :class:`~invoiceflow.runtime.delivery.Dispatcher`'s,
+Delivery (retries, backoff, dead letters) is :class:`~invoiceflow_local.delivery.Dispatcher`'s,
 shared with the RabbitMQ backend. With a ``store`` (what ``invoiceflow dev`` passes: its SQL
 repository, table ``broker_queue``), accepted events survive a crash or a restart of the
 process; without one nothing does.
@@ -43,7 +43,8 @@ from invoiceflow.errors import (
     Unavailable,
     body_for,
 )
-from invoiceflow.runtime.delivery import (
+from invoiceflow.stores.protocols import QueuedDelivery, Repository
+from invoiceflow_local.delivery import (
     DEAD_LETTER_FAILED,
     DEAD_LETTERED,
     DEFAULT_TIMEOUT,
@@ -54,8 +55,7 @@ from invoiceflow.runtime.delivery import (
     Outcome,
     Schedule,
 )
-from invoiceflow.runtime.triggers import Resolver, Trigger
-from invoiceflow.stores.protocols import QueuedDelivery, Repository
+from invoiceflow_local.triggers import Resolver, Trigger
 
 log = logging.getLogger(__name__)
 

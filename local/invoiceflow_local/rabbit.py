@@ -1,8 +1,8 @@
 """The local runtime's event broker on RabbitMQ (``RABBITMQ_URL``): events survive a restart.
 
 The only module of the project that imports ``pika``. Same ingress as the in-process broker
-(:class:`~invoiceflow.runtime.broker.Ingress`) and the same delivery rules (retries, backoff,
-dead letters: :class:`~invoiceflow.runtime.delivery.Dispatcher`); RabbitMQ holds the events
+(:class:`~invoiceflow_local.broker.Ingress`) and the same delivery rules (retries, backoff,
+dead letters: :class:`~invoiceflow_local.delivery.Dispatcher`); RabbitMQ holds the events
 in between.
 
 Topology (every name starts with ``prefix``, default ``invoiceflow.``; ``B`` is the broker):
@@ -54,8 +54,8 @@ import pika.exceptions
 
 from invoiceflow import events
 from invoiceflow.errors import BadRequest, Unavailable
-from invoiceflow.runtime.broker import Ingress, select_triggers
-from invoiceflow.runtime.delivery import (
+from invoiceflow_local.broker import Ingress, select_triggers
+from invoiceflow_local.delivery import (
     DEAD_LETTERED,
     DEFAULT_TIMEOUT,
     DELIVERED,
@@ -63,7 +63,7 @@ from invoiceflow.runtime.delivery import (
     Dispatcher,
     Outcome,
 )
-from invoiceflow.runtime.triggers import Resolver, Trigger
+from invoiceflow_local.triggers import Resolver, Trigger
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ import requests
 
 from invoiceflow import events
 from invoiceflow.errors import BadRequest, is_retried
-from invoiceflow.runtime.triggers import Resolver, Trigger
+from invoiceflow_local.triggers import Resolver, Trigger
 
 log = logging.getLogger(__name__)
 
