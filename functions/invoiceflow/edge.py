@@ -25,14 +25,13 @@ from invoiceflow.errors import (
 )
 from invoiceflow.events import from_request, type_name
 from invoiceflow.logs import bind, log_context
-from invoiceflow.outputs import JSON_CONTENT_TYPE
+from invoiceflow.outputs import JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE
 
 if TYPE_CHECKING:  # the edge runs whatever step it is given; it never imports the steps
     from invoiceflow.steps import EventStep
 
 log = logging.getLogger(__name__)
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 HttpHandler = Callable[[Request], Response]
 

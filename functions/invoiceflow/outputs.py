@@ -38,6 +38,8 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
 }
 #: the content type of every JSON body, file and event data
 JSON_CONTENT_TYPE = "application/json"
+#: an error answer (RFC 9457), from every function and the local broker
+PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 _UNSAFE = re.compile(r"[^\w.-]+")
 

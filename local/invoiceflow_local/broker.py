@@ -43,6 +43,7 @@ from invoiceflow.errors import (
     Unavailable,
     body_for,
 )
+from invoiceflow.outputs import PROBLEM_CONTENT_TYPE
 from invoiceflow.stores.protocols import QueuedDelivery, Repository
 from invoiceflow_local.delivery import (
     DEAD_LETTER_FAILED,
@@ -110,7 +111,7 @@ class Ingress:
                 "405 Method Not Allowed",
                 [
                     ("Allow", "POST"),
-                    ("Content-Type", "application/problem+json"),
+                    ("Content-Type", PROBLEM_CONTENT_TYPE),
                     ("Content-Length", str(len(body))),
                 ],
             )
@@ -148,7 +149,7 @@ class Ingress:
 def _problem(exc: InvoiceflowError) -> tuple[int, dict[str, str], bytes]:
     return (
         exc.status,
-        {"Content-Type": "application/problem+json"},
+        {"Content-Type": PROBLEM_CONTENT_TYPE},
         json.dumps(body_for(exc)).encode(),
     )
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import requests
 
-from invoiceflow import accounts
+from invoiceflow import accounts, naming
 from invoiceflow.context import get_context
+from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow.settings import Settings
 from invoiceflow_local.dev import LocalRuntime
 from invoiceflow_local.package_data import DEMO_INVOICE
@@ -70,7 +71,7 @@ def run_demo(out: Path, port: int = 0, sample: Path = DEMO_INVOICE, timeout: flo
                 f"{base}/upload",
                 headers=auth,
                 timeout=30,
-                files={"file": ("invoice_data.json", fh, "application/json")},
+                files={"file": ("invoice_data.json", fh, JSON_CONTENT_TYPE)},
             )
         if r.status_code != 202:
             _say(f"upload failed: {r.status_code} {r.text}")
@@ -81,7 +82,9 @@ def run_demo(out: Path, port: int = 0, sample: Path = DEMO_INVOICE, timeout: flo
         view: dict[str, object] = {}
         last = ""
         while time.monotonic() < deadline:
-            view = requests.get(f"{base}/invoices/{invoice_id}", headers=auth, timeout=30).json()
+            view = requests.get(
+                naming.invoice_url(base, invoice_id), headers=auth, timeout=30
+            ).json()
             files = view.get("files") or {}
             ready = [f for f in ("pdf", "xlsx") if isinstance(files, dict) and f in files]
             line = f"    status={view.get('status')} ready={','.join(ready) or '-'}"

@@ -44,6 +44,7 @@ from invoiceflow.context import get_context, reset_context, use_settings
 from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
 from invoiceflow.outbox import relay
+from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
 from invoiceflow_local import make_broker
 from invoiceflow_local.package_data import FUNCTIONS_DIR, KNATIVE_DIR
@@ -82,7 +83,7 @@ def _create_app(service: str) -> Any:
 def _json(start_response: Any, status: str, body: Any) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(
-        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        status, [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(data)))]
     )
     return [data]
 

@@ -54,6 +54,7 @@ import pika.exceptions
 
 from invoiceflow import events
 from invoiceflow.errors import BadRequest, Unavailable
+from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow_local.broker import Ingress, select_triggers
 from invoiceflow_local.delivery import (
     DEAD_LETTERED,
@@ -245,7 +246,7 @@ class RabbitBroker(Ingress):
                 "",
                 self.topology_queue,
                 json.dumps(current).encode(),
-                pika.BasicProperties(delivery_mode=2, content_type="application/json"),
+                pika.BasicProperties(delivery_mode=2, content_type=JSON_CONTENT_TYPE),
             )
             if tags:
                 channel.basic_ack(tags[-1], multiple=True)
