@@ -49,6 +49,7 @@ from invoiceflow_local.delivery import (
     DEAD_LETTER_FAILED,
     DEAD_LETTERED,
     DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
     DELIVERED,
     DROPPED,
     Attempt,
@@ -179,7 +180,7 @@ class Broker(Ingress):
         resolve: Resolver,
         *,
         broker: str | None = None,
-        workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
         default_timeout: float = DEFAULT_TIMEOUT,
         store: Repository | None = None,
     ) -> None:

@@ -138,6 +138,10 @@ class _Job:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+#: deliveries a broker makes at once, unless told otherwise
+DEFAULT_WORKERS = 8
+
+
 class Dispatcher:
     """Delivers jobs with Knative's retry, backoff and dead-letter rules."""
 
@@ -145,7 +149,7 @@ class Dispatcher:
         self,
         resolve: Resolver,
         *,
-        workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
         default_timeout: float = DEFAULT_TIMEOUT,
         on_reply: Callable[[events.Event], None] | None = None,
         name: str = "broker",

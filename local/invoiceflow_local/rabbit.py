@@ -59,6 +59,7 @@ from invoiceflow_local.broker import Ingress, select_triggers
 from invoiceflow_local.delivery import (
     DEAD_LETTERED,
     DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
     DELIVERED,
     Attempt,
     Dispatcher,
@@ -104,7 +105,7 @@ class RabbitBroker(Ingress):
         prefix: str = DEFAULT_PREFIX,
         broker: str | None = None,
         consume: bool = True,
-        workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
         prefetch: int = 10,
         heartbeat: int = 30,
         publish_timeout: float = 10.0,
