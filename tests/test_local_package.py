@@ -158,8 +158,13 @@ def test_invoiceflow_dev_runs_from_the_installed_wheels(
     )
     for name in ("PUBLIC_BASE_URL", "SENDGRID_API_KEY", "INVOICE_FORMATS", "MAIL_OUTBOX_DIR"):
         env.pop(name, None)
+    # both packages come from the installed wheels, not from the checkout
     where = subprocess.run(
-        [sys.executable, "-c", "import invoiceflow, invoiceflow_local as i; print(i.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import invoiceflow as c, invoiceflow_local as l\nprint(c.__file__); print(l.__file__)",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -167,18 +172,10 @@ def test_invoiceflow_dev_runs_from_the_installed_wheels(
         timeout=60,
         check=True,
     )
-    for line in where.stdout.split():
+    files = where.stdout.split()
+    assert len(files) == 2, where.stdout
+    for line in files:
         assert Path(line).is_relative_to(site), where.stdout
-    core = subprocess.run(
-        [sys.executable, "-c", "import invoiceflow; print(invoiceflow.__file__)"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert Path(core.stdout.strip()).is_relative_to(site), core.stdout
     cli = [sys.executable, "-m", "invoiceflow.cli"]
     added = subprocess.run(
         [*cli, "users", "add", "wheel@example.com", "--password-stdin"],
