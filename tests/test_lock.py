@@ -41,13 +41,14 @@ DEV_ONLY = {
     "wheel",
 }
 #: The platform the locks are made for (scripts/lock.sh, the image): CPython 3.11 on Linux.
-LOCK_PLATFORM = dict(
-    default_environment(),
-    python_version="3.11",
-    python_full_version="3.11.14",
-    sys_platform="linux",
-    platform_system="Linux",
-)
+LOCK_PLATFORM: dict[str, str] = {
+    # default_environment()'s values are strings, typed as a TypedDict's objects
+    **{name: str(value) for name, value in default_environment().items()},
+    "python_version": "3.11",
+    "python_full_version": "3.11.14",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+}
 
 
 @cache

@@ -632,7 +632,7 @@ def reconnect_delay(
 ) -> float:
     """Seconds before reconnect attempt ``failures`` (1, 2, ...): exponential from ``base``,
     capped at ``cap``, with jitter (between half and all of it) so replicas spread out."""
-    ceiling = min(cap, base * 2 ** max(0, min(failures - 1, 16)))
+    ceiling = min(cap, base * 2.0 ** max(0, min(failures - 1, 16)))
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 

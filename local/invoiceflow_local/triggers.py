@@ -90,7 +90,7 @@ def backoff_delay(policy: str, delay: float, retry_number: int) -> float:
     if retry_number < 1:
         raise ValueError("retry numbers start at 1")
     if policy == EXPONENTIAL:
-        return delay * 2**retry_number
+        return delay * 2.0**retry_number
     if policy == LINEAR:
         return delay * retry_number
     raise ValueError(f"unknown backoff policy {policy!r}")

@@ -9,6 +9,7 @@ from invoiceflow import health
 from invoiceflow.context import reset_context
 from invoiceflow.settings import DOCUMENT_STORE_USERS, FUNCTIONS
 from support.api import Person, client, example
+from support.records import invoice_record
 
 #: what a driver's message looks like: none of it may reach a body
 DRIVER_TEXT = (
@@ -123,7 +124,7 @@ def test_a_renderer_crash_shows_its_owner_no_internal_text(
     r = client("upload").post(
         "/upload", headers=alice.auth, data=example("minimal.json"), content_type="application/json"
     )
-    invoice = get_context().repo.get_invoice(r.get_json()["invoice_id"])
+    invoice = invoice_record(get_context().repo, r.get_json()["invoice_id"])
     with pytest.raises(RenderError) as raised:
         steps.render_document(get_context(), invoice, "pdf")
     assert "/srv/secret" not in str(raised.value) and "KeyError" not in str(raised.value)

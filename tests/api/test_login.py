@@ -48,9 +48,7 @@ def test_unknown_email_still_pays_for_one_password_hash(
 ) -> None:
     from invoiceflow import passwords
 
-    calls: list[str] = []
-    real = passwords._verify
-    monkeypatch.setattr(passwords, "_verify", lambda h, p: calls.append(h) or real(h, p))
+    calls = _count_hashes(monkeypatch)
     ctx = get_context()
     for email in ("eve@example.com", alice.email):
         with pytest.raises(Unauthorized):
@@ -106,7 +104,7 @@ def test_token_attacks_are_rejected(alice: Person) -> None:
         "aud": s.jwt_audience,
     }
     attacks = {
-        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "alg none": jwt.encode(claims, "", algorithm="none"),
         "expired": jwt.encode(
             {**claims, "iat": now - 7200, "exp": now - 3600}, SECRET, algorithm="HS256"
         ),
@@ -223,7 +221,12 @@ def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     calls: list[str] = []
     real = passwords._verify
-    monkeypatch.setattr(passwords, "_verify", lambda h, p: calls.append(h) or real(h, p))
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        calls.append(password_hash)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(passwords, "_verify", counting_verify)
     return calls
 
 

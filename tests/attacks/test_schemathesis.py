@@ -28,8 +28,10 @@ try:
         response_schema_conformance,
         status_code_conformance,
     )
+
+    HAS_SCHEMATHESIS = True
 except ImportError:  # pragma: no cover - the test extra has it
-    schemathesis = None
+    HAS_SCHEMATHESIS = False
 
 pytestmark = pytest.mark.attack
 
@@ -86,7 +88,7 @@ def _missing(test: Callable[..., None]) -> Callable[[], None]:
     return missing
 
 
-if schemathesis is not None:
+if HAS_SCHEMATHESIS:
     schema = schemathesis.openapi.from_dict(openapi_document())
 
     def attack(test: Callable[..., None]) -> Any:

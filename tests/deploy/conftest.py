@@ -168,7 +168,7 @@ def closed_schema(root: dict[str, Any]) -> dict[str, Any]:
     prunes (and ``kubectl apply``'s strict field validation rejects) unknown fields there.
     apiVersion, kind and metadata are always allowed at the root (the server adds them).
     """
-    schema = _closed(root)
+    schema: dict[str, Any] = _closed(root)
     schema["properties"] = {
         "apiVersion": {"type": "string"},
         "kind": {"type": "string"},

@@ -30,7 +30,8 @@ ROOT_KEY = re.compile(r"^(\s*)([A-Za-z0-9_.-]+):(\s|$)")
 
 
 def chart_name(chart: Path) -> str:
-    return yaml.safe_load((chart / "Chart.yaml").read_text())["name"]
+    name: str = yaml.safe_load((chart / "Chart.yaml").read_text())["name"]
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +252,7 @@ def test_connection_uris_carry_the_credentials(chart_case: Any, render: Any, dep
         assert data["username"] == settings["auth"]["username"]
         return
     assert uri.scheme == {"postgres": "postgresql", "mongodb": "mongodb"}[name]
+    assert uri.username is not None and uri.password is not None, "credentials in the URI"
     assert unquote(uri.username) == settings["auth"]["username"]
     assert unquote(uri.password) == data["password"]
     assert uri.port == settings["service"]["port"]

@@ -36,7 +36,7 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def container(doc: Any) -> dict[str, Any]:
-    containers = doc.obj["spec"]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = doc.obj["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1, f"{doc.where}: one container per function"
     return containers[0]
 

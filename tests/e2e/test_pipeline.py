@@ -21,6 +21,7 @@ from invoiceflow import accounts
 from invoiceflow.context import get_context
 from invoiceflow_local.dev import LocalRuntime
 from support.api import EXAMPLES, PASSWORD
+from support.records import invoice_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 from support.services import RABBITMQ_URL, fail_or_skip
 
@@ -186,7 +187,7 @@ def test_poison_document_fails_once_and_the_next_invoice_still_flows(
     pipeline.drain()  # then no duplicate email can still be on its way
     subjects = sorted(m["json"]["subject"] for m in sendgrid.delivered)
     assert subjects == ["Invoice MIN-1 is ready", "Invoice POISON-1 could not be produced"]
-    assert get_context().repo.get_invoice(poison).status == "failed"
+    assert invoice_record(get_context().repo, poison).status == "failed"
 
 
 @pytest.mark.slow
@@ -221,7 +222,7 @@ def test_every_event_delivered_twice_has_no_duplicate_effects(
             ids.append(pipeline.upload(json.dumps(doc).encode()))
         pipeline.drain(timeout=300)  # every event and every duplicate has been delivered
         repo = get_context().repo
-        assert {repo.get_invoice(i).status for i in ids} == {"ready"}  # type: ignore[union-attr]
+        assert {invoice_record(repo, i).status for i in ids} == {"ready"}
         artifacts = [a for i in ids for a in repo.list_artifacts(i)]
         assert sorted(a.format for a in artifacts).count("pdf") == count
         assert sorted(a.format for a in artifacts).count("xlsx") == count
@@ -257,7 +258,7 @@ def test_events_accepted_before_a_stop_are_delivered_after_the_restart(
         invoice_id = pipeline.upload((EXAMPLES / "minimal.json").read_bytes())
         depths = first.broker.queue_depths()
         assert sum(depths.values()) >= 2, depths  # waiting for render-pdf and render-xlsx
-        assert get_context().repo.get_invoice(invoice_id).status == "received"
+        assert invoice_record(get_context().repo, invoice_id).status == "received"
     finally:
         first.stop()
     second = LocalRuntime("127.0.0.1", 0, **options).start()

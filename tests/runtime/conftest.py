@@ -3,7 +3,6 @@ that builds either backend (in process, RabbitMQ) behind a real HTTP ingress."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,21 +12,16 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-# pytest runs with --import-mode=importlib: make this directory's helper module importable
-# (as "brokerkit") for this conftest and the test modules next to it.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from brokerkit import (
-    RABBITMQ_URL,
+from invoiceflow_local.broker import Broker
+from invoiceflow_local.delivery import Attempt, Outcome
+from invoiceflow_local.triggers import load_triggers
+from support.brokerkit import (
     Running,
     Services,
     Subscriber,
     require_rabbitmq,
 )
-
-from invoiceflow_local.broker import Broker
-from invoiceflow_local.delivery import Attempt, Outcome
-from invoiceflow_local.triggers import load_triggers
+from support.services import RABBITMQ_URL
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from brokerkit import (
+
+from invoiceflow import events
+from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED
+from support.brokerkit import (
     REPO,
     Running,
     Services,
@@ -20,9 +23,6 @@ from brokerkit import (
     trigger_yaml,
     write_manifests,
 )
-
-from invoiceflow import events
-from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED
 
 StartBroker = Callable[..., Running]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerkit import Services, eventually, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.stores import Repository, open_repository
 from invoiceflow_local.broker import Broker
 from invoiceflow_local.triggers import load_triggers
+from support.brokerkit import Services, eventually, trigger_yaml, write_manifests
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokerkit import Services, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.errors import Unavailable
 from invoiceflow_local.delivery import DROPPED, Outcome
 from invoiceflow_local.triggers import load_triggers
+from support.brokerkit import Services, trigger_yaml, write_manifests
 
 pytestmark = pytest.mark.rabbitmq
 

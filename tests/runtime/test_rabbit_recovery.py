@@ -13,19 +13,19 @@ from typing import Any
 
 import pika
 import pytest
-from brokerkit import (
-    Services,
-    eventually,
-    require_rabbitmq,
-    trigger_yaml,
-    write_manifests,
-)
 
 from invoiceflow import events
 from invoiceflow.errors import Unavailable
 from invoiceflow_local.broker import Broker
 from invoiceflow_local.rabbit import RabbitBroker, reconnect_delay
 from invoiceflow_local.triggers import load_triggers
+from support.brokerkit import (
+    Services,
+    eventually,
+    require_rabbitmq,
+    trigger_yaml,
+    write_manifests,
+)
 
 pytestmark = pytest.mark.rabbitmq
 

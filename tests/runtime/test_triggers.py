@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from brokerkit import REPO, trigger_yaml, write_manifests
 
 from invoiceflow import events
 from invoiceflow.errors import ConfigError
@@ -18,6 +17,7 @@ from invoiceflow_local.triggers import (
     load_triggers,
     parse_duration,
 )
+from support.brokerkit import REPO, trigger_yaml, write_manifests
 
 
 @pytest.mark.parametrize(

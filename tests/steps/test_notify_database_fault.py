@@ -18,6 +18,7 @@ from invoiceflow.context import get_context, reset_context
 from invoiceflow.events import to_http
 from invoiceflow.stores.sql import utc_now
 from support.api import Person, Sink, client, example
+from support.records import notification_record
 from support.sendgrid import fake_sendgrid
 from support.tcpproxy import CuttableProxy, cuttable_proxy
 
@@ -89,7 +90,7 @@ def test_postgres_gone_while_sendgrid_takes_the_email_sends_it_once(
         _later(monkeypatch, 65)
         assert _deliver(notify, rendered).status_code == 200
         assert len(sendgrid.requests) == 1
-        assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+        assert notification_record(get_context().repo, invoice_id, "ready").state == "sent"
         assert len(sink.of_type("notified.v1")) == 1
 
 
@@ -128,5 +129,5 @@ def test_postgres_down_past_the_mark_retries_writes_one_outbox_email(
     assert len(sends) == 2  # the takeover did send again: the outbox made it a no-op
     assert list(outbox.glob("*.eml")) == [email]
     assert hashlib.sha256(email.read_bytes()).hexdigest() == first
-    assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "sent"
     assert len(sink.of_type("notified.v1")) == 1

@@ -19,6 +19,7 @@ from invoiceflow.events import (
     with_extensions,
 )
 from support.api import Person, Sink, client, example, example_json
+from support.records import invoice_record, notification_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 
 
@@ -76,13 +77,13 @@ def test_render_both_formats_then_notify_once(
     assert ctx.repo.get_artifact(invoice_id, "pdf") == pdf
 
     assert deliver(steps["notify"], rendered_pdf).status_code == 200
-    assert ctx.repo.get_invoice(invoice_id).status == "received"  # xlsx still missing
+    assert invoice_record(ctx.repo, invoice_id).status == "received"  # xlsx still missing
     assert outbox_emails(env) == []
 
     assert deliver(steps["render_xlsx"], uploaded).status_code == 200
     rendered_xlsx = next(e for e in sink.of_type("rendered.v1") if e.data["format"] == "xlsx")
     assert deliver(steps["notify"], rendered_xlsx).status_code == 200
-    assert ctx.repo.get_invoice(invoice_id).status == "ready"
+    assert invoice_record(ctx.repo, invoice_id).status == "ready"
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
     (notified,) = sink.of_type("notified.v1")
     assert notified.data == {
@@ -165,8 +166,9 @@ def test_poison_document_is_dead_lettered_failed_and_mailed_once(
     )
     assert deliver(steps["dead_letter"], dead).status_code == 200
     assert deliver(steps["dead_letter"], dead).status_code == 200  # duplicate
-    invoice = get_context().repo.get_invoice(invoice_id)
+    invoice = invoice_record(get_context().repo, invoice_id)
     assert invoice.status == "failed"
+    assert invoice.error is not None
     assert "render-pdf" in invoice.error and "422" in invoice.error
     assert "cannot be rendered" in invoice.error
     (failed,) = sink.of_type("failed.v1")
@@ -176,7 +178,7 @@ def test_poison_document_is_dead_lettered_failed_and_mailed_once(
     assert outbox_emails(env) == [f"{invoice_id}-failed.eml"]
     # the xlsx (no logo) may still render, but the invoice stays failed and no ready email
     deliver(steps["render_xlsx"], uploaded)
-    assert get_context().repo.get_invoice(invoice_id).status == "failed"
+    assert invoice_record(get_context().repo, invoice_id).status == "failed"
 
 
 def test_the_steps_take_an_event_and_the_context_and_know_no_http(
@@ -216,7 +218,7 @@ def test_the_steps_take_an_event_and_the_context_and_know_no_http(
         "/invoiceflow/notify",
     )
     # the email texts, byte for byte
-    invoice = ctx.repo.get_invoice(invoice_id)
+    invoice = invoice_record(ctx.repo, invoice_id)
     base = f"http://invoices.test/invoices/{invoice_id}"
     ready = emails.ready_message(ctx, invoice, alice.email)
     assert ready.subject == "Invoice RE-2026-0042 is ready"
@@ -288,7 +290,7 @@ def test_sendgrid_receives_one_complete_message(
     assert attachment["type"] == "application/pdf"
     pdf = get_context().docs.read(f"{invoice_id}-pdf")
     assert base64.b64decode(attachment["content"]) == pdf
-    notification = get_context().repo.get_notification(invoice_id, "ready")
+    notification = notification_record(get_context().repo, invoice_id, "ready")
     assert notification.state == "sent" and notification.provider_message_id == "msg-1"
 
 
@@ -341,7 +343,7 @@ def test_dead_letter_reason_is_readable_even_when_the_broker_cut_the_answer_shor
         },
     )
     assert deliver(steps["dead_letter"], dead).status_code == 200
-    error = get_context().repo.get_invoice(invoice_id).error
+    error = invoice_record(get_context().repo, invoice_id).error
     assert error == (
         "render-pdf.ns.svc failed (HTTP 422): the pdf cannot be rendered: the logo is broken"
     )
@@ -500,7 +502,7 @@ def test_database_down_between_send_and_mark_still_sends_one_email(
     _later(monkeypatch, 65)
     assert deliver(steps["notify"], rendered).status_code == 200
     assert emails() == first
-    assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "sent"
     assert len(sink.of_type("notified.v1")) == 1
 
 
@@ -529,7 +531,7 @@ def test_outbox_email_is_not_written_twice_when_marking_it_sent_fails_for_good(
     assert deliver(steps["notify"], rendered).status_code == 200
     assert outbox_emails(env) == [written]
     assert _digest((Path(env["DATA_DIR"]) / "outbox" / written).read_bytes()) == first
-    assert get_context().repo.get_notification(invoice_id, "ready").state == "sent"
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "sent"
     assert len(sink.of_type("notified.v1")) == 1
 
 
@@ -582,4 +584,4 @@ def test_sendgrid_without_an_answer_keeps_the_claim(
     assert deliver(steps["notify"], rendered).status_code == 503
     assert deliver(steps["notify"], rendered).status_code == 409
     assert len(sendgrid.requests) == 1
-    assert get_context().repo.get_notification(invoice_id, "ready").state == "claimed"
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "claimed"

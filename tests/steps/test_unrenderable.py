@@ -11,6 +11,7 @@ from invoiceflow.context import get_context
 from invoiceflow.events import INVOICE_UPLOADED, make_event, to_http
 from invoiceflow.stores.protocols import NewInvoiceRecord
 from support.api import Person, client, example_json
+from support.records import invoice_record
 
 
 def test_a_stored_document_with_a_character_xml_forbids_is_never_ready(alice: Person) -> None:
@@ -63,4 +64,4 @@ def _check_never_ready(alice: Person, char: str) -> None:
         assert r.status_code == 422, r.get_data(as_text=True)  # permanent: dead-lettered
         assert f"U+{ord(char):04X}" in r.get_data(as_text=True)
     assert ctx.repo.get_artifact(invoice_id, "xlsx") is None
-    assert ctx.repo.get_invoice(invoice_id).status != "ready"
+    assert invoice_record(ctx.repo, invoice_id).status != "ready"

@@ -24,6 +24,7 @@ from invoiceflow.stores import (
 from invoiceflow.stores.postgres import PostgresRepository
 from invoiceflow.stores.sql import load_migrations
 from invoiceflow.stores.sqlite import SQLiteRepository
+from support.records import invoice_record
 
 T = TypeVar("T")
 FORMATS = ("pdf", "xlsx")
@@ -292,11 +293,11 @@ def test_mark_ready_only_when_every_format_exists(repo: Repository) -> None:
     assert repo.mark_ready_if_complete(invoice.id, FORMATS) is False
     repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 10, "a" * 64)
     assert repo.mark_ready_if_complete(invoice.id, FORMATS) is False
-    assert repo.get_invoice(invoice.id).status == "received"  # type: ignore[union-attr]
+    assert invoice_record(repo, invoice.id).status == "received"
     repo.record_artifact(invoice.id, "xlsx", f"{invoice.id}-xlsx", 10, "b" * 64)
     assert repo.mark_ready_if_complete(invoice.id, FORMATS, [event("rendered")]) is True
     assert repo.mark_ready_if_complete(invoice.id, FORMATS, [event("rendered")]) is False
-    assert repo.get_invoice(invoice.id).status == "ready"  # type: ignore[union-attr]
+    assert invoice_record(repo, invoice.id).status == "ready"
     assert len(repo.pending_outbox_events()) == 1
     # a failed invoice cannot become failed again once ready
     assert repo.mark_invoice_failed(invoice.id, "late") is False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from invoiceflow_local.delivery import Attempt, Outcome
 from support.services import RABBITMQ_URL, fail_or_skip
@@ -17,8 +17,11 @@ from support.services import RABBITMQ_URL, fail_or_skip
 REPO = Path(__file__).resolve().parents[2]
 EVENTUALLY = 15.0  # generous: "eventually", never a timing assertion
 
+T = TypeVar("T")
 
-def eventually(condition: Callable[[], Any], timeout: float = EVENTUALLY) -> Any:
+
+def eventually(condition: Callable[[], T | None], timeout: float = EVENTUALLY) -> T:
+    """The first truthy value of ``condition()``, polled until ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -54,8 +57,7 @@ class Subscriber:
     @property
     def url(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return server_url(self.server)
 
     def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
@@ -110,11 +112,17 @@ class Services(dict[str, Subscriber]):
         return self[name].url
 
 
+def server_url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    assert isinstance(host, str)  # an AF_INET server's address is (host, port)
+    return f"http://{host}:{port}"
+
+
 def closed_port_url() -> str:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    host, port = server.server_address[:2]
+    url = server_url(server)
     server.server_close()
-    return f"http://{host}:{port}"
+    return url
 
 
 TRIGGER = """\
@@ -212,4 +220,8 @@ class Running:
         return [r for r in list(self.records) if isinstance(r, Outcome) and r.trigger == trigger]
 
     def outcome(self, trigger: str) -> Outcome:
-        return eventually(lambda: (self.outcomes(trigger) or [None])[0])
+        def first() -> Outcome | None:
+            found = self.outcomes(trigger)
+            return found[0] if found else None
+
+        return eventually(first)
