@@ -83,3 +83,29 @@ def test_the_event_steps_know_no_http() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_pre_commit_runs_the_checks_of_this_suite() -> None:
+    """.pre-commit-config.yaml is valid and runs ruff, ruff format and mypy from the venv (the
+    locked versions this suite runs)."""
+    import yaml
+
+    config = ROOT / ".pre-commit-config.yaml"
+    out = subprocess.run(
+        [str(BIN / "pre-commit"), "validate-config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    hooks = {
+        hook["id"]: hook["entry"]
+        for repo in yaml.safe_load(config.read_text())["repos"]
+        for hook in repo["hooks"]
+    }
+    assert hooks == {
+        "ruff": ".venv/bin/ruff check --force-exclude",
+        "ruff-format": ".venv/bin/ruff format --force-exclude",
+        "mypy": ".venv/bin/mypy",
+    }
