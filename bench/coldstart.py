@@ -232,7 +232,7 @@ class FunctionEnv:
                 artifact = self.ctx.repo.get_artifact(invoice.id, "pdf")
                 assert artifact is not None
                 self._download_fid = artifact.file_id
-            return "GET", f"/download?fid={self._download_fid}", self.bearer, b""
+            return "GET", naming.download_url("", self._download_fid), self.bearer, b""
         if function == "intake":
             from invoiceflow.events import INVOICE_REQUESTED
             from invoiceflow.signing import sign_event

@@ -196,6 +196,7 @@ def add_commands(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from invoiceflow.domain import DEFAULT_MAX_BYTES
+    from invoiceflow.outputs import OUTPUT_FORMATS
 
     parser = argparse.ArgumentParser(prog="invoiceflow", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render invoice JSON files to PDF/XLSX")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--format", type=_formats, default=["pdf", "xlsx"])
+    p.add_argument("--format", type=_formats, default=list(OUTPUT_FORMATS))
     p.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)

@@ -46,7 +46,7 @@ def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
         subject=f"Invoice {number} is ready",
         text=text,
         html=html,
-        key=f"{invoice.id}-ready",
+        key=naming.email_key(invoice.id, "ready"),
         attachments=attachments,
     )
 
@@ -68,7 +68,7 @@ def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
         subject=f"Invoice {number} could not be produced",
         text=text,
         html=html,
-        key=f"{invoice.id}-failed",
+        key=naming.email_key(invoice.id, "failed"),
     )
 
 

@@ -3,6 +3,8 @@ events the steps emit, and the public paths of an invoice and its files."""
 
 from __future__ import annotations
 
+import hashlib
+
 from invoiceflow.outputs import OUTPUT_FORMATS
 
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
@@ -42,6 +44,18 @@ def notified_event_id(invoice_id: str, kind: str) -> str:
 
 def failed_event_id(invoice_id: str) -> str:
     return f"{invoice_id}.failed"
+
+
+def email_key(invoice_id: str, kind: str) -> str:
+    """The key of an invoice's ``kind`` email (``ready``/``failed``): its outbox file name and
+    the left part of its Message-ID, the same for every resend."""
+    return f"{invoice_id}-{kind}"
+
+
+def requested_idempotency_key(source: str, event_id: str) -> str:
+    """The Idempotency-Key of the invoice an ``invoice.requested`` event asks for: its source
+    and id, so a redelivery creates nothing new."""
+    return "ce:" + hashlib.sha256(f"{source}\n{event_id}".encode()).hexdigest()
 
 
 def invoice_path(invoice_id: str, fmt: str | None = None) -> str:

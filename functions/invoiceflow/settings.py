@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 from invoiceflow.domain.parse import DEFAULT_MAX_BYTES
 from invoiceflow.errors import ConfigError, Problem
+from invoiceflow.outputs import OUTPUT_FORMATS
 
 #: The functions (Knative Services) of the product.
 FUNCTIONS = (
@@ -59,7 +60,7 @@ class EnvVar:
     secret: bool = False
 
 
-_FORMATS = ("pdf", "xlsx")
+_FORMATS = tuple(OUTPUT_FORMATS)
 _ALGORITHMS = ("HS256", "RS256", "EdDSA")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import re
@@ -161,8 +160,7 @@ def intake(event: Event, ctx: Context) -> StepResult:
             "invoice.requested %s from producer %s names no active user", event["id"], producer
         )
         raise UnknownOwner("the owner_email of the event names no active user")
-    # the event's source+id is the idempotency key: a redelivery creates nothing new
-    key = "ce:" + hashlib.sha256(f"{event['source']}\n{event['id']}".encode()).hexdigest()
+    key = naming.requested_idempotency_key(event["source"], event["id"])
     invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)
     relay_uploaded(ctx, invoice)
     return StepResult(accepted_body(ctx, invoice), accepted=True)

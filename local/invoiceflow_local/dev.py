@@ -39,7 +39,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from invoiceflow import health
+from invoiceflow import health, naming
 from invoiceflow.context import get_context, reset_context, use_settings
 from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
@@ -285,7 +285,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
         f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
         f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
         f"{runtime.url}/upload\n"
-        f"  curl -H 'Authorization: Bearer TOKEN' '{runtime.url}/download?fid=FILE_ID'\n"
+        f"  curl -H 'Authorization: Bearer TOKEN' '{naming.download_url(runtime.url, 'FILE_ID')}'\n"
         f"broker ingress, this machine only (signed invoice.requested events: "
         f"events/README.md): {runtime.internal_url}/_broker",
         flush=True,

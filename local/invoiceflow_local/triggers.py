@@ -37,9 +37,6 @@ import yaml
 from invoiceflow.errors import ConfigError, Problem
 from invoiceflow_local.package_data import KNATIVE_DIR
 
-#: Where the manifests are: the bundled ones (package data).
-DEFAULT_DIR = KNATIVE_DIR
-
 EXPONENTIAL = "exponential"
 LINEAR = "linear"
 BACKOFF_POLICIES = (EXPONENTIAL, LINEAR)
@@ -164,14 +161,14 @@ class Trigger:
         )
 
 
-def manifest_files(path: str | Path = DEFAULT_DIR) -> list[Path]:
+def manifest_files(path: str | Path = KNATIVE_DIR) -> list[Path]:
     p = Path(path)
     if p.is_dir():
         return sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
     return [p]
 
 
-def load_triggers(path: str | Path = DEFAULT_DIR, *, broker: str | None = None) -> list[Trigger]:
+def load_triggers(path: str | Path = KNATIVE_DIR, *, broker: str | None = None) -> list[Trigger]:
     """Every Trigger in the manifests at ``path`` (a directory or a file), in file order.
 
     ``broker``: keep only the Triggers of that Broker. Raises ConfigError listing every

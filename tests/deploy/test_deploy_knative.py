@@ -616,3 +616,19 @@ def test_every_public_route_is_served_by_its_function(clean_env: None) -> None:
                 assert not routing_miss(runtime.url + path), (path, route.service)
         assert routing_miss(f"{runtime.internal_url}/_functions/download/not-a-route")
         assert routing_miss(runtime.url + "/not-a-route")
+
+
+def test_the_paths_the_code_serves_are_the_manifest_routes() -> None:
+    """naming's public paths (what the handlers dispatch on and the links point at) are exactly
+    the ingress manifest's routes, and each goes to the function that serves it."""
+    from invoiceflow import naming
+
+    served = {
+        (naming.UPLOAD_PATH, "upload"),
+        (naming.DOWNLOAD_PATH, "download"),
+        (naming.INVOICES_PATH, "download"),
+        (naming.OPENAPI_PATH, "download"),
+    }
+    routes = {(route.path, route.service) for route in PUBLIC_ROUTES}
+    assert served <= routes, served - routes
+    assert {path for path, _ in routes} - {path for path, _ in served} == {"/login"}

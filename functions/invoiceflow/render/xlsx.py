@@ -69,9 +69,8 @@ from invoiceflow.errors import Problem, RenderError
 from invoiceflow.render import localize
 from invoiceflow.render.content import party_details, party_title, payment_fields
 
-__all__ = ["MEDIA_TYPE", "render_xlsx"]
+__all__ = ["render_xlsx"]
 
-MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 INVOICE_SHEET = "Invoice"
 TAX_SHEET = "Tax"
