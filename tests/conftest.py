@@ -50,6 +50,7 @@ SLOW_PATHS = (
     "tests/bench/",
     "tests/faults/",
     "tests/test_cli.py",
+    "tests/test_readme_commands.py::test_the_commands_run_as_written",
     "tests/api/test_generated_client.py",
     "tests/runtime/test_local_runtime.py",
     # and single tests of a second or more each (on a quiet 2-core machine):
