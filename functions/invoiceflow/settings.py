@@ -251,6 +251,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
 )
 
+
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The platform's per-user data folder for invoiceflow: the default of ``DATA_DIR``."""
     env = os.environ if environ is None else environ
