@@ -128,6 +128,9 @@ class _Stops:
     def set(self) -> None:
         self.left = -1
 
+    def is_set(self) -> bool:
+        return self.left < 0
+
 
 def test_the_relay_loop_backs_off_while_the_broker_refuses_and_says_when_it_tries_next(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -179,3 +182,30 @@ def test_a_refused_relay_is_no_warning_of_the_outbox_and_is_raised_when_asked(
     assert ctx.repo.pending_outbox_events(limit=10)  # still there for the next relay
     sink.status = 202
     assert relay(ctx, raise_failure=True) == 1
+
+
+def test_the_rabbitmq_consumer_backs_off_with_a_cap_and_says_when_it_tries_next(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from invoiceflow_local.package_data import KNATIVE_DIR
+    from invoiceflow_local.rabbit import RabbitBroker
+    from invoiceflow_local.triggers import load_triggers
+
+    broker = RabbitBroker(load_triggers(KNATIVE_DIR), lambda name: "", reconnect_max=4.0)
+
+    def refused() -> Any:
+        raise ConnectionRefusedError("RabbitMQ is down")
+
+    monkeypatch.setattr(broker, "_consumer_connection", refused)
+    stops = _Stops(6)
+    monkeypatch.setattr(broker, "_stopping", stops)
+    caplog.set_level(logging.DEBUG, logger="invoiceflow_local")
+    broker._consume_forever()
+    ceilings = [0.5, 1, 2, 4, 4, 4, 4]  # doubling from 0.5 s, at most reconnect_max
+    assert len(stops.waits) == len(ceilings)
+    for wait, ceiling in zip(stops.waits, ceilings, strict=True):
+        assert ceiling / 2 <= wait <= ceiling  # jittered
+    warned = warnings_in(caplog)
+    assert len(warned) == len(ceilings)
+    for line, wait in zip(warned, stops.waits, strict=True):
+        assert "RabbitMQ is down" in line and f"next try in {wait:.1f} s" in line
