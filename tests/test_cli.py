@@ -3,11 +3,15 @@ runtime's package."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -18,10 +22,24 @@ CLI = str(Path(sys.executable).parent / "invoiceflow")
 
 
 def run(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """The installed ``invoiceflow`` script with this checkout's code (PYTHONPATH), stdin a
+    pipe (never the terminal) and no controlling terminal."""
+    if env is not None:
+        env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), **env}
     return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=300, env=env, input=stdin
+        [CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        input=stdin or "",
+        cwd=cwd,
+        start_new_session=True,
     )
 
 
@@ -69,7 +87,11 @@ def test_render_one_format_and_exit_zero(tmp_path: Path) -> None:
 
 
 def test_users_and_migrate(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+    }
     first = run("db", "migrate", env=env)
     assert first.returncode == 0 and "0001" in first.stdout
     again = run("db", "migrate", env=env)
@@ -166,3 +188,205 @@ def test_without_the_local_package_dev_says_how_to_install_it(
         assert f"invoiceflow {argv[0]} is part of the local runtime" in err
         assert "pip install -e . -e ./local" in err and "Traceback" not in err
     assert cli.build_parser().parse_args(["db", "migrate"]).func is cli.cmd_db_migrate
+
+
+# -- a CLI that explains itself --------------------------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """``parser`` and every (sub)command under it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _commands(sub)
+
+
+def test_every_command_explains_itself_in_plain_text() -> None:
+    from invoiceflow import cli
+    from invoiceflow.settings import ENV_VARS
+
+    names = {var.name for var in ENV_VARS}
+    commands = list(_commands(cli.build_parser()))
+    assert len(commands) >= 14  # invoiceflow, render, db, migrate, ..., dev, demo
+    for parser in commands:
+        text = parser.format_help()
+        assert "``" not in text and ":func:" not in text, parser.prog  # no reST
+        assert parser.description and parser.epilog, f"{parser.prog} has no description"
+        assert "example" in parser.epilog, f"{parser.prog} has no example"
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{parser.prog}: {action.option_strings or action.dest}"
+        leaf = not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        if leaf:
+            assert "environment:" in parser.epilog, parser.prog
+            named = re.findall(r"^  ([A-Z][A-Z_]+)  ", parser.epilog, re.M)
+            assert set(named) <= names, parser.prog
+    by_prog = {p.prog: p.epilog or "" for p in commands}
+    assert "DATABASE_URL" in by_prog["invoiceflow users add"]
+    assert "EVENT_PRODUCER_KEYS" in by_prog["invoiceflow events sign"]
+    assert "DATA_DIR" in by_prog["invoiceflow dev"] and "RABBITMQ_URL" in by_prog["invoiceflow dev"]
+    assert "environment: none read" in by_prog["invoiceflow render"]
+    render = next(p for p in commands if p.prog == "invoiceflow render").format_help()
+    assert "a folder: its *.json files" in render and "--out DIR" in render
+
+
+def test_help_and_version_from_the_installed_command() -> None:
+    import tomllib
+    from importlib.metadata import version
+
+    top = run("--help", env={})
+    assert top.returncode == 0 and top.stderr == ""
+    assert top.stdout.startswith("usage: invoiceflow [-h] [--version] COMMAND")
+    for command in ("render", "db", "outbox", "events", "users", "dev", "demo"):
+        assert f"\n    {command} " in top.stdout, command
+    assert "``" not in top.stdout and "examples:" in top.stdout
+    add = run("users", "add", "--help", env={})
+    assert add.returncode == 0 and "--password-stdin" in add.stdout
+    assert "environment:" in add.stdout and "examples:" in add.stdout
+    shown = run("--version", env={})
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == f"invoiceflow {version('invoiceflow')}"
+    assert version("invoiceflow") == pyproject["project"]["version"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "says"),
+    [
+        ([], 2, "invoiceflow: missing COMMAND: one of render, db, outbox, events, users"),
+        (["rendr"], 2, "invoiceflow: 'rendr' is not a command; the commands: render, db"),
+        (["users"], 2, "invoiceflow users: missing ACTION: one of add, disable, enable"),
+        (["users", "add"], 2, "invoiceflow users add: missing: EMAIL"),
+        (["render", "x.json"], 2, "invoiceflow render: missing: --out"),
+        (["render", "x.json", "--out"], 2, "invoiceflow render: --out needs a value"),
+        (
+            ["render", "x.json", "--out", "o", "--max-bytes", "lots"],
+            2,
+            "invoiceflow render: --max-bytes takes a whole number, not 'lots'",
+        ),
+        (
+            ["render", "x.json", "--out", "o", "--format", "doc"],
+            2,
+            "invoiceflow render: --format: formats are",
+        ),
+        (["db", "migrate", "--force"], 2, "invoiceflow db migrate: unknown argument(s): --force"),
+        (["dev", "--port", "http"], 2, "invoiceflow dev: --port takes a whole number, not 'http'"),
+        (
+            ["users", "add", "ann@example.com"],
+            2,
+            "invoiceflow users add: no terminal to ask for the password: "
+            "give it on standard input with --password-stdin",
+        ),
+        (["render", "x.json", "--out", "{file}"], 2, "invoiceflow render: --out {file} is a file"),
+        (
+            ["events", "sign", "--key-id", "erp", "{missing}"],
+            2,
+            "invoiceflow events sign: {missing}: cannot read: No such file or directory",
+        ),
+    ],
+)
+def test_a_foreseeable_mistake_is_one_line_in_the_users_terms(
+    argv: list[str], status: int, says: str, tmp_path: Path
+) -> None:
+    names = {"file": str(tmp_path / "a-file"), "missing": str(tmp_path / "nope.json")}
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path / "data"),
+        "EVENT_PRODUCER_KEYS": f"erp:{'k' * 32}",
+    }
+    result = run(*(a.format(**names) for a in argv), env=env, cwd=tmp_path)
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(says.format(**names)), result.stderr
+    for internal in ("Traceback", "cmd", "required:", "Error:"):
+        assert internal not in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing was stored
+
+
+def test_render_names_a_missing_file_once_and_expands_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "invoices"
+    folder.mkdir()
+    (folder / "a.json").write_bytes((EXAMPLES / "minimal.json").read_bytes())
+    (folder / "b.json").write_text('{"number": "unterminated')
+    (folder / "notes.txt").write_text("not an invoice")
+    (tmp_path / "empty").mkdir()
+    missing = tmp_path / "missing.json"
+    out = tmp_path / "out"
+    result = run(
+        "render",
+        str(folder),
+        str(missing),
+        str(tmp_path / "empty"),
+        "--out",
+        str(out),
+        "-q",
+        env={},
+    )
+    assert result.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["MIN-1.pdf", "MIN-1.xlsx"]
+    err = result.stderr.splitlines()
+    assert [line for line in err if "missing.json" in line] == [
+        f"{missing}: cannot read: No such file or directory"
+    ]
+    assert f"{folder / 'b.json'}: malformed JSON: Unterminated string starting at line 1" in (
+        result.stderr
+    )
+    assert "at at" not in result.stderr
+    assert f"{tmp_path / 'empty'}: a folder without .json files" in err
+    assert err[-1] == "3 of 4 file(s) had problems; the others were rendered"
+    assert "Traceback" not in result.stderr and "notes.txt" not in result.stderr
+
+
+def test_users_are_stored_in_one_data_folder_whatever_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}  # no DATA_DIR, no DATABASE_URL
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    added = run(
+        "users",
+        "add",
+        "ann@example.com",
+        "--password-stdin",
+        env=env,
+        stdin="long-enough-pw\n",
+        cwd=tmp_path / "one",
+    )
+    assert added.returncode == 0, added.stderr
+    data = home / ".local" / "share" / "invoiceflow"
+    assert f"to {data / 'invoiceflow.db'}" in added.stdout
+    assert f"data folder: {data}" in added.stdout
+    listed = run("users", "list", env=env, cwd=tmp_path / "two")
+    assert listed.returncode == 0 and "ann@example.com\tactive" in listed.stdout
+    assert not list((tmp_path / "one").iterdir()) and not list((tmp_path / "two").iterdir())
+    secret = run(
+        "users",
+        "add",
+        "bob@example.com",
+        "--password-stdin",
+        env={**env, "DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db")},
+        stdin="long-enough-pw\n",
+    )
+    assert secret.returncode == 0 and str(tmp_path / "x.db") in secret.stdout
+
+
+def test_the_dev_banner_names_its_data_folder_and_an_invoice_file_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from invoiceflow_local.dev import banner
+    from invoiceflow_local.package_data import DEMO_INVOICE
+
+    runtime: Any = SimpleNamespace(url="http://127.0.0.1:8080", internal_url="http://127.0.0.1:5")
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    text = banner(runtime, tmp_path / "data")
+    assert f"data folder: {tmp_path / 'data'}" in text
+    assert "file=@events/examples/invoices/minimal.json'" in text
+    monkeypatch.chdir(tmp_path)
+    upload = next(line for line in banner(runtime, tmp_path).splitlines() if "/upload" in line)
+    named = Path(upload.split("file=@", 1)[1].split("'", 1)[0])
+    assert named == DEMO_INVOICE and named.is_file()

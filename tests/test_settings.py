@@ -7,17 +7,44 @@ from pathlib import Path
 import pytest
 
 from invoiceflow.errors import ConfigError
-from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
+from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings, default_data_dir
 
 
 def test_embedded_defaults() -> None:
     s = Settings.from_env({})
-    assert s.database_url == f"sqlite:///{Path('.invoiceflow') / 'invoiceflow.db'}"
-    assert s.document_store_url == str(Path(".invoiceflow") / "files")
+    data = default_data_dir({})
+    assert s.data_dir == data and data.is_absolute()
+    assert s.database_url == f"sqlite:///{data / 'invoiceflow.db'}"
+    assert s.document_store_url == str(data / "files")
     assert s.rabbitmq_url is None and s.k_sink is None
     assert s.invoice_formats == ("pdf", "xlsx")
     assert s.jwt_ttl_seconds == 3600 and s.max_document_bytes == 2 * 1024 * 1024
-    assert s.mail_outbox_dir == Path(".invoiceflow") / "outbox"
+    assert s.mail_outbox_dir == data / "outbox"
+
+
+def test_the_default_data_folder_is_the_platforms_whatever_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    home = tmp_path / "home"
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert default_data_dir({}) == home / ".local" / "share" / "invoiceflow"
+    xdg = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    assert default_data_dir(xdg) == tmp_path / "xdg" / "invoiceflow"
+    assert Settings.from_env(xdg).data_dir == tmp_path / "xdg" / "invoiceflow"
+    relative = {"XDG_DATA_HOME": "xdg"}  # the XDG spec: a relative path is ignored
+    assert default_data_dir(relative) == home / ".local" / "share" / "invoiceflow"
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir({}) == home / ".local" / "share" / "invoiceflow"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert default_data_dir(xdg) == home / "Library" / "Application Support" / "invoiceflow"
+    monkeypatch.setattr(sys, "platform", "win32")
+    local = {"LOCALAPPDATA": str(tmp_path / "Local")}
+    assert default_data_dir(local) == tmp_path / "Local" / "invoiceflow"
+    assert default_data_dir({}) == home / "AppData" / "Local" / "invoiceflow"
+    assert Settings.from_env({"DATA_DIR": "/srv/data"}).data_dir == Path("/srv/data")
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -118,7 +145,11 @@ def test_every_default_is_written_once_in_the_table() -> None:
     assert fallbacks == []
     empty = Settings.from_env({})
     defaults = [var for var in ENV_VARS if var.default is not None]
-    assert {"DATA_DIR", "LOG_LEVEL", "LOGIN_FREE_FAILURES"} <= {var.name for var in defaults}
+    assert {"LOG_LEVEL", "LOGIN_FREE_FAILURES"} <= {var.name for var in defaults}
+    # the computed defaults (DATA_DIR's is the platform's data folder) are named in the help
+    computed = {var.name: var.help for var in ENV_VARS if var.name in ("DATA_DIR", "DATABASE_URL")}
+    assert "~/.local/share/invoiceflow" in computed["DATA_DIR"]
+    assert "DATA_DIR" in computed["DATABASE_URL"]
     for var in defaults:
         assert var.default is not None
         assert Settings.from_env({var.name: var.default}) == empty, var.name

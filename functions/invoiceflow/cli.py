@@ -1,24 +1,19 @@
-"""The ``invoiceflow`` command line.
-
-invoiceflow render FILE... --out DIR [--format pdf,xlsx]
-invoiceflow db migrate
-invoiceflow outbox relay
-invoiceflow events sign --key-id ID [FILE]   (EVENT_PRODUCER_KEYS)
-invoiceflow users add EMAIL [--password-stdin] | users disable EMAIL | users list
-invoiceflow users unlock EMAIL      (forget its failed logins: ends a login lockout)
-invoiceflow dev [--port 8080]       (with the invoiceflow-local package: the local runtime)
-invoiceflow demo [--out out]        (likewise)
-"""
+"""The ``invoiceflow`` command line: render invoices, administer the database, the outbox,
+events and users; ``dev`` and ``demo`` come from the invoiceflow-local package. Each command's
+``--help`` says what it does, its arguments, the settings it reads and an example."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
-from collections.abc import Sequence
-from importlib.metadata import entry_points
+import textwrap
+import warnings
+from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from invoiceflow.errors import BadRequest, InvoiceflowError, RenderError
 
@@ -27,6 +22,128 @@ from invoiceflow.errors import BadRequest, InvoiceflowError, RenderError
 COMMANDS_GROUP = "invoiceflow.commands"
 #: The commands of the local runtime, which is not part of this package (nor of the image).
 LOCAL_COMMANDS = ("dev", "demo")
+
+DESCRIPTION = """\
+invoiceflow turns invoice JSON documents into PDF and XLSX files, and
+administers the invoice service: its database, outbox, events and user
+accounts."""
+
+EPILOG = """\
+examples:
+  invoiceflow render invoice.json --out out      # a PDF and an XLSX into out/
+  invoiceflow users add you@example.com          # asks for the password
+  invoiceflow dev                                # the whole service on this machine
+
+Every setting is an environment variable (README.md lists them all); each
+command's --help names the ones it reads: invoiceflow COMMAND --help."""
+
+#: the width of the help texts written here (argparse wraps its own lists)
+HELP_WIDTH = 79
+#: the settings the database commands read (their help text comes from settings.ENV_VARS)
+DATABASE_ENV = ("DATA_DIR", "DATABASE_URL")
+
+
+class UsageError(Exception):
+    """A mistake of the user's (a file that is missing, a folder that is a file...): one line
+    on stderr, exit status 2, no traceback."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line that names what the user typed (never
+    the parser's internal names) and points to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {self.plain(message)} (see: {self.prog} --help)\n")
+
+    def plain(self, message: str) -> str:
+        """argparse's ``message`` in the user's terms."""
+        commands = next(
+            (a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        names = ", ".join(commands.choices) if commands is not None else ""
+        if m := re.fullmatch(r"the following arguments are required: (.*)", message):
+            missing = m[1]
+            if commands is not None and missing == commands.metavar:
+                return f"missing {missing}: one of {names}"
+            return f"missing: {missing}"
+        if m := re.fullmatch(
+            r"argument (.+?): invalid choice: (.+?) \(choose from (.*)\)", message
+        ):
+            choices = m[3].replace("'", "")
+            if commands is not None and m[1] == commands.metavar:
+                return f"{m[2]} is not a command; the commands: {choices}"
+            return f"{m[1]}: {m[2]} is not one of {choices}"
+        if m := re.fullmatch(r"argument (.+?): invalid int value: (.*)", message):
+            return f"{m[1]} takes a whole number, not {m[2]}"
+        if m := re.fullmatch(r"argument (.+?): expected one argument", message):
+            return f"{m[1]} needs a value"
+        if m := re.fullmatch(r"unrecognized arguments: (.*)", message):
+            return f"unknown argument(s): {m[1]}"
+        return re.sub(r"^argument (.+?): ", r"\1: ", message)
+
+
+def package_version() -> str:
+    try:
+        return version("invoiceflow")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def environment_help(names: Iterable[str]) -> str:
+    """The "environment:" part of a command's help: each variable with its help in
+    settings.ENV_VARS."""
+    from invoiceflow.settings import ENV_VARS
+
+    helps = {
+        var.name: var.help if var.default is None else f"{var.help} (default: {var.default})"
+        for var in ENV_VARS
+    }
+    names = list(names)
+    if not names:
+        return "environment: none read"
+    width = max(len(n) for n in names) + 2
+    lines = ["environment:"]
+    for name in names:
+        lines.append(
+            textwrap.fill(
+                helps[name],
+                HELP_WIDTH,
+                initial_indent=f"  {name:<{width}}",
+                subsequent_indent=" " * (width + 2),
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
+
+
+def add_command(
+    sub: Any,
+    name: str,
+    summary: str,
+    *,
+    details: str = "",
+    env: Iterable[str] = (),
+    examples: Iterable[str] = (),
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """A subcommand whose help is plain text: ``summary`` (also its line in the parent's list),
+    ``details``, the settings it reads (``env``, described by settings.ENV_VARS) and
+    ``examples``."""
+    paragraphs = [f"{summary[0].upper()}{summary[1:]}.", *([details] if details else [])]
+    description = "\n\n".join(textwrap.fill(p, HELP_WIDTH) for p in paragraphs)
+    epilog = environment_help(env)
+    if examples:
+        epilog += "\n\nexamples:\n" + "\n".join(f"  {line}" for line in examples)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
+    parser.set_defaults(command=parser.prog)  # the innermost command's: its errors name it
+    return parser
 
 
 def _formats(value: str) -> list[str]:
@@ -41,25 +158,50 @@ def _formats(value: str) -> list[str]:
     return names
 
 
+def _invoice_files(names: Sequence[str]) -> tuple[list[str], list[tuple[str, InvoiceflowError]]]:
+    """The files to render: each name, a folder expanded to its ``*.json`` files; and the
+    folders that hold none."""
+    files: list[str] = []
+    empty: list[tuple[str, InvoiceflowError]] = []
+    for name in names:
+        if Path(name).is_dir():
+            found = sorted(str(p) for p in Path(name).glob("*.json") if p.is_file())
+            files.extend(found)
+            if not found:
+                empty.append((name, BadRequest("a folder without .json files")))
+        else:
+            files.append(name)
+    return files, empty
+
+
+def _output_folder(name: str) -> Path:
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {name} is a file; give a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {name}: cannot create the folder: {exc.strerror}") from None
+    return out
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from invoiceflow.domain import parse_invoice
     from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    failed: list[tuple[str, InvoiceflowError]] = []
+    out = _output_folder(args.out)
+    files, failed = _invoice_files(args.files)
     written: list[Path] = []
-    files = list(args.files)
+    total = len(files) + len(failed)
     bar = tqdm(files, unit="invoice", disable=len(files) < 2 or args.quiet, file=sys.stderr)
     for name in bar:
         bar.set_postfix_str(Path(name).name, refresh=False)
         try:
             data = Path(name).read_bytes()
         except OSError as exc:
-            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
-            failed.append((name, InvoiceflowError(str(exc))))
+            failed.append((name, BadRequest(f"cannot read: {exc.strerror}")))
             continue
         try:
             invoice = parse_invoice(data, max_bytes=args.max_bytes).invoice
@@ -85,7 +227,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"{name}: {problem}", file=sys.stderr)
     if failed:
         print(
-            f"{len(failed)} of {len(files)} file(s) had problems; the others were rendered",
+            f"{len(failed)} of {total} file(s) had problems; the others were rendered",
             file=sys.stderr,
         )
         return 1
@@ -106,12 +248,32 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat: ") != password:
-            raise SystemExit("passwords differ")
+        no_terminal = UsageError(
+            "no terminal to ask for the password: give it on standard input with "
+            "--password-stdin, e.g. printf '%s\\n' \"$PASSWORD\" | invoiceflow users add "
+            f"{args.email} --password-stdin"
+        )
+        if not sys.stdin.isatty():
+            raise no_terminal
+        try:
+            with warnings.catch_warnings():  # getpass would echo the password
+                warnings.simplefilter("error", getpass.GetPassWarning)
+                password = getpass.getpass("Password: ")
+                repeat = getpass.getpass("Repeat: ")
+        except (EOFError, getpass.GetPassWarning):
+            raise no_terminal from None
+        if repeat != password:
+            raise UsageError("the passwords differ")
     if len(password) < 8:
-        raise SystemExit("the password must be at least 8 characters")
+        raise UsageError("the password must be at least 8 characters")
     return password
+
+
+def _database_name(database_url: str) -> str:
+    """Where the users are, never the URL itself (it may hold a password)."""
+    if database_url.startswith("sqlite:///"):
+        return database_url.removeprefix("sqlite:///")
+    return "the database of DATABASE_URL"
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -119,10 +281,13 @@ def cmd_users(args: argparse.Namespace) -> int:
     from invoiceflow.settings import Settings
 
     settings = Settings.from_env()
+    if args.users_cmd == "add":  # the password first: no database is touched without one
+        password = _read_password(args)
     repo = accounts.repository(settings)
     if args.users_cmd == "add":
-        user = accounts.add_user(repo, args.email, _read_password(args))
-        print(f"added {user.email} ({user.id})")
+        user = accounts.add_user(repo, args.email, password)
+        print(f"added {user.email} ({user.id}) to {_database_name(settings.database_url)}")
+        print(f"data folder: {settings.data_dir} (DATA_DIR; invoiceflow dev uses the same)")
     elif args.users_cmd == "disable":
         accounts.set_disabled(repo, args.email, True)
         print(f"disabled {args.email}")
@@ -162,7 +327,10 @@ def cmd_events_sign(args: argparse.Namespace) -> int:
     keys = Settings.from_env().event_producer_keys
     if args.key_id not in keys:
         raise BadRequest(f"EVENT_PRODUCER_KEYS has no key {args.key_id!r}")
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     event = from_request({"content-type": "application/cloudevents+json"}, raw)
     sys.stdout.buffer.write(
         to_structured_json(sign_event(event, args.key_id, keys[args.key_id])) + b"\n"
@@ -198,61 +366,156 @@ def build_parser() -> argparse.ArgumentParser:
     from invoiceflow.domain import DEFAULT_MAX_BYTES
     from invoiceflow.outputs import OUTPUT_FORMATS
 
-    parser = argparse.ArgumentParser(prog="invoiceflow", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    parser = CommandParser(
+        prog="invoiceflow",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"invoiceflow {package_version()}",
+        help="print the version and exit",
+    )
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("render", help="render invoice JSON files to PDF/XLSX")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--format", type=_formats, default=list(OUTPUT_FORMATS))
-    p.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
+    p = add_command(
+        sub,
+        "render",
+        "render invoice JSON files to PDF and XLSX files",
+        details="Renders each file on this machine; no server, database or account is needed. "
+        "A file with problems is reported and the others are still rendered (exit status 1).",
+        examples=(
+            "invoiceflow render invoice.json --out out",
+            "invoiceflow render invoices/ --out out --format pdf   # every invoices/*.json",
+        ),
+    )
+    formats = ",".join(OUTPUT_FORMATS)
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="an invoice JSON document, or a folder: its *.json files",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="the folder the files are written to (created if missing)",
+    )
+    p.add_argument(
+        "--format",
+        type=_formats,
+        default=list(OUTPUT_FORMATS),
+        metavar="FORMATS",
+        help=f"comma-separated subset of {formats} (default: {formats})",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=f"largest accepted file in bytes (default: {DEFAULT_MAX_BYTES})",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("db", help="database administration")
-    dbsub = p.add_subparsers(dest="db_cmd", required=True)
-    dbsub.add_parser("migrate", help="apply SQL migrations (safe to run twice)").set_defaults(
-        func=cmd_db_migrate
+    p = add_command(
+        sub, "db", "database administration", examples=("invoiceflow db migrate --help",)
     )
+    dbsub = p.add_subparsers(dest="db_cmd", metavar="ACTION", required=True)
+    add_command(
+        dbsub,
+        "migrate",
+        "apply the SQL migrations the database lacks (safe to run twice)",
+        env=DATABASE_ENV,
+        examples=("DATABASE_URL=postgresql://user:pass@host/db invoiceflow db migrate",),
+    ).set_defaults(func=cmd_db_migrate)
 
-    p = sub.add_parser("outbox", help="the transactional outbox")
-    osub = p.add_subparsers(dest="outbox_cmd", required=True)
-    osub.add_parser(
-        "relay", help="send every pending event to K_SINK (a CronJob runs this)"
+    p = add_command(
+        sub, "outbox", "the transactional outbox", examples=("invoiceflow outbox relay --help",)
+    )
+    osub = p.add_subparsers(dest="outbox_cmd", metavar="ACTION", required=True)
+    add_command(
+        osub,
+        "relay",
+        "send every pending event to K_SINK (a CronJob runs this)",
+        details="Exit status 1 when some events are still pending (the broker refused them).",
+        env=(*DATABASE_ENV, "K_SINK", "OUTBOX_CLAIM_SECONDS"),
+        examples=("K_SINK=http://broker-ingress.example/ns/default invoiceflow outbox relay",),
     ).set_defaults(func=cmd_outbox_relay)
 
-    p = sub.add_parser("events", help="CloudEvents for integrators")
-    esub = p.add_subparsers(dest="events_cmd", required=True)
-    sign = esub.add_parser(
+    p = add_command(
+        sub, "events", "CloudEvents for integrators", examples=("invoiceflow events sign --help",)
+    )
+    esub = p.add_subparsers(dest="events_cmd", metavar="ACTION", required=True)
+    sign = add_command(
+        esub,
         "sign",
-        help="sign an invoice.requested event (structured JSON) "
-        "with a key of EVENT_PRODUCER_KEYS; prints the signed event",
+        "sign an invoice.requested event with a key of EVENT_PRODUCER_KEYS",
+        details="Prints the signed event (structured JSON), ready for the broker; "
+        "events/README.md describes the event.",
+        env=("EVENT_PRODUCER_KEYS",),
+        examples=("invoiceflow events sign --key-id erp event.json > signed.json",),
     )
     sign.add_argument(
         "file",
         nargs="?",
         default="-",
         metavar="FILE",
-        help="the event as structured JSON ('-': standard input)",
+        help="the event as structured JSON ('-' or none: standard input)",
     )
-    sign.add_argument("--key-id", required=True)
+    sign.add_argument(
+        "--key-id", required=True, metavar="ID", help="the key of EVENT_PRODUCER_KEYS to sign with"
+    )
     sign.set_defaults(func=cmd_events_sign)
 
-    p = sub.add_parser("users", help="manage user accounts")
-    usub = p.add_subparsers(dest="users_cmd", required=True)
-    add = usub.add_parser("add")
-    add.add_argument("email")
+    p = add_command(
+        sub,
+        "users",
+        "manage the user accounts that log in",
+        examples=("invoiceflow users add --help",),
+    )
+    usub = p.add_subparsers(dest="users_cmd", metavar="ACTION", required=True)
+    add = add_command(
+        usub,
+        "add",
+        "add a user account; asks for its password (twice) on the terminal",
+        details="Prints where the account is stored: `invoiceflow dev` must read the same "
+        "database (the same DATA_DIR or DATABASE_URL).",
+        env=DATABASE_ENV,
+        examples=(
+            "invoiceflow users add you@example.com",
+            "printf '%s\\n' \"$PASSWORD\" | invoiceflow users add you@example.com --password-stdin",
+        ),
+    )
+    add.add_argument("email", metavar="EMAIL", help="the email address the user logs in with")
     add.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from the first line of standard input",
+        help="read the password from the first line of standard input (scripts, no terminal)",
     )
-    usub.add_parser("disable").add_argument("email")
-    usub.add_parser("enable").add_argument("email")
-    usub.add_parser(
-        "unlock", help="forget the email's failed logins (ends a lockout)"
-    ).add_argument("email")
-    usub.add_parser("list")
+    email_help = "the user's email address"
+    for name, summary in (
+        ("disable", "disable a user account: it can no longer log in"),
+        ("enable", "enable a disabled user account again"),
+        ("unlock", "forget the account's failed logins (ends a login lockout)"),
+    ):
+        add_command(
+            usub,
+            name,
+            summary,
+            env=DATABASE_ENV,
+            examples=(f"invoiceflow users {name} you@example.com",),
+        ).add_argument("email", metavar="EMAIL", help=email_help)
+    add_command(
+        usub,
+        "list",
+        "list the user accounts: email, state and id, one a line",
+        env=DATABASE_ENV,
+        examples=("invoiceflow users list",),
+    )
     p.set_defaults(func=cmd_users)
 
     add_commands(sub)
@@ -262,10 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    command = getattr(args, "command", parser.prog)
     if unknown and args.func is not cmd_local_missing:  # which takes any arguments
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        print(
+            f"{command}: unknown argument(s): {' '.join(unknown)} (see: {command} --help)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
     except InvoiceflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

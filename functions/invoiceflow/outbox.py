@@ -34,26 +34,37 @@ def to_event(row: OutboxEvent) -> Event:
     )
 
 
-def relay(ctx: Context, limit: int = 100, keys: Sequence[tuple[str, str]] | None = None) -> int:
+def relay(
+    ctx: Context,
+    limit: int = 100,
+    keys: Sequence[tuple[str, str]] | None = None,
+    *,
+    raise_failure: bool = False,
+) -> int:
     """Claim pending events (only ``keys``, ``(source, event_id)`` pairs, when given) and send
     them, oldest first; stop at the first failure (the broker is likely down; the rest wait
-    for the next relay). A row another relay has claimed is left to it, so concurrent relays
-    never send the same row twice. Returns how many were sent."""
+    for the next relay, an expected wait: logged at INFO; ``raise_failure``: raised, for a
+    caller that backs off). A row another relay has claimed is left to it, so concurrent
+    relays never send the same row twice. Returns how many were sent."""
     rows = ctx.repo.claim_outbox_events(limit, lease=ctx.settings.outbox_claim_seconds, keys=keys)
     sent = 0
+    failure: InvoiceflowError | None = None
     try:
         for row in rows:
             try:
                 ctx.emitter.send(to_event(row))
             except InvoiceflowError as exc:
                 ctx.repo.record_outbox_failure(row.id, str(exc)[:500])
-                log.warning("outbox relay stopped at event %s: %s", row.event_id, exc)
+                log.info("outbox relay stopped at event %s: %s", row.event_id, exc)
+                failure = exc
                 break
             ctx.repo.mark_outbox_sent(row.id)
             sent += 1
     finally:
         if sent < len(rows):  # what this relay did not get to: the next relay's, at once
             ctx.repo.release_outbox_claims([r.id for r in rows[sent:]])
+    if failure is not None and raise_failure:
+        raise failure
     return sent
 
 
@@ -66,5 +77,5 @@ def relay_after_commit(ctx: Context, events: Iterable[NewOutboxEvent | tuple[str
         return
     try:
         relay(ctx, limit=len(keys), keys=keys)
-    except InvoiceflowError as exc:
-        log.warning("outbox relay deferred: %s", exc)
+    except InvoiceflowError as exc:  # the events wait for the next relay: expected, not alarming
+        log.info("outbox relay deferred: %s", exc)

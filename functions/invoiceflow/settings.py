@@ -5,16 +5,17 @@
 operator fixes a Service's environment in one go.
 
 ``ENV_VARS`` is the machine-readable table and the only place a default is written
-(``from_env`` takes each default from it; the defaults under ``DATA_DIR`` are derived in
-``from_env`` and named in their help). The deployment tests use it to check that each
-Knative Service is given every variable its function reads, and that secrets come only from
-Secrets.
+(``from_env`` takes each default from it; the default of ``DATA_DIR``, :func:`default_data_dir`,
+and the defaults under it are derived in ``from_env`` and named in their help). The deployment
+tests use it to check that each Knative Service is given every variable its function reads,
+and that secrets come only from Secrets.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar(
         "K_SINK", "broker address events are POSTed to (set by the SinkBinding)", None, _EMITTERS
     ),
-    EnvVar("DATA_DIR", "where the embedded defaults keep their files", ".invoiceflow", _ALL),
+    EnvVar(
+        "DATA_DIR",
+        "where the embedded defaults keep their files (default: the user's data folder: "
+        "$XDG_DATA_HOME/invoiceflow or ~/.local/share/invoiceflow on Linux, "
+        "~/Library/Application Support/invoiceflow on macOS, %LOCALAPPDATA%\\invoiceflow on "
+        "Windows; the same whatever the current directory)",
+        None,
+        _ALL,
+    ),
     EnvVar(
         "JWT_ALGORITHM",
         f"{', '.join(_ALGORITHMS[:-1])} or {_ALGORITHMS[-1]}",
@@ -242,6 +251,22 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
 )
 
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The platform's per-user data folder for invoiceflow: the default of ``DATA_DIR``."""
+    env = os.environ if environ is None else environ
+    home = Path.home()
+    if sys.platform == "win32":
+        local = env.get("LOCALAPPDATA", "").strip()
+        return Path(local) / "invoiceflow" if local else home / "AppData" / "Local" / "invoiceflow"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "invoiceflow"
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    # the XDG spec ignores a relative path
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
+    return base / "invoiceflow"
+
+
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -306,7 +331,7 @@ class Settings:
             problems.append(Problem(f"/{name}", message))
 
         # the derived defaults (documented in ENV_VARS' help): all under DATA_DIR
-        data_dir = Path(given("DATA_DIR"))
+        data_dir = Path(get("DATA_DIR") or default_data_dir(env))
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'invoiceflow.db'}"
         scheme = urlparse(database_url).scheme
         if scheme not in ("postgresql", "postgres", "sqlite"):

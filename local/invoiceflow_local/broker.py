@@ -97,8 +97,8 @@ class Ingress:
             event = events.from_request(headers, body)
             self.publish(event)
         except InvoiceflowError as exc:
-            if not isinstance(exc, BadRequest | PayloadTooLarge):
-                log.warning("%s ingress: %s", self.name, exc)
+            if not isinstance(exc, BadRequest | PayloadTooLarge):  # the sender sees the 503
+                log.info("%s ingress: %s", self.name, exc)
             return _problem(exc)
         return 202, {}, b""
 

@@ -9,20 +9,70 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from invoiceflow.cli import add_command
+
+#: the settings that shape the local runtime (every other one of README.md's table applies too)
+RUNTIME_ENV = (
+    "DATA_DIR",
+    "DATABASE_URL",
+    "MONGODB_URL",
+    "RABBITMQ_URL",
+    "JWT_SECRET",
+    "PUBLIC_BASE_URL",
+    "SENDGRID_API_KEY",
+    "MAIL_OUTBOX_DIR",
+    "KNATIVE_DIR",
+    "LOG_LEVEL",
+)
+
 
 def add_dev(sub: Any) -> None:
-    p = sub.add_parser("dev", help="run the whole product on this machine")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p = add_command(
+        sub,
+        "dev",
+        "run the whole product on this machine",
+        details="Every function, the broker and the outbox relay in one process, until Ctrl-C. "
+        "It prints its address, its data folder and the curl commands to try it. Add a user "
+        "first (invoiceflow users add) with the same DATA_DIR or DATABASE_URL. Every other "
+        "setting of README.md's table applies too.",
+        env=RUNTIME_ENV,
+        examples=(
+            "invoiceflow dev",
+            "invoiceflow dev --port 9000",
+            "DATABASE_URL=postgresql://user:pass@localhost/invoiceflow invoiceflow dev",
+        ),
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0: every network)",
+    )
+    p.add_argument("--port", type=int, default=8080, help="the public port (default: 8080)")
     p.set_defaults(func=cmd_dev)
 
 
 def add_demo(sub: Any) -> None:
-    p = sub.add_parser(
-        "demo", help="start the local runtime, send a sample invoice, fetch its files and stop"
+    p = add_command(
+        sub,
+        "demo",
+        "start the local runtime, send a sample invoice, fetch its files and stop",
+        details="Creates a demo user, logs in, uploads a sample invoice, downloads its PDF "
+        "and XLSX and the owner's email into --out, then stops. Unless DATA_DIR is set its "
+        "data goes to a fresh temporary folder; unless LOG_LEVEL is set only warnings are "
+        "logged.",
+        env=RUNTIME_ENV,
+        examples=("invoiceflow demo", "invoiceflow demo --out demo-files"),
     )
-    p.add_argument("--out", default="out")
-    p.add_argument("--port", type=int, default=0, help="0: any free port")
+    p.add_argument(
+        "--out",
+        default="out",
+        metavar="DIR",
+        help="the folder the files are written to (default: out)",
+    )
+    p.add_argument(
+        "--port", type=int, default=0, help="the port to listen on (default: 0, any free port)"
+    )
     p.set_defaults(func=cmd_demo)
 
 

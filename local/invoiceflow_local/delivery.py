@@ -349,7 +349,9 @@ class Dispatcher:
                 self._finish(job, DEAD_LETTERED)
             return
         if retry:
-            log.info(
+            # 409: the work is in progress elsewhere or not ready yet, an expected redelivery
+            log.log(
+                logging.DEBUG if status == 409 else logging.INFO,
                 "%s: %s of event %s to %s failed (%s), retry %d/%d in %.2fs",
                 self.name,
                 job.phase,

@@ -1,5 +1,6 @@
 """``invoiceflow demo``: start the local runtime, create a demo user, log in, upload a sample
-invoice, wait for it, download its PDF and XLSX into ``out/``, print the email, stop.
+invoice, wait for it, download its PDF and XLSX into ``out/``, print the email, stop (and say
+that the email's links died with the runtime: the files are in ``out/``).
 
 It talks to the runtime over real HTTP, exactly as the README's curl commands do.
 """
@@ -127,7 +128,10 @@ def run_demo(out: Path, port: int = 0, sample: Path = DEMO_INVOICE, timeout: flo
         if not emails:
             _say("    (no email found)")
             return 1
-    _say("done: the local runtime stopped")
+    _say(
+        f"done: the local runtime stopped, so the email's links to {base} no longer answer; "
+        f"its files are in {out}/"
+    )
     return 0
 
 

@@ -21,7 +21,8 @@ decides itself (``K_SINK``, a ``JWT_SECRET`` when none is set, ``PUBLIC_BASE_URL
 at its default) goes into the settings it installs for the functions
 (:func:`invoiceflow.context.use_settings`), never into ``os.environ``. The in-process broker
 keeps its queue in the runtime's database (``broker_queue``), so events accepted before a crash
-are delivered after the restart. A relay thread sends pending outbox events every second.
+are delivered after the restart. A relay thread sends pending outbox events every second (and
+backs off while the broker refuses them).
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ from invoiceflow.outbox import relay
 from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
 from invoiceflow_local import make_broker
-from invoiceflow_local.package_data import FUNCTIONS_DIR, KNATIVE_DIR
+from invoiceflow_local.package_data import DEMO_INVOICE, FUNCTIONS_DIR, KNATIVE_DIR
 from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
 from invoiceflow_local.triggers import load_triggers
 
 log = logging.getLogger(__name__)
 
 PUBLIC_BASE_URL_DEFAULT = next(v.default for v in ENV_VARS if v.name == "PUBLIC_BASE_URL")
+#: the longest wait of the relay loop between tries while the broker refuses events
+RELAY_BACKOFF_MAX = 60.0
+#: the example invoice of a checkout, named in the banner when it is there
+CHECKOUT_EXAMPLE = Path("events/examples/invoices/minimal.json")
 
 
 def function_source(service: str) -> Path:
@@ -189,7 +194,7 @@ class LocalRuntime:
             decided["public_base_url"] = self.url
         if settings.jwt_secret is None and settings.jwt_public_key is None:
             decided["jwt_secret"] = secrets.token_urlsafe(48)
-            log.warning("JWT_SECRET not set: generated one for this run (tokens die with it)")
+            log.info("JWT_SECRET not set: generated one for this run (tokens die with it)")
         settings = dataclasses.replace(settings, **decided)
         knative = manifests_dir(settings)
         self.routes = load_public_routes(knative)
@@ -240,13 +245,23 @@ class LocalRuntime:
         self._threads.append(thread)
 
     def _relay_loop(self) -> None:
-        while not self._stopping.wait(self.relay_interval):
+        """Relay every ``relay_interval``; while the broker refuses events, back off (doubling,
+        at most :data:`RELAY_BACKOFF_MAX`) with one warning a try that says when the next is."""
+        failures = 0
+        wait = self.relay_interval
+        while not self._stopping.wait(wait):
             try:
-                relay(get_context())
+                relay(get_context(), raise_failure=True)
+                failures, wait = 0, self.relay_interval
+                continue
             except InvoiceflowError as exc:
-                log.warning("outbox relay: %s", exc)
+                failures += 1
+                wait = min(RELAY_BACKOFF_MAX, self.relay_interval * 2.0**failures)
+                log.warning("outbox relay: %s; next try in %.0f s", exc, wait)
             except Exception:
-                log.exception("outbox relay failed")
+                failures += 1
+                wait = min(RELAY_BACKOFF_MAX, self.relay_interval * 2.0**failures)
+                log.exception("outbox relay failed; next try in %.0f s", wait)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -273,23 +288,34 @@ class LocalRuntime:
         self.stop()
 
 
+def example_invoice() -> Path:
+    """An invoice file the banner's upload command can name: the checkout's example when run
+    from the checkout, else the bundled demo invoice."""
+    return CHECKOUT_EXAMPLE if CHECKOUT_EXAMPLE.is_file() else DEMO_INVOICE
+
+
+def banner(runtime: LocalRuntime, data_dir: Path) -> str:
+    """What ``invoiceflow dev`` prints at start: where it runs, its data and how to try it."""
+    return (
+        f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
+        f"data folder: {data_dir}  (DATA_DIR; invoiceflow users add uses the same)\n"
+        f"  invoiceflow users add you@example.com      # in another shell, once\n"
+        f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
+        f"  curl -X POST -F 'file=@{example_invoice()}' -H 'Authorization: Bearer TOKEN' "
+        f"{runtime.url}/upload\n"
+        f"  curl -H 'Authorization: Bearer TOKEN' '{naming.download_url(runtime.url, 'FILE_ID')}'\n"
+        f"broker ingress, this machine only (signed invoice.requested events: "
+        f"events/README.md): {runtime.internal_url}/_broker"
+    )
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
     settings = Settings.from_env()
     configure(settings.log_level)
     runtime = LocalRuntime(host, port, settings=settings).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(
-        f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
-        f"  invoiceflow users add you@example.com      # in another shell, once\n"
-        f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
-        f"  curl -X POST -F 'file=@invoice_data.json' -H 'Authorization: Bearer TOKEN' "
-        f"{runtime.url}/upload\n"
-        f"  curl -H 'Authorization: Bearer TOKEN' '{naming.download_url(runtime.url, 'FILE_ID')}'\n"
-        f"broker ingress, this machine only (signed invoice.requested events: "
-        f"events/README.md): {runtime.internal_url}/_broker",
-        flush=True,
-    )
+    print(banner(runtime, settings.data_dir), flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -411,7 +411,7 @@ class RabbitBroker(Ingress):
                 failures = failures + 1 if not self._consumed_since_connect else 1
                 delay = reconnect_delay(failures, base=self.reconnect_min, cap=self.reconnect_max)
                 log.warning(
-                    "broker %s: consumer failed (%s: %s); reconnecting in %.1fs (attempt %d)",
+                    "broker %s: consumer failed (%s: %s); next try in %.1f s (attempt %d)",
                     self.name,
                     exc.__class__.__name__,
                     str(exc)[:200] or "-",
@@ -615,10 +615,8 @@ class _Publisher:
             except Exception as exc:  # noqa: BLE001 - pika raises more than AMQPError
                 _close(self._connection)
                 self._connection = None
-                if attempt == 2 or isinstance(exc, Unavailable):
-                    log.warning(
-                        "broker %s: event %s not published: %s", self._name, message_id, exc
-                    )
+                if attempt == 2 or isinstance(exc, Unavailable):  # the sender sees the error
+                    log.info("broker %s: event %s not published: %s", self._name, message_id, exc)
                     future.set_exception(
                         exc
                         if isinstance(exc, Unavailable)

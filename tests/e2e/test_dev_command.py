@@ -1,5 +1,6 @@
 """``invoiceflow dev`` as a user runs it: a real process on a real port with the real Postgres,
-driven by the seed's three curl commands (the ``curl`` binary), then stopped with Ctrl-C."""
+driven by the seed's three curl commands (the ``curl`` binary), then stopped with Ctrl-C; it
+prints its data folder and logs no warning."""
 
 from __future__ import annotations
 
@@ -123,4 +124,9 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         finally:
             if server.poll() is None:
                 server.kill()
-    assert code == 0, server.stderr.read() if server.stderr else ""
+    assert server.stdout is not None and server.stderr is not None
+    logged = server.stderr.read()
+    assert code == 0, logged
+    assert f"data folder: {tmp_path}  (DATA_DIR" in server.stdout.read()
+    # a normal run (one upload to ready, LOG_LEVEL=WARNING): not one warning, no traceback
+    assert "WARNING" not in logged and "Traceback" not in logged, logged

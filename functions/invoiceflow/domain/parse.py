@@ -150,9 +150,9 @@ def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             f"the document is not UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
     except json.JSONDecodeError as exc:
-        raise MalformedJSON(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        # some messages end in "at" ("Unterminated string starting at"): one "at" is enough
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise MalformedJSON(f"malformed JSON: {exc.msg.removesuffix(' at')} at {where}") from None
     except RecursionError:  # thousands of nested brackets
         too_deep = True
     else:
