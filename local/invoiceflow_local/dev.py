@@ -299,11 +299,14 @@ def banner(runtime: LocalRuntime, data_dir: Path) -> str:
     return (
         f"invoiceflow is running on {runtime.url}  (Ctrl-C stops it)\n"
         f"data folder: {data_dir}  (DATA_DIR; invoiceflow users add uses the same)\n"
-        f"  invoiceflow users add you@example.com      # in another shell, once\n"
-        f"  curl -X POST {runtime.url}/login -u you@example.com:PASSWORD\n"
-        f"  curl -X POST -F 'file=@{example_invoice()}' -H 'Authorization: Bearer TOKEN' "
-        f"{runtime.url}/upload\n"
-        f"  curl -H 'Authorization: Bearer TOKEN' '{naming.download_url(runtime.url, 'FILE_ID')}'\n"
+        f'try it in another shell (README.md, "Run it yourself", has the whole flow):\n'
+        f"  invoiceflow users add you@example.com      # once\n"
+        f"  TOKEN=$(curl -s -X POST {runtime.url}/login -u you@example.com:PASSWORD | "
+        f"python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')\n"
+        f"  curl -X POST -F 'file=@{example_invoice()}' -H \"Authorization: Bearer $TOKEN\" "
+        f"{runtime.url}/upload       # answers the invoice_id\n"
+        f'  curl -o invoice.pdf -H "Authorization: Bearer $TOKEN" '
+        f"{naming.invoice_url(runtime.url, 'INVOICE_ID', 'pdf')}\n"
         f"broker ingress, this machine only (signed invoice.requested events: "
         f"events/README.md): {runtime.internal_url}/_broker"
     )
