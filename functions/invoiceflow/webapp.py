@@ -10,7 +10,7 @@ import hashlib
 import re
 from importlib import resources
 
-from flask import Request, Response, redirect
+from flask import Request, Response
 
 from invoiceflow import naming
 from invoiceflow.errors import NotFound
@@ -55,7 +55,7 @@ def _file(name: str) -> bytes | None:
 def serve(request: Request, path: str) -> Response:
     """The page (``/``), an asset (``/app/<file>``), or a redirect to the page (``/app``)."""
     if path == naming.WEBAPP_ASSETS_PATH:
-        return redirect(naming.WEBAPP_PATH, 302)
+        return Response(status=302, headers={"Location": naming.WEBAPP_PATH})
     if path == naming.WEBAPP_PATH:
         name = PAGE
     else:
