@@ -27,6 +27,9 @@ from support.api import EXAMPLES, ROOT
 from support.devprocess import BIN, Dev
 from support.services import fail_or_skip
 
+#: one worker runs them all, on one browser and one ``invoiceflow dev``
+pytestmark = pytest.mark.xdist_group("browser")
+
 CHROMIUM = Path("/usr/bin/chromium")
 #: no sandbox (root in a container), no GPU, and no network but the page's own
 CHROMIUM_FLAGS = [
