@@ -1,8 +1,9 @@
 """The web app in a real browser: Debian's headless Chromium (/usr/bin/chromium) driven by
 Playwright, against ``invoiceflow dev`` (a subprocess on a free port with its own data). Sign
 in, upload a valid and an invalid invoice, see the problems, wait for ready, preview and
-download the PDF, page and search the list, sign out; the same by keyboard only; an axe-core
-scan with no serious or critical violation. Without Chromium (or Playwright, or the axe-core
+download the PDF, page and search the list, sign out; the same by keyboard only; files dropped
+on the drop zone, the preview's blob of application/pdf, and an axe-core scan with no serious
+or critical violation. Without Chromium (or Playwright, or the axe-core
 package: ``npm ci`` in tests/fixtures/browser) these skip, or fail when CI is set.
 
 ``WEBAPP_SCREENSHOT=docs/webapp.png`` makes the axe test save its screenshot there (README)."""
@@ -311,7 +312,7 @@ def _serious(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-def test_axe_finds_no_serious_violation(browser: Any, dev: Dev, tmp_path: Path) -> None:
+def test_axe_finds_no_serious_violation(browser: Any, dev: Dev) -> None:
     """axe-core is injected into the page, so this context bypasses the page's CSP."""
     from playwright.sync_api import expect
 
@@ -322,9 +323,18 @@ def test_axe_finds_no_serious_violation(browser: Any, dev: Dev, tmp_path: Path) 
         page.goto(dev.url + "/")
         assert _serious(page) == []
         _sign_in(page, dev)
-        page.locator("#files").set_input_files(
-            _files(tmp_path, invoice=_document("WEB-AXE"), broken=INVALID)
+        # dropped on the drop zone, as a person drags files from their desktop
+        dropped = page.evaluate_handle(
+            """(files) => {
+                const transfer = new DataTransfer();
+                for (const [name, text] of files) {
+                    transfer.items.add(new File([text], name, { type: "application/json" }));
+                }
+                return transfer;
+            }""",
+            [["invoice.json", _document("WEB-AXE")], ["broken.json", INVALID]],
         )
+        page.locator("#drop").dispatch_event("drop", {"dataTransfer": dropped})
         expect(_card(page, "WEB-AXE").locator(".status")).to_have_text("ready", timeout=READY_MS)
         expect(
             page.locator("#uploads .card", has_text="broken.json").locator(".problems li").first
