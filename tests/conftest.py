@@ -53,6 +53,7 @@ SLOW_PATHS = (
     "tests/test_readme_commands.py::test_the_commands_run_as_written",
     "tests/api/test_generated_client.py",
     "tests/runtime/test_local_runtime.py",
+    "tests/browser/test_webapp_in_chromium.py",
     # and single tests of a second or more each (on a quiet 2-core machine):
     # workbook formulas evaluated by pycel, documents at the size limits, a PDF
     # rendered in another process, argon2 logins through the throttle, a subprocess

@@ -15,6 +15,7 @@ Paths (the seed's, kept exactly):
 * ``GET /invoices/{id}``                  status, formats, files, links, error
 * ``GET|HEAD /invoices/{id}/pdf|xlsx|json`` the files
 * ``GET /openapi.json``                   the OpenAPI 3.1 description of all of the above
+* ``GET|HEAD /`` and ``/app/<file>``       the web app for people (:mod:`invoiceflow.webapp`)
 
 Signed ``invoice.requested`` events reach the intake step (:func:`invoiceflow.steps.intake`),
 not these functions; both doors accept documents through :mod:`invoiceflow.acceptance`.
@@ -31,7 +32,7 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
-from invoiceflow import naming
+from invoiceflow import naming, webapp
 from invoiceflow.acceptance import accept_document, accepted_body, relay_uploaded
 from invoiceflow.auth import basic_credentials, bearer_user
 from invoiceflow.context import Context, get_context
@@ -199,6 +200,8 @@ def download(request: Request) -> Response:
     if path == naming.OPENAPI_PATH:
         return json_response(openapi_document())
     allow(request, "GET", "HEAD")
+    if webapp.serves(path):
+        return webapp.serve(request, path)
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
     if path == naming.DOWNLOAD_PATH:

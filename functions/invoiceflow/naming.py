@@ -12,6 +12,9 @@ UPLOAD_PATH = "/upload"
 DOWNLOAD_PATH = "/download"
 INVOICES_PATH = "/invoices"
 OPENAPI_PATH = "/openapi.json"
+#: the web app (served by the download function): its page, and its assets below ``/app/``
+WEBAPP_PATH = "/"
+WEBAPP_ASSETS_PATH = "/app"
 #: the format name of the submitted document (its file is the ``json`` file of the invoice)
 SUBMITTED_FORMAT = "json"
 

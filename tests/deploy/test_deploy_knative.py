@@ -628,6 +628,8 @@ def test_the_paths_the_code_serves_are_the_manifest_routes() -> None:
         (naming.DOWNLOAD_PATH, "download"),
         (naming.INVOICES_PATH, "download"),
         (naming.OPENAPI_PATH, "download"),
+        (naming.WEBAPP_PATH, "download"),
+        (naming.WEBAPP_ASSETS_PATH, "download"),
     }
     routes = {(route.path, route.service) for route in PUBLIC_ROUTES}
     assert served <= routes, served - routes

@@ -197,4 +197,4 @@ def test_the_public_routes_come_from_the_ingress_manifest(
     with LocalRuntime("127.0.0.1", 0) as runtime:
         assert requests.post(runtime.url + "/login", timeout=10).status_code == 404
         assert requests.post(runtime.url + "/sign-in", timeout=10).status_code == 401
-        assert "/sign-in" in requests.get(runtime.url + "/", timeout=10).json()["paths"]
+        assert "/sign-in" in {route.path for route in runtime.routes}

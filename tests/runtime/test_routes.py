@@ -36,6 +36,8 @@ def test_the_repository_manifest_routes_the_http_functions() -> None:
         ("/download", EXACT, "download"),
         ("/invoices", PATH_PREFIX, "download"),
         ("/openapi.json", EXACT, "download"),
+        ("/", EXACT, "download"),
+        ("/app", PATH_PREFIX, "download"),
     }
     assert load_public_routes(ROOT / "knative" / "ingress" / "gateway-api.yaml") == routes
 

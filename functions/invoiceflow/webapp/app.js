@@ -1,0 +1,391 @@
+// invoiceflow web app: plain JavaScript over the public HTTP API, no dependencies.
+// The token lives only in this script's memory (never a cookie or web storage): no cookie
+// means no CSRF surface, and nothing outlives the tab; reloading the page signs out.
+"use strict";
+
+(() => {
+  const POLL_MS = 1000;
+  const PAGE_SIZE = 10;
+  const FINAL = new Set(["ready", "failed"]);
+  const LABELS = { pdf: "PDF", xlsx: "XLSX", json: "submitted JSON" };
+
+  let token = null;
+  let session = 0; // bumped on sign-out: pollers of an older session stop
+  let blobUrls = [];
+  let pageCursors = [null]; // the cursor of each page seen; the last is the current page
+  let nextCursor = null;
+  let pageItems = [];
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value);
+    }
+    node.append(...children);
+    return node;
+  };
+
+  function notify(message) {
+    $("notice").textContent = message;
+  }
+
+  function basic(email, password) {
+    const bytes = new TextEncoder().encode(`${email}:${password}`);
+    return "Basic " + btoa(String.fromCharCode(...bytes));
+  }
+
+  async function api(path, options = {}) {
+    const headers = { ...(options.headers || {}), Authorization: `Bearer ${token}` };
+    const response = await fetch(path, { ...options, headers, credentials: "omit" });
+    if (response.status === 401 && token !== null) {
+      signOut("Your session has ended: sign in again.");
+      throw new Error("signed out");
+    }
+    return response;
+  }
+
+  async function problemOf(response) {
+    try {
+      return await response.json();
+    } catch {
+      return { detail: `the server answered ${response.status}` };
+    }
+  }
+
+  // ------------------------------------------------------------------ sign in and out
+
+  async function signIn(event) {
+    event.preventDefault();
+    const email = $("email").value.trim();
+    const password = $("password").value;
+    const error = $("sign-in-error");
+    error.textContent = "";
+    if (!email || !password) {
+      error.textContent = "Enter your email and password.";
+      return;
+    }
+    let response;
+    try {
+      response = await fetch("/login", {
+        method: "POST",
+        headers: { Authorization: basic(email, password) },
+        credentials: "omit",
+      });
+    } catch {
+      error.textContent = "The service cannot be reached; try again.";
+      return;
+    }
+    if (!response.ok) {
+      const body = await problemOf(response);
+      error.textContent =
+        response.status === 401 ? "Wrong email or password." : body.detail || "Sign-in failed.";
+      return;
+    }
+    token = (await response.json()).token;
+    $("password").value = "";
+    $("sign-in").hidden = true;
+    $("work").hidden = false;
+    $("sign-out").hidden = false;
+    $("who").hidden = false;
+    $("who").textContent = `Signed in as ${email}`;
+    notify("");
+    $("upload-title").setAttribute("tabindex", "-1");
+    $("upload-title").focus();
+    loadPage([null]);
+  }
+
+  function signOut(message) {
+    token = null;
+    session += 1;
+    for (const url of blobUrls) URL.revokeObjectURL(url);
+    blobUrls = [];
+    $("uploads").replaceChildren();
+    $("no-uploads").hidden = false;
+    $("invoices").tBodies[0].replaceChildren();
+    $("paste").value = "";
+    $("search").value = "";
+    closePreview();
+    $("work").hidden = true;
+    $("sign-out").hidden = true;
+    $("who").hidden = true;
+    $("sign-in").hidden = false;
+    notify(message);
+    $("email").focus();
+  }
+
+  // ------------------------------------------------------------------ uploads
+
+  function valueAt(doc, pointer) {
+    if (doc === undefined || !pointer) return undefined;
+    let node = doc;
+    for (const raw of pointer.split("/").slice(1)) {
+      const key = raw.replaceAll("~1", "/").replaceAll("~0", "~");
+      if (node === null || typeof node !== "object" || !(key in node)) return undefined;
+      node = node[key];
+    }
+    return node;
+  }
+
+  function setStatus(card, status, text) {
+    const badge = card.querySelector(".status");
+    badge.dataset.status = status;
+    badge.textContent = text || status;
+  }
+
+  function showProblems(card, body, doc) {
+    const detail = card.querySelector(".detail");
+    detail.textContent = body.detail || "";
+    const list = card.querySelector(".problems");
+    list.replaceChildren();
+    for (const problem of body.problems || []) {
+      const item = el("li", {}, el("code", { text: problem.pointer || "/" }));
+      const value = valueAt(doc, problem.pointer);
+      if (value !== undefined && typeof value !== "object") {
+        item.append(" ", el("span", { class: "value", text: `(is ${JSON.stringify(value)})` }));
+      }
+      item.append(`: ${problem.message}`);
+      list.append(item);
+    }
+  }
+
+  function newCard(name) {
+    const card = el(
+      "li",
+      { class: "card" },
+      el("h3", { text: name }),
+      el(
+        "p",
+        { "aria-live": "polite" },
+        "Status: ",
+        el("span", { class: "status", "data-status": "sending", text: "sending" })
+      ),
+      el("p", { class: "detail error" }),
+      el("ul", { class: "problems" }),
+      el("div", { class: "actions" })
+    );
+    $("no-uploads").hidden = true;
+    $("uploads").prepend(card);
+    return card;
+  }
+
+  async function upload(name, text) {
+    const mine = session;
+    const card = newCard(name);
+    let doc;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      doc = undefined; // the server says what is wrong with it
+    }
+    let response;
+    try {
+      response = await api("/upload", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+        body: text,
+      });
+    } catch (err) {
+      if (mine === session) setStatus(card, "rejected", "not sent: the service cannot be reached");
+      return;
+    }
+    if (mine !== session) return;
+    const body = await problemOf(response);
+    if (response.status !== 202) {
+      setStatus(card, "rejected", `rejected (${response.status})`);
+      showProblems(card, body, doc);
+      return;
+    }
+    card.querySelector("h3").textContent = `Invoice ${body.number} (${name})`;
+    card.dataset.invoiceId = body.invoice_id;
+    setStatus(card, body.status);
+    poll(card, body.invoice_id, mine);
+  }
+
+  async function poll(card, invoiceId, mine) {
+    while (mine === session) {
+      let view;
+      try {
+        const response = await api(`/invoices/${encodeURIComponent(invoiceId)}`);
+        if (response.ok) view = await response.json();
+      } catch {
+        if (mine !== session) return;
+      }
+      if (mine !== session) return;
+      if (view) {
+        setStatus(card, view.status);
+        if (FINAL.has(view.status)) {
+          if (view.status === "failed") {
+            card.querySelector(".detail").textContent = `Reason: ${view.error || "unknown"}`;
+          } else {
+            card.querySelector(".actions").replaceChildren(...fileButtons(view, true));
+          }
+          loadPage(pageCursors);
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  async function uploadFiles(files) {
+    await Promise.all(
+      Array.from(files).map(async (file) => upload(file.name, await file.text()))
+    );
+  }
+
+  // ------------------------------------------------------------------ files
+
+  function fileButtons(view, withPreview) {
+    const buttons = [];
+    const formats = Object.keys(view.files || {});
+    const label = view.number || view.invoice_id;
+    if (withPreview && formats.includes("pdf")) {
+      const preview = el("button", { type: "button", text: "Preview PDF" });
+      preview.addEventListener("click", () => showPreview(view));
+      buttons.push(preview);
+    }
+    for (const fmt of formats) {
+      const name = LABELS[fmt] || fmt.toUpperCase();
+      const button = el("button", {
+        type: "button",
+        class: "link",
+        "aria-label": `Download ${name} of invoice ${label}`,
+        text: `Download ${name}`,
+      });
+      button.addEventListener("click", () => download(view, fmt));
+      buttons.push(button);
+    }
+    return buttons;
+  }
+
+  async function fetchBlob(view, fmt) {
+    const response = await api(`/invoices/${encodeURIComponent(view.invoice_id)}/${fmt}`);
+    if (!response.ok) {
+      notify(`The ${fmt} cannot be fetched: ${(await problemOf(response)).detail || response.status}`);
+      return null;
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename="([^"]+)"/.exec(disposition);
+    return { blob: await response.blob(), name: match ? match[1] : `${view.number}.${fmt}` };
+  }
+
+  function blobUrl(blob) {
+    const url = URL.createObjectURL(blob);
+    blobUrls.push(url);
+    return url;
+  }
+
+  async function download(view, fmt) {
+    const file = await fetchBlob(view, fmt).catch(() => null);
+    if (!file) return;
+    const link = el("a", { href: blobUrl(file.blob), download: file.name, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    notify(`Downloaded ${file.name}.`);
+  }
+
+  async function showPreview(view) {
+    const file = await fetchBlob(view, "pdf").catch(() => null);
+    if (!file) return;
+    const pdf = new Blob([file.blob], { type: "application/pdf" });
+    $("preview-name").textContent = `${file.name}, page 1`;
+    $("preview-frame").src = `${blobUrl(pdf)}#page=1`;
+    $("preview").hidden = false;
+    $("preview-title").setAttribute("tabindex", "-1");
+    $("preview-title").focus();
+  }
+
+  function closePreview() {
+    $("preview-frame").removeAttribute("src");
+    $("preview").hidden = true;
+  }
+
+  // ------------------------------------------------------------------ the list
+
+  async function loadPage(cursors) {
+    const mine = session;
+    const cursor = cursors[cursors.length - 1];
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (cursor) query.set("cursor", cursor);
+    let body;
+    try {
+      const response = await api(`/invoices?${query}`);
+      if (!response.ok) {
+        notify(`The list cannot be loaded: ${(await problemOf(response)).detail}`);
+        return;
+      }
+      body = await response.json();
+    } catch {
+      return;
+    }
+    if (mine !== session) return;
+    pageCursors = cursors;
+    nextCursor = body.next_cursor;
+    pageItems = body.items;
+    $("page-no").textContent = `Page ${cursors.length}`;
+    $("prev-page").disabled = cursors.length < 2;
+    $("next-page").disabled = !nextCursor;
+    renderList();
+  }
+
+  function renderList() {
+    const needle = $("search").value.trim().toLowerCase();
+    const rows = pageItems
+      .filter((v) => !needle || `${v.number} ${v.status}`.toLowerCase().includes(needle))
+      .map((v) =>
+        el(
+          "tr",
+          {},
+          el("td", { text: v.number }),
+          el("td", {}, el("span", { class: "status", "data-status": v.status, text: v.status })),
+          el("td", { text: new Date(v.created_at).toLocaleString() }),
+          el("td", {}, ...(v.status === "ready" ? fileButtons(v, false) : []))
+        )
+      );
+    $("invoices").tBodies[0].replaceChildren(...rows);
+    const shown = rows.length === pageItems.length ? "" : `, ${rows.length} of ${pageItems.length} shown`;
+    $("list-caption").textContent = pageItems.length
+      ? `Newest first${shown}`
+      : "No invoices yet.";
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("sign-in-form").addEventListener("submit", signIn);
+    $("sign-out").addEventListener("click", () => signOut("Signed out."));
+    $("files").addEventListener("change", (event) => {
+      uploadFiles(event.target.files);
+      event.target.value = "";
+    });
+    const drop = $("drop");
+    drop.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
+    });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      drop.classList.remove("over");
+      uploadFiles(event.dataTransfer.files);
+    });
+    $("send-paste").addEventListener("click", () => {
+      const text = $("paste").value;
+      if (!text.trim()) {
+        notify("Paste an invoice's JSON first.");
+        $("paste").focus();
+        return;
+      }
+      upload("pasted JSON", text);
+    });
+    $("close-preview").addEventListener("click", closePreview);
+    $("search").addEventListener("input", renderList);
+    $("refresh").addEventListener("click", () => loadPage(pageCursors));
+    $("prev-page").addEventListener("click", () => loadPage(pageCursors.slice(0, -1)));
+    $("next-page").addEventListener("click", () => loadPage([...pageCursors, nextCursor]));
+    $("email").focus();
+  });
+})();

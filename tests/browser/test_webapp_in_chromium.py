@@ -1,0 +1,363 @@
+"""The web app in a real browser: Debian's headless Chromium (/usr/bin/chromium) driven by
+Playwright, against ``invoiceflow dev`` (a subprocess on a free port with its own data). Sign
+in, upload a valid and an invalid invoice, see the problems, wait for ready, preview and
+download the PDF, page and search the list, sign out; the same by keyboard only; files dropped
+on the drop zone, the preview's blob of application/pdf, and an axe-core scan with no serious
+or critical violation. Without Chromium (or Playwright, or the axe-core
+package: ``npm ci`` in tests/fixtures/browser) these skip, or fail when CI is set.
+
+``WEBAPP_SCREENSHOT=docs/webapp.png`` makes the axe test save its screenshot there (README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from invoiceflow.webapp import CONTENT_SECURITY_POLICY
+from support.api import EXAMPLES, ROOT
+from support.devprocess import BIN, Dev
+from support.services import fail_or_skip
+
+#: one worker runs them all, on one browser and one ``invoiceflow dev``
+pytestmark = pytest.mark.xdist_group("browser")
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: no sandbox (root in a container), no GPU, and no network but the page's own
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = ROOT / "tests" / "fixtures" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+#: what would leave the machine (blob:, data: and the browser's own chrome: pages stay in it)
+NETWORK = ("http:", "https:", "ws:", "wss:")
+EMAIL, PASSWORD = "web@example.com", "a-web-password-long-enough"
+READY_MS = 90_000
+
+
+def _document(number: str, **changes: Any) -> str:
+    doc = json.loads((EXAMPLES / "minimal.json").read_text())
+    return json.dumps({**doc, "number": number, **changes})
+
+
+#: an invoice the API refuses: a quantity that is not a number, a currency that is no code
+INVALID = _document(
+    "WEB-BAD",
+    currency="EURO",
+    items=[{"description": "Consulting", "quantity": "two", "unit_price": "150.00"}],
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        fail_or_skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not AXE.exists():
+        fail_or_skip("axe-core is missing (npm ci in tests/fixtures/browser)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        fail_or_skip("playwright is not installed (bash scripts/install.sh test)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    """``invoiceflow dev`` with the embedded backends and one user."""
+    tmp = tmp_path_factory.mktemp("webapp")
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp / "data"),
+        "LOG_LEVEL": "WARNING",
+        "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256",
+    }
+    for name in (
+        "DATABASE_URL",
+        "MONGODB_URL",
+        "RABBITMQ_URL",
+        "K_SINK",
+        "PUBLIC_BASE_URL",
+        "SENDGRID_API_KEY",
+        "MAIL_OUTBOX_DIR",
+        "INVOICE_FORMATS",
+    ):
+        env.pop(name, None)
+    added = subprocess.run(
+        [str(BIN / "invoiceflow"), "users", "add", EMAIL, "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    server = Dev(env, tmp / "dev.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser: Any, dev: Dev, tmp_path: Path) -> Iterator[Any]:
+    """A fresh context (no state shared between tests) that records console errors and
+    every request that leaves the product's origin."""
+    context = browser.new_context(accept_downloads=True, bypass_csp=False)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    tab.errors, tab.foreign = [], []
+    tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.on(
+        "request",
+        lambda r: (
+            tab.foreign.append(r.url)
+            if r.url.startswith(NETWORK) and not r.url.startswith(dev.url + "/")
+            else None
+        ),
+    )
+    yield tab
+    context.close()
+    assert not tab.foreign, tab.foreign
+
+
+def _sign_in(page: Any, dev: Dev) -> None:
+    page.goto(dev.url + "/")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {EMAIL}").wait_for()
+
+
+def _files(tmp_path: Path, **documents: str) -> list[str]:
+    paths = []
+    for name, text in documents.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(text)
+        paths.append(str(path))
+    return paths
+
+
+def _card(page: Any, number: str) -> Any:
+    return page.locator("#uploads .card", has_text=number)
+
+
+def _token(dev: Dev) -> dict[str, str]:
+    r = requests.post(f"{dev.url}/login", auth=(EMAIL, PASSWORD), timeout=30)
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_sign_in_upload_see_problems_wait_for_ready_download_and_sign_out(
+    page: Any, dev: Dev, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+    from pypdf import PdfReader
+
+    response = page.goto(dev.url + "/")
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    _sign_in(page, dev)
+
+    # one drop of two files: a valid invoice and one the API refuses
+    page.locator("#files").set_input_files(_files(tmp_path, good=_document("WEB-1"), bad=INVALID))
+    bad = page.locator("#uploads .card", has_text="bad.json")
+    expect(bad.locator(".status")).to_have_text("rejected (422)")
+    problems = bad.locator(".problems li")
+    expect(problems.first).to_be_visible()
+    pointers = problems.locator("code").all_inner_texts()
+    assert "/items/0/quantity" in pointers, pointers
+    assert "/currency" in pointers, pointers
+    expect(bad.locator(".problems li", has_text="/currency")).to_contain_text('(is "EURO")')
+
+    good = _card(page, "WEB-1")
+    expect(good.locator(".status")).to_have_text("ready", timeout=READY_MS)
+    assert good.locator("p[aria-live]").count() == 1  # the status is announced
+
+    # page 1 of the PDF, as a blob: URL of application/pdf in the preview frame
+    good.get_by_role("button", name="Preview PDF").click()
+    frame = page.locator("#preview-frame")
+    expect(frame).to_have_attribute("src", re.compile(r"^blob:"))
+    src = frame.get_attribute("src")
+    assert any(f.url == src for f in page.frames), [f.url for f in page.frames]
+
+    with page.expect_download() as download:
+        good.get_by_role("button", name="Download PDF").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    assert "WEB-1" in PdfReader(BytesIO(pdf)).pages[0].extract_text()
+    assert download.value.suggested_filename.endswith(".pdf")
+    with page.expect_download() as download:
+        good.get_by_role("button", name="Download XLSX").click()
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"
+
+    # pasted JSON goes the same way
+    page.get_by_label("Or paste an invoice's JSON").fill(_document("WEB-PASTED"))
+    page.get_by_role("button", name="Upload pasted JSON").click()
+    expect(_card(page, "WEB-PASTED").locator(".status")).to_have_text("ready", timeout=READY_MS)
+
+    # the list: paging (10 a page) and the search over number and status
+    auth = _token(dev)
+    for n in range(10):
+        r = requests.post(
+            f"{dev.url}/upload",
+            data=_document(f"WEB-LIST-{n:02d}"),
+            headers={**auth, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert r.status_code == 202
+    page.get_by_role("button", name="Refresh").click()
+    rows = page.locator("#invoices tbody tr")
+    expect(rows).to_have_count(10)
+    expect(page.locator("#page-no")).to_have_text("Page 1")
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#page-no")).to_have_text("Page 2")
+    expect(rows).to_have_count(2)  # WEB-1 and WEB-PASTED, the oldest
+    page.get_by_label("Search this page by number or status").fill("pasted")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("WEB-PASTED")
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.locator("#page-no")).to_have_text("Page 1")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#work")).to_be_hidden()
+    assert page.locator("#uploads .card").count() == 0
+    assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
+
+
+def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(dev.url + "/")
+    keys = page.keyboard
+
+    def focused() -> str:
+        return str(page.evaluate("document.activeElement.id"))
+
+    def tab_to(element_id: str, key: str = "Tab") -> None:
+        for _ in range(20):
+            if focused() == element_id:
+                return
+            keys.press(key)
+        raise AssertionError(f"{key} never reaches #{element_id}")
+
+    keys.press("Tab")  # from the page: the skip link, then the form
+    tab_to("email")
+    keys.type(EMAIL)
+    keys.press("Tab")
+    assert focused() == "password"
+    keys.type(PASSWORD)
+    keys.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Sign in"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    keys.press("Enter")
+    page.get_by_text(f"Signed in as {EMAIL}").wait_for()
+    assert focused() == "upload-title"  # focus moves to what comes next
+
+    keys.press("Tab")
+    assert focused() == "files"
+    with page.expect_file_chooser() as chooser:
+        keys.press("Space")
+    chooser.value.set_files(_files(tmp_path, keyboard=_document("WEB-KEYS")))
+    expect(_card(page, "WEB-KEYS").locator(".status")).to_have_text("ready", timeout=READY_MS)
+
+    assert focused() == "files"  # the focus stays where it was
+    keys.press("Tab")
+    assert focused() == "paste"
+    keys.insert_text(INVALID)
+    keys.press("Tab")
+    assert focused() == "send-paste"
+    keys.press("Space")
+    expect(page.locator("#uploads .card", has_text="pasted JSON").locator(".status")).to_have_text(
+        "rejected (422)"
+    )
+
+    tab_to("sign-out", "Shift+Tab")
+    keys.press("Enter")
+    expect(page.locator("#sign-in")).to_be_visible()
+    assert focused() == "email"
+
+
+def _serious(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_axe_finds_no_serious_violation(browser: Any, dev: Dev) -> None:
+    """axe-core is injected into the page, so this context bypasses the page's CSP."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1100, "height": 1200})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(dev.url + "/")
+        assert _serious(page) == []
+        _sign_in(page, dev)
+        # dropped on the drop zone, as a person drags files from their desktop
+        dropped = page.evaluate_handle(
+            """(files) => {
+                const transfer = new DataTransfer();
+                for (const [name, text] of files) {
+                    transfer.items.add(new File([text], name, { type: "application/json" }));
+                }
+                return transfer;
+            }""",
+            [["invoice.json", _document("WEB-AXE")], ["broken.json", INVALID]],
+        )
+        page.locator("#drop").dispatch_event("drop", {"dataTransfer": dropped})
+        expect(_card(page, "WEB-AXE").locator(".status")).to_have_text("ready", timeout=READY_MS)
+        expect(
+            page.locator("#uploads .card", has_text="broken.json").locator(".problems li").first
+        ).to_be_visible()
+        page.get_by_role("button", name="Refresh").click()
+        expect(page.locator("#invoices tbody tr").first).to_be_visible()
+        # the preview is page 1 of the PDF, as a blob: URL of application/pdf (the fetch needs
+        # this context's bypass: the page's policy allows connect-src 'self' only)
+        _card(page, "WEB-AXE").get_by_role("button", name="Preview PDF").click()
+        expect(page.locator("#preview-frame")).to_have_attribute("src", re.compile(r"^blob:"))
+        kind, head = page.evaluate(
+            """async () => {
+                const src = document.getElementById('preview-frame').src;
+                const blob = await (await fetch(src)).blob();
+                return [blob.type, await blob.slice(0, 5).text()];
+            }"""
+        )
+        assert (kind, head) == ("application/pdf", "%PDF-")
+        time.sleep(0.5)
+        assert _serious(page) == []
+        shot = page.screenshot()
+        target = os.environ.get("WEBAPP_SCREENSHOT")
+        if target:
+            Path(target).write_bytes(shot)
+    finally:
+        context.close()
