@@ -147,10 +147,6 @@ class LocalRuntime:
             return _json(
                 start_response, "200 OK" if status == 200 else "503 Service Unavailable", body
             )
-        if path == "/":
-            return _json(
-                start_response, "200 OK", {"status": "ok", "paths": [r.path for r in self.routes]}
-            )
         return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
 
     def readiness(self) -> dict[str, str]:
