@@ -369,10 +369,31 @@ def one_start(env: FunctionEnv, function: str) -> dict[str, Any]:
     }
 
 
-def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
-    """sys.modules of the function after its first request (bench/_serve.py)."""
+def _bench_modules(port: int) -> list[str]:
+    """The function's ``sys.modules`` (bench/_serve.py), asked without proxies; a busy machine
+    can drop the answer, so it is asked up to three times, and a wrong answer is reported."""
     import requests
 
+    answer = "no answer"
+    with requests.Session() as session:
+        session.trust_env = False
+        for _ in range(3):
+            try:
+                r = session.get(f"http://127.0.0.1:{port}/__bench/modules", timeout=30)
+            except requests.RequestException as exc:
+                answer = repr(exc)
+                time.sleep(0.5)
+                continue
+            if r.status_code == 200 and r.headers.get("Content-Type") == "application/json":
+                names: list[str] = r.json()
+                return names
+            answer = f"{r.status_code} {r.headers.get('Content-Type')} {r.text[:200]!r}"
+            time.sleep(0.5)
+    raise RuntimeError(f"/__bench/modules on port {port} answered {answer}")
+
+
+def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
+    """sys.modules of the function after its first request (bench/_serve.py)."""
     request = env.request_for(function)
     port = free_port()
     t0 = time.perf_counter()
@@ -397,7 +418,9 @@ def modules_of(env: FunctionEnv, function: str) -> dict[str, Any]:
         status, answer = _send(port, request, time.monotonic() + 60)
         elapsed = time.perf_counter() - t0
         rss, pss = rss_mb(proc.pid), pss_mb(proc.pid)
-        modules = requests.get(f"http://127.0.0.1:{port}/__bench/modules", timeout=30).json()
+        if proc.poll() is not None:  # another process answered on its port
+            raise RuntimeError(f"the {function} process exited ({proc.returncode}) on {port}")
+        modules = _bench_modules(port)
     finally:
         _stop(proc)
     top = {m.split(".")[0] for m in modules}
