@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from io import BytesIO
@@ -25,7 +24,7 @@ import requests
 
 from invoiceflow.webapp import CONTENT_SECURITY_POLICY
 from support.api import EXAMPLES, ROOT
-from support.devprocess import BIN, Dev
+from support.devprocess import Dev, add_user, embedded_env
 from support.services import fail_or_skip
 
 #: one worker runs them all, on one browser and one ``invoiceflow dev``
@@ -84,33 +83,8 @@ def browser() -> Iterator[Any]:
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     """``invoiceflow dev`` with the embedded backends and one user."""
     tmp = tmp_path_factory.mktemp("webapp")
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp / "data"),
-        "LOG_LEVEL": "WARNING",
-        "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256",
-    }
-    for name in (
-        "DATABASE_URL",
-        "MONGODB_URL",
-        "RABBITMQ_URL",
-        "K_SINK",
-        "PUBLIC_BASE_URL",
-        "SENDGRID_API_KEY",
-        "MAIL_OUTBOX_DIR",
-        "INVOICE_FORMATS",
-    ):
-        env.pop(name, None)
-    added = subprocess.run(
-        [str(BIN / "invoiceflow"), "users", "add", EMAIL, "--password-stdin"],
-        input=f"{PASSWORD}\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+    env = embedded_env(tmp / "data")
+    add_user(env, EMAIL, PASSWORD)
     server = Dev(env, tmp / "dev.log").start()
     try:
         yield server

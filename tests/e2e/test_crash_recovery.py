@@ -7,8 +7,6 @@ sent once the in-memory broker took them, and the broker lost them with the proc
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ import pytest
 import requests
 
 from support.api import EXAMPLES
-from support.devprocess import BIN, Dev, query, wait_until_ready
+from support.devprocess import Dev, add_user, embedded_env, query, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -35,38 +33,13 @@ UPLOADS, CLIENTS, KILL_AFTER = 32, 4, 10
 )
 def dev_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The embedded defaults, or Postgres and a RabbitMQ node of the test's own."""
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "LOG_LEVEL": "WARNING",
-        "JWT_SECRET": "a-dev-secret-that-is-long-enough-for-hs256",
-    }
-    for name in (
-        "DATABASE_URL",
-        "MONGODB_URL",
-        "RABBITMQ_URL",
-        "K_SINK",
-        "PUBLIC_BASE_URL",
-        "SENDGRID_API_KEY",
-        "MAIL_OUTBOX_DIR",
-        "INVOICE_FORMATS",
-    ):
-        env.pop(name, None)
+    env = embedded_env(tmp_path / "data")
     if request.param != "embedded":
         env["DATABASE_URL"] = str(request.getfixturevalue("postgres_url"))
         env["RABBITMQ_URL"] = request.getfixturevalue("rabbit_node").url
         # the killed process's claims free up after this (the shortest allowed lease)
         env["OUTBOX_CLAIM_SECONDS"] = "11"
-    added = subprocess.run(
-        [str(BIN / "invoiceflow"), "users", "add", "crash@example.com", "--password-stdin"],
-        input=f"{PASSWORD}\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
+    add_user(env, "crash@example.com", PASSWORD)
     yield env
 
 

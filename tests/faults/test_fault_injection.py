@@ -13,7 +13,6 @@ Run by CI apart from the main suite (it takes minutes): ``.venv/bin/pytest -m fa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -29,7 +28,7 @@ import requests
 
 from invoiceflow_local.delivery import DEFAULT_WORKERS
 from support.api import EXAMPLES
-from support.devprocess import BIN, Dev, query, wait_until_ready
+from support.devprocess import BIN, Dev, add_user, embedded_env, query, wait_until_ready
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -115,34 +114,13 @@ def _login(dev: Dev) -> dict[str, str]:
 
 
 def _env(tmp_path: Path, sendgrid: FakeSendGrid, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "LOG_LEVEL": "WARNING",
-        "JWT_SECRET": "a-fault-test-secret-long-enough-for-hs256",
-        "SENDGRID_API_KEY": "SG.fault-test",
-        "SENDGRID_HOST": sendgrid.url,
+    env = embedded_env(
+        tmp_path / "data",
+        SENDGRID_API_KEY="SG.fault-test",
+        SENDGRID_HOST=sendgrid.url,
         **extra,
-    }
-    for name in (
-        "MONGODB_URL",
-        "K_SINK",
-        "PUBLIC_BASE_URL",
-        "MAIL_OUTBOX_DIR",
-        "INVOICE_FORMATS",
-        *(n for n in ("DATABASE_URL", "RABBITMQ_URL") if n not in extra),
-    ):
-        env.pop(name, None)
-    added = subprocess.run(
-        [str(BIN / "invoiceflow"), "users", "add", "faults@example.com", "--password-stdin"],
-        input=f"{PASSWORD}\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
     )
-    assert added.returncode == 0, added.stderr
+    add_user(env, "faults@example.com", PASSWORD)
     return env
 
 

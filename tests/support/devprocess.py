@@ -3,6 +3,7 @@ its database: for the crash and fault-injection tests."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,48 @@ import requests
 from support.services import free_port
 
 BIN = Path(sys.executable).parent
+
+
+#: what a caller's shell may hold that would point a test's runtime at other servers, keys,
+#: links, mail or formats
+_CALLER_SETTINGS = (
+    "DATABASE_URL",
+    "MONGODB_URL",
+    "RABBITMQ_URL",
+    "K_SINK",
+    "PUBLIC_BASE_URL",
+    "SENDGRID_API_KEY",
+    "MAIL_OUTBOX_DIR",
+    "INVOICE_FORMATS",
+)
+
+
+def embedded_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """This process's environment for an ``invoiceflow`` subprocess on the embedded defaults
+    under ``data_dir`` (warnings only, a fixed development key), with ``settings`` on top; none
+    of the caller's server URLs, keys or mail settings that ``settings`` does not give."""
+    env = {k: v for k, v in os.environ.items() if k not in _CALLER_SETTINGS}
+    env.update(
+        DATA_DIR=str(data_dir),
+        LOG_LEVEL="WARNING",
+        JWT_SECRET="a-dev-secret-that-is-long-enough-for-hs256",
+    )
+    env.update(settings)
+    return env
+
+
+def add_user(env: dict[str, str], email: str, password: str) -> None:
+    """``invoiceflow users add EMAIL --password-stdin`` in ``env``."""
+    added = subprocess.run(
+        [str(BIN / "invoiceflow"), "users", "add", email, "--password-stdin"],
+        input=f"{password}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
 
 
 class Dev:
