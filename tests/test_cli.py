@@ -273,6 +273,16 @@ def test_help_and_version_from_the_installed_command() -> None:
         (["db", "migrate", "--force"], 2, "invoiceflow db migrate: unknown argument(s): --force"),
         (["dev", "--port", "http"], 2, "invoiceflow dev: --port takes a whole number, not 'http'"),
         (
+            ["dev", "--port", "70000"],
+            2,
+            "invoiceflow dev: --port must be from 0 to 65535, not 70000",
+        ),
+        (
+            ["render", "x.json", "--out", "o", "--max-bytes", "0"],
+            2,
+            "invoiceflow render: --max-bytes must be at least 1, not 0",
+        ),
+        (
             ["users", "add", "ann@example.com"],
             2,
             "invoiceflow users add: no terminal to ask for the password: "
@@ -390,3 +400,11 @@ def test_the_dev_banner_names_its_data_folder_and_an_invoice_file_that_exists(
     upload = next(line for line in banner(runtime, tmp_path).splitlines() if "/upload" in line)
     named = Path(upload.split("file=@", 1)[1].split("'", 1)[0])
     assert named == DEMO_INVOICE and named.is_file()
+
+
+def test_render_says_when_nothing_was_rendered(tmp_path: Path) -> None:
+    result = run("render", str(tmp_path / "missing.json"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "1 of 1 file(s) had problems; none was rendered", result.stderr
+    assert "Traceback" not in result.stderr

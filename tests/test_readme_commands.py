@@ -8,7 +8,6 @@ the placeholders the document defines (``BASE=``, ``BROKER=``) are set to the st
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support.devprocess import Dev
+from support.devprocess import Dev, embedded_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -123,14 +122,9 @@ def session_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[tuple[Dev, dict[str, str]]]:
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "EVENT_PRODUCER_KEYS": _producer_keys(),
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("MONGODB_URL", None)
-    env.pop("RABBITMQ_URL", None)
+    # none of the caller's servers, mail keys or links: the README runs on the embedded defaults
+    env = embedded_env(tmp_path / "data", EVENT_PRODUCER_KEYS=_producer_keys())
+    env.pop("JWT_SECRET")  # as a reader's shell: dev makes a development key
     runtime = Dev(env, tmp_path / "dev.log", cwd=tmp_path).start()
     try:
         yield runtime, env

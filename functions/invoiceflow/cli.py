@@ -10,7 +10,7 @@ import re
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -79,7 +79,25 @@ class CommandParser(argparse.ArgumentParser):
             return f"{m[1]} needs a value"
         if m := re.fullmatch(r"unrecognized arguments: (.*)", message):
             return f"unknown argument(s): {m[1]}"
+        if m := re.fullmatch(r"argument (.+?): ((?:takes|must be) .*)", message):
+            return f"{m[1]} {m[2]}"  # whole_number's errors read as a sentence
         return re.sub(r"^argument (.+?): ", r"\1: ", message)
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argument type: a whole number from ``low`` (to ``high``), else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a whole number, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {span}, not {value}")
+        return value
+
+    return parse
 
 
 def package_version() -> str:
@@ -227,7 +245,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"{name}: {problem}", file=sys.stderr)
     if failed:
         print(
-            f"{len(failed)} of {total} file(s) had problems; the others were rendered",
+            f"{len(failed)} of {total} file(s) had problems; "
+            + ("none was rendered" if len(failed) == total else "the others were rendered"),
             file=sys.stderr,
         )
         return 1
@@ -413,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-bytes",
-        type=int,
+        type=whole_number(1),
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help=f"largest accepted file in bytes (default: {DEFAULT_MAX_BYTES})",

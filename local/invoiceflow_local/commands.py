@@ -9,7 +9,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from invoiceflow.cli import add_command
+from invoiceflow.cli import add_command, whole_number
+
+#: a TCP port (0: any free one)
+PORT = whole_number(0, 65535)
 
 #: the settings that shape the local runtime (every other one of README.md's table applies too)
 RUNTIME_ENV = (
@@ -48,7 +51,7 @@ def add_dev(sub: Any) -> None:
         help="the address to listen on (default: 127.0.0.1, this machine only; "
         "0.0.0.0: every network)",
     )
-    p.add_argument("--port", type=int, default=8080, help="the public port (default: 8080)")
+    p.add_argument("--port", type=PORT, default=8080, help="the public port (default: 8080)")
     p.set_defaults(func=cmd_dev)
 
 
@@ -71,7 +74,7 @@ def add_demo(sub: Any) -> None:
         help="the folder the files are written to (default: out)",
     )
     p.add_argument(
-        "--port", type=int, default=0, help="the port to listen on (default: 0, any free port)"
+        "--port", type=PORT, default=0, help="the port to listen on (default: 0, any free port)"
     )
     p.set_defaults(func=cmd_demo)
 

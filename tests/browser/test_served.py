@@ -58,7 +58,9 @@ def test_the_page_loads_only_its_own_assets(download_client: Any) -> None:
 def test_nothing_else_is_served(download_client: Any, path: str) -> None:
     r = download_client.get(path)
     assert r.status_code in (401, 404), r.status_code
-    assert "Content-Security-Policy" not in r.headers or r.status_code != 200
+    # a problem, never a file: no page, no asset, no source text
+    assert r.headers["Content-Type"] == "application/problem+json", r.headers["Content-Type"]
+    assert r.get_json()["status"] == r.status_code
 
 
 def test_app_redirects_to_the_page_and_other_methods_are_refused(download_client: Any) -> None:

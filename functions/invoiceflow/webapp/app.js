@@ -5,6 +5,8 @@
 
 (() => {
   const POLL_MS = 1000;
+  // a status that cannot be read this many times in a row stops being polled
+  const POLL_GIVE_UP = 5;
   const PAGE_SIZE = 10;
   const FINAL = new Set(["ready", "failed"]);
   const LABELS = { pdf: "PDF", xlsx: "XLSX", json: "submitted JSON" };
@@ -15,6 +17,8 @@
   let pageCursors = [null]; // the cursor of each page seen; the last is the current page
   let nextCursor = null;
   let pageItems = [];
+  let listSeq = 0; // the newest list request: an older answer arriving late is not drawn
+  let previewOpener = null; // the button that opened the preview gets the focus back
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs = {}, ...children) => {
@@ -104,6 +108,15 @@
     $("uploads").replaceChildren();
     $("no-uploads").hidden = false;
     $("invoices").tBodies[0].replaceChildren();
+    pageItems = [];
+    pageCursors = [null];
+    nextCursor = null;
+    listSeq += 1;
+    $("page-no").textContent = "";
+    $("prev-page").disabled = true;
+    $("next-page").disabled = true;
+    $("list-caption").textContent = "";
+    $("sign-in-error").textContent = "";
     $("paste").value = "";
     $("search").value = "";
     closePreview();
@@ -183,7 +196,7 @@
     try {
       response = await api("/upload", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+        headers: { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey() },
         body: text,
       });
     } catch (err) {
@@ -203,17 +216,35 @@
     poll(card, body.invoice_id, mine);
   }
 
+  function idempotencyKey() {
+    // crypto.randomUUID exists only in secure contexts (https, localhost); a LAN address over
+    // http has getRandomValues only
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+      b.toString(16).padStart(2, "0")
+    ).join("");
+  }
+
   async function poll(card, invoiceId, mine) {
+    let misses = 0;
     while (mine === session) {
       let view;
       try {
         const response = await api(`/invoices/${encodeURIComponent(invoiceId)}`);
         if (response.ok) view = await response.json();
       } catch {
-        if (mine !== session) return;
+        view = undefined;
       }
       if (mine !== session) return;
-      if (view) {
+      if (!view) {
+        misses += 1;
+        if (misses >= POLL_GIVE_UP) {
+          card.querySelector(".detail").textContent =
+            "Status unknown: the service did not answer; the invoice list shows it once it does.";
+          return;
+        }
+      } else {
+        misses = 0;
         setStatus(card, view.status);
         if (FINAL.has(view.status)) {
           if (view.status === "failed") {
@@ -225,13 +256,17 @@
           return;
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS * 2 ** misses));
     }
   }
 
   async function uploadFiles(files) {
+    const mine = session;
     await Promise.all(
-      Array.from(files).map(async (file) => upload(file.name, await file.text()))
+      Array.from(files).map(async (file) => {
+        const text = await file.text();
+        if (mine === session) await upload(file.name, text);
+      })
     );
   }
 
@@ -243,7 +278,7 @@
     const label = view.number || view.invoice_id;
     if (withPreview && formats.includes("pdf")) {
       const preview = el("button", { type: "button", text: "Preview PDF" });
-      preview.addEventListener("click", () => showPreview(view));
+      preview.addEventListener("click", () => showPreview(view, preview));
       buttons.push(preview);
     }
     for (const fmt of formats) {
@@ -277,19 +312,30 @@
     return url;
   }
 
+  function revoke(url) {
+    URL.revokeObjectURL(url);
+    blobUrls = blobUrls.filter((u) => u !== url);
+  }
+
   async function download(view, fmt) {
+    const mine = session;
     const file = await fetchBlob(view, fmt).catch(() => null);
-    if (!file) return;
-    const link = el("a", { href: blobUrl(file.blob), download: file.name, hidden: "" });
+    if (!file || mine !== session) return;
+    const url = blobUrl(file.blob);
+    const link = el("a", { href: url, download: file.name, hidden: "" });
     document.body.append(link);
     link.click();
     link.remove();
+    setTimeout(() => revoke(url), 10000); // the browser has taken the file by then
     notify(`Downloaded ${file.name}.`);
   }
 
-  async function showPreview(view) {
+  async function showPreview(view, opener) {
+    const mine = session;
     const file = await fetchBlob(view, "pdf").catch(() => null);
-    if (!file) return;
+    if (!file || mine !== session) return;
+    closePreview(false);
+    previewOpener = opener;
     const pdf = new Blob([file.blob], { type: "application/pdf" });
     $("preview-name").textContent = `${file.name}, page 1`;
     $("preview-frame").src = `${blobUrl(pdf)}#page=1`;
@@ -298,15 +344,20 @@
     $("preview-title").focus();
   }
 
-  function closePreview() {
+  function closePreview(returnFocus) {
+    const src = $("preview-frame").getAttribute("src");
+    if (src) revoke(src.split("#")[0]);
     $("preview-frame").removeAttribute("src");
     $("preview").hidden = true;
+    if (returnFocus && previewOpener && previewOpener.isConnected) previewOpener.focus();
+    previewOpener = null;
   }
 
   // ------------------------------------------------------------------ the list
 
   async function loadPage(cursors) {
     const mine = session;
+    const seq = ++listSeq;
     const cursor = cursors[cursors.length - 1];
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (cursor) query.set("cursor", cursor);
@@ -314,14 +365,15 @@
     try {
       const response = await api(`/invoices?${query}`);
       if (!response.ok) {
-        notify(`The list cannot be loaded: ${(await problemOf(response)).detail}`);
+        const detail = (await problemOf(response)).detail || response.status;
+        if (mine === session && seq === listSeq) notify(`The list cannot be loaded: ${detail}`);
         return;
       }
       body = await response.json();
     } catch {
       return;
     }
-    if (mine !== session) return;
+    if (mine !== session || seq !== listSeq) return;
     pageCursors = cursors;
     nextCursor = body.next_cursor;
     pageItems = body.items;
@@ -361,6 +413,9 @@
       uploadFiles(event.target.files);
       event.target.value = "";
     });
+    // a file dropped outside the drop zone must not navigate away (the session is in memory)
+    document.addEventListener("dragover", (event) => event.preventDefault());
+    document.addEventListener("drop", (event) => event.preventDefault());
     const drop = $("drop");
     drop.addEventListener("dragover", (event) => {
       event.preventDefault();
@@ -381,7 +436,7 @@
       }
       upload("pasted JSON", text);
     });
-    $("close-preview").addEventListener("click", closePreview);
+    $("close-preview").addEventListener("click", () => closePreview(true));
     $("search").addEventListener("input", renderList);
     $("refresh").addEventListener("click", () => loadPage(pageCursors));
     $("prev-page").addEventListener("click", () => loadPage(pageCursors.slice(0, -1)));
