@@ -6,7 +6,6 @@ are package data)."""
 from __future__ import annotations
 
 import ast
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from support.api import EXAMPLES
-from support.devprocess import Dev, wait_until_ready
+from support.devprocess import Dev, embedded_env, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / "local"
@@ -145,19 +144,8 @@ def test_invoiceflow_dev_runs_from_the_installed_wheels(
     )
     elsewhere = tmp_path / "elsewhere"  # no knative/, no functions/ here
     elsewhere.mkdir()
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DATABASE_", "MONGODB_", "RABBITMQ_", "K_SINK", "KNATIVE_"))
-    }
-    env.update(
-        PYTHONPATH=str(site),  # not the checkout's functions/ or tests/
-        DATA_DIR=str(tmp_path / "data"),
-        LOG_LEVEL="WARNING",
-        JWT_SECRET="a-wheel-secret-that-is-long-enough-for-hs256",
-    )
-    for name in ("PUBLIC_BASE_URL", "SENDGRID_API_KEY", "INVOICE_FORMATS", "MAIL_OUTBOX_DIR"):
-        env.pop(name, None)
+    # not the checkout's functions/ or tests/
+    env = embedded_env(tmp_path / "data", PYTHONPATH=str(site))
     # both packages come from the installed wheels, not from the checkout
     where = subprocess.run(
         [

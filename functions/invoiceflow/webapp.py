@@ -47,9 +47,13 @@ def serves(path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _file(name: str) -> bytes | None:
+def _file(name: str) -> tuple[bytes, str] | None:
+    """The file's bytes and ETag, read and hashed once per process."""
     entry = resources.files("invoiceflow").joinpath("webapp", name)
-    return entry.read_bytes() if entry.is_file() else None
+    if not entry.is_file():
+        return None
+    data = entry.read_bytes()
+    return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 def serve(request: Request, path: str) -> Response:
@@ -62,10 +66,10 @@ def serve(request: Request, path: str) -> Response:
         name = path.removeprefix(naming.WEBAPP_ASSETS_PATH + "/")
         if not _ASSET.match(name):
             raise NotFound("no such web app file")
-    data = _file(name)
-    if data is None:
+    found = _file(name)
+    if found is None:
         raise NotFound("no such web app file")
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    data, etag = found
     headers = {
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "X-Content-Type-Options": "nosniff",

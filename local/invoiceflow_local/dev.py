@@ -248,16 +248,19 @@ class LocalRuntime:
         while not self._stopping.wait(wait):
             try:
                 relay(get_context(), raise_failure=True)
-                failures, wait = 0, self.relay_interval
-                continue
             except InvoiceflowError as exc:
-                failures += 1
-                wait = min(RELAY_BACKOFF_MAX, self.relay_interval * 2.0**failures)
+                failures, wait = self._relay_backoff(failures)
                 log.warning("outbox relay: %s; next try in %.0f s", exc, wait)
             except Exception:
-                failures += 1
-                wait = min(RELAY_BACKOFF_MAX, self.relay_interval * 2.0**failures)
+                failures, wait = self._relay_backoff(failures)
                 log.exception("outbox relay failed; next try in %.0f s", wait)
+            else:
+                failures, wait = 0, self.relay_interval
+
+    def _relay_backoff(self, failures: int) -> tuple[int, float]:
+        """One more failure, and the wait before the next try (doubling, capped)."""
+        failures += 1
+        return failures, min(RELAY_BACKOFF_MAX, self.relay_interval * 2.0**failures)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from invoiceflow import accounts, events, naming
+from invoiceflow import accounts, events
 from invoiceflow.context import get_context
 from invoiceflow.errors import Unavailable
 from invoiceflow.outbox import relay
@@ -21,6 +21,7 @@ from invoiceflow_local import dev
 from invoiceflow_local.dev import RELAY_BACKOFF_MAX, LocalRuntime
 from support.api import EXAMPLES, Person, Sink, example
 from support.brokerkit import Running, Services, trigger_yaml, write_manifests
+from support.devprocess import wait_until_ready
 
 PASSWORD = "correct horse battery staple"
 
@@ -66,11 +67,8 @@ def test_one_upload_to_ready_logs_no_warning(
             timeout=30,
         )
         assert r.status_code == 202, r.text
-        url = naming.invoice_url(runtime.url, r.json()["invoice_id"])
-        deadline = time.monotonic() + 60
-        while requests.get(url, headers=auth, timeout=30).json()["status"] != "ready":
-            assert time.monotonic() < deadline, "the invoice did not become ready"
-            time.sleep(0.1)
+        stuck = wait_until_ready(runtime.url, auth, [r.json()["invoice_id"]], timeout=60)
+        assert stuck == {}, f"the invoice did not become ready: {stuck}"
         outbox = get_context().settings.mail_outbox_dir
         deadline = time.monotonic() + 30
         while not list(outbox.glob("*.eml")):

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from invoiceflow import naming
 from support.services import free_port
 
 BIN = Path(sys.executable).parent
@@ -147,7 +148,7 @@ def wait_until_ready(
     statuses: dict[str, Any] = {}
     while waiting and time.monotonic() < deadline:
         for invoice_id in sorted(waiting):
-            r = requests.get(f"{url}/invoices/{invoice_id}", headers=auth, timeout=30)
+            r = requests.get(naming.invoice_url(url, invoice_id), headers=auth, timeout=30)
             statuses[invoice_id] = r.json().get("status") if r.ok else r.status_code
             if statuses[invoice_id] == "ready":
                 waiting.discard(invoice_id)
