@@ -16,6 +16,12 @@ from typing import Any
 
 import pytest
 
+# The image installs no lxml, so openpyxl writes workbooks with the standard library there;
+# lxml is here only for the e-invoice tests (the CII XSD, factur-x). openpyxl decides when it
+# is first imported, so the switch comes before anything imports it, and subprocesses inherit
+# it.
+os.environ["OPENPYXL_LXML"] = "False"
+
 from invoiceflow.context import get_context, reset_context
 from support.api import (
     PRODUCER_KEY_ID,

@@ -26,14 +26,96 @@ class Logo:
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
 
+#: the document types (EN 16931 BT-3, UNTDID 1001 codes in :data:`DOCUMENT_TYPE_CODES`)
+DocumentType = Literal["invoice", "credit_note", "corrected"]
+DOCUMENT_TYPE_CODES: dict[str, str] = {"invoice": "380", "credit_note": "381", "corrected": "384"}
+
+#: VAT category codes (UNTDID 5305, the subset EN 16931 allows), with their meaning
+VAT_CATEGORIES: dict[str, str] = {
+    "S": "standard rate",
+    "Z": "zero rated goods",
+    "E": "exempt from tax",
+    "AE": "reverse charge",
+    "K": "intra-community supply (VAT exempt for EEA intra-community supply)",
+    "G": "free export item, tax not charged",
+    "O": "services outside scope of tax",
+    "L": "Canary Islands general indirect tax (IGIC)",
+    "M": "tax for production, services and importation in Ceuta and Melilla (IPSI)",
+}
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    """A structured postal address (EN 16931 BG-5 seller, BG-8 buyer, BG-15 deliver to)."""
+
+    #: ISO 3166-1 alpha-2 country code (BT-40 / BT-55 / BT-80)
+    country: str
+    #: street lines, at most 3 (BT-35, BT-36, BT-162 / BT-50, BT-51, BT-163)
+    lines: tuple[str, ...] = ()
+    city: str | None = None  # BT-37 / BT-52 / BT-77
+    postal_code: str | None = None  # BT-38 / BT-53 / BT-78
+    subdivision: str | None = None  # BT-39 / BT-54 / BT-79
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """An identifier with an optional scheme (ISO 6523 ICD, or the EAS code list for an
+    electronic address: ``EM`` email, ``0088`` GLN, ``9930`` German VAT...)."""
+
+    id: str
+    scheme: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A contact point (BG-6 seller, BG-9 buyer)."""
+
+    name: str | None = None  # BT-41 / BT-56
+    phone: str | None = None  # BT-42 / BT-57
+    email: str | None = None  # BT-43 / BT-58
+
+
 @dataclass(frozen=True)
 class Party:
     name: str
     company: str | None = None
+    #: free address lines as printed (the legacy form); empty when ``postal`` is given
     address: tuple[str, ...] = ()
     email: str | None = None
     phone: str | None = None
+    #: printed as given; in an e-invoice the seller's tax registration id (BT-32)
     tax_id: str | None = None
+    #: the structured address (JSON: ``address`` as an object)
+    postal: PostalAddress | None = None
+    vat_id: str | None = None  # BT-31 seller / BT-48 buyer
+    legal_id: Identifier | None = None  # BT-30 seller / BT-47 buyer
+    electronic_address: Identifier | None = None  # BT-34 seller / BT-49 buyer
+    contact: Contact | None = None
+
+
+@dataclass(frozen=True)
+class Period:
+    """A date range (BG-14 invoicing period, BG-26 line period); either end may be open."""
+
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class DocumentReference:
+    """An earlier invoice this document refers to (BG-3: BT-25 number, BT-26 date)."""
+
+    number: str
+    issue_date: date | None = None
+
+
+@dataclass(frozen=True)
+class TaxExemption:
+    """Why a VAT category charges no tax (BT-120 reason text, BT-121 VATEX code)."""
+
+    category: str
+    reason: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +138,22 @@ class LineItem:
     discount: Discount | None = None
     #: an explicit credit line may carry a negative quantity or unit price
     credit: bool = False
+    #: UN/ECE Recommendation 20 unit code (BT-130), e.g. C62, HUR; see :mod:`.units`
+    unit_code: str | None = None
+    #: the buyer's item id (BT-156); ``sku`` is the seller's (BT-155)
+    buyer_item_id: str | None = None
+    #: a standard item id, e.g. a GTIN with scheme 0160 (BT-157)
+    standard_id: Identifier | None = None
+    period: Period | None = None  # BG-26
+    note: str | None = None  # BT-127
+    #: VAT category code (BT-151); absent: derived from the rate (see :attr:`vat_category`)
+    tax_category: str | None = None
+
+    @property
+    def vat_category(self) -> str | None:
+        """The line's VAT category: the one given, else ``S`` for a positive rate and ``Z``
+        for a zero rate; None when neither a category nor a rate is given."""
+        return _category(self.tax_category, self.tax_rate)
 
 
 @dataclass(frozen=True)
@@ -65,7 +163,11 @@ class PaymentDetails:
     account_number: str | None = None
     iban: str | None = None
     bic: str | None = None
+    #: the remittance information (BT-83)
     reference: str | None = None
+    #: UNTDID 4461 payment means code (BT-81): 58 SEPA credit transfer, 30 credit transfer,
+    #: 59 SEPA direct debit, 48 bank card...; absent: see ``domain.einvoice``
+    means_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,11 +190,35 @@ class Invoice:
     notes: str | None = None
     terms: str | None = None
     payment: PaymentDetails | None = None
+    document_type: DocumentType = "invoice"
+    #: the invoices a credit note or corrected invoice refers to (BG-3)
+    preceding_invoices: tuple[DocumentReference, ...] = ()
+    buyer_reference: str | None = None  # BT-10 (the German Leitweg-ID)
+    purchase_order: str | None = None  # BT-13
+    contract: str | None = None  # BT-12
+    delivery_date: date | None = None  # BT-72
+    invoicing_period: Period | None = None  # BG-14: BT-73, BT-74
+    #: VAT category of the shipping charge; absent: derived from shipping_tax_rate
+    shipping_tax_category: str | None = None
+    #: exemption reasons per VAT category (BT-120, BT-121), one per category at most
+    tax_exemptions: tuple[TaxExemption, ...] = ()
+
+    @property
+    def shipping_vat_category(self) -> str | None:
+        return _category(self.shipping_tax_category, self.shipping_tax_rate)
 
     @property
     def babel_locale(self) -> str:
         """The locale in Babel's form (``de_DE``)."""
         return self.locale.replace("-", "_")
+
+
+def _category(given: str | None, rate: Decimal | None) -> str | None:
+    if given is not None:
+        return given
+    if rate is None:
+        return None
+    return "S" if rate > 0 else "Z"
 
 
 def _num(value: Decimal) -> str:

@@ -24,11 +24,19 @@ class LineTotal:
     #: round(quantity x unit price - raw line discount): the line amount
     amount: Decimal
     tax_rate: Decimal | None
+    #: the line's VAT category (:attr:`LineItem.vat_category`)
+    category: str | None = None
+
+
+#: a tax group's key: (VAT category, rate); for documents without categories the category
+#: follows from the rate, so the groups are the rates
+GroupKey = tuple[str | None, Decimal | None]
 
 
 @dataclass(frozen=True)
 class TaxGroup:
-    """Everything charged at one tax rate (``rate`` None: not taxed)."""
+    """Everything charged at one VAT category and rate (EN 16931 BG-23; ``rate`` None: not
+    taxed)."""
 
     rate: Decimal | None
     #: sum of the line amounts at this rate
@@ -40,6 +48,7 @@ class TaxGroup:
     #: lines - discount + shipping
     base: Decimal
     tax: Decimal
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,15 @@ def line_total(item: LineItem, currency: str) -> LineTotal:
         discount=round_money(raw_discount, currency),
         amount=round_money(raw - raw_discount, currency),
         tax_rate=item.tax_rate,
+        category=item.vat_category,
     )
 
 
-def _rate_key(rate: Decimal | None) -> tuple[int, Decimal]:
-    # untaxed first, then ascending rates; the order also decides who gets a rounding remainder
-    return (0, Decimal(0)) if rate is None else (1, rate)
+def _group_order(key: GroupKey) -> tuple[int, Decimal, str]:
+    # untaxed first, then ascending rates, then categories; the order also decides who gets
+    # a rounding remainder
+    category, rate = key
+    return (0, Decimal(0), category or "") if rate is None else (1, rate, category or "")
 
 
 def compute_totals(inv: Invoice) -> Totals:
@@ -95,16 +107,18 @@ def compute_totals(inv: Invoice) -> Totals:
 def _compute_totals(inv: Invoice) -> Totals:
     cur = inv.currency
     lines = tuple(line_total(it, cur) for it in inv.items)
-    by_rate: dict[Decimal | None, Decimal] = {}
+    by_rate: dict[GroupKey, Decimal] = {}
     for lt in lines:
-        by_rate[lt.tax_rate] = by_rate.get(lt.tax_rate, Decimal(0)) + lt.amount
+        key = (lt.category, lt.tax_rate)
+        by_rate[key] = by_rate.get(key, Decimal(0)) + lt.amount
     shipping = round_money(inv.shipping, cur)
-    if shipping and inv.shipping_tax_rate not in by_rate:
-        by_rate[inv.shipping_tax_rate] = Decimal(0)
-    rates = sorted(by_rate, key=_rate_key)
+    shipping_key = (inv.shipping_vat_category, inv.shipping_tax_rate)
+    if shipping and shipping_key not in by_rate:
+        by_rate[shipping_key] = Decimal(0)
+    rates = sorted(by_rate, key=_group_order)
     subtotal = sum((lt.amount for lt in lines), round_money(Decimal(0), cur))
 
-    shares: dict[Decimal | None, Decimal] = dict.fromkeys(rates, round_money(Decimal(0), cur))
+    shares: dict[GroupKey, Decimal] = dict.fromkeys(rates, round_money(Decimal(0), cur))
     d = inv.discount
     if d is not None and d.kind == "percent":
         for r in rates:
@@ -118,13 +132,20 @@ def _compute_totals(inv: Invoice) -> Totals:
         shares[rates[-1]] = amount - allotted
 
     groups = []
-    for r in rates:
-        ship = shipping if r == inv.shipping_tax_rate else round_money(Decimal(0), cur)
-        base = by_rate[r] - shares[r] + ship
-        tax = round_money(Decimal(0) if r is None else base * r / HUNDRED, cur)
+    for key in rates:
+        category, rate = key
+        ship = shipping if key == shipping_key else round_money(Decimal(0), cur)
+        base = by_rate[key] - shares[key] + ship
+        tax = round_money(Decimal(0) if rate is None else base * rate / HUNDRED, cur)
         groups.append(
             TaxGroup(
-                rate=r, lines=by_rate[r], discount=shares[r], shipping=ship, base=base, tax=tax
+                rate=rate,
+                lines=by_rate[key],
+                discount=shares[key],
+                shipping=ship,
+                base=base,
+                tax=tax,
+                category=category,
             )
         )
     zero = round_money(Decimal(0), cur)
