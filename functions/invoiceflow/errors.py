@@ -15,7 +15,9 @@ The exception tree::
     │   ├── NotFound             404   does not exist *or* is not yours (same body)
     │   ├── PayloadTooLarge      413   body over MAX_DOCUMENT_BYTES
     │   ├── ValidationError      422   the invoice document has problems (all listed)
-    │   │   └── TotalsMismatch   422   client-sent totals differ from the computed ones
+    │   │   ├── TotalsMismatch   422   client-sent totals differ from the computed ones
+    │   │   └── BusinessRuleViolation 422  an e-invoice was asked for and the document
+    │   │                                  breaks EN 16931 (or XRechnung) business rules
     │   ├── IdempotencyConflict  422   same Idempotency-Key, different body
     │   ├── UnknownOwner         422   invoice.requested names no active user
     │   └── RenderError          422   a valid document the renderer cannot render
@@ -44,13 +46,18 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: a JSON pointer into the offending document and a sentence for a human."""
+    """One problem: a JSON pointer into the offending document and a sentence for a human;
+    for a broken business rule also the rule's official id (``BR-S-08``, ``BR-DE-15``)."""
 
     pointer: str
     message: str
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"pointer": self.pointer, "message": self.message}
+        out = {"pointer": self.pointer, "message": self.message}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        return out
 
 
 class InvoiceflowError(Exception):
@@ -122,6 +129,10 @@ class ValidationError(PermanentError):
 
 class TotalsMismatch(ValidationError):
     title = "Totals do not match"
+
+
+class BusinessRuleViolation(ValidationError):
+    title = "The document breaks e-invoicing business rules"
 
 
 class IdempotencyConflict(PermanentError):
