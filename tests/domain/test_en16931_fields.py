@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from invoiceflow.domain import compute_totals, parse_invoice, to_json
@@ -618,3 +620,116 @@ def test_the_workbook_prints_the_same() -> None:
     assert _sheet_text(_full_invoice(document_type="corrected")).startswith(
         "Corrected invoice GS-2026-7"
     )
+
+
+# ------------------------------------------------------------- round trip, as a property
+
+_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Cn", "Zl", "Zp")),
+    min_size=1,
+    max_size=12,
+)
+_DATE = st.dates(min_value=date(1900, 3, 1), max_value=date(2199, 12, 31)).map(date.isoformat)
+_SCHEME = st.from_regex(r"\A[0-9A-Za-z]{1,10}\Z")
+_CATEGORY = st.sampled_from(list(VAT_CATEGORIES))
+
+
+def _optional(required: dict[str, Any], optional: dict[str, Any]) -> Any:
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+@st.composite
+def _periods(draw: Any) -> dict[str, str]:
+    a, b = sorted([draw(_DATE), draw(_DATE)])
+    return dict(draw(st.sampled_from([{}, {"start": a}, {"end": b}, {"start": a, "end": b}])))
+
+
+_POSTAL = _optional(
+    {"country": st.sampled_from(sorted(known_countries()))},
+    {
+        "lines": st.lists(_TEXT, max_size=3),
+        "city": _TEXT,
+        "postal_code": _TEXT,
+        "subdivision": _TEXT,
+    },
+)
+_PARTY = _optional(
+    {"name": _TEXT},
+    {
+        "company": _TEXT,
+        "address": st.one_of(st.lists(_TEXT, max_size=4), _POSTAL),
+        "tax_id": _TEXT,
+        "vat_id": _TEXT,
+        "legal_id": _optional({"id": _TEXT}, {"scheme": _SCHEME}),
+        "electronic_address": _optional({"id": _TEXT, "scheme": _SCHEME}, {}),
+        "contact": _optional({}, {"name": _TEXT, "phone": _TEXT, "email": _TEXT}),
+    },
+)
+_ITEM = _optional(
+    {"description": _TEXT, "unit_price": st.sampled_from(["0", "1.50", "100"])},
+    {
+        "unit": _TEXT,
+        "unit_code": st.from_regex(r"\A[A-Z0-9]{1,3}\Z"),
+        "sku": _TEXT,
+        "buyer_item_id": _TEXT,
+        "standard_id": _optional({"id": _TEXT, "scheme": _SCHEME}, {}),
+        "period": _periods(),
+        "note": _TEXT,
+        "tax_rate": st.sampled_from(["0", "7", "19"]),
+        "tax_category": _CATEGORY,
+    },
+)
+_EXEMPTION = st.one_of(
+    st.fixed_dictionaries({"reason": _TEXT}),
+    st.fixed_dictionaries({"code": st.from_regex(r"\AVATEX-EU-[A-Z]{1,3}\Z")}),
+    st.fixed_dictionaries({"reason": _TEXT, "code": st.just("VATEX-EU-AE")}),
+)
+_DOCUMENT = _optional(
+    {
+        "number": _TEXT,
+        "issue_date": st.just("2026-11-24"),
+        "currency": st.just("EUR"),
+        "seller": _PARTY,
+        "bill_to": _PARTY,
+        "items": st.lists(_ITEM, min_size=1, max_size=3),
+    },
+    {
+        "ship_to": _PARTY,
+        "document_type": st.sampled_from(list(DOCUMENT_TYPE_CODES)),
+        "preceding_invoices": st.lists(
+            _optional({"number": _TEXT}, {"issue_date": _DATE}), max_size=3
+        ),
+        "buyer_reference": _TEXT,
+        "purchase_order": _TEXT,
+        "contract": _TEXT,
+        "delivery_date": _DATE,
+        "invoicing_period": _periods(),
+        "shipping": st.just("5.00"),
+        "shipping_tax_rate": st.just("19"),
+        "shipping_tax_category": _CATEGORY,
+        "tax_exemptions": st.dictionaries(_CATEGORY, _EXEMPTION, max_size=4),
+        "payment": _optional({}, {"iban": _TEXT, "means_code": st.sampled_from(["58", "30"])}),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_DOCUMENT)
+def test_parse_of_to_json_gives_the_same_invoice(document: dict[str, Any]) -> None:
+    inv = parse_invoice(json.dumps(document)).invoice
+    canonical = to_json(inv)
+    assert not list(jsonschema.Draft202012Validator(schema()).iter_errors(canonical))
+    assert parse_invoice(json.dumps(canonical)).invoice == inv
+    # the canonical form is a fixed point
+    assert to_json(parse_invoice(json.dumps(canonical)).invoice) == canonical
+
+
+def test_the_complete_example_in_the_docs_parses_and_round_trips() -> None:
+    text = (ROOT / "docs" / "invoice-format.md").read_text()
+    section = text.split("### A complete example", 1)[1]
+    block = section.split("```json", 1)[1].split("```", 1)[0]
+    inv = parse_invoice(block).invoice
+    assert inv.document_type == "credit_note" and inv.seller.postal is not None
+    assert _round_trip(inv) == inv
+    documented = set(re.findall(r"`([a-z_]+)`", text))
+    assert NEW_FIELDS - {"lines", "city", "postal_code", "subdivision", "country"} <= documented
