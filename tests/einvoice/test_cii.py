@@ -742,6 +742,29 @@ def test_three_decimal_currencies_break_the_official_decimal_rules() -> None:
     assert {a.id for a in fatal(xml, "cii")} >= {"BR-DEC-09", "BR-DEC-12"}
 
 
+# --- the Factur-X profile's schema -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["sample", "xrechnung", "credit-note", *CATEGORY_CASES],
+)
+def test_the_factur_x_en16931_schema_accepts_it(case: str) -> None:
+    """The same XML goes into the Factur-X PDF: Factur-X's own EN 16931 profile schema (a
+    subset of D16B) accepts it too."""
+    from facturx import xml_check_xsd
+
+    inv = {
+        "sample": german_b2b(),
+        "xrechnung": german_b2b(buyer_reference=LEITWEG_ID),
+        "credit-note": german_b2b(
+            document_type="credit_note",
+            preceding_invoices=(DocumentReference("RE-2026-0041"),),
+        ),
+    }.get(case) or CATEGORY_CASES[case]
+    assert xml_check_xsd(cii_xml(inv), flavor="factur-x", level="en16931") is True
+
+
 # --- the bytes ------------------------------------------------------------------------------
 
 
