@@ -59,8 +59,10 @@ def test_round_money_is_half_up(amount: str, currency: str, expected: str) -> No
 
 def test_line_amount_rounds_once_after_discount() -> None:
     lt = line_total(LineItem("x", D(3), D("0.335"), discount=Discount("percent", D(10))), "EUR")
-    # 3 x 0.335 = 1.005 -> gross 1.01; discount 0.1005 -> 0.10; amount 0.9045 -> 0.90
-    assert (lt.gross, lt.discount, lt.amount) == (D("1.01"), D("0.10"), D("0.90"))
+    # 3 x 0.335 = 1.005 -> gross 1.01; amount 1.005 - 0.1005 = 0.9045 -> 0.90; the discount
+    # shown is what it takes off the rounded gross, 0.11 (not round(0.1005) = 0.10), so
+    # gross - discount = amount on every document (EN 16931 BT-136)
+    assert (lt.gross, lt.discount, lt.amount) == (D("1.01"), D("0.11"), D("0.90"))
 
 
 def test_tax_is_computed_per_rate_on_the_summed_base_not_per_line() -> None:

@@ -19,7 +19,7 @@ HUNDRED = Decimal(100)
 class LineTotal:
     #: round(quantity x unit price): the amount before the line discount
     gross: Decimal
-    #: round(raw line discount)
+    #: gross - amount: what the line discount takes off
     discount: Decimal
     #: round(quantity x unit price - raw line discount): the line amount
     amount: Decimal
@@ -82,10 +82,14 @@ def line_total(item: LineItem, currency: str) -> LineTotal:
             raw_discount = raw * item.discount.value / HUNDRED
         else:
             raw_discount = item.discount.value
+    gross = round_money(raw, currency)
+    amount = round_money(raw - raw_discount, currency)
     return LineTotal(
-        gross=round_money(raw, currency),
-        discount=round_money(raw_discount, currency),
-        amount=round_money(raw - raw_discount, currency),
+        gross=gross,
+        # what the discount takes off the rounded gross, so gross - discount = amount exactly
+        # (EN 16931 BT-136: the XML, the PDF and the workbook show the same figure)
+        discount=gross - amount,
+        amount=amount,
         tax_rate=item.tax_rate,
         category=item.vat_category,
     )

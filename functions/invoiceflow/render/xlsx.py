@@ -770,7 +770,11 @@ class _Renderer:
                     else:
                         row[i_damt] = num(dsc.value, "damt")
                 row[i_gross] = (_F(f"ROUND({raw},{d})", lt.gross), money)
-                row[i_ldisc] = (_F(f"ROUND({disc},{d})", lt.discount), money)
+                # gross - amount, as compute_totals (and EN 16931's BT-136) has it
+                row[i_ldisc] = (
+                    _F(f"ROUND({L['gross']}{r}-{L['amount']}{r},{d})", lt.discount),
+                    money,
+                )
                 row[i_amount] = (_F(f"ROUND({raw}-({disc}),{d})", lt.amount), money)
             else:
                 row[i_amount] = (_F(f"ROUND({raw},{d})", lt.amount), money)
