@@ -811,3 +811,59 @@ def test_random_documents_pass_with_the_money_of_compute_totals() -> None:
             document_type=rng.choice(["invoice", "credit_note"]),
         )
         assert_valid(inv)
+
+
+def _broken(name: str) -> Invoice:
+    base = german_b2b()
+    first = base.items[0]
+    if name == "BR-08":  # no seller postal address
+        return replace(base, seller=replace(seller_de(), postal=None))
+    if name == "BR-E-10":  # exempt without a reason
+        return replace(with_category("E"), tax_exemptions=())
+    if name == "BR-AE-02":  # reverse charge without the buyer's VAT id
+        ae = with_category("AE")
+        return replace(ae, bill_to=replace(ae.bill_to, vat_id=None))
+    if name == "BR-O-02":  # outside the scope of VAT, but the seller names a VAT id
+        return replace(with_category("O"), seller=seller_de())
+    if name == "BR-IC-11":  # intra-community supply without a delivery date or period
+        return replace(with_category("K"), delivery_date=None)
+    if name == "BR-62":  # an electronic address without its scheme
+        return replace(base, seller=replace(seller_de(), electronic_address=Identifier("x@y.z")))
+    if name == "BR-23":  # a unit name with no Rec 20 code
+        return replace(base, items=(replace(first, unit="Bündel"),))
+    if name == "BR-S-05":  # standard rate at 0 %
+        return replace(base, items=(replace(first, tax_category="S", tax_rate=D(0)),))
+    if name == "BR-Z-05":  # zero rated with a rate
+        return replace(base, items=(replace(first, tax_category="Z"),))
+    if name == "BR-29":  # an invoicing period that ends before it starts
+        return replace(base, invoicing_period=Period(date(2026, 11, 30), date(2026, 11, 1)))
+    if name == "BR-64":  # a standard item id without its scheme
+        return replace(base, items=(replace(first, standard_id=Identifier("4012345678901")),))
+    if name == "BR-CO-04":  # a line without a VAT category
+        return replace(base, items=(replace(first, tax_rate=None),))
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "BR-08",
+        "BR-E-10",
+        "BR-AE-02",
+        "BR-O-02",
+        "BR-IC-11",
+        "BR-62",
+        "BR-23",
+        "BR-S-05",
+        "BR-Z-05",
+        "BR-29",
+        "BR-64",
+        "BR-CO-04",
+    ],
+)
+def test_a_broken_document_is_written_as_it_is_and_the_official_rule_sees_it(rule: str) -> None:
+    """ubl_xml checks nothing (render_ubl does): what it writes for a document that breaks a
+    rule is refused by the official Schematron with that rule's id, the id the native check
+    must report for the same document."""
+    reported = {a.id for a in fatal(ubl_xml(_broken(rule)), "ubl")}
+    assert rule in reported, reported
