@@ -11,6 +11,10 @@ Mapping choices (the BT numbers are EN 16931's):
   ``name`` that differs from the company is the trading name (BT-28/BT-45, ``PartyName``).
 * The seller's ``tax_id`` is its tax registration id (BT-32): a ``PartyTaxScheme`` whose
   ``TaxScheme/ID`` is ``FC`` (any id but ``VAT`` means BT-32; ``FC`` as in CII's schemeID).
+* The contact (BG-6/BG-9) is the party's ``contact``; a phone or email it lacks comes from
+  the party's printed ``phone``/``email``. A legacy free-text ``address`` has no place (the
+  structured ``address`` object is BG-5/BG-8/BG-15), nor have ``bank_name``, ``locale`` and
+  ``logo``; a buyer's ``tax_id`` has no EN 16931 term either.
 * ``notes`` and ``terms`` share the one document note Peppol allows (BT-22); ``payment_terms``
   is BT-20.
 * A credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``.
@@ -267,11 +271,9 @@ class _Writer:
                 self._cbc(means, "PaymentDueDate", iso_date(inv.due_date))  # BT-9
             if pay is not None and pay.reference:
                 self._cbc(means, "PaymentID", pay.reference)  # BT-83
-            account = (
-                einvoice.normalized_iban(pay.iban)
-                if pay is not None and pay.iban
-                else (pay.account_number if pay is not None else None)
-            )
+            account = None
+            if pay is not None:
+                account = einvoice.normalized_iban(pay.iban) if pay.iban else pay.account_number
             if pay is not None and account:
                 fin = self._cac(means, "PayeeFinancialAccount")  # BG-17
                 self._cbc(fin, "ID", account)  # BT-84
