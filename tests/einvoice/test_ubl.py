@@ -929,3 +929,25 @@ def test_a_percentage_that_does_not_give_the_amount_is_left_out() -> None:
     allowance = eur.xpath("cac:AllowanceCharge", namespaces=NS)[0]
     assert one(allowance, "cbc:Amount") == "152.53"
     assert one(allowance, "cbc:MultiplierFactorNumeric") == "7"
+
+
+def test_a_plain_v1_document_is_written_and_refused_by_the_official_rules() -> None:
+    """A document with none of the e-invoice fields (free address lines, no VAT category, an
+    unknown unit) does not crash the writer; the official rules refuse what it writes, as the
+    native check refuses the document before render_ubl writes anything."""
+    inv = Invoice(
+        number="1",
+        issue_date=date(2026, 1, 1),
+        currency="USD",
+        seller=Party(name="A", address=("1 Main St",), email="a@example.com"),
+        bill_to=Party(name="B", company="B Inc"),
+        items=(
+            LineItem(description="x", quantity=D(1), unit_price=D("9.99"), unit="widgets"),
+            LineItem(description="y", quantity=D(2), unit_price=D("5"), tax_rate=D("8.875")),
+        ),
+        discount=Discount("amount", D("1")),
+        shipping=D("5"),
+        payment=PaymentDetails(account_number="123"),
+    )
+    reported = {a.id for a in fatal(ubl_xml(inv), "ubl")}
+    assert {"BR-08", "BR-10", "BR-23", "BR-CO-04"} <= reported
