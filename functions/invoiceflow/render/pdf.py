@@ -10,12 +10,19 @@ never adds up money); payment details, notes and terms; a running header on late
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
 Text and scripts
-    Latin, Greek and Cyrillic are set in DejaVu Sans (+ Bold), embedded (subset) from
-    ``render/fonts/`` so nothing is needed from the OS. Chinese, Japanese and Korean runs are
-    best effort: each run of CJK characters switches to one of ReportLab's built-in CID fonts
-    (``HeiseiKakuGo-W5`` for Japanese, ``STSong-Light``/``MSung-Light`` for Chinese,
-    ``HYGothic-Medium`` for Korean). CID fonts are *not embedded*; viewers supply them (Acrobat
-    asks for its Asian font pack). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
+    Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
+    licence there), so nothing is needed from the OS or the viewer and the PDF can be made a
+    PDF/A (:mod:`invoiceflow.render.facturx`). Latin, Greek and Cyrillic are set in DejaVu Sans
+    (+ Bold); table cells without a font of their own default to it too (never to ReportLab's
+    non-embedded Helvetica). Each run of Chinese, Japanese or Korean characters switches to
+    Droid Sans Fallback (Apache-2.0), which is loaded only by the first text that needs it (its
+    3.4 MB are parsed once per process; the PDF carries only the glyphs used). Han characters
+    that the languages share take its Chinese forms, in Japanese text too; it has no bold face
+    (bold CJK runs print regular). A character that the font of its run lacks (Thai,
+    Devanagari, most emoji, CJK beyond Droid's 33,000 characters) prints as U+FFFD, never as
+    the font's .notdef glyph (which PDF/A forbids). Characters beyond U+FFFF that a font has
+    (e.g. DejaVu's emoji) are extractable: ReportLab's ToUnicode CMap is patched to write them
+    as UTF-16 surrogate pairs. Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
     their letters are printed unshaped and left to right, and bidi control marks (which Babel
     puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
     dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
@@ -67,8 +74,7 @@ from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -160,22 +166,52 @@ _CJK_CHARS = (
 )
 _CJK_RUN = re.compile(f"([{_CJK_CHARS}]+)")
 _HAS_CJK = re.compile(f"[{_CJK_CHARS}]")
-_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
 
-CJK_JAPANESE = "HeiseiKakuGo-W5"
-CJK_SIMPLIFIED = "STSong-Light"
-CJK_TRADITIONAL = "MSung-Light"
-CJK_KOREAN = "HYGothic-Medium"
+#: the font of CJK runs (TrueType, embedded), registered when first needed
+CJK_FONT = "DroidSansFallback"
+_LAZY_FONTS = {CJK_FONT: "DroidSansFallback.ttf"}
 
 
 def _clean(text: object) -> str:
-    """Text as it may be printed: no control characters, bidi marks or lone surrogates."""
+    """Text as it may be printed: no control characters, bidi marks or lone surrogates, and
+    no character that its font cannot draw (see :func:`_drawable`)."""
     s = str(text)
     if s.isascii() and s.isprintable():
         return s
     s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
-    return _SURROGATE.sub("\ufffd", s)
+    return _drawable(_SURROGATE.sub("\ufffd", s))
+
+
+def _drawable(s: str) -> str:
+    """``s`` with every character that the font of its run lacks replaced by U+FFFD (which
+    DejaVu Sans has): a missing glyph would print the font's .notdef glyph, which PDF/A
+    forbids. CJK runs are set in the CJK font, the rest in DejaVu Sans or Bold."""
+    latin = _latin_glyphs()
+    if all(c in latin or c == "\n" for c in s):
+        return s
+    cjk = _cjk_glyphs() if _HAS_CJK.search(s) else frozenset()
+    return "".join(
+        c if c == "\n" or (c in cjk if _HAS_CJK.match(c) else c in latin) else "\ufffd" for c in s
+    )
+
+
+@cache
+def _latin_glyphs() -> frozenset[str]:
+    """The characters both DejaVu Sans and DejaVu Sans Bold can draw."""
+    _register_fonts()
+    regular, bold = (_font_chars(name) for name in (FONT, FONT_BOLD))
+    return regular & bold
+
+
+@cache
+def _cjk_glyphs() -> frozenset[str]:
+    """The characters the CJK font can draw (loads it)."""
+    return _font_chars(_lazy_font(CJK_FONT))
+
+
+def _font_chars(name: str) -> frozenset[str]:
+    face: Any = pdfmetrics.getFont(name).face
+    return frozenset(chr(code) for code in face.charToGlyph)
 
 
 def _esc(text: str) -> str:
@@ -184,21 +220,19 @@ def _esc(text: str) -> str:
 
 
 @cache
-def _cid_font(name: str) -> str:
-    pdfmetrics.registerFont(UnicodeCIDFont(name))
+def _lazy_font(name: str) -> str:
+    """Register a font of :data:`_LAZY_FONTS` on first use (once per process)."""
+    pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / _LAZY_FONTS[name])))
     return name
 
 
-def _cjk_font_for(run: str, default: str) -> str:
-    if _HANGUL.search(run):
-        return _cid_font(CJK_KOREAN)
-    if _KANA.search(run):
-        return _cid_font(CJK_JAPANESE)
-    return _cid_font(default)
+def _cjk_font_for(run: str, cjk: str) -> str:
+    """The (registered) font for a run of CJK characters: ``cjk``, the context's CJK font."""
+    return _lazy_font(cjk)
 
 
-def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
-    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in a CID font,
+def _markup(text: object, cjk: str = CJK_FONT) -> str:
+    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in the CJK font,
     newlines as line breaks)."""
     s = _clean(text)
     if not _HAS_CJK.search(s):
@@ -212,17 +246,6 @@ def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
         else:
             out.append(_esc(part))
     return "".join(out).replace("\n", "<br/>")
-
-
-def _cjk_default(invoice: Invoice) -> str:
-    loc = localize.locale_of(invoice)
-    if loc.language == "ja":
-        return CJK_JAPANESE
-    if loc.language == "ko":
-        return CJK_KOREAN
-    if loc.language == "zh" and (loc.script == "Hant" or loc.territory in {"TW", "HK", "MO"}):
-        return CJK_TRADITIONAL
-    return CJK_SIMPLIFIED
 
 
 def _text_width(text: str, font: str, size: float, cjk: str) -> float:
@@ -277,12 +300,35 @@ def _draw_text(
 @cache
 def _register_fonts() -> None:
     from reportlab.lib.fonts import addMapping
+    from reportlab.platypus.tables import CellStyle
 
     pdfmetrics.registerFont(TTFont(FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
     pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONTS_DIR / "DejaVuSans-Bold.ttf")))
     # no italic face: italic maps to upright (registered first so the upright mapping wins)
     for bold, italic, name in ((0, 1, FONT), (1, 1, FONT_BOLD), (0, 0, FONT), (1, 0, FONT_BOLD)):
         addMapping(FONT, bold, italic, name)
+    # A table cell without a FONT command is drawn in CellStyle's class default, ReportLab's
+    # Helvetica, which is never embedded: default to the embedded DejaVu Sans instead
+    # (process-wide, like useA85 above; this module is the only ReportLab user).
+    CellStyle.fontname = FONT
+
+
+_RL_TO_UNICODE = ttfonts.makeToUnicodeCMap
+_ASTRAL_ENTRY = re.compile(r"^(<[0-9A-F]{2}>) <([0-9A-F]{5,6})>$", re.MULTILINE)
+
+
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    """ReportLab's ToUnicode CMap of a font subset, with characters beyond U+FFFF written as
+    UTF-16 surrogate pairs: ReportLab writes them as odd-length hex strings (``<1F600>``),
+    which is not valid CMap syntax, so readers could not extract them."""
+
+    def utf16(m: re.Match[str]) -> str:
+        return f"{m[1]} <{chr(int(m[2], 16)).encode('utf-16-be').hex().upper()}>"
+
+    return _ASTRAL_ENTRY.sub(utf16, _RL_TO_UNICODE(fontname, subset))
+
+
+ttfonts.makeToUnicodeCMap = _to_unicode_cmap  # process-wide, like useA85 (see there)
 
 
 @dataclass(frozen=True)
@@ -380,7 +426,7 @@ class _Ctx:
     def __init__(self, invoice: Invoice) -> None:
         self.inv = invoice
         self.st = _styles()
-        self.cjk = _cjk_default(invoice)
+        self.cjk = CJK_FONT  # the font of CJK runs, registered when a run needs it
         self.totals: Totals = compute_totals(invoice)
         self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
         self.margin_x = 18 * mm
@@ -476,7 +522,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
-        cjk: str = CJK_SIMPLIFIED,
+        cjk: str = CJK_FONT,
         created: str = "",
         doc_id: bytes = b"",
         **kwargs: Any,
@@ -742,7 +788,7 @@ class _ItemRows(Flowable):
 
 
 def _col_width(
-    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_SIMPLIFIED
+    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_FONT
 ) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
