@@ -22,6 +22,7 @@ from invoiceflow.render.pdf import render_pdf
 from support.einvoice_samples import german_b2b
 
 MM = 72 / 25.4  # points per millimetre
+QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 QR_IBAN = "CH44 3199 9123 0008 8901 2"
 QR_REFERENCE = "21 00000 00003 13947 14300 09017"
@@ -35,14 +36,9 @@ def decoded(pdf: bytes) -> list[list[str]]:
     try:
         out = []
         for page in doc:
-            image = page.render(scale=4).to_pil()
-            out.append(
-                [
-                    b.text
-                    for b in zxingcpp.read_barcodes(image)
-                    if b.format == zxingcpp.BarcodeFormat.QRCode
-                ]
-            )
+            image = page.render(scale=4, grayscale=True).to_pil()
+            codes = zxingcpp.read_barcodes(image, formats=QR_ONLY)
+            out.append([b.text for b in codes])
         return out
     finally:
         doc.close()
@@ -189,6 +185,19 @@ def test_girocode_in_the_pdf_decodes_field_by_field() -> None:
     text = pages_text(pdf)[0]
     assert "Pay with a banking app" in text
     assert "PAYMENT DETAILS" in text
+
+
+def test_girocode_in_the_full_width_payment_panel() -> None:
+    """Payment details too long to stand beside the totals take the full width, the GiroCode
+    in a column on their right."""
+    inv = german_b2b()
+    bank = "Hamburger Sparkasse, Filiale Hafencity, Am Sandtorkai 1, 20457 Hamburg"
+    inv = replace(inv, payment=replace(payment(inv), bank_name=bank))
+    pdf = render_pdf(inv)
+    [code] = all_codes(pdf)
+    assert code == payqr.girocode_payload(inv, compute_totals(inv))
+    assert code.split("\n")[7] == f"EUR{balance(inv)}"
+    assert "Pay with a banking app" in pages_text(pdf)[0]
 
 
 def test_girocode_structured_reference_and_fallbacks() -> None:
@@ -473,3 +482,15 @@ def test_long_invoice_puts_the_qr_bill_on_a_new_page() -> None:
     lines = code.split("\n")
     assert lines[18:20] == [balance(inv), "CHF"]
     assert lines[-4:] == ["NON", "", "RE-2026-0042", "EPD"]
+
+
+def test_qr_bill_on_letter_paper_and_reproducible() -> None:
+    """On US Letter (wider than A4) the bill stands at the right edge; the same document gives
+    the same bytes."""
+    inv = swiss(locale="en-US")
+    pdf = render_pdf(inv)
+    assert render_pdf(inv) == pdf
+    page: Any = PdfReader(io.BytesIO(pdf)).pages[-1]
+    assert round(float(page.mediabox.width)) == 612  # Letter
+    [code] = all_codes(pdf)
+    assert code.split("\n")[18:20] == [balance(inv), "CHF"]

@@ -614,8 +614,10 @@ def _swiss_cross(canv: Canvas, cx: float, cy: float) -> None:
     canv.restoreState()
 
 
-def draw_swiss_bill(canv: Canvas, bill: SwissBill) -> None:
-    """Draw the receipt and payment part with ``(0, 0)`` at their lower left corner."""
+def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> None:
+    """Draw the receipt and payment part with ``(0, 0)`` at their lower left corner; the
+    dashed line above them starts at ``line_from`` (negative on pages wider than the bill, so
+    that it crosses the whole page)."""
     _register_bill_fonts()
     H = BILL_HEIGHT
     canv.saveState()
@@ -627,7 +629,7 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill) -> None:
     canv.setStrokeColor(colors.black)
     canv.setLineWidth(0.5)
     canv.setDash(2, 2)
-    canv.line(0, H, BILL_WIDTH, H)
+    canv.line(line_from, H, BILL_WIDTH, H)
     canv.line(RECEIPT_WIDTH, 0, RECEIPT_WIDTH, H)
     canv.setDash()
     canv.setFont(SYMBOL_FONT, 10)
@@ -716,7 +718,7 @@ class SwissQRBill(Flowable):  # type: ignore[misc]  # ReportLab is untyped
         page_width = canvas._pagesize[0]
         canvas.saveState()
         canvas.translate(page_width - BILL_WIDTH, 0)
-        draw_swiss_bill(canvas, self.bill)
+        draw_swiss_bill(canvas, self.bill, line_from=min(0.0, BILL_WIDTH - page_width))
         canvas.restoreState()
         canvas.payqr_bill_top = BILL_HEIGHT
 

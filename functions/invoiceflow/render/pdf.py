@@ -1,5 +1,5 @@
 """The invoice as a PDF: :func:`render_pdf` (ReportLab platypus). The only module importing
-ReportLab.
+ReportLab, with :mod:`.payqr` (the payment QR codes it draws).
 
 Layout: a company header (optional logo, seller name and details) beside the title and the
 invoice meta block (number, dates, payment terms, currency); Bill To and Ship To in boxed panels
@@ -8,6 +8,11 @@ right-aligned numbers, long descriptions wrapped, the header row repeated on eve
 totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them (this module
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
+
+Payment QR codes (:mod:`.payqr`): an EPC069-12 "GiroCode" beside the payment details (EUR with
+an IBAN and a balance due), or a Swiss QR-bill (payment part with receipt, 210 x 105 mm) at the
+bottom of the last page, or of a page of its own when the last one is too full; the footer of
+that page stands above the bill.
 
 Text and scripts
     Latin, Greek and Cyrillic are set in DejaVu Sans (+ Bold), embedded (subset) from
@@ -110,7 +115,7 @@ WHITE = colors.white
 
 # Streams are Flate-compressed binary, without ReportLab's default ASCII85 layer on top: 20 %
 # smaller files and much faster (ReportLab's pure-Python ASCII85 encoder is slow). This is a
-# process-wide ReportLab setting; this module is the only ReportLab user in the product.
+# process-wide ReportLab setting; this module (with .payqr) is the only ReportLab user.
 rl_config.useA85 = 0
 
 _PAGE_SIZES = {"letter": LETTER, "a4": A4}
