@@ -432,6 +432,30 @@ def test_qr_bill_text_is_reduced_to_the_permitted_characters() -> None:
     assert code == bill.payload()
 
 
+def test_qr_bill_with_the_longest_texts_still_fits_version_25() -> None:
+    inv = swiss()
+    o = "Ö"  # two bytes in UTF-8
+    seller = replace(
+        inv.seller,
+        company=o * 80,
+        postal=PostalAddress(country="CH", lines=(o * 80,), city=o * 40, postal_code=o * 20),
+    )
+    buyer = replace(
+        inv.bill_to,
+        company=o * 80,
+        postal=PostalAddress(country="CH", lines=(o * 80,), city=o * 40, postal_code=o * 20),
+    )
+    pay = PaymentDetails(iban=CH_IBAN, reference=o * 200)
+    inv = replace(inv, seller=seller, bill_to=buyer, payment=pay)
+    bill = payqr.swiss_bill(inv, compute_totals(inv))
+    assert bill is not None
+    assert bill.creditor.name == o * 70 and bill.creditor.town == o * 35
+    assert bill.debtor is not None and bill.debtor.postal_code == o * 16
+    assert 0 < len(bill.message) < 140  # shortened to fit
+    [code] = all_codes(render_pdf(inv))
+    assert code == bill.payload()
+
+
 def test_qr_bill_fonts_are_embedded_liberation_sans() -> None:
     pdf = render_pdf(swiss())
     page: Any = PdfReader(io.BytesIO(pdf)).pages[-1]

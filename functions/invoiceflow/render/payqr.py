@@ -29,7 +29,9 @@ Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
     box. The street is the address lines joined with ", " (the building number stays empty).
     Texts are reduced to the character set the guideline permits (Latin, Latin-1, Latin
     Extended-A, Ș ș Ț ț, €): other letters lose their accents where that helps, the rest become
-    ``?``. The payload ends with the trailer ``EPD``; lines are joined with LF.
+    ``?``. The payload ends with the trailer ``EPD``; lines are joined with LF. It fits QR
+    version 25 at level M: when long names in accented letters would not, the message is
+    shortened (and without one that fits, no QR-bill is printed).
 
     Drawn by :class:`SwissQRBill`: the receipt (62 mm) and the payment part (148 mm), 105 mm
     high, at the bottom of the page (the flowable moves to a new page when the rest of the page
@@ -48,7 +50,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -97,6 +99,7 @@ MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999.99")
 EPC_MAX_BYTES = 331
 EPC_MAX_VERSION = 13
+SWISS_MAX_VERSION = 25
 
 # --------------------------------------------------------------------------------------------
 # check digits: IBAN and ISO 11649 (mod 97), the Swiss QR reference (mod 10 recursive)
@@ -407,7 +410,7 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
         ref_type, message = "SCOR", invoice.number
     else:
         ref_type, reference, message = "NON", "", p.reference or invoice.number
-    return SwissBill(
+    bill = SwissBill(
         account=iban,
         creditor=creditor,
         amount=amount,
@@ -417,11 +420,21 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
         reference=reference,
         message=_swiss_text(message, 140),
     )
+    # long names and addresses in 2-byte letters can outgrow version 25: shorten the message
+    while _qr_version(bill.payload()) > SWISS_MAX_VERSION:
+        if not bill.message:
+            return None
+        bill = replace(bill, message=bill.message[: len(bill.message) - 10].rstrip())
+    return bill
 
 
 # --------------------------------------------------------------------------------------------
 # drawing
 # --------------------------------------------------------------------------------------------
+
+
+def _qr_version(payload: str) -> int:
+    return int(segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8").version)
 
 
 def qr_matrix(payload: str, max_version: int | None = None) -> tuple[bytearray, ...]:
@@ -547,6 +560,21 @@ def _corner_box(canv: Canvas, x: float, top: float, w: float, h: float) -> None:
     canv.restoreState()
 
 
+def _wrap(text: str, size: float, width: float) -> list[str]:
+    """Lines of at most ``width``: broken between words, and inside words too long for a
+    line."""
+    out: list[str] = []
+    for line in simpleSplit(text, BILL_FONT, size, width) or [""]:
+        while len(line) > 1 and pdfmetrics.stringWidth(line, BILL_FONT, size) > width:
+            n = len(line) - 1
+            while n > 1 and pdfmetrics.stringWidth(line[:n], BILL_FONT, size) > width:
+                n -= 1
+            out.append(line[:n])
+            line = line[n:]
+        out.append(line)
+    return out
+
+
 def _column(
     canv: Canvas,
     x: float,
@@ -568,11 +596,7 @@ def _column(
                 laid.append((heading, content))
                 total += head + 2 + content[1] + gap
             else:
-                lines = [
-                    part
-                    for text in content
-                    for part in (simpleSplit(text, BILL_FONT, size, width) or [""])
-                ]
+                lines = [part for text in content for part in _wrap(text, size, width)]
                 laid.append((heading, lines))
                 total += head + 2 + len(lines) * leading + gap
         if total - gap <= height:
@@ -671,7 +695,7 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> No
     canv.setFont(BILL_FONT_BOLD, 11)
     canv.drawString(x, H - _MARGIN - 11, "Payment part")
     qr_bottom = H - 17 * mm - _QR_SIZE
-    _draw_modules(canv, qr_matrix(bill.payload(), 25), x, qr_bottom, _QR_SIZE)
+    _draw_modules(canv, qr_matrix(bill.payload(), SWISS_MAX_VERSION), x, qr_bottom, _QR_SIZE)
     _swiss_cross(canv, x + _QR_SIZE / 2, qr_bottom + _QR_SIZE / 2)
     top = H - 68 * mm
     canv.setFont(BILL_FONT_BOLD, 8)
