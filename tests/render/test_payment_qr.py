@@ -456,9 +456,11 @@ def test_qr_bill_with_the_longest_texts_still_fits_version_25() -> None:
     assert code == bill.payload()
 
 
-def test_qr_bill_fonts_are_embedded_liberation_sans() -> None:
+def test_qr_bill_fonts_are_embedded_liberation_sans_and_it_is_vector_drawn() -> None:
     pdf = render_pdf(swiss())
     page: Any = PdfReader(io.BytesIO(pdf)).pages[-1]
+    xobjects = page["/Resources"].get("/XObject") or {}
+    assert not [x for x in xobjects.values() if x.get_object().get("/Subtype") == "/Image"]
     fonts = {
         str(f.get_object()["/BaseFont"]).split("+")[-1]: f.get_object()
         for f in page["/Resources"]["/Font"].values()
