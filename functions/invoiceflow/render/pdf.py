@@ -1,5 +1,5 @@
 """The invoice as a PDF: :func:`render_pdf` (ReportLab platypus). The only module importing
-ReportLab.
+ReportLab, with :mod:`.payqr` (the payment QR codes it draws).
 
 Layout: a company header (optional logo, seller name and details) beside the title and the
 invoice meta block (number, dates, payment terms, currency); Bill To and Ship To in boxed panels
@@ -8,6 +8,11 @@ right-aligned numbers, long descriptions wrapped, the header row repeated on eve
 totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them (this module
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
+
+Payment QR codes (:mod:`.payqr`): an EPC069-12 "GiroCode" beside the payment details (EUR with
+an IBAN and a balance due), or a Swiss QR-bill (payment part with receipt, 210 x 105 mm) at the
+bottom of the last page, or of a page of its own when the last one is too full; the footer of
+that page stands above the bill.
 
 Text and scripts
     Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
@@ -94,7 +99,7 @@ from reportlab.platypus.doctemplate import LayoutError
 from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
-from invoiceflow.render import localize
+from invoiceflow.render import localize, payqr
 from invoiceflow.render.content import (
     document_name,
     document_title,
@@ -125,7 +130,7 @@ WHITE = colors.white
 
 # Streams are Flate-compressed binary, without ReportLab's default ASCII85 layer on top: 20 %
 # smaller files and much faster (ReportLab's pure-Python ASCII85 encoder is slow). This is a
-# process-wide ReportLab setting; this module is the only ReportLab user in the product.
+# process-wide ReportLab setting; this module (with .payqr) is the only ReportLab user.
 rl_config.useA85 = 0
 
 _PAGE_SIZES = {"letter": LETTER, "a4": A4}
@@ -515,6 +520,11 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
 # --------------------------------------------------------------------------------------------
 
 
+#: the footer's baseline above the bottom edge of the page, or above a Swiss QR-bill
+_FOOTER_Y = 11 * mm
+_BILL_FOOTER_Y = 5 * mm
+
+
 class _NumberedCanvas(Canvas):
     """Keeps every page until the end so the footer can say "Page N of M"."""
 
@@ -529,6 +539,8 @@ class _NumberedCanvas(Canvas):
     ) -> None:
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
+        #: set by payqr.SwissQRBill on the page it draws on (kept per page like the rest)
+        self.payqr_bill_top = 0.0
         self._footer = footer
         self._cjk = cjk
         if created:
@@ -538,6 +550,7 @@ class _NumberedCanvas(Canvas):
 
     def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
+        self.payqr_bill_top = 0.0
         self._startPage()
 
     def save(self) -> None:
@@ -550,7 +563,9 @@ class _NumberedCanvas(Canvas):
 
     def _draw_footer(self, total: int) -> None:
         w, _ = self._pagesize
-        x0, x1, y = 18 * mm, w - 18 * mm, 11 * mm
+        x0, x1, y = 18 * mm, w - 18 * mm, _FOOTER_Y
+        if self.payqr_bill_top:  # the page of a Swiss QR-bill: the footer stands above it
+            y = self.payqr_bill_top + _BILL_FOOTER_Y
         self.saveState()
         self.setStrokeColor(RULE)
         self.setLineWidth(0.5)
@@ -1013,47 +1028,62 @@ _PAYMENT_LABEL_W = 27 * mm
 _PAYMENT_PAD = 7.0
 
 
-def _payment(ctx: _Ctx, p: PaymentDetails, width: float) -> Table | None:
+def _payment(
+    ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
+) -> Table | None:
+    """The payment details panel; with ``qr`` (the GiroCode) in a column on its right."""
     fields = payment_fields(p)
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
     data: list[list[Any]] = [[ctx.para("PAYMENT DETAILS", ctx.st.panel_head), ""]]
     data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
+    widths = [label_w, width - label_w]
+    cmds: list[tuple[Any, ...]] = [
+        ("SPAN", (0, 0), (-1, 0)),
+        ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
+        ("BOX", (0, 0), (-1, -1), 0.75, RULE),
+        ("FONT", (0, 1), (0, -1), FONT, 8.5),
+        ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("TOPPADDING", (0, 0), (-1, 0), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
+        ("TOPPADDING", (0, 1), (-1, 1), 5),
+        ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
+    ]
+    if qr is not None:
+        qr_w = qr.wrap(width, ctx.height)[0] + 2 * _PAYMENT_PAD
+        widths = [label_w, width - label_w - qr_w, qr_w]
+        for row in data:
+            row.append("")
+        data[1][2] = qr
+        cmds += [("SPAN", (2, 1), (2, -1)), ("ALIGN", (2, 1), (2, -1), "CENTER")]
     return Table(
         data,
-        colWidths=[label_w, width - label_w],
+        colWidths=widths,
         hAlign="LEFT",
-        style=TableStyle(
-            [
-                ("SPAN", (0, 0), (1, 0)),
-                ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
-                ("BOX", (0, 0), (-1, -1), 0.75, RULE),
-                ("FONT", (0, 1), (0, -1), FONT, 8.5),
-                ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-                ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-                ("TOPPADDING", (0, 0), (-1, 0), 4),
-                ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
-                ("TOPPADDING", (0, 1), (-1, 1), 5),
-                ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
-            ]
-        ),
+        style=TableStyle(cmds),
     )
 
 
 def _closing(ctx: _Ctx) -> list[Flowable]:
-    """Totals (beside the payment details when those are short), then notes and terms."""
+    """Totals (beside the payment details when those are short), then notes and terms. The
+    payment details carry the GiroCode (EPC069-12) when the invoice gets one
+    (:func:`.payqr.girocode_payload`)."""
     st, inv = ctx.st, ctx.inv
     out: list[Flowable] = [Spacer(1, 5 * mm)]
     totals = _totals(ctx)
     tw, _ = totals.wrap(ctx.width, ctx.height)
     gap = 8 * mm
     side_w = ctx.width - tw - gap
-    # the payment details go beside the totals if every value fits on one line there
+    giro = payqr.girocode_payload(inv, ctx.totals)
+    # the payment details go beside the totals if every value fits on one line there; the
+    # GiroCode goes below them there (its caption on its right), else into a column of the
+    # full-width panel
     value_room = side_w - _PAYMENT_LABEL_W - 2 * _PAYMENT_PAD
     side = (
         _payment(ctx, inv.payment, side_w)
@@ -1065,9 +1095,12 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         else None
     )
     if side is not None:
+        left: list[Flowable] = [side]
+        if giro is not None:
+            left.append(payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w))
         out.append(
             Table(
-                [[side, "", totals]],
+                [[left, "", totals]],
                 colWidths=[side_w, gap, tw],
                 style=TableStyle(
                     [
@@ -1082,9 +1115,10 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         )
     else:
         out.append(KeepTogether([totals]))
-        full = _payment(ctx, inv.payment, ctx.width) if inv.payment is not None else None
+        qr = payqr.GiroCode(giro, FONT, caption_color=MUTED) if giro is not None else None
+        full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
-            out += [Spacer(1, 5 * mm), full]
+            out += [Spacer(1, 5 * mm), KeepTogether([full])]
     exemptions = tax_exemption_lines(inv, ctx.totals)
     if exemptions:
         out += [Spacer(1, 3 * mm), ctx.lines_para(exemptions, st.small)]
@@ -1092,6 +1126,17 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if text:
             out += [ctx.para(head, st.section_head), ctx.para(text, st.small)]
     return out
+
+
+def _qr_bill(ctx: _Ctx) -> list[Flowable]:
+    """The Swiss QR-bill (payment part with receipt) at the bottom of the last page, or of a
+    page of its own when the last one is too full (:func:`.payqr.swiss_bill` says when)."""
+    bill = payqr.swiss_bill(ctx.inv, ctx.totals)
+    if bill is None:
+        return []
+    # the footer moves up above the bill (see _NumberedCanvas), and so does the frame's floor
+    reserve = payqr.BILL_HEIGHT + _BILL_FOOTER_Y - _FOOTER_Y
+    return [payqr.SwissQRBill(bill, reserve=reserve)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1114,6 +1159,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         Spacer(1, 7 * mm),
         _items(ctx),
         *_closing(ctx),
+        *_qr_bill(ctx),
     ]
     seller = _clean(inv.seller.name)
     buf = io.BytesIO()
