@@ -55,6 +55,7 @@ from typing import Literal
 
 from invoiceflow.domain import codelists, einvoice, units
 from invoiceflow.domain.model import Invoice, Party, Period
+from invoiceflow.domain.totals import Totals
 from invoiceflow.errors import Problem
 
 #: the e-invoice output formats whose documents are held to the rules
@@ -74,7 +75,6 @@ RULES: dict[str, str] = {
     "BR-23": "An Invoice line (BG-25) shall have an Invoiced quantity unit of measure code "
     "(BT-130).",
     "BR-25": "Each Invoice line (BG-25) shall contain the Item name (BT-153).",
-    "BR-27": "The Item net price (BT-146) shall NOT be negative.",
     "BR-29": "If both Invoicing period start date (BT-73) and end date (BT-74) are given, the "
     "end date shall be later or equal to the start date.",
     "BR-30": "If both Invoice line period start date (BT-134) and end date (BT-135) are given, "
@@ -130,8 +130,6 @@ RULES: dict[str, str] = {
     "BR-IC-12": "In an Invoice with a VAT breakdown (BG-23) where the VAT category code "
     '(BT-118) is "Intra-community supply" the Deliver to country code (BT-80) shall not be '
     "blank.",
-    "BR-O-09": "The VAT category tax amount (BT-117) in a VAT breakdown (BG-23) where the VAT "
-    'category code (BT-118) is "Not subject to VAT" shall be 0 (zero).',
     "BR-O-11": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
     'code (BT-118) "Not subject to VAT" shall not contain other VAT breakdown groups (BG-23).',
     "BR-O-12": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
@@ -144,7 +142,6 @@ RULES: dict[str, str] = {
     'code (BT-118) "Not subject to VAT" shall not contain Document level charges (BG-21) '
     'where the charge VAT category code (BT-102) is not "Not subject to VAT".',
     # XRechnung 3.0 (KoSIT), in English
-    "BR-DE-1": 'An invoice shall contain "PAYMENT INSTRUCTIONS" (BG-16).',
     "BR-DE-2": 'The group "SELLER CONTACT" (BG-6) shall be provided.',
     "BR-DE-3": 'The element "Seller city" (BT-37) shall be provided.',
     "BR-DE-4": 'The element "Seller post code" (BT-38) shall be provided.',
@@ -170,9 +167,14 @@ RULES: dict[str, str] = {
     "BR-DE-24-a": 'If the "Payment means type code" (BT-81) is a card payment (48, 54, 55), '
     'exactly the group "PAYMENT CARD INFORMATION" (BG-18) shall be provided (an invoice here '
     "cannot carry card information: use another payment means).",
+    "BR-DE-24-b": 'If the "Payment means type code" (BT-81) is a card payment (48, 54, 55), '
+    'the groups "CREDIT TRANSFER" (BG-17) and "DIRECT DEBIT" (BG-19) shall not be provided '
+    "(leave out the account).",
     "BR-DE-25-a": 'If the "Payment means type code" (BT-81) is a direct debit (59), exactly the '
-    'group "DIRECT DEBIT" (BG-19) shall be provided (an invoice here cannot carry a mandate: '
-    "use another payment means).",
+    'group "DIRECT DEBIT" (BG-19) shall be provided (the IBAN to debit).',
+    "BR-DE-30": 'If the group "DIRECT DEBIT" (BG-19) is provided, the "Bank assigned creditor '
+    'identifier" (BT-90) shall be provided (an invoice here cannot carry it: use another '
+    "payment means).",
 }
 
 #: the VAT categories: the rule prefix of their block and their name in the rule texts
@@ -259,6 +261,11 @@ def category_message(rule: str) -> str:
         return f'An Invoice that contains {_WHERE[number]} is "{name}" shall contain {_WHO[cat]}.'
     if number in _RATE_OF:
         return f'{_RATE_OF[number]} is "{name}" the {_RATE_FIELD[number]} {_RATE[cat]}.'
+    if number == "09":
+        return (
+            f"The VAT category tax amount (BT-117) in a VAT breakdown (BG-23) where the VAT "
+            f'category code (BT-118) is "{name}" shall be 0 (zero): give the rate 0 or none.'
+        )
     if number == "10":
         if cat in _NO_EXEMPTION:
             return (
@@ -311,6 +318,7 @@ class _Checker:
         self.inv = inv
         self.syntax = syntax
         self.problems: list[Problem] = []
+        self._totals: Totals | None = None
         self.xrechnung = syntax in ("cii", "facturx") and einvoice.cii_profile(inv) == "xrechnung"
 
     def add(self, rule: str, pointer: str, message: str | None = None) -> None:
@@ -373,8 +381,12 @@ class _Checker:
         if _blank(party.name) and _blank(party.company):
             self.add(name_rule, f"{at}/name")
         if party.postal is None:
-            self.add(addr_rule, f"{at}/address")
-            self.add(cc_rule, f"{at}/address/country")
+            # free address lines are written without a country (CII: an address that breaks
+            # only BR-09/BR-11); no lines: no address at all (CII reports the country too)
+            if not party.address or self.syntax == "ubl":
+                self.add(addr_rule, f"{at}/address")
+            if self.syntax != "ubl":
+                self.add(cc_rule, f"{at}/address/country")
         else:
             self.country(party.postal.country, f"{at}/address/country", cc_rule)
 
@@ -392,7 +404,8 @@ class _Checker:
         if ship is None:
             return
         if ship.postal is None:
-            if ship.address:
+            # CII writes free lines as an address without a country; UBL writes none
+            if ship.address and self.syntax != "ubl":
                 self.add("BR-57", "/ship_to/address/country")
         else:
             self.country(ship.postal.country, "/ship_to/address/country", "BR-57")
@@ -441,8 +454,6 @@ class _Checker:
                     self.add("BR-CL-23", f"{at}/unit_code")
             elif units.unit_code(it) is None:
                 self.add("BR-23", f"{at}/unit_code")
-            if it.unit_price < 0:
-                self.add("BR-27", f"{at}/unit_price")
             if it.standard_id is not None:
                 if _blank(it.standard_id.scheme):
                     self.add("BR-64", f"{at}/standard_id/scheme")
@@ -457,11 +468,13 @@ class _Checker:
         # (category, rate) -> the pointer of the first line (or the shipping) that has it
         groups: dict[tuple[str, Decimal | None], str] = {}
         line_cats: dict[str, str] = {}  # category -> first line's pointer
+        uncategorized = ""  # the first line without a VAT category
         for i, it in enumerate(inv.items):
             cat = it.vat_category
             at = f"/items/{i}"
             if cat is None:
                 self.add("BR-CO-04", f"{at}/tax_category")
+                uncategorized = uncategorized or at
                 continue
             if cat not in codelists.VAT_CATEGORY_CODES:
                 self.add("BR-CL-18", f"{at}/tax_category")
@@ -504,8 +517,6 @@ class _Checker:
             for key in keys:
                 if einvoice.xml_rate(*key) is None and cat != "O":
                     self.add("BR-48", _rate_pointer(groups[key]))
-            if cat == "O" and any(r for _, r in keys):
-                self.add("BR-O-09", _rate_pointer(groups[next(k for k in keys if k[1])]))
             if cat in line_cats:
                 self.ids(cat, "02")
             if cat in discount_cats:
@@ -513,6 +524,7 @@ class _Checker:
             if cat == ship_cat:
                 self.ids(cat, "04")
             self.exemption(cat)
+        self.taxed_zero_categories(groups, uncategorized)
         if "K" in cats:
             if inv.delivery_date is None and inv.invoicing_period is None:
                 self.add("BR-IC-11", "/delivery_date")
@@ -535,6 +547,34 @@ class _Checker:
                 self.add("BR-DE-14", f"{at}/tax_category" if at.startswith("/items") else at)
             if cats & _DE16 and _blank(self.inv.seller.vat_id) and _blank(self.inv.seller.tax_id):
                 self.add("BR-DE-16", "/seller/vat_id")
+
+    def totals(self) -> Totals | None:
+        from invoiceflow.domain.totals import compute_totals
+
+        if self._totals is None and self.inv.currency in codelists.CURRENCIES:
+            self._totals = compute_totals(self.inv)
+        return self._totals
+
+    def taxed_zero_categories(
+        self, groups: dict[tuple[str, Decimal | None], str], uncategorized: str
+    ) -> None:
+        """-09: a zero-rate category given a rate is taxed, and its breakdown's tax must be 0
+        (O: the rate is never written, but its tax is computed); BR-32: the invoice
+        discount's share of lines without a category is an allowance without one."""
+        taxed = {k for k in groups if k[0] in _EXACTLY_ONE and k[1]}
+        shared = bool(uncategorized) and self.inv.discount is not None
+        if not (taxed or shared):
+            return
+        totals = self.totals()
+        if totals is None:
+            return
+        for g in totals.groups:
+            if g.category is None:
+                if shared and g.discount:
+                    self.add("BR-32", f"{uncategorized}/tax_category")
+            elif (g.category, g.rate) in taxed and g.tax:
+                at = _rate_pointer(groups[(g.category, g.rate)])
+                self.cat(f"{CATEGORY_RULES[g.category][0]}-09", at)
 
     @staticmethod
     def rate_ok(cat: str, rate: Decimal | None) -> bool:
@@ -601,23 +641,18 @@ class _Checker:
             self.add("BR-CO-25", "/due_date")
 
     def _amount_due(self) -> Decimal:
-        from invoiceflow.domain.totals import compute_totals
-
-        if not self.inv.items or self.inv.currency not in codelists.CURRENCIES:
-            return Decimal(0)
-        return compute_totals(self.inv).balance_due
+        totals = self.totals() if self.inv.items else None
+        return Decimal(0) if totals is None else totals.balance_due
 
     # -- XRechnung ------------------------------------------------------------------------
 
     def xrechnung_rules(self) -> None:
         inv = self.inv
         seller, buyer = inv.seller, inv.bill_to
-        if inv.payment is None:
-            self.add("BR-DE-1", "/payment")
-        if seller.contact is None:
+        c = einvoice.party_contact(seller)
+        if c is None:
             self.add("BR-DE-2", "/seller/contact")
         else:
-            c = seller.contact
             if _blank(c.name):
                 self.add("BR-DE-5", "/seller/contact/name")
             if _blank(c.phone):
@@ -629,11 +664,12 @@ class _Checker:
             (buyer, "/bill_to", ("BR-DE-8", "BR-DE-9")),
             (inv.ship_to, "/ship_to", ("BR-DE-10", "BR-DE-11")),
         ):
-            if party is None or party.postal is None:
-                continue
-            if _blank(party.postal.city):
+            if party is None or (party.postal is None and not party.address):
+                continue  # no address written: nothing to hold to a city and post code
+            postal = party.postal
+            if postal is None or _blank(postal.city):
                 self.add(rules[0], f"{at}/address/city")
-            if _blank(party.postal.postal_code):
+            if postal is None or _blank(postal.postal_code):
                 self.add(rules[1], f"{at}/address/postal_code")
         if inv.payment_terms is not None and not skonto_ok(inv.payment_terms):
             self.add("BR-DE-18", "/payment_terms")
@@ -641,10 +677,18 @@ class _Checker:
         p = inv.payment
         if code in ("30", "58") and (p is None or (_blank(p.iban) and _blank(p.account_number))):
             self.add("BR-DE-23-a", "/payment/iban")
+        has_iban = p is not None and not _blank(p.iban)
         if code in ("48", "54", "55"):
             self.add("BR-DE-24-a", "/payment/means_code")
-        if code == "59":
-            self.add("BR-DE-25-a", "/payment/means_code")
+            if p is not None and not (_blank(p.iban) and _blank(p.account_number)):
+                self.add("BR-DE-24-b", "/payment/iban")
+        if code in ("49", "59"):
+            # the IBAN of a direct debit is the debited account (BT-91): BG-19 then needs the
+            # creditor id (BT-90), which the document model cannot carry
+            if has_iban:
+                self.add("BR-DE-30", "/payment/means_code")
+            elif code == "59":
+                self.add("BR-DE-25-a", "/payment/iban")
 
 
 def skonto_ok(terms: str) -> bool:
