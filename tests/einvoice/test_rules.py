@@ -888,3 +888,33 @@ def test_xrechnung_schematron_reports_the_same_rule(c: Case) -> None:
     unseen = set(c.unseen.get("cii", ()))
     assert native - unseen <= found
     assert not unseen & found
+
+
+def test_a_credit_note_breaks_no_rule() -> None:
+    inv = german_b2b(
+        document_type="credit_note",
+        preceding_invoices=(DocumentReference("RE-2026-0041", date(2026, 11, 1)),),
+        amount_paid=D(0),
+    )
+    for syntax in ("cii", "ubl"):
+        assert check(inv, syntax) == []
+        assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, syntax), syntax)] == []
+
+
+@pytest.mark.parametrize(
+    "party",
+    [
+        seller_de(),
+        buyer_de(),
+        seller(contact=None),
+        seller(contact=None, email=None, phone=None),
+        buyer(contact=Contact(None, None, "x@mueller.example")),
+        Party(name="Max Muster", company="Muster GmbH"),
+    ],
+)
+def test_the_rules_read_the_contact_the_cii_writer_writes(party: Party) -> None:
+    from invoiceflow.domain import einvoice
+    from invoiceflow.einvoice import cii
+
+    assert einvoice.party_contact(party) == cii.party_contact(party)
+    assert einvoice.party_name(party) == cii.party_name(party)
