@@ -377,6 +377,11 @@ CASES: list[Case] = [
         "BR-DEC (KWD)",
         lambda: S(currency="KWD"),
         *((f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 11, 12, 14, 16, 18, 19, 20, 23)),
+        per_syntax={
+            "cii": tuple(
+                (f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23)
+            )
+        },
     ),
     case(
         "BR-DEC (KWD, discounts)",
@@ -388,6 +393,11 @@ CASES: list[Case] = [
             items=item0(german_b2b(), discount=Discount("percent", D(10))),
         ),
         *((f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 12, 14, 18, 19, 20, 23, 24)),
+        per_syntax={
+            "cii": tuple(
+                (f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 11, 12, 14, 18, 19, 20, 23, 24)
+            )
+        },
     ),
     # -- standard rated
     case(
