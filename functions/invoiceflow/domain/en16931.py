@@ -97,7 +97,6 @@ RULES: dict[str, str] = {
     "category code (BT-95).",
     "BR-37": "Each Document level charge (BG-21) shall have a Document level charge VAT "
     "category code (BT-102).",
-    "BR-47": "Each VAT breakdown (BG-23) shall be defined through a VAT category code (BT-118).",
     "BR-48": "Each VAT breakdown (BG-23) shall have a VAT category rate (BT-119), except if the "
     "Invoice is not subject to VAT.",
     "BR-55": "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice "
