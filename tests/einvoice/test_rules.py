@@ -980,3 +980,19 @@ def test_every_rule_the_check_can_report_has_a_case() -> None:
         possible |= {f"{prefix}-{n}" for n in numbers}
     possible |= {f"BR-DEC-{n:02d}" for n in (1, 5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23, 24)}
     assert sorted(possible - covered) == []
+
+
+@pytest.mark.parametrize("cat", ["S", "Z", "E", "AE", "K", "G", "L", "M"])
+def test_each_category_passes_xrechnung(cat: str) -> None:
+    from support import xrechnung as xr
+
+    inv = in_category(cat, buyer_reference=LEITWEG_ID)
+    assert check(inv, "cii") == []
+    assert [f"{a.id}: {a.text}" for a in xr.fatal(xml_of(inv, "cii"))] == []
+
+
+def test_the_compiled_xrechnung_schematron_sees_a_missing_buyer_reference() -> None:
+    from support import xrechnung as xr
+
+    # the plain EN 16931 profile is no XRechnung: KoSIT's rules ask for the Leitweg-ID
+    assert {a.id for a in xr.fatal(xml_of(german_b2b(), "cii"))} == {"BR-DE-15"}
