@@ -996,3 +996,26 @@ def test_the_compiled_xrechnung_schematron_sees_a_missing_buyer_reference() -> N
 
     # the plain EN 16931 profile is no XRechnung: KoSIT's rules ask for the Leitweg-ID
     assert {a.id for a in xr.fatal(xml_of(german_b2b(), "cii"))} == {"BR-DE-15"}
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        "14 Tage netto",
+        "Rechnung #42 bitte angeben",
+        "#SKONTO#TAGE=7#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00#\n#SKONTO#TAGE=14#PROZENT=1.00#BASISBETRAG=100.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00#",
+        "#SKONTO#TAGE=7#PROZENT=2.0#\n",
+        "#skonto#TAGE=7#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00# \n",
+        "netto\n#SKONTO#TAGE=7#PROZENT=2.00#\nDanke",
+    ],
+)
+def test_skonto_lines_are_read_as_xrechnung_reads_them(terms: str) -> None:
+    from invoiceflow.domain.en16931 import skonto_ok
+    from support import xrechnung as xr
+
+    inv = xrechnung(payment_terms=terms)
+    official = "BR-DE-18" in {a.id for a in xr.fatal(xml_of(inv, "cii"))}
+    assert skonto_ok(terms) is not official
