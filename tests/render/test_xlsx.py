@@ -115,6 +115,21 @@ EDGE_CASES: dict[str, Invoice] = {
         ]
     ),
     "tax ties": invoice([item("1", "10.50"), item("1", "0.30", "5"), item("1", "1.05", "21")]),
+    # EN 16931 groups by VAT category and rate: Z and E both at 0 %, AE without a rate, an
+    # uncategorised untaxed line, an amount discount split over all of them, shipping in S
+    "VAT categories at one rate": invoice(
+        [
+            LineItem("zero rated", D(3), D("10.00"), tax_rate=D(0), tax_category="Z"),
+            LineItem("exempt", D(1), D("20.00"), tax_rate=D(0), tax_category="E"),
+            LineItem("reverse charge", D(2), D("15.55"), tax_category="AE"),
+            LineItem("standard", D(1), D("33.33"), tax_rate=D(19)),
+            LineItem("untaxed", D(1), D("5.00")),
+        ],
+        discount=Discount("amount", D("7.77")),
+        shipping=D("4.90"),
+        shipping_tax_rate=D(19),
+        shipping_tax_category="S",
+    ),
     "KWD, 3 decimals": invoice(
         [item("3", "0.3335", "5"), item("2", "1.2345", "5"), item("1", "10.0005", "15")],
         currency="KWD",

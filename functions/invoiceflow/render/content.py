@@ -24,6 +24,7 @@ from invoiceflow.domain.units import unit_name
 from invoiceflow.render import localize
 
 __all__ = [
+    "balance_label",
     "country_name",
     "document_name",
     "document_title",
@@ -53,6 +54,12 @@ def document_title(invoice: Invoice) -> str:
 def document_name(invoice: Invoice) -> str:
     """The document's name in running text (``Invoice INV-1``, ``Credit note CN-1``)."""
     return _DOCUMENT_NAMES[invoice.document_type]
+
+
+def balance_label(invoice: Invoice) -> str:
+    """The label of the last figure: what the reader owes, or on a credit note what is
+    credited to them."""
+    return "Amount credited" if invoice.document_type == "credit_note" else "Balance due"
 
 
 @lru_cache(maxsize=512)

@@ -45,6 +45,7 @@ __all__ = [
     "quantity",
     "tax_line_label",
     "tax_name",
+    "tax_rate_label",
 ]
 
 _HUNDRED = Decimal(100)
@@ -188,5 +189,25 @@ def paper_size(invoice: Invoice) -> Literal["letter", "a4"]:
 
 def tax_line_label(group: TaxGroup, invoice: Invoice) -> str:
     """The label of one 'tax per rate' line: ``VAT 19 % on 1.234,00 €``."""
+    return f"{tax_rate_label(group, invoice)} on {money(group.base, invoice)}"
+
+
+def tax_rate_label(group: TaxGroup, invoice: Invoice) -> str:
+    """A tax group's name: ``VAT 19 %``, or with its category when that is not the standard
+    rate: ``VAT 0 % (reverse charge)``."""
     rate = group.rate if group.rate is not None else Decimal(0)
-    return f"{tax_name(invoice)} {percent(rate, invoice)} on {money(group.base, invoice)}"
+    kind = _CATEGORY_NOTES.get(group.category or "")
+    return f"{tax_name(invoice)} {percent(rate, invoice)}" + (f" ({kind})" if kind else "")
+
+
+#: how a tax line names a VAT category other than the standard rate (EN 16931 BT-118)
+_CATEGORY_NOTES = {
+    "Z": "zero rated",
+    "E": "exempt",
+    "AE": "reverse charge",
+    "K": "intra-EU supply",
+    "G": "export",
+    "O": "not subject to VAT",
+    "L": "IGIC",
+    "M": "IPSI",
+}

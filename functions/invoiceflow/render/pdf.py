@@ -101,6 +101,7 @@ from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render import localize, payqr
 from invoiceflow.render.content import (
+    balance_label,
     document_name,
     document_title,
     party_details,
@@ -980,7 +981,7 @@ def _totals(ctx: _Ctx) -> Table:
     rows.append(("Total", ctx.money(t.total), "total"))
     if t.amount_paid:
         rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
-    rows.append(("Balance due", ctx.money(t.balance_due), "due"))
+    rows.append((balance_label(inv), ctx.money(t.balance_due), "due"))
 
     value_w = max(_col_width([r[1] for r in rows], FONT_BOLD, 10.5, 20 * mm, ctx.cjk), 32 * mm)
     label_w = max(_col_width([r[0] for r in rows], FONT, 9, 30 * mm, ctx.cjk), 50 * mm)

@@ -64,10 +64,11 @@ from openpyxl.writer.excel import ExcelWriter
 
 from invoiceflow.domain.model import Invoice, Party
 from invoiceflow.domain.money import minor_digits
-from invoiceflow.domain.totals import Totals, compute_totals
+from invoiceflow.domain.totals import TaxGroup, Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
 from invoiceflow.render import localize
 from invoiceflow.render.content import (
+    balance_label,
     document_name,
     party_details,
     party_title,
@@ -476,6 +477,10 @@ class _Renderer:
             "unit": any(unit_label(it) for it in items),
             "dpct": any(it.discount and it.discount.kind == "percent" for it in items),
             "damt": any(it.discount and it.discount.kind == "amount" for it in items),
+            # VAT categories given anywhere: the tax groups are (category, rate), so the items
+            # show each line's category and the Tax sheet sums by both
+            "cat": any(it.tax_category for it in items)
+            or self.inv.shipping_tax_category is not None,
         }
         has["ldisc"] = has["dpct"] or has["damt"]
         longest = max((len(it.description) for it in items), default=0)
@@ -487,6 +492,7 @@ class _Renderer:
             ("unit", "Unit", 9.0, has["unit"]),
             ("price", "Unit price", money_w, True),
             ("rate", "Tax rate", 10.0, True),
+            ("cat", "VAT category", 9.0, has["cat"]),
             ("dpct", "Discount %", 11.0, has["dpct"]),
             ("damt", "Discount amount", money_w, has["damt"]),
             ("gross", "Gross", money_w, has["ldisc"]),
@@ -729,6 +735,7 @@ class _Renderer:
         i_desc, i_qty, i_price = col["desc"] - 1, col["qty"] - 1, col["price"] - 1
         i_rate, i_amount = col["rate"] - 1, col["amount"] - 1
         i_sku, i_unit = col.get("sku", 0) - 1, col.get("unit", 0) - 1
+        i_cat = col.get("cat", 0) - 1
         dp, da = L.get("dpct"), L.get("damt")
         with_discounts = self.has["ldisc"]
         if with_discounts:
@@ -755,6 +762,8 @@ class _Renderer:
             row[i_price] = num(it.unit_price, "price")
             if it.tax_rate is not None:
                 row[i_rate] = num(it.tax_rate, "rate")
+            if i_cat >= 0 and it.vat_category is not None:
+                row[i_cat] = text(it.vat_category)
             raw = f"{q}{r}*{p}{r}"
             if with_discounts:
                 parts = []
@@ -836,7 +845,7 @@ class _Renderer:
         for idx, g in self.taxed:
             assert g.rate is not None
             line(
-                f"{localize.tax_name(inv)} {localize.percent(g.rate, inv)}",
+                localize.tax_rate_label(g, inv),
                 f"{TAX_SHEET}!$F${self.t_first + idx}",
                 g.tax,
             )
@@ -849,7 +858,7 @@ class _Renderer:
         line("Total", f"ROUND({total},{d})", t.total, "money_total", "label_total")
         line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})", t.amount_paid)
         line(
-            "Balance due",
+            balance_label(inv),
             f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})",
             t.balance_due,
             "money_total",
@@ -896,6 +905,10 @@ class _Renderer:
             r = first + i
             if not inv.items:
                 lines = "0"
+            elif self.has["cat"]:
+                rate = '""' if g.rate is None else f"A{r}"
+                cats = self._item_range("cat")
+                lines = f'ROUND(SUMIFS({amounts},{rates},{rate},{cats},"{g.category or ""}"),{d})'
             elif g.rate is None:
                 lines = f'ROUND(SUMIF({rates},"",{amounts}),{d})'
             else:
@@ -912,7 +925,10 @@ class _Renderer:
             else:
                 share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})", g.discount)
             ship: Any = 0
-            if self.r_ship and g.rate == inv.shipping_tax_rate:
+            if self.r_ship and (g.category, g.rate) == (
+                inv.shipping_vat_category,
+                inv.shipping_tax_rate,
+            ):
                 ship = _F(
                     f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}", g.shipping
                 )
@@ -925,7 +941,7 @@ class _Renderer:
                     cell(ship, "money"),
                     cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})", g.base), "money"),
                     cell(tax, "money"),
-                    cell("not taxed", "muted") if g.rate is None else None,
+                    cell(_group_note(g, self.has["cat"]), "muted"),
                 ]
             )
         if disc is not None and disc.kind == "amount":
@@ -978,6 +994,14 @@ def _literal(value: Decimal) -> str:
 def _clean(text: str) -> str:
     """Without the control characters a workbook cannot hold (they are invisible anyway)."""
     return str(ILLEGAL_CHARACTERS_RE.sub("", text))
+
+
+def _group_note(group: TaxGroup, with_categories: bool) -> str | None:
+    """The Tax sheet's last column: the group's VAT category (when the document gives
+    categories), or that it is not taxed."""
+    if with_categories and group.category is not None:
+        return f"VAT category {group.category}"
+    return "not taxed" if group.rate is None else None
 
 
 def _fits(text: str, width: float) -> bool:
