@@ -200,9 +200,9 @@ def tax_rate_label(group: TaxGroup, invoice: Invoice) -> str:
     return f"{tax_name(invoice)} {percent(rate, invoice)}" + (f" ({kind})" if kind else "")
 
 
-#: how a tax line names a VAT category other than the standard rate (EN 16931 BT-118)
+#: how a tax line names a VAT category other than the standard rate (EN 16931 BT-118); a
+#: zero-rated group (Z, also what a 0 % rate without a category means) is just "VAT 0 %"
 _CATEGORY_NOTES = {
-    "Z": "zero rated",
     "E": "exempt",
     "AE": "reverse charge",
     "K": "intra-EU supply",
