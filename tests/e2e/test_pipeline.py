@@ -162,7 +162,9 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline, sendgrid: FakeSe
     pipeline.drain()
     (mail,) = sendgrid.delivered
     assert mail["json"]["subject"] == "Invoice RE-2026-0042 is ready"
-    assert base64.b64decode(mail["json"]["attachments"][0]["content"]) == pdf.content
+    attached = {a["filename"]: a for a in mail["json"]["attachments"]}
+    assert sorted(attached) == ["RE-2026-0042.pdf", "RE-2026-0042.xlsx"]
+    assert base64.b64decode(attached["RE-2026-0042.pdf"]["content"]) == pdf.content
 
 
 def _poison() -> bytes:
