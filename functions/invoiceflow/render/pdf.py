@@ -10,12 +10,15 @@ never adds up money); payment details, notes and terms; a running header on late
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
 Text and scripts
-    Latin, Greek and Cyrillic are set in DejaVu Sans (+ Bold), embedded (subset) from
-    ``render/fonts/`` so nothing is needed from the OS. Chinese, Japanese and Korean runs are
-    best effort: each run of CJK characters switches to one of ReportLab's built-in CID fonts
-    (``HeiseiKakuGo-W5`` for Japanese, ``STSong-Light``/``MSung-Light`` for Chinese,
-    ``HYGothic-Medium`` for Korean). CID fonts are *not embedded*; viewers supply them (Acrobat
-    asks for its Asian font pack). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
+    Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
+    licence there), so nothing is needed from the OS or the viewer and the PDF can be made a
+    PDF/A (:mod:`invoiceflow.render.facturx`). Latin, Greek and Cyrillic are set in DejaVu Sans
+    (+ Bold); table cells without a font of their own default to it too (never to ReportLab's
+    non-embedded Helvetica). Each run of Chinese, Japanese or Korean characters switches to
+    Droid Sans Fallback (Apache-2.0), which is loaded only by the first text that needs it (its
+    3.4 MB are parsed once per process; the PDF carries only the glyphs used). It has one form
+    of each Han character (simplified-Chinese style), whatever the locale; it has no bold face
+    (bold CJK runs print regular). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
     their letters are printed unshaped and left to right, and bidi control marks (which Babel
     puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
     dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
@@ -68,7 +71,6 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -151,13 +153,10 @@ _CJK_CHARS = (
 )
 _CJK_RUN = re.compile(f"([{_CJK_CHARS}]+)")
 _HAS_CJK = re.compile(f"[{_CJK_CHARS}]")
-_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
 
-CJK_JAPANESE = "HeiseiKakuGo-W5"
-CJK_SIMPLIFIED = "STSong-Light"
-CJK_TRADITIONAL = "MSung-Light"
-CJK_KOREAN = "HYGothic-Medium"
+#: the font of CJK runs (TrueType, embedded), registered when first needed
+CJK_FONT = "DroidSansFallback"
+_LAZY_FONTS = {CJK_FONT: "DroidSansFallback.ttf"}
 
 
 def _clean(text: object) -> str:
@@ -175,21 +174,19 @@ def _esc(text: str) -> str:
 
 
 @cache
-def _cid_font(name: str) -> str:
-    pdfmetrics.registerFont(UnicodeCIDFont(name))
+def _lazy_font(name: str) -> str:
+    """Register a font of :data:`_LAZY_FONTS` on first use (once per process)."""
+    pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / _LAZY_FONTS[name])))
     return name
 
 
-def _cjk_font_for(run: str, default: str) -> str:
-    if _HANGUL.search(run):
-        return _cid_font(CJK_KOREAN)
-    if _KANA.search(run):
-        return _cid_font(CJK_JAPANESE)
-    return _cid_font(default)
+def _cjk_font_for(run: str, cjk: str) -> str:
+    """The (registered) font for a run of CJK characters: ``cjk``, the context's CJK font."""
+    return _lazy_font(cjk)
 
 
-def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
-    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in a CID font,
+def _markup(text: object, cjk: str = CJK_FONT) -> str:
+    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in the CJK font,
     newlines as line breaks)."""
     s = _clean(text)
     if not _HAS_CJK.search(s):
@@ -203,17 +200,6 @@ def _markup(text: object, cjk: str = CJK_SIMPLIFIED) -> str:
         else:
             out.append(_esc(part))
     return "".join(out).replace("\n", "<br/>")
-
-
-def _cjk_default(invoice: Invoice) -> str:
-    loc = localize.locale_of(invoice)
-    if loc.language == "ja":
-        return CJK_JAPANESE
-    if loc.language == "ko":
-        return CJK_KOREAN
-    if loc.language == "zh" and (loc.script == "Hant" or loc.territory in {"TW", "HK", "MO"}):
-        return CJK_TRADITIONAL
-    return CJK_SIMPLIFIED
 
 
 def _text_width(text: str, font: str, size: float, cjk: str) -> float:
@@ -268,12 +254,17 @@ def _draw_text(
 @cache
 def _register_fonts() -> None:
     from reportlab.lib.fonts import addMapping
+    from reportlab.platypus.tables import CellStyle
 
     pdfmetrics.registerFont(TTFont(FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
     pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONTS_DIR / "DejaVuSans-Bold.ttf")))
     # no italic face: italic maps to upright (registered first so the upright mapping wins)
     for bold, italic, name in ((0, 1, FONT), (1, 1, FONT_BOLD), (0, 0, FONT), (1, 0, FONT_BOLD)):
         addMapping(FONT, bold, italic, name)
+    # A table cell without a FONT command is drawn in CellStyle's class default, ReportLab's
+    # Helvetica, which is never embedded: default to the embedded DejaVu Sans instead
+    # (process-wide, like useA85 above; this module is the only ReportLab user).
+    CellStyle.fontname = FONT
 
 
 @dataclass(frozen=True)
@@ -371,7 +362,7 @@ class _Ctx:
     def __init__(self, invoice: Invoice) -> None:
         self.inv = invoice
         self.st = _styles()
-        self.cjk = _cjk_default(invoice)
+        self.cjk = CJK_FONT  # the font of CJK runs, registered when a run needs it
         self.totals: Totals = compute_totals(invoice)
         self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
         self.margin_x = 18 * mm
@@ -467,7 +458,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
-        cjk: str = CJK_SIMPLIFIED,
+        cjk: str = CJK_FONT,
         created: str = "",
         doc_id: bytes = b"",
         **kwargs: Any,
@@ -732,7 +723,7 @@ class _ItemRows(Flowable):
 
 
 def _col_width(
-    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_SIMPLIFIED
+    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_FONT
 ) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
