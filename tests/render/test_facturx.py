@@ -7,17 +7,17 @@ Factur-X extension schema, the output intent with its ICC profile, the embedded 
 file specification, every font embedded, no encryption and no JavaScript or actions, the /ID,
 and byte-identical output for the same document.
 
-Until the CII writer (``invoiceflow.einvoice.cii``) is merged, the PDF is made with a small
-hand-written CII (:data:`HAND_CII`); the test that needs ``render_cii`` is skipped until then.
+The PDF is made by :func:`render_facturx` from ``german_b2b()``; :data:`HAND_CII`, a small
+hand-written CII, checks the XRechnung conformance level and :func:`facturx_pdf` alone.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import facturx
@@ -25,13 +25,14 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+from invoiceflow.domain.model import DocumentReference, Logo
+from invoiceflow.einvoice.cii import render_cii
 from invoiceflow.errors import BusinessRuleViolation, Problem
 from invoiceflow.render import facturx as fx
 from invoiceflow.render.pdf import render_pdf
+from render.conftest import png_bytes
 from render.test_fonts_embedded import assert_all_embedded
 from support.einvoice_samples import german_b2b
-
-HAVE_CII = importlib.util.find_spec("invoiceflow.einvoice.cii") is not None
 
 HAND_CII = """<?xml version="1.0" encoding="UTF-8"?>
 <rsm:CrossIndustryInvoice \
@@ -47,6 +48,7 @@ xmlns:udt="urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100">
 <rsm:SupplyChainTradeTransaction/>
 </rsm:CrossIndustryInvoice>
 """
+PRECEDING = (DocumentReference("RE-2026-0041", date(2026, 11, 2)),)
 EN16931 = "urn:cen.eu:en16931:2017"
 XRECHNUNG = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 
@@ -84,14 +86,11 @@ def hand_cii(guideline: str = EN16931) -> bytes:
 
 
 def make(invoice: Any = None, xml: bytes | None = None) -> tuple[bytes, bytes]:
-    """(Factur-X PDF, the XML it should carry): render_facturx with the real CII writer once
-    it is merged, else the PDF of render_pdf with the hand-written CII."""
+    """(Factur-X PDF, the XML it should carry): render_facturx and render_cii, or the PDF of
+    render_pdf with ``xml`` given."""
     invoice = german_b2b() if invoice is None else invoice
-    if xml is None and HAVE_CII:
-        from invoiceflow.einvoice.cii import render_cii
-
+    if xml is None:
         return fx.render_facturx(invoice), render_cii(invoice)
-    xml = hand_cii() if xml is None else xml
     return fx.facturx_pdf(render_pdf(invoice), xml), xml
 
 
@@ -131,14 +130,25 @@ def test_the_xml_read_back_by_the_facturx_package_is_the_one_embedded(
     assert extracted == xml
 
 
-@pytest.mark.skipif(not HAVE_CII, reason="the CII writer (branch cii) is not merged yet")
-def test_render_facturx_embeds_render_cii_byte_for_byte() -> None:
-    from invoiceflow.einvoice.cii import render_cii
-
-    invoice = german_b2b()
+@pytest.mark.parametrize(
+    ("changes", "level"),
+    [
+        ({}, "EN 16931"),
+        ({"buyer_reference": "04011000-12345-67"}, "XRECHNUNG"),
+        ({"document_type": "credit_note", "preceding_invoices": PRECEDING}, "EN 16931"),
+    ],
+    ids=["en16931", "xrechnung", "credit-note"],
+)
+def test_render_facturx_embeds_render_cii_byte_for_byte(changes: Any, level: str) -> None:
+    invoice = german_b2b(**changes)
     data = fx.render_facturx(invoice)
-    _, extracted = facturx.get_facturx_xml_from_pdf(io.BytesIO(data), check_xsd=False)
+    # check_xsd: the factur-x package's own Factur-X EN 16931 schema accepts the XML
+    name, extracted = facturx.get_facturx_xml_from_pdf(io.BytesIO(data), check_xsd=True)
+    assert name == "factur-x.xml"
     assert extracted == render_cii(invoice)
+    packet = root(PdfReader(io.BytesIO(data)))["/Metadata"].get_object().get_data()
+    assert f"<fx:ConformanceLevel>{level}</fx:ConformanceLevel>".encode() in packet
+    assert b"<fx:DocumentType>INVOICE</fx:DocumentType>" in packet  # credit notes too
 
 
 def test_the_attachment_is_an_alternative_text_xml_file(reader: PdfReader, made: Any) -> None:
@@ -286,6 +296,22 @@ def test_cjk_text_is_embedded_too() -> None:
     data, _ = make(german_b2b(seller=seller))
     fonts = assert_all_embedded(data)
     assert any(name.endswith("+DroidSansFallback") for name in fonts)
+
+
+def test_a_logo_keeps_the_pdf_in_rgb() -> None:
+    data, _ = make(german_b2b(logo=Logo("image/png", png_bytes())))
+    reader = PdfReader(io.BytesIO(data))
+    images: list[Any] = [
+        obj
+        for obj in all_objects(reader)
+        if isinstance(obj, DictionaryObject) and obj.get("/Subtype") == "/Image"
+    ]
+    assert images  # the logo (and its soft mask)
+    for image in images:
+        assert image["/ColorSpace"] in ("/DeviceRGB", "/DeviceGray")
+        assert "/Interpolate" not in image or image["/Interpolate"] is False
+    assert b"/DeviceCMYK" not in data
+    assert_all_embedded(data)
 
 
 def test_the_same_document_gives_the_same_bytes(made: tuple[bytes, bytes]) -> None:

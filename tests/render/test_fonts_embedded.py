@@ -5,6 +5,7 @@ invoice, walked with pypdf through every page and form XObject (no poppler here)
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import ContentStream
 
 from invoiceflow.domain.model import Invoice, LineItem, Party
 from invoiceflow.domain.parse import parse_invoice
@@ -43,8 +45,8 @@ def _font_dicts(resources: Any, seen: set[int]) -> Iterator[Any]:
 
 
 def fonts_of(data: bytes) -> dict[str, Any]:
-    """Every font of the PDF (its BaseFont -> its descriptor; a Type 0 font's descriptor is
-    its descendant CIDFont's)."""
+    """Every font of the PDF: its BaseFont -> (the font, its descriptor; a Type 0 font's
+    descriptor is its descendant CIDFont's)."""
     out: dict[str, Any] = {}
     seen: set[int] = set()
     for page in PdfReader(io.BytesIO(data)).pages:
@@ -53,17 +55,57 @@ def fonts_of(data: bytes) -> dict[str, Any]:
                 descriptor = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
             else:
                 descriptor = font.get("/FontDescriptor")
-            out[str(font["/BaseFont"])] = None if descriptor is None else descriptor.get_object()
+            out[str(font["/BaseFont"])] = (
+                font,
+                None if descriptor is None else descriptor.get_object(),
+            )
     return out
 
 
+_CMAP_ENTRY = re.compile(rb"^<([0-9A-F]{2})> <([0-9A-F]+)>$", re.MULTILINE)
+_SHOW_TEXT = {b"Tj", b"'", b'"', b"TJ"}
+
+
+def to_unicode(font: Any) -> dict[int, str]:
+    """A ReportLab subset's ToUnicode CMap as code -> text; the hex must be valid (ReportLab
+    itself writes characters beyond U+FFFF as odd-length hex, which ``bytes.fromhex``
+    refuses)."""
+    cmap = font["/ToUnicode"].get_object().get_data().split(b"beginbfchar", 1)[1]
+    return {
+        int(m[1], 16): bytes.fromhex(m[2].decode()).decode("utf-16-be")
+        for m in _CMAP_ENTRY.finditer(cmap)
+    }
+
+
+def shown_bytes(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(font resource name, the string's bytes) of every text-showing operator on every page."""
+    reader = PdfReader(io.BytesIO(data))
+    for page in reader.pages:
+        font = ""
+        for operands, operator in ContentStream(page.get_contents(), reader).operations:
+            if operator == b"Tf":
+                font = str(operands[0])
+            elif operator in _SHOW_TEXT:
+                strings = operands[0] if operator == b"TJ" else operands[-1:]
+                for item in strings:
+                    if isinstance(item, (str, bytes)):
+                        raw = getattr(item, "original_bytes", item)
+                        yield font, raw if isinstance(raw, bytes) else raw.encode("latin-1")
+
+
 def assert_all_embedded(data: bytes) -> dict[str, Any]:
+    """Every font embedded (a subset with a font file) with a valid ToUnicode CMap, and no
+    .notdef glyph shown (PDF/A forbids it): ReportLab shows a character its font lacks as
+    code 0 of a subset, which is always .notdef."""
     fonts = fonts_of(data)
     assert fonts
-    for name, descriptor in fonts.items():
+    for name, (font, descriptor) in fonts.items():
         assert descriptor is not None, f"{name} has no font descriptor (a standard 14 font)"
         assert any(key in descriptor for key in FONT_FILES), f"{name} is not embedded"
         assert "+" in name, f"{name} is not a subset"
+        assert to_unicode(font)
+    notdef = [font for font, shown in shown_bytes(data) if 0 in shown]
+    assert not notdef, f"the .notdef glyph is shown in {notdef}"
     return fonts
 
 
@@ -140,3 +182,19 @@ def test_the_cjk_font_is_loaded_only_when_text_needs_it() -> None:
         env=os.environ.copy(),
     ).stdout.split("\n")
     assert out[:2] == ["minimal.json False", "non-latin.json True"]
+
+
+def test_characters_no_font_has_print_as_replacement_characters(sample_invoice: Factory) -> None:
+    # DejaVu Sans has the emoji and the snowman; no font here has Thai, the G clef or CJK
+    # extension B: those print as U+FFFD, never as a font's .notdef glyph
+    items = (
+        LineItem(
+            "Smile \U0001f600 \u2603 \U0001d11e \u0e44\u0e17\u0e22 \u4e2d\u6587 \U00020000",
+            D(1),
+            D(1),
+        ),
+    )
+    data = render_pdf(sample_invoice(items=items))
+    assert_all_embedded(data)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "Smile \U0001f600 \u2603 \ufffd \ufffd\ufffd\ufffd \u4e2d\u6587 \ufffd" in text

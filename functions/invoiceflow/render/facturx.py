@@ -30,7 +30,6 @@ bytes.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import re
 from functools import cache
@@ -51,6 +50,7 @@ from pypdf.generic import (
 
 from invoiceflow.domain.en16931 import require_conformance
 from invoiceflow.domain.model import Invoice
+from invoiceflow.einvoice.cii import render_cii
 from invoiceflow.errors import RenderError
 from invoiceflow.render.pdf import check_pdf, render_pdf
 
@@ -75,10 +75,7 @@ def render_facturx(invoice: Invoice) -> bytes:
     Raises :class:`~invoiceflow.errors.BusinessRuleViolation` (422) when the invoice breaks an
     EN 16931 rule, :class:`~invoiceflow.errors.RenderError` when it cannot be rendered."""
     require_conformance(invoice, "facturx")
-    # the CII writer (branch cii) is not merged yet: looked up at run time until it is
-    render_cii = importlib.import_module("invoiceflow.einvoice.cii").render_cii
-    xml = render_cii(invoice)
-    return facturx_pdf(render_pdf(invoice), xml if isinstance(xml, bytes) else xml.encode())
+    return facturx_pdf(render_pdf(invoice), render_cii(invoice))
 
 
 def facturx_pdf(pdf: bytes, xml: bytes) -> bytes:

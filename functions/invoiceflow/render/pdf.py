@@ -16,9 +16,13 @@ Text and scripts
     (+ Bold); table cells without a font of their own default to it too (never to ReportLab's
     non-embedded Helvetica). Each run of Chinese, Japanese or Korean characters switches to
     Droid Sans Fallback (Apache-2.0), which is loaded only by the first text that needs it (its
-    3.4 MB are parsed once per process; the PDF carries only the glyphs used). It has one form
-    of each Han character (simplified-Chinese style), whatever the locale; it has no bold face
-    (bold CJK runs print regular). Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
+    3.4 MB are parsed once per process; the PDF carries only the glyphs used). Han characters
+    that the languages share take its Chinese forms, in Japanese text too; it has no bold face
+    (bold CJK runs print regular). A character that the font of its run lacks (Thai,
+    Devanagari, most emoji, CJK beyond Droid's 33,000 characters) prints as U+FFFD, never as
+    the font's .notdef glyph (which PDF/A forbids). Characters beyond U+FFFF that a font has
+    (e.g. DejaVu's emoji) are extractable: ReportLab's ToUnicode CMap is patched to write them
+    as UTF-16 surrogate pairs. Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
     their letters are printed unshaped and left to right, and bidi control marks (which Babel
     puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
     dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
@@ -70,7 +74,7 @@ from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -160,12 +164,45 @@ _LAZY_FONTS = {CJK_FONT: "DroidSansFallback.ttf"}
 
 
 def _clean(text: object) -> str:
-    """Text as it may be printed: no control characters, bidi marks or lone surrogates."""
+    """Text as it may be printed: no control characters, bidi marks or lone surrogates, and
+    no character that its font cannot draw (see :func:`_drawable`)."""
     s = str(text)
     if s.isascii() and s.isprintable():
         return s
     s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
-    return _SURROGATE.sub("\ufffd", s)
+    return _drawable(_SURROGATE.sub("\ufffd", s))
+
+
+def _drawable(s: str) -> str:
+    """``s`` with every character that the font of its run lacks replaced by U+FFFD (which
+    DejaVu Sans has): a missing glyph would print the font's .notdef glyph, which PDF/A
+    forbids. CJK runs are set in the CJK font, the rest in DejaVu Sans or Bold."""
+    latin = _latin_glyphs()
+    if all(c in latin or c == "\n" for c in s):
+        return s
+    cjk = _cjk_glyphs() if _HAS_CJK.search(s) else frozenset()
+    return "".join(
+        c if c == "\n" or (c in cjk if _HAS_CJK.match(c) else c in latin) else "\ufffd" for c in s
+    )
+
+
+@cache
+def _latin_glyphs() -> frozenset[str]:
+    """The characters both DejaVu Sans and DejaVu Sans Bold can draw."""
+    _register_fonts()
+    regular, bold = (_font_chars(name) for name in (FONT, FONT_BOLD))
+    return regular & bold
+
+
+@cache
+def _cjk_glyphs() -> frozenset[str]:
+    """The characters the CJK font can draw (loads it)."""
+    return _font_chars(_lazy_font(CJK_FONT))
+
+
+def _font_chars(name: str) -> frozenset[str]:
+    face: Any = pdfmetrics.getFont(name).face
+    return frozenset(chr(code) for code in face.charToGlyph)
 
 
 def _esc(text: str) -> str:
@@ -265,6 +302,24 @@ def _register_fonts() -> None:
     # Helvetica, which is never embedded: default to the embedded DejaVu Sans instead
     # (process-wide, like useA85 above; this module is the only ReportLab user).
     CellStyle.fontname = FONT
+
+
+_RL_TO_UNICODE = ttfonts.makeToUnicodeCMap
+_ASTRAL_ENTRY = re.compile(r"^(<[0-9A-F]{2}>) <([0-9A-F]{5,6})>$", re.MULTILINE)
+
+
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    """ReportLab's ToUnicode CMap of a font subset, with characters beyond U+FFFF written as
+    UTF-16 surrogate pairs: ReportLab writes them as odd-length hex strings (``<1F600>``),
+    which is not valid CMap syntax, so readers could not extract them."""
+
+    def utf16(m: re.Match[str]) -> str:
+        return f"{m[1]} <{chr(int(m[2], 16)).encode('utf-16-be').hex().upper()}>"
+
+    return _ASTRAL_ENTRY.sub(utf16, _RL_TO_UNICODE(fontname, subset))
+
+
+ttfonts.makeToUnicodeCMap = _to_unicode_cmap  # process-wide, like useA85 (see there)
 
 
 @dataclass(frozen=True)
