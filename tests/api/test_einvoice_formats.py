@@ -258,3 +258,33 @@ def test_each_step_renders_its_formats_once_and_the_owner_downloads_them(
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     attached = {part.get_filename(): part.get_content_type() for part in message.iter_attachments()}
     assert attached == {name: content_type for name, content_type, _ in files.values()}
+
+
+def test_a_key_stored_before_the_formats_were_digested_still_answers_its_retry(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """Invoices accepted before this change hold the document's bare sha256: a retry with the
+    same key, document and formats is still the same invoice, other formats a 422."""
+    import hashlib
+    import uuid
+
+    from invoiceflow.stores.protocols import NewInvoiceRecord
+
+    body = b2b_document()
+    earlier = get_context().repo.accept_invoice(
+        NewInvoiceRecord(
+            id=str(uuid.uuid4()),
+            owner_id=alice.id,
+            number="RE-2026-0042",
+            source="http",
+            raw_file_id="old-json",
+            formats=("pdf", "xlsx"),
+            idempotency_key="before-the-upgrade",
+            request_sha256=hashlib.sha256(body).hexdigest(),
+        )
+    )
+    key = {"Idempotency-Key": "before-the-upgrade"}
+    retry = post(upload_client, alice, body, **key)
+    assert retry.status_code == 202 and retry.get_json()["invoice_id"] == earlier.invoice.id
+    assert post(upload_client, alice, body, "?formats=pdf,cii", **key).status_code == 422
+    assert sink.of_type("uploaded.v1") == []
