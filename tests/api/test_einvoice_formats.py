@@ -288,3 +288,29 @@ def test_a_key_stored_before_the_formats_were_digested_still_answers_its_retry(
     assert retry.status_code == 202 and retry.get_json()["invoice_id"] == earlier.invoice.id
     assert post(upload_client, alice, body, "?formats=pdf,cii", **key).status_code == 422
     assert sink.of_type("uploaded.v1") == []
+
+
+def test_the_api_description_and_the_event_schemas_know_every_format() -> None:
+    from invoiceflow.api import openapi_document
+    from invoiceflow.outputs import OUTPUT_FORMATS
+
+    spec = openapi_document()
+    schemas = spec["components"]["schemas"]
+    assert schemas["Format"]["enum"] == list(OUTPUT_FORMATS)
+    assert set(OUTPUT_FORMATS) | {"self", "json"} == set(schemas["Links"]["properties"])
+    for fmt, output in OUTPUT_FORMATS.items():
+        path = spec["paths"][f"/invoices/{{id}}/{fmt}"]
+        assert set(path["get"]["responses"]["200"]["content"]) == {output.content_type}, fmt
+        assert "head" in path
+    upload = spec["paths"]["/upload"]["post"]
+    assert "formats" in {p["name"] for p in upload["parameters"]}
+    rule = schemas["Problem"]["properties"]["problems"]["items"]["properties"]["rule"]
+    assert rule["type"] == "string"
+    events = Path(__file__).resolve().parents[2] / "events" / "schemas"
+
+    def schema(name: str) -> Any:
+        return json.loads((events / f"io.invoiceflow.invoice.{name}.v1.schema.json").read_text())
+
+    assert schema("uploaded")["properties"]["formats"]["items"]["enum"] == list(OUTPUT_FORMATS)
+    assert schema("requested")["properties"]["formats"]["items"]["enum"] == list(OUTPUT_FORMATS)
+    assert schema("rendered")["properties"]["format"]["enum"] == list(OUTPUT_FORMATS)
