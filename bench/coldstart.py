@@ -244,7 +244,7 @@ class FunctionEnv:
             )
             headers, body = to_http(sign_event(requested, PRODUCER_KEY_ID, PRODUCER_SECRET))
             return "POST", "/", headers, body
-        if function in ("render_pdf", "render_xlsx"):
+        if function in ("render_pdf", "render_xlsx", "render_xml"):
             headers, body = self.uploaded_event(self.new_invoice())
             return "POST", "/", headers, body
         if function == "notify":

@@ -86,6 +86,41 @@ def test_render_one_format_and_exit_zero(tmp_path: Path) -> None:
     assert run("render", "x.json", "--out", str(tmp_path), "--format", "doc").returncode == 2
 
 
+def test_render_e_invoices_and_report_broken_rules_by_id(tmp_path: Path) -> None:
+    import dataclasses
+
+    from invoiceflow.domain import to_json
+    from support.einvoice_samples import german_b2b
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(to_json(german_b2b())))
+    inv = german_b2b(number="RE-2026-0043")
+    seller = dataclasses.replace(inv.seller, vat_id=None, tax_id=None)
+    breaks = tmp_path / "breaks.json"
+    breaks.write_text(json.dumps(to_json(dataclasses.replace(inv, seller=seller))))
+    out = tmp_path / "out"
+    result = run(
+        "render", str(good), str(breaks), "--out", str(out), "--format", "facturx,ubl,cii", "-q"
+    )
+    assert result.returncode == 1, result.stderr  # as for any other invalid document
+    # nothing of the broken document is written; the files named by their format's suffix
+    assert sorted(p.name for p in out.iterdir()) == [
+        "RE-2026-0042-ubl.xml",
+        "RE-2026-0042.pdf",
+        "RE-2026-0042.xml",
+    ]
+    assert (out / "RE-2026-0042.pdf").read_bytes().startswith(b"%PDF")
+    assert b"CrossIndustryInvoice" in (out / "RE-2026-0042.xml").read_bytes()
+    assert b"urn:oasis:names:specification:ubl" in (out / "RE-2026-0042-ubl.xml").read_bytes()
+    err = result.stderr
+    assert f"{breaks}: " in err and "(rules BR-S-02" in err, err
+    assert re.search(r"^  BR-S-02 /seller\S*: \S", err, re.MULTILINE), err
+    assert "1 of 2 file(s) had problems" in err
+    both = run("render", str(good), "--out", str(out), "--format", "pdf,facturx")
+    assert both.returncode == 2
+    assert "--format: pdf or facturx, not both" in both.stderr
+
+
 def test_users_and_migrate(tmp_path: Path) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",

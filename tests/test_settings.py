@@ -170,3 +170,19 @@ def test_a_variable_overrides_its_default() -> None:
     assert s.public_base_url == "https://invoices.example"
     assert s.database_url == f"sqlite:///{Path('/srv/data') / 'invoiceflow.db'}"
     assert s.mail_outbox_dir == Path("/srv/data") / "outbox"
+
+
+def test_invoice_formats_take_every_output_format_but_pdf_with_facturx() -> None:
+    from invoiceflow.outputs import OUTPUT_FORMATS
+
+    assert set(OUTPUT_FORMATS) == {"pdf", "xlsx", "cii", "ubl", "facturx"}
+    s = Settings.from_env({"INVOICE_FORMATS": "facturx, xlsx,cii,ubl"})
+    assert s.invoice_formats == ("facturx", "xlsx", "cii", "ubl")
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env({"INVOICE_FORMATS": "pdf,facturx,html"})
+    messages = [p.message for p in exc.value.problems if p.pointer == "/INVOICE_FORMATS"]
+    assert len(messages) == 2
+    assert "'html' is not an output format" in messages[0]
+    assert "pdf and facturx, not both" in messages[1]
+    with pytest.raises(ConfigError):
+        Settings.from_env({"INVOICE_FORMATS": " , "})

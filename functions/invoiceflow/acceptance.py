@@ -6,16 +6,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from invoiceflow import naming
 from invoiceflow.context import Context
-from invoiceflow.domain import parse_invoice
-from invoiceflow.errors import IdempotencyConflict
+from invoiceflow.domain import Document, parse_invoice
+from invoiceflow.domain.model import Invoice
+from invoiceflow.errors import (
+    BusinessRuleViolation,
+    IdempotencyConflict,
+    Problem,
+    ValidationError,
+)
 from invoiceflow.events import INVOICE_UPLOADED
 from invoiceflow.logs import bind
 from invoiceflow.outbox import relay_after_commit
-from invoiceflow.outputs import JSON_CONTENT_TYPE, file_name
+from invoiceflow.outputs import (
+    EINVOICE_FORMATS,
+    JSON_CONTENT_TYPE,
+    check_formats,
+    file_name,
+    ordered_formats,
+    split_formats,
+)
 from invoiceflow.stores.protocols import (
     InvoiceRecord,
     InvoiceSource,
@@ -27,6 +41,57 @@ from invoiceflow.stores.protocols import (
 log = logging.getLogger(__name__)
 
 
+def formats_parameter(value: str | None) -> list[str] | None:
+    """The formats of the ``formats`` query parameter of an upload (``pdf,cii``), unchecked
+    (:func:`accept_document` checks them); None when it is absent."""
+    return None if value is None else split_formats(value)
+
+
+def check_business_rules(invoice: Invoice, formats: Sequence[str]) -> None:
+    """Hold the document to the EN 16931 rules when an e-invoice format is asked for: one
+    BusinessRuleViolation listing every broken rule of every such format (each once)."""
+    from invoiceflow.domain.en16931 import Syntax, require_conformance
+
+    problems: dict[Problem, None] = {}
+    for fmt in (f for f in formats if f in EINVOICE_FORMATS):
+        try:
+            require_conformance(invoice, cast(Syntax, fmt))
+        except BusinessRuleViolation as exc:
+            problems.update(dict.fromkeys(exc.problems))
+    if problems:
+        n = len(problems)
+        asked = ", ".join(f for f in formats if f in EINVOICE_FORMATS)
+        raise BusinessRuleViolation(
+            list(problems),
+            f"{n} broken e-invoicing rule{'s' if n != 1 else ''} ({asked} asked for)",
+        )
+
+
+def request_digest(data: bytes, formats: Sequence[str]) -> str:
+    """The digest an Idempotency-Key is bound to: the document and the formats asked for."""
+    return hashlib.sha256(data + b"\n#formats=" + ",".join(formats).encode()).hexdigest()
+
+
+def validate_request(
+    ctx: Context, data: bytes, formats: Sequence[str] | None
+) -> tuple[Document, tuple[str, ...]]:
+    """The parsed document and the formats it gets, or one 422 with every problem: the
+    formats' (unknown, pdf with facturx) with the document's, then the broken e-invoicing
+    rules when an e-invoice format is asked for. Nothing is stored."""
+    problems = check_formats(formats) if formats is not None else []
+    try:
+        document = parse_invoice(data, max_bytes=ctx.settings.max_document_bytes)
+    except ValidationError as exc:
+        if problems:
+            raise ValidationError([*problems, *exc.problems]) from exc
+        raise
+    if problems:
+        raise ValidationError(problems, "the requested formats cannot be produced")
+    wanted = ordered_formats(formats) if formats is not None else ctx.settings.invoice_formats
+    check_business_rules(document.invoice, wanted)
+    return document, wanted
+
+
 def accept_document(
     ctx: Context,
     owner: User,
@@ -34,18 +99,24 @@ def accept_document(
     *,
     source: InvoiceSource,
     idempotency_key: str | None = None,
+    formats: Sequence[str] | None = None,
 ) -> tuple[InvoiceRecord, bool]:
-    """Validate, store the raw document, and record the invoice with its ``uploaded`` event
-    in one transaction (the outbox). Returns (invoice, created)."""
-    settings = ctx.settings
-    document = parse_invoice(data, max_bytes=settings.max_document_bytes)
-    digest = hashlib.sha256(data).hexdigest()
+    """Validate (the document, then the e-invoicing rules when an e-invoice format is asked
+    for), store the raw document, and record the invoice with its ``uploaded`` event in one
+    transaction (the outbox). ``formats``: what the request asked for (unknown names and pdf
+    with facturx are 422s, listed with the document's problems), else INVOICE_FORMATS.
+    Returns (invoice, created)."""
+    document, wanted = validate_request(ctx, data, formats)
+    digest = request_digest(data, wanted)
     if idempotency_key is not None:
         earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)
         if earlier is not None:
-            if earlier.request_sha256 != digest:
+            # a record from before the formats were part of the digest: the document's hash
+            legacy = earlier.request_sha256 == hashlib.sha256(data).hexdigest()
+            if earlier.request_sha256 != digest and not (legacy and earlier.formats == wanted):
                 raise IdempotencyConflict(
-                    f"the Idempotency-Key {idempotency_key!r} was used with a different document"
+                    f"the Idempotency-Key {idempotency_key!r} was used with a different "
+                    "document or other formats"
                 )
             return earlier, False
     invoice_id = str(uuid.uuid4())
@@ -69,7 +140,7 @@ def accept_document(
             "owner_id": owner.id,
             "number": document.invoice.number,
             "raw_file_id": raw_id,
-            "formats": list(settings.invoice_formats),
+            "formats": list(wanted),
             "source_format": document.source_format,
         },
     )
@@ -81,7 +152,7 @@ def accept_document(
                 number=document.invoice.number,
                 source=source,
                 raw_file_id=raw_id,
-                formats=settings.invoice_formats,
+                formats=wanted,
                 idempotency_key=idempotency_key,
                 request_sha256=digest,
             ),
@@ -109,5 +180,6 @@ def accepted_body(ctx: Context, invoice: InvoiceRecord) -> dict[str, Any]:
         "invoice_id": invoice.id,
         "status": invoice.status,
         "number": invoice.number,
-        "links": naming.invoice_links(ctx.settings.public_base_url, invoice.id),
+        "formats": list(invoice.formats),
+        "links": naming.invoice_links(ctx.settings.public_base_url, invoice.id, invoice.formats),
     }

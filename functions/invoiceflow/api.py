@@ -8,12 +8,14 @@ bare 500.
 Paths (the seed's, kept exactly):
 
 * ``POST /login``                         HTTP Basic -> ``{"token", "token_type", "expires_in"}``
-* ``POST /upload``                        multipart ``file`` or a raw JSON body -> 202
-  (the upload function serves only this path: events never reach it)
+* ``POST /upload[?formats=pdf,cii]``      multipart ``file`` or a raw JSON body -> 202
+  (the upload function serves only this path: events never reach it); ``formats`` chooses
+  the outputs (default INVOICE_FORMATS); an e-invoice format holds the document to the
+  EN 16931 rules (a 422 listing every broken rule)
 * ``GET|HEAD /download?fid=FILE_ID``      the file, owner only
 * ``GET /invoices``                       the caller's invoices, newest first, paginated
 * ``GET /invoices/{id}``                  status, formats, files, links, error
-* ``GET|HEAD /invoices/{id}/pdf|xlsx|json`` the files
+* ``GET|HEAD /invoices/{id}/{format}``    the files: pdf, xlsx, cii, ubl, facturx, json
 * ``GET /openapi.json``                   the OpenAPI 3.1 description of all of the above
 * ``GET|HEAD /`` and ``/app/<file>``       the web app for people (:mod:`invoiceflow.webapp`)
 
@@ -33,7 +35,12 @@ from urllib.parse import quote
 from flask import Request, Response
 
 from invoiceflow import naming, webapp
-from invoiceflow.acceptance import accept_document, accepted_body, relay_uploaded
+from invoiceflow.acceptance import (
+    accept_document,
+    accepted_body,
+    formats_parameter,
+    relay_uploaded,
+)
 from invoiceflow.auth import basic_credentials, bearer_user
 from invoiceflow.context import Context, get_context
 from invoiceflow.edge import allow, json_response
@@ -104,8 +111,11 @@ def upload(request: Request) -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and (not 1 <= len(key) <= 200 or _CONTROL.search(key)):
         raise BadRequest("Idempotency-Key must be 1 to 200 characters without control characters")
+    formats = formats_parameter(request.args.get("formats"))
     data = _document_bytes(request, ctx.settings.max_document_bytes)
-    invoice, _created = accept_document(ctx, user, data, source="http", idempotency_key=key)
+    invoice, _created = accept_document(
+        ctx, user, data, source="http", idempotency_key=key, formats=formats
+    )
     relay_uploaded(ctx, invoice)
     location = naming.invoice_path(invoice.id)
     return json_response(accepted_body(ctx, invoice), 202, headers={"Location": location})
@@ -180,7 +190,7 @@ def _invoice_view(ctx: Context, inv: InvoiceRecord) -> dict[str, Any]:
         "source": inv.source,
         "formats": list(inv.formats),
         "files": files,
-        "links": naming.invoice_links(base, inv.id),
+        "links": naming.invoice_links(base, inv.id, inv.formats),
         "created_at": inv.created_at.isoformat(),
         "updated_at": inv.updated_at.isoformat(),
     }

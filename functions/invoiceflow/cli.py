@@ -24,9 +24,9 @@ COMMANDS_GROUP = "invoiceflow.commands"
 LOCAL_COMMANDS = ("dev", "demo")
 
 DESCRIPTION = """\
-invoiceflow turns invoice JSON documents into PDF and XLSX files, and
-administers the invoice service: its database, outbox, events and user
-accounts."""
+invoiceflow turns invoice JSON documents into PDF and XLSX files and EN 16931
+e-invoices (CII, UBL, Factur-X), and administers the invoice service: its
+database, outbox, events and user accounts."""
 
 EPILOG = """\
 examples:
@@ -165,15 +165,28 @@ def add_command(
 
 
 def _formats(value: str) -> list[str]:
-    from invoiceflow.outputs import OUTPUT_FORMATS
+    from invoiceflow.outputs import OUTPUT_FORMATS, check_formats, ordered_formats, split_formats
 
-    names = [f.strip() for f in value.split(",") if f.strip()]
-    unknown = [n for n in names if n not in OUTPUT_FORMATS]
-    if unknown or not names:
+    names = split_formats(value)
+    problems = check_formats(names)
+    if problems:
+        unknown = [n for n in names if n not in OUTPUT_FORMATS]
         raise argparse.ArgumentTypeError(
             f"formats are a comma-separated subset of {','.join(OUTPUT_FORMATS)}; got {value!r}"
+            if unknown or not names
+            else "pdf or facturx, not both (facturx is the PDF with the e-invoice inside)"
         )
-    return names
+    return list(ordered_formats(names))
+
+
+def _problem_text(exc: InvoiceflowError) -> str:
+    """An error for the terminal: broken e-invoicing rules one a line, each with its rule id
+    (``BR-S-02 /seller: ...``); any other error as it reads."""
+    if not any(p.rule for p in exc.problems):
+        return str(exc)
+    lines = [f"  {p.rule or '-'} {p.pointer or '/'}: {p.message}" for p in exc.problems]
+    rules = ", ".join(dict.fromkeys(p.rule for p in exc.problems if p.rule))
+    return f"{exc.detail} (rules {rules})\n" + "\n".join(lines)
 
 
 def _invoice_files(names: Sequence[str]) -> tuple[list[str], list[tuple[str, InvoiceflowError]]]:
@@ -206,6 +219,7 @@ def _output_folder(name: str) -> Path:
 def cmd_render(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from invoiceflow.acceptance import check_business_rules
     from invoiceflow.domain import parse_invoice
     from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 
@@ -223,6 +237,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             continue
         try:
             invoice = parse_invoice(data, max_bytes=args.max_bytes).invoice
+            check_business_rules(invoice, args.format)  # before any file of it is written
             targets = [out / file_name(invoice.number, fmt) for fmt in args.format]
             clash = next((t for t in targets if t in written), None)
             if clash is not None:
@@ -242,7 +257,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     for name, problem in failed:
-        print(f"{name}: {problem}", file=sys.stderr)
+        print(f"{name}: {_problem_text(problem)}", file=sys.stderr)
     if failed:
         print(
             f"{len(failed)} of {total} file(s) had problems; "
@@ -383,7 +398,7 @@ def add_commands(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from invoiceflow.domain import DEFAULT_MAX_BYTES
-    from invoiceflow.outputs import OUTPUT_FORMATS
+    from invoiceflow.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
 
     parser = CommandParser(
         prog="invoiceflow",
@@ -402,15 +417,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(
         sub,
         "render",
-        "render invoice JSON files to PDF and XLSX files",
+        "render invoice JSON files to PDF, XLSX and EN 16931 e-invoice files",
         details="Renders each file on this machine; no server, database or account is needed. "
-        "A file with problems is reported and the others are still rendered (exit status 1).",
+        "A file with problems is reported and the others are still rendered (exit status 1). "
+        "The e-invoices (cii: NUMBER.xml, ubl: NUMBER-ubl.xml, facturx: the PDF with the CII "
+        "inside, NUMBER.pdf, in place of pdf) are written only for documents that keep the "
+        "EN 16931 business rules; a broken rule is reported with its id (BR-S-02).",
         examples=(
             "invoiceflow render invoice.json --out out",
             "invoiceflow render invoices/ --out out --format pdf   # every invoices/*.json",
+            "invoiceflow render invoice.json --out out --format facturx,xlsx,ubl",
         ),
     )
     formats = ",".join(OUTPUT_FORMATS)
+    default_formats = ",".join(DEFAULT_FORMATS)
     p.add_argument(
         "files",
         nargs="+",
@@ -426,9 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         type=_formats,
-        default=list(OUTPUT_FORMATS),
+        default=list(DEFAULT_FORMATS),
         metavar="FORMATS",
-        help=f"comma-separated subset of {formats} (default: {formats})",
+        help=f"comma-separated subset of {formats}; pdf or facturx, not both "
+        f"(default: {default_formats})",
     )
     p.add_argument(
         "--max-bytes",

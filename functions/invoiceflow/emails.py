@@ -33,13 +33,6 @@ def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
         )
         + "</ul><p>Downloads need your API token.</p>"
     )
-    attachments: tuple[Attachment, ...] = ()
-    pdf = ctx.repo.get_artifact(invoice.id, "pdf")
-    if pdf is not None:
-        data = ctx.docs.read(pdf.file_id)
-        if data is not None:
-            content_type = OUTPUT_FORMATS["pdf"].content_type
-            attachments = (Attachment(file_name(number, "pdf"), content_type, data),)
     return Message(
         to=to,
         sender=ctx.settings.mail_from,
@@ -47,8 +40,21 @@ def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
         text=text,
         html=html,
         key=naming.email_key(invoice.id, "ready"),
-        attachments=attachments,
+        attachments=_attachments(ctx, invoice),
     )
+
+
+def _attachments(ctx: Context, invoice: InvoiceRecord) -> tuple[Attachment, ...]:
+    """Every file the invoice asked for, in the order asked, each with its file name and
+    content type (the same as its download)."""
+    attachments = []
+    for fmt in invoice.formats:
+        artifact = ctx.repo.get_artifact(invoice.id, fmt)
+        data = ctx.docs.read(artifact.file_id) if artifact is not None else None
+        if data is not None:
+            content_type = OUTPUT_FORMATS[fmt].content_type
+            attachments.append(Attachment(file_name(invoice.number, fmt), content_type, data))
+    return tuple(attachments)
 
 
 def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:

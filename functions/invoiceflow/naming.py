@@ -4,8 +4,7 @@ events the steps emit, and the public paths of an invoice and its files."""
 from __future__ import annotations
 
 import hashlib
-
-from invoiceflow.outputs import OUTPUT_FORMATS
+from collections.abc import Iterable
 
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
 UPLOAD_PATH = "/upload"
@@ -75,9 +74,10 @@ def download_url(base_url: str, file_id: str) -> str:
     return f"{base_url}{DOWNLOAD_PATH}?fid={file_id}"
 
 
-def invoice_links(base_url: str, invoice_id: str) -> dict[str, str]:
-    """The ``links`` of an invoice: its status and every file it can have."""
-    formats = [*OUTPUT_FORMATS, SUBMITTED_FORMAT]
+def invoice_links(base_url: str, invoice_id: str, formats: Iterable[str]) -> dict[str, str]:
+    """The ``links`` of an invoice: its status, the files of the formats it asked for
+    (``invoice.formats``) and the submitted document."""
+    formats = [*formats, SUBMITTED_FORMAT]
     return {
         "self": invoice_url(base_url, invoice_id),
         **{fmt: invoice_url(base_url, invoice_id, fmt) for fmt in formats},

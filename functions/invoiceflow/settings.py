@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from invoiceflow.domain.parse import DEFAULT_MAX_BYTES
 from invoiceflow.errors import ConfigError, Problem
-from invoiceflow.outputs import OUTPUT_FORMATS
+from invoiceflow.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, check_formats, split_formats
 
 #: The functions (Knative Services) of the product.
 FUNCTIONS = (
@@ -33,6 +33,7 @@ FUNCTIONS = (
     "intake",
     "render-pdf",
     "render-xlsx",
+    "render-xml",
     "notify",
     "dead-letter",
 )
@@ -42,9 +43,11 @@ _ALL = frozenset(FUNCTIONS)
 _STORES = _ALL
 #: the functions that use the document store (their readiness checks it)
 DOCUMENT_STORE_USERS = frozenset(
-    {"upload", "download", "intake", "render-pdf", "render-xlsx", "notify"}
+    {"upload", "download", "intake", "render-pdf", "render-xlsx", "render-xml", "notify"}
 )
-_EMITTERS = frozenset({"upload", "intake", "render-pdf", "render-xlsx", "notify", "dead-letter"})
+_EMITTERS = frozenset(
+    {"upload", "intake", "render-pdf", "render-xlsx", "render-xml", "notify", "dead-letter"}
+)
 _VERIFY = frozenset({"upload", "download"})
 #: login issues the tokens, the others verify them
 _TOKENS = frozenset({"login"}) | _VERIFY
@@ -143,8 +146,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
     EnvVar(
         "INVOICE_FORMATS",
-        f"formats rendered for every invoice (a subset of {','.join(_FORMATS)})",
-        ",".join(_FORMATS),
+        f"formats rendered for an invoice whose request names none (a subset of "
+        f"{','.join(_FORMATS)}; pdf or facturx, not both)",
+        ",".join(DEFAULT_FORMATS),
         frozenset({"upload", "intake", "notify"}),
     ),
     EnvVar(
@@ -371,9 +375,9 @@ class Settings:
         if login_max_delay < login_delay:
             bad("LOGIN_MAX_DELAY_SECONDS", "must be at least LOGIN_DELAY_SECONDS")
 
-        formats = tuple(f.strip() for f in given("INVOICE_FORMATS").split(",") if f.strip())
-        if not formats or any(f not in _FORMATS for f in formats):
-            bad("INVOICE_FORMATS", f"must be a comma-separated subset of {','.join(_FORMATS)}")
+        formats = tuple(split_formats(given("INVOICE_FORMATS")))
+        for problem in check_formats(formats, "/INVOICE_FORMATS"):
+            problems.append(problem)
         level = given("LOG_LEVEL").upper()
         if level not in _LOG_LEVELS:
             bad("LOG_LEVEL", f"must be {', '.join(_LOG_LEVELS[:-1])} or {_LOG_LEVELS[-1]}")

@@ -1,4 +1,4 @@
-"""The event steps: intake, render-pdf, render-xlsx, notify and dead-letter.
+"""The event steps: intake, render-pdf, render-xlsx, render-xml, notify and dead-letter.
 
 Each is ``step(event, ctx) -> StepResult`` and knows no HTTP: the edge
 (:func:`invoiceflow.edge.serve_event`) parses the CloudEvent, refuses a type the step does not
@@ -32,6 +32,7 @@ from invoiceflow.errors import (
     BadRequest,
     Conflict,
     InvoiceflowError,
+    Problem,
     RenderError,
     Unavailable,
     UnknownOwner,
@@ -130,14 +131,21 @@ def _known_invoice(ctx: Context, invoice_id: str) -> InvoiceRecord:
 
 @takes(INVOICE_REQUESTED)
 def intake(event: Event, ctx: Context) -> StepResult:
-    """``invoice.requested``: data is ``{"owner_email", "invoice": {...document...}}``, signed
-    by a producer (:mod:`invoiceflow.signing`). An unsigned or wrongly signed event is a 401
-    (permanent: dead-lettered). The document is validated before the owner is looked up, and
-    an unknown and a disabled owner get the same 422, so the answer to an event says nothing
-    about which accounts exist beyond what the signing producer already names."""
+    """``invoice.requested``: data is ``{"owner_email", "invoice": {...document...}}`` and
+    optionally ``"formats": ["pdf", "cii"]`` (else INVOICE_FORMATS), signed by a producer
+    (:mod:`invoiceflow.signing`). An unsigned or wrongly signed event is a 401 (permanent:
+    dead-lettered). Unknown formats, pdf with facturx and (for an e-invoice format) broken
+    EN 16931 rules are 422s listing every problem. The document is validated before the owner
+    is looked up, and an unknown and a disabled owner get the same 422, so the answer to an
+    event says nothing about which accounts exist beyond what the signing producer already
+    names."""
     # only the intake function loads the domain and the signing code
-    from invoiceflow.acceptance import accept_document, accepted_body, relay_uploaded
-    from invoiceflow.domain import parse_invoice
+    from invoiceflow.acceptance import (
+        accept_document,
+        accepted_body,
+        relay_uploaded,
+        validate_request,
+    )
     from invoiceflow.signing import verify_event
 
     producer = verify_event(event, ctx.settings.event_producer_keys)
@@ -152,8 +160,15 @@ def intake(event: Event, ctx: Context) -> StepResult:
             "the event data must be an object with 'owner_email' (string) and "
             "'invoice' (the invoice document)"
         )
+    formats = data.get("formats")
+    if formats is not None and (
+        not isinstance(formats, list) or not all(isinstance(f, str) for f in formats)
+    ):
+        raise ValidationError(
+            [Problem("/formats", "must be an array of format names")], "invalid formats"
+        )
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
-    parse_invoice(document, max_bytes=ctx.settings.max_document_bytes)  # problems first
+    validate_request(ctx, document, formats)  # problems first, before the owner is looked up
     owner = ctx.repo.get_user_by_email(data["owner_email"])
     if owner is None or owner.disabled:
         log.info(
@@ -161,7 +176,9 @@ def intake(event: Event, ctx: Context) -> StepResult:
         )
         raise UnknownOwner("the owner_email of the event names no active user")
     key = naming.requested_idempotency_key(event["source"], event["id"])
-    invoice, _ = accept_document(ctx, owner, document, source="event", idempotency_key=key)
+    invoice, _ = accept_document(
+        ctx, owner, document, source="event", idempotency_key=key, formats=formats
+    )
     relay_uploaded(ctx, invoice)
     return StepResult(accepted_body(ctx, invoice), accepted=True)
 
@@ -207,44 +224,66 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     return artifact.file_id, artifact.size, artifact.sha256
 
 
-def _render(event: Event, ctx: Context, fmt: str) -> StepResult:
-    step = f"render-{fmt}"
+#: the render steps and the formats each renders (every output format by exactly one)
+RENDER_STEPS: dict[str, tuple[str, ...]] = {
+    "render-pdf": ("pdf", "facturx"),
+    "render-xlsx": ("xlsx",),
+    "render-xml": ("cii", "ubl"),
+}
+
+
+def _render(event: Event, ctx: Context, step: str) -> StepResult:
+    """Render, store and announce each of ``step``'s formats the invoice asked for: each
+    idempotent by its artifact, one ``invoice.rendered`` event per format (its id from the
+    invoice and the format, so a repeat is the same event)."""
     if ctx.repo.is_processed(step, event["source"], event["id"]):
         return StepResult({"duplicate": True})
     invoice = _known_invoice(ctx, _invoice_id(event))
-    if fmt not in invoice.formats or invoice.status == "failed":
+    wanted = [fmt for fmt in RENDER_STEPS[step] if fmt in invoice.formats]
+    if not wanted or invoice.status == "failed":
         ctx.repo.mark_processed(step, event["source"], event["id"])
-        return StepResult({"skipped": f"{fmt} not wanted or invoice {invoice.status}"})
-    file_id, size, sha256 = render_document(ctx, invoice, fmt)
-    ctx.emitter.send(
-        make_event(
-            INVOICE_RENDERED,
-            naming.step_source(step),
-            subject=invoice.id,
-            id=naming.rendered_event_id(invoice.id, fmt),
-            data={
-                "invoice_id": invoice.id,
-                "owner_id": invoice.owner_id,
-                "format": fmt,
-                "file_id": file_id,
-                "size": size,
-                "sha256": sha256,
-            },
+        formats = " or ".join(RENDER_STEPS[step])
+        return StepResult({"skipped": f"{formats} not wanted or invoice {invoice.status}"})
+    rendered: dict[str, str] = {}
+    for fmt in wanted:
+        file_id, size, sha256 = render_document(ctx, invoice, fmt)
+        ctx.emitter.send(
+            make_event(
+                INVOICE_RENDERED,
+                naming.step_source(step),
+                subject=invoice.id,
+                id=naming.rendered_event_id(invoice.id, fmt),
+                data={
+                    "invoice_id": invoice.id,
+                    "owner_id": invoice.owner_id,
+                    "format": fmt,
+                    "file_id": file_id,
+                    "size": size,
+                    "sha256": sha256,
+                },
+            )
         )
-    )
+        rendered[fmt] = file_id
+        log.info("rendered %s (%d bytes)", fmt, size)
     ctx.repo.mark_processed(step, event["source"], event["id"])
-    log.info("rendered %s (%d bytes)", fmt, size)
-    return StepResult({"invoice_id": invoice.id, "format": fmt, "file_id": file_id})
+    return StepResult({"invoice_id": invoice.id, "rendered": rendered})
 
 
 @takes(INVOICE_UPLOADED)
 def render_pdf(event: Event, ctx: Context) -> StepResult:
-    return _render(event, ctx, "pdf")
+    """The PDF, or the Factur-X PDF (the PDF/A-3 with the CII inside) in its place."""
+    return _render(event, ctx, "render-pdf")
 
 
 @takes(INVOICE_UPLOADED)
 def render_xlsx(event: Event, ctx: Context) -> StepResult:
-    return _render(event, ctx, "xlsx")
+    return _render(event, ctx, "render-xlsx")
+
+
+@takes(INVOICE_UPLOADED)
+def render_xml(event: Event, ctx: Context) -> StepResult:
+    """The XML e-invoices: CII and UBL, each when the invoice asked for it."""
+    return _render(event, ctx, "render-xml")
 
 
 # ------------------------------------------------------------------------------ notify

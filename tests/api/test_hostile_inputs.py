@@ -160,6 +160,7 @@ def test_events_with_characters_a_cloudevents_string_forbids_are_4xx(env: dict[s
     for service, kind in [
         ("render_pdf", "uploaded"),
         ("render_xlsx", "uploaded"),
+        ("render_xml", "uploaded"),
         ("notify", "rendered"),
         ("notify", "failed"),
         ("dead_letter", "uploaded"),

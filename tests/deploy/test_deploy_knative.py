@@ -225,6 +225,29 @@ def test_one_knative_service_per_function(by_kind: Any) -> None:
     assert set(by_kind("KService")) == set(settings.FUNCTIONS)
 
 
+def test_every_output_format_has_one_render_step_deployed_for_the_uploaded_event(
+    by_kind: Any,
+) -> None:
+    from invoiceflow import steps
+    from invoiceflow.outputs import OUTPUT_FORMATS
+
+    rendered = [fmt for formats in steps.RENDER_STEPS.values() for fmt in formats]
+    assert sorted(rendered) == sorted(OUTPUT_FORMATS), "each format by exactly one step"
+    services = by_kind("KService")
+    triggers = {
+        t.obj["spec"]["subscriber"]["ref"]["name"]: t.obj["spec"]["filter"]["attributes"]
+        for t in by_kind("Trigger").values()
+    }
+    for step in steps.RENDER_STEPS:
+        target = step.replace("-", "_")
+        env = env_entries(services[step])
+        assert env["FUNCTION_SOURCE"]["value"] == f"/app/functions/{target}.py", step
+        assert env["FUNCTION_TARGET"]["value"] == target, step
+        assert (REPO / "functions" / f"{target}.py").is_file(), step
+        assert getattr(steps, target).accepts == (events.INVOICE_UPLOADED,), step
+        assert triggers[step] == {"type": events.INVOICE_UPLOADED}, step
+
+
 def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
     for name, doc in by_kind("KService").items():
         template = doc.obj["spec"]["template"]

@@ -57,9 +57,10 @@ class Pipeline:
         assert r.status_code == 200, r.text
         self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
 
-    def upload(self, body: bytes) -> str:
+    def upload(self, body: bytes, formats: str | None = None) -> str:
         r = requests.post(
             f"{self.base}/upload",
+            params={"formats": formats} if formats is not None else None,
             headers=self.auth,
             timeout=30,
             files={"file": ("invoice_data.json", body, "application/json")},
@@ -162,7 +163,71 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline, sendgrid: FakeSe
     pipeline.drain()
     (mail,) = sendgrid.delivered
     assert mail["json"]["subject"] == "Invoice RE-2026-0042 is ready"
-    assert base64.b64decode(mail["json"]["attachments"][0]["content"]) == pdf.content
+    attached = {a["filename"]: a for a in mail["json"]["attachments"]}
+    assert sorted(attached) == ["RE-2026-0042.pdf", "RE-2026-0042.xlsx"]
+    assert base64.b64decode(attached["RE-2026-0042.pdf"]["content"]) == pdf.content
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.mark.parametrize(
+    ("formats", "files"),
+    [
+        (
+            "pdf,xlsx,cii,ubl",
+            {
+                "pdf": ("RE-2026-0042.pdf", "application/pdf"),
+                "xlsx": ("RE-2026-0042.xlsx", XLSX),
+                "cii": ("RE-2026-0042.xml", "application/xml"),
+                "ubl": ("RE-2026-0042-ubl.xml", "application/xml"),
+            },
+        ),
+        ("facturx", {"facturx": ("RE-2026-0042.pdf", "application/pdf")}),
+    ],
+)
+def test_e_invoices_from_upload_to_download_and_email(
+    pipeline: Pipeline,
+    sendgrid: FakeSendGrid,
+    formats: str,
+    files: dict[str, tuple[str, str]],
+) -> None:
+    """render-xml (a Service and Trigger of the manifests, run by the local runtime) and
+    render-pdf render what the upload asked for; each file is its owner's only."""
+    from invoiceflow.domain import to_json
+    from support.einvoice_samples import german_b2b
+
+    invoice_id = pipeline.upload(json.dumps(to_json(german_b2b())).encode(), formats)
+    view = pipeline.wait([invoice_id])[invoice_id]
+    assert view["status"] == "ready", view
+    assert view["formats"] == list(files) and set(view["files"]) == {*files, "json"}
+    accounts.add_user(get_context().repo, "other@example.com", PASSWORD)
+    other = requests.post(
+        f"{pipeline.base}/login", auth=("other@example.com", PASSWORD), timeout=30
+    )
+    stranger = {"Authorization": f"Bearer {other.json()['token']}"}
+    contents = {}
+    for fmt, (name, content_type) in files.items():
+        url = view["links"][fmt]
+        assert url == f"{pipeline.base}/invoices/{invoice_id}/{fmt}"
+        r = requests.get(url, headers=pipeline.auth, timeout=60)
+        assert r.status_code == 200, (fmt, r.text)
+        assert r.headers["Content-Type"].split(";")[0] == content_type
+        assert r.headers["Content-Disposition"].startswith(f'attachment; filename="{name}"')
+        contents[name] = r.content
+        for path in (
+            f"/invoices/{invoice_id}/{fmt}",
+            f"/download?fid={view['files'][fmt]['file_id']}",
+        ):
+            assert (
+                requests.get(pipeline.base + path, headers=stranger, timeout=30).status_code == 404
+            )
+    pipeline.drain()
+    (mail,) = sendgrid.delivered
+    attached = {a["filename"]: a for a in mail["json"]["attachments"]}
+    assert {n: a["type"] for n, a in attached.items()} == dict(files.values())
+    for name, data in contents.items():
+        assert base64.b64decode(attached[name]["content"]) == data
 
 
 def _poison() -> bytes:

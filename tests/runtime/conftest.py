@@ -27,7 +27,16 @@ from support.services import RABBITMQ_URL
 @pytest.fixture
 def services() -> Iterator[Services]:
     found = Services()
-    for name in ("render-pdf", "render-xlsx", "upload", "intake", "notify", "dead-letter", "audit"):
+    for name in (
+        "render-pdf",
+        "render-xlsx",
+        "render-xml",
+        "upload",
+        "intake",
+        "notify",
+        "dead-letter",
+        "audit",
+    ):
         found[name] = Subscriber(name).start()
     yield found
     for subscriber in found.values():

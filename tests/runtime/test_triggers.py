@@ -103,6 +103,7 @@ def test_loads_the_project_triggers() -> None:
     assert {
         "render-pdf",
         "render-xlsx",
+        "render-xml",
         "intake-requested",
         "notify-rendered",
         "notify-failed",

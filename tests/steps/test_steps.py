@@ -18,6 +18,7 @@ from invoiceflow.events import (
     to_http,
     with_extensions,
 )
+from invoiceflow.outputs import OUTPUT_FORMATS
 from support.api import Person, Sink, client, example, example_json
 from support.records import invoice_record, notification_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
@@ -197,7 +198,7 @@ def test_the_steps_take_an_event_and_the_context_and_know_no_http(
     ctx = get_context()
     done = steps.render_pdf(uploaded, ctx)
     assert done == steps.StepResult(
-        {"invoice_id": invoice_id, "format": "pdf", "file_id": f"{invoice_id}-pdf"}
+        {"invoice_id": invoice_id, "rendered": {"pdf": f"{invoice_id}-pdf"}}
     )
     assert not done.accepted
     assert steps.render_pdf(uploaded, ctx).body == {"duplicate": True}
@@ -233,8 +234,10 @@ def test_the_steps_take_an_event_and_the_context_and_know_no_http(
         f'<li><a href="{base}/pdf">PDF</a></li><li><a href="{base}/xlsx">XLSX</a></li>'
         "</ul><p>Downloads need your API token.</p>"
     )
-    (attachment,) = ready.attachments
-    assert (attachment.filename, attachment.content_type) == ("RE-2026-0042.pdf", "application/pdf")
+    assert [(a.filename, a.content_type) for a in ready.attachments] == [
+        ("RE-2026-0042.pdf", "application/pdf"),
+        ("RE-2026-0042.xlsx", OUTPUT_FORMATS["xlsx"].content_type),
+    ]
     failed = emails.failed_message(ctx, invoice, alice.email)
     assert failed.subject == "Invoice RE-2026-0042 could not be produced"
     assert failed.key == f"{invoice_id}-failed"
@@ -285,8 +288,10 @@ def test_sendgrid_receives_one_complete_message(
     content = {c["type"]: c["value"] for c in body["content"]}
     link = f"http://invoices.test/invoices/{invoice_id}/pdf"
     assert link in content["text/plain"] and link in content["text/html"]
-    (attachment,) = body["attachments"]
-    assert attachment["filename"] == "RE-2026-0042.pdf"
+    # every format the invoice asked for (the SendGrid library puts each new one first)
+    by_name = {a["filename"]: a for a in body["attachments"]}
+    assert sorted(by_name) == ["RE-2026-0042.pdf", "RE-2026-0042.xlsx"]
+    attachment = by_name["RE-2026-0042.pdf"]
     assert attachment["type"] == "application/pdf"
     pdf = get_context().docs.read(f"{invoice_id}-pdf")
     assert base64.b64decode(attachment["content"]) == pdf

@@ -9,7 +9,16 @@
   const POLL_GIVE_UP = 5;
   const PAGE_SIZE = 10;
   const FINAL = new Set(["ready", "failed"]);
-  const LABELS = { pdf: "PDF", xlsx: "XLSX", json: "submitted JSON" };
+  const LABELS = {
+    pdf: "PDF",
+    xlsx: "XLSX",
+    cii: "CII e-invoice (XML)",
+    ubl: "UBL e-invoice (XML)",
+    facturx: "Factur-X PDF",
+    json: "submitted JSON",
+  };
+  // the formats that are a PDF (facturx: the PDF with the e-invoice inside), for the preview
+  const PDF_FORMATS = ["pdf", "facturx"];
 
   let token = null;
   let session = 0; // bumped on sign-out: pollers of an older session stop
@@ -276,9 +285,10 @@
     const buttons = [];
     const formats = Object.keys(view.files || {});
     const label = view.number || view.invoice_id;
-    if (withPreview && formats.includes("pdf")) {
+    const pdfFormat = PDF_FORMATS.find((fmt) => formats.includes(fmt));
+    if (withPreview && pdfFormat) {
       const preview = el("button", { type: "button", text: "Preview PDF" });
-      preview.addEventListener("click", () => showPreview(view, preview));
+      preview.addEventListener("click", () => showPreview(view, preview, pdfFormat));
       buttons.push(preview);
     }
     for (const fmt of formats) {
@@ -330,9 +340,9 @@
     notify(`Downloaded ${file.name}.`);
   }
 
-  async function showPreview(view, opener) {
+  async function showPreview(view, opener, fmt) {
     const mine = session;
-    const file = await fetchBlob(view, "pdf").catch(() => null);
+    const file = await fetchBlob(view, fmt).catch(() => null);
     if (!file || mine !== session) return;
     closePreview(false);
     previewOpener = opener;
