@@ -226,7 +226,7 @@ def _num(value: Decimal) -> str:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, (), [])}
+    return {k: v for k, v in d.items() if v not in (None, (), [], {})}
 
 
 def _party(p: Party, logo: Logo | None = None) -> dict[str, Any]:
@@ -234,15 +234,45 @@ def _party(p: Party, logo: Logo | None = None) -> dict[str, Any]:
         {
             "name": p.name,
             "company": p.company,
-            "address": list(p.address),
+            "address": _postal(p.postal) if p.postal is not None else list(p.address),
             "email": p.email,
             "phone": p.phone,
             "tax_id": p.tax_id,
+            "vat_id": p.vat_id,
+            "legal_id": _identifier(p.legal_id),
+            "electronic_address": _identifier(p.electronic_address),
+            "contact": _drop_none(vars(p.contact)) if p.contact else None,
         }
     )
     if logo is not None:
         out["logo"] = logo.data_uri()
     return out
+
+
+def _postal(a: PostalAddress) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "lines": list(a.lines),
+            "city": a.city,
+            "postal_code": a.postal_code,
+            "subdivision": a.subdivision,
+            "country": a.country,
+        }
+    )
+
+
+def _identifier(i: Identifier | None) -> dict[str, str] | None:
+    return None if i is None else _drop_none({"id": i.id, "scheme": i.scheme})
+
+
+def _date(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _period(p: Period | None) -> dict[str, str] | None:
+    if p is None:
+        return None
+    return _drop_none({"start": _date(p.start), "end": _date(p.end)}) or None
 
 
 def _discount(d: Discount | None) -> dict[str, str] | None:
@@ -262,6 +292,12 @@ def to_json(inv: Invoice) -> dict[str, Any]:
                 "unit_price": _num(it.unit_price),
                 "tax_rate": None if it.tax_rate is None else _num(it.tax_rate),
                 "discount": _discount(it.discount),
+                "unit_code": it.unit_code,
+                "buyer_item_id": it.buyer_item_id,
+                "standard_id": _identifier(it.standard_id),
+                "period": _period(it.period),
+                "note": it.note,
+                "tax_category": it.tax_category,
             }
         )
         if it.credit:
@@ -288,5 +324,19 @@ def to_json(inv: Invoice) -> dict[str, Any]:
         "notes": inv.notes,
         "terms": inv.terms,
         "payment": _drop_none(vars(inv.payment)) if inv.payment else None,
+        "document_type": None if inv.document_type == "invoice" else inv.document_type,
+        "preceding_invoices": [
+            _drop_none({"number": ref.number, "issue_date": _date(ref.issue_date)})
+            for ref in inv.preceding_invoices
+        ],
+        "buyer_reference": inv.buyer_reference,
+        "purchase_order": inv.purchase_order,
+        "contract": inv.contract,
+        "delivery_date": _date(inv.delivery_date),
+        "invoicing_period": _period(inv.invoicing_period),
+        "shipping_tax_category": inv.shipping_tax_category,
+        "tax_exemptions": {
+            e.category: _drop_none({"reason": e.reason, "code": e.code}) for e in inv.tax_exemptions
+        },
     }
     return _drop_none(doc)

@@ -24,12 +24,19 @@ from typing import Any
 from invoiceflow.domain import dialects
 from invoiceflow.domain.model import (
     DEFAULT_LOCALE,
+    VAT_CATEGORIES,
+    Contact,
     Discount,
+    DocumentReference,
+    Identifier,
     Invoice,
     LineItem,
     Logo,
     Party,
     PaymentDetails,
+    Period,
+    PostalAddress,
+    TaxExemption,
 )
 from invoiceflow.domain.money import is_known_currency, minor_unit
 from invoiceflow.domain.totals import compute_totals
@@ -59,7 +66,7 @@ MAX_DEPTH = 32
 #: never was, so earlier serial numbers mean other days than in every other calendar)
 FIRST_DATE = date(1900, 3, 1)
 #: fields whose text may span several lines; every other string is one line
-_MULTILINE = frozenset({"description", "notes", "terms"})
+_MULTILINE = frozenset({"description", "notes", "terms", "note"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 #: U+FFFE and U+FFFF (XML 1.0 forbids them: a workbook holding one is not XML) and the other
 #: Unicode noncharacters (U+FDD0..U+FDEF, U+nFFFE/U+nFFFF: never meant for interchange)
@@ -235,6 +242,8 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
     v, value = err.validator, err.instance
     if isinstance(value, BadNumber):
         yield where, value.problem
+    elif v == "anyOf" and where.endswith("/address"):
+        yield from _address_problems(err, where, value)
     elif v == "required":
         for name in err.validator_value:
             if isinstance(value, Mapping) and name not in value:
@@ -242,7 +251,9 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
     elif v == "additionalProperties":
         allowed = err.schema.get("properties", {})
         for name in value:
-            if name not in allowed:
+            if name not in allowed and where == "/tax_exemptions":
+                yield f"{where}/{name}", f"{name!r} is not a VAT category ({_CATEGORIES})"
+            elif name not in allowed:
                 yield f"{where}/{name}", f"unknown field {name!r}"
     elif v == "anyOf" and "anyOf" in err.schema:
         yield (
@@ -273,12 +284,48 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
         )
     elif v == "pattern" and where.endswith("/locale"):
         yield where, f"{value!r} is not a BCP 47 language tag such as en-US or de-DE"
+    elif v == "pattern" and where.endswith("/country"):
+        yield where, f"{value!r} is not an ISO 3166-1 country code (two capital letters)"
+    elif v == "pattern" and where.endswith("/unit_code"):
+        yield (
+            where,
+            f"{value!r} is not a UN/ECE Recommendation 20 unit code (1-3 capital letters or "
+            "digits, e.g. C62, HUR, KGM)",
+        )
+    elif v == "pattern" and where.endswith("/means_code"):
+        yield (
+            where,
+            f"{value!r} is not a UNTDID 4461 payment means code (1-3 digits or capital "
+            "letters, e.g. 58, 30)",
+        )
+    elif v == "enum" and where.endswith("/document_type"):
+        yield where, f"must be one of invoice, credit_note, corrected (got {_shown(value)})"
+    elif v == "enum":
+        yield where, f"{_shown(value)} is not a VAT category ({_CATEGORIES})"
     elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties", {}):
         yield where, 'a discount needs exactly one of "percent" or "amount"'
     elif v == "const":
         yield where, f"must be {err.validator_value!r}"
     else:
         yield where, err.message
+
+
+def _address_problems(err: Any, where: str, value: Any) -> Iterator[tuple[str, str]]:
+    """An address is either free lines (a list) or a structured object: report what is
+    wrong with the form the client chose."""
+    branch = 0 if isinstance(value, list) else 1 if isinstance(value, Mapping) else None
+    if branch is None:
+        yield (
+            where,
+            (
+                "must be a list of address lines or an object with lines, city, postal_code, "
+                f"subdivision and country (got {_json_type(value)})"
+            ),
+        )
+        return
+    for sub in err.context:
+        if sub.relative_schema_path and sub.relative_schema_path[0] == branch:
+            yield from _humanise(sub)
 
 
 def _json_type(value: Any) -> str:
@@ -420,6 +467,19 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     due, issued = _real_date(doc.get("due_date")), _real_date(issue)
     if due and issued and due < issued:
         yield "/due_date", f"the due date {due} is before the issue date {issued}"
+    yield from _date(doc, "delivery_date", "/delivery_date")
+    yield from _period(doc.get("invoicing_period"), "/invoicing_period")
+    preceding = doc.get("preceding_invoices")
+    for i, ref in enumerate(preceding if isinstance(preceding, list) else []):
+        if isinstance(ref, Mapping):
+            yield from _date(ref, "issue_date", f"/preceding_invoices/{i}/issue_date")
+    for role in ("seller", "bill_to", "ship_to"):
+        party = doc.get(role)
+        address = party.get("address") if isinstance(party, Mapping) else None
+        country = address.get("country") if isinstance(address, Mapping) else None
+        if isinstance(country, str) and re.fullmatch("[A-Z]{2}", country):
+            if country not in known_countries():
+                yield f"/{role}/address/country", f"{country!r} is not a known ISO 3166-1 country"
     currency = doc.get("currency")
     if (
         isinstance(currency, str)
@@ -463,6 +523,7 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 )
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
+        yield from _period(item.get("period"), f"{at}/period")
         qty, price = _dec(item.get("quantity", DEFAULT_QUANTITY)), _dec(item.get("unit_price"))
         if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
             yield (
@@ -477,6 +538,48 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                     f"{at}/discount/amount",
                     f"the discount {amount} is larger than the line's {qty * price}",
                 )
+
+
+def _date(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
+    value = doc.get(key)
+    if value is not None and _real_date(value) is None:
+        yield at, f"{_shown(value)} is not a real calendar date in the form YYYY-MM-DD"
+
+
+def _period(period: Any, at: str) -> Iterator[tuple[str, str]]:
+    """A period's dates are real and its start is not after its end."""
+    if not isinstance(period, Mapping):
+        return
+    yield from _date(period, "start", f"{at}/start")
+    yield from _date(period, "end", f"{at}/end")
+    start, end = _real_date(period.get("start")), _real_date(period.get("end"))
+    if start and end and start > end:
+        yield f"{at}/end", f"the period ends ({end}) before it starts ({start})"
+
+
+#: the VAT category codes, for messages
+_CATEGORIES = ", ".join(VAT_CATEGORIES)
+#: codes in Babel's territory list that are not countries (groupings, pseudo-locales) or are
+#: only "exceptionally reserved" in ISO 3166-1, so no e-invoice code list accepts them
+_NOT_COUNTRIES = frozenset(
+    {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
+)
+
+
+@lru_cache(maxsize=1)
+def known_countries() -> frozenset[str]:
+    """The ISO 3166-1 alpha-2 codes a structured address may name: Babel's (CLDR's)
+    territory list without groupings and reserved codes, plus XI (Northern Ireland, which
+    the EN 16931 country code list adds for VAT)."""
+    from babel import Locale
+
+    names = Locale("en").territories
+    codes = {
+        c
+        for c in names
+        if isinstance(c, str) and len(c) == 2 and c.isalpha() and c not in _NOT_COUNTRIES
+    }
+    return frozenset(codes | {"XI"})
 
 
 def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
@@ -554,13 +657,60 @@ def _text(value: Any) -> str | None:
 def _party(d: Mapping[str, Any] | None) -> Party | None:
     if not d:
         return None
+    address = d.get("address", ())
+    structured = isinstance(address, Mapping)
     return Party(
         name=d["name"],
         company=_text(d.get("company")),
-        address=tuple(x for x in d.get("address", ()) if x),
+        address=() if structured else tuple(x for x in address if x),
         email=_text(d.get("email")),
         phone=_text(d.get("phone")),
         tax_id=_text(d.get("tax_id")),
+        postal=_postal(address) if structured else None,
+        vat_id=_text(d.get("vat_id")),
+        legal_id=_identifier(d.get("legal_id")),
+        electronic_address=_identifier(d.get("electronic_address")),
+        contact=_contact(d.get("contact")),
+    )
+
+
+def _postal(d: Mapping[str, Any]) -> PostalAddress:
+    return PostalAddress(
+        country=d["country"],
+        lines=tuple(x for x in d.get("lines", ()) if x),
+        city=_text(d.get("city")),
+        postal_code=_text(d.get("postal_code")),
+        subdivision=_text(d.get("subdivision")),
+    )
+
+
+def _identifier(d: Mapping[str, Any] | None) -> Identifier | None:
+    return None if d is None else Identifier(d["id"], _text(d.get("scheme")))
+
+
+def _contact(d: Mapping[str, Any] | None) -> Contact | None:
+    """A contact, None when it names nothing (so an empty one does not survive a round
+    trip through :func:`~invoiceflow.domain.model.to_json` as something else)."""
+    if d is None:
+        return None
+    contact = Contact(_text(d.get("name")), _text(d.get("phone")), _text(d.get("email")))
+    return None if contact == Contact() else contact
+
+
+def _period_value(d: Mapping[str, Any] | None) -> Period | None:
+    if d is None:
+        return None
+    period = Period(_real_date(d.get("start")), _real_date(d.get("end")))
+    return None if period == Period() else period
+
+
+def _exemptions(d: Mapping[str, Any] | None) -> tuple[TaxExemption, ...]:
+    """The exemptions in the order of :data:`VAT_CATEGORIES` (a canonical order)."""
+    d = d or {}
+    return tuple(
+        TaxExemption(cat, _text(d[cat].get("reason")), _text(d[cat].get("code")))
+        for cat in VAT_CATEGORIES
+        if cat in d
     )
 
 
@@ -594,6 +744,12 @@ def _build(d: Mapping[str, Any]) -> Invoice:
             tax_rate=_opt_dec(it.get("tax_rate")),
             discount=_disc(it.get("discount")),
             credit=bool(it.get("credit", False)),
+            unit_code=_text(it.get("unit_code")),
+            buyer_item_id=_text(it.get("buyer_item_id")),
+            standard_id=_identifier(it.get("standard_id")),
+            period=_period_value(it.get("period")),
+            note=_text(it.get("note")),
+            tax_category=it.get("tax_category"),
         )
         for it in d["items"]
     )
@@ -622,6 +778,18 @@ def _build(d: Mapping[str, Any]) -> Invoice:
         notes=_text(d.get("notes")),
         terms=_text(d.get("terms")),
         payment=PaymentDetails(**{k: _text(v) for k, v in payment.items()}) if payment else None,
+        document_type=d.get("document_type", "invoice"),
+        preceding_invoices=tuple(
+            DocumentReference(ref["number"], _real_date(ref.get("issue_date")))
+            for ref in d.get("preceding_invoices", ())
+        ),
+        buyer_reference=_text(d.get("buyer_reference")),
+        purchase_order=_text(d.get("purchase_order")),
+        contract=_text(d.get("contract")),
+        delivery_date=_real_date(d.get("delivery_date")),
+        invoicing_period=_period_value(d.get("invoicing_period")),
+        shipping_tax_category=d.get("shipping_tax_category"),
+        tax_exemptions=_exemptions(d.get("tax_exemptions")),
     )
 
 

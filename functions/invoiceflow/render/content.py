@@ -1,7 +1,11 @@
-"""What both renderers print about the parties and the payment, computed once for both.
+"""What both renderers print about the document, the parties, the lines and the payment,
+computed once for both.
 
-A party is printed as its title (:func:`party_title`: the company, else the person's name)
-above its details (:func:`party_details`); the payment details as labelled fields
+The title of the document (:func:`document_title`, :func:`document_name`); a party as its
+title (:func:`party_title`: the company, else the person's name) above its details
+(:func:`party_details`); the document references beside the number and dates
+(:func:`reference_fields`); a line's unit (:func:`unit_label`); the VAT exemption reasons below
+the totals (:func:`tax_exemption_lines`); the payment details as labelled fields
 (:func:`payment_fields`). The renderers differ only in layout: the PDF sets the title in a
 bold paragraph and the details below it, and puts the payment fields into a two-column
 panel; the workbook gives each line a row (the title bold) and writes each field as
@@ -10,9 +14,54 @@ panel; the workbook gives each line a row (the title bold) and writes each field
 
 from __future__ import annotations
 
-from invoiceflow.domain.model import Party, PaymentDetails
+from datetime import date
+from functools import lru_cache
 
-__all__ = ["party_details", "party_title", "payment_fields"]
+from invoiceflow.domain.einvoice import exemption
+from invoiceflow.domain.model import Invoice, LineItem, Party, PaymentDetails, PostalAddress
+from invoiceflow.domain.totals import Totals
+from invoiceflow.domain.units import unit_name
+from invoiceflow.render import localize
+
+__all__ = [
+    "country_name",
+    "document_name",
+    "document_title",
+    "party_details",
+    "party_title",
+    "payment_fields",
+    "reference_fields",
+    "tax_exemption_lines",
+    "unit_label",
+]
+
+#: the printed name of each document type (the PDF's title in capitals)
+_DOCUMENT_NAMES = {
+    "invoice": "Invoice",
+    "credit_note": "Credit note",
+    "corrected": "Corrected invoice",
+}
+#: country codes CLDR does not name
+_COUNTRY_NAMES = {"XI": "Northern Ireland"}
+
+
+def document_title(invoice: Invoice) -> str:
+    """The PDF's title: INVOICE, CREDIT NOTE or CORRECTED INVOICE."""
+    return document_name(invoice).upper()
+
+
+def document_name(invoice: Invoice) -> str:
+    """The document's name in running text (``Invoice INV-1``, ``Credit note CN-1``)."""
+    return _DOCUMENT_NAMES[invoice.document_type]
+
+
+@lru_cache(maxsize=512)
+def country_name(code: str) -> str:
+    """The English name of an ISO 3166-1 country code (the code when none is known)."""
+    from babel import Locale
+
+    name = Locale("en").territories.get(code)
+    return name if isinstance(name, str) else _COUNTRY_NAMES.get(code, code)
 
 
 def party_title(party: Party) -> str:
@@ -20,19 +69,101 @@ def party_title(party: Party) -> str:
     return party.company or party.name
 
 
+def postal_lines(address: PostalAddress) -> list[str]:
+    """A structured address as printed: the street lines, ``postal_code city``, the
+    subdivision (when given) and the country's English name."""
+    lines = [line for line in address.lines if line]
+    town = " ".join(part for part in (address.postal_code, address.city) if part)
+    if town:
+        lines.append(town)
+    if address.subdivision:
+        lines.append(address.subdivision)
+    lines.append(country_name(address.country))
+    return lines
+
+
 def party_details(party: Party) -> list[str]:
     """The lines under :func:`party_title`: the person's name (when a company is the title),
-    the address lines, email, phone and tax id; empty fields are left out."""
+    the address (free lines, or the structured address by :func:`postal_lines`), email,
+    phone, VAT id and tax id; empty fields are left out."""
     lines = []
     if party.company and party.name and party.name != party.company:
         lines.append(party.name)
-    lines += [line for line in party.address if line]
+    if party.postal is not None:
+        lines += postal_lines(party.postal)
+    else:
+        lines += [line for line in party.address if line]
     if party.email:
         lines.append(party.email)
     if party.phone:
         lines.append(party.phone)
+    if party.vat_id:
+        lines.append(f"VAT ID: {party.vat_id}")
     if party.tax_id:
         lines.append(f"Tax ID: {party.tax_id}")
+    return lines
+
+
+def unit_label(item: LineItem) -> str | None:
+    """A line's printed unit: its ``unit`` text as given, else the readable name of its
+    ``unit_code`` (``HUR`` -> ``hour``), else None."""
+    if item.unit:
+        return item.unit
+    if item.unit_code:
+        return unit_name(item.unit_code)
+    return None
+
+
+def _period_text(start: date | None, end: date | None, invoice: Invoice) -> str:
+    if start is not None and end is not None:
+        return f"{localize.date(start, invoice)} \u2013 {localize.date(end, invoice)}"
+    if start is not None:
+        return f"from {localize.date(start, invoice)}"
+    assert end is not None
+    return f"until {localize.date(end, invoice)}"
+
+
+def reference_fields(invoice: Invoice) -> list[tuple[str, str]]:
+    """The document references printed with the number and dates in the header, ``(label,
+    value)`` in order: buyer reference, purchase order, contract, delivery date, invoicing
+    period and each preceding invoice (``RE-1 of <date>``); absent ones are left out."""
+    fields: list[tuple[str, str]] = []
+    for label, value in (
+        ("Buyer reference", invoice.buyer_reference),
+        ("Purchase order", invoice.purchase_order),
+        ("Contract", invoice.contract),
+    ):
+        if value:
+            fields.append((label, value))
+    if invoice.delivery_date is not None:
+        fields.append(("Delivery date", localize.date(invoice.delivery_date, invoice)))
+    period = invoice.invoicing_period
+    if period is not None and (period.start is not None or period.end is not None):
+        fields.append(("Invoicing period", _period_text(period.start, period.end, invoice)))
+    for ref in invoice.preceding_invoices:
+        value = ref.number
+        if ref.issue_date is not None:
+            value += f" of {localize.date(ref.issue_date, invoice)}"
+        fields.append(("Preceding invoice", value))
+    return fields
+
+
+def tax_exemption_lines(invoice: Invoice, totals: Totals) -> list[str]:
+    """One line per VAT category of the totals that has an exemption reason, in the order of
+    the tax groups: ``Reverse charge (VATEX-EU-AE)``, or the reason or the code alone."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for group in totals.groups:
+        if group.category is None or group.category in seen:
+            continue
+        seen.add(group.category)
+        given = exemption(invoice, group.category)
+        if given is None or not (given.reason or given.code):
+            continue
+        if given.reason and given.code:
+            lines.append(f"{given.reason} ({given.code})")
+        else:
+            lines.append(given.reason or given.code or "")
     return lines
 
 

@@ -89,7 +89,16 @@ from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_js
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render import localize
-from invoiceflow.render.content import party_details, party_title, payment_fields
+from invoiceflow.render.content import (
+    document_name,
+    document_title,
+    party_details,
+    party_title,
+    payment_fields,
+    reference_fields,
+    tax_exemption_lines,
+    unit_label,
+)
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -518,7 +527,7 @@ def _doc_id(invoice: Invoice) -> bytes:
 
 def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
     left = party_title(ctx.inv.seller)
-    right = f"Invoice {ctx.inv.number} \u00b7 continued"
+    right = f"{document_name(ctx.inv)} {ctx.inv.number} \u00b7 continued"
 
     def draw(canv: Canvas, doc: Any) -> None:
         w, h = ctx.pagesize
@@ -565,13 +574,14 @@ def _header(ctx: _Ctx) -> Table:
         left.append(ctx.lines_para(details, st.small))
 
     meta: list[tuple[str, str]] = [
-        ("Invoice number", inv.number),
+        (f"{document_name(inv)} number", inv.number),
         ("Issue date", localize.date(inv.issue_date, inv)),
     ]
     if inv.due_date is not None:
         meta.append(("Due date", localize.date(inv.due_date, inv)))
     if inv.payment_terms:
         meta.append(("Payment terms", inv.payment_terms))
+    meta += reference_fields(inv)
     meta.append(("Currency", inv.currency))
     label_w = 30 * mm
     meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
@@ -592,7 +602,7 @@ def _header(ctx: _Ctx) -> Table:
             ]
         ),
     )
-    right: list[Flowable] = [ctx.para("INVOICE", st.title), meta_table]
+    right: list[Flowable] = [ctx.para(document_title(inv), st.title), meta_table]
     return Table(
         [[left, right]],
         colWidths=[left_w, right_w],
@@ -748,7 +758,7 @@ def _items(ctx: _Ctx) -> Flowable:
     has_disc = any(it.discount is not None for it in items)
 
     qty = [
-        _clean(localize.quantity(it.quantity, inv) + (f" {it.unit}" if it.unit else ""))
+        _clean(localize.quantity(it.quantity, inv) + (f" {u}" if (u := unit_label(it)) else ""))
         for it in items
     ]
     price = [ctx.money(it.unit_price) for it in items]
@@ -1029,6 +1039,9 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         full = _payment(ctx, inv.payment, ctx.width) if inv.payment is not None else None
         if full is not None:
             out += [Spacer(1, 5 * mm), full]
+    exemptions = tax_exemption_lines(inv, ctx.totals)
+    if exemptions:
+        out += [Spacer(1, 3 * mm), ctx.lines_para(exemptions, st.small)]
     for head, text in (("NOTES", inv.notes), ("TERMS AND CONDITIONS", inv.terms)):
         if text:
             out += [ctx.para(head, st.section_head), ctx.para(text, st.small)]
@@ -1095,7 +1108,7 @@ def render_pdf(invoice: Invoice) -> bytes:
             PageTemplate("later", [frame], onPage=_running_header(ctx)),
         ]
     )
-    footer = f"Invoice {inv.number} \u00b7 {party_title(inv.seller)}"
+    footer = f"{document_name(inv)} {inv.number} \u00b7 {party_title(inv.seller)}"
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
     canvasmaker = partial(
         _NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created, doc_id=_doc_id(inv)

@@ -67,7 +67,15 @@ from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
 from invoiceflow.render import localize
-from invoiceflow.render.content import party_details, party_title, payment_fields
+from invoiceflow.render.content import (
+    document_name,
+    party_details,
+    party_title,
+    payment_fields,
+    reference_fields,
+    tax_exemption_lines,
+    unit_label,
+)
 
 __all__ = ["render_xlsx"]
 
@@ -465,7 +473,7 @@ class _Renderer:
         items = self.inv.items
         has = {
             "sku": any(it.sku for it in items),
-            "unit": any(it.unit for it in items),
+            "unit": any(unit_label(it) for it in items),
             "dpct": any(it.discount and it.discount.kind == "percent" for it in items),
             "damt": any(it.discount and it.discount.kind == "amount" for it in items),
         }
@@ -565,12 +573,15 @@ class _Renderer:
         """Decide every row of both sheets before anything is written."""
         inv, t = self.inv, self.totals
         self.seller_lines = _party_lines(inv.seller)
-        self.meta: list[tuple[str, Any, str]] = [("Invoice number", inv.number, "text_right")]
+        self.meta: list[tuple[str, Any, str]] = [
+            (f"{document_name(inv)} number", inv.number, "text_right")
+        ]
         self.meta.append(("Issue date", inv.issue_date, "date"))
         if inv.due_date is not None:
             self.meta.append(("Due date", inv.due_date, "date"))
         if inv.payment_terms:
             self.meta.append(("Payment terms", inv.payment_terms, "text_right"))
+        self.meta += [(label, value, "text_right") for label, value in reference_fields(inv)]
         self.meta.append(("Currency", inv.currency, "text_right"))
         head = max(len(self.seller_lines), len(self.meta))
         self.r_seller = 3
@@ -644,7 +655,7 @@ class _Renderer:
         rows = self.out
         text, cell = self._text, self._cell
         n = self.ncols
-        rows.append([cell(f"Invoice {inv.number}", "title")])
+        rows.append([cell(f"{document_name(inv)} {inv.number}", "title")])
         rows.append([])
         for i in range(max(len(self.seller_lines), len(self.meta))):
             row: list[_CellSpec] = [None] * n
@@ -681,6 +692,11 @@ class _Renderer:
         self._item_rows()
         rows.append([])
         self._totals_rows()
+        exemptions = tax_exemption_lines(inv, self.totals)
+        if exemptions:
+            rows.append([])
+        for line in exemptions:
+            rows.append([self._text(line)])
         self._footer_rows()
 
         for i, width in enumerate(self.widths, 1):
@@ -699,7 +715,8 @@ class _Renderer:
         setup.fitToHeight = 0
         ws.print_options.horizontalCentered = True
         ws.oddFooter.center.text = "Page &P of &N"
-        ws.oddFooter.left.text = _clean(f"Invoice {inv.number}")[:100].replace("&", "&&")
+        footer = _clean(f"{document_name(inv)} {inv.number}")
+        ws.oddFooter.left.text = footer[:100].replace("&", "&&")
         _finish_sheet(ws, rows)
 
     def _item_rows(self) -> None:
@@ -733,7 +750,7 @@ class _Renderer:
             if i_sku >= 0:
                 row[i_sku] = text(it.sku)
             if i_unit >= 0:
-                row[i_unit] = text(it.unit)
+                row[i_unit] = text(unit_label(it))
             row[i_qty] = num(it.quantity, "qty")
             row[i_price] = num(it.unit_price, "price")
             if it.tax_rate is not None:
