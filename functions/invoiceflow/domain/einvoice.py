@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from invoiceflow.domain.model import DOCUMENT_TYPE_CODES, Invoice, TaxExemption
+from invoiceflow.domain.model import DOCUMENT_TYPE_CODES, Contact, Invoice, Party, TaxExemption
 
 #: the CII/UBL specification identifiers (BT-24)
 EN16931_CII = "urn:cen.eu:en16931:2017"
@@ -77,3 +77,24 @@ def exemption(invoice: Invoice, category: str | None) -> TaxExemption | None:
 #: 7161): the invoice discount is a discount (95), shipping a freight charge (FC)
 DISCOUNT_REASON = ("Discount", "95")
 SHIPPING_REASON = ("Shipping", "FC")
+
+
+def party_name(party: Party) -> str:
+    """A party's name in the e-invoice (BT-27 seller, BT-44 buyer, BT-70 deliver to): its
+    company, else its name."""
+    return party.company or party.name
+
+
+def party_contact(party: Party) -> Contact | None:
+    """A party's contact point (BG-6 seller, BG-9 buyer): the contact given, completed with
+    the person's name (when the party's title is a company of another name) and the party's
+    phone and email; None when none of them is known. (XRechnung's BR-DE-2/5/6/7 hold the
+    seller's to name, phone and email.)"""
+    given = party.contact or Contact()
+    person = party.name if party.company and party.name != party.company else None
+    contact = Contact(
+        name=given.name or person,
+        phone=given.phone or party.phone,
+        email=given.email or party.email,
+    )
+    return None if contact == Contact() else contact

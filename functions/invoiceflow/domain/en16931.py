@@ -1,21 +1,719 @@
 """The EN 16931 business rules (and XRechnung's BR-DE rules), checked natively on the
-canonical document before an e-invoice is written. (Being written: the rules land with
-issue 10; until then nothing is checked.)"""
+canonical document before an e-invoice is written.
+
+:func:`check` reports every rule the document breaks at once, each as a
+:class:`~invoiceflow.errors.Problem` with the official rule id, the rule's official sentence
+in plain words and a JSON pointer into the user's own document (the field to add or fix).
+The rule texts and tests are those of the CEN/TC 434 validation artefacts (release 1.3.16)
+and of the XRechnung 3.0 Schematron (KoSIT); the tests in ``tests/einvoice/test_rules.py``
+prove each rule id against the official artefacts run on the XML our writers produce.
+
+Checked here (everything a document expressible in our model can break):
+
+* document: BR-02, BR-05, BR-06, BR-07, BR-08..BR-11, BR-16, BR-23, BR-25, BR-27, BR-29,
+  BR-30, BR-37, BR-48, BR-55, BR-57, BR-61, BR-62..BR-64, BR-CO-04, BR-CO-09, BR-CO-18,
+  BR-CO-19, BR-CO-20, BR-CO-25, BR-CO-26;
+* code lists: BR-CL-04 currency, BR-CL-11 legal id scheme, BR-CL-14 country, BR-CL-16
+  payment means, BR-CL-17/BR-CL-18 VAT category, BR-CL-21 item id scheme, BR-CL-22 VATEX,
+  BR-CL-23 unit code, BR-CL-25 electronic address scheme;
+* every VAT category block: BR-S, BR-Z, BR-E, BR-AE, BR-IC (K), BR-G, BR-O, BR-AF (L),
+  BR-AG (M) -01 (one breakdown), -02/-03/-04 (VAT ids for lines, the discount and shipping),
+  -05/-06/-07 (rates), -09 for O (no tax), -10 (exemption reasons), BR-IC-11/-12 (delivery
+  date or period, deliver-to country), BR-O-11..-14 (nothing but O);
+* BR-DEC-*: a currency with more than 2 minor digits (KWD, BHD, ...) cannot be an EN 16931
+  e-invoice; reported with the BR-DEC ids the official artefacts give for its amounts;
+* with the XRechnung profile (syntax cii/facturx, :func:`.einvoice.cii_profile`): BR-DE-1..
+  BR-DE-11, BR-DE-14, BR-DE-16, BR-DE-18 (Skonto lines), BR-DE-23-a, BR-DE-24-a, BR-DE-25-a.
+
+By construction (the writers always produce them right from the model, so no native check):
+BR-01 (spec identifier), BR-03 (issue date), BR-04 and BR-CL-01 (type code), BR-12..BR-15
+and BR-CO-10..BR-CO-17 (totals from :func:`.totals.compute_totals`), BR-21 (line ids), BR-22
+(quantity), BR-24 (line amount), BR-26 (net price), BR-28 (gross price, same sign as the
+net price), BR-31..BR-33, BR-36, BR-38 (amounts and reasons of the mapped discount and
+shipping), BR-41..BR-44 and BR-CO-21..BR-CO-24 (line discount amounts and reasons), BR-45,
+BR-46 (breakdown amounts), BR-49 (a payment means code is always written), BR-S-01/-08/-09
+and the other categories' -01 "at least one" and -08/-09 (one breakdown per category and
+rate with the computed base and tax), BR-CO-03, BR-CO-05..BR-CO-08 (no tax point date code,
+reason codes written with their own texts), BR-DE-15 (the XRechnung profile is chosen only
+with a buyer reference), BR-DE-21 (its spec identifier).
+
+Not expressible in our model (nothing to check): BR-17 (payee), BR-18..BR-20, BR-56 (tax
+representative), BR-51 (card number), BR-52 (supporting documents), BR-53 (VAT accounting
+currency), BR-54 (item attributes), BR-65 (item classification), BR-B-* (split payment is
+not one of our categories), BR-DE-22, BR-DE-30/31, BR-TMP-*.
+
+BR-CO-25 (a positive amount due needs a due date or payment terms) is EN 16931-1's rule; the
+artefacts of release 1.3.16 no longer test it, so it is proven natively only.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Literal
 
-from invoiceflow.domain.model import Invoice
+from invoiceflow.domain import codelists, einvoice, units
+from invoiceflow.domain.model import Invoice, Party, Period
+from invoiceflow.domain.totals import Totals
 from invoiceflow.errors import Problem
 
 #: the e-invoice output formats whose documents are held to the rules
 Syntax = Literal["cii", "ubl", "facturx"]
 
+#: the official sentence of each rule, in plain words (shortened from the artefacts' texts)
+RULES: dict[str, str] = {
+    "BR-02": "An Invoice shall have an Invoice number (BT-1).",
+    "BR-05": "An Invoice shall have an Invoice currency code (BT-5).",
+    "BR-06": "An Invoice shall contain the Seller name (BT-27).",
+    "BR-07": "An Invoice shall contain the Buyer name (BT-44).",
+    "BR-08": "An Invoice shall contain the Seller postal address (BG-5).",
+    "BR-09": "The Seller postal address (BG-5) shall contain a Seller country code (BT-40).",
+    "BR-10": "An Invoice shall contain the Buyer postal address (BG-8).",
+    "BR-11": "The Buyer postal address shall contain a Buyer country code (BT-55).",
+    "BR-16": "An Invoice shall have at least one Invoice line (BG-25).",
+    "BR-23": "An Invoice line (BG-25) shall have an Invoiced quantity unit of measure code "
+    "(BT-130).",
+    "BR-25": "Each Invoice line (BG-25) shall contain the Item name (BT-153).",
+    "BR-29": "If both Invoicing period start date (BT-73) and end date (BT-74) are given, the "
+    "end date shall be later or equal to the start date.",
+    "BR-30": "If both Invoice line period start date (BT-134) and end date (BT-135) are given, "
+    "the end date shall be later or equal to the start date.",
+    "BR-32": "Each Document level allowance (BG-20) shall have a Document level allowance VAT "
+    "category code (BT-95).",
+    "BR-37": "Each Document level charge (BG-21) shall have a Document level charge VAT "
+    "category code (BT-102).",
+    "BR-47": "Each VAT breakdown (BG-23) shall be defined through a VAT category code (BT-118).",
+    "BR-48": "Each VAT breakdown (BG-23) shall have a VAT category rate (BT-119), except if the "
+    "Invoice is not subject to VAT.",
+    "BR-55": "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice "
+    "reference (BT-25).",
+    "BR-57": "Each Deliver to address (BG-15) shall contain a Deliver to country code (BT-80).",
+    "BR-61": "If the Payment means type code (BT-81) means SEPA credit transfer, Local credit "
+    "transfer or Non-SEPA international credit transfer, the Payment account identifier "
+    "(BT-84) shall be present.",
+    "BR-62": "The Seller electronic address (BT-34) shall have a Scheme identifier.",
+    "BR-63": "The Buyer electronic address (BT-49) shall have a Scheme identifier.",
+    "BR-64": "The Item standard identifier (BT-157) shall have a Scheme identifier.",
+    "BR-CL-04": "Invoice currency code MUST be coded using ISO code list 4217 alpha-3.",
+    "BR-CL-11": "Any registration identifier identification scheme identifier MUST be coded "
+    "using one of the ISO 6523 ICD list.",
+    "BR-CL-14": "Country codes in an invoice MUST be coded using ISO code list 3166-1.",
+    "BR-CL-16": "Payment means in an invoice MUST be coded using UNTDID 4461 code list.",
+    "BR-CL-17": "Invoice tax categories MUST be coded using UNCL 5305 code list.",
+    "BR-CL-18": "Invoice tax categories MUST be coded using UNCL 5305 code list.",
+    "BR-CL-21": "Item standard identifier scheme identifier MUST belong to the ISO 6523 ICD "
+    "code list.",
+    "BR-CL-22": "Tax exemption reason code identifier scheme identifier MUST belong to the CEF "
+    "VATEX code list.",
+    "BR-CL-23": "Unit code MUST be coded according to the UN/ECE Recommendation 20 with Rec 21 "
+    "extension.",
+    "BR-CL-25": "Endpoint identifier scheme identifier MUST belong to the CEF EAS code list.",
+    "BR-CO-04": "Each Invoice line (BG-25) shall be categorized with an Invoiced item VAT "
+    "category code (BT-151).",
+    "BR-CO-09": "The Seller VAT identifier (BT-31) and the Buyer VAT identifier (BT-48) shall "
+    "have a prefix in accordance with ISO code ISO 3166-1 alpha-2 by which the country of "
+    "issue may be identified (Greece may use the prefix 'EL').",
+    "BR-CO-18": "An Invoice shall at least have one VAT breakdown group (BG-23).",
+    "BR-CO-19": "If Invoicing period (BG-14) is used, the Invoicing period start date (BT-73) "
+    "or the Invoicing period end date (BT-74) shall be filled, or both.",
+    "BR-CO-20": "If Invoice line period (BG-26) is used, the Invoice line period start date "
+    "(BT-134) or the Invoice line period end date (BT-135) shall be filled, or both.",
+    "BR-CO-25": "In case the Amount due for payment (BT-115) is positive, either the Payment "
+    "due date (BT-9) or the Payment terms (BT-20) shall be present.",
+    "BR-CO-26": "In order for the buyer to automatically identify a supplier, the Seller "
+    "identifier (BT-29), the Seller legal registration identifier (BT-30) and/or the Seller "
+    "VAT identifier (BT-31) shall be present.",
+    "BR-IC-11": "In an Invoice with a VAT breakdown (BG-23) where the VAT category code "
+    '(BT-118) is "Intra-community supply" the Actual delivery date (BT-72) or the Invoicing '
+    "period (BG-14) shall not be blank.",
+    "BR-IC-12": "In an Invoice with a VAT breakdown (BG-23) where the VAT category code "
+    '(BT-118) is "Intra-community supply" the Deliver to country code (BT-80) shall not be '
+    "blank.",
+    "BR-O-11": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
+    'code (BT-118) "Not subject to VAT" shall not contain other VAT breakdown groups (BG-23).',
+    "BR-O-12": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
+    'code (BT-118) "Not subject to VAT" shall not contain an Invoice line (BG-25) where the '
+    'Invoiced item VAT category code (BT-151) is not "Not subject to VAT".',
+    "BR-O-13": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
+    'code (BT-118) "Not subject to VAT" shall not contain Document level allowances (BG-20) '
+    'where the allowance VAT category code (BT-95) is not "Not subject to VAT".',
+    "BR-O-14": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
+    'code (BT-118) "Not subject to VAT" shall not contain Document level charges (BG-21) '
+    'where the charge VAT category code (BT-102) is not "Not subject to VAT".',
+    # XRechnung 3.0 (KoSIT), in English
+    "BR-DE-2": 'The group "SELLER CONTACT" (BG-6) shall be provided.',
+    "BR-DE-3": 'The element "Seller city" (BT-37) shall be provided.',
+    "BR-DE-4": 'The element "Seller post code" (BT-38) shall be provided.',
+    "BR-DE-5": 'The element "Seller contact point" (BT-41) shall be provided.',
+    "BR-DE-6": 'The element "Seller contact telephone number" (BT-42) shall be provided.',
+    "BR-DE-7": 'The element "Seller contact email address" (BT-43) shall be provided.',
+    "BR-DE-8": 'The element "Buyer city" (BT-52) shall be provided.',
+    "BR-DE-9": 'The element "Buyer post code" (BT-53) shall be provided.',
+    "BR-DE-10": 'The element "Deliver to city" (BT-77) shall be provided if the group '
+    '"DELIVER TO ADDRESS" (BG-15) is provided.',
+    "BR-DE-11": 'The element "Deliver to post code" (BT-78) shall be provided if the group '
+    '"DELIVER TO ADDRESS" (BG-15) is provided.',
+    "BR-DE-14": 'The element "VAT category rate" (BT-119) shall be provided (XRechnung has no '
+    'rate-less "Not subject to VAT" breakdown).',
+    "BR-DE-16": "If the VAT category codes S, Z, E, AE, K, G, L or M are used, the Seller VAT "
+    'identifier (BT-31), the Seller tax registration identifier (BT-32) or the "SELLER TAX '
+    'REPRESENTATIVE PARTY" (BG-11) shall be provided.',
+    "BR-DE-18": 'Cash discount (Skonto) lines in "Payment terms" (BT-20) shall have the form '
+    "#SKONTO#TAGE=n#PROZENT=n.nn# (optionally followed by BASISBETRAG=n.nn#), in capitals, "
+    "without extra whitespace, and the last one shall be followed by a line break.",
+    "BR-DE-23-a": 'If the "Payment means type code" (BT-81) is a credit transfer (30, 58), the '
+    'group "CREDIT TRANSFER" (BG-17) shall be provided.',
+    "BR-DE-24-a": 'If the "Payment means type code" (BT-81) is a card payment (48, 54, 55), '
+    'exactly the group "PAYMENT CARD INFORMATION" (BG-18) shall be provided (an invoice here '
+    "cannot carry card information: use another payment means).",
+    "BR-DE-24-b": 'If the "Payment means type code" (BT-81) is a card payment (48, 54, 55), '
+    'the groups "CREDIT TRANSFER" (BG-17) and "DIRECT DEBIT" (BG-19) shall not be provided '
+    "(leave out the account).",
+    "BR-DE-25-a": 'If the "Payment means type code" (BT-81) is a direct debit (59), exactly the '
+    'group "DIRECT DEBIT" (BG-19) shall be provided (the IBAN to debit).',
+    "BR-DE-30": 'If the group "DIRECT DEBIT" (BG-19) is provided, the "Bank assigned creditor '
+    'identifier" (BT-90) shall be provided (an invoice here cannot carry it: use another '
+    "payment means).",
+}
+
+#: the VAT categories: the rule prefix of their block and their name in the rule texts
+CATEGORY_RULES: dict[str, tuple[str, str]] = {
+    "S": ("BR-S", "Standard rated"),
+    "Z": ("BR-Z", "Zero rated"),
+    "E": ("BR-E", "Exempt from VAT"),
+    "AE": ("BR-AE", "Reverse charge"),
+    "K": ("BR-IC", "Intra-community supply"),
+    "G": ("BR-G", "Export outside the EU"),
+    "O": ("BR-O", "Not subject to VAT"),
+    "L": ("BR-AF", "IGIC"),
+    "M": ("BR-AG", "IPSI"),
+}
+#: categories of which an invoice may have exactly one VAT breakdown (their -01 rules)
+_EXACTLY_ONE = frozenset({"Z", "E", "AE", "K", "G", "O"})
+#: categories whose breakdown must (E, AE, K, G, O) or must not (S, Z, L, M) give a reason
+_NO_EXEMPTION = frozenset({"S", "Z", "L", "M"})
+#: categories BR-DE-16 names
+_DE16 = frozenset({"S", "Z", "E", "AE", "K", "G", "L", "M"})
+
+_WHO = {
+    # what -02/-03/-04 require, by category
+    "S": "the Seller VAT identifier (BT-31) or the Seller tax registration identifier (BT-32)",
+    "Z": "the Seller VAT identifier (BT-31) or the Seller tax registration identifier (BT-32)",
+    "E": "the Seller VAT identifier (BT-31) or the Seller tax registration identifier (BT-32)",
+    "L": "the Seller VAT identifier (BT-31) or the Seller tax registration identifier (BT-32)",
+    "M": "the Seller VAT identifier (BT-31) or the Seller tax registration identifier (BT-32)",
+    "AE": "the Seller VAT identifier (BT-31) or tax registration identifier (BT-32), and the "
+    "Buyer VAT identifier (BT-48) or legal registration identifier (BT-47)",
+    "K": "the Seller VAT identifier (BT-31) and the Buyer VAT identifier (BT-48)",
+    "G": "the Seller VAT identifier (BT-31)",
+}
+_RATE = {
+    "S": "shall be greater than zero",
+    "L": "shall be greater than zero",
+    "M": "shall be 0 (zero) or greater than zero",
+    "Z": "shall be 0 (zero)",
+    "E": "shall be 0 (zero)",
+    "AE": "shall be 0 (zero)",
+    "K": "shall be 0 (zero)",
+    "G": "shall be 0 (zero)",
+    "O": "shall not be given",
+}
+_WHERE = {
+    "02": "an Invoice line (BG-25) where the Invoiced item VAT category code (BT-151)",
+    "03": "a Document level allowance (BG-20) where the allowance VAT category code (BT-95)",
+    "04": "a Document level charge (BG-21) where the charge VAT category code (BT-102)",
+}
+_RATE_OF = {
+    "05": "In an Invoice line (BG-25) where the Invoiced item VAT category code (BT-151)",
+    "06": "In a Document level allowance (BG-20) where the allowance VAT category code (BT-95)",
+    "07": "In a Document level charge (BG-21) where the charge VAT category code (BT-102)",
+}
+_RATE_FIELD = {"05": "VAT rate (BT-152)", "06": "VAT rate (BT-96)", "07": "VAT rate (BT-103)"}
+
+#: XRechnung's Skonto line (common.sch XR-SKONTO-REGEX)
+_SKONTO = re.compile(
+    r"(^|\r?\n)#(SKONTO)#TAGE=([0-9]+#PROZENT=[0-9]+\.[0-9]{2})"
+    r"(#BASISBETRAG=-?[0-9]+\.[0-9]{2})?#$"
+)
+_SKONTO_SEGMENT = re.compile(r"#[^\r\n]+#")
+
+
+def category_message(rule: str) -> str:
+    """The sentence of a category block's rule (``BR-S-02``, ``BR-IC-10``...)."""
+    prefix, number = rule.rsplit("-", 1)
+    cat = next(c for c, (p, _) in CATEGORY_RULES.items() if p == prefix)
+    name = CATEGORY_RULES[cat][1]
+    if number == "01":
+        how = "exactly one" if cat in _EXACTLY_ONE else "at least one"
+        return (
+            f"An Invoice that contains an Invoice line, a Document level allowance or charge "
+            f'where the VAT category code is "{name}" shall contain in the VAT breakdown '
+            f'(BG-23) {how} VAT category code (BT-118) equal with "{name}".'
+        )
+    if number in _WHERE:
+        if cat == "O":
+            return (
+                f'An Invoice that contains {_WHERE[number]} is "{name}" shall not contain the '
+                f"Seller VAT identifier (BT-31), the Seller tax representative VAT identifier "
+                f"(BT-63) or the Buyer VAT identifier (BT-48)."
+            )
+        return f'An Invoice that contains {_WHERE[number]} is "{name}" shall contain {_WHO[cat]}.'
+    if number in _RATE_OF:
+        return f'{_RATE_OF[number]} is "{name}" the {_RATE_FIELD[number]} {_RATE[cat]}.'
+    if number == "09":
+        return (
+            f"The VAT category tax amount (BT-117) in a VAT breakdown (BG-23) where the VAT "
+            f'category code (BT-118) is "{name}" shall be 0 (zero): give the rate 0 or none.'
+        )
+    if number == "10":
+        if cat in _NO_EXEMPTION:
+            return (
+                f'A VAT Breakdown (BG-23) with VAT Category code (BT-118) "{name}" shall not '
+                f"have a VAT exemption reason code (BT-121) or VAT exemption reason text "
+                f"(BT-120)."
+            )
+        return (
+            f'A VAT Breakdown (BG-23) with VAT Category code (BT-118) "{name}" shall have a '
+            f"VAT exemption reason code (BT-121) or a VAT exemption reason text (BT-120) "
+            f'("{name}" or the equivalent standard text in another language).'
+        )
+    return RULES[rule]
+
+
+#: BR-DEC rules by the amount they hold to 2 decimals (all fatal in both syntaxes)
+_DEC_ALWAYS = {
+    "BR-DEC-09": "the Sum of Invoice line net amount (BT-106)",
+    "BR-DEC-12": "the Invoice total amount without VAT (BT-109)",
+    "BR-DEC-14": "the Invoice total amount with VAT (BT-112)",
+    "BR-DEC-18": "the Amount due for payment (BT-115)",
+    "BR-DEC-19": "the VAT category taxable amount (BT-116)",
+    "BR-DEC-20": "the VAT category tax amount (BT-117)",
+    "BR-DEC-23": "the Invoice line net amount (BT-131)",
+}
+_DEC_DISCOUNT = {
+    "BR-DEC-01": "the Document level allowance amount (BT-92)",
+    "BR-DEC-10": "the Sum of allowances on document level (BT-107)",
+}
+_DEC_SHIPPING = {
+    "BR-DEC-05": "the Document level charge amount (BT-99)",
+    "BR-DEC-11": "the Sum of charges on document level (BT-108)",
+}
+_DEC_PAID = {"BR-DEC-16": "the Paid amount (BT-113)"}
+_DEC_LINE_DISCOUNT = {"BR-DEC-24": "the Invoice line allowance amount (BT-136)"}
+
+
+def _rate_pointer(at: str) -> str:
+    """The rate field of a line pointer (``/items/3`` -> ``/items/3/tax_rate``); the shipping
+    rate pointer as it is."""
+    return f"{at}/tax_rate" if at.startswith("/items/") else at
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+class _Checker:
+    def __init__(self, inv: Invoice, syntax: Syntax) -> None:
+        self.inv = inv
+        self.syntax = syntax
+        self.problems: list[Problem] = []
+        self._totals: Totals | None = None
+        self.xrechnung = syntax in ("cii", "facturx") and einvoice.cii_profile(inv) == "xrechnung"
+
+    def add(self, rule: str, pointer: str, message: str | None = None) -> None:
+        self.problems.append(Problem(pointer, message or RULES[rule], rule))
+
+    def cat(self, rule: str, pointer: str) -> None:
+        self.add(rule, pointer, category_message(rule))
+
+    # -- the document ---------------------------------------------------------------------
+
+    def run(self) -> list[Problem]:
+        inv = self.inv
+        if _blank(inv.number):
+            self.add("BR-02", "/number")
+        if _blank(inv.currency):
+            self.add("BR-05", "/currency")
+        elif inv.currency not in codelists.CURRENCIES:
+            self.add("BR-CL-04", "/currency")
+        else:
+            self.decimals()
+        self.party(inv.seller, "/seller", "BR-06", "BR-08", "BR-09")
+        self.party(inv.bill_to, "/bill_to", "BR-07", "BR-10", "BR-11")
+        self.deliver_to()
+        self.identifiers()
+        for i, ref in enumerate(inv.preceding_invoices):
+            if _blank(ref.number):
+                self.add("BR-55", f"/preceding_invoices/{i}/number")
+        self.period(inv.invoicing_period, "/invoicing_period", "BR-29", "BR-CO-19")
+        self.lines()
+        self.vat()
+        self.payment()
+        if self.xrechnung:
+            self.xrechnung_rules()
+        return self.problems
+
+    def decimals(self) -> None:
+        from invoiceflow.domain.money import minor_digits
+
+        if minor_digits(self.inv.currency) <= 2:
+            return
+        rules = dict(_DEC_ALWAYS)
+        if self.inv.discount is not None:
+            rules |= _DEC_DISCOUNT
+        if self.inv.shipping:
+            rules |= _DEC_SHIPPING
+        if self.inv.amount_paid:
+            rules |= _DEC_PAID
+        if any(it.discount is not None for it in self.inv.items):
+            rules |= _DEC_LINE_DISCOUNT
+        for rule in sorted(rules, key=lambda r: int(r.rsplit("-", 1)[1])):
+            self.add(
+                rule,
+                "/currency",
+                f"The allowed maximum number of decimals for {rules[rule]} is 2: "
+                f"{self.inv.currency} amounts have {minor_digits(self.inv.currency)} decimals "
+                f"and cannot be written in an EN 16931 e-invoice.",
+            )
+
+    def party(self, party: Party, at: str, name_rule: str, addr_rule: str, cc_rule: str) -> None:
+        if _blank(party.name) and _blank(party.company):
+            self.add(name_rule, f"{at}/name")
+        if party.postal is None:
+            # free address lines are written without a country (CII: an address that breaks
+            # only BR-09/BR-11); no lines: no address at all (CII reports the country too)
+            if not party.address or self.syntax == "ubl":
+                self.add(addr_rule, f"{at}/address")
+            if self.syntax != "ubl":
+                self.add(cc_rule, f"{at}/address/country")
+        else:
+            self.country(party.postal.country, f"{at}/address/country", cc_rule)
+
+    def country(self, code: str, pointer: str, missing_rule: str) -> None:
+        if _blank(code):
+            self.add(missing_rule, pointer)
+        elif (
+            code not in codelists.COUNTRIES
+            and code not in codelists.COUNTRIES_BY_SYNTAX[self.syntax]
+        ):
+            self.add("BR-CL-14", pointer)
+
+    def deliver_to(self) -> None:
+        ship = self.inv.ship_to
+        if ship is None:
+            return
+        if ship.postal is None:
+            # CII writes free lines as an address without a country; UBL writes none
+            if ship.address and self.syntax != "ubl":
+                self.add("BR-57", "/ship_to/address/country")
+        else:
+            self.country(ship.postal.country, "/ship_to/address/country", "BR-57")
+
+    def identifiers(self) -> None:
+        seller, buyer = self.inv.seller, self.inv.bill_to
+        for party, at in ((seller, "/seller"), (buyer, "/bill_to")):
+            if party.vat_id is not None and party.vat_id.strip()[:2] not in (
+                codelists.VAT_PREFIXES
+            ):
+                self.add("BR-CO-09", f"{at}/vat_id")
+            legal = party.legal_id
+            if legal is not None and legal.scheme is not None:
+                if legal.scheme not in codelists.ICD:
+                    self.add("BR-CL-11", f"{at}/legal_id/scheme")
+        for party, at, rule in ((seller, "/seller", "BR-62"), (buyer, "/bill_to", "BR-63")):
+            address = party.electronic_address
+            if address is None:
+                continue
+            if _blank(address.scheme):
+                self.add(rule, f"{at}/electronic_address/scheme")
+            elif address.scheme not in codelists.EAS:
+                self.add("BR-CL-25", f"{at}/electronic_address/scheme")
+        if _blank(seller.vat_id) and seller.legal_id is None:
+            self.add("BR-CO-26", "/seller/vat_id")
+
+    def period(self, period: Period | None, at: str, order_rule: str, empty_rule: str) -> None:
+        if period is None:
+            return
+        if period.start is None and period.end is None:
+            self.add(empty_rule, at)
+        elif period.start is not None and period.end is not None and period.end < period.start:
+            self.add(order_rule, f"{at}/end")
+
+    # -- the lines ------------------------------------------------------------------------
+
+    def lines(self) -> None:
+        if not self.inv.items:
+            self.add("BR-16", "/items")
+        for i, it in enumerate(self.inv.items):
+            at = f"/items/{i}"
+            if _blank(it.description):
+                self.add("BR-25", f"{at}/description")
+            if it.unit_code is not None:
+                if it.unit_code not in codelists.REC20:
+                    self.add("BR-CL-23", f"{at}/unit_code")
+            elif units.unit_code(it) is None:
+                self.add("BR-23", f"{at}/unit_code")
+            if it.standard_id is not None:
+                if _blank(it.standard_id.scheme):
+                    self.add("BR-64", f"{at}/standard_id/scheme")
+                elif it.standard_id.scheme not in codelists.ICD:
+                    self.add("BR-CL-21", f"{at}/standard_id/scheme")
+            self.period(it.period, f"{at}/period", "BR-30", "BR-CO-20")
+
+    # -- VAT ------------------------------------------------------------------------------
+
+    def vat(self) -> None:
+        inv = self.inv
+        # (category, rate) -> the pointer of the first line (or the shipping) that has it
+        groups: dict[tuple[str, Decimal | None], str] = {}
+        line_cats: dict[str, str] = {}  # category -> first line's pointer
+        uncategorized = ""  # the first line without a VAT category
+        for i, it in enumerate(inv.items):
+            cat = it.vat_category
+            at = f"/items/{i}"
+            if cat is None:
+                self.add("BR-CO-04", f"{at}/tax_category")
+                uncategorized = uncategorized or at
+                continue
+            if cat not in codelists.VAT_CATEGORY_CODES:
+                self.add("BR-CL-18", f"{at}/tax_category")
+                continue
+            line_cats.setdefault(cat, at)
+            groups.setdefault((cat, it.tax_rate), at)
+            prefix = CATEGORY_RULES[cat][0]
+            if not self.rate_ok(cat, it.tax_rate):
+                self.cat(f"{prefix}-05", f"{at}/tax_rate")
+        ship_cat: str | None = None
+        if inv.shipping:
+            ship_cat = inv.shipping_vat_category
+            if ship_cat is None:
+                self.add("BR-37", "/shipping_tax_category")
+            elif ship_cat not in codelists.VAT_CATEGORY_CODES:
+                self.add("BR-CL-17", "/shipping_tax_category")
+                ship_cat = None
+            else:
+                groups.setdefault((ship_cat, inv.shipping_tax_rate), "/shipping_tax_rate")
+                if not self.rate_ok(ship_cat, inv.shipping_tax_rate):
+                    self.cat(f"{CATEGORY_RULES[ship_cat][0]}-07", "/shipping_tax_rate")
+        if not groups:
+            if inv.items:
+                self.add("BR-CO-18", "/items/0/tax_category")
+            return
+        # the invoice discount is one allowance per tax group, in that group's category/rate
+        discount_cats: dict[str, str] = {}
+        if inv.discount is not None and inv.discount.value:
+            for (cat, rate), at in groups.items():
+                if at.startswith("/items/"):
+                    discount_cats.setdefault(cat, at)
+                    if not self.rate_ok(cat, rate):
+                        self.cat(f"{CATEGORY_RULES[cat][0]}-06", _rate_pointer(at))
+        cats = {cat for cat, _ in groups}
+        for cat in sorted(cats):
+            prefix = CATEGORY_RULES[cat][0]
+            keys = [k for k in groups if k[0] == cat]
+            if cat in _EXACTLY_ONE and len(keys) > 1:
+                self.cat(f"{prefix}-01", _rate_pointer(groups[keys[1]]))
+            for key in keys:
+                if einvoice.xml_rate(*key) is None and cat != "O":
+                    self.add("BR-48", _rate_pointer(groups[key]))
+            if cat in line_cats:
+                self.ids(cat, "02")
+            if cat in discount_cats:
+                self.ids(cat, "03")
+            if cat == ship_cat:
+                self.ids(cat, "04")
+            self.exemption(cat)
+        self.taxed_zero_categories(groups, uncategorized)
+        if "K" in cats:
+            if inv.delivery_date is None and inv.invoicing_period is None:
+                self.add("BR-IC-11", "/delivery_date")
+            ship = inv.ship_to
+            if ship is None or ship.postal is None or _blank(ship.postal.country):
+                self.add("BR-IC-12", "/ship_to/address/country")
+        if "O" in cats and len(cats) > 1:
+            self.add("BR-O-11", "/items")
+            for i, it in enumerate(inv.items):
+                c = it.vat_category
+                if c is not None and c != "O" and c in codelists.VAT_CATEGORY_CODES:
+                    self.add("BR-O-12", f"/items/{i}/tax_category")
+            if any(c != "O" for c in discount_cats):
+                self.add("BR-O-13", "/discount")
+            if ship_cat is not None and ship_cat != "O":
+                self.add("BR-O-14", "/shipping_tax_category")
+        if self.xrechnung:
+            if "O" in cats:
+                at = line_cats.get("O", "/shipping_tax_category")
+                self.add("BR-DE-14", f"{at}/tax_category" if at.startswith("/items") else at)
+            if cats & _DE16 and _blank(self.inv.seller.vat_id) and _blank(self.inv.seller.tax_id):
+                self.add("BR-DE-16", "/seller/vat_id")
+
+    def totals(self) -> Totals | None:
+        from invoiceflow.domain.totals import compute_totals
+
+        if self._totals is None and self.inv.currency in codelists.CURRENCIES:
+            self._totals = compute_totals(self.inv)
+        return self._totals
+
+    def taxed_zero_categories(
+        self, groups: dict[tuple[str, Decimal | None], str], uncategorized: str
+    ) -> None:
+        """-09: a zero-rate category given a rate is taxed, and its breakdown's tax must be 0
+        (O: the rate is never written, but its tax is computed); BR-32: the invoice
+        discount's share of lines without a category is an allowance without one."""
+        taxed = {k for k in groups if k[0] in _EXACTLY_ONE and k[1]}
+        shared = bool(uncategorized) and self.inv.discount is not None
+        if not (taxed or shared):
+            return
+        totals = self.totals()
+        if totals is None:
+            return
+        for g in totals.groups:
+            if g.category is None:
+                if shared and g.discount:
+                    self.add("BR-32", f"{uncategorized}/tax_category")
+            elif (g.category, g.rate) in taxed and g.tax:
+                at = _rate_pointer(groups[(g.category, g.rate)])
+                self.cat(f"{CATEGORY_RULES[g.category][0]}-09", at)
+
+    @staticmethod
+    def rate_ok(cat: str, rate: Decimal | None) -> bool:
+        written = einvoice.xml_rate(cat, rate)
+        if cat in ("S", "L"):
+            return written is not None and written > 0
+        if cat == "M":
+            return written is not None and written >= 0
+        if cat == "O":
+            return True  # never written (BR-O-05 by construction); a rate's tax: BR-O-09
+        return written == 0
+
+    def ids(self, cat: str, number: str) -> None:
+        seller, buyer = self.inv.seller, self.inv.bill_to
+        s_vat, s_tax = not _blank(seller.vat_id), not _blank(seller.tax_id)
+        b_vat, b_legal = not _blank(buyer.vat_id), buyer.legal_id is not None
+        rule = f"{CATEGORY_RULES[cat][0]}-{number}"
+        if cat == "O":
+            if s_vat:
+                self.cat(rule, "/seller/vat_id")
+            if b_vat:
+                self.cat(rule, "/bill_to/vat_id")
+            return
+        if cat == "K":
+            if not s_vat:
+                self.cat(rule, "/seller/vat_id")
+            if not b_vat:
+                self.cat(rule, "/bill_to/vat_id")
+            return
+        if cat == "G":
+            if not s_vat:
+                self.cat(rule, "/seller/vat_id")
+            return
+        if not (s_vat or s_tax):
+            self.cat(rule, "/seller/vat_id")
+        if cat == "AE" and not (b_vat or b_legal):
+            self.cat(rule, "/bill_to/vat_id")
+
+    def exemption(self, cat: str) -> None:
+        ex = einvoice.exemption(self.inv, cat)
+        rule = f"{CATEGORY_RULES[cat][0]}-10"
+        given = ex is not None and not (_blank(ex.reason) and _blank(ex.code))
+        if cat in _NO_EXEMPTION:
+            if given:
+                self.cat(rule, f"/tax_exemptions/{cat}")
+            return
+        if not given:
+            self.cat(rule, f"/tax_exemptions/{cat}")
+        elif ex is not None and ex.code is not None and ex.code not in codelists.VATEX:
+            self.add("BR-CL-22", f"/tax_exemptions/{cat}/code")
+
+    # -- payment --------------------------------------------------------------------------
+
+    def payment(self) -> None:
+        inv = self.inv
+        p = inv.payment
+        code = einvoice.payment_means_code(inv)
+        if code not in codelists.PAYMENT_MEANS:
+            self.add("BR-CL-16", "/payment/means_code")
+        has_account = p is not None and not (_blank(p.iban) and _blank(p.account_number))
+        if code in ("30", "58") and not has_account:
+            self.add("BR-61", "/payment/iban")
+        if inv.due_date is None and _blank(inv.payment_terms) and self._amount_due() > 0:
+            self.add("BR-CO-25", "/due_date")
+
+    def _amount_due(self) -> Decimal:
+        totals = self.totals() if self.inv.items else None
+        return Decimal(0) if totals is None else totals.balance_due
+
+    # -- XRechnung ------------------------------------------------------------------------
+
+    def xrechnung_rules(self) -> None:
+        inv = self.inv
+        seller, buyer = inv.seller, inv.bill_to
+        c = einvoice.party_contact(seller)
+        if c is None:
+            self.add("BR-DE-2", "/seller/contact")
+        else:
+            if _blank(c.name):
+                self.add("BR-DE-5", "/seller/contact/name")
+            if _blank(c.phone):
+                self.add("BR-DE-6", "/seller/contact/phone")
+            if _blank(c.email):
+                self.add("BR-DE-7", "/seller/contact/email")
+        for party, at, rules in (
+            (seller, "/seller", ("BR-DE-3", "BR-DE-4")),
+            (buyer, "/bill_to", ("BR-DE-8", "BR-DE-9")),
+            (inv.ship_to, "/ship_to", ("BR-DE-10", "BR-DE-11")),
+        ):
+            if party is None or (party.postal is None and not party.address):
+                continue  # no address written: nothing to hold to a city and post code
+            postal = party.postal
+            if postal is None or _blank(postal.city):
+                self.add(rules[0], f"{at}/address/city")
+            if postal is None or _blank(postal.postal_code):
+                self.add(rules[1], f"{at}/address/postal_code")
+        if inv.payment_terms is not None and not skonto_ok(inv.payment_terms):
+            self.add("BR-DE-18", "/payment_terms")
+        code = einvoice.payment_means_code(inv)
+        p = inv.payment
+        if code in ("30", "58") and (p is None or (_blank(p.iban) and _blank(p.account_number))):
+            self.add("BR-DE-23-a", "/payment/iban")
+        has_iban = p is not None and not _blank(p.iban)
+        if code in ("48", "54", "55"):
+            self.add("BR-DE-24-a", "/payment/means_code")
+            if p is not None and not (_blank(p.iban) and _blank(p.account_number)):
+                self.add("BR-DE-24-b", "/payment/iban")
+        if code in ("49", "59"):
+            # the IBAN of a direct debit is the debited account (BT-91): BG-19 then needs the
+            # creditor id (BT-90), which the document model cannot carry
+            if has_iban:
+                self.add("BR-DE-30", "/payment/means_code")
+            elif code == "59":
+                self.add("BR-DE-25-a", "/payment/iban")
+
+
+def skonto_ok(terms: str) -> bool:
+    """BR-DE-18: every payment-terms line that starts with '#' is a well-formed Skonto line,
+    and the text after the last ``#...#`` segment starts with a line break."""
+    hash_lines = [
+        " ".join(line.split())
+        for line in re.split(r"\r?\n", terms)
+        if " ".join(line.split()).startswith("#")
+    ]
+    if not hash_lines:
+        return True
+    tail = _SKONTO_SEGMENT.split(terms)[-1]
+    ends_with_break = re.match(r"^\s*\n", tail) is not None
+    return all(_SKONTO.search(line) for line in hash_lines) and ends_with_break
+
 
 def check(invoice: Invoice, syntax: Syntax) -> list[Problem]:
     """Every broken rule, each a Problem with its rule id, official sentence and pointer."""
-    return []
+    return _Checker(invoice, syntax).run()
+
+
+def rules_of(problems: Iterable[Problem]) -> list[str]:
+    """The rule ids of some problems, in order (for messages and tests)."""
+    return [p.rule or "" for p in problems]
 
 
 def require_conformance(invoice: Invoice, syntax: Syntax) -> None:
