@@ -6,6 +6,7 @@ docs/e-invoicing.md lists the same examples with the formats each is meant for."
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -222,6 +223,26 @@ def test_ubl_passes_the_official_rules(name: str) -> None:
     assert official.fatal(xml, "ubl") == []
     root = b"<CreditNote" if EINVOICES[name].document_type == "credit_note" else b"<Invoice"
     assert root in xml
+
+
+def test_the_422_in_the_docs_is_what_the_rules_answer() -> None:
+    """docs/e-invoicing.md shows the answer to the XRechnung example without the seller's VAT
+    id and tax number: it is the rules' own answer."""
+    from dataclasses import replace
+
+    from invoiceflow.domain.en16931 import require_conformance
+    from invoiceflow.errors import BusinessRuleViolation
+
+    text = (ROOT / "docs" / "e-invoicing.md").read_text(encoding="utf-8")
+    block = re.search(r"```json\n(\{\"status\": 422.*?)```", text, re.S)
+    assert block is not None
+    shown = json.loads(block.group(1))
+    inv = load("de-xrechnung-b2g.json")
+    with pytest.raises(BusinessRuleViolation) as caught:
+        require_conformance(
+            replace(inv, seller=replace(inv.seller, vat_id=None, tax_id=None)), "cii"
+        )
+    assert caught.value.to_dict() == shown
 
 
 # ------------------------------------------------------------- check digits, in full
