@@ -1,8 +1,10 @@
 """The CII writer (EN 16931 and XRechnung 3.0), held to the official CEN/TC 434 artefacts: the
 compiled EN 16931 Schematron (zero fatal assertions) and the CII D16B XML Schema (zero
 errors), for every VAT category, credit notes, 0- and 2-decimal currencies, allowances and
-charges, line discounts, credit lines, 300 lines and the shipped examples; and the money in the
-XML is the money of :func:`compute_totals`."""
+charges, line discounts, credit lines, 300 lines and the shipped examples; the money in the
+XML is the money of :func:`compute_totals`. XRechnung documents also pass KoSIT's BR-DE rules
+(their Schematron sources, compiled here), and Factur-X's own EN 16931 schema accepts the
+XML."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +37,7 @@ from invoiceflow.domain.totals import compute_totals
 from invoiceflow.einvoice.cii import NAMESPACES, cii_xml, party_contact, render_cii
 from invoiceflow.einvoice.common import amount
 from support.einvoice_samples import buyer_de, german_b2b, seller_de
-from support.official import cii_schema_errors, fatal
+from support.official import XRECHNUNG, _processor, cii_schema_errors, fatal, require_shared
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
 LEITWEG_ID = "04011000-12345-67"
@@ -117,6 +121,94 @@ def assert_money_matches_totals(inv: Invoice, xml: bytes) -> None:
             assert len(frac) == digits, (el.tag, el.text)
 
 
+# --- XRechnung's BR-DE rules, from the KoSIT Schematron sources ------------------------------
+# ../shared/xrechnung holds the rules as ISO Schematron (XSLT 2 query binding), not compiled:
+# this turns the schema into an XSLT 3 stylesheet that Saxon-HE runs, one template per rule
+# (the first rule of a pattern that matches a node wins, as in Schematron), each failed assert
+# an svrl:failed-assert with its id and flag.
+
+SCH = "http://purl.oclc.org/dsdl/schematron"
+XSL = "http://www.w3.org/1999/XSL/Transform"
+SVRL = "http://purl.oclc.org/dsdl/svrl"
+
+
+def compile_schematron(path: Path) -> bytes:
+    from lxml import etree
+
+    schema = etree.parse(str(path)).getroot()
+    patterns = []
+    for el in schema:
+        if el.tag == f"{{{SCH}}}pattern":
+            patterns.append(el)
+        elif el.tag == f"{{{SCH}}}include":
+            patterns.append(etree.parse(str(path.parent / el.get("href"))).getroot())
+    nsmap = {"xsl": XSL, "xs": "http://www.w3.org/2001/XMLSchema", "svrl": SVRL}
+    nsmap |= {ns.get("prefix"): ns.get("uri") for ns in schema.iter(f"{{{SCH}}}ns")}
+    nsmap |= {k: v for k, v in schema.nsmap.items() if k and k not in nsmap}
+    out = etree.Element(f"{{{XSL}}}stylesheet", nsmap=nsmap, version="3.0")
+    for function in schema.iter(f"{{{XSL}}}function"):
+        out.append(function.__copy__())
+    for pattern in patterns:  # pattern-level lets are global variables
+        for let in pattern.findall(f"{{{SCH}}}let"):
+            etree.SubElement(
+                out, f"{{{XSL}}}variable", name=let.get("name"), select=let.get("value")
+            )
+    report = etree.SubElement(
+        etree.SubElement(out, f"{{{XSL}}}template", match="/"), f"{{{SVRL}}}schematron-output"
+    )
+    for i, pattern in enumerate(patterns):
+        rules = pattern.findall(f"{{{SCH}}}rule")
+        mode = f"M{i}"
+        if rules:
+            etree.SubElement(report, f"{{{XSL}}}apply-templates", select="/", mode=mode)
+        for j, rule in enumerate(rules):
+            template = etree.SubElement(
+                out,
+                f"{{{XSL}}}template",
+                match=rule.get("context"),
+                priority=str(1000 - j),
+                mode=mode,
+            )
+            for let in rule.findall(f"{{{SCH}}}let"):
+                etree.SubElement(
+                    template, f"{{{XSL}}}variable", name=let.get("name"), select=let.get("value")
+                )
+            for a in rule.findall(f"{{{SCH}}}assert"):
+                test = etree.SubElement(template, f"{{{XSL}}}if", test=f"not({a.get('test')})")
+                failed = etree.SubElement(
+                    test, f"{{{SVRL}}}failed-assert", id=a.get("id", ""), flag=a.get("flag", "")
+                )
+                etree.SubElement(failed, f"{{{SVRL}}}text").text = " ".join(
+                    "".join(a.itertext()).split()
+                )
+            etree.SubElement(template, f"{{{XSL}}}apply-templates", select="@*|*", mode=mode)
+        if rules:
+            fallback = etree.SubElement(
+                out, f"{{{XSL}}}template", match="@*|node()", priority="-2", mode=mode
+            )
+            etree.SubElement(fallback, f"{{{XSL}}}apply-templates", select="@*|*", mode=mode)
+    result: bytes = etree.tostring(out)
+    return result
+
+
+@cache
+def _xrechnung_stylesheet() -> Any:
+    require_shared()
+    text = compile_schematron(XRECHNUNG / "cii" / "XRechnung-CII-validation.sch").decode()
+    return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
+
+
+def xrechnung_failed(xml: bytes) -> list[tuple[str, str, str]]:
+    """(id, flag, text) of every BR-DE assertion the XRechnung Schematron fails on ``xml``."""
+    node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
+    svrl = _xrechnung_stylesheet().transform_to_string(xdm_node=node)
+    root = ET.fromstring(svrl.encode("utf-8"))  # noqa: S314 (Saxon's own SVRL output)
+    return [
+        (a.get("id") or "", a.get("flag") or "", "".join(a.itertext()).strip())
+        for a in root.iter(f"{{{SVRL}}}failed-assert")
+    ]
+
+
 def check(inv: Invoice) -> bytes:
     xml = cii_xml(inv)
     assert_valid(xml)
@@ -190,6 +282,45 @@ def test_xrechnung_variant_names_the_xrechnung_guideline_and_passes_en16931() ->
         )
         == LEITWEG_ID
     )
+
+
+XRECHNUNG_CASES = {
+    "sample": german_b2b(),
+    "discount-and-shipping": german_b2b(discount=Discount("percent", D("3"))),
+    "credit-note": german_b2b(
+        document_type="credit_note",
+        preceding_invoices=(DocumentReference("RE-2026-0041", date(2026, 11, 2)),),
+        amount_paid=D(0),
+    ),
+    "reverse-charge": german_b2b(
+        items=tuple(replace(it, tax_category="AE", tax_rate=None) for it in german_b2b().items),
+        shipping_tax_category="AE",
+        shipping_tax_rate=None,
+        tax_exemptions=(TaxExemption("AE", "Reverse charge", "VATEX-EU-AE"),),
+        bill_to=Party(
+            name="Librairie Dupont SARL",
+            postal=PostalAddress("FR", ("12 rue de la Paix",), "Paris", "75002"),
+            vat_id="FR12345678901",
+            electronic_address=Identifier("factures@dupont.example", "EM"),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(XRECHNUNG_CASES))
+def test_xrechnung_passes_every_br_de_rule(case: str) -> None:
+    inv = replace(XRECHNUNG_CASES[case], buyer_reference=LEITWEG_ID)
+    xml = check(inv)
+    assert xrechnung_failed(xml) == []  # not even a warning
+
+
+def test_the_xrechnung_schematron_is_really_checked() -> None:
+    # the plain EN 16931 invoice has no buyer reference and names the EN 16931 guideline
+    failed = xrechnung_failed(cii_xml(german_b2b()))
+    assert [(rule, flag) for rule, flag, _ in failed] == [
+        ("BR-DE-15", "fatal"),
+        ("BR-DE-21", "warning"),
+    ]
 
 
 def test_every_field_is_written_where_en16931_puts_it() -> None:
@@ -549,6 +680,7 @@ EXAMPLE_COUNTRIES = {
     "eur-two-rates.json": ("DE", "DE"),
     "invoice-generator.json": ("US", "US"),
     "jpy-no-decimals.json": ("JP", "US"),
+    "kwd-three-decimals.json": ("KW", "KW"),
     "legacy-flat.json": ("US", "US"),
     "long-300-lines.json": ("GB", "GB"),
     "minimal.json": ("DE", "DE"),
@@ -594,23 +726,44 @@ def as_einvoice(inv: Invoice, seller_country: str, buyer_country: str) -> Invoic
     )
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLE_COUNTRIES))
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.json")))
 def test_the_examples_as_einvoices(name: str) -> None:
+    """Every example: an e-invoice example as it is; a plain one upgraded in memory with what
+    it lacks (its parties' countries from EXAMPLE_COUNTRIES); a 3-decimal currency (KWD) is
+    no EN 16931 invoice, and the official decimal rules say so."""
     inv = parse_invoice((EXAMPLES / name).read_bytes()).invoice
-    check(as_einvoice(inv, *EXAMPLE_COUNTRIES[name]))
+    if inv.seller.postal is None:
+        assert name in EXAMPLE_COUNTRIES, f"{name}: name its parties' countries"
+        inv = as_einvoice(inv, *EXAMPLE_COUNTRIES[name])
+    if minor_digits(inv.currency) > 2:
+        xml = cii_xml(inv)
+        assert cii_schema_errors(xml) == []
+        assert {a.id for a in fatal(xml, "cii")} >= {"BR-DEC-09", "BR-DEC-12"}
+    else:
+        check(inv)
 
 
-def test_every_example_is_covered() -> None:
-    names = {p.name for p in EXAMPLES.glob("*.json")}
-    # KWD has 3 decimals: it cannot be an EN 16931 invoice (see the next test)
-    assert names - set(EXAMPLE_COUNTRIES) == {"kwd-three-decimals.json"}
+# --- the Factur-X profile's schema -------------------------------------------------------------
 
 
-def test_three_decimal_currencies_break_the_official_decimal_rules() -> None:
-    inv = parse_invoice((EXAMPLES / "kwd-three-decimals.json").read_bytes()).invoice
-    xml = cii_xml(as_einvoice(inv, "KW", "KW"))
-    assert cii_schema_errors(xml) == []
-    assert {a.id for a in fatal(xml, "cii")} >= {"BR-DEC-09", "BR-DEC-12"}
+@pytest.mark.parametrize(
+    "case",
+    ["sample", "xrechnung", "credit-note", *CATEGORY_CASES],
+)
+def test_the_factur_x_en16931_schema_accepts_it(case: str) -> None:
+    """The same XML goes into the Factur-X PDF: Factur-X's own EN 16931 profile schema (a
+    subset of D16B) accepts it too."""
+    from facturx import xml_check_xsd
+
+    inv = {
+        "sample": german_b2b(),
+        "xrechnung": german_b2b(buyer_reference=LEITWEG_ID),
+        "credit-note": german_b2b(
+            document_type="credit_note",
+            preceding_invoices=(DocumentReference("RE-2026-0041"),),
+        ),
+    }.get(case) or CATEGORY_CASES[case]
+    assert xml_check_xsd(cii_xml(inv), flavor="factur-x", level="en16931") is True
 
 
 # --- the bytes ------------------------------------------------------------------------------
@@ -623,6 +776,20 @@ def test_deterministic_utf8_with_declaration() -> None:
     assert first.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<rsm:CrossIndustryInvoice')
     assert "Müller & Söhne".encode() not in first  # escaped
     assert "Müller &amp; Söhne OHG".encode() in first
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "text"),
+    [
+        (D("12.5"), "EUR", "12.50"),
+        (D("1250"), "JPY", "1250"),
+        (D("-0.00"), "EUR", "0.00"),
+        (D("-0"), "JPY", "0"),
+        (D("-3.10"), "EUR", "-3.10"),
+    ],
+)
+def test_amounts_have_the_currency_digits(value: D, currency: str, text: str) -> None:
+    assert amount(value, currency) == text
 
 
 def test_render_cii_checks_then_writes() -> None:

@@ -4,6 +4,7 @@ exactly what compute_totals says."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -67,9 +68,9 @@ def belgian_peppol() -> Invoice:
             postal_code="9000",
             subdivision="Oost-Vlaanderen",
         ),
-        vat_id="BE0987654312",
-        legal_id=Identifier("0987654312", "0208"),
-        electronic_address=Identifier("0987654312", "0208"),
+        vat_id="BE0987654394",
+        legal_id=Identifier("0987654394", "0208"),
+        electronic_address=Identifier("0987654394", "0208"),
     )
     return Invoice(
         number="2026/0117",
@@ -384,11 +385,39 @@ def assert_money_matches(inv: Invoice, xml: bytes) -> None:
         assert line_allowances == expected
 
 
+def assert_peppol_consistency(xml: bytes) -> None:
+    """What Peppol BIS 3.0 adds on top of EN 16931 and a writer can get wrong by itself (its
+    Schematron is not in ../shared): no empty element (PEPPOL-EN16931-R008), at most one
+    document note (R002), allowance amount = base x percentage / 100 within 0.02 (R040), both
+    or neither of base and percentage (R041/R042), line amount = quantity x price - line
+    allowances within 0.02 (R120)."""
+    root = parse(xml)
+    for node in root.iter():
+        assert len(node) or (node.text or "").strip(), etree.QName(node).localname
+    assert len(texts(root, "cbc:Note")) <= 1
+    for ac in root.xpath("//cac:AllowanceCharge", namespaces=NS):
+        base = texts(ac, "cbc:BaseAmount")
+        factor = texts(ac, "cbc:MultiplierFactorNumeric")
+        assert len(base) == len(factor)
+        if base:
+            expected = D(base[0]) * D(factor[0]) / 100
+            assert abs(D(one(ac, "cbc:Amount")) - expected) <= D("0.02")
+    lines = root.xpath("cac:InvoiceLine | cac:CreditNoteLine", namespaces=NS)
+    for line in lines:
+        quantity = D(one(line, "cbc:InvoicedQuantity | cbc:CreditedQuantity"))
+        price = D(one(line, "cac:Price/cbc:PriceAmount"))
+        assert price >= 0  # BR-27
+        allowances = sum((D(a) for a in texts(line, "cac:AllowanceCharge/cbc:Amount")), D(0))
+        net = D(one(line, "cbc:LineExtensionAmount"))
+        assert abs(quantity * price - allowances - net) <= D("0.02")
+
+
 def assert_valid(inv: Invoice) -> bytes:
     xml = ubl_xml(inv)
     failed = fatal(xml, "ubl")
     assert failed == [], "\n".join(f"{a.id}: {a.text} at {a.location}" for a in failed)
     assert_money_matches(inv, xml)
+    assert_peppol_consistency(xml)
     return xml
 
 
@@ -759,3 +788,166 @@ def test_render_ubl_checks_the_rules_first(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(BusinessRuleViolation):
         render_ubl(german_b2b())
     assert seen == ["ubl"]
+
+
+def test_random_documents_pass_with_the_money_of_compute_totals() -> None:
+    """Seeded random documents: fractional and negative quantities, negative prices, line and
+    invoice discounts of both kinds, shipping, several rates, EUR, USD and JPY, invoices and
+    credit notes."""
+    rng = random.Random(20261130)  # noqa: S311 (reproducible test data)
+    for n in range(40):
+        cur = rng.choice(["EUR", "USD", "JPY"])
+        items = []
+        for i in range(rng.randint(1, 8)):
+            quantity = D(rng.randint(-3, 50) or 1) / rng.choice([1, 2, 4, 1000])
+            if cur == "JPY":
+                # Peppol's R120 allows 0.02 between quantity x price and the line amount,
+                # which a JPY amount (whole yen) keeps only for whole quantities
+                quantity = quantity.to_integral_value() or D(1)
+            price = D(rng.randint(-500, 100000)) / rng.choice([1, 100, 1000])
+            if cur == "JPY":
+                price = price.to_integral_value()
+            line_discount = rng.choice(
+                [
+                    None,
+                    Discount("percent", D(rng.randint(1, 99)) / 2),
+                    Discount("amount", D(rng.randint(1, 500)) / 100),
+                ]
+            )
+            items.append(
+                LineItem(
+                    description=f"Position {i}",
+                    quantity=quantity,
+                    unit_price=price,
+                    unit_code="C62",
+                    tax_rate=rng.choice([D("19"), D("7"), D("0"), D("5.5")]),
+                    discount=line_discount,
+                    credit=quantity < 0 or price < 0,
+                )
+            )
+        shipping = rng.choice([D(0), D("4.95"), D("18.50")])
+        inv = german_b2b(
+            number=f"R-{n}",
+            currency=cur,
+            items=tuple(items),
+            discount=rng.choice(
+                [
+                    None,
+                    Discount("percent", D(rng.randint(1, 30))),
+                    Discount("amount", D(rng.randint(1, 5000)) / 100),
+                ]
+            ),
+            shipping=shipping,
+            shipping_tax_rate=D("19") if shipping else None,
+            amount_paid=D(0) if cur == "JPY" else D("100.00"),
+            document_type=rng.choice(["invoice", "credit_note"]),
+        )
+        assert_valid(inv)
+
+
+def _broken(name: str) -> Invoice:
+    base = german_b2b()
+    first = base.items[0]
+    if name == "BR-08":  # no seller postal address
+        return replace(base, seller=replace(seller_de(), postal=None))
+    if name == "BR-E-10":  # exempt without a reason
+        return replace(with_category("E"), tax_exemptions=())
+    if name == "BR-AE-02":  # reverse charge without the buyer's VAT id
+        ae = with_category("AE")
+        return replace(ae, bill_to=replace(ae.bill_to, vat_id=None))
+    if name == "BR-O-02":  # outside the scope of VAT, but the seller names a VAT id
+        return replace(with_category("O"), seller=seller_de())
+    if name == "BR-IC-11":  # intra-community supply without a delivery date or period
+        return replace(with_category("K"), delivery_date=None)
+    if name == "BR-62":  # an electronic address without its scheme
+        return replace(base, seller=replace(seller_de(), electronic_address=Identifier("x@y.z")))
+    if name == "BR-23":  # a unit name with no Rec 20 code
+        return replace(base, items=(replace(first, unit="Bündel"),))
+    if name == "BR-S-05":  # standard rate at 0 %
+        return replace(base, items=(replace(first, tax_category="S", tax_rate=D(0)),))
+    if name == "BR-Z-05":  # zero rated with a rate
+        return replace(base, items=(replace(first, tax_category="Z"),))
+    if name == "BR-29":  # an invoicing period that ends before it starts
+        return replace(base, invoicing_period=Period(date(2026, 11, 30), date(2026, 11, 1)))
+    if name == "BR-64":  # a standard item id without its scheme
+        return replace(base, items=(replace(first, standard_id=Identifier("4012345678901")),))
+    if name == "BR-CO-04":  # a line without a VAT category
+        return replace(base, items=(replace(first, tax_rate=None),))
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "BR-08",
+        "BR-E-10",
+        "BR-AE-02",
+        "BR-O-02",
+        "BR-IC-11",
+        "BR-62",
+        "BR-23",
+        "BR-S-05",
+        "BR-Z-05",
+        "BR-29",
+        "BR-64",
+        "BR-CO-04",
+    ],
+)
+def test_a_broken_document_is_written_as_it_is_and_the_official_rule_sees_it(rule: str) -> None:
+    """ubl_xml checks nothing (render_ubl does): what it writes for a document that breaks a
+    rule is refused by the official Schematron with that rule's id, the id the native check
+    must report for the same document."""
+    reported = {a.id for a in fatal(ubl_xml(_broken(rule)), "ubl")}
+    assert rule in reported, reported
+
+
+def test_a_percentage_that_does_not_give_the_amount_is_left_out() -> None:
+    """In JPY, 7 % of 2,179 yen is 152.53: the allowance is 153 yen, which Peppol's R040
+    (0.02) would not accept beside the percentage; the amount alone is written. In EUR the
+    percentage stays."""
+    item = LineItem(
+        description="Kalender",
+        quantity=D("1"),
+        unit_code="C62",
+        unit_price=D("2179"),
+        tax_rate=D("10"),
+    )
+    inv = german_b2b(
+        currency="JPY",
+        items=(item,),
+        discount=Discount("percent", D("7")),
+        shipping=D(0),
+        shipping_tax_rate=None,
+        amount_paid=D(0),
+    )
+    root = parse(assert_valid(inv))
+    allowance = root.xpath("cac:AllowanceCharge", namespaces=NS)[0]
+    assert one(allowance, "cbc:Amount") == "153"
+    assert texts(allowance, "cbc:MultiplierFactorNumeric") == []
+    assert texts(allowance, "cbc:BaseAmount") == []
+    eur = parse(assert_valid(replace(inv, currency="EUR")))
+    allowance = eur.xpath("cac:AllowanceCharge", namespaces=NS)[0]
+    assert one(allowance, "cbc:Amount") == "152.53"
+    assert one(allowance, "cbc:MultiplierFactorNumeric") == "7"
+
+
+def test_a_plain_v1_document_is_written_and_refused_by_the_official_rules() -> None:
+    """A document with none of the e-invoice fields (free address lines, no VAT category, an
+    unknown unit) does not crash the writer; the official rules refuse what it writes, as the
+    native check refuses the document before render_ubl writes anything."""
+    inv = Invoice(
+        number="1",
+        issue_date=date(2026, 1, 1),
+        currency="USD",
+        seller=Party(name="A", address=("1 Main St",), email="a@example.com"),
+        bill_to=Party(name="B", company="B Inc"),
+        items=(
+            LineItem(description="x", quantity=D(1), unit_price=D("9.99"), unit="widgets"),
+            LineItem(description="y", quantity=D(2), unit_price=D("5"), tax_rate=D("8.875")),
+        ),
+        discount=Discount("amount", D("1")),
+        shipping=D("5"),
+        payment=PaymentDetails(account_number="123"),
+    )
+    reported = {a.id for a in fatal(ubl_xml(inv), "ubl")}
+    assert {"BR-08", "BR-10", "BR-23", "BR-CO-04"} <= reported

@@ -304,6 +304,8 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
         yield where, f"{_shown(value)} is not a VAT category ({_CATEGORIES})"
     elif v in ("minProperties", "maxProperties") and "percent" in err.schema.get("properties", {}):
         yield where, 'a discount needs exactly one of "percent" or "amount"'
+    elif v == "minProperties" and where.startswith("/tax_exemptions/"):
+        yield where, "needs a reason (BT-120) or a code (BT-121)"
     elif v == "const":
         yield where, f"must be {err.validator_value!r}"
     else:

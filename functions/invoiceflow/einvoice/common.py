@@ -9,8 +9,9 @@ from invoiceflow.domain.money import minor_digits
 
 
 def amount(value: Decimal, currency: str) -> str:
-    """An amount with exactly the currency's minor digits (EUR 12.50, JPY 1250)."""
-    return f"{value:.{minor_digits(currency)}f}"
+    """An amount with exactly the currency's minor digits (EUR 12.50, JPY 1250); a negative
+    zero (a rounded -0.001) is written as zero."""
+    return f"{value if value else abs(value):.{minor_digits(currency)}f}"
 
 
 def decimal_text(value: Decimal) -> str:

@@ -11,14 +11,19 @@ Mapping choices (the BT numbers are EN 16931's):
   ``name`` that differs from the company is the trading name (BT-28/BT-45, ``PartyName``).
 * The seller's ``tax_id`` is its tax registration id (BT-32): a ``PartyTaxScheme`` whose
   ``TaxScheme/ID`` is ``FC`` (any id but ``VAT`` means BT-32; ``FC`` as in CII's schemeID).
+* The contact (BG-6/BG-9) is the party's ``contact``; a phone or email it lacks comes from
+  the party's printed ``phone``/``email``. A legacy free-text ``address`` has no place (the
+  structured ``address`` object is BG-5/BG-8/BG-15), nor have ``bank_name``, ``locale`` and
+  ``logo``; a buyer's ``tax_id`` has no EN 16931 term either.
 * ``notes`` and ``terms`` share the one document note Peppol allows (BT-22); ``payment_terms``
   is BT-20.
 * A credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``.
 * Item net prices are never negative (BR-27): a line with a negative unit price is written
   with both signs flipped (negative quantity, positive price), which keeps its amount.
-* A discounted line carries one allowance of ``gross - amount`` (reason 95), with the
-  percentage and base amount when the discount is a percentage; the invoice discount is one
-  document allowance per tax group share, shipping one document charge (reason FC).
+* A discounted line carries one allowance of ``gross - amount`` (reason 95); the invoice
+  discount is one document allowance per tax group share, shipping one document charge
+  (reason FC). A percentage discount's allowance also states the percentage and its base
+  amount when they give the amount (see ``_Writer._percent_fits``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from invoiceflow.domain.model import (
     Period,
     PostalAddress,
 )
-from invoiceflow.domain.money import minor_digits
+from invoiceflow.domain.money import minor_digits, round_money
 from invoiceflow.domain.totals import LineTotal, TaxGroup, Totals, compute_totals
 from invoiceflow.domain.units import unit_code
 from invoiceflow.einvoice.common import amount, decimal_text, iso_date
@@ -49,6 +54,9 @@ CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 
 #: BT-32's TaxScheme/ID (anything but VAT is the seller's tax registration)
 TAX_REGISTRATION_SCHEME = "FC"
+
+#: how far Peppol BIS 3.0 lets an allowance differ from base x percentage (R040)
+PEPPOL_SLACK = Decimal("0.02")
 
 Root = Literal["Invoice", "CreditNote"]
 
@@ -105,6 +113,16 @@ class _Writer:
         if isinstance(exponent, int) and -exponent > digits:
             return decimal_text(value)
         return amount(value, self.cur)
+
+    def _percent_fits(self, base: Decimal, percent: Decimal, value: Decimal) -> bool:
+        """Whether an allowance may carry its percentage and base amount (BT-94/BT-93,
+        BT-138/BT-137): when base x percentage / 100 gives the amount under the rounding
+        policy and within Peppol's 0.02 (PEPPOL-EN16931-R040). A line discount is taken
+        before rounding, so the rounded gross may miss by a minor unit, and in a currency
+        without minor units a percentage rarely gives whole yen: the amount alone is then
+        written, which says it exactly."""
+        exact = base * percent / 100
+        return round_money(exact, self.cur) == value and abs(exact - value) <= PEPPOL_SLACK
 
     def _id(self, parent: ET.Element, name: str, ident: Identifier) -> None:
         attrs = {"schemeID": ident.scheme} if ident.scheme else {}
@@ -267,11 +285,9 @@ class _Writer:
                 self._cbc(means, "PaymentDueDate", iso_date(inv.due_date))  # BT-9
             if pay is not None and pay.reference:
                 self._cbc(means, "PaymentID", pay.reference)  # BT-83
-            account = (
-                einvoice.normalized_iban(pay.iban)
-                if pay is not None and pay.iban
-                else (pay.account_number if pay is not None else None)
-            )
+            account = None
+            if pay is not None:
+                account = einvoice.normalized_iban(pay.iban) if pay.iban else pay.account_number
             if pay is not None and account:
                 fin = self._cac(means, "PayeeFinancialAccount")  # BG-17
                 self._cbc(fin, "ID", account)  # BT-84
@@ -315,6 +331,8 @@ class _Writer:
         group: TaxGroup,
         percent: Decimal | None,
     ) -> None:
+        if percent is not None and not self._percent_fits(group.lines, percent, value):
+            percent = None
         el = self._cac(root, "AllowanceCharge")
         self._cbc(el, "ChargeIndicator", "true" if charge else "false")
         self._cbc(el, "AllowanceChargeReasonCode", reason[1])  # BT-98 / BT-105
@@ -370,6 +388,8 @@ class _Writer:
             self._cbc(ac, "AllowanceChargeReasonCode", einvoice.DISCOUNT_REASON[1])  # BT-140
             self._cbc(ac, "AllowanceChargeReason", einvoice.DISCOUNT_REASON[0])  # BT-139
             percent = item.discount.value if item.discount.kind == "percent" else None
+            if percent is not None and not self._percent_fits(lt.gross, percent, line_discount):
+                percent = None
             if percent is not None:
                 self._cbc(ac, "MultiplierFactorNumeric", decimal_text(percent))  # BT-138
             self._money(ac, "Amount", line_discount)  # BT-136
