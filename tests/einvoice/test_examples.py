@@ -215,6 +215,15 @@ def test_cii_passes_the_official_rules_and_schema(name: str) -> None:
     assert guideline.group(1).decode() == expected
 
 
+def test_the_xrechnung_example_passes_the_xrechnung_schematron() -> None:
+    """KoSIT's BR-DE rules (../shared/xrechnung, run by support.xrechnung): not one failed
+    assertion, not even a warning."""
+    from invoiceflow.einvoice.cii import render_cii
+    from support import xrechnung
+
+    assert xrechnung.assertions(render_cii(load("de-xrechnung-b2g.json"))) == []
+
+
 @pytest.mark.parametrize("name", NEW)
 def test_ubl_passes_the_official_rules(name: str) -> None:
     from invoiceflow.einvoice.ubl import render_ubl
