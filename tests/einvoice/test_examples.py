@@ -91,6 +91,17 @@ def test_example_parses_with_what_it_is_meant_to_show(name: str) -> None:
     assert compute_totals(inv).balance_due > 0
 
 
+def test_the_docs_list_every_example_with_the_formats_it_is_meant_for() -> None:
+    text = (ROOT / "docs" / "e-invoicing.md").read_text(encoding="utf-8")
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `([\w.-]+\.json)` \|.*\| ([^|]*) \|$", text, re.M)
+    }
+    assert set(rows) == set(EINVOICES)
+    for name, cell in rows.items():
+        assert tuple(re.findall(r"`(\w+)`", cell)) == EINVOICES[name].formats, name
+
+
 def test_the_xrechnung_example_has_what_a_german_authority_asks_for() -> None:
     inv = load("de-xrechnung-b2g.json")
     assert inv.buyer_reference is not None and leitweg_id_valid(inv.buyer_reference)
