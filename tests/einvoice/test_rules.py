@@ -377,6 +377,11 @@ CASES: list[Case] = [
         "BR-DEC (KWD)",
         lambda: S(currency="KWD"),
         *((f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 11, 12, 14, 16, 18, 19, 20, 23)),
+        per_syntax={
+            "cii": tuple(
+                (f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23)
+            )
+        },
     ),
     case(
         "BR-DEC (KWD, discounts)",
@@ -388,6 +393,11 @@ CASES: list[Case] = [
             items=item0(german_b2b(), discount=Discount("percent", D(10))),
         ),
         *((f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 12, 14, 18, 19, 20, 23, 24)),
+        per_syntax={
+            "cii": tuple(
+                (f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 11, 12, 14, 18, 19, 20, 23, 24)
+            )
+        },
     ),
     # -- standard rated
     case(
@@ -625,6 +635,44 @@ def _ids_cases() -> list[Case]:
             ("BR-48", "/shipping_tax_rate"),
             unseen={"cii": ("BR-48",)},
             why="in CII, the IGIC breakdown rules share BR-48's context and shadow it",
+        ),
+        case(
+            "BR-AF-06",
+            lambda: in_category(
+                "L",
+                items=item0(in_category("L"), tax_rate=D(0)),
+                discount=Discount("percent", D(10)),
+            ),
+            ("BR-AF-05", "/items/0/tax_rate"),
+            ("BR-AF-06", "/items/0/tax_rate"),
+            unseen={"ubl": ("BR-AF-05", "BR-AF-06")},
+            why="UBL's BR-AF-05/06 test a rate >= 0, against the rule's sentence (> 0)",
+        ),
+        case(
+            "BR-AG-06",
+            lambda: in_category(
+                "M",
+                items=item0(in_category("M"), tax_rate=None),
+                discount=Discount("percent", D(10)),
+            ),
+            ("BR-AG-05", "/items/0/tax_rate"),
+            ("BR-AG-06", "/items/0/tax_rate"),
+            ("BR-48", "/items/0/tax_rate"),
+            unseen={"cii": ("BR-48",)},
+            why="in CII, the IPSI breakdown rules share BR-48's context and shadow it",
+        ),
+        case(
+            "BR-AG-07",
+            lambda: in_category("M", shipping_tax_rate=None),
+            ("BR-AG-07", "/shipping_tax_rate"),
+            ("BR-48", "/shipping_tax_rate"),
+            unseen={"cii": ("BR-48",)},
+            why="in CII, the IPSI breakdown rules share BR-48's context and shadow it",
+        ),
+        case(
+            "BR-O-01",
+            lambda: in_category("O", items=item0(in_category("O"), tax_rate=D(0))),
+            ("BR-O-01", "/items/1/tax_rate"),
         ),
         case(
             "BR-AF-10",
@@ -918,3 +966,56 @@ def test_the_rules_read_the_contact_the_cii_writer_writes(party: Party) -> None:
 
     assert einvoice.party_contact(party) == cii.party_contact(party)
     assert einvoice.party_name(party) == cii.party_name(party)
+
+
+def test_every_rule_the_check_can_report_has_a_case() -> None:
+    from invoiceflow.domain import en16931 as rules
+
+    covered = {r for c in CASES + DE_CASES for exp in c.native.values() for r, _ in exp}
+    possible = set(rules.RULES)
+    for cat, (prefix, _) in rules.CATEGORY_RULES.items():
+        numbers = ["02", "03", "04", "10"]
+        numbers += [] if cat == "O" else ["05", "06", "07"]
+        numbers += ["01", "09"] if cat in {"Z", "E", "AE", "K", "G", "O"} else []
+        possible |= {f"{prefix}-{n}" for n in numbers}
+    possible |= {f"BR-DEC-{n:02d}" for n in (1, 5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23, 24)}
+    assert sorted(possible - covered) == []
+
+
+@pytest.mark.parametrize("cat", ["S", "Z", "E", "AE", "K", "G", "L", "M"])
+def test_each_category_passes_xrechnung(cat: str) -> None:
+    from support import xrechnung as xr
+
+    inv = in_category(cat, buyer_reference=LEITWEG_ID)
+    assert check(inv, "cii") == []
+    assert [f"{a.id}: {a.text}" for a in xr.fatal(xml_of(inv, "cii"))] == []
+
+
+def test_the_compiled_xrechnung_schematron_sees_a_missing_buyer_reference() -> None:
+    from support import xrechnung as xr
+
+    # the plain EN 16931 profile is no XRechnung: KoSIT's rules ask for the Leitweg-ID
+    assert {a.id for a in xr.fatal(xml_of(german_b2b(), "cii"))} == {"BR-DE-15"}
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        "14 Tage netto",
+        "Rechnung #42 bitte angeben",
+        "#SKONTO#TAGE=7#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00#\n#SKONTO#TAGE=14#PROZENT=1.00#BASISBETRAG=100.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00#",
+        "#SKONTO#TAGE=7#PROZENT=2.0#\n",
+        "#skonto#TAGE=7#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=2.00# \n",
+        "netto\n#SKONTO#TAGE=7#PROZENT=2.00#\nDanke",
+    ],
+)
+def test_skonto_lines_are_read_as_xrechnung_reads_them(terms: str) -> None:
+    from invoiceflow.domain.en16931 import skonto_ok
+    from support import xrechnung as xr
+
+    inv = xrechnung(payment_terms=terms)
+    official = "BR-DE-18" in {a.id for a in xr.fatal(xml_of(inv, "cii"))}
+    assert skonto_ok(terms) is not official

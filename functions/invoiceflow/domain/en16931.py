@@ -25,8 +25,8 @@ Checked here (everything a document expressible in our model can break):
   (nothing but O);
 * BR-DEC-*: a currency with more than 2 minor digits (KWD, BHD, ...) cannot be an EN 16931
   e-invoice; reported with the BR-DEC ids the official artefacts give for the amounts the
-  writers write (always BR-DEC-09/12/14/18/19/20/23; -01/-10 with a discount, -05/-11 with
-  shipping, -16 with a prepayment, -24 with a line discount);
+  writers write (always BR-DEC-09/12/14/18/19/20/23, in CII also -10/-11; -01/-10 with a
+  discount, -05/-11 with shipping, -16 with a prepayment, -24 with a line discount);
 * with the XRechnung profile (syntax cii/facturx, :func:`.einvoice.cii_profile`): BR-DE-2..
   BR-DE-11, BR-DE-14, BR-DE-16, BR-DE-18 (Skonto lines), BR-DE-23-a, BR-DE-24-a/-b,
   BR-DE-25-a, BR-DE-30.
@@ -97,7 +97,6 @@ RULES: dict[str, str] = {
     "category code (BT-95).",
     "BR-37": "Each Document level charge (BG-21) shall have a Document level charge VAT "
     "category code (BT-102).",
-    "BR-47": "Each VAT breakdown (BG-23) shall be defined through a VAT category code (BT-118).",
     "BR-48": "Each VAT breakdown (BG-23) shall have a VAT category rate (BT-119), except if the "
     "Invoice is not subject to VAT.",
     "BR-55": "Each Preceding Invoice reference (BG-3) shall contain a Preceding Invoice "
@@ -370,6 +369,9 @@ class _Checker:
         if minor_digits(self.inv.currency) <= 2:
             return
         rules = dict(_DEC_ALWAYS)
+        if self.syntax != "ubl":  # CII always writes both document-level sums
+            rules["BR-DEC-10"] = _DEC_DISCOUNT["BR-DEC-10"]
+            rules["BR-DEC-11"] = _DEC_SHIPPING["BR-DEC-11"]
         if self.inv.discount is not None:
             rules |= _DEC_DISCOUNT
         if self.inv.shipping:
@@ -423,9 +425,8 @@ class _Checker:
     def identifiers(self) -> None:
         seller, buyer = self.inv.seller, self.inv.bill_to
         for party, at in ((seller, "/seller"), (buyer, "/bill_to")):
-            if party.vat_id is not None and party.vat_id.strip()[:2] not in (
-                codelists.VAT_PREFIXES
-            ):
+            vat_id = party.vat_id
+            if vat_id is not None and vat_id.strip() and vat_id[:2] not in codelists.VAT_PREFIXES:
                 self.add("BR-CO-09", f"{at}/vat_id")
             legal = party.legal_id
             if legal is not None and legal.scheme is not None:
