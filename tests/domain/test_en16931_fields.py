@@ -475,8 +475,9 @@ def test_round_trip_of_the_full_document() -> None:
 def test_round_trip_of_every_example(path: Path) -> None:
     inv = parse_invoice(path.read_bytes()).invoice
     assert _round_trip(inv) == inv
-    # a v1 document gains none of the new fields
-    assert not NEW_FIELDS & set(to_json(inv))
+    # a document that names none of the new fields gains none of them
+    if not NEW_FIELDS & set(json.loads(path.read_bytes())):
+        assert not NEW_FIELDS & set(to_json(inv))
 
 
 @pytest.mark.parametrize("document_type", ["invoice", "credit_note", "corrected"])
