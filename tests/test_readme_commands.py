@@ -160,8 +160,11 @@ def test_the_commands_run_as_written(
         return
     runtime, env = request.getfixturevalue("dev")
     cwd = request.getfixturevalue("session_dir")
-    broker = re.search(r"http://127\.0\.0\.1:\d+/_broker", runtime.log.read_text())
-    assert broker, runtime.log.read_text()
+    # the runtime answers /readyz before it prints its banner: wait for the banner's line
+    deadline = time.monotonic() + 30
+    while not (broker := re.search(r"http://127\.0\.0\.1:\d+/_broker", runtime.log.read_text())):
+        assert time.monotonic() < deadline, runtime.log.read_text()
+        time.sleep(0.1)
     script = _script(document, runtime, broker.group(0), tmp_path / "blocks")
     result = subprocess.run(
         ["bash", "-euo", "pipefail", str(script)],
