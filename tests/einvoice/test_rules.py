@@ -341,8 +341,6 @@ CASES: list[Case] = [
         ("BR-CO-04", "/items/1/tax_category"),
         ("BR-CO-04", "/items/2/tax_category"),
         ("BR-CO-18", "/items/0/tax_category"),
-        unseen={"ubl": ("BR-CO-18",)},
-        why="the UBL writer writes a breakdown without a category (BR-47) instead of none",
     ),
     case(
         "BR-CL-18",
@@ -960,12 +958,46 @@ def test_a_credit_note_breaks_no_rule() -> None:
         Party(name="Max Muster", company="Muster GmbH"),
     ],
 )
-def test_the_rules_read_the_contact_the_cii_writer_writes(party: Party) -> None:
-    from invoiceflow.domain import einvoice
-    from invoiceflow.einvoice import cii
+def test_the_rules_read_the_contact_both_writers_write(party: Party) -> None:
+    """The rules (BR-DE-2/5/6/7) and both writers read one mapping, einvoice.party_contact
+    and party_name: what the rules hold is what the CII and the UBL say."""
+    import xml.etree.ElementTree as ET
 
-    assert einvoice.party_contact(party) == cii.party_contact(party)
-    assert einvoice.party_name(party) == cii.party_name(party)
+    from invoiceflow.domain import einvoice
+    from invoiceflow.einvoice.cii import NAMESPACES, cii_xml
+    from invoiceflow.einvoice.ubl import CAC_NS, CBC_NS, ubl_xml
+
+    inv = german_b2b(seller=party)
+    contact = einvoice.party_contact(party) or Contact()
+    cii = ET.fromstring(cii_xml(inv))  # noqa: S314 (our own output)
+    seller = cii.find(
+        "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty",
+        NAMESPACES,
+    )
+    assert seller is not None
+    assert seller.findtext("ram:Name", None, NAMESPACES) == einvoice.party_name(party)
+    c = "ram:DefinedTradeContact/"
+    assert seller.findtext(f"{c}ram:PersonName", None, NAMESPACES) == contact.name
+    assert (
+        seller.findtext(
+            f"{c}ram:TelephoneUniversalCommunication/ram:CompleteNumber", None, NAMESPACES
+        )
+        == contact.phone
+    )
+    assert (
+        seller.findtext(f"{c}ram:EmailURIUniversalCommunication/ram:URIID", None, NAMESPACES)
+        == contact.email
+    )
+    ns = {"cac": CAC_NS, "cbc": CBC_NS}
+    ubl = ET.fromstring(ubl_xml(inv))  # noqa: S314 (our own output)
+    party_el = ubl.find("cac:AccountingSupplierParty/cac:Party", ns)
+    assert party_el is not None
+    assert party_el.findtext("cac:PartyLegalEntity/cbc:RegistrationName", None, ns) == (
+        einvoice.party_name(party)
+    )
+    assert party_el.findtext("cac:Contact/cbc:Name", None, ns) == contact.name
+    assert party_el.findtext("cac:Contact/cbc:Telephone", None, ns) == contact.phone
+    assert party_el.findtext("cac:Contact/cbc:ElectronicMail", None, ns) == contact.email
 
 
 def test_every_rule_the_check_can_report_has_a_case() -> None:
