@@ -258,7 +258,10 @@ CASES: list[Case] = [
     ),
     case(
         "BR-29",
-        lambda: S(invoicing_period=Period(date(2026, 11, 20), date(2026, 11, 1))),
+        lambda: S(
+            invoicing_period=Period(date(2026, 11, 20), date(2026, 11, 1)),
+            items=items(german_b2b(), period=None),  # no line period for Peppol's R110/R111
+        ),
         ("BR-29", "/invoicing_period/end"),
     ),
     case(
@@ -1004,6 +1007,7 @@ def test_every_rule_the_check_can_report_has_a_case() -> None:
     from invoiceflow.domain import en16931 as rules
 
     covered = {r for c in CASES + DE_CASES for exp in c.native.values() for r, _ in exp}
+    covered |= {r for c in PEPPOL_CASES for r, _ in c.expected("ubl")}
     possible = set(rules.RULES)
     for cat, (prefix, _) in rules.CATEGORY_RULES.items():
         numbers = ["02", "03", "04", "10"]
@@ -1051,3 +1055,181 @@ def test_skonto_lines_are_read_as_xrechnung_reads_them(terms: str) -> None:
     inv = xrechnung(payment_terms=terms)
     official = "BR-DE-18" in {a.id for a in xr.fatal(xml_of(inv, "cii"))}
     assert skonto_ok(terms) is not official
+
+
+# --- Peppol BIS Billing 3.0 (syntax "ubl") ------------------------------------------------------
+# OpenPeppol's Schematron (PEPPOL-EN16931-UBL.sch) is not in ../shared: these cases are native
+# only. Each is a valid EN 16931 document (the official CEN artefacts pass it, in UBL and CII)
+# that breaks exactly the one Peppol rule named, with its official id and pointer, in UBL
+# only. By construction of the UBL writer (no native check): R001/R004/R007 (profile and
+# specification ids), R002 (one note), R008 (no empty element), R040..R043 (an allowance's
+# percentage only when it gives the amount), R051 (one currency), R053/R054 (one TaxTotal with
+# subtotals; without any, BR-CO-18 refuses), P0100/P0101 (380, 384; 381), F001 (dates), CL002/
+# CL003 (reasons 95 and FC). Not expressible in our model: R005/R055 (VAT accounting
+# currency), R006/R080/R100/R101 (invoiced objects, project references), R044/R046/R121/R130
+# (price allowances and base quantities), CL001/CL006.
+
+
+def _peppol_en16931_valid(inv: Invoice) -> None:
+    assert check(inv, "cii") == []
+    assert [p for p in check(inv, "ubl") if not (p.rule or "").startswith("PEPPOL-")] == []
+
+
+def _jpy_line(price: str, quantity: str = "3") -> Invoice:
+    inv = german_b2b(currency="JPY", amount_paid=D(0), shipping=D(0))
+    return replace(
+        inv,
+        items=(
+            replace(inv.items[0], unit_price=D(price), quantity=D(quantity)),
+            *items(replace(inv, items=inv.items[1:]), unit_price=D(1000)),
+        ),
+    )
+
+
+PEPPOL_CASES: list[Case] = [
+    case(
+        "R003",
+        lambda: S(purchase_order=None, buyer_reference=None),
+        ("PEPPOL-EN16931-R003", "/buyer_reference"),
+    ),
+    case(
+        "R003-blank",
+        lambda: S(purchase_order="  ", buyer_reference=None),
+        ("PEPPOL-EN16931-R003", "/buyer_reference"),
+    ),
+    case(
+        "R010",
+        lambda: S(bill_to=buyer(electronic_address=None)),
+        ("PEPPOL-EN16931-R010", "/bill_to/electronic_address"),
+    ),
+    case(
+        "R020",
+        lambda: S(seller=seller(electronic_address=None)),
+        ("PEPPOL-EN16931-R020", "/seller/electronic_address"),
+    ),
+    case(
+        "R061-59",
+        lambda: S(payment=PaymentDetails(account_holder="Müller & Söhne OHG", means_code="59")),
+        ("PEPPOL-EN16931-R061", "/payment/means_code"),
+    ),
+    case(
+        "R061-49",
+        lambda: S(payment=PaymentDetails(means_code="49")),
+        ("PEPPOL-EN16931-R061", "/payment/means_code"),
+    ),
+    case(
+        "R110",
+        lambda: S(invoicing_period=Period(date(2026, 11, 2), date(2026, 11, 30))),
+        ("PEPPOL-EN16931-R110", "/items/2/period/start"),
+    ),
+    case(
+        "R111",
+        lambda: S(invoicing_period=Period(date(2026, 11, 1), date(2026, 11, 19))),
+        ("PEPPOL-EN16931-R111", "/items/2/period/end"),
+    ),
+    case(
+        "R110-R111-open-ends",
+        lambda: S(
+            invoicing_period=Period(date(2026, 11, 5), None),
+            items=item0(german_b2b(), period=Period(date(2026, 10, 1), date(2026, 12, 31))),
+        ),
+        ("PEPPOL-EN16931-R110", "/items/0/period/start"),
+        ("PEPPOL-EN16931-R110", "/items/2/period/start"),
+    ),
+    case(
+        "R120-jpy",
+        lambda: _jpy_line("333.5"),
+        ("PEPPOL-EN16931-R120", "/items/0/unit_price"),
+    ),
+    case(
+        "R120-jpy-credit-line",
+        lambda: _jpy_line("-333.5", "1"),
+        ("PEPPOL-EN16931-R120", "/items/0/unit_price"),
+    ),
+    case(
+        "COMMON-R040-gln",
+        lambda: S(bill_to=buyer(electronic_address=Identifier("4000001123453", "0088"))),
+        ("PEPPOL-COMMON-R040", "/bill_to/electronic_address/id"),
+    ),
+    case(
+        "COMMON-R041-no",
+        lambda: S(seller=seller(legal_id=Identifier("974760674", "0192"))),
+        ("PEPPOL-COMMON-R041", "/seller/legal_id/id"),
+    ),
+    case(
+        "COMMON-R042-dk",
+        lambda: S(bill_to=buyer(electronic_address=Identifier("12345678", "0184"))),
+        ("PEPPOL-COMMON-R042", "/bill_to/electronic_address/id"),
+    ),
+    case(
+        "COMMON-R043-be",
+        lambda: S(
+            seller=seller(
+                electronic_address=Identifier("0123456748", "0208"),
+                legal_id=Identifier("0123456748", "0208"),
+            )
+        ),
+        ("PEPPOL-COMMON-R043", "/seller/electronic_address/id"),
+        ("PEPPOL-COMMON-R043", "/seller/legal_id/id"),
+    ),
+    case(
+        "COMMON-R049-se",
+        lambda: S(bill_to=buyer(legal_id=Identifier("5560360794", "0007"))),
+        ("PEPPOL-COMMON-R049", "/bill_to/legal_id/id"),
+    ),
+    case(
+        "COMMON-R050-au",
+        lambda: S(bill_to=buyer(electronic_address=Identifier("51824753557", "0151"))),
+        ("PEPPOL-COMMON-R050", "/bill_to/electronic_address/id"),
+    ),
+]
+
+
+@pytest.mark.parametrize("c", PEPPOL_CASES, ids=[c.name for c in PEPPOL_CASES])
+def test_native_check_reports_the_peppol_rule_for_ubl_only(c: Case) -> None:
+    """Native only: the Peppol Schematron is not here. The document is valid EN 16931 (the
+    native EN 16931 check passes it in CII; in UBL only the Peppol rule is reported)."""
+    inv = c.make()
+    _peppol_en16931_valid(inv)
+    found = sorted((p.rule or "", p.pointer) for p in check(inv, "ubl"))
+    assert found == sorted(c.expected("ubl"))
+    for p in check(inv, "ubl"):
+        assert p.message and p.message[0].isupper() and p.message.endswith(".")
+    assert check(inv, "facturx") == []
+
+
+@pytest.mark.parametrize("c", PEPPOL_CASES, ids=[c.name for c in PEPPOL_CASES])
+def test_a_peppol_case_passes_the_official_en16931_rules(c: Case) -> None:
+    """What Peppol refuses is still valid EN 16931: the CEN artefacts pass the UBL."""
+    assert official_ids(c.make(), "ubl") == set()
+
+
+def test_the_peppol_identifier_checks_know_valid_numbers() -> None:
+    """Published valid numbers pass each format check (GS1's example GLN, the Norwegian
+    Brønnøysund register's own number, a Belgian enterprise number, a Swedish organisation
+    number, the ATO's example ABN, a CVR number)."""
+    valid = {
+        "0088": "4000001123452",
+        "0192": "974760673",
+        "0208": "0123456749",
+        "0007": "5560360793",
+        "0151": "51824753556",
+        "0184": "DK12345678",
+    }
+    for scheme, number in valid.items():
+        inv = S(bill_to=buyer(electronic_address=Identifier(f" {number} ", scheme)))
+        assert check(inv, "ubl") == [], scheme
+
+
+def test_a_jpy_line_whose_total_is_whole_passes_r120() -> None:
+    """3 x 333 and 2 x 333.5: quantity x price is whole, the line amount is exact."""
+    assert check(_jpy_line("333"), "ubl") == []
+    assert check(_jpy_line("333.5", "2"), "ubl") == []
+
+
+def test_a_direct_debit_is_refused_only_in_ubl() -> None:
+    """CII writes a 59 with the debited IBAN (BT-91) as EN 16931 allows; Peppol needs the
+    mandate reference (BT-89), which the model cannot carry."""
+    inv = S(payment=PaymentDetails(iban="DE89 3704 0044 0532 0130 00", means_code="59"))
+    assert check(inv, "cii") == []
+    assert [p.rule for p in check(inv, "ubl")] == ["PEPPOL-EN16931-R061"]

@@ -413,6 +413,12 @@ def assert_peppol_consistency(xml: bytes) -> None:
 
 
 def assert_valid(inv: Invoice) -> bytes:
+    """The official EN 16931 rules pass the UBL, its money is compute_totals', Peppol's
+    consistency rules hold, and the native check (EN 16931 and the Peppol rules it knows)
+    passes the document: render_ubl would write it."""
+    from invoiceflow.domain.en16931 import check
+
+    assert [(p.rule, p.pointer) for p in check(inv, "ubl")] == []
     xml = ubl_xml(inv)
     failed = fatal(xml, "ubl")
     assert failed == [], "\n".join(f"{a.id}: {a.text} at {a.location}" for a in failed)

@@ -7,20 +7,25 @@ amount comes from :func:`invoiceflow.domain.totals.compute_totals`; elements are
 order of the CII D16B XML Schema. The output is deterministic (no timestamps): the same
 document gives the same bytes.
 
-How the model maps where EN 16931 leaves a choice (the UBL writer makes the same choices):
+How the model maps where EN 16931 leaves a choice is decided once, in
+:mod:`invoiceflow.domain.einvoice`, for this writer, the UBL writer and the rules:
 
 * a party's name (BT-27, BT-44, BT-70) is its company, else its name; when both are given and
   differ, the name is the contact person's (BT-41, BT-56) unless the contact names one, and the
-  party's email and phone fill the contact's when it gives none;
-* the seller's ``tax_id`` is its tax registration id (BT-32, scheme ``FC``); a buyer's
-  ``tax_id`` has no place in EN 16931 and is not written;
+  party's email and phone fill the contact's when it gives none (``party_name``,
+  ``party_contact``);
+* the seller's ``tax_id`` is its tax registration id (BT-32, scheme ``SELLER_TAX_SCHEME``,
+  FC); a buyer's ``tax_id`` has no place in EN 16931 and is not written;
+* at most three street lines, a fourth and later ones joined to the third (``address_lines``);
 * a line with a negative unit price is written with the price's absolute value and the opposite
-  quantity (BR-27: the net price is never negative; the line amount is the same);
+  quantity (BR-27; ``net_price_and_quantity``);
 * a line discount is a line allowance (BG-27) of ``gross - amount`` of the line's totals; the
   invoice discount is one document-level allowance (BG-20) per tax group share, shipping one
-  document-level charge (BG-21);
+  document-level charge (BG-21); a percentage and base amount are written only when they give
+  the amount (``line_allowance``, ``document_allowances_charges``, ``percent_fits``);
 * CII D16B has room for one preceding invoice (BG-3); when a document names several, the first
-  is written there and all of them are listed in a note (BT-22) so none is lost;
+  is written there and all of them are listed in a note (BT-22) so none is lost
+  (``document_notes``);
 * the direct debit codes (49, 59) write the IBAN as the debited account (BT-91); every other
   payment means writes it as the payee's account (BT-84).
 """

@@ -5,25 +5,22 @@ only writes. Every amount comes from :func:`invoiceflow.domain.totals.compute_to
 by :mod:`.common`; nothing is added up here. Elements follow the order of the UBL 2.1 schemas
 (``UBL-Invoice-2.1.xsd``, ``UBL-CreditNote-2.1.xsd`` and the common aggregate types).
 
-Mapping choices (the BT numbers are EN 16931's):
+Mapping choices (the BT numbers are EN 16931's) are the CII writer's, made once in
+:mod:`invoiceflow.domain.einvoice` (see :mod:`.cii`): party names and contacts, street lines,
+notes, BR-27's sign flip, allowances and charges (their percentage only when it gives the
+amount, PEPPOL-EN16931-R040), the BT-32 scheme FC, and a direct debit's IBAN as the debited
+account (``PaymentMandate/PayerFinancialAccount``, BT-91). What only UBL decides:
 
-* Seller/buyer name (BT-27/BT-44) is the party's ``company`` when given, else its ``name``; a
-  ``name`` that differs from the company is the trading name (BT-28/BT-45, ``PartyName``).
-* The seller's ``tax_id`` is its tax registration id (BT-32): a ``PartyTaxScheme`` whose
-  ``TaxScheme/ID`` is ``FC`` (any id but ``VAT`` means BT-32; ``FC`` as in CII's schemeID).
-* The contact (BG-6/BG-9) is the party's ``contact``; a phone or email it lacks comes from
-  the party's printed ``phone``/``email``. A legacy free-text ``address`` has no place (the
-  structured ``address`` object is BG-5/BG-8/BG-15), nor have ``bank_name``, ``locale`` and
-  ``logo``; a buyer's ``tax_id`` has no EN 16931 term either.
-* ``notes`` and ``terms`` share the one document note Peppol allows (BT-22); ``payment_terms``
-  is BT-20.
-* A credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``.
-* Item net prices are never negative (BR-27): a line with a negative unit price is written
-  with both signs flipped (negative quantity, positive price), which keeps its amount.
-* A discounted line carries one allowance of ``gross - amount`` (reason 95); the invoice
-  discount is one document allowance per tax group share, shipping one document charge
-  (reason FC). A percentage discount's allowance also states the percentage and its base
-  amount when they give the amount (see ``_Writer._percent_fits``).
+* the seller's ``tax_id`` is a ``PartyTaxScheme`` whose ``TaxScheme/ID`` is FC (any id but
+  ``VAT`` means BT-32); no trading name (BT-28) is written, as in CII;
+* ``notes`` and ``terms`` share the one document note Peppol allows (BT-22, R002), and every
+  preceding invoice has its own ``BillingReference``; ``payment_terms`` is BT-20;
+* a credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``;
+* a legacy free-text ``address`` has no place (the structured ``address`` object is BG-5/BG-8/
+  BG-15), nor have ``bank_name``, ``locale`` and ``logo``.
+
+:func:`render_ubl` also holds the document to the Peppol BIS 3.0 rules the native check knows
+(:mod:`invoiceflow.domain.en16931`, syntax ``ubl``).
 """
 
 from __future__ import annotations
