@@ -1070,9 +1070,53 @@ def test_skonto_lines_are_read_as_xrechnung_reads_them(terms: str) -> None:
 # (price allowances and base quantities), CL001/CL006.
 
 
+#: the rule id prefixes of Peppol BIS 3.0's own rules (general and national)
+PEPPOL_PREFIXES = ("PEPPOL-", "NL-R-", "IT-R-", "NO-R-", "DK-R-", "SE-R-")
+
+
 def _peppol_en16931_valid(inv: Invoice) -> None:
     assert check(inv, "cii") == []
-    assert [p for p in check(inv, "ubl") if not (p.rule or "").startswith("PEPPOL-")] == []
+    assert [p for p in check(inv, "ubl") if not (p.rule or "").startswith(PEPPOL_PREFIXES)] == []
+
+
+def _seller_in(country: str, vat_id: str, legal_id: Identifier | None, **changes: object) -> Party:
+    """The sample's seller moved to ``country``, with its VAT id and legal id."""
+    lines = {"NL": ("Oudegracht 231",), "IT": ("Via Roma 1",)}.get(country, ("Storgata 1",))
+    address = PostalAddress(country, lines, "Stad", "1234")
+    return seller(postal=address, vat_id=vat_id, legal_id=legal_id, **changes)
+
+
+def _abroad(country: str, vat_id: str, legal_id: Identifier | None, **changes: object) -> Invoice:
+    return S(seller=_seller_in(country, vat_id, legal_id), **changes)
+
+
+def _nl_seller() -> Party:
+    return _seller_in("NL", "NL817364523B01", Identifier("71234568", "0106"))
+
+
+def _nl(**changes: object) -> Invoice:
+    """A Dutch seller (KVK number) selling to the German buyer."""
+    changes.setdefault("seller", _nl_seller())
+    return S(**changes)
+
+
+def _nl_buyer(**changes: object) -> Party:
+    base = buyer(
+        postal=PostalAddress("NL", ("Damrak 1",), "Amsterdam", "1012 LG"),
+        vat_id="NL001234567B01",
+        legal_id=Identifier("12345678", "0106"),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _se(vat_id: str = "SE556036079301", tax_id: str | None = None) -> Invoice:
+    """A Swedish seller (organisation number 0007) at the Swedish rates, 25 % and 12 %."""
+    moved = _seller_in("SE", vat_id, Identifier("5560360793", "0007"), tax_id=tax_id)
+    inv = S(seller=moved, shipping_tax_rate=D(25))
+    rates = (D(12), D(12), D(25))
+    return replace(
+        inv, items=tuple(replace(it, tax_rate=r) for it, r in zip(inv.items, rates, strict=True))
+    )
 
 
 def _jpy_line(price: str, quantity: str = "3") -> Invoice:
@@ -1176,6 +1220,87 @@ PEPPOL_CASES: list[Case] = [
         "COMMON-R049-se",
         lambda: S(bill_to=buyer(legal_id=Identifier("5560360794", "0007"))),
         ("PEPPOL-COMMON-R049", "/bill_to/legal_id/id"),
+    ),
+    case("NL-base", _nl),
+    case(
+        "NL-R-001",
+        lambda: _nl(document_type="credit_note"),
+        ("NL-R-001", "/preceding_invoices"),
+    ),
+    case(
+        "NL-R-002",
+        lambda: _nl(seller=postal(_nl_seller(), city=None)),
+        ("NL-R-002", "/seller/address/city"),
+    ),
+    case(
+        "NL-R-003",
+        lambda: _nl(seller=replace(_nl_seller(), legal_id=Identifier("71234568", "0002"))),
+        ("NL-R-003", "/seller/legal_id/scheme"),
+    ),
+    case(
+        "NL-R-004",
+        lambda: _nl(bill_to=_nl_buyer(postal=PostalAddress("NL", ("Damrak 1",), "Amsterdam"))),
+        ("NL-R-004", "/bill_to/address/postal_code"),
+    ),
+    case(
+        "NL-R-005",
+        lambda: _nl(bill_to=_nl_buyer(legal_id=Identifier("12345678", "0002"))),
+        ("NL-R-005", "/bill_to/legal_id/scheme"),
+    ),
+    case("NL-R-007", lambda: _nl(payment=None), ("NL-R-007", "/payment")),
+    case(
+        "NL-R-008",
+        lambda: _nl(payment=PaymentDetails(means_code="10")),
+        ("NL-R-008", "/payment/means_code"),
+    ),
+    case(
+        "IT-R-001",
+        lambda: _abroad("IT", "IT12345678901", None),
+        ("IT-R-001", "/seller/tax_id"),
+    ),
+    case(
+        "IT-R-002-3-4",
+        lambda: S(seller=seller(postal=PostalAddress("IT"), vat_id="IT12345678901", tax_id=None)),
+        ("IT-R-002", "/seller/address/lines"),
+        ("IT-R-003", "/seller/address/city"),
+        ("IT-R-004", "/seller/address/postal_code"),
+    ),
+    case(
+        "NO-R-001",
+        lambda: _abroad("NO", "NO974760674MVA", None),
+        ("NO-R-001", "/seller/vat_id"),
+    ),
+    case("NO-base", lambda: _abroad("NO", "NO974760673MVA", None)),
+    case(
+        "DK-R-002",
+        lambda: _abroad("DK", "DK12345678", None),
+        ("DK-R-002", "/seller/legal_id"),
+    ),
+    case(
+        "DK-R-014",
+        lambda: _abroad("DK", "DK12345678", Identifier("DK12345678", "0002")),
+        ("DK-R-014", "/seller/legal_id/scheme"),
+    ),
+    case(
+        "DK-R-005",
+        lambda: _abroad(
+            "DK",
+            "DK12345678",
+            Identifier("DK12345678", "0184"),
+            bill_to=postal(buyer(vat_id="DK87654321"), country="DK"),
+            payment=PaymentDetails(iban="DK50 0040 0440 1162 43", means_code="30"),
+        ),
+        ("DK-R-005", "/payment/means_code"),
+    ),
+    case("SE-base", _se),
+    case("SE-R-001", lambda: _se("SE55603607930"), ("SE-R-001", "/seller/vat_id")),
+    case("SE-R-002", lambda: _se("SE55603607930A"), ("SE-R-002", "/seller/vat_id")),
+    case("SE-R-005", lambda: _se(tax_id="22/815/08154"), ("SE-R-005", "/seller/tax_id")),
+    case("SE-F-skatt", lambda: _se(tax_id="Godkänd för F-skatt")),
+    case(
+        "SE-R-006",
+        lambda: replace(_se(), shipping_tax_rate=D(19)),
+        ("SE-R-006", "/shipping_tax_rate"),
     ),
     case(
         "COMMON-R050-au",

@@ -46,8 +46,12 @@ percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051,
 P0100/P0101, F001, CL002/CL003. Not expressible: R005, R006, R044, R046, R055, R080, R100,
 R101, R121, R130, CL001, CL006. Not checked: PEPPOL-EN16931-CL008 (Peppol's electronic
 address schemes leave out EN 16931's ``EM`` and other non-Peppol schemes that the examples
-use), the warnings (COMMON-R044..R047) and the national rules (NO-R, DK-R, IT-R, SE-R, GR-R,
-IS-R, NL-R), which apply by the seller's country.
+use) and the warnings (COMMON-R044..R047). Of the national rules (by the seller's country, each
+Schematron's own way), the fatal ones our model can break: NL-R-001..NL-R-005, NL-R-007,
+NL-R-008, IT-R-001..IT-R-004, NO-R-001, DK-R-002, DK-R-005, DK-R-014, SE-R-001, SE-R-002,
+SE-R-005, SE-R-006. Not checked: the Greek rules (GR-R-*: the invoice number's six segments
+and the MARK reference our model cannot carry), the Icelandic ones (IS-R-*), DK-R-006..011
+(Danish giro/FIK payment ids), DK-R-016 (a Danish credit note's negative total).
 
 Where an artefact's test is laxer than its rule's sentence, the native check follows the
 sentence (UBL's BR-55 accepts a blank preceding invoice number, UBL's BR-AF-05 an IGIC rate of
@@ -195,6 +199,43 @@ RULES: dict[str, str] = {
     "(scheme 0007: ten digits with a valid Luhn check digit).",
     "PEPPOL-COMMON-R050": "Australian Business Number (ABN) MUST be stated in the correct format "
     "(scheme 0151: eleven digits with a valid check sum).",
+    # Peppol BIS Billing 3.0's national rules (by the seller's country)
+    "NL-R-001": "For suppliers in the Netherlands, if the document is a creditnote, the "
+    "document MUST contain an invoice reference (BG-3, preceding_invoices).",
+    "NL-R-002": "For suppliers in the Netherlands the supplier's address MUST contain street "
+    "name, city and post code.",
+    "NL-R-003": "For suppliers in the Netherlands, the legal entity identifier MUST be either a "
+    "KVK or OIN number (schemeID 0106 or 0190).",
+    "NL-R-004": "For suppliers in the Netherlands, if the customer is in the Netherlands, the "
+    "customer address MUST contain the street name, the city and post code.",
+    "NL-R-005": "For suppliers in the Netherlands, if the customer is in the Netherlands, the "
+    "customer's legal entity identifier MUST be either a KVK or OIN number (schemeID 0106 or "
+    "0190).",
+    "NL-R-007": "For suppliers in the Netherlands, the supplier MUST provide a means of payment "
+    "if the payment is from customer to supplier.",
+    "NL-R-008": "For suppliers in the Netherlands, the payment means code MUST be one of 30, "
+    "48, 49, 57, 58 or 59.",
+    "IT-R-001": "BT-32 (Seller tax registration identifier) - For Italian suppliers BT-32 "
+    "minimum length 11 and maximum length shall be 16 (capital letters and digits).",
+    "IT-R-002": "BT-35 (Seller address line 1) - Italian suppliers MUST provide the postal "
+    "address line 1.",
+    "IT-R-003": "BT-37 (Seller city) - Italian suppliers MUST provide the postal address city.",
+    "IT-R-004": "BT-38 (Seller post code) - Italian suppliers MUST provide the postal address "
+    "post code.",
+    "NO-R-001": "For Norwegian suppliers, a VAT number MUST be the country code prefix NO "
+    "followed by a valid Norwegian organization number (nine numbers) followed by the letters "
+    "MVA.",
+    "DK-R-002": "Danish suppliers MUST provide legal entity (CVR-number).",
+    "DK-R-014": 'For Danish Suppliers it is mandatory to specify schemeID as "0184" (DK '
+    "CVR-number) when PartyLegalEntity/CompanyID is used for AccountingSupplierParty.",
+    "DK-R-005": "For Danish suppliers the following Payment means codes are allowed: 1, 10, 31, "
+    "42, 48, 49, 50, 58, 59, 93 and 97 (when the customer is Danish too).",
+    "SE-R-001": "For Swedish suppliers, Swedish VAT-numbers must consist of 14 characters.",
+    "SE-R-002": "For Swedish suppliers, the Swedish VAT-numbers must have the trailing 12 "
+    "characters in numeric form.",
+    "SE-R-005": "For Swedish suppliers, when using Seller tax registration identifier, "
+    "'Godkänd för F-skatt' must be stated.",
+    "SE-R-006": "For Swedish suppliers, only standard VAT rate of 6, 12 or 25 are used.",
     # XRechnung 3.0 (KoSIT), in English
     "BR-DE-2": 'The group "SELLER CONTACT" (BG-6) shall be provided.',
     "BR-DE-3": 'The element "Seller city" (BT-37) shall be provided.',
@@ -780,6 +821,100 @@ class _Checker:
                 if period.end is not None and end is not None and end > period.end:
                     self.add("PEPPOL-EN16931-R111", f"{at}/period/end")
         self.peppol_line_amounts()
+        self.peppol_national_rules()
+
+    def peppol_national_rules(self) -> None:
+        """The fatal national rules of Peppol BIS 3.0 (Netherlands, Italy, Norway, Denmark,
+        Sweden) a document of our model can break. Each Schematron decides the seller's
+        country its own way: NL, DK and SE by the postal address, IT and NO by the seller's
+        VAT id prefix, else the postal address."""
+        inv = self.inv
+        seller, buyer = inv.seller, inv.bill_to
+        postal_country = _country(seller)
+        vat = " ".join((seller.vat_id or "").split())
+        supplier_country = vat[:2].upper() if vat else postal_country
+        written_means = inv.payment is not None or (
+            inv.document_type == "credit_note" and inv.due_date is not None
+        )
+        code = einvoice.payment_means_code(inv)
+        if postal_country == "NL":
+            if inv.document_type == "credit_note" and not inv.preceding_invoices:
+                self.add("NL-R-001", "/preceding_invoices")
+            self.street_city_post_code(seller, "/seller", "NL-R-002")
+            self.kvk_or_oin(seller, "/seller", "NL-R-003")
+            if _country(buyer) == "NL":
+                self.street_city_post_code(buyer, "/bill_to", "NL-R-004")
+                self.kvk_or_oin(buyer, "/bill_to", "NL-R-005")
+            if inv.document_type != "credit_note" and not written_means:
+                if self._amount_due() > 0:
+                    self.add("NL-R-007", "/payment")
+            if written_means and code not in ("30", "48", "49", "57", "58", "59"):
+                self.add("NL-R-008", "/payment/means_code")
+        if supplier_country == "IT":
+            tax_id = " ".join((seller.tax_id or "").split())
+            if seller.tax_id and not re.fullmatch(r"[A-Z0-9]{11,16}", tax_id):
+                self.add("IT-R-001", "/seller/tax_id")
+            lines = einvoice.address_lines(seller.postal.lines) if seller.postal else ()
+            if not lines:
+                self.add("IT-R-002", "/seller/address/lines")
+            if seller.postal is None or not seller.postal.city:
+                self.add("IT-R-003", "/seller/address/city")
+            if seller.postal is None or not seller.postal.postal_code:
+                self.add("IT-R-004", "/seller/address/postal_code")
+        if supplier_country == "NO" and vat[:2] == "NO":
+            if not (re.fullmatch(r"NO[0-9]{9}MVA", vat) and _mod11_ok(vat[2:11])):
+                self.add("NO-R-001", "/seller/vat_id")
+        dk = (seller.postal.country if seller.postal else "") == "DK"
+        if dk:
+            legal = seller.legal_id
+            if legal is None or _blank(legal.id):
+                self.add("DK-R-002", "/seller/legal_id")
+            elif (legal.scheme or "").strip() != "0184":
+                self.add("DK-R-014", "/seller/legal_id/scheme")
+            buyer_dk = (buyer.postal.country if buyer.postal else "") == "DK"
+            if buyer_dk and written_means and inv.document_type != "credit_note":
+                if code not in ("1", "10", "31", "42", "48", "49", "50", "58", "59", "93", "97"):
+                    self.add("DK-R-005", "/payment/means_code")
+        if postal_country == "SE":
+            if vat[:2] == "SE":
+                if len(vat) != 14:
+                    self.add("SE-R-001", "/seller/vat_id")
+                if not _xpath_number(vat[2:14]):
+                    self.add("SE-R-002", "/seller/vat_id")
+                self.swedish_rates()
+            tax_id = " ".join((seller.tax_id or "").split())
+            if seller.legal_id is not None and seller.tax_id:
+                if tax_id.upper() != "GODKÄND FÖR F-SKATT":
+                    self.add("SE-R-005", "/seller/tax_id")
+
+    def street_city_post_code(self, party: Party, at: str, rule: str) -> None:
+        postal = party.postal
+        if postal is None:
+            return  # no address at all: BR-08/BR-10
+        if not einvoice.address_lines(postal.lines):
+            self.add(rule, f"{at}/address/lines")
+        elif not postal.city:
+            self.add(rule, f"{at}/address/city")
+        elif not postal.postal_code:
+            self.add(rule, f"{at}/address/postal_code")
+
+    def kvk_or_oin(self, party: Party, at: str, rule: str) -> None:
+        legal = party.legal_id
+        if legal is not None and (legal.scheme not in ("0106", "0190") or _blank(legal.id)):
+            self.add(rule, f"{at}/legal_id/scheme")
+
+    def swedish_rates(self) -> None:
+        """SE-R-006 on every written category S rate: the lines', the discount's shares and
+        the shipping's (their tax groups)."""
+        inv = self.inv
+        ok = {Decimal(6), Decimal(12), Decimal(25)}
+        for i, it in enumerate(inv.items):
+            if it.vat_category == "S" and it.tax_rate is not None and it.tax_rate not in ok:
+                self.add("SE-R-006", f"/items/{i}/tax_rate")
+        if inv.shipping and inv.shipping_vat_category == "S":
+            rate = inv.shipping_tax_rate
+            if rate is not None and rate not in ok:
+                self.add("SE-R-006", "/shipping_tax_rate")
 
     def peppol_line_amounts(self) -> None:
         """PEPPOL-EN16931-R120: the line amount written is the rounded quantity x price less
@@ -804,6 +939,17 @@ class _Checker:
                     f"{_plain(quantity * price)} is written as {_plain(lt.gross)}; give a unit "
                     f"price whose line total is whole.",
                 )
+
+
+def _country(party: Party) -> str:
+    """The party's postal country as the national rules read it (trimmed, upper case)."""
+    return party.postal.country.strip().upper() if party.postal is not None else ""
+
+
+def _xpath_number(text: str) -> bool:
+    """Whether XPath's number() reads ``text`` as a number (not NaN)."""
+    number = r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF)"
+    return re.fullmatch(rf"\s*({number}|NaN)\s*", text) is not None and text.strip() != "NaN"
 
 
 def _plain(value: Decimal) -> str:
