@@ -1137,6 +1137,8 @@ def test_both_writers_write_the_same_mapping(name: str) -> None:
     from invoiceflow.einvoice.cii import cii_xml
 
     inv = _same_mapping_cases()[name]
+    assert fatal(cii_xml(inv), "cii") == []
+    assert fatal(ubl_xml(inv), "ubl") == []
     cii, ubl = _cii_facts(cii_xml(inv)), _ubl_facts(ubl_xml(inv))
     for facts in (cii, ubl):
         facts["lines"] = [
