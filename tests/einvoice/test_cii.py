@@ -12,9 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,10 +32,11 @@ from invoiceflow.domain.model import (
 )
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import compute_totals
-from invoiceflow.einvoice.cii import NAMESPACES, cii_xml, party_contact, render_cii
+from invoiceflow.einvoice.cii import NAMESPACES, cii_xml, render_cii
 from invoiceflow.einvoice.common import amount
 from support.einvoice_samples import buyer_de, german_b2b, seller_de
-from support.official import XRECHNUNG, _processor, cii_schema_errors, fatal, require_shared
+from support.official import cii_schema_errors, fatal
+from support.xrechnung import assertions as xrechnung_assertions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
 LEITWEG_ID = "04011000-12345-67"
@@ -119,94 +118,6 @@ def assert_money_matches_totals(inv: Invoice, xml: bytes) -> None:
         if el.tag.endswith("Amount") and not el.tag.endswith("}ChargeAmount") and el.text:
             frac = el.text.partition(".")[2]
             assert len(frac) == digits, (el.tag, el.text)
-
-
-# --- XRechnung's BR-DE rules, from the KoSIT Schematron sources ------------------------------
-# ../shared/xrechnung holds the rules as ISO Schematron (XSLT 2 query binding), not compiled:
-# this turns the schema into an XSLT 3 stylesheet that Saxon-HE runs, one template per rule
-# (the first rule of a pattern that matches a node wins, as in Schematron), each failed assert
-# an svrl:failed-assert with its id and flag.
-
-SCH = "http://purl.oclc.org/dsdl/schematron"
-XSL = "http://www.w3.org/1999/XSL/Transform"
-SVRL = "http://purl.oclc.org/dsdl/svrl"
-
-
-def compile_schematron(path: Path) -> bytes:
-    from lxml import etree
-
-    schema = etree.parse(str(path)).getroot()
-    patterns = []
-    for el in schema:
-        if el.tag == f"{{{SCH}}}pattern":
-            patterns.append(el)
-        elif el.tag == f"{{{SCH}}}include":
-            patterns.append(etree.parse(str(path.parent / el.get("href"))).getroot())
-    nsmap = {"xsl": XSL, "xs": "http://www.w3.org/2001/XMLSchema", "svrl": SVRL}
-    nsmap |= {ns.get("prefix"): ns.get("uri") for ns in schema.iter(f"{{{SCH}}}ns")}
-    nsmap |= {k: v for k, v in schema.nsmap.items() if k and k not in nsmap}
-    out = etree.Element(f"{{{XSL}}}stylesheet", nsmap=nsmap, version="3.0")
-    for function in schema.iter(f"{{{XSL}}}function"):
-        out.append(function.__copy__())
-    for pattern in patterns:  # pattern-level lets are global variables
-        for let in pattern.findall(f"{{{SCH}}}let"):
-            etree.SubElement(
-                out, f"{{{XSL}}}variable", name=let.get("name"), select=let.get("value")
-            )
-    report = etree.SubElement(
-        etree.SubElement(out, f"{{{XSL}}}template", match="/"), f"{{{SVRL}}}schematron-output"
-    )
-    for i, pattern in enumerate(patterns):
-        rules = pattern.findall(f"{{{SCH}}}rule")
-        mode = f"M{i}"
-        if rules:
-            etree.SubElement(report, f"{{{XSL}}}apply-templates", select="/", mode=mode)
-        for j, rule in enumerate(rules):
-            template = etree.SubElement(
-                out,
-                f"{{{XSL}}}template",
-                match=rule.get("context"),
-                priority=str(1000 - j),
-                mode=mode,
-            )
-            for let in rule.findall(f"{{{SCH}}}let"):
-                etree.SubElement(
-                    template, f"{{{XSL}}}variable", name=let.get("name"), select=let.get("value")
-                )
-            for a in rule.findall(f"{{{SCH}}}assert"):
-                test = etree.SubElement(template, f"{{{XSL}}}if", test=f"not({a.get('test')})")
-                failed = etree.SubElement(
-                    test, f"{{{SVRL}}}failed-assert", id=a.get("id", ""), flag=a.get("flag", "")
-                )
-                etree.SubElement(failed, f"{{{SVRL}}}text").text = " ".join(
-                    "".join(a.itertext()).split()
-                )
-            etree.SubElement(template, f"{{{XSL}}}apply-templates", select="@*|*", mode=mode)
-        if rules:
-            fallback = etree.SubElement(
-                out, f"{{{XSL}}}template", match="@*|node()", priority="-2", mode=mode
-            )
-            etree.SubElement(fallback, f"{{{XSL}}}apply-templates", select="@*|*", mode=mode)
-    result: bytes = etree.tostring(out)
-    return result
-
-
-@cache
-def _xrechnung_stylesheet() -> Any:
-    require_shared()
-    text = compile_schematron(XRECHNUNG / "cii" / "XRechnung-CII-validation.sch").decode()
-    return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_text=text)
-
-
-def xrechnung_failed(xml: bytes) -> list[tuple[str, str, str]]:
-    """(id, flag, text) of every BR-DE assertion the XRechnung Schematron fails on ``xml``."""
-    node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
-    svrl = _xrechnung_stylesheet().transform_to_string(xdm_node=node)
-    root = ET.fromstring(svrl.encode("utf-8"))  # noqa: S314 (Saxon's own SVRL output)
-    return [
-        (a.get("id") or "", a.get("flag") or "", "".join(a.itertext()).strip())
-        for a in root.iter(f"{{{SVRL}}}failed-assert")
-    ]
 
 
 def check(inv: Invoice) -> bytes:
@@ -311,13 +222,13 @@ XRECHNUNG_CASES = {
 def test_xrechnung_passes_every_br_de_rule(case: str) -> None:
     inv = replace(XRECHNUNG_CASES[case], buyer_reference=LEITWEG_ID)
     xml = check(inv)
-    assert xrechnung_failed(xml) == []  # not even a warning
+    assert xrechnung_assertions(xml) == []  # not even a warning
 
 
 def test_the_xrechnung_schematron_is_really_checked() -> None:
     # the plain EN 16931 invoice has no buyer reference and names the EN 16931 guideline
-    failed = xrechnung_failed(cii_xml(german_b2b()))
-    assert [(rule, flag) for rule, flag, _ in failed] == [
+    failed = xrechnung_assertions(cii_xml(german_b2b()))
+    assert [(a.id, a.flag) for a in failed] == [
         ("BR-DE-15", "fatal"),
         ("BR-DE-21", "warning"),
     ]
@@ -395,10 +306,10 @@ def test_every_field_is_written_where_en16931_puts_it() -> None:
 
 def test_a_company_with_a_person_names_the_person_as_contact() -> None:
     party = Party(name="Jane Doe", company="ACME Ltd", email="jane@acme.example", phone="+1 555")
-    assert party_contact(party) == Contact("Jane Doe", "+1 555", "jane@acme.example")
-    assert party_contact(Party(name="ACME Ltd")) is None
+    assert einvoice.party_contact(party) == Contact("Jane Doe", "+1 555", "jane@acme.example")
+    assert einvoice.party_contact(Party(name="ACME Ltd")) is None
     given = Party(name="ACME", contact=Contact(name="Desk"), email="a@acme.example")
-    assert party_contact(given) == Contact("Desk", None, "a@acme.example")
+    assert einvoice.party_contact(given) == Contact("Desk", None, "a@acme.example")
 
 
 # --- credit notes, corrections ----------------------------------------------------------------

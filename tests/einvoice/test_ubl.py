@@ -413,6 +413,12 @@ def assert_peppol_consistency(xml: bytes) -> None:
 
 
 def assert_valid(inv: Invoice) -> bytes:
+    """The official EN 16931 rules pass the UBL, its money is compute_totals', Peppol's
+    consistency rules hold, and the native check (EN 16931 and the Peppol rules it knows)
+    passes the document: render_ubl would write it."""
+    from invoiceflow.domain.en16931 import check
+
+    assert [(p.rule, p.pointer) for p in check(inv, "ubl")] == []
     xml = ubl_xml(inv)
     failed = fatal(xml, "ubl")
     assert failed == [], "\n".join(f"{a.id}: {a.text} at {a.location}" for a in failed)
@@ -480,7 +486,9 @@ def test_header_and_parties() -> None:
     assert one(seller, "cac:Contact/cbc:Name") == "Claire Dubois"
     buyer = root.xpath("cac:AccountingCustomerParty/cac:Party", namespaces=NS)[0]
     assert one(buyer, "cac:PartyLegalEntity/cbc:RegistrationName") == "Brouwerij Van Dijk NV"
-    assert one(buyer, "cac:PartyName/cbc:Name") == "Brouwerij Van Dijk"
+    # a name other than the company's is the contact person's, as in CII (no trading name)
+    assert texts(buyer, "cac:PartyName/cbc:Name") == []
+    assert one(buyer, "cac:Contact/cbc:Name") == "Brouwerij Van Dijk"
     assert one(buyer, "cac:PostalAddress/cbc:CountrySubentity") == "Oost-Vlaanderen"
     means = root.xpath("cac:PaymentMeans", namespaces=NS)[0]
     assert one(means, "cbc:PaymentMeansCode") == "58"
@@ -951,3 +959,196 @@ def test_a_plain_v1_document_is_written_and_refused_by_the_official_rules() -> N
     )
     reported = {a.id for a in fatal(ubl_xml(inv), "ubl")}
     assert {"BR-08", "BR-10", "BR-23", "BR-CO-04"} <= reported
+
+
+# -- one mapping: the CII and UBL writers say the same -----------------------------------------
+
+
+def _same_mapping_cases() -> dict[str, Invoice]:
+    base = line_discounts()
+    seller = replace(
+        base.seller,
+        company="Nordlicht Verlag GmbH",
+        name="Anna Schmidt",
+        contact=None,
+        postal=PostalAddress(
+            "DE", ("Hafenstraße 12", "", "Haus B", "3. OG", "Zimmer 7"), "Hamburg", "20457"
+        ),
+    )
+    return {
+        "discounts-and-four-address-lines": replace(
+            base,
+            seller=seller,
+            notes="Danke!",
+            terms="Es gelten unsere AGB.",
+            discount=Discount("percent", D("3")),
+        ),
+        "negative-lines": negative_lines(),
+        "direct-debit": german_b2b(
+            payment=PaymentDetails(iban="DE89 3704 0044 0532 0130 00", means_code="59")
+        ),
+        "yen-percentages": replace(yen(), discount=Discount("percent", D("3"))),
+    }
+
+
+def _cii_facts(xml: bytes) -> dict[str, object]:
+    import xml.etree.ElementTree as ET
+
+    from invoiceflow.einvoice.cii import NAMESPACES as N
+
+    root = ET.fromstring(xml)  # noqa: S314 (our own output)
+    tx = "rsm:SupplyChainTradeTransaction"
+    seller = root.find(f"{tx}/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty", N)
+    assert seller is not None
+    settlement = f"{tx}/ram:ApplicableHeaderTradeSettlement"
+
+    def allowance(el: ET.Element) -> tuple[str | None, ...]:
+        return tuple(
+            el.findtext(p, None, N)
+            for p in (
+                "ram:ChargeIndicator/udt:Indicator",
+                "ram:ActualAmount",
+                "ram:CalculationPercent",
+                "ram:BasisAmount",
+                "ram:ReasonCode",
+                "ram:CategoryTradeTax/ram:CategoryCode",
+            )
+        )
+
+    lines = root.findall(f"{tx}/ram:IncludedSupplyChainTradeLineItem", N)
+    means = root.find(f"{settlement}/ram:SpecifiedTradeSettlementPaymentMeans", N)
+    assert means is not None
+    contact = "ram:DefinedTradeContact/"
+    return {
+        "name": seller.findtext("ram:Name", None, N),
+        "contact": seller.findtext(f"{contact}ram:PersonName", None, N),
+        "email": seller.findtext(f"{contact}ram:EmailURIUniversalCommunication/ram:URIID", None, N),
+        "street": [
+            seller.findtext(f"ram:PostalTradeAddress/ram:{tag}", None, N)
+            for tag in ("LineOne", "LineTwo", "LineThree")
+        ],
+        "tax id": [
+            (el.text, el.get("schemeID"))
+            for el in seller.findall("ram:SpecifiedTaxRegistration/ram:ID", N)
+        ],
+        "note": "\n\n".join(
+            el.text or ""
+            for el in root.findall("rsm:ExchangedDocument/ram:IncludedNote/ram:Content", N)
+        ),
+        "lines": [
+            (
+                line.findtext("ram:SpecifiedLineTradeDelivery/ram:BilledQuantity", None, N),
+                line.findtext(
+                    "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+                    None,
+                    N,
+                ),
+                [
+                    allowance(a)
+                    for a in line.findall(
+                        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge", N
+                    )
+                ],
+            )
+            for line in lines
+        ],
+        "document allowances": [
+            allowance(a) for a in root.findall(f"{settlement}/ram:SpecifiedTradeAllowanceCharge", N)
+        ],
+        "tax groups": [
+            el.findtext("ram:CategoryCode", None, N)
+            for el in root.findall(f"{settlement}/ram:ApplicableTradeTax", N)
+        ],
+        "means": means.findtext("ram:TypeCode", None, N),
+        "payee account": means.findtext(
+            "ram:PayeePartyCreditorFinancialAccount/ram:IBANID", None, N
+        ),
+        "debited account": means.findtext(
+            "ram:PayerPartyDebtorFinancialAccount/ram:IBANID", None, N
+        ),
+    }
+
+
+def _ubl_facts(xml: bytes) -> dict[str, object]:
+    root = parse(xml)
+    seller = root.xpath("cac:AccountingSupplierParty/cac:Party", namespaces=NS)[0]
+
+    def first(node: Any, path: str) -> str | None:
+        found = texts(node, path)
+        return found[0] if found else None
+
+    def allowance(el: Any) -> tuple[str | None, ...]:
+        return tuple(
+            first(el, p)
+            for p in (
+                "cbc:ChargeIndicator",
+                "cbc:Amount",
+                "cbc:MultiplierFactorNumeric",
+                "cbc:BaseAmount",
+                "cbc:AllowanceChargeReasonCode",
+                "cac:TaxCategory/cbc:ID",
+            )
+        )
+
+    address = "cac:PostalAddress/"
+    means = root.xpath("cac:PaymentMeans", namespaces=NS)[0]
+    return {
+        "name": one(seller, "cac:PartyLegalEntity/cbc:RegistrationName"),
+        "contact": first(seller, "cac:Contact/cbc:Name"),
+        "email": first(seller, "cac:Contact/cbc:ElectronicMail"),
+        "street": [
+            first(seller, f"{address}{p}")
+            for p in ("cbc:StreetName", "cbc:AdditionalStreetName", "cac:AddressLine/cbc:Line")
+        ],
+        "tax id": [
+            (one(s, "cbc:CompanyID"), one(s, "cac:TaxScheme/cbc:ID").replace("VAT", "VA"))
+            for s in seller.xpath("cac:PartyTaxScheme", namespaces=NS)
+        ],
+        "note": first(root, "cbc:Note") or "",
+        "lines": [
+            (
+                one(line, "cbc:InvoicedQuantity | cbc:CreditedQuantity"),
+                one(line, "cac:Price/cbc:PriceAmount"),
+                [allowance(a) for a in line.xpath("cac:AllowanceCharge", namespaces=NS)],
+            )
+            for line in root.xpath("cac:InvoiceLine | cac:CreditNoteLine", namespaces=NS)
+        ],
+        "document allowances": [
+            allowance(a) for a in root.xpath("cac:AllowanceCharge", namespaces=NS)
+        ],
+        "tax groups": texts(root, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID"),
+        "means": one(means, "cbc:PaymentMeansCode"),
+        "payee account": first(means, "cac:PayeeFinancialAccount/cbc:ID"),
+        "debited account": first(means, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID"),
+    }
+
+
+def _same_price(text: str | None) -> str | None:
+    """CII writes a price as plain decimal text, UBL with at least the currency's digits."""
+    return None if text is None else str(D(text).normalize())
+
+
+@pytest.mark.parametrize("name", list(_same_mapping_cases()))
+def test_both_writers_write_the_same_mapping(name: str) -> None:
+    """Names, contact, street lines, the BT-32 scheme, notes, net prices and quantities
+    (BR-27), line and document allowances (percentage only when it gives the amount), the
+    tax breakdown and the account of a direct debit: one decision (domain.einvoice), the
+    same facts in both syntaxes."""
+    from invoiceflow.einvoice.cii import cii_xml
+
+    inv = _same_mapping_cases()[name]
+    assert fatal(cii_xml(inv), "cii") == []
+    assert fatal(ubl_xml(inv), "ubl") == []
+    cii, ubl = _cii_facts(cii_xml(inv)), _ubl_facts(ubl_xml(inv))
+    for facts in (cii, ubl):
+        facts["lines"] = [
+            (_same_price(q), _same_price(p), a)
+            for q, p, a in facts["lines"]  # type: ignore[attr-defined]
+        ]
+    assert cii == ubl
+    if name == "direct-debit":
+        assert ubl["debited account"] == "DE89370400440532013000"
+        assert ubl["payee account"] is None
+    if name == "discounts-and-four-address-lines":
+        assert ubl["street"] == ["Hafenstraße 12", "Haus B", "3. OG, Zimmer 7"]
+        assert ubl["contact"] == "Anna Schmidt"

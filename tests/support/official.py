@@ -50,7 +50,8 @@ def require_shared() -> None:
 
 
 @cache
-def _processor() -> Any:
+def processor() -> Any:
+    """The one Saxon-HE processor of the process (the stylesheets it compiles share it)."""
     from saxonche import PySaxonProcessor
 
     return PySaxonProcessor(license=False)
@@ -59,13 +60,13 @@ def _processor() -> Any:
 @cache
 def _stylesheet(syntax: str) -> Any:
     require_shared()
-    proc = _processor()
+    proc = processor()
     return proc.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(STYLESHEETS[syntax]))
 
 
 def assertions(xml: bytes, syntax: Literal["cii", "ubl"]) -> list[Assertion]:
     """Every failed assertion the official Schematron reports for ``xml``."""
-    proc = _processor()
+    proc = processor()
     node = proc.parse_xml(xml_text=xml.decode("utf-8"))
     svrl = _stylesheet(syntax).transform_to_string(xdm_node=node)
     root = ET.fromstring(svrl.encode("utf-8"))  # noqa: S314 (Saxon's own SVRL output)

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from support.official import XRECHNUNG, Assertion, _processor, require_shared
+from support.official import XRECHNUNG, Assertion, processor, require_shared
 
 SCH = "http://purl.oclc.org/dsdl/schematron"
 XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -106,7 +106,7 @@ def _stylesheet() -> Any:
         from support.services import fail_or_skip
 
         fail_or_skip(f"the XRechnung Schematron is not at {CII_SCH}")
-    proc = _processor()
+    proc = processor()
     return proc.new_xslt30_processor().compile_stylesheet(
         stylesheet_text=compile_schematron(CII_SCH)
     )
@@ -114,7 +114,7 @@ def _stylesheet() -> Any:
 
 def assertions(xml: bytes) -> list[Assertion]:
     """Every failed assertion XRechnung's CII Schematron reports for ``xml``."""
-    node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
+    node = processor().parse_xml(xml_text=xml.decode("utf-8"))
     svrl = _stylesheet().transform_to_string(xdm_node=node)
     root = ET.fromstring(svrl.encode("utf-8"))  # noqa: S314 (our own stylesheet's SVRL)
     return [

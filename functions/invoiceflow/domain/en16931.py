@@ -31,6 +31,28 @@ Checked here (everything a document expressible in our model can break):
   BR-DE-11, BR-DE-14, BR-DE-16, BR-DE-18 (Skonto lines), BR-DE-23-a, BR-DE-24-a/-b,
   BR-DE-25-a, BR-DE-30.
 
+With syntax ``ubl`` (Peppol BIS Billing 3.0, the UBL writer's profile), also the Peppol rules a
+valid EN 16931 document of our model can break, from the rule texts of OpenPeppol's
+``PEPPOL-EN16931-UBL.sch`` (not in ../shared, so proven natively only): PEPPOL-EN16931-R003
+(buyer reference or purchase order), R010/R020 (the buyer's and seller's electronic address),
+R061 (a direct debit needs a mandate reference, which the model cannot carry: 49 and 59 are
+refused for UBL), R110/R111 (a line period within the invoicing period), R120 (in a currency
+without minor units a line whose quantity x price is not whole is written with its rounded
+amount, more than 0.02 off: refused; with 2 decimals the rounding is at most 0.005), and the
+fatal identifier formats PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042 (0184), R043
+(0208), R049 (0007), R050 (0151) on the electronic addresses and legal ids. By construction:
+R001, R002 (one note), R004, R007, R008 (no empty element), R040..R043 (an allowance's
+percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051, R053, R054,
+P0100/P0101, F001, CL002/CL003. Not expressible: R005, R006, R044, R046, R055, R080, R100,
+R101, R121, R130, CL001, CL006. Not checked: PEPPOL-EN16931-CL008 (Peppol's electronic
+address schemes leave out EN 16931's ``EM`` and other non-Peppol schemes that the examples
+use) and the warnings (COMMON-R044..R047). Of the national rules (by the seller's country, each
+Schematron's own way), the fatal ones our model can break: NL-R-001..NL-R-005, NL-R-007,
+NL-R-008, IT-R-001..IT-R-004, NO-R-001, DK-R-002, DK-R-005, DK-R-014, SE-R-001, SE-R-002,
+SE-R-005, SE-R-006. Not checked: the Greek rules (GR-R-*: the invoice number's six segments
+and the MARK reference our model cannot carry), the Icelandic ones (IS-R-*), DK-R-006..011
+(Danish giro/FIK payment ids), DK-R-016 (a Danish credit note's negative total).
+
 Where an artefact's test is laxer than its rule's sentence, the native check follows the
 sentence (UBL's BR-55 accepts a blank preceding invoice number, UBL's BR-AF-05 an IGIC rate of
 0; CII's BR-48 is shadowed for L and M breakdowns; CII's BR-61 only sees an empty account
@@ -63,7 +85,7 @@ artefacts of release 1.3.16 no longer test it, so it is proven natively only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Literal
 
@@ -150,6 +172,70 @@ RULES: dict[str, str] = {
     "BR-O-14": "An Invoice that contains a VAT breakdown group (BG-23) with a VAT category "
     'code (BT-118) "Not subject to VAT" shall not contain Document level charges (BG-21) '
     'where the charge VAT category code (BT-102) is not "Not subject to VAT".',
+    # Peppol BIS Billing 3.0 (OpenPeppol, PEPPOL-EN16931-UBL.sch), for syntax "ubl"
+    "PEPPOL-EN16931-R003": "A buyer reference or purchase order reference MUST be provided "
+    "(BT-10 buyer_reference or BT-13 purchase_order).",
+    "PEPPOL-EN16931-R010": "Buyer electronic address MUST be provided (BT-49, the buyer's "
+    "Peppol participant id).",
+    "PEPPOL-EN16931-R020": "Seller electronic address MUST be provided (BT-34, the seller's "
+    "Peppol participant id).",
+    "PEPPOL-EN16931-R061": "Mandate reference MUST be provided for direct debit (BT-89): a "
+    "document here cannot carry one, so a Peppol invoice cannot be paid by direct debit (49, "
+    "59): use another payment means.",
+    "PEPPOL-EN16931-R110": "Start date of line period MUST be within invoice period.",
+    "PEPPOL-EN16931-R111": "End date of line period MUST be within invoice period.",
+    "PEPPOL-EN16931-R120": "Invoice line net amount MUST equal (Invoiced quantity * (Item net "
+    "price/item price base quantity) + Sum of invoice line charge amount - sum of invoice line "
+    "allowance amount (within 0.02).",
+    "PEPPOL-COMMON-R040": "GLN must have a valid format according to GS1 rules (scheme 0088: "
+    "digits with a valid check digit).",
+    "PEPPOL-COMMON-R041": "Norwegian organization number MUST be stated in the correct format "
+    "(scheme 0192: nine digits with a valid mod 11 check digit).",
+    "PEPPOL-COMMON-R042": "Danish organization number (CVR) MUST be stated in the correct format "
+    "(scheme 0184: DK followed by eight digits).",
+    "PEPPOL-COMMON-R043": "Belgian enterprise number MUST be stated in the correct format "
+    "(scheme 0208: ten digits with a valid mod 97 check number).",
+    "PEPPOL-COMMON-R049": "Swedish organization number MUST be stated in the correct format "
+    "(scheme 0007: ten digits with a valid Luhn check digit).",
+    "PEPPOL-COMMON-R050": "Australian Business Number (ABN) MUST be stated in the correct format "
+    "(scheme 0151: eleven digits with a valid check sum).",
+    # Peppol BIS Billing 3.0's national rules (by the seller's country)
+    "NL-R-001": "For suppliers in the Netherlands, if the document is a creditnote, the "
+    "document MUST contain an invoice reference (BG-3, preceding_invoices).",
+    "NL-R-002": "For suppliers in the Netherlands the supplier's address MUST contain street "
+    "name, city and post code.",
+    "NL-R-003": "For suppliers in the Netherlands, the legal entity identifier MUST be either a "
+    "KVK or OIN number (schemeID 0106 or 0190).",
+    "NL-R-004": "For suppliers in the Netherlands, if the customer is in the Netherlands, the "
+    "customer address MUST contain the street name, the city and post code.",
+    "NL-R-005": "For suppliers in the Netherlands, if the customer is in the Netherlands, the "
+    "customer's legal entity identifier MUST be either a KVK or OIN number (schemeID 0106 or "
+    "0190).",
+    "NL-R-007": "For suppliers in the Netherlands, the supplier MUST provide a means of payment "
+    "if the payment is from customer to supplier.",
+    "NL-R-008": "For suppliers in the Netherlands, the payment means code MUST be one of 30, "
+    "48, 49, 57, 58 or 59.",
+    "IT-R-001": "BT-32 (Seller tax registration identifier) - For Italian suppliers BT-32 "
+    "minimum length 11 and maximum length shall be 16 (capital letters and digits).",
+    "IT-R-002": "BT-35 (Seller address line 1) - Italian suppliers MUST provide the postal "
+    "address line 1.",
+    "IT-R-003": "BT-37 (Seller city) - Italian suppliers MUST provide the postal address city.",
+    "IT-R-004": "BT-38 (Seller post code) - Italian suppliers MUST provide the postal address "
+    "post code.",
+    "NO-R-001": "For Norwegian suppliers, a VAT number MUST be the country code prefix NO "
+    "followed by a valid Norwegian organization number (nine numbers) followed by the letters "
+    "MVA.",
+    "DK-R-002": "Danish suppliers MUST provide legal entity (CVR-number).",
+    "DK-R-014": 'For Danish Suppliers it is mandatory to specify schemeID as "0184" (DK '
+    "CVR-number) when PartyLegalEntity/CompanyID is used for AccountingSupplierParty.",
+    "DK-R-005": "For Danish suppliers the following Payment means codes are allowed: 1, 10, 31, "
+    "42, 48, 49, 50, 58, 59, 93 and 97 (when the customer is Danish too).",
+    "SE-R-001": "For Swedish suppliers, Swedish VAT-numbers must consist of 14 characters.",
+    "SE-R-002": "For Swedish suppliers, the Swedish VAT-numbers must have the trailing 12 "
+    "characters in numeric form.",
+    "SE-R-005": "For Swedish suppliers, when using Seller tax registration identifier, "
+    "'Godkänd för F-skatt' must be stated.",
+    "SE-R-006": "For Swedish suppliers, only standard VAT rate of 6, 12 or 25 are used.",
     # XRechnung 3.0 (KoSIT), in English
     "BR-DE-2": 'The group "SELLER CONTACT" (BG-6) shall be provided.',
     "BR-DE-3": 'The element "Seller city" (BT-37) shall be provided.',
@@ -361,6 +447,8 @@ class _Checker:
         self.payment()
         if self.xrechnung:
             self.xrechnung_rules()
+        if self.syntax == "ubl":
+            self.peppol_rules()
         return self.problems
 
     def decimals(self) -> None:
@@ -698,6 +786,236 @@ class _Checker:
                 self.add("BR-DE-30", "/payment/means_code")
             elif code == "59":
                 self.add("BR-DE-25-a", "/payment/iban")
+
+    # -- Peppol BIS Billing 3.0 (syntax "ubl") ---------------------------------------------
+
+    def peppol_rules(self) -> None:
+        inv = self.inv
+        if _blank(inv.buyer_reference) and _blank(inv.purchase_order):
+            self.add("PEPPOL-EN16931-R003", "/buyer_reference")
+        for party, at, rule in (
+            (inv.bill_to, "/bill_to", "PEPPOL-EN16931-R010"),
+            (inv.seller, "/seller", "PEPPOL-EN16931-R020"),
+        ):
+            if party.electronic_address is None or _blank(party.electronic_address.id):
+                self.add(rule, f"{at}/electronic_address")
+        for party, at in ((inv.seller, "/seller"), (inv.bill_to, "/bill_to")):
+            for ident, field_ in (
+                (party.electronic_address, "electronic_address"),
+                (party.legal_id, "legal_id"),
+            ):
+                if ident is None or ident.scheme not in _PEPPOL_ICD_FORMATS:
+                    continue
+                rule, valid = _PEPPOL_ICD_FORMATS[ident.scheme]
+                if not valid(" ".join(ident.id.split())):
+                    self.add(rule, f"{at}/{field_}/id")
+        if einvoice.payment_means_code(inv) in einvoice.DIRECT_DEBIT_CODES:
+            self.add("PEPPOL-EN16931-R061", "/payment/means_code")
+        period = inv.invoicing_period
+        for i, it in enumerate(inv.items):
+            at = f"/items/{i}"
+            if period is not None and it.period is not None:
+                start, end = it.period.start, it.period.end
+                if period.start is not None and start is not None and start < period.start:
+                    self.add("PEPPOL-EN16931-R110", f"{at}/period/start")
+                if period.end is not None and end is not None and end > period.end:
+                    self.add("PEPPOL-EN16931-R111", f"{at}/period/end")
+        self.peppol_line_amounts()
+        self.peppol_national_rules()
+
+    def peppol_national_rules(self) -> None:
+        """The fatal national rules of Peppol BIS 3.0 (Netherlands, Italy, Norway, Denmark,
+        Sweden) a document of our model can break. Each Schematron decides the seller's
+        country its own way: NL, DK and SE by the postal address, IT and NO by the seller's
+        VAT id prefix, else the postal address."""
+        inv = self.inv
+        seller, buyer = inv.seller, inv.bill_to
+        postal_country = _country(seller)
+        vat = " ".join((seller.vat_id or "").split())
+        supplier_country = vat[:2].upper() if vat else postal_country
+        written_means = inv.payment is not None or (
+            inv.document_type == "credit_note" and inv.due_date is not None
+        )
+        code = einvoice.payment_means_code(inv)
+        if postal_country == "NL":
+            if inv.document_type == "credit_note" and not inv.preceding_invoices:
+                self.add("NL-R-001", "/preceding_invoices")
+            self.street_city_post_code(seller, "/seller", "NL-R-002")
+            self.kvk_or_oin(seller, "/seller", "NL-R-003")
+            if _country(buyer) == "NL":
+                self.street_city_post_code(buyer, "/bill_to", "NL-R-004")
+                self.kvk_or_oin(buyer, "/bill_to", "NL-R-005")
+            if inv.document_type != "credit_note" and not written_means:
+                if self._amount_due() > 0:
+                    self.add("NL-R-007", "/payment")
+            if written_means and code not in ("30", "48", "49", "57", "58", "59"):
+                self.add("NL-R-008", "/payment/means_code")
+        if supplier_country == "IT":
+            tax_id = " ".join((seller.tax_id or "").split())
+            if seller.tax_id and not re.fullmatch(r"[A-Z0-9]{11,16}", tax_id):
+                self.add("IT-R-001", "/seller/tax_id")
+            lines = einvoice.address_lines(seller.postal.lines) if seller.postal else ()
+            if not lines:
+                self.add("IT-R-002", "/seller/address/lines")
+            if seller.postal is None or not seller.postal.city:
+                self.add("IT-R-003", "/seller/address/city")
+            if seller.postal is None or not seller.postal.postal_code:
+                self.add("IT-R-004", "/seller/address/postal_code")
+        if supplier_country == "NO" and vat[:2] == "NO":
+            if not (re.fullmatch(r"NO[0-9]{9}MVA", vat) and _mod11_ok(vat[2:11])):
+                self.add("NO-R-001", "/seller/vat_id")
+        dk = (seller.postal.country if seller.postal else "") == "DK"
+        if dk:
+            legal = seller.legal_id
+            if legal is None or _blank(legal.id):
+                self.add("DK-R-002", "/seller/legal_id")
+            elif (legal.scheme or "").strip() != "0184":
+                self.add("DK-R-014", "/seller/legal_id/scheme")
+            buyer_dk = (buyer.postal.country if buyer.postal else "") == "DK"
+            if buyer_dk and written_means and inv.document_type != "credit_note":
+                if code not in ("1", "10", "31", "42", "48", "49", "50", "58", "59", "93", "97"):
+                    self.add("DK-R-005", "/payment/means_code")
+        if postal_country == "SE":
+            if vat[:2] == "SE":
+                if len(vat) != 14:
+                    self.add("SE-R-001", "/seller/vat_id")
+                if not _xpath_number(vat[2:14]):
+                    self.add("SE-R-002", "/seller/vat_id")
+                self.swedish_rates()
+            tax_id = " ".join((seller.tax_id or "").split())
+            if seller.legal_id is not None and seller.tax_id:
+                if tax_id.upper() != "GODKÄND FÖR F-SKATT":
+                    self.add("SE-R-005", "/seller/tax_id")
+
+    def street_city_post_code(self, party: Party, at: str, rule: str) -> None:
+        postal = party.postal
+        if postal is None:
+            return  # no address at all: BR-08/BR-10
+        if not einvoice.address_lines(postal.lines):
+            self.add(rule, f"{at}/address/lines")
+        elif not postal.city:
+            self.add(rule, f"{at}/address/city")
+        elif not postal.postal_code:
+            self.add(rule, f"{at}/address/postal_code")
+
+    def kvk_or_oin(self, party: Party, at: str, rule: str) -> None:
+        legal = party.legal_id
+        if legal is not None and (legal.scheme not in ("0106", "0190") or _blank(legal.id)):
+            self.add(rule, f"{at}/legal_id/scheme")
+
+    def swedish_rates(self) -> None:
+        """SE-R-006 on every written category S rate: the lines', the discount's shares and
+        the shipping's (their tax groups)."""
+        inv = self.inv
+        ok = {Decimal(6), Decimal(12), Decimal(25)}
+        for i, it in enumerate(inv.items):
+            if it.vat_category == "S" and it.tax_rate is not None and it.tax_rate not in ok:
+                self.add("SE-R-006", f"/items/{i}/tax_rate")
+        if inv.shipping and inv.shipping_vat_category == "S":
+            rate = inv.shipping_tax_rate
+            if rate is not None and rate not in ok:
+                self.add("SE-R-006", "/shipping_tax_rate")
+
+    def peppol_line_amounts(self) -> None:
+        """PEPPOL-EN16931-R120: the line amount written is the rounded quantity x price less
+        the line allowance (gross - amount), so it misses quantity x price by the rounding of
+        the gross: at most half a cent with 2 decimals, up to 0.5 in a currency without
+        minor units (JPY: 3 x 333.5 = 1000.5 is written 1001)."""
+        totals = self.totals() if self.inv.items else None
+        if totals is None:
+            return
+        from invoiceflow.domain.money import minor_digits
+
+        if minor_digits(self.inv.currency) >= 2:
+            return  # the gross is within 0.005 of quantity x price
+        for i, (it, lt) in enumerate(zip(self.inv.items, totals.lines, strict=True)):
+            price, quantity = einvoice.net_price_and_quantity(it)
+            if abs(lt.gross - quantity * price) > einvoice.PEPPOL_SLACK:
+                self.add(
+                    "PEPPOL-EN16931-R120",
+                    f"/items/{i}/unit_price",
+                    f"{RULES['PEPPOL-EN16931-R120']} {self.inv.currency} amounts have no "
+                    f"decimals: {_plain(quantity)} x {_plain(price)} = "
+                    f"{_plain(quantity * price)} is written as {_plain(lt.gross)}; give a unit "
+                    f"price whose line total is whole.",
+                )
+
+
+def _country(party: Party) -> str:
+    """The party's postal country as the national rules read it (trimmed, upper case)."""
+    return party.postal.country.strip().upper() if party.postal is not None else ""
+
+
+def _xpath_number(text: str) -> bool:
+    """Whether XPath's number() reads ``text`` as a number (not NaN)."""
+    number = r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF)"
+    return re.fullmatch(rf"\s*({number}|NaN)\s*", text) is not None and text.strip() != "NaN"
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _digits(value: str, length: int | None = None) -> bool:
+    return value.isascii() and value.isdigit() and (length is None or len(value) == length)
+
+
+def _gln_ok(value: str) -> bool:
+    """GS1 check digit: weights 3, 1, 3... from the digit next to the check digit."""
+    if not _digits(value) or len(value) < 2:
+        return False
+    body = [int(c) for c in reversed(value[:-1])]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(body))
+    return (10 - total % 10) % 10 == int(value[-1])
+
+
+def _mod11_ok(value: str) -> bool:
+    """Norwegian organisation number: weights 2..7 from the right, mod 11."""
+    if not _digits(value, 9) or int(value) == 0:
+        return False
+    body = [int(c) for c in reversed(value[:-1])]
+    total = sum(d * (i % 6 + 2) for i, d in enumerate(body))
+    return (11 - total % 11) % 11 == int(value[-1])
+
+
+def _cvr_ok(value: str) -> bool:
+    return len(value) == 10 and value.startswith("DK") and _digits(value[2:])
+
+
+def _be_ok(value: str) -> bool:
+    return _digits(value, 10) and 97 - int(value[:8]) % 97 == int(value[8:])
+
+
+def _luhn10_ok(value: str) -> bool:
+    if not _digits(value, 10):
+        return False
+    total = 0
+    for pos, c in enumerate(reversed(value[:9])):
+        d = int(c) * (2 if pos % 2 == 0 else 1)
+        total += d % 10 + d // 10
+    return (10 - total % 10) % 10 == int(value[9])
+
+
+def _abn_ok(value: str) -> bool:
+    if not _digits(value, 11):
+        return False
+    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+    digits = [int(c) for c in value]
+    digits[0] -= 1
+    return sum(d * w for d, w in zip(digits, weights, strict=True)) % 89 == 0
+
+
+#: Peppol's fatal format checks of identifiers by ICD scheme (PEPPOL-COMMON-R040..R050), on
+#: the electronic address (EndpointID) and the legal registration id (PartyLegalEntity/
+#: CompanyID) the UBL writer writes with their scheme
+_PEPPOL_ICD_FORMATS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "0088": ("PEPPOL-COMMON-R040", _gln_ok),
+    "0192": ("PEPPOL-COMMON-R041", _mod11_ok),
+    "0184": ("PEPPOL-COMMON-R042", _cvr_ok),
+    "0208": ("PEPPOL-COMMON-R043", _be_ok),
+    "0007": ("PEPPOL-COMMON-R049", _luhn10_ok),
+    "0151": ("PEPPOL-COMMON-R050", _abn_ok),
+}
 
 
 def skonto_ok(terms: str) -> bool:

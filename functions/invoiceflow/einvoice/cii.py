@@ -7,20 +7,25 @@ amount comes from :func:`invoiceflow.domain.totals.compute_totals`; elements are
 order of the CII D16B XML Schema. The output is deterministic (no timestamps): the same
 document gives the same bytes.
 
-How the model maps where EN 16931 leaves a choice (the UBL writer makes the same choices):
+How the model maps where EN 16931 leaves a choice is decided once, in
+:mod:`invoiceflow.domain.einvoice`, for this writer, the UBL writer and the rules:
 
 * a party's name (BT-27, BT-44, BT-70) is its company, else its name; when both are given and
   differ, the name is the contact person's (BT-41, BT-56) unless the contact names one, and the
-  party's email and phone fill the contact's when it gives none;
-* the seller's ``tax_id`` is its tax registration id (BT-32, scheme ``FC``); a buyer's
-  ``tax_id`` has no place in EN 16931 and is not written;
+  party's email and phone fill the contact's when it gives none (``party_name``,
+  ``party_contact``);
+* the seller's ``tax_id`` is its tax registration id (BT-32, scheme ``SELLER_TAX_SCHEME``,
+  FC); a buyer's ``tax_id`` has no place in EN 16931 and is not written;
+* at most three street lines, a fourth and later ones joined to the third (``address_lines``);
 * a line with a negative unit price is written with the price's absolute value and the opposite
-  quantity (BR-27: the net price is never negative; the line amount is the same);
+  quantity (BR-27; ``net_price_and_quantity``);
 * a line discount is a line allowance (BG-27) of ``gross - amount`` of the line's totals; the
   invoice discount is one document-level allowance (BG-20) per tax group share, shipping one
-  document-level charge (BG-21);
+  document-level charge (BG-21); a percentage and base amount are written only when they give
+  the amount (``line_allowance``, ``document_allowances_charges``, ``percent_fits``);
 * CII D16B has room for one preceding invoice (BG-3); when a document names several, the first
-  is written there and all of them are listed in a note (BT-22) so none is lost;
+  is written there and all of them are listed in a note (BT-22) so none is lost
+  (``document_notes``);
 * the direct debit codes (49, 59) write the IBAN as the debited account (BT-91); every other
   payment means writes it as the payee's account (BT-84).
 """
@@ -33,7 +38,6 @@ from decimal import Decimal
 
 from invoiceflow.domain import einvoice
 from invoiceflow.domain.model import (
-    Contact,
     Identifier,
     Invoice,
     LineItem,
@@ -41,7 +45,6 @@ from invoiceflow.domain.model import (
     PaymentDetails,
     Period,
 )
-from invoiceflow.domain.money import round_money
 from invoiceflow.domain.totals import LineTotal, Totals, compute_totals
 from invoiceflow.domain.units import unit_code
 from invoiceflow.einvoice.common import amount, cii_date, decimal_text
@@ -58,8 +61,6 @@ NAMESPACES = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 for _prefix, _uri in NAMESPACES.items():
     ET.register_namespace(_prefix, _uri)
 
-#: the payment means codes of a direct debit (UNTDID 4461): the IBAN is the buyer's account
-DIRECT_DEBIT_CODES = frozenset({"49", "59"})
 #: CII D16B postal addresses have three street lines (BT-35, BT-36, BT-162)
 _ADDRESS_LINES = ("LineOne", "LineTwo", "LineThree")
 
@@ -117,37 +118,6 @@ def _period(parent: ET.Element, period: Period) -> None:
         _date_time(el, "EndDateTime", period.end)
 
 
-# party_name and party_contact: the same mapping as domain.einvoice's on the rules branch
-# (the rules hold the writers to it); when that lands, the writers call einvoice's.
-
-
-def party_name(party: Party) -> str:
-    """The party's name in the e-invoice (BT-27, BT-44, BT-70): its company, else its name."""
-    return party.company or party.name
-
-
-def party_contact(party: Party) -> Contact | None:
-    """The party's contact point (BG-6, BG-9): the contact given, completed with the person's
-    name (when the party's title is a company of another name) and the party's phone and
-    email; None when none of them is known."""
-    given = party.contact or Contact()
-    person = party.name if party.company and party.name != party.company else None
-    contact = Contact(
-        name=given.name or person,
-        phone=given.phone or party.phone,
-        email=given.email or party.email,
-    )
-    return None if contact == Contact() else contact
-
-
-def _address_lines(lines: tuple[str, ...]) -> list[str]:
-    """At most three street lines: a fourth and later ones join the third."""
-    lines = tuple(line for line in lines if line)
-    if len(lines) <= len(_ADDRESS_LINES):
-        return list(lines)
-    return [*lines[:2], ", ".join(lines[2:])]
-
-
 def _address(parent: ET.Element, party: Party) -> None:
     """The PostalTradeAddress (BG-5, BG-8, BG-15): the structured address, else the free lines
     (which name no country, so such a document breaks BR-09/BR-11 and the rules refuse it)."""
@@ -158,7 +128,7 @@ def _address(parent: ET.Element, party: Party) -> None:
     el = ram(parent, "PostalTradeAddress")
     if postal is not None and postal.postal_code:
         ram(el, "PostcodeCode", postal.postal_code)
-    for tag, line in zip(_ADDRESS_LINES, _address_lines(lines), strict=False):
+    for tag, line in zip(_ADDRESS_LINES, einvoice.address_lines(lines), strict=False):
         ram(el, tag, line)
     if postal is not None:
         if postal.city:
@@ -208,19 +178,8 @@ class _Writer:
         ram(doc, "ID", inv.number)  # BT-1
         ram(doc, "TypeCode", einvoice.document_type_code(inv))  # BT-3
         _date_time(doc, "IssueDateTime", inv.issue_date)  # BT-2
-        for text in self.notes():  # BT-22
+        for text in einvoice.document_notes(inv, preceding_room=1):  # BT-22
             ram(ram(doc, "IncludedNote"), "Content", text)
-
-    def notes(self) -> list[str]:
-        inv = self.inv
-        notes = [text for text in (inv.notes, inv.terms) if text]
-        if len(inv.preceding_invoices) > 1:
-            refs = ", ".join(
-                ref.number + (f" ({ref.issue_date.isoformat()})" if ref.issue_date else "")
-                for ref in inv.preceding_invoices
-            )
-            notes.append(f"Preceding invoices: {refs}")
-        return notes
 
     # --- lines (BG-25) ---------------------------------------------------------------------
 
@@ -241,9 +200,7 @@ class _Writer:
         ram(product, "Name", item.description)  # BT-153
 
         # BR-27: the net price is never negative; a credit line's sign moves to the quantity
-        price, quantity = item.unit_price, item.quantity
-        if price < 0:
-            price, quantity = -price, -quantity
+        price, quantity = einvoice.net_price_and_quantity(item)
         agreement = ram(el, "SpecifiedLineTradeAgreement")
         net = ram(agreement, "NetPriceProductTradePrice")
         ram(net, "ChargeAmount", decimal_text(price))  # BT-146
@@ -261,34 +218,11 @@ class _Writer:
             self.tax_category(settlement, "ApplicableTradeTax", category, item.tax_rate)
         if item.period is not None:
             _period(settlement, item.period)  # BG-26
-        allowance = lt.gross - lt.amount
-        if item.discount is not None and allowance:
-            self.line_allowance(settlement, item, lt, allowance)  # BG-27
+        allowance = einvoice.line_allowance(item, lt, self.cur)
+        if allowance is not None:
+            self.allowance_charge(settlement, allowance)  # BG-27
         summation = ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
         ram(summation, "LineTotalAmount", self.money(lt.amount))  # BT-131
-
-    def line_allowance(
-        self, parent: ET.Element, item: LineItem, lt: LineTotal, allowance: Decimal
-    ) -> None:
-        el = ram(parent, "SpecifiedTradeAllowanceCharge")
-        _indicator(el, "ChargeIndicator", False)
-        d = item.discount
-        # the percentage and its base (BT-138, BT-137) only when they give the amount exactly
-        if (
-            d is not None
-            and d.kind == "percent"
-            and lt.gross
-            and self.rounded(lt.gross * d.value / 100) == allowance
-        ):
-            ram(el, "CalculationPercent", decimal_text(d.value))
-            ram(el, "BasisAmount", self.money(lt.gross))
-        ram(el, "ActualAmount", self.money(allowance))  # BT-136
-        reason, code = einvoice.DISCOUNT_REASON
-        ram(el, "ReasonCode", code)  # BT-140
-        ram(el, "Reason", reason)  # BT-139
-
-    def rounded(self, value: Decimal) -> Decimal:
-        return round_money(value, self.cur)
 
     def tax_category(
         self, parent: ET.Element, tag: str, category: str, rate: Decimal | None
@@ -317,10 +251,10 @@ class _Writer:
 
     def party(self, parent: ET.Element, tag: str, party: Party, *, seller: bool) -> None:
         el = ram(parent, tag)
-        ram(el, "Name", party_name(party))  # BT-27 / BT-44
+        ram(el, "Name", einvoice.party_name(party))  # BT-27 / BT-44
         if party.legal_id is not None:  # BT-30 / BT-47
             _id(ram(el, "SpecifiedLegalOrganization"), "ID", party.legal_id)
-        contact = party_contact(party)
+        contact = einvoice.party_contact(party)
         if contact is not None:  # BG-6 / BG-9
             c = ram(el, "DefinedTradeContact")
             if contact.name:
@@ -335,7 +269,8 @@ class _Writer:
         if party.vat_id:  # BT-31 / BT-48
             ram(ram(el, "SpecifiedTaxRegistration"), "ID", party.vat_id, schemeID="VA")
         if seller and party.tax_id:  # BT-32
-            ram(ram(el, "SpecifiedTaxRegistration"), "ID", party.tax_id, schemeID="FC")
+            tax = ram(el, "SpecifiedTaxRegistration")
+            ram(tax, "ID", party.tax_id, schemeID=einvoice.SELLER_TAX_SCHEME)
 
     # --- header delivery (BG-13) -------------------------------------------------------------
 
@@ -344,7 +279,7 @@ class _Writer:
         el = ram(tx, "ApplicableHeaderTradeDelivery")
         if inv.ship_to is not None:
             ship = ram(el, "ShipToTradeParty")
-            ram(ship, "Name", party_name(inv.ship_to))  # BT-70
+            ram(ship, "Name", einvoice.party_name(inv.ship_to))  # BT-70
             _address(ship, inv.ship_to)  # BG-15
         if inv.delivery_date is not None:  # BT-72
             event = ram(el, "ActualDeliverySupplyChainEvent")
@@ -404,7 +339,7 @@ class _Writer:
         ram(el, "TypeCode", code)  # BT-81
         if payment is None:
             return
-        if code in DIRECT_DEBIT_CODES:
+        if code in einvoice.DIRECT_DEBIT_CODES:
             if payment.iban:  # BT-91
                 debtor = ram(el, "PayerPartyDebtorFinancialAccount")
                 ram(debtor, "IBANID", einvoice.normalized_iban(payment.iban))
@@ -421,32 +356,21 @@ class _Writer:
             ram(ram(el, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", payment.bic)
 
     def allowances_and_charges(self, parent: ET.Element) -> None:
-        inv = self.inv
-        d = inv.discount
-        reason, code = einvoice.DISCOUNT_REASON
-        for group in self.totals.groups:
-            if not group.discount:
-                continue
-            el = ram(parent, "SpecifiedTradeAllowanceCharge")
-            _indicator(el, "ChargeIndicator", False)
-            if d is not None and d.kind == "percent":
-                ram(el, "CalculationPercent", decimal_text(d.value))  # BT-94
-                ram(el, "BasisAmount", self.money(group.lines))  # BT-93
-            ram(el, "ActualAmount", self.money(group.discount))  # BT-92
-            ram(el, "ReasonCode", code)  # BT-98
-            ram(el, "Reason", reason)  # BT-97
-            if group.category is not None:  # BT-95, BT-96
-                self.tax_category(el, "CategoryTradeTax", group.category, group.rate)
-        if self.totals.shipping:
-            reason, code = einvoice.SHIPPING_REASON
-            el = ram(parent, "SpecifiedTradeAllowanceCharge")
-            _indicator(el, "ChargeIndicator", True)
-            ram(el, "ActualAmount", self.money(self.totals.shipping))  # BT-99
-            ram(el, "ReasonCode", code)  # BT-105
-            ram(el, "Reason", reason)  # BT-104
-            category = inv.shipping_vat_category
-            if category is not None:  # BT-102, BT-103
-                self.tax_category(el, "CategoryTradeTax", category, inv.shipping_tax_rate)
+        for ac in einvoice.document_allowances_charges(self.inv, self.totals):
+            self.allowance_charge(parent, ac)
+
+    def allowance_charge(self, parent: ET.Element, ac: einvoice.AllowanceCharge) -> None:
+        """A document-level allowance (BG-20) or charge (BG-21), or a line allowance (BG-27)."""
+        el = ram(parent, "SpecifiedTradeAllowanceCharge")
+        _indicator(el, "ChargeIndicator", ac.charge)
+        if ac.percent is not None and ac.base is not None:
+            ram(el, "CalculationPercent", decimal_text(ac.percent))  # BT-94 / BT-138
+            ram(el, "BasisAmount", self.money(ac.base))  # BT-93 / BT-137
+        ram(el, "ActualAmount", self.money(ac.amount))  # BT-92 / BT-99 / BT-136
+        ram(el, "ReasonCode", ac.reason_code)  # BT-98 / BT-105 / BT-140
+        ram(el, "Reason", ac.reason)  # BT-97 / BT-104 / BT-139
+        if ac.category is not None:  # BT-95/BT-96, BT-102/BT-103
+            self.tax_category(el, "CategoryTradeTax", ac.category, ac.rate)
 
     def summation(self, parent: ET.Element) -> None:
         t = self.totals

@@ -5,25 +5,22 @@ only writes. Every amount comes from :func:`invoiceflow.domain.totals.compute_to
 by :mod:`.common`; nothing is added up here. Elements follow the order of the UBL 2.1 schemas
 (``UBL-Invoice-2.1.xsd``, ``UBL-CreditNote-2.1.xsd`` and the common aggregate types).
 
-Mapping choices (the BT numbers are EN 16931's):
+Mapping choices (the BT numbers are EN 16931's) are the CII writer's, made once in
+:mod:`invoiceflow.domain.einvoice` (see :mod:`.cii`): party names and contacts, street lines,
+notes, BR-27's sign flip, allowances and charges (their percentage only when it gives the
+amount, PEPPOL-EN16931-R040), the BT-32 scheme FC, and a direct debit's IBAN as the debited
+account (``PaymentMandate/PayerFinancialAccount``, BT-91). What only UBL decides:
 
-* Seller/buyer name (BT-27/BT-44) is the party's ``company`` when given, else its ``name``; a
-  ``name`` that differs from the company is the trading name (BT-28/BT-45, ``PartyName``).
-* The seller's ``tax_id`` is its tax registration id (BT-32): a ``PartyTaxScheme`` whose
-  ``TaxScheme/ID`` is ``FC`` (any id but ``VAT`` means BT-32; ``FC`` as in CII's schemeID).
-* The contact (BG-6/BG-9) is the party's ``contact``; a phone or email it lacks comes from
-  the party's printed ``phone``/``email``. A legacy free-text ``address`` has no place (the
-  structured ``address`` object is BG-5/BG-8/BG-15), nor have ``bank_name``, ``locale`` and
-  ``logo``; a buyer's ``tax_id`` has no EN 16931 term either.
-* ``notes`` and ``terms`` share the one document note Peppol allows (BT-22); ``payment_terms``
-  is BT-20.
-* A credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``.
-* Item net prices are never negative (BR-27): a line with a negative unit price is written
-  with both signs flipped (negative quantity, positive price), which keeps its amount.
-* A discounted line carries one allowance of ``gross - amount`` (reason 95); the invoice
-  discount is one document allowance per tax group share, shipping one document charge
-  (reason FC). A percentage discount's allowance also states the percentage and its base
-  amount when they give the amount (see ``_Writer._percent_fits``).
+* the seller's ``tax_id`` is a ``PartyTaxScheme`` whose ``TaxScheme/ID`` is FC (any id but
+  ``VAT`` means BT-32); no trading name (BT-28) is written, as in CII;
+* ``notes`` and ``terms`` share the one document note Peppol allows (BT-22, R002), and every
+  preceding invoice has its own ``BillingReference``; ``payment_terms`` is BT-20;
+* a credit note has no ``DueDate`` in UBL: its due date is ``PaymentMeans/PaymentDueDate``;
+* a legacy free-text ``address`` has no place (the structured ``address`` object is BG-5/BG-8/
+  BG-15), nor have ``bank_name``, ``locale`` and ``logo``.
+
+:func:`render_ubl` also holds the document to the Peppol BIS 3.0 rules the native check knows
+(:mod:`invoiceflow.domain.en16931`, syntax ``ubl``).
 """
 
 from __future__ import annotations
@@ -42,8 +39,8 @@ from invoiceflow.domain.model import (
     Period,
     PostalAddress,
 )
-from invoiceflow.domain.money import minor_digits, round_money
-from invoiceflow.domain.totals import LineTotal, TaxGroup, Totals, compute_totals
+from invoiceflow.domain.money import minor_digits
+from invoiceflow.domain.totals import LineTotal, Totals, compute_totals
 from invoiceflow.domain.units import unit_code
 from invoiceflow.einvoice.common import amount, decimal_text, iso_date
 
@@ -51,12 +48,6 @@ INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CAC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-
-#: BT-32's TaxScheme/ID (anything but VAT is the seller's tax registration)
-TAX_REGISTRATION_SCHEME = "FC"
-
-#: how far Peppol BIS 3.0 lets an allowance differ from base x percentage (R040)
-PEPPOL_SLACK = Decimal("0.02")
 
 Root = Literal["Invoice", "CreditNote"]
 
@@ -114,16 +105,6 @@ class _Writer:
             return decimal_text(value)
         return amount(value, self.cur)
 
-    def _percent_fits(self, base: Decimal, percent: Decimal, value: Decimal) -> bool:
-        """Whether an allowance may carry its percentage and base amount (BT-94/BT-93,
-        BT-138/BT-137): when base x percentage / 100 gives the amount under the rounding
-        policy and within Peppol's 0.02 (PEPPOL-EN16931-R040). A line discount is taken
-        before rounding, so the rounded gross may miss by a minor unit, and in a currency
-        without minor units a percentage rarely gives whole yen: the amount alone is then
-        written, which says it exactly."""
-        exact = base * percent / 100
-        return round_money(exact, self.cur) == value and abs(exact - value) <= PEPPOL_SLACK
-
     def _id(self, parent: ET.Element, name: str, ident: Identifier) -> None:
         attrs = {"schemeID": ident.scheme} if ident.scheme else {}
         self._cbc(parent, name, ident.id, **attrs)
@@ -164,7 +145,7 @@ class _Writer:
 
     def _address(self, parent: ET.Element, tag: str, postal: PostalAddress) -> None:
         el = self._cac(parent, tag)
-        lines = postal.lines
+        lines = einvoice.address_lines(postal.lines)
         if len(lines) > 0:
             self._cbc(el, "StreetName", lines[0])  # BT-35
         if len(lines) > 1:
@@ -176,8 +157,7 @@ class _Writer:
         if postal.subdivision:
             self._cbc(el, "CountrySubentity", postal.subdivision)
         if len(lines) > 2:
-            # BT-162; the model allows at most three lines, any further ones join the third
-            self._cbc(self._cac(el, "AddressLine"), "Line", ", ".join(lines[2:]))
+            self._cbc(self._cac(el, "AddressLine"), "Line", lines[2])  # BT-162
         self._cbc(self._cac(el, "Country"), "IdentificationCode", postal.country)
 
     # -- the document ---------------------------------------------------------------------
@@ -210,8 +190,8 @@ class _Writer:
             self._cbc(root, "DueDate", iso_date(inv.due_date))  # BT-9
         type_tag = "CreditNoteTypeCode" if self.credit_note else "InvoiceTypeCode"
         self._cbc(root, type_tag, einvoice.document_type_code(inv))  # BT-3
-        note = "\n\n".join(text for text in (inv.notes, inv.terms) if text)
-        if note:
+        note = einvoice.single_note(einvoice.document_notes(inv, preceding_room=None))
+        if note is not None:
             self._cbc(root, "Note", note)  # BT-22
         self._cbc(root, "DocumentCurrencyCode", self.cur)  # BT-5
         if inv.buyer_reference:
@@ -231,9 +211,6 @@ class _Writer:
         party = self._cac(parent, "Party")
         if p.electronic_address is not None:
             self._id(party, "EndpointID", p.electronic_address)  # BT-34 / BT-49
-        legal_name = p.company or p.name
-        if p.company and p.name and p.name != p.company:
-            self._cbc(self._cac(party, "PartyName"), "Name", p.name)  # BT-28 / BT-45
         if p.postal is not None:
             self._address(party, "PostalAddress", p.postal)  # BG-5 / BG-8
         if p.vat_id:
@@ -243,24 +220,23 @@ class _Writer:
         if seller and p.tax_id:
             scheme = self._cac(party, "PartyTaxScheme")
             self._cbc(scheme, "CompanyID", p.tax_id)  # BT-32
-            self._tax_scheme(scheme, TAX_REGISTRATION_SCHEME)
+            self._tax_scheme(scheme, einvoice.SELLER_TAX_SCHEME)
         entity = self._cac(party, "PartyLegalEntity")
-        self._cbc(entity, "RegistrationName", legal_name)  # BT-27 / BT-44
+        self._cbc(entity, "RegistrationName", einvoice.party_name(p))  # BT-27 / BT-44
         if p.legal_id is not None:
             self._id(entity, "CompanyID", p.legal_id)  # BT-30 / BT-47
-        self._contact(party, p.contact or Contact(), p)
+        self._contact(party, einvoice.party_contact(p))
 
-    def _contact(self, party: ET.Element, c: Contact, p: Party) -> None:
-        name, phone, email = c.name, c.phone or p.phone, c.email or p.email
-        if not (name or phone or email):
+    def _contact(self, party: ET.Element, c: Contact | None) -> None:
+        if c is None:
             return
         el = self._cac(party, "Contact")  # BG-6 / BG-9
-        if name:
-            self._cbc(el, "Name", name)
-        if phone:
-            self._cbc(el, "Telephone", phone)
-        if email:
-            self._cbc(el, "ElectronicMail", email)
+        if c.name:
+            self._cbc(el, "Name", c.name)  # BT-41 / BT-56
+        if c.phone:
+            self._cbc(el, "Telephone", c.phone)  # BT-42 / BT-57
+        if c.email:
+            self._cbc(el, "ElectronicMail", c.email)  # BT-43 / BT-58
 
     def _delivery(self, root: ET.Element) -> None:
         inv, ship = self.inv, self.inv.ship_to
@@ -272,8 +248,8 @@ class _Writer:
         if ship is not None and ship.postal is not None:
             self._address(self._cac(el, "DeliveryLocation"), "Address", ship.postal)  # BG-15
         if ship is not None:
-            name = ship.company or ship.name
-            self._cbc(self._cac(self._cac(el, "DeliveryParty"), "PartyName"), "Name", name)
+            party = self._cac(el, "DeliveryParty")
+            self._cbc(self._cac(party, "PartyName"), "Name", einvoice.party_name(ship))  # BT-70
 
     def _payment(self, root: ET.Element) -> None:
         inv, pay = self.inv, self.inv.payment
@@ -285,12 +261,16 @@ class _Writer:
                 self._cbc(means, "PaymentDueDate", iso_date(inv.due_date))  # BT-9
             if pay is not None and pay.reference:
                 self._cbc(means, "PaymentID", pay.reference)  # BT-83
-            account = None
-            if pay is not None:
+            code = einvoice.payment_means_code(inv)
+            if pay is not None and code in einvoice.DIRECT_DEBIT_CODES:
+                if pay.iban:  # BG-19: the IBAN is the debited account (BT-91)
+                    mandate = self._cac(means, "PaymentMandate")
+                    payer = self._cac(mandate, "PayerFinancialAccount")
+                    self._cbc(payer, "ID", einvoice.normalized_iban(pay.iban))
+            elif pay is not None and (pay.iban or pay.account_number):  # BG-17
                 account = einvoice.normalized_iban(pay.iban) if pay.iban else pay.account_number
-            if pay is not None and account:
-                fin = self._cac(means, "PayeeFinancialAccount")  # BG-17
-                self._cbc(fin, "ID", account)  # BT-84
+                fin = self._cac(means, "PayeeFinancialAccount")
+                self._cbc(fin, "ID", account or "")  # BT-84
                 if pay.account_holder:
                     self._cbc(fin, "Name", pay.account_holder)  # BT-85
                 if pay.bic:
@@ -300,54 +280,28 @@ class _Writer:
             self._cbc(self._cac(root, "PaymentTerms"), "Note", inv.payment_terms)  # BT-20
 
     def _allowances_charges(self, root: ET.Element) -> None:
-        d = self.inv.discount
-        for g in self.totals.groups:
-            if g.discount:  # BG-20, the group's share of the invoice discount
-                self._document_allowance_charge(
-                    root,
-                    charge=False,
-                    reason=einvoice.DISCOUNT_REASON,
-                    value=g.discount,
-                    group=g,
-                    percent=d.value if d is not None and d.kind == "percent" else None,
-                )
-        for g in self.totals.groups:
-            if g.shipping:  # BG-21
-                self._document_allowance_charge(
-                    root,
-                    charge=True,
-                    reason=einvoice.SHIPPING_REASON,
-                    value=g.shipping,
-                    group=g,
-                    percent=None,
-                )
+        for ac in einvoice.document_allowances_charges(self.inv, self.totals):
+            self._allowance_charge(root, ac)  # BG-20, BG-21
 
-    def _document_allowance_charge(
-        self,
-        root: ET.Element,
-        charge: bool,
-        reason: tuple[str, str],
-        value: Decimal,
-        group: TaxGroup,
-        percent: Decimal | None,
-    ) -> None:
-        if percent is not None and not self._percent_fits(group.lines, percent, value):
-            percent = None
-        el = self._cac(root, "AllowanceCharge")
-        self._cbc(el, "ChargeIndicator", "true" if charge else "false")
-        self._cbc(el, "AllowanceChargeReasonCode", reason[1])  # BT-98 / BT-105
-        self._cbc(el, "AllowanceChargeReason", reason[0])  # BT-97 / BT-104
-        if percent is not None:
-            self._cbc(el, "MultiplierFactorNumeric", decimal_text(percent))  # BT-94
-        self._money(el, "Amount", value)  # BT-92 / BT-99
-        if percent is not None:
-            self._money(el, "BaseAmount", group.lines)  # BT-93
-        self._tax_category(el, "TaxCategory", group.category, group.rate)  # BT-95, BT-96
+    def _allowance_charge(self, parent: ET.Element, ac: einvoice.AllowanceCharge) -> None:
+        """A document-level allowance (BG-20) or charge (BG-21), or a line allowance (BG-27)."""
+        el = self._cac(parent, "AllowanceCharge")
+        self._cbc(el, "ChargeIndicator", "true" if ac.charge else "false")
+        self._cbc(el, "AllowanceChargeReasonCode", ac.reason_code)  # BT-98/BT-105/BT-140
+        self._cbc(el, "AllowanceChargeReason", ac.reason)  # BT-97/BT-104/BT-139
+        if ac.percent is not None and ac.base is not None:
+            self._cbc(el, "MultiplierFactorNumeric", decimal_text(ac.percent))  # BT-94/BT-138
+        self._money(el, "Amount", ac.amount)  # BT-92/BT-99/BT-136
+        if ac.percent is not None and ac.base is not None:
+            self._money(el, "BaseAmount", ac.base)  # BT-93/BT-137
+        self._tax_category(el, "TaxCategory", ac.category, ac.rate)  # BT-95/BT-96, BT-102/103
 
     def _tax_total(self, root: ET.Element) -> None:
         total = self._cac(root, "TaxTotal")
         self._money(total, "TaxAmount", self.totals.tax)  # BT-110
         for g in self.totals.groups:  # BG-23
+            if g.category is None:  # an untaxed line without a category: BR-CO-04 refuses
+                continue
             sub = self._cac(total, "TaxSubtotal")
             self._money(sub, "TaxableAmount", g.base)  # BT-116
             self._money(sub, "TaxAmount", g.tax)  # BT-117
@@ -372,29 +326,16 @@ class _Writer:
         self._cbc(el, "ID", str(number))  # BT-126
         if item.note:
             self._cbc(el, "Note", item.note)  # BT-127
-        quantity, price = item.quantity, item.unit_price
-        if price < 0:  # BR-27: the net price is never negative; the sign goes to the quantity
-            quantity, price = -quantity, -price
+        price, quantity = einvoice.net_price_and_quantity(item)  # BR-27
         code = unit_code(item)
         attrs = {"unitCode": code} if code is not None else {}
         qty_tag = "CreditedQuantity" if self.credit_note else "InvoicedQuantity"
         self._cbc(el, qty_tag, decimal_text(quantity), **attrs)  # BT-129, BT-130
         self._money(el, "LineExtensionAmount", lt.amount)  # BT-131
         self._period(el, item.period)  # BG-26
-        line_discount = lt.gross - lt.amount
-        if item.discount is not None and line_discount:
-            ac = self._cac(el, "AllowanceCharge")  # BG-27
-            self._cbc(ac, "ChargeIndicator", "false")
-            self._cbc(ac, "AllowanceChargeReasonCode", einvoice.DISCOUNT_REASON[1])  # BT-140
-            self._cbc(ac, "AllowanceChargeReason", einvoice.DISCOUNT_REASON[0])  # BT-139
-            percent = item.discount.value if item.discount.kind == "percent" else None
-            if percent is not None and not self._percent_fits(lt.gross, percent, line_discount):
-                percent = None
-            if percent is not None:
-                self._cbc(ac, "MultiplierFactorNumeric", decimal_text(percent))  # BT-138
-            self._money(ac, "Amount", line_discount)  # BT-136
-            if percent is not None:
-                self._money(ac, "BaseAmount", lt.gross)  # BT-137
+        allowance = einvoice.line_allowance(item, lt, self.cur)
+        if allowance is not None:
+            self._allowance_charge(el, allowance)  # BG-27
         it = self._cac(el, "Item")  # BG-31
         self._cbc(it, "Name", item.description)  # BT-153
         if item.buyer_item_id:
