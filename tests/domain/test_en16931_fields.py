@@ -507,7 +507,7 @@ def test_document_titles() -> None:
     assert document_name(_full_invoice(document_type="credit_note")) == "Credit note"
 
 
-def test_party_details_print_the_structured_address_and_the_vat_id() -> None:
+def test_party_details_print_the_structured_address_the_vat_id_and_the_registration() -> None:
     inv = _full_invoice()
     assert party_details(inv.seller) == [
         "Max Mustermann",
@@ -519,6 +519,7 @@ def test_party_details_print_the_structured_address_and_the_vat_id() -> None:
         "billing@muster.example",
         "VAT ID: DE123456789",
         "Tax ID: 27/123/45678",
+        "Registration: HRB 1234",
     ]
     assert party_details(inv.bill_to) == [
         "Erika Beispiel",
@@ -526,6 +527,7 @@ def test_party_details_print_the_structured_address_and_the_vat_id() -> None:
         "1010 Wien",
         "Austria",
         "VAT ID: ATU12345678",
+        "Registration: FN 123456a",
     ]
     assert inv.ship_to is not None
     assert party_details(inv.ship_to) == ["Hamburg", "Germany"]

@@ -92,7 +92,7 @@ def postal_lines(address: PostalAddress) -> list[str]:
 def party_details(party: Party) -> list[str]:
     """The lines under :func:`party_title`: the person's name (when a company is the title),
     the address (free lines, or the structured address by :func:`postal_lines`), email,
-    phone, VAT id and tax id; empty fields are left out."""
+    phone, VAT id, tax id and legal registration id; empty fields are left out."""
     lines = []
     if party.company and party.name and party.name != party.company:
         lines.append(party.name)
@@ -108,6 +108,9 @@ def party_details(party: Party) -> list[str]:
         lines.append(f"VAT ID: {party.vat_id}")
     if party.tax_id:
         lines.append(f"Tax ID: {party.tax_id}")
+    if party.legal_id is not None:
+        # the registration (SIREN, Handelsregister...) French and German invoices must show
+        lines.append(f"Registration: {party.legal_id.id}")
     return lines
 
 
