@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from support.api import EXAMPLES
+from support.devprocess import query
 from support.services import free_port
 
 BIN = Path(sys.executable).parent
@@ -117,6 +118,16 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         while not email.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert email.exists()
+        # and notify has finished with each rendered event (it announces the email to the
+        # broker after writing it): stopping the runtime earlier would refuse that event
+        sql = (
+            "SELECT count(*) FROM processed_events WHERE consumer = 'notify' "
+            f"AND event_id LIKE '{invoice_id}.rendered.%'"
+        )
+        rendered = len(files) - 1  # every file but the submitted document
+        while query(env, sql)[0][0] < rendered and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert query(env, sql)[0][0] == rendered, files
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         try:
