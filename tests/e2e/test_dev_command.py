@@ -121,8 +121,8 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         # and notify has finished with each rendered event (it announces the email to the
         # broker after writing it): stopping the runtime earlier would refuse that event
         sql = (
-            "SELECT count(*) FROM processed_events WHERE consumer = 'notify' "
-            f"AND event_id LIKE '{invoice_id}.rendered.%'"  # noqa: S608 (a UUID the server made)
+            "SELECT count(*) FROM processed_events WHERE consumer = 'notify' "  # noqa: S608 (a UUID)
+            f"AND event_id LIKE '{invoice_id}.rendered.%'"
         )
         rendered = len(files) - 1  # every file but the submitted document
         while query(env, sql)[0][0] < rendered and time.monotonic() < deadline:
