@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from invoiceflow.domain.einvoice import exemption
+from invoiceflow.domain.einvoice import DIRECT_DEBIT_CODES, exemption, payment_means_code
 from invoiceflow.domain.model import Invoice, LineItem, Party, PaymentDetails, PostalAddress
 from invoiceflow.domain.totals import Totals
 from invoiceflow.domain.units import unit_name
@@ -28,6 +28,7 @@ __all__ = [
     "country_name",
     "document_name",
     "document_title",
+    "is_direct_debit",
     "party_details",
     "party_title",
     "payment_fields",
@@ -177,8 +178,23 @@ def tax_exemption_lines(invoice: Invoice, totals: Totals) -> list[str]:
     return lines
 
 
-def payment_fields(payment: PaymentDetails) -> list[tuple[str, str]]:
-    """The payment details as printed, ``(label, value)`` in order; empty fields are left out."""
+def is_direct_debit(invoice: Invoice) -> bool:
+    """Whether the invoice is paid by direct debit (payment means 49 or 59): its IBAN is then
+    the buyer's account that the seller debits (BT-91), not an account to pay into."""
+    return payment_means_code(invoice) in DIRECT_DEBIT_CODES
+
+
+def payment_fields(
+    payment: PaymentDetails, invoice: Invoice | None = None, totals: Totals | None = None
+) -> list[tuple[str, str]]:
+    """The payment details as printed, ``(label, value)`` in order; empty fields are left out.
+
+    Given the ``invoice`` (and its ``totals``), a direct debit (:func:`is_direct_debit`) is
+    printed as one: ``Payment: SEPA direct debit`` (59) or ``Direct debit`` (49) first, the
+    IBAN (or, without one, the account number) as the ``Debited account``, and, on an
+    invoice with a balance due, a ``Collection`` line saying that the amount will be
+    collected from it (never a request to pay into it)."""
+    debit = invoice is not None and is_direct_debit(invoice)
     fields = [
         ("Bank", payment.bank_name),
         ("Account holder", payment.account_holder),
@@ -187,4 +203,27 @@ def payment_fields(payment: PaymentDetails) -> list[tuple[str, str]]:
         ("BIC", payment.bic),
         ("Reference", payment.reference),
     ]
+    if debit:
+        assert invoice is not None
+        credit_note = invoice.document_type == "credit_note"
+        account = "Direct debit account" if credit_note else "Debited account"
+        means = "SEPA direct debit" if payment_means_code(invoice) == "59" else "Direct debit"
+        fields = [
+            ("Payment", means),
+            ("Bank", payment.bank_name),
+            ("Account holder", payment.account_holder),
+            ("Account number" if payment.iban else account, payment.account_number),
+            (account, payment.iban),
+            ("BIC", payment.bic),
+            ("Reference", payment.reference),
+        ]
+        due = totals.balance_due if totals is not None else None
+        if not credit_note and due is not None and due > 0:
+            fields.append(
+                (
+                    "Collection",
+                    f"The balance due of {localize.money(due, invoice)} will be collected "
+                    "from this account by direct debit.",
+                )
+            )
     return [(label, value) for label, value in fields if value]

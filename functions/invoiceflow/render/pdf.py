@@ -9,10 +9,12 @@ totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
-Payment QR codes (:mod:`.payqr`): an EPC069-12 "GiroCode" beside the payment details (EUR with
-an IBAN and a balance due), or a Swiss QR-bill (payment part with receipt, 210 x 105 mm) at the
-bottom of the last page, or of a page of its own when the last one is too full; the footer of
-that page stands above the bill.
+Payment QR codes (:mod:`.payqr`), only for a credit transfer: an EPC069-12 "GiroCode" beside
+the payment details (EUR with an IBAN and a balance due), or a Swiss QR-bill (payment part
+with receipt, 210 x 105 mm) at the bottom of the last page, or of a page of its own when the
+last one is too full; the footer of that page stands above the bill. A direct debit (payment
+means 49/59) gets no QR code: its IBAN is printed as the debited account, with a line saying
+the amount will be collected.
 
 Text and scripts
     Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
@@ -1033,7 +1035,7 @@ def _payment(
     ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
 ) -> Table | None:
     """The payment details panel; with ``qr`` (the GiroCode) in a column on its right."""
-    fields = payment_fields(p)
+    fields = payment_fields(p, ctx.inv, ctx.totals)
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
@@ -1091,7 +1093,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if inv.payment is not None
         and all(
             "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
-            for _, v in payment_fields(inv.payment)
+            for _, v in payment_fields(inv.payment, inv, ctx.totals)
         )
         else None
     )
