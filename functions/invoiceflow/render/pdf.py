@@ -42,6 +42,9 @@ Safety
     no wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
     characters and lone surrogates are removed first. The logo is decoded only as PNG or JPEG,
     up to :data:`MAX_LOGO_PIXELS`; anything else is a :class:`~invoiceflow.errors.RenderError`.
+    A logo that is not RGB or grey (a CMYK JPEG, a palette or 16-bit PNG) is converted to RGB
+    or grey first (:func:`_logo_colours`), so the PDF paints only DeviceRGB and DeviceGray, as
+    PDF/A under the sRGB output intent requires.
 
 Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
@@ -489,6 +492,52 @@ class _LogoFlowable(Flowable):
         self.canv.drawImage(self.reader, 0, 0, self.width, self.height, mask="auto")
 
 
+#: the image modes ReportLab writes as DeviceRGB or DeviceGray (with a soft mask for alpha)
+_LOGO_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
+#: 16-bit grey (PNG): Pillow's own conversion to 8 bits clips every value above 255
+_LOGO_16BIT = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _logo_colours(im: Any) -> Any:
+    """The logo in colours a PDF/A with an sRGB output intent may paint (DeviceRGB or
+    DeviceGray), or None when it already is: a CMYK JPEG would go in as DeviceCMYK, which
+    PDF/A forbids under an RGB output intent, and ReportLab's own conversion of 16-bit grey
+    clips it to white. CMYK (and YCbCr, LAB, HSV) become RGB, through the image's own
+    ICC profile to sRGB when it has one (else Pillow's plain conversion); a palette becomes
+    RGB, or RGBA when it has a transparent colour; bilevel and 32-bit images become grey,
+    16-bit grey scaled to 8 bits. Deterministic: the same bytes give the same pixels."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode in _LOGO_MODES:
+        return None
+    if mode in ("P", "PA"):
+        alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if alpha else "RGB")
+    if mode == "1":
+        return im.convert("L")
+    if mode in _LOGO_16BIT:
+        return im.convert("I").point(lambda v: v / 256).convert("L")
+    if mode in ("I", "F"):
+        return im.convert("L")
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return im.convert("LA" if mode == "La" else "RGBA")
+    icc = im.info.get("icc_profile")
+    if icc and mode == "CMYK":
+        from PIL import ImageCms
+
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+        except Exception:  # noqa: BLE001  # a damaged profile: Pillow's plain conversion
+            converted = None
+        if isinstance(converted, Image.Image):
+            return converted
+    return im.convert("RGB")
+
+
 def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
     """Decode the logo (PNG or JPEG only) and scale it to fit ``max_w`` x ``max_h``."""
     from PIL import Image, UnidentifiedImageError
@@ -502,7 +551,8 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
                     f"{MAX_LOGO_PIXELS:,} pixels can be rendered"
                 )
             im.load()  # a truncated or corrupt image fails here, not halfway through the PDF
-        reader = ImageReader(io.BytesIO(logo.data))
+            converted = _logo_colours(im)
+        reader = ImageReader(converted if converted is not None else io.BytesIO(logo.data))
         reader.getSize()
     except RenderError:
         raise
