@@ -8,9 +8,11 @@ import io
 from decimal import Decimal as D
 
 import openpyxl
+import pytest
 from pypdf import PdfReader
 
 from invoiceflow.domain.model import DocumentReference, Invoice, LineItem, TaxExemption
+from invoiceflow.render.facturx import render_facturx
 from invoiceflow.render.pdf import render_pdf
 from invoiceflow.render.xlsx import render_xlsx
 from support.einvoice_samples import german_b2b
@@ -51,3 +53,30 @@ def test_a_reverse_charge_tax_line_says_so() -> None:
     assert "(reverse charge)" in text
     assert "(reverse charge)" in workbook_text(inv)
     assert "(reverse charge)" not in pdf_text(german_b2b())
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("invoice", "Invoice"),
+        ("credit_note", "Credit note"),
+        ("corrected", "Corrected invoice"),
+    ],
+)
+def test_the_pdf_metadata_names_the_document_type(kind: str, name: str) -> None:
+    """The title, subject and keywords (and so the Factur-X XMP dc:title and dc:description)
+    name the document as its heading does: a credit note is not an "Invoice"."""
+    inv = german_b2b(
+        document_type=kind,
+        preceding_invoices=() if kind == "invoice" else (DocumentReference("RE-2026-0001"),),
+    )
+    meta = PdfReader(io.BytesIO(render_pdf(inv))).metadata
+    assert meta is not None
+    assert meta.title == f"{name} {inv.number}"
+    assert meta.subject is not None and meta.subject.startswith(f"{name} {inv.number} of ")
+    assert meta["/Keywords"] == f"{name.lower()}, {inv.number}"
+    packet = PdfReader(io.BytesIO(render_facturx(inv))).root_object["/Metadata"]
+    xmp = packet.get_object().get_data().decode()
+    assert f'<rdf:li xml:lang="x-default">{name} {inv.number}</rdf:li>' in xmp
+    if kind != "invoice":
+        assert "Invoice " + inv.number not in xmp

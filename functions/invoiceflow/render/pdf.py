@@ -50,8 +50,10 @@ Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
     creation/modification date is the issue date (00:00 UTC), and the document ID is a digest of
     the canonical JSON document (independent of ``SOURCE_DATE_EPOCH`` and hash seeds).
-    Metadata: title ``Invoice NUMBER``, author = seller name, subject, creator ``invoiceflow``,
-    language = the invoice's locale.
+    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Corrected invoice NUMBER``:
+    :func:`.content.document_name`), author = seller name, subject (``Credit note NUMBER of
+    DATE to BUYER``), keywords (the document name in lower case and the number), creator
+    ``invoiceflow``, language = the invoice's locale.
 
 Speed
     Fonts are registered once per process, paragraph styles are built once, cells that fit are
@@ -1215,6 +1217,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         *_qr_bill(ctx),
     ]
     seller = _clean(inv.seller.name)
+    name = document_name(inv)  # Invoice, Credit note, Corrected invoice
     buf = io.BytesIO()
     doc = BaseDocTemplate(
         buf,
@@ -1223,14 +1226,14 @@ def render_pdf(invoice: Invoice) -> bytes:
         rightMargin=ctx.margin_x,
         topMargin=ctx.margin_top,
         bottomMargin=ctx.margin_bottom,
-        title=_clean(f"Invoice {inv.number}"),
+        title=_clean(f"{name} {inv.number}"),
         author=seller,
         subject=_clean(
-            f"Invoice {inv.number} of {localize.date(inv.issue_date, inv)} "
+            f"{name} {inv.number} of {localize.date(inv.issue_date, inv)} "
             f"to {party_title(inv.bill_to)}"
         ),
         creator="invoiceflow",
-        keywords=["invoice", _clean(inv.number)],
+        keywords=[name.lower(), _clean(inv.number)],
         invariant=1,
         lang=inv.locale,
         displayDocTitle=1,
