@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal as D
+from typing import Any
 
 import openpyxl
 import pytest
@@ -74,9 +75,9 @@ def test_the_pdf_metadata_names_the_document_type(kind: str, name: str) -> None:
     assert meta is not None
     assert meta.title == f"{name} {inv.number}"
     assert meta.subject is not None and meta.subject.startswith(f"{name} {inv.number} of ")
-    assert meta["/Keywords"] == f"{name.lower()}, {inv.number}"
-    packet = PdfReader(io.BytesIO(render_facturx(inv))).root_object["/Metadata"]
-    xmp = packet.get_object().get_data().decode()
+    assert str(meta["/Keywords"]) == f"{name.lower()}, {inv.number}"
+    catalog: Any = PdfReader(io.BytesIO(render_facturx(inv))).root_object
+    xmp = catalog["/Metadata"].get_object().get_data().decode()
     assert f'<rdf:li xml:lang="x-default">{name} {inv.number}</rdf:li>' in xmp
     if kind != "invoice":
         assert "Invoice " + inv.number not in xmp
