@@ -4,9 +4,10 @@ computed once for both.
 The title of the document (:func:`document_title`, :func:`document_name`); a party as its
 title (:func:`party_title`: the company, else the person's name) above its details
 (:func:`party_details`); the document references beside the number and dates
-(:func:`reference_fields`); a line's unit (:func:`unit_label`); the VAT exemption reasons below
-the totals (:func:`tax_exemption_lines`); the payment details as labelled fields
-(:func:`payment_fields`). The renderers differ only in layout: the PDF sets the title in a
+(:func:`reference_fields`); a line's unit (:func:`unit_label`) and rate (:func:`tax_rate_text`);
+the groups that get a tax line (:func:`tax_groups`) and the VAT exemption reasons below the
+totals (:func:`tax_exemption_lines`); the payment details as labelled fields, a direct debit's
+as one (:func:`payment_fields`). The renderers differ only in layout: the PDF sets the title in a
 bold paragraph and the details below it, and puts the payment fields into a two-column
 panel; the workbook gives each line a row (the title bold) and writes each field as
 ``Label: value``.
@@ -17,9 +18,14 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from invoiceflow.domain.einvoice import DIRECT_DEBIT_CODES, exemption, payment_means_code
+from invoiceflow.domain.einvoice import (
+    DIRECT_DEBIT_CODES,
+    exemption,
+    payment_means_code,
+    xml_rate,
+)
 from invoiceflow.domain.model import Invoice, LineItem, Party, PaymentDetails, PostalAddress
-from invoiceflow.domain.totals import Totals
+from invoiceflow.domain.totals import TaxGroup, Totals
 from invoiceflow.domain.units import unit_name
 from invoiceflow.render import localize
 
@@ -34,6 +40,8 @@ __all__ = [
     "payment_fields",
     "reference_fields",
     "tax_exemption_lines",
+    "tax_groups",
+    "tax_rate_text",
     "unit_label",
 ]
 
@@ -157,6 +165,23 @@ def reference_fields(invoice: Invoice) -> list[tuple[str, str]]:
             value += f" of {localize.date(ref.issue_date, invoice)}"
         fields.append(("Preceding invoice", value))
     return fields
+
+
+def tax_groups(totals: Totals) -> list[TaxGroup]:
+    """The tax groups that get a tax line under the subtotal: every group with a VAT category
+    or a rate, as the e-invoice's VAT breakdown (BG-23) has them, so a reverse-charge or
+    exempt base given without a rate is on paper too (labelled by
+    :func:`.localize.tax_line_label`). An older document's untaxed lines (neither category nor
+    rate) get none, as before."""
+    return [g for g in totals.groups if g.category is not None or g.rate is not None]
+
+
+def tax_rate_text(item: LineItem, invoice: Invoice) -> str | None:
+    """A line's rate in the items table: the rate the e-invoice states for it
+    (:func:`~invoiceflow.domain.einvoice.xml_rate`: ``0 %`` for a reverse-charge or exempt line
+    given without a rate), None for none (an untaxed line, category ``O``)."""
+    rate = xml_rate(item.vat_category, item.tax_rate)
+    return None if rate is None else localize.percent(rate, invoice)
 
 
 def tax_exemption_lines(invoice: Invoice, totals: Totals) -> list[str]:

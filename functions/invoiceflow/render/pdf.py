@@ -116,6 +116,8 @@ from invoiceflow.render.content import (
     payment_fields,
     reference_fields,
     tax_exemption_lines,
+    tax_groups,
+    tax_rate_text,
     unit_label,
 )
 
@@ -870,7 +872,7 @@ def _items(ctx: _Ctx) -> Flowable:
     st, inv, totals = ctx.st, ctx.inv, ctx.totals
     items, lines = inv.items, totals.lines
     has_sku = any(it.sku for it in items)
-    has_tax = any(it.tax_rate is not None for it in items)
+    has_tax = any(it.tax_rate is not None or it.tax_category is not None for it in items)
     has_disc = any(it.discount is not None for it in items)
 
     qty = [
@@ -879,14 +881,7 @@ def _items(ctx: _Ctx) -> Flowable:
     ]
     price = [ctx.money(it.unit_price) for it in items]
     amount = [ctx.money(lt.amount) for lt in lines]
-    tax = (
-        [
-            _clean(localize.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
-            for it in items
-        ]
-        if has_tax
-        else []
-    )
+    tax = [_clean(tax_rate_text(it, inv) or "\u2013") for it in items] if has_tax else []
     disc: list[str] = []
     if has_disc:
         for it, lt in zip(items, lines, strict=True):
@@ -1030,7 +1025,7 @@ def _totals(ctx: _Ctx) -> Table:
         rows.append((label, ctx.money(-t.discount), ""))
     if t.shipping:
         rows.append(("Shipping", ctx.money(t.shipping), ""))
-    for g in t.tax_breakdown:
+    for g in tax_groups(t):
         rows.append((_clean(localize.tax_line_label(g, inv)), ctx.money(g.tax), ""))
     rows.append(("Total", ctx.money(t.total), "total"))
     if t.amount_paid:
