@@ -5,12 +5,21 @@ exempt...) beside the 0 %, in the PDF and in the workbook alike."""
 from __future__ import annotations
 
 import io
+import json
+import re
+import xml.etree.ElementTree as ET
 from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
 
 import openpyxl
+import pytest
 from pypdf import PdfReader
 
 from invoiceflow.domain.model import DocumentReference, Invoice, LineItem, TaxExemption
+from invoiceflow.domain.parse import parse_invoice
+from invoiceflow.einvoice.cii import cii_xml
+from invoiceflow.render.facturx import render_facturx
 from invoiceflow.render.pdf import render_pdf
 from invoiceflow.render.xlsx import render_xlsx
 from support.einvoice_samples import german_b2b
@@ -51,3 +60,124 @@ def test_a_reverse_charge_tax_line_says_so() -> None:
     assert "(reverse charge)" in text
     assert "(reverse charge)" in workbook_text(inv)
     assert "(reverse charge)" not in pdf_text(german_b2b())
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("invoice", "Invoice"),
+        ("credit_note", "Credit note"),
+        ("corrected", "Corrected invoice"),
+    ],
+)
+def test_the_pdf_metadata_names_the_document_type(kind: str, name: str) -> None:
+    """The title, subject and keywords (and so the Factur-X XMP dc:title and dc:description)
+    name the document as its heading does: a credit note is not an "Invoice"."""
+    inv = german_b2b(
+        document_type=kind,
+        preceding_invoices=() if kind == "invoice" else (DocumentReference("RE-2026-0001"),),
+    )
+    meta = PdfReader(io.BytesIO(render_pdf(inv))).metadata
+    assert meta is not None
+    assert meta.title == f"{name} {inv.number}"
+    assert meta.subject is not None and meta.subject.startswith(f"{name} {inv.number} of ")
+    assert str(meta["/Keywords"]) == f"{name.lower()}, {inv.number}"
+    catalog: Any = PdfReader(io.BytesIO(render_facturx(inv))).root_object
+    xmp = catalog["/Metadata"].get_object().get_data().decode()
+    assert f'<rdf:li xml:lang="x-default">{name} {inv.number}</rdf:li>' in xmp
+    if kind != "invoice":
+        assert "Invoice " + inv.number not in xmp
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
+RAM = "{urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100}"
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\u00a0", " ").replace("\u202f", " "))
+
+
+def _xml_vat_breakdown(inv: Invoice) -> list[tuple[str, str | None, str, str]]:
+    """The CII's VAT breakdown (BG-23): (category, rate or None, base, tax) per group."""
+    root = ET.fromstring(cii_xml(inv))  # noqa: S314 (our own output)
+    settlement = next(root.iter(f"{RAM}ApplicableHeaderTradeSettlement"))
+    out = []
+    for tax in settlement.findall(f"{RAM}ApplicableTradeTax"):
+        out.append(
+            (
+                tax.findtext(f"{RAM}CategoryCode") or "",
+                tax.findtext(f"{RAM}RateApplicablePercent"),
+                tax.findtext(f"{RAM}BasisAmount") or "",
+                tax.findtext(f"{RAM}CalculatedAmount") or "",
+            )
+        )
+    return out
+
+
+def test_reverse_charge_without_rates_prints_its_tax_line() -> None:
+    """The reverse-charge example with its lines' rates left out (category AE alone): the XML
+    states the group at 0 %, and so does the PDF, with its base and its 0,00 of tax."""
+    doc = json.loads((EXAMPLES / "eu-reverse-charge.json").read_text())
+    for item in doc["items"]:
+        assert item["tax_category"] == "AE"
+        item.pop("tax_rate", None)
+    inv = parse_invoice(json.dumps(doc)).invoice
+    assert [(c, r, b, t) for c, r, b, t in _xml_vat_breakdown(inv)] == [
+        ("AE", "0", "12840.00", "0.00")
+    ]
+    text = _flat(pdf_text(inv))
+    assert "VAT 0% (reverse charge) on €12,840.00 €0.00" in text
+    # the items table states the rate the XML states for each line
+    assert text.count(" 0% ") >= len(inv.items)
+
+
+def test_every_categorised_group_gets_a_tax_line() -> None:
+    """Standard rate, exempt and reverse charge given without rates, and not subject to VAT:
+    one tax line each, with the rate the XML writes (0 % for E and AE, none for O)."""
+    inv = german_b2b(
+        items=(
+            LineItem("Beratung", D(2), D("100.00"), tax_rate=D(19)),
+            LineItem("Schulung", D(1), D("300.00"), tax_category="E"),
+            LineItem("Wartung", D(1), D("400.00"), tax_category="AE"),
+            LineItem("Auslagen", D(1), D("50.00"), tax_category="O"),
+        ),
+        shipping=D(0),
+        discount=None,
+        amount_paid=D(0),
+        tax_exemptions=(
+            TaxExemption("E", "Exempt education", "VATEX-EU-132-1I"),
+            TaxExemption("AE", "Reverse charge", "VATEX-EU-AE"),
+            TaxExemption("O", "Not subject to VAT", "VATEX-EU-O"),
+        ),
+    )
+    breakdown = {c: (r, b, t) for c, r, b, t in _xml_vat_breakdown(inv)}
+    assert breakdown == {
+        "S": ("19", "200.00", "38.00"),
+        "E": ("0", "300.00", "0.00"),
+        "AE": ("0", "400.00", "0.00"),
+        "O": (None, "50.00", "0.00"),
+    }
+    text = _flat(pdf_text(inv))
+    for line in (
+        "VAT 19 % on 200,00 € 38,00 €",
+        "VAT 0 % (exempt) on 300,00 € 0,00 €",
+        "VAT 0 % (reverse charge) on 400,00 € 0,00 €",
+        "Not subject to VAT on 50,00 € 0,00 €",
+    ):
+        assert line in text, line
+    assert "(not subject to VAT)" not in text
+
+
+def test_untaxed_lines_of_an_older_document_get_no_tax_line() -> None:
+    inv = german_b2b(
+        items=(
+            LineItem("Beratung", D(2), D("100.00"), tax_rate=D(19)),
+            LineItem("Porto", D(1), D("5.00")),  # neither rate nor category
+        ),
+        shipping=D(0),
+        discount=None,
+        amount_paid=D(0),
+    )
+    text = _flat(pdf_text(inv))
+    assert "VAT 19 % on 200,00 € 38,00 €" in text
+    assert "VAT 0 %" not in text and "Not subject" not in text

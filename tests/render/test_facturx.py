@@ -298,8 +298,34 @@ def test_cjk_text_is_embedded_too() -> None:
     assert any(name.endswith("+DroidSansFallback") for name in fonts)
 
 
-def test_a_logo_keeps_the_pdf_in_rgb() -> None:
-    data, _ = make(german_b2b(logo=Logo("image/png", png_bytes())))
+def _image_bytes(kind: str) -> Logo:
+    """A logo in a colour mode ReportLab would not write as DeviceRGB or DeviceGray itself."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if kind == "rgba-png":
+        return Logo("image/png", png_bytes())
+    if kind.startswith("cmyk-jpeg"):
+        extra = {"icc_profile": b"not an ICC profile"} if kind.endswith("icc") else {}
+        Image.new("CMYK", (60, 20), (100, 60, 0, 40)).save(buf, "JPEG", **extra)
+        return Logo("image/jpeg", buf.getvalue())
+    if kind == "palette-png":
+        im = Image.new("P", (60, 20), 1)
+        im.putpalette([0, 0, 0, 31, 58, 95])
+        im.save(buf, "PNG", transparency=0)
+    else:  # 16-bit grey
+        Image.new("I;16", (60, 20), 30000).save(buf, "PNG")
+    return Logo("image/png", buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    "kind", ["rgba-png", "cmyk-jpeg", "cmyk-jpeg-damaged-icc", "palette-png", "grey16-png"]
+)
+def test_a_logo_keeps_the_pdf_in_rgb(kind: str) -> None:
+    """Whatever the logo's colour mode, the PDF/A paints only DeviceRGB and DeviceGray (a CMYK
+    JPEG is converted, never passed through as DeviceCMYK), the same bytes every time."""
+    data, _ = make(german_b2b(logo=_image_bytes(kind)))
+    assert make(german_b2b(logo=_image_bytes(kind)))[0] == data
     reader = PdfReader(io.BytesIO(data))
     images: list[Any] = [
         obj

@@ -267,6 +267,70 @@ def test_no_payment_code(changes: dict[str, Any]) -> None:
     assert "Pay with a banking app" not in text and "Payment part" not in text
 
 
+@pytest.mark.parametrize("code", ["49", "59"])
+def test_no_payment_code_for_a_direct_debit(code: str) -> None:
+    """A direct debit's IBAN is the buyer's account to be debited (BT-91): no code asks the
+    buyer to pay into it (neither a GiroCode nor a QR-bill); the panel says it is debited."""
+    base = german_b2b()
+    inv = replace(base, payment=replace(payment(base), means_code=code))
+    totals = compute_totals(inv)
+    assert payqr.girocode_payload(inv, totals) is None
+    assert not payqr.is_credit_transfer(inv)
+    pdf = render_pdf(inv)
+    assert all_codes(pdf) == []
+    text = " ".join(pages_text(pdf))
+    assert "Pay with a banking app" not in text
+    assert "IBAN" not in text.split("PAYMENT DETAILS", 1)[1]
+    means = "SEPA direct debit" if code == "59" else "Direct debit"
+    assert f"Payment {means}" in text
+    assert "Debited account DE89 3704 0044 0532 0130 00" in text
+    due = "2.027,06 €"
+    assert f"Collection The balance due of {due} will be collected from this account" in text
+    # nor a Swiss QR-bill
+    ch = swiss(payment=PaymentDetails(iban=CH_IBAN, means_code=code))
+    assert payqr.swiss_bill(ch, compute_totals(ch)) is None
+    pdf = render_pdf(ch)
+    assert all_codes(pdf) == []
+    text = " ".join(pages_text(pdf))
+    assert "Payment part" not in text and "Debited account" in text
+
+
+def test_a_direct_debit_credit_note_collects_nothing() -> None:
+    base = german_b2b()
+    inv = replace(
+        base,
+        document_type="credit_note",
+        payment=replace(payment(base), means_code="59"),
+    )
+    text = " ".join(pages_text(render_pdf(inv)))
+    assert "Direct debit account DE89" in text
+    assert "Debited account" not in text and "collected" not in text
+
+
+@pytest.mark.parametrize(
+    ("code", "coded"),
+    [
+        pytest.param(None, True, id="default-58"),
+        pytest.param("58", True, id="sepa-credit-transfer"),
+        pytest.param("30", True, id="credit-transfer"),
+        pytest.param("42", True, id="payment-to-bank-account"),
+        pytest.param("31", False, id="debit-transfer"),
+        pytest.param("48", False, id="bank-card"),
+        pytest.param("10", False, id="cash"),
+        pytest.param("1", False, id="not-defined"),
+    ],
+)
+def test_payment_codes_only_for_a_credit_transfer(code: str | None, coded: bool) -> None:
+    base = german_b2b()
+    inv = replace(base, payment=replace(payment(base), means_code=code))
+    assert payqr.is_credit_transfer(inv) is coded
+    assert (payqr.girocode_payload(inv, compute_totals(inv)) is not None) is coded
+    ch = swiss(payment=PaymentDetails(iban=CH_IBAN, means_code=code))
+    assert (payqr.swiss_bill(ch, compute_totals(ch)) is not None) is coded
+    # not a direct debit: the IBAN is printed as before
+    assert "IBAN DE89" in " ".join(pages_text(render_pdf(inv)))
+
+
 def test_the_symbol_is_vector_drawn_and_large_enough() -> None:
     pdf = render_pdf(german_b2b())
     page: Any = PdfReader(io.BytesIO(pdf)).pages[0]

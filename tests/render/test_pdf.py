@@ -415,6 +415,48 @@ def test_jpeg_logo(sample_invoice: Factory) -> None:
     assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
 
 
+def _logo_pixel(pdf: bytes) -> tuple[int, ...]:
+    """The colour in the middle of the logo (the only image, top left), rendered by pdfium."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        page = doc[0]
+        image = next(o for o in page.get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
+        left, bottom, right, top = image.get_bounds()
+        height = page.get_height()
+        bitmap = page.render(scale=2).to_pil().convert("RGB")
+        x, y = (left + right), 2 * height - (bottom + top)  # the centre, at scale 2
+        return tuple(bitmap.getpixel((int(x), int(y))))
+    finally:
+        doc.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "colour", "expected"),
+    [
+        pytest.param("CMYK", "JPEG", (0, 255, 255, 0), (255, 0, 0), id="cmyk-red"),
+        pytest.param("I;16", "PNG", 32896, (128, 128, 128), id="grey16-half"),
+        pytest.param("1", "PNG", 1, (255, 255, 255), id="bilevel-white"),
+        pytest.param("RGB", "JPEG", (0, 0, 255), (0, 0, 255), id="rgb-blue"),
+    ],
+)
+def test_logo_colour_modes_print_their_colours(
+    sample_invoice: Factory, mode: str, fmt: str, colour: Any, expected: tuple[int, ...]
+) -> None:
+    """A CMYK JPEG and a 16-bit or bilevel PNG are converted to RGB or grey before ReportLab
+    gets them (no /DeviceCMYK; 16-bit grey scaled, not clipped to white)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, (60, 30), colour).save(buf, fmt)
+    media = "image/jpeg" if fmt == "JPEG" else "image/png"
+    pdf = render_pdf(sample_invoice(logo=Logo(media, buf.getvalue())))  # type: ignore[arg-type]
+    assert b"/DeviceCMYK" not in pdf
+    pixel = _logo_pixel(pdf)
+    assert all(abs(a - b) <= 8 for a, b in zip(pixel, expected, strict=True)), pixel
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

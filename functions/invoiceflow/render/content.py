@@ -4,9 +4,10 @@ computed once for both.
 The title of the document (:func:`document_title`, :func:`document_name`); a party as its
 title (:func:`party_title`: the company, else the person's name) above its details
 (:func:`party_details`); the document references beside the number and dates
-(:func:`reference_fields`); a line's unit (:func:`unit_label`); the VAT exemption reasons below
-the totals (:func:`tax_exemption_lines`); the payment details as labelled fields
-(:func:`payment_fields`). The renderers differ only in layout: the PDF sets the title in a
+(:func:`reference_fields`); a line's unit (:func:`unit_label`) and rate (:func:`tax_rate_text`);
+the groups that get a tax line (:func:`tax_groups`) and the VAT exemption reasons below the
+totals (:func:`tax_exemption_lines`); the payment details as labelled fields, a direct debit's
+as one (:func:`payment_fields`). The renderers differ only in layout: the PDF sets the title in a
 bold paragraph and the details below it, and puts the payment fields into a two-column
 panel; the workbook gives each line a row (the title bold) and writes each field as
 ``Label: value``.
@@ -17,9 +18,14 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-from invoiceflow.domain.einvoice import exemption
+from invoiceflow.domain.einvoice import (
+    DIRECT_DEBIT_CODES,
+    exemption,
+    payment_means_code,
+    xml_rate,
+)
 from invoiceflow.domain.model import Invoice, LineItem, Party, PaymentDetails, PostalAddress
-from invoiceflow.domain.totals import Totals
+from invoiceflow.domain.totals import TaxGroup, Totals
 from invoiceflow.domain.units import unit_name
 from invoiceflow.render import localize
 
@@ -28,11 +34,14 @@ __all__ = [
     "country_name",
     "document_name",
     "document_title",
+    "is_direct_debit",
     "party_details",
     "party_title",
     "payment_fields",
     "reference_fields",
     "tax_exemption_lines",
+    "tax_groups",
+    "tax_rate_text",
     "unit_label",
 ]
 
@@ -158,6 +167,23 @@ def reference_fields(invoice: Invoice) -> list[tuple[str, str]]:
     return fields
 
 
+def tax_groups(totals: Totals) -> list[TaxGroup]:
+    """The tax groups that get a tax line under the subtotal: every group with a VAT category
+    or a rate, as the e-invoice's VAT breakdown (BG-23) has them, so a reverse-charge or
+    exempt base given without a rate is on paper too (labelled by
+    :func:`.localize.tax_line_label`). An older document's untaxed lines (neither category nor
+    rate) get none, as before."""
+    return [g for g in totals.groups if g.category is not None or g.rate is not None]
+
+
+def tax_rate_text(item: LineItem, invoice: Invoice) -> str | None:
+    """A line's rate in the items table: the rate the e-invoice states for it
+    (:func:`~invoiceflow.domain.einvoice.xml_rate`: ``0 %`` for a reverse-charge or exempt line
+    given without a rate), None for none (an untaxed line, category ``O``)."""
+    rate = xml_rate(item.vat_category, item.tax_rate)
+    return None if rate is None else localize.percent(rate, invoice)
+
+
 def tax_exemption_lines(invoice: Invoice, totals: Totals) -> list[str]:
     """One line per VAT category of the totals that has an exemption reason, in the order of
     the tax groups: ``Reverse charge (VATEX-EU-AE)``, or the reason or the code alone."""
@@ -177,8 +203,23 @@ def tax_exemption_lines(invoice: Invoice, totals: Totals) -> list[str]:
     return lines
 
 
-def payment_fields(payment: PaymentDetails) -> list[tuple[str, str]]:
-    """The payment details as printed, ``(label, value)`` in order; empty fields are left out."""
+def is_direct_debit(invoice: Invoice) -> bool:
+    """Whether the invoice is paid by direct debit (payment means 49 or 59): its IBAN is then
+    the buyer's account that the seller debits (BT-91), not an account to pay into."""
+    return payment_means_code(invoice) in DIRECT_DEBIT_CODES
+
+
+def payment_fields(
+    payment: PaymentDetails, invoice: Invoice | None = None, totals: Totals | None = None
+) -> list[tuple[str, str]]:
+    """The payment details as printed, ``(label, value)`` in order; empty fields are left out.
+
+    Given the ``invoice`` (and its ``totals``), a direct debit (:func:`is_direct_debit`) is
+    printed as one: ``Payment: SEPA direct debit`` (59) or ``Direct debit`` (49) first, the
+    IBAN (or, without one, the account number) as the ``Debited account``, and, on an
+    invoice with a balance due, a ``Collection`` line saying that the amount will be
+    collected from it (never a request to pay into it)."""
+    debit = invoice is not None and is_direct_debit(invoice)
     fields = [
         ("Bank", payment.bank_name),
         ("Account holder", payment.account_holder),
@@ -187,4 +228,27 @@ def payment_fields(payment: PaymentDetails) -> list[tuple[str, str]]:
         ("BIC", payment.bic),
         ("Reference", payment.reference),
     ]
+    if debit:
+        assert invoice is not None
+        credit_note = invoice.document_type == "credit_note"
+        account = "Direct debit account" if credit_note else "Debited account"
+        means = "SEPA direct debit" if payment_means_code(invoice) == "59" else "Direct debit"
+        fields = [
+            ("Payment", means),
+            ("Bank", payment.bank_name),
+            ("Account holder", payment.account_holder),
+            ("Account number" if payment.iban else account, payment.account_number),
+            (account, payment.iban),
+            ("BIC", payment.bic),
+            ("Reference", payment.reference),
+        ]
+        due = totals.balance_due if totals is not None else None
+        if not credit_note and due is not None and due > 0:
+            fields.append(
+                (
+                    "Collection",
+                    f"The balance due of {localize.money(due, invoice)} will be collected "
+                    "from this account by direct debit.",
+                )
+            )
     return [(label, value) for label, value in fields if value]

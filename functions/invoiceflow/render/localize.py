@@ -188,16 +188,28 @@ def paper_size(invoice: Invoice) -> Literal["letter", "a4"]:
 
 
 def tax_line_label(group: TaxGroup, invoice: Invoice) -> str:
-    """The label of one 'tax per rate' line: ``VAT 19 % on 1.234,00 €``."""
+    """The label of one 'tax per rate' line: ``VAT 19 % on 1.234,00 €``,
+    ``VAT 0 % (reverse charge) on 5.000,00 €``, ``Not subject to VAT on 300,00 €``."""
     return f"{tax_rate_label(group, invoice)} on {money(group.base, invoice)}"
 
 
 def tax_rate_label(group: TaxGroup, invoice: Invoice) -> str:
     """A tax group's name: ``VAT 19 %``, or with its category when that is not the standard
-    rate: ``VAT 0 % (reverse charge)``."""
-    rate = group.rate if group.rate is not None else Decimal(0)
+    rate: ``VAT 0 % (reverse charge)``. The rate is the one the e-invoice states for the group
+    (:func:`invoiceflow.domain.einvoice.xml_rate`): 0 % for a zero-rate category (Z, E, AE, K,
+    G) given without a rate, none for ``O``, which reads ``Not subject to VAT``. A group with
+    neither category nor rate (untaxed lines of an older document) reads ``VAT 0 %``."""
+    from invoiceflow.domain.einvoice import NO_RATE_CATEGORIES, xml_rate
+
+    name = tax_name(invoice)
+    if group.category in NO_RATE_CATEGORIES:
+        return f"Not subject to {name if name.isupper() else name.lower()}"
+    rate = xml_rate(group.category, group.rate)
+    if rate is None and group.category is None:
+        rate = Decimal(0)
     kind = _CATEGORY_NOTES.get(group.category or "")
-    return f"{tax_name(invoice)} {percent(rate, invoice)}" + (f" ({kind})" if kind else "")
+    label = name if rate is None else f"{name} {percent(rate, invoice)}"
+    return label + (f" ({kind})" if kind else "")
 
 
 #: how a tax line names a VAT category other than the standard rate (EN 16931 BT-118); a

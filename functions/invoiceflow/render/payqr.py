@@ -1,37 +1,49 @@
 """Payment QR codes for the PDF: the payloads, their check digits and the drawing.
 
+Both codes ask the payer to transfer the amount to the account given, so they are printed only
+for a **credit transfer** (:func:`is_credit_transfer`): the payment means code
+(:func:`invoiceflow.domain.einvoice.payment_means_code`, BT-81, UNTDID 4461) is 30 (credit
+transfer), 58 (SEPA credit transfer) or 42 (payment to bank account), which is also what the
+code defaults to when none is given and an IBAN is (58 in EUR, 30 otherwise). Never for a
+direct debit (49, 59): its IBAN is the buyer's account to be debited (BT-91), and a code
+asking the buyer to pay into it would be wrong. Not for 31 either: UNTDID 4461 calls it "debit
+transfer" ("payment by debit movement of funds from one account to another"), which does not
+say the payer initiates it, and printing no code there only costs a convenience, while a wrong
+one asks for a payment. Nor for any other means (cash, cheque, card, 1 "not defined"...).
+
 EPC069-12 version 002 ("GiroCode", SEPA credit transfer): :func:`girocode_payload`
-    When the invoice is in EUR, has a valid IBAN (mod 97) that is not a Swiss QR-IBAN, is not a
-    credit note, no Swiss QR-bill is printed instead, and the balance due is 0.01 to
-    999999999.99. The lines are: service tag ``BCD``, version ``002``, character set ``1``
-    (UTF-8), identification ``SCT``, the BIC (left empty when it is not 8 or 11 characters:
-    optional in version 002), the beneficiary (the account holder, else the seller's company or
-    name; at most 70 characters), the IBAN, the amount (``EUR12.34``), an empty purpose, then
-    the remittance: a valid ISO 11649 creditor reference (``RF..``) in the structured field,
-    otherwise ``payment.reference`` (else the invoice number) as unstructured text (at most
-    140 characters). Lines are joined with LF; empty trailing elements are left out (no
-    trailing LF). At most 331 bytes (QR version 13 at level M): a longer payload (long
-    non-Latin texts) has its remittance text, then its name, shortened. Error correction M.
+    When the payment means is a credit transfer (see above), the invoice is in EUR, has a valid
+    IBAN (mod 97) that is not a Swiss QR-IBAN, is not a credit note, no Swiss QR-bill is printed
+    instead, and the balance due is 0.01 to 999999999.99. The lines are: service tag ``BCD``,
+    version ``002``, character set ``1`` (UTF-8), identification ``SCT``, the BIC (left empty
+    when it is not 8 or 11 characters: optional in version 002), the beneficiary (the account
+    holder, else the seller's company or name; at most 70 characters), the IBAN, the amount
+    (``EUR12.34``), an empty purpose, then the remittance: a valid ISO 11649 creditor reference
+    (``RF..``) in the structured field, otherwise ``payment.reference`` (else the invoice
+    number) as unstructured text (at most 140 characters). Lines are joined with LF; empty
+    trailing elements are left out (no trailing LF). At most 331 bytes (QR version 13 at level
+    M): a longer payload (long non-Latin texts) has its remittance text, then its name,
+    shortened. Error correction M.
     Drawn by :class:`GiroCode`: 30 mm wide with its quiet zone of 4 modules (wider when
     the modules would be under 0.5 mm), with a caption.
 
 Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
-    When the invoice is in CHF, or in EUR with a Swiss or Liechtenstein IBAN, the IBAN is a
-    valid CH/LI IBAN, the balance due is 0.01 to 999999999.99, it is not a credit note, and
-    **the seller has a structured postal address with postal code and town** (``seller.postal``;
-    without it no QR-bill is printed: version 2.3 accepts only structured addresses, type
-    ``S``). A QR-IBAN (institution id 30000-31999) requires a valid 27-digit QR reference
-    (modulo 10 recursive) in ``payment.reference`` (type ``QRR``; without one no QR-bill is
-    printed, as the bank would refuse it); with an ordinary IBAN a valid ``RF`` creditor
-    reference is ``SCOR``, anything else ``NON`` with the reference as the unstructured
-    message. The debtor is printed and encoded (type ``S``) when ``bill_to.postal`` has a
-    postal code and town, else the payer writes it into the blank "Payable by (name/address)"
-    box. The street is the address lines joined with ", " (the building number stays empty).
-    Texts are reduced to the character set the guideline permits (Latin, Latin-1, Latin
-    Extended-A, Ș ș Ț ț, €): other letters lose their accents where that helps, the rest become
-    ``?``. The payload ends with the trailer ``EPD``; lines are joined with LF. It fits QR
-    version 25 at level M: when long names in accented letters would not, the message is
-    shortened (and without one that fits, no QR-bill is printed).
+    When the payment means is a credit transfer (see above), the invoice is in CHF, or in EUR
+    with a Swiss or Liechtenstein IBAN, the IBAN is a valid CH/LI IBAN, the balance due is 0.01
+    to 999999999.99, it is not a credit note, and **the seller has a structured postal address
+    with postal code and town** (``seller.postal``; without it no QR-bill is printed: version
+    2.3 accepts only structured addresses, type ``S``). A QR-IBAN (institution id 30000-31999)
+    requires a valid 27-digit QR reference (modulo 10 recursive) in ``payment.reference`` (type
+    ``QRR``; without one no QR-bill is printed, as the bank would refuse it); with an ordinary
+    IBAN a valid ``RF`` creditor reference is ``SCOR``, anything else ``NON`` with the reference
+    as the unstructured message. The debtor is printed and encoded (type ``S``) when
+    ``bill_to.postal`` has a postal code and town, else the payer writes it into the blank
+    "Payable by (name/address)" box. The street is the address lines joined with ", " (the
+    building number stays empty). Texts are reduced to the character set the guideline permits
+    (Latin, Latin-1, Latin Extended-A, Ș ș Ț ț, €): other letters lose their accents where that
+    helps, the rest become ``?``. The payload ends with the trailer ``EPD``; lines are joined
+    with LF. It fits QR version 25 at level M: when long names in accented letters would not,
+    the message is shortened (and without one that fits, no QR-bill is printed).
 
     Drawn by :class:`SwissQRBill`: the receipt (62 mm) and the payment part (148 mm), 105 mm
     high, at the bottom of the page (the flowable moves to a new page when the rest of the page
@@ -65,7 +77,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable
 
-from invoiceflow.domain.einvoice import normalized_iban
+from invoiceflow.domain.einvoice import normalized_iban, payment_means_code
 from invoiceflow.domain.model import Invoice, Party, PostalAddress
 from invoiceflow.domain.totals import Totals
 from invoiceflow.render.content import party_title
@@ -80,6 +92,7 @@ __all__ = [
     "creditor_reference",
     "girocode_payload",
     "iban_is_valid",
+    "is_credit_transfer",
     "is_creditor_reference",
     "is_qr_iban",
     "is_qr_reference",
@@ -97,6 +110,10 @@ SYMBOL_FONT = "DejaVuSans"
 
 MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999.99")
+#: the payment means codes (UNTDID 4461) whose IBAN is the payee's account to transfer to:
+#: 30 credit transfer, 42 payment to bank account, 58 SEPA credit transfer (see the module
+#: docstring for 31 and the direct debits 49 and 59)
+CREDIT_TRANSFER_CODES = frozenset({"30", "42", "58"})
 EPC_MAX_BYTES = 331
 EPC_MAX_VERSION = 13
 SWISS_MAX_VERSION = 25
@@ -220,6 +237,12 @@ def _amount_text(amount: Decimal) -> str:
     return f"{amount.quantize(Decimal('0.01')):f}"
 
 
+def is_credit_transfer(invoice: Invoice) -> bool:
+    """Whether the invoice is paid by a credit transfer into the account it names, the only
+    case a payment QR code is printed for (:data:`CREDIT_TRANSFER_CODES`)."""
+    return payment_means_code(invoice) in CREDIT_TRANSFER_CODES
+
+
 # --------------------------------------------------------------------------------------------
 # EPC069-12 (GiroCode)
 # --------------------------------------------------------------------------------------------
@@ -236,6 +259,7 @@ def girocode_payload(invoice: Invoice, totals: Totals) -> str | None:
         or not p.iban
         or invoice.currency != "EUR"
         or invoice.document_type == "credit_note"
+        or not is_credit_transfer(invoice)
     ):
         return None
     iban = normalized_iban(p.iban)
@@ -386,7 +410,12 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
     A QR-bill needs the seller's structured postal address (``seller.postal`` with postal
     code, town and country): without it no QR-bill is printed."""
     p = invoice.payment
-    if p is None or not p.iban or invoice.document_type == "credit_note":
+    if (
+        p is None
+        or not p.iban
+        or invoice.document_type == "credit_note"
+        or not is_credit_transfer(invoice)
+    ):
         return None
     iban = normalized_iban(p.iban)
     if not iban_is_valid(iban) or iban[:2] not in ("CH", "LI"):

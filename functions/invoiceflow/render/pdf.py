@@ -9,10 +9,12 @@ totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
-Payment QR codes (:mod:`.payqr`): an EPC069-12 "GiroCode" beside the payment details (EUR with
-an IBAN and a balance due), or a Swiss QR-bill (payment part with receipt, 210 x 105 mm) at the
-bottom of the last page, or of a page of its own when the last one is too full; the footer of
-that page stands above the bill.
+Payment QR codes (:mod:`.payqr`), only for a credit transfer: an EPC069-12 "GiroCode" beside
+the payment details (EUR with an IBAN and a balance due), or a Swiss QR-bill (payment part
+with receipt, 210 x 105 mm) at the bottom of the last page, or of a page of its own when the
+last one is too full; the footer of that page stands above the bill. A direct debit (payment
+means 49/59) gets no QR code: its IBAN is printed as the debited account, with a line saying
+the amount will be collected.
 
 Text and scripts
     Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
@@ -40,13 +42,18 @@ Safety
     no wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
     characters and lone surrogates are removed first. The logo is decoded only as PNG or JPEG,
     up to :data:`MAX_LOGO_PIXELS`; anything else is a :class:`~invoiceflow.errors.RenderError`.
+    A logo that is not RGB or grey (a CMYK JPEG, a palette or 16-bit PNG) is converted to RGB
+    or grey first (:func:`_logo_colours`), so the PDF paints only DeviceRGB and DeviceGray, as
+    PDF/A under the sRGB output intent requires.
 
 Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
     creation/modification date is the issue date (00:00 UTC), and the document ID is a digest of
     the canonical JSON document (independent of ``SOURCE_DATE_EPOCH`` and hash seeds).
-    Metadata: title ``Invoice NUMBER``, author = seller name, subject, creator ``invoiceflow``,
-    language = the invoice's locale.
+    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Corrected invoice NUMBER``:
+    :func:`.content.document_name`), author = seller name, subject (``Credit note NUMBER of
+    DATE to BUYER``), keywords (the document name in lower case and the number), creator
+    ``invoiceflow``, language = the invoice's locale.
 
 Speed
     Fonts are registered once per process, paragraph styles are built once, cells that fit are
@@ -109,6 +116,8 @@ from invoiceflow.render.content import (
     payment_fields,
     reference_fields,
     tax_exemption_lines,
+    tax_groups,
+    tax_rate_text,
     unit_label,
 )
 
@@ -487,6 +496,52 @@ class _LogoFlowable(Flowable):
         self.canv.drawImage(self.reader, 0, 0, self.width, self.height, mask="auto")
 
 
+#: the image modes ReportLab writes as DeviceRGB or DeviceGray (with a soft mask for alpha)
+_LOGO_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
+#: 16-bit grey (PNG): Pillow's own conversion to 8 bits clips every value above 255
+_LOGO_16BIT = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _logo_colours(im: Any) -> Any:
+    """The logo in colours a PDF/A with an sRGB output intent may paint (DeviceRGB or
+    DeviceGray), or None when it already is: a CMYK JPEG would go in as DeviceCMYK, which
+    PDF/A forbids under an RGB output intent, and ReportLab's own conversion of 16-bit grey
+    clips it to white. CMYK (and YCbCr, LAB, HSV) become RGB, through the image's own
+    ICC profile to sRGB when it has one (else Pillow's plain conversion); a palette becomes
+    RGB, or RGBA when it has a transparent colour; bilevel and 32-bit images become grey,
+    16-bit grey scaled to 8 bits. Deterministic: the same bytes give the same pixels."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode in _LOGO_MODES:
+        return None
+    if mode in ("P", "PA"):
+        alpha = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if alpha else "RGB")
+    if mode == "1":
+        return im.convert("L")
+    if mode in _LOGO_16BIT:
+        return im.convert("I").point(lambda v: v / 256).convert("L")
+    if mode in ("I", "F"):
+        return im.convert("L")
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return im.convert("LA" if mode == "La" else "RGBA")
+    icc = im.info.get("icc_profile")
+    if icc and mode == "CMYK":
+        from PIL import ImageCms
+
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+        except Exception:  # noqa: BLE001  # a damaged profile: Pillow's plain conversion
+            converted = None
+        if isinstance(converted, Image.Image):
+            return converted
+    return im.convert("RGB")
+
+
 def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
     """Decode the logo (PNG or JPEG only) and scale it to fit ``max_w`` x ``max_h``."""
     from PIL import Image, UnidentifiedImageError
@@ -500,7 +555,8 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
                     f"{MAX_LOGO_PIXELS:,} pixels can be rendered"
                 )
             im.load()  # a truncated or corrupt image fails here, not halfway through the PDF
-        reader = ImageReader(io.BytesIO(logo.data))
+            converted = _logo_colours(im)
+        reader = ImageReader(converted if converted is not None else io.BytesIO(logo.data))
         reader.getSize()
     except RenderError:
         raise
@@ -816,7 +872,7 @@ def _items(ctx: _Ctx) -> Flowable:
     st, inv, totals = ctx.st, ctx.inv, ctx.totals
     items, lines = inv.items, totals.lines
     has_sku = any(it.sku for it in items)
-    has_tax = any(it.tax_rate is not None for it in items)
+    has_tax = any(it.tax_rate is not None or it.tax_category is not None for it in items)
     has_disc = any(it.discount is not None for it in items)
 
     qty = [
@@ -825,14 +881,7 @@ def _items(ctx: _Ctx) -> Flowable:
     ]
     price = [ctx.money(it.unit_price) for it in items]
     amount = [ctx.money(lt.amount) for lt in lines]
-    tax = (
-        [
-            _clean(localize.percent(it.tax_rate, inv)) if it.tax_rate is not None else "\u2013"
-            for it in items
-        ]
-        if has_tax
-        else []
-    )
+    tax = [_clean(tax_rate_text(it, inv) or "\u2013") for it in items] if has_tax else []
     disc: list[str] = []
     if has_disc:
         for it, lt in zip(items, lines, strict=True):
@@ -976,7 +1025,7 @@ def _totals(ctx: _Ctx) -> Table:
         rows.append((label, ctx.money(-t.discount), ""))
     if t.shipping:
         rows.append(("Shipping", ctx.money(t.shipping), ""))
-    for g in t.tax_breakdown:
+    for g in tax_groups(t):
         rows.append((_clean(localize.tax_line_label(g, inv)), ctx.money(g.tax), ""))
     rows.append(("Total", ctx.money(t.total), "total"))
     if t.amount_paid:
@@ -1033,7 +1082,7 @@ def _payment(
     ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
 ) -> Table | None:
     """The payment details panel; with ``qr`` (the GiroCode) in a column on its right."""
-    fields = payment_fields(p)
+    fields = payment_fields(p, ctx.inv, ctx.totals)
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
@@ -1091,7 +1140,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if inv.payment is not None
         and all(
             "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
-            for _, v in payment_fields(inv.payment)
+            for _, v in payment_fields(inv.payment, inv, ctx.totals)
         )
         else None
     )
@@ -1163,6 +1212,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         *_qr_bill(ctx),
     ]
     seller = _clean(inv.seller.name)
+    name = document_name(inv)  # Invoice, Credit note, Corrected invoice
     buf = io.BytesIO()
     doc = BaseDocTemplate(
         buf,
@@ -1171,14 +1221,14 @@ def render_pdf(invoice: Invoice) -> bytes:
         rightMargin=ctx.margin_x,
         topMargin=ctx.margin_top,
         bottomMargin=ctx.margin_bottom,
-        title=_clean(f"Invoice {inv.number}"),
+        title=_clean(f"{name} {inv.number}"),
         author=seller,
         subject=_clean(
-            f"Invoice {inv.number} of {localize.date(inv.issue_date, inv)} "
+            f"{name} {inv.number} of {localize.date(inv.issue_date, inv)} "
             f"to {party_title(inv.bill_to)}"
         ),
         creator="invoiceflow",
-        keywords=["invoice", _clean(inv.number)],
+        keywords=[name.lower(), _clean(inv.number)],
         invariant=1,
         lang=inv.locale,
         displayDocTitle=1,
