@@ -26,13 +26,14 @@ import pytest
 from pypdf import PdfReader
 
 from invoiceflow.domain import parse_invoice
+from invoiceflow.domain.einvoice import xml_rate
 from invoiceflow.domain.en16931 import check
 from invoiceflow.domain.model import Identifier, Invoice, Party, PostalAddress, TaxExemption
 from invoiceflow.domain.money import minor_digits, minor_unit
 from invoiceflow.domain.totals import TaxGroup, compute_totals
 from invoiceflow.domain.units import code_for_name
 from invoiceflow.render import localize
-from invoiceflow.render.content import balance_label
+from invoiceflow.render.content import balance_label, tax_groups
 from invoiceflow.render.pdf import render_pdf
 from invoiceflow.render.xlsx import render_xlsx
 
@@ -349,9 +350,10 @@ class Workbook:
 
 
 def _printed_groups(inv: Invoice, fig: Figures) -> list[VatGroup]:
-    """The XML's VAT groups that the PDF and the workbook print a tax line for: the taxed
-    ones (a group without a rate, e.g. untaxed lines, has its base on the Tax sheet only)."""
-    shown = {(g.category, g.rate) for g in compute_totals(inv).tax_breakdown}
+    """The XML's VAT groups that the PDF and the workbook print a tax line for: every group
+    with a category or a rate (content.tax_groups; an older document's untaxed lines have
+    their base on the Tax sheet only), at the rate the XML states (einvoice.xml_rate)."""
+    shown = {(g.category, xml_rate(g.category, g.rate)) for g in tax_groups(compute_totals(inv))}
     printed = [g for g in fig.groups if (g.category, g.rate) in shown]
     assert len(printed) == len(shown), (shown, fig.groups)
     return printed

@@ -75,6 +75,7 @@ from invoiceflow.render.content import (
     payment_fields,
     reference_fields,
     tax_exemption_lines,
+    tax_groups,
     unit_label,
 )
 
@@ -612,7 +613,8 @@ class _Renderer:
         self.r_ship = 0
         if inv.shipping:
             self.r_ship, r = r, r + 1
-        self.taxed = [(i, g) for i, g in enumerate(t.groups) if g.rate is not None]
+        printed = tax_groups(t)
+        self.taxed = [(i, g) for i, g in enumerate(t.groups) if g in printed]
         self.r_taxes = list(range(r, r + len(self.taxed)))
         r += len(self.taxed)
         self.r_total, self.r_paid, self.r_balance = r, r + 1, r + 2
@@ -843,7 +845,6 @@ class _Renderer:
             )
             line(label, f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
         for idx, g in self.taxed:
-            assert g.rate is not None
             line(
                 localize.tax_rate_label(g, inv),
                 f"{TAX_SHEET}!$F${self.t_first + idx}",
@@ -883,7 +884,7 @@ class _Renderer:
                     rows.append([self._text(paragraph, "wrap")], _row_height(paragraph, width))
                 else:
                     rows.append([self._text(paragraph)])
-        fields = payment_fields(inv.payment) if inv.payment is not None else []
+        fields = payment_fields(inv.payment, inv, self.totals) if inv.payment is not None else []
         if fields:
             rows.append([])
             rows.append([self._cell("Payment details", "section")])
