@@ -625,9 +625,14 @@ def _ids_cases() -> list[Case]:
         case(
             "BR-AF-05",
             lambda: in_category("L", items=item0(in_category("L"), tax_rate=D(0))),
-            ("BR-AF-05", "/items/0/tax_rate"),
-            unseen={"ubl": ("BR-AF-05",)},
-            why="UBL's BR-AF-05 tests a rate >= 0, against the rule's sentence (> 0)",
+            per_syntax={"cii": (("BR-AF-05", "/items/0/tax_rate"),), "ubl": ()},
+            why="UBL's BR-AF-05 says (and tests) 0 or greater, CII's greater than 0",
+        ),
+        case(
+            "BR-AF-07 zero",
+            lambda: in_category("L", shipping_tax_rate=D(0)),
+            per_syntax={"cii": (("BR-AF-07", "/shipping_tax_rate"),), "ubl": ()},
+            why="CII's BR-AF-07 tests > 0 (its sentence: 0 or greater), UBL's >= 0",
         ),
         case(
             "BR-AF-07",
@@ -644,10 +649,11 @@ def _ids_cases() -> list[Case]:
                 items=item0(in_category("L"), tax_rate=D(0)),
                 discount=Discount("percent", D(10)),
             ),
-            ("BR-AF-05", "/items/0/tax_rate"),
-            ("BR-AF-06", "/items/0/tax_rate"),
-            unseen={"ubl": ("BR-AF-05", "BR-AF-06")},
-            why="UBL's BR-AF-05/06 test a rate >= 0, against the rule's sentence (> 0)",
+            per_syntax={
+                "cii": (("BR-AF-05", "/items/0/tax_rate"), ("BR-AF-06", "/items/0/tax_rate")),
+                "ubl": (),
+            },
+            why="CII's BR-AF-06 tests > 0 (its sentence: 0 or greater), UBL's >= 0",
         ),
         case(
             "BR-AG-06",
@@ -770,6 +776,22 @@ def test_require_conformance_lists_every_broken_rule() -> None:
     assert {"BR-02", "BR-S-02", "BR-S-04"} <= set(rules)
     body = err.to_dict()
     assert {"pointer": "/number", "message": RULES["BR-02"], "rule": "BR-02"} in body["problems"]
+
+
+def test_a_zero_igic_rate_is_an_e_invoice_in_ubl_only() -> None:
+    """UBL's BR-AF-05/06/07 say and test "0 (zero) or greater than zero": a 0 % IGIC line,
+    allowance and charge pass natively and officially; CII refuses each (its BR-AF-05 says
+    > 0, its BR-AF-06/07 test > 0) and the official CII artefact agrees."""
+    inv = in_category("L", discount=Discount("percent", D(10)))
+    inv = replace(inv, items=items(inv, tax_category="L", tax_rate=D(0)), shipping_tax_rate=D(0))
+    assert check(inv, "ubl") == []
+    assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, "ubl"), "ubl")] == []
+    native = {p.rule for p in check(inv, "cii")}
+    assert native == {"BR-AF-05", "BR-AF-06", "BR-AF-07"}
+    assert native <= official_ids(inv, "cii")
+    assert "0 (zero) or greater" in category_message("BR-AF-05", "ubl")
+    assert "greater than 0 (zero)" in category_message("BR-AF-05", "cii")
+    assert "tests greater than zero" in category_message("BR-AF-07", "cii")
 
 
 def test_category_messages_quote_the_rule() -> None:
