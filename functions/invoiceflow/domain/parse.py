@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -137,11 +137,25 @@ def _depth_problem(value: Any) -> bool:
     return False
 
 
+def _identity(pointer: str) -> str:
+    return pointer
+
+
 @dataclass(frozen=True)
 class Document:
     invoice: Invoice
     #: canonical | legacy | invoice-generator
     source_format: str
+    #: a pointer into the canonical document (a broken business rule's) -> the field of the
+    #: client's own document, or its closest parent that exists in the client's format
+    #: (:func:`.dialects.legacy_rule_pointers`, :func:`.dialects.generator_rule_pointers`);
+    #: the identity for a canonical document
+    client_pointer: Callable[[str], str] = _identity
+
+    def client_problems(self, problems: Iterable[Problem]) -> list[Problem]:
+        """``problems`` (about the canonical invoice) pointing into the client's document."""
+        moved = (Problem(self.client_pointer(p.pointer), p.message, p.rule) for p in problems)
+        return list(dict.fromkeys(moved))
 
 
 def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
@@ -198,11 +212,13 @@ def parse_invoice(
         raise ValidationError(problems)
     if sent_totals is not None:
         _check_sent_totals(invoice, sent_totals)
-    return Document(invoice=invoice, source_format=kind)
-
-
-def _identity(pointer: str) -> str:
-    return pointer
+    rule_pointers = {
+        "legacy": dialects.legacy_rule_pointers,
+        "invoice-generator": dialects.generator_rule_pointers,
+    }.get(kind)
+    if rule_pointers is None:
+        return Document(invoice=invoice, source_format=kind)
+    return Document(invoice=invoice, source_format=kind, client_pointer=rule_pointers(doc))
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
