@@ -47,17 +47,22 @@ def formats_parameter(value: str | None) -> list[str] | None:
     return None if value is None else split_formats(value)
 
 
-def check_business_rules(invoice: Invoice, formats: Sequence[str]) -> None:
+def check_business_rules(document: Document | Invoice, formats: Sequence[str]) -> None:
     """Hold the document to the EN 16931 rules when an e-invoice format is asked for: one
-    BusinessRuleViolation listing every broken rule of every such format (each once)."""
+    BusinessRuleViolation listing every broken rule of every such format (each once). Given
+    the parsed :class:`Document`, each problem points into the client's own document (a
+    legacy or invoice-generator upload's own fields, see ``Document.client_pointer``); given
+    a bare Invoice, into the canonical form."""
     from invoiceflow.domain.en16931 import Syntax, require_conformance
 
+    if isinstance(document, Invoice):
+        document = Document(invoice=document, source_format="canonical")
     problems: dict[Problem, None] = {}
     for fmt in (f for f in formats if f in EINVOICE_FORMATS):
         try:
-            require_conformance(invoice, cast(Syntax, fmt))
+            require_conformance(document.invoice, cast(Syntax, fmt))
         except BusinessRuleViolation as exc:
-            problems.update(dict.fromkeys(exc.problems))
+            problems.update(dict.fromkeys(document.client_problems(exc.problems)))
     if problems:
         n = len(problems)
         asked = ", ".join(f for f in formats if f in EINVOICE_FORMATS)
@@ -88,7 +93,7 @@ def validate_request(
     if problems:
         raise ValidationError(problems, "the requested formats cannot be produced")
     wanted = ordered_formats(formats) if formats is not None else ctx.settings.invoice_formats
-    check_business_rules(document.invoice, wanted)
+    check_business_rules(document, wanted)
     return document, wanted
 
 

@@ -236,8 +236,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             failed.append((name, BadRequest(f"cannot read: {exc.strerror}")))
             continue
         try:
-            invoice = parse_invoice(data, max_bytes=args.max_bytes).invoice
-            check_business_rules(invoice, args.format)  # before any file of it is written
+            document = parse_invoice(data, max_bytes=args.max_bytes)
+            invoice = document.invoice
+            check_business_rules(document, args.format)  # before any file of it is written
             targets = [out / file_name(invoice.number, fmt) for fmt in args.format]
             clash = next((t for t in targets if t in written), None)
             if clash is not None:

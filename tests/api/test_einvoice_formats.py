@@ -117,6 +117,54 @@ def test_an_e_invoice_request_breaking_a_rule_is_a_422_with_the_rule_ids_and_sto
     assert post(upload_client, alice, without_seller_tax_ids(), "?formats=pdf").status_code == 202
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (
+            "legacy-flat.json",
+            {
+                # the flat address field holds the country that is missing
+                "BR-09": "/company_address",
+                "BR-11": "/bill_to_address",
+                "BR-57": "/ship_to_address",
+                "BR-CO-25": "/due_date",
+                # a flat document has no seller object to hold a VAT id: the document
+                "BR-S-02": "",
+                "BR-CO-26": "",
+            },
+        ),
+        (
+            "invoice-generator.json",
+            {
+                # each party is one multi-line string: that string
+                "BR-09": "/from",
+                "BR-11": "/to",
+                "BR-57": "/ship_to",
+                "BR-S-02": "/from",
+                "BR-CO-26": "/from",
+                "BR-37": "",  # no shipping tax category in that format
+            },
+        ),
+    ],
+)
+def test_rule_problems_of_a_foreign_format_point_at_the_clients_own_fields(
+    upload_client: Any, alice: Person, example: str, expected: dict[str, str]
+) -> None:
+    body_sent = (EXAMPLES / example).read_bytes()
+    r = post(upload_client, alice, body_sent, "?formats=cii")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    problems = r.get_json()["problems"]
+    got = {p["rule"]: p["pointer"] for p in problems}
+    assert {rule: got.get(rule) for rule in expected} == expected
+    sent = json.loads(body_sent)
+    for p in problems:  # every pointer names a field of the client's format, or the document
+        top = p["pointer"].split("/")[1] if p["pointer"] else ""
+        assert top == "" or top in sent or top in {"due_date", "payment_terms"}, p
+
+
 def test_the_formats_are_part_of_the_idempotency_key(
     upload_client: Any, alice: Person, sink: Sink
 ) -> None:

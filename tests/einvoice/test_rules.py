@@ -377,12 +377,15 @@ CASES: list[Case] = [
     case(
         "BR-DEC (KWD)",
         lambda: S(currency="KWD"),
-        *((f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 11, 12, 14, 16, 18, 19, 20, 23)),
+        *((f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 11, 12, 13, 14, 16, 18, 19, 20, 23)),
         per_syntax={
             "cii": tuple(
-                (f"BR-DEC-{n:02d}", "/currency") for n in (5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23)
+                (f"BR-DEC-{n:02d}", "/currency")
+                for n in (5, 9, 10, 11, 12, 13, 14, 16, 18, 19, 20, 23)
             )
         },
+        unseen={"ubl": ("BR-DEC-13",)},
+        why="UBL's BR-DEC-13 test looks for cbc:DocumentCurrencyCode under cbc:TaxAmount",
     ),
     case(
         "BR-DEC (KWD, discounts)",
@@ -393,12 +396,18 @@ CASES: list[Case] = [
             discount=Discount("percent", D(5)),
             items=item0(german_b2b(), discount=Discount("percent", D(10))),
         ),
-        *((f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 12, 14, 18, 19, 20, 23, 24)),
+        *(
+            (f"BR-DEC-{n:02d}", "/currency")
+            for n in (1, 2, 9, 10, 12, 13, 14, 18, 19, 20, 23, 24, 25)
+        ),
         per_syntax={
             "cii": tuple(
-                (f"BR-DEC-{n:02d}", "/currency") for n in (1, 9, 10, 11, 12, 14, 18, 19, 20, 23, 24)
+                (f"BR-DEC-{n:02d}", "/currency")
+                for n in (1, 2, 9, 10, 11, 12, 13, 14, 18, 19, 20, 23, 24, 25)
             )
         },
+        unseen={"ubl": ("BR-DEC-13",)},
+        why="UBL's BR-DEC-13 test looks for cbc:DocumentCurrencyCode under cbc:TaxAmount",
     ),
     # -- standard rated
     case(
@@ -625,9 +634,14 @@ def _ids_cases() -> list[Case]:
         case(
             "BR-AF-05",
             lambda: in_category("L", items=item0(in_category("L"), tax_rate=D(0))),
-            ("BR-AF-05", "/items/0/tax_rate"),
-            unseen={"ubl": ("BR-AF-05",)},
-            why="UBL's BR-AF-05 tests a rate >= 0, against the rule's sentence (> 0)",
+            per_syntax={"cii": (("BR-AF-05", "/items/0/tax_rate"),), "ubl": ()},
+            why="UBL's BR-AF-05 says (and tests) 0 or greater, CII's greater than 0",
+        ),
+        case(
+            "BR-AF-07 zero",
+            lambda: in_category("L", shipping_tax_rate=D(0)),
+            per_syntax={"cii": (("BR-AF-07", "/shipping_tax_rate"),), "ubl": ()},
+            why="CII's BR-AF-07 tests > 0 (its sentence: 0 or greater), UBL's >= 0",
         ),
         case(
             "BR-AF-07",
@@ -644,10 +658,11 @@ def _ids_cases() -> list[Case]:
                 items=item0(in_category("L"), tax_rate=D(0)),
                 discount=Discount("percent", D(10)),
             ),
-            ("BR-AF-05", "/items/0/tax_rate"),
-            ("BR-AF-06", "/items/0/tax_rate"),
-            unseen={"ubl": ("BR-AF-05", "BR-AF-06")},
-            why="UBL's BR-AF-05/06 test a rate >= 0, against the rule's sentence (> 0)",
+            per_syntax={
+                "cii": (("BR-AF-05", "/items/0/tax_rate"), ("BR-AF-06", "/items/0/tax_rate")),
+                "ubl": (),
+            },
+            why="CII's BR-AF-06 tests > 0 (its sentence: 0 or greater), UBL's >= 0",
         ),
         case(
             "BR-AG-06",
@@ -770,6 +785,32 @@ def test_require_conformance_lists_every_broken_rule() -> None:
     assert {"BR-02", "BR-S-02", "BR-S-04"} <= set(rules)
     body = err.to_dict()
     assert {"pointer": "/number", "message": RULES["BR-02"], "rule": "BR-02"} in body["problems"]
+
+
+def test_a_zero_igic_rate_is_an_e_invoice_in_ubl_only() -> None:
+    """UBL's BR-AF-05/06/07 say and test "0 (zero) or greater than zero": a 0 % IGIC line,
+    allowance and charge pass natively and officially; CII refuses each (its BR-AF-05 says
+    > 0, its BR-AF-06/07 test > 0) and the official CII artefact agrees."""
+    inv = in_category("L", discount=Discount("percent", D(10)))
+    inv = replace(inv, items=items(inv, tax_category="L", tax_rate=D(0)), shipping_tax_rate=D(0))
+    assert check(inv, "ubl") == []
+    assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, "ubl"), "ubl")] == []
+    native = {p.rule for p in check(inv, "cii")}
+    assert native == {"BR-AF-05", "BR-AF-06", "BR-AF-07"}
+    assert native <= official_ids(inv, "cii")
+    assert "0 (zero) or greater" in category_message("BR-AF-05", "ubl")
+    assert "greater than 0 (zero)" in category_message("BR-AF-05", "cii")
+    assert "tests greater than zero" in category_message("BR-AF-07", "cii")
+
+
+@pytest.mark.parametrize("name", ["BR-DEC (KWD)", "BR-DEC (KWD, discounts)"])
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_a_three_decimal_currency_lists_every_br_dec_the_artefacts_report(
+    name: str, syntax: Syntax
+) -> None:
+    c = BY_NAME[name]
+    official = {r for r in official_ids(c.make(), syntax) if r.startswith("BR-DEC")}
+    assert official == {r for r, _ in c.expected(syntax)} - set(c.unseen.get(syntax, ()))
 
 
 def test_category_messages_quote_the_rule() -> None:
@@ -1014,7 +1055,9 @@ def test_every_rule_the_check_can_report_has_a_case() -> None:
         numbers += [] if cat == "O" else ["05", "06", "07"]
         numbers += ["01", "09"] if cat in {"Z", "E", "AE", "K", "G", "O"} else []
         possible |= {f"{prefix}-{n}" for n in numbers}
-    possible |= {f"BR-DEC-{n:02d}" for n in (1, 5, 9, 10, 11, 12, 14, 16, 18, 19, 20, 23, 24)}
+    possible |= {
+        f"BR-DEC-{n:02d}" for n in (1, 2, 5, 9, 10, 11, 12, 13, 14, 16, 18, 19, 20, 23, 24, 25)
+    }
     assert sorted(possible - covered) == []
 
 

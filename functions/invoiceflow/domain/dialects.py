@@ -307,3 +307,136 @@ def from_invoice_generator(
         return to_client(pointer)
 
     return out, generator_map, problems
+
+
+# ------------------------------------------------------------- business-rule pointers
+
+
+def _closest(pointer: str, place: Callable[[str], str | None]) -> str:
+    """The client's field for ``pointer`` or for its closest parent that has a place in the
+    client's format (``place`` maps a canonical pointer to it, or None); the document itself
+    ("") when none has."""
+    parts = pointer.split("/")
+    while len(parts) > 1:
+        found = place("/".join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return ""
+
+
+def _item_place(
+    parts: list[str], raw_items: Any, fields: Mapping[str, str], rate: str
+) -> str | None:
+    """``/items``, ``/items/N`` and the item fields the format has (``fields``: canonical
+    name -> the client's); every line's tax rate is the one top-level ``rate`` field."""
+    if len(parts) == 1:
+        return "/items"
+    index = parts[1]
+    if not index.isdigit() or not isinstance(raw_items, list) or int(index) >= len(raw_items):
+        return None
+    if len(parts) == 2:
+        return f"/items/{index}"
+    if len(parts) == 3 and parts[2] == "tax_rate":
+        return rate
+    if len(parts) == 3 and parts[2] in fields:
+        return f"/items/{index}/{fields[parts[2]]}"
+    return None
+
+
+_LEGACY_PLACES = {
+    **{k: v for k, v in _LEGACY_POINTERS.items() if k not in ("/bill_to", "/seller")},
+    **{f"/{k}": f"/{k}" for k in ("due_date", "currency", "locale", "notes", "terms")},
+}
+
+
+def legacy_rule_pointers(doc: Mapping[str, Any]) -> PointerMap:
+    """Where a broken business rule's canonical pointer points in a legacy flat document:
+    the flat field that holds the value (``/seller/address`` and everything in it ->
+    ``/company_address``, ``/items/0/quantity`` -> ``/items/0/qty``, a line's tax rate ->
+    the top-level ``/tax_rate``), else the closest parent that exists in the flat format:
+    ``/items/N`` for an item field it has no key for (``tax_category``, ``unit_code``), and
+    the document itself ("") for everything else it cannot carry (the seller's VAT id,
+    ``/payment_terms``, ``/tax_exemptions/...``), since a flat document has no party
+    objects: such a field needs the canonical format."""
+    raw_items = doc.get("items")
+    quantity = (
+        "quantity"
+        if any(
+            isinstance(r, dict) and "quantity" in r and "qty" not in r
+            for r in (raw_items if isinstance(raw_items, list) else [])
+        )
+        else "qty"
+    )
+    item_fields = {
+        "description": "description",
+        "quantity": quantity,
+        "unit_price": "unit_price",
+        "unit": "unit",
+        "sku": "id",
+    }
+
+    def place(pointer: str) -> str | None:
+        parts = pointer.split("/")[1:]
+        if parts[0] == "items":
+            return _item_place(parts, raw_items, item_fields, "/tax_rate")
+        return _LEGACY_PLACES.get(pointer)
+
+    return lambda pointer: _closest(pointer, place)
+
+
+_GENERATOR_PARTIES = {"seller": "/from", "bill_to": "/to", "ship_to": "/ship_to"}
+_GENERATOR_PLACES = {
+    "/issue_date": "/date",
+    "/discount": "/discounts",
+    "/seller/logo": "/logo",
+    **{
+        f"/{k}": f"/{k}"
+        for k in (
+            "number",
+            "due_date",
+            "payment_terms",
+            "currency",
+            "locale",
+            "notes",
+            "terms",
+            "shipping",
+            "amount_paid",
+        )
+    },
+}
+
+
+def generator_rule_pointers(doc: Mapping[str, Any]) -> PointerMap:
+    """Where a broken business rule's canonical pointer points in an invoice-generator
+    document: its own field (``/issue_date`` -> ``/date``, ``/items/0/description`` ->
+    ``/items/0/name``, a line's tax rate -> ``/tax``); for a party sent as an object
+    (``"to": {...}``, canonical party fields) the same path under its key (``/to/vat_id``);
+    for a party sent as one multi-line string the string itself (``/to`` for
+    ``/bill_to/address/country``); ``/items/N`` for an item field the format has no key
+    for; the document itself ("") for the rest (``/shipping_tax_category``,
+    ``/tax_exemptions/...``, ``/payment/...``)."""
+    raw_items = doc.get("items")
+    item_fields = {
+        "description": "name",
+        "quantity": "quantity",
+        "unit_price": "unit_cost",
+        "unit": "unit",
+    }
+
+    def place(pointer: str) -> str | None:
+        parts = pointer.split("/")[1:]
+        if parts[0] == "items":
+            return _item_place(parts, raw_items, item_fields, "/tax")
+        if pointer.startswith("/discount/"):
+            return "/discounts"
+        if pointer in _GENERATOR_PLACES:
+            return _GENERATOR_PLACES[pointer]
+        key = _GENERATOR_PARTIES.get(parts[0])
+        if key is None:
+            return None
+        if isinstance(doc.get(key[1:]), dict):
+            return key + pointer[len(parts[0]) + 1 :]
+        return key if len(parts) == 1 else None
+
+    return lambda pointer: _closest(pointer, place)

@@ -24,9 +24,14 @@ Checked here (everything a document expressible in our model can break):
   forbidden), BR-IC-11/-12 (delivery date or period, deliver-to country), BR-O-11..-14
   (nothing but O);
 * BR-DEC-*: a currency with more than 2 minor digits (KWD, BHD, ...) cannot be an EN 16931
-  e-invoice; reported with the BR-DEC ids the official artefacts give for the amounts the
-  writers write (always BR-DEC-09/12/14/18/19/20/23, in CII also -10/-11; -01/-10 with a
-  discount, -05/-11 with shipping, -16 with a prepayment, -24 with a line discount);
+  e-invoice; reported with the BR-DEC id of every amount the writers write (always with the
+  currency's 3 decimals): always BR-DEC-09/12/13/14/18/19/20/23, in CII also -10/-11; -01/-10
+  with a discount (-02 when its percentage and base amount are written), -05/-11 with
+  shipping, -16 with a prepayment, -24 with a line discount (-25 with its base amount).
+  Never -06 (no charge base amount is written), -15/-17 (BT-111/BT-114 are not written),
+  -27/-28 (no line charges). The artefacts report the same ids except BR-DEC-13: UBL's test
+  never fires (it looks for a ``cbc:DocumentCurrencyCode`` under ``cbc:TaxAmount``) and
+  CII's compares values (``. = round(. * 100) div 100``), so it misses a tax like 12.340;
 * with the XRechnung profile (syntax cii/facturx, :func:`.einvoice.cii_profile`): BR-DE-2..
   BR-DE-11, BR-DE-14, BR-DE-16, BR-DE-18 (Skonto lines), BR-DE-23-a, BR-DE-24-a/-b,
   BR-DE-25-a, BR-DE-30.
@@ -54,9 +59,11 @@ and the MARK reference our model cannot carry), the Icelandic ones (IS-R-*), DK-
 (Danish giro/FIK payment ids), DK-R-016 (a Danish credit note's negative total).
 
 Where an artefact's test is laxer than its rule's sentence, the native check follows the
-sentence (UBL's BR-55 accepts a blank preceding invoice number, UBL's BR-AF-05 an IGIC rate of
-0; CII's BR-48 is shadowed for L and M breakdowns; CII's BR-61 only sees an empty account
-element): ``tests/einvoice/test_rules.py`` lists each such case.
+sentence (UBL's BR-55 accepts a blank preceding invoice number; CII's BR-48 is shadowed for
+L and M breakdowns; CII's BR-61 only sees an empty account element); where it is stricter
+(CII's BR-AF-06/07 test an IGIC rate > 0 though their sentence says "0 (zero) or greater"),
+the native check follows the test, so that no e-invoice the artefacts refuse is written
+(:func:`igic_rate_ok`). ``tests/einvoice/test_rules.py`` lists each such case.
 
 By construction (the writers always produce them right from the model, so no native check):
 BR-01 (spec identifier), BR-03 (issue date), BR-04 and BR-CL-01 (type code), BR-12..BR-15
@@ -305,7 +312,6 @@ _WHO = {
 }
 _RATE = {
     "S": "shall be greater than zero",
-    "L": "shall be greater than zero",
     "M": "shall be 0 (zero) or greater than zero",
     "Z": "shall be 0 (zero)",
     "E": "shall be 0 (zero)",
@@ -334,8 +340,37 @@ _SKONTO = re.compile(
 _SKONTO_SEGMENT = re.compile(r"#[^\r\n]+#")
 
 
-def category_message(rule: str) -> str:
-    """The sentence of a category block's rule (``BR-S-02``, ``BR-IC-10``...)."""
+def _igic_rate_message(number: str, syntax: str) -> str:
+    """BR-AF-05/06/07 (IGIC rates): the syntaxes' sentences differ (see :func:`igic_rate_ok`)."""
+    start = f'{_RATE_OF[number]} is "IGIC" the {_RATE_FIELD[number]}'
+    if syntax == "ubl":
+        return f"{start} shall be 0 (zero) or greater than zero."
+    if number == "05":
+        return f"{start} shall be greater than 0 (zero)."
+    return (
+        f"{start} shall be 0 (zero) or greater than zero; the official CII validation "
+        "artefact tests greater than zero, so a 0 % IGIC allowance or charge is refused in CII."
+    )
+
+
+def igic_rate_ok(rate: Decimal | None, syntax: str) -> bool:
+    """Whether an IGIC (category L) rate as written passes BR-AF-05 (a line), -06 (the
+    discount's allowance) and -07 (the shipping charge) in ``syntax``.
+
+    Each syntax's own official sentence: UBL's BR-AF-05/06/07 and CII's BR-AF-06/07 say
+    "0 (zero) or greater than zero", CII's BR-AF-05 "greater than 0 (zero)". UBL's tests
+    agree with its sentences (``>= 0``), so UBL takes a 0 % IGIC rate everywhere. CII's
+    BR-AF-06/07 *test* ``> 0``, stricter than their sentence: the native check follows that
+    test for CII and Factur-X (a CII e-invoice the official artefact refuses is never
+    written) and says so in the message. A rate is always required (none: refused)."""
+    if rate is None:
+        return False
+    return rate >= 0 if syntax == "ubl" else rate > 0
+
+
+def category_message(rule: str, syntax: str = "cii") -> str:
+    """The sentence of a category block's rule (``BR-S-02``, ``BR-IC-10``...); ``syntax``
+    matters only where the syntaxes' sentences differ (BR-AF-05/06/07)."""
     prefix, number = rule.rsplit("-", 1)
     cat = next(c for c, (p, _) in CATEGORY_RULES.items() if p == prefix)
     name = CATEGORY_RULES[cat][1]
@@ -354,6 +389,8 @@ def category_message(rule: str) -> str:
                 f"(BT-63) or the Buyer VAT identifier (BT-48)."
             )
         return f'An Invoice that contains {_WHERE[number]} is "{name}" shall contain {_WHO[cat]}.'
+    if number in _RATE_OF and cat == "L":
+        return _igic_rate_message(number, syntax)
     if number in _RATE_OF:
         return f'{_RATE_OF[number]} is "{name}" the {_RATE_FIELD[number]} {_RATE[cat]}.'
     if number == "09":
@@ -380,6 +417,7 @@ def category_message(rule: str) -> str:
 _DEC_ALWAYS = {
     "BR-DEC-09": "the Sum of Invoice line net amount (BT-106)",
     "BR-DEC-12": "the Invoice total amount without VAT (BT-109)",
+    "BR-DEC-13": "the Invoice total VAT amount (BT-110)",
     "BR-DEC-14": "the Invoice total amount with VAT (BT-112)",
     "BR-DEC-18": "the Amount due for payment (BT-115)",
     "BR-DEC-19": "the VAT category taxable amount (BT-116)",
@@ -396,6 +434,10 @@ _DEC_SHIPPING = {
 }
 _DEC_PAID = {"BR-DEC-16": "the Paid amount (BT-113)"}
 _DEC_LINE_DISCOUNT = {"BR-DEC-24": "the Invoice line allowance amount (BT-136)"}
+#: only when the writers state an allowance's percentage with its base amount
+#: (:func:`.einvoice.percent_fits`)
+_DEC_DISCOUNT_BASE = {"BR-DEC-02": "the Document level allowance base amount (BT-93)"}
+_DEC_LINE_DISCOUNT_BASE = {"BR-DEC-25": "the Invoice line allowance base amount (BT-137)"}
 
 
 def _rate_pointer(at: str) -> str:
@@ -420,7 +462,7 @@ class _Checker:
         self.problems.append(Problem(pointer, message or RULES[rule], rule))
 
     def cat(self, rule: str, pointer: str) -> None:
-        self.add(rule, pointer, category_message(rule))
+        self.add(rule, pointer, category_message(rule, self.syntax))
 
     # -- the document ---------------------------------------------------------------------
 
@@ -468,6 +510,18 @@ class _Checker:
             rules |= _DEC_PAID
         if any(it.discount is not None for it in self.inv.items):
             rules |= _DEC_LINE_DISCOUNT
+        totals = self.totals()
+        if totals is not None:
+            currency = self.inv.currency
+            written = einvoice.document_allowances_charges(self.inv, totals)
+            if any(ac.base is not None for ac in written if not ac.charge):
+                rules |= _DEC_DISCOUNT_BASE
+            lines = (
+                einvoice.line_allowance(it, lt, currency)
+                for it, lt in zip(self.inv.items, totals.lines, strict=True)
+            )
+            if any(ac is not None and ac.base is not None for ac in lines):
+                rules |= _DEC_LINE_DISCOUNT_BASE
         for rule in sorted(rules, key=lambda r: int(r.rsplit("-", 1)[1])):
             self.add(
                 rule,
@@ -579,7 +633,7 @@ class _Checker:
             line_cats.setdefault(cat, at)
             groups.setdefault((cat, it.tax_rate), at)
             prefix = CATEGORY_RULES[cat][0]
-            if not self.rate_ok(cat, it.tax_rate):
+            if not self.rate_ok(cat, it.tax_rate, "05"):
                 self.cat(f"{prefix}-05", f"{at}/tax_rate")
         ship_cat: str | None = None
         if inv.shipping:
@@ -591,7 +645,7 @@ class _Checker:
                 ship_cat = None
             else:
                 groups.setdefault((ship_cat, inv.shipping_tax_rate), "/shipping_tax_rate")
-                if not self.rate_ok(ship_cat, inv.shipping_tax_rate):
+                if not self.rate_ok(ship_cat, inv.shipping_tax_rate, "07"):
                     self.cat(f"{CATEGORY_RULES[ship_cat][0]}-07", "/shipping_tax_rate")
         if not groups:
             if inv.items:
@@ -603,7 +657,7 @@ class _Checker:
             for (cat, rate), at in groups.items():
                 if at.startswith("/items/"):
                     discount_cats.setdefault(cat, at)
-                    if not self.rate_ok(cat, rate):
+                    if not self.rate_ok(cat, rate, "06"):
                         self.cat(f"{CATEGORY_RULES[cat][0]}-06", _rate_pointer(at))
         cats = {cat for cat, _ in groups}
         for cat in sorted(cats):
@@ -673,10 +727,13 @@ class _Checker:
                 at = _rate_pointer(groups[(g.category, g.rate)])
                 self.cat(f"{CATEGORY_RULES[g.category][0]}-09", at)
 
-    @staticmethod
-    def rate_ok(cat: str, rate: Decimal | None) -> bool:
+    def rate_ok(self, cat: str, rate: Decimal | None, number: str) -> bool:
+        """Whether a rate passes the category's -05 (a line), -06 (the discount's
+        allowance) or -07 (the shipping charge) rule (``number``)."""
         written = einvoice.xml_rate(cat, rate)
-        if cat in ("S", "L"):
+        if cat == "L":
+            return igic_rate_ok(written, self.syntax)
+        if cat == "S":
             return written is not None and written > 0
         if cat == "M":
             return written is not None and written >= 0

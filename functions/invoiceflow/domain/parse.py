@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -137,11 +137,25 @@ def _depth_problem(value: Any) -> bool:
     return False
 
 
+def _identity(pointer: str) -> str:
+    return pointer
+
+
 @dataclass(frozen=True)
 class Document:
     invoice: Invoice
     #: canonical | legacy | invoice-generator
     source_format: str
+    #: a pointer into the canonical document (a broken business rule's) -> the field of the
+    #: client's own document, or its closest parent that exists in the client's format
+    #: (:func:`.dialects.legacy_rule_pointers`, :func:`.dialects.generator_rule_pointers`);
+    #: the identity for a canonical document
+    client_pointer: Callable[[str], str] = _identity
+
+    def client_problems(self, problems: Iterable[Problem]) -> list[Problem]:
+        """``problems`` (about the canonical invoice) pointing into the client's document."""
+        moved = (Problem(self.client_pointer(p.pointer), p.message, p.rule) for p in problems)
+        return list(dict.fromkeys(moved))
 
 
 def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
@@ -198,11 +212,13 @@ def parse_invoice(
         raise ValidationError(problems)
     if sent_totals is not None:
         _check_sent_totals(invoice, sent_totals)
-    return Document(invoice=invoice, source_format=kind)
-
-
-def _identity(pointer: str) -> str:
-    return pointer
+    rule_pointers = {
+        "legacy": dialects.legacy_rule_pointers,
+        "invoice-generator": dialects.generator_rule_pointers,
+    }.get(kind)
+    if rule_pointers is None:
+        return Document(invoice=invoice, source_format=kind)
+    return Document(invoice=invoice, source_format=kind, client_pointer=rule_pointers(doc))
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -451,6 +467,7 @@ def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str,
 
 def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     yield from _check_strings(doc, "")
+    yield from _blank_required(doc)
     issue = doc.get("issue_date")
     for key in ("issue_date", "due_date"):
         value = doc.get(key)
@@ -540,6 +557,29 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                     f"{at}/discount/amount",
                     f"the discount {amount} is larger than the line's {qty * price}",
                 )
+
+
+def _blank_required(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """A required text that is only spaces (the number, a party's name, a line's
+    description, a preceding invoice's number): refused like an empty one. Every optional
+    text blank is taken as absent instead (see :func:`_text`)."""
+    fields: list[tuple[Any, str, str]] = [(doc, "number", "/number")]
+    fields += [
+        (doc.get(role), "name", f"/{role}/name") for role in ("seller", "bill_to", "ship_to")
+    ]
+    items, refs = doc.get("items"), doc.get("preceding_invoices")
+    fields += [
+        (item, "description", f"/items/{i}/description")
+        for i, item in enumerate(items if isinstance(items, list) else [])
+    ]
+    fields += [
+        (ref, "number", f"/preceding_invoices/{i}/number")
+        for i, ref in enumerate(refs if isinstance(refs, list) else [])
+    ]
+    for parent, key, at in fields:
+        value = parent.get(key) if isinstance(parent, Mapping) else None
+        if _blank(value) and value != "":  # "" is the schema's minLength problem
+            yield at, "must not be blank (it holds only spaces)"
 
 
 def _date(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
@@ -652,8 +692,15 @@ def _logo_problem(uri: str) -> str | None:
 # --------------------------------------------------------------------------- build
 
 
+def _blank(value: Any) -> bool:
+    """A string that is empty after stripping (``""``, ``"  "``): the same as absent."""
+    return isinstance(value, str) and not value.strip()
+
+
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value != "" else None
+    """An optional text field: None when absent or blank, so the model never holds blank
+    text (a writer would write an empty element, which the e-invoice rules refuse)."""
+    return value if isinstance(value, str) and not _blank(value) else None
 
 
 def _party(d: Mapping[str, Any] | None) -> Party | None:
@@ -664,7 +711,7 @@ def _party(d: Mapping[str, Any] | None) -> Party | None:
     return Party(
         name=d["name"],
         company=_text(d.get("company")),
-        address=() if structured else tuple(x for x in address if x),
+        address=() if structured else tuple(x for x in address if not _blank(x)),
         email=_text(d.get("email")),
         phone=_text(d.get("phone")),
         tax_id=_text(d.get("tax_id")),
@@ -679,7 +726,7 @@ def _party(d: Mapping[str, Any] | None) -> Party | None:
 def _postal(d: Mapping[str, Any]) -> PostalAddress:
     return PostalAddress(
         country=d["country"],
-        lines=tuple(x for x in d.get("lines", ()) if x),
+        lines=tuple(x for x in d.get("lines", ()) if not _blank(x)),
         city=_text(d.get("city")),
         postal_code=_text(d.get("postal_code")),
         subdivision=_text(d.get("subdivision")),
@@ -687,7 +734,11 @@ def _postal(d: Mapping[str, Any]) -> PostalAddress:
 
 
 def _identifier(d: Mapping[str, Any] | None) -> Identifier | None:
-    return None if d is None else Identifier(d["id"], _text(d.get("scheme")))
+    """An identifier, None when absent or when its id is blank (its scheme alone says
+    nothing)."""
+    if d is None or _blank(d["id"]):
+        return None
+    return Identifier(d["id"], _text(d.get("scheme")))
 
 
 def _contact(d: Mapping[str, Any] | None) -> Contact | None:
@@ -709,11 +760,12 @@ def _period_value(d: Mapping[str, Any] | None) -> Period | None:
 def _exemptions(d: Mapping[str, Any] | None) -> tuple[TaxExemption, ...]:
     """The exemptions in the order of :data:`VAT_CATEGORIES` (a canonical order)."""
     d = d or {}
-    return tuple(
+    given = (
         TaxExemption(cat, _text(d[cat].get("reason")), _text(d[cat].get("code")))
         for cat in VAT_CATEGORIES
         if cat in d
     )
+    return tuple(ex for ex in given if ex.reason is not None or ex.code is not None)
 
 
 def _disc(d: Mapping[str, Any] | None) -> Discount | None:
@@ -723,6 +775,12 @@ def _disc(d: Mapping[str, Any] | None) -> Discount | None:
     value = _dec(d[kind])
     assert value is not None
     return Discount(kind, value)  # type: ignore[arg-type]
+
+
+def _payment(d: Mapping[str, Any] | None) -> PaymentDetails | None:
+    """Payment details, None when they give nothing (every field absent or blank)."""
+    payment = PaymentDetails(**{k: _text(v) for k, v in (d or {}).items()})
+    return None if payment == PaymentDetails() else payment
 
 
 def _opt_dec(value: Any) -> Decimal | None:
@@ -779,7 +837,7 @@ def _build(d: Mapping[str, Any]) -> Invoice:
         amount_paid=_dec(d.get("amount_paid", "0")) or Decimal(0),
         notes=_text(d.get("notes")),
         terms=_text(d.get("terms")),
-        payment=PaymentDetails(**{k: _text(v) for k, v in payment.items()}) if payment else None,
+        payment=_payment(payment),
         document_type=d.get("document_type", "invoice"),
         preceding_invoices=tuple(
             DocumentReference(ref["number"], _real_date(ref.get("issue_date")))
