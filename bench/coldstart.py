@@ -183,6 +183,18 @@ class FunctionEnv:
         invoice, _ = accept_document(self.ctx, self.user, self.document(i), source="http")
         return invoice
 
+    def einvoice(self) -> Any:
+        """An invoice that asks for the XML formats, so render-xml's first request writes CII
+        and UBL (an e-invoice example: the rules let it through)."""
+        from invoiceflow.acceptance import accept_document
+
+        self._n += 1
+        doc = {**example("de-facturx-b2b.json"), "number": f"BENCH-{self._n}"}
+        invoice, _ = accept_document(
+            self.ctx, self.user, json.dumps(doc).encode(), source="http", formats=("cii", "ubl")
+        )
+        return invoice
+
     def rendered_invoice(self) -> Any:
         from invoiceflow.steps import render_document
 
@@ -245,7 +257,8 @@ class FunctionEnv:
             headers, body = to_http(sign_event(requested, PRODUCER_KEY_ID, PRODUCER_SECRET))
             return "POST", "/", headers, body
         if function in ("render_pdf", "render_xlsx", "render_xml"):
-            headers, body = self.uploaded_event(self.new_invoice())
+            invoice = self.einvoice() if function == "render_xml" else self.new_invoice()
+            headers, body = self.uploaded_event(invoice)
             return "POST", "/", headers, body
         if function == "notify":
             invoice = self.rendered_invoice()
