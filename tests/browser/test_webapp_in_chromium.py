@@ -1,6 +1,7 @@
 """The web app in a real browser: Debian's headless Chromium (/usr/bin/chromium) driven by
 Playwright, against ``invoiceflow dev`` (a subprocess on a free port with its own data). Sign
-in, upload a valid and an invalid invoice, see the problems, wait for ready, preview and
+in, upload a valid and an invalid invoice, see the problems, choose the formats (e-invoices,
+Factur-X or PDF, a 422's rule ids), wait for ready, preview and
 download the PDF, page and search the list, sign out; the same by keyboard only; files dropped
 on the drop zone, the preview's blob of application/pdf, and an axe-core scan with no serious
 or critical violation. Without Chromium (or Playwright, or the axe-core
@@ -175,6 +176,10 @@ def test_sign_in_upload_see_problems_wait_for_ready_download_and_sign_out(
     frame = page.locator("#preview-frame")
     expect(frame).to_have_attribute("src", re.compile(r"^blob:"))
     src = frame.get_attribute("src")
+    for _ in range(50):  # the frame navigates a moment after its src is set
+        if any(f.url == src for f in page.frames):
+            break
+        page.wait_for_timeout(100)
     assert any(f.url == src for f in page.frames), [f.url for f in page.frames]
 
     with page.expect_download() as download:
@@ -252,8 +257,17 @@ def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -
     page.get_by_text(f"Signed in as {EMAIL}").wait_for()
     assert focused() == "upload-title"  # focus moves to what comes next
 
+    # the formats come first: Space checks one (CII), Tab walks on to the files
     keys.press("Tab")
-    assert focused() == "files"
+    assert page.evaluate("document.activeElement.value") == "pdf"
+    keys.press("Tab")
+    keys.press("Tab")
+    assert page.evaluate("document.activeElement.value") == "cii"
+    keys.press("Space")
+    expect(page.get_by_label("CII (EN 16931 / XRechnung)")).to_be_checked()
+    keys.press("Space")  # and unchecks it again: minimal.json is no e-invoice
+    expect(page.get_by_label("CII (EN 16931 / XRechnung)")).not_to_be_checked()
+    tab_to("files")
     with page.expect_file_chooser() as chooser:
         keys.press("Space")
     chooser.value.set_files(_files(tmp_path, keyboard=_document("WEB-KEYS")))
@@ -276,6 +290,115 @@ def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -
     assert focused() == "email"
 
 
+def _example(name: str, **changes: Any) -> str:
+    return json.dumps({**json.loads((EXAMPLES / name).read_text()), **changes})
+
+
+def test_formats_e_invoices_factur_x_or_pdf_and_rule_ids(
+    page: Any, dev: Dev, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _sign_in(page, dev)
+    boxes = {
+        fmt: page.get_by_label(label, exact=True)
+        for fmt, label in [
+            ("pdf", "PDF"),
+            ("xlsx", "Excel"),
+            ("cii", "CII (EN 16931 / XRechnung)"),
+            ("ubl", "UBL (Peppol)"),
+            ("facturx", "Factur-X"),
+        ]
+    }
+    expect(page.get_by_role("group", name="Formats")).to_be_visible()
+
+    def checked() -> list[str]:
+        return [fmt for fmt, box in boxes.items() if box.is_checked()]
+
+    assert checked() == ["pdf", "xlsx"]  # the server's default
+
+    # Factur-X is the PDF with the e-invoice inside: one or the other, and the form says why
+    boxes["facturx"].check()
+    assert checked() == ["xlsx", "facturx"]
+    expect(page.locator("#formats-note")).to_contain_text("PDF unchecked: Factur-X is the PDF")
+    boxes["pdf"].check()
+    assert checked() == ["pdf", "xlsx"]
+    expect(page.locator("#formats-note")).to_contain_text("Factur-X unchecked")
+    boxes["xlsx"].uncheck()
+    expect(page.locator("#formats-note")).to_be_empty()
+
+    # nothing checked: nothing is sent
+    boxes["pdf"].uncheck()
+    page.get_by_label("Or paste an invoice's JSON").fill(_document("WEB-NO-FORMAT"))
+    page.get_by_role("button", name="Upload pasted JSON").click()
+    expect(page.locator("#notice")).to_have_text("Check at least one format under Formats first.")
+    assert page.locator("#uploads .card").count() == 0
+
+    # two e-invoices at once, with CII and UBL: ready, with both XML files to download
+    boxes["pdf"].check()
+    boxes["cii"].check()
+    boxes["ubl"].check()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/upload" in r.url else None)
+    page.locator("#files").set_input_files(
+        _files(
+            tmp_path,
+            facturx=_example("de-facturx-b2b.json", number="WEB-EN-1"),
+            xrechnung=_example("de-xrechnung-b2g.json", number="WEB-EN-2"),
+        )
+    )
+    auth = _token(dev)
+    for number in ("WEB-EN-1", "WEB-EN-2"):
+        card = _card(page, number)
+        expect(card.locator(".status")).to_have_text("ready", timeout=READY_MS)
+        expect(card.locator(".asked")).to_have_text("Formats: PDF, CII, UBL")
+        for name in ("PDF", "CII e-invoice (XML)", "UBL e-invoice (XML)"):
+            button = card.get_by_role("button", name=f"Download {name} of invoice {number}")
+            expect(button).to_be_visible()
+        expect(card.get_by_role("button", name="Download XLSX")).to_have_count(0)
+        view = requests.get(
+            f"{dev.url}/invoices/{card.get_attribute('data-invoice-id')}", headers=auth, timeout=30
+        ).json()
+        assert sorted(view["formats"]) == ["cii", "pdf", "ubl"], view
+    assert len(sent) == 2 and all(u.endswith("/upload?formats=pdf,cii,ubl") for u in sent), sent
+    with page.expect_download() as download:
+        _card(page, "WEB-EN-1").get_by_role("button", name="Download CII e-invoice (XML)").click()
+    xml = Path(download.value.path()).read_bytes()
+    assert b"CrossIndustryInvoice" in xml and b"WEB-EN-1" in xml
+    assert download.value.suggested_filename.endswith(".xml")
+
+    # Factur-X instead of PDF, pasted: the PDF preview shows the Factur-X file
+    boxes["facturx"].check()
+    boxes["cii"].uncheck()
+    boxes["ubl"].uncheck()
+    page.get_by_label("Or paste an invoice's JSON").fill(
+        _example("de-facturx-b2b.json", number="WEB-FX")
+    )
+    page.get_by_role("button", name="Upload pasted JSON").click()
+    fx = _card(page, "WEB-FX")
+    expect(fx.locator(".status")).to_have_text("ready", timeout=READY_MS)
+    expect(fx.get_by_role("button", name="Download Factur-X PDF")).to_be_visible()
+    expect(fx.get_by_role("button", name="Download PDF")).to_have_count(0)
+    fx.get_by_role("button", name="Preview PDF").click()
+    expect(page.locator("#preview-frame")).to_have_attribute("src", re.compile(r"^blob:"))
+    assert sent[-1].endswith("/upload?formats=facturx"), sent
+
+    # minimal.json is no EN 16931 invoice: with CII, the 422 names each broken rule
+    boxes["pdf"].check()
+    boxes["cii"].check()
+    assert checked() == ["pdf", "cii"]
+    page.get_by_label("Or paste an invoice's JSON").fill((EXAMPLES / "minimal.json").read_text())
+    page.get_by_role("button", name="Upload pasted JSON").click()
+    bad = page.locator("#uploads .card", has_text="pasted JSON").first
+    expect(bad.locator(".status")).to_have_text("rejected (422)")
+    expect(bad.locator(".problems li").first).to_be_visible()
+    rules = bad.locator(".problems .rule").all_inner_texts()
+    assert rules and all(re.fullmatch(r"BR-[A-Z0-9-]+", r) for r in rules), rules
+    texts = bad.locator(".problems li").all_inner_texts()
+    assert any(re.match(r"BR-[A-Z0-9-]+ · /\S*: \S", t) for t in texts), texts
+    assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
+
+
 def _serious(page: Any) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document)")
@@ -290,7 +413,7 @@ def test_axe_finds_no_serious_violation(browser: Any, dev: Dev) -> None:
     """axe-core is injected into the page, so this context bypasses the page's CSP."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1100, "height": 1200})
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1100, "height": 1500})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
@@ -313,6 +436,15 @@ def test_axe_finds_no_serious_violation(browser: Any, dev: Dev) -> None:
         expect(
             page.locator("#uploads .card", has_text="broken.json").locator(".problems li").first
         ).to_be_visible()
+        # an e-invoice format asked for a document that is none: the 422 with rule ids
+        page.get_by_label("CII (EN 16931 / XRechnung)").check()
+        einvoice = json.loads(_example("de-facturx-b2b.json", number="WEB-AXE-EN"))
+        del einvoice["seller"]["vat_id"], einvoice["seller"]["tax_id"]
+        page.get_by_label("Or paste an invoice's JSON").fill(json.dumps(einvoice, indent=2))
+        page.get_by_role("button", name="Upload pasted JSON").click()
+        expect(
+            page.locator("#uploads .card", has_text="pasted JSON").locator(".problems .rule").first
+        ).to_be_visible()
         page.get_by_role("button", name="Refresh").click()
         expect(page.locator("#invoices tbody tr").first).to_be_visible()
         # the preview is page 1 of the PDF, as a blob: URL of application/pdf (the fetch needs
@@ -329,6 +461,8 @@ def test_axe_finds_no_serious_violation(browser: Any, dev: Dev) -> None:
         assert (kind, head) == ("application/pdf", "%PDF-")
         time.sleep(0.5)
         assert _serious(page) == []
+        # the top of the page (and of the pasted JSON): the form and the uploads
+        page.evaluate("window.scrollTo(0, 0); document.getElementById('paste').scrollTop = 0")
         shot = page.screenshot()
         target = os.environ.get("WEBAPP_SCREENSHOT")
         if target:

@@ -19,6 +19,10 @@
   };
   // the formats that are a PDF (facturx: the PDF with the e-invoice inside), for the preview
   const PDF_FORMATS = ["pdf", "facturx"];
+  // the upload form's choice, by the names of its checkboxes
+  const CHOICES = { pdf: "PDF", xlsx: "Excel", cii: "CII", ubl: "UBL", facturx: "Factur-X" };
+  // one of each pair only: the server refuses both (facturx is the PDF, under the same name)
+  const EXCLUSIVE = { pdf: "facturx", facturx: "pdf" };
 
   let token = null;
   let session = 0; // bumped on sign-out: pollers of an older session stop
@@ -128,6 +132,7 @@
     $("sign-in-error").textContent = "";
     $("paste").value = "";
     $("search").value = "";
+    resetFormats();
     closePreview();
     $("work").hidden = true;
     $("sign-out").hidden = true;
@@ -135,6 +140,48 @@
     $("sign-in").hidden = false;
     notify(message);
     $("email").focus();
+  }
+
+  // ------------------------------------------------------------------ formats
+
+  function formatBoxes() {
+    return Array.from(document.querySelectorAll('#formats input[name="format"]'));
+  }
+
+  // the checked formats, in the form's order: sent as ?formats= with every upload
+  function chosenFormats() {
+    return formatBoxes()
+      .filter((box) => box.checked)
+      .map((box) => box.value);
+  }
+
+  function formatChanged(event) {
+    const box = event.target;
+    const other = EXCLUSIVE[box.value];
+    const note = $("formats-note");
+    note.textContent = "";
+    if (!box.checked || !other) return;
+    const partner = formatBoxes().find((b) => b.value === other);
+    if (partner && partner.checked) {
+      partner.checked = false;
+      note.textContent =
+        `${CHOICES[other]} unchecked: Factur-X is the PDF with the e-invoice inside, ` +
+        "so an upload gets one or the other.";
+    }
+  }
+
+  function resetFormats() {
+    for (const box of formatBoxes()) box.checked = box.defaultChecked;
+    $("formats-note").textContent = "";
+  }
+
+  // the formats to ask for, or null (and a notice) when none is checked
+  function formatsOrNotice() {
+    const formats = chosenFormats();
+    if (formats.length) return formats;
+    notify("Check at least one format under Formats first.");
+    formatBoxes()[0].focus();
+    return null;
   }
 
   // ------------------------------------------------------------------ uploads
@@ -162,7 +209,10 @@
     const list = card.querySelector(".problems");
     list.replaceChildren();
     for (const problem of body.problems || []) {
-      const item = el("li", {}, el("code", { text: problem.pointer || "/" }));
+      const item = el("li");
+      // an EN 16931 (or XRechnung) business rule the document breaks: its id first
+      if (problem.rule) item.append(el("strong", { class: "rule", text: problem.rule }), " · ");
+      item.append(el("code", { text: problem.pointer || "/" }));
       const value = valueAt(doc, problem.pointer);
       if (value !== undefined && typeof value !== "object") {
         item.append(" ", el("span", { class: "value", text: `(is ${JSON.stringify(value)})` }));
@@ -172,11 +222,12 @@
     }
   }
 
-  function newCard(name) {
+  function newCard(name, formats) {
     const card = el(
       "li",
       { class: "card" },
       el("h3", { text: name }),
+      el("p", { class: "asked", text: `Formats: ${formats.map((f) => CHOICES[f] || f).join(", ")}` }),
       el(
         "p",
         { "aria-live": "polite" },
@@ -192,9 +243,9 @@
     return card;
   }
 
-  async function upload(name, text) {
+  async function upload(name, text, formats) {
     const mine = session;
-    const card = newCard(name);
+    const card = newCard(name, formats);
     let doc;
     try {
       doc = JSON.parse(text);
@@ -203,7 +254,7 @@
     }
     let response;
     try {
-      response = await api("/upload", {
+      response = await api(`/upload?formats=${formats.map(encodeURIComponent).join(",")}`, {
         method: "POST",
         headers: { "Content-Type": "application/json", "Idempotency-Key": idempotencyKey() },
         body: text,
@@ -271,10 +322,14 @@
 
   async function uploadFiles(files) {
     const mine = session;
+    if (!files.length) return;
+    // the formats checked when the files were chosen, for each of them
+    const formats = formatsOrNotice();
+    if (!formats) return;
     await Promise.all(
       Array.from(files).map(async (file) => {
         const text = await file.text();
-        if (mine === session) await upload(file.name, text);
+        if (mine === session) await upload(file.name, text, formats);
       })
     );
   }
@@ -444,8 +499,10 @@
         $("paste").focus();
         return;
       }
-      upload("pasted JSON", text);
+      const formats = formatsOrNotice();
+      if (formats) upload("pasted JSON", text, formats);
     });
+    for (const box of formatBoxes()) box.addEventListener("change", formatChanged);
     $("close-preview").addEventListener("click", () => closePreview(true));
     $("search").addEventListener("input", renderList);
     $("refresh").addEventListener("click", () => loadPage(pageCursors));
