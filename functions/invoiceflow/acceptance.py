@@ -12,7 +12,6 @@ from typing import Any, cast
 from invoiceflow import naming
 from invoiceflow.context import Context
 from invoiceflow.domain import Document, parse_invoice
-from invoiceflow.domain.model import Invoice
 from invoiceflow.errors import (
     BusinessRuleViolation,
     IdempotencyConflict,
@@ -47,16 +46,13 @@ def formats_parameter(value: str | None) -> list[str] | None:
     return None if value is None else split_formats(value)
 
 
-def check_business_rules(document: Document | Invoice, formats: Sequence[str]) -> None:
+def check_business_rules(document: Document, formats: Sequence[str]) -> None:
     """Hold the document to the EN 16931 rules when an e-invoice format is asked for: one
-    BusinessRuleViolation listing every broken rule of every such format (each once). Given
-    the parsed :class:`Document`, each problem points into the client's own document (a
-    legacy or invoice-generator upload's own fields, see ``Document.client_pointer``); given
-    a bare Invoice, into the canonical form."""
+    BusinessRuleViolation listing every broken rule of every such format (each once), each
+    pointing into the client's own document (a legacy or invoice-generator upload's own
+    fields, see ``Document.client_pointer``)."""
     from invoiceflow.domain.en16931 import Syntax, require_conformance
 
-    if isinstance(document, Invoice):
-        document = Document(invoice=document, source_format="canonical")
     problems: dict[Problem, None] = {}
     for fmt in (f for f in formats if f in EINVOICE_FORMATS):
         try:
@@ -112,6 +108,24 @@ def accept_document(
     with facturx are 422s, listed with the document's problems), else INVOICE_FORMATS.
     Returns (invoice, created)."""
     document, wanted = validate_request(ctx, data, formats)
+    return record_accepted(
+        ctx, owner, data, document, wanted, source=source, idempotency_key=idempotency_key
+    )
+
+
+def record_accepted(
+    ctx: Context,
+    owner: User,
+    data: bytes,
+    document: Document,
+    wanted: tuple[str, ...],
+    *,
+    source: InvoiceSource,
+    idempotency_key: str | None = None,
+) -> tuple[InvoiceRecord, bool]:
+    """Store the raw document and record the invoice with its ``uploaded`` event in one
+    transaction (the outbox), for a request :func:`validate_request` has let through (its
+    document and formats). Returns (invoice, created)."""
     digest = request_digest(data, wanted)
     if idempotency_key is not None:
         earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)

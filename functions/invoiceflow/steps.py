@@ -141,8 +141,8 @@ def intake(event: Event, ctx: Context) -> StepResult:
     names."""
     # only the intake function loads the domain and the signing code
     from invoiceflow.acceptance import (
-        accept_document,
         accepted_body,
+        record_accepted,
         relay_uploaded,
         validate_request,
     )
@@ -168,7 +168,8 @@ def intake(event: Event, ctx: Context) -> StepResult:
             [Problem("/formats", "must be an array of format names")], "invalid formats"
         )
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
-    validate_request(ctx, document, formats)  # problems first, before the owner is looked up
+    # problems first, before the owner is looked up
+    parsed, wanted = validate_request(ctx, document, formats)
     owner = ctx.repo.get_user_by_email(data["owner_email"])
     if owner is None or owner.disabled:
         log.info(
@@ -176,8 +177,8 @@ def intake(event: Event, ctx: Context) -> StepResult:
         )
         raise UnknownOwner("the owner_email of the event names no active user")
     key = naming.requested_idempotency_key(event["source"], event["id"])
-    invoice, _ = accept_document(
-        ctx, owner, document, source="event", idempotency_key=key, formats=formats
+    invoice, _ = record_accepted(
+        ctx, owner, document, parsed, wanted, source="event", idempotency_key=key
     )
     relay_uploaded(ctx, invoice)
     return StepResult(accepted_body(ctx, invoice), accepted=True)

@@ -836,7 +836,7 @@ class _Checker:
             self.add("BR-DE-24-a", "/payment/means_code")
             if p is not None and not (_blank(p.iban) and _blank(p.account_number)):
                 self.add("BR-DE-24-b", "/payment/iban")
-        if code in ("49", "59"):
+        if code in einvoice.DIRECT_DEBIT_CODES:
             # the IBAN of a direct debit is the debited account (BT-91): BG-19 then needs the
             # creditor id (BT-90), which the document model cannot carry
             if has_iban:
