@@ -49,9 +49,8 @@ from invoiceflow.domain.totals import LineTotal, Totals, compute_totals
 from invoiceflow.domain.units import unit_code
 from invoiceflow.einvoice.common import amount, cii_date, decimal_text
 
-__all__ = ["CONTENT_TYPE", "NAMESPACES", "cii_xml", "render_cii"]
+__all__ = ["NAMESPACES", "cii_xml", "render_cii"]
 
-CONTENT_TYPE = "application/xml"
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"

@@ -2,7 +2,7 @@
 
 The PDF of :func:`invoiceflow.render.pdf.render_pdf` (every font embedded, a TrueType subset)
 made PDF/A-3b by post-processing it with pypdf, with the CII of
-:func:`invoiceflow.einvoice.cii.render_cii` embedded as ``factur-x.xml``:
+:func:`invoiceflow.einvoice.cii.cii_xml` embedded as ``factur-x.xml``:
 
 - XMP metadata (uncompressed) with the PDF/A identification (``pdfaid:part`` 3,
   ``pdfaid:conformance`` B), the document information dictionary's entries mirrored
@@ -50,7 +50,7 @@ from pypdf.generic import (
 
 from invoiceflow.domain.en16931 import require_conformance
 from invoiceflow.domain.model import Invoice
-from invoiceflow.einvoice.cii import render_cii
+from invoiceflow.einvoice.cii import cii_xml
 from invoiceflow.errors import RenderError
 from invoiceflow.render.pdf import check_pdf, render_pdf
 
@@ -74,8 +74,8 @@ def render_facturx(invoice: Invoice) -> bytes:
 
     Raises :class:`~invoiceflow.errors.BusinessRuleViolation` (422) when the invoice breaks an
     EN 16931 rule, :class:`~invoiceflow.errors.RenderError` when it cannot be rendered."""
-    require_conformance(invoice, "facturx")
-    return facturx_pdf(render_pdf(invoice), render_cii(invoice))
+    require_conformance(invoice, "facturx")  # the CII's rules: cii_xml needs no second check
+    return facturx_pdf(render_pdf(invoice), cii_xml(invoice))
 
 
 def facturx_pdf(pdf: bytes, xml: bytes) -> bytes:
