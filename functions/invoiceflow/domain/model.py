@@ -118,6 +118,26 @@ class TaxExemption:
     code: str | None = None
 
 
+#: the page layouts of the PDF (and the look of the workbook): classic (the original),
+#: modern (light, large totals), compact (dense, for long invoices)
+LAYOUTS = ("classic", "modern", "compact")
+#: the font families shipped with the renderer (branding ``font``); scripts a family lacks
+#: (CJK, Arabic, Thai...) fall back to the shipped font that has them
+FONT_FAMILIES = ("dejavu-sans", "liberation-sans", "liberation-serif")
+
+
+@dataclass(frozen=True)
+class Branding:
+    """How the document looks (absent fields: the renderer's defaults). The account's branding
+    settings fill what an upload leaves out when it is accepted, so a stored document renders
+    the same however the settings change later."""
+
+    layout: str | None = None  # one of LAYOUTS
+    accent_color: str | None = None  # "#RRGGBB": header row, titles
+    font: str | None = None  # one of FONT_FAMILIES
+    footer: str | None = None  # a line printed at the foot of every page
+
+
 @dataclass(frozen=True)
 class Discount:
     """Either a percentage (0-100) or a fixed amount in the invoice currency."""
@@ -202,6 +222,10 @@ class Invoice:
     shipping_tax_category: str | None = None
     #: exemption reasons per VAT category (BT-120, BT-121), one per category at most
     tax_exemptions: tuple[TaxExemption, ...] = ()
+    #: the language of the labels (BCP 47 language tag, e.g. ``de``, ``en``); absent: the
+    #: locale's language. The locale still formats numbers, dates and the paper size.
+    language: str | None = None
+    branding: Branding | None = None
 
     @property
     def shipping_vat_category(self) -> str | None:
@@ -338,5 +362,7 @@ def to_json(inv: Invoice) -> dict[str, Any]:
         "tax_exemptions": {
             e.category: _drop_none({"reason": e.reason, "code": e.code}) for e in inv.tax_exemptions
         },
+        "language": inv.language,
+        "branding": _drop_none(vars(inv.branding)) if inv.branding else None,
     }
     return _drop_none(doc)

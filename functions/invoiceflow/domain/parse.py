@@ -25,6 +25,7 @@ from invoiceflow.domain import dialects
 from invoiceflow.domain.model import (
     DEFAULT_LOCALE,
     VAT_CATEGORIES,
+    Branding,
     Contact,
     Discount,
     DocumentReference,
@@ -509,6 +510,9 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     locale = doc.get("locale")
     if isinstance(locale, str) and not _known_locale(locale):
         yield "/locale", f"{locale!r} is not a locale this service knows (e.g. en-US, de-DE)"
+    language = doc.get("language")
+    if isinstance(language, str) and not _known_locale(language):
+        yield "/language", f"{language!r} is not a language this service knows (e.g. en, de)"
 
     for key in ("shipping", "amount_paid"):
         yield from _non_negative(doc, key, f"/{key}")
@@ -850,6 +854,19 @@ def _build(d: Mapping[str, Any]) -> Invoice:
         invoicing_period=_period_value(d.get("invoicing_period")),
         shipping_tax_category=d.get("shipping_tax_category"),
         tax_exemptions=_exemptions(d.get("tax_exemptions")),
+        language=d.get("language"),
+        branding=_branding(d.get("branding")),
+    )
+
+
+def _branding(b: dict[str, Any] | None) -> Branding | None:
+    if not b:
+        return None
+    return Branding(
+        layout=b.get("layout"),
+        accent_color=b["accent_color"].upper() if b.get("accent_color") else None,
+        font=b.get("font"),
+        footer=_text(b.get("footer")),
     )
 
 
