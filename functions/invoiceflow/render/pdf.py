@@ -88,7 +88,6 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -160,6 +159,8 @@ _MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation
 
 #: the CJK font (TrueType, embedded), registered when a text first needs it
 CJK_FONT = scripts.CJK_FONT.regular
+#: the fonts of a left-to-right document in the default family
+_DEFAULT_CHAIN = scripts.FontChain()
 
 
 def _clean(text: object) -> str:
@@ -172,9 +173,7 @@ def _clean(text: object) -> str:
 def _plain(s: str, font: str, cjk: scripts.FontChain) -> bool:
     """Whether ``s`` can be drawn as it is in ``font`` (a table cell's plain string): one line,
     every character in the base family, nothing to reorder or shape."""
-    return (
-        s.isascii() and s.isprintable()
-    ) or (
+    return (s.isascii() and s.isprintable()) or (
         "\n" not in s
         and font in (cjk.base.regular, cjk.base.bold)
         and set(s) <= scripts.face_chars(cjk.base)
@@ -676,7 +675,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
-        cjk: scripts.FontChain = scripts.FontChain(),
+        cjk: scripts.FontChain = _DEFAULT_CHAIN,
         created: str = "",
         doc_id: bytes = b"",
         **kwargs: Any,
@@ -790,7 +789,8 @@ def _header(ctx: _Ctx) -> Table:
     meta.append(("Currency", inv.currency))
     label_w = 30 * mm
     meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
-    meta_table = _table(ctx, 
+    meta_table = _table(
+        ctx,
         meta_rows,
         colWidths=[label_w, right_w - label_w],
         hAlign="RIGHT",
@@ -808,7 +808,8 @@ def _header(ctx: _Ctx) -> Table:
         ),
     )
     right: list[Flowable] = [ctx.para(document_title(inv), st.title), meta_table]
-    return _table(ctx, 
+    return _table(
+        ctx,
         [[left, right]],
         colWidths=[left_w, right_w],
         splitInRow=1,
@@ -854,8 +855,12 @@ def _party_panels(ctx: _Ctx) -> Table:
         heads[2] = ctx.para("SHIP TO", st.panel_head)
         bodies[2] = content(inv.ship_to)
         cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
-    return _table(ctx, 
-        [heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1, style=TableStyle(cmds)
+    return _table(
+        ctx,
+        [heads, bodies],
+        colWidths=[panel_w, gap, panel_w],
+        splitInRow=1,
+        style=TableStyle(cmds),
     )
 
 
@@ -951,7 +956,7 @@ def _col_width(
     font: str,
     size: float,
     floor: float,
-    cjk: scripts.FontChain = scripts.FontChain(),
+    cjk: scripts.FontChain = _DEFAULT_CHAIN,
 ) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
@@ -1204,7 +1209,8 @@ def _payment(
             row.append("")
         data[1][2] = qr
         cmds += [("SPAN", (2, 1), (2, -1)), ("ALIGN", (2, 1), (2, -1), "CENTER")]
-    return _table(ctx, 
+    return _table(
+        ctx,
         data,
         colWidths=widths,
         hAlign="LEFT",
@@ -1241,7 +1247,8 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if giro is not None:
             left.append(payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w))
         out.append(
-            _table(ctx, 
+            _table(
+                ctx,
                 [[left, "", totals]],
                 colWidths=[side_w, gap, tw],
                 style=TableStyle(

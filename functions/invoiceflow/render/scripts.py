@@ -38,6 +38,7 @@ Glyphs and extraction
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoiceflow.errors import Problem, RenderError
+from invoiceflow.errors import Problem, RenderError, ValidationError
 
 if TYPE_CHECKING:
     from invoiceflow.domain import Document
@@ -60,12 +61,13 @@ __all__ = [
     "FontChain",
     "Glyphs",
     "UnprintableText",
+    "check_printable",
     "clean",
     "font_chain",
     "layout_line",
-    "right_to_left",
     "needs_layout",
     "register_font",
+    "right_to_left",
     "unprintable",
     "unprintable_problems",
 ]
@@ -142,13 +144,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean(text: object) -> str:
-    """Text as the renderer prints it: newlines as ``\\n``, without control characters, bidi
-    marks and lone surrogates (removed: they are not text)."""
+    """Text as the renderer prints it: newlines as ``\\n``, without control characters and
+    bidi marks (removed: they are not text), a lone surrogate (half a character, from broken
+    JSON escapes) shown as U+FFFD."""
     s = str(text)
     if s.isascii() and s.isprintable():
         return s
     s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
-    return _SURROGATE.sub("", s)
+    return _SURROGATE.sub("\ufffd", s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,8 +206,25 @@ def right_to_left(invoice: Invoice) -> bool:
 
 
 def font_chain(invoice: Invoice, base: Face = DEFAULT_BASE) -> FontChain:
-    """The fonts of the invoice's PDF on the base family ``base``."""
-    return FontChain(base, document_language(invoice) == "ja", right_to_left(invoice))
+    """The fonts of the invoice's PDF on the base family ``base``; Japanese forms for all of
+    its Han characters when its language is Japanese or any of its text has kana."""
+    from invoiceflow.domain.model import to_json
+
+    japanese = document_language(invoice) == "ja" or any(
+        _is_japanese(s) for s in _strings(to_json(invoice))
+    )
+    return FontChain(base, japanese, right_to_left(invoice))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _is_japanese(text: str) -> bool:
@@ -245,22 +265,28 @@ class FontChain:
         return tuple(dict.fromkeys(chain))
 
     def runs(self, text: str) -> list[tuple[Face, str]]:
-        """``text`` (one line, cleaned) cut into runs, each with the first family that has all
-        of it; raises UnprintableText naming the characters no family has."""
+        """``text`` (one line, cleaned) cut into runs, each in one family: a word (no spaces)
+        in the first family that has all of its letters, marks and digits (its punctuation
+        too where that family has it), a word no single family has character by character;
+        raises UnprintableText naming the characters no family has."""
         faces = self.faces(text)
+        missing = [c for c in dict.fromkeys(text) if not c.isspace() and _first(faces, c) is None]
+        if missing:
+            n = len(missing)
+            raise UnprintableText(
+                f"{_code_points(missing)} cannot be printed in the PDF: no font of it has "
+                f"{'this character' if n == 1 else 'these characters'}"
+            )
         runs: list[tuple[Face, str]] = []
         for token in re.findall(r"\s+|\S+", text):
             prev = runs[-1][0] if runs else None
-            if token.isspace() and prev is not None and set(token) <= face_chars(prev):
-                runs[-1] = (prev, runs[-1][1] + token)
-                continue
-            face = _first(faces, token)
-            pieces = [(face, token)] if face is not None else list(_per_char(faces, token))
-            for f, piece in pieces:
-                if runs and runs[-1][0] == f:
-                    runs[-1] = (f, runs[-1][1] + piece)
+            strong = "".join(c for c in token if unicodedata.category(c)[0] in "LMN")
+            word_face = _first(faces, strong) if strong else prev
+            for face, c in _per_char(faces, token, word_face, prev):
+                if runs and runs[-1][0] == face:
+                    runs[-1] = (face, runs[-1][1] + c)
                 else:
-                    runs.append((f, piece))
+                    runs.append((face, c))
         return runs
 
 
@@ -272,22 +298,23 @@ def _first(faces: Sequence[Face], token: str) -> Face | None:
     return None
 
 
-def _per_char(faces: Sequence[Face], token: str) -> Iterator[tuple[Face, str]]:
-    missing = [c for c in token if _first(faces, c) is None]
-    if missing:
-        raise UnprintableText(
-            f"{_code_points(missing)} cannot be printed in the PDF: no font of it has "
-            f"{'this character' if len(set(missing)) == 1 else 'these characters'}"
-        )
-    prev: Face | None = None
+def _per_char(
+    faces: Sequence[Face], token: str, word_face: Face | None, prev: Face | None
+) -> Iterator[tuple[Face, str]]:
+    """The family of each character of a word (each has one): the word's family where it
+    has the character, else (punctuation, marks) the family of the character before where it
+    has it, else the first family that has it."""
     for c in token:
-        # combining marks and punctuation stay with the run before them when it has them
-        if prev is not None and not unicodedata.category(c)[0] in "LN" and c in face_chars(prev):
-            yield prev, c
-            continue
-        prev = _first(faces, c)
-        assert prev is not None
-        yield prev, c
+        if word_face is not None and c in face_chars(word_face):
+            face = word_face
+        elif prev is not None and unicodedata.category(c)[0] not in "LN" and c in face_chars(prev):
+            face = prev
+        else:
+            first = _first(faces, c)
+            assert first is not None
+            face = first
+        prev = face
+        yield face, c
 
 
 def unprintable(text: str) -> list[str]:
@@ -313,7 +340,9 @@ def unprintable_problems(document: Document) -> list[Problem]:
         if isinstance(value, str):
             bad = unprintable(value)
             if bad:
-                problems.append(Problem(pointer, f"{_code_points(bad)} cannot be printed in the PDF"))
+                problems.append(
+                    Problem(pointer, f"{_code_points(bad)} cannot be printed in the PDF")
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 walk(item, f"{pointer}/{_pointer_token(str(key))}")
@@ -323,6 +352,18 @@ def unprintable_problems(document: Document) -> list[Problem]:
 
     walk(to_json(document.invoice), "")
     return document.client_problems(problems)
+
+
+def check_printable(document: Document) -> None:
+    """Refuse a document the PDF cannot print: one ValidationError (422) with a problem per
+    text field holding characters no font has (:func:`unprintable_problems`)."""
+    problems = unprintable_problems(document)
+    if problems:
+        n = len(problems)
+        raise ValidationError(
+            problems,
+            f"{n} text field{'s' if n != 1 else ''} with characters the PDF cannot print",
+        )
 
 
 def _pointer_token(key: str) -> str:
@@ -396,7 +437,7 @@ class Glyphs:
 #: font PostScript name -> private code point -> the text its glyph stands for
 _ACTUAL_TEXT: dict[str, dict[int, str]] = {}
 _ALLOTTED: dict[tuple[str, int, str, float], int] = {}
-_NEXT_CODE: dict[str, int] = {}
+_ALLOTTING = threading.Lock()
 
 
 def to_unicode_text(ps_name: str, code: int) -> str | None:
@@ -411,23 +452,28 @@ def _code_for(font: Any, gid: int, text: str, advance: float) -> int:
     face = font.face
     if len(text) == 1:
         code = ord(text)
-        if face.charToGlyph.get(code) == gid and abs(face.charWidths.get(code, -1) - advance) < 0.01:
+        if (
+            face.charToGlyph.get(code) == gid
+            and abs(face.charWidths.get(code, -1) - advance) < 0.01
+        ):
             return code
     key = (font.fontName, gid, text, advance)
-    code = _ALLOTTED.get(key)
-    if code is None:
-        code = _NEXT_CODE.get(font.fontName, 0xF0000)
+    with _ALLOTTING:
+        allotted = _ALLOTTED.get(key)
+        if allotted is not None:
+            return allotted
+        # numbered per PostScript name: the ToUnicode CMap knows a subset only by that name
+        ps_name = face.name.decode() if isinstance(face.name, bytes) else str(face.name)
+        actual = _ACTUAL_TEXT.setdefault(ps_name, {})
+        code = 0xF0000 + len(actual)
         if code > 0xFFFFD:
-            raise RenderError(f"too many distinct shaped glyphs in font {font.fontName}")
-        _NEXT_CODE[font.fontName] = code + 1
-        _ALLOTTED[key] = code
+            raise RenderError(f"too many distinct shaped glyphs in the font {ps_name}")
+        actual[code] = text
         face.charToGlyph[code] = gid
         face.charWidths[code] = advance
         face.glyphToChar.setdefault(gid, []).append(code)
-        _ACTUAL_TEXT.setdefault(face.name.decode() if isinstance(face.name, bytes) else face.name, {})[
-            code
-        ] = text
-    return code
+        _ALLOTTED[key] = code
+        return code
 
 
 @cache
@@ -460,9 +506,7 @@ def _shape(name: str, text: str, rtl: bool) -> Glyphs:
     # the clusters, each with its glyphs in reading order
     clusters: dict[int, list[tuple[int, int]]] = {}
     for info, pos in zip(infos, positions, strict=True):
-        clusters.setdefault(info.cluster, []).append(
-            (info.codepoint, pos.x_advance * scale)
-        )
+        clusters.setdefault(info.cluster, []).append((info.codepoint, pos.x_advance * scale))
     starts = sorted(clusters)
     ends = dict(zip(starts, [*starts[1:], len(text)], strict=True))
     codes_of: dict[tuple[int, int], int] = {}  # (cluster, glyph in visual order) -> code
