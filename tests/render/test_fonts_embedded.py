@@ -178,7 +178,8 @@ def test_the_cjk_font_is_loaded_only_when_text_needs_it() -> None:
         "import pathlib, sys\n"
         "for name in sys.argv[1:]:\n"
         "    render_pdf(parse_invoice(pathlib.Path(name).read_bytes()).invoice)\n"
-        "    print(name.rsplit('/', 1)[-1], JAPANESE_FONT.regular in pdfmetrics.getRegisteredFontNames())\n"
+        "    loaded = pdfmetrics.getRegisteredFontNames()\n"
+        "    print(name.rsplit('/', 1)[-1], JAPANESE_FONT.regular in loaded)\n"
     )
     examples = ROOT / "events/examples/invoices"
     out = subprocess.run(

@@ -266,8 +266,8 @@ class FontChain:
 
     def runs(self, text: str) -> list[tuple[Face, str]]:
         """``text`` (one line, cleaned) cut into runs, each in one family: a word (no spaces)
-        in the first family that has all of its letters, marks and digits (its punctuation
-        too where that family has it), a word no single family has character by character;
+        in the first family that has all of its letters and marks (its digits and punctuation
+        too where that family has them), a word no single family has character by character;
         raises UnprintableText naming the characters no family has."""
         faces = self.faces(text)
         missing = [c for c in dict.fromkeys(text) if not c.isspace() and _first(faces, c) is None]
@@ -280,7 +280,7 @@ class FontChain:
         runs: list[tuple[Face, str]] = []
         for token in re.findall(r"\s+|\S+", text):
             prev = runs[-1][0] if runs else None
-            strong = "".join(c for c in token if unicodedata.category(c)[0] in "LMN")
+            strong = "".join(c for c in token if unicodedata.category(c)[0] in "LM")
             word_face = _first(faces, strong) if strong else prev
             for face, c in _per_char(faces, token, word_face, prev):
                 if runs and runs[-1][0] == face:
@@ -503,6 +503,9 @@ def _shape(name: str, text: str, rtl: bool) -> Glyphs:
     font = _font(name)
     scale = 1000 / hb_font.face.upem
     infos, positions = buf.glyph_infos, buf.glyph_positions
+    missing = [text[info.cluster] for info in infos if info.codepoint == 0]
+    if missing:  # a run's font lacks a character (cannot happen after FontChain.runs)
+        raise UnprintableText(f"{_code_points(missing)} cannot be printed in the font {name}")
     # the clusters, each with its glyphs in reading order
     clusters: dict[int, list[tuple[int, int]]] = {}
     for info, pos in zip(infos, positions, strict=True):
@@ -513,6 +516,9 @@ def _shape(name: str, text: str, rtl: bool) -> Glyphs:
     for start, glyphs in clusters.items():
         reading = list(reversed(glyphs)) if rtl else glyphs
         chars = text[start : ends[start]]
+        if len(reading) > len(chars):  # Thai sara am: two glyphs, its two compatibility parts
+            decomposed = unicodedata.normalize("NFKD", chars)
+            chars = decomposed if len(decomposed) == len(reading) else chars
         n = min(len(reading), len(chars))
         parts = [chars[i] for i in range(n - 1)] + [chars[n - 1 :]]
         parts += [""] * (len(reading) - n)
