@@ -1,5 +1,6 @@
 """The invoice as a PDF: :func:`render_pdf` (ReportLab platypus). The only module importing
-ReportLab, with :mod:`.payqr` (the payment QR codes it draws).
+ReportLab, with :mod:`.payqr` (the payment QR codes it draws) and :mod:`.scripts` (fonts,
+shaping; lazily).
 
 Layout: a company header (optional logo, seller name and details) beside the title and the
 invoice meta block (number, dates, payment terms, currency); Bill To and Ship To in boxed panels
@@ -19,32 +20,32 @@ the amount will be collected.
 Text and scripts
     Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
     licence there), so nothing is needed from the OS or the viewer and the PDF can be made a
-    PDF/A (:mod:`invoiceflow.render.facturx`). Latin, Greek and Cyrillic are set in DejaVu Sans
-    (+ Bold); table cells without a font of their own default to it too (never to ReportLab's
-    non-embedded Helvetica). Each run of Chinese, Japanese or Korean characters switches to
-    Droid Sans Fallback (Apache-2.0), which is loaded only by the first text that needs it (its
-    3.4 MB are parsed once per process; the PDF carries only the glyphs used). Han characters
-    that the languages share take its Chinese forms, in Japanese text too; it has no bold face
-    (bold CJK runs print regular). A character that the font of its run lacks (Thai,
-    Devanagari, most emoji, CJK beyond Droid's 33,000 characters) prints as U+FFFD, never as
-    the font's .notdef glyph (which PDF/A forbids). Characters beyond U+FFFF that a font has
-    (e.g. DejaVu's emoji) are extractable: ReportLab's ToUnicode CMap is patched to write them
-    as UTF-16 surrogate pairs. Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
-    their letters are printed unshaped and left to right, and bidi control marks (which Babel
-    puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
-    dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
+    PDF/A (:mod:`invoiceflow.render.facturx`); table cells without a font of their own default
+    to DejaVu Sans (never to ReportLab's non-embedded Helvetica). Which font sets which run,
+    the bidirectional algorithm and HarfBuzz shaping are :mod:`invoiceflow.render.scripts`
+    (docs/fonts.md): Latin, Greek and Cyrillic in the base family (DejaVu Sans), Arabic, Hebrew,
+    Thai and Devanagari in it or in Noto Sans, Japanese in IPAex Gothic, Chinese and Korean in
+    Droid Sans Fallback, each loaded by the first text that needs it. Text needing another font,
+    bidi or shaping becomes Paragraph markup of glyph runs in visual order (:func:`_markup`);
+    right-to-left paragraphs are broken into lines before they are reordered
+    (:class:`_BidiPara`). A right-to-left document (its language's script) is mirrored: every
+    table goes through :func:`_mirrored` (columns reversed, alignments swapped) and paragraph
+    styles are mirrored (:func:`_mirrored_style`). A character no font has is a RenderError
+    (intake refuses it first). The ToUnicode CMap of every subset is patched so that text
+    extracts as what it is (:func:`_to_unicode_cmap`). Labels are English; numbers, amounts
+    and dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
 
 Safety
     Every user string reaches Paragraph markup only through :func:`_markup`, which escapes it
     with :func:`xml.sax.saxutils.escape` (in :func:`_esc`, the one escaping helper): ``<img>``,
     ``<a href>``, ``<font color=...>`` (CVE-2023-33733), ``<link>`` and ``&`` entities print as
-    literal text, so rendering opens no file and no network connection. Table cells that need
-    no wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
-    characters and lone surrogates are removed first. The logo is decoded only as PNG or JPEG,
-    up to :data:`MAX_LOGO_PIXELS`; anything else is a :class:`~invoiceflow.errors.RenderError`.
-    A logo that is not RGB or grey (a CMYK JPEG, a palette or 16-bit PNG) is converted to RGB
-    or grey first (:func:`_logo_colours`), so the PDF paints only DeviceRGB and DeviceGray, as
-    PDF/A under the sRGB output intent requires.
+    literal text, so rendering opens no file and no network connection. Table cells that need no
+    wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
+    characters are removed first (a lone surrogate prints as U+FFFD). The logo is decoded only
+    as PNG or JPEG, up to :data:`MAX_LOGO_PIXELS`; anything else is a
+    :class:`~invoiceflow.errors.RenderError`. A logo that is not RGB or grey (a CMYK JPEG, a
+    palette or 16-bit PNG) is converted to RGB or grey first (:func:`_logo_colours`), so the PDF
+    paints only DeviceRGB and DeviceGray, as PDF/A under the sRGB output intent requires.
 
 Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
@@ -57,10 +58,11 @@ Reproducible output
 
 Speed
     Fonts are registered once per process, paragraph styles are built once, cells that fit are
-    plain strings (only long or CJK descriptions become Paragraphs, each wrapped once), and the
-    items table is paginated by :class:`_ItemRows` in linear time: one small ``Table`` (header
-    row + the rows that fit, ``repeatRows=1``) per page instead of letting one big ``Table``
-    re-split itself page after page, which is quadratic in the number of rows.
+    plain strings (only long descriptions or text needing another font, bidi or shaping become
+    Paragraphs, each wrapped once), and the items table is paginated by :class:`_ItemRows` in
+    linear time: one small ``Table`` (header row + the rows that fit, ``repeatRows=1``) per
+    page instead of letting one big ``Table`` re-split itself page after page, which is
+    quadratic in the number of rows.
 
 A4 pages, or US Letter where the locale's territory uses it (:func:`.localize.paper_size`).
 """
