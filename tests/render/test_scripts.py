@@ -471,3 +471,28 @@ def test_the_direction_follows_the_language(
     assert scripts.right_to_left(sample_invoice(language=language)) is rtl
     # without a language, the locale's
     assert scripts.right_to_left(sample_invoice(locale=f"{language}-001")) is rtl
+
+
+def test_plain_table_strings_that_need_layout_become_paragraphs(sample_invoice: Factory) -> None:
+    # a label in Arabic (the view's labels may be) is shaped and set right to left like any
+    # other text: ReportLab would draw a plain string unshaped, left to right
+    from reportlab.lib.enums import TA_RIGHT
+    from reportlab.platypus import Paragraph, TableStyle
+
+    from invoiceflow.render import pdf as pdf_module
+
+    ctx = pdf_module._Ctx(sample_invoice(language="ar"))
+    cmds = [("FONT", (0, 0), (-1, -1), "DejaVuSans-Bold", 9), ("ALIGN", (1, 0), (1, 0), "RIGHT")]
+    table = pdf_module._table(
+        ctx, [["المجموع", "Total"]], colWidths=[100, 100], style=TableStyle(cmds)
+    )
+    # mirrored: the Arabic label is now the second column, right-aligned (a right-to-left
+    # document's default), the Latin one the first, aligned left (its RIGHT swapped)
+    arabic, latin = table._cellvalues[0][1], table._cellvalues[0][0]
+    assert latin == "Total"
+    assert isinstance(arabic, Paragraph)
+    assert arabic.style.fontName == "DejaVuSans-Bold" and arabic.style.fontSize == 9
+    assert arabic.style.alignment == TA_RIGHT
+    assert table._cellStyles[0][0].alignment == "LEFT"
+    data = render_pdf(sample_invoice(language="ar", notes="المجموع"))
+    assert "المجموع" in "\n".join(reading_lines(data, rtl=True))

@@ -83,7 +83,7 @@ from xml.sax.saxutils import escape as _xml_escape
 
 from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT, TA_RIGHT
+from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -455,6 +455,38 @@ class _BidiPara(_Para):
         return super().wrap(availWidth, availHeight)
 
 
+def _paragraph(lines: Sequence[str], style: ParagraphStyle, cjk: scripts.FontChain) -> Paragraph:
+    """A paragraph of ``lines`` (each cleaned, one line) in ``style`` as it is."""
+    cleaned = [_clean(line).replace("\n", " ") for line in lines]
+    if any(scripts.has_rtl(line) for line in cleaned):
+        return _BidiPara.of(cleaned, style, cjk)
+    font = style.fontName
+    return _Para("<br/>".join(_markup(line, cjk, font) for line in cleaned), style)
+
+
+_CELL_ALIGNMENT = {"LEFT": TA_LEFT, "RIGHT": TA_RIGHT, "CENTER": TA_CENTER, "CENTRE": TA_CENTER}
+
+
+def _laid_out(table: Table, cjk: scripts.FontChain) -> Table:
+    """``table`` with every plain-string cell that needs another font, bidi or shaping (a
+    label in Arabic or Thai) made a paragraph in the cell's font, size, colour and alignment:
+    ReportLab draws a plain string as it is, in one font, unshaped, left to right."""
+    for row, styles in zip(table._cellvalues, table._cellStyles, strict=True):
+        for c, value in enumerate(row):
+            cell = styles[c]
+            if isinstance(value, str) and value and not _plain(value, cell.fontname, cjk):
+                style = ParagraphStyle(
+                    "if-table-cell",
+                    fontName=cell.fontname,
+                    fontSize=cell.fontsize,
+                    leading=cell.leading,
+                    textColor=cell.color,
+                    alignment=_CELL_ALIGNMENT.get(str(cell.alignment).upper(), TA_LEFT),
+                )
+                row[c] = _paragraph(value.split("\n"), style, cjk)
+    return table
+
+
 @cache
 def _mirrored_style(style: ParagraphStyle) -> ParagraphStyle:
     """``style`` with left and right alignment swapped (right-to-left documents)."""
@@ -506,11 +538,13 @@ def _table(
     hAlign: str = "CENTER",
     **kw: Any,
 ) -> Table:
-    """A ``Table``, mirrored in a right-to-left document (:func:`_mirrored`)."""
+    """A ``Table``, mirrored in a right-to-left document (:func:`_mirrored`), its plain
+    strings laid out (:func:`_laid_out`)."""
     rtl = ctx.cjk.rtl
     rows, widths, cmds = _mirrored(rtl, data, colWidths, style.getCommands())
     side = _SWAPPED.get(hAlign, hAlign) if rtl else hAlign
-    return Table(rows, colWidths=widths, hAlign=side, style=TableStyle(cmds), **kw)
+    table = Table(rows, colWidths=widths, hAlign=side, style=TableStyle(cmds), **kw)
+    return _laid_out(table, ctx.cjk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,12 +575,7 @@ class _Ctx:
         return self.lines_para(_clean(text).split("\n"), style)
 
     def lines_para(self, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
-        style = self._style(style)
-        cleaned = [_clean(line).replace("\n", " ") for line in lines]
-        if any(scripts.has_rtl(line) for line in cleaned):
-            return _BidiPara.of(cleaned, style, self.cjk)
-        font = style.fontName
-        return _Para("<br/>".join(_markup(line, self.cjk, font) for line in cleaned), style)
+        return _paragraph(lines, self._style(style), self.cjk)
 
     def cell(
         self,
@@ -1087,7 +1116,8 @@ def _items(ctx: _Ctx) -> Flowable:
             cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
     header_h = _BODY_LEADING + 2 * _PAD_Y + 3
     table, widths, cmds = _mirrored(ctx.cjk.rtl, [header, *rows], widths, cmds)
-    return _ItemRows(table[0], header_h, table[1:], heights, shaded, widths, TableStyle(cmds))
+    header = _laid_out(Table(table[:1], colWidths=widths, style=cmds), ctx.cjk)._cellvalues[0]
+    return _ItemRows(header, header_h, table[1:], heights, shaded, widths, TableStyle(cmds))
 
 
 def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
