@@ -496,3 +496,53 @@ def test_plain_table_strings_that_need_layout_become_paragraphs(sample_invoice: 
     assert table._cellStyles[0][0].alignment == "LEFT"
     data = render_pdf(sample_invoice(language="ar", notes="المجموع"))
     assert "المجموع" in "\n".join(reading_lines(data, rtl=True))
+
+
+def _glyphs(text: str, rtl: bool | None = None) -> list[tuple[int, str]]:
+    """(glyph id, the text its code extracts as) of each glyph drawn, left to right."""
+    from reportlab.pdfbase import pdfmetrics
+
+    out = []
+    for run in scripts.layout_line(text, scripts.FontChain(), rtl=rtl):
+        face = pdfmetrics.getFont(run.font).face
+        for c in run.codes:
+            code = ord(c)
+            out.append((face.charToGlyph[code], scripts.to_unicode_text(_ps(run.font), code) or c))
+    return out
+
+
+def test_shaping_joins_arabic_and_reorders_devanagari() -> None:
+    dejavu = scripts.register_font("DejaVuSans", "DejaVuSans.ttf").face.charToGlyph
+    # Arabic: three joined forms (none of them the isolated letter), drawn right to left
+    beit = _glyphs("بيت")
+    assert [t for _, t in beit] == ["ت", "ي", "ب"]
+    assert all(gid != dejavu[ord(t)] for gid, t in beit)
+    # lam-alef: one ligature glyph standing for both letters (written in visual order, as
+    # poppler and pdfium read a right-to-left glyph's text)
+    assert [t for _, t in _glyphs("لا")] == ["ال"]
+    # Devanagari: the i-matra is drawn before its consonant but extracts after it
+    noto = scripts.register_font("NotoSansDevanagari", "NotoSansDevanagari-Regular.ttf")
+    noto = noto.face.charToGlyph
+    ki = _glyphs("कि")
+    assert [t for _, t in ki] == ["क", "ि"]
+    assert ki[0][0] != noto[ord("क")] and ki[1][0] == noto[ord("क")]
+    # a conjunct (ksha) is fewer glyphs than characters
+    assert len(_glyphs("क्ष")) < 3
+    assert "".join(t for _, t in _glyphs("क्ष")) == "क्ष"
+
+
+def test_a_wrapped_right_to_left_paragraph_reads_on_from_line_to_line(
+    sample_invoice: Factory,
+) -> None:
+    # lines are broken in logical order before each is reordered: the first words are on the
+    # first line (at its right end), the text continues on the next line
+    vocabulary = "شكرا لكم على ثقتكم الكبيرة في خدماتنا ونتطلع إلى العمل معكم مرة أخرى".split()
+    note = " ".join(vocabulary * 4)
+    pdf = render_pdf(sample_invoice(language="ar", notes=note))
+    lines = [
+        line
+        for line in reading_lines(pdf, rtl=True)
+        if line and set(line.split()) <= set(vocabulary)
+    ]
+    assert len(lines) >= 2, lines
+    assert " ".join(lines) == note
