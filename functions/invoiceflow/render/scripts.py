@@ -163,6 +163,10 @@ def _private(code: int) -> bool:
     return 0xE000 <= code <= 0xF8FF or code >= 0xF0000
 
 
+#: held while fonts are registered, their character maps read or a code point allotted
+_FONTS_LOCK = threading.RLock()
+
+
 @cache
 def register_font(name: str, file: str) -> Any:
     """The ReportLab font ``name``, registered from ``render/fonts/file`` unless it is
@@ -171,20 +175,22 @@ def register_font(name: str, file: str) -> Any:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    if name not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / file)))
-    return pdfmetrics.getFont(name)
+    with _FONTS_LOCK:
+        if name not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / file)))
+        return pdfmetrics.getFont(name)
 
 
 @cache
 def face_chars(face: Face) -> frozenset[str]:
     """The characters both faces of the family map (private-use code points excluded). Read
     once per process, before any glyph of the family is allotted a private code point."""
-    maps = [
-        register_font(name, file).face.charToGlyph
-        for name, file in ((face.regular, face.regular_file), (face.bold, face.bold_file))
-    ]
-    common = set(maps[0]).intersection(maps[1])
+    with _FONTS_LOCK:  # no code is allotted (_code_for) while the maps are read
+        maps = [
+            register_font(name, file).face.charToGlyph
+            for name, file in ((face.regular, face.regular_file), (face.bold, face.bold_file))
+        ]
+        common = set(maps[0]).intersection(maps[1])
     return frozenset(chr(c) for c in common if not _private(c))
 
 
@@ -437,7 +443,6 @@ class Glyphs:
 #: font PostScript name -> private code point -> the text its glyph stands for
 _ACTUAL_TEXT: dict[str, dict[int, str]] = {}
 _ALLOTTED: dict[tuple[str, int, str, float], int] = {}
-_ALLOTTING = threading.Lock()
 
 
 def to_unicode_text(ps_name: str, code: int) -> str | None:
@@ -458,7 +463,7 @@ def _code_for(font: Any, gid: int, text: str, advance: float) -> int:
         ):
             return code
     key = (font.fontName, gid, text, advance)
-    with _ALLOTTING:
+    with _FONTS_LOCK:
         allotted = _ALLOTTED.get(key)
         if allotted is not None:
             return allotted
