@@ -24,11 +24,14 @@ from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import (
     EINVOICE_FORMATS,
     JSON_CONTENT_TYPE,
+    OUTPUT_FORMATS,
+    PDF_CONTENT_TYPE,
     check_formats,
     file_name,
     ordered_formats,
     split_formats,
 )
+from invoiceflow.render.scripts import check_printable
 from invoiceflow.stores.protocols import (
     InvoiceRecord,
     InvoiceSource,
@@ -90,6 +93,8 @@ def validate_request(
         raise ValidationError(problems, "the requested formats cannot be produced")
     wanted = ordered_formats(formats) if formats is not None else ctx.settings.invoice_formats
     check_business_rules(document, wanted)
+    if any(OUTPUT_FORMATS[f].content_type == PDF_CONTENT_TYPE for f in wanted):
+        check_printable(document)  # characters no font of the PDF has: 422, never a box
     return document, wanted
 
 

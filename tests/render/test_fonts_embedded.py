@@ -17,7 +17,8 @@ from pypdf.generic import ContentStream
 
 from invoiceflow.domain.model import Invoice, LineItem, Party
 from invoiceflow.domain.parse import parse_invoice
-from invoiceflow.render import pdf as pdf_module
+from invoiceflow.errors import RenderError
+from invoiceflow.render import scripts
 from invoiceflow.render.pdf import render_pdf
 
 Factory = Callable[..., Invoice]
@@ -116,9 +117,12 @@ def test_every_font_of_every_example_is_embedded(path: Path) -> None:
     families = {name.split("+", 1)[1] for name in fonts}
     assert {"DejaVuSans", "DejaVuSans-Bold"} <= families
     if path.name == "non-latin.json":
-        assert "DroidSansFallback" in families  # the Japanese ship-to name and item
-    else:
+        # the Japanese ship-to name and item: kana, so all its Han characters take the
+        # Japanese typeface, the kanji-only name too
+        assert "IPAexGothic" in families
         assert "DroidSansFallback" not in families
+    else:
+        assert not families & {"IPAexGothic", "DroidSansFallback"}
 
 
 def test_korean_and_chinese_text_is_set_in_the_embedded_cjk_font(
@@ -146,11 +150,19 @@ def test_korean_and_chinese_text_is_set_in_the_embedded_cjk_font(
         assert expected in text, expected
 
 
-def test_the_cjk_font_ships_with_its_licence() -> None:
+def test_every_script_font_ships_with_its_licence() -> None:
     fonts_dir = ROOT / "functions/invoiceflow/render/fonts"
     licence = (fonts_dir / "DroidSansFallback-LICENSE.txt").read_text(encoding="utf-8")
     assert "Apache License" in licence and "Google" in licence
-    assert (fonts_dir / pdf_module._LAZY_FONTS[pdf_module.CJK_FONT]).is_file()
+    noto = (fonts_dir / "NotoSans-LICENSE.txt").read_text(encoding="utf-8")
+    assert "SIL Open Font License" in noto and "Version 1.1" in noto
+    ipa = (fonts_dir / "IPAexGothic-LICENSE.txt").read_text(encoding="utf-8")
+    assert "IPA Font License Agreement v1.0" in ipa
+    faces = (*scripts.SCRIPT_FONTS, scripts.JAPANESE_FONT, scripts.CJK_FONT)
+    for face in faces:
+        for file in (face.regular_file, face.bold_file):
+            head = (fonts_dir / file).read_bytes()[:4]
+            assert head == b"\x00\x01\x00\x00", f"{file} is not TrueType (glyf outlines)"
 
 
 def test_the_cjk_font_is_loaded_only_when_text_needs_it() -> None:
@@ -160,12 +172,14 @@ def test_the_cjk_font_is_loaded_only_when_text_needs_it() -> None:
 
     code = (
         "from invoiceflow.domain.parse import parse_invoice\n"
-        "from invoiceflow.render.pdf import CJK_FONT, render_pdf\n"
+        "from invoiceflow.render.scripts import JAPANESE_FONT\n"
+        "from invoiceflow.render.pdf import render_pdf\n"
         "from reportlab.pdfbase import pdfmetrics\n"
         "import pathlib, sys\n"
         "for name in sys.argv[1:]:\n"
         "    render_pdf(parse_invoice(pathlib.Path(name).read_bytes()).invoice)\n"
-        "    print(name.rsplit('/', 1)[-1], CJK_FONT in pdfmetrics.getRegisteredFontNames())\n"
+        "    loaded = pdfmetrics.getRegisteredFontNames()\n"
+        "    print(name.rsplit('/', 1)[-1], JAPANESE_FONT.regular in loaded)\n"
     )
     examples = ROOT / "events/examples/invoices"
     out = subprocess.run(
@@ -184,17 +198,15 @@ def test_the_cjk_font_is_loaded_only_when_text_needs_it() -> None:
     assert out[:2] == ["minimal.json False", "non-latin.json True"]
 
 
-def test_characters_no_font_has_print_as_replacement_characters(sample_invoice: Factory) -> None:
-    # DejaVu Sans has the emoji and the snowman; no font here has Thai, the G clef or CJK
-    # extension B: those print as U+FFFD, never as a font's .notdef glyph
-    items = (
-        LineItem(
-            "Smile \U0001f600 \u2603 \U0001d11e \u0e44\u0e17\u0e22 \u4e2d\u6587 \U00020000",
-            D(1),
-            D(1),
-        ),
-    )
-    data = render_pdf(sample_invoice(items=items))
+def test_characters_no_font_has_are_a_render_error_naming_them(sample_invoice: Factory) -> None:
+    # DejaVu Sans has the emoji and the snowman, Noto Sans Thai the Thai, Droid the Chinese;
+    # no font has the G clef or CJK extension B: rendering refuses them (intake already does,
+    # see test_scripts_intake.py), never printing a .notdef box or dropping them
+    printable = "Smile \U0001f600 \u2603 \u0e44\u0e17\u0e22 \u4e2d\u6587"
+    data = render_pdf(sample_invoice(items=(LineItem(printable, D(1), D(1)),)))
     assert_all_embedded(data)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
-    assert "Smile \U0001f600 \u2603 \ufffd \ufffd\ufffd\ufffd \u4e2d\u6587 \ufffd" in text
+    assert printable in text
+    items = (LineItem(f"{printable} \U0001d11e \U00020000", D(1), D(1)),)
+    with pytest.raises(RenderError, match=r"U\+1D11E, U\+20000 cannot be printed"):
+        render_pdf(sample_invoice(items=items))

@@ -283,7 +283,9 @@ def test_japanese_invoice_uses_the_embedded_cjk_font(sample_invoice: Factory) ->
     ):
         assert expected in text, expected
     fonts = {str(f["/BaseFont"]) for f in page_fonts(pdf).values()}
-    assert any(f.endswith("+DroidSansFallback") for f in fonts), fonts
+    # Japanese text takes the Japanese typeface (Droid Sans Fallback's Kanji are Chinese forms)
+    assert any(f.endswith("+IPAexGothic") for f in fonts), fonts
+    assert not any(f.endswith("+DroidSansFallback") for f in fonts), fonts
 
 
 def test_kwd_three_decimals_and_no_bidi_marks(sample_invoice: Factory) -> None:

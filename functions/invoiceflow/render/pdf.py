@@ -1,5 +1,6 @@
 """The invoice as a PDF: :func:`render_pdf` (ReportLab platypus). The only module importing
-ReportLab, with :mod:`.payqr` (the payment QR codes it draws).
+ReportLab, with :mod:`.payqr` (the payment QR codes it draws) and :mod:`.scripts` (fonts,
+shaping; lazily).
 
 Layout: a company header (optional logo, seller name and details) beside the title and the
 invoice meta block (number, dates, payment terms, currency); Bill To and Ship To in boxed panels
@@ -19,32 +20,32 @@ the amount will be collected.
 Text and scripts
     Every font in the PDF is embedded (a TrueType subset from ``render/fonts/``, each with its
     licence there), so nothing is needed from the OS or the viewer and the PDF can be made a
-    PDF/A (:mod:`invoiceflow.render.facturx`). Latin, Greek and Cyrillic are set in DejaVu Sans
-    (+ Bold); table cells without a font of their own default to it too (never to ReportLab's
-    non-embedded Helvetica). Each run of Chinese, Japanese or Korean characters switches to
-    Droid Sans Fallback (Apache-2.0), which is loaded only by the first text that needs it (its
-    3.4 MB are parsed once per process; the PDF carries only the glyphs used). Han characters
-    that the languages share take its Chinese forms, in Japanese text too; it has no bold face
-    (bold CJK runs print regular). A character that the font of its run lacks (Thai,
-    Devanagari, most emoji, CJK beyond Droid's 33,000 characters) prints as U+FFFD, never as
-    the font's .notdef glyph (which PDF/A forbids). Characters beyond U+FFFF that a font has
-    (e.g. DejaVu's emoji) are extractable: ReportLab's ToUnicode CMap is patched to write them
-    as UTF-16 surrogate pairs. Right-to-left scripts (Arabic, Hebrew) are **out of scope**:
-    their letters are printed unshaped and left to right, and bidi control marks (which Babel
-    puts into e.g. ``ar-KW`` amounts) are dropped. Labels are English; numbers, amounts and
-    dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
+    PDF/A (:mod:`invoiceflow.render.facturx`); table cells without a font of their own default
+    to DejaVu Sans (never to ReportLab's non-embedded Helvetica). Which font sets which run,
+    the bidirectional algorithm and HarfBuzz shaping are :mod:`invoiceflow.render.scripts`
+    (docs/fonts.md): Latin, Greek and Cyrillic in the base family (DejaVu Sans), Arabic, Hebrew,
+    Thai and Devanagari in it or in Noto Sans, Japanese in IPAex Gothic, Chinese and Korean in
+    Droid Sans Fallback, each loaded by the first text that needs it. Text needing another font,
+    bidi or shaping becomes Paragraph markup of glyph runs in visual order (:func:`_markup`);
+    right-to-left paragraphs are broken into lines before they are reordered
+    (:class:`_BidiPara`). A right-to-left document (its language's script) is mirrored: every
+    table goes through :func:`_mirrored` (columns reversed, alignments swapped) and paragraph
+    styles are mirrored (:func:`_mirrored_style`). A character no font has is a RenderError
+    (intake refuses it first). The ToUnicode CMap of every subset is patched so that text
+    extracts as what it is (:func:`_to_unicode_cmap`). Labels are English; numbers, amounts
+    and dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
 
 Safety
     Every user string reaches Paragraph markup only through :func:`_markup`, which escapes it
     with :func:`xml.sax.saxutils.escape` (in :func:`_esc`, the one escaping helper): ``<img>``,
     ``<a href>``, ``<font color=...>`` (CVE-2023-33733), ``<link>`` and ``&`` entities print as
-    literal text, so rendering opens no file and no network connection. Table cells that need
-    no wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
-    characters and lone surrogates are removed first. The logo is decoded only as PNG or JPEG,
-    up to :data:`MAX_LOGO_PIXELS`; anything else is a :class:`~invoiceflow.errors.RenderError`.
-    A logo that is not RGB or grey (a CMYK JPEG, a palette or 16-bit PNG) is converted to RGB
-    or grey first (:func:`_logo_colours`), so the PDF paints only DeviceRGB and DeviceGray, as
-    PDF/A under the sRGB output intent requires.
+    literal text, so rendering opens no file and no network connection. Table cells that need no
+    wrapping are plain strings, which ReportLab draws verbatim (no markup at all). Control
+    characters are removed first (a lone surrogate prints as U+FFFD). The logo is decoded only
+    as PNG or JPEG, up to :data:`MAX_LOGO_PIXELS`; anything else is a
+    :class:`~invoiceflow.errors.RenderError`. A logo that is not RGB or grey (a CMYK JPEG, a
+    palette or 16-bit PNG) is converted to RGB or grey first (:func:`_logo_colours`), so the PDF
+    paints only DeviceRGB and DeviceGray, as PDF/A under the sRGB output intent requires.
 
 Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
@@ -57,10 +58,11 @@ Reproducible output
 
 Speed
     Fonts are registered once per process, paragraph styles are built once, cells that fit are
-    plain strings (only long or CJK descriptions become Paragraphs, each wrapped once), and the
-    items table is paginated by :class:`_ItemRows` in linear time: one small ``Table`` (header
-    row + the rows that fit, ``repeatRows=1``) per page instead of letting one big ``Table``
-    re-split itself page after page, which is quadratic in the number of rows.
+    plain strings (only long descriptions or text needing another font, bidi or shaping become
+    Paragraphs, each wrapped once), and the items table is paginated by :class:`_ItemRows` in
+    linear time: one small ``Table`` (header row + the rows that fit, ``repeatRows=1``) per
+    page instead of letting one big ``Table`` re-split itself page after page, which is
+    quadratic in the number of rows.
 
 A4 pages, or US Letter where the locale's territory uses it (:func:`.localize.paper_size`).
 """
@@ -81,14 +83,13 @@ from xml.sax.saxutils import escape as _xml_escape
 
 from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.pdfdoc import DummyDoc, PDFText
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -106,7 +107,7 @@ from reportlab.platypus.doctemplate import LayoutError
 from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
-from invoiceflow.render import localize, payqr
+from invoiceflow.render import localize, payqr, scripts
 from invoiceflow.render.content import (
     balance_label,
     document_name,
@@ -155,78 +156,31 @@ _MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation
 
 
 # --------------------------------------------------------------------------------------------
-# text: cleaning, the one escaping helper, CJK font runs
+# text: cleaning, the one escaping helper, fonts per run, bidi and shaping (.scripts)
 # --------------------------------------------------------------------------------------------
 
-# C0/C1 controls (but \n), bidi marks and embeddings (RTL is out of scope), BOM; tab -> space;
-# fullwidth currency signs (ja-JP prints "￥") -> the ordinary signs DejaVu Sans has.
-_TRANSLATE: dict[int, str | None] = {
-    **dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), *range(0x7F, 0xA0)]),
-    **dict.fromkeys(
-        [0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
-    ),
-    9: " ",
-    0xFFE0: "\u00a2",
-    0xFFE1: "\u00a3",
-    0xFFE4: "\u00a6",
-    0xFFE5: "\u00a5",
-    0xFFE6: "\u20a9",
-}
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-_CJK_CHARS = (
-    "\u1100-\u11ff\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u33ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f"
-    "\uff00-\uffef\U00020000-\U0003ffff"
-)
-_CJK_RUN = re.compile(f"([{_CJK_CHARS}]+)")
-_HAS_CJK = re.compile(f"[{_CJK_CHARS}]")
-
-#: the font of CJK runs (TrueType, embedded), registered when first needed
-CJK_FONT = "DroidSansFallback"
-_LAZY_FONTS = {CJK_FONT: "DroidSansFallback.ttf"}
+#: the CJK font (TrueType, embedded), registered when a text first needs it
+CJK_FONT = scripts.CJK_FONT.regular
+#: the fonts of a left-to-right document in the default family
+_DEFAULT_CHAIN = scripts.FontChain()
 
 
 def _clean(text: object) -> str:
-    """Text as it may be printed: no control characters, bidi marks or lone surrogates, and
-    no character that its font cannot draw (see :func:`_drawable`)."""
-    s = str(text)
-    if s.isascii() and s.isprintable():
-        return s
-    s = s.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
-    return _drawable(_SURROGATE.sub("\ufffd", s))
+    """Text as it may be printed: no control characters, bidi marks or lone surrogates
+    (:func:`.scripts.clean`). Characters no font has are found when the text is laid out
+    (:class:`.scripts.UnprintableText`, a RenderError)."""
+    return scripts.clean(text)
 
 
-def _drawable(s: str) -> str:
-    """``s`` with every character that the font of its run lacks replaced by U+FFFD (which
-    DejaVu Sans has): a missing glyph would print the font's .notdef glyph, which PDF/A
-    forbids. CJK runs are set in the CJK font, the rest in DejaVu Sans or Bold."""
-    latin = _latin_glyphs()
-    if all(c in latin or c == "\n" for c in s):
-        return s
-    cjk = _cjk_glyphs() if _HAS_CJK.search(s) else frozenset()
-    return "".join(
-        c if c == "\n" or (c in cjk if _HAS_CJK.match(c) else c in latin) else "\ufffd" for c in s
+def _plain(s: str, font: str, cjk: scripts.FontChain) -> bool:
+    """Whether ``s`` can be drawn as it is in ``font`` (a table cell's plain string): one line,
+    every character in the base family, nothing to reorder or shape."""
+    return (s.isascii() and s.isprintable()) or (
+        "\n" not in s
+        and font in (cjk.base.regular, cjk.base.bold)
+        and set(s) <= scripts.face_chars(cjk.base)
+        and not scripts.needs_layout(s)
     )
-
-
-@cache
-def _latin_glyphs() -> frozenset[str]:
-    """The characters both DejaVu Sans and DejaVu Sans Bold can draw."""
-    _register_fonts()
-    regular, bold = (_font_chars(name) for name in (FONT, FONT_BOLD))
-    return regular & bold
-
-
-@cache
-def _cjk_glyphs() -> frozenset[str]:
-    """The characters the CJK font can draw (loads it)."""
-    return _font_chars(_lazy_font(CJK_FONT))
-
-
-def _font_chars(name: str) -> frozenset[str]:
-    face: Any = pdfmetrics.getFont(name).face
-    return frozenset(chr(code) for code in face.charToGlyph)
 
 
 def _esc(text: str) -> str:
@@ -234,43 +188,39 @@ def _esc(text: str) -> str:
     return _xml_escape(text)
 
 
-@cache
-def _lazy_font(name: str) -> str:
-    """Register a font of :data:`_LAZY_FONTS` on first use (once per process)."""
-    pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / _LAZY_FONTS[name])))
-    return name
+def _chain_for(font: str, cjk: scripts.FontChain) -> tuple[scripts.FontChain, bool]:
+    """The chain and boldness that set text whose base font is ``font``."""
+    if font == cjk.base.bold:
+        return cjk, True
+    if font == cjk.base.regular:
+        return cjk, False
+    return scripts.FontChain(scripts.Face(font, font, "", ""), cjk.japanese, cjk.rtl), False
 
 
-def _cjk_font_for(run: str, cjk: str) -> str:
-    """The (registered) font for a run of CJK characters: ``cjk``, the context's CJK font."""
-    return _lazy_font(cjk)
-
-
-def _markup(text: object, cjk: str = CJK_FONT) -> str:
-    """Paragraph markup that prints ``text`` literally (escaped, CJK runs in the CJK font,
-    newlines as line breaks)."""
-    s = _clean(text)
-    if not _HAS_CJK.search(s):
-        return _esc(s).replace("\n", "<br/>")
+def _line_markup(line: str, font: str, cjk: scripts.FontChain) -> str:
+    """Paragraph markup of one line: its glyph runs in visual order, each run in a font other
+    than ``font`` (the paragraph's) in a ``<font>`` tag."""
+    if _plain(line, font, cjk):
+        return _esc(line)
+    chain, bold = _chain_for(font, cjk)
     out = []
-    for i, part in enumerate(_CJK_RUN.split(s)):
-        if not part:
-            continue
-        if i % 2:
-            out.append(f'<font name="{_cjk_font_for(part, cjk)}">{_esc(part)}</font>')
-        else:
-            out.append(_esc(part))
-    return "".join(out).replace("\n", "<br/>")
+    for g in scripts.layout_line(line, chain, bold, cjk.direction(line)):
+        text = _esc(g.codes)
+        out.append(text if g.font == font else f'<font name="{g.font}">{text}</font>')
+    return "".join(out)
 
 
-def _text_width(text: str, font: str, size: float, cjk: str) -> float:
-    if not _HAS_CJK.search(text):
+def _markup(text: object, cjk: scripts.FontChain, font: str = FONT) -> str:
+    """Paragraph markup that prints ``text`` literally (escaped, each run in its font, laid
+    out left to right as :func:`.scripts.layout_line` says, newlines as line breaks)."""
+    return "<br/>".join(_line_markup(line, font, cjk) for line in _clean(text).split("\n"))
+
+
+def _text_width(text: str, font: str, size: float, cjk: scripts.FontChain) -> float:
+    if _plain(text, font, cjk):
         return float(pdfmetrics.stringWidth(text, font, size))
-    total = 0.0
-    for i, part in enumerate(_CJK_RUN.split(text)):
-        f = _cjk_font_for(part, cjk) if i % 2 else font
-        total += pdfmetrics.stringWidth(part, f, size)
-    return total
+    chain, bold = _chain_for(font, cjk)
+    return scripts.line_width(scripts.layout_line(text, chain, bold, cjk.direction(text)), size)
 
 
 def _draw_text(
@@ -280,12 +230,13 @@ def _draw_text(
     text: str,
     font: str,
     size: float,
-    cjk: str,
+    cjk: scripts.FontChain,
     align: str = "left",
     max_width: float = 0.0,
 ) -> None:
-    """Draw one line of plain text on the canvas (no markup), switching fonts for CJK runs;
-    cut with an ellipsis at ``max_width`` if given."""
+    """Draw one line of plain text on the canvas (no markup), each run in its font, laid out
+    by :func:`.scripts.layout_line`; cut with an ellipsis at ``max_width`` if given (at the
+    logical end of the text)."""
     s = _clean(text).replace("\n", " ")
     if max_width and _text_width(s, font, size, cjk) > max_width:
         lo, hi = 0, len(s)  # the longest prefix that fits with the ellipsis
@@ -298,13 +249,48 @@ def _draw_text(
         s = s[:lo] + "\u2026"
     if align == "right":
         x -= _text_width(s, font, size, cjk)
-    for i, part in enumerate(_CJK_RUN.split(s)):
-        if not part:
+    if _plain(s, font, cjk):
+        canv.setFont(font, size)
+        canv.drawString(x, y, s)
+        return
+    chain, bold = _chain_for(font, cjk)
+    for g in scripts.layout_line(s, chain, bold, cjk.direction(s)):
+        canv.setFont(g.font, size)
+        canv.drawString(x, y, g.codes)
+        x += g.width * size / 1000
+
+
+def _break_lines(
+    text: str, font: str, size: float, cjk: scripts.FontChain, width: float
+) -> list[str]:
+    """``text`` (one line, logical order) broken into lines no wider than ``width``: at
+    spaces, and a word wider than a line after the last character that fits."""
+    lines: list[str] = []
+    line, line_w = "", 0.0
+    for token in re.findall(r"\s+|\S+", text):
+        w = _text_width(token, font, size, cjk)
+        if token.isspace():
+            if line:
+                line, line_w = line + token, line_w + w
             continue
-        f = _cjk_font_for(part, cjk) if i % 2 else font
-        canv.setFont(f, size)
-        canv.drawString(x, y, part)
-        x += pdfmetrics.stringWidth(part, f, size)
+        if line and line_w + w > width:
+            lines.append(line.rstrip())
+            line, line_w = "", 0.0
+        while not line and w > width and len(token) > 1:  # a word wider than a line: cut it
+            lo, hi = 1, len(token) - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if _text_width(token[:mid], font, size, cjk) <= width:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            lines.append(token[:lo])
+            token = token[lo:]
+            w = _text_width(token, font, size, cjk)
+        line, line_w = line + token, line_w + w
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,8 +303,9 @@ def _register_fonts() -> None:
     from reportlab.lib.fonts import addMapping
     from reportlab.platypus.tables import CellStyle
 
-    pdfmetrics.registerFont(TTFont(FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONTS_DIR / "DejaVuSans-Bold.ttf")))
+    base = scripts.DEFAULT_BASE  # registered once per process, there (shaping adds codes)
+    scripts.register_font(base.regular, base.regular_file)
+    scripts.register_font(base.bold, base.bold_file)
     # no italic face: italic maps to upright (registered first so the upright mapping wins)
     for bold, italic, name in ((0, 1, FONT), (1, 1, FONT_BOLD), (0, 0, FONT), (1, 0, FONT_BOLD)):
         addMapping(FONT, bold, italic, name)
@@ -329,18 +316,24 @@ def _register_fonts() -> None:
 
 
 _RL_TO_UNICODE = ttfonts.makeToUnicodeCMap
-_ASTRAL_ENTRY = re.compile(r"^(<[0-9A-F]{2}>) <([0-9A-F]{5,6})>$", re.MULTILINE)
+_CMAP_ENTRY = re.compile(r"^<([0-9A-F]{2})> <[0-9A-F]+>$", re.MULTILINE)
 
 
 def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
-    """ReportLab's ToUnicode CMap of a font subset, with characters beyond U+FFFF written as
-    UTF-16 surrogate pairs: ReportLab writes them as odd-length hex strings (``<1F600>``),
-    which is not valid CMap syntax, so readers could not extract them."""
+    """ReportLab's ToUnicode CMap of a font subset, with every code written as the text it
+    stands for: a shaped glyph's private code point as the characters of its cluster
+    (:func:`.scripts.to_unicode_text`), and characters beyond U+FFFF as UTF-16 surrogate pairs
+    (ReportLab writes them as odd-length hex strings, ``<1F600>``, which is not valid CMap
+    syntax, so readers could not extract them)."""
+    ps_name = fontname.split("+", 1)[-1]
 
-    def utf16(m: re.Match[str]) -> str:
-        return f"{m[1]} <{chr(int(m[2], 16)).encode('utf-16-be').hex().upper()}>"
+    def entry(m: re.Match[str]) -> str:
+        code = subset[int(m[1], 16)]
+        text = scripts.to_unicode_text(ps_name, code)
+        utf16 = (chr(code) if text is None else text).encode("utf-16-be").hex().upper()
+        return f"<{m[1]}> <{utf16}>"
 
-    return _ASTRAL_ENTRY.sub(utf16, _RL_TO_UNICODE(fontname, subset))
+    return _CMAP_ENTRY.sub(entry, _RL_TO_UNICODE(fontname, subset))
 
 
 ttfonts.makeToUnicodeCMap = _to_unicode_cmap  # process-wide, like useA85 (see there)
@@ -432,6 +425,128 @@ class _Para(Paragraph):
         return self.width, self.height
 
 
+class _BidiPara(_Para):
+    """A paragraph with right-to-left text: it is broken into lines in logical order when
+    its width is known (at wrap), and each line is then laid out in visual order; the pieces
+    of a split keep their lines."""
+
+    _logical: tuple[list[str], scripts.FontChain] | None = None
+    _laid_at: float | None = None
+
+    @classmethod
+    def of(cls, lines: list[str], style: ParagraphStyle, cjk: scripts.FontChain) -> _BidiPara:
+        para = cls("", style)
+        para._logical = (lines, cjk)
+        return para
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        if self._logical is not None and self._laid_at != availWidth:
+            lines, cjk = self._logical
+            st = self.style
+            width = availWidth - st.leftIndent - st.rightIndent - 0.5
+            broken = [
+                part
+                for line in lines
+                for part in _break_lines(line, st.fontName, st.fontSize, cjk, width)
+            ]
+            markup = "<br/>".join(_markup(line, cjk, st.fontName) for line in broken)
+            Paragraph.__init__(self, markup, st)
+            self._laid_at, self._wrapped_at = availWidth, None
+        return super().wrap(availWidth, availHeight)
+
+
+def _paragraph(lines: Sequence[str], style: ParagraphStyle, cjk: scripts.FontChain) -> Paragraph:
+    """A paragraph of ``lines`` (each cleaned, one line) in ``style`` as it is."""
+    cleaned = [_clean(line).replace("\n", " ") for line in lines]
+    if any(scripts.has_rtl(line) for line in cleaned):
+        return _BidiPara.of(cleaned, style, cjk)
+    font = style.fontName
+    return _Para("<br/>".join(_markup(line, cjk, font) for line in cleaned), style)
+
+
+_CELL_ALIGNMENT = {"LEFT": TA_LEFT, "RIGHT": TA_RIGHT, "CENTER": TA_CENTER, "CENTRE": TA_CENTER}
+
+
+def _laid_out(table: Table, cjk: scripts.FontChain) -> Table:
+    """``table`` with every plain-string cell that needs another font, bidi or shaping (a
+    label in Arabic or Thai) made a paragraph in the cell's font, size, colour and alignment:
+    ReportLab draws a plain string as it is, in one font, unshaped, left to right."""
+    for row, styles in zip(table._cellvalues, table._cellStyles, strict=True):
+        for c, value in enumerate(row):
+            cell = styles[c]
+            if isinstance(value, str) and value and not _plain(value, cell.fontname, cjk):
+                style = ParagraphStyle(
+                    "if-table-cell",
+                    fontName=cell.fontname,
+                    fontSize=cell.fontsize,
+                    leading=cell.leading,
+                    textColor=cell.color,
+                    alignment=_CELL_ALIGNMENT.get(str(cell.alignment).upper(), TA_LEFT),
+                )
+                row[c] = _paragraph(value.split("\n"), style, cjk)
+    return table
+
+
+@cache
+def _mirrored_style(style: ParagraphStyle) -> ParagraphStyle:
+    """``style`` with left and right alignment swapped (right-to-left documents)."""
+    swapped = {TA_LEFT: TA_RIGHT, TA_RIGHT: TA_LEFT}.get(style.alignment, style.alignment)
+    return ParagraphStyle(f"{style.name}-rtl", parent=style, alignment=swapped)
+
+
+_SWAPPED = {
+    "LEFT": "RIGHT",
+    "RIGHT": "LEFT",
+    "LEFTPADDING": "RIGHTPADDING",
+    "RIGHTPADDING": "LEFTPADDING",
+    "LINEBEFORE": "LINEAFTER",
+    "LINEAFTER": "LINEBEFORE",
+}
+
+
+def _mirrored(
+    rtl: bool, data: list[list[Any]], widths: Sequence[float], cmds: Sequence[tuple[Any, ...]]
+) -> tuple[list[list[Any]], list[float], list[tuple[Any, ...]]]:
+    """A table's rows, column widths and style commands, mirrored when ``rtl`` (a
+    right-to-left document): the columns in reverse order, left and right swapped in
+    alignments, paddings and side lines, and cells right-aligned unless a command says
+    otherwise. The one place tables are mirrored (:func:`_table`, :func:`_items`)."""
+    if not rtl:
+        return data, list(widths), list(cmds)
+    n = len(widths)
+
+    def col(c: int) -> int:
+        return n - 1 - (c if c >= 0 else n + c)
+
+    rows = [row[::-1] for row in data]
+    out: list[tuple[Any, ...]] = [("ALIGN", (0, 0), (-1, -1), "RIGHT")]
+    for name, (c0, r0), (c1, r1), *args in cmds:
+        if name == "ALIGN":
+            args = [_SWAPPED.get(str(args[0]).upper(), args[0])]
+        elif name == "SPAN":  # a span shows its first cell's content: move it there
+            top = rows[r0]
+            top[col(c1)], top[col(c0)] = top[col(c0)], top[col(c1)]
+        out.append((_SWAPPED.get(name, name), (col(c1), r0), (col(c0), r1), *args))
+    return rows, list(widths)[::-1], out
+
+
+def _table(
+    ctx: _Ctx,
+    data: list[list[Any]],
+    colWidths: Sequence[float],
+    style: TableStyle,
+    hAlign: str = "CENTER",
+    **kw: Any,
+) -> Table:
+    """A ``Table``, mirrored in a right-to-left document (:func:`_mirrored`), its plain
+    strings laid out (:func:`_laid_out`)."""
+    rtl = ctx.cjk.rtl
+    rows, widths, cmds = _mirrored(rtl, data, colWidths, style.getCommands())
+    side = _SWAPPED.get(hAlign, hAlign) if rtl else hAlign
+    table = Table(rows, colWidths=widths, hAlign=side, style=TableStyle(cmds), **kw)
+    return _laid_out(table, ctx.cjk)
+
+
 # --------------------------------------------------------------------------------------------
 # per-render context
 # --------------------------------------------------------------------------------------------
@@ -441,7 +556,8 @@ class _Ctx:
     def __init__(self, invoice: Invoice) -> None:
         self.inv = invoice
         self.st = _styles()
-        self.cjk = CJK_FONT  # the font of CJK runs, registered when a run needs it
+        #: the document's fonts (and direction), each registered when a text first needs it
+        self.cjk = scripts.font_chain(invoice, scripts.DEFAULT_BASE)
         self.totals: Totals = compute_totals(invoice)
         self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
         self.margin_x = 18 * mm
@@ -451,11 +567,15 @@ class _Ctx:
         self.height = self.pagesize[1] - self.margin_top - self.margin_bottom
 
     # text --------------------------------------------------------------------------------
+    def _style(self, style: ParagraphStyle) -> ParagraphStyle:
+        """``style``, mirrored in a right-to-left document (left and right alignment swapped)."""
+        return _mirrored_style(style) if self.cjk.rtl else style
+
     def para(self, text: object, style: ParagraphStyle) -> Paragraph:
-        return _Para(_markup(text, self.cjk), style)
+        return self.lines_para(_clean(text).split("\n"), style)
 
     def lines_para(self, lines: Sequence[str], style: ParagraphStyle) -> Paragraph:
-        return _Para("<br/>".join(_markup(line, self.cjk) for line in lines), style)
+        return _paragraph(lines, self._style(style), self.cjk)
 
     def cell(
         self,
@@ -465,15 +585,12 @@ class _Ctx:
         font: str = FONT,
         size: float = _BODY_SIZE,
     ) -> str | Paragraph:
-        """A plain string if it fits on one line in the table's font, else a Paragraph."""
+        """A plain string if it fits on one line in the table's font and needs no other font,
+        bidi or shaping, else a Paragraph."""
         s = _clean(text)
-        if (
-            "\n" not in s
-            and not _HAS_CJK.search(s)
-            and pdfmetrics.stringWidth(s, font, size) <= inner_width
-        ):
+        if _plain(s, font, self.cjk) and pdfmetrics.stringWidth(s, font, size) <= inner_width:
             return s
-        return _Para(_markup(s, self.cjk), style)
+        return self.para(s, style)
 
     def money(self, amount: Decimal) -> str:
         return _clean(localize.money(amount, self.inv))
@@ -589,7 +706,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
-        cjk: str = CJK_FONT,
+        cjk: scripts.FontChain = _DEFAULT_CHAIN,
         created: str = "",
         doc_id: bytes = b"",
         **kwargs: Any,
@@ -703,7 +820,8 @@ def _header(ctx: _Ctx) -> Table:
     meta.append(("Currency", inv.currency))
     label_w = 30 * mm
     meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
-    meta_table = Table(
+    meta_table = _table(
+        ctx,
         meta_rows,
         colWidths=[label_w, right_w - label_w],
         hAlign="RIGHT",
@@ -721,7 +839,8 @@ def _header(ctx: _Ctx) -> Table:
         ),
     )
     right: list[Flowable] = [ctx.para(document_title(inv), st.title), meta_table]
-    return Table(
+    return _table(
+        ctx,
         [[left, right]],
         colWidths=[left_w, right_w],
         splitInRow=1,
@@ -767,8 +886,12 @@ def _party_panels(ctx: _Ctx) -> Table:
         heads[2] = ctx.para("SHIP TO", st.panel_head)
         bodies[2] = content(inv.ship_to)
         cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
-    return Table(
-        [heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1, style=TableStyle(cmds)
+    return _table(
+        ctx,
+        [heads, bodies],
+        colWidths=[panel_w, gap, panel_w],
+        splitInRow=1,
+        style=TableStyle(cmds),
     )
 
 
@@ -860,7 +983,11 @@ class _ItemRows(Flowable):
 
 
 def _col_width(
-    strings: Sequence[str], font: str, size: float, floor: float, cjk: str = CJK_FONT
+    strings: Sequence[str],
+    font: str,
+    size: float,
+    floor: float,
+    cjk: scripts.FontChain = _DEFAULT_CHAIN,
 ) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
@@ -941,7 +1068,7 @@ def _items(ctx: _Ctx) -> Flowable:
                 # numbers fit by construction of the column widths (unless scaled down)
                 cell = (
                     text
-                    if scale == 1.0 and k != "qty" and not _HAS_CJK.search(text)
+                    if scale == 1.0 and k != "qty" and _plain(text, FONT, ctx.cjk)
                     else ctx.cell(text, inner[k], st.cell_right)
                 )
             row.append(cell)
@@ -988,7 +1115,9 @@ def _items(ctx: _Ctx) -> Flowable:
         if k in numeric:
             cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
     header_h = _BODY_LEADING + 2 * _PAD_Y + 3
-    return _ItemRows(header, header_h, rows, heights, shaded, widths, TableStyle(cmds))
+    table, widths, cmds = _mirrored(ctx.cjk.rtl, [header, *rows], widths, cmds)
+    header = _laid_out(Table(table[:1], colWidths=widths, style=cmds), ctx.cjk)._cellvalues[0]
+    return _ItemRows(header, header_h, table[1:], heights, shaded, widths, TableStyle(cmds))
 
 
 def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
@@ -1071,7 +1200,7 @@ def _totals(ctx: _Ctx) -> Table:
                 ("TOPPADDING", (0, r), (-1, r), 6),
                 ("BOTTOMPADDING", (0, r), (-1, r), 6),
             ]
-    return Table(data, colWidths=[label_w, value_w], hAlign="RIGHT", style=TableStyle(cmds))
+    return _table(ctx, data, colWidths=[label_w, value_w], hAlign="RIGHT", style=TableStyle(cmds))
 
 
 _PAYMENT_LABEL_W = 27 * mm
@@ -1112,7 +1241,8 @@ def _payment(
             row.append("")
         data[1][2] = qr
         cmds += [("SPAN", (2, 1), (2, -1)), ("ALIGN", (2, 1), (2, -1), "CENTER")]
-    return Table(
+    return _table(
+        ctx,
         data,
         colWidths=widths,
         hAlign="LEFT",
@@ -1149,7 +1279,8 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if giro is not None:
             left.append(payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w))
         out.append(
-            Table(
+            _table(
+                ctx,
                 [[left, "", totals]],
                 colWidths=[side_w, gap, tw],
                 style=TableStyle(

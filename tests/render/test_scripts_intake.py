@@ -1,0 +1,94 @@
+"""Intake refuses text the PDF cannot print (render/scripts.py ``check_printable``): a 422
+with a problem per offending text field at its JSON pointer in the client's own document,
+naming the code points, when the request asks for a PDF (pdf or facturx); nothing stored."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from invoiceflow.domain import to_json
+from support.api import Person, Sink
+from support.einvoice_samples import german_b2b
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
+CLEF = "\U0001d11e"  # MUSICAL SYMBOL G CLEF: no font of the PDF has it
+PLANE_2 = "\U00020000"  # CJK extension B: neither CJK font has it
+
+
+def post(upload_client: Any, person: Person, body: bytes, query: str = "") -> Any:
+    return upload_client.post(
+        f"/upload{query}", headers=person.auth, content_type="application/json", data=body
+    )
+
+
+def document(**changes: Any) -> bytes:
+    return json.dumps(to_json(dataclasses.replace(german_b2b(), **changes))).encode()
+
+
+def unprintable_body() -> bytes:
+    inv = german_b2b()
+    seller = dataclasses.replace(inv.seller, name=f"Notenhaus {CLEF}")
+    items = (dataclasses.replace(inv.items[0], description=f"Noten {CLEF}{PLANE_2}"),)
+    return document(seller=seller, items=(*items, *inv.items[1:]))
+
+
+@pytest.mark.parametrize("formats", ["?formats=pdf", "?formats=facturx", "?formats=pdf,cii", ""])
+def test_text_no_font_has_is_a_422_per_field_naming_the_code_points(
+    upload_client: Any, alice: Person, sink: Sink, formats: str
+) -> None:
+    r = post(upload_client, alice, unprintable_body(), formats)
+    assert r.status_code == 422, r.get_data(as_text=True)
+    problems = {p["pointer"]: p["message"] for p in r.get_json()["problems"]}
+    assert problems == {
+        "/seller/name": "U+1D11E cannot be printed in the PDF",
+        "/items/0/description": "U+1D11E, U+20000 cannot be printed in the PDF",
+    }
+    assert sink.events == []
+
+
+def test_formats_without_a_pdf_take_the_text(upload_client: Any, alice: Person) -> None:
+    for formats in ("?formats=xlsx", "?formats=cii,ubl"):
+        r = post(upload_client, alice, unprintable_body(), formats)
+        assert r.status_code == 202, (formats, r.get_data(as_text=True))
+
+
+def test_every_script_with_a_font_is_accepted(upload_client: Any, alice: Person) -> None:
+    text = "Zoë Ελλάδα Россия 中文 日本語 한국어 عربي עברית ไทย हिन्दी \U0001f600"
+    inv = german_b2b()
+    items = (dataclasses.replace(inv.items[0], description=text), *inv.items[1:])
+    r = post(upload_client, alice, document(items=items, notes=text), "?formats=pdf")
+    assert r.status_code == 202, r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("example", "field", "expected"),
+    [
+        ("legacy-flat.json", ("company_name",), "/company_name"),
+        ("legacy-flat.json", ("items", 1, "description"), "/items/1/description"),
+        ("invoice-generator.json", ("from",), "/from"),
+        ("invoice-generator.json", ("items", 2, "name"), "/items/2/name"),
+    ],
+)
+def test_a_foreign_format_gets_its_own_pointers(
+    upload_client: Any,
+    alice: Person,
+    example: str,
+    field: tuple[str | int, ...],
+    expected: str,
+) -> None:
+    doc = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
+    parent = doc
+    for key in field[:-1]:
+        parent = parent[key]
+    parent[field[-1]] = f"{parent[field[-1]]} {CLEF}"
+    r = post(upload_client, alice, json.dumps(doc).encode(), "?formats=pdf")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    problems = r.get_json()["problems"]
+    assert [(p["pointer"], p["message"]) for p in problems] == [
+        (expected, "U+1D11E cannot be printed in the PDF")
+    ]
