@@ -9,6 +9,8 @@ from collections.abc import Iterable
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
 UPLOAD_PATH = "/upload"
 DOWNLOAD_PATH = "/download"
+#: the owner's invoice number series (GET/PUT), served by the upload function
+SETTINGS_NUMBERING_PATH = "/settings/numbering"
 INVOICES_PATH = "/invoices"
 OPENAPI_PATH = "/openapi.json"
 #: the web app (served by the download function): its page, and its assets below ``/app/``

@@ -13,7 +13,7 @@ sequence runs on across years. The counters live in the database
 (:meth:`invoiceflow.stores.protocols.Repository.accept_invoice` takes the next one inside the
 transaction that records the invoice, so a number is never skipped nor given twice).
 
-Imports only :mod:`invoiceflow.errors`.
+Imports only :mod:`invoiceflow.errors` (and the repository's type).
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoiceflow.errors import Problem, ValidationError
+
+if TYPE_CHECKING:
+    from invoiceflow.stores.protocols import Repository
 
 #: the series of an owner who configured none: one series per issue year, 2026-00001...
 DEFAULT_PATTERN = "{yyyy}-{seq:05}"
@@ -108,28 +111,46 @@ def pattern_problems(pattern: str, yearly_reset: bool, at: str = "") -> list[Pro
 
 
 def check_series(body: Any) -> NumberSeries:
-    """The settings in a request body, or a 422 listing every problem."""
-    from invoiceflow.errors import BadRequest
+    """The settings of a request body, held to :data:`SETTINGS_SCHEMA` and then to the
+    pattern's rules; a 422 listing every problem with its JSON pointer."""
+    import jsonschema
 
-    if not isinstance(body, dict):
-        raise BadRequest("send the numbering settings as a JSON object")
     problems: list[Problem] = []
-    for key in body:
-        if key not in SETTINGS_SCHEMA["properties"]:
-            problems.append(Problem(f"/{key}", "is not a numbering setting"))
-    pattern = body.get("pattern")
-    reset = body.get("yearly_reset", DEFAULT_YEARLY_RESET)
-    if not isinstance(reset, bool):
-        problems.append(Problem("/yearly_reset", "must be true or false"))
-        reset = DEFAULT_YEARLY_RESET
-    if not isinstance(pattern, str) or not pattern:
-        problems.append(Problem("/pattern", "is required: a non-empty string such as RE-{seq}"))
-    else:
-        problems += pattern_problems(pattern, reset)
+    for err in jsonschema.Draft202012Validator(SETTINGS_SCHEMA).iter_errors(body):
+        at = "".join(f"/{part}" for part in err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(body, dict):
+            known = SETTINGS_SCHEMA["properties"]
+            problems += [
+                Problem(f"/{k}", "is not a numbering setting") for k in body if k not in known
+            ]
+        elif err.validator == "required":
+            problems.append(Problem(f"{at}/pattern", "is required, e.g. RE-{yyyy}-{seq:05}"))
+        else:
+            problems.append(Problem(at, err.message))
+    reset = DEFAULT_YEARLY_RESET
+    if not problems:
+        reset = body.get("yearly_reset", DEFAULT_YEARLY_RESET)
+        problems = pattern_problems(body["pattern"], reset)
     if problems:
         raise ValidationError(problems, "invalid numbering settings")
-    assert isinstance(pattern, str)
-    return NumberSeries(pattern, reset)
+    return NumberSeries(body["pattern"], reset)
+
+
+def series_of(repo: Repository, owner_id: str) -> NumberSeries:
+    """The owner's series: their settings, else :data:`DEFAULT_SERIES`."""
+    stored = repo.get_number_series(owner_id)
+    return NumberSeries(*stored) if stored else DEFAULT_SERIES
+
+
+def settings_view(repo: Repository, owner_id: str) -> dict[str, Any]:
+    """What ``GET /settings/numbering`` and ``invoiceflow numbering show`` answer: the series,
+    whether the owner configured it (else the default), and the last sequence number given
+    in each period (``""``: the one series without a yearly reset)."""
+    return {
+        **series_of(repo, owner_id).to_dict(),
+        "configured": repo.get_number_series(owner_id) is not None,
+        "last_numbers": {c.period: c.last_seq for c in repo.number_counters(owner_id)},
+    }
 
 
 def period(series: NumberSeries, issue_date: date) -> str:
