@@ -219,6 +219,11 @@ def _invoice_view(ctx: Context, inv: InvoiceRecord) -> dict[str, Any]:
         "file_id": inv.raw_file_id,
         "url": naming.download_url(base, inv.raw_file_id),
     }
+    if inv.document_file_id is not None:  # the completed document, what was rendered
+        files[naming.DOCUMENT_FORMAT] = {
+            "file_id": inv.document_file_id,
+            "url": naming.download_url(base, inv.document_file_id),
+        }
     view: dict[str, Any] = {
         "invoice_id": inv.id,
         "number": inv.number,

@@ -94,8 +94,16 @@ def test_the_number_is_in_the_answer_the_record_and_the_rendered_files(
         ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
     assert "2026-00001" in text
-    view = download_client.get(f"/invoices/{invoice.id}", headers=alice.auth).get_json()
+    r = download_client.get(f"/invoices/{invoice.id}", headers=alice.auth)
+    assert_matches(r, "/invoices/{id}", "get")
+    view = r.get_json()
     assert view["number"] == "2026-00001"
+    # both documents for the record: as submitted, and as completed (and rendered)
+    assert view["files"]["json"]["file_id"] == invoice.raw_file_id
+    completed_url = view["files"]["document"]["url"]
+    assert completed_url.endswith(f"/download?fid={invoice.id}-document")
+    fetched = download_client.get(completed_url.split("invoices.test")[1], headers=alice.auth)
+    assert fetched.status_code == 200 and json.loads(fetched.data)["number"] == "2026-00001"
 
 
 def test_legacy_and_invoice_generator_documents_without_a_number(
