@@ -38,8 +38,9 @@ MAX_NUMBER_CHARS = 100
 MAX_PADDING = 12
 
 _TOKEN = re.compile(r"\{(?P<name>seq|yyyy|yy|mm)(?::(?P<pad>0\d{1,2}))?\}")
-#: literal text: printable, no braces, no characters a file name or an email header breaks on
-_LITERAL = re.compile(r"[^{}\x00-\x1f\x7f/\\]*")
+#: literal text: printable, no braces, no characters a file name or an email header breaks on,
+#: no lone surrogates (no database encoding holds them)
+_LITERAL = re.compile(r"[^{}\x00-\x1f\x7f/\\\ud800-\udfff]*")
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ def test_bad_settings_are_one_422_listing_every_problem(upload_client: Any, alic
         ({"pattern": "RE-{yyyy}-{seq:099}"}, {"/pattern"}),
         ({"pattern": "RE-{yyyy}-{counter}-{seq}"}, {"/pattern"}),
         ({"pattern": "x" * 61 + "{seq}"}, {"/pattern"}),
+        ({"pattern": "RE-{yyyy}-{seq}\u0000"}, {"/pattern"}),
+        ({"pattern": "RE-{yyyy}-{seq}\ud800"}, {"/pattern"}),
+        ({"pattern": "RE-{yyyy}-{seq}\r\nBcc: x"}, {"/pattern"}),
         ([], {""}),
     ]
     for body, pointers in cases:
