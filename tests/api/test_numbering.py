@@ -258,3 +258,24 @@ def test_invoices_accepted_before_the_completed_document_render_from_the_submitt
     assert client("render_pdf").post("/", headers=headers, data=data).status_code == 200
     assert ctx.repo.get_artifact(invoice_id, "pdf") is not None
     assert not Path(env["DATA_DIR"], "files", f"{invoice_id}-document").exists()
+
+
+def test_an_e_invoice_without_a_number_gets_one_before_its_rules_apply(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """BR-02 (an invoice has a number) is not held against a number the server assigns; the
+    XML is rendered from the completed document, so it carries the number."""
+    from invoiceflow.domain import to_json
+    from support.einvoice_samples import german_b2b
+
+    doc = {k: v for k, v in to_json(german_b2b()).items() if k != "number"}
+    r = upload_client.post("/upload?formats=cii", headers=alice.auth, json=doc)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    number = r.get_json()["number"]
+    assert number == f"{doc['issue_date'][:4]}-00001"
+    (uploaded,) = sink.of_type("uploaded.v1")
+    headers, data = to_http(uploaded)
+    rendered = client("render_xml").post("/", headers=headers, data=data)
+    assert rendered.status_code == 200, rendered.get_data(as_text=True)
+    xml = get_context().docs.read(f"{r.get_json()['invoice_id']}-cii") or b""
+    assert f"<ram:ID>{number}</ram:ID>".encode() in xml
