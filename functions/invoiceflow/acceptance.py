@@ -131,8 +131,7 @@ def number_assignment(ctx: Context, owner: User, document: Document) -> NumberAs
     the next number of the owner's series (their settings, else numbering.DEFAULT_SERIES)."""
     if not document.needs_number:
         return None
-    stored = ctx.repo.get_number_series(owner.id)
-    series = numbering.NumberSeries(*stored) if stored else numbering.DEFAULT_SERIES
+    series = numbering.series_of(ctx.repo, owner.id)
     issued = document.invoice.issue_date
     return NumberAssignment(
         period=numbering.period(series, issued),
