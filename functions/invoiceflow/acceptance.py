@@ -4,18 +4,23 @@ and the intake step (signed ``invoice.requested`` events). No HTTP here."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any, cast
 
-from invoiceflow import naming
+from invoiceflow import naming, numbering
 from invoiceflow.context import Context
 from invoiceflow.domain import Document, parse_invoice
 from invoiceflow.errors import (
     BusinessRuleViolation,
     IdempotencyConflict,
+    NumberAlreadyUsed,
     Problem,
+    Unavailable,
     ValidationError,
 )
 from invoiceflow.events import INVOICE_UPLOADED
@@ -37,6 +42,7 @@ from invoiceflow.stores.protocols import (
     InvoiceSource,
     NewInvoiceRecord,
     NewOutboxEvent,
+    NumberAssignment,
     User,
 )
 
@@ -61,7 +67,10 @@ def check_business_rules(document: Document, formats: Sequence[str]) -> None:
         try:
             require_conformance(document.invoice, cast(Syntax, fmt))
         except BusinessRuleViolation as exc:
-            problems.update(dict.fromkeys(document.client_problems(exc.problems)))
+            found = document.client_problems(exc.problems)
+            if document.needs_number:  # BR-02 holds once the number is assigned
+                found = [p for p in found if p.rule != NUMBER_REQUIRED_RULE]
+            problems.update(dict.fromkeys(found))
     if problems:
         n = len(problems)
         asked = ", ".join(f for f in formats if f in EINVOICE_FORMATS)
@@ -69,6 +78,10 @@ def check_business_rules(document: Document, formats: Sequence[str]) -> None:
             list(problems),
             f"{n} broken e-invoicing rule{'s' if n != 1 else ''} ({asked} asked for)",
         )
+
+
+#: the EN 16931 rule "an invoice has a number" (BT-1), met by a number the server assigns
+NUMBER_REQUIRED_RULE = "BR-02"
 
 
 def request_digest(data: bytes, formats: Sequence[str]) -> str:
@@ -118,6 +131,19 @@ def accept_document(
     )
 
 
+def number_assignment(ctx: Context, owner: User, document: Document) -> NumberAssignment | None:
+    """How the repository numbers the document: None when it brings its own number, else
+    the next number of the owner's series (their settings, else numbering.DEFAULT_SERIES)."""
+    if not document.needs_number:
+        return None
+    series = numbering.series_of(ctx.repo, owner.id)
+    issued = document.invoice.issue_date
+    return NumberAssignment(
+        period=numbering.period(series, issued),
+        format=partial(numbering.format_number, series.pattern, issued),
+    )
+
+
 def record_accepted(
     ctx: Context,
     owner: User,
@@ -128,9 +154,11 @@ def record_accepted(
     source: InvoiceSource,
     idempotency_key: str | None = None,
 ) -> tuple[InvoiceRecord, bool]:
-    """Store the raw document and record the invoice with its ``uploaded`` event in one
-    transaction (the outbox), for a request :func:`validate_request` has let through (its
-    document and formats). Returns (invoice, created)."""
+    """Store the submitted document and record the invoice with its ``uploaded`` event in
+    one transaction (the outbox), for a request :func:`validate_request` has let through (its
+    document and formats). The invoice's number (the uploaded one, or the next of the owner's
+    series) is fixed in that transaction, which also stores the completed document (the
+    canonical JSON with the number) that the render steps read. Returns (invoice, created)."""
     digest = request_digest(data, wanted)
     if idempotency_key is not None:
         earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)
@@ -145,29 +173,49 @@ def record_accepted(
             return earlier, False
     invoice_id = str(uuid.uuid4())
     raw_id = naming.file_id(invoice_id, naming.SUBMITTED_FORMAT)
+    document_id = naming.file_id(invoice_id, naming.DOCUMENT_FORMAT)
     ctx.docs.put(
         data,
         file_id=raw_id,
-        filename=file_name(document.invoice.number, naming.SUBMITTED_FORMAT),
+        filename=file_name(document.invoice.number or invoice_id, naming.SUBMITTED_FORMAT),
         content_type=JSON_CONTENT_TYPE,
         owner=owner.id,
         invoice_id=invoice_id,
         kind="raw",
     )
-    event = NewOutboxEvent(
-        event_id=naming.uploaded_event_id(invoice_id),
-        type=INVOICE_UPLOADED,
-        source=naming.UPLOAD_SOURCE,
-        subject=invoice_id,
-        data={
-            "invoice_id": invoice_id,
-            "owner_id": owner.id,
-            "number": document.invoice.number,
-            "raw_file_id": raw_id,
-            "formats": list(wanted),
-            "source_format": document.source_format,
-        },
-    )
+
+    def complete(number: str) -> list[NewOutboxEvent]:
+        """Inside the accepting transaction: the completed document, and the event."""
+        from invoiceflow.domain.model import to_json
+
+        completed = to_json(replace(document.invoice, number=number))
+        ctx.docs.put(
+            json.dumps(completed, ensure_ascii=False, indent=2).encode(),
+            file_id=document_id,
+            filename=file_name(number, naming.SUBMITTED_FORMAT),
+            content_type=JSON_CONTENT_TYPE,
+            owner=owner.id,
+            invoice_id=invoice_id,
+            kind=naming.DOCUMENT_FORMAT,
+        )
+        return [
+            NewOutboxEvent(
+                event_id=naming.uploaded_event_id(invoice_id),
+                type=INVOICE_UPLOADED,
+                source=naming.UPLOAD_SOURCE,
+                subject=invoice_id,
+                data={
+                    "invoice_id": invoice_id,
+                    "owner_id": owner.id,
+                    "number": number,
+                    "raw_file_id": raw_id,
+                    "document_file_id": document_id,
+                    "formats": list(wanted),
+                    "source_format": document.source_format,
+                },
+            )
+        ]
+
     try:
         accepted = ctx.repo.accept_invoice(
             NewInvoiceRecord(
@@ -179,18 +227,29 @@ def record_accepted(
                 formats=wanted,
                 idempotency_key=idempotency_key,
                 request_sha256=digest,
+                document_file_id=document_id,
+                assign_number=number_assignment(ctx, owner, document),
             ),
-            [event],
+            complete=complete,
         )
-    except IdempotencyConflict:  # a concurrent request with the same key and another body
-        ctx.docs.delete(raw_id)
+    except (IdempotencyConflict, NumberAlreadyUsed):  # refused: nothing of this request stays
+        _discard(ctx, document_id, raw_id)
         raise
     if not accepted.created:  # a concurrent request with the same key won the race
-        ctx.docs.delete(raw_id)
+        _discard(ctx, document_id, raw_id)
         return accepted.invoice, False
     bind(invoice=invoice_id)
-    log.info("accepted invoice %s (%s format)", document.invoice.number, document.source_format)
+    log.info("accepted invoice %s (%s format)", accepted.invoice.number, document.source_format)
     return accepted.invoice, True
+
+
+def _discard(ctx: Context, *file_ids: str) -> None:
+    """Delete the files of a refused request (an unreachable store leaves orphans, no harm)."""
+    for file_id in file_ids:
+        try:
+            ctx.docs.delete(file_id)
+        except Unavailable:
+            log.warning("could not delete %s of a refused request", file_id)
 
 
 def relay_uploaded(ctx: Context, invoice: InvoiceRecord) -> None:

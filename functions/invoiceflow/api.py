@@ -12,6 +12,8 @@ Paths (the seed's, kept exactly):
   (the upload function serves only this path: events never reach it); ``formats`` chooses
   the outputs (default INVOICE_FORMATS); an e-invoice format holds the document to the
   EN 16931 rules (a 422 listing every broken rule)
+* ``GET|PUT /settings/numbering``         the caller's invoice number series (upload
+  function): the numbers documents without one get (:mod:`invoiceflow.numbering`)
 * ``GET|HEAD /download?fid=FILE_ID``      the file, owner only
 * ``GET /invoices``                       the caller's invoices, newest first, paginated
 * ``GET /invoices/{id}``                  status, formats, files, links, error
@@ -102,6 +104,8 @@ def _document_bytes(request: Request, limit: int) -> bytes:
 
 
 def upload(request: Request) -> Response:
+    if request.path.rstrip("/") == naming.SETTINGS_NUMBERING_PATH:
+        return numbering_settings(request)
     ctx = get_context()
     if request.path.rstrip("/") != naming.UPLOAD_PATH:
         raise NotFound("no such resource")
@@ -119,6 +123,38 @@ def upload(request: Request) -> Response:
     relay_uploaded(ctx, invoice)
     location = naming.invoice_path(invoice.id)
     return json_response(accepted_body(ctx, invoice), 202, headers={"Location": location})
+
+
+# ------------------------------------------------------------------ numbering settings
+
+#: largest numbering settings body (a pattern is at most numbering.MAX_PATTERN_CHARS)
+_MAX_NUMBERING_BODY = 4096
+
+
+def numbering_settings(request: Request) -> Response:
+    """``GET|PUT /settings/numbering``: the caller's own invoice number series (the default
+    when none was set) with the last sequence number of each period; a PUT replaces the
+    series (a 422 lists every problem) and answers as a GET does. The counters run on."""
+    from invoiceflow import numbering
+
+    allow(request, "GET", "PUT")
+    ctx = get_context()
+    user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
+    bind(user=user.id)
+    if request.method == "PUT":
+        mimetype = request.mimetype or ""
+        if mimetype and mimetype != JSON_CONTENT_TYPE and not mimetype.endswith("+json"):
+            raise BadRequest(f"unsupported Content-Type {mimetype!r}: send application/json")
+        data = request.stream.read(_MAX_NUMBERING_BODY + 1)
+        if len(data) > _MAX_NUMBERING_BODY:
+            raise PayloadTooLarge(f"numbering settings are at most {_MAX_NUMBERING_BODY} bytes")
+        from invoiceflow.domain.parse import load_json
+
+        series = numbering.check_series(load_json(data, max_bytes=_MAX_NUMBERING_BODY))
+        ctx.repo.set_number_series(user.id, series.pattern, series.yearly_reset)
+        log.info("numbering series set to %s", series.pattern)
+    body = numbering.settings_view(ctx.repo, user.id)
+    return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 # ---------------------------------------------------------------------------- download
@@ -183,6 +219,11 @@ def _invoice_view(ctx: Context, inv: InvoiceRecord) -> dict[str, Any]:
         "file_id": inv.raw_file_id,
         "url": naming.download_url(base, inv.raw_file_id),
     }
+    if inv.document_file_id is not None:  # the completed document, what was rendered
+        files[naming.DOCUMENT_FORMAT] = {
+            "file_id": inv.document_file_id,
+            "url": naming.download_url(base, inv.document_file_id),
+        }
     view: dict[str, Any] = {
         "invoice_id": inv.id,
         "number": inv.number,

@@ -352,6 +352,26 @@ def cmd_outbox_relay(args: argparse.Namespace) -> int:
     return 1 if pending else 0
 
 
+def cmd_numbering(args: argparse.Namespace) -> int:
+    import json
+
+    from invoiceflow import accounts, numbering
+    from invoiceflow.errors import NotFound
+    from invoiceflow.settings import Settings
+
+    repo = accounts.repository(Settings.from_env())
+    user = repo.get_user_by_email(args.email)
+    if user is None:
+        raise NotFound(f"no user with the email {args.email}")
+    if args.numbering_cmd == "set":
+        series = numbering.check_series(
+            {"pattern": args.pattern, "yearly_reset": args.yearly_reset}
+        )
+        repo.set_number_series(user.id, series.pattern, series.yearly_reset)
+    print(json.dumps(numbering.settings_view(repo, user.id), indent=2))
+    return 0
+
+
 def cmd_events_sign(args: argparse.Namespace) -> int:
     """Sign a structured-mode event (a file or stdin) with a producer key from
     EVENT_PRODUCER_KEYS; print it signed, ready for the broker (events/README.md)."""
@@ -558,6 +578,46 @@ def build_parser() -> argparse.ArgumentParser:
         examples=("invoiceflow users list",),
     )
     p.set_defaults(func=cmd_users)
+
+    p = add_command(
+        sub,
+        "numbering",
+        "show or set a user's invoice number series",
+        details="Documents uploaded without a number get the next number of their owner's "
+        "series, fixed when the invoice is accepted: no gap, no repeat.",
+        examples=("invoiceflow numbering set --help",),
+    )
+    nsub = p.add_subparsers(dest="numbering_cmd", metavar="ACTION", required=True)
+    add_command(
+        nsub,
+        "show",
+        "print the user's series (JSON) and the last number of each period",
+        env=DATABASE_ENV,
+        examples=("invoiceflow numbering show you@example.com",),
+    ).add_argument("email", metavar="EMAIL", help="the user's email address")
+    nset = add_command(
+        nsub,
+        "set",
+        "set the user's series; the sequence runs on from its last number",
+        details="PATTERN is literal text with {seq} exactly once ({seq:05} zero-pads it to 5 "
+        "digits) and optionally {yyyy}, {yy} and {mm} of the issue date. With "
+        "--yearly-reset (the default) the sequence restarts at 1 each issue year, and the "
+        "pattern must show the year.",
+        env=DATABASE_ENV,
+        examples=(
+            "invoiceflow numbering set you@example.com 'RE-{yyyy}-{seq:05}'",
+            "invoiceflow numbering set you@example.com 'INV-{seq}' --no-yearly-reset",
+        ),
+    )
+    nset.add_argument("email", metavar="EMAIL", help="the user's email address")
+    nset.add_argument("pattern", metavar="PATTERN", help="the numbers' pattern")
+    nset.add_argument(
+        "--yearly-reset",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart the sequence each issue year (default: yes)",
+    )
+    p.set_defaults(func=cmd_numbering)
 
     add_commands(sub)
     return parser

@@ -19,6 +19,8 @@ The exception tree::
     │   │   └── BusinessRuleViolation 422  an e-invoice was asked for and the document
     │   │                                  breaks EN 16931 (or XRechnung) business rules
     │   ├── IdempotencyConflict  422   same Idempotency-Key, different body
+    │   ├── NumberAlreadyUsed    409   an uploaded invoice number the owner already used
+    │   │                              (permanent: sending it again cannot succeed)
     │   ├── UnknownOwner         422   invoice.requested names no active user
     │   └── RenderError          422   a valid document the renderer cannot render
     └── TransientError                 retried with backoff
@@ -35,6 +37,7 @@ the detail, which may quote a driver's message, a path or a setting, goes to the
 
 NotFound is a permanent problem for HTTP callers; Knative would *retry* a 404 from an event
 subscriber, so event steps never raise it (they raise ValidationError/UnknownOwner instead).
+Likewise NumberAlreadyUsed (409 for HTTP callers) becomes a 422 in the intake step.
 """
 
 from __future__ import annotations
@@ -138,6 +141,18 @@ class BusinessRuleViolation(ValidationError):
 class IdempotencyConflict(PermanentError):
     status = 422
     title = "Idempotency-Key reused with a different body"
+
+
+class NumberAlreadyUsed(PermanentError):
+    """The owner already has an invoice with this number (numbers are unique per owner). A
+    409, yet permanent: the intake step answers a 422 instead, since Knative retries a 409."""
+
+    status = 409
+    title = "Invoice number already used"
+
+    def __init__(self, number: str, detail: str) -> None:
+        super().__init__(detail, [Problem("/number", detail)])
+        self.number = number
 
 
 class UnknownOwner(PermanentError):

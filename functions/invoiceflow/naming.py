@@ -9,17 +9,24 @@ from collections.abc import Iterable
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
 UPLOAD_PATH = "/upload"
 DOWNLOAD_PATH = "/download"
+#: the owner's invoice number series (GET/PUT), served by the upload function
+SETTINGS_NUMBERING_PATH = "/settings/numbering"
 INVOICES_PATH = "/invoices"
 OPENAPI_PATH = "/openapi.json"
 #: the web app (served by the download function): its page, and its assets below ``/app/``
 WEBAPP_PATH = "/"
 WEBAPP_ASSETS_PATH = "/app"
-#: the format name of the submitted document (its file is the ``json`` file of the invoice)
+#: the format name of the submitted document (its file is the ``json`` file of the invoice):
+#: the client's bytes as they came, kept for the record
 SUBMITTED_FORMAT = "json"
+#: the format name of the completed document: the canonical JSON of the accepted invoice with
+#: its number (assigned by the server when the upload had none), which the renderers read
+DOCUMENT_FORMAT = "document"
 
 
 def file_id(invoice_id: str, fmt: str) -> str:
-    """The document-store id of an invoice's file in ``fmt`` (``json``: the submitted one)."""
+    """The document-store id of an invoice's file in ``fmt`` (``json``: the submitted
+    document, ``document``: the completed one)."""
     return f"{invoice_id}-{fmt}"
 
 

@@ -32,6 +32,7 @@ from invoiceflow.errors import (
     BadRequest,
     Conflict,
     InvoiceflowError,
+    NumberAlreadyUsed,
     Problem,
     RenderError,
     Unavailable,
@@ -135,7 +136,10 @@ def intake(event: Event, ctx: Context) -> StepResult:
     optionally ``"formats": ["pdf", "cii"]`` (else INVOICE_FORMATS), signed by a producer
     (:mod:`invoiceflow.signing`). An unsigned or wrongly signed event is a 401 (permanent:
     dead-lettered). Unknown formats, pdf with facturx and (for an e-invoice format) broken
-    EN 16931 rules are 422s listing every problem. The document is validated before the owner
+    EN 16931 rules are 422s listing every problem. A document without a number gets the
+    next number of the owner's series; a number the owner already used is a 422 (not the
+    upload's 409, which the broker would retry), unless the event is a redelivery of the one
+    that made that invoice (the same answer again). The document is validated before the owner
     is looked up, and an unknown and a disabled owner get the same 422, so the answer to an
     event says nothing about which accounts exist beyond what the signing producer already
     names."""
@@ -177,9 +181,16 @@ def intake(event: Event, ctx: Context) -> StepResult:
         )
         raise UnknownOwner("the owner_email of the event names no active user")
     key = naming.requested_idempotency_key(event["source"], event["id"])
-    invoice, _ = record_accepted(
-        ctx, owner, document, parsed, wanted, source="event", idempotency_key=key
-    )
+    try:
+        invoice, _ = record_accepted(
+            ctx, owner, document, parsed, wanted, source="event", idempotency_key=key
+        )
+    except NumberAlreadyUsed as exc:
+        # permanent (Knative would retry a 409): the request is dead-lettered, as a 422 is;
+        # a redelivery of the event that made the invoice is its replay (the key), never this
+        raise ValidationError(
+            [Problem("/invoice/number", exc.detail)], "the invoice number is already used"
+        ) from exc
     relay_uploaded(ctx, invoice)
     return StepResult(accepted_body(ctx, invoice), accepted=True)
 
@@ -195,9 +206,11 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     file_id = naming.file_id(invoice.id, fmt)
     stored = ctx.docs.get(file_id)  # stored before a crash, but not yet recorded
     if stored is None:
-        raw = ctx.docs.read(invoice.raw_file_id)
+        # the completed document (its number fixed at acceptance); an invoice from before it
+        # existed has only the submitted one, which carries its number
+        raw = ctx.docs.read(invoice.rendered_from)
         if raw is None:
-            raise RenderError(f"the submitted document {invoice.raw_file_id} is missing")
+            raise RenderError(f"the invoice's document {invoice.rendered_from} is missing")
         from invoiceflow.domain import parse_invoice
 
         try:

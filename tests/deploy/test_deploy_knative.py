@@ -602,6 +602,7 @@ def test_the_public_host_routes_the_function_paths_exactly(example: str, deploy:
     types = _match_types(deploy.load_docs(KNATIVE / "ingress" / example))
     for path in ("/login", "/upload", "/download", "/openapi.json"):
         assert types[path] == "Exact", (example, path)
+    assert types["/settings/numbering"] == "Exact", example
     assert set(types) == {route.path for route in PUBLIC_ROUTES}, example
 
 
@@ -653,6 +654,7 @@ def test_the_paths_the_code_serves_are_the_manifest_routes() -> None:
         (naming.OPENAPI_PATH, "download"),
         (naming.WEBAPP_PATH, "download"),
         (naming.WEBAPP_ASSETS_PATH, "download"),
+        (naming.SETTINGS_NUMBERING_PATH, "upload"),
     }
     routes = {(route.path, route.service) for route in PUBLIC_ROUTES}
     assert served <= routes, served - routes

@@ -52,7 +52,9 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
             f"{dev.url}/login", auth=("crash@example.com", PASSWORD), timeout=30
         ).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
-        document = (EXAMPLES / "eur-two-rates.json").read_bytes()
+        # without a number: each upload gets the next of the series (numbers are used once)
+        sample = json.loads((EXAMPLES / "eur-two-rates.json").read_bytes())
+        document = json.dumps({k: v for k, v in sample.items() if k != "number"}).encode()
         accepted: list[str] = []
         lock = threading.Lock()
         killed = threading.Event()
@@ -82,6 +84,9 @@ def test_sigkill_mid_batch_then_restart_every_accepted_upload_is_ready(
         dev.start()  # the same data directory, a new process
         stuck = wait_until_ready(dev.url, auth, accepted, timeout=120)
         assert stuck == {}, f"{len(stuck)} of {len(accepted)} accepted uploads not ready: {stuck}"
+        # the numbers the killed process gave are 1..n: none lost, none twice
+        numbers = sorted(str(n) for (n,) in query(dev_env, "SELECT number FROM invoices"))
+        assert numbers == [f"2026-{i:05d}" for i in range(1, len(numbers) + 1)], numbers
         outbox = Path(dev_env["DATA_DIR"]) / "outbox"
         deadline = time.monotonic() + 90  # a notify killed mid-send is taken over later
         while time.monotonic() < deadline and not all(

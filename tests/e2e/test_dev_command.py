@@ -124,7 +124,8 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
             "SELECT count(*) FROM processed_events WHERE consumer = 'notify' "  # noqa: S608 (a UUID)
             f"AND event_id LIKE '{invoice_id}.rendered.%'"
         )
-        rendered = len(files) - 1  # every file but the submitted document
+        # every file but the submitted document and the completed one
+        rendered = len(files) - 2
         while query(env, sql)[0][0] < rendered and time.monotonic() < deadline:
             time.sleep(0.05)
         assert query(env, sql)[0][0] == rendered, files

@@ -200,7 +200,9 @@ def test_e_invoices_from_upload_to_download_and_email(
     invoice_id = pipeline.upload(json.dumps(to_json(german_b2b())).encode(), formats)
     view = pipeline.wait([invoice_id])[invoice_id]
     assert view["status"] == "ready", view
-    assert view["formats"] == list(files) and set(view["files"]) == {*files, "json"}
+    # and the submitted document (json) and the completed one it was rendered from (document)
+    assert view["formats"] == list(files)
+    assert set(view["files"]) == {*files, "json", "document"}
     accounts.add_user(get_context().repo, "other@example.com", PASSWORD)
     other = requests.post(
         f"{pipeline.base}/login", auth=("other@example.com", PASSWORD), timeout=30

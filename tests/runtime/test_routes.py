@@ -38,6 +38,7 @@ def test_the_repository_manifest_routes_the_http_functions() -> None:
         ("/openapi.json", EXACT, "download"),
         ("/", EXACT, "download"),
         ("/app", PATH_PREFIX, "download"),
+        ("/settings/numbering", EXACT, "upload"),
     }
     assert load_public_routes(ROOT / "knative" / "ingress" / "gateway-api.yaml") == routes
 

@@ -75,7 +75,8 @@ def test_render_xml_renders_only_the_formats_asked_for(alice: Person, sink: Sink
     (rendered,) = sink.of_type("rendered.v1")
     assert rendered["source"] == "/invoiceflow/render-xml" and rendered.data["format"] == "ubl"
     # an invoice that asked for no XML: answered at once, nothing rendered or emitted
-    plain_id, plain = _stored(alice, to_json(german_b2b()), ("pdf", "xlsx"))
+    # another invoice, so another number (numbers are unique per owner)
+    plain_id, plain = _stored(alice, to_json(german_b2b()) | {"number": "RE-2"}, ("pdf", "xlsx"))
     skipped = _deliver("render_xml", plain)
     assert skipped.status_code == 200 and "skipped" in skipped.get_json()
     assert ctx.repo.list_artifacts(plain_id) == []
@@ -89,7 +90,7 @@ def test_a_stored_document_breaking_a_rule_is_a_permanent_render_error_with_its_
     seller = dataclasses.replace(inv.seller, vat_id=None, tax_id=None)
     document = to_json(dataclasses.replace(inv, seller=seller))
     for step, fmt in (("render_xml", "cii"), ("render_pdf", "facturx")):
-        invoice_id, event = _stored(alice, document, (fmt,))
+        invoice_id, event = _stored(alice, document | {"number": f"RE-{fmt}"}, (fmt,))
         r = _deliver(step, event)
         assert r.status_code == 422, r.get_data(as_text=True)  # permanent: dead-lettered
         assert "BR-S-02" in [p.get("rule") for p in r.get_json()["problems"]]

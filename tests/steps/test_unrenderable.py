@@ -23,12 +23,13 @@ def _check_never_ready(alice: Person, char: str) -> None:
     ctx = get_context()
     invoice_id = str(uuid.uuid4())
     raw_id = f"{invoice_id}-json"
-    doc = example_json("minimal.json") | {"notes": f"thanks{char}"}
+    number = f"MIN-{ord(char):X}"  # numbers are unique per owner: each invoice its own
+    doc = example_json("minimal.json") | {"notes": f"thanks{char}", "number": number}
     data = json.dumps(doc, ensure_ascii=False).encode()
     ctx.docs.put(
         data,
         file_id=raw_id,
-        filename="MIN-1.json",
+        filename=f"{number}.json",
         content_type="application/json",
         owner=alice.id,
         invoice_id=invoice_id,
@@ -38,7 +39,7 @@ def _check_never_ready(alice: Person, char: str) -> None:
         NewInvoiceRecord(
             id=invoice_id,
             owner_id=alice.id,
-            number="MIN-1",
+            number=number,
             source="http",
             raw_file_id=raw_id,
             formats=("pdf", "xlsx"),
@@ -50,7 +51,7 @@ def _check_never_ready(alice: Person, char: str) -> None:
         {
             "invoice_id": invoice_id,
             "owner_id": alice.id,
-            "number": "MIN-1",
+            "number": number,
             "raw_file_id": raw_id,
             "formats": ["pdf", "xlsx"],
             "source_format": "canonical",

@@ -72,13 +72,15 @@ def new_user(repo: Repository, email: str | None = None) -> str:
 
 
 def new_invoice(
-    owner_id: str, *, key: str | None = None, sha: str | None = None, number: str = "INV-1"
+    owner_id: str, *, key: str | None = None, sha: str | None = None, number: str | None = None
 ) -> NewInvoiceRecord:
+    """An invoice to accept; its number is unique unless given (numbers are unique per owner:
+    tests/stores/test_numbering.py)."""
     invoice_id = str(uuid.uuid4())
     return NewInvoiceRecord(
         id=invoice_id,
         owner_id=owner_id,
-        number=number,
+        number=number or f"INV-{invoice_id}",
         source="http",
         raw_file_id=f"{invoice_id}-raw",
         formats=FORMATS,

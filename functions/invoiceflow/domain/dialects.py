@@ -155,6 +155,8 @@ def from_legacy(doc: Mapping[str, Any]) -> tuple[dict[str, Any], PointerMap, dic
         "seller": seller,
         "bill_to": _party_from_flat(doc, "bill_to") or {},
     }
+    if number is None:  # no invoice_no: the server assigns the next number of the series
+        del out["number"]
     _put(out, "due_date", to_iso_date(doc.get("due_date")))
     _put(out, "locale", doc.get("locale"))
     _put(out, "notes", doc.get("notes"))
@@ -239,6 +241,8 @@ def from_invoice_generator(
         "seller": seller if seller is not None else {},
         "bill_to": _party_from_block(doc.get("to")) or {},
     }
+    if out["number"] is None:  # no number: the server assigns the next number of the series
+        del out["number"]
     ship_to = _party_from_block(doc.get("ship_to"))
     if ship_to:
         out["ship_to"] = ship_to

@@ -152,6 +152,9 @@ class Document:
     #: (:func:`.dialects.legacy_rule_pointers`, :func:`.dialects.generator_rule_pointers`);
     #: the identity for a canonical document
     client_pointer: Callable[[str], str] = _identity
+    #: the document came without a number: ``invoice.number`` is ``""`` until the server
+    #: assigns the next number of the owner's series when it accepts the invoice
+    needs_number: bool = False
 
     def client_problems(self, problems: Iterable[Problem]) -> list[Problem]:
         """``problems`` (about the canonical invoice) pointing into the client's document."""
@@ -217,9 +220,15 @@ def parse_invoice(
         "legacy": dialects.legacy_rule_pointers,
         "invoice-generator": dialects.generator_rule_pointers,
     }.get(kind)
+    needs_number = "number" not in canonical
     if rule_pointers is None:
-        return Document(invoice=invoice, source_format=kind)
-    return Document(invoice=invoice, source_format=kind, client_pointer=rule_pointers(doc))
+        return Document(invoice=invoice, source_format=kind, needs_number=needs_number)
+    return Document(
+        invoice=invoice,
+        source_format=kind,
+        client_pointer=rule_pointers(doc),
+        needs_number=needs_number,
+    )
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -824,7 +833,7 @@ def _build(d: Mapping[str, Any]) -> Invoice:
     bill_to = _party(d["bill_to"])
     assert seller_party is not None and bill_to is not None
     return Invoice(
-        number=d["number"],
+        number=d.get("number", ""),  # absent: assigned when the invoice is accepted
         issue_date=issue,
         currency=d["currency"],
         seller=seller_party,

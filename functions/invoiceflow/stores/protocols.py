@@ -17,7 +17,7 @@ Contract (all adapters, checked by ``tests/stores``):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -53,9 +53,20 @@ class User:
 
 
 @dataclass(frozen=True)
+class NumberAssignment:
+    """How :meth:`Repository.accept_invoice` numbers an invoice sent without a number: the
+    next sequence number of the owner's counter ``period`` (``""``: one series; a year: that
+    year's series), made a number by ``format`` (:func:`invoiceflow.numbering.format_number`)."""
+
+    period: str
+    format: Callable[[int], str]
+
+
+@dataclass(frozen=True)
 class NewInvoiceRecord:
     """What :meth:`Repository.accept_invoice` stores. The caller picks ``id`` (a uuid4 string)
-    so it can name the raw document (``raw_file_id``) before the row exists."""
+    so it can name the raw document (``raw_file_id``) before the row exists. ``number`` is
+    the uploaded number, or ``""`` with ``assign_number`` for the server to assign one."""
 
     id: str
     owner_id: str
@@ -65,6 +76,9 @@ class NewInvoiceRecord:
     formats: tuple[str, ...]
     idempotency_key: str | None = None
     request_sha256: str | None = None
+    #: the completed document the renderers read (None: they read ``raw_file_id``)
+    document_file_id: str | None = None
+    assign_number: NumberAssignment | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,27 @@ class InvoiceRecord:
     request_sha256: str | None
     created_at: datetime
     updated_at: datetime
+    #: the completed document (its number, the account's defaults) the renderers read; None
+    #: for an invoice accepted before it existed (it renders from ``raw_file_id``)
+    document_file_id: str | None = None
+
+    @property
+    def rendered_from(self) -> str:
+        """The document-store id of the document its files are rendered from."""
+        return self.document_file_id or self.raw_file_id
+
+
+#: called inside the accepting transaction with the invoice's number once it is fixed: stores
+#: what needs the number (the completed document) and returns the events to enqueue
+CompleteAccepted = Callable[[str], Sequence["NewOutboxEvent"]]
+
+
+@dataclass(frozen=True)
+class NumberCounter:
+    """The last sequence number an owner's series gave in a period (``""``: one series)."""
+
+    period: str
+    last_seq: int
 
 
 @dataclass(frozen=True)
@@ -267,13 +302,43 @@ class Repository(Protocol):
 
     # invoices
     def accept_invoice(
-        self, invoice: NewInvoiceRecord, events: Sequence[NewOutboxEvent] = ()
+        self,
+        invoice: NewInvoiceRecord,
+        events: Sequence[NewOutboxEvent] = (),
+        *,
+        complete: CompleteAccepted | None = None,
     ) -> Accepted:
         """Store the invoice *and* its outbox events in one transaction.
 
+        With ``invoice.assign_number`` the number is the next of the owner's counter, taken in
+        this transaction (the counter row stays locked until it ends): a rolled-back call
+        gives its number back, so numbers have no gaps and no repeats; a number that an
+        uploaded invoice already took is passed over. ``complete(number)`` runs inside the
+        transaction once the number is fixed (an exception rolls everything back); the events
+        it returns are enqueued with ``events``.
+
         Replaying the same ``(owner_id, idempotency_key)`` returns the stored invoice
-        (``created=False``, nothing enqueued); replaying it with a different
-        ``request_sha256`` raises :class:`~invoiceflow.errors.IdempotencyConflict`."""
+        (``created=False``, nothing enqueued, no number taken); replaying it with a different
+        ``request_sha256`` raises :class:`~invoiceflow.errors.IdempotencyConflict`. A number
+        the owner already used raises :class:`~invoiceflow.errors.NumberAlreadyUsed`."""
+        ...
+
+    def get_invoice_by_number(self, owner_id: str, number: str) -> InvoiceRecord | None:
+        """The owner's (first accepted) invoice with this number."""
+        ...
+
+    # numbering
+    def get_number_series(self, owner_id: str) -> tuple[str, bool] | None:
+        """The owner's ``(pattern, yearly_reset)``; None when they configured none."""
+        ...
+
+    def set_number_series(self, owner_id: str, pattern: str, yearly_reset: bool) -> None:
+        """Configure the owner's series (the counters run on: a new pattern does not restart
+        the sequence)."""
+        ...
+
+    def number_counters(self, owner_id: str) -> list[NumberCounter]:
+        """The owner's counters, by period."""
         ...
 
     def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> InvoiceRecord | None: ...

@@ -26,13 +26,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from invoiceflow.errors import BadRequest, Conflict, IdempotencyConflict
+from invoiceflow.errors import BadRequest, Conflict, IdempotencyConflict, NumberAlreadyUsed
 from invoiceflow.stores.protocols import (
     INVOICE_SOURCES,
     MAX_PAGE_SIZE,
     NOTIFICATION_KINDS,
     Accepted,
     Artifact,
+    CompleteAccepted,
     InvoicePage,
     InvoiceRecord,
     LoginOutcome,
@@ -41,6 +42,7 @@ from invoiceflow.stores.protocols import (
     NewOutboxEvent,
     Notification,
     NotificationKind,
+    NumberCounter,
     OutboxEvent,
     QueuedDelivery,
     User,
@@ -53,6 +55,8 @@ _MIGRATION_FILE = re.compile(
 
 #: longest error text stored (invoices.error, outbox.last_error)
 MAX_ERROR_CHARS = 2000
+#: a server-assigned number passes over at most this many numbers uploaded invoices took
+MAX_TAKEN_NUMBERS_PASSED = 1000
 
 Clock = Callable[[], datetime]
 
@@ -235,7 +239,7 @@ class Tx:
 _USER_COLS = "id, email, password_hash, disabled, created_at"
 _INVOICE_COLS = (
     "id, owner_id, number, status, source, raw_file_id, formats, error, "
-    "idempotency_key, request_sha256, created_at, updated_at"
+    "idempotency_key, request_sha256, created_at, updated_at, document_file_id"
 )
 _ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
 _NOTIFICATION_COLS = "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id"
@@ -273,6 +277,7 @@ def _invoice(row: dict[str, Any]) -> InvoiceRecord:
         request_sha256=row["request_sha256"],
         created_at=_ts(row["created_at"]),
         updated_at=_ts(row["updated_at"]),
+        document_file_id=row["document_file_id"],
     )
 
 
@@ -544,45 +549,144 @@ class SQLRepository(ABC):
     # -- invoices ------------------------------------------------------------------------------
 
     def accept_invoice(
-        self, invoice: NewInvoiceRecord, events: Sequence[NewOutboxEvent] = ()
+        self,
+        invoice: NewInvoiceRecord,
+        events: Sequence[NewOutboxEvent] = (),
+        *,
+        complete: CompleteAccepted | None = None,
     ) -> Accepted:
         if invoice.source not in INVOICE_SOURCES:
             raise ValueError(f"unknown invoice source {invoice.source!r}")
+        if (invoice.assign_number is None) == (invoice.number == ""):
+            raise ValueError("an invoice has either a number or assign_number")
         now = self._now()
-        with self._transaction() as tx:
-            row = tx.execute(
-                f"INSERT INTO invoices ({_INVOICE_COLS}) "
-                "VALUES (?, ?, ?, 'received', ?, ?, ?, NULL, ?, ?, ?, ?) "
-                "ON CONFLICT (owner_id, idempotency_key) DO NOTHING "
-                f"RETURNING {_INVOICE_COLS}",
-                (
-                    invoice.id,
-                    invoice.owner_id,
-                    invoice.number,
-                    invoice.source,
-                    invoice.raw_file_id,
-                    ",".join(invoice.formats),
-                    invoice.idempotency_key,
-                    invoice.request_sha256,
-                    now,
-                    now,
-                ),
-            ).one()
-            if row is not None:
-                self._insert_outbox(tx, events)
+        try:
+            with self._transaction() as tx:
+                if invoice.idempotency_key is not None:
+                    row = tx.execute(
+                        f"SELECT {_INVOICE_COLS} FROM invoices "
+                        "WHERE owner_id = ? AND idempotency_key = ?",
+                        (invoice.owner_id, invoice.idempotency_key),
+                    ).one()
+                    if row is not None:  # a replay: nothing written, no number taken
+                        return self._replayed(invoice, _invoice(row))
+                number = invoice.number or self._next_number(tx, invoice)
+                # DO NOTHING on any unique index: the idempotency key or the number
+                row = tx.execute(
+                    f"INSERT INTO invoices ({_INVOICE_COLS}) "
+                    "VALUES (?, ?, ?, 'received', ?, ?, ?, NULL, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT DO NOTHING RETURNING {_INVOICE_COLS}",
+                    (
+                        invoice.id,
+                        invoice.owner_id,
+                        number,
+                        invoice.source,
+                        invoice.raw_file_id,
+                        ",".join(invoice.formats),
+                        invoice.idempotency_key,
+                        invoice.request_sha256,
+                        now,
+                        now,
+                        invoice.document_file_id,
+                    ),
+                ).one()
+                if row is None:  # a concurrent request won: give a taken number back
+                    raise _Refused(number)
+                more = complete(number) if complete is not None else ()
+                self._insert_outbox(tx, [*events, *more])
                 return Accepted(_invoice(row), created=True)
-            existing = tx.execute(
-                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? AND idempotency_key = ?",
-                (invoice.owner_id, invoice.idempotency_key),
-            ).one()
-        if existing is None:  # pragma: no cover - the conflict row vanished (deleted meanwhile)
+        except _Refused as refused:
+            number = refused.number
+        # the key was used meanwhile (a concurrent replay), or the number is the owner's already
+        if invoice.idempotency_key is not None:
+            earlier = self.find_invoice_by_idempotency_key(
+                invoice.owner_id, invoice.idempotency_key
+            )
+            if earlier is not None:
+                return self._replayed(invoice, earlier)
+        holder = self.get_invoice_by_number(invoice.owner_id, number)
+        if holder is None or invoice.assign_number is not None:
+            # deleted meanwhile, or an upload took the number just assigned: retry
             raise Conflict("the invoice changed while it was being accepted; retry")
-        earlier = _invoice(existing)
+        raise NumberAlreadyUsed(
+            number,
+            f"invoice number {number} is already used by invoice {holder.id} of "
+            f"{holder.created_at.date().isoformat()}; send another number, or none and the "
+            "next number of your series is assigned",
+        )
+
+    @staticmethod
+    def _replayed(invoice: NewInvoiceRecord, earlier: InvoiceRecord) -> Accepted:
         if invoice.request_sha256 is not None and earlier.request_sha256 != invoice.request_sha256:
             raise IdempotencyConflict(
                 f"Idempotency-Key {invoice.idempotency_key!r} was used for another request"
             )
         return Accepted(earlier, created=False)
+
+    def _next_number(self, tx: Tx, invoice: NewInvoiceRecord) -> str:
+        """The next number of the owner's series, inside the accepting transaction: the
+        counter's upsert locks its row until the transaction ends (SQLite: the database is
+        locked by BEGIN IMMEDIATE), so concurrent acceptances take numbers one after the other
+        and a rollback gives the number back. Numbers that uploaded invoices took are passed
+        over (they are not gaps: those invoices hold them)."""
+        assign = invoice.assign_number
+        assert assign is not None
+        for _ in range(MAX_TAKEN_NUMBERS_PASSED):
+            row = tx.execute(
+                "INSERT INTO number_counters (owner_id, period, last_seq) VALUES (?, ?, 1) "
+                "ON CONFLICT (owner_id, period) DO UPDATE "
+                "SET last_seq = number_counters.last_seq + 1 RETURNING last_seq",
+                (invoice.owner_id, assign.period),
+            ).one()
+            if row is None:  # pragma: no cover - RETURNING always returns the row
+                raise Conflict("the number counter vanished; retry")
+            number = assign.format(int(row["last_seq"]))
+            taken = tx.execute(
+                "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ?",
+                (invoice.owner_id, number),
+            ).one()
+            if taken is None:
+                return number
+        raise Conflict(
+            f"over {MAX_TAKEN_NUMBERS_PASSED} numbers of the series are taken by uploaded "
+            "invoices; change the series' pattern"
+        )
+
+    def get_invoice_by_number(self, owner_id: str, number: str) -> InvoiceRecord | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE owner_id = ? AND number = ? "
+                "ORDER BY created_at, id LIMIT 1",
+                (owner_id, number),
+            ).one()
+        return _invoice(row) if row else None
+
+    # -- numbering -----------------------------------------------------------------------------
+
+    def get_number_series(self, owner_id: str) -> tuple[str, bool] | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(
+                "SELECT pattern, yearly_reset FROM number_series WHERE owner_id = ?", (owner_id,)
+            ).one()
+        return (row["pattern"], bool(row["yearly_reset"])) if row else None
+
+    def set_number_series(self, owner_id: str, pattern: str, yearly_reset: bool) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT INTO number_series (owner_id, pattern, yearly_reset, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (owner_id) DO UPDATE SET "
+                "pattern = excluded.pattern, yearly_reset = excluded.yearly_reset, "
+                "updated_at = excluded.updated_at",
+                (owner_id, pattern, yearly_reset, self._now()),
+            )
+
+    def number_counters(self, owner_id: str) -> list[NumberCounter]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(
+                "SELECT period, last_seq FROM number_counters WHERE owner_id = ? ORDER BY period",
+                (owner_id,),
+            ).all()
+        return [NumberCounter(r["period"], int(r["last_seq"])) for r in rows]
 
     def find_invoice_by_idempotency_key(self, owner_id: str, key: str) -> InvoiceRecord | None:
         with self._transaction(write=False) as tx:
@@ -970,6 +1074,14 @@ class SQLRepository(ABC):
                 ).rowcount
                 == 1
             )
+
+
+class _Refused(Exception):
+    """Rolls an acceptance back: a unique index refused the row (carries the number tried)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 def iter_statements(script: str) -> Iterator[str]:

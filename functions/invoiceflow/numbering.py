@@ -1,0 +1,183 @@
+"""Invoice number series: the pattern an owner's server-assigned numbers follow, and the
+JSON Schema of the numbering settings (``GET|PUT /settings/numbering``, ``invoiceflow numbering``).
+
+A pattern is literal text with placeholders:
+
+* ``{seq}`` the sequence number (required, exactly once); ``{seq:05}`` zero-pads it to 5 digits
+* ``{yyyy}``, ``{yy}``, ``{mm}``: the year, two-digit year and month of the invoice's issue date
+
+``yearly_reset``: the sequence restarts at 1 for each year of the issue date (one series per
+year, as German and French accountants keep them: ``RE-2026-00001`` ... then ``RE-2027-00001``);
+such a pattern must show the year, or two years' numbers would be the same. Without it the
+sequence runs on across years. The counters live in the database
+(:meth:`invoiceflow.stores.protocols.Repository.accept_invoice` takes the next one inside the
+transaction that records the invoice, so a number is never skipped nor given twice).
+
+Imports only :mod:`invoiceflow.errors` (and the repository's type).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from invoiceflow.errors import Problem, ValidationError
+
+if TYPE_CHECKING:
+    from invoiceflow.stores.protocols import Repository
+
+#: the series of an owner who configured none: one series per issue year, 2026-00001...
+DEFAULT_PATTERN = "{yyyy}-{seq:05}"
+DEFAULT_YEARLY_RESET = True
+#: longest pattern, and longest number it may make (invoice.v1.schema.json: number maxLength)
+MAX_PATTERN_CHARS = 60
+MAX_NUMBER_CHARS = 100
+#: widest zero padding of ``{seq:NN}``
+MAX_PADDING = 12
+
+_TOKEN = re.compile(r"\{(?P<name>seq|yyyy|yy|mm)(?::(?P<pad>0\d{1,2}))?\}")
+#: literal text: printable, no braces, no characters a file name or an email header breaks on,
+#: no lone surrogates (no database encoding holds them)
+_LITERAL = re.compile(r"[^{}\x00-\x1f\x7f/\\\ud800-\udfff]*")
+
+
+@dataclass(frozen=True)
+class NumberSeries:
+    """An owner's numbering settings."""
+
+    pattern: str = DEFAULT_PATTERN
+    yearly_reset: bool = DEFAULT_YEARLY_RESET
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pattern": self.pattern, "yearly_reset": self.yearly_reset}
+
+
+DEFAULT_SERIES = NumberSeries()
+
+#: the JSON Schema of a numbering settings body (PUT /settings/numbering; openapi.yaml the same)
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["pattern"],
+    "additionalProperties": False,
+    "properties": {
+        "pattern": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_PATTERN_CHARS,
+            "description": "Literal text with {seq} or {seq:05} (once), {yyyy}, {yy}, {mm}.",
+        },
+        "yearly_reset": {
+            "type": "boolean",
+            "default": DEFAULT_YEARLY_RESET,
+            "description": "Restart at 1 each year of the issue date (the pattern shows the year).",
+        },
+    },
+}
+
+
+def pattern_problems(pattern: str, yearly_reset: bool, at: str = "") -> list[Problem]:
+    """Everything wrong with a pattern (empty: it is usable), each pointing at ``at/pattern``."""
+    where = f"{at}/pattern"
+    problems: list[Problem] = []
+    if len(pattern) > MAX_PATTERN_CHARS:
+        problems.append(Problem(where, f"is longer than {MAX_PATTERN_CHARS} characters"))
+    tokens = list(_TOKEN.finditer(pattern))
+    literal = _TOKEN.sub("", pattern)
+    if not _LITERAL.fullmatch(literal):
+        problems.append(
+            Problem(
+                where,
+                "holds an unknown placeholder or a character a number may not hold (braces "
+                "other than {seq}, {seq:05}, {yyyy}, {yy}, {mm}; slashes; control characters)",
+            )
+        )
+    seqs = [t for t in tokens if t["name"] == "seq"]
+    if len(seqs) != 1:
+        problems.append(Problem(where, "must hold the sequence placeholder {seq} exactly once"))
+    elif seqs[0]["pad"] is not None and int(seqs[0]["pad"]) > MAX_PADDING:
+        problems.append(Problem(where, f"pads {{seq}} to at most {MAX_PADDING} digits"))
+    if any(t["pad"] is not None and t["name"] != "seq" for t in tokens):
+        problems.append(Problem(where, "only {seq} takes a padding ({seq:05})"))
+    if yearly_reset and not any(t["name"] in ("yyyy", "yy") for t in tokens):
+        problems.append(
+            Problem(
+                where,
+                "must show the year ({yyyy} or {yy}) when the sequence restarts every year, "
+                "or two years' invoices would get the same numbers",
+            )
+        )
+    return problems
+
+
+def check_series(body: Any) -> NumberSeries:
+    """The settings of a request body, held to :data:`SETTINGS_SCHEMA` and then to the
+    pattern's rules; a 422 listing every problem with its JSON pointer."""
+    import jsonschema
+
+    problems: list[Problem] = []
+    for err in jsonschema.Draft202012Validator(SETTINGS_SCHEMA).iter_errors(body):
+        at = "".join(f"/{part}" for part in err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(body, dict):
+            known = SETTINGS_SCHEMA["properties"]
+            problems += [
+                Problem(f"/{k}", "is not a numbering setting") for k in body if k not in known
+            ]
+        elif err.validator == "required":
+            problems.append(Problem(f"{at}/pattern", "is required, e.g. RE-{yyyy}-{seq:05}"))
+        else:
+            problems.append(Problem(at, err.message))
+    reset = DEFAULT_YEARLY_RESET
+    if not problems:
+        reset = body.get("yearly_reset", DEFAULT_YEARLY_RESET)
+        problems = pattern_problems(body["pattern"], reset)
+    if problems:
+        raise ValidationError(problems, "invalid numbering settings")
+    return NumberSeries(body["pattern"], reset)
+
+
+def series_of(repo: Repository, owner_id: str) -> NumberSeries:
+    """The owner's series: their settings, else :data:`DEFAULT_SERIES`."""
+    stored = repo.get_number_series(owner_id)
+    return NumberSeries(*stored) if stored else DEFAULT_SERIES
+
+
+def settings_view(repo: Repository, owner_id: str) -> dict[str, Any]:
+    """What ``GET /settings/numbering`` and ``invoiceflow numbering show`` answer: the series,
+    whether the owner configured it (else the default), and the last sequence number given
+    in each period (``""``: the one series without a yearly reset)."""
+    return {
+        **series_of(repo, owner_id).to_dict(),
+        "configured": repo.get_number_series(owner_id) is not None,
+        "last_numbers": {c.period: c.last_seq for c in repo.number_counters(owner_id)},
+    }
+
+
+def period(series: NumberSeries, issue_date: date) -> str:
+    """The key of the counter a number comes from: the issue year with a yearly reset, else
+    the one series of the owner (``""``)."""
+    return f"{issue_date.year:04d}" if series.yearly_reset else ""
+
+
+def format_number(pattern: str, issue_date: date, seq: int) -> str:
+    """The number ``seq`` of the series on ``issue_date``: ``RE-{yyyy}-{seq:05}`` with 7 on
+    2026-03-01 is ``RE-2026-00007``."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name == "seq":
+            return str(seq).zfill(int(match["pad"]) if match["pad"] else 0)
+        if name == "yyyy":
+            return f"{issue_date.year:04d}"
+        if name == "yy":
+            return f"{issue_date.year % 100:02d}"
+        return f"{issue_date.month:02d}"
+
+    number = _TOKEN.sub(fill, pattern)
+    if len(number) > MAX_NUMBER_CHARS:
+        raise ValidationError(
+            [Problem("/number", f"the series' next number {number[:40]}... is too long")],
+            "the invoice number series is exhausted",
+        )
+    return number
