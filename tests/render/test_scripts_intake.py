@@ -52,8 +52,11 @@ def test_text_no_font_has_is_a_422_per_field_naming_the_code_points(
 
 
 def test_formats_without_a_pdf_take_the_text(upload_client: Any, alice: Person) -> None:
-    for formats in ("?formats=xlsx", "?formats=cii,ubl"):
-        r = post(upload_client, alice, unprintable_body(), formats)
+    for n, formats in enumerate(("?formats=xlsx", "?formats=cii,ubl")):
+        # each upload its own number: a number used once is a 409
+        body = json.loads(unprintable_body())
+        body["number"] = f"RE-2026-{n}"
+        r = post(upload_client, alice, json.dumps(body).encode(), formats)
         assert r.status_code == 202, (formats, r.get_data(as_text=True))
 
 
