@@ -12,6 +12,8 @@ Paths (the seed's, kept exactly):
   (the upload function serves only this path: events never reach it); ``formats`` chooses
   the outputs (default INVOICE_FORMATS); an e-invoice format holds the document to the
   EN 16931 rules (a 422 listing every broken rule)
+* ``GET|PUT /settings/branding``          the caller's branding settings (upload function):
+  ``{}`` when none; a PUT replaces them (:mod:`invoiceflow.branding`)
 * ``GET|HEAD /download?fid=FILE_ID``      the file, owner only
 * ``GET /invoices``                       the caller's invoices, newest first, paginated
 * ``GET /invoices/{id}``                  status, formats, files, links, error
@@ -34,7 +36,7 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
-from invoiceflow import naming, webapp
+from invoiceflow import branding, naming, webapp
 from invoiceflow.acceptance import (
     accept_document,
     accepted_body,
@@ -103,6 +105,8 @@ def _document_bytes(request: Request, limit: int) -> bytes:
 
 def upload(request: Request) -> Response:
     ctx = get_context()
+    if request.path.rstrip("/") == naming.SETTINGS_BRANDING_PATH:
+        return branding_settings(request)
     if request.path.rstrip("/") != naming.UPLOAD_PATH:
         raise NotFound("no such resource")
     allow(request, "POST")
@@ -119,6 +123,32 @@ def upload(request: Request) -> Response:
     relay_uploaded(ctx, invoice)
     location = naming.invoice_path(invoice.id)
     return json_response(accepted_body(ctx, invoice), 202, headers={"Location": location})
+
+
+# ------------------------------------------------------------------ branding settings
+
+
+def branding_settings(request: Request) -> Response:
+    """``GET|PUT /settings/branding``: the caller's own branding settings (``{}`` when none
+    were stored); a PUT replaces them all (a 422 lists every problem) and answers them. Only
+    the token's user is reached: the path names nobody else."""
+    allow(request, "GET", "PUT")
+    ctx = get_context()
+    user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
+    bind(user=user.id)
+    headers = {"Cache-Control": "no-store"}
+    if request.method == "PUT":
+        mimetype = request.mimetype or ""
+        if mimetype and mimetype != JSON_CONTENT_TYPE and not mimetype.endswith("+json"):
+            raise BadRequest(f"unsupported Content-Type {mimetype!r}: send application/json")
+        data = request.stream.read(branding.MAX_SETTINGS_BYTES + 1)
+        if not data.strip():
+            raise BadRequest("the request carries no settings (send {} to clear them)")
+        settings = branding.parse_settings(data)
+        branding.store_settings(ctx.repo, user.id, settings)
+        log.info("branding settings replaced (%d fields)", len(settings))
+        return json_response(settings, headers=headers)
+    return json_response(branding.load_settings(ctx.repo, user.id), headers=headers)
 
 
 # ---------------------------------------------------------------------------- download

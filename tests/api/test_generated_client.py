@@ -54,7 +54,7 @@ def api_url(env: dict[str, str]) -> Iterator[str]:
             "login"
             if path.startswith("/login")
             else "upload"
-            if path.startswith("/upload")
+            if path.startswith(("/upload", "/settings"))
             else "download"
         )
         return apps[name](environ, start_response)

@@ -59,7 +59,7 @@ def _router() -> Callable[..., Any]:
             "login"
             if path.startswith("/login")
             else "upload"
-            if path.startswith("/upload")
+            if path.startswith(("/upload", "/settings"))
             else "download"
         )
         if name not in apps:

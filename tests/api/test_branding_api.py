@@ -1,0 +1,204 @@
+"""GET/PUT /settings/branding (owner only, validated) and the settings applied to documents
+when they are accepted (acceptance.validate_request -> parse_invoice(defaults=...))."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from invoiceflow.acceptance import validate_request
+from invoiceflow.context import get_context
+from support.api import Person, example_json
+from support.openapi import assert_matches
+
+PATH = "/settings/branding"
+
+
+def png_uri() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 2), (200, 30, 30)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+SETTINGS: dict[str, Any] = {
+    "layout": "modern",
+    "accent_color": "#0F766E",
+    "font": "liberation-serif",
+    "footer": "Acme GmbH · Berlin HRB 12345",
+    "notes": "Thank you for your business.",
+    "terms": "Payable within 14 days.",
+    "payment": {"account_holder": "Acme GmbH", "iban": "DE89370400440532013000"},
+    "locale": "de-DE",
+    "currency": "CHF",
+    "language": "en",
+}
+
+
+def put(client: Any, person: Person, body: Any) -> Any:
+    return client.put(PATH, headers=person.auth, json=body)
+
+
+def test_get_is_empty_until_put_then_the_settings_round_trip(
+    upload_client: Any, alice: Person
+) -> None:
+    r = upload_client.get(PATH, headers=alice.auth)
+    assert r.status_code == 200 and r.get_json() == {}
+    assert_matches(r, PATH, "get")
+    settings = {**SETTINGS, "logo": png_uri()}
+    r = put(upload_client, alice, settings)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert_matches(r, PATH, "put")
+    assert r.get_json() == settings
+    r = upload_client.get(PATH, headers=alice.auth)
+    assert r.get_json() == settings and r.headers["Cache-Control"] == "no-store"
+    # a PUT replaces the whole document: fields left out are gone
+    assert put(upload_client, alice, {"layout": "compact"}).status_code == 200
+    assert upload_client.get(PATH, headers=alice.auth).get_json() == {"layout": "compact"}
+    assert put(upload_client, alice, {}).status_code == 200
+    assert upload_client.get(PATH, headers=alice.auth).get_json() == {}
+
+
+def test_each_user_reaches_only_their_own_settings(
+    upload_client: Any, alice: Person, bob: Person
+) -> None:
+    assert put(upload_client, alice, SETTINGS).status_code == 200
+    assert upload_client.get(PATH, headers=bob.auth).get_json() == {}
+    assert put(upload_client, bob, {"layout": "compact"}).status_code == 200
+    assert upload_client.get(PATH, headers=alice.auth).get_json() == SETTINGS
+    assert upload_client.get(PATH, headers=bob.auth).get_json() == {"layout": "compact"}
+
+
+def test_without_a_valid_token_nothing_is_read_or_written(
+    upload_client: Any, alice: Person
+) -> None:
+    assert put(upload_client, alice, SETTINGS).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        assert upload_client.get(PATH, headers=headers).status_code == 401
+        assert upload_client.put(PATH, headers=headers, json={}).status_code == 401
+    assert upload_client.get(PATH, headers=alice.auth).get_json() == SETTINGS
+
+
+def test_an_invalid_put_is_422_listing_every_problem_and_changes_nothing(
+    upload_client: Any, alice: Person
+) -> None:
+    assert put(upload_client, alice, {"layout": "compact"}).status_code == 200
+    bad = {
+        "layout": "fancy",
+        "accent_color": "teal",
+        "font": "comic-sans",
+        "currency": "ZZZ",
+        "locale": "xx-QQ",
+        "footer": "x" * 501,
+        "payment": {"iban": "DE89", "swift": "?"},
+        "logo": "data:image/png;base64," + base64.b64encode(b"GIF89a not a png").decode(),
+        "colour": "#000000",
+        "notes": "bell\x07",
+    }
+    r = put(upload_client, alice, bad)
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert_matches(r, PATH, "put")
+    body = r.get_json()
+    assert body["title"] == "Invalid branding settings"
+    problems = {p["pointer"]: p["message"] for p in body["problems"]}
+    assert set(problems) == {
+        "/layout",
+        "/accent_color",
+        "/font",
+        "/currency",
+        "/locale",
+        "/footer",
+        "/payment/swift",
+        "/logo",
+        "/colour",
+        "/notes",
+    }
+    assert problems["/layout"] == "must be one of classic, modern, compact (got 'fancy')"
+    assert "#RRGGBB" in problems["/accent_color"]
+    assert "not a known ISO 4217 currency" in problems["/currency"]
+    assert "PNG" in problems["/logo"]
+    assert upload_client.get(PATH, headers=alice.auth).get_json() == {"layout": "compact"}
+
+
+def test_bad_requests_are_4xx(upload_client: Any, alice: Person) -> None:
+    r = upload_client.post(PATH, headers=alice.auth, json={})
+    assert r.status_code == 405
+    r = upload_client.put(PATH, headers=alice.auth, data=b"{", content_type="application/json")
+    assert r.status_code == 400
+    r = upload_client.put(PATH, headers=alice.auth, data=b"[]", content_type="application/json")
+    assert r.status_code == 422
+    r = upload_client.put(PATH, headers=alice.auth, data=b"{}", content_type="text/plain")
+    assert r.status_code == 400
+    r = upload_client.put(PATH, headers=alice.auth, data=b"", content_type="application/json")
+    assert r.status_code == 400
+    big = b'{"notes": "' + b"x" * (1024 * 1024) + b'"}'
+    r = upload_client.put(PATH, headers=alice.auth, data=big, content_type="application/json")
+    assert r.status_code == 413
+
+
+def document_without_defaults() -> dict[str, Any]:
+    doc = example_json("minimal.json")
+    for key in ("currency", "notes", "terms", "payment", "locale", "language", "branding"):
+        doc.pop(key, None)
+    doc["seller"].pop("logo", None)
+    return doc
+
+
+def test_a_document_gets_the_owners_defaults_when_accepted(
+    upload_client: Any, alice: Person
+) -> None:
+    logo = png_uri()
+    assert put(upload_client, alice, {**SETTINGS, "logo": logo}).status_code == 200
+    doc = document_without_defaults()
+    r = upload_client.post("/upload", headers=alice.auth, json=doc)
+    assert r.status_code == 202, r.get_data(as_text=True)
+
+    ctx = get_context()
+    owner = ctx.repo.get_user(alice.id)
+    document, _ = validate_request(ctx, example_bytes(doc), None, owner=owner)
+    inv = document.invoice
+    assert inv.currency == "CHF" and inv.locale == "de-DE" and inv.language == "en"
+    assert inv.notes == SETTINGS["notes"] and inv.terms == SETTINGS["terms"]
+    assert inv.payment is not None and inv.payment.iban == "DE89370400440532013000"
+    assert inv.branding is not None
+    assert (inv.branding.layout, inv.branding.accent_color, inv.branding.font) == (
+        "modern",
+        "#0F766E",
+        "liberation-serif",
+    )
+    assert inv.branding.footer == SETTINGS["footer"]
+    assert inv.logo is not None and inv.logo.media_type == "image/png"
+
+
+def test_the_documents_own_fields_win_field_by_field(upload_client: Any, alice: Person) -> None:
+    assert put(upload_client, alice, SETTINGS).status_code == 200
+    doc = document_without_defaults()
+    doc.update(currency="EUR", notes="Our own note", branding={"layout": "compact"})
+    ctx = get_context()
+    document, _ = validate_request(ctx, example_bytes(doc), None, owner=ctx.repo.get_user(alice.id))
+    inv = document.invoice
+    assert (inv.currency, inv.notes, inv.terms) == ("EUR", "Our own note", SETTINGS["terms"])
+    assert inv.branding is not None
+    assert (inv.branding.layout, inv.branding.accent_color) == ("compact", "#0F766E")
+
+
+def test_without_settings_a_document_needs_its_currency(
+    upload_client: Any, alice: Person, bob: Person
+) -> None:
+    assert put(upload_client, bob, SETTINGS).status_code == 200  # bob's defaults are not alice's
+    r = upload_client.post("/upload", headers=alice.auth, json=document_without_defaults())
+    assert r.status_code == 422
+    assert_matches(r, "/upload", "post")
+    (problem,) = r.get_json()["problems"]
+    assert problem["pointer"] == "/currency"
+    assert (
+        problem["message"].startswith("is required") and "/settings/branding" in problem["message"]
+    )
+
+
+def example_bytes(doc: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(doc).encode()
