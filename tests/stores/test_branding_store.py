@@ -41,6 +41,6 @@ def test_each_owner_has_their_own_settings(repo: Repository) -> None:
 
 
 def test_settings_belong_to_an_existing_user(repo: Repository) -> None:
-    with pytest.raises(Exception):  # noqa: B017, PT011  # the driver's integrity error
+    with pytest.raises(Exception):  # noqa: B017  # the driver's integrity error
         repo.put_branding("no-such-user", "{}")
     assert repo.get_branding("no-such-user") is None
