@@ -168,3 +168,18 @@ def test_the_defaults_are_the_classic_look(sample_invoice: Factory) -> None:
     plain = sample_invoice()
     explicit = branded(plain, layout="classic", accent_color="#1F3A5F", font="dejavu-sans")
     assert operations(render_pdf(plain)) == operations(render_pdf(explicit))
+
+
+@pytest.mark.parametrize("family", ["liberation-sans", "liberation-serif"])
+def test_text_a_liberation_font_lacks_is_set_in_dejavu_sans(
+    family: str, sample_invoice: Factory, tmp_path: Path
+) -> None:
+    """Armenian (and U+FFFD, which stands for what no font has) are not in Liberation: such a
+    document is set in DejaVu Sans, with no missing glyph (assert_all_embedded checks)."""
+    base = sample_invoice()
+    item = replace(base.items[0], description="Հայերեն թարգմանություն and \U0001fae0")
+    inv = branded(replace(base, items=(item, *base.items[1:])), font=family)
+    pdf = render_pdf(inv)
+    faces = {name.split("+", 1)[1] for name in assert_all_embedded(pdf)}
+    assert "DejaVuSans" in faces and not any("Liberation" in f for f in faces), faces
+    assert "Հայերեն" in "".join(page_texts(pdf, tmp_path))

@@ -8,7 +8,10 @@ registered with ReportLab on first use and embedded (as a subset) in every PDF t
 * ``liberation-serif``: Liberation Serif 2.1.5 (metric-compatible with Times New Roman).
 
 No italic faces: italic maps to upright, as for DejaVu Sans. Runs of CJK characters keep
-their own font whatever the family (see :mod:`invoiceflow.render.pdf`).
+their own font whatever the family (see :mod:`invoiceflow.render.pdf`). The Liberation fonts
+have Latin, Greek and Cyrillic but far fewer characters than DejaVu Sans (no Armenian, Arabic,
+Hebrew, most symbols, no U+FFFD): a document with text one of them lacks is set in DejaVu Sans
+instead (:func:`glyphs` tells), so no character prints as a missing glyph.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from invoiceflow.domain.model import FONT_FAMILIES
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "Family", "family"]
+__all__ = ["DEFAULT_FAMILY", "FAMILIES", "Family", "family", "glyphs"]
 
 FONTS_DIR = Path(__file__).with_name("fonts")
 DEFAULT_FAMILY = "dejavu-sans"
@@ -77,3 +80,13 @@ def family(name: str | None) -> Family:
     ):
         addMapping(fam.regular, bold, italic, font)
     return fam
+
+
+@cache
+def glyphs(name: str) -> frozenset[str]:
+    """The characters both faces of the family ``name`` can draw (registers it)."""
+    from reportlab.pdfbase import pdfmetrics
+
+    fam = family(name)
+    regular, bold = (pdfmetrics.getFont(f).face.charToGlyph for f in (fam.regular, fam.bold))
+    return frozenset(chr(code) for code in regular if code in bold)

@@ -473,11 +473,29 @@ class _Styles:
 
 
 def _look(invoice: Invoice) -> tuple[str, str | None, str | None]:
-    """The invoice's (layout, accent colour, font family): what its styles depend on."""
+    """The invoice's (layout, accent colour, font family): what its styles depend on. A font
+    family that lacks some character of the document's text (or of its locale's amounts and
+    dates) gives way to the default, DejaVu Sans, which has every character it prints."""
     b = invoice.branding
     if b is None:
         return DEFAULT_LAYOUT, None, None
-    return b.layout or DEFAULT_LAYOUT, b.accent_color, b.font
+    font = b.font if b.font is not None and _family_covers(b.font, invoice) else None
+    return b.layout or DEFAULT_LAYOUT, b.accent_color, font
+
+
+def _family_covers(font_family: str, invoice: Invoice) -> bool:
+    from invoiceflow.render.families import glyphs
+
+    text = "".join(
+        (
+            json.dumps(to_json(invoice), ensure_ascii=False),
+            localize.money(Decimal("-1234567.89"), invoice),
+            localize.date(invoice.issue_date, invoice),
+            localize.percent(Decimal("7.5"), invoice),
+        )
+    )
+    needed = set(_CJK_RUN.sub("", text.translate(_TRANSLATE))) - {"\n"}
+    return needed <= glyphs(font_family)
 
 
 @cache
