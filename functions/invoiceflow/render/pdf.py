@@ -9,6 +9,14 @@ totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
+Branding (``invoice.branding``): the layout (:data:`_LAYOUTS`: classic, the look above;
+modern, light with a large balance due; compact, dense) is a set of style parameters
+(:class:`_Layout`) that the styles and the table-style commands read; the accent colour takes
+navy's place (header row, titles, panel heads, mixed into their tints); the font family is one
+of :mod:`.families` (DejaVu Sans unless the document's text needs a character the family
+lacks); the footer line is drawn below "Page N of M" on every page. Styles are built once per
+(layout, accent, font).
+
 Payment QR codes (:mod:`.payqr`), only for a credit transfer: an EPC069-12 "GiroCode" beside
 the payment details (EUR with an IBAN and a balance due), or a Swiss QR-bill (payment part
 with receipt, 210 x 105 mm) at the bottom of the last page, or of a page of its own when the
