@@ -202,3 +202,30 @@ def example_bytes(doc: dict[str, Any]) -> bytes:
     import json
 
     return json.dumps(doc).encode()
+
+
+def test_a_signed_event_gets_its_owners_defaults_too(
+    upload_client: Any, intake_client: Any, alice: Person, bob: Person
+) -> None:
+    """The intake door passes the named owner's settings; another owner's never apply."""
+    from invoiceflow.events import INVOICE_REQUESTED, make_event, to_http
+    from invoiceflow.signing import sign_event
+    from support.api import PRODUCER_KEY_ID, PRODUCER_SECRET
+
+    assert put(upload_client, alice, {"currency": "EUR"}).status_code == 200
+
+    def send(owner: str, event_id: str) -> Any:
+        event = make_event(
+            INVOICE_REQUESTED,
+            "/erp/orders",
+            {"owner_email": owner, "invoice": document_without_defaults()},
+            id=event_id,
+        )
+        headers, body = to_http(sign_event(event, PRODUCER_KEY_ID, PRODUCER_SECRET))
+        return intake_client.post("/", headers=headers, data=body)
+
+    accepted = send(alice.email, "req-alice")
+    assert accepted.status_code == 202, accepted.get_data(as_text=True)
+    refused = send(bob.email, "req-bob")  # bob has no default currency
+    assert refused.status_code == 422
+    assert [p["pointer"] for p in refused.get_json()["problems"]] == ["/currency"]
