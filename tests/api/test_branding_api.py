@@ -229,3 +229,30 @@ def test_a_signed_event_gets_its_owners_defaults_too(
     refused = send(bob.email, "req-bob")  # bob has no default currency
     assert refused.status_code == 422
     assert [p["pointer"] for p in refused.get_json()["problems"]] == ["/currency"]
+
+
+def test_the_openapi_schema_states_the_settings_schemas_rules() -> None:
+    """OpenAPI's BrandingSettings (inline, for generated clients) has the same fields as
+    branding.v1.schema.json, each with the invoice schema's enum, pattern and length."""
+    from invoiceflow.api import openapi_document
+    from invoiceflow.domain.parse import schema, settings_schema
+
+    api = openapi_document()["components"]["schemas"]["BrandingSettings"]
+    settings = settings_schema()
+    assert set(api["properties"]) == set(settings["properties"])
+    assert api["additionalProperties"] is settings["additionalProperties"] is False
+    invoice = schema()
+    for name, prop in settings["properties"].items():
+        target: Any = invoice
+        for part in prop["$ref"].split("#/", 1)[1].split("/"):
+            target = target[part]
+        if "$ref" in target:  # payment -> $defs/payment
+            target = invoice["$defs"][target["$ref"].rsplit("/", 1)[1]]
+        for key in ("enum", "pattern", "maxLength", "type"):
+            assert api["properties"][name].get(key) == target.get(key), (name, key)
+        if name == "payment":
+            inner = api["properties"][name]["properties"]
+            assert set(inner) == set(target["properties"])
+            for field, rule in target["properties"].items():
+                for key in ("pattern", "maxLength"):
+                    assert inner[field].get(key) == rule.get(key), (field, key)
