@@ -183,3 +183,13 @@ def test_text_a_liberation_font_lacks_is_set_in_dejavu_sans(
     faces = {name.split("+", 1)[1] for name in assert_all_embedded(pdf)}
     assert "DejaVuSans" in faces and not any("Liberation" in f for f in faces), faces
     assert "Հայերեն" in "".join(page_texts(pdf, tmp_path))
+
+
+def test_text_on_a_light_accent_colour_is_dark(sample_invoice: Factory) -> None:
+    """White on yellow would be unreadable: the header row and the balance due are set in ink
+    on a light accent (no white at all is painted then), in white on a dark one."""
+    white = (1.0, 1.0, 1.0)
+    yellow = fill_colours(render_pdf(branded(sample_invoice(), accent_color="#FFFF00")))
+    teal = fill_colours(render_pdf(branded(sample_invoice(), accent_color="#0F766E")))
+    assert (1.0, 1.0, 0.0) in yellow and white not in yellow, yellow
+    assert white in teal, teal

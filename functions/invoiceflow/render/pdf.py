@@ -82,7 +82,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
@@ -256,6 +256,22 @@ DEFAULT_LAYOUT = "classic"
 #: own tints are PANEL_HEAD and ROW_ALT)
 _PANEL_TINT = 0.12
 _ROW_TINT = 0.07
+
+
+def _luminance(colour: colors.Color) -> float:
+    """The relative luminance of an sRGB colour (WCAG 2), 0 (black) to 1 (white)."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else float(((c + 0.055) / 1.055) ** 2.4)
+
+    r, g, b = (linear(c) for c in (colour.red, colour.green, colour.blue))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _on(colour: colors.Color) -> colors.Color:
+    """The text colour on ``colour``: white or ink, whichever contrasts more (WCAG 2)."""
+    bg = _luminance(colour) + 0.05
+    return WHITE if 1.05 / bg >= bg / (_luminance(INK) + 0.05) else INK
 
 
 def _tint(colour: colors.Color, share: float) -> colors.Color:
@@ -476,6 +492,8 @@ class _Styles:
     font: str
     bold: str
     accent: colors.Color
+    #: the text colour on the accent colour: white, or ink on a light accent (:func:`_on`)
+    on_accent: colors.Color
     panel_fill: colors.Color
     row_alt: colors.Color
 
@@ -506,7 +524,7 @@ def _family_covers(font_family: str, invoice: Invoice) -> bool:
     return needed <= glyphs(font_family)
 
 
-@cache
+@lru_cache(maxsize=64)  # bounded: every account may choose its own accent colour
 def _styles(
     layout: str = DEFAULT_LAYOUT, accent_color: str | None = None, font_family: str | None = None
 ) -> _Styles:
@@ -589,6 +607,7 @@ def _styles(
         font=regular,
         bold=bold,
         accent=accent,
+        on_accent=_on(accent),
         panel_fill=panel_fill,
         row_alt=row_alt,
     )
@@ -1181,7 +1200,7 @@ def _items(ctx: _Ctx) -> Flowable:
     accent, leading = ctx.accent, look.body_leading
     # the header row: white on the accent colour, or accent text over an accent rule
     head_cmds: list[tuple[Any, ...]] = (
-        [("TEXTCOLOR", (0, 0), (-1, 0), WHITE), ("BACKGROUND", (0, 0), (-1, 0), accent)]
+        [("TEXTCOLOR", (0, 0), (-1, 0), st.on_accent), ("BACKGROUND", (0, 0), (-1, 0), accent)]
         if look.filled
         else [("TEXTCOLOR", (0, 0), (-1, 0), accent), ("LINEBELOW", (0, 0), (-1, 0), 1, accent)]
     )
@@ -1303,7 +1322,7 @@ def _totals(ctx: _Ctx) -> Table:
             cmds += [
                 ("FONT", (0, r), (-1, r), bold, look.due_size),
                 ("BACKGROUND", (0, r), (-1, r), accent),
-                ("TEXTCOLOR", (0, r), (-1, r), WHITE),
+                ("TEXTCOLOR", (0, r), (-1, r), ctx.st.on_accent),
                 ("TOPPADDING", (0, r), (-1, r), pad_y * 1.5),
                 ("BOTTOMPADDING", (0, r), (-1, r), pad_y * 1.5),
             ]
