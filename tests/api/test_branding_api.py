@@ -256,3 +256,19 @@ def test_the_openapi_schema_states_the_settings_schemas_rules() -> None:
             for field, rule in target["properties"].items():
                 for key in ("pattern", "maxLength"):
                     assert inner[field].get(key) == rule.get(key), (field, key)
+
+
+def test_the_foreign_formats_keep_usd_but_get_the_other_defaults(
+    upload_client: Any, alice: Person
+) -> None:
+    assert put(upload_client, alice, SETTINGS).status_code == 200
+    ctx = get_context()
+    owner = ctx.repo.get_user(alice.id)
+    for name in ("legacy-flat.json", "invoice-generator.json"):
+        doc = example_json(name)
+        doc.pop("currency", None)
+        document, _ = validate_request(ctx, example_bytes(doc), None, owner=owner)
+        assert document.source_format != "canonical"
+        assert document.invoice.currency == "USD", name
+        assert document.invoice.branding is not None
+        assert document.invoice.branding.layout == "modern", name
