@@ -1341,6 +1341,12 @@ _PAYMENT_LABEL_W = 27 * mm
 _PAYMENT_PAD = 7.0
 
 
+def _payment_pad(ctx: _Ctx) -> float:
+    """The payment panel's side padding: none when the panels are open (aligned like the
+    party panels' text)."""
+    return _PAYMENT_PAD if ctx.look.boxed else ctx.look.panel_pads[0]
+
+
 def _payment(
     ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
 ) -> Table | None:
@@ -1365,8 +1371,8 @@ def _payment(
         ("FONT", (0, 1), (0, -1), ctx.font, ctx.look.text_size - 0.5),
         ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("LEFTPADDING", (0, 0), (-1, -1), _payment_pad(ctx)),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _payment_pad(ctx)),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ("TOPPADDING", (0, 0), (-1, 0), 4),
@@ -1375,7 +1381,7 @@ def _payment(
         ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
     ]
     if qr is not None:
-        qr_w = qr.wrap(width, ctx.height)[0] + 2 * _PAYMENT_PAD
+        qr_w = qr.wrap(width, ctx.height)[0] + 2 * _payment_pad(ctx)
         widths = [label_w, width - label_w - qr_w, qr_w]
         for row in data:
             row.append("")
@@ -1403,7 +1409,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     # the payment details go beside the totals if every value fits on one line there; the
     # GiroCode goes below them there (its caption on its right), else into a column of the
     # full-width panel
-    value_room = side_w - _PAYMENT_LABEL_W - 2 * _PAYMENT_PAD
+    value_room = side_w - _PAYMENT_LABEL_W - 2 * _payment_pad(ctx)
     side = (
         _payment(ctx, inv.payment, side_w)
         if inv.payment is not None
