@@ -272,3 +272,17 @@ def test_the_foreign_formats_keep_usd_but_get_the_other_defaults(
         assert document.invoice.currency == "USD", name
         assert document.invoice.branding is not None
         assert document.invoice.branding.layout == "modern", name
+
+
+def test_apply_defaults_fills_only_what_is_absent() -> None:
+    from invoiceflow.domain.parse import apply_defaults
+
+    defaults = {"notes": "N", "footer": "F", "layout": "modern", "logo": "data:x"}
+    doc = {"notes": "", "branding": None, "seller": {"name": "S"}}
+    out = apply_defaults(doc, defaults)
+    assert out["notes"] == ""  # present, even blank: the document's own
+    assert out["branding"] is None  # present (and wrong): left for the schema to refuse
+    assert out["seller"] == {"name": "S", "logo": "data:x"}
+    assert doc == {"notes": "", "branding": None, "seller": {"name": "S"}}  # not changed
+    merged = apply_defaults({"branding": {"layout": "compact"}}, defaults)
+    assert merged["branding"] == {"layout": "compact", "footer": "F"}

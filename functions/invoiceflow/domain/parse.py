@@ -959,7 +959,7 @@ def apply_defaults(doc: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[
             out[key] = defaults[key]
     look = {key: defaults[key] for key in BRANDING_FIELDS if key in defaults}
     own = out.get("branding")
-    if look and (own is None or isinstance(own, Mapping)):
+    if look and ("branding" not in out or isinstance(own, Mapping)):
         out["branding"] = {**look, **(own or {})}
     seller = out.get("seller")
     if "logo" in defaults and isinstance(seller, Mapping) and "logo" not in seller:
