@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, cast
 
 from invoiceflow import naming, numbering
+from invoiceflow.branding import load_settings
 from invoiceflow.context import Context
 from invoiceflow.domain import Document, parse_invoice
 from invoiceflow.errors import (
@@ -90,14 +91,17 @@ def request_digest(data: bytes, formats: Sequence[str]) -> str:
 
 
 def validate_request(
-    ctx: Context, data: bytes, formats: Sequence[str] | None
+    ctx: Context, data: bytes, formats: Sequence[str] | None, *, owner: User | None
 ) -> tuple[Document, tuple[str, ...]]:
     """The parsed document and the formats it gets, or one 422 with every problem: the
     formats' (unknown, pdf with facturx) with the document's, then the broken e-invoicing
-    rules when an e-invoice format is asked for. Nothing is stored."""
+    rules when an e-invoice format is asked for. The fields the document leaves out are
+    taken from the ``owner``'s branding settings (None: an unknown owner, no settings).
+    Nothing is stored."""
     problems = check_formats(formats) if formats is not None else []
+    defaults = load_settings(ctx.repo, owner.id) if owner is not None else None
     try:
-        document = parse_invoice(data, max_bytes=ctx.settings.max_document_bytes)
+        document = parse_invoice(data, max_bytes=ctx.settings.max_document_bytes, defaults=defaults)
     except ValidationError as exc:
         if problems:
             raise ValidationError([*problems, *exc.problems]) from exc
@@ -125,7 +129,7 @@ def accept_document(
     transaction (the outbox). ``formats``: what the request asked for (unknown names and pdf
     with facturx are 422s, listed with the document's problems), else INVOICE_FORMATS.
     Returns (invoice, created)."""
-    document, wanted = validate_request(ctx, data, formats)
+    document, wanted = validate_request(ctx, data, formats, owner=owner)
     return record_accepted(
         ctx, owner, data, document, wanted, source=source, idempotency_key=idempotency_key
     )

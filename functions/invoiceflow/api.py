@@ -14,6 +14,8 @@ Paths (the seed's, kept exactly):
   EN 16931 rules (a 422 listing every broken rule)
 * ``GET|PUT /settings/numbering``         the caller's invoice number series (upload
   function): the numbers documents without one get (:mod:`invoiceflow.numbering`)
+* ``GET|PUT /settings/branding``          the caller's branding settings (upload function):
+  ``{}`` when none; a PUT replaces them (:mod:`invoiceflow.branding`)
 * ``GET|HEAD /download?fid=FILE_ID``      the file, owner only
 * ``GET /invoices``                       the caller's invoices, newest first, paginated
 * ``GET /invoices/{id}``                  status, formats, files, links, error
@@ -36,7 +38,7 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
-from invoiceflow import naming, webapp
+from invoiceflow import branding, naming, webapp
 from invoiceflow.acceptance import (
     accept_document,
     accepted_body,
@@ -107,6 +109,8 @@ def upload(request: Request) -> Response:
     if request.path.rstrip("/") == naming.SETTINGS_NUMBERING_PATH:
         return numbering_settings(request)
     ctx = get_context()
+    if request.path.rstrip("/") == naming.SETTINGS_BRANDING_PATH:
+        return branding_settings(request)
     if request.path.rstrip("/") != naming.UPLOAD_PATH:
         raise NotFound("no such resource")
     allow(request, "POST")
@@ -131,12 +135,9 @@ def upload(request: Request) -> Response:
 _MAX_NUMBERING_BODY = 4096
 
 
-def numbering_settings(request: Request) -> Response:
-    """``GET|PUT /settings/numbering``: the caller's own invoice number series (the default
-    when none was set) with the last sequence number of each period; a PUT replaces the
-    series (a 422 lists every problem) and answers as a GET does. The counters run on."""
-    from invoiceflow import numbering
-
+def _settings_caller(request: Request) -> tuple[Context, User]:
+    """The context and the token's user of a ``GET|PUT /settings/...`` request; a PUT must
+    carry JSON (400 otherwise). Only the token's user is reached: the paths name nobody."""
     allow(request, "GET", "PUT")
     ctx = get_context()
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
@@ -145,6 +146,17 @@ def numbering_settings(request: Request) -> Response:
         mimetype = request.mimetype or ""
         if mimetype and mimetype != JSON_CONTENT_TYPE and not mimetype.endswith("+json"):
             raise BadRequest(f"unsupported Content-Type {mimetype!r}: send application/json")
+    return ctx, user
+
+
+def numbering_settings(request: Request) -> Response:
+    """``GET|PUT /settings/numbering``: the caller's own invoice number series (the default
+    when none was set) with the last sequence number of each period; a PUT replaces the
+    series (a 422 lists every problem) and answers as a GET does. The counters run on."""
+    from invoiceflow import numbering
+
+    ctx, user = _settings_caller(request)
+    if request.method == "PUT":
         data = request.stream.read(_MAX_NUMBERING_BODY + 1)
         if len(data) > _MAX_NUMBERING_BODY:
             raise PayloadTooLarge(f"numbering settings are at most {_MAX_NUMBERING_BODY} bytes")
@@ -155,6 +167,25 @@ def numbering_settings(request: Request) -> Response:
         log.info("numbering series set to %s", series.pattern)
     body = numbering.settings_view(ctx.repo, user.id)
     return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# ------------------------------------------------------------------ branding settings
+
+
+def branding_settings(request: Request) -> Response:
+    """``GET|PUT /settings/branding``: the caller's own branding settings (``{}`` when none
+    were stored); a PUT replaces them all (a 422 lists every problem) and answers them."""
+    ctx, user = _settings_caller(request)
+    headers = {"Cache-Control": "no-store"}
+    if request.method == "PUT":
+        data = request.stream.read(branding.MAX_SETTINGS_BYTES + 1)
+        if not data.strip():
+            raise BadRequest("the request carries no settings (send {} to clear them)")
+        settings = branding.parse_settings(data)
+        branding.store_settings(ctx.repo, user.id, settings)
+        log.info("branding settings replaced (%d fields)", len(settings))
+        return json_response(settings, headers=headers)
+    return json_response(branding.load_settings(ctx.repo, user.id), headers=headers)
 
 
 # ---------------------------------------------------------------------------- download

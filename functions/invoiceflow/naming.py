@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
 UPLOAD_PATH = "/upload"
+#: the owner's branding settings (GET/PUT), served by the upload function
+SETTINGS_BRANDING_PATH = "/settings/branding"
 DOWNLOAD_PATH = "/download"
 #: the owner's invoice number series (GET/PUT), served by the upload function
 SETTINGS_NUMBERING_PATH = "/settings/numbering"

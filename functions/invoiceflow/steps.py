@@ -172,9 +172,11 @@ def intake(event: Event, ctx: Context) -> StepResult:
             [Problem("/formats", "must be an array of format names")], "invalid formats"
         )
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
-    # problems first, before the owner is looked up
-    parsed, wanted = validate_request(ctx, document, formats)
+    # the document's problems first (with the owner's branding settings when the owner is
+    # an active user), then an unknown owner
     owner = ctx.repo.get_user_by_email(data["owner_email"])
+    active = owner if owner is not None and not owner.disabled else None
+    parsed, wanted = validate_request(ctx, document, formats, owner=active)
     if owner is None or owner.disabled:
         log.info(
             "invoice.requested %s from producer %s names no active user", event["id"], producer

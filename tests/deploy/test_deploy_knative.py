@@ -600,7 +600,7 @@ def _match_types(docs: list[Any]) -> dict[str, str]:
 def test_the_public_host_routes_the_function_paths_exactly(example: str, deploy: Any) -> None:
     """/upload/events, /login/healthz...: nothing below a function's own path is public."""
     types = _match_types(deploy.load_docs(KNATIVE / "ingress" / example))
-    for path in ("/login", "/upload", "/download", "/openapi.json"):
+    for path in ("/login", "/upload", "/settings/branding", "/download", "/openapi.json"):
         assert types[path] == "Exact", (example, path)
     assert types["/settings/numbering"] == "Exact", example
     assert set(types) == {route.path for route in PUBLIC_ROUTES}, example
@@ -649,6 +649,7 @@ def test_the_paths_the_code_serves_are_the_manifest_routes() -> None:
 
     served = {
         (naming.UPLOAD_PATH, "upload"),
+        (naming.SETTINGS_BRANDING_PATH, "upload"),
         (naming.DOWNLOAD_PATH, "download"),
         (naming.INVOICES_PATH, "download"),
         (naming.OPENAPI_PATH, "download"),

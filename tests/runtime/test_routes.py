@@ -33,6 +33,7 @@ def test_the_repository_manifest_routes_the_http_functions() -> None:
     assert {(r.path, r.match, r.service) for r in routes} == {
         ("/login", EXACT, "login"),
         ("/upload", EXACT, "upload"),
+        ("/settings/branding", EXACT, "upload"),
         ("/download", EXACT, "download"),
         ("/invoices", PATH_PREFIX, "download"),
         ("/openapi.json", EXACT, "download"),

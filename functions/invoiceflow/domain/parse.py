@@ -190,9 +190,16 @@ def load_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
 
 
 def parse_invoice(
-    data: bytes | str | Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes | str | Mapping[str, Any],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Document:
-    """The one entry point: raises ValidationError (422) listing every problem."""
+    """The one entry point: raises ValidationError (422) listing every problem.
+
+    ``defaults``: the owner's branding settings (:func:`check_settings` has let them
+    through), filling the fields the document leaves out (:func:`apply_defaults`) before it is
+    checked; the currency is required unless they have one."""
     doc = data if isinstance(data, Mapping) else load_json(data, max_bytes=max_bytes)
     if not isinstance(doc, Mapping):
         raise ValidationError([Problem("", "the document must be a JSON object")])
@@ -206,8 +213,12 @@ def parse_invoice(
     elif kind == "invoice-generator":
         canonical, to_client, early = dialects.from_invoice_generator(doc)
 
+    if defaults:
+        canonical = apply_defaults(canonical, defaults)
     problems = [Problem(p, m) for p, m in early]
     problems += [Problem(to_client(p), m) for p, m in _check(canonical)]
+    if "currency" not in canonical:
+        problems.append(Problem(to_client("/currency"), MISSING_CURRENCY))
     if problems:
         raise ValidationError(_dedupe(problems))
     invoice = _build(canonical)
@@ -324,6 +335,10 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
             f"{value!r} is not a UNTDID 4461 payment means code (1-3 digits or capital "
             "letters, e.g. 58, 30)",
         )
+    elif v == "enum" and where.endswith(("/layout", "/font")):
+        yield where, f"must be one of {', '.join(err.validator_value)} (got {_shown(value)})"
+    elif v == "pattern" and where.endswith("/accent_color"):
+        yield where, f"{_shown(value)} is not a colour in the form #RRGGBB (e.g. #1F3A5F)"
     elif v == "enum" and where.endswith("/document_type"):
         yield where, f"must be one of invoice, credit_note, corrected (got {_shown(value)})"
     elif v == "enum":
@@ -926,3 +941,83 @@ def _check_sent_totals(invoice: Invoice, sent: Mapping[str, Any]) -> None:
             )
     if problems:
         raise TotalsMismatch(problems, "the totals sent do not match the totals computed")
+
+
+# ---------------------------------------------------------- the owner's defaults
+
+
+#: a document without a currency whose owner's branding settings have none
+MISSING_CURRENCY = (
+    "is required (an ISO 4217 code such as EUR), unless your branding settings have a "
+    "default currency (PUT /settings/branding)"
+)
+#: the document's top-level fields that the owner's branding settings fill in when absent
+DEFAULT_FIELDS = ("notes", "terms", "payment", "locale", "currency", "language")
+#: the fields of the document's ``branding`` object, each filled in on its own
+BRANDING_FIELDS = ("layout", "accent_color", "font", "footer")
+
+
+def apply_defaults(doc: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical document with the fields it leaves out taken from ``defaults`` (the
+    owner's branding settings): the top-level :data:`DEFAULT_FIELDS`, each field of
+    ``branding`` (:data:`BRANDING_FIELDS`) and the seller's ``logo``. A field the document
+    has, even blank, is its own."""
+    out = dict(doc)
+    for key in DEFAULT_FIELDS:
+        if key not in out and key in defaults:
+            out[key] = defaults[key]
+    look = {key: defaults[key] for key in BRANDING_FIELDS if key in defaults}
+    own = out.get("branding")
+    if look and ("branding" not in out or isinstance(own, Mapping)):
+        out["branding"] = {**look, **(own or {})}
+    seller = out.get("seller")
+    if "logo" in defaults and isinstance(seller, Mapping) and "logo" not in seller:
+        out["seller"] = {**seller, "logo": defaults["logo"]}
+    return out
+
+
+@lru_cache(maxsize=1)
+def settings_schema() -> dict[str, Any]:
+    """branding.v1.schema.json: the owner's branding settings (its fields refer to the
+    invoice schema's, so each rule is stated once)."""
+    text = resources.files("invoiceflow.domain").joinpath("branding.v1.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+@lru_cache(maxsize=1)
+def _settings_validator() -> Any:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    invoice = schema()
+    registry = Registry().with_resource(invoice["$id"], Resource.from_contents(invoice))
+    return jsonschema.Draft202012Validator(settings_schema(), registry=registry)
+
+
+def check_settings(settings: Any) -> list[Problem]:
+    """Every problem of a branding settings document (empty: it may be stored), each with a
+    JSON pointer: its structure (branding.v1.schema.json) and meaning (known currency,
+    locale and language, the logo's bytes, no control characters)."""
+    if not isinstance(settings, Mapping):
+        return [Problem("", "the branding settings must be a JSON object")]
+    found: list[tuple[str, str]] = []
+    errors = sorted(
+        _settings_validator().iter_errors(settings), key=lambda e: list(map(str, e.path))
+    )
+    for err in errors:
+        found.extend(_humanise(err))
+    found.extend(_check_strings(settings, ""))
+    currency = settings.get("currency")
+    if isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency):
+        if not is_known_currency(currency):
+            found.append(("/currency", f"{currency!r} is not a known ISO 4217 currency"))
+    for key, what in (("locale", "locale"), ("language", "language")):
+        tag = settings.get(key)
+        if isinstance(tag, str) and not _known_locale(tag):
+            found.append((f"/{key}", f"{tag!r} is not a {what} this service knows (e.g. de-DE)"))
+    logo = settings.get("logo")
+    if isinstance(logo, str) and _LOGO_URI.match(logo):
+        problem = _logo_problem(logo)
+        if problem:
+            found.append(("/logo", problem))
+    return _dedupe([Problem(p, m) for p, m in found])

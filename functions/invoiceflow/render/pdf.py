@@ -10,6 +10,14 @@ totals exactly as :func:`invoiceflow.domain.totals.compute_totals` computed them
 never adds up money); payment details, notes and terms; a running header on later pages and
 "Page N of M" in the footer of every page (a numbering canvas: one layout pass).
 
+Branding (``invoice.branding``): the layout (:data:`_LAYOUTS`: classic, the look above;
+modern, light with a large balance due; compact, dense) is a set of style parameters
+(:class:`_Layout`) that the styles and the table-style commands read; the accent colour takes
+navy's place (header row, titles, panel heads, mixed into their tints); the font family is one
+of :mod:`.families` (DejaVu Sans unless the document's text needs a character the family
+lacks); the footer line is drawn below "Page N of M" on every page. Styles are built once per
+(layout, accent, font).
+
 Payment QR codes (:mod:`.payqr`), only for a credit transfer: an EPC069-12 "GiroCode" beside
 the payment details (EUR with an IBAN and a balance due), or a Swiss QR-bill (payment part
 with receipt, 210 x 105 mm) at the bottom of the last page, or of a page of its own when the
@@ -76,7 +84,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
@@ -121,6 +129,7 @@ from invoiceflow.render.content import (
     tax_rate_text,
     unit_label,
 )
+from invoiceflow.render.families import family
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -153,6 +162,124 @@ _PAD_X = 5.0
 _PAD_Y = 4.0
 _ROW_H = _BODY_LEADING + 2 * _PAD_Y
 _MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation rows
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The look of a layout (``branding.layout``): page margins, type sizes, paddings,
+    spacing, and which parts are filled with the accent colour. The defaults are classic,
+    the original look; the paragraph styles are built from it (:func:`_styles`)."""
+
+    margin_x: float = 18 * mm
+    margin_top: float = 16 * mm
+    margin_bottom: float = 20 * mm
+    #: the items table
+    body_size: float = _BODY_SIZE
+    body_leading: float = _BODY_LEADING
+    pad_x: float = _PAD_X
+    pad_y: float = _PAD_Y
+    #: paragraphs, meta values and totals; small print (details, notes, terms)
+    text_size: float = 9
+    text_leading: float = 12
+    small_size: float = 8
+    small_leading: float = 10.5
+    company_size: float = 16
+    title_size: float = 24
+    title_bold: bool = True
+    party_size: float = 9.5
+    #: the heads of the panels and sections (BILL TO, NOTES)
+    label_size: float = 7.5
+    #: the space between the header, the parties, the items and the totals
+    gap: float = 7 * mm
+    logo_height: float = 20 * mm
+    #: the items' header row and the balance due filled with the accent colour (else accent
+    #: text over an accent rule)
+    filled: bool = True
+    #: alternate item rows shaded (else a hairline below each row)
+    zebra: bool = True
+    #: the party and payment panels boxed with a tinted head (else open, a rule below the head)
+    boxed: bool = True
+    #: the panels' paddings: sides, head top and bottom, body top and bottom
+    panel_pads: tuple[float, float, float, float, float] = (7, 4, 3, 6, 7)
+    total_size: float = 10
+    due_size: float = 10.5
+
+    @property
+    def row_h(self) -> float:
+        return self.body_leading + 2 * self.pad_y
+
+
+#: the layouts by name (model.LAYOUTS): classic, the original; modern, light and airy with a
+#: large balance due; compact, dense for long invoices (more lines on every page)
+_LAYOUTS: dict[str, _Layout] = {
+    "classic": _Layout(),
+    "modern": _Layout(
+        margin_x=20 * mm,
+        margin_top=18 * mm,
+        margin_bottom=22 * mm,
+        body_leading=11,
+        pad_y=5,
+        company_size=15,
+        title_size=28,
+        title_bold=False,
+        gap=8 * mm,
+        filled=False,
+        zebra=False,
+        boxed=False,
+        panel_pads=(0, 4, 4, 6, 2),
+        total_size=11,
+        due_size=18,
+    ),
+    "compact": _Layout(
+        margin_x=13 * mm,
+        margin_top=12 * mm,
+        margin_bottom=16 * mm,
+        body_size=7.5,
+        body_leading=9,
+        pad_x=3.5,
+        pad_y=1.8,
+        text_size=8,
+        text_leading=10,
+        small_size=7,
+        small_leading=9,
+        company_size=12,
+        title_size=16,
+        party_size=8.5,
+        label_size=7,
+        gap=4 * mm,
+        logo_height=14 * mm,
+        panel_pads=(5, 2, 1.5, 3, 3.5),
+        total_size=9,
+        due_size=9.5,
+    ),
+}
+DEFAULT_LAYOUT = "classic"
+#: the shares of the accent colour in the panel heads' and the shaded rows' tints (NAVY's
+#: own tints are PANEL_HEAD and ROW_ALT)
+_PANEL_TINT = 0.12
+_ROW_TINT = 0.07
+
+
+def _luminance(colour: colors.Color) -> float:
+    """The relative luminance of an sRGB colour (WCAG 2), 0 (black) to 1 (white)."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else float(((c + 0.055) / 1.055) ** 2.4)
+
+    r, g, b = (linear(c) for c in (colour.red, colour.green, colour.blue))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _on(colour: colors.Color) -> colors.Color:
+    """The text colour on ``colour``: white or ink, whichever contrasts more (WCAG 2)."""
+    bg = _luminance(colour) + 0.05
+    return WHITE if 1.05 / bg >= bg / (_luminance(INK) + 0.05) else INK
+
+
+def _tint(colour: colors.Color, share: float) -> colors.Color:
+    """``colour`` mixed with white, ``share`` of it."""
+    r, g, b = (1 - share * (1 - c) for c in (colour.red, colour.green, colour.blue))
+    return colors.Color(r, g, b)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,62 +480,113 @@ class _Styles:
     panel_head: ParagraphStyle
     section_head: ParagraphStyle
     meta_value: ParagraphStyle
+    #: the look these styles are of: the layout, the font family's regular and bold fonts,
+    #: the accent colour (header row, titles) and its tints (panel heads, shaded rows)
+    layout: _Layout
+    font: str
+    bold: str
+    accent: colors.Color
+    #: the text colour on the accent colour: white, or ink on a light accent (:func:`_on`)
+    on_accent: colors.Color
+    panel_fill: colors.Color
+    row_alt: colors.Color
 
 
-@cache
-def _styles() -> _Styles:
+def _look(invoice: Invoice) -> tuple[str, str | None, str | None]:
+    """The invoice's (layout, accent colour, font family): what its styles depend on. A word
+    with a character the family lacks is set in the next font of the document's chain that
+    has them all (:mod:`.scripts`)."""
+    b = invoice.branding
+    if b is None:
+        return DEFAULT_LAYOUT, None, None
+    return b.layout or DEFAULT_LAYOUT, b.accent_color, b.font
+
+
+@lru_cache(maxsize=64)  # bounded: every account may choose its own accent colour
+def _styles(
+    layout: str = DEFAULT_LAYOUT, accent_color: str | None = None, font_family: str | None = None
+) -> _Styles:
+    """The paragraph styles and colours of a look, built once per (layout, accent, font)."""
+
     _register_fonts()
+    fam = family(font_family)
+    regular, bold = fam.regular, fam.bold
+    lay = _LAYOUTS[layout]
+    accent = NAVY if accent_color is None else colors.HexColor(accent_color)
+    own_tints = accent_color is None or accent.hexval() == NAVY.hexval()
+    panel_fill = PANEL_HEAD if own_tints else _tint(accent, _PANEL_TINT)
+    row_alt = ROW_ALT if own_tints else _tint(accent, _ROW_TINT)
 
     def ps(name: str, **kw: Any) -> ParagraphStyle:
         if "parent" in kw:
             return ParagraphStyle(name, **kw)
         base = {
-            "fontName": FONT,
-            "fontSize": 9,
-            "leading": 12,
+            "fontName": regular,
+            "fontSize": lay.text_size,
+            "leading": lay.text_leading,
             "textColor": INK,
             "splitLongWords": 1,
         }
         base.update(kw)
         return ParagraphStyle(name, **base)
 
-    cell = ps("if-cell", fontSize=_BODY_SIZE, leading=_BODY_LEADING)
+    cell = ps("if-cell", fontSize=lay.body_size, leading=lay.body_leading)
+    small = {"fontSize": lay.small_size, "leading": lay.small_leading, "textColor": MUTED}
+    label = lay.label_size
     return _Styles(
         body=ps("if-body"),
         body_right=ps("if-body-right", alignment=TA_RIGHT),
         cell=cell,
         cell_right=ps("if-cell-right", parent=cell, alignment=TA_RIGHT),
-        small=ps("if-small", fontSize=8, leading=10.5, textColor=MUTED),
-        small_right=ps(
-            "if-small-right", fontSize=8, leading=10.5, textColor=MUTED, alignment=TA_RIGHT
-        ),
+        small=ps("if-small", **small),
+        small_right=ps("if-small-right", alignment=TA_RIGHT, **small),
         company=ps(
-            "if-company", fontName=FONT_BOLD, fontSize=16, leading=19, textColor=NAVY, spaceAfter=3
+            "if-company",
+            fontName=bold,
+            fontSize=lay.company_size,
+            leading=lay.company_size + 3,
+            textColor=accent,
+            spaceAfter=3,
         ),
-        party_name=ps("if-party-name", fontName=FONT_BOLD, fontSize=9.5, leading=12.5),
+        party_name=ps(
+            "if-party-name", fontName=bold, fontSize=lay.party_size, leading=lay.party_size + 3
+        ),
         title=ps(
             "if-title",
-            fontName=FONT_BOLD,
-            fontSize=24,
-            leading=28,
-            textColor=NAVY,
+            fontName=bold if lay.title_bold else regular,
+            fontSize=lay.title_size,
+            leading=lay.title_size + 4,
+            textColor=accent,
             alignment=TA_RIGHT,
-            spaceAfter=6,
+            spaceAfter=6 if lay.gap > 5 * mm else 3,
         ),
-        panel_head=ps("if-panel-head", fontName=FONT_BOLD, fontSize=7.5, leading=9, textColor=NAVY),
+        panel_head=ps(
+            "if-panel-head", fontName=bold, fontSize=label, leading=label * 1.2, textColor=accent
+        ),
         section_head=ps(
             "if-section-head",
-            fontName=FONT_BOLD,
-            fontSize=8,
-            leading=10,
-            textColor=NAVY,
-            spaceBefore=10,
+            fontName=bold,
+            fontSize=label + 0.5,
+            leading=(label + 0.5) * 1.25,
+            textColor=accent,
+            spaceBefore=10 if lay.gap > 5 * mm else 6,
             spaceAfter=3,
             keepWithNext=1,
         ),
         meta_value=ps(
-            "if-meta-value", fontName=FONT_BOLD, fontSize=9, leading=11.5, alignment=TA_RIGHT
+            "if-meta-value",
+            fontName=bold,
+            fontSize=lay.text_size,
+            leading=lay.text_size + 2.5,
+            alignment=TA_RIGHT,
         ),
+        layout=lay,
+        font=regular,
+        bold=bold,
+        accent=accent,
+        on_accent=_on(accent),
+        panel_fill=panel_fill,
+        row_alt=row_alt,
     )
 
 
@@ -555,14 +733,18 @@ def _table(
 class _Ctx:
     def __init__(self, invoice: Invoice) -> None:
         self.inv = invoice
-        self.st = _styles()
-        #: the document's fonts (and direction), each registered when a text first needs it
-        self.cjk = scripts.font_chain(invoice, scripts.DEFAULT_BASE)
+        look = _look(invoice)
+        self.st = _styles(*look)
+        self.look = self.st.layout
+        self.font, self.bold, self.accent = self.st.font, self.st.bold, self.st.accent
+        #: the document's fonts (and direction) on its family, each registered when a text
+        #: first needs it
+        self.cjk = scripts.font_chain(invoice, family(look[2]))
         self.totals: Totals = compute_totals(invoice)
         self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
-        self.margin_x = 18 * mm
-        self.margin_top = 16 * mm
-        self.margin_bottom = 20 * mm
+        self.margin_x = self.look.margin_x
+        self.margin_top = self.look.margin_top
+        self.margin_bottom = self.look.margin_bottom
         self.width = self.pagesize[0] - 2 * self.margin_x
         self.height = self.pagesize[1] - self.margin_top - self.margin_bottom
 
@@ -709,6 +891,9 @@ class _NumberedCanvas(Canvas):
         cjk: scripts.FontChain = _DEFAULT_CHAIN,
         created: str = "",
         doc_id: bytes = b"",
+        brand_footer: str = "",
+        font: str = FONT,
+        margin_x: float = 18 * mm,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -716,6 +901,9 @@ class _NumberedCanvas(Canvas):
         #: set by payqr.SwissQRBill on the page it draws on (kept per page like the rest)
         self.payqr_bill_top = 0.0
         self._footer = footer
+        #: the branding's footer line (``branding.footer``), below the page footer
+        self._brand_footer = brand_footer
+        self._font, self._margin_x = font, margin_x
         self._cjk = cjk
         if created:
             self.setDateFormatter(lambda *_: created)
@@ -737,17 +925,22 @@ class _NumberedCanvas(Canvas):
 
     def _draw_footer(self, total: int) -> None:
         w, _ = self._pagesize
-        x0, x1, y = 18 * mm, w - 18 * mm, _FOOTER_Y
+        x0, x1, y = self._margin_x, w - self._margin_x, _FOOTER_Y
         if self.payqr_bill_top:  # the page of a Swiss QR-bill: the footer stands above it
             y = self.payqr_bill_top + _BILL_FOOTER_Y
+        font = self._font
         self.saveState()
         self.setStrokeColor(RULE)
         self.setLineWidth(0.5)
         self.line(x0, y + 9, x1, y + 9)
         self.setFillColor(MUTED)
-        _draw_text(self, x0, y, self._footer, FONT, 7.5, self._cjk, max_width=x1 - x0 - 80)
-        self.setFont(FONT, 7.5)
+        _draw_text(self, x0, y, self._footer, font, 7.5, self._cjk, max_width=x1 - x0 - 80)
+        self.setFont(font, 7.5)
         self.drawRightString(x1, y, f"Page {self._pageNumber} of {total}")
+        if self._brand_footer:  # centred on a line of its own below
+            width = _text_width(_clean(self._brand_footer), font, 7, self._cjk)
+            x = x0 + max(0.0, (x1 - x0 - width) / 2)
+            _draw_text(self, x, y - 9, self._brand_footer, font, 7, self._cjk, max_width=x1 - x0)
         self.restoreState()
 
 
@@ -768,15 +961,15 @@ def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
         w, h = ctx.pagesize
         y = h - 10 * mm
         canv.saveState()
-        canv.setFillColor(NAVY)
-        _draw_text(canv, ctx.margin_x, y, left, FONT_BOLD, 8.5, ctx.cjk, max_width=ctx.width * 0.55)
+        canv.setFillColor(ctx.accent)
+        _draw_text(canv, ctx.margin_x, y, left, ctx.bold, 8.5, ctx.cjk, max_width=ctx.width * 0.55)
         canv.setFillColor(MUTED)
         _draw_text(
             canv,
             w - ctx.margin_x,
             y,
             right,
-            FONT,
+            ctx.font,
             8,
             ctx.cjk,
             align="right",
@@ -801,8 +994,8 @@ def _header(ctx: _Ctx) -> Table:
     right_w = ctx.width - left_w
     left: list[Flowable] = []
     if inv.logo is not None:
-        left.append(_logo(inv.logo, min(60 * mm, left_w - 6), 20 * mm))
-        left.append(Spacer(1, 4 * mm))
+        left.append(_logo(inv.logo, min(60 * mm, left_w - 6), ctx.look.logo_height))
+        left.append(Spacer(1, ctx.look.logo_height / 5))
     left.append(ctx.para(party_title(inv.seller), st.company))
     details = party_details(inv.seller)
     if details:
@@ -828,13 +1021,13 @@ def _header(ctx: _Ctx) -> Table:
         splitInRow=1,
         style=TableStyle(
             [
-                ("FONT", (0, 0), (0, -1), FONT, 8.5),
+                ("FONT", (0, 0), (0, -1), ctx.font, ctx.look.text_size - 0.5),
                 ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                ("TOPPADDING", (0, 0), (-1, -1), ctx.look.pad_y * 0.375),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), ctx.look.pad_y * 0.375),
             ]
         ),
     )
@@ -857,6 +1050,17 @@ def _header(ctx: _Ctx) -> Table:
     )
 
 
+def _panel_frame(ctx: _Ctx, col: int) -> list[tuple[Any, ...]]:
+    """The table-style commands that frame the panel in column ``col`` (its head row 0, its
+    body row 1): boxed with a tinted head, or open with a rule below the head."""
+    if ctx.look.boxed:
+        return [
+            ("BACKGROUND", (col, 0), (col, 0), ctx.st.panel_fill),
+            ("BOX", (col, 0), (col, 1), 0.75, RULE),
+        ]
+    return [("LINEBELOW", (col, 0), (col, 0), 0.75, ctx.accent)]
+
+
 def _party_panels(ctx: _Ctx) -> Table:
     st, inv = ctx.st, ctx.inv
     gap = 6 * mm
@@ -871,21 +1075,21 @@ def _party_panels(ctx: _Ctx) -> Table:
 
     heads: list[Any] = [ctx.para("BILL TO", st.panel_head), "", ""]
     bodies: list[Any] = [content(inv.bill_to), "", ""]
+    side, head_top, head_bottom, body_top, body_bottom = ctx.look.panel_pads
     cmds: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 7),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 7),
-        ("TOPPADDING", (0, 0), (-1, 0), 4),
-        ("BOTTOMPADDING", (0, 0), (-1, 0), 3),
-        ("TOPPADDING", (0, 1), (-1, 1), 6),
-        ("BOTTOMPADDING", (0, 1), (-1, 1), 7),
-        ("BACKGROUND", (0, 0), (0, 0), PANEL_HEAD),
-        ("BOX", (0, 0), (0, 1), 0.75, RULE),
+        ("LEFTPADDING", (0, 0), (-1, -1), side),
+        ("RIGHTPADDING", (0, 0), (-1, -1), side),
+        ("TOPPADDING", (0, 0), (-1, 0), head_top),
+        ("BOTTOMPADDING", (0, 0), (-1, 0), head_bottom),
+        ("TOPPADDING", (0, 1), (-1, 1), body_top),
+        ("BOTTOMPADDING", (0, 1), (-1, 1), body_bottom),
+        *_panel_frame(ctx, 0),
     ]
     if inv.ship_to is not None:
         heads[2] = ctx.para("SHIP TO", st.panel_head)
         bodies[2] = content(inv.ship_to)
-        cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
+        cmds += _panel_frame(ctx, 2)
     return _table(
         ctx,
         [heads, bodies],
@@ -915,12 +1119,14 @@ class _ItemRows(Flowable):
         style: TableStyle,
         start: int = 0,
         suffix: list[float] | None = None,
+        row_alt: colors.Color = ROW_ALT,
     ) -> None:
         super().__init__()
         self.header, self.header_h = header, header_h
         self.rows, self.heights, self.shaded = rows, heights, shaded
         self.col_widths = col_widths
         self.style, self.start = style, start
+        self.row_alt = row_alt
         if suffix is None:  # suffix[i] = height of rows[i:]
             suffix = [0.0] * (len(heights) + 1)
             for i in range(len(heights) - 1, -1, -1):
@@ -938,7 +1144,7 @@ class _ItemRows(Flowable):
         # alternate the colours by item, continuing across pages
         t.setStyle(
             [
-                ("BACKGROUND", (0, r), (-1, r), ROW_ALT)
+                ("BACKGROUND", (0, r), (-1, r), self.row_alt)
                 for r, row in enumerate(range(i, j), start=1)
                 if self.shaded[row]
             ]
@@ -973,6 +1179,7 @@ class _ItemRows(Flowable):
                 self.style,
                 j,
                 self.suffix,
+                self.row_alt,
             ),
         ]
 
@@ -988,15 +1195,18 @@ def _col_width(
     size: float,
     floor: float,
     cjk: scripts.FontChain = _DEFAULT_CHAIN,
+    pad_x: float = _PAD_X,
 ) -> float:
     """Width of a column of one-line strings: measure only the few longest ones."""
     longest = sorted(set(strings), key=len)[-6:]
     widest = max((_text_width(s, font, size, cjk) for s in longest), default=0.0)
-    return max(widest, floor) + 2 * _PAD_X + 1
+    return max(widest, floor) + 2 * pad_x + 1
 
 
 def _items(ctx: _Ctx) -> Flowable:
     st, inv, totals = ctx.st, ctx.inv, ctx.totals
+    look, font = ctx.look, ctx.font
+    size, pad_x, pad_y = look.body_size, look.pad_x, look.pad_y
     items, lines = inv.items, totals.lines
     has_sku = any(it.sku for it in items)
     has_tax = any(it.tax_rate is not None or it.tax_category is not None for it in items)
@@ -1035,44 +1245,44 @@ def _items(ctx: _Ctx) -> Flowable:
     cols.append(("amount", "Amount"))
     fixed: dict[str, float] = {}
     for key, head in cols:
-        floor = sw(head, FONT_BOLD, _BODY_SIZE)
+        floor = sw(head, ctx.bold, size)
         if key == "sku":
             skus = [_clean(it.sku or "") for it in items]
-            fixed[key] = min(_col_width(skus, FONT, _BODY_SIZE, floor, ctx.cjk), 26 * mm)
+            fixed[key] = min(_col_width(skus, font, size, floor, ctx.cjk, pad_x), 26 * mm)
         elif key == "qty":
-            fixed[key] = min(_col_width(qty, FONT, _BODY_SIZE, floor, ctx.cjk), 28 * mm)
+            fixed[key] = min(_col_width(qty, font, size, floor, ctx.cjk, pad_x), 28 * mm)
         elif key in numeric:
-            fixed[key] = _col_width(numeric[key], FONT, _BODY_SIZE, floor, ctx.cjk)
+            fixed[key] = _col_width(numeric[key], font, size, floor, ctx.cjk, pad_x)
     keys = [key for key, _ in cols]
     desc_w = max(ctx.width - sum(fixed.values()), 45 * mm)
     widths = [fixed.get(k, desc_w) for k in keys]
     scale = min(1.0, ctx.width / sum(widths))  # < 1 only with absurdly long amounts
     widths = [w * scale for w in widths]
-    inner = {k: w - 2 * _PAD_X for k, w in zip(keys, widths, strict=True)}
+    inner = {k: w - 2 * pad_x for k, w in zip(keys, widths, strict=True)}
     col_inner = [inner[k] for k in keys]
 
     header = [head for _, head in cols]
     rows: list[list[Any]] = []
     heights: list[float] = []
     shaded: list[bool] = []
-    max_inner_h = _MAX_ROW_H - 2 * _PAD_Y
+    max_inner_h = _MAX_ROW_H - 2 * pad_y
     for i, it in enumerate(items):
         row: list[Any] = []
         for k in keys:
             if k == "desc":
-                cell = ctx.cell(it.description, inner[k], st.cell)
+                cell = ctx.cell(it.description, inner[k], st.cell, font, size)
             elif k == "sku":
-                cell = ctx.cell(it.sku or "", inner[k], st.cell)
+                cell = ctx.cell(it.sku or "", inner[k], st.cell, font, size)
             else:
                 text = numeric[k][i]
                 # numbers fit by construction of the column widths (unless scaled down)
                 cell = (
                     text
-                    if scale == 1.0 and k != "qty" and _plain(text, FONT, ctx.cjk)
-                    else ctx.cell(text, inner[k], st.cell_right)
+                    if scale == 1.0 and k != "qty" and _plain(text, font, ctx.cjk)
+                    else ctx.cell(text, inner[k], st.cell_right, font, size)
                 )
             row.append(cell)
-        h = _ROW_H
+        h = look.row_h
         more: dict[int, list[Any]] = {}  # column -> the pieces of a too-tall cell
         for c, cell in enumerate(row):
             if isinstance(cell, Paragraph):
@@ -1081,43 +1291,57 @@ def _items(ctx: _Ctx) -> Flowable:
                     pieces = _cut(cell, col_inner[c], max_inner_h)
                     row[c], more[c] = pieces[0], pieces[1:]
                     ph = pieces[0].wrap(col_inner[c], 1e9)[1]
-                h = max(h, ph + 2 * _PAD_Y)
+                h = max(h, ph + 2 * pad_y)
         rows.append(row)
         heights.append(h)
-        shaded.append(i % 2 == 1)
+        shaded.append(look.zebra and i % 2 == 1)
         for n in range(max((len(p) for p in more.values()), default=0)):
             cont: list[Any] = [""] * len(keys)  # continuation rows of very long cells
-            h = _ROW_H
+            h = look.row_h
             for c, pieces in more.items():
                 if n < len(pieces):
                     cont[c] = pieces[n]
-                    h = max(h, pieces[n].wrap(col_inner[c], 1e9)[1] + 2 * _PAD_Y)
+                    h = max(h, pieces[n].wrap(col_inner[c], 1e9)[1] + 2 * pad_y)
             rows.append(cont)
             heights.append(h)
-            shaded.append(i % 2 == 1)
+            shaded.append(look.zebra and i % 2 == 1)
 
+    accent, leading = ctx.accent, look.body_leading
+    # the header row: white on the accent colour, or accent text over an accent rule
+    head_cmds: list[tuple[Any, ...]] = (
+        [("TEXTCOLOR", (0, 0), (-1, 0), st.on_accent), ("BACKGROUND", (0, 0), (-1, 0), accent)]
+        if look.filled
+        else [("TEXTCOLOR", (0, 0), (-1, 0), accent), ("LINEBELOW", (0, 0), (-1, 0), 1, accent)]
+    )
+    # unshaded rows are parted by hairlines
+    rules: list[tuple[Any, ...]] = (
+        [] if look.zebra else [("LINEBELOW", (0, 1), (-1, -1), 0.25, RULE)]
+    )
     cmds: list[tuple[Any, ...]] = [
-        ("FONT", (0, 0), (-1, 0), FONT_BOLD, _BODY_SIZE, _BODY_LEADING),
-        ("FONT", (0, 1), (-1, -1), FONT, _BODY_SIZE, _BODY_LEADING),
-        ("TEXTCOLOR", (0, 0), (-1, 0), WHITE),
+        ("FONT", (0, 0), (-1, 0), ctx.bold, size, leading),
+        ("FONT", (0, 1), (-1, -1), font, size, leading),
+        *head_cmds[:1],
         ("TEXTCOLOR", (0, 1), (-1, -1), INK),
-        ("BACKGROUND", (0, 0), (-1, 0), NAVY),
+        *head_cmds[1:],
         ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
         ("VALIGN", (0, 1), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), _PAD_X),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _PAD_X),
-        ("TOPPADDING", (0, 0), (-1, -1), _PAD_Y),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), _PAD_Y),
-        ("LINEBELOW", (0, -1), (-1, -1), 0.75, NAVY),
+        ("LEFTPADDING", (0, 0), (-1, -1), pad_x),
+        ("RIGHTPADDING", (0, 0), (-1, -1), pad_x),
+        ("TOPPADDING", (0, 0), (-1, -1), pad_y),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), pad_y),
+        *rules,
+        ("LINEBELOW", (0, -1), (-1, -1), 0.75, accent),
         ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
     ]
     for c, k in enumerate(keys):
         if k in numeric:
             cmds.append(("ALIGN", (c, 0), (c, -1), "RIGHT"))
-    header_h = _BODY_LEADING + 2 * _PAD_Y + 3
+    header_h = leading + 2 * pad_y + 3
     table, widths, cmds = _mirrored(ctx.cjk.rtl, [header, *rows], widths, cmds)
     header = _laid_out(Table(table[:1], colWidths=widths, style=cmds), ctx.cjk)._cellvalues[0]
-    return _ItemRows(header, header_h, table[1:], heights, shaded, widths, TableStyle(cmds))
+    return _ItemRows(
+        header, header_h, table[1:], heights, shaded, widths, TableStyle(cmds), row_alt=st.row_alt
+    )
 
 
 def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
@@ -1161,50 +1385,77 @@ def _totals(ctx: _Ctx) -> Table:
         rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
     rows.append((balance_label(inv), ctx.money(t.balance_due), "due"))
 
-    value_w = max(_col_width([r[1] for r in rows], FONT_BOLD, 10.5, 20 * mm, ctx.cjk), 32 * mm)
-    label_w = max(_col_width([r[0] for r in rows], FONT, 9, 30 * mm, ctx.cjk), 50 * mm)
+    look, font, bold, accent = ctx.look, ctx.font, ctx.bold, ctx.accent
+    text, pad_x, pad_y = look.text_size, look.pad_x, look.pad_y
+    value_w = max(
+        _col_width([r[1] for r in rows], bold, look.due_size, 20 * mm, ctx.cjk, pad_x), 32 * mm
+    )
+    large_due = look.due_size > 2 * text  # measured in its own size (the rest fits anyway)
+    label_w = max(
+        _col_width([r[0] for r in rows], font, text, 30 * mm, ctx.cjk, pad_x),
+        _col_width([rows[-1][0]], bold, look.due_size, 0, ctx.cjk, pad_x) if large_due else 0,
+        50 * mm,
+    )
     label_w = min(label_w, ctx.width * 0.62 - value_w)
     data: list[list[Any]] = []
-    for label, value, _kind in rows:
+    for label, value, kind in rows:
+        size = look.due_size if kind == "due" and large_due else text
         data.append(
             [
-                ctx.cell(label, label_w - 2 * _PAD_X, ctx.st.body, FONT, 9),
-                ctx.cell(value, value_w - 2 * _PAD_X, ctx.st.body_right, FONT_BOLD, 9.5),
+                ctx.cell(label, label_w - 2 * pad_x, ctx.st.body, font, size),
+                ctx.cell(value, value_w - 2 * pad_x, ctx.st.body_right, bold, size + 0.5),
             ]
         )
     cmds: list[tuple[Any, ...]] = [
-        ("FONT", (0, 0), (0, -1), FONT, 9),
-        ("FONT", (1, 0), (1, -1), FONT, 9),
+        ("FONT", (0, 0), (0, -1), font, text),
+        ("FONT", (1, 0), (1, -1), font, text),
         ("TEXTCOLOR", (0, 0), (-1, -1), INK),
         ("ALIGN", (1, 0), (1, -1), "RIGHT"),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LEFTPADDING", (0, 0), (-1, -1), _PAD_X),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _PAD_X),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (0, 0), (-1, -1), pad_x),
+        ("RIGHTPADDING", (0, 0), (-1, -1), pad_x),
+        ("TOPPADDING", (0, 0), (-1, -1), pad_y * 0.75),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), pad_y * 0.75),
     ]
     for r, (_label, _value, kind) in enumerate(rows):
         if kind == "muted":
-            cmds += [("FONT", (0, r), (-1, r), FONT, 8), ("TEXTCOLOR", (0, r), (-1, r), MUTED)]
+            cmds += [
+                ("FONT", (0, r), (-1, r), font, text - 1),
+                ("TEXTCOLOR", (0, r), (-1, r), MUTED),
+            ]
         elif kind == "total":
             cmds += [
-                ("FONT", (0, r), (-1, r), FONT_BOLD, 10),
-                ("LINEABOVE", (0, r), (-1, r), 1, NAVY),
-                ("TOPPADDING", (0, r), (-1, r), 5),
+                ("FONT", (0, r), (-1, r), bold, look.total_size),
+                ("LINEABOVE", (0, r), (-1, r), 1, accent),
+                ("TOPPADDING", (0, r), (-1, r), pad_y * 1.25),
             ]
-        elif kind == "due":
+        elif kind == "due" and look.filled:
             cmds += [
-                ("FONT", (0, r), (-1, r), FONT_BOLD, 10.5),
-                ("BACKGROUND", (0, r), (-1, r), NAVY),
-                ("TEXTCOLOR", (0, r), (-1, r), WHITE),
-                ("TOPPADDING", (0, r), (-1, r), 6),
-                ("BOTTOMPADDING", (0, r), (-1, r), 6),
+                ("FONT", (0, r), (-1, r), bold, look.due_size),
+                ("BACKGROUND", (0, r), (-1, r), accent),
+                ("TEXTCOLOR", (0, r), (-1, r), ctx.st.on_accent),
+                ("TOPPADDING", (0, r), (-1, r), pad_y * 1.5),
+                ("BOTTOMPADDING", (0, r), (-1, r), pad_y * 1.5),
+            ]
+        elif kind == "due":  # large accent text over an accent rule
+            cmds += [
+                ("FONT", (0, r), (-1, r), bold, look.due_size, look.due_size * 1.2),
+                ("TEXTCOLOR", (0, r), (-1, r), accent),
+                ("LINEABOVE", (0, r), (-1, r), 1.5, accent),
+                ("TOPPADDING", (0, r), (-1, r), pad_y * 1.5),
+                ("BOTTOMPADDING", (0, r), (-1, r), pad_y * 1.5),
             ]
     return _table(ctx, data, colWidths=[label_w, value_w], hAlign="RIGHT", style=TableStyle(cmds))
 
 
 _PAYMENT_LABEL_W = 27 * mm
 _PAYMENT_PAD = 7.0
+
+
+def _payment_pad(ctx: _Ctx) -> float:
+    """The payment panel's side padding: none when the panels are open (aligned like the
+    party panels' text)."""
+    return _PAYMENT_PAD if ctx.look.boxed else ctx.look.panel_pads[0]
 
 
 def _payment(
@@ -1220,13 +1471,19 @@ def _payment(
     widths = [label_w, width - label_w]
     cmds: list[tuple[Any, ...]] = [
         ("SPAN", (0, 0), (-1, 0)),
-        ("BACKGROUND", (0, 0), (-1, 0), PANEL_HEAD),
-        ("BOX", (0, 0), (-1, -1), 0.75, RULE),
-        ("FONT", (0, 1), (0, -1), FONT, 8.5),
+        *(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), ctx.st.panel_fill),
+                ("BOX", (0, 0), (-1, -1), 0.75, RULE),
+            ]
+            if ctx.look.boxed
+            else [("LINEBELOW", (0, 0), (-1, 0), 0.75, ctx.accent)]
+        ),
+        ("FONT", (0, 1), (0, -1), ctx.font, ctx.look.text_size - 0.5),
         ("TEXTCOLOR", (0, 1), (0, -1), MUTED),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
-        ("RIGHTPADDING", (0, 0), (-1, -1), _PAYMENT_PAD),
+        ("LEFTPADDING", (0, 0), (-1, -1), _payment_pad(ctx)),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _payment_pad(ctx)),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ("TOPPADDING", (0, 0), (-1, 0), 4),
@@ -1235,7 +1492,7 @@ def _payment(
         ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
     ]
     if qr is not None:
-        qr_w = qr.wrap(width, ctx.height)[0] + 2 * _PAYMENT_PAD
+        qr_w = qr.wrap(width, ctx.height)[0] + 2 * _payment_pad(ctx)
         widths = [label_w, width - label_w - qr_w, qr_w]
         for row in data:
             row.append("")
@@ -1255,21 +1512,22 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     payment details carry the GiroCode (EPC069-12) when the invoice gets one
     (:func:`.payqr.girocode_payload`)."""
     st, inv = ctx.st, ctx.inv
-    out: list[Flowable] = [Spacer(1, 5 * mm)]
+    out: list[Flowable] = [Spacer(1, ctx.look.gap * 5 / 7)]
     totals = _totals(ctx)
     tw, _ = totals.wrap(ctx.width, ctx.height)
-    gap = 8 * mm
+    gap = 8 * mm if ctx.look.gap > 5 * mm else 5 * mm
     side_w = ctx.width - tw - gap
     giro = payqr.girocode_payload(inv, ctx.totals)
     # the payment details go beside the totals if every value fits on one line there; the
     # GiroCode goes below them there (its caption on its right), else into a column of the
     # full-width panel
-    value_room = side_w - _PAYMENT_LABEL_W - 2 * _PAYMENT_PAD
+    value_room = side_w - _PAYMENT_LABEL_W - 2 * _payment_pad(ctx)
     side = (
         _payment(ctx, inv.payment, side_w)
         if inv.payment is not None
         and all(
-            "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
+            "\n" not in v
+            and _text_width(_clean(v), ctx.font, ctx.look.text_size, ctx.cjk) <= value_room
             for _, v in payment_fields(inv.payment, inv, ctx.totals)
         )
         else None
@@ -1277,7 +1535,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     if side is not None:
         left: list[Flowable] = [side]
         if giro is not None:
-            left.append(payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w))
+            left.append(payqr.GiroCode(giro, ctx.font, caption_color=MUTED, width=side_w))
         out.append(
             _table(
                 ctx,
@@ -1296,10 +1554,10 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         )
     else:
         out.append(KeepTogether([totals]))
-        qr = payqr.GiroCode(giro, FONT, caption_color=MUTED) if giro is not None else None
+        qr = payqr.GiroCode(giro, ctx.font, caption_color=MUTED) if giro is not None else None
         full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
-            out += [Spacer(1, 5 * mm), KeepTogether([full])]
+            out += [Spacer(1, ctx.look.gap * 5 / 7), KeepTogether([full])]
     exemptions = tax_exemption_lines(inv, ctx.totals)
     if exemptions:
         out += [Spacer(1, 3 * mm), ctx.lines_para(exemptions, st.small)]
@@ -1335,9 +1593,9 @@ def render_pdf(invoice: Invoice) -> bytes:
     inv = invoice
     story: list[Flowable] = [
         _header(ctx),
-        Spacer(1, 7 * mm),
+        Spacer(1, ctx.look.gap),
         _party_panels(ctx),
-        Spacer(1, 7 * mm),
+        Spacer(1, ctx.look.gap),
         _items(ctx),
         *_closing(ctx),
         *_qr_bill(ctx),
@@ -1363,7 +1621,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         invariant=1,
         lang=inv.locale,
         displayDocTitle=1,
-        initialFontName=FONT,
+        initialFontName=ctx.font,
     )
     frame = Frame(
         ctx.margin_x,
@@ -1385,7 +1643,14 @@ def render_pdf(invoice: Invoice) -> bytes:
     footer = f"{document_name(inv)} {inv.number} \u00b7 {party_title(inv.seller)}"
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
     canvasmaker = partial(
-        _NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created, doc_id=_doc_id(inv)
+        _NumberedCanvas,
+        footer=footer,
+        cjk=ctx.cjk,
+        created=created,
+        doc_id=_doc_id(inv),
+        brand_footer=(inv.branding.footer if inv.branding else None) or "",
+        font=ctx.font,
+        margin_x=ctx.margin_x,
     )
     try:
         doc.build(story, canvasmaker=canvasmaker)

@@ -279,6 +279,15 @@ class Repository(Protocol):
 
     def list_users(self) -> list[User]: ...
 
+    # branding settings (one JSON document per owner, see invoiceflow.branding)
+    def get_branding(self, owner_id: str) -> str | None:
+        """The owner's branding settings as the JSON text stored, or None when there are none."""
+        ...
+
+    def put_branding(self, owner_id: str, settings_json: str) -> None:
+        """Store the owner's branding settings (JSON text, already validated), replacing any."""
+        ...
+
     # login throttling
     def reserve_login_attempt(self, account: str, client: str | None, policy: LoginPolicy) -> float:
         """One transaction: 0.0 when an attempt for ``account`` from ``client`` may go ahead

@@ -459,6 +459,24 @@ class SQLRepository(ABC):
             rows = tx.execute(f"SELECT {_USER_COLS} FROM users ORDER BY email").all()
         return [_user(r) for r in rows]
 
+    # -- branding settings ---------------------------------------------------------------------
+
+    def get_branding(self, owner_id: str) -> str | None:
+        with self._transaction(write=False) as tx:
+            row = tx.execute(
+                "SELECT settings FROM branding_settings WHERE owner_id = ?", (owner_id,)
+            ).one()
+        return str(row["settings"]) if row else None
+
+    def put_branding(self, owner_id: str, settings_json: str) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT INTO branding_settings (owner_id, settings, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (owner_id) DO UPDATE "
+                "SET settings = excluded.settings, updated_at = excluded.updated_at",
+                (owner_id, settings_json, self._now()),
+            )
+
     # -- login throttling ----------------------------------------------------------------------
 
     def reserve_login_attempt(self, account: str, client: str | None, policy: LoginPolicy) -> float:
