@@ -9,7 +9,7 @@ from typing import Any
 
 from invoiceflow.acceptance import validate_request
 from invoiceflow.context import get_context
-from support.api import Person, example_json
+from support.api import Person, Sink, example_json
 from support.openapi import assert_matches
 
 PATH = "/settings/branding"
@@ -170,6 +170,36 @@ def test_a_document_gets_the_owners_defaults_when_accepted(
     )
     assert inv.branding.footer == SETTINGS["footer"]
     assert inv.logo is not None and inv.logo.media_type == "image/png"
+
+
+def test_the_renderers_get_the_defaults_and_keep_them_when_the_settings_change(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """The completed document (with the owner's defaults) is what the render step reads: an
+    upload without a currency renders in the default currency with the default footer, and
+    settings changed afterwards do not change an accepted invoice."""
+    from invoiceflow.events import to_http
+    from support.api import client
+
+    assert put(upload_client, alice, SETTINGS).status_code == 200
+    r = upload_client.post(
+        "/upload?formats=pdf", headers=alice.auth, json=document_without_defaults()
+    )
+    assert r.status_code == 202, r.get_data(as_text=True)
+    assert (
+        put(upload_client, alice, {**SETTINGS, "currency": "EUR", "footer": "Changed"}).status_code
+        == 200
+    )
+    (uploaded,) = sink.of_type("uploaded.v1")
+    headers, data = to_http(uploaded)
+    rendered = client("render_pdf").post("/", headers=headers, data=data)
+    assert rendered.status_code == 200, rendered.get_data(as_text=True)
+    pdf = get_context().docs.read(f"{r.get_json()['invoice_id']}-pdf") or b""
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "CHF" in text and "EUR" not in text
+    assert SETTINGS["footer"] in text and "Changed" not in text
 
 
 def test_the_documents_own_fields_win_field_by_field(upload_client: Any, alice: Person) -> None:
