@@ -73,7 +73,6 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -103,23 +102,12 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.doctemplate import LayoutError
 
-from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
+from invoiceflow.domain.model import Invoice, Logo, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
-from invoiceflow.render import localize, payqr
-from invoiceflow.render.content import (
-    balance_label,
-    document_name,
-    document_title,
-    party_details,
-    party_title,
-    payment_fields,
-    reference_fields,
-    tax_exemption_lines,
-    tax_groups,
-    tax_rate_text,
-    unit_label,
-)
+from invoiceflow.render import payqr
+from invoiceflow.render.i18n import upper
+from invoiceflow.render.view import DocumentView, PartyBlock, build_view
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -443,7 +431,9 @@ class _Ctx:
         self.st = _styles()
         self.cjk = CJK_FONT  # the font of CJK runs, registered when a run needs it
         self.totals: Totals = compute_totals(invoice)
-        self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
+        #: every word and figure printed (render.view)
+        self.view: DocumentView = build_view(invoice, self.totals)
+        self.pagesize = _PAGE_SIZES[self.view.paper]
         self.margin_x = 18 * mm
         self.margin_top = 16 * mm
         self.margin_bottom = 20 * mm
@@ -475,8 +465,9 @@ class _Ctx:
             return s
         return _Para(_markup(s, self.cjk), style)
 
-    def money(self, amount: Decimal) -> str:
-        return _clean(localize.money(amount, self.inv))
+    def caps(self, text: str) -> str:
+        """A heading in capitals, as the document's language writes them."""
+        return upper(text, self.view.language)
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,6 +580,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
+        page_label: Callable[[int, int], str] = "Page {} of {}".format,
         cjk: str = CJK_FONT,
         created: str = "",
         doc_id: bytes = b"",
@@ -599,6 +591,7 @@ class _NumberedCanvas(Canvas):
         #: set by payqr.SwissQRBill on the page it draws on (kept per page like the rest)
         self.payqr_bill_top = 0.0
         self._footer = footer
+        self._page_label = page_label
         self._cjk = cjk
         if created:
             self.setDateFormatter(lambda *_: created)
@@ -630,7 +623,7 @@ class _NumberedCanvas(Canvas):
         self.setFillColor(MUTED)
         _draw_text(self, x0, y, self._footer, FONT, 7.5, self._cjk, max_width=x1 - x0 - 80)
         self.setFont(FONT, 7.5)
-        self.drawRightString(x1, y, f"Page {self._pageNumber} of {total}")
+        self.drawRightString(x1, y, _clean(self._page_label(self._pageNumber, total)))
         self.restoreState()
 
 
@@ -644,8 +637,8 @@ def _doc_id(invoice: Invoice) -> bytes:
 
 
 def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
-    left = party_title(ctx.inv.seller)
-    right = f"{document_name(ctx.inv)} {ctx.inv.number} \u00b7 continued"
+    left = ctx.view.seller.title
+    right = f"{ctx.view.name} {ctx.inv.number} \u00b7 {ctx.view.continued}"
 
     def draw(canv: Canvas, doc: Any) -> None:
         w, h = ctx.pagesize
@@ -686,21 +679,12 @@ def _header(ctx: _Ctx) -> Table:
     if inv.logo is not None:
         left.append(_logo(inv.logo, min(60 * mm, left_w - 6), 20 * mm))
         left.append(Spacer(1, 4 * mm))
-    left.append(ctx.para(party_title(inv.seller), st.company))
-    details = party_details(inv.seller)
+    left.append(ctx.para(ctx.view.seller.title, st.company))
+    details = ctx.view.seller.lines
     if details:
         left.append(ctx.lines_para(details, st.small))
 
-    meta: list[tuple[str, str]] = [
-        (f"{document_name(inv)} number", inv.number),
-        ("Issue date", localize.date(inv.issue_date, inv)),
-    ]
-    if inv.due_date is not None:
-        meta.append(("Due date", localize.date(inv.due_date, inv)))
-    if inv.payment_terms:
-        meta.append(("Payment terms", inv.payment_terms))
-    meta += reference_fields(inv)
-    meta.append(("Currency", inv.currency))
+    meta = ctx.view.meta
     label_w = 30 * mm
     meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
     meta_table = Table(
@@ -720,7 +704,7 @@ def _header(ctx: _Ctx) -> Table:
             ]
         ),
     )
-    right: list[Flowable] = [ctx.para(document_title(inv), st.title), meta_table]
+    right: list[Flowable] = [ctx.para(ctx.view.title, st.title), meta_table]
     return Table(
         [[left, right]],
         colWidths=[left_w, right_w],
@@ -739,19 +723,18 @@ def _header(ctx: _Ctx) -> Table:
 
 
 def _party_panels(ctx: _Ctx) -> Table:
-    st, inv = ctx.st, ctx.inv
+    st, view = ctx.st, ctx.view
     gap = 6 * mm
     panel_w = (ctx.width - gap) / 2
 
-    def content(p: Party) -> list[Flowable]:
-        out: list[Flowable] = [ctx.para(party_title(p), st.party_name)]
-        lines = party_details(p)
-        if lines:
-            out.append(ctx.lines_para(lines, st.body))
+    def content(p: PartyBlock) -> list[Flowable]:
+        out: list[Flowable] = [ctx.para(p.title, st.party_name)]
+        if p.lines:
+            out.append(ctx.lines_para(p.lines, st.body))
         return out
 
-    heads: list[Any] = [ctx.para("BILL TO", st.panel_head), "", ""]
-    bodies: list[Any] = [content(inv.bill_to), "", ""]
+    heads: list[Any] = [ctx.para(ctx.caps(view.bill_to.heading), st.panel_head), "", ""]
+    bodies: list[Any] = [content(view.bill_to), "", ""]
     cmds: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 7),
@@ -763,9 +746,9 @@ def _party_panels(ctx: _Ctx) -> Table:
         ("BACKGROUND", (0, 0), (0, 0), PANEL_HEAD),
         ("BOX", (0, 0), (0, 1), 0.75, RULE),
     ]
-    if inv.ship_to is not None:
-        heads[2] = ctx.para("SHIP TO", st.panel_head)
-        bodies[2] = content(inv.ship_to)
+    if view.ship_to is not None:
+        heads[2] = ctx.para(ctx.caps(view.ship_to.heading), st.panel_head)
+        bodies[2] = content(view.ship_to)
         cmds += [("BACKGROUND", (2, 0), (2, 0), PANEL_HEAD), ("BOX", (2, 0), (2, 1), 0.75, RULE)]
     return Table(
         [heads, bodies], colWidths=[panel_w, gap, panel_w], splitInRow=1, style=TableStyle(cmds)
@@ -869,43 +852,26 @@ def _col_width(
 
 
 def _items(ctx: _Ctx) -> Flowable:
-    st, inv, totals = ctx.st, ctx.inv, ctx.totals
-    items, lines = inv.items, totals.lines
+    st, inv, view = ctx.st, ctx.inv, ctx.view
+    items, cells = inv.items, view.lines
     has_sku = any(it.sku for it in items)
     has_tax = any(it.tax_rate is not None or it.tax_category is not None for it in items)
     has_disc = any(it.discount is not None for it in items)
 
-    qty = [
-        _clean(localize.quantity(it.quantity, inv) + (f" {u}" if (u := unit_label(it)) else ""))
-        for it in items
-    ]
-    price = [ctx.money(it.unit_price) for it in items]
-    amount = [ctx.money(lt.amount) for lt in lines]
-    tax = [_clean(tax_rate_text(it, inv) or "\u2013") for it in items] if has_tax else []
-    disc: list[str] = []
-    if has_disc:
-        for it, lt in zip(items, lines, strict=True):
-            if it.discount is None:
-                disc.append("")
-            elif it.discount.kind == "percent":
-                disc.append(_clean(localize.percent(it.discount.value, inv)))
-            else:
-                disc.append(ctx.money(lt.discount))
-    numbers = [str(i) for i in range(1, len(items) + 1)]
+    qty = [_clean(c.quantity) for c in cells]
+    price = [_clean(c.unit_price) for c in cells]
+    amount = [_clean(c.amount) for c in cells]
+    tax = [_clean(c.tax) for c in cells] if has_tax else []
+    disc = [_clean(c.discount) for c in cells] if has_disc else []
+    numbers = [c.number for c in cells]
 
     # the columns: (key, header); numeric columns are as wide as their widest value,
     # the description takes the rest
     sw = pdfmetrics.stringWidth
     numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc, "amount": amount}
-    cols = [("n", "#")]
-    if has_sku:
-        cols.append(("sku", "SKU"))
-    cols += [("desc", "Description"), ("qty", "Qty"), ("price", "Unit price")]
-    if has_tax:
-        cols.append(("tax", "Tax"))
-    if has_disc:
-        cols.append(("disc", "Discount"))
-    cols.append(("amount", "Amount"))
+    keys = ["n", *(["sku"] if has_sku else []), "desc", "qty", "price"]
+    keys += [*(["tax"] if has_tax else []), *(["disc"] if has_disc else []), "amount"]
+    cols = [(key, _clean(view.headings[key])) for key in keys]
     fixed: dict[str, float] = {}
     for key, head in cols:
         floor = sw(head, FONT_BOLD, _BODY_SIZE)
@@ -1014,23 +980,11 @@ def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
 
 
 def _totals(ctx: _Ctx) -> Table:
-    inv, t = ctx.inv, ctx.totals
-    rows: list[tuple[str, str, str]] = [("Subtotal", ctx.money(t.subtotal), "")]
-    if t.line_discounts:
-        rows.append(("incl. line discounts", ctx.money(-t.line_discounts), "muted"))
-    if t.discount:
-        label = "Discount"
-        if inv.discount is not None and inv.discount.kind == "percent":
-            label = f"Discount ({_clean(localize.percent(inv.discount.value, inv))})"
-        rows.append((label, ctx.money(-t.discount), ""))
-    if t.shipping:
-        rows.append(("Shipping", ctx.money(t.shipping), ""))
-    for g in tax_groups(t):
-        rows.append((_clean(localize.tax_line_label(g, inv)), ctx.money(g.tax), ""))
-    rows.append(("Total", ctx.money(t.total), "total"))
-    if t.amount_paid:
-        rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
-    rows.append((balance_label(inv), ctx.money(t.balance_due), "due"))
+    kinds = {"line_discounts": "muted", "total": "total", "balance": "due"}
+    rows: list[tuple[str, str, str]] = [
+        (_clean(row.label), _clean(row.text), kinds.get(row.key, ""))
+        for row in ctx.view.totals_rows
+    ]
 
     value_w = max(_col_width([r[1] for r in rows], FONT_BOLD, 10.5, 20 * mm, ctx.cjk), 32 * mm)
     label_w = max(_col_width([r[0] for r in rows], FONT, 9, 30 * mm, ctx.cjk), 50 * mm)
@@ -1082,11 +1036,11 @@ def _payment(
     ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
 ) -> Table | None:
     """The payment details panel; with ``qr`` (the GiroCode) in a column on its right."""
-    fields = payment_fields(p, ctx.inv, ctx.totals)
+    fields = ctx.view.payment_fields
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
-    data: list[list[Any]] = [[ctx.para("PAYMENT DETAILS", ctx.st.panel_head), ""]]
+    data: list[list[Any]] = [[ctx.para(ctx.caps(ctx.view.payment_heading), ctx.st.panel_head), ""]]
     data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
     widths = [label_w, width - label_w]
     cmds: list[tuple[Any, ...]] = [
@@ -1140,7 +1094,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if inv.payment is not None
         and all(
             "\n" not in v and _text_width(_clean(v), FONT, 9, ctx.cjk) <= value_room
-            for _, v in payment_fields(inv.payment, inv, ctx.totals)
+            for _, v in ctx.view.payment_fields
         )
         else None
     )
@@ -1169,12 +1123,12 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
             out += [Spacer(1, 5 * mm), KeepTogether([full])]
-    exemptions = tax_exemption_lines(inv, ctx.totals)
+    exemptions = ctx.view.exemption_lines
     if exemptions:
         out += [Spacer(1, 3 * mm), ctx.lines_para(exemptions, st.small)]
-    for head, text in (("NOTES", inv.notes), ("TERMS AND CONDITIONS", inv.terms)):
+    for head, text in ((ctx.view.notes_heading, inv.notes), (ctx.view.terms_heading, inv.terms)):
         if text:
-            out += [ctx.para(head, st.section_head), ctx.para(text, st.small)]
+            out += [ctx.para(ctx.caps(head), st.section_head), ctx.para(text, st.small)]
     return out
 
 
@@ -1212,7 +1166,8 @@ def render_pdf(invoice: Invoice) -> bytes:
         *_qr_bill(ctx),
     ]
     seller = _clean(inv.seller.name)
-    name = document_name(inv)  # Invoice, Credit note, Corrected invoice
+    view = ctx.view
+    name = view.name  # Invoice, Credit note, Corrected invoice (in the document's language)
     buf = io.BytesIO()
     doc = BaseDocTemplate(
         buf,
@@ -1224,8 +1179,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         title=_clean(f"{name} {inv.number}"),
         author=seller,
         subject=_clean(
-            f"{name} {inv.number} of {localize.date(inv.issue_date, inv)} "
-            f"to {party_title(inv.bill_to)}"
+            f"{name} {inv.number} of {view.date(inv.issue_date)} to {view.bill_to.title}"
         ),
         creator="invoiceflow",
         keywords=[name.lower(), _clean(inv.number)],
@@ -1251,10 +1205,15 @@ def render_pdf(invoice: Invoice) -> bytes:
             PageTemplate("later", [frame], onPage=_running_header(ctx)),
         ]
     )
-    footer = f"{document_name(inv)} {inv.number} \u00b7 {party_title(inv.seller)}"
+    footer = view.footer
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
     canvasmaker = partial(
-        _NumberedCanvas, footer=footer, cjk=ctx.cjk, created=created, doc_id=_doc_id(inv)
+        _NumberedCanvas,
+        footer=footer,
+        page_label=view.page_label,
+        cjk=ctx.cjk,
+        created=created,
+        doc_id=_doc_id(inv),
     )
     try:
         doc.build(story, canvasmaker=canvasmaker)
