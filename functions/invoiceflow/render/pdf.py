@@ -50,9 +50,9 @@ Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
     creation/modification date is the issue date (00:00 UTC), and the document ID is a digest of
     the canonical JSON document (independent of ``SOURCE_DATE_EPOCH`` and hash seeds).
-    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Corrected invoice NUMBER``:
-    :func:`.content.document_name`), author = seller name, subject (``Credit note NUMBER of
-    DATE to BUYER``), keywords (the document name in lower case and the number), creator
+    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Rechnung NUMBER``...: the
+    view's document name), author = seller name, subject (``Credit note NUMBER, DATE,
+    BUYER``), keywords (the document name in lower case and the number), creator
     ``invoiceflow``, language = the invoice's locale.
 
 Speed
@@ -465,9 +465,34 @@ class _Ctx:
             return s
         return _Para(_markup(s, self.cjk), style)
 
+    def label(self, text: str, inner_width: float) -> str | Paragraph:
+        """A label cell: the plain string (drawn in the table's font), or, when it needs the
+        CJK font or does not fit, a Paragraph in the small muted style."""
+        s = _clean(text)
+        if not _HAS_CJK.search(s) and pdfmetrics.stringWidth(s, FONT, 8.5) <= inner_width:
+            return s
+        return _Para(_markup(s, self.cjk), self.st.small)
+
+    def heading(self, text: str, inner_width: float) -> str | Paragraph:
+        """A column heading of the items table: the plain string, or a Paragraph in bold white
+        when it needs the CJK font or does not fit (long labels wrap)."""
+        s = _clean(text)
+        if (
+            not _HAS_CJK.search(s)
+            and pdfmetrics.stringWidth(s, FONT_BOLD, _BODY_SIZE) <= inner_width
+        ):
+            return s
+        return _Para(_markup(s, self.cjk), _heading_style())
+
     def caps(self, text: str) -> str:
         """A heading in capitals, as the document's language writes them."""
         return upper(text, self.view.language)
+
+
+@cache
+def _heading_style() -> ParagraphStyle:
+    """The items table's heading row as a paragraph (bold white, like its plain cells)."""
+    return ParagraphStyle("if-heading", parent=_styles().cell, fontName=FONT_BOLD, textColor=WHITE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,8 +647,8 @@ class _NumberedCanvas(Canvas):
         self.line(x0, y + 9, x1, y + 9)
         self.setFillColor(MUTED)
         _draw_text(self, x0, y, self._footer, FONT, 7.5, self._cjk, max_width=x1 - x0 - 80)
-        self.setFont(FONT, 7.5)
-        self.drawRightString(x1, y, _clean(self._page_label(self._pageNumber, total)))
+        page = self._page_label(self._pageNumber, total)
+        _draw_text(self, x1, y, page, FONT, 7.5, self._cjk, align="right")
         self.restoreState()
 
 
@@ -686,7 +711,9 @@ def _header(ctx: _Ctx) -> Table:
 
     meta = ctx.view.meta
     label_w = 30 * mm
-    meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
+    meta_rows = [
+        [ctx.label(label, label_w), ctx.para(value, st.meta_value)] for label, value in meta
+    ]
     meta_table = Table(
         meta_rows,
         colWidths=[label_w, right_w - label_w],
@@ -867,14 +894,13 @@ def _items(ctx: _Ctx) -> Flowable:
 
     # the columns: (key, header); numeric columns are as wide as their widest value,
     # the description takes the rest
-    sw = pdfmetrics.stringWidth
     numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc, "amount": amount}
     keys = ["n", *(["sku"] if has_sku else []), "desc", "qty", "price"]
     keys += [*(["tax"] if has_tax else []), *(["disc"] if has_disc else []), "amount"]
     cols = [(key, _clean(view.headings[key])) for key in keys]
     fixed: dict[str, float] = {}
     for key, head in cols:
-        floor = sw(head, FONT_BOLD, _BODY_SIZE)
+        floor = _text_width(head, FONT_BOLD, _BODY_SIZE, ctx.cjk)
         if key == "sku":
             skus = [_clean(it.sku or "") for it in items]
             fixed[key] = min(_col_width(skus, FONT, _BODY_SIZE, floor, ctx.cjk), 26 * mm)
@@ -890,7 +916,7 @@ def _items(ctx: _Ctx) -> Flowable:
     inner = {k: w - 2 * _PAD_X for k, w in zip(keys, widths, strict=True)}
     col_inner = [inner[k] for k in keys]
 
-    header = [head for _, head in cols]
+    header = [ctx.heading(head, w - 2 * _PAD_X) for (_, head), w in zip(cols, widths, strict=True)]
     rows: list[list[Any]] = []
     heights: list[float] = []
     shaded: list[bool] = []
@@ -1041,7 +1067,10 @@ def _payment(
         return None
     label_w = _PAYMENT_LABEL_W
     data: list[list[Any]] = [[ctx.para(ctx.caps(ctx.view.payment_heading), ctx.st.panel_head), ""]]
-    data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
+    data += [
+        [ctx.label(label, label_w - 2 * _PAYMENT_PAD), ctx.para(value, ctx.st.body)]
+        for label, value in fields
+    ]
     widths = [label_w, width - label_w]
     cmds: list[tuple[Any, ...]] = [
         ("SPAN", (0, 0), (-1, 0)),
@@ -1179,7 +1208,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         title=_clean(f"{name} {inv.number}"),
         author=seller,
         subject=_clean(
-            f"{name} {inv.number} of {view.date(inv.issue_date)} to {view.bill_to.title}"
+            f"{name} {inv.number}, {view.date(inv.issue_date)}, {view.bill_to.title}"
         ),
         creator="invoiceflow",
         keywords=[name.lower(), _clean(inv.number)],
