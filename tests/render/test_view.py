@@ -3,6 +3,7 @@ the document's language; one sign convention for the totals; and the emails' tex
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from datetime import date
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import openpyxl
 import pytest
 
 from invoiceflow import emails
@@ -18,6 +20,7 @@ from invoiceflow.domain import parse_invoice
 from invoiceflow.domain.model import Branding, Invoice
 from invoiceflow.domain.totals import compute_totals
 from invoiceflow.render.view import DocumentView, build_view
+from invoiceflow.render.xlsx import render_xlsx
 from support.einvoice_samples import german_b2b
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
@@ -193,3 +196,19 @@ def test_the_view_is_the_same_for_the_same_document() -> None:
     inv = german_b2b()
     first, second = view_of(inv), view_of(replace(inv))
     assert first.meta == second.meta and first.totals_rows == second.totals_rows
+
+
+def test_the_workbook_takes_the_branding_and_the_direction() -> None:
+    inv = german_b2b(branding=Branding(accent_color="#0A7E8C", footer="Nordlicht & Co · Kiel"))
+    wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(inv)))
+    ws = wb["Invoice"]
+    assert ws["A1"].font.color.rgb == "FF0A7E8C"
+    header = next(r for r in ws.iter_rows() if r[0].value == "Beschreibung")
+    assert header[0].fill.start_color.rgb == "FF0A7E8C"
+    assert ws.oddFooter.right.text == "Nordlicht && Co · Kiel"  # & escaped for the footer
+    assert ws.oddFooter.center.text == "Seite &P von &N"
+    assert not ws.sheet_view.rightToLeft
+    plain = openpyxl.load_workbook(io.BytesIO(render_xlsx(german_b2b())))["Invoice"]
+    assert plain["A1"].font.color.rgb == "FF1F3864" and not plain.oddFooter.right.text
+    hebrew = openpyxl.load_workbook(io.BytesIO(render_xlsx(german_b2b(language="he"))))
+    assert hebrew["Invoice"].sheet_view.rightToLeft and hebrew["Tax"].sheet_view.rightToLeft

@@ -5,9 +5,16 @@ Two sheets:
 * **Invoice**: the header (seller, invoice number, dates, Bill To / Ship To), the items table
   (styled header, frozen below it, autofilter, currency formats) and the totals, then notes,
   terms and payment details. Every derived figure is a live formula.
-* **Tax**: one row per tax group of :func:`~invoiceflow.domain.totals.compute_totals` (same
-  order: not taxed first, then ascending rates) with lines, discount share, shipping, base and
-  tax, plus a total row.
+* **Tax**: a title row (the document's name and number), then one row per tax group of
+  :func:`~invoiceflow.domain.totals.compute_totals` (same order: not taxed first, then
+  ascending rates) with lines, discount share, shipping, base and tax, plus a total row.
+
+Every word comes from the document's view (:func:`invoiceflow.render.view.build_view`), as
+in the PDF: labels in the document's language (a right-to-left one turns the sheets right to
+left), the same signed figures (deductions are negative cells and the totals block adds up),
+dates as real date cells whose number format is the view's date pattern
+(:func:`excel_date_format`), the locale's paper (portrait, one page wide), the branding's
+accent colour on the header row and title and its footer text in the print footer.
 
 Each formula lives in one place. The items' gross/discount/amount are on the Invoice sheet;
 everything per rate (including the split of the invoice discount) is on the Tax sheet, and the
@@ -733,6 +740,8 @@ class _Renderer:
             ws.column_dimensions[get_column_letter(i)].width = width
         ws.freeze_panes = f"A{self.r_first}"
         ws.sheet_view.showGridLines = False
+        # a right-to-left language (Arabic, Hebrew): the sheet runs right to left
+        ws.sheet_view.rightToLeft = self.view.direction == "rtl"
         last_letter = get_column_letter(n)
         ws.auto_filter.ref = f"A{self.r_head}:{last_letter}{self.r_last}"
         ws.print_title_rows = f"{self.r_head}:{self.r_head}"
@@ -1014,6 +1023,7 @@ class _Renderer:
         for i, w in enumerate([26, 16, 16, 16, 16, 16, 12], 1):
             ws.column_dimensions[get_column_letter(i)].width = w
         ws.freeze_panes = f"A{self.t_first}"
+        ws.sheet_view.rightToLeft = self.view.direction == "rtl"
         self._page_setup(ws)
         ws.print_title_rows = f"{self.t_head}:{self.t_head}"
         _finish_sheet(ws, out)
