@@ -33,7 +33,6 @@ from invoiceflow.domain.units import unit_name
 from invoiceflow.render import localize
 from invoiceflow.render.i18n import (
     N_,
-    labels,
     labels_for,
     language,
     tax_name,
@@ -303,7 +302,7 @@ def payment_fields(
     ``Direct debit`` (49) first, the IBAN (or, without one, the account number) as the
     ``Debited account``, and, on an invoice with a balance due, a ``Collection`` line saying
     that the amount will be collected from it (never a request to pay into it)."""
-    t = labels_for(invoice) if invoice is not None else labels("en")
+    t = labels_for(invoice)
     bank, holder = t.gettext("Bank"), t.gettext("Account holder")
     number, reference = t.gettext("Account number"), t.gettext("Reference")
     fields = [
