@@ -1016,10 +1016,13 @@ def _totals(ctx: _Ctx) -> Table:
     label_w = max(_col_width([r[0] for r in rows], FONT, 9, 30 * mm, ctx.cjk), 50 * mm)
     label_w = min(label_w, ctx.width * 0.62 - value_w)
     data: list[list[Any]] = []
-    for label, value, _kind in rows:
+    for label, value, kind in rows:
+        # a label set as a paragraph (CJK, or too long) on the last row's dark background
+        # is white, like the plain text there
+        style = _heading_style() if kind == "due" else ctx.st.body
         data.append(
             [
-                ctx.cell(label, label_w - 2 * _PAD_X, ctx.st.body, FONT, 9),
+                ctx.cell(label, label_w - 2 * _PAD_X, style, FONT, 9),
                 ctx.cell(value, value_w - 2 * _PAD_X, ctx.st.body_right, FONT_BOLD, 9.5),
             ]
         )
