@@ -893,7 +893,7 @@ class _Renderer:
         line(view.gettext("Total"), f"ROUND({total},{d})", t.total, "money_total", "label_total")
         line(
             label("paid", "Amount paid"),
-            f"ROUND({_literal(-inv.amount_paid)},{d})",
+            f"ROUND({_literal(Decimal(0) - inv.amount_paid)},{d})",  # no "-0"
             -t.amount_paid,
         )
         line(
