@@ -14,11 +14,13 @@ from typing import Any
 
 import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from invoiceflow import emails
 from invoiceflow.domain import parse_invoice
 from invoiceflow.domain.model import Branding, Invoice
 from invoiceflow.domain.totals import compute_totals
+from invoiceflow.render.pdf import render_pdf
 from invoiceflow.render.view import DocumentView, build_view
 from invoiceflow.render.xlsx import render_xlsx
 from support.einvoice_samples import german_b2b
@@ -212,3 +214,17 @@ def test_the_workbook_takes_the_branding_and_the_direction() -> None:
     assert plain["A1"].font.color.rgb == "FF1F3864" and not plain.oddFooter.right.text
     hebrew = openpyxl.load_workbook(io.BytesIO(render_xlsx(german_b2b(language="he"))))
     assert hebrew["Invoice"].sheet_view.rightToLeft and hebrew["Tax"].sheet_view.rightToLeft
+
+
+def test_the_girocode_caption_is_in_the_documents_language() -> None:
+    """In the language of the document where the QR code's one font can draw it, else in
+    English (Japanese needs the CJK font, Arabic right-to-left shaping)."""
+
+    def text(inv: Invoice) -> str:
+        pages = PdfReader(io.BytesIO(render_pdf(inv))).pages
+        return " ".join(" ".join(p.extract_text().split()) for p in pages)
+
+    assert "Mit der Banking-App bezahlen" in text(german_b2b())
+    assert "Payer avec une appli bancaire" in text(german_b2b(language="fr"))
+    assert "Pay with a banking app" in text(german_b2b(language="ja"))
+    assert "Pay with a banking app" in text(german_b2b(language="ar"))

@@ -75,7 +75,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from xml.sax.saxutils import escape as _xml_escape
 
 from reportlab import rl_config
@@ -1133,7 +1133,9 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     if side is not None:
         left: list[Flowable] = [side]
         if giro is not None:
-            left.append(payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w))
+            left.append(
+                payqr.GiroCode(giro, FONT, caption_color=MUTED, width=side_w, **_giro_caption(ctx))
+            )
         out.append(
             Table(
                 [[left, "", totals]],
@@ -1151,7 +1153,11 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         )
     else:
         out.append(KeepTogether([totals]))
-        qr = payqr.GiroCode(giro, FONT, caption_color=MUTED) if giro is not None else None
+        qr = (
+            payqr.GiroCode(giro, FONT, caption_color=MUTED, **_giro_caption(ctx))
+            if giro is not None
+            else None
+        )
         full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
             out += [Spacer(1, 5 * mm), KeepTogether([full])]
@@ -1162,6 +1168,19 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         if text:
             out += [ctx.para(ctx.caps(head), st.section_head), ctx.para(text, st.small)]
     return out
+
+
+class _Caption(TypedDict, total=False):
+    caption: str
+
+
+def _giro_caption(ctx: _Ctx) -> _Caption:
+    """The GiroCode's caption in the document's language, when payqr can draw it (it draws
+    one font, left to right): else payqr's own English caption."""
+    caption = _clean(ctx.view.girocode_caption)
+    if ctx.view.direction == "rtl" or _HAS_CJK.search(caption):
+        return _Caption()
+    return _Caption(caption=caption)
 
 
 def _qr_bill(ctx: _Ctx) -> list[Flowable]:

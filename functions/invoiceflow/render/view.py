@@ -165,6 +165,8 @@ class DocumentView:
     exemption_lines: tuple[str, ...]
     payment_heading: str
     payment_fields: tuple[tuple[str, str], ...]
+    #: the caption of the payment QR code (GiroCode)
+    girocode_caption: str
     notes_heading: str
     terms_heading: str
     #: the page footer's left part (``Invoice RE-1 · Seller``) and the running header's right
@@ -315,6 +317,7 @@ def build_view(invoice: Invoice, totals: Totals) -> DocumentView:
         exemption_lines=tuple(content.tax_exemption_lines(invoice, totals)),
         payment_heading=t.gettext("Payment details"),
         payment_fields=tuple(payment),
+        girocode_caption=t.gettext("Pay with a banking app"),
         notes_heading=t.gettext("Notes"),
         terms_heading=t.gettext("Terms and conditions"),
         footer=f"{name} {invoice.number} \u00b7 {seller}",
