@@ -235,7 +235,12 @@ def weasyprint_html(invoice: Any) -> str:
     """The invoice as HTML for WeasyPrint: what the PDF shows, with locale formatting."""
     from invoiceflow.domain import compute_totals
     from invoiceflow.render import localize
-    from invoiceflow.render.content import party_details, party_title, payment_fields
+    from invoiceflow.render.content import (
+        party_details,
+        party_title,
+        payment_fields,
+        tax_line_label,
+    )
 
     t = compute_totals(invoice)
     inv = invoice
@@ -274,9 +279,7 @@ def weasyprint_html(invoice: Any) -> str:
         totals.append(("Discount", localize.money(-t.discount, inv), ""))
     if t.shipping:
         totals.append(("Shipping", localize.money(t.shipping, inv), ""))
-    totals += [
-        (localize.tax_line_label(g, inv), localize.money(g.tax, inv), "") for g in t.tax_breakdown
-    ]
+    totals += [(tax_line_label(g, inv), localize.money(g.tax, inv), "") for g in t.tax_breakdown]
     totals.append(("Total", localize.money(t.total, inv), ""))
     if t.amount_paid:
         totals.append(("Amount paid", localize.money(-t.amount_paid, inv), ""))

@@ -1,9 +1,17 @@
-"""The texts of the emails notify sends: the invoice is ready, or it could not be produced.
-The transport (SendGrid or the outbox folder) is :mod:`invoiceflow.mail`."""
+"""The texts of the emails notify sends: the document is ready, or it could not be produced.
+The transport (SendGrid or the outbox folder) is :mod:`invoiceflow.mail`.
+
+The words come from the document's view (:func:`invoiceflow.render.view.build_view`): the
+subject and body are in the document's language, name it by its type (invoice, credit note,
+corrected invoice) and give its total and due date as the PDF prints them; the HTML part
+takes the branding's accent colour. A document that cannot be read (a failed upload) gets
+the English texts of an invoice."""
 
 from __future__ import annotations
 
+import logging
 from html import escape
+from typing import TYPE_CHECKING
 
 from invoiceflow import naming
 from invoiceflow.context import Context
@@ -11,32 +19,71 @@ from invoiceflow.mail import Attachment, Message
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 from invoiceflow.stores.protocols import InvoiceRecord, NotificationKind
 
+if TYPE_CHECKING:
+    from invoiceflow.render.view import EmailTexts
+
+log = logging.getLogger(__name__)
+
+#: no limit on a stored raw document: it was size-checked when it was accepted
+_STORED_DOCUMENT_LIMIT = 1 << 40
+
 
 def _escape(text: str) -> str:
     return escape(text, quote=True)
+
+
+def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
+    """The words of the emails about ``invoice``, from its stored document's view; English
+    (an invoice's) when the document cannot be read or rendered."""
+    from invoiceflow.domain import parse_invoice
+    from invoiceflow.domain.totals import compute_totals
+    from invoiceflow.errors import InvoiceflowError
+    from invoiceflow.render.view import build_view, email_texts
+
+    raw = ctx.docs.read(invoice.raw_file_id)
+    if raw is not None:
+        try:
+            document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
+            return build_view(document, compute_totals(document)).email
+        except (InvoiceflowError, ArithmeticError) as exc:
+            log.info("the email of invoice %s is in English: %s", invoice.id, exc)
+    return email_texts(None, invoice.number)
+
+
+def _strong(number: str, accent: str | None) -> str:
+    style = f' style="color:{_escape(accent)}"' if accent else ""
+    return f"<strong{style}>{_escape(number)}</strong>"
 
 
 def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
     base = ctx.settings.public_base_url
     links = {fmt: naming.invoice_url(base, invoice.id, fmt) for fmt in invoice.formats}
     number = invoice.number
+    words = email_texts(ctx, invoice)
+    figures = "".join(f"{line}\n" for line in (words.total, words.due_date) if line)
     text = (
-        f"Your invoice {number} is ready.\n\n"
+        words.ready_intro % {"number": number}
+        + "\n\n"
+        + (f"{figures}\n" if figures else "")
         + "".join(f"{fmt.upper()}: {url}\n" for fmt, url in links.items())
-        + f"\nStatus: {naming.invoice_url(base, invoice.id)}\n"
-        "Downloads need your API token (Authorization: Bearer ...).\n"
+        + f"\n{words.status}: {naming.invoice_url(base, invoice.id)}\n"
+        + f"{words.downloads_text}\n"
     )
+    link_style = f' style="color:{_escape(words.accent_color)}"' if words.accent_color else ""
     html = (
-        f"<p>Your invoice <strong>{_escape(number)}</strong> is ready.</p><ul>"
+        f"<p>{_escape(words.ready_intro) % {'number': _strong(number, words.accent_color)}}</p>"
+        + "".join(f"<p>{_escape(line)}</p>" for line in (words.total, words.due_date) if line)
+        + "<ul>"
         + "".join(
-            f'<li><a href="{_escape(url)}">{fmt.upper()}</a></li>' for fmt, url in links.items()
+            f'<li><a href="{_escape(url)}"{link_style}>{fmt.upper()}</a></li>'
+            for fmt, url in links.items()
         )
-        + "</ul><p>Downloads need your API token.</p>"
+        + f"</ul><p>{_escape(words.downloads_html)}</p>"
     )
     return Message(
         to=to,
         sender=ctx.settings.mail_from,
-        subject=f"Invoice {number} is ready",
+        subject=words.ready_subject,
         text=text,
         html=html,
         key=naming.email_key(invoice.id, "ready"),
@@ -58,20 +105,21 @@ def _attachments(ctx: Context, invoice: InvoiceRecord) -> tuple[Attachment, ...]
 
 
 def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
-    reason = invoice.error or "unknown reason"
+    words = email_texts(ctx, invoice)
+    reason = invoice.error or words.unknown_reason
     number = invoice.number
     text = (
-        f"Your invoice {number} could not be produced.\n\nReason: {reason}\n\n"
-        f"Details: {naming.invoice_url(ctx.settings.public_base_url, invoice.id)}\n"
+        f"{words.failed_intro % {'number': number}}\n\n{words.reason}: {reason}\n\n"
+        f"{words.details}: {naming.invoice_url(ctx.settings.public_base_url, invoice.id)}\n"
     )
     html = (
-        f"<p>Your invoice <strong>{_escape(number)}</strong> could not be produced.</p>"
-        f"<p>Reason: {_escape(reason)}</p>"
+        f"<p>{_escape(words.failed_intro) % {'number': _strong(number, words.accent_color)}}</p>"
+        f"<p>{_escape(words.reason)}: {_escape(reason)}</p>"
     )
     return Message(
         to=to,
         sender=ctx.settings.mail_from,
-        subject=f"Invoice {number} could not be produced",
+        subject=words.failed_subject,
         text=text,
         html=html,
         key=naming.email_key(invoice.id, "failed"),

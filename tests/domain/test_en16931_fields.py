@@ -548,13 +548,13 @@ def test_reference_fields_in_order() -> None:
         ("Buyer reference", "04011000-12345-67"),
         ("Purchase order", "PO-4711"),
         ("Contract", "C-2026-3"),
-        ("Delivery date", "20 Nov 2026"),
-        ("Invoicing period", "1 Nov 2026 \u2013 30 Nov 2026"),
-        ("Preceding invoice", "RE-2026-1 of 1 Oct 2026"),
+        ("Delivery date", "20/11/2026"),
+        ("Invoicing period", "01/11/2026 \u2013 30/11/2026"),
+        ("Preceding invoice", "RE-2026-1 of 01/10/2026"),
         ("Preceding invoice", "RE-2026-2"),
     ]
     open_end = _full_invoice(invoicing_period={"start": "2026-11-01"})
-    assert ("Invoicing period", "from 1 Nov 2026") in reference_fields(open_end)
+    assert ("Invoicing period", "from 01/11/2026") in reference_fields(open_end)
     assert reference_fields(parse_invoice(json.dumps(MINIMAL)).invoice) == []
 
 
@@ -586,14 +586,15 @@ EXPECTED_TEXT = [
     "10115 Berlin",
     "Hauptstr. 1",
     "Austria",
-    "VAT ID: DE123456789",
-    "VAT ID: ATU12345678",
+    # an en-GB document: the VAT id labelled as in the UK
+    "VAT reg. no.: DE123456789",
+    "VAT reg. no.: ATU12345678",
     "Buyer reference",
     "04011000-12345-67",
     "PO-4711",
     "C-2026-3",
     "Preceding invoice",
-    "RE-2026-1 of 1 Oct 2026",
+    "RE-2026-1 of 01/10/2026",
     "Invoicing period",
     "Reverse charge (VATEX-EU-AE)",
 ]

@@ -162,7 +162,8 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline, sendgrid: FakeSe
     assert pdf.headers["Content-Disposition"].startswith('attachment; filename="RE-2026-0042.pdf"')
     pipeline.drain()
     (mail,) = sendgrid.delivered
-    assert mail["json"]["subject"] == "Invoice RE-2026-0042 is ready"
+    # a German document (eur-two-rates.json): a German email
+    assert mail["json"]["subject"] == "Rechnung RE-2026-0042 ist fertig"
     attached = {a["filename"]: a for a in mail["json"]["attachments"]}
     assert sorted(attached) == ["RE-2026-0042.pdf", "RE-2026-0042.xlsx"]
     assert base64.b64decode(attached["RE-2026-0042.pdf"]["content"]) == pdf.content

@@ -33,8 +33,9 @@ from invoiceflow.domain.money import minor_digits, minor_unit
 from invoiceflow.domain.totals import TaxGroup, compute_totals
 from invoiceflow.domain.units import code_for_name
 from invoiceflow.render import localize
-from invoiceflow.render.content import balance_label, tax_groups
+from invoiceflow.render.content import balance_label, tax_groups, tax_line_label
 from invoiceflow.render.pdf import render_pdf
+from invoiceflow.render.view import build_view
 from invoiceflow.render.xlsx import render_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -295,17 +296,20 @@ def _cached_number(value: Any, currency: str, where: str) -> Decimal:
 
 
 class Workbook:
-    """The figures of the workbook's Invoice and Tax sheets (cached values)."""
+    """The figures of the workbook's Invoice and Tax sheets (cached values), found by the
+    labels of the document's language (its view's)."""
 
-    def __init__(self, data: bytes, currency: str) -> None:
+    def __init__(self, data: bytes, inv: Invoice) -> None:
         formulas = openpyxl.load_workbook(io.BytesIO(data))
         values = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
         ws, self.vs = formulas["Invoice"], values["Invoice"]
-        self.currency = currency
-        head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Description")
+        self.currency = inv.currency
+        view = build_view(inv, compute_totals(inv))
+        description, amount = view.headings["desc"], view.headings["amount"]
+        head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == description)
         cols = {ws.cell(head, c).value: c for c in range(1, ws.max_column + 1)}
         ncols = len([c for c in cols if c])
-        self.first, self.amount_col = head + 1, cols["Amount"]
+        self.first, self.amount_col = head + 1, cols[amount]
         #: label -> (row, is a tax line) of the totals block
         self.totals: dict[str, tuple[int, bool]] = {}
         for r in range(head + 1, ws.max_row + 1):
@@ -315,9 +319,10 @@ class Workbook:
         self.ncols = ncols
         tax = values["Tax"]
         self.tax_rows: list[tuple[Decimal | None, Decimal, Decimal]] = []
-        for r in range(2, tax.max_row + 1):
+        # a title row, an empty row and the header row, then one row per group
+        for r in range(4, tax.max_row + 1):
             rate = tax.cell(r, 1).value
-            if rate == "Total":
+            if rate == view.gettext("Total"):
                 break
             self.tax_rows.append(
                 (
@@ -412,13 +417,21 @@ def test_xml_money_equals_the_pdf_text(name: str) -> None:
         assert found >= 0, (i, amount)
         at = found + 1
 
-    assert f"Subtotal {_money(fig.subtotal, inv)}" in text
+    view = build_view(inv, compute_totals(inv))  # the labels, in the document's language
+    label = view.gettext
+    subtotal = label("Subtotal")
+    assert f"{subtotal} {_money(fig.subtotal, inv)}" in text
     if fig.allowances:
-        assert re.search(rf"Discount( \([^)]*\))? {re.escape(_money(-fig.allowances, inv))}", text)
+        discount = re.escape(label("Discount"))
+        assert re.search(
+            rf"{discount}( \([^)]*\))? {re.escape(_money(-fig.allowances, inv))}", text
+        )
     else:
-        assert "Discount" not in text.split("Subtotal", 1)[1]
+        assert label("Discount") not in text.split(subtotal, 1)[1]
     if fig.charges:
-        assert f"Shipping {_money(fig.charges, inv)}" in text
+        shipping = view.total_row("shipping")
+        assert shipping is not None
+        assert f"{_norm(shipping.label)} {_money(fig.charges, inv)}" in text
     for g in _printed_groups(inv, fig):
         like = TaxGroup(
             rate=g.rate,
@@ -429,11 +442,11 @@ def test_xml_money_equals_the_pdf_text(name: str) -> None:
             tax=g.tax,
             category=g.category,
         )
-        line = f"{_norm(localize.tax_line_label(like, inv))} {_money(g.tax, inv)}"
+        line = f"{_norm(tax_line_label(like, inv))} {_money(g.tax, inv)}"
         assert line in text, (line, g)
-    assert f"Total {_money(fig.total, inv)}" in text
+    assert f"{label('Total')} {_money(fig.total, inv)}" in text
     if fig.paid:
-        assert f"Amount paid {_money(-fig.paid, inv)}" in text
+        assert f"{label('Amount paid')} {_money(-fig.paid, inv)}" in text
     assert f"{balance_label(inv)} {_money(fig.due, inv)}" in text
 
 
@@ -441,20 +454,22 @@ def test_xml_money_equals_the_pdf_text(name: str) -> None:
 def test_xml_money_equals_the_workbook(name: str) -> None:
     inv = examples()[name]
     fig, _ = xml_figures(name)
-    wb = Workbook(render_xlsx(inv), inv.currency)
+    wb = Workbook(render_xlsx(inv), inv)
+    label = build_view(inv, compute_totals(inv)).gettext
 
     assert [wb.line(i) for i in range(len(fig.lines))] == list(fig.lines)
-    assert wb.total("Subtotal") == fig.subtotal
-    assert (wb.total("Discount") or Decimal(0)) == fig.allowances
-    assert (wb.total("Shipping") or Decimal(0)) == fig.charges
+    assert wb.total(label("Subtotal")) == fig.subtotal
+    # deductions are negative figures (one sign convention with the PDF)
+    assert (wb.total(label("Discount")) or Decimal(0)) == -fig.allowances
+    assert (wb.total(label("Shipping")) or Decimal(0)) == fig.charges
     # each VAT group's base and tax on the Tax sheet; the tax lines of the totals block
     assert sorted((g.rate or Decimal(0), g.base, g.tax) for g in fig.groups) == sorted(
         (rate or Decimal(0), base, tax) for rate, base, tax in wb.tax_rows
     )
     assert wb.tax_lines() == sorted(g.tax for g in _printed_groups(inv, fig))
     assert sum((tax for _, _, tax in wb.tax_rows), Decimal(0)) == fig.tax
-    assert wb.total("Total") == fig.total
-    assert (wb.total("Amount paid") or Decimal(0)) == fig.paid
+    assert wb.total(label("Total")) == fig.total
+    assert (wb.total(label("Amount paid")) or Decimal(0)) == -fig.paid
     assert wb.total(balance_label(inv)) == fig.due
 
 
@@ -464,7 +479,7 @@ def test_the_readers_see_a_rounding_difference() -> None:
     inv = examples()[name]
     fig, _ = xml_figures(name)
     off = replace(fig, total=fig.total + minor_unit(inv.currency))
-    wb = Workbook(render_xlsx(inv), inv.currency)
-    assert wb.total("Total") != off.total
+    wb = Workbook(render_xlsx(inv), inv)
+    assert wb.total("Gesamtbetrag") != off.total
     text = _norm(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(inv))).pages))
-    assert f"Total {_money(off.total, inv)}" not in text
+    assert f"Gesamtbetrag {_money(off.total, inv)}" not in text

@@ -184,6 +184,8 @@ def make_invoice(n_items: int | None = None, **overrides: Any) -> Invoice:
         "payment_terms": "Net 30",
         "currency": "EUR",
         "locale": "de-DE",
+        # the labels in English (the tests read them); the locale formats numbers and dates
+        "language": "en",
         "seller": SELLER,
         "bill_to": BILL_TO,
         "ship_to": SHIP_TO,

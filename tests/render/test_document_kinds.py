@@ -1,6 +1,7 @@
 """What a credit note and a non-standard VAT category look like on paper: the last figure
-of a credit note is what is credited, and a tax line names its category (reverse charge,
-exempt...) beside the 0 %, in the PDF and in the workbook alike."""
+of a credit note is what is to be refunded, and a tax line names its category (reverse
+charge, exempt...) beside the 0 %, in the PDF and in the workbook alike, in the document's
+language (a German document prints German labels)."""
 
 from __future__ import annotations
 
@@ -36,18 +37,31 @@ def workbook_text(inv: Invoice) -> str:
     )
 
 
-def test_a_credit_note_ends_with_the_amount_credited() -> None:
+@pytest.mark.parametrize(
+    ("language", "title", "refund", "due"),
+    [
+        ("en", "CREDIT NOTE", "Amount to be refunded", "Balance due"),
+        (None, "GUTSCHRIFT", "Zu erstattender Betrag", "Zu zahlender Betrag"),
+        ("fr", "AVOIR", "Montant à rembourser", "Net à payer"),
+    ],
+)
+def test_a_credit_note_ends_with_the_amount_to_be_refunded(
+    language: str | None, title: str, refund: str, due: str
+) -> None:
     note = german_b2b(
         document_type="credit_note",
         preceding_invoices=(DocumentReference("RE-2026-0001"),),
         amount_paid=D(0),
+        language=language,
     )
-    for text in (pdf_text(note), workbook_text(note)):
-        assert "Amount credited" in text
-        assert "Balance due" not in text
-    invoice = german_b2b()
-    assert "Balance due" in pdf_text(invoice)
-    assert "Amount credited" not in workbook_text(invoice)
+    pdf = pdf_text(note)
+    assert title in pdf
+    for text in (pdf, workbook_text(note)):
+        assert refund in text
+        assert due not in text
+    invoice = german_b2b(language=language)
+    assert due in pdf_text(invoice)
+    assert refund not in workbook_text(invoice)
 
 
 def test_a_reverse_charge_tax_line_says_so() -> None:
@@ -57,36 +71,45 @@ def test_a_reverse_charge_tax_line_says_so() -> None:
         tax_exemptions=(TaxExemption("AE", "Reverse charge", "VATEX-EU-AE"),),
     )
     text = pdf_text(inv)
-    assert "(reverse charge)" in text
-    assert "(reverse charge)" in workbook_text(inv)
-    assert "(reverse charge)" not in pdf_text(german_b2b())
+    note = "(Steuerschuldnerschaft des Leistungsempfängers)"
+    assert note in _flat(text)
+    assert note in workbook_text(inv)
+    assert note not in _flat(pdf_text(german_b2b()))
 
 
 @pytest.mark.parametrize(
-    ("kind", "name"),
+    ("kind", "language", "name"),
     [
-        ("invoice", "Invoice"),
-        ("credit_note", "Credit note"),
-        ("corrected", "Corrected invoice"),
+        ("invoice", "en", "Invoice"),
+        ("credit_note", "en", "Credit note"),
+        ("corrected", "en", "Corrected invoice"),
+        ("invoice", None, "Rechnung"),
+        ("credit_note", None, "Gutschrift"),
+        ("corrected", None, "Korrigierte Rechnung"),
     ],
 )
-def test_the_pdf_metadata_names_the_document_type(kind: str, name: str) -> None:
+def test_the_pdf_metadata_names_the_document_type(
+    kind: str, language: str | None, name: str
+) -> None:
     """The title, subject and keywords (and so the Factur-X XMP dc:title and dc:description)
-    name the document as its heading does: a credit note is not an "Invoice"."""
+    name the document as its heading does, in its language: a credit note is not an
+    "Invoice"."""
     inv = german_b2b(
         document_type=kind,
         preceding_invoices=() if kind == "invoice" else (DocumentReference("RE-2026-0001"),),
+        language=language,
     )
     meta = PdfReader(io.BytesIO(render_pdf(inv))).metadata
     assert meta is not None
     assert meta.title == f"{name} {inv.number}"
-    assert meta.subject is not None and meta.subject.startswith(f"{name} {inv.number} of ")
+    assert meta.subject is not None and meta.subject.startswith(f"{name} {inv.number}, ")
     assert str(meta["/Keywords"]) == f"{name.lower()}, {inv.number}"
     catalog: Any = PdfReader(io.BytesIO(render_facturx(inv))).root_object
     xmp = catalog["/Metadata"].get_object().get_data().decode()
     assert f'<rdf:li xml:lang="x-default">{name} {inv.number}</rdf:li>' in xmp
     if kind != "invoice":
         assert "Invoice " + inv.number not in xmp
+        assert f">Rechnung {inv.number}<" not in xmp
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
@@ -159,13 +182,13 @@ def test_every_categorised_group_gets_a_tax_line() -> None:
     }
     text = _flat(pdf_text(inv))
     for line in (
-        "VAT 19 % on 200,00 € 38,00 €",
-        "VAT 0 % (exempt) on 300,00 € 0,00 €",
-        "VAT 0 % (reverse charge) on 400,00 € 0,00 €",
-        "Not subject to VAT on 50,00 € 0,00 €",
+        "MwSt. 19 % auf 200,00 € 38,00 €",
+        "MwSt. 0 % (steuerbefreit) auf 300,00 € 0,00 €",
+        "MwSt. 0 % (Steuerschuldnerschaft des Leistungsempfängers) auf 400,00 € 0,00 €",
+        "Nicht der MwSt. unterliegend auf 50,00 € 0,00 €",
     ):
         assert line in text, line
-    assert "(not subject to VAT)" not in text
+    assert "unterliegend)" not in text
 
 
 def test_untaxed_lines_of_an_older_document_get_no_tax_line() -> None:
@@ -179,5 +202,5 @@ def test_untaxed_lines_of_an_older_document_get_no_tax_line() -> None:
         amount_paid=D(0),
     )
     text = _flat(pdf_text(inv))
-    assert "VAT 19 % on 200,00 € 38,00 €" in text
-    assert "VAT 0 %" not in text and "Not subject" not in text
+    assert "MwSt. 19 % auf 200,00 € 38,00 €" in text
+    assert "MwSt. 0 %" not in text and "Nicht der" not in text

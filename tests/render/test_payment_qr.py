@@ -19,7 +19,7 @@ from invoiceflow.domain.model import Invoice, LineItem, PaymentDetails, PostalAd
 from invoiceflow.domain.totals import compute_totals
 from invoiceflow.render import payqr
 from invoiceflow.render.pdf import render_pdf
-from support.einvoice_samples import german_b2b
+from support.einvoice_samples import german_b2b as german_document
 
 MM = 72 / 25.4  # points per millimetre
 QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
@@ -28,6 +28,12 @@ QR_IBAN = "CH44 3199 9123 0008 8901 2"
 QR_REFERENCE = "21 00000 00003 13947 14300 09017"
 CH_IBAN = "CH58 0079 1123 0008 8901 2"
 RF_REFERENCE = "RF18 5390 0754 7034"
+
+
+def german_b2b(**changes: Any) -> Invoice:
+    """The German sample with English labels (these tests read them; the locale still
+    formats the amounts and dates)."""
+    return german_document(language="en", **changes)
 
 
 def decoded(pdf: bytes) -> list[list[str]]:

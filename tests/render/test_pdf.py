@@ -25,6 +25,7 @@ from invoiceflow.domain.model import Discount, Invoice, LineItem, Logo, Party, P
 from invoiceflow.domain.totals import compute_totals
 from invoiceflow.errors import PermanentError, RenderError
 from invoiceflow.render import localize
+from invoiceflow.render.content import tax_line_label
 from invoiceflow.render.pdf import render_pdf
 
 Factory = Callable[..., Invoice]
@@ -85,13 +86,13 @@ def test_totals_and_tax_lines_are_printed_formatted(
     ):
         assert norm(localize.money(amount, inv)) in text
     for g in t.tax_breakdown:
-        assert norm(localize.tax_line_label(g, inv)) in text
+        assert norm(tax_line_label(g, inv)) in text
     # and spelled out, so a formatting regression cannot hide behind fmt
     for line in (
         "Subtotal 3.506,90 €",
         "incl. line discounts -76,50 €",
         "Discount (5 %) -175,35 €",
-        "Shipping 25,00 €",
+        "Shipping (VAT 19 %) 25,00 €",
         "VAT 7 % on 221,82 € 15,53 €",
         "VAT 19 % on 3.134,73 € 595,60 €",
         "Total 3.967,68 €",
@@ -542,7 +543,7 @@ def test_metadata(sample_pdf: bytes) -> None:
     assert meta is not None
     assert meta.title == "Invoice INV-2026-0042"
     assert meta.author == "Anna Schmidt"
-    assert meta.subject == "Invoice INV-2026-0042 of 05.03.2026 to Acme Trading Ltd."
+    assert meta.subject == "Invoice INV-2026-0042, 05.03.2026, Acme Trading Ltd."
     assert meta.creator == "invoiceflow"
     assert str(meta["/CreationDate"]) == "D:20260305000000+00'00'"
     assert str(meta["/ModDate"]) == "D:20260305000000+00'00'"

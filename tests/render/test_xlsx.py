@@ -66,6 +66,8 @@ def invoice(items: list[LineItem] | tuple[LineItem, ...], **kw: Any) -> Invoice:
         "bill_to": BUYER,
         "items": tuple(items),
         "locale": "en-GB",
+        # English labels whatever the locale (the tests find cells by them)
+        "language": "en",
         "due_date": date(2026, 4, 4),
     }
     fields.update(kw)
@@ -293,6 +295,11 @@ class Layout:
         return [self.ws.cell(r, 1).value for r in range(1, self.ws.max_row + 1)]
 
 
+#: the Tax sheet: a title row, an empty row, the header row, then one row per tax group
+TAX_HEAD = 3
+TAX_FIRST = TAX_HEAD + 1
+
+
 def _dec(value: Any) -> Decimal:
     assert isinstance(value, int | float) and not isinstance(value, bool), value
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -366,9 +373,10 @@ def _assert_totals(inv: Invoice, data: bytes, ev: Callable[[str], Decimal]) -> N
 
     assert ev(lay.total("Subtotal")) == t.subtotal
     if has_line_discounts:
-        assert ev(lay.total("incl. line discounts")) == t.line_discounts
+        # deductions are negative figures (the view's one sign convention)
+        assert ev(lay.total("incl. line discounts")) == -t.line_discounts
     if inv.discount is not None:
-        assert ev(lay.total("Discount")) == t.discount
+        assert ev(lay.total("Discount")) == -t.discount
     else:
         assert not any(label.startswith("Discount") for label in lay.totals)
     if inv.shipping:
@@ -379,26 +387,26 @@ def _assert_totals(inv: Invoice, data: bytes, ev: Callable[[str], Decimal]) -> N
     for label, coord in lay.totals.items():
         m = re.fullmatch(r"=Tax!\$F\$(\d+)", ws[coord].value)
         if m:
-            tax_lines[int(m.group(1)) - 2] = (label, coord)
+            tax_lines[int(m.group(1)) - TAX_FIRST] = (label, coord)
     printed = tax_groups(t)
     assert sorted(tax_lines) == [i for i, g in enumerate(t.groups) if g in printed]
     for i, (label, coord) in tax_lines.items():
         g = t.groups[i]
         assert ev(coord) == g.tax, (label, g)
     assert ev(lay.total("Total")) == t.total
-    assert ev(lay.total("Amount paid")) == t.amount_paid
+    assert ev(lay.total("Amount paid")) == -t.amount_paid
     assert ev(lay.total("Balance due")) == t.balance_due
 
     tax = _load(data)["Tax"]
     for i, g in enumerate(t.groups):
-        r = 2 + i
+        r = TAX_FIRST + i
         rate = tax.cell(r, 1).value
         assert (rate is None) if g.rate is None else (_dec(rate) == g.rate), (rate, g)
         for col, expected in zip(
             "BCDEF", (g.lines, g.discount, g.shipping, g.base, g.tax), strict=True
         ):
             assert ev(f"Tax!{col}{r}") == expected, (col, g)
-    r = 2 + len(t.groups)
+    r = TAX_FIRST + len(t.groups)
     assert tax.cell(r, 1).value == "Total"
     assert ev(f"Tax!B{r}") == t.subtotal
     assert ev(f"Tax!C{r}") == t.discount
@@ -543,8 +551,8 @@ def test_every_figure_is_a_rounded_formula() -> None:
         "incl. line discounts",
         "Discount (5%)",
         "Shipping (VAT 19%)",
-        "VAT 7%",
-        "VAT 19%",
+        "VAT 7% on €221.82",
+        "VAT 19% on €2,802.32",
         "Total",
         "Amount paid",
         "Balance due",
@@ -554,14 +562,21 @@ def test_every_figure_is_a_rounded_formula() -> None:
     assert ws[lay.totals["Subtotal"]].value == (
         f"=ROUND(SUM({a}{lay.first}:{a}{lay.first + len(FULL.items) - 1}),2)"
     )
-    assert ws[lay.totals["Discount (5%)"]].value.startswith("=Tax!")
-    assert ws[lay.totals["VAT 19%"]].value.startswith("=Tax!")
+    assert ws[lay.totals["VAT 19% on €2,802.32"]].value.startswith("=Tax!")
     assert ws[lay.totals["Shipping (VAT 19%)"]].value == "=ROUND(25.00,2)"
     for label in ("Total", "Amount paid", "Balance due"):
         assert ws[lay.totals[label]].value.startswith("=ROUND(")
+    # one sign convention: the block adds up, each deduction a negative figure
+    v = lay.totals
+    assert ws[v["Discount (5%)"]].value == "=-Tax!$C$7"
+    assert ws[v["Amount paid"]].value == "=ROUND((-500.00),2)"
+    total, paid = ws[v["Total"]].coordinate, ws[v["Amount paid"]].coordinate
+    assert ws[v["Balance due"]].value == f"=ROUND({total}+{paid},2)"
 
     tax = wb["Tax"]
-    assert [c.value for c in tax[1]][:6] == [
+    # a title row with the document and its number, then the table
+    assert tax["A1"].value == "Tax breakdown \u00b7 Invoice INV-7" and tax["A2"].value is None
+    assert [c.value for c in tax[TAX_HEAD]][:6] == [
         "Rate",
         "Lines",
         "Discount share",
@@ -571,31 +586,31 @@ def test_every_figure_is_a_rounded_formula() -> None:
     ]
     rng = f"Invoice!${a}${lay.first}:${a}${lay.first + len(FULL.items) - 1}"
     # not taxed, 7 %, 19 %: the groups of compute_totals(), in its order
-    assert tax["A2"].value is None and tax["G2"].value == "not taxed"
-    assert tax["B2"].value.startswith("=ROUND(SUMIF(Invoice!$") and f',"",{rng}),2)' in (
-        tax["B2"].value
+    assert tax["A4"].value is None and tax["G4"].value == "not taxed"
+    assert tax["B4"].value.startswith("=ROUND(SUMIF(Invoice!$") and f',"",{rng}),2)' in (
+        tax["B4"].value
     )
-    assert tax["B3"].value.endswith(f",A3,{rng}),2)")
-    assert tax["F2"].value == 0
-    assert tax["F3"].value == "=ROUND(E3*A3/100,2)"
-    assert tax["E4"].value == "=ROUND(B4-C4+D4,2)"
-    assert tax["D4"].value.startswith("=Invoice!$")
-    assert tax["C3"].value == "=ROUND(B3*$B$7/100,2)"
-    assert tax["A7"].value == "Invoice discount (percent)" and tax["B7"].value == 5
-    assert tax["A5"].value == "Total"
-    assert all(tax[f"{c}5"].value.startswith("=ROUND(SUM(") for c in "BCDEF")
+    assert tax["B5"].value.endswith(f",A5,{rng}),2)")
+    assert tax["F4"].value == 0
+    assert tax["F5"].value == "=ROUND(E5*A5/100,2)"
+    assert tax["E6"].value == "=ROUND(B6-C6+D6,2)"
+    assert tax["D6"].value.startswith("=Invoice!$")
+    assert tax["C5"].value == "=ROUND(B5*$B$9/100,2)"
+    assert tax["A9"].value == "Invoice discount (percent)" and tax["B9"].value == 5
+    assert tax["A7"].value == "Total"
+    assert all(tax[f"{c}7"].value.startswith("=ROUND(SUM(") for c in "BCDEF")
 
 
 def test_amount_discount_split_formulas() -> None:
     tax = _load(render_xlsx(EDGE_CASES["amount discount split with a remainder"]))["Tax"]
-    sub = tax["C2"].value.split("=0")[0][len("=IF(") :]
+    sub = tax["C4"].value.split("=0")[0][len("=IF(") :]
     assert sub.startswith("Invoice!$")
-    assert tax["C2"].value == f"=IF({sub}=0,0,ROUND($C$5*B2/{sub},2))"
-    assert tax["C3"].value == f"=IF({sub}=0,0,ROUND($C$5*B3/{sub},2))"
+    assert tax["C4"].value == f"=IF({sub}=0,0,ROUND($C$7*B4/{sub},2))"
+    assert tax["C5"].value == f"=IF({sub}=0,0,ROUND($C$7*B5/{sub},2))"
     # the last group takes the remainder, so the shares add up to the discount exactly
-    assert tax["C4"].value == "=ROUND($C$5-SUM(C2:C3),2)"
-    assert tax["C5"].value == f"=IF({sub}=0,0,ROUND($B$7,2))"
-    assert tax["A7"].value == "Invoice discount (amount)" and tax["B7"].value == 10
+    assert tax["C6"].value == "=ROUND($C$7-SUM(C4:C5),2)"
+    assert tax["C7"].value == f"=IF({sub}=0,0,ROUND($B$9,2))"
+    assert tax["A9"].value == "Invoice discount (amount)" and tax["B9"].value == 10
 
 
 # --------------------------------------------------------------------------- the sheet
@@ -616,7 +631,7 @@ def test_sheets_and_header_information() -> None:
         "billing@nordlicht.example",
         "+49 30 1234567",
         "Tax ID: DE123456789",
-        "Bill To",
+        "Bill to",
         "Acme Ltd.",
         "Zoë Łukasz",
         "42 Harbour Road",
@@ -624,7 +639,7 @@ def test_sheets_and_header_information() -> None:
         "Notes",
         "Thank you!",
         "See you soon.",
-        "Terms",
+        "Terms and conditions",
         "Payable within 30 days.",
         "Payment details",
         "Bank: Sparkasse",
@@ -635,10 +650,10 @@ def test_sheets_and_header_information() -> None:
         assert text in col_a, text
     assert ws.cell(col_a.index("Nordlicht GmbH") + 1, 1).font.b
     # Ship To beside Bill To
-    bill_row = col_a.index("Bill To") + 1
-    ship = [c.value for c in ws[bill_row] if c.value == "Ship To"]
-    assert ship == ["Ship To"]
-    ship_col = next(c.column for c in ws[bill_row] if c.value == "Ship To")
+    bill_row = col_a.index("Bill to") + 1
+    ship = [c.value for c in ws[bill_row] if c.value == "Ship to"]
+    assert ship == ["Ship to"]
+    ship_col = next(c.column for c in ws[bill_row] if c.value == "Ship to")
     assert ws.cell(bill_row + 1, ship_col).value == "Acme Warehouse"
     assert ws.cell(bill_row + 2, ship_col).value == "Unit 7, Docklands"
 
@@ -646,7 +661,8 @@ def test_sheets_and_header_information() -> None:
     assert meta["Invoice number"].value == "INV-7"
     issue = meta["Issue date"]
     assert issue.is_date and issue.value == datetime(2026, 3, 5)
-    assert issue.number_format == "yyyy-mm-dd"
+    # the locale's CLDR short date with the year in full (en-GB: dd/MM/y), as the PDF prints it
+    assert issue.number_format == "dd\\/mm\\/yyyy"
     assert meta["Due date"].is_date and meta["Due date"].value == datetime(2026, 4, 4)
     assert meta["Payment terms"].value == "Net 30"
     assert meta["Currency"].value == "EUR"
@@ -706,7 +722,8 @@ def test_print_setup() -> None:
     assert ws.page_setup.fitToWidth == 1
     assert ws.page_setup.fitToHeight == 0
     assert ws.sheet_properties.pageSetUpPr.fitToPage is True
-    assert ws.page_setup.orientation == "landscape"
+    # portrait, as wide as the page, however many columns (11 here)
+    assert ws.page_setup.orientation == "portrait"
     assert ws.page_setup.paperSize == 9  # A4 for en-GB
     assert ws.print_title_rows == f"${lay.head}:${lay.head}"
     assert ws.print_area == f"'Invoice'!$A$1:$K${ws.max_row}"
@@ -716,7 +733,9 @@ def test_print_setup() -> None:
     assert narrow.page_setup.paperSize == 1  # Letter for en-US
     tax = wb["Tax"]
     assert tax.page_setup.fitToWidth == 1 and tax.sheet_properties.pageSetUpPr.fitToPage
-    assert tax.print_title_rows == "$1:$1" and tax.freeze_panes == "A2"
+    assert tax.page_setup.fitToHeight == 0 and tax.page_setup.orientation == "portrait"
+    assert tax.page_setup.paperSize == 9
+    assert tax.print_title_rows == "$3:$3" and tax.freeze_panes == "A4"
 
 
 @pytest.mark.parametrize(
@@ -743,19 +762,16 @@ def test_currency_number_formats(
     lay = Layout(ws)
     amount = ws[f"{lay.letter('Amount')}{lay.first}"]
     assert amount.number_format == money
+    # every figure of the totals in the money format (the discount is a negative figure)
     for label, coord in lay.totals.items():
-        if not label.startswith("Discount"):
-            assert ws[coord].number_format == money, label
-    # the discount is a positive figure that is subtracted: shown with a minus
-    discount_format = ws[lay.total("Discount")].number_format
-    assert discount_format.split(";")[1] == money and "-" in discount_format.split(";")[0]
+        assert ws[coord].number_format == money, label
     # unit prices keep their own decimals, at least the currency's
     prices = [ws[f"{lay.letter('Unit price')}{lay.first + i}"].number_format for i in (0, 1)]
     assert "#,##0.000" in prices[0]
     assert prices[1] == money
     if absent:
         assert absent not in money
-    for row in wb["Tax"].iter_rows(min_row=2, max_row=2, min_col=2, max_col=6):
+    for row in wb["Tax"].iter_rows(min_row=TAX_FIRST, max_row=TAX_FIRST, min_col=2, max_col=6):
         assert all(c.number_format == money for c in row)
 
 
@@ -778,10 +794,10 @@ def test_untaxed_lines_leave_the_rate_empty() -> None:
     rates = [wb["Invoice"][f"{lay.letter('Tax rate')}{lay.first + i}"].value for i in range(3)]
     assert rates == [0, None, 19]
     tax = wb["Tax"]
-    assert [tax.cell(r, 1).value for r in (2, 3, 4)] == [None, 0, 19]
-    assert tax["G2"].value == "not taxed"
-    assert tax["D2"].value.startswith("=Invoice!$")  # untaxed shipping joins the untaxed group
-    assert "VAT 0%" in lay.totals and "VAT 19%" in lay.totals
+    assert [tax.cell(r, 1).value for r in (4, 5, 6)] == [None, 0, 19]
+    assert tax["G4"].value == "not taxed"
+    assert tax["D4"].value.startswith("=Invoice!$")  # untaxed shipping joins the untaxed group
+    assert {label.split(" on ")[0] for label in lay.totals} >= {"VAT 0%", "VAT 19%"}
 
 
 def test_document_properties() -> None:

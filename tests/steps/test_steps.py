@@ -218,36 +218,39 @@ def test_the_steps_take_an_event_and_the_context_and_know_no_http(
         f"{invoice_id}.notified.ready",
         "/invoiceflow/notify",
     )
-    # the email texts, byte for byte
+    # the email texts, byte for byte: a German document's are German, with its total and
+    # due date as the PDF prints them
     invoice = invoice_record(ctx.repo, invoice_id)
     base = f"http://invoices.test/invoices/{invoice_id}"
     ready = emails.ready_message(ctx, invoice, alice.email)
-    assert ready.subject == "Invoice RE-2026-0042 is ready"
+    assert ready.subject == "Rechnung RE-2026-0042 ist fertig"
     assert ready.key == f"{invoice_id}-ready"
     assert ready.text == (
-        "Your invoice RE-2026-0042 is ready.\n\n"
+        "Ihre Rechnung RE-2026-0042 ist fertig.\n\n"
+        "Gesamtbetrag: 2.150,62\u00a0€\nFälligkeitsdatum: 08.12.2026\n\n"
         f"PDF: {base}/pdf\nXLSX: {base}/xlsx\n\nStatus: {base}\n"
-        "Downloads need your API token (Authorization: Bearer ...).\n"
+        "Für Downloads ist Ihr API-Token nötig (Authorization: Bearer ...).\n"
     )
     assert ready.html == (
-        "<p>Your invoice <strong>RE-2026-0042</strong> is ready.</p><ul>"
+        "<p>Ihre Rechnung <strong>RE-2026-0042</strong> ist fertig.</p>"
+        "<p>Gesamtbetrag: 2.150,62\u00a0€</p><p>Fälligkeitsdatum: 08.12.2026</p><ul>"
         f'<li><a href="{base}/pdf">PDF</a></li><li><a href="{base}/xlsx">XLSX</a></li>'
-        "</ul><p>Downloads need your API token.</p>"
+        "</ul><p>Für Downloads ist Ihr API-Token nötig.</p>"
     )
     assert [(a.filename, a.content_type) for a in ready.attachments] == [
         ("RE-2026-0042.pdf", "application/pdf"),
         ("RE-2026-0042.xlsx", OUTPUT_FORMATS["xlsx"].content_type),
     ]
     failed = emails.failed_message(ctx, invoice, alice.email)
-    assert failed.subject == "Invoice RE-2026-0042 could not be produced"
+    assert failed.subject == "Rechnung RE-2026-0042 konnte nicht erstellt werden"
     assert failed.key == f"{invoice_id}-failed"
     assert failed.text == (
-        "Your invoice RE-2026-0042 could not be produced.\n\nReason: unknown reason\n\n"
-        f"Details: {base}\n"
+        "Ihre Rechnung RE-2026-0042 konnte nicht erstellt werden.\n\n"
+        f"Grund: unbekannter Grund\n\nDetails: {base}\n"
     )
     assert failed.html == (
-        "<p>Your invoice <strong>RE-2026-0042</strong> could not be produced.</p>"
-        "<p>Reason: unknown reason</p>"
+        "<p>Ihre Rechnung <strong>RE-2026-0042</strong> konnte nicht erstellt werden.</p>"
+        "<p>Grund: unbekannter Grund</p>"
     )
 
 
@@ -284,7 +287,7 @@ def test_sendgrid_receives_one_complete_message(
     body = request["json"]
     assert body["personalizations"][0]["to"] == [{"email": alice.email}]
     assert body["from"] == {"email": "billing@invoiceflow.test"}
-    assert body["subject"] == "Invoice RE-2026-0042 is ready"
+    assert body["subject"] == "Rechnung RE-2026-0042 ist fertig"
     content = {c["type"]: c["value"] for c in body["content"]}
     link = f"http://invoices.test/invoices/{invoice_id}/pdf"
     assert link in content["text/plain"] and link in content["text/html"]
@@ -408,7 +411,7 @@ def test_an_encoded_word_invoice_number_stays_literal_text_in_the_written_email(
         "MIME-Version",
         "Content-Type",
     }
-    assert str(mail["Subject"]) == f"Invoice {ENCODED_NUMBER} is ready"
+    assert str(mail["Subject"]) == f"Rechnung {ENCODED_NUMBER} ist fertig"
     assert [a.addr_spec for a in mail["To"].addresses] == [alice.email]
     assert b"victim@evil.example" not in raw  # only ever inside an encoded word
 
@@ -425,7 +428,8 @@ def test_an_encoded_word_invoice_number_reaches_sendgrid_as_literal_text(
     assert deliver(steps["notify"], sink.of_type("rendered.v1")[-1]).status_code == 200
     (request,) = sendgrid.requests
     body = request["json"]
-    assert str(make_header(decode_header(body["subject"]))) == f"Invoice {ENCODED_NUMBER} is ready"
+    subject = str(make_header(decode_header(body["subject"])))
+    assert subject == f"Rechnung {ENCODED_NUMBER} ist fertig"
     assert "\r" not in body["subject"] and "\n" not in body["subject"]
     assert body["personalizations"] == [{"to": [{"email": alice.email}]}]
     assert body["headers"] == {"Message-ID": f"<{invoice_id}-ready@invoiceflow.test>"}

@@ -14,7 +14,16 @@ and KWD three decimals. Babel's output is returned untouched: it may contain no-
   computed. Babel's own rounding (half-even) is never applied.
 * :func:`quantity` and :func:`percent` keep every significant decimal (``2.500`` -> ``2,5``,
   a tax rate of ``7.5`` -> ``7,5 %``).
-* Labels stay in English; only numbers and dates are localised.
+* :func:`money` applies CLDR's currency spacing: a currency printed as letters (an ISO code
+  such as ``KWD``, ``CHF``) is kept apart from the digits by a no-break space
+  (``KWD 1,234.500``), a symbol (``$``, ``€``) is not.
+* :func:`date` prints the locale's CLDR *short* date pattern with the year in full
+  (:func:`date_pattern`: ``dd.MM.y`` de, ``M/d/y`` en-US, ``y/MM/dd`` ja): numbers only, so
+  the workbook's date cells show the very same text (``render.xlsx`` turns the pattern into
+  a number format).
+
+Labels are not here: :mod:`invoiceflow.render.i18n` (the catalogues, the tax terms) and
+:mod:`invoiceflow.render.view` (everything a reader sees).
 
 Locale objects and patterns are cached per locale; an unknown locale raises
 :class:`invoiceflow.errors.RenderError` (the document cannot be rendered as asked).
@@ -23,6 +32,8 @@ Locale objects and patterns are cached per locale; an unknown locale raises
 from __future__ import annotations
 
 import datetime as _dt
+import re
+import unicodedata
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,19 +44,17 @@ if TYPE_CHECKING:
     from babel import Locale
 
     from invoiceflow.domain.model import Invoice
-    from invoiceflow.domain.totals import TaxGroup
 
 __all__ = [
+    "currency_spacing",
     "currency_symbol",
     "date",
+    "date_pattern",
     "locale_of",
     "money",
     "paper_size",
     "percent",
     "quantity",
-    "tax_line_label",
-    "tax_name",
-    "tax_rate_label",
 ]
 
 _HUNDRED = Decimal(100)
@@ -77,6 +86,26 @@ def _no_negative_zero(value: Decimal) -> Decimal:
     return abs(value) if value == 0 else value
 
 
+def _symbolic(char: str) -> bool:
+    """Whether a character is a symbol or a space (CLDR's currencySpacing ``[:S:]``/``[:Z:]``)."""
+    return unicodedata.category(char)[0] in "SZ"
+
+
+def currency_spacing(text: str, symbol: str) -> str:
+    """CLDR's currency spacing (the default ``currencySpacing`` of every locale): where the
+    currency's sign meets a digit and its own character there is not a symbol (``KWD``,
+    ``CHF``, but not ``$`` or ``€``), a no-break space goes between them."""
+    at = text.find(symbol) if symbol else -1
+    if at < 0:
+        return text
+    end = at + len(symbol)
+    if end < len(text) and text[end].isdigit() and not _symbolic(symbol[-1]):
+        return f"{text[:end]}\u00a0{text[end:]}"
+    if at > 0 and text[at - 1].isdigit() and not _symbolic(symbol[0]):
+        return f"{text[:at]}\u00a0{text[at:]}"
+    return text
+
+
 @lru_cache(maxsize=8192)
 def _money(text: str, currency: str, babel_locale: str) -> str:
     # keyed on str(amount): Decimal("1.5") == Decimal("1.50") but they may print differently
@@ -88,7 +117,7 @@ def _money(text: str, currency: str, babel_locale: str) -> str:
         currency_digits=True,
         decimal_quantization=False,
     )
-    return formatted
+    return currency_spacing(formatted, _symbol(currency, babel_locale))
 
 
 def money(amount: Decimal, invoice: Invoice, currency: str | None = None) -> str:
@@ -131,15 +160,29 @@ def percent(rate: Decimal, invoice: Invoice) -> str:
     return _percent(str(rate), invoice.babel_locale)
 
 
+_YEAR = re.compile(r"y+")
+
+
+@lru_cache(maxsize=64)
+def _date_pattern(babel_locale: str) -> str:
+    return _YEAR.sub("y", _locale(babel_locale).date_formats["short"].pattern)
+
+
+def date_pattern(invoice: Invoice) -> str:
+    """The CLDR (LDML) pattern of the invoice's dates: the locale's short date pattern with
+    the year in full (``dd.MM.y`` de-DE, ``M/d/y`` en-US, ``dd/MM/y`` en-GB)."""
+    return _date_pattern(invoice.babel_locale)
+
+
 @lru_cache(maxsize=1024)
 def _date(d: _dt.date, babel_locale: str) -> str:
     from babel.dates import format_date
 
-    return format_date(d, format="medium", locale=_locale(babel_locale))
+    return format_date(d, format=_date_pattern(babel_locale), locale=_locale(babel_locale))
 
 
 def date(d: _dt.date, invoice: Invoice) -> str:
-    """A date in the locale's medium form: ``05.03.2026`` (de), ``Mar 5, 2026`` (en-US)."""
+    """A date by :func:`date_pattern`: ``05.03.2026`` (de-DE), ``3/5/2026`` (en-US)."""
     if isinstance(d, _dt.datetime):
         d = d.date()
     return _date(d, invoice.babel_locale)
@@ -157,24 +200,6 @@ def currency_symbol(invoice: Invoice) -> str:
     return _symbol(invoice.currency, invoice.babel_locale)
 
 
-#: the customary name of the tax by the locale's territory; anything else says "VAT"
-_TAX_NAMES = {
-    "US": "Sales tax",
-    "CA": "Sales tax",
-    "AU": "GST",
-    "NZ": "GST",
-    "SG": "GST",
-    "IN": "GST",
-    "MY": "SST",
-    "JP": "Consumption tax",
-}
-
-
-def tax_name(invoice: Invoice) -> str:
-    """``VAT`` unless the locale's territory customarily calls the tax something else."""
-    return _TAX_NAMES.get(locale_of(invoice).territory or "", "VAT")
-
-
 #: the territories that print on US Letter (CLDR supplemental data, paperSizeData); the
 #: rest of the world prints on A4
 _LETTER_TERRITORIES = frozenset(
@@ -185,41 +210,3 @@ _LETTER_TERRITORIES = frozenset(
 def paper_size(invoice: Invoice) -> Literal["letter", "a4"]:
     """The paper customary in the locale's territory: ``letter`` or ``a4``."""
     return "letter" if locale_of(invoice).territory in _LETTER_TERRITORIES else "a4"
-
-
-def tax_line_label(group: TaxGroup, invoice: Invoice) -> str:
-    """The label of one 'tax per rate' line: ``VAT 19 % on 1.234,00 €``,
-    ``VAT 0 % (reverse charge) on 5.000,00 €``, ``Not subject to VAT on 300,00 €``."""
-    return f"{tax_rate_label(group, invoice)} on {money(group.base, invoice)}"
-
-
-def tax_rate_label(group: TaxGroup, invoice: Invoice) -> str:
-    """A tax group's name: ``VAT 19 %``, or with its category when that is not the standard
-    rate: ``VAT 0 % (reverse charge)``. The rate is the one the e-invoice states for the group
-    (:func:`invoiceflow.domain.einvoice.xml_rate`): 0 % for a zero-rate category (Z, E, AE, K,
-    G) given without a rate, none for ``O``, which reads ``Not subject to VAT``. A group with
-    neither category nor rate (untaxed lines of an older document) reads ``VAT 0 %``."""
-    from invoiceflow.domain.einvoice import NO_RATE_CATEGORIES, xml_rate
-
-    name = tax_name(invoice)
-    if group.category in NO_RATE_CATEGORIES:
-        return f"Not subject to {name if name.isupper() else name.lower()}"
-    rate = xml_rate(group.category, group.rate)
-    if rate is None and group.category is None:
-        rate = Decimal(0)
-    kind = _CATEGORY_NOTES.get(group.category or "")
-    label = name if rate is None else f"{name} {percent(rate, invoice)}"
-    return label + (f" ({kind})" if kind else "")
-
-
-#: how a tax line names a VAT category other than the standard rate (EN 16931 BT-118); a
-#: zero-rated group (Z, also what a 0 % rate without a category means) is just "VAT 0 %"
-_CATEGORY_NOTES = {
-    "E": "exempt",
-    "AE": "reverse charge",
-    "K": "intra-EU supply",
-    "G": "export",
-    "O": "not subject to VAT",
-    "L": "IGIC",
-    "M": "IPSI",
-}

@@ -40,8 +40,9 @@ Text and scripts
     table goes through :func:`_mirrored` (columns reversed, alignments swapped) and paragraph
     styles are mirrored (:func:`_mirrored_style`). A character no font has is a RenderError
     (intake refuses it first). The ToUnicode CMap of every subset is patched so that text
-    extracts as what it is (:func:`_to_unicode_cmap`). Labels are English; numbers, amounts
-    and dates follow the invoice's locale (:mod:`invoiceflow.render.localize`).
+    extracts as what it is (:func:`_to_unicode_cmap`). Every label, figure and date comes from
+    the document's view (:mod:`invoiceflow.render.view`: labels in the document's language,
+    numbers, amounts and dates in its locale), as in the workbook and the emails.
 
 Safety
     Every user string reaches Paragraph markup only through :func:`_markup`, which escapes it
@@ -59,9 +60,9 @@ Reproducible output
     The same document renders to byte-identical PDF bytes: invariant mode (no wall clock), the
     creation/modification date is the issue date (00:00 UTC), and the document ID is a digest of
     the canonical JSON document (independent of ``SOURCE_DATE_EPOCH`` and hash seeds).
-    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Corrected invoice NUMBER``:
-    :func:`.content.document_name`), author = seller name, subject (``Credit note NUMBER of
-    DATE to BUYER``), keywords (the document name in lower case and the number), creator
+    Metadata: title ``Invoice NUMBER`` (``Credit note NUMBER``, ``Rechnung NUMBER``...: the
+    view's document name), author = seller name, subject (``Credit note NUMBER, DATE,
+    BUYER``), keywords (the document name in lower case and the number), creator
     ``invoiceflow``, language = the invoice's locale.
 
 Speed
@@ -83,10 +84,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache, lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from xml.sax.saxutils import escape as _xml_escape
 
 from reportlab import rl_config
@@ -112,24 +112,13 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.doctemplate import LayoutError
 
-from invoiceflow.domain.model import Invoice, Logo, Party, PaymentDetails, to_json
+from invoiceflow.domain.model import Invoice, Logo, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
-from invoiceflow.render import localize, payqr, scripts
-from invoiceflow.render.content import (
-    balance_label,
-    document_name,
-    document_title,
-    party_details,
-    party_title,
-    payment_fields,
-    reference_fields,
-    tax_exemption_lines,
-    tax_groups,
-    tax_rate_text,
-    unit_label,
-)
+from invoiceflow.render import payqr, scripts
 from invoiceflow.render.families import family
+from invoiceflow.render.i18n import upper
+from invoiceflow.render.view import DocumentView, PartyBlock, build_view
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
@@ -741,7 +730,9 @@ class _Ctx:
         #: first needs it
         self.cjk = scripts.font_chain(invoice, family(look[2]))
         self.totals: Totals = compute_totals(invoice)
-        self.pagesize = _PAGE_SIZES[localize.paper_size(invoice)]
+        #: every word and figure printed (render.view)
+        self.view: DocumentView = build_view(invoice, self.totals)
+        self.pagesize = _PAGE_SIZES[self.view.paper]
         self.margin_x = self.look.margin_x
         self.margin_top = self.look.margin_top
         self.margin_bottom = self.look.margin_bottom
@@ -774,8 +765,51 @@ class _Ctx:
             return s
         return self.para(s, style)
 
-    def money(self, amount: Decimal) -> str:
-        return _clean(localize.money(amount, self.inv))
+    def label(self, text: str, inner_width: float) -> str | Paragraph:
+        """A label cell: the plain string (drawn in the table's font), or, when it needs
+        another font, bidi or shaping, or does not fit, a Paragraph in the small muted style."""
+        s = _clean(text)
+        size = self.look.text_size - 0.5  # the label column's FONT command
+        if (
+            _plain(s, self.font, self.cjk)
+            and pdfmetrics.stringWidth(s, self.font, size) <= inner_width
+        ):
+            return s
+        return _Para(_markup(s, self.cjk), self.st.small)
+
+    def heading(self, text: str, inner_width: float) -> str | Paragraph:
+        """A column heading of the items table: the plain string, or a Paragraph in bold on the
+        accent when it needs another font, bidi or shaping, or does not fit (long labels
+        wrap)."""
+        s = _clean(text)
+        if (
+            _plain(s, self.bold, self.cjk)
+            and pdfmetrics.stringWidth(s, self.bold, self.look.body_size) <= inner_width
+        ):
+            return s
+        return _Para(_markup(s, self.cjk), _heading_style(self))
+
+    def caps(self, text: str) -> str:
+        """A heading in capitals, as the document's language writes them."""
+        return upper(text, self.view.language)
+
+
+@cache
+def _heading_style(
+    ctx: _Ctx, color: colors.Color | None = None, size: float | None = None
+) -> ParagraphStyle:
+    """A heading on the accent colour as a paragraph (the items table's heading row, the due
+    row's label): bold in the look's family, in ``color`` (default: the text colour on the
+    accent), like the plain cells there."""
+    size = size or ctx.look.body_size
+    return ParagraphStyle(
+        "if-heading",
+        parent=ctx.st.cell,
+        fontName=ctx.bold,
+        fontSize=size,
+        leading=size * 1.2,
+        textColor=color or ctx.st.on_accent,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -888,6 +922,7 @@ class _NumberedCanvas(Canvas):
         self,
         *args: Any,
         footer: str = "",
+        page_label: Callable[[int, int], str] = "Page {} of {}".format,
         cjk: scripts.FontChain = _DEFAULT_CHAIN,
         created: str = "",
         doc_id: bytes = b"",
@@ -901,6 +936,7 @@ class _NumberedCanvas(Canvas):
         #: set by payqr.SwissQRBill on the page it draws on (kept per page like the rest)
         self.payqr_bill_top = 0.0
         self._footer = footer
+        self._page_label = page_label
         #: the branding's footer line (``branding.footer``), below the page footer
         self._brand_footer = brand_footer
         self._font, self._margin_x = font, margin_x
@@ -935,8 +971,8 @@ class _NumberedCanvas(Canvas):
         self.line(x0, y + 9, x1, y + 9)
         self.setFillColor(MUTED)
         _draw_text(self, x0, y, self._footer, font, 7.5, self._cjk, max_width=x1 - x0 - 80)
-        self.setFont(font, 7.5)
-        self.drawRightString(x1, y, f"Page {self._pageNumber} of {total}")
+        page = self._page_label(self._pageNumber, total)
+        _draw_text(self, x1, y, page, font, 7.5, self._cjk, align="right")
         if self._brand_footer:  # centred on a line of its own below
             width = _text_width(_clean(self._brand_footer), font, 7, self._cjk)
             x = x0 + max(0.0, (x1 - x0 - width) / 2)
@@ -954,8 +990,8 @@ def _doc_id(invoice: Invoice) -> bytes:
 
 
 def _running_header(ctx: _Ctx) -> Callable[[Canvas, Any], None]:
-    left = party_title(ctx.inv.seller)
-    right = f"{document_name(ctx.inv)} {ctx.inv.number} \u00b7 continued"
+    left = ctx.view.seller.title
+    right = f"{ctx.view.name} {ctx.inv.number} \u00b7 {ctx.view.continued}"
 
     def draw(canv: Canvas, doc: Any) -> None:
         w, h = ctx.pagesize
@@ -996,23 +1032,16 @@ def _header(ctx: _Ctx) -> Table:
     if inv.logo is not None:
         left.append(_logo(inv.logo, min(60 * mm, left_w - 6), ctx.look.logo_height))
         left.append(Spacer(1, ctx.look.logo_height / 5))
-    left.append(ctx.para(party_title(inv.seller), st.company))
-    details = party_details(inv.seller)
+    left.append(ctx.para(ctx.view.seller.title, st.company))
+    details = ctx.view.seller.lines
     if details:
         left.append(ctx.lines_para(details, st.small))
 
-    meta: list[tuple[str, str]] = [
-        (f"{document_name(inv)} number", inv.number),
-        ("Issue date", localize.date(inv.issue_date, inv)),
-    ]
-    if inv.due_date is not None:
-        meta.append(("Due date", localize.date(inv.due_date, inv)))
-    if inv.payment_terms:
-        meta.append(("Payment terms", inv.payment_terms))
-    meta += reference_fields(inv)
-    meta.append(("Currency", inv.currency))
+    meta = ctx.view.meta
     label_w = 30 * mm
-    meta_rows = [[label, ctx.para(value, st.meta_value)] for label, value in meta]
+    meta_rows = [
+        [ctx.label(label, label_w), ctx.para(value, st.meta_value)] for label, value in meta
+    ]
     meta_table = _table(
         ctx,
         meta_rows,
@@ -1031,7 +1060,7 @@ def _header(ctx: _Ctx) -> Table:
             ]
         ),
     )
-    right: list[Flowable] = [ctx.para(document_title(inv), st.title), meta_table]
+    right: list[Flowable] = [ctx.para(ctx.view.title, st.title), meta_table]
     return _table(
         ctx,
         [[left, right]],
@@ -1062,19 +1091,18 @@ def _panel_frame(ctx: _Ctx, col: int) -> list[tuple[Any, ...]]:
 
 
 def _party_panels(ctx: _Ctx) -> Table:
-    st, inv = ctx.st, ctx.inv
+    st, view = ctx.st, ctx.view
     gap = 6 * mm
     panel_w = (ctx.width - gap) / 2
 
-    def content(p: Party) -> list[Flowable]:
-        out: list[Flowable] = [ctx.para(party_title(p), st.party_name)]
-        lines = party_details(p)
-        if lines:
-            out.append(ctx.lines_para(lines, st.body))
+    def content(p: PartyBlock) -> list[Flowable]:
+        out: list[Flowable] = [ctx.para(p.title, st.party_name)]
+        if p.lines:
+            out.append(ctx.lines_para(p.lines, st.body))
         return out
 
-    heads: list[Any] = [ctx.para("BILL TO", st.panel_head), "", ""]
-    bodies: list[Any] = [content(inv.bill_to), "", ""]
+    heads: list[Any] = [ctx.para(ctx.caps(view.bill_to.heading), st.panel_head), "", ""]
+    bodies: list[Any] = [content(view.bill_to), "", ""]
     side, head_top, head_bottom, body_top, body_bottom = ctx.look.panel_pads
     cmds: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -1086,9 +1114,9 @@ def _party_panels(ctx: _Ctx) -> Table:
         ("BOTTOMPADDING", (0, 1), (-1, 1), body_bottom),
         *_panel_frame(ctx, 0),
     ]
-    if inv.ship_to is not None:
-        heads[2] = ctx.para("SHIP TO", st.panel_head)
-        bodies[2] = content(inv.ship_to)
+    if view.ship_to is not None:
+        heads[2] = ctx.para(ctx.caps(view.ship_to.heading), st.panel_head)
+        bodies[2] = content(view.ship_to)
         cmds += _panel_frame(ctx, 2)
     return _table(
         ctx,
@@ -1204,48 +1232,30 @@ def _col_width(
 
 
 def _items(ctx: _Ctx) -> Flowable:
-    st, inv, totals = ctx.st, ctx.inv, ctx.totals
+    st, inv, view = ctx.st, ctx.inv, ctx.view
     look, font = ctx.look, ctx.font
     size, pad_x, pad_y = look.body_size, look.pad_x, look.pad_y
-    items, lines = inv.items, totals.lines
+    items, cells = inv.items, view.lines
     has_sku = any(it.sku for it in items)
     has_tax = any(it.tax_rate is not None or it.tax_category is not None for it in items)
     has_disc = any(it.discount is not None for it in items)
 
-    qty = [
-        _clean(localize.quantity(it.quantity, inv) + (f" {u}" if (u := unit_label(it)) else ""))
-        for it in items
-    ]
-    price = [ctx.money(it.unit_price) for it in items]
-    amount = [ctx.money(lt.amount) for lt in lines]
-    tax = [_clean(tax_rate_text(it, inv) or "\u2013") for it in items] if has_tax else []
-    disc: list[str] = []
-    if has_disc:
-        for it, lt in zip(items, lines, strict=True):
-            if it.discount is None:
-                disc.append("")
-            elif it.discount.kind == "percent":
-                disc.append(_clean(localize.percent(it.discount.value, inv)))
-            else:
-                disc.append(ctx.money(lt.discount))
-    numbers = [str(i) for i in range(1, len(items) + 1)]
+    qty = [_clean(c.quantity) for c in cells]
+    price = [_clean(c.unit_price) for c in cells]
+    amount = [_clean(c.amount) for c in cells]
+    tax = [_clean(c.tax) for c in cells] if has_tax else []
+    disc = [_clean(c.discount) for c in cells] if has_disc else []
+    numbers = [c.number for c in cells]
 
     # the columns: (key, header); numeric columns are as wide as their widest value,
     # the description takes the rest
-    sw = pdfmetrics.stringWidth
     numeric = {"n": numbers, "qty": qty, "price": price, "tax": tax, "disc": disc, "amount": amount}
-    cols = [("n", "#")]
-    if has_sku:
-        cols.append(("sku", "SKU"))
-    cols += [("desc", "Description"), ("qty", "Qty"), ("price", "Unit price")]
-    if has_tax:
-        cols.append(("tax", "Tax"))
-    if has_disc:
-        cols.append(("disc", "Discount"))
-    cols.append(("amount", "Amount"))
+    keys = ["n", *(["sku"] if has_sku else []), "desc", "qty", "price"]
+    keys += [*(["tax"] if has_tax else []), *(["disc"] if has_disc else []), "amount"]
+    cols = [(key, _clean(view.headings[key])) for key in keys]
     fixed: dict[str, float] = {}
     for key, head in cols:
-        floor = sw(head, ctx.bold, size)
+        floor = _text_width(head, ctx.bold, size, ctx.cjk)
         if key == "sku":
             skus = [_clean(it.sku or "") for it in items]
             fixed[key] = min(_col_width(skus, font, size, floor, ctx.cjk, pad_x), 26 * mm)
@@ -1261,7 +1271,7 @@ def _items(ctx: _Ctx) -> Flowable:
     inner = {k: w - 2 * pad_x for k, w in zip(keys, widths, strict=True)}
     col_inner = [inner[k] for k in keys]
 
-    header = [head for _, head in cols]
+    header = [ctx.heading(head, w - 2 * _PAD_X) for (_, head), w in zip(cols, widths, strict=True)]
     rows: list[list[Any]] = []
     heights: list[float] = []
     shaded: list[bool] = []
@@ -1367,23 +1377,11 @@ def _cut(p: Paragraph, width: float, max_h: float) -> list[Any]:
 
 
 def _totals(ctx: _Ctx) -> Table:
-    inv, t = ctx.inv, ctx.totals
-    rows: list[tuple[str, str, str]] = [("Subtotal", ctx.money(t.subtotal), "")]
-    if t.line_discounts:
-        rows.append(("incl. line discounts", ctx.money(-t.line_discounts), "muted"))
-    if t.discount:
-        label = "Discount"
-        if inv.discount is not None and inv.discount.kind == "percent":
-            label = f"Discount ({_clean(localize.percent(inv.discount.value, inv))})"
-        rows.append((label, ctx.money(-t.discount), ""))
-    if t.shipping:
-        rows.append(("Shipping", ctx.money(t.shipping), ""))
-    for g in tax_groups(t):
-        rows.append((_clean(localize.tax_line_label(g, inv)), ctx.money(g.tax), ""))
-    rows.append(("Total", ctx.money(t.total), "total"))
-    if t.amount_paid:
-        rows.append(("Amount paid", ctx.money(-t.amount_paid), ""))
-    rows.append((balance_label(inv), ctx.money(t.balance_due), "due"))
+    kinds = {"line_discounts": "muted", "total": "total", "balance": "due"}
+    rows: list[tuple[str, str, str]] = [
+        (_clean(row.label), _clean(row.text), kinds.get(row.key, ""))
+        for row in ctx.view.totals_rows
+    ]
 
     look, font, bold, accent = ctx.look, ctx.font, ctx.bold, ctx.accent
     text, pad_x, pad_y = look.text_size, look.pad_x, look.pad_y
@@ -1400,9 +1398,14 @@ def _totals(ctx: _Ctx) -> Table:
     data: list[list[Any]] = []
     for label, value, kind in rows:
         size = look.due_size if kind == "due" and large_due else text
+        # a label set as a paragraph (CJK, or too long) on the due row is coloured like the
+        # plain text there
+        style = ctx.st.body
+        if kind == "due":
+            style = _heading_style(ctx, ctx.st.on_accent if look.filled else accent, size)
         data.append(
             [
-                ctx.cell(label, label_w - 2 * pad_x, ctx.st.body, font, size),
+                ctx.cell(label, label_w - 2 * pad_x, style, font, size),
                 ctx.cell(value, value_w - 2 * pad_x, ctx.st.body_right, bold, size + 0.5),
             ]
         )
@@ -1462,12 +1465,15 @@ def _payment(
     ctx: _Ctx, p: PaymentDetails, width: float, qr: Flowable | None = None
 ) -> Table | None:
     """The payment details panel; with ``qr`` (the GiroCode) in a column on its right."""
-    fields = payment_fields(p, ctx.inv, ctx.totals)
+    fields = ctx.view.payment_fields
     if not fields:
         return None
     label_w = _PAYMENT_LABEL_W
-    data: list[list[Any]] = [[ctx.para("PAYMENT DETAILS", ctx.st.panel_head), ""]]
-    data += [[label, ctx.para(value, ctx.st.body)] for label, value in fields]
+    data: list[list[Any]] = [[ctx.para(ctx.caps(ctx.view.payment_heading), ctx.st.panel_head), ""]]
+    data += [
+        [ctx.label(label, label_w - 2 * _PAYMENT_PAD), ctx.para(value, ctx.st.body)]
+        for label, value in fields
+    ]
     widths = [label_w, width - label_w]
     cmds: list[tuple[Any, ...]] = [
         ("SPAN", (0, 0), (-1, 0)),
@@ -1528,14 +1534,18 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         and all(
             "\n" not in v
             and _text_width(_clean(v), ctx.font, ctx.look.text_size, ctx.cjk) <= value_room
-            for _, v in payment_fields(inv.payment, inv, ctx.totals)
+            for _, v in ctx.view.payment_fields
         )
         else None
     )
     if side is not None:
         left: list[Flowable] = [side]
         if giro is not None:
-            left.append(payqr.GiroCode(giro, ctx.font, caption_color=MUTED, width=side_w))
+            left.append(
+                payqr.GiroCode(
+                    giro, ctx.font, caption_color=MUTED, width=side_w, **_giro_caption(ctx)
+                )
+            )
         out.append(
             _table(
                 ctx,
@@ -1554,17 +1564,34 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         )
     else:
         out.append(KeepTogether([totals]))
-        qr = payqr.GiroCode(giro, ctx.font, caption_color=MUTED) if giro is not None else None
+        qr = (
+            payqr.GiroCode(giro, ctx.font, caption_color=MUTED, **_giro_caption(ctx))
+            if giro is not None
+            else None
+        )
         full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
             out += [Spacer(1, ctx.look.gap * 5 / 7), KeepTogether([full])]
-    exemptions = tax_exemption_lines(inv, ctx.totals)
+    exemptions = ctx.view.exemption_lines
     if exemptions:
         out += [Spacer(1, 3 * mm), ctx.lines_para(exemptions, st.small)]
-    for head, text in (("NOTES", inv.notes), ("TERMS AND CONDITIONS", inv.terms)):
+    for head, text in ((ctx.view.notes_heading, inv.notes), (ctx.view.terms_heading, inv.terms)):
         if text:
-            out += [ctx.para(head, st.section_head), ctx.para(text, st.small)]
+            out += [ctx.para(ctx.caps(head), st.section_head), ctx.para(text, st.small)]
     return out
+
+
+class _Caption(TypedDict, total=False):
+    caption: str
+
+
+def _giro_caption(ctx: _Ctx) -> _Caption:
+    """The GiroCode's caption in the document's language, when payqr can draw it (it draws
+    one font, left to right): else payqr's own English caption."""
+    caption = _clean(ctx.view.girocode_caption)
+    if ctx.view.direction == "rtl" or not _plain(caption, ctx.font, ctx.cjk):
+        return _Caption()
+    return _Caption(caption=caption)
 
 
 def _qr_bill(ctx: _Ctx) -> list[Flowable]:
@@ -1601,7 +1628,8 @@ def render_pdf(invoice: Invoice) -> bytes:
         *_qr_bill(ctx),
     ]
     seller = _clean(inv.seller.name)
-    name = document_name(inv)  # Invoice, Credit note, Corrected invoice
+    view = ctx.view
+    name = view.name  # Invoice, Credit note, Corrected invoice (in the document's language)
     buf = io.BytesIO()
     doc = BaseDocTemplate(
         buf,
@@ -1612,10 +1640,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         bottomMargin=ctx.margin_bottom,
         title=_clean(f"{name} {inv.number}"),
         author=seller,
-        subject=_clean(
-            f"{name} {inv.number} of {localize.date(inv.issue_date, inv)} "
-            f"to {party_title(inv.bill_to)}"
-        ),
+        subject=_clean(f"{name} {inv.number}, {view.date(inv.issue_date)}, {view.bill_to.title}"),
         creator="invoiceflow",
         keywords=[name.lower(), _clean(inv.number)],
         invariant=1,
@@ -1640,11 +1665,12 @@ def render_pdf(invoice: Invoice) -> bytes:
             PageTemplate("later", [frame], onPage=_running_header(ctx)),
         ]
     )
-    footer = f"{document_name(inv)} {inv.number} \u00b7 {party_title(inv.seller)}"
+    footer = view.footer
     created = f"D:{inv.issue_date:%Y%m%d}000000+00'00'"
     canvasmaker = partial(
         _NumberedCanvas,
         footer=footer,
+        page_label=view.page_label,
         cjk=ctx.cjk,
         created=created,
         doc_id=_doc_id(inv),

@@ -5,9 +5,16 @@ Two sheets:
 * **Invoice**: the header (seller, invoice number, dates, Bill To / Ship To), the items table
   (styled header, frozen below it, autofilter, currency formats) and the totals, then notes,
   terms and payment details. Every derived figure is a live formula.
-* **Tax**: one row per tax group of :func:`~invoiceflow.domain.totals.compute_totals` (same
-  order: not taxed first, then ascending rates) with lines, discount share, shipping, base and
-  tax, plus a total row.
+* **Tax**: a title row (the document's name and number), then one row per tax group of
+  :func:`~invoiceflow.domain.totals.compute_totals` (same order: not taxed first, then
+  ascending rates) with lines, discount share, shipping, base and tax, plus a total row.
+
+Every word comes from the document's view (:func:`invoiceflow.render.view.build_view`), as
+in the PDF: labels in the document's language (a right-to-left one turns the sheets right to
+left), the same signed figures (deductions are negative cells and the totals block adds up),
+dates as real date cells whose number format is the view's date pattern
+(:func:`excel_date_format`), the locale's paper (portrait, one page wide), the branding's
+accent colour on the header row and title and its footer text in the print footer.
 
 Each formula lives in one place. The items' gross/discount/amount are on the Invoice sheet;
 everything per rate (including the split of the invoice discount) is on the Tax sheet, and the
@@ -62,22 +69,13 @@ from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
 
-from invoiceflow.domain.model import Invoice, Party
+from invoiceflow.domain.model import Invoice
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import TaxGroup, Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
 from invoiceflow.render import localize
-from invoiceflow.render.content import (
-    balance_label,
-    document_name,
-    party_details,
-    party_title,
-    payment_fields,
-    reference_fields,
-    tax_exemption_lines,
-    tax_groups,
-    unit_label,
-)
+from invoiceflow.render.content import unit_label
+from invoiceflow.render.view import DocumentView, PartyBlock, TotalKey, build_view
 
 __all__ = ["render_xlsx"]
 
@@ -96,9 +94,6 @@ NAVY = "FF1F3864"
 WHITE = "FFFFFFFF"
 GREY = "FF595959"
 
-_HEADER_FONT = Font(name="Calibri", size=11, bold=True, color=WHITE)
-_HEADER_FILL = PatternFill(fill_type="solid", start_color=NAVY, end_color=NAVY)
-_TITLE_FONT = Font(name="Calibri", size=18, bold=True, color=NAVY)
 _BOLD = Font(name="Calibri", size=11, bold=True)
 _SECTION_FONT = Font(name="Calibri", size=11, bold=True, color=NAVY)
 _MUTED = Font(name="Calibri", size=11, color=GREY)
@@ -108,7 +103,6 @@ _RIGHT = Alignment(horizontal="right")
 _RIGHT_WRAP = Alignment(horizontal="right", wrap_text=True)
 _WRAP = Alignment(wrap_text=True)
 _HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
-_DATE_FORMAT = "yyyy-mm-dd"
 _BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))
 #: ECMA-376 paper size codes of localize.paper_size()
 _PAPER_CODES = {"letter": 1, "a4": 9}
@@ -121,7 +115,7 @@ def render_xlsx(invoice: Invoice) -> bytes:
     except ArithmeticError as exc:  # e.g. a NaN that slipped past validation
         raise RenderError("the invoice's amounts cannot be computed") from exc
     _check_renderable(invoice, totals)
-    return _Renderer(invoice, totals).render()
+    return _Renderer(build_view(invoice, totals)).render()
 
 
 # --------------------------------------------------------------------------- checks
@@ -192,13 +186,42 @@ def _currency_affixes(inv: Invoice) -> tuple[str, str]:
 
 @lru_cache(maxsize=256)
 def _affixes(currency: str, symbol: str, pattern: str) -> tuple[str, str]:
+    """The prefix or suffix of the money formats; a space between the sign and the digits
+    where the pattern has one or CLDR's currency spacing asks for one
+    (:func:`.localize.currency_spacing`: ``KWD 1,234.500``, but ``$1,234.50``)."""
     symbol = symbol.translate(_BIDI_MARKS).replace('"', "").strip() or currency
     pattern = pattern.split(";")[0].translate(_BIDI_MARKS)
     if pattern.startswith("¤"):
-        spaced = pattern[1:2] in (" ", "\xa0") or (len(symbol) > 1 and symbol.isalpha())
+        sample = f"{symbol}1"
+        spaced = (
+            pattern[1:2] in (" ", "\xa0") or localize.currency_spacing(sample, symbol) != sample
+        )
         return symbol + ("\xa0" if spaced else ""), ""
     spaced = pattern[-2:-1] in (" ", "\xa0") or not pattern.endswith("¤")
     return "", ("\xa0" if spaced else "") + symbol
+
+
+#: LDML date fields (CLDR patterns) and their spreadsheet number-format codes
+_DATE_FIELDS = {"d": "d", "dd": "dd", "M": "m", "MM": "mm", "y": "yyyy"}
+_DATE_TOKEN = re.compile(r"'([^']*)'|(d+|M+|y+)|(.)", re.DOTALL)
+
+
+@lru_cache(maxsize=64)
+def excel_date_format(pattern: str) -> str:
+    """A spreadsheet number format that shows a date as the CLDR ``pattern`` does (the
+    numeric patterns of :func:`.localize.date_pattern`): ``dd.MM.y`` -> ``dd\\.mm\\.yyyy``.
+    Every literal is escaped (a bare ``/`` would print the viewer's own date separator), bidi
+    marks are dropped. A pattern with other fields (an era) gets ISO 8601."""
+    out = []
+    for quoted, field, literal in _DATE_TOKEN.findall(pattern.translate(_BIDI_MARKS)):
+        if field:
+            if field not in _DATE_FIELDS:  # an era (Latin's "d M y G"): ISO 8601 instead
+                return "yyyy\\-mm\\-dd"
+            out.append(_DATE_FIELDS[field])
+        elif quoted or literal:
+            text = quoted or literal
+            out.append(f'"{text}"' if len(text) > 1 or not text.isascii() else f"\\{text}")
+    return "".join(out)
 
 
 def _fixed(decimals: int) -> str:
@@ -457,9 +480,10 @@ class _Column:
 
 
 class _Renderer:
-    def __init__(self, inv: Invoice, totals: Totals) -> None:
-        self.inv = inv
-        self.totals = totals
+    def __init__(self, view: DocumentView) -> None:
+        self.view = view
+        self.inv = inv = view.invoice
+        self.totals = view.totals
         self.d = minor_digits(inv.currency)
         self.wb = Workbook(write_only=True)
         self.ws = self.wb.create_sheet(INVOICE_SHEET)
@@ -487,21 +511,22 @@ class _Renderer:
         longest = max((len(it.description) for it in items), default=0)
         money_w = self._money_width()
         spec = [
-            ("desc", "Description", float(min(max(longest + 2, 28), 60)), True),
-            ("sku", "SKU", 14.0, has["sku"]),
-            ("qty", "Quantity", 11.0, True),
-            ("unit", "Unit", 9.0, has["unit"]),
-            ("price", "Unit price", money_w, True),
-            ("rate", "Tax rate", 10.0, True),
-            ("cat", "VAT category", 9.0, has["cat"]),
-            ("dpct", "Discount %", 11.0, has["dpct"]),
-            ("damt", "Discount amount", money_w, has["damt"]),
-            ("gross", "Gross", money_w, has["ldisc"]),
-            ("ldisc", "Line discount", money_w, has["ldisc"]),
-            ("amount", "Amount", money_w, True),
+            ("desc", "desc", float(min(max(longest + 2, 28), 60)), True),
+            ("sku", "sku", 14.0, has["sku"]),
+            ("qty", "quantity", 11.0, True),
+            ("unit", "unit", 9.0, has["unit"]),
+            ("price", "price", money_w, True),
+            ("rate", "rate", 10.0, True),
+            ("cat", "cat", 9.0, has["cat"]),
+            ("dpct", "dpct", 11.0, has["dpct"]),
+            ("damt", "damt", money_w, has["damt"]),
+            ("gross", "gross", money_w, has["ldisc"]),
+            ("ldisc", "ldisc", money_w, has["ldisc"]),
+            ("amount", "amount", money_w, True),
         ]
+        head = self.view.headings
         # wide enough for the header's title too
-        self.cols = [_Column(k, t, max(w, len(t) + 3.0)) for k, t, w, on in spec if on]
+        self.cols = [_Column(k, head[h], max(w, len(head[h]) + 3.0)) for k, h, w, on in spec if on]
         self.ncols = len(self.cols)
         self.col = {c.key: i + 1 for i, c in enumerate(self.cols)}
         self.L = {k: get_column_letter(i) for k, i in self.col.items()}
@@ -528,23 +553,28 @@ class _Renderer:
         prefix, suffix = _currency_affixes(inv)
         d = self.d
         money = _money_format(d, prefix, suffix)
-        negated = f"-{money}" if prefix else money.replace("#,##0", "-#,##0", 1)
+        # the accent colour of the document's branding (header row, title), else navy
+        accent = NAVY
+        if inv.branding is not None and inv.branding.accent_color:
+            accent = "FF" + inv.branding.accent_color.lstrip("#").upper()
+        header_font = Font(name="Calibri", size=11, bold=True, color=WHITE)
+        header_fill = PatternFill(fill_type="solid", start_color=accent, end_color=accent)
+        title_font = Font(name="Calibri", size=18, bold=True, color=accent)
+        date_format = excel_date_format(self.view.date_pattern)
         specs: dict[str, tuple[Any, ...]] = {
             # name: (font, fill, number format or a function making it, alignment, border)
-            "header": (_HEADER_FONT, _HEADER_FILL, None, _HEADER_ALIGN, None),
-            "title": (_TITLE_FONT, None, None, None, None),
+            "header": (header_font, header_fill, None, _HEADER_ALIGN, None),
+            "title": (title_font, None, None, None, None),
             "bold": (_BOLD, None, None, None, None),
             "section": (_SECTION_FONT, None, None, None, None),
             "muted": (_MUTED, None, None, None, None),
             "label": (_BOLD, None, None, _RIGHT, None),
-            "date": (None, None, _DATE_FORMAT, _RIGHT, None),
+            "date": (None, None, date_format, _RIGHT, None),
             "text_right": (None, None, None, _RIGHT_WRAP, None),
             "wrap": (None, None, None, _WRAP, None),
             "money": (None, None, money, None, None),
             "money_total": (_TOTAL_FONT, None, money, None, _TOP_LINE),
             "label_total": (_TOTAL_FONT, None, None, _RIGHT, _TOP_LINE),
-            # the invoice discount: a positive figure that is subtracted, shown as such
-            "discount": (None, None, f"{negated};{money};{money}", None, None),
             # by decimals shown: looked up as (name, decimals) with the value's own decimals
             "price": (None, None, lambda n: _money_format(d, prefix, suffix, n), None, None),
             "qty": (None, None, _fixed, None, None),
@@ -578,22 +608,18 @@ class _Renderer:
 
     def _plan(self) -> None:
         """Decide every row of both sheets before anything is written."""
-        inv, t = self.inv, self.totals
-        self.seller_lines = _party_lines(inv.seller)
+        inv, t, view = self.inv, self.totals, self.view
+        self.seller_lines = _party_lines(view.seller)
+        # the view's fields; the issue and due dates as date cells (view.meta's 2nd and 3rd)
+        dates: list[Any] = [inv.issue_date] + ([inv.due_date] if inv.due_date else [])
         self.meta: list[tuple[str, Any, str]] = [
-            (f"{document_name(inv)} number", inv.number, "text_right")
+            (label, dates[i - 1], "date") if 0 < i <= len(dates) else (label, text, "text_right")
+            for i, (label, text) in enumerate(view.meta)
         ]
-        self.meta.append(("Issue date", inv.issue_date, "date"))
-        if inv.due_date is not None:
-            self.meta.append(("Due date", inv.due_date, "date"))
-        if inv.payment_terms:
-            self.meta.append(("Payment terms", inv.payment_terms, "text_right"))
-        self.meta += [(label, value, "text_right") for label, value in reference_fields(inv)]
-        self.meta.append(("Currency", inv.currency, "text_right"))
         head = max(len(self.seller_lines), len(self.meta))
         self.r_seller = 3
-        bill = _party_lines(inv.bill_to)
-        ship = _party_lines(inv.ship_to) if inv.ship_to else []
+        bill = _party_lines(view.bill_to)
+        ship = _party_lines(view.ship_to)
         self.r_parties = self.r_seller + head + 1
         self.party_rows = max(len(bill), len(ship)) + 1
         self.bill, self.ship = bill, ship
@@ -613,14 +639,17 @@ class _Renderer:
         self.r_ship = 0
         if inv.shipping:
             self.r_ship, r = r, r + 1
-        printed = tax_groups(t)
-        self.taxed = [(i, g) for i, g in enumerate(t.groups) if g in printed]
+        self.tax_labels = {
+            id(row.group): row.label for row in view.totals_rows if row.group is not None
+        }
+        self.taxed = [(i, g) for i, g in enumerate(t.groups) if id(g) in self.tax_labels]
         self.r_taxes = list(range(r, r + len(self.taxed)))
         r += len(self.taxed)
         self.r_total, self.r_paid, self.r_balance = r, r + 1, r + 2
-        # the Tax sheet: header, one row per group, total, then the discount input
-        self.t_first = 2
-        self.t_last = 1 + len(t.groups)
+        # the Tax sheet: title, header, one row per group, total, then the discount input
+        self.t_head = 3
+        self.t_first = self.t_head + 1
+        self.t_last = self.t_head + len(t.groups)
         self.t_total = self.t_last + 1
         self.t_param = self.t_total + 2 if inv.discount is not None else 0
 
@@ -638,17 +667,17 @@ class _Renderer:
         return data
 
     def _properties(self) -> None:
-        inv = self.inv
+        inv, name = self.inv, self.view.name
         when = datetime(inv.issue_date.year, inv.issue_date.month, inv.issue_date.day)
-        buyer = party_title(inv.bill_to)
-        seller = party_title(inv.seller)
+        buyer = self.view.bill_to.title
+        seller = self.view.seller.title
         self.wb.properties = DocumentProperties(
-            title=_clean(f"Invoice {inv.number}"),
-            subject=_clean(f"Invoice {inv.number} from {seller} to {buyer}"),
+            title=_clean(f"{name} {inv.number}"),
+            subject=_clean(f"{name} {inv.number} from {seller} to {buyer}"),
             creator=_clean(inv.seller.name),
             lastModifiedBy=_clean(inv.seller.name),
-            keywords=_clean(f"invoice, {inv.number}"),
-            category="Invoice",
+            keywords=_clean(f"{name.lower()}, {inv.number}"),
+            category=_clean(name),
             description=_clean(
                 f"Total {self.totals.total} {inv.currency}, balance due "
                 f"{self.totals.balance_due} {inv.currency}"
@@ -663,7 +692,7 @@ class _Renderer:
         rows = self.out
         text, cell = self._text, self._cell
         n = self.ncols
-        rows.append([cell(f"{document_name(inv)} {inv.number}", "title")])
+        rows.append([cell(_clean(f"{self.view.name} {inv.number}"), "title")])
         rows.append([])
         for i in range(max(len(self.seller_lines), len(self.meta))):
             row: list[_CellSpec] = [None] * n
@@ -684,9 +713,9 @@ class _Renderer:
         rows.append([])
         ship_col = min(3, n - 1)
         heads: list[_CellSpec] = [None] * n
-        heads[0] = cell("Bill To", "section")
-        if self.ship:
-            heads[ship_col - 1] = cell("Ship To", "section")
+        heads[0] = cell(self.view.bill_to.heading, "section")
+        if self.view.ship_to is not None:
+            heads[ship_col - 1] = cell(self.view.ship_to.heading, "section")
         rows.append(heads)
         for i in range(self.party_rows - 1):
             row = [None] * n
@@ -700,7 +729,7 @@ class _Renderer:
         self._item_rows()
         rows.append([])
         self._totals_rows()
-        exemptions = tax_exemption_lines(inv, self.totals)
+        exemptions = self.view.exemption_lines
         if exemptions:
             rows.append([])
         for line in exemptions:
@@ -711,21 +740,32 @@ class _Renderer:
             ws.column_dimensions[get_column_letter(i)].width = width
         ws.freeze_panes = f"A{self.r_first}"
         ws.sheet_view.showGridLines = False
+        # a right-to-left language (Arabic, Hebrew): the sheet runs right to left
+        ws.sheet_view.rightToLeft = self.view.direction == "rtl"
         last_letter = get_column_letter(n)
         ws.auto_filter.ref = f"A{self.r_head}:{last_letter}{self.r_last}"
         ws.print_title_rows = f"{self.r_head}:{self.r_head}"
         ws.print_area = f"A1:{last_letter}{rows.row}"
+        self._page_setup(ws)
+        ws.print_options.horizontalCentered = True
+        _finish_sheet(ws, rows)
+
+    def _page_setup(self, ws: Any) -> None:
+        """A portrait page of the locale's paper, as wide as the sheet (as many pages tall as
+        it takes), with the PDF's footer: the document, ``Page N of M`` and the branding's
+        footer text."""
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         setup = ws.page_setup
-        setup.orientation = "landscape" if n > 6 else "portrait"
-        setup.paperSize = _PAPER_CODES[localize.paper_size(inv)]
+        setup.orientation = "portrait"
+        setup.paperSize = _PAPER_CODES[self.view.paper]
         setup.fitToWidth = 1
         setup.fitToHeight = 0
-        ws.print_options.horizontalCentered = True
-        ws.oddFooter.center.text = "Page &P of &N"
-        footer = _clean(f"{document_name(inv)} {inv.number}")
-        ws.oddFooter.left.text = footer[:100].replace("&", "&&")
-        _finish_sheet(ws, rows)
+        pattern = _clean(self.view.labels.gettext("Page %(page)s of %(pages)s"))
+        ws.oddFooter.center.text = pattern.replace("&", "&&") % {"page": "&P", "pages": "&N"}
+        ws.oddFooter.left.text = _header_footer(f"{self.view.name} {self.inv.number}")
+        branding = self.inv.branding
+        if branding is not None and branding.footer:
+            ws.oddFooter.right.text = _header_footer(branding.footer)
 
     def _item_rows(self) -> None:
         """One row per item: its inputs, then gross, line discount and amount as formulas
@@ -814,53 +854,51 @@ class _Renderer:
             row[self.c_val - 1] = self._cell(_F(formula, value), value_style)
             rows.append(row)
 
+        view = self.view
+
+        def label(key: TotalKey, default: str) -> str:
+            row = view.total_row(key)
+            return _clean(row.label if row is not None else view.gettext(default))
+
+        # the view's sign convention: deductions are negative figures and the block adds up
         assert rows.row + 1 == self.r_sub
         if self.inv.items:
             sub = f"ROUND(SUM({amt}{self.r_first}:{amt}{self.r_last}),{d})"
         else:
             sub = "0"
-        line("Subtotal", sub, t.subtotal)
+        line(label("subtotal", "Subtotal"), sub, t.subtotal)
         if self.r_ldisc:
             ld = self.L["ldisc"]
             line(
-                "incl. line discounts",
-                f"ROUND(SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})",
-                t.line_discounts,
+                label("line_discounts", "incl. line discounts"),
+                f"ROUND(-SUM({ld}{self.r_first}:{ld}{self.r_last}),{d})",
+                -t.line_discounts,
             )
         if self.r_disc:
-            dsc = inv.discount
-            assert dsc is not None
-            label = (
-                f"Discount ({localize.percent(dsc.value, inv)})"
-                if dsc.kind == "percent"
-                else "Discount"
-            )
-            line(label, f"{TAX_SHEET}!$C${self.t_total}", t.discount, "discount")
+            line(label("discount", "Discount"), f"-{TAX_SHEET}!$C${self.t_total}", -t.discount)
         if self.r_ship:
-            rate = inv.shipping_tax_rate
-            label = (
-                "Shipping"
-                if rate is None
-                else f"Shipping ({localize.tax_name(inv)} {localize.percent(rate, inv)})"
-            )
-            line(label, f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
+            line(label("shipping", "Shipping"), f"ROUND({_literal(inv.shipping)},{d})", t.shipping)
         for idx, g in self.taxed:
             line(
-                localize.tax_rate_label(g, inv),
+                _clean(self.tax_labels[id(g)]),
                 f"{TAX_SHEET}!$F${self.t_first + idx}",
                 g.tax,
             )
         total = f"{V}{self.r_sub}"
         if self.r_disc:
-            total += f"-{V}{self.r_disc}"
+            total += f"+{V}{self.r_disc}"
         if self.r_ship:
             total += f"+{V}{self.r_ship}"
         total += f"+{TAX_SHEET}!$F${self.t_total}"
-        line("Total", f"ROUND({total},{d})", t.total, "money_total", "label_total")
-        line("Amount paid", f"ROUND({_literal(inv.amount_paid)},{d})", t.amount_paid)
+        line(view.gettext("Total"), f"ROUND({total},{d})", t.total, "money_total", "label_total")
         line(
-            balance_label(inv),
-            f"ROUND({V}{self.r_total}-{V}{self.r_paid},{d})",
+            label("paid", "Amount paid"),
+            f"ROUND({_literal(Decimal(0) - inv.amount_paid)},{d})",  # no "-0"
+            -t.amount_paid,
+        )
+        line(
+            _clean(view.balance.label),
+            f"ROUND({V}{self.r_total}+{V}{self.r_paid},{d})",
             t.balance_due,
             "money_total",
             "label_total",
@@ -872,7 +910,8 @@ class _Renderer:
         inv, ws, rows = self.inv, self.ws, self.out
         last = get_column_letter(self.ncols)
         width = sum(self.widths)
-        for title, body in (("Notes", inv.notes), ("Terms", inv.terms)):
+        view = self.view
+        for title, body in ((view.notes_heading, inv.notes), (view.terms_heading, inv.terms)):
             if not body:
                 continue
             rows.append([])
@@ -884,18 +923,25 @@ class _Renderer:
                     rows.append([self._text(paragraph, "wrap")], _row_height(paragraph, width))
                 else:
                     rows.append([self._text(paragraph)])
-        fields = payment_fields(inv.payment, inv, self.totals) if inv.payment is not None else []
+        fields = view.payment_fields
         if fields:
             rows.append([])
-            rows.append([self._cell("Payment details", "section")])
+            rows.append([self._cell(view.payment_heading, "section")])
             for label, value in fields:
                 rows.append([self._text(f"{label}: {value}")])
 
     def _tax_sheet(self) -> None:
         ws, t, d = self.tax_ws, self.totals, self.d
-        inv, cell = self.inv, self._cell
+        inv, cell, view = self.inv, self._cell, self.view
+        gettext = view.gettext
         out = _Rows(self.wb.epoch)
-        heads = ["Rate", "Lines", "Discount share", "Shipping", "Base", "Tax", ""]
+        breakdown = gettext("Tax breakdown")
+        title = f"{breakdown} \u00b7 {view.name} {inv.number}"
+        out.append([cell(_clean(title), "title")])
+        out.append([])
+        assert out.row + 1 == self.t_head
+        heads = [gettext("Rate"), gettext("Lines"), gettext("Discount share"), gettext("Shipping")]
+        heads += [gettext("Base"), gettext("Tax"), ""]
         out.append([cell(h, "header") for h in heads])
         rates = self._item_range("rate")
         amounts = self._item_range("amount")
@@ -942,7 +988,7 @@ class _Renderer:
                     cell(ship, "money"),
                     cell(_F(f"ROUND(B{r}-C{r}+D{r},{d})", g.base), "money"),
                     cell(tax, "money"),
-                    cell(_group_note(g, self.has["cat"]), "muted"),
+                    cell(_group_note(g, self.has["cat"], view), "muted"),
                 ]
             )
         if disc is not None and disc.kind == "amount":
@@ -956,7 +1002,7 @@ class _Renderer:
         zero = Decimal(0)
         out.append(
             [
-                cell("Total", "label_total"),
+                cell(gettext("Total"), "label_total"),
                 cell(total("B", sum((g.lines for g in t.groups), zero)), "money_total"),
                 cell(_F(share_total, t.discount), "money_total"),
                 cell(total("D", sum((g.shipping for g in t.groups), zero)), "money_total"),
@@ -968,21 +1014,18 @@ class _Renderer:
             out.append([])
             style = ("rate" if disc.kind == "percent" else "damt", _places(disc.value))
             label = (
-                "Invoice discount (percent)"
+                gettext("Invoice discount (percent)")
                 if disc.kind == "percent"
-                else "Invoice discount (amount)"
+                else gettext("Invoice discount (amount)")
             )
             out.append([cell(label, "bold"), cell(disc.value, style)])
 
         for i, w in enumerate([26, 16, 16, 16, 16, 16, 12], 1):
             ws.column_dimensions[get_column_letter(i)].width = w
-        ws.freeze_panes = "A2"
-        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-        setup = ws.page_setup
-        setup.orientation = "portrait"
-        setup.fitToWidth = 1
-        setup.fitToHeight = 0
-        ws.print_title_rows = "1:1"
+        ws.freeze_panes = f"A{self.t_first}"
+        ws.sheet_view.rightToLeft = self.view.direction == "rtl"
+        self._page_setup(ws)
+        ws.print_title_rows = f"{self.t_head}:{self.t_head}"
         _finish_sheet(ws, out)
 
 
@@ -997,12 +1040,12 @@ def _clean(text: str) -> str:
     return str(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
-def _group_note(group: TaxGroup, with_categories: bool) -> str | None:
+def _group_note(group: TaxGroup, with_categories: bool, view: DocumentView) -> str | None:
     """The Tax sheet's last column: the group's VAT category (when the document gives
     categories), or that it is not taxed."""
     if with_categories and group.category is not None:
-        return f"VAT category {group.category}"
-    return "not taxed" if group.rate is None else None
+        return view.gettext("VAT category %(code)s") % {"code": group.category}
+    return view.gettext("not taxed") if group.rate is None else None
 
 
 def _fits(text: str, width: float) -> bool:
@@ -1023,9 +1066,15 @@ def _row_height(text: str, width: float) -> float:
     return min(15.0 * lines, 409.0)
 
 
-def _party_lines(p: Party | None) -> list[tuple[str, str | None]]:
-    """A party's lines as the PDF prints them (:mod:`.content`), each with its style: the
-    title bold."""
+def _party_lines(p: PartyBlock | None) -> list[tuple[str, str | None]]:
+    """A party's lines as the PDF prints them (the view's), each with its style: the title
+    bold."""
     if p is None:
         return []
-    return [(party_title(p), "bold"), *((line, None) for line in party_details(p))]
+    return [(p.title, "bold"), *((line, None) for line in p.lines)]
+
+
+def _header_footer(text: str) -> str:
+    """Text for a part of the print header or footer: one line, at most 100 characters,
+    ``&`` (which starts a code there) doubled."""
+    return _clean(text).replace("\n", " ")[:100].replace("&", "&&")
