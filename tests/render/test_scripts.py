@@ -552,3 +552,32 @@ def test_a_wrapped_right_to_left_paragraph_reads_on_from_line_to_line(
     ]
     assert len(lines) >= 2, lines
     assert " ".join(lines) == note
+
+
+def test_shaped_headings_and_labels_are_laid_out_in_the_font_they_are_drawn_in(
+    sample_invoice: Factory,
+) -> None:
+    """Shaped glyphs are code points of one font object: a heading drawn bold must be shaped
+    with the bold face (it once was shaped with the regular one, and its codes then showed
+    other glyphs, or .notdef, in the bold font). Each fragment's code points read back, in
+    the font it is drawn in, as the label's characters."""
+    from reportlab.pdfbase import pdfmetrics
+
+    from invoiceflow.render import pdf as pdf_module
+
+    ctx = pdf_module._Ctx(sample_invoice(language="ar"))
+    for text, para in (
+        ("المبلغ الإجمالي", ctx.heading("المبلغ الإجمالي", 5.0)),
+        ("تاريخ الإصدار", ctx.label("تاريخ الإصدار", 5.0)),
+    ):
+        assert not isinstance(para, str)
+        para.wrap(200, 100)
+        read = []
+        for frag in para.frags:
+            face = pdfmetrics.getFont(frag.fontName).face
+            name = face.name.decode() if isinstance(face.name, bytes) else str(face.name)
+            actual = scripts._ACTUAL_TEXT.get(name, {})
+            for ch in frag.text:
+                assert ord(ch) in face.charToGlyph, (frag.fontName, hex(ord(ch)))
+                read.append(actual.get(ord(ch), ch))
+        assert sorted("".join(read).replace(" ", "")) == sorted(text.replace(" ", ""))

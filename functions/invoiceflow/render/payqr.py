@@ -73,7 +73,6 @@ from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable
 
@@ -557,10 +556,11 @@ class GiroCode(Flowable):  # type: ignore[misc]  # ReportLab is untyped
 
 @cache
 def _register_bill_fonts() -> None:
-    pdfmetrics.registerFont(TTFont(BILL_FONT, str(FONTS_DIR / "LiberationSans-Regular.ttf")))
-    pdfmetrics.registerFont(TTFont(BILL_FONT_BOLD, str(FONTS_DIR / "LiberationSans-Bold.ttf")))
-    if SYMBOL_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(SYMBOL_FONT, str(FONTS_DIR / "DejaVuSans.ttf")))
+    from invoiceflow.render.scripts import register_font  # the one place fonts are registered
+
+    register_font(BILL_FONT, "LiberationSans-Regular.ttf")
+    register_font(BILL_FONT_BOLD, "LiberationSans-Bold.ttf")
+    register_font(SYMBOL_FONT, "DejaVuSans.ttf")
 
 
 BILL_WIDTH = 210 * mm

@@ -326,9 +326,11 @@ def _line_markup(line: str, font: str, cjk: scripts.FontChain) -> str:
     return "".join(out)
 
 
-def _markup(text: object, cjk: scripts.FontChain, font: str = FONT) -> str:
+def _markup(text: object, cjk: scripts.FontChain, font: str) -> str:
     """Paragraph markup that prints ``text`` literally (escaped, each run in its font, laid
-    out left to right as :func:`.scripts.layout_line` says, newlines as line breaks)."""
+    out left to right as :func:`.scripts.layout_line` says, newlines as line breaks).
+    ``font`` is the paragraph style's font: shaped glyphs are code points of one weight's
+    font object, so markup made for one weight must never be drawn in another."""
     return "<br/>".join(_line_markup(line, font, cjk) for line in _clean(text).split("\n"))
 
 
@@ -775,7 +777,7 @@ class _Ctx:
             and pdfmetrics.stringWidth(s, self.font, size) <= inner_width
         ):
             return s
-        return _Para(_markup(s, self.cjk), self.st.small)
+        return self.para(s, self.st.small)
 
     def heading(self, text: str, inner_width: float) -> str | Paragraph:
         """A column heading of the items table: the plain string, or a Paragraph in bold on the
@@ -787,14 +789,13 @@ class _Ctx:
             and pdfmetrics.stringWidth(s, self.bold, self.look.body_size) <= inner_width
         ):
             return s
-        return _Para(_markup(s, self.cjk), _heading_style(self))
+        return self.para(s, _heading_style(self))
 
     def caps(self, text: str) -> str:
         """A heading in capitals, as the document's language writes them."""
         return upper(text, self.view.language)
 
 
-@cache
 def _heading_style(
     ctx: _Ctx, color: colors.Color | None = None, size: float | None = None
 ) -> ParagraphStyle:
