@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: no limit on a stored raw document: it was size-checked when it was accepted
-_STORED_DOCUMENT_LIMIT = 1 << 40
-
 
 def _escape(text: str) -> str:
     return escape(text, quote=True)
@@ -35,18 +32,17 @@ def _escape(text: str) -> str:
 def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
     """The words of the emails about ``invoice``, from its stored document's view; English
     (an invoice's) when the document cannot be read or rendered."""
-    from invoiceflow.domain import parse_invoice
+    from invoiceflow.documents import stored_document
     from invoiceflow.domain.totals import compute_totals
     from invoiceflow.errors import InvoiceflowError
     from invoiceflow.render.view import build_view, email_texts
 
-    raw = ctx.docs.read(invoice.raw_file_id)
-    if raw is not None:
-        try:
-            document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
+    try:
+        document = stored_document(ctx, invoice)
+        if document is not None:
             return build_view(document, compute_totals(document)).email
-        except (InvoiceflowError, ArithmeticError) as exc:
-            log.info("the email of invoice %s is in English: %s", invoice.id, exc)
+    except (InvoiceflowError, ArithmeticError) as exc:
+        log.info("the email of invoice %s is in English: %s", invoice.id, exc)
     return email_texts(None, invoice.number)
 
 

@@ -67,8 +67,10 @@ RECLAIM_AFTER = timedelta(seconds=45)
 MARK_SENT_RETRY_FOR = 25.0
 #: the pauses between those retries (the last one repeats)
 MARK_SENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
-#: no limit on a stored raw document: it was size-checked when it was accepted
-_STORED_DOCUMENT_LIMIT = 1 << 40
+
+
+class _MissingDocument(Exception):
+    """The document store has lost an accepted invoice's document."""
 
 
 @dataclass(frozen=True)
@@ -210,14 +212,17 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     if stored is None:
         # the completed document (its number fixed at acceptance); an invoice from before it
         # existed has only the submitted one, which carries its number
-        raw = ctx.docs.read(invoice.rendered_from)
-        if raw is None:
-            raise RenderError(f"the invoice's document {invoice.rendered_from} is missing")
-        from invoiceflow.domain import parse_invoice
+        from invoiceflow.documents import stored_document
 
         try:
-            document = parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
+            document = stored_document(ctx, invoice)
+            if document is None:
+                raise _MissingDocument
             data = OUTPUT_FORMATS[fmt].render(document)
+        except _MissingDocument:
+            raise RenderError(
+                f"the invoice's document {invoice.rendered_from} is missing"
+            ) from None
         except InvoiceflowError as exc:
             raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}", exc.problems) from exc
         except Exception as exc:

@@ -316,3 +316,32 @@ def test_apply_defaults_fills_only_what_is_absent() -> None:
     assert doc == {"notes": "", "branding": None, "seller": {"name": "S"}}  # not changed
     merged = apply_defaults({"branding": {"layout": "compact"}}, defaults)
     assert merged["branding"] == {"layout": "compact", "footer": "F"}
+
+
+def test_a_documents_own_locale_decides_its_language_over_the_default_language() -> None:
+    from invoiceflow.domain.parse import apply_defaults
+
+    defaults = {"locale": "de-DE", "language": "en"}
+    assert apply_defaults({"locale": "fr-FR"}, defaults) == {"locale": "fr-FR"}
+    assert apply_defaults({}, defaults) == defaults
+    assert apply_defaults({"locale": "fr-FR", "language": "de"}, defaults)["language"] == "de"
+
+
+def test_the_email_of_a_numberless_upload_has_its_number_and_the_owners_defaults(
+    upload_client: Any, alice: Person
+) -> None:
+    """The emails read the completed document (number assigned, defaults merged), as the
+    renderers do, not the submitted one."""
+    from invoiceflow import emails
+
+    settings = {"locale": "fr-FR", "currency": "EUR", "accent_color": "#0F766E"}
+    assert put(upload_client, alice, settings).status_code == 200
+    doc = {k: v for k, v in document_without_defaults().items() if k != "number"}
+    r = upload_client.post("/upload", headers=alice.auth, json=doc)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    ctx = get_context()
+    record = ctx.repo.get_invoice(r.get_json()["invoice_id"])
+    assert record is not None and record.number
+    message = emails.ready_message(ctx, record, "alice@example.com")
+    assert message.subject == f"La facture {record.number} est prête", message.subject
+    assert "#0F766E" in (message.html or "")

@@ -961,9 +961,13 @@ def apply_defaults(doc: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[
     """The canonical document with the fields it leaves out taken from ``defaults`` (the
     owner's branding settings): the top-level :data:`DEFAULT_FIELDS`, each field of
     ``branding`` (:data:`BRANDING_FIELDS`) and the seller's ``logo``. A field the document
-    has, even blank, is its own."""
+    has, even blank, is its own. The default ``language`` goes with the default ``locale``:
+    a document that names its own locale is labelled in that locale's language unless it
+    names a language too (a French customer's invoice reads French)."""
     out = dict(doc)
     for key in DEFAULT_FIELDS:
+        if key == "language" and "locale" in doc:
+            continue
         if key not in out and key in defaults:
             out[key] = defaults[key]
     look = {key: defaults[key] for key in BRANDING_FIELDS if key in defaults}

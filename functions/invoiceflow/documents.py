@@ -1,0 +1,28 @@
+"""The document of an accepted invoice as the render steps and the emails read it: the
+completed document (canonical JSON with its number and its owner's defaults, fixed at
+acceptance), or, for an invoice accepted before that was stored, the submitted one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from invoiceflow.context import Context
+    from invoiceflow.domain.model import Invoice
+    from invoiceflow.stores.protocols import InvoiceRecord
+
+__all__ = ["stored_document"]
+
+#: no limit on a stored document: it was size-checked when it was accepted
+_STORED_DOCUMENT_LIMIT = 1 << 40
+
+
+def stored_document(ctx: Context, invoice: InvoiceRecord) -> Invoice | None:
+    """The invoice's document (None when the document store has lost it); raises what
+    :func:`~invoiceflow.domain.parse_invoice` raises for a document it cannot read."""
+    raw = ctx.docs.read(invoice.rendered_from)
+    if raw is None:
+        return None
+    from invoiceflow.domain import parse_invoice
+
+    return parse_invoice(raw, max_bytes=_STORED_DOCUMENT_LIMIT).invoice
