@@ -13,7 +13,8 @@ sequence runs on across years. The counters live in the database
 (:meth:`invoiceflow.stores.protocols.Repository.accept_invoice` takes the next one inside the
 transaction that records the invoice, so a number is never skipped nor given twice).
 
-Imports only :mod:`invoiceflow.errors` (and the repository's type).
+Imports :mod:`invoiceflow.errors` (and the repository's type; the PDF's character check
+when a pattern is checked).
 """
 
 from __future__ import annotations
@@ -38,9 +39,14 @@ MAX_NUMBER_CHARS = 100
 MAX_PADDING = 12
 
 _TOKEN = re.compile(r"\{(?P<name>seq|yyyy|yy|mm)(?::(?P<pad>0\d{1,2}))?\}")
-#: literal text: printable, no braces, no characters a file name or an email header breaks on,
-#: no lone surrogates (no database encoding holds them)
-_LITERAL = re.compile(r"[^{}\x00-\x1f\x7f/\\\ud800-\udfff]*")
+#: the punctuation literal text may hold besides letters and digits (of any script): nothing
+#: a file name, a URL or an email header breaks on, no line or paragraph separators
+_PUNCTUATION = frozenset("-_.#:+() ")
+
+
+def _literal_ok(text: str) -> bool:
+    """Letters, digits and :data:`_PUNCTUATION` only, no space at either end."""
+    return text == text.strip() and all(c.isalnum() or c in _PUNCTUATION for c in text)
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,13 @@ def pattern_problems(pattern: str, yearly_reset: bool, at: str = "") -> list[Pro
     if len(pattern) > MAX_PATTERN_CHARS:
         problems.append(Problem(where, f"is longer than {MAX_PATTERN_CHARS} characters"))
     tokens = list(_TOKEN.finditer(pattern))
-    literal = _TOKEN.sub("", pattern)
-    if not _LITERAL.fullmatch(literal):
+    if not _literal_ok(_TOKEN.sub("", pattern)) or pattern != pattern.strip():
         problems.append(
             Problem(
                 where,
-                "holds an unknown placeholder or a character a number may not hold (braces "
-                "other than {seq}, {seq:05}, {yyyy}, {yy}, {mm}; slashes; control characters)",
+                "holds an unknown placeholder or a character a number may not hold (only "
+                "letters, digits, the placeholders {seq}, {seq:05}, {yyyy}, {yy}, {mm} and "
+                "- _ . # : + ( ) and inner spaces)",
             )
         )
     seqs = [t for t in tokens if t["name"] == "seq"]
@@ -132,6 +138,12 @@ def check_series(body: Any) -> NumberSeries:
     if not problems:
         reset = body.get("yearly_reset", DEFAULT_YEARLY_RESET)
         problems = pattern_problems(body["pattern"], reset)
+        from invoiceflow.render.scripts import unprintable
+
+        missing = unprintable(body["pattern"])
+        if missing:  # its numbers would be refused in every PDF
+            codes = ", ".join(f"U+{ord(c):04X}" for c in missing)
+            problems.append(Problem("/pattern", f"{codes} cannot be printed in the PDF"))
     if problems:
         raise ValidationError(problems, "invalid numbering settings")
     return NumberSeries(body["pattern"], reset)

@@ -72,6 +72,14 @@ def test_bad_settings_are_one_422_listing_every_problem(upload_client: Any, alic
         ({"pattern": "RE-{yyyy}-{seq}\u0000"}, {"/pattern"}),
         ({"pattern": "RE-{yyyy}-{seq}\ud800"}, {"/pattern"}),
         ({"pattern": "RE-{yyyy}-{seq}\r\nBcc: x"}, {"/pattern"}),
+        # line and paragraph separators, a noncharacter, edge spaces, a symbol no font has,
+        # letters no font has: every one would make numbers the PDF or an email cannot carry
+        ({"pattern": "RE\u2028{yyyy}-{seq}"}, {"/pattern"}),
+        ({"pattern": "RE\u0085{yyyy}-{seq}"}, {"/pattern"}),
+        ({"pattern": "RE-\ufffe{yyyy}-{seq}"}, {"/pattern"}),
+        ({"pattern": " {yyyy}-{seq} "}, {"/pattern"}),
+        ({"pattern": "\U0001d11e{yyyy}-{seq}"}, {"/pattern"}),
+        ({"pattern": "\u1200\u1201-{yyyy}-{seq}"}, {"/pattern"}),  # Ethiopic letters
         ([], {""}),
     ]
     for body, pointers in cases:
