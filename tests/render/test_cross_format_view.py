@@ -72,7 +72,12 @@ def _email(raw: bytes, inv: Invoice) -> str:
         repo=SimpleNamespace(get_artifact=lambda invoice_id, fmt: None),
     )
     record: Any = SimpleNamespace(
-        id="i-1", number=inv.number, raw_file_id="raw", formats=("pdf", "xlsx"), error=None
+        id="i-1",
+        number=inv.number,
+        raw_file_id="raw",
+        rendered_from="raw",
+        formats=("pdf", "xlsx"),
+        error=None,
     )
     return emails.ready_message(ctx, record, "to@x.test").text
 

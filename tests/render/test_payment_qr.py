@@ -590,3 +590,24 @@ def test_qr_bill_on_letter_paper_and_reproducible() -> None:
     assert round(float(page.mediabox.width)) == 612  # Letter
     [code] = all_codes(pdf)
     assert code.split("\n")[18:20] == [balance(inv), "CHF"]
+
+
+@pytest.mark.parametrize(
+    ("language", "headings"),
+    [
+        ("de", ("Empfangsschein", "Zahlteil", "Konto / Zahlbar an", "Annahmestelle")),
+        ("fr", ("Récépissé", "Section paiement", "Compte / Payable à", "Point de dépôt")),
+        ("it", ("Ricevuta", "Sezione pagamento", "Conto / Pagabile a", "Punto di accettazione")),
+        ("ja", ("Receipt", "Payment part", "Account / Payable to", "Acceptance point")),
+    ],
+)
+def test_the_qr_bill_headings_are_in_the_documents_language_where_the_guideline_has_it(
+    language: str, headings: tuple[str, ...]
+) -> None:
+    """The guideline allows German, French, Italian and English headings: a document in one
+    of them gets its own, any other language the English ones."""
+    last = pages_text(render_pdf(swiss(language=language)))[-1]
+    for heading in headings:
+        assert heading in last, (language, heading)
+    if language != "ja":
+        assert "Payment part" not in last

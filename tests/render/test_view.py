@@ -145,7 +145,12 @@ def _ctx(document: bytes | None) -> Any:
 
 def _record(number: str) -> Any:
     return SimpleNamespace(
-        id="inv-1", number=number, raw_file_id="raw-1", formats=("pdf",), error=None
+        id="inv-1",
+        number=number,
+        raw_file_id="raw-1",
+        rendered_from="raw-1",
+        formats=("pdf",),
+        error=None,
     )
 
 

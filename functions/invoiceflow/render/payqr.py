@@ -48,7 +48,8 @@ Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
     Drawn by :class:`SwissQRBill`: the receipt (62 mm) and the payment part (148 mm), 105 mm
     high, at the bottom of the page (the flowable moves to a new page when the rest of the page
     is too short), with dashed separation lines and scissors above and between them; the QR
-    code 46 x 46 mm with the 7 mm Swiss cross in its middle. English headings. Font: Liberation
+    code 46 x 46 mm with the 7 mm Swiss cross in its middle. Headings in the document's language
+    when the guideline has it (de, fr, it), else English (:data:`BILL_HEADINGS`). Font: Liberation
     Sans (regular and bold, embedded from ``render/fonts/``, SIL OFL), one of the fonts the
     guideline allows (Helvetica, Arial, Frutiger, Liberation Sans); headings 6 pt (receipt) and
     8 pt (payment part) bold, values 8 and 10 pt, titles 11 pt bold; values shrink by up to two
@@ -363,6 +364,67 @@ def _swiss_address(party: Party, name: str) -> SwissAddress | None:
     return address
 
 
+#: the QR-bill's headings in the four languages the guideline (SIX, Swiss Implementation
+#: Guidelines for the QR-bill, 3.4) allows: the wording is the guideline's, not the
+#: catalogues' (a document in another language gets the English headings)
+BILL_HEADINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "receipt": "Receipt",
+        "payment_part": "Payment part",
+        "account": "Account / Payable to",
+        "reference": "Reference",
+        "information": "Additional information",
+        "payable_by": "Payable by",
+        "payable_by_blank": "Payable by (name/address)",
+        "currency": "Currency",
+        "amount": "Amount",
+        "acceptance_point": "Acceptance point",
+    },
+    "de": {
+        "receipt": "Empfangsschein",
+        "payment_part": "Zahlteil",
+        "account": "Konto / Zahlbar an",
+        "reference": "Referenz",
+        "information": "Zusätzliche Informationen",
+        "payable_by": "Zahlbar durch",
+        "payable_by_blank": "Zahlbar durch (Name/Adresse)",
+        "currency": "Währung",
+        "amount": "Betrag",
+        "acceptance_point": "Annahmestelle",
+    },
+    "fr": {
+        "receipt": "Récépissé",
+        "payment_part": "Section paiement",
+        "account": "Compte / Payable à",
+        "reference": "Référence",
+        "information": "Informations supplémentaires",
+        "payable_by": "Payable par",
+        "payable_by_blank": "Payable par (nom/adresse)",
+        "currency": "Monnaie",
+        "amount": "Montant",
+        "acceptance_point": "Point de dépôt",
+    },
+    "it": {
+        "receipt": "Ricevuta",
+        "payment_part": "Sezione pagamento",
+        "account": "Conto / Pagabile a",
+        "reference": "Riferimento",
+        "information": "Informazioni supplementari",
+        "payable_by": "Pagabile da",
+        "payable_by_blank": "Pagabile da (nome/indirizzo)",
+        "currency": "Valuta",
+        "amount": "Importo",
+        "acceptance_point": "Punto di accettazione",
+    },
+}
+
+
+def _bill_language(invoice: Invoice) -> str:
+    """The document's language when the guideline has headings in it, else English."""
+    language = (invoice.language or invoice.locale).replace("_", "-").split("-")[0].lower()
+    return language if language in BILL_HEADINGS else "en"
+
+
 @dataclass(frozen=True)
 class SwissBill:
     """The content of a Swiss QR-bill; :meth:`payload` is what the QR code holds."""
@@ -375,6 +437,8 @@ class SwissBill:
     reference_type: ReferenceType
     reference: str  # without spaces; empty for NON
     message: str  # the unstructured message (at most 140 characters)
+    #: the language of the headings: de, fr, it or en (the guideline's four)
+    language: str = "en"
 
     def payload(self) -> str:
         fields = ["SPC", "0200", "1", self.account, *self.creditor.fields()]
@@ -447,6 +511,7 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
         reference_type=ref_type,
         reference=reference,
         message=_swiss_text(message, 140),
+        language=_bill_language(invoice),
     )
     # long names and addresses in 2-byte letters can outgrow version 25: shorten the message
     while _qr_version(bill.payload()) > SWISS_MAX_VERSION:
@@ -693,6 +758,7 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> No
     canv.drawString(0, 0, "\u2702")
     canv.restoreState()
 
+    h = BILL_HEADINGS[bill.language]
     reference = bill.reference_text() if bill.reference_type != "NON" else ""
     account = [bill.account_text(), *bill.creditor.lines()]
     debtor = bill.debtor.lines() if bill.debtor is not None else None
@@ -700,50 +766,50 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> No
     # the receipt
     x = _MARGIN
     canv.setFont(BILL_FONT_BOLD, 11)
-    canv.drawString(x, H - _MARGIN - 11, "Receipt")
-    blocks: list[_Block] = [("Account / Payable to", account)]
+    canv.drawString(x, H - _MARGIN - 11, h["receipt"])
+    blocks: list[_Block] = [(h["account"], account)]
     if reference:
-        blocks.append(("Reference", [reference]))
+        blocks.append((h["reference"], [reference]))
     if debtor is not None:
-        blocks.append(("Payable by", debtor))
+        blocks.append((h["payable_by"], debtor))
     else:
-        blocks.append(("Payable by (name/address)", (52 * mm, 20 * mm)))
+        blocks.append((h["payable_by_blank"], (52 * mm, 20 * mm)))
     _column(canv, x, H - 12 * mm, RECEIPT_WIDTH - 2 * _MARGIN, 56 * mm, blocks, 6, 8)
     top = H - 68 * mm
     canv.setFont(BILL_FONT_BOLD, 6)
-    canv.drawString(x, top - 6, "Currency")
-    canv.drawString(x + 12 * mm, top - 6, "Amount")
+    canv.drawString(x, top - 6, h["currency"])
+    canv.drawString(x + 12 * mm, top - 6, h["amount"])
     canv.setFont(BILL_FONT, 8)
     canv.drawString(x, top - 6 - 2 - 8, bill.currency)
     canv.drawString(x + 12 * mm, top - 6 - 2 - 8, bill.amount_text())
     canv.setFont(BILL_FONT_BOLD, 6)
-    canv.drawRightString(RECEIPT_WIDTH - _MARGIN, H - 82 * mm - 6, "Acceptance point")
+    canv.drawRightString(RECEIPT_WIDTH - _MARGIN, H - 82 * mm - 6, h["acceptance_point"])
 
     # the payment part
     x = RECEIPT_WIDTH + _MARGIN
     canv.setFont(BILL_FONT_BOLD, 11)
-    canv.drawString(x, H - _MARGIN - 11, "Payment part")
+    canv.drawString(x, H - _MARGIN - 11, h["payment_part"])
     qr_bottom = H - 17 * mm - _QR_SIZE
     _draw_modules(canv, qr_matrix(bill.payload(), SWISS_MAX_VERSION), x, qr_bottom, _QR_SIZE)
     _swiss_cross(canv, x + _QR_SIZE / 2, qr_bottom + _QR_SIZE / 2)
     top = H - 68 * mm
     canv.setFont(BILL_FONT_BOLD, 8)
-    canv.drawString(x, top - 8, "Currency")
-    canv.drawString(x + 14 * mm, top - 8, "Amount")
+    canv.drawString(x, top - 8, h["currency"])
+    canv.drawString(x + 14 * mm, top - 8, h["amount"])
     canv.setFont(BILL_FONT, 10)
     canv.drawString(x, top - 8 - 3 - 10, bill.currency)
     canv.drawString(x + 14 * mm, top - 8 - 3 - 10, bill.amount_text())
 
     x = RECEIPT_WIDTH + _MARGIN + 51 * mm
-    blocks = [("Account / Payable to", account)]
+    blocks = [(h["account"], account)]
     if reference:
-        blocks.append(("Reference", [reference]))
+        blocks.append((h["reference"], [reference]))
     if bill.message:
-        blocks.append(("Additional information", [bill.message]))
+        blocks.append((h["information"], [bill.message]))
     if debtor is not None:
-        blocks.append(("Payable by", debtor))
+        blocks.append((h["payable_by"], debtor))
     else:
-        blocks.append(("Payable by (name/address)", (65 * mm, 25 * mm)))
+        blocks.append((h["payable_by_blank"], (65 * mm, 25 * mm)))
     _column(canv, x, H - _MARGIN, BILL_WIDTH - _MARGIN - x, 85 * mm, blocks, 8, 10)
     canv.restoreState()
 
