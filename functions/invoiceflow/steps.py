@@ -141,9 +141,10 @@ def intake(event: Event, ctx: Context) -> StepResult:
     EN 16931 rules are 422s listing every problem. A document without a number gets the
     next number of the owner's series; a number the owner already used is a 422 (not the
     upload's 409, which the broker would retry), unless the event is a redelivery of the one
-    that made that invoice (the same answer again). The document is validated before the owner
-    is looked up, and an unknown and a disabled owner get the same 422, so the answer to an
-    event says nothing about which accounts exist beyond what the signing producer already
+    that made that invoice (the same answer again). The owner is looked up first, since an
+    active owner's branding settings fill the fields the document leaves out; an unknown and a
+    disabled owner get the same 422 (the document checked without settings), so the answer to
+    an event says nothing about which accounts exist beyond what the signing producer already
     names."""
     # only the intake function loads the domain and the signing code
     from invoiceflow.acceptance import (

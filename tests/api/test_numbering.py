@@ -77,7 +77,8 @@ def test_the_number_is_in_the_answer_the_record_and_the_rendered_files(
     invoice = ctx.repo.get_invoice(body["invoice_id"])
     assert invoice is not None and invoice.number == "2026-00001"
     # the submitted bytes are kept as they came; the completed document has the number
-    assert b'"number"' not in (ctx.docs.read(invoice.raw_file_id) or b"")
+    submitted = ctx.docs.read(invoice.raw_file_id)
+    assert submitted is not None and b'"number"' not in submitted
     assert invoice.document_file_id == f"{invoice.id}-document"
     completed = json.loads(ctx.docs.read(invoice.document_file_id) or b"{}")
     assert completed["number"] == "2026-00001"

@@ -114,6 +114,9 @@ def test_pdf_workbook_and_email_agree(name: str, language: str | None) -> None:
         assert row.label in figures, (row.label, sorted(figures))
         # the same signed figure (a deduction is negative in both)
         assert Decimal(str(figures[row.label])) == row.amount, (row, figures[row.label])
+    # and no row the view has not: nothing paid is no "Amount paid" row in either
+    paid = view.gettext("Amount paid")
+    assert (paid in figures) == (view.total_row("paid") is not None), (paid, sorted(figures))
 
     # the column headings of the items (description and amount: both formats have them)
     header = [

@@ -136,6 +136,8 @@ TAX_TERMS = [
     ("en-GB", None, "VAT", "VAT reg. no."),
     ("en-IE", None, "VAT", "VAT no."),
     ("en-US", None, "Sales tax", "VAT ID"),
+    ("en-CA", None, "Sales tax", "VAT ID"),
+    ("ja-JP", "en", "Consumption tax", "VAT ID"),
     ("en-AU", None, "GST", "ABN"),
     ("en-NZ", None, "GST", "GST no."),
     ("en-IN", None, "GST", "GSTIN"),

@@ -25,13 +25,16 @@ from invoiceflow.errors import RenderError
 from invoiceflow.render import scripts
 from invoiceflow.render.pdf import render_pdf
 from render.test_fonts_embedded import assert_all_embedded, fonts_of, shown_bytes
+from support.services import fail_or_skip
 
 Factory = Callable[..., Invoice]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("pdftotext") is None or shutil.which("pdffonts") is None,
-    reason="poppler-utils (pdftotext, pdffonts) is not installed: .ci/run installs it",
-)
+
+@pytest.fixture(autouse=True)
+def _poppler() -> None:
+    """These tests read the PDFs back with poppler: under CI its absence is a failure."""
+    if shutil.which("pdftotext") is None or shutil.which("pdffonts") is None:
+        fail_or_skip("poppler-utils (pdftotext, pdffonts) is not installed: .ci/run installs it")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ are formatted by :mod:`.localize` for the document's locale.
 Signs: one convention for every format. The totals block adds up down the page: each
 deduction (the line discounts included in the subtotal, the invoice discount, the amount
 already paid) is a negative figure in :attr:`DocumentView.totals_rows`, so the PDF prints
-``Amount paid -500,00 €`` and the workbook's cell holds -500 (its formulas add the column).
+``Amount paid -500,00 €`` and the workbook's cell holds -500 (its formulas add the block up;
+the line-discounts row is information, already inside the subtotal, and is not added again).
 """
 
 from __future__ import annotations

@@ -645,7 +645,12 @@ class _Renderer:
         self.taxed = [(i, g) for i, g in enumerate(t.groups) if id(g) in self.tax_labels]
         self.r_taxes = list(range(r, r + len(self.taxed)))
         r += len(self.taxed)
-        self.r_total, self.r_paid, self.r_balance = r, r + 1, r + 2
+        # the amount paid only when there is one (as in the view, so as in the PDF)
+        self.r_total, r = r, r + 1
+        self.r_paid = 0
+        if inv.amount_paid:
+            self.r_paid, r = r, r + 1
+        self.r_balance = r
         # the Tax sheet: title, header, one row per group, total, then the discount input
         self.t_head = 3
         self.t_first = self.t_head + 1
@@ -891,14 +896,17 @@ class _Renderer:
             total += f"+{V}{self.r_ship}"
         total += f"+{TAX_SHEET}!$F${self.t_total}"
         line(view.gettext("Total"), f"ROUND({total},{d})", t.total, "money_total", "label_total")
-        line(
-            label("paid", "Amount paid"),
-            f"ROUND({_literal(Decimal(0) - inv.amount_paid)},{d})",  # no "-0"
-            -t.amount_paid,
-        )
+        balance = f"{V}{self.r_total}"
+        if self.r_paid:
+            line(
+                label("paid", "Amount paid"),
+                f"ROUND({_literal(Decimal(0) - inv.amount_paid)},{d})",  # no "-0"
+                -t.amount_paid,
+            )
+            balance += f"+{V}{self.r_paid}"
         line(
             _clean(view.balance.label),
-            f"ROUND({V}{self.r_total}+{V}{self.r_paid},{d})",
+            f"ROUND({balance},{d})",
             t.balance_due,
             "money_total",
             "label_total",
