@@ -196,3 +196,27 @@ def test_text_on_a_light_accent_colour_is_dark(sample_invoice: Factory) -> None:
     teal = fill_colours(render_pdf(branded(sample_invoice(), accent_color="#0F766E")))
     assert (1.0, 1.0, 0.0) in yellow and white not in yellow, yellow
     assert white in teal, teal
+
+
+@pytest.mark.parametrize("layout", ["classic", "modern", "compact"])
+def test_the_readme_pictures_are_what_the_renderer_draws_now(layout: str, tmp_path: Path) -> None:
+    """docs/layout-*.png (README "Branding") are page 1 as the renderer draws it today:
+    regenerate them with scripts/render_layouts.py when the look changes."""
+    import importlib.util
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "render_layouts", root / "scripts/render_layouts.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    fresh = tmp_path / f"{layout}.png"
+    script.page_one_png(script.render(layout), fresh)
+    with Image.open(fresh) as now, Image.open(root / "docs" / f"layout-{layout}.png") as shown:
+        assert now.size == shown.size
+        assert now.convert("RGB").tobytes() == shown.convert("RGB").tobytes(), (
+            f"docs/layout-{layout}.png is stale: run scripts/render_layouts.py"
+        )
