@@ -220,3 +220,25 @@ def test_the_readme_pictures_are_what_the_renderer_draws_now(layout: str, tmp_pa
         assert now.convert("RGB").tobytes() == shown.convert("RGB").tobytes(), (
             f"docs/layout-{layout}.png is stale: run scripts/render_layouts.py"
         )
+
+
+@pytest.mark.parametrize("layout", ["classic", "modern", "compact"])
+def test_totals_set_as_paragraphs_keep_their_rows_colour_and_weight(
+    layout: str, sample_invoice: Factory
+) -> None:
+    """An amount that needs shaping (an Arabic currency symbol) is a paragraph, which table
+    commands do not reach: on the due row it takes the row's colour (white on the filled
+    accent: it was ink on navy, unreadable) and weight, like the plain text there."""
+    from invoiceflow.render import pdf as pdf_module
+
+    inv = branded(
+        replace(sample_invoice(), locale="ar-EG", language="ar", currency="EGP"), layout=layout
+    )
+    ctx = pdf_module._Ctx(inv)
+    table = pdf_module._totals(ctx)
+    due = table._cellvalues[-1]
+    paragraphs = [cell for cell in due if not isinstance(cell, str)]
+    assert paragraphs, due
+    want = ctx.st.on_accent if ctx.look.filled else ctx.accent
+    for cell in paragraphs:
+        assert cell.style.textColor == want and cell.style.fontName == ctx.bold, layout

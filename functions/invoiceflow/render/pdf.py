@@ -796,21 +796,27 @@ class _Ctx:
         return upper(text, self.view.language)
 
 
-def _heading_style(
-    ctx: _Ctx, color: colors.Color | None = None, size: float | None = None
+def _row_style(
+    ctx: _Ctx, *, bold: bool, color: colors.Color, size: float, right: bool = False
 ) -> ParagraphStyle:
-    """A heading on the accent colour as a paragraph (the items table's heading row, the due
-    row's label): bold in the look's family, in ``color`` (default: the text colour on the
-    accent), like the plain cells there."""
-    size = size or ctx.look.body_size
+    """The paragraph style of a table cell whose text is set as a paragraph (another script,
+    or too long for one line) so that it looks like the plain text of its row: the row's
+    weight in the look's family, its size and colour (table commands do not reach
+    paragraphs)."""
     return ParagraphStyle(
-        "if-heading",
+        "if-row",
         parent=ctx.st.cell,
-        fontName=ctx.bold,
+        fontName=ctx.bold if bold else ctx.font,
         fontSize=size,
         leading=size * 1.2,
-        textColor=color or ctx.st.on_accent,
+        textColor=color,
+        alignment=TA_RIGHT if right else TA_LEFT,
     )
+
+
+def _heading_style(ctx: _Ctx) -> ParagraphStyle:
+    """The items table's heading row as a paragraph: bold on the accent colour."""
+    return _row_style(ctx, bold=True, color=ctx.st.on_accent, size=ctx.look.body_size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1399,15 +1405,27 @@ def _totals(ctx: _Ctx) -> Table:
     data: list[list[Any]] = []
     for label, value, kind in rows:
         size = look.due_size if kind == "due" and large_due else text
-        # a label set as a paragraph (CJK, or too long) on the due row is coloured like the
-        # plain text there
-        style = ctx.st.body
-        if kind == "due":
-            style = _heading_style(ctx, ctx.st.on_accent if look.filled else accent, size)
+        # text set as a paragraph looks like the plain text of its row (the commands below)
+        strong = kind in ("total", "due")
+        look_of = {
+            "bold": strong,
+            "color": {"due": ctx.st.on_accent if look.filled else accent, "muted": MUTED}.get(
+                kind, INK
+            ),
+            "size": {"total": look.total_size, "due": look.due_size, "muted": text - 1}.get(
+                kind, text
+            ),
+        }
         data.append(
             [
-                ctx.cell(label, label_w - 2 * pad_x, style, font, size),
-                ctx.cell(value, value_w - 2 * pad_x, ctx.st.body_right, bold, size + 0.5),
+                ctx.cell(label, label_w - 2 * pad_x, _row_style(ctx, **look_of), font, size),
+                ctx.cell(
+                    value,
+                    value_w - 2 * pad_x,
+                    _row_style(ctx, right=True, **look_of),
+                    bold,
+                    size + 0.5,
+                ),
             ]
         )
     cmds: list[tuple[Any, ...]] = [
