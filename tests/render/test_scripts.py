@@ -584,3 +584,16 @@ def test_shaped_headings_and_labels_are_laid_out_in_the_font_they_are_drawn_in(
                 assert ord(ch) in face.charToGlyph, (frag.fontName, hex(ord(ch)))
                 read.append(actual.get(ord(ch), ch))
         assert sorted("".join(read).replace(" ", "")) == sorted(text.replace(" ", ""))
+
+
+def test_the_girocode_caption_reads_back_in_arabic() -> None:
+    """The GiroCode's caption in a script payqr's one font cannot draw is laid out as all the
+    document's text (shaped, right to left) beside the bare code."""
+    from support.einvoice_samples import german_b2b
+
+    pdf = render_pdf(german_b2b(language="ar"))
+    caption = "ادفع باستخدام تطبيق البنك"
+    assert any(caption in line for line in reading_lines(pdf, rtl=True)), reading_lines(
+        pdf, rtl=True
+    )
+    assert_all_embedded(pdf)

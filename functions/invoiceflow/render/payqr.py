@@ -563,7 +563,8 @@ def _draw_modules(
 class GiroCode(Flowable):  # type: ignore[misc]  # ReportLab is untyped
     """The EPC QR code with its quiet zone of 4 modules: 30 mm wide in all (more when its
     modules would be smaller than 0.5 mm), the caption below it; or, given a ``width`` wider
-    than the code, the caption on its right (wrapped)."""
+    than the code, the caption on its right (wrapped). ``caption=None``: the code alone (the
+    caller sets the caption, e.g. in a script this flowable's one font cannot draw)."""
 
     #: the symbol with its quiet zone is at least this wide, its modules at least MODULE
     SIZE = 30 * mm
@@ -574,7 +575,7 @@ class GiroCode(Flowable):  # type: ignore[misc]  # ReportLab is untyped
         self,
         payload: str,
         font: str,
-        caption: str = "Pay with a banking app",
+        caption: str | None = "Pay with a banking app",
         caption_color: Any = colors.black,
         width: float = 0.0,
     ) -> None:
@@ -589,9 +590,13 @@ class GiroCode(Flowable):  # type: ignore[misc]  # ReportLab is untyped
         self.code = self.module * n  # the symbol with its quiet zone
         room = width - self.code
         self.caption_lines = (
-            simpleSplit(caption, font, self.CAPTION_SIZE, room) if room >= 15 * mm else []
+            simpleSplit(caption, font, self.CAPTION_SIZE, room)
+            if caption is not None and room >= 15 * mm
+            else []
         )
-        if self.caption_lines:  # the caption on the right
+        if caption is None:
+            self.width, self.height = self.code, self.code
+        elif self.caption_lines:  # the caption on the right
             self.width, self.height = width, self.code
         else:
             self.width, self.height = self.code, self.code + self.CAPTION_SIZE + 2
@@ -614,7 +619,7 @@ class GiroCode(Flowable):  # type: ignore[misc]  # ReportLab is untyped
             for line in self.caption_lines:
                 canv.drawString(self.code, y, line)
                 y -= leading
-        else:
+        elif self.caption is not None:
             canv.drawCentredString(self.code / 2, 1, self.caption)
         canv.restoreState()
 

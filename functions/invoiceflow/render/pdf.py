@@ -86,7 +86,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from reportlab import rl_config
@@ -1560,11 +1560,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     if side is not None:
         left: list[Flowable] = [side]
         if giro is not None:
-            left.append(
-                payqr.GiroCode(
-                    giro, ctx.font, caption_color=MUTED, width=side_w, **_giro_caption(ctx)
-                )
-            )
+            left.append(_girocode(ctx, giro, side_w))
         out.append(
             _table(
                 ctx,
@@ -1583,11 +1579,7 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
         )
     else:
         out.append(KeepTogether([totals]))
-        qr = (
-            payqr.GiroCode(giro, ctx.font, caption_color=MUTED, **_giro_caption(ctx))
-            if giro is not None
-            else None
-        )
+        qr = _girocode(ctx, giro) if giro is not None else None
         full = _payment(ctx, inv.payment, ctx.width, qr) if inv.payment is not None else None
         if full is not None:
             out += [Spacer(1, ctx.look.gap * 5 / 7), KeepTogether([full])]
@@ -1600,17 +1592,41 @@ def _closing(ctx: _Ctx) -> list[Flowable]:
     return out
 
 
-class _Caption(TypedDict, total=False):
-    caption: str
-
-
-def _giro_caption(ctx: _Ctx) -> _Caption:
-    """The GiroCode's caption in the document's language, when payqr can draw it (it draws
-    one font, left to right): else payqr's own English caption."""
+def _girocode(ctx: _Ctx, payload: str, width: float = 0.0) -> Flowable:
+    """The GiroCode with its caption in the document's language: below it, or on its right
+    given a ``width`` wider than the code. payqr draws the caption itself when its one font
+    can, left to right; any other caption (CJK, Arabic, Hebrew...) is a paragraph beside the
+    bare code, laid out like all the document's text."""
     caption = _clean(ctx.view.girocode_caption)
-    if ctx.view.direction == "rtl" or not _plain(caption, ctx.font, ctx.cjk):
-        return _Caption()
-    return _Caption(caption=caption)
+    if ctx.view.direction != "rtl" and _plain(caption, ctx.font, ctx.cjk):
+        return payqr.GiroCode(payload, ctx.font, caption, caption_color=MUTED, width=width)
+    code = payqr.GiroCode(payload, ctx.font, None)
+    size = payqr.GiroCode.CAPTION_SIZE
+    beside = width - code.width >= 15 * mm
+    style = ParagraphStyle(
+        "if-giro-caption",
+        parent=ctx.st.small,
+        fontSize=size,
+        leading=size + 2,
+        alignment=TA_LEFT if beside else TA_CENTER,
+    )
+    text = ctx.para(caption, style)
+    rows = [[code, text]] if beside else [[code], [text]]
+    widths = [code.width, width - code.width] if beside else [code.width]
+    return _table(
+        ctx,
+        rows,
+        colWidths=widths,
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+            ]
+        ),
+    )
 
 
 def _qr_bill(ctx: _Ctx) -> list[Flowable]:
