@@ -11,4 +11,4 @@ WeasyPrint), :mod:`bench.pipeline` (uploads through the local runtime), :mod:`be
 
 #: Bumped whenever a key of the JSON report changes meaning or disappears (adding keys is not
 #: a change: readers must ignore keys they do not know).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
