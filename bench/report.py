@@ -36,6 +36,21 @@ def _load(load: dict[str, Any] | None) -> str:
     return f"**busy**: {text}" if load.get("busy") else text
 
 
+def busy_while(report: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Whether the machine was busy with other work while ``target``'s figure was measured."""
+    sec = report["sections"].get(target["section"]) or {}
+    loads: list[dict[str, Any] | None] = []
+    if target["section"] == "render":
+        lines = target["id"].rsplit(".", 1)[-1]
+        loads = [r.get("load") for r in sec.get("results", []) if str(r["lines"]) == lines]
+    elif target["section"] == "pipeline":
+        backend = target["id"].rsplit(".", 1)[-1]
+        loads = [b.get("load") for b in sec.get("backends", []) if b["backend"] == backend]
+    else:
+        loads = [sec.get("load")]
+    return any(bool(load and load.get("busy")) for load in loads)
+
+
 def _met(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
@@ -217,10 +232,24 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
         "",
     ]
     rows = [
-        [t["description"], t["target"], _f(t["measured"], 2), _met(t["met"]), t.get("note") or ""]
+        [
+            t["description"],
+            t["target"],
+            _f(t["measured"], 2),
+            _met(t["met"]),
+            "**busy**" if busy_while(report, t) else "",
+            t.get("note") or "",
+        ]
         for t in report["targets"]
     ]
-    out += _table(["target", "aim", "measured", "verdict", "note"], rows)
+    out += _table(["target", "aim", "measured", "verdict", "machine", "note"], rows)
+    out += [
+        "_machine_: **busy** when other work used more than a quarter of the cores while "
+        "the figure was measured (`load.other_cores`: the machine's CPU minus the harness's "
+        "own process tree, per second): its absolute figures are inflated, and ratios between "
+        "figures measured at different moments may be too.",
+        "",
+    ]
 
     render = s.get("render")
     if render and render.get("results"):
@@ -279,6 +308,27 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
         w = render["weasyprint"]
         if not w["available"]:
             out += [f"WeasyPrint baseline unavailable: {w['reason']}", ""]
+        cg = s.get("callgrind") or {}
+        if cg.get("results"):
+            timings = {r["lines"]: r for r in render["results"]}
+            out += [
+                "Instructions executed by one render (`valgrind --tool=callgrind`, only the "
+                "render call collected; stable on a busy machine, unlike the milliseconds):",
+                "",
+            ]
+            rows = []
+            for r in cg["results"]:
+                timed = timings.get(r["lines"], {}).get(f"{r['renderer']}_ms")
+                count = r["instructions"]
+                rows.append(
+                    [
+                        r["renderer"].upper(),
+                        f"{r['lines']:,}",
+                        f"{count / 1e6:,.1f} M" if count else (r.get("error") or "-"),
+                        _f(timed),
+                    ]
+                )
+            out += _table(["renderer", "lines", "instructions", "median ms (above)"], rows)
         if "render" in images:
             out += [f"![Rendering time against line items]({image_dir}/{images['render']})", ""]
 
