@@ -7,7 +7,8 @@ and makes one render call that is the only thing collected (``--collect-atstart=
 --toggle-collect=sys_call_tracing``: the call goes through ``sys.call_tracing``). The figure
 is callgrind's ``Collected`` count: instructions executed by that one render, interpreter
 included. One run each (the count barely moves between runs), the processes two at a time;
-callgrind is ~50x slower than the code it measures, so this section takes about a minute.
+callgrind is ~50x slower than the code it measures, so this section takes minutes
+(5.5 on a busy 2-core machine; each process is bounded by a 900 s timeout).
 
 Skipped cleanly: without ``valgrind`` on ``PATH`` every figure is ``null`` with the note
 "not measured: valgrind missing"; in quick mode it is not run.
@@ -73,7 +74,7 @@ def measure(renderer: str, lines: int, valgrind: str, timeout: float = 900) -> d
 
 def run(quick: bool, workers: int = 2) -> dict[str, Any]:
     if quick:
-        return {"status": "skipped", "reason": "not run in quick mode (about a minute)"}
+        return {"status": "skipped", "reason": "not run in quick mode (it takes minutes)"}
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         log(f"callgrind: {MISSING}")

@@ -104,7 +104,7 @@ def test_report_has_the_stable_top_level_shape(quick_report: dict[str, Any]) -> 
     assert r["machine"]["cores"] >= 1
     assert r["machine"]["python"].startswith("3.")
     assert set(r["sections"]) == {"render", "callgrind", "pipeline", "coldstart", "memory"}
-    assert r["sections"]["callgrind"]["status"] == "skipped"  # about a minute: full runs only
+    assert r["sections"]["callgrind"]["status"] == "skipped"  # minutes: full runs only
     for target in r["targets"]:
         assert set(target) == TARGET_KEYS, target
         assert target["met"] in (True, False, None)
