@@ -14,6 +14,10 @@ the bytes, like the product's renderers). What each leaves out is also in the re
   (``bare_reportlab_single``), without a target.
 * **bare openpyxl**: a write-only workbook (openpyxl's fast mode) with one sheet holding a
   header row and the same rows as plain values (numbers as numbers).
+* **openpyxl, same content** (``openpyxl_same_content``): the product's workbook content
+  (blocks, styles, a formula per line amount, totals as formulas, the Tax sheet with a SUMIF
+  per rate) written with openpyxl's public API in write-only mode: what XLSX costs done
+  plainly with openpyxl. Reported as a ratio (``xlsx_vs_openpyxl_same_content``), no target.
 * **WeasyPrint**: an equivalent HTML invoice (header blocks, the items table, totals, notes,
   payment details, "Page N of M", the same font) rendered to PDF, which is what many people
   would pick instead. Only for 10 and 1,000 lines (it is slow).
@@ -126,6 +130,13 @@ LEAVES_OUT = {
         "only the item rows as plain values: no styles (fonts, fills, borders, number "
         "formats), column widths, header block, formulas (line amounts, totals), totals "
         "rows, Tax sheet, document properties; write-only mode"
+    ),
+    "openpyxl_same_content": (
+        "the same blocks, styles, formulas, totals and Tax sheet with openpyxl's public API "
+        "(write-only mode); left out: locale-formatted labels and number formats (CLDR "
+        "patterns per locale), right-to-left sheets, discount/shipping/paid rows and the "
+        "discount split per rate, ship-to, notes, terms, payment details, the logo, "
+        "cached formula values, print settings and the workbook check"
     ),
     "weasyprint": "nothing visible: an equivalent HTML invoice (a different engine)",
 }
@@ -240,6 +251,116 @@ def bare_openpyxl(invoice: Any) -> bytes:
     ws.append(HEADER)
     for row in _plain_rows(invoice):
         ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def openpyxl_same_content(invoice: Any) -> bytes:
+    """The product's workbook content written with openpyxl's public API (write-only mode, its
+    fast path): an Invoice sheet with a title, the meta and party blocks, styled item rows
+    (fonts, fill, borders, number formats, wrapped descriptions, column widths, frozen
+    header), a ROUND formula per line amount, totals rows as formulas that refer to a Tax
+    sheet with one SUMIF row per rate. What it still leaves out: ``LEAVES_OUT``."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    from invoiceflow.domain import compute_totals
+    from invoiceflow.render.content import party_details, party_title
+
+    t = compute_totals(invoice)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Invoice")
+    tax = wb.create_sheet("Tax")
+    bold, title = Font(bold=True), Font(bold=True, size=16, color="1F3A5F")
+    head_font, head_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F3A5F")
+    zebra = PatternFill("solid", fgColor="EEF2F7")
+    thin = Border(bottom=Side(style="thin", color="C9D1DC"))
+    wrap = Alignment(wrap_text=True, vertical="top")
+    money = "#,##0.00"
+    for col, width in zip("ABCDEFGH", (5, 12, 48, 10, 8, 12, 8, 14), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A12"
+
+    def cell(sheet: Any, value: Any, **style: Any) -> Any:
+        c = WriteOnlyCell(sheet, value=value)
+        for key, v in style.items():
+            setattr(c, key, v)
+        return c
+
+    ws.append([cell(ws, "INVOICE", font=title)])
+    ws.append([cell(ws, party_title(invoice.seller), font=bold)])
+    ws.append(["Invoice no.", invoice.number])
+    ws.append(["Issue date", cell(ws, invoice.issue_date, number_format="yyyy-mm-dd")])
+    ws.append(
+        ["Due date", cell(ws, invoice.due_date, number_format="yyyy-mm-dd")]
+        if invoice.due_date
+        else []
+    )
+    ws.append(["Currency", invoice.currency])
+    bill = [party_title(invoice.bill_to), *party_details(invoice.bill_to)]
+    ws.append(["Bill to", ", ".join(bill)[:250]])
+    ws.append([", ".join(party_details(invoice.seller))[:250]])
+    ws.append([])
+    ws.append([])
+    ws.append(
+        [cell(ws, h, font=head_font, fill=head_fill) for h in [*HEADER[:4], "Unit", *HEADER[4:]]]
+    )
+    first = 12
+    for n, it in enumerate(invoice.items):
+        r = first + n
+        style: dict[str, Any] = {"border": thin}
+        if n % 2:
+            style["fill"] = zebra
+        ws.append(
+            [
+                cell(ws, n + 1, **style),
+                cell(ws, it.sku or "", **style),
+                cell(ws, it.description, alignment=wrap, **style),
+                cell(ws, it.quantity, number_format="0.###", **style),
+                cell(ws, it.unit or "", **style),
+                cell(ws, it.unit_price, number_format=money, **style),
+                cell(
+                    ws,
+                    None if it.tax_rate is None else it.tax_rate / 100,
+                    number_format="0.0%",
+                    **style,
+                ),
+                cell(ws, f"=ROUND(D{r}*F{r},2)", number_format=money, **style),
+            ]
+        )
+    last = first + len(invoice.items) - 1
+    ws.append([])
+    groups = len(t.tax_breakdown)
+    totals = [
+        ("Subtotal", f"=SUM(H{first}:H{last})"),
+        ("Tax", f"=SUM(Tax!D3:D{2 + groups})"),
+        ("Total", f"=H{last + 2}+H{last + 3}"),
+        ("Balance due", f"=H{last + 4}"),
+    ]
+    for label, formula in totals:
+        ws.append(
+            [None] * 6
+            + [cell(ws, label, font=bold), cell(ws, formula, font=bold, number_format=money)]
+        )
+    tax.append([cell(tax, f"Invoice {invoice.number}: tax", font=title)])
+    tax.append([cell(tax, h, font=head_font, fill=head_fill) for h in ("Rate", "Net", "", "Tax")])
+    for i, g in enumerate(t.tax_breakdown):
+        r = 3 + i
+        rate = None if g.rate is None else g.rate / 100
+        tax.append(
+            [
+                cell(tax, rate, number_format="0.0%"),
+                cell(
+                    tax,
+                    f"=SUMIF(Invoice!G{first}:G{last},A{r},Invoice!H{first}:H{last})",
+                    number_format=money,
+                ),
+                None,
+                cell(tax, f"=ROUND(B{r}*A{r},2)", number_format=money),
+            ]
+        )
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -427,6 +548,7 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
         "bare_reportlab": bare_reportlab,
         "bare_openpyxl": bare_openpyxl,
         "bare_reportlab_single": bare_reportlab_single,
+        "openpyxl_same_content": openpyxl_same_content,
     }
     sizes = QUICK_SIZES if quick else SIZES
     results: list[dict[str, Any]] = []
@@ -466,6 +588,8 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
             "bare_reportlab_ms": ms(med["bare_reportlab"]),
             "bare_openpyxl_ms": ms(med["bare_openpyxl"]),
             "bare_reportlab_single_ms": ms(med["bare_reportlab_single"]),
+            "openpyxl_same_content_ms": ms(med["openpyxl_same_content"]),
+            "xlsx_vs_openpyxl_same_content": ratio(med["xlsx"], med["openpyxl_same_content"]),
             "parse_ms": ms(med["parse"]),
             "parse_vs_pdf": ratio(med["parse"], med["pdf"]),
             "weasyprint_ms": ms(med.get("weasyprint")),
