@@ -164,6 +164,8 @@ def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
     assert embedded["cpu_ms_per_invoice"]["loaded"] > 0
     assert embedded["render_cpu_ms_per_invoice"] > 0
     assert set(embedded["cpu_outside_render_vs_render"]) == {"unloaded", "loaded"}
+    # the renderers' CPU is CPU time of the bound's own render calls, not their wall time
+    assert embedded["render_cpu_ms_per_invoice"] == embedded["render_bound"]["render_cpu_ms"]
     assert_load(embedded["load"])
 
 
