@@ -23,7 +23,7 @@ from typing import Any
 from bench import SCHEMA_VERSION
 from bench.common import ROOT, git_changes, git_info, loadavg, log, machine_info
 
-SECTIONS = ("render", "pipeline", "coldstart", "memory")
+SECTIONS = ("render", "callgrind", "pipeline", "coldstart", "memory")
 
 
 def _sections(value: str) -> list[str]:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_sections,
         default=list(SECTIONS),
         metavar="SECTIONS",
-        help=f"comma-separated subset of {','.join(SECTIONS)}",
+        help=f"comma-separated subset of {','.join(SECTIONS)} (callgrind: not in --quick)",
     )
     p.add_argument(
         "--n",
@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                 from bench import render
 
                 result = render.run(args.quick, args.profile)
+            elif name == "callgrind":
+                from bench import callgrind
+
+                result = callgrind.run(args.quick, machine["cores"])
             elif name == "pipeline":
                 from bench import pipeline
 

@@ -359,3 +359,78 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+# ----------------------------------------------------------------------------- how busy
+
+
+def _system_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy (``/proc/stat``: everything but idle and
+    iowait; steal counts, it is CPU some other guest took)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, *rest = (int(x) for x in fields)
+    except (OSError, ValueError, IndexError):
+        return None
+    steal = rest[0] if rest else 0
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process, its live descendants (with the children they reaped) and
+    the children it reaped itself."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in tree(os.getpid()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    t = os.times()
+    return total + t.children_user + t.children_system
+
+
+class Load:
+    """How busy the machine was with *other* work while a figure was measured.
+
+    The load average alone cannot say it: the harness loads the machine itself (a 1-minute
+    load of 2 on 2 cores is expected during a pipeline run). So the harness also counts the
+    CPU the whole machine used (``/proc/stat``) minus the CPU of its own process tree, per
+    second of wall time: ``other_cores``. A figure is flagged ``busy`` when other work used
+    more than :data:`BUSY_FRACTION` of the cores (or, when ``/proc/stat`` is unreadable, when
+    the 1-minute load average at its start was above that fraction of the cores)."""
+
+    def __init__(self, cores: int | None = None) -> None:
+        if cores is None:
+            try:
+                cores = len(os.sched_getaffinity(0))
+            except AttributeError:
+                cores = os.cpu_count() or 1
+        self.cores = cores
+        self.loadavg_start = loadavg()
+        self._sys0 = _system_busy_seconds()
+        self._own0 = _own_seconds()
+        self._t0 = time.monotonic()
+
+    def done(self) -> dict[str, Any]:
+        sys1, own1, t1 = _system_busy_seconds(), _own_seconds(), time.monotonic()
+        wall = t1 - self._t0
+        other = None
+        if self._sys0 is not None and sys1 is not None and wall > 0:
+            other = max(0.0, ((sys1 - self._sys0) - (own1 - self._own0)) / wall)
+        start = self.loadavg_start
+        if other is not None:
+            busy = other > BUSY_FRACTION * self.cores
+        else:
+            busy = start is not None and start[0] > BUSY_FRACTION * self.cores
+        return {
+            "loadavg_start": start,
+            "loadavg_end": loadavg(),
+            "other_cores": rnd(other),
+            "busy": busy,
+        }
+
+
+#: other work using more than this fraction of the cores makes a figure "busy"
+BUSY_FRACTION = 0.25

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bench.coldstart import FunctionEnv, _stop, start_function, worker_pid
-from bench.common import Target, free_port, log, rnd, rss_mb, verdict, wait_port
+from bench.common import Load, Target, free_port, log, rnd, rss_mb, verdict, wait_port
 
 #: the functions whose memory is sampled over many invoices: the renderers
 RENDER_FUNCTIONS = ("render_pdf", "render_xlsx")
@@ -83,6 +83,7 @@ def run_function(
 def run(quick: bool) -> dict[str, Any]:
     count = 16 if quick else 1000
     env = FunctionEnv()
+    load = Load()
     results, targets = [], []
     try:
         log(f"memory: preparing {count} invoices")
@@ -112,6 +113,7 @@ def run(quick: bool) -> dict[str, Any]:
         "status": "ok"
         if all("error" not in r and not r.get("failures") for r in results)
         else "partial",
+        "load": load.done(),
         "functions": results,
         "targets": targets,
     }

@@ -1,22 +1,33 @@
 """Rendering: the product's PDF and XLSX against baselines rendered in the same run.
 
 Baselines (all get the same rows, the same invoice model, and are timed from the model to
-the bytes, like the product's renderers):
+the bytes, like the product's renderers). What each leaves out is also in the report
+(``LEAVES_OUT``), so a ratio is never read as "the same work, done slower":
 
-* **bare ReportLab**: one platypus ``Table`` of the item rows (``#``, SKU, description,
-  quantity + unit, unit price, tax rate, amount) with a header row repeated on every page, in
-  the same embedded TTF font (DejaVu Sans) on A4, descriptions that do not fit their column
-  as ``Paragraph`` (so the text stays legible), everything else plain strings. No header
-  blocks, no totals, no locale formatting, no page numbering.
+* **bare ReportLab** (``bare_reportlab``): the item rows (``#``, SKU, description, quantity
+  + unit, unit price, tax rate, amount) in platypus ``Table`` objects of :data:`CHUNK` rows each
+  (header row repeated), in the same embedded TTF font (DejaVu Sans) on A4, descriptions that
+  do not fit their column as ``Paragraph``, everything else plain strings. Chunked because
+  one platypus ``Table`` of every row re-splits the remaining rows on every page (quadratic):
+  against that, a 1,000-line ratio would mostly measure ReportLab's default table splitting,
+  not the product. That single table is still timed, for reference
+  (``bare_reportlab_single``), without a target.
 * **bare openpyxl**: a write-only workbook (openpyxl's fast mode) with one sheet holding a
-  header row and the same rows as plain values (numbers as numbers). No styles, formulas,
-  totals or tax sheet.
+  header row and the same rows as plain values (numbers as numbers).
+* **openpyxl, same content** (``openpyxl_same_content``): the product's workbook content
+  (blocks, styles, a formula per line amount, totals as formulas, the Tax sheet with a SUMIF
+  per rate) written with openpyxl's public API in write-only mode: what XLSX costs done
+  plainly with openpyxl. Reported as a ratio (``xlsx_vs_openpyxl_same_content``), no target.
 * **WeasyPrint**: an equivalent HTML invoice (header blocks, the items table, totals, notes,
   payment details, "Page N of M", the same font) rendered to PDF, which is what many people
   would pick instead. Only for 10 and 1,000 lines (it is slow).
 
+**Parse and validate** (``parse``): ``parse_invoice`` of the document's JSON bytes (JSON
+Schema, the model, the rules), timed with the renderers, as a fraction of the PDF's time.
+
 Repetitions are interleaved (one run of each variant, then the next round), after one
-untimed warm-up of each, so drift hits every variant alike; each figure is the median.
+untimed warm-up of each, so drift hits every variant alike; each figure is the median. Each
+size records how busy the machine was while it was measured (``load``).
 """
 
 from __future__ import annotations
@@ -24,13 +35,24 @@ from __future__ import annotations
 import gc
 import html
 import io
+import json
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.common import Target, invoice_document, log, median, ms, parse, ratio, verdict
+from bench.common import (
+    Load,
+    Target,
+    invoice_document,
+    log,
+    median,
+    ms,
+    parse,
+    ratio,
+    verdict,
+)
 
 SIZES = (10, 100, 1000, 10000)
 QUICK_SIZES = (10, 100)
@@ -72,6 +94,14 @@ TARGETS = {
         1.5,
         "x",
     ),
+    "parse_1000": Target(
+        "render.parse_vs_pdf.1000",
+        "render",
+        "Parse + validate / PDF render, 1,000 lines",
+        "<=",
+        0.1,
+        "",
+    ),
     "weasy_1000": Target(
         "render.weasyprint_vs_pdf.1000",
         "render",
@@ -84,6 +114,32 @@ TARGETS = {
 
 
 # ----------------------------------------------------------------------------- baselines
+
+#: rows per platypus Table in the bare ReportLab baseline (splitting stays linear)
+CHUNK = 30
+
+#: what each baseline does not do that the product's renderer does
+LEAVES_OUT = {
+    "bare_reportlab": (
+        "only the items table: no seller/bill-to/ship-to blocks, logo, meta table, totals, "
+        "tax breakdown, notes, payment details, 'Page N of M' footer, zebra rows, locale "
+        "formatting (Babel) of money, quantities, dates and percents"
+    ),
+    "bare_reportlab_single": "as bare_reportlab, in one Table (ReportLab's default splitting)",
+    "bare_openpyxl": (
+        "only the item rows as plain values: no styles (fonts, fills, borders, number "
+        "formats), column widths, header block, formulas (line amounts, totals), totals "
+        "rows, Tax sheet, document properties; write-only mode"
+    ),
+    "openpyxl_same_content": (
+        "the same blocks, styles, formulas, totals and Tax sheet with openpyxl's public API "
+        "(write-only mode); left out: locale-formatted labels and number formats (CLDR "
+        "patterns per locale), right-to-left sheets, discount/shipping/paid rows and the "
+        "discount split per rate, ship-to, notes, terms, payment details, the logo, "
+        "cached formula values, print settings and the workbook check"
+    ),
+    "weasyprint": "nothing visible: an equivalent HTML invoice (a different engine)",
+}
 
 _BARE_FONT = "BenchDejaVu"
 _BARE_FONT_BOLD = "BenchDejaVu-Bold"
@@ -127,7 +183,8 @@ def _plain_rows(invoice: Any) -> list[list[Any]]:
 HEADER = ["#", "SKU", "Description", "Qty", "Unit price", "Tax %", "Amount"]
 
 
-def bare_reportlab(invoice: Any) -> bytes:
+def bare_reportlab(invoice: Any, chunk: int | None = CHUNK) -> bytes:
+    """The items as platypus Tables of ``chunk`` rows (``None``: one Table of every row)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
@@ -154,19 +211,20 @@ def bare_reportlab(invoice: Any) -> bytes:
                 f"{amount:,.2f}",
             ]
         )
-    table = Table(
-        data,
-        colWidths=widths,
-        repeatRows=1,
-        style=TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), _BARE_FONT, 8.5),
-                ("FONT", (0, 0), (-1, 0), _BARE_FONT_BOLD, 8.5),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
-            ]
-        ),
+    style = TableStyle(
+        [
+            ("FONT", (0, 0), (-1, -1), _BARE_FONT, 8.5),
+            ("FONT", (0, 0), (-1, 0), _BARE_FONT_BOLD, 8.5),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+        ]
     )
+    body = data[1:]
+    step = chunk or max(len(body), 1)
+    tables = [
+        Table([HEADER, *body[i : i + step]], colWidths=widths, repeatRows=1, style=style)
+        for i in range(0, max(len(body), 1), step)
+    ]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -177,8 +235,12 @@ def bare_reportlab(invoice: Any) -> bytes:
         bottomMargin=20 * mm,
         invariant=1,
     )
-    doc.build([table])
+    doc.build(tables)
     return buf.getvalue()
+
+
+def bare_reportlab_single(invoice: Any) -> bytes:
+    return bare_reportlab(invoice, None)
 
 
 def bare_openpyxl(invoice: Any) -> bytes:
@@ -189,6 +251,116 @@ def bare_openpyxl(invoice: Any) -> bytes:
     ws.append(HEADER)
     for row in _plain_rows(invoice):
         ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def openpyxl_same_content(invoice: Any) -> bytes:
+    """The product's workbook content written with openpyxl's public API (write-only mode, its
+    fast path): an Invoice sheet with a title, the meta and party blocks, styled item rows
+    (fonts, fill, borders, number formats, wrapped descriptions, column widths, frozen
+    header), a ROUND formula per line amount, totals rows as formulas that refer to a Tax
+    sheet with one SUMIF row per rate. What it still leaves out: ``LEAVES_OUT``."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    from invoiceflow.domain import compute_totals
+    from invoiceflow.render.content import party_details, party_title
+
+    t = compute_totals(invoice)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Invoice")
+    tax = wb.create_sheet("Tax")
+    bold, title = Font(bold=True), Font(bold=True, size=16, color="1F3A5F")
+    head_font, head_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F3A5F")
+    zebra = PatternFill("solid", fgColor="EEF2F7")
+    thin = Border(bottom=Side(style="thin", color="C9D1DC"))
+    wrap = Alignment(wrap_text=True, vertical="top")
+    money = "#,##0.00"
+    for col, width in zip("ABCDEFGH", (5, 12, 48, 10, 8, 12, 8, 14), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A12"
+
+    def cell(sheet: Any, value: Any, **style: Any) -> Any:
+        c = WriteOnlyCell(sheet, value=value)
+        for key, v in style.items():
+            setattr(c, key, v)
+        return c
+
+    ws.append([cell(ws, "INVOICE", font=title)])
+    ws.append([cell(ws, party_title(invoice.seller), font=bold)])
+    ws.append(["Invoice no.", invoice.number])
+    ws.append(["Issue date", cell(ws, invoice.issue_date, number_format="yyyy-mm-dd")])
+    ws.append(
+        ["Due date", cell(ws, invoice.due_date, number_format="yyyy-mm-dd")]
+        if invoice.due_date
+        else []
+    )
+    ws.append(["Currency", invoice.currency])
+    bill = [party_title(invoice.bill_to), *party_details(invoice.bill_to)]
+    ws.append(["Bill to", ", ".join(bill)[:250]])
+    ws.append([", ".join(party_details(invoice.seller))[:250]])
+    ws.append([])
+    ws.append([])
+    ws.append(
+        [cell(ws, h, font=head_font, fill=head_fill) for h in [*HEADER[:4], "Unit", *HEADER[4:]]]
+    )
+    first = 12
+    for n, it in enumerate(invoice.items):
+        r = first + n
+        style: dict[str, Any] = {"border": thin}
+        if n % 2:
+            style["fill"] = zebra
+        ws.append(
+            [
+                cell(ws, n + 1, **style),
+                cell(ws, it.sku or "", **style),
+                cell(ws, it.description, alignment=wrap, **style),
+                cell(ws, it.quantity, number_format="0.###", **style),
+                cell(ws, it.unit or "", **style),
+                cell(ws, it.unit_price, number_format=money, **style),
+                cell(
+                    ws,
+                    None if it.tax_rate is None else it.tax_rate / 100,
+                    number_format="0.0%",
+                    **style,
+                ),
+                cell(ws, f"=ROUND(D{r}*F{r},2)", number_format=money, **style),
+            ]
+        )
+    last = first + len(invoice.items) - 1
+    ws.append([])
+    groups = len(t.tax_breakdown)
+    totals = [
+        ("Subtotal", f"=SUM(H{first}:H{last})"),
+        ("Tax", f"=SUM(Tax!D3:D{2 + groups})"),
+        ("Total", f"=H{last + 2}+H{last + 3}"),
+        ("Balance due", f"=H{last + 4}"),
+    ]
+    for label, formula in totals:
+        ws.append(
+            [None] * 6
+            + [cell(ws, label, font=bold), cell(ws, formula, font=bold, number_format=money)]
+        )
+    tax.append([cell(tax, f"Invoice {invoice.number}: tax", font=title)])
+    tax.append([cell(tax, h, font=head_font, fill=head_fill) for h in ("Rate", "Net", "", "Tax")])
+    for i, g in enumerate(t.tax_breakdown):
+        r = 3 + i
+        rate = None if g.rate is None else g.rate / 100
+        tax.append(
+            [
+                cell(tax, rate, number_format="0.0%"),
+                cell(
+                    tax,
+                    f"=SUMIF(Invoice!G{first}:G{last},A{r},Invoice!H{first}:H{last})",
+                    number_format=money,
+                ),
+                None,
+                cell(tax, f"=ROUND(B{r}*A{r},2)", number_format=money),
+            ]
+        )
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -363,6 +535,7 @@ def _time(fn: Callable[[Any], bytes], arg: Any) -> tuple[float, int]:
 
 
 def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
+    from invoiceflow.domain import parse_invoice
     from invoiceflow.render.pdf import render_pdf
     from invoiceflow.render.xlsx import render_xlsx
 
@@ -374,13 +547,24 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
         "xlsx": render_xlsx,
         "bare_reportlab": bare_reportlab,
         "bare_openpyxl": bare_openpyxl,
+        "bare_reportlab_single": bare_reportlab_single,
+        "openpyxl_same_content": openpyxl_same_content,
     }
     sizes = QUICK_SIZES if quick else SIZES
     results: list[dict[str, Any]] = []
     for lines in sizes:
         reps = 1 if quick else FULL_REPS[lines]
+        load = Load()
+        raw = json.dumps(invoice_document(lines)).encode()
         inv = parse(invoice_document(lines))
+
+        def parse_raw(_: Any, raw: bytes = raw) -> bytes:
+            parse_invoice(raw, max_bytes=1 << 40)
+            return raw
+
+        arg: dict[str, Any] = {"parse": raw}
         wanted = dict(variants)
+        wanted["parse"] = parse_raw
         weasy_here = weasy_ok and lines in WEASYPRINT_SIZES and not (quick and lines > 100)
         if weasy_here:
             wanted["weasyprint"] = weasyprint_pdf
@@ -390,11 +574,11 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
         runs: dict[str, list[float]] = {k: [] for k in wanted}
         sizes_out: dict[str, int] = {}
         for name, fn in wanted.items():  # warm-up (fonts, styles, imports, caches)
-            _, sizes_out[name] = _time(fn, inv)
+            _, sizes_out[name] = _time(fn, arg.get(name, inv))
         for rnd_ in range(max(reps_for.values())):
             for name, fn in wanted.items():
                 if rnd_ < reps_for[name]:
-                    runs[name].append(_time(fn, inv)[0])
+                    runs[name].append(_time(fn, arg.get(name, inv))[0])
         med = {k: median(v) for k, v in runs.items()}
         row = {
             "lines": lines,
@@ -403,6 +587,11 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
             "xlsx_ms": ms(med["xlsx"]),
             "bare_reportlab_ms": ms(med["bare_reportlab"]),
             "bare_openpyxl_ms": ms(med["bare_openpyxl"]),
+            "bare_reportlab_single_ms": ms(med["bare_reportlab_single"]),
+            "openpyxl_same_content_ms": ms(med["openpyxl_same_content"]),
+            "xlsx_vs_openpyxl_same_content": ratio(med["xlsx"], med["openpyxl_same_content"]),
+            "parse_ms": ms(med["parse"]),
+            "parse_vs_pdf": ratio(med["parse"], med["pdf"]),
             "weasyprint_ms": ms(med.get("weasyprint")),
             "pdf_vs_bare_reportlab": ratio(med["pdf"], med["bare_reportlab"]),
             "xlsx_vs_bare_openpyxl": ratio(med["xlsx"], med["bare_openpyxl"]),
@@ -410,12 +599,14 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
             "pdf_bytes": sizes_out["pdf"],
             "xlsx_bytes": sizes_out["xlsx"],
             "runs_ms": {k: [ms(x) for x in v] for k, v in runs.items()},
+            "load": load.done(),
         }
         results.append(row)
         log(
             f"render {lines:>6} lines: pdf {row['pdf_ms']} ms ({row['pdf_vs_bare_reportlab']}x "
             f"bare), xlsx {row['xlsx_ms']} ms ({row['xlsx_vs_bare_openpyxl']}x bare), "
-            f"weasyprint {row['weasyprint_ms']} ms"
+            f"weasyprint {row['weasyprint_ms']} ms, parse {row['parse_ms']} ms "
+            f"({row['parse_vs_pdf']} of the PDF)"
         )
     if profile_dir is not None:
         _profile(profile_dir, render_pdf, render_xlsx)
@@ -440,6 +631,11 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
             None if 1000 in by_lines else "not measured in quick mode",
         ),
         verdict(
+            TARGETS["parse_1000"],
+            fig(1000, "parse_vs_pdf"),
+            None if 1000 in by_lines else "not measured in quick mode",
+        ),
+        verdict(
             TARGETS["weasy_1000"],
             fig(1000, "weasyprint_vs_pdf"),
             weasy_note or (None if 1000 in by_lines else "not measured in quick mode"),
@@ -448,6 +644,8 @@ def run(quick: bool, profile_dir: Path | None = None) -> dict[str, Any]:
     return {
         "status": "ok",
         "document": "events/examples/invoices/long-300-lines.json, items cycled to N lines",
+        "leaves_out": LEAVES_OUT,
+        "chunk": CHUNK,
         "weasyprint": {"available": weasy_ok, "version": weasy_version, "reason": weasy_reason},
         "results": results,
         "targets": targets,

@@ -26,6 +26,31 @@ def _x(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _load(load: dict[str, Any] | None) -> str:
+    """A figure's load: the 1-minute load average at its start, the cores other work used,
+    and a warning when that was a lot."""
+    if not load:
+        return "-"
+    avg = (load.get("loadavg_start") or [None])[0]
+    text = f"{_f(avg, 2)}; other work {_f(load.get('other_cores'), 2)} cores"
+    return f"**busy**: {text}" if load.get("busy") else text
+
+
+def busy_while(report: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Whether the machine was busy with other work while ``target``'s figure was measured."""
+    sec = report["sections"].get(target["section"]) or {}
+    loads: list[dict[str, Any] | None] = []
+    if target["section"] == "render":
+        lines = target["id"].rsplit(".", 1)[-1]
+        loads = [r.get("load") for r in sec.get("results", []) if str(r["lines"]) == lines]
+    elif target["section"] == "pipeline":
+        backend = target["id"].rsplit(".", 1)[-1]
+        loads = [b.get("load") for b in sec.get("backends", []) if b["backend"] == backend]
+    else:
+        loads = [sec.get("load")]
+    return any(bool(load and load.get("busy")) for load in loads)
+
+
 def _met(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
@@ -87,7 +112,7 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
         for b in backends:
             for ax, phase, title in (
                 (axes[0], "unloaded", "one invoice in flight"),
-                (axes[1], "loaded", f"{b['n']} uploads at once"),
+                (axes[1], "loaded", f"{b.get('in_flight', '?')} in flight"),
             ):
                 samples = b[phase]["samples_ms"]
                 if samples:
@@ -116,7 +141,11 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
         names = [r["function"] for r in rows]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         axes[0].bar(names, [r["ms"] or 0 for r in rows], color="#1F3A5F")
-        axes[0].axhline(400, color="#C0392B", ls="--", label="target 400 ms")
+        base_ms = (cold.get("baseline") or {}).get("ms")
+        if base_ms:
+            axes[0].axhline(
+                1.5 * base_ms, color="#C0392B", ls="--", label="target 1.5x the empty function"
+            )
         axes[0].set_ylabel("ms, process start to first 2xx (median)")
         axes[1].bar(names, [r["pss_mb"] or 0 for r in rows], color="#5B7DB1")
         axes[1].axhline(80, color="#C0392B", ls="--", label="target 80 MB")
@@ -203,18 +232,37 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
         "",
     ]
     rows = [
-        [t["description"], t["target"], _f(t["measured"], 2), _met(t["met"]), t.get("note") or ""]
+        [
+            t["description"],
+            t["target"],
+            _f(t["measured"], 2),
+            _met(t["met"]),
+            "**busy**" if busy_while(report, t) else "",
+            t.get("note") or "",
+        ]
         for t in report["targets"]
     ]
-    out += _table(["target", "aim", "measured", "verdict", "note"], rows)
+    out += _table(["target", "aim", "measured", "verdict", "machine", "note"], rows)
+    out += [
+        "_machine_: **busy** when other work used more than a quarter of the cores while "
+        "the figure was measured (`load.other_cores`: the machine's CPU minus the harness's "
+        "own process tree, per second): its absolute figures are inflated, and ratios between "
+        "figures measured at different moments may be too.",
+        "",
+    ]
 
     render = s.get("render")
     if render and render.get("results"):
         out += [
             "## Rendering",
             "",
-            f"Document: {render['document']}. Median of the repetitions shown; the bare "
-            "baselines hold the same rows (see `bench/render.py`).",
+            f"Document: {render['document']}. Median of the repetitions shown, all variants "
+            "interleaved. The bare ReportLab baseline draws the items table in tables of "
+            f"{render.get('chunk', '?')} rows (linear splitting); one table of every row "
+            "(ReportLab's default splitting) is shown for reference. The same-content openpyxl "
+            "workbook writes the product's blocks, styles, formulas, totals and Tax sheet with "
+            "openpyxl's public API. Parse = parsing and "
+            "validating the document's JSON, as a fraction of the PDF's time.",
             "",
         ]
         rows = []
@@ -226,12 +274,17 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                     _f(r["pdf_ms"]),
                     _f(r["bare_reportlab_ms"]),
                     _x(r["pdf_vs_bare_reportlab"]),
+                    _f(r.get("bare_reportlab_single_ms")),
                     _f(r["xlsx_ms"]),
                     _f(r["bare_openpyxl_ms"]),
                     _x(r["xlsx_vs_bare_openpyxl"]),
+                    f"{_f(r.get('openpyxl_same_content_ms'))} "
+                    f"({_x(r.get('xlsx_vs_openpyxl_same_content'))})",
                     _f(r["weasyprint_ms"]),
                     _x(r["weasyprint_vs_pdf"]),
+                    f"{_f(r.get('parse_ms'))} ({_f(r.get('parse_vs_pdf'), 3)})",
                     f"{reps['pdf']}",
+                    _load(r.get("load")),
                 ]
             )
         out += _table(
@@ -240,18 +293,47 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                 "PDF ms",
                 "bare ReportLab ms",
                 "PDF / bare",
+                "one-table ReportLab ms",
                 "XLSX ms",
                 "bare openpyxl ms",
                 "XLSX / bare",
+                "openpyxl same content ms (XLSX / it)",
                 "WeasyPrint ms",
                 "WeasyPrint / PDF",
+                "parse ms (of PDF)",
                 "runs",
+                "load",
             ],
             rows,
         )
+        leaves = render.get("leaves_out") or {}
+        if leaves:
+            out += ["What the baselines leave out (they are not the same work):", ""]
+            out += [f"- `{k}`: {v}" for k, v in leaves.items()] + [""]
         w = render["weasyprint"]
         if not w["available"]:
             out += [f"WeasyPrint baseline unavailable: {w['reason']}", ""]
+        cg = s.get("callgrind") or {}
+        if cg.get("results"):
+            timings = {r["lines"]: r for r in render["results"]}
+            out += [
+                "Instructions executed by one render (`valgrind --tool=callgrind`, only the "
+                "render call collected; stable on a busy machine, unlike the milliseconds):",
+                "",
+            ]
+            rows = []
+            for r in cg["results"]:
+                timed = timings.get(r["lines"], {}).get(f"{r['renderer']}_ms")
+                count = r["instructions"]
+                rows.append(
+                    [
+                        r["renderer"].upper(),
+                        f"{r['lines']:,}",
+                        f"{count / 1e6:,.1f} M" if count else (r.get("error") or "-"),
+                        _f(timed),
+                    ]
+                )
+            out += _table(["renderer", "lines", "instructions", "median ms (above)"], rows)
         if "render" in images:
             out += [f"![Rendering time against line items]({image_dir}/{images['render']})", ""]
 
@@ -261,12 +343,15 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
         out += [
             "## Pipeline",
             "",
-            f"Uploads over HTTP through the local runtime (its own process; "
-            f"{pipe['clients']} client threads), document {pipe['document']}. Render-only "
-            f"bound measured in the same run: {b['cores']} cores / (PDF {b['pdf_ms']} ms + "
-            f"XLSX {b['xlsx_ms']} ms) = **{b['invoices_per_second']} invoices/s**. "
-            f"Unloaded: {pipe['sequential']} invoices one at a time. Loaded: N uploads at "
-            "once, latency including time queued.",
+            f"Uploads over HTTP through the local runtime (its own process), cycling the "
+            f"{pipe['documents']}. One in flight: {pipe['sequential']} invoices one at a time. "
+            f"{pipe['in_flight']} in flight: N invoices from a closed loop of "
+            f"{pipe['in_flight']} clients. The render-only bound is measured in rounds "
+            f"interleaved with each backend's runs (same documents): {b['cores']} cores / "
+            f"(PDF {b['pdf_ms']} ms + XLSX {b['xlsx_ms']} ms, mean over the documents) = "
+            f"**{b['invoices_per_second']} invoices/s** over all rounds; each backend's ratio "
+            "uses the rounds next to its own runs. CPU per invoice is the runtime's process "
+            "tree; outside rendering = (CPU per invoice - renderers' CPU) / renderers' CPU.",
             "",
         ]
         rows = []
@@ -277,23 +362,27 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                         r["backend"],
                         str(r["n"]),
                         r["status"] + ": " + (r["reason"] or ""),
-                        *(["-"] * 7),
+                        *(["-"] * 8),
                     ]
                 )
                 continue
+            cpu = r["cpu_ms_per_invoice"]
+            outside = r["cpu_outside_render_vs_render"]
             rows.append(
                 [
                     r["backend"],
                     str(r["n"]),
                     _f(r["invoices_per_second"], 2),
-                    _f(r["fraction_of_render_bound"], 3),
+                    f"{_f(r['fraction_of_render_bound'], 3)} of "
+                    f"{_f(r['render_bound']['invoices_per_second'], 1)}",
                     _f(r["runtime_cpu_cores_used"], 2),
-                    f"{_f(r['unloaded']['p50_ms'])} / {_f(r['unloaded']['p95_ms'])} / "
-                    f"{_f(r['unloaded']['p99_ms'])}",
-                    f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])} / "
-                    f"{_f(r['loaded']['p99_ms'])}",
-                    _f(r["uploads_per_second"], 1),
+                    f"{_f(r['unloaded']['p50_ms'])} ({_x(r['p50_vs_render'])} render)",
+                    f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])}",
+                    f"{_f(cpu['unloaded'])} / {_f(cpu['loaded'])} (render "
+                    f"{_f(r['render_cpu_ms_per_invoice'])})",
+                    f"{_f(outside['unloaded'], 2)} / {_f(outside['loaded'], 2)}",
                     str(r["failed"]),
+                    _load(r.get("load")),
                 ]
             )
         out += _table(
@@ -301,12 +390,14 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                 "backend",
                 "N",
                 "invoices/s",
-                "of bound",
+                "of bound (inv/s)",
                 "runtime cores used",
-                "unloaded p50/p95/p99 ms",
-                "loaded p50/p95/p99 ms",
-                "uploads/s accepted",
+                "p50 ms, 1 in flight",
+                f"p50 / p95 ms, {pipe['in_flight']} in flight",
+                "CPU ms/invoice, 1 / 16 in flight",
+                "outside rendering / rendering, 1 / 16",
                 "failed",
+                "load",
             ],
             rows,
         )
@@ -320,17 +411,24 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             "## Cold start",
             "",
             f"`{cold['command']}` (gunicorn master + 1 worker), embedded backends; median of "
-            f"{base['processes']} fresh processes. Baseline: an empty functions-framework "
-            f"function, **{_f(base['ms'])} ms**, PSS {_f(base['pss_mb'])} MB.",
+            f"{base['processes']} fresh processes, started in rounds (the empty function, then "
+            f"every function) so the baseline is interleaved with what it is compared to. "
+            f"Baseline: an empty functions-framework function, **{_f(base['ms'])} ms**, PSS "
+            f"{_f(base['pss_mb'])} MB. Load over the section: {_load(cold.get('load'))}.",
             "",
         ]
         rows = []
         for r in [base, *cold["functions"]]:
             mods = r.get("modules") or {}
+            absolute = _f(r["ms"])
+            if r.get("argon2_ms") is not None:
+                absolute += (
+                    f" ({_f(r['ms_excluding_hash'])} without the {_f(r['argon2_ms'])} ms hash)"
+                )
             rows.append(
                 [
                     r["function"],
-                    _f(r["ms"]),
+                    absolute,
                     _x(r.get("vs_baseline")),
                     _f(r["worker_rss_mb"]),
                     _f(r["pss_mb"]),

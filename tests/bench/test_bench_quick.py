@@ -7,9 +7,13 @@ targets are reported, never tested.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,21 @@ TARGET_KEYS = {
     "met",
     "note",
 }
+
+
+def assert_load(load: dict[str, Any]) -> None:
+    assert set(load) == {"loadavg_start", "loadavg_end", "other_cores", "busy"}
+    assert isinstance(load["busy"], bool)
+    assert load["other_cores"] is None or load["other_cores"] >= 0
+
+
+@contextlib.contextmanager
+def bench_module(name: str) -> Iterator[Any]:
+    sys.path.insert(0, str(ROOT))
+    try:
+        yield importlib.import_module(f"bench.{name}")
+    finally:
+        sys.path.remove(str(ROOT))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +86,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_report_has_the_stable_top_level_shape(quick_report: dict[str, Any]) -> None:
     r = quick_report
-    assert r["schema_version"] == 1
+    assert r["schema_version"] == 2
     assert r["mode"] == "quick"
     assert set(r) >= {
         "schema_version",
@@ -84,7 +103,8 @@ def test_report_has_the_stable_top_level_shape(quick_report: dict[str, Any]) -> 
     assert r["errors"] == []
     assert r["machine"]["cores"] >= 1
     assert r["machine"]["python"].startswith("3.")
-    assert set(r["sections"]) == {"render", "pipeline", "coldstart", "memory"}
+    assert set(r["sections"]) == {"render", "callgrind", "pipeline", "coldstart", "memory"}
+    assert r["sections"]["callgrind"]["status"] == "skipped"  # minutes: full runs only
     for target in r["targets"]:
         assert set(target) == TARGET_KEYS, target
         assert target["met"] in (True, False, None)
@@ -103,13 +123,27 @@ def test_render_section_has_ratios_against_the_baselines(quick_report: dict[str,
             "bare_openpyxl_ms",
             "pdf_vs_bare_reportlab",
             "xlsx_vs_bare_openpyxl",
+            "bare_reportlab_single_ms",
+            "openpyxl_same_content_ms",
+            "xlsx_vs_openpyxl_same_content",
+            "parse_ms",
+            "parse_vs_pdf",
         ):
             assert row[key] > 0, (key, row)
+        assert_load(row["load"])
+        assert row["repetitions"]["parse"] == row["repetitions"]["pdf"]  # interleaved
         assert row["pdf_bytes"] > 1000 and row["xlsx_bytes"] > 1000
     weasy = render["weasyprint"]
     assert weasy["available"] or weasy["reason"]
     ids = {t["id"] for t in render["targets"]}
     assert "render.pdf_vs_bare_reportlab.1000" in ids  # reported as not measured when quick
+    assert "render.parse_vs_pdf.1000" in ids
+    assert set(render["leaves_out"]) >= {
+        "bare_reportlab",
+        "bare_openpyxl",
+        "openpyxl_same_content",
+    }
+    assert all(render["leaves_out"].values())
 
 
 def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
@@ -121,10 +155,55 @@ def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
     assert embedded["status"] == "ok", embedded["reason"]
     assert embedded["completed"] == 8 and embedded["failed"] == 0
     assert embedded["all_finished"] is True
+    assert embedded["in_flight"] == pipeline["in_flight"] == 16
     assert embedded["loaded"]["count"] == 8
     assert embedded["unloaded"]["count"] == pipeline["sequential"]
     assert embedded["invoices_per_second"] > 0
-    assert pipeline["render_bound"]["invoices_per_second"] > 0
+    assert embedded["p50_vs_render"] > 0
+    assert embedded["cpu_ms_per_invoice"]["unloaded"] > 0
+    assert embedded["cpu_ms_per_invoice"]["loaded"] > 0
+    assert embedded["render_cpu_ms_per_invoice"] > 0
+    assert set(embedded["cpu_outside_render_vs_render"]) == {"unloaded", "loaded"}
+    # the renderers' CPU is CPU time of the bound's own render calls, not their wall time
+    assert embedded["render_cpu_ms_per_invoice"] == embedded["render_bound"]["render_cpu_ms"]
+    assert_load(embedded["load"])
+
+
+def test_the_render_bound_covers_every_example_in_rounds_next_to_the_runs(
+    quick_report: dict[str, Any],
+) -> None:
+    pipeline = quick_report["sections"]["pipeline"]
+    (embedded,) = pipeline["backends"]
+    examples = {p.name for p in (ROOT / "events/examples/invoices").glob("*.json")}
+    for bound in (pipeline["render_bound"], embedded["render_bound"]):
+        assert bound["invoices_per_second"] > 0
+        assert set(bound["per_document_ms"]) == examples
+        assert all(d["pdf"] > 0 and d["xlsx"] > 0 for d in bound["per_document_ms"].values())
+    # before the warm-up, between the phases and after the last one
+    assert embedded["render_bound"]["rounds"] == 4
+    ids = {t["id"] for t in pipeline["targets"]}
+    assert ids == {
+        f"pipeline.{name}.embedded"
+        for name in (
+            "throughput_vs_bound",
+            "p50_vs_render",
+            "cpu_outside_render_vs_render",
+            "cpu_per_invoice_growth",
+        )
+    }
+
+
+def test_pipeline_uploads_cycle_the_examples() -> None:
+    with bench_module("pipeline") as pipeline:
+        client = object.__new__(pipeline._Client)
+        names = sorted(p.name for p in (ROOT / "events/examples/invoices").glob("*.json"))
+        client.templates = [pipeline.example(n) for n in names]
+        bodies = [json.loads(client.body(f"N-{i}", i)) for i in range(len(names) + 1)]
+    assert len({json.dumps({**b, "number": 0, "invoice_no": 0}) for b in bodies}) == len(names)
+    assert bodies[0] == {**bodies[-1], "number": bodies[0]["number"]}
+    legacy = bodies[names.index("legacy-flat.json")]
+    assert legacy["invoice_no"] == f"N-{names.index('legacy-flat.json')}"
+    assert "number" not in legacy  # the legacy dialect keeps its own key
 
 
 def test_cold_start_reaches_a_2xx_for_every_function_and_lists_imports(
@@ -143,6 +222,28 @@ def test_cold_start_reaches_a_2xx_for_every_function_and_lists_imports(
     assert {t["id"].split(".")[1] for t in import_rules} == {"notify", "login", "download"}
 
 
+def test_cold_start_is_a_ratio_to_the_interleaved_empty_function(
+    quick_report: dict[str, Any],
+) -> None:
+    cold = quick_report["sections"]["coldstart"]
+    assert cold["interleaved"] is True
+    assert_load(cold["load"])
+    base = cold["baseline"]["runs_ms"]
+    by = {row["function"]: row for row in cold["functions"]}
+    for name, row in by.items():
+        hashes = row["argon2_runs_ms"] if name == "login" else [0.0] * len(base)
+        pairs = sorted((f - h) / b for f, b, h in zip(row["runs_ms"], base, hashes, strict=True))
+        assert len(pairs) == row["processes"] == cold["baseline"]["processes"]
+        assert row["vs_baseline"] == pytest.approx(pairs[len(pairs) // 2], abs=0.02)
+    login = by["login"]
+    assert 0 < login["argon2_ms"] and login["ms_excluding_hash"] == round(
+        login["ms"] - login["argon2_ms"], 1
+    )
+    ratios = {t["id"] for t in cold["targets"] if t["id"].endswith(".vs_baseline")}
+    assert ratios == {f"coldstart.{name}.vs_baseline" for name in by}
+    assert not any(t["id"].endswith(".ms") for t in cold["targets"])  # no absolute target
+
+
 def test_memory_section_samples_both_render_functions(quick_report: dict[str, Any]) -> None:
     memory = quick_report["sections"]["memory"]
     assert [row["function"] for row in memory["functions"]] == ["render_pdf", "render_xlsx"]
@@ -150,6 +251,7 @@ def test_memory_section_samples_both_render_functions(quick_report: dict[str, An
         assert row["failures"] == 0
         assert row["rss_end_mb"] > 0 and row["growth_pct"] is not None
         assert row["samples"][-1][0] == row["invoices"]
+    assert_load(memory["load"])
 
 
 def test_docs_are_written_from_the_report(quick_report: dict[str, Any], tmp_path: Path) -> None:
@@ -160,6 +262,8 @@ def test_docs_are_written_from_the_report(quick_report: dict[str, Any], tmp_path
         sys.path.remove(str(ROOT))
     page = report.write(quick_report, tmp_path)
     text = page.read_text()
+    assert "What the baselines leave out" in text
+    assert "outside rendering" in text
     for heading in (
         "# Performance",
         "## Targets",
@@ -169,3 +273,85 @@ def test_docs_are_written_from_the_report(quick_report: dict[str, Any], tmp_path
         "## Memory stability",
     ):
         assert heading in text
+
+
+def test_the_report_flags_targets_measured_on_a_busy_machine(
+    quick_report: dict[str, Any],
+) -> None:
+    with bench_module("report") as report:
+        busy = json.loads(json.dumps(quick_report))
+        quiet = json.loads(json.dumps(quick_report))
+        for r in (busy, quiet):
+            (embedded,) = r["sections"]["pipeline"]["backends"]
+            embedded["load"]["busy"] = r is busy
+        target = next(t for t in quick_report["targets"] if t["section"] == "pipeline")
+        assert report.busy_while(busy, target) is True
+        assert report.busy_while(quiet, target) is False
+
+
+def test_callgrind_counts_instructions_of_the_toggled_call_only() -> None:
+    with bench_module("callgrind") as callgrind:
+        assert callgrind.collected("==1== Events    : Ir\n==1== Collected : 1,234,567\n") == (
+            1234567
+        )
+        assert callgrind.collected("no summary") is None
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            pytest.skip("valgrind is not installed")
+        row = callgrind.measure("none", 0, valgrind, timeout=120)
+    # an empty call through sys.call_tracing: a few hundred instructions, not the interpreter
+    assert row.get("error") is None, row
+    assert 0 < row["instructions"] < 100_000
+
+
+def test_callgrind_without_valgrind_is_reported_not_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with bench_module("callgrind") as callgrind:
+        monkeypatch.setattr(callgrind.shutil, "which", lambda name: None)
+        result = callgrind.run(quick=False)
+        assert callgrind.run(quick=True)["status"] == "skipped"
+    assert result["status"] == "unavailable"
+    assert result["reason"] == "not measured: valgrind missing"
+    assert {(r["renderer"], r["lines"]) for r in result["results"]} == {
+        ("pdf", 10),
+        ("pdf", 1000),
+        ("xlsx", 10),
+        ("xlsx", 1000),
+    }
+    assert all(r["instructions"] is None for r in result["results"])
+
+
+def test_the_page_shows_instruction_counts_next_to_the_timings(
+    quick_report: dict[str, Any], tmp_path: Path
+) -> None:
+    with bench_module("report") as report:
+        r = json.loads(json.dumps(quick_report))
+        r["sections"]["callgrind"] = {
+            "status": "ok",
+            "results": [
+                {"renderer": "pdf", "lines": 10, "instructions": 69_500_000},
+                {"renderer": "xlsx", "lines": 1000, "instructions": None, "error": "boom"},
+            ],
+        }
+        text = report.markdown(r, {}, "perf")
+    assert "| PDF | 10 | 69.5 M |" in text
+    assert "| XLSX | 1,000 | boom |" in text
+
+
+def test_the_same_content_openpyxl_baseline_writes_both_sheets_with_formulas() -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    with bench_module("render") as render:
+        from bench.common import invoice_document, parse
+
+        data = render.openpyxl_same_content(parse(invoice_document(3)))
+    wb = load_workbook(io.BytesIO(data))
+    assert wb.sheetnames == ["Invoice", "Tax"]
+    amounts = [row[7] for row in wb["Invoice"].iter_rows(min_row=12, max_row=14, values_only=True)]
+    assert amounts == ["=ROUND(D12*F12,2)", "=ROUND(D13*F13,2)", "=ROUND(D14*F14,2)"]
+    labels = [row[6] for row in wb["Invoice"].iter_rows(min_row=16, values_only=True)]
+    assert labels == ["Subtotal", "Tax", "Total", "Balance due"]
+    assert str(wb["Tax"]["B3"].value).startswith("=SUMIF(Invoice!G12:G14,A3,")
