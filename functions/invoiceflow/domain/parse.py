@@ -77,6 +77,8 @@ _NONCHARACTER = re.compile(
     + "]"
 )
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
+#: any of the three above: most strings have none, and one search tells
+_SUSPECT = re.compile("|".join(p.pattern for p in (_CONTROL, _NONCHARACTER, _LINE_BREAK)))
 MAX_LOGO_BYTES = 512 * 1024
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -127,14 +129,15 @@ def _number(text: str) -> Decimal | OutOfRange:
 
 def _depth_problem(value: Any) -> bool:
     """Whether the parsed document nests deeper than MAX_DEPTH (checked without recursion)."""
+    if not isinstance(value, dict | list):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
+    while stack:  # only objects and arrays are pushed: a scalar adds no depth
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 
@@ -242,6 +245,15 @@ def parse_invoice(
     )
 
 
+def load_canonical(doc: Mapping[str, Any]) -> Invoice:
+    """The Invoice of a canonical document this service wrote itself from a parsed one
+    (:func:`~invoiceflow.domain.model.to_json` of an accepted invoice: the completed
+    document the render steps read), built without the schema and meaning checks that
+    :func:`parse_invoice` ran when it was accepted. Never for a client's document: one that
+    breaks the schema raises KeyError or worse here, not a list of problems."""
+    return _build(doc)
+
+
 def _dedupe(problems: list[Problem]) -> list[Problem]:
     """Drop repeats and put the problems in document order (/items/2 before /items/10)."""
 
@@ -265,9 +277,41 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
+    """The full validator (jsonschema): every problem of an invalid document, with its path."""
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema())
+
+
+@lru_cache(maxsize=1)
+def _fast_validator() -> Any:
+    """The compiled validator (jsonschema-rs): only a verdict, many times faster than the
+    full one. Formats are annotations, as for :func:`_validator` (the meaning checks hold the
+    dates to the calendar)."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(schema(), validate_formats=False)
+
+
+def schema_valid(doc: Any) -> bool:
+    """Whether ``doc`` keeps to the invoice schema, by the compiled validator (the fast path
+    for a valid document). False too for a document it cannot read (a lone surrogate is no
+    Rust string): the full validator decides those."""
+    try:
+        return bool(_fast_validator().is_valid(doc))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def _schema_problems(doc: Any) -> list[tuple[str, str]]:
+    """The schema's problems of ``doc``: none when the fast path finds it valid, else every
+    one from the full validator, in document order."""
+    if schema_valid(doc):
+        return []
+    out: list[tuple[str, str]] = []
+    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        out.extend(_humanise(err))
+    return out
 
 
 def _pointer(path: Any) -> str:
@@ -384,9 +428,7 @@ def _json_type(value: Any) -> str:
 
 
 def _check(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
-        out.extend(_humanise(err))
+    out = _schema_problems(doc)
     out.extend(_check_meaning(doc))
     return out
 
@@ -465,6 +507,8 @@ def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str,
     if isinstance(value, BadNumber):
         yield where, value.problem
     elif isinstance(value, str):
+        if not _SUSPECT.search(value):
+            return
         nonchar = _NONCHARACTER.search(value)
         if _CONTROL.search(value):
             yield where, "contains control characters or invalid Unicode"
