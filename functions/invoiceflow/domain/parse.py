@@ -468,17 +468,24 @@ def _within_amount_bounds(value: Decimal) -> bool:
 
 
 def _amount_problem(value: Any) -> str | None:
-    if isinstance(value, Decimal | int) and not isinstance(value, bool) and _dec(value) is None:
-        if isinstance(value, Decimal) and not value.is_finite():
-            return f"{value} is not allowed: amounts must be finite numbers"
-        return "must have at most 15 digits before and 6 after the decimal point"
+    return _checked_amount(value)[0]
+
+
+def _checked_amount(value: Any) -> tuple[str | None, Decimal | None]:
+    """The problem of an amount (None: none) and its :func:`_dec` value, computed once."""
     number = _dec(value)
-    if number is not None and _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
+    if number is None:
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            if isinstance(value, Decimal) and not value.is_finite():
+                return f"{value} is not allowed: amounts must be finite numbers", None
+            return "must have at most 15 digits before and 6 after the decimal point", None
+        return None, None
+    if _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
         return (
             f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
             "than a spreadsheet can hold"
-        )
-    return None
+        ), number
+    return None, number
 
 
 def _significant_digits(number: Decimal) -> int:
@@ -601,12 +608,13 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             continue
         at = f"/items/{i}"
         credit = item.get("credit") is True
+        numbers: dict[str, Decimal | None] = {}
         for key in ("quantity", "unit_price"):
-            problem = _amount_problem(item.get(key))
+            problem, value = _checked_amount(item.get(key))
+            numbers[key] = value
             if problem:
                 yield f"{at}/{key}", problem
                 continue
-            value = _dec(item.get(key))
             if value is not None and value < 0 and not credit:
                 yield (
                     f"{at}/{key}",
@@ -615,7 +623,8 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
         yield from _period(item.get("period"), f"{at}/period")
-        qty, price = _dec(item.get("quantity", DEFAULT_QUANTITY)), _dec(item.get("unit_price"))
+        qty = numbers["quantity"] if "quantity" in item else _dec(DEFAULT_QUANTITY)
+        price = numbers["unit_price"]
         if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
             yield (
                 f"{at}/unit_price",
@@ -699,11 +708,10 @@ def known_countries() -> frozenset[str]:
 def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
     if key not in doc:
         return
-    problem = _amount_problem(doc[key])
+    problem, value = _checked_amount(doc[key])
     if problem:
         yield at, problem
         return
-    value = _dec(doc[key])
     if value is not None and value < 0:
         yield at, "must not be negative"
 
@@ -711,11 +719,10 @@ def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[s
 def _rate(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
     if key not in doc:
         return
-    problem = _amount_problem(doc[key])
+    problem, value = _checked_amount(doc[key])
     if problem:
         yield at, problem
         return
-    value = _dec(doc[key])
     if value is not None and not Decimal(0) <= value <= Decimal(100):
         yield at, f"must be a percentage from 0 to 100 (got {value})"
 
