@@ -30,7 +30,7 @@ def stored_document(ctx: Context, invoice: InvoiceRecord) -> Invoice | None:
         return None
     from invoiceflow.domain.parse import load_canonical, load_json, parse_invoice
 
-    if invoice.document_file_id is not None:
+    if invoice.rendered_from != invoice.raw_file_id:  # the completed document
         doc = load_json(raw, max_bytes=_STORED_DOCUMENT_LIMIT)
         try:
             return load_canonical(doc)
