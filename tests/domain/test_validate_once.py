@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,29 @@ def test_parse_answers_the_same_with_and_without_the_fast_path(
     assert any(isinstance(o, list) for o in without) and not all(
         isinstance(o, list) for o in without
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=-(10**25), max_value=10**25)
+    | st.builds(
+        lambda digits, exp: Decimal(f"{digits}E{exp}"),
+        st.integers(min_value=-(10**22), max_value=10**22),
+        st.integers(min_value=-70, max_value=70),
+    )
+)
+def test_a_number_is_an_amount_when_its_plain_notation_matches_the_pattern(
+    value: Decimal | int,
+) -> None:
+    """_dec decides on the digits and the exponent alone; that is the pattern's answer."""
+    amount = Decimal(value)
+    expected = (
+        amount.is_finite()
+        and parse._within_amount_bounds(amount)
+        and parse._AMOUNT.match(format(amount, "f")) is not None
+    )
+    assert (parse._dec(value) is not None) == expected
 
 
 # ----------------------------------------------------------- once per accepted document
