@@ -77,6 +77,8 @@ _NONCHARACTER = re.compile(
     + "]"
 )
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
+#: any of the three above: most strings have none, and one search tells
+_SUSPECT = re.compile("|".join(p.pattern for p in (_CONTROL, _NONCHARACTER, _LINE_BREAK)))
 MAX_LOGO_BYTES = 512 * 1024
 _AMOUNT = re.compile(r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -127,14 +129,15 @@ def _number(text: str) -> Decimal | OutOfRange:
 
 def _depth_problem(value: Any) -> bool:
     """Whether the parsed document nests deeper than MAX_DEPTH (checked without recursion)."""
+    if not isinstance(value, dict | list):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
+    while stack:  # only objects and arrays are pushed: a scalar adds no depth
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 
@@ -242,6 +245,15 @@ def parse_invoice(
     )
 
 
+def load_canonical(doc: Mapping[str, Any]) -> Invoice:
+    """The Invoice of a canonical document this service wrote itself from a parsed one
+    (:func:`~invoiceflow.domain.model.to_json` of an accepted invoice: the completed
+    document the render steps read), built without the schema and meaning checks that
+    :func:`parse_invoice` ran when it was accepted. Never for a client's document: one that
+    breaks the schema raises KeyError or worse here, not a list of problems."""
+    return _build(doc)
+
+
 def _dedupe(problems: list[Problem]) -> list[Problem]:
     """Drop repeats and put the problems in document order (/items/2 before /items/10)."""
 
@@ -265,9 +277,41 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
+    """The full validator (jsonschema): every problem of an invalid document, with its path."""
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema())
+
+
+@lru_cache(maxsize=1)
+def _fast_validator() -> Any:
+    """The compiled validator (jsonschema-rs): only a verdict, many times faster than the
+    full one. Formats are annotations, as for :func:`_validator` (the meaning checks hold the
+    dates to the calendar)."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(schema(), validate_formats=False)
+
+
+def schema_valid(doc: Any) -> bool:
+    """Whether ``doc`` keeps to the invoice schema, by the compiled validator (the fast path
+    for a valid document). False too for a document it cannot read (a lone surrogate is no
+    Rust string): the full validator decides those."""
+    try:
+        return bool(_fast_validator().is_valid(doc))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def _schema_problems(doc: Any) -> list[tuple[str, str]]:
+    """The schema's problems of ``doc``: none when the fast path finds it valid, else every
+    one from the full validator, in document order."""
+    if schema_valid(doc):
+        return []
+    out: list[tuple[str, str]] = []
+    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        out.extend(_humanise(err))
+    return out
 
 
 def _pointer(path: Any) -> str:
@@ -384,9 +428,7 @@ def _json_type(value: Any) -> str:
 
 
 def _check(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for err in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.path))):
-        out.extend(_humanise(err))
+    out = _schema_problems(doc)
     out.extend(_check_meaning(doc))
     return out
 
@@ -400,11 +442,9 @@ def _dec(value: Any) -> Decimal | None:
         return None
     if isinstance(value, Decimal | int):
         amount = value if isinstance(value, Decimal) else Decimal(value)
-        if (
-            not amount.is_finite()
-            or not _within_amount_bounds(amount)
-            or not _AMOUNT.match(format(amount, "f"))
-        ):
+        # within the bounds, its plain notation is one _AMOUNT matches (tests/domain/
+        # test_validate_once.py holds that), so it is not written out to be matched
+        if not amount.is_finite() or not _within_amount_bounds(amount):
             return None
         return amount
     if isinstance(value, str) and _AMOUNT.match(value):
@@ -426,17 +466,24 @@ def _within_amount_bounds(value: Decimal) -> bool:
 
 
 def _amount_problem(value: Any) -> str | None:
-    if isinstance(value, Decimal | int) and not isinstance(value, bool) and _dec(value) is None:
-        if isinstance(value, Decimal) and not value.is_finite():
-            return f"{value} is not allowed: amounts must be finite numbers"
-        return "must have at most 15 digits before and 6 after the decimal point"
+    return _checked_amount(value)[0]
+
+
+def _checked_amount(value: Any) -> tuple[str | None, Decimal | None]:
+    """The problem of an amount (None: none) and its :func:`_dec` value, computed once."""
     number = _dec(value)
-    if number is not None and _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
+    if number is None:
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            if isinstance(value, Decimal) and not value.is_finite():
+                return f"{value} is not allowed: amounts must be finite numbers", None
+            return "must have at most 15 digits before and 6 after the decimal point", None
+        return None, None
+    if _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
         return (
             f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
             "than a spreadsheet can hold"
-        )
-    return None
+        ), number
+    return None, number
 
 
 def _significant_digits(number: Decimal) -> int:
@@ -465,6 +512,8 @@ def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str,
     if isinstance(value, BadNumber):
         yield where, value.problem
     elif isinstance(value, str):
+        if not _SUSPECT.search(value):
+            return
         nonchar = _NONCHARACTER.search(value)
         if _CONTROL.search(value):
             yield where, "contains control characters or invalid Unicode"
@@ -557,12 +606,13 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             continue
         at = f"/items/{i}"
         credit = item.get("credit") is True
+        numbers: dict[str, Decimal | None] = {}
         for key in ("quantity", "unit_price"):
-            problem = _amount_problem(item.get(key))
+            problem, value = _checked_amount(item.get(key))
+            numbers[key] = value
             if problem:
                 yield f"{at}/{key}", problem
                 continue
-            value = _dec(item.get(key))
             if value is not None and value < 0 and not credit:
                 yield (
                     f"{at}/{key}",
@@ -571,7 +621,8 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield from _rate(item, "tax_rate", f"{at}/tax_rate")
         yield from _discount(item.get("discount"), f"{at}/discount")
         yield from _period(item.get("period"), f"{at}/period")
-        qty, price = _dec(item.get("quantity", DEFAULT_QUANTITY)), _dec(item.get("unit_price"))
+        qty = numbers["quantity"] if "quantity" in item else _dec(DEFAULT_QUANTITY)
+        price = numbers["unit_price"]
         if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
             yield (
                 f"{at}/unit_price",
@@ -655,11 +706,10 @@ def known_countries() -> frozenset[str]:
 def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
     if key not in doc:
         return
-    problem = _amount_problem(doc[key])
+    problem, value = _checked_amount(doc[key])
     if problem:
         yield at, problem
         return
-    value = _dec(doc[key])
     if value is not None and value < 0:
         yield at, "must not be negative"
 
@@ -667,11 +717,10 @@ def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[s
 def _rate(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
     if key not in doc:
         return
-    problem = _amount_problem(doc[key])
+    problem, value = _checked_amount(doc[key])
     if problem:
         yield at, problem
         return
-    value = _dec(doc[key])
     if value is not None and not Decimal(0) <= value <= Decimal(100):
         yield at, f"must be a percentage from 0 to 100 (got {value})"
 
