@@ -20,6 +20,10 @@ means the broker accepted it; anything else, a connection error or a timeout rai
 :class:`~invoiceflow.errors.Unavailable`, a transient error, so the caller's own trigger
 retries it.
 
+Connections are reused: :func:`send` and the local runtime's deliveries POST through
+:class:`Sessions`, a pool of ``requests`` sessions per destination (kept-alive connections
+instead of a TCP connect per event), closed by :meth:`Sessions.close` on shutdown.
+
 Receiving: :func:`from_request` parses binary or structured content mode and raises
 :class:`~invoiceflow.errors.BadRequest` that lists every problem it found.
 
@@ -34,12 +38,14 @@ ISO-8859-1 bytes, and both are read correctly (tests/test_cloudevents_sdks.py).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from cloudevents.conversion import to_binary as _to_binary
 from cloudevents.conversion import to_structured as _to_structured
@@ -48,6 +54,9 @@ from cloudevents.http import CloudEvent, from_http
 
 from invoiceflow.errors import BadRequest, ConfigError, Problem, Unavailable
 from invoiceflow.outputs import JSON_CONTENT_TYPE
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +405,91 @@ def _structured_problems(body: bytes) -> list[Problem]:
     return problems
 
 
+#: hosts where no proxy can apply: the cluster's own Service names (Knative's broker ingress,
+#: ``K_SINK``, is ``http://broker-ingress.knative-eventing.svc.cluster.local/...``)
+CLUSTER_LOCAL_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
+#: idle sessions kept per destination (more are closed when given back)
+MAX_IDLE_SESSIONS = 16
+
+
+def proxies_apply(url: str) -> bool:
+    """False when ``url``'s host is this machine (``localhost``, a loopback address) or a
+    cluster-local Service name: no proxy can reach those, so their sessions ignore the
+    environment (``trust_env=False``: no ``HTTP_PROXY``/``NO_PROXY``/``.netrc`` lookup per
+    request). True for any other host, which keeps the environment's proxy settings."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost") or host.endswith(CLUSTER_LOCAL_SUFFIXES):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+class Sessions:
+    """``requests`` sessions pooled per destination (scheme, host and port), so that
+    successive POSTs to one place reuse a kept-alive connection.
+
+    A ``requests.Session`` is not meant to be shared between threads: :meth:`post` takes an
+    idle session of the destination (or opens one), sends, and gives it back, so each session
+    serves one thread at a time and there are at most as many per destination as requests in
+    flight (at most :data:`MAX_IDLE_SESSIONS` are kept idle). :meth:`close` closes every session
+    (their connections); the pool stays usable and opens new ones when asked again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[requests.Session]] = {}
+        self._open: set[requests.Session] = set()
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """``requests.post(url, **kwargs)`` over a pooled session of ``url``'s destination."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}".lower()
+        with self._lock:
+            idle = self._idle.get(key)
+            session = idle.pop() if idle else None
+        if session is None:
+            session = self._open_session(url)
+        try:
+            return session.post(url, **kwargs)
+        finally:
+            with self._lock:
+                idle = self._idle.setdefault(key, [])
+                keep = session in self._open and len(idle) < MAX_IDLE_SESSIONS
+                if keep:
+                    idle.append(session)
+                else:
+                    self._open.discard(session)
+            if not keep:
+                session.close()
+
+    def _open_session(self, url: str) -> requests.Session:
+        import requests  # lazily: login and download never emit (~40 ms of cold start)
+
+        session = requests.Session()
+        session.trust_env = proxies_apply(url)
+        with self._lock:
+            self._open.add(session)
+        return session
+
+    def close(self) -> None:
+        """Close every session and its connections (a session in use is closed now and
+        dropped when given back)."""
+        with self._lock:
+            sessions, self._open, self._idle = self._open, set(), {}
+        for session in sessions:
+            session.close()
+
+
+#: the sessions :func:`send` posts through (closed by :func:`close_sessions`)
+sessions = Sessions()
+
+
+def close_sessions() -> None:
+    """Close the connections :func:`send` keeps open (a process that stops)."""
+    sessions.close()
+
+
 class Emitter:
     """Sends events to the broker at ``sink_url`` (K_SINK)."""
 
@@ -421,7 +515,7 @@ def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT
     import requests  # lazily: login and download never emit (~40 ms of cold start)
 
     try:
-        response = requests.post(sink_url, data=body, headers=headers, timeout=timeout)
+        response = sessions.post(sink_url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         log.warning("event %s (%s) not sent to %s: %s", event["id"], event["type"], sink_url, exc)
         raise Unavailable(f"the event broker is unreachable: {exc.__class__.__name__}") from exc

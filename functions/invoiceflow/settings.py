@@ -253,6 +253,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
         None,
         frozenset(),
     ),
+    EnvVar(
+        "ACCESS_LOG",
+        "1: the local runtime logs every HTTP request at INFO (0: at DEBUG only)",
+        "0",
+        frozenset(),
+    ),
 )
 
 
@@ -300,6 +306,8 @@ class Settings:
     mail_outbox_dir: Path
     log_level: str
     knative_dir: Path | None
+    #: ACCESS_LOG: log every HTTP request of the local runtime at INFO (else at DEBUG)
+    access_log: bool
     #: producer key id -> HMAC secret (EVENT_PRODUCER_KEYS; invoiceflow.signing)
     event_producer_keys: Mapping[str, str] = field(repr=False)
     login_free_failures: int
@@ -381,6 +389,9 @@ class Settings:
         level = given("LOG_LEVEL").upper()
         if level not in _LOG_LEVELS:
             bad("LOG_LEVEL", f"must be {', '.join(_LOG_LEVELS[:-1])} or {_LOG_LEVELS[-1]}")
+        access_log = given("ACCESS_LOG")
+        if access_log not in ("0", "1"):
+            bad("ACCESS_LOG", "must be 0 or 1")
 
         producer_keys: dict[str, str] = {}
         keys = get("EVENT_PRODUCER_KEYS")
@@ -426,6 +437,7 @@ class Settings:
             mail_outbox_dir=Path(get("MAIL_OUTBOX_DIR") or data_dir / "outbox"),
             log_level=level,
             knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
+            access_log=access_log == "1",
             event_producer_keys=producer_keys,
             login_free_failures=integer("LOGIN_FREE_FAILURES", 1),
             login_delay_seconds=login_delay,

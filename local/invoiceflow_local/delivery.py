@@ -18,6 +18,10 @@ contract and the trigger's ``delivery`` spec:
 A subscriber that answers with a CloudEvent (a reply) has it handed to ``on_reply``, which a
 broker wires to its own ingress, as Knative brokers do.
 
+Connections are reused: the dispatcher POSTs through its own :class:`invoiceflow.events.Sessions`
+(a pool of sessions per destination, ``trust_env=False`` for the runtime's 127.0.0.1
+functions), closed when the dispatcher stops.
+
 Waiting between retries never blocks a worker: each attempt is a job in a time-ordered queue
 and a bounded set of worker threads takes the jobs that are due. When a job is finished, its
 ``done`` callback gets the :class:`Outcome` (the RabbitMQ backend acks there).
@@ -170,6 +174,7 @@ class Dispatcher:
         self._pending = 0
         self._closed = False
         self._aborted = False
+        self._http = events.Sessions()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -257,6 +262,7 @@ class Dispatcher:
             self._heap.clear()
             self._pending = 0
             self._cond.notify_all()
+        self._http.close()
         if abandoned:
             log.warning("%s: stopped with %d deliveries unfinished", self.name, abandoned)
         return abandoned
@@ -312,7 +318,7 @@ class Dispatcher:
             assert job.outgoing is not None
             headers, payload = events.to_http(job.outgoing)
             try:
-                response = requests.post(
+                response = self._http.post(
                     url,
                     data=payload,
                     headers=headers,

@@ -38,9 +38,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from invoiceflow import health, naming
+from invoiceflow import events, health, naming
 from invoiceflow.context import get_context, reset_context, use_settings
 from invoiceflow.errors import InvoiceflowError, Unavailable
 from invoiceflow.logs import configure
@@ -59,6 +59,24 @@ PUBLIC_BASE_URL_DEFAULT = next(v.default for v in ENV_VARS if v.name == "PUBLIC_
 RELAY_BACKOFF_MAX = 60.0
 #: the example invoice of a checkout, named in the banner when it is there
 CHECKOUT_EXAMPLE = Path("events/examples/invoices/minimal.json")
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, whose access log line (one per request, on both ports) is
+    logged at DEBUG, and at INFO as werkzeug does only when ``ACCESS_LOG=1`` asks for it."""
+
+    access_log = False
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.access_log:
+            super().log_request(code, size)
+        elif logging.getLogger("werkzeug").isEnabledFor(logging.DEBUG):
+            self.log("debug", '"%s" %s %s', self.requestline, code, size)
+
+
+def request_handler(access_log: bool) -> type[WSGIRequestHandler]:
+    """The request handler of the runtime's servers for the ``ACCESS_LOG`` setting."""
+    return type("RequestHandler", (QuietRequestHandler,), {"access_log": access_log})
 
 
 def function_source(service: str) -> Path:
@@ -174,17 +192,22 @@ class LocalRuntime:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalRuntime:
-        self.server = make_server(self.host, self.port, self, threaded=True)
-        self.internal_server = make_server("127.0.0.1", 0, self.internal_app, threaded=True)
+        settings = self.settings or Settings.from_env()
+        handler = request_handler(settings.access_log)
+        self.server = make_server(
+            self.host, self.port, self, threaded=True, request_handler=handler
+        )
+        self.internal_server = make_server(
+            "127.0.0.1", 0, self.internal_app, threaded=True, request_handler=handler
+        )
         try:
-            return self._start()
+            return self._start(settings)
         except BaseException:
             self._close_servers()
             raise
 
-    def _start(self) -> LocalRuntime:
+    def _start(self, settings: Settings) -> LocalRuntime:
         assert self.server is not None and self.internal_server is not None
-        settings = self.settings or Settings.from_env()
         decided: dict[str, Any] = {"k_sink": f"{self.internal_url}/_broker"}
         if settings.public_base_url == PUBLIC_BASE_URL_DEFAULT:
             decided["public_base_url"] = self.url
@@ -272,6 +295,7 @@ class LocalRuntime:
                 server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+        events.close_sessions()  # the functions' kept-alive connections to the broker
         reset_context()
 
     def _close_servers(self) -> None:
