@@ -95,3 +95,36 @@ def test_a_foreign_format_gets_its_own_pointers(
     assert [(p["pointer"], p["message"]) for p in problems] == [
         (expected, "U+1D11E cannot be printed in the PDF")
     ]
+
+
+def test_the_printable_characters_file_is_the_fonts_union() -> None:
+    """render/fonts/printable.txt (what intake checks against) is exactly the characters the
+    shipped fonts have: regenerate it with scripts/printable_chars.py after a font changes."""
+    from invoiceflow.render import scripts
+
+    assert scripts.printable_chars() == scripts.fonts_printable_chars()
+    text = scripts.PRINTABLE_FILE.read_text(encoding="ascii")
+    assert text == scripts.printable_ranges(scripts.fonts_printable_chars())
+
+
+def test_the_intake_check_loads_no_font() -> None:
+    """Upload and intake check text without ReportLab (their cold start and memory): the
+    check reads the precomputed characters, not the fonts' maps."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from invoiceflow.render.scripts import unprintable\n"
+        "assert unprintable('日本語 עברית ไทย \\U0001d11e') == ['\\U0001d11e']\n"
+        "assert not any(m.startswith('reportlab') for m in sys.modules), 'reportlab loaded'\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(root / "functions"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

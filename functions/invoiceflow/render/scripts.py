@@ -323,15 +323,54 @@ def _per_char(
         yield face, c
 
 
+#: every character some shipped font has (in both faces of its family), as ranges of code
+#: points: what intake checks text against without loading a font (upload and intake would
+#: otherwise read every font's character map at their first request).
+#: Regenerate with ``python scripts/printable_chars.py``; a test fails when it is not the
+#: fonts' own union (:func:`fonts_printable_chars`).
+PRINTABLE_FILE = FONTS_DIR / "printable.txt"
+
+
+@cache
+def printable_chars() -> frozenset[str]:
+    """The characters of :data:`PRINTABLE_FILE`."""
+    chars: set[str] = set()
+    for line in PRINTABLE_FILE.read_text(encoding="ascii").split():
+        lo, _, hi = line.partition("-")
+        chars.update(map(chr, range(int(lo, 16), int(hi or lo, 16) + 1)))
+    return frozenset(chars)
+
+
+def fonts_printable_chars() -> frozenset[str]:
+    """The characters some font of any document's chain has, read from the fonts (registers
+    every one of them)."""
+    return frozenset().union(*(face_chars(face) for face in FontChain().faces()))
+
+
+def printable_ranges(chars: Iterable[str]) -> str:
+    """``chars`` as :data:`PRINTABLE_FILE` holds them: one range ``LO-HI`` (or one code
+    point) of hexadecimal code points a line."""
+    lines: list[str] = []
+    codes = sorted(map(ord, chars))
+    start = prev = codes[0] if codes else 0
+    for code in [*codes[1:], -1]:
+        if code == prev + 1:
+            prev = code
+            continue
+        lines.append(f"{start:04X}" if start == prev else f"{start:04X}-{prev:04X}")
+        start = prev = code
+    return "\n".join(lines if codes else []) + "\n"
+
+
 def unprintable(text: str) -> list[str]:
     """The characters of ``text`` (cleaned as the renderer does) that no font has, in every
-    family (the chain ends with the default family, so the base family does not matter)."""
+    family (the chain ends with the default family, so the base family does not matter).
+    Loads no font: :func:`printable_chars`."""
     s = clean(text)
     if s.isascii():
         return []
-    faces = FontChain().faces(s)
-    chars = [c for c in dict.fromkeys(s) if c != "\n" and not c.isspace()]
-    return [c for c in chars if _first(faces, c) is None]
+    ok = printable_chars()
+    return [c for c in dict.fromkeys(s) if c not in ok and not c.isspace()]
 
 
 def unprintable_problems(document: Document) -> list[Problem]:
