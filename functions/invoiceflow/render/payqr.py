@@ -81,6 +81,7 @@ from invoiceflow.domain.einvoice import normalized_iban, payment_means_code
 from invoiceflow.domain.model import Invoice, Party, PostalAddress
 from invoiceflow.domain.totals import Totals
 from invoiceflow.render.content import party_title
+from invoiceflow.render.scripts import document_language
 
 __all__ = [
     "BILL_HEIGHT",
@@ -421,7 +422,7 @@ BILL_HEADINGS: dict[str, dict[str, str]] = {
 
 def _bill_language(invoice: Invoice) -> str:
     """The document's language when the guideline has headings in it, else English."""
-    language = (invoice.language or invoice.locale).replace("_", "-").split("-")[0].lower()
+    language = document_language(invoice)
     return language if language in BILL_HEADINGS else "en"
 
 
@@ -772,21 +773,9 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> No
     x = _MARGIN
     canv.setFont(BILL_FONT_BOLD, 11)
     canv.drawString(x, H - _MARGIN - 11, h["receipt"])
-    blocks: list[_Block] = [(h["account"], account)]
-    if reference:
-        blocks.append((h["reference"], [reference]))
-    if debtor is not None:
-        blocks.append((h["payable_by"], debtor))
-    else:
-        blocks.append((h["payable_by_blank"], (52 * mm, 20 * mm)))
+    blocks = _blocks(h, account, reference, "", debtor, (52 * mm, 20 * mm))
     _column(canv, x, H - 12 * mm, RECEIPT_WIDTH - 2 * _MARGIN, 56 * mm, blocks, 6, 8)
-    top = H - 68 * mm
-    canv.setFont(BILL_FONT_BOLD, 6)
-    canv.drawString(x, top - 6, h["currency"])
-    canv.drawString(x + 12 * mm, top - 6, h["amount"])
-    canv.setFont(BILL_FONT, 8)
-    canv.drawString(x, top - 6 - 2 - 8, bill.currency)
-    canv.drawString(x + 12 * mm, top - 6 - 2 - 8, bill.amount_text())
+    _currency_amount(canv, bill, h, x, 12 * mm, (6, 2, 8))
     canv.setFont(BILL_FONT_BOLD, 6)
     canv.drawRightString(RECEIPT_WIDTH - _MARGIN, H - 82 * mm - 6, h["acceptance_point"])
 
@@ -797,26 +786,54 @@ def draw_swiss_bill(canv: Canvas, bill: SwissBill, line_from: float = 0.0) -> No
     qr_bottom = H - 17 * mm - _QR_SIZE
     _draw_modules(canv, qr_matrix(bill.payload(), SWISS_MAX_VERSION), x, qr_bottom, _QR_SIZE)
     _swiss_cross(canv, x + _QR_SIZE / 2, qr_bottom + _QR_SIZE / 2)
-    top = H - 68 * mm
-    canv.setFont(BILL_FONT_BOLD, 8)
-    canv.drawString(x, top - 8, h["currency"])
-    canv.drawString(x + 14 * mm, top - 8, h["amount"])
-    canv.setFont(BILL_FONT, 10)
-    canv.drawString(x, top - 8 - 3 - 10, bill.currency)
-    canv.drawString(x + 14 * mm, top - 8 - 3 - 10, bill.amount_text())
+    _currency_amount(canv, bill, h, x, 14 * mm, (8, 3, 10))
 
     x = RECEIPT_WIDTH + _MARGIN + 51 * mm
-    blocks = [(h["account"], account)]
+    blocks = _blocks(h, account, reference, bill.message, debtor, (65 * mm, 25 * mm))
+    _column(canv, x, H - _MARGIN, BILL_WIDTH - _MARGIN - x, 85 * mm, blocks, 8, 10)
+    canv.restoreState()
+
+
+def _blocks(
+    h: dict[str, str],
+    account: list[str],
+    reference: str,
+    message: str,
+    debtor: list[str] | None,
+    blank: tuple[float, float],
+) -> list[_Block]:
+    """The headed blocks of the receipt or the payment part: the account, the reference and
+    the message when there are any, the payer (or a ``blank`` box to write them into)."""
+    blocks: list[_Block] = [(h["account"], account)]
     if reference:
         blocks.append((h["reference"], [reference]))
-    if bill.message:
-        blocks.append((h["information"], [bill.message]))
+    if message:
+        blocks.append((h["information"], [message]))
     if debtor is not None:
         blocks.append((h["payable_by"], debtor))
     else:
-        blocks.append((h["payable_by_blank"], (65 * mm, 25 * mm)))
-    _column(canv, x, H - _MARGIN, BILL_WIDTH - _MARGIN - x, 85 * mm, blocks, 8, 10)
-    canv.restoreState()
+        blocks.append((h["payable_by_blank"], blank))
+    return blocks
+
+
+def _currency_amount(
+    canv: Canvas,
+    bill: SwissBill,
+    h: dict[str, str],
+    x: float,
+    amount_dx: float,
+    sizes: tuple[float, float, float],
+) -> None:
+    """The currency and amount headings and values 68 mm below the top: ``sizes`` are the
+    heading size, the gap below it and the value size."""
+    head, gap, value = sizes
+    top = BILL_HEIGHT - 68 * mm
+    canv.setFont(BILL_FONT_BOLD, head)
+    canv.drawString(x, top - head, h["currency"])
+    canv.drawString(x + amount_dx, top - head, h["amount"])
+    canv.setFont(BILL_FONT, value)
+    canv.drawString(x, top - head - gap - value, bill.currency)
+    canv.drawString(x + amount_dx, top - head - gap - value, bill.amount_text())
 
 
 class SwissQRBill(Flowable):  # type: ignore[misc]  # ReportLab is untyped

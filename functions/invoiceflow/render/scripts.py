@@ -202,13 +202,14 @@ def document_language(invoice: Invoice) -> str:
 def right_to_left(invoice: Invoice) -> bool:
     """Whether the document is laid out right to left (mirrored): its language is written
     right to left (Babel's ``character_order``: ar, he, fa, ur...)."""
-    from babel import Locale, UnknownLocaleError
+    from babel import UnknownLocaleError
+
+    from invoiceflow.render.i18n import direction
 
     try:
-        order: str = Locale.parse(document_language(invoice)).character_order
+        return direction(document_language(invoice)) == "rtl"
     except (ValueError, UnknownLocaleError):
         return False
-    return order == "right-to-left"
 
 
 def font_chain(invoice: Invoice, base: Face = DEFAULT_BASE) -> FontChain:
