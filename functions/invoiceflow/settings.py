@@ -259,6 +259,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "0",
         frozenset(),
     ),
+    EnvVar(
+        "LOCAL_WORKERS",
+        "worker processes per function in the local runtime: a number, auto (one per core) "
+        "or 0 (every function inside the runtime's own process, one interpreter)",
+        "auto",
+        frozenset(),
+    ),
 )
 
 
@@ -308,6 +315,8 @@ class Settings:
     knative_dir: Path | None
     #: ACCESS_LOG: log every HTTP request of the local runtime at INFO (else at DEBUG)
     access_log: bool
+    #: LOCAL_WORKERS: "auto" or a number of worker processes per function (0: in process)
+    local_workers: str
     #: producer key id -> HMAC secret (EVENT_PRODUCER_KEYS; invoiceflow.signing)
     event_producer_keys: Mapping[str, str] = field(repr=False)
     login_free_failures: int
@@ -392,6 +401,9 @@ class Settings:
         access_log = given("ACCESS_LOG")
         if access_log not in ("0", "1"):
             bad("ACCESS_LOG", "must be 0 or 1")
+        local_workers = given("LOCAL_WORKERS").lower()
+        if local_workers != "auto" and not (local_workers.isdigit() and int(local_workers) <= 64):
+            bad("LOCAL_WORKERS", "must be auto or a whole number from 0 to 64")
 
         producer_keys: dict[str, str] = {}
         keys = get("EVENT_PRODUCER_KEYS")
@@ -438,6 +450,7 @@ class Settings:
             log_level=level,
             knative_dir=Path(knative) if (knative := get("KNATIVE_DIR")) else None,
             access_log=access_log == "1",
+            local_workers=local_workers,
             event_producer_keys=producer_keys,
             login_free_failures=integer("LOGIN_FREE_FAILURES", 1),
             login_delay_seconds=login_delay,

@@ -26,6 +26,7 @@ RUNTIME_ENV = (
     "MAIL_OUTBOX_DIR",
     "KNATIVE_DIR",
     "LOG_LEVEL",
+    "LOCAL_WORKERS",
 )
 
 
@@ -34,7 +35,9 @@ def add_dev(sub: Any) -> None:
         sub,
         "dev",
         "run the whole product on this machine",
-        details="Every function, the broker and the outbox relay in one process, until Ctrl-C. "
+        details="Every function in processes of its own (LOCAL_WORKERS per function, one per "
+        "core by default; 0: all in this process), the broker and the outbox relay, until "
+        "Ctrl-C. "
         "It prints its address, its data folder and the curl commands to try it. Add a user "
         "first (invoiceflow users add) with the same DATA_DIR or DATABASE_URL. Every other "
         "setting of README.md's table applies too.",

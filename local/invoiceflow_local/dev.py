@@ -8,21 +8,28 @@ Two HTTP listeners, as the cluster has a public ingress and a cluster-local netw
 * the **internal port** (127.0.0.1, a random port, :attr:`LocalRuntime.internal_url`) is the
   cluster-local side that only the runtime itself uses: ``/_broker``, the broker ingress (the
   ``K_SINK`` of every function), and ``/_functions/<service>/...``, every function (Knative
-  Service) by name, where the broker delivers events. It is never bound to the public host.
+  Service) by name. It is never bound to the public host.
 
 Every function is the real functions-framework app built from its entry file
-(``functions/<step>.py``, bundled with this package). Public routing comes only from the
-ingress manifest (:mod:`~invoiceflow_local.routes`), event routing only from the Trigger
-manifests (:mod:`~invoiceflow_local.triggers`): both read from the manifests bundled with this
-package, or from ``KNATIVE_DIR``. Backends come from the settings (the environment, read once):
-SQLite, a files directory and the in-process broker by default; ``DATABASE_URL``,
-``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and RabbitMQ. What the runtime
-decides itself (``K_SINK``, a ``JWT_SECRET`` when none is set, ``PUBLIC_BASE_URL`` when left
-at its default) goes into the settings it installs for the functions
-(:func:`invoiceflow.context.use_settings`), never into ``os.environ``. The in-process broker
-keeps its queue in the runtime's database (``broker_queue``), so events accepted before a crash
-are delivered after the restart. A relay thread sends pending outbox events every second (and
-backs off while the broker refuses them).
+(``functions/<step>.py``, bundled with this package), in processes of its own
+(:mod:`~invoiceflow_local.workers`: a gunicorn master per function with ``LOCAL_WORKERS``
+workers, one per core by default), as Knative runs each Service in its own pods: the public
+port proxies to them and the broker delivers to them over kept-alive connections. With
+``LOCAL_WORKERS=0`` (or ``workers=0``) every function's app runs in this process instead, on
+the internal port's ``/_functions/<service>`` (one interpreter: one core).
+
+Public routing comes only from the ingress manifest (:mod:`~invoiceflow_local.routes`), event
+routing only from the Trigger manifests (:mod:`~invoiceflow_local.triggers`): both read from
+the manifests bundled with this package, or from ``KNATIVE_DIR``. Backends come from the
+settings (the environment, read once): SQLite, a files directory and the in-process broker by
+default; ``DATABASE_URL``, ``MONGODB_URL`` and ``RABBITMQ_URL`` switch to Postgres, GridFS and
+RabbitMQ. What the runtime decides itself (``K_SINK``, a ``JWT_SECRET`` when none is set,
+``PUBLIC_BASE_URL`` when left at its default) goes into the settings it installs for the
+functions (:func:`invoiceflow.context.use_settings`; pickled to the function processes over a
+pipe), never into ``os.environ``. The in-process broker keeps its queue in the runtime's
+database (``broker_queue``), so events accepted before a crash are delivered after the restart.
+A relay thread sends pending outbox events every second (and backs off while the broker refuses
+them).
 """
 
 from __future__ import annotations
@@ -48,9 +55,17 @@ from invoiceflow.outbox import relay
 from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
 from invoiceflow_local import make_broker
-from invoiceflow_local.package_data import DEMO_INVOICE, FUNCTIONS_DIR, KNATIVE_DIR
+from invoiceflow_local.package_data import DEMO_INVOICE, KNATIVE_DIR
 from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
 from invoiceflow_local.triggers import load_triggers
+from invoiceflow_local.workers import (
+    FunctionProcesses,
+    Proxy,
+    create_function_app,
+    load_service_sizes,
+    service_path,
+    worker_count,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,28 +94,9 @@ def request_handler(access_log: bool) -> type[WSGIRequestHandler]:
     return type("RequestHandler", (QuietRequestHandler,), {"access_log": access_log})
 
 
-def function_source(service: str) -> Path:
-    return FUNCTIONS_DIR / f"{service.replace('-', '_')}.py"
-
-
 def manifests_dir(settings: Settings) -> Path:
     """``KNATIVE_DIR`` when set, else the bundled manifests."""
     return settings.knative_dir or KNATIVE_DIR
-
-
-def _create_app(service: str) -> Any:
-    """The functions-framework app of ``service``. ``create_app`` writes the function's name and
-    type into ``os.environ`` (FUNCTION_TARGET, FUNCTION_SIGNATURE_TYPE): put back as they were,
-    as the runtime hosts every function in one process."""
-    from functions_framework import create_app
-
-    saved = dict(os.environ)
-    try:
-        return create_app(service.replace("-", "_"), str(function_source(service)))
-    finally:
-        for name in set(os.environ) - set(saved):
-            del os.environ[name]
-        os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
 def _json(start_response: Any, status: str, body: Any) -> list[bytes]:
@@ -121,10 +117,13 @@ class LocalRuntime:
         services: Iterable[str] = FUNCTIONS,
         relay_interval: float = 1.0,
         settings: Settings | None = None,
+        workers: int | None = None,
         **broker_options: Any,
     ) -> None:
         """``settings``: the configuration (default: ``Settings.from_env()`` at :meth:`start`);
-        the runtime completes it and installs it for the functions it hosts."""
+        the runtime completes it and installs it for the functions it hosts. ``workers``:
+        worker processes per function (default: the settings' ``LOCAL_WORKERS``); 0 hosts every
+        function in this process."""
         self.host = host
         self.port = port
         self.services = tuple(services)
@@ -132,7 +131,12 @@ class LocalRuntime:
         self.broker_options = broker_options
         self.settings = settings
         self.routes: tuple[PublicRoute, ...] = ()
+        self.workers = workers
+        #: the functions' apps, when they run in this process (``workers`` 0)
         self.apps: dict[str, Any] = {}
+        #: the functions' processes, when they run in their own
+        self.functions: FunctionProcesses | None = None
+        self.proxy: Proxy | None = None
         self.broker: Any = None
         self.server: BaseWSGIServer | None = None
         self.internal_server: BaseWSGIServer | None = None
@@ -157,7 +161,7 @@ class LocalRuntime:
         path = environ.get("PATH_INFO") or "/"
         route = route_for(self.routes, path)
         if route is not None:
-            return self.apps[route.service](environ, start_response)
+            return self._call_function(route.service, environ, start_response)
         if path == health.LIVENESS_PATH:
             return _json(start_response, "200 OK", health.liveness_body()[1])
         if path == health.READINESS_PATH:
@@ -169,10 +173,11 @@ class LocalRuntime:
 
     def readiness(self) -> dict[str, str]:
         """The runtime's readiness checks: database, document store, broker consumers."""
-        broker = self.broker
-        return health.readiness(
-            None, {"broker": lambda: broker is not None and bool(broker.healthy())}
-        )
+        broker, functions = self.broker, self.functions
+        checks = {"broker": lambda: broker is not None and bool(broker.healthy())}
+        if functions is not None:
+            checks["functions"] = functions.healthy
+        return health.readiness(None, checks)
 
     def internal_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The internal port: the broker ingress and the functions by name."""
@@ -181,13 +186,19 @@ class LocalRuntime:
             return self.broker.wsgi_app(environ, start_response)
         if path.startswith("/_functions/"):
             service, _, rest = path[len("/_functions/") :].partition("/")
-            app = self.apps.get(service)
-            if app is None:
+            if service not in self.services:
                 return _json(start_response, "404 Not Found", {"title": "no such function"})
-            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + f"/_functions/{service}"
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + service_path(service)
             environ["PATH_INFO"] = "/" + rest
-            return app(environ, start_response)
+            return self._call_function(service, environ, start_response)
         return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
+
+    def _call_function(self, service: str, environ: dict[str, Any], start_response: Any) -> Any:
+        """The function's answer: its app called here, or its workers' through the proxy."""
+        if self.functions is not None and self.proxy is not None:
+            port = self.functions.functions[service].port
+            return self.proxy.forward(service, port, environ, start_response)
+        return self.apps[service](environ, start_response)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -204,6 +215,8 @@ class LocalRuntime:
             return self._start(settings)
         except BaseException:
             self._close_servers()
+            if self.functions is not None:
+                self.functions.stop()
             raise
 
     def _start(self, settings: Settings) -> LocalRuntime:
@@ -231,8 +244,7 @@ class LocalRuntime:
             ctx.docs.ping(health.CHECK_TIMEOUT)
         except Unavailable as exc:
             raise Unavailable(f"the document store is not reachable: {exc.detail}") from exc
-        for service in self.services:
-            self.apps[service] = _create_app(service)
+        self._start_functions(settings, knative)
         options = dict(self.broker_options)
         if not settings.rabbitmq_url:  # the in-process broker keeps its queue in the database
             options.setdefault("store", ctx.repo)  # (RabbitMQ keeps its own)
@@ -253,10 +265,34 @@ class LocalRuntime:
         )
         return self
 
+    def _start_functions(self, settings: Settings, knative: Path) -> None:
+        """Each function in its own processes (``workers`` per function), or, with 0 workers
+        (or where gunicorn cannot run: Windows), every function's app in this process."""
+        workers = self.workers if self.workers is not None else worker_count(settings.local_workers)
+        if workers and os.name == "nt":
+            log.info("LOCAL_WORKERS: gunicorn does not run on Windows; functions in process")
+            workers = 0
+        if not workers:
+            for service in self.services:
+                self.apps[service] = create_function_app(service)
+            return
+        sizes = load_service_sizes(knative)
+        self.functions = FunctionProcesses(self.services, settings, workers, sizes)
+        self.proxy = Proxy({s: size.timeout_seconds for s, size in sizes.items()})
+        try:
+            self.functions.start()
+        except RuntimeError as exc:
+            self.functions.stop()
+            raise Unavailable(str(exc)) from exc
+        log.info("functions in their own processes: %d worker(s) each (LOCAL_WORKERS)", workers)
+
     def resolve(self, service: str) -> str:
-        if service not in self.apps:
+        """Where the broker delivers to ``service``: its workers' socket, or the internal
+        port's route to its in-process app."""
+        if service not in self.services:
             raise LookupError(f"no function named {service!r} in the local runtime")
-        return f"{self.internal_url}/_functions/{service}"
+        base = self.functions.functions[service].url if self.functions else self.internal_url
+        return base + service_path(service)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=f"invoiceflow-{name}", daemon=True)
@@ -295,6 +331,10 @@ class LocalRuntime:
                 server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.functions is not None:
+            self.functions.stop()
+        if self.proxy is not None:
+            self.proxy.close()
         events.close_sessions()  # the functions' kept-alive connections to the broker
         reset_context()
 

@@ -129,6 +129,9 @@ def pipeline(
     options: dict[str, Any] = {}
     if request.param != "embedded":
         options = use_postgres_and_rabbitmq(monkeypatch, request)
+    if request.param.endswith("gridfs"):
+        # mongomock lives in this process: the functions must too (LOCAL_WORKERS=0)
+        options["workers"] = 0
     runtime = LocalRuntime("127.0.0.1", 0, **options).start()
     if request.param.endswith("gridfs"):
         # the GridFS adapter on mongomock, in place of a mongodb:// server nobody runs here;

@@ -146,7 +146,7 @@ def test_liveness_and_readiness_include_the_broker(runtime: LocalRuntime) -> Non
     assert r.status_code == 200, r.text
     assert r.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "documents": "ok", "broker": "ok"},
+        "checks": {"database": "ok", "documents": "ok", "broker": "ok", "functions": "ok"},
     }
     # every function also answers its own probes where the broker reaches it
     r = requests.get(runtime.internal_url + "/_functions/notify/readyz", timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,13 +51,25 @@ def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+#: a log line of a function process (invoiceflow.logs' format, or gunicorn's) at WARNING or above
+_PROCESS_WARNING = re.compile(
+    r"^\S+ \S+ (WARNING|ERROR|CRITICAL) |\[(WARNING|ERROR|CRITICAL)\]", re.MULTILINE
+)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "function-processes"])
 def test_one_upload_to_ready_logs_no_warning(
-    clean_env: None, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    clean_env: None,
+    logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    workers: int,
 ) -> None:
     """The local runtime as ``invoiceflow dev`` starts it (no JWT_SECRET, embedded
-    defaults): start, log in, upload, render, notify, stop: not one WARNING."""
+    defaults), its functions in this process or in their own: start, log in, upload, render,
+    notify, stop: not one WARNING (the function processes' logs are their standard error)."""
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")  # every record reaches the check
-    with LocalRuntime("127.0.0.1", 0) as runtime:
+    with LocalRuntime("127.0.0.1", 0, workers=workers) as runtime:
         accounts.add_user(get_context().repo, "ann@example.com", PASSWORD)
         r = requests.post(f"{runtime.url}/login", auth=("ann@example.com", PASSWORD), timeout=30)
         auth = {"Authorization": f"Bearer {r.json()['token']}"}
@@ -75,7 +88,12 @@ def test_one_upload_to_ready_logs_no_warning(
             assert time.monotonic() < deadline, "no email"
             time.sleep(0.1)
         assert runtime.broker.wait_idle(30)
-    assert any("accepted invoice" in r.getMessage() for r in logs.records)  # it listens
+    if workers:
+        processes = capfd.readouterr().err
+        assert "accepted invoice" in processes  # it listens
+        assert _PROCESS_WARNING.findall(processes) == [], processes[-3000:]
+    else:
+        assert any("accepted invoice" in r.getMessage() for r in logs.records)  # it listens
     assert warnings_in(logs) == []
 
 

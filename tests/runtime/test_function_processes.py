@@ -1,0 +1,260 @@
+"""The local runtime with each function in processes of its own (``LOCAL_WORKERS``, the
+default of ``invoiceflow dev``): gunicorn masters with their workers, sized from the Service
+manifests, behind the runtime's proxy and broker; restarted when they die, gone when the
+runtime is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from invoiceflow import accounts
+from invoiceflow.context import get_context
+from invoiceflow.errors import ConfigError
+from invoiceflow.settings import Settings
+from invoiceflow_local.dev import LocalRuntime
+from invoiceflow_local.package_data import KNATIVE_DIR
+from invoiceflow_local.workers import (
+    DEFAULT_THREADS,
+    DEFAULT_TIMEOUT_SECONDS,
+    HOP_BY_HOP,
+    ServiceSize,
+    _request_headers,
+    load_service_sizes,
+    worker_count,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+EXAMPLE = ROOT / "events/examples/invoices/minimal.json"
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        kids += [int(k) for k in text]
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
+@pytest.fixture
+def runtime(clean_env: None) -> Iterator[LocalRuntime]:
+    running = LocalRuntime("127.0.0.1", 0, workers=2).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _token(runtime: LocalRuntime, email: str) -> dict[str, str]:
+    accounts.add_user(get_context().repo, email, PASSWORD)
+    r = requests.post(f"{runtime.url}/login", auth=(email, PASSWORD), timeout=30)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _upload_and_wait(runtime: LocalRuntime, auth: dict[str, str], number: str) -> dict[str, Any]:
+    doc = json.loads(EXAMPLE.read_text())
+    doc["number"] = number
+    r = requests.post(
+        f"{runtime.url}/upload",
+        files={"file": ("invoice.json", json.dumps(doc).encode(), "application/json")},
+        headers=auth,
+        timeout=60,
+    )
+    assert r.status_code == 202, r.text
+    invoice_id = r.json()["invoice_id"]
+    view: dict[str, Any] = {}
+
+    def ready() -> bool:
+        nonlocal view
+        view = requests.get(f"{runtime.url}/invoices/{invoice_id}", headers=auth, timeout=30).json()
+        return view.get("status") != "received"
+
+    assert _wait(ready, 90), view
+    return view
+
+
+# -- sizes and settings --------------------------------------------------------------------------
+
+
+def test_sizes_come_from_the_service_manifests() -> None:
+    sizes = load_service_sizes(KNATIVE_DIR)
+    # knative/40-services.yaml: login takes 4 at once for 30 s (argon2), upload 20 for 60 s
+    assert sizes["login"] == ServiceSize(threads=4, timeout_seconds=30)
+    assert sizes["upload"] == ServiceSize(threads=20, timeout_seconds=60)
+    assert sizes["render-pdf"].timeout_seconds == 90
+    assert set(sizes) >= {"login", "upload", "download", "render-pdf", "render-xlsx", "notify"}
+
+
+def test_sizes_default_and_report_every_bad_value(tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(
+        """\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: plain}
+spec: {template: {spec: {containers: [{image: x}]}}}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: unlimited}
+spec: {template: {spec: {containerConcurrency: 0, timeoutSeconds: 12}}}
+"""
+    )
+    sizes = load_service_sizes(tmp_path)
+    assert sizes["plain"] == ServiceSize(DEFAULT_THREADS, DEFAULT_TIMEOUT_SECONDS)
+    assert sizes["unlimited"] == ServiceSize(DEFAULT_THREADS, 12)
+    (tmp_path / "bad.yaml").write_text(
+        """\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: bad}
+spec: {template: {spec: {containerConcurrency: -1, timeoutSeconds: "soon"}}}
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_service_sizes(tmp_path)
+    messages = [p.message for p in caught.value.problems]
+    assert len(messages) == 2
+    assert any("containerConcurrency" in m for m in messages)
+    assert any("timeoutSeconds" in m for m in messages)
+
+
+def test_local_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env({}).local_workers == "auto"
+    assert worker_count("auto") == len(os.sched_getaffinity(0))
+    assert worker_count(Settings.from_env({"LOCAL_WORKERS": "3"}).local_workers) == 3
+    assert worker_count(Settings.from_env({"LOCAL_WORKERS": "0"}).local_workers) == 0
+    for bad in ("many", "-1", "65", "1.5"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"LOCAL_WORKERS": bad})
+        assert [p.pointer for p in caught.value.problems] == ["/LOCAL_WORKERS"]
+
+
+def test_the_proxy_passes_the_client_on_and_drops_hop_by_hop_headers() -> None:
+    headers = _request_headers(
+        {
+            "REMOTE_ADDR": "192.0.2.7",
+            "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+            "HTTP_AUTHORIZATION": "Bearer t",
+            "HTTP_CONNECTION": "keep-alive",
+            "HTTP_KEEP_ALIVE": "timeout=5",
+            "HTTP_TE": "trailers",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": "12",
+        }
+    )
+    assert headers == {
+        "X-Forwarded-For": "203.0.113.9, 192.0.2.7",  # the function trusts the last hop only
+        "Authorization": "Bearer t",
+        "Content-Type": "application/json",
+        "Content-Length": "12",
+    }
+    assert not {h.lower() for h in headers} & HOP_BY_HOP
+
+
+# -- the runtime with its function processes -----------------------------------------------------
+
+
+def test_every_function_runs_in_its_own_processes(runtime: LocalRuntime) -> None:
+    assert runtime.functions is not None and not runtime.apps
+    masters = runtime.functions.pids()
+    assert set(masters) == set(runtime.services)
+    assert len(set(masters.values())) == len(masters)
+    for service, pid in masters.items():
+        assert pid is not None and pid != os.getpid()
+        assert len(_children(pid)) == 2, service  # LOCAL_WORKERS workers under each master
+    r = requests.get(runtime.url + "/readyz", timeout=10)
+    assert r.status_code == 200 and r.json()["checks"]["functions"] == "ok"
+
+
+def test_an_invoice_goes_through_the_function_processes(runtime: LocalRuntime) -> None:
+    auth = _token(runtime, "ann@example.com")
+    view = _upload_and_wait(runtime, auth, "PROC-1")
+    assert view["status"] == "ready", view
+    pdf = requests.get(f"{runtime.url}/invoices/{view['invoice_id']}/pdf", headers=auth, timeout=30)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["Content-Length"] == str(len(pdf.content))
+    assert pdf.headers["Server"].startswith("Werkzeug")  # one Server header: the runtime's
+    assert "gunicorn" not in pdf.headers["Server"]
+    # errors pass through the proxy as the function answered them, and never a 5xx
+    r = requests.get(f"{runtime.url}/invoices/not-an-id", headers=auth, timeout=30)
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("application/problem")
+    r = requests.post(f"{runtime.url}/upload", data=b"{", headers=auth, timeout=30)
+    assert 400 <= r.status_code < 500
+
+
+def test_a_function_that_dies_is_restarted_and_loses_no_request(runtime: LocalRuntime) -> None:
+    assert runtime.functions is not None
+    auth = _token(runtime, "bo@example.com")
+    render = runtime.functions.functions["render-pdf"]
+    old = render.process.pid if render.process else 0
+    workers = _children(old)
+    for pid in [old, *workers]:
+        os.kill(pid, signal.SIGKILL)
+    # an invoice uploaded meanwhile waits (in the socket's backlog, or the broker's retries)
+    view = _upload_and_wait(runtime, auth, "PROC-2")
+    assert view["status"] == "ready", view
+    assert render.restarts >= 1
+    assert render.process is not None and render.process.pid != old
+    assert _wait(lambda: runtime.functions is not None and runtime.functions.healthy())
+
+
+def test_the_function_processes_die_with_the_runtime(clean_env: None, tmp_path: Path) -> None:
+    """SIGKILL to ``invoiceflow dev``: no function process is left behind."""
+    env = dict(os.environ, LOCAL_WORKERS="1", PYTHONUNBUFFERED="1")
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "invoiceflow.cli", "dev", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        banner = ""
+        while "running on" not in banner:
+            line = dev.stdout.readline()
+            assert line, f"invoiceflow dev stopped: {banner}"
+            banner += line
+        masters = _children(dev.pid)
+        assert len(masters) == 9, banner
+        family = masters + [w for m in masters for w in _children(m)]
+        assert len(family) == 18
+        dev.kill()
+        dev.wait(10)
+        assert _wait(lambda: not any(_alive(pid) for pid in family), 30), [
+            pid for pid in family if _alive(pid)
+        ]
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        if dev.stdout is not None:
+            dev.stdout.close()
