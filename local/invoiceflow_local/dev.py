@@ -76,11 +76,97 @@ RELAY_BACKOFF_MAX = 60.0
 CHECKOUT_EXAMPLE = Path("events/examples/invoices/minimal.json")
 
 
+#: seconds an idle kept-alive connection to the runtime's ports stays open
+KEEPALIVE_SECONDS = 75
+#: the most unread request body the runtime reads away to keep a connection open
+DRAIN_MAX_BYTES = 1024 * 1024
+
+
+class _BodyReader:
+    """A request's input stream that ends with its body (``Content-Length`` bytes), so that
+    nothing reads into the next request of a kept-alive connection; it counts what was read."""
+
+    def __init__(self, raw: Any, length: int) -> None:
+        self.raw, self.length, self.count = raw, length, 0
+
+    def _allowed(self, size: int | None) -> int:
+        left = self.length - self.count
+        return left if size is None or size < 0 else min(size, left)
+
+    def read(self, size: int | None = -1) -> bytes:
+        n = self._allowed(size)
+        data: bytes = self.raw.read(n) if n else b""
+        self.count += len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        n = self._allowed(size)
+        data: bytes = self.raw.readline(n) if n else b""
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
 class QuietRequestHandler(WSGIRequestHandler):
-    """werkzeug's request handler, whose access log line (one per request, on both ports) is
-    logged at DEBUG, and at INFO as werkzeug does only when ``ACCESS_LOG=1`` asks for it."""
+    """werkzeug's request handler with two changes for the runtime's ports:
+
+    * HTTP/1.1 connections are kept alive (werkzeug's dev server closes every connection,
+      because http.server does not read away a request body the application left unread:
+      this handler does, up to :data:`DRAIN_MAX_BYTES`, and closes only after a chunked or
+      bigger unread body). Functions sending events and the broker's clients reuse their
+      connections, as in the cluster; an idle connection is closed after
+      :data:`KEEPALIVE_SECONDS`;
+    * the access log line (one per request, on both ports) is logged at DEBUG, and at INFO
+      as werkzeug does only when ``ACCESS_LOG=1`` asks for it."""
 
     access_log = False
+    timeout = KEEPALIVE_SECONDS  # the socket's timeout: also the idle limit between requests
+    _keep_alive = False
+
+    def run_wsgi(self) -> None:
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        self._keep_alive = (
+            not chunked
+            and self.request_version == "HTTP/1.1"
+            and self.headers.get("Connection", "").lower() != "close"
+        )
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length, self._keep_alive = 0, False
+        if not self._keep_alive:
+            super().run_wsgi()
+            return
+        body = _BodyReader(self.rfile, length)
+        self.rfile = body  # type: ignore[assignment]
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = body.raw
+        left = length - body.count
+        if not self.close_connection and left > 0:
+            if left > DRAIN_MAX_BYTES:
+                self.close_connection = True
+            else:
+                self.rfile.read(left)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and self._keep_alive:
+            return  # werkzeug's "always close": this handler drains bodies instead
+        super().send_header(keyword, value)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if args and isinstance(args[0], TimeoutError):  # an idle kept-alive connection ended
+            self.log("debug", format, *args)
+        else:
+            super().log_error(format, *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.access_log:

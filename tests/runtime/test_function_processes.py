@@ -258,3 +258,35 @@ def test_the_function_processes_die_with_the_runtime(clean_env: None, tmp_path: 
             dev.kill()
         if dev.stdout is not None:
             dev.stdout.close()
+
+
+def test_connections_to_the_runtime_are_kept_alive(runtime: LocalRuntime) -> None:
+    """Both ports keep HTTP/1.1 connections open (werkzeug's dev server closes each one):
+    a request body the application does not read is read away, not taken for the next
+    request; ``Connection: close`` is honoured."""
+    import http.client
+
+    for base, path, body in (
+        (runtime.url, "/login", b"x" * 70_000),  # proxied to login: 401, body unread
+        (runtime.url, "/healthz", b"ignored"),  # answered by the runtime, body unread
+        (runtime.internal_url, "/_broker", b"{}"),  # the broker ingress: 400, body read
+    ):
+        port = int(base.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            statuses, sockets = [], []
+            for _ in range(3):
+                conn.request("POST", path, body=body, headers={"Content-Type": "text/plain"})
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+                sockets.append(conn.sock)
+                assert response.getheader("Connection") != "close", path
+            assert sockets[0] is not None and all(s is sockets[0] for s in sockets), path
+            assert len(set(statuses)) == 1 and statuses[0] < 500, (path, statuses)
+            conn.request("GET", "/healthz", headers={"Connection": "close"})
+            response = conn.getresponse()
+            response.read()
+            assert response.getheader("Connection") == "close"
+        finally:
+            conn.close()
