@@ -1,7 +1,9 @@
 """The pipeline: uploads over HTTP through the local runtime until every invoice is ``ready``.
 
 The runtime runs in its own process (``bench/_runtime.py``, the same ``LocalRuntime`` as
-``invoiceflow dev``); this process is only the client. The uploads cycle through every
+``invoiceflow dev``, its functions in their own processes: ``LOCAL_WORKERS``, one worker per
+core by default); this process is only the client. The runtime's CPU is its whole process
+tree's (the runtime, every function's gunicorn master and workers). The uploads cycle through every
 example document (``events/examples/invoices/*.json``, each with a fresh number), not one
 document over and over. Per backend:
 
@@ -644,6 +646,15 @@ def run_backend(
     return result
 
 
+def _workers_per_function() -> int:
+    """The runtime's worker processes per function (``LOCAL_WORKERS`` of this environment,
+    which the runtime inherits; 0: every function inside the runtime's process)."""
+    from invoiceflow.settings import Settings
+    from invoiceflow_local.workers import worker_count
+
+    return worker_count(Settings.from_env().local_workers)
+
+
 def run(quick: bool, n: int, backends: list[str], cores: int) -> dict[str, Any]:
     sequential = 5 if quick else 48
     rounds = 1 if quick else 2
@@ -665,6 +676,7 @@ def run(quick: bool, n: int, backends: list[str], cores: int) -> dict[str, Any]:
         "documents": f"events/examples/invoices/*.json ({len(times.names)}, cycled)",
         "in_flight": IN_FLIGHT,
         "sequential": sequential,
+        "workers_per_function": _workers_per_function(),
         "render_bound": times.figures(cores),
         "backends": results,
         "targets": targets,

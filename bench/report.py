@@ -339,12 +339,22 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
 
     pipe = s.get("pipeline")
     if pipe and pipe.get("backends"):
+
+        def _workers_text(workers: int | None) -> str:
+            if workers is None:  # a report from before the runtime ran functions apart
+                return "every function inside it"
+            if workers == 0:
+                return "every function inside it: LOCAL_WORKERS=0"
+            return f"each function in its own gunicorn master with {workers} worker(s)"
+
         b = pipe["render_bound"]
         out += [
             "## Pipeline",
             "",
-            f"Uploads over HTTP through the local runtime (its own process), cycling the "
-            f"{pipe['documents']}. One in flight: {pipe['sequential']} invoices one at a time. "
+            "Uploads over HTTP through the local runtime (its own process, "
+            + _workers_text(pipe.get("workers_per_function"))
+            + f"), cycling the {pipe['documents']}. "
+            f"One in flight: {pipe['sequential']} invoices one at a time. "
             f"{pipe['in_flight']} in flight: N invoices from a closed loop of "
             f"{pipe['in_flight']} clients. The render-only bound is measured in rounds "
             f"interleaved with each backend's runs (same documents): {b['cores']} cores / "
