@@ -310,6 +310,9 @@ class FunctionProcess:
                 stdin=subprocess.PIPE,
                 pass_fds=(listener_fd, started_w),
                 env=env,
+                # not in the terminal's process group: Ctrl-C reaches the runtime only, which
+                # stops the functions after the broker's deliveries have finished
+                start_new_session=True,
             )
         finally:
             os.close(started_w)

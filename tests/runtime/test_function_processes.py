@@ -227,8 +227,9 @@ def test_a_function_that_dies_is_restarted_and_loses_no_request(runtime: LocalRu
     assert _wait(lambda: runtime.functions is not None and runtime.functions.healthy())
 
 
-def test_the_function_processes_die_with_the_runtime(clean_env: None, tmp_path: Path) -> None:
-    """SIGKILL to ``invoiceflow dev``: no function process is left behind."""
+def _start_dev() -> tuple[subprocess.Popen[str], str]:
+    """``invoiceflow dev`` (one worker per function) in a process group of its own, as a
+    terminal starts it; returns once it printed its banner."""
     env = dict(os.environ, LOCAL_WORKERS="1", PYTHONUNBUFFERED="1")
     dev = subprocess.Popen(
         [sys.executable, "-m", "invoiceflow.cli", "dev", "--port", "0"],
@@ -236,23 +237,48 @@ def test_the_function_processes_die_with_the_runtime(clean_env: None, tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        process_group=0,
     )
+    assert dev.stdout is not None
+    banner = ""
+    while "running on" not in banner:
+        line = dev.stdout.readline()
+        if not line:
+            dev.kill()
+            raise AssertionError(f"invoiceflow dev stopped: {banner}")
+        banner += line
+    return dev, banner
+
+
+def _family(dev: subprocess.Popen[str]) -> list[int]:
+    masters = _children(dev.pid)
+    assert len(masters) == 9
+    family = masters + [w for m in masters for w in _children(m)]
+    assert len(family) == 18
+    return family
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_the_function_processes_end_with_the_runtime(
+    clean_env: None, tmp_path: Path, how: str
+) -> None:
+    """SIGKILL to ``invoiceflow dev``, or Ctrl-C in its terminal (SIGINT to its process
+    group): no function process is left behind; Ctrl-C stops it cleanly (exit 0, no function
+    restarted on the way)."""
+    dev, _ = _start_dev()
     try:
-        assert dev.stdout is not None
-        banner = ""
-        while "running on" not in banner:
-            line = dev.stdout.readline()
-            assert line, f"invoiceflow dev stopped: {banner}"
-            banner += line
-        masters = _children(dev.pid)
-        assert len(masters) == 9, banner
-        family = masters + [w for m in masters for w in _children(m)]
-        assert len(family) == 18
-        dev.kill()
-        dev.wait(10)
+        family = _family(dev)
+        if how == "SIGKILL":
+            dev.kill()
+        else:
+            os.killpg(dev.pid, signal.SIGINT)
+        assert dev.wait(30) == (-signal.SIGKILL if how == "SIGKILL" else 0)
         assert _wait(lambda: not any(_alive(pid) for pid in family), 30), [
             pid for pid in family if _alive(pid)
         ]
+        assert dev.stdout is not None
+        rest = dev.stdout.read()
+        assert "restarted" not in rest, rest
     finally:
         if dev.poll() is None:
             dev.kill()
