@@ -228,3 +228,43 @@ def test_sendgrid_refuses_a_recipient_that_is_not_one_plain_address(
     with pytest.raises(MailRejected):
         SendGridMailer("SG.test-key-not-a-secret", sendgrid.url).send(message("X", to=to))
     assert sendgrid.requests == []
+
+
+# ------------------------------------------------------------ the outbox's faster serializer
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_outbox_writes_the_bytes_the_stdlib_policy_and_generator_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attack: str
+) -> None:
+    """The outbox's header classes made once per name and its one-write body lines change no
+    byte: the same message built with the plain SMTP policy and written by ``bytes()`` (the
+    same random MIME boundaries, the same Date) is the file the outbox writes."""
+    import random
+
+    import invoiceflow.mail as mail
+
+    monkeypatch.setattr(
+        mail, "formatdate", lambda localtime=False: "Mon, 30 Nov 2026 12:00:00 -0000"
+    )
+    msg = Message(
+        to="owner@example.com",
+        sender=f"{ATTACKS[attack]} <billing@invoiceflow.test>",
+        subject=f"Invoice {ATTACKS[attack]} is ready",
+        text="Your invoice is ready.\r\nTotal: 12.00 EUR\nline\rend\n" * 20,
+        html="<p>body é</p>\n" * 30,
+        key="0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready",
+        attachments=(
+            Attachment(f"{ATTACKS[attack]}.pdf", "application/pdf", bytes(range(256)) * 400),
+            Attachment("sheet.xlsx", "application/vnd.ms-excel", b"PK\x03\x04" * 3000),
+        ),
+    )
+    random.seed(12)
+    path = OutboxMailer(tmp_path).send(msg)
+    assert path is not None
+    monkeypatch.setattr(mail, "_POLICY", policy.SMTP.clone(refold_source="none"))
+    reference = OutboxMailer(tmp_path).build(msg)
+    assert isinstance(reference.policy, policy.EmailPolicy)
+    assert type(reference.policy.header_factory) is not mail._HeaderClasses
+    random.seed(12)
+    assert Path(path).read_bytes() == bytes(reference)

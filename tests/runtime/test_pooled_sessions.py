@@ -5,6 +5,7 @@ request), ignore proxy settings where no proxy can apply, and close them on shut
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -194,3 +195,133 @@ def test_dispatcher_deliveries_reuse_connections(server: Server, tmp_path: Path)
     assert [o.result for o in outcomes] == [DELIVERED] * 20
     assert len(server.ports) == 20
     assert server.connections() <= 2  # one per worker at most, not one per delivery
+
+
+# ------------------------------------------------------ the plain session (http.client)
+
+
+def test_loopback_and_cluster_local_http_get_a_plain_session_others_requests(
+    pool: events.Sessions,
+) -> None:
+    import requests
+
+    assert isinstance(pool._open_session("http://127.0.0.1:9/_broker"), events.PlainSession)
+    assert isinstance(pool._open_session("http://notify.invoiceflow.svc/"), events.PlainSession)
+    assert isinstance(pool._open_session("https://127.0.0.1:9/"), requests.Session)
+    remote = pool._open_session("http://broker.example.com/")
+    assert isinstance(remote, requests.Session) and remote.trust_env
+
+
+def wsgi_server(app: object) -> tuple[object, str]:
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def test_plain_session_answers_what_requests_answers(pool: events.Sessions) -> None:
+    """Status, reason, headers (case-insensitive, a repeated one joined), content, text, and
+    the request's path, query, headers and body as sent; werkzeug closes every connection,
+    so each POST opens a new one."""
+    seen: list[tuple[str, str, str, bytes]] = []
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        body = stream.read(int(str(environ.get("CONTENT_LENGTH") or 0)))  # type: ignore[attr-defined]
+        seen.append(
+            (
+                str(environ["PATH_INFO"]),
+                str(environ["QUERY_STRING"]),
+                str(environ["HTTP_CE_ID"]),
+                body,
+            )
+        )
+        answer = '{"title": "é"}'.encode()
+        start_response(  # type: ignore[operator]
+            "409 Conflict",
+            [
+                ("Content-Type", "application/problem+json; charset=utf-8"),
+                ("X-Twice", "a"),
+                ("X-Twice", "b"),
+                ("Content-Length", str(len(answer))),
+            ],
+        )
+        return [answer]
+
+    server, url = wsgi_server(app)
+    try:
+        for n in range(3):
+            r = pool.post(
+                f"{url}/_functions/notify?x=1",
+                data=b"{}",
+                headers={"ce-id": f"id-{n}", "content-type": "application/json"},
+                timeout=5,
+            )
+            assert (r.status_code, r.reason) == (409, "Conflict")
+            assert r.headers["content-type"] == "application/problem+json; charset=utf-8"
+            assert r.headers["x-twice"] == "a, b"
+            assert r.content == '{"title": "é"}'.encode() and r.text == '{"title": "é"}'
+            assert r.url == f"{url}/_functions/notify?x=1"
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+    assert seen == [("/_functions/notify", "x=1", f"id-{n}", b"{}") for n in range(3)]
+
+
+def test_plain_session_raises_the_requests_exceptions(pool: events.Sessions) -> None:
+    import socket
+
+    import requests
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    with pytest.raises(requests.ConnectionError):
+        pool.post(f"http://127.0.0.1:{port}/", data=b"x", timeout=5)
+
+    silent = socket.socket()  # accepts (the backlog) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            pool.post(f"http://127.0.0.1:{silent.getsockname()[1]}/", data=b"x", timeout=0.3)
+    finally:
+        silent.close()
+
+
+def test_plain_session_reopens_a_connection_the_server_closed_while_idle(
+    pool: events.Sessions,
+) -> None:
+    """A server that keeps the connection open after its answer (HTTP/1.1) and closes it
+    while it is idle, as a keep-alive timeout does: the next POST opens a new one instead of
+    failing on the dead one."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    connections: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, (_, port) = listener.accept()
+            connections.append(port)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+            conn.close()  # idle now: closed without a Connection: close
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        assert post(pool, url) == 202
+        time.sleep(0.2)  # the server's FIN arrives
+        assert post(pool, url) == 202
+        thread.join(5)
+    finally:
+        listener.close()
+    assert len(set(connections)) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -536,21 +537,81 @@ def test_factory_rejects_unknown_schemes() -> None:
         open_repository("mysql://x/y")
 
 
-def test_sqlite_closes_the_connections_of_threads_that_ended(tmp_path: Path) -> None:
-    """A thread-per-request server must not leak one connection per request."""
-    import threading
-
+def test_sqlite_reuses_its_connections_across_threads(tmp_path: Path) -> None:
+    """A thread-per-request server must neither open a connection per request nor leak one:
+    the transactions of threads that come one after the other share one pooled connection."""
     from invoiceflow.stores import open_repository
 
-    repo = open_repository(f"sqlite:///{tmp_path / 'leak.db'}")
+    repo = open_repository(f"sqlite:///{tmp_path / 'reuse.db'}")
     assert isinstance(repo, SQLiteRepository)
     repo.migrate()
+    opened: list[object] = []
+    connect = repo._connect
+
+    def counting_connect() -> Any:
+        conn = connect()
+        opened.append(conn)
+        return conn
+
+    repo._connect = counting_connect  # type: ignore[method-assign]
     for _ in range(50):
         t = threading.Thread(target=repo.list_users)
         t.start()
         t.join()
     repo.list_users()
-    assert len(repo._connections) <= 2  # this thread's, and at most the last one not pruned
+    assert opened == []  # the migration's connection served all 51 transactions
+    assert len(repo._open) == 1
+    repo.close()
+
+
+def test_sqlite_pool_opens_a_connection_per_concurrent_transaction_and_closes_all(
+    tmp_path: Path,
+) -> None:
+    from invoiceflow.stores import open_repository
+    from invoiceflow.stores.sqlite import MAX_IDLE_CONNECTIONS
+
+    repo = open_repository(f"sqlite:///{tmp_path / 'pool.db'}")
+    assert isinstance(repo, SQLiteRepository)
+    repo.migrate()
+    inside = threading.Barrier(3)
+    transactions = []
+
+    def hold() -> None:
+        with repo._transaction(write=False) as tx:
+            tx.execute("SELECT 1").one()
+            transactions.append(tx)
+            inside.wait(10)  # three read transactions open at once: three connections
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(transactions) == 3
+    assert len(repo._open) == len(repo._idle) == 3 <= MAX_IDLE_CONNECTIONS
+    kept = list(repo._open)
+    repo.close()
+    assert repo._open == set() and repo._idle == []
+    for conn in kept:
+        with pytest.raises(sqlite3.ProgrammingError):  # closed
+            conn.execute("SELECT 1")
+    with pytest.raises(Unavailable):
+        repo.list_users()
+
+
+def test_sqlite_drops_a_connection_left_in_a_transaction(tmp_path: Path) -> None:
+    """A connection whose ROLLBACK failed is closed, not handed to the next transaction."""
+    from invoiceflow.stores import open_repository
+
+    repo = open_repository(f"sqlite:///{tmp_path / 'left.db'}")
+    assert isinstance(repo, SQLiteRepository)
+    repo.migrate()
+    (conn,) = repo._idle
+    conn.execute("BEGIN")  # as a failed ROLLBACK leaves it
+    with pytest.raises(Unavailable):  # BEGIN inside a transaction: an OperationalError
+        repo.list_users()
+    assert conn not in repo._open  # dropped...
+    assert repo.list_users() == []  # ...and a fresh connection serves the next one
     repo.close()
 
 

@@ -1,8 +1,16 @@
 """SQLite adapter of the SQL repository (stdlib sqlite3): the embedded default for ``dev``.
 
-One connection per thread (WAL mode, so readers never block the writer), a busy timeout so
-concurrent writers wait instead of failing, and ``BEGIN IMMEDIATE`` for every write
-transaction so the write lock is taken up front (no deadlock-prone lock upgrades).
+A pool of connections (WAL mode, so readers never block the writer): a transaction takes an
+idle connection or opens one, and gives it back when it ends, so a thread-per-request server
+(the local runtime's) does not open a connection, and set its pragmas, per request. Each
+connection serves one transaction, so one thread, at a time; at most
+:data:`MAX_IDLE_CONNECTIONS` are kept idle. A busy timeout makes concurrent writers wait
+instead of failing, and ``BEGIN IMMEDIATE`` for every write transaction takes the write lock
+up front (no deadlock-prone lock upgrades).
+
+``synchronous = NORMAL`` in WAL mode: a commit writes the WAL without an fsync (the WAL is
+synced at each checkpoint). The database is never corrupted; a power loss (not a crash of the
+process) may lose the last commits before the checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from typing import Any
 
 from invoiceflow.errors import Unavailable
 from invoiceflow.stores.sql import Clock, SQLRepository, Tx, iso, iter_statements
+
+#: idle connections kept open for the next transactions (more are closed when given back)
+MAX_IDLE_CONNECTIONS = 16
 
 
 def _translate(sql: str) -> str:
@@ -52,24 +63,48 @@ class SQLiteRepository(SQLRepository):
         super().__init__(clock)
         self.path = Path(path)
         if str(path) in ("", ":memory:"):
-            raise ValueError("SQLite needs a file path (one connection per thread)")
+            raise ValueError("SQLite needs a file path (a pool of connections to one database)")
         self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        #: thread ident -> that thread's connection (so close() and pruning can reach them)
-        self._connections: dict[int, sqlite3.Connection] = {}
+        self._idle: list[sqlite3.Connection] = []
+        #: every open connection, idle or in a transaction (so close() reaches them all)
+        self._open: set[sqlite3.Connection] = set()
         self._lock = threading.Lock()
         self._closed = False
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise Unavailable("the repository is closed")
+    def _checkout(self) -> sqlite3.Connection:
+        """An idle connection, or a new one when none is."""
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the repository is closed")
+            if self._idle:
+                return self._idle.pop()
+        conn = self._connect()
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        """Give ``conn`` back: kept idle unless the repository is closed, enough are idle, or
+        a transaction is left open on it (a failed ROLLBACK)."""
+        with self._lock:
+            keep = (
+                conn in self._open
+                and not self._closed
+                and not conn.in_transaction
+                and len(self._idle) < MAX_IDLE_CONNECTIONS
+            )
+            if keep:
+                self._idle.append(conn)
+            else:
+                self._open.discard(conn)
+        if not keep:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False
-            # only so close() may close every thread's connection; each is used by one thread.
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False:
+            # a pooled connection serves one thread at a time, not always the same one.
             conn = sqlite3.connect(
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -79,21 +114,7 @@ class SQLiteRepository(SQLRepository):
             conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.OperationalError, OSError) as exc:
             raise Unavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
-        with self._lock:
-            self._prune_locked()
-            stale = self._connections.pop(threading.get_ident(), None)  # a reused thread id
-            if stale is not None:
-                stale.close()
-            self._connections[threading.get_ident()] = conn
-        self._local.conn = conn
         return conn
-
-    def _prune_locked(self) -> None:
-        """Close the connections of threads that have ended: a server that starts a thread per
-        request (the local runtime's) would otherwise leak one connection per request."""
-        alive = {t.ident for t in threading.enumerate()}
-        for ident in [i for i in self._connections if i not in alive]:
-            self._connections.pop(ident).close()
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL (a persistent setting). Switching needs an exclusive lock and
@@ -115,7 +136,7 @@ class SQLiteRepository(SQLRepository):
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[Tx]:
-        conn = self._connection()
+        conn = self._checkout()
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -132,6 +153,8 @@ class SQLiteRepository(SQLRepository):
         except sqlite3.OperationalError as exc:
             # "database is locked" past the busy timeout, disk I/O errors, missing tables
             raise Unavailable(f"database unavailable: {exc}") from exc
+        finally:
+            self._checkin(conn)
 
     @contextmanager
     def _migration_transaction(self) -> Iterator[Tx]:
@@ -142,7 +165,6 @@ class SQLiteRepository(SQLRepository):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = list(self._connections.values()), {}
+            connections, self._open, self._idle = list(self._open), set(), []
         for conn in connections:
             conn.close()
-        self._local = threading.local()
