@@ -65,3 +65,26 @@ def test_a_japanese_document_registers_only_the_fonts_it_prints_in() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().split(",") == ["DejaVuSans", "DejaVuSans-Bold", "IPAexGothic"]
+
+
+@pytest.mark.parametrize(
+    ("example", "makes_a_qr_code"), [("minimal.json", False), ("ch-qr-bill.json", True)]
+)
+def test_segno_is_loaded_only_for_a_document_with_a_qr_code(
+    example: str, makes_a_qr_code: bool
+) -> None:
+    """The QR-code library is imported when a GiroCode or a Swiss QR-bill is drawn, not with
+    the renderer."""
+    script = (
+        "import sys\n"
+        "from invoiceflow.domain import parse_invoice\n"
+        "from invoiceflow.render.pdf import render_pdf\n"
+        f"data = open('events/examples/invoices/{example}', 'rb').read()\n"
+        "assert render_pdf(parse_invoice(data).invoice).startswith(b'%PDF')\n"
+        "print('segno' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(makes_a_qr_code)
