@@ -187,9 +187,27 @@ def face_chars(face: Face) -> frozenset[str]:
     :data:`FACES_FILE` for a shipped family: choosing a word's font then parses no font file,
     so a document registers only the fonts it prints in (a Japanese document no longer parses
     the Arabic, Hebrew, Thai and Devanagari fonts on the way to its Japanese one). Read from
-    the fonts (:func:`font_face_chars`) for a family the file does not list."""
+    the fonts (:func:`font_face_chars`) for a family the file does not list, and for one
+    whose fonts are registered already (their maps are in memory: reading them parses
+    nothing, and the file need not be read for the document's own family)."""
+    if not _registered(face) and (listed := listed_face_chars(face)) is not None:
+        return listed
+    return font_face_chars(face)
+
+
+def listed_face_chars(face: Face) -> frozenset[str] | None:
+    """:func:`face_chars` as :data:`FACES_FILE` lists them; None for a family it does not."""
     ranges = _face_ranges().get(_face_key(face))
-    return font_face_chars(face) if ranges is None else _range_chars(ranges)
+    return None if ranges is None else _range_chars(ranges)
+
+
+def _registered(face: Face) -> bool:
+    """Whether both fonts of ``face`` are registered with ReportLab."""
+    from reportlab.pdfbase import pdfmetrics
+
+    with _FONTS_LOCK:
+        names = pdfmetrics.getRegisteredFontNames()
+        return face.regular in names and face.bold in names
 
 
 def font_face_chars(face: Face) -> frozenset[str]:
