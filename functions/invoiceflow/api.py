@@ -38,13 +38,7 @@ from urllib.parse import quote
 
 from flask import Request, Response
 
-from invoiceflow import branding, naming, webapp
-from invoiceflow.acceptance import (
-    accept_document,
-    accepted_body,
-    formats_parameter,
-    relay_uploaded,
-)
+from invoiceflow import naming, webapp
 from invoiceflow.auth import basic_credentials, bearer_user
 from invoiceflow.context import Context, get_context
 from invoiceflow.edge import allow, json_response
@@ -114,6 +108,15 @@ def upload(request: Request) -> Response:
     if request.path.rstrip("/") != naming.UPLOAD_PATH:
         raise NotFound("no such resource")
     allow(request, "POST")
+    # acceptance (parsing, numbering, the printable check, the outbox): only the upload
+    # function loads it, so login's and download's cold start does not pay for it
+    from invoiceflow.acceptance import (
+        accept_document,
+        accepted_body,
+        formats_parameter,
+        relay_uploaded,
+    )
+
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))
     bind(user=user.id)
     key = request.headers.get("Idempotency-Key")
@@ -175,6 +178,8 @@ def numbering_settings(request: Request) -> Response:
 def branding_settings(request: Request) -> Response:
     """``GET|PUT /settings/branding``: the caller's own branding settings (``{}`` when none
     were stored); a PUT replaces them all (a 422 lists every problem) and answers them."""
+    from invoiceflow import branding  # the upload function's: login and download never load it
+
     ctx, user = _settings_caller(request)
     headers = {"Cache-Control": "no-store"}
     if request.method == "PUT":

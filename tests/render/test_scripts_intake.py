@@ -128,3 +128,15 @@ def test_the_intake_check_loads_no_font() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_faces_file_is_what_each_family_maps() -> None:
+    """render/fonts/faces.txt (what choosing a word's font reads) holds, for every family of
+    the chain and every family a document may choose, exactly the characters both its fonts
+    map: regenerate it with ``scripts.write_faces_file()`` after a font changes."""
+    from invoiceflow.render import scripts
+    from invoiceflow.render.families import FAMILIES
+
+    assert scripts.FACES_FILE.read_text(encoding="ascii") == scripts.faces_text()
+    for face in {*scripts.FontChain().faces(), *FAMILIES.values()}:
+        assert scripts.listed_face_chars(face) == scripts.font_face_chars(face), face

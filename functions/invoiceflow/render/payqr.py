@@ -67,9 +67,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import segno
 from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
@@ -82,6 +81,9 @@ from invoiceflow.domain.model import Invoice, Party, PostalAddress
 from invoiceflow.domain.totals import Totals
 from invoiceflow.render.content import party_title
 from invoiceflow.render.scripts import document_language
+
+if TYPE_CHECKING:
+    import segno
 
 __all__ = [
     "BILL_HEIGHT",
@@ -527,13 +529,20 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
 # --------------------------------------------------------------------------------------------
 
 
+def _qr(payload: str) -> segno.QRCode:
+    """The QR code of ``payload`` at error correction level M."""
+    import segno  # lazily: only a document with a GiroCode or a QR-bill makes one (~25 ms)
+
+    return segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8")
+
+
 def _qr_version(payload: str) -> int:
-    return int(segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8").version)
+    return int(_qr(payload).version)
 
 
 def qr_matrix(payload: str, max_version: int | None = None) -> tuple[bytearray, ...]:
     """The QR modules (rows of 0/1, no quiet zone) at error correction level M."""
-    qr = segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8")
+    qr = _qr(payload)
     if max_version is not None and int(qr.version) > max_version:
         raise ValueError(f"the payload needs QR version {qr.version} (at most {max_version})")
     return tuple(qr.matrix)

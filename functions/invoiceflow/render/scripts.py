@@ -183,8 +183,36 @@ def register_font(name: str, file: str) -> Any:
 
 @cache
 def face_chars(face: Face) -> frozenset[str]:
-    """The characters both faces of the family map (private-use code points excluded). Read
-    once per process, before any glyph of the family is allotted a private code point."""
+    """The characters both faces of the family map (private-use code points excluded), from
+    :data:`FACES_FILE` for a shipped family: choosing a word's font then parses no font file,
+    so a document registers only the fonts it prints in (a Japanese document no longer parses
+    the Arabic, Hebrew, Thai and Devanagari fonts on the way to its Japanese one). Read from
+    the fonts (:func:`font_face_chars`) for a family the file does not list, and for one
+    whose fonts are registered already (their maps are in memory: reading them parses
+    nothing, and the file need not be read for the document's own family)."""
+    if not _registered(face) and (listed := listed_face_chars(face)) is not None:
+        return listed
+    return font_face_chars(face)
+
+
+def listed_face_chars(face: Face) -> frozenset[str] | None:
+    """:func:`face_chars` as :data:`FACES_FILE` lists them; None for a family it does not."""
+    ranges = _face_ranges().get(_face_key(face))
+    return None if ranges is None else _range_chars(ranges)
+
+
+def _registered(face: Face) -> bool:
+    """Whether both fonts of ``face`` are registered with ReportLab."""
+    from reportlab.pdfbase import pdfmetrics
+
+    with _FONTS_LOCK:
+        names = pdfmetrics.getRegisteredFontNames()
+        return face.regular in names and face.bold in names
+
+
+def font_face_chars(face: Face) -> frozenset[str]:
+    """:func:`face_chars` read from the fonts themselves (registers both faces). Read before
+    any glyph of the family is allotted a private code point (face_chars caches it)."""
     with _FONTS_LOCK:  # no code is allotted (_code_for) while the maps are read
         maps = [
             register_font(name, file).face.charToGlyph
@@ -330,22 +358,69 @@ def _per_char(
 #: Regenerate with ``python scripts/printable_chars.py``; a test fails when it is not the
 #: fonts' own union (:func:`fonts_printable_chars`).
 PRINTABLE_FILE = FONTS_DIR / "printable.txt"
+#: the characters of each shipped family (both faces), as :data:`PRINTABLE_FILE` writes them,
+#: each family under a ``[REGULAR_FILE BOLD_FILE]`` line: what :func:`face_chars` reads.
+#: Regenerate with :func:`write_faces_file` after adding or changing a font; a test fails when
+#: it is not what the fonts themselves map.
+FACES_FILE = FONTS_DIR / "faces.txt"
 
 
-@cache
-def printable_chars() -> frozenset[str]:
-    """The characters of :data:`PRINTABLE_FILE`."""
+def _range_chars(ranges: Iterable[str]) -> frozenset[str]:
+    """The characters of ``LO-HI`` (or single) hexadecimal code point ranges."""
     chars: set[str] = set()
-    for line in PRINTABLE_FILE.read_text(encoding="ascii").split():
+    for line in ranges:
         lo, _, hi = line.partition("-")
         chars.update(map(chr, range(int(lo, 16), int(hi or lo, 16) + 1)))
     return frozenset(chars)
 
 
+@cache
+def printable_chars() -> frozenset[str]:
+    """The characters of :data:`PRINTABLE_FILE`."""
+    return _range_chars(PRINTABLE_FILE.read_text(encoding="ascii").split())
+
+
 def fonts_printable_chars() -> frozenset[str]:
     """The characters some font of any document's chain has, read from the fonts (registers
     every one of them)."""
-    return frozenset().union(*(face_chars(face) for face in FontChain().faces()))
+    return frozenset().union(*(font_face_chars(face) for face in FontChain().faces()))
+
+
+def _face_key(face: Face) -> str:
+    return f"[{face.regular_file} {face.bold_file}]"
+
+
+@cache
+def _face_ranges() -> dict[str, list[str]]:
+    """The ranges of :data:`FACES_FILE` by family (its ``[...]`` line)."""
+    families: dict[str, list[str]] = {}
+    ranges: list[str] = []
+    for line in FACES_FILE.read_text(encoding="ascii").splitlines():
+        if line.startswith("["):
+            ranges = families[line] = []
+        elif line:
+            ranges.append(line)
+    return families
+
+
+def faces_text() -> str:
+    """What :data:`FACES_FILE` holds, read from the fonts (registers every one of them): the
+    chain's families, then the other families a document may choose."""
+    from invoiceflow.render.families import FAMILIES  # it imports this module
+
+    faces = dict.fromkeys((*FontChain().faces(), *FAMILIES.values()))
+    return "".join(
+        f"{_face_key(face)}\n{printable_ranges(font_face_chars(face))}" for face in faces
+    )
+
+
+def write_faces_file() -> None:
+    """Regenerate :data:`FACES_FILE` from the fonts::
+
+    PYTHONPATH=functions .venv/bin/python -c \\
+        'from invoiceflow.render import scripts; scripts.write_faces_file()'
+    """
+    FACES_FILE.write_text(faces_text(), encoding="ascii")
 
 
 def printable_ranges(chars: Iterable[str]) -> str:

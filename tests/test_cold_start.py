@@ -1,0 +1,90 @@
+"""What a function's cold start loads (issue 12: process start to first 2xx): each function's
+entry module loads only what its first request needs. Fresh processes, so nothing a test
+imported before counts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: packages only the renderers, intake's document checks or the mail need
+HEAVY = ("babel", "reportlab", "openpyxl", "jsonschema", "jsonschema_rs", "PIL", "segno")
+
+
+def loaded_after_create_app(function: str, watched: tuple[str, ...]) -> list[str]:
+    """The modules of ``watched`` (top-level packages or dotted modules) loaded by building
+    ``function``'s app as functions-framework does, in a fresh process."""
+    script = (
+        "import sys\n"
+        "from functions_framework import create_app\n"
+        f"create_app({function!r}, 'functions/{function}.py')\n"
+        f"watched = {watched!r}\n"
+        "print(','.join(sorted(w for w in watched if w in sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+@pytest.mark.parametrize("function", ["login", "download", "dead_letter"])
+def test_functions_that_only_answer_load_no_renderer_locale_data_or_schema(function: str) -> None:
+    assert loaded_after_create_app(function, HEAVY) == []
+
+
+@pytest.mark.parametrize("function", ["login", "download"])
+def test_login_and_download_do_not_load_acceptance(function: str) -> None:
+    """Accepting documents (parsing, numbering, the printable check, the outbox) and the
+    branding settings are the upload function's: its handlers import them."""
+    watched = ("invoiceflow.acceptance", "invoiceflow.branding", "invoiceflow.outbox")
+    assert loaded_after_create_app(function, watched) == []
+
+
+def test_a_japanese_document_registers_only_the_fonts_it_prints_in() -> None:
+    """Choosing each word's font reads the fonts' character sets from render/fonts/faces.txt,
+    so a Japanese document no longer parses the Arabic, Hebrew, Thai and Devanagari fonts
+    (pure-Python TrueType parsing: most of render-pdf's first request) on its way to the
+    Japanese one."""
+    script = (
+        "import json\n"
+        "from reportlab.pdfbase import pdfmetrics\n"
+        "from invoiceflow.domain import parse_invoice\n"
+        "from invoiceflow.render.pdf import render_pdf\n"
+        "data = open('events/examples/invoices/jpy-no-decimals.json', 'rb').read()\n"
+        "assert render_pdf(parse_invoice(data).invoice).startswith(b'%PDF')\n"
+        "names = pdfmetrics.getRegisteredFontNames()\n"
+        "print(','.join(sorted(n for n in names if n not in pdfmetrics.standardFonts)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().split(",") == ["DejaVuSans", "DejaVuSans-Bold", "IPAexGothic"]
+
+
+@pytest.mark.parametrize(
+    ("example", "makes_a_qr_code"), [("minimal.json", False), ("ch-qr-bill.json", True)]
+)
+def test_segno_is_loaded_only_for_a_document_with_a_qr_code(
+    example: str, makes_a_qr_code: bool
+) -> None:
+    """The QR-code library is imported when a GiroCode or a Swiss QR-bill is drawn, not with
+    the renderer."""
+    script = (
+        "import sys\n"
+        "from invoiceflow.domain import parse_invoice\n"
+        "from invoiceflow.render.pdf import render_pdf\n"
+        f"data = open('events/examples/invoices/{example}', 'rb').read()\n"
+        "assert render_pdf(parse_invoice(data).invoice).startswith(b'%PDF')\n"
+        "print('segno' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(makes_a_qr_code)
