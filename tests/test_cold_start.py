@@ -45,6 +45,19 @@ def test_login_and_download_do_not_load_acceptance(function: str) -> None:
     assert loaded_after_create_app(function, watched) == []
 
 
+@pytest.mark.parametrize("function", ["login", "download", "dead_letter"])
+def test_the_settings_do_not_load_the_document_parser(function: str) -> None:
+    """The settings take MAX_DOCUMENT_BYTES' default from invoiceflow.domain.limits, and the
+    domain package imports its names when first used: functions that never parse a document
+    do not load the parser, the model or the totals (~24 ms of every cold start)."""
+    watched = (
+        "invoiceflow.domain.parse",
+        "invoiceflow.domain.model",
+        "invoiceflow.domain.totals",
+    )
+    assert loaded_after_create_app(function, watched) == []
+
+
 def test_a_japanese_document_registers_only_the_fonts_it_prints_in() -> None:
     """Choosing each word's font reads the fonts' character sets from render/fonts/faces.txt,
     so a Japanese document no longer parses the Arabic, Hebrew, Thai and Devanagari fonts

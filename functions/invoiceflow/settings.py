@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from invoiceflow.domain.parse import DEFAULT_MAX_BYTES
+from invoiceflow.domain.limits import DEFAULT_MAX_BYTES
 from invoiceflow.errors import ConfigError, Problem
 from invoiceflow.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, check_formats, split_formats
 

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from invoiceflow.domain import dialects
+from invoiceflow.domain.limits import DEFAULT_MAX_BYTES
 from invoiceflow.domain.model import (
     DEFAULT_LOCALE,
     VAT_CATEGORIES,
@@ -49,7 +50,6 @@ from invoiceflow.errors import (
     ValidationError,
 )
 
-DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 #: the quantity of an item that gives none (invoice.v1.schema.json states the same default)
 DEFAULT_QUANTITY = "1"
 #: a spreadsheet cell holds 15 significant digits; every amount and derived amount must fit
