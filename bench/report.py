@@ -385,7 +385,8 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                     _f(r["invoices_per_second"], 2),
                     f"{_f(r['fraction_of_render_bound'], 3)} of "
                     f"{_f(r['render_bound']['invoices_per_second'], 1)}",
-                    _f(r["runtime_cpu_cores_used"], 2),
+                    f"{_f(r['runtime_cpu_cores_used'], 2)} (harness "
+                    f"{_f(r.get('client_cpu_cores_used'), 2)})",
                     f"{_f(r['unloaded']['p50_ms'])} ({_x(r['p50_vs_render'])} render)",
                     f"{_f(r['loaded']['p50_ms'])} / {_f(r['loaded']['p95_ms'])}",
                     f"{_f(cpu['unloaded'])} / {_f(cpu['loaded'])} (render "
@@ -401,7 +402,7 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                 "N",
                 "invoices/s",
                 "of bound (inv/s)",
-                "runtime cores used",
+                "runtime cores used (harness)",
                 "p50 ms, 1 in flight",
                 f"p50 / p95 ms, {pipe['in_flight']} in flight",
                 "CPU ms/invoice, 1 / 16 in flight",
