@@ -76,14 +76,15 @@ class Totals:
 
 def line_total(item: LineItem, currency: str) -> LineTotal:
     raw = item.quantity * item.unit_price
-    raw_discount = Decimal(0)
-    if item.discount is not None:
+    gross = round_money(raw, currency)
+    if item.discount is None:
+        amount = gross  # round(raw - 0): the same digits and exponent, not rounded twice
+    else:
         if item.discount.kind == "percent":
             raw_discount = raw * item.discount.value / HUNDRED
         else:
             raw_discount = item.discount.value
-    gross = round_money(raw, currency)
-    amount = round_money(raw - raw_discount, currency)
+        amount = round_money(raw - raw_discount, currency)
     return LineTotal(
         gross=gross,
         # what the discount takes off the rounded gross, so gross - discount = amount exactly
