@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from invoiceflow.domain.model import Invoice, LineItem
+from invoiceflow.domain.model import Invoice, LineItem, assemble
 from invoiceflow.domain.money import round_money
 
 HUNDRED = Decimal(100)
@@ -85,14 +85,17 @@ def line_total(item: LineItem, currency: str) -> LineTotal:
         else:
             raw_discount = item.discount.value
         amount = round_money(raw - raw_discount, currency)
-    return LineTotal(
-        gross=gross,
-        # what the discount takes off the rounded gross, so gross - discount = amount exactly
-        # (EN 16931 BT-136: the XML, the PDF and the workbook show the same figure)
-        discount=gross - amount,
-        amount=amount,
-        tax_rate=item.tax_rate,
-        category=item.vat_category,
+    return assemble(  # LineTotal(...) without its five object.__setattr__ calls
+        LineTotal,
+        {
+            "gross": gross,
+            # what the discount takes off the rounded gross, so gross - discount = amount
+            # exactly (EN 16931 BT-136: the XML, the PDF and the workbook show the same figure)
+            "discount": gross - amount,
+            "amount": amount,
+            "tax_rate": item.tax_rate,
+            "category": item.vat_category,
+        },
     )
 
 
