@@ -129,19 +129,20 @@ def _number(text: str) -> Decimal | OutOfRange:
 
 
 def _depth_problem(value: Any) -> bool:
-    """Whether the parsed document nests deeper than MAX_DEPTH (checked without recursion,
-    one level of objects and arrays at a time: only they add depth)."""
-    level = [value] if isinstance(value, _CONTAINERS) else []
+    """Whether the parsed document (what json.loads made) nests deeper than MAX_DEPTH
+    (checked without recursion, one level of objects and arrays at a time: only they add
+    depth)."""
+    level = [value] if type(value) in _CONTAINERS else []
     depth = 0
     while level:
         depth += 1
         if depth > MAX_DEPTH:
             return True
-        level = [
+        level = [  # exact types: what json.loads makes (isinstance of a str is much slower)
             child
             for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, _CONTAINERS)
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS
         ]
     return False
 
@@ -674,13 +675,14 @@ def _item_problems(items: list[Any], memo: Amounts) -> Iterator[tuple[str, str]]
             if problem:
                 yield f"/items/{i}/{key}", problem
                 continue
-            if value is not None and value < 0 and not credit:
+            if value is not None and value < _ZERO and not credit:
                 yield (
                     f"/items/{i}/{key}",
                     'must not be negative unless the line is an explicit credit ("credit": true)',
                 )
-        if "tax_rate" in item:
-            yield from _rate(item, "tax_rate", f"/items/{i}/tax_rate", memo)
+        problem = _rate_problem(item["tax_rate"], memo) if "tax_rate" in item else None
+        if problem:
+            yield f"/items/{i}/tax_rate", problem
         disc = item.get("discount")
         if disc is not None and isinstance(disc, _OBJECT):
             yield from _discount(disc, f"/items/{i}/discount")
@@ -784,17 +786,19 @@ def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[s
         yield at, "must not be negative"
 
 
-def _rate(
-    doc: Mapping[str, Any], key: str, at: str, memo: Amounts | None = None
-) -> Iterator[tuple[str, str]]:
-    if key not in doc:
-        return
-    problem, value = _checked_amount(doc[key], memo)
+def _rate(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
+    problem = _rate_problem(doc[key]) if key in doc else None
     if problem:
         yield at, problem
-        return
-    if value is not None and not _ZERO <= value <= _HUNDRED:
-        yield at, f"must be a percentage from 0 to 100 (got {value})"
+
+
+def _rate_problem(value: Any, memo: Amounts | None = None) -> str | None:
+    problem, number = _checked_amount(value, memo)
+    if problem:
+        return problem
+    if number is not None and not _ZERO <= number <= _HUNDRED:
+        return f"must be a percentage from 0 to 100 (got {number})"
+    return None
 
 
 def _discount(disc: Any, at: str) -> Iterator[tuple[str, str]]:
