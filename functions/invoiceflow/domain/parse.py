@@ -39,6 +39,7 @@ from invoiceflow.domain.model import (
     Period,
     PostalAddress,
     TaxExemption,
+    assemble,
 )
 from invoiceflow.domain.money import is_known_currency, minor_unit
 from invoiceflow.domain.totals import compute_totals
@@ -128,17 +129,30 @@ def _number(text: str) -> Decimal | OutOfRange:
 
 
 def _depth_problem(value: Any) -> bool:
-    """Whether the parsed document nests deeper than MAX_DEPTH (checked without recursion)."""
-    if not isinstance(value, dict | list):
-        return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:  # only objects and arrays are pushed: a scalar adds no depth
-        item, depth = stack.pop()
+    """Whether the parsed document (what json.loads made) nests deeper than MAX_DEPTH
+    (checked without recursion, one level of objects and arrays at a time: only they add
+    depth)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > MAX_DEPTH:
             return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        level = [  # exact types: what json.loads makes (isinstance of a str is much slower)
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS
+        ]
     return False
+
+
+#: what JSON objects and arrays parse to
+_CONTAINERS = (dict, list)
+#: isinstance of these is isinstance of Mapping, asked of dict first (a JSON object is a dict;
+#: the ABC's check costs ten times as much)
+_OBJECT = (dict, Mapping)
+_CONTAINER = (dict, list, Mapping)
 
 
 def _identity(pointer: str) -> str:
@@ -219,12 +233,13 @@ def parse_invoice(
     if defaults:
         canonical = apply_defaults(canonical, defaults)
     problems = [Problem(p, m) for p, m in early]
-    problems += [Problem(to_client(p), m) for p, m in _check(canonical)]
+    amounts: Amounts = {}  # each amount text decoded once, by the checks, for the model
+    problems += [Problem(to_client(p), m) for p, m in _check(canonical, amounts)]
     if "currency" not in canonical:
         problems.append(Problem(to_client("/currency"), MISSING_CURRENCY))
     if problems:
         raise ValidationError(_dedupe(problems))
-    invoice = _build(canonical)
+    invoice = _build(canonical, amounts)
     problems = [Problem(to_client(p), m) for p, m in _check_totals(invoice)]
     if problems:
         raise ValidationError(problems)
@@ -427,17 +442,30 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _check(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _check(doc: Mapping[str, Any], memo: Amounts | None = None) -> list[tuple[str, str]]:
     out = _schema_problems(doc)
-    out.extend(_check_meaning(doc))
+    out.extend(_check_meaning(doc, memo))
     return out
 
 
 # -------------------------------------------------------------------------- meaning
 
 
-def _dec(value: Any) -> Decimal | None:
-    """The Decimal for a schema-valid amount, None for anything else (already reported)."""
+#: a document's amount strings decoded so far (``"20"`` -> ``Decimal("20")``): equal text, equal
+#: Decimal, so the meaning checks and the model share one decoding of each text
+Amounts = dict[str, Decimal]
+
+
+def _dec(value: Any, memo: Amounts | None = None) -> Decimal | None:
+    """The Decimal for a schema-valid amount, None for anything else (already reported).
+    ``memo``: the document's decoded amount strings (read and filled here)."""
+    if type(value) is str:  # the common case first (a BadNumber is a str subclass)
+        number = memo.get(value) if memo is not None else None
+        if number is None and _AMOUNT.match(value):
+            number = Decimal(value)  # cannot fail on what _AMOUNT matches
+            if memo is not None:
+                memo[value] = number
+        return number
     if isinstance(value, bool) or isinstance(value, BadNumber):
         return None
     if isinstance(value, Decimal | int):
@@ -469,16 +497,18 @@ def _amount_problem(value: Any) -> str | None:
     return _checked_amount(value)[0]
 
 
-def _checked_amount(value: Any) -> tuple[str | None, Decimal | None]:
+def _checked_amount(value: Any, memo: Amounts | None = None) -> tuple[str | None, Decimal | None]:
     """The problem of an amount (None: none) and its :func:`_dec` value, computed once."""
-    number = _dec(value)
+    number = _dec(value, memo)
     if number is None:
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
             if isinstance(value, Decimal) and not value.is_finite():
                 return f"{value} is not allowed: amounts must be finite numbers", None
             return "must have at most 15 digits before and 6 after the decimal point", None
         return None, None
-    if _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
+    # a text of at most 15 characters has at most 15 digits: no need to count them
+    short = type(value) is str and len(value) <= MAX_SIGNIFICANT_DIGITS
+    if not short and _significant_digits(number) > MAX_SIGNIFICANT_DIGITS:
         return (
             f"{number} has more than {MAX_SIGNIFICANT_DIGITS} significant digits, more "
             "than a spreadsheet can hold"
@@ -506,40 +536,66 @@ def _real_date(value: Any) -> date | None:
         return None
 
 
-def _check_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[str, str]]:
+def _check_strings(value: Any, where: str, key: str = "") -> list[tuple[str, str]]:
     """Control characters and lone surrogates anywhere; line breaks outside the multi-line
     fields (a line break in, say, the invoice number would end up in an email header)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(value, _CONTAINER):
+        _walk_strings(value, where, key, out)
+    else:
+        _string_problem(value, where, key, out)
+    return out
+
+
+def _walk_strings(
+    node: Mapping[str, Any] | list[Any], where: str, key: str, out: list[tuple[str, str]]
+) -> None:
+    """:func:`_check_strings` of an object or array: a child's pointer is written only when
+    it is an object or array or has a problem. A printable string (``str.isprintable``) has
+    none of the characters :data:`_SUSPECT` finds (tests/domain/test_parse_shortcuts.py holds
+    that for every code point), so most strings cost one C call."""
+    in_list = isinstance(node, list)
+    pairs = enumerate(node) if isinstance(node, list) else node.items()
+    for name, item in pairs:
+        if type(item) is str and item.isprintable():
+            continue
+        child_key = key if in_list else str(name)
+        if isinstance(item, _CONTAINER):
+            _walk_strings(item, f"{where}/{name}", child_key, out)
+        elif isinstance(item, str):
+            _string_problem(item, f"{where}/{name}", child_key, out)
+
+
+def _string_problem(value: Any, where: str, key: str, out: list[tuple[str, str]]) -> None:
     if isinstance(value, BadNumber):
-        yield where, value.problem
+        out.append((where, value.problem))
     elif isinstance(value, str):
         if not _SUSPECT.search(value):
             return
         nonchar = _NONCHARACTER.search(value)
         if _CONTROL.search(value):
-            yield where, "contains control characters or invalid Unicode"
+            out.append((where, "contains control characters or invalid Unicode"))
         elif nonchar:
-            yield (
-                where,
+            out.append(
                 (
+                    where,
                     f"contains U+{ord(nonchar.group()):04X}, a Unicode noncharacter that "
-                    "XML 1.0 and so the workbook cannot hold"
-                ),
+                    "XML 1.0 and so the workbook cannot hold",
+                )
             )
         elif key not in _MULTILINE and key != "logo" and _LINE_BREAK.search(value):
-            yield (
-                where,
-                "must be a single line (line breaks are allowed only in "
-                "descriptions, notes and terms)",
+            out.append(
+                (
+                    where,
+                    "must be a single line (line breaks are allowed only in "
+                    "descriptions, notes and terms)",
+                )
             )
-    elif isinstance(value, Mapping):
-        for name, item in value.items():
-            yield from _check_strings(item, f"{where}/{name}", str(name))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _check_strings(item, f"{where}/{i}", key)
 
 
-def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _check_meaning(
+    doc: Mapping[str, Any], memo: Amounts | None = None
+) -> Iterator[tuple[str, str]]:
     yield from _check_strings(doc, "")
     yield from _blank_required(doc)
     issue = doc.get("issue_date")
@@ -601,40 +657,54 @@ def _check_meaning(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         if problem:
             yield "/seller/logo", problem
     items = doc.get("items")
-    for i, item in enumerate(items if isinstance(items, list) else []):
-        if not isinstance(item, Mapping):
+    if isinstance(items, list):
+        yield from _item_problems(items, {} if memo is None else memo)
+
+
+def _item_problems(items: list[Any], memo: Amounts) -> Iterator[tuple[str, str]]:
+    """The meaning of each line item (its pointers are written only for its problems)."""
+    default_quantity = _dec(DEFAULT_QUANTITY)
+    for i, item in enumerate(items):
+        if not isinstance(item, _OBJECT):
             continue
-        at = f"/items/{i}"
         credit = item.get("credit") is True
-        numbers: dict[str, Decimal | None] = {}
+        numbers: list[Decimal | None] = []
         for key in ("quantity", "unit_price"):
-            problem, value = _checked_amount(item.get(key))
-            numbers[key] = value
+            problem, value = _checked_amount(item.get(key), memo)
+            numbers.append(value)
             if problem:
-                yield f"{at}/{key}", problem
+                yield f"/items/{i}/{key}", problem
                 continue
-            if value is not None and value < 0 and not credit:
+            if value is not None and value < _ZERO and not credit:
                 yield (
-                    f"{at}/{key}",
+                    f"/items/{i}/{key}",
                     'must not be negative unless the line is an explicit credit ("credit": true)',
                 )
-        yield from _rate(item, "tax_rate", f"{at}/tax_rate")
-        yield from _discount(item.get("discount"), f"{at}/discount")
-        yield from _period(item.get("period"), f"{at}/period")
-        qty = numbers["quantity"] if "quantity" in item else _dec(DEFAULT_QUANTITY)
-        price = numbers["unit_price"]
-        if qty is not None and price is not None and abs(qty * price) >= MAX_AMOUNT:
-            yield (
-                f"{at}/unit_price",
-                f"the line amount {qty * price} is too large (it must be under {MAX_AMOUNT:,})",
-            )
+        problem = _rate_problem(item["tax_rate"], memo) if "tax_rate" in item else None
+        if problem:
+            yield f"/items/{i}/tax_rate", problem
         disc = item.get("discount")
-        if qty is not None and price is not None and isinstance(disc, Mapping):
+        if disc is not None and isinstance(disc, _OBJECT):
+            yield from _discount(disc, f"/items/{i}/discount")
+        period = item.get("period")
+        if period is not None and isinstance(period, _OBJECT):
+            yield from _period(period, f"/items/{i}/period")
+        qty = numbers[0] if "quantity" in item else default_quantity
+        price = numbers[1]
+        if qty is None or price is None:
+            continue
+        line = qty * price
+        if abs(line) >= MAX_AMOUNT:
+            yield (
+                f"/items/{i}/unit_price",
+                f"the line amount {line} is too large (it must be under {MAX_AMOUNT:,})",
+            )
+        if disc is not None and isinstance(disc, _OBJECT):
             amount = _dec(disc.get("amount"))
-            if amount is not None and amount > abs(qty * price):
+            if amount is not None and amount > abs(line):
                 yield (
-                    f"{at}/discount/amount",
-                    f"the discount {amount} is larger than the line's {qty * price}",
+                    f"/items/{i}/discount/amount",
+                    f"the discount {amount} is larger than the line's {line}",
                 )
 
 
@@ -642,23 +712,24 @@ def _blank_required(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """A required text that is only spaces (the number, a party's name, a line's
     description, a preceding invoice's number): refused like an empty one. Every optional
     text blank is taken as absent instead (see :func:`_text`)."""
+    blank = "must not be blank (it holds only spaces)"
     fields: list[tuple[Any, str, str]] = [(doc, "number", "/number")]
     fields += [
         (doc.get(role), "name", f"/{role}/name") for role in ("seller", "bill_to", "ship_to")
     ]
-    items, refs = doc.get("items"), doc.get("preceding_invoices")
-    fields += [
-        (item, "description", f"/items/{i}/description")
-        for i, item in enumerate(items if isinstance(items, list) else [])
-    ]
-    fields += [
-        (ref, "number", f"/preceding_invoices/{i}/number")
-        for i, ref in enumerate(refs if isinstance(refs, list) else [])
-    ]
     for parent, key, at in fields:
         value = parent.get(key) if isinstance(parent, Mapping) else None
         if _blank(value) and value != "":  # "" is the schema's minLength problem
-            yield at, "must not be blank (it holds only spaces)"
+            yield at, blank
+    listed = (
+        ("/items", doc.get("items"), "description"),
+        ("/preceding_invoices", doc.get("preceding_invoices"), "number"),
+    )
+    for at, entries, key in listed:  # a pointer is written only for a problem
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            value = entry.get(key) if isinstance(entry, _OBJECT) else None
+            if isinstance(value, str) and value and not value.strip():
+                yield f"{at}/{i}/{key}", blank
 
 
 def _date(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
@@ -678,6 +749,7 @@ def _period(period: Any, at: str) -> Iterator[tuple[str, str]]:
         yield f"{at}/end", f"the period ends ({end}) before it starts ({start})"
 
 
+_ZERO, _HUNDRED = Decimal(0), Decimal(100)
 #: the VAT category codes, for messages
 _CATEGORIES = ", ".join(VAT_CATEGORIES)
 #: codes in Babel's territory list that are not countries (groupings, pseudo-locales) or are
@@ -715,14 +787,18 @@ def _non_negative(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[s
 
 
 def _rate(doc: Mapping[str, Any], key: str, at: str) -> Iterator[tuple[str, str]]:
-    if key not in doc:
-        return
-    problem, value = _checked_amount(doc[key])
+    problem = _rate_problem(doc[key]) if key in doc else None
     if problem:
         yield at, problem
-        return
-    if value is not None and not Decimal(0) <= value <= Decimal(100):
-        yield at, f"must be a percentage from 0 to 100 (got {value})"
+
+
+def _rate_problem(value: Any, memo: Amounts | None = None) -> str | None:
+    problem, number = _checked_amount(value, memo)
+    if problem:
+        return problem
+    if number is not None and not _ZERO <= number <= _HUNDRED:
+        return f"must be a percentage from 0 to 100 (got {number})"
+    return None
 
 
 def _discount(disc: Any, at: str) -> Iterator[tuple[str, str]]:
@@ -784,7 +860,7 @@ def _party(d: Mapping[str, Any] | None) -> Party | None:
     if not d:
         return None
     address = d.get("address", ())
-    structured = isinstance(address, Mapping)
+    structured = isinstance(address, _OBJECT)
     return Party(
         name=d["name"],
         company=_text(d.get("company")),
@@ -845,11 +921,11 @@ def _exemptions(d: Mapping[str, Any] | None) -> tuple[TaxExemption, ...]:
     return tuple(ex for ex in given if ex.reason is not None or ex.code is not None)
 
 
-def _disc(d: Mapping[str, Any] | None) -> Discount | None:
+def _disc(d: Mapping[str, Any] | None, memo: Amounts | None = None) -> Discount | None:
     if not d:
         return None
     kind = "percent" if "percent" in d else "amount"
-    value = _dec(d[kind])
+    value = _dec(d[kind], memo)
     assert value is not None
     return Discount(kind, value)  # type: ignore[arg-type]
 
@@ -860,36 +936,57 @@ def _payment(d: Mapping[str, Any] | None) -> PaymentDetails | None:
     return None if payment == PaymentDetails() else payment
 
 
-def _opt_dec(value: Any) -> Decimal | None:
-    return None if value is None else _dec(value)
+def _opt_dec(value: Any, memo: Amounts | None = None) -> Decimal | None:
+    return None if value is None else _dec(value, memo)
 
 
-def _build(d: Mapping[str, Any]) -> Invoice:
+def _amount_or_zero(value: Any, memo: Amounts) -> Decimal:
+    return _dec(value, memo) or Decimal(0)
+
+
+#: how each optional field of a line item becomes the LineItem's (a field the item leaves
+#: out keeps the LineItem's default, which is what these give for an absent value too)
+_OPTIONAL_ITEM_FIELDS: dict[str, Callable[[Any, Amounts], Any]] = {
+    "unit": lambda value, memo: _text(value),
+    "sku": lambda value, memo: _text(value),
+    "tax_rate": _opt_dec,
+    "discount": _disc,
+    "credit": lambda value, memo: bool(value),
+    "unit_code": lambda value, memo: _text(value),
+    "buyer_item_id": lambda value, memo: _text(value),
+    "standard_id": lambda value, memo: _identifier(value),
+    "period": lambda value, memo: _period_value(value),
+    "note": lambda value, memo: _text(value),
+    "tax_category": lambda value, memo: value,
+}
+
+
+def _line_item(it: Mapping[str, Any], memo: Amounts) -> LineItem:
+    """A line item from the fields it has (most items have a few of the fourteen)."""
+    fields = {
+        "description": it["description"],
+        "quantity": _amount_or_zero(it.get("quantity", DEFAULT_QUANTITY), memo),
+        "unit_price": _amount_or_zero(it["unit_price"], memo),
+    }
+    fields.update(
+        (key, _OPTIONAL_ITEM_FIELDS[key](value, memo))
+        for key, value in it.items()
+        if key in _OPTIONAL_ITEM_FIELDS
+    )
+    return assemble(LineItem, fields)  # every required field, only fields
+
+
+def _build(d: Mapping[str, Any], memo: Amounts | None = None) -> Invoice:
+    """The Invoice of a checked canonical document; ``memo``: the amount texts the checks
+    decoded (:func:`parse_invoice`), else they are decoded here."""
+    memo = {} if memo is None else memo
     seller = d["seller"]
     logo = None
     if seller.get("logo"):
         decoded = _decode_logo(seller["logo"])
         assert not isinstance(decoded, str)
         logo = Logo(decoded[0], decoded[1])  # type: ignore[arg-type]
-    items = tuple(
-        LineItem(
-            description=it["description"],
-            quantity=_dec(it.get("quantity", DEFAULT_QUANTITY)) or Decimal(0),
-            unit_price=_dec(it["unit_price"]) or Decimal(0),
-            unit=_text(it.get("unit")),
-            sku=_text(it.get("sku")),
-            tax_rate=_opt_dec(it.get("tax_rate")),
-            discount=_disc(it.get("discount")),
-            credit=bool(it.get("credit", False)),
-            unit_code=_text(it.get("unit_code")),
-            buyer_item_id=_text(it.get("buyer_item_id")),
-            standard_id=_identifier(it.get("standard_id")),
-            period=_period_value(it.get("period")),
-            note=_text(it.get("note")),
-            tax_category=it.get("tax_category"),
-        )
-        for it in d["items"]
-    )
+    items = tuple(_line_item(it, memo) for it in d["items"])
     payment = d.get("payment")
     issue = _real_date(d["issue_date"])
     assert issue is not None

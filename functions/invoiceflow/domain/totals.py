@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from invoiceflow.domain.model import Invoice, LineItem
+from invoiceflow.domain.model import Invoice, LineItem, assemble
 from invoiceflow.domain.money import round_money
 
 HUNDRED = Decimal(100)
@@ -76,22 +76,26 @@ class Totals:
 
 def line_total(item: LineItem, currency: str) -> LineTotal:
     raw = item.quantity * item.unit_price
-    raw_discount = Decimal(0)
-    if item.discount is not None:
+    gross = round_money(raw, currency)
+    if item.discount is None:
+        amount = gross  # round(raw - 0): the same digits and exponent, not rounded twice
+    else:
         if item.discount.kind == "percent":
             raw_discount = raw * item.discount.value / HUNDRED
         else:
             raw_discount = item.discount.value
-    gross = round_money(raw, currency)
-    amount = round_money(raw - raw_discount, currency)
-    return LineTotal(
-        gross=gross,
-        # what the discount takes off the rounded gross, so gross - discount = amount exactly
-        # (EN 16931 BT-136: the XML, the PDF and the workbook show the same figure)
-        discount=gross - amount,
-        amount=amount,
-        tax_rate=item.tax_rate,
-        category=item.vat_category,
+        amount = round_money(raw - raw_discount, currency)
+    return assemble(  # LineTotal(...) without its five object.__setattr__ calls
+        LineTotal,
+        {
+            "gross": gross,
+            # what the discount takes off the rounded gross, so gross - discount = amount
+            # exactly (EN 16931 BT-136: the XML, the PDF and the workbook show the same figure)
+            "discount": gross - amount,
+            "amount": amount,
+            "tax_rate": item.tax_rate,
+            "category": item.vat_category,
+        },
     )
 
 
