@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerate functions/invoiceflow/render/fonts/printable.txt: every character some shipped
-font has, read from the fonts (render/scripts.py ``PRINTABLE_FILE``). Run it after adding or
-changing a font:
+"""Regenerate the two character tables read from the fonts (render/scripts.py): ``printable.txt``
+(``PRINTABLE_FILE``, every character some shipped font has: what intake accepts for a PDF) and
+``faces.txt`` (``FACES_FILE``, each face's characters: how a word's font is chosen without
+parsing the fonts). Run it after adding or changing a font:
 
     PYTHONPATH=functions .venv/bin/python scripts/printable_chars.py
 """
@@ -21,6 +22,8 @@ def main() -> None:
     chars = scripts.fonts_printable_chars()
     scripts.PRINTABLE_FILE.write_text(scripts.printable_ranges(chars), encoding="ascii")
     print(f"{scripts.PRINTABLE_FILE.relative_to(ROOT)}: {len(chars):,} characters")
+    scripts.write_faces_file()
+    print(f"{scripts.FACES_FILE.relative_to(ROOT)}: regenerated")
 
 
 if __name__ == "__main__":
