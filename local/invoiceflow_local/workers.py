@@ -223,6 +223,8 @@ def serve_function(spec: FunctionSpec, listener_fd: int, started_fd: int) -> Non
     app = MountedAt(function, service_path(spec.service))
     debug = spec.settings.log_level == "DEBUG"
 
+    os.set_blocking(started_fd, False)  # a worker never waits for the runtime to read
+
     def post_worker_init(worker: Any) -> None:
         with contextlib.suppress(OSError):  # the runtime stopped listening: nothing to tell
             os.write(started_fd, b".")
@@ -280,6 +282,7 @@ class FunctionProcess:
         self.restarts = 0
         self._next_start = 0.0
         self._started_r: int | None = None
+        self._workers_ready = 0
 
     @property
     def service(self) -> str:
@@ -291,6 +294,7 @@ class FunctionProcess:
 
     def start(self) -> None:
         self._close_started()
+        self._workers_ready = 0
         started_r, started_w = os.pipe()
         self._started_r = started_r
         os.set_blocking(started_r, False)
@@ -324,13 +328,13 @@ class FunctionProcess:
             pass
 
     def has_started(self) -> bool:
-        """True once one of its workers said it is ready (since the last start)."""
-        if self._started_r is None:
-            return False
-        try:
-            return bool(os.read(self._started_r, 64))
-        except BlockingIOError:
-            return False
+        """True once every one of its workers said it is ready (since the last start)."""
+        if self._started_r is not None:
+            try:
+                self._workers_ready += len(os.read(self._started_r, 64))
+            except BlockingIOError:
+                pass
+        return self._workers_ready >= self.spec.workers
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -405,8 +409,8 @@ class FunctionProcesses:
         return function.url if function is not None else None
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start every master; return once each function has a worker ready (raise
-        RuntimeError naming those that have none after ``timeout`` seconds)."""
+        """Start every master; return once each function's workers are all ready (raise
+        RuntimeError naming the functions still waiting after ``timeout`` seconds)."""
         for function in self:
             function.start()
         deadline = time.monotonic() + timeout

@@ -122,6 +122,12 @@ from invoiceflow.render.view import DocumentView, PartyBlock, build_view
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
 
+# ReportLab fills its table of colour names on first use, without a lock: a thread that looks
+# up a name ("black", a table style's default) while another thread is filling the table
+# finds nothing and the render fails (ValueError: Invalid color value 'black'), as the first
+# concurrent renders of a fresh worker did. Filled here, once, under the import lock.
+colors.getAllNamedColors()
+
 FONTS_DIR = Path(__file__).with_name("fonts")
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
