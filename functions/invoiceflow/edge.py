@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
@@ -34,6 +36,46 @@ log = logging.getLogger(__name__)
 
 
 HttpHandler = Callable[[Request], Response]
+
+
+class FirstCalls:
+    """Runs the calls of a handler one at a time until one of them has succeeded, and every
+    handler's first calls one at a time with each other's; after that, calls run concurrently.
+
+    The functions import their heavy libraries when a request first needs them (a cold start
+    pays only for what it uses), and a server with threads (gunicorn's, ``THREADS``) hands a
+    fresh process several requests at once: concurrent first imports of a package with
+    circular imports (Babel's ``babel`` and ``babel.core``) fail in all but one thread
+    (``ImportError: partially initialized module``, or the import system's deadlock error),
+    which answered 503s and failed renders. The first successful call has imported what the
+    handler needs. So that a stream of refused requests (4xx) cannot keep a handler
+    serialized, it also counts as warm after :attr:`MAX_COLD_CALLS` calls."""
+
+    #: calls after which a handler runs concurrently even if none of them succeeded
+    MAX_COLD_CALLS = 20
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._warm: set[object] = set()
+        self._calls: dict[object, int] = {}
+
+    @contextmanager
+    def first(self, key: object) -> Iterator[Callable[[], None]]:
+        """Enter before calling the handler ``key``; call the yielded function once the call
+        succeeded (from then on the handler's calls do not wait)."""
+        if key in self._warm:
+            yield lambda: None
+            return
+        with self._lock:
+            try:
+                yield lambda: self._warm.add(key)
+            finally:
+                self._calls[key] = calls = self._calls.get(key, 0) + 1
+                if calls >= self.MAX_COLD_CALLS:
+                    self._warm.add(key)
+
+
+first_calls = FirstCalls()
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -65,11 +107,14 @@ def error_response(exc: BaseException) -> Response:
 def serve_http(handler: HttpHandler, request: Request) -> Response:
     """Run an HTTP function's ``handler``; any exception becomes its mapped status and a
     problem+json body."""
-    with log_context(path=request.path):
+    with log_context(path=request.path), first_calls.first(handler) as succeeded:
         try:
-            return handler(request)
+            response = handler(request)
         except Exception as exc:  # noqa: BLE001 - the one place errors become statuses
             return error_response(exc)
+        if response.status_code < 400:
+            succeeded()
+        return response
 
 
 def serve_event(step: EventStep, request: Request) -> Response:
@@ -84,7 +129,9 @@ def serve_event(step: EventStep, request: Request) -> Response:
         if step.accepts is not None and event["type"] not in step.accepts:
             raise BadRequest(f"this step takes {' or '.join(step.accepts)}, not {event['type']}")
         bind(event=event["id"], type=type_name(event["type"]))
-        result = step(event, ctx)
+        with first_calls.first(step) as succeeded:
+            result = step(event, ctx)
+            succeeded()
     except Exception as exc:  # noqa: BLE001 - the one place errors become statuses
         return error_response(exc)
     return json_response(result.body, 202 if result.accepted else 200)
