@@ -10,6 +10,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run_fresh(script: str) -> str:
+    """``script`` in a fresh interpreter (nothing imported yet); its standard output."""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT / "functions"), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_reportlab_colour_names_are_filled_at_import() -> None:
     """ReportLab fills its colour-name table on first use without a lock; a thread that reads
     it meanwhile finds no "black" (seen as 'Invalid color value' in a fresh worker's first
@@ -21,16 +35,7 @@ def test_reportlab_colour_names_are_filled_at_import() -> None:
         "assert c._namedColors is not None and 'black' in c._namedColors\n"
         "print(len(c._namedColors))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PYTHONPATH": str(ROOT / "functions"), "PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
-    assert int(out.stdout) > 100
+    assert int(_run_fresh(script)) > 100
 
 
 def test_first_renders_in_parallel_threads_of_a_fresh_process() -> None:
@@ -54,12 +59,4 @@ def test_first_renders_in_parallel_threads_of_a_fresh_process() -> None:
         "[t.start() for t in threads]; [t.join() for t in threads]\n"
         "assert not errors, errors\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(ROOT / "functions"), "PATH": "/usr/bin:/bin"},
-    )
-    assert out.returncode == 0, out.stderr
+    _run_fresh(script)
