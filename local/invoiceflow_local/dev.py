@@ -467,12 +467,13 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
     runtime = LocalRuntime(host, port, settings=settings).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C sets the same event (a KeyboardInterrupt could land anywhere, even before the
+    # wait below); a second Ctrl-C while stopping interrupts the stop
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(banner(runtime, settings.data_dir), flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
         pass
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("stopping...", flush=True)
     runtime.stop()
     return 0

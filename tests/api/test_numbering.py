@@ -48,10 +48,13 @@ def test_50_concurrent_uploads_get_the_numbers_1_to_50(
     """Each thread its own test client (and so its own database connection)."""
     n = 50
     barrier = threading.Barrier(n)
+    # the apps are built first, one by one: the test is about concurrent uploads, not about
+    # 50 functions-framework apps importing the function module at once
+    clients = [client("upload") for _ in range(n)]
 
-    def upload_one(_: int) -> str:
-        upload_client = client("upload")
-        barrier.wait(timeout=120)  # 50 clients start slowly on a loaded machine
+    def upload_one(i: int) -> str:
+        upload_client = clients[i]
+        barrier.wait(timeout=120)
         r = post(upload_client, alice, numberless())
         assert r.status_code == 202, r.get_data(as_text=True)
         return str(r.get_json()["number"])

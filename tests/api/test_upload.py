@@ -181,10 +181,12 @@ def test_concurrent_uploads_publish_each_uploaded_event_exactly_once(
         {k: v for k, v in example_json("minimal.json").items() if k != "number"}
     ).encode()
     barrier = threading.Barrier(clients)
+    # the apps are built first, one by one (the test is about concurrent uploads)
+    upload_clients = [client("upload") for _ in range(clients)]
 
-    def client_run(_: int) -> list[str]:
-        upload_client = client("upload")
-        barrier.wait(timeout=30)
+    def client_run(i: int) -> list[str]:
+        upload_client = upload_clients[i]
+        barrier.wait(timeout=120)
         ids = []
         for _ in range(per_client):
             r = upload_client.post(
