@@ -133,7 +133,7 @@ class Ingress:
                 raw = stream.read(MAX_BODY_BYTES + 1)
             else:
                 raw = b""
-            status, headers, body = self.handle(_headers_from_environ(environ), raw)
+            status, headers, body = self.handle(headers_from_environ(environ), raw)
         reason = {
             202: "Accepted",
             400: "Bad Request",
@@ -155,7 +155,8 @@ def _problem(exc: InvoiceflowError) -> tuple[int, dict[str, str], bytes]:
     )
 
 
-def _headers_from_environ(environ: Mapping[str, Any]) -> dict[str, str]:
+def headers_from_environ(environ: Mapping[str, Any]) -> dict[str, str]:
+    """A WSGI request's headers, names in lower case (``HTTP_*`` and the content type)."""
     headers = {
         key[5:].replace("_", "-").lower(): str(value)
         for key, value in environ.items()

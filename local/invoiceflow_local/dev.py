@@ -60,7 +60,7 @@ from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
 from invoiceflow_local.triggers import load_triggers
 from invoiceflow_local.workers import (
     FunctionProcesses,
-    Proxy,
+    MountedAt,
     create_function_app,
     load_service_sizes,
     service_path,
@@ -222,7 +222,6 @@ class LocalRuntime:
         self.apps: dict[str, Any] = {}
         #: the functions' processes, when they run in their own
         self.functions: FunctionProcesses | None = None
-        self.proxy: Proxy | None = None
         self.broker: Any = None
         self.server: BaseWSGIServer | None = None
         self.internal_server: BaseWSGIServer | None = None
@@ -271,19 +270,17 @@ class LocalRuntime:
         if path == "/_broker" or path.startswith("/_broker/"):
             return self.broker.wsgi_app(environ, start_response)
         if path.startswith("/_functions/"):
-            service, _, rest = path[len("/_functions/") :].partition("/")
+            service = path[len("/_functions/") :].partition("/")[0]
             if service not in self.services:
                 return _json(start_response, "404 Not Found", {"title": "no such function"})
-            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + service_path(service)
-            environ["PATH_INFO"] = "/" + rest
+            # the function's app answers under its service_path (workers.MountedAt)
             return self._call_function(service, environ, start_response)
         return _json(start_response, "404 Not Found", {"status": 404, "title": "Not found"})
 
     def _call_function(self, service: str, environ: dict[str, Any], start_response: Any) -> Any:
         """The function's answer: its app called here, or its workers' through the proxy."""
-        if self.functions is not None and self.proxy is not None:
-            port = self.functions.functions[service].port
-            return self.proxy.forward(service, port, environ, start_response)
+        if self.functions is not None:
+            return self.functions.proxy.forward(service, environ, start_response)
         return self.apps[service](environ, start_response)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -360,11 +357,11 @@ class LocalRuntime:
             workers = 0
         if not workers:
             for service in self.services:
-                self.apps[service] = create_function_app(service)
+                app = create_function_app(service)
+                self.apps[service] = MountedAt(app, service_path(service))
             return
         sizes = load_service_sizes(knative)
         self.functions = FunctionProcesses(self.services, settings, workers, sizes)
-        self.proxy = Proxy({s: size.timeout_seconds for s, size in sizes.items()})
         try:
             self.functions.start()
         except RuntimeError as exc:
@@ -419,8 +416,6 @@ class LocalRuntime:
             thread.join(timeout=5)
         if self.functions is not None:
             self.functions.stop()
-        if self.proxy is not None:
-            self.proxy.close()
         events.close_sessions()  # the functions' kept-alive connections to the broker
         reset_context()
 

@@ -45,6 +45,7 @@ import yaml
 
 from invoiceflow.errors import ConfigError, Problem
 from invoiceflow.settings import Settings
+from invoiceflow_local.broker import headers_from_environ
 from invoiceflow_local.package_data import FUNCTIONS_DIR
 from invoiceflow_local.triggers import manifest_files
 
@@ -398,15 +399,12 @@ class FunctionProcesses:
             )
             for service in services
         }
+        self.proxy = Proxy(self.functions.values())
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
     def __iter__(self) -> Iterator[FunctionProcess]:
         return iter(self.functions.values())
-
-    def url(self, service: str) -> str | None:
-        function = self.functions.get(service)
-        return function.url if function is not None else None
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start every master; return once each function's workers are all ready (raise
@@ -461,6 +459,7 @@ class FunctionProcesses:
             function.terminate()  # every master at once: they stop in parallel
         for function in self:
             function.stop()
+        self.proxy.close()
 
 
 # -- the proxy of the public routes ----------------------------------------------------------
@@ -473,39 +472,28 @@ class Proxy:
     answer within its timeout is a 504, an unreachable one a 502, with a problem body that
     names neither the address nor the error."""
 
-    def __init__(self, timeouts: Mapping[str, float]) -> None:
+    def __init__(self, functions: Iterable[FunctionProcess]) -> None:
         import urllib3
 
         self._urllib3 = urllib3
-        self._timeouts = dict(timeouts)
-        self._pools: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _pool(self, service: str, port: int) -> Any:
-        with self._lock:
-            pool = self._pools.get(service)
-            if pool is None or pool.port != port:
-                pool = self._urllib3.HTTPConnectionPool(
-                    "127.0.0.1", port, maxsize=64, block=False, retries=False
-                )
-                self._pools[service] = pool
-            return pool
+        # a function's port stays the same across restarts of its master
+        self._pools = {
+            f.service: urllib3.HTTPConnectionPool(
+                "127.0.0.1", f.port, maxsize=64, block=False, retries=False
+            )
+            for f in functions
+        }
+        self._timeouts = {f.service: f.spec.size.timeout_seconds for f in functions}
 
     def forward(
-        self,
-        service: str,
-        port: int,
-        environ: dict[str, Any],
-        start_response: Any,
-        path: str | None = None,
+        self, service: str, environ: dict[str, Any], start_response: Any
     ) -> Iterable[bytes]:
         from werkzeug.wsgi import LimitedStream
 
         from invoiceflow.outputs import PROBLEM_CONTENT_TYPE
 
         headers = _request_headers(environ)
-        target = path if path is not None else environ.get("PATH_INFO") or "/"
-        target = _quote_path(target)
+        target = _quote_path(environ.get("PATH_INFO") or "/")
         if environ.get("QUERY_STRING"):
             target += "?" + environ["QUERY_STRING"]
         body: Any = None
@@ -514,9 +502,9 @@ class Proxy:
             body = LimitedStream(environ["wsgi.input"], int(length))
         elif environ.get("wsgi.input_terminated"):
             body = environ["wsgi.input"].read()
-        timeout = self._timeouts.get(service, DEFAULT_TIMEOUT_SECONDS)
+        timeout = self._timeouts[service]
         try:
-            response = self._pool(service, port).urlopen(
+            response = self._pools[service].urlopen(
                 environ.get("REQUEST_METHOD", "GET"),
                 target,
                 body=body,
@@ -552,9 +540,7 @@ class Proxy:
         return _stream(response)
 
     def close(self) -> None:
-        with self._lock:
-            pools, self._pools = self._pools, {}
-        for pool in pools.values():
+        for pool in self._pools.values():
             pool.close()
 
 
@@ -573,14 +559,14 @@ def _quote_path(path: str) -> str:
 
 
 def _request_headers(environ: Mapping[str, Any]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").title()
-            if name.lower() not in HOP_BY_HOP:
-                headers[name] = str(value)
-    if environ.get("CONTENT_TYPE"):
-        headers["Content-Type"] = str(environ["CONTENT_TYPE"])
+    """The request's headers (:func:`~invoiceflow_local.broker.headers_from_environ`) as the
+    proxy forwards them: no hop-by-hop header, its length, and the client's address appended
+    to ``X-Forwarded-For``."""
+    headers = {
+        name.title(): value
+        for name, value in headers_from_environ(environ).items()
+        if name not in HOP_BY_HOP
+    }
     if environ.get("CONTENT_LENGTH"):
         headers["Content-Length"] = str(environ["CONTENT_LENGTH"])
     client = environ.get("REMOTE_ADDR")
