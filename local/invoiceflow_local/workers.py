@@ -5,10 +5,11 @@ A function runs as the container image runs it (functions-framework's server, gu
 gunicorn master per function, started by the runtime as a child process, which imports the
 function once and forks ``workers`` worker processes (``LOCAL_WORKERS``: one per core by
 default) of ``threads`` threads each (the Service's ``containerConcurrency`` in
-``knative/40-services.yaml``; its ``timeoutSeconds`` is the request timeout). The runtime binds
-each function's listening socket itself (127.0.0.1, a free port) and hands it to the master,
-so the address stays the same when the runtime restarts a master that died, and requests that
-arrive meanwhile wait in the socket's backlog instead of failing.
+``knative/40-services.yaml``; its ``timeoutSeconds`` is the request timeout); a Service of
+``containerConcurrency: 1`` (the renderers) gets gunicorn's ``sync`` workers, as the image
+does. The runtime binds each function's listening socket itself (127.0.0.1, a free port) and
+hands it to the master, so the address stays the same when the runtime restarts a master
+that died, and requests that arrive meanwhile wait in the socket's backlog instead of failing.
 
 A master is ``python -m invoiceflow_local.workers LISTENER_FD STARTED_FD``: the settings the
 runtime decided (``K_SINK``, a generated ``JWT_SECRET``...) reach it pickled on its standard
@@ -16,7 +17,8 @@ input, never through the environment or the command line; each worker writes a b
 ``STARTED_FD`` pipe once it can serve. A master dies with the runtime (``PR_SET_PDEATHSIG`` on
 Linux), and gunicorn's workers stop when their master is gone.
 
-Requests reach the workers over HTTP with kept-alive connections: the broker's deliveries
+Requests reach the workers over HTTP with kept-alive connections (``sync`` workers close
+each after its request): the broker's deliveries
 through its pooled sessions, the public routes through :class:`Proxy` (a connection pool per
 function), which adds the client's address to ``X-Forwarded-For``; the worker takes it as
 the request's remote address (werkzeug's ``ProxyFix``, one hop), so login's per-client limits
@@ -209,6 +211,14 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
 
 
+def worker_class(threads: int) -> str:
+    """gunicorn's worker class for ``threads`` threads, as gunicorn (and so the image's
+    functions-framework server) picks it: ``sync`` for one thread (one request at a time, the
+    connection closed after it, so a free worker takes the next one: the renderers), else
+    ``gthread`` (kept-alive connections, ``threads`` requests at once)."""
+    return "sync" if threads == 1 else "gthread"
+
+
 def serve_function(spec: FunctionSpec, listener_fd: int, started_fd: int) -> None:
     """A function's master: import the function once, then let gunicorn fork
     ``spec.workers`` workers that accept on the socket ``listener_fd``. Each worker writes a
@@ -233,7 +243,7 @@ def serve_function(spec: FunctionSpec, listener_fd: int, started_fd: int) -> Non
     options = {
         "bind": [f"fd://{listener_fd}"],  # gunicorn takes the descriptor over
         "workers": spec.workers,
-        "worker_class": "gthread",
+        "worker_class": worker_class(spec.size.threads),
         "threads": spec.size.threads,
         "timeout": spec.size.timeout_seconds,
         "graceful_timeout": GRACEFUL_SECONDS,

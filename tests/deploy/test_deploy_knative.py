@@ -270,6 +270,22 @@ def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
         assert "PORT" not in env, f"{name}: Knative sets PORT itself"
 
 
+def test_renderers_take_one_request_per_pod_and_scale_to_their_triggers(by_kind: Any) -> None:
+    """Rendering is CPU work in one interpreter: a second request in the same pod only shares
+    its lock (20-30 % more CPU per render); Knative adds pods instead, as many as the
+    Trigger's parallelism lets in."""
+    services = by_kind("KService")
+    triggers = {t.obj["spec"]["subscriber"]["ref"]["name"]: t for t in by_kind("Trigger").values()}
+    for name in ("render-pdf", "render-xlsx", "render-xml"):
+        template = services[name].obj["spec"]["template"]
+        assert template["spec"]["containerConcurrency"] == 1, name
+        parallelism = triggers[name].obj["metadata"]["annotations"][
+            "rabbitmq.eventing.knative.dev/parallelism"
+        ]
+        max_scale = template["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"]
+        assert int(max_scale) >= int(parallelism), name
+
+
 def test_only_http_functions_are_reachable_from_outside(by_kind: Any) -> None:
     public = {route.service for route in PUBLIC_ROUTES}
     subscribers = {t.obj["spec"]["subscriber"]["ref"]["name"] for t in by_kind("Trigger").values()}

@@ -31,6 +31,7 @@ from invoiceflow_local.workers import (
     ServiceSize,
     _request_headers,
     load_service_sizes,
+    worker_class,
     worker_count,
 )
 
@@ -111,6 +112,10 @@ def test_sizes_come_from_the_service_manifests() -> None:
     assert sizes["login"] == ServiceSize(threads=4, timeout_seconds=30)
     assert sizes["upload"] == ServiceSize(threads=20, timeout_seconds=60)
     assert sizes["render-pdf"].timeout_seconds == 90
+    # the renderers: one request at a time (CPU work under one interpreter lock)
+    for renderer in ("render-pdf", "render-xlsx", "render-xml"):
+        assert sizes[renderer].threads == 1, renderer
+    assert worker_class(1) == "sync" and worker_class(4) == "gthread"
     assert set(sizes) >= {"login", "upload", "download", "render-pdf", "render-xlsx", "notify"}
 
 
@@ -314,5 +319,26 @@ def test_connections_to_the_runtime_are_kept_alive(runtime: LocalRuntime) -> Non
             response = conn.getresponse()
             response.read()
             assert response.getheader("Connection") == "close"
+        finally:
+            conn.close()
+
+
+def test_renderers_take_one_request_at_a_time_per_worker(runtime: LocalRuntime) -> None:
+    """A renderer's workers are gunicorn's sync workers (containerConcurrency 1): each closes
+    its connection after the answer, so the next request goes to whichever worker is free;
+    the other functions keep their connections alive (gthread)."""
+    import http.client
+
+    assert runtime.functions is not None
+    ports = {f.service: f.port for f in runtime.functions}
+    for service, kept_alive in (("render-pdf", False), ("render-xlsx", False), ("upload", True)):
+        conn = http.client.HTTPConnection("127.0.0.1", ports[service], timeout=30)
+        try:
+            conn.request("GET", f"/_functions/{service}/healthz")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, service
+            closes = response.getheader("Connection", "").lower() == "close"
+            assert closes is not kept_alive, service
         finally:
             conn.close()
