@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from invoiceflow import accounts
 from invoiceflow.errors import BadRequest, IdempotencyConflict, Unavailable
 from invoiceflow.stores import (
     NewInvoiceRecord,
@@ -627,3 +628,29 @@ def test_postgres_keeps_its_connections_open_between_transactions(postgres_url: 
         repo.list_users()
     assert repo._pool._pool[-1] is first and not first.closed  # reused, not reconnected
     repo.close()
+
+
+@pytest.mark.postgres
+def test_postgres_reads_run_without_begin_and_writes_in_a_transaction(postgres_url: str) -> None:
+    """A read is one SELECT in autocommit (its own snapshot, no BEGIN/COMMIT round trips);
+    a write is still one transaction: a failure rolls back all of it."""
+    repo = open_repository(postgres_url)
+    assert isinstance(repo, PostgresRepository)
+    repo.migrate()
+    activity = (
+        "SELECT xact_start = query_start AS own FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    try:
+        with repo._transaction(write=False) as tx:
+            assert tx.execute(activity).one()["own"] is True  # its own transaction
+        with repo._transaction() as tx:
+            tx.execute("SELECT 1").one()
+            assert tx.execute(activity).one()["own"] is False  # BEGIN came first
+        user = accounts.add_user(repo, "tx@example.com", "a long enough password")
+        with pytest.raises(RuntimeError), repo._transaction() as tx:
+            tx.execute("UPDATE users SET disabled = ? WHERE id = ?", (True, user.id))
+            raise RuntimeError("after the update")
+        after = repo.get_user(user.id)
+        assert after is not None and after.disabled is False
+    finally:
+        repo.close()
