@@ -275,32 +275,47 @@ class _Styles(dict[Any, int]):
 # --------------------------------------------------------------------------- zip
 
 
-def check_workbook(data: bytes) -> None:
-    """The renderer's check of its own output: a zip whose every XML part is well-formed XML
-    1.0. A workbook a spreadsheet would refuse (say, text with U+FFFF) is a RenderError, so
-    the step fails and the invoice is ``failed``, never ``ready``."""
+#: the parts of a workbook that are XML
+_XML_PART = (".xml", ".rels")
+#: the part a workbook cannot do without
+_CONTENT_TYPES = "[Content_Types].xml"
+
+
+def check_part(name: str, part: bytes | str) -> None:
+    """One XML part of a workbook: well-formed XML 1.0, else a RenderError naming it."""
     from xml.parsers import expat
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            if "[Content_Types].xml" not in names:
-                raise RenderError("the workbook is incomplete: it has no [Content_Types].xml")
-            for name in names:
-                if name.endswith((".xml", ".rels")):
-                    expat.ParserCreate().Parse(archive.read(name), True)
+        expat.ParserCreate().Parse(part, True)
     except expat.ExpatError as exc:
         raise RenderError(
             f"the workbook is not valid: its part {name} is not well-formed "
             f"XML ({expat.errors.messages.get(exc.code, 'error')} at line "
             f"{exc.lineno})"
         ) from None
+
+
+def check_workbook(data: bytes) -> None:
+    """The renderer's check of its own output: a zip whose every XML part is well-formed XML
+    1.0. A workbook a spreadsheet would refuse (say, text with U+FFFF) is a RenderError, so
+    the step fails and the invoice is ``failed``, never ``ready``. The renderer runs the same
+    check on each part as it writes it (:class:`_FixedTimeZip`), before compressing it, so it
+    does not read its own zip back; this function checks a finished file."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            if _CONTENT_TYPES not in names:
+                raise RenderError("the workbook is incomplete: it has no [Content_Types].xml")
+            for name in names:
+                if name.endswith(_XML_PART):
+                    check_part(name, archive.read(name))
     except zipfile.BadZipFile:
         raise RenderError("the workbook is not valid: it is not a zip archive") from None
 
 
 class _FixedTimeZip(zipfile.ZipFile):
-    """A zip whose entries all carry one fixed timestamp (reproducible output)."""
+    """A zip whose entries all carry one fixed timestamp (reproducible output), each XML part
+    checked before it is written (:func:`check_part`)."""
 
     def __init__(self, file: io.BytesIO, when: date) -> None:
         super().__init__(file, "w", zipfile.ZIP_DEFLATED)
@@ -310,6 +325,9 @@ class _FixedTimeZip(zipfile.ZipFile):
     def writestr(
         self, zinfo_or_arcname: Any, data: Any, compress_type: Any = None, compresslevel: Any = None
     ) -> None:
+        name = getattr(zinfo_or_arcname, "filename", zinfo_or_arcname)
+        if str(name).endswith(_XML_PART):
+            check_part(str(name), data)
         if not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
             info = zipfile.ZipInfo(zinfo_or_arcname, date_time=self._date_time)
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -666,10 +684,10 @@ class _Renderer:
         self._tax_sheet()
         out = io.BytesIO()
         archive = _FixedTimeZip(out, self.inv.issue_date)
-        ExcelWriter(self.wb, archive).save()
-        data = out.getvalue()
-        check_workbook(data)
-        return data
+        ExcelWriter(self.wb, archive).save()  # each XML part checked as it was written
+        if _CONTENT_TYPES not in archive.namelist():  # pragma: no cover - openpyxl writes it
+            raise RenderError("the workbook is incomplete: it has no [Content_Types].xml")
+        return out.getvalue()
 
     def _properties(self) -> None:
         inv, name = self.inv, self.view.name
