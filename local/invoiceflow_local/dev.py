@@ -124,9 +124,15 @@ class QuietRequestHandler(WSGIRequestHandler):
       connections, as in the cluster; an idle connection is closed after
       :data:`KEEPALIVE_SECONDS`;
     * the access log line (one per request, on both ports) is logged at DEBUG, and at INFO
-      as werkzeug does only when ``ACCESS_LOG=1`` asks for it."""
+      as werkzeug does only when ``ACCESS_LOG=1`` asks for it;
+    * Nagle's algorithm is off (``TCP_NODELAY``, as gunicorn sets it): werkzeug writes a
+      response's head and body in two sends, and on a kept-alive connection Nagle held the
+      body back until the client acknowledged the head, which a client waiting for the body
+      delays by its delayed-ACK timer: every answer on these ports took ~44 ms instead of
+      well under 1 ms (tests/runtime/test_function_processes.py times it)."""
 
     access_log = False
+    disable_nagle_algorithm = True  # socketserver.StreamRequestHandler sets TCP_NODELAY
     timeout = KEEPALIVE_SECONDS  # the socket's timeout: also the idle limit between requests
     _keep_alive = False
 

@@ -255,6 +255,10 @@ def serve_function(spec: FunctionSpec, listener_fd: int, started_fd: int) -> Non
         "loglevel": "debug" if debug else "warning",
         "accesslog": "-" if spec.settings.access_log else None,
         "post_worker_init": post_worker_init,
+        # gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl): the
+        # second master on the machine failed to bind it (an ERROR line at each start), and
+        # the runtime manages its masters itself
+        "control_socket_disable": True,
     }
 
     class Master(gunicorn.app.base.BaseApplication):  # type: ignore[misc]

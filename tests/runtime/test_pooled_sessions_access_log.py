@@ -89,3 +89,32 @@ def test_the_runtime_servers_follow_the_setting(
             handler = server.RequestHandlerClass
             assert isinstance(handler, type) and issubclass(handler, QuietRequestHandler)
             assert handler.access_log is (value == "1")
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_the_runtime_ports_answer_without_nagle(access_log: bool) -> None:
+    """Every connection the runtime's servers accept has TCP_NODELAY: werkzeug sends a
+    response's head and body separately, and with Nagle on a kept-alive connection the body
+    waited for the client's delayed ACK (~40 ms per answer)."""
+    import http.client
+    import socket
+
+    seen: list[int] = []
+
+    class Probe(request_handler(access_log)):  # type: ignore[misc]
+        def setup(self) -> None:
+            super().setup()
+            seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Probe)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+        for _ in range(2):  # one kept-alive connection
+            conn.request("GET", "/probe")
+            assert conn.getresponse().read() == b"ok"
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(seen) == 1 and seen[0] != 0
