@@ -254,10 +254,24 @@ RENDER_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: the extension attribute of an ``invoice.rendered`` event: "true" when, once its artifact
+#: was recorded, every format of the invoice had one (notify-rendered filters on it)
+ALL_RENDERED = "allrendered"
+
+
+def _all_rendered(ctx: Context, invoice: InvoiceRecord) -> str:
+    """``ALL_RENDERED``'s value, read after this step's artifact was committed: of the
+    renderers finishing an invoice, the last to commit sees every artifact, so at least one
+    ``rendered`` event of every complete invoice says "true" (two may: notify is idempotent)."""
+    have = {artifact.format for artifact in ctx.repo.list_artifacts(invoice.id)}
+    return "true" if have >= set(invoice.formats) else "false"
+
+
 def _render(event: Event, ctx: Context, step: str) -> StepResult:
     """Render, store and announce each of ``step``'s formats the invoice asked for: each
     idempotent by its artifact, one ``invoice.rendered`` event per format (its id from the
-    invoice and the format, so a repeat is the same event)."""
+    invoice and the format, so a repeat is the same event), which says whether the invoice
+    is then complete (``ALL_RENDERED``: only those reach notify)."""
     if ctx.repo.is_processed(step, event["source"], event["id"]):
         return StepResult({"duplicate": True})
     invoice = _known_invoice(ctx, _invoice_id(event))
@@ -283,6 +297,7 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
                     "size": size,
                     "sha256": sha256,
                 },
+                extensions={ALL_RENDERED: _all_rendered(ctx, invoice)},
             )
         )
         rendered[fmt] = file_id

@@ -68,6 +68,7 @@ def test_render_both_formats_then_notify_once(
     assert data is not None and data.startswith(b"%PDF")
     (rendered_pdf,) = sink.of_type("rendered.v1")
     assert rendered_pdf.data["format"] == "pdf" and rendered_pdf.data["sha256"] == pdf.sha256
+    assert rendered_pdf["allrendered"] == "false"  # the xlsx is still missing
 
     # the same event again: 2xx, nothing new
     assert deliver(steps["render_pdf"], uploaded).status_code == 200
@@ -83,6 +84,12 @@ def test_render_both_formats_then_notify_once(
 
     assert deliver(steps["render_xlsx"], uploaded).status_code == 200
     rendered_xlsx = next(e for e in sink.of_type("rendered.v1") if e.data["format"] == "xlsx")
+    assert rendered_xlsx["allrendered"] == "true"  # the last one: what notify-rendered takes
+    # a renderer that finishes after the other (or is redelivered) says so too: every
+    # complete invoice has at least one "true" event, whichever renderer committed last
+    late = make_event(INVOICE_UPLOADED, uploaded["source"], uploaded.data, id="late-id")
+    assert deliver(steps["render_pdf"], late).status_code == 200
+    assert sink.of_type("rendered.v1")[-1]["allrendered"] == "true"
     assert deliver(steps["notify"], rendered_xlsx).status_code == 200
     assert invoice_record(ctx.repo, invoice_id).status == "ready"
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
