@@ -34,3 +34,16 @@ def test_a_wrong_event_fails_validation() -> None:
     )
     with pytest.raises(jsonschema.ValidationError):
         validate_event(event)
+
+
+def test_the_uploaded_example_carries_the_routing_attributes_of_its_formats() -> None:
+    from invoiceflow import naming
+    from invoiceflow.events import attributes_of
+
+    example = (EVENTS / "examples" / "events" / "uploaded.json").read_bytes()
+    event = from_request({"content-type": "application/cloudevents+json"}, example)
+    routes = {k: v for k, v in attributes_of(event).items() if k.startswith("render")}
+    assert routes == naming.uploaded_routes(event.data["formats"])
+    readme = (EVENTS / "README.md").read_text()
+    for step in naming.RENDER_STEP_FORMATS:
+        assert f"| `{naming.route_attribute(step)}` | {step} (`{step}`) |" in readme

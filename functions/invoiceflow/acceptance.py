@@ -217,6 +217,8 @@ def record_accepted(
                     "formats": list(wanted),
                     "source_format": document.source_format,
                 },
+                # which render steps' Triggers deliver it (knative/50-triggers.yaml)
+                extensions=naming.uploaded_routes(wanted),
             )
         ]
 

@@ -45,6 +45,36 @@ def uploaded_event_id(invoice_id: str) -> str:
     return f"{invoice_id}.uploaded"
 
 
+#: the render steps and the formats each renders (every output format by exactly one)
+RENDER_STEP_FORMATS: dict[str, tuple[str, ...]] = {
+    "render-pdf": ("pdf", "facturx"),
+    "render-xlsx": ("xlsx",),
+    "render-xml": ("cii", "ubl"),
+}
+#: the value of a render step's routing attribute on an ``uploaded`` event it has work in
+ROUTE = "true"
+
+
+def route_attribute(step: str) -> str:
+    """The CloudEvents extension attribute that routes ``uploaded`` events to render step
+    ``step`` (``render-xml`` -> ``renderxml``); its Trigger filters on it (``knative/``)."""
+    return step.replace("-", "")
+
+
+def uploaded_routes(formats: object) -> dict[str, str]:
+    """The routing attributes of an ``uploaded`` event whose invoice asks for ``formats``:
+    ``{"renderpdf": "true", ...}`` for each render step that renders one of them, none for the
+    others, so their Triggers never deliver it. ``formats`` that are not a list of names
+    (never written by this version) route to every render step, whose own check skips it."""
+    if not isinstance(formats, list | tuple) or not all(isinstance(f, str) for f in formats):
+        return {route_attribute(step): ROUTE for step in RENDER_STEP_FORMATS}
+    return {
+        route_attribute(step): ROUTE
+        for step, rendered in RENDER_STEP_FORMATS.items()
+        if any(fmt in formats for fmt in rendered)
+    }
+
+
 def rendered_event_id(invoice_id: str, fmt: str) -> str:
     return f"{invoice_id}.rendered.{fmt}"
 

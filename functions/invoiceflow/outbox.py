@@ -8,6 +8,9 @@ cluster). A relay first claims its rows (``claimed_until``, a lease), so two rel
 send the same row, and a request never re-sends other requests' events. Events keep their
 id, so a relay that crashes after sending but before marking repeats an event the consumers
 already deduplicate by ``source`` + ``id``.
+
+An ``uploaded`` row written before its routing attributes existed (an upgrade with rows still
+pending) is sent with them, derived from its ``formats`` (:func:`to_event`).
 """
 
 from __future__ import annotations
@@ -15,22 +18,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from invoiceflow import naming
 from invoiceflow.context import Context
 from invoiceflow.errors import InvoiceflowError
-from invoiceflow.events import Event, make_event
+from invoiceflow.events import INVOICE_UPLOADED, Event, make_event
 from invoiceflow.stores.protocols import NewOutboxEvent, OutboxEvent
 
 log = logging.getLogger(__name__)
 
+#: the routing attributes of ``uploaded`` events (naming.uploaded_routes)
+_ROUTES = frozenset(naming.route_attribute(step) for step in naming.RENDER_STEP_FORMATS)
+
 
 def to_event(row: OutboxEvent) -> Event:
+    extensions = row.extensions
+    if row.type == INVOICE_UPLOADED and not _ROUTES.intersection(extensions):
+        # written before the routing attributes (pending at the upgrade): the same attributes
+        # from its formats, else no render step's Trigger would deliver it
+        extensions = {**naming.uploaded_routes(row.data.get("formats")), **extensions}
     return make_event(
         row.type,
         row.source,
         row.data,
         subject=row.subject,
         id=row.event_id,
-        extensions=row.extensions or None,
+        extensions=extensions or None,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from invoiceflow import events, naming
 from invoiceflow.context import get_context
 from invoiceflow.events import INVOICE_UPLOADED
 from invoiceflow.outbox import relay
@@ -242,3 +243,53 @@ def test_killed_between_commit_and_send_the_event_is_still_delivered(
     (event,) = sink.of_type("uploaded.v1")
     assert event.data["invoice_id"] == invoice.id
     assert ctx.repo.pending_outbox_events() == []
+
+
+def _routes(event: Any) -> dict[str, str]:
+    attributes = events.attributes_of(event)
+    return {k: v for k, v in attributes.items() if k.startswith("render")}
+
+
+def test_the_uploaded_event_names_the_render_steps_with_work(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """Its routing attributes: the render Triggers deliver it only to those steps."""
+    for document, formats, routes in [
+        ("minimal.json", None, {"renderpdf": "true", "renderxlsx": "true"}),
+        ("jpy-no-decimals.json", "xlsx", {"renderxlsx": "true"}),
+        ("eur-two-rates.json", "pdf", {"renderpdf": "true"}),
+    ]:
+        sink.events.clear()
+        r = upload_client.post(
+            "/upload" + (f"?formats={formats}" if formats else ""),
+            headers=alice.auth,
+            data=example(document),
+            content_type="application/json",
+        )
+        assert r.status_code == 202, r.get_data(as_text=True)
+        (event,) = sink.of_type("uploaded.v1")
+        assert _routes(event) == routes, formats
+
+
+def test_an_uploaded_event_queued_before_the_routing_attributes_is_sent_with_them(
+    upload_client: Any, alice: Person, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade: a row the previous version wrote (no routing attributes) and left pending
+    is relayed with the attributes of its formats, so its render steps still get it."""
+    sink.status = 503
+    with monkeypatch.context() as old_version:
+        old_version.setattr(naming, "uploaded_routes", lambda formats: {})
+        r = upload_client.post(
+            "/upload?formats=xlsx",
+            headers=alice.auth,
+            data=example("minimal.json"),
+            content_type="application/json",
+        )
+    assert r.status_code == 202
+    ctx = get_context()
+    (pending,) = ctx.repo.pending_outbox_events()
+    assert pending.extensions == {}
+    sink.status = 202
+    assert relay(ctx) == 1
+    (event,) = sink.of_type("uploaded.v1")
+    assert _routes(event) == {"renderxlsx": "true"}

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from invoiceflow import events, settings
+from invoiceflow import events, naming, settings
 from invoiceflow_local.routes import EXACT, PATH_PREFIX, load_public_routes
 from invoiceflow_local.triggers import load_triggers, parse_duration
 from support.services import fail_or_skip
@@ -245,7 +245,13 @@ def test_every_output_format_has_one_render_step_deployed_for_the_uploaded_event
         assert env["FUNCTION_TARGET"]["value"] == target, step
         assert (REPO / "functions" / f"{target}.py").is_file(), step
         assert getattr(steps, target).accepts == (events.INVOICE_UPLOADED,), step
-        assert triggers[step] == {"type": events.INVOICE_UPLOADED}, step
+        # only the uploaded events with work for it: its routing attribute (naming.py)
+        assert triggers[step] == {
+            "type": events.INVOICE_UPLOADED,
+            naming.route_attribute(step): naming.ROUTE,
+        }, step
+    # the routing attributes the uploads set are those of the steps that render each format
+    assert naming.RENDER_STEP_FORMATS == steps.RENDER_STEPS
 
 
 def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
@@ -486,8 +492,19 @@ def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery
         spec = doc.obj["spec"]
         if spec["broker"] not in by_kind("Broker"):
             problems.append(f"{name}: no Broker {spec['broker']}")
-        if "filters" in spec or set(spec["filter"]["attributes"]) != {"type"}:
-            problems.append(f"{name}: filter on the exact event type only")
+        attributes = spec["filter"]["attributes"]
+        if "filters" in spec or "type" not in attributes:
+            problems.append(f"{name}: filter on the exact event type")
+        extra = set(attributes) - {"type"}
+        if extra and (
+            attributes.get("type") != events.INVOICE_UPLOADED
+            or extra != {naming.route_attribute(spec["subscriber"]["ref"]["name"])}
+            or attributes[extra.pop()] != naming.ROUTE
+        ):
+            problems.append(
+                f"{name}: besides the type, only an uploaded event's routing attribute of "
+                f"its own render step (naming.uploaded_routes): {sorted(attributes)}"
+            )
         event_type = spec["filter"]["attributes"]["type"]
         if event_type not in types:
             problems.append(f"{name}: {event_type} is not in the event catalogue")
@@ -676,3 +693,25 @@ def test_the_paths_the_code_serves_are_the_manifest_routes() -> None:
     routes = {(route.path, route.service) for route in PUBLIC_ROUTES}
     assert served <= routes, served - routes
     assert {path for path, _ in routes} - {path for path, _ in served} == {"/login"}
+
+
+def test_the_bridge_triggers_of_the_upgrade_guide(
+    by_kind: Any, knative_crds: dict[Any, Any], deploy: Any
+) -> None:
+    """docs/operations.md ("Upgrades"): its sed command makes a bridge of each render Trigger
+    (same filter, subscriber and delivery, another name, a valid Trigger) and leaves the
+    other Triggers as they are."""
+    guide = (REPO / "docs" / "operations.md").read_text()
+    (command,) = re.findall(r"^ *(sed -E .*knative/50-triggers\.yaml) \| kubectl", guide, re.M)
+    out = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    bridged = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d}
+    triggers = {name: doc.obj for name, doc in by_kind("Trigger").items()}
+    renders = {step for step in naming.RENDER_STEP_FORMATS}
+    assert set(bridged) == (set(triggers) - renders) | {f"{s}-bridge" for s in renders}
+    schema = deploy.closed_schema(knative_crds[("eventing.knative.dev/v1", "Trigger")])
+    for name, doc in bridged.items():
+        original = triggers[name.removesuffix("-bridge")]
+        assert doc["spec"] == original["spec"], name
+        assert not list(jsonschema.Draft7Validator(schema).iter_errors(doc)), name

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from invoiceflow import accounts
+from invoiceflow import accounts, naming
 from invoiceflow.context import get_context
 from invoiceflow_local.dev import LocalRuntime
 from support.api import EXAMPLES, PASSWORD
@@ -170,6 +170,20 @@ def test_upload_to_both_files_and_one_email(pipeline: Pipeline, sendgrid: FakeSe
     attached = {a["filename"]: a for a in mail["json"]["attachments"]}
     assert sorted(attached) == ["RE-2026-0042.pdf", "RE-2026-0042.xlsx"]
     assert base64.b64decode(attached["RE-2026-0042.pdf"]["content"]) == pdf.content
+    # no XML asked for: its uploaded event never reached render-xml (the Trigger's filter)
+    assert reached(invoice_id) == {"render-pdf", "render-xlsx"}
+
+
+def reached(invoice_id: str) -> set[str]:
+    """The render steps the invoice's uploaded event was delivered to: each one records the
+    event as processed, even when it has nothing to render (its own check, the safety net)."""
+    repo = get_context().repo
+    event_id = naming.uploaded_event_id(invoice_id)
+    return {
+        step
+        for step in naming.RENDER_STEP_FORMATS
+        if repo.is_processed(step, naming.UPLOAD_SOURCE, event_id)
+    }
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -234,6 +248,8 @@ def test_e_invoices_from_upload_to_download_and_email(
     assert {n: a["type"] for n, a in attached.items()} == dict(files.values())
     for name, data in contents.items():
         assert base64.b64decode(attached[name]["content"]) == data
+    steps = {"render-pdf"} | ({"render-xlsx", "render-xml"} if "xlsx" in files else set())
+    assert reached(invoice_id) == steps
 
 
 def _poison() -> bytes:

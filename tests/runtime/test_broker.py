@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from invoiceflow import events
+from invoiceflow import events, naming
 from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED
 from support.brokerkit import (
     REPO,
@@ -268,8 +268,12 @@ def test_routing_comes_only_from_the_manifests(
     """Same code, edited copy of the project's manifests: the deliveries change."""
     manifests = tmp_path / "knative"
     shutil.copytree(REPO / "knative", manifests)
+
+    def routed(invoice: str) -> events.Event:  # as the upload sends it: PDF and XLSX asked for
+        return events.with_extensions(uploaded(invoice), naming.uploaded_routes(["pdf", "xlsx"]))
+
     running = start_broker(manifests)
-    assert post_event(running, uploaded("inv-1")).status_code == 202
+    assert post_event(running, routed("inv-1")).status_code == 202
     assert running.broker.wait_idle(15)
     assert len(services["render-pdf"].requests) == 1
     assert len(services["render-xlsx"].requests) == 1
@@ -287,7 +291,7 @@ def test_routing_comes_only_from_the_manifests(
     documents = [
         d.replace(
             "type: io.invoiceflow.invoice.uploaded.v1", "type: io.invoiceflow.invoice.rendered.v1"
-        )
+        ).replace('      renderxlsx: "true"\n', "")
         if "name: render-xlsx\n" in d
         else d
         for d in documents
@@ -303,7 +307,7 @@ def test_routing_comes_only_from_the_manifests(
         subscriber.requests.clear()
 
     running = start_broker(manifests)
-    event = uploaded("inv-2")
+    event = routed("inv-2")
     assert post_event(running, event).status_code == 202
     [request] = services["notify"].wait_for(1)
     assert request.headers["ce-id"] == event["id"]

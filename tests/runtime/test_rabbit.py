@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from invoiceflow import events
+from invoiceflow import events, naming
 from invoiceflow.errors import Unavailable
 from invoiceflow_local.delivery import DROPPED, Outcome
 from invoiceflow_local.triggers import load_triggers
-from support.brokerkit import Services, trigger_yaml, write_manifests
+from support.brokerkit import REPO, Services, trigger_yaml, write_manifests
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -151,3 +151,38 @@ def test_unreachable_rabbitmq_is_unavailable(services: Services, manifests: Path
         broker.start()
     assert "secret" not in str(raised.value)
     assert broker.handle(*events.to_http(uploaded("x")))[0] == 503
+
+
+@pytest.mark.parametrize("manifests", [REPO / "knative"])
+def test_the_render_triggers_bind_their_routing_attribute(
+    make_rabbit: Callable[..., Any], manifests: Path
+) -> None:
+    """The project's Triggers on RabbitMQ: an uploaded event lands in the queue of each render
+    step its formats need (a headers-exchange binding on ``ce-render*``), no other."""
+    from invoiceflow_local.rabbit import binding_arguments
+
+    broker = make_rabbit(consume=False).start()
+    triggers = {t.name: t for t in broker.triggers}
+    assert binding_arguments(triggers["render-xml"]) == {
+        "x-match": "all",
+        "ce-type": events.INVOICE_UPLOADED,
+        "ce-renderxml": "true",
+    }
+    for invoice, formats in [("a", ["pdf", "xlsx"]), ("b", ["cii"]), ("c", ["facturx", "ubl"])]:
+        broker.publish(
+            events.make_event(
+                events.INVOICE_UPLOADED,
+                naming.UPLOAD_SOURCE,
+                {"invoice_id": invoice, "formats": formats},
+                extensions=naming.uploaded_routes(formats),
+            )
+        )
+    depths = broker.queue_depths()
+    assert {name: depths[broker.queue_name(t)] for name, t in triggers.items()} == {
+        "render-pdf": 2,
+        "render-xlsx": 1,
+        "render-xml": 2,
+        "intake-requested": 0,
+        "notify-rendered": 0,
+        "notify-failed": 0,
+    }

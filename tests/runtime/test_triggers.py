@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from invoiceflow import events
+from invoiceflow import events, naming
 from invoiceflow.errors import ConfigError
 from invoiceflow_local.triggers import (
     Delivery,
@@ -15,6 +15,7 @@ from invoiceflow_local.triggers import (
     Trigger,
     backoff_delay,
     load_triggers,
+    matching,
     parse_duration,
 )
 from support.brokerkit import REPO, trigger_yaml, write_manifests
@@ -111,7 +112,7 @@ def test_loads_the_project_triggers() -> None:
     pdf = triggers["render-pdf"]
     assert pdf.broker == "invoiceflow"
     assert pdf.namespace == "invoiceflow"
-    assert dict(pdf.filter) == {"type": events.INVOICE_UPLOADED}
+    assert dict(pdf.filter) == {"type": events.INVOICE_UPLOADED, "renderpdf": "true"}
     assert pdf.subscriber == Destination(service="render-pdf")
     assert pdf.delivery == Delivery(
         retry=5,
@@ -272,3 +273,61 @@ def test_empty_filter_value_means_any(tmp_path: Path) -> None:
     write_manifests(tmp_path, trigger_yaml("t", '""', "notify"))
     [trigger] = load_triggers(tmp_path)
     assert dict(trigger.filter) == {}
+
+
+def _uploaded(formats: list[str], routes: dict[str, str] | None = None) -> events.Event:
+    """An uploaded event as the outbox sends it, after a trip through binary HTTP mode."""
+    event = events.make_event(
+        events.INVOICE_UPLOADED,
+        naming.UPLOAD_SOURCE,
+        {"invoice_id": "inv-1", "formats": formats},
+        extensions=naming.uploaded_routes(formats) if routes is None else routes or None,
+    )
+    return events.from_request(*events.to_http(event))
+
+
+@pytest.mark.parametrize(
+    ("formats", "steps"),
+    [
+        (["pdf", "xlsx"], {"render-pdf", "render-xlsx"}),
+        (["pdf"], {"render-pdf"}),
+        (["xlsx"], {"render-xlsx"}),
+        (["facturx"], {"render-pdf"}),
+        (["cii"], {"render-xml"}),
+        (["pdf", "xlsx", "cii", "ubl"], {"render-pdf", "render-xlsx", "render-xml"}),
+        (["facturx", "ubl"], {"render-pdf", "render-xml"}),
+    ],
+)
+def test_an_uploaded_event_reaches_only_the_render_steps_of_its_formats(
+    formats: list[str], steps: set[str]
+) -> None:
+    triggers = load_triggers(REPO / "knative")
+    reached = {
+        t.subscriber.service for t in matching(triggers, events.attributes_of(_uploaded(formats)))
+    }
+    assert reached == steps
+
+
+def test_routing_attributes_are_cloudevents_extension_names() -> None:
+    routes = naming.uploaded_routes([f for fs in naming.RENDER_STEP_FORMATS.values() for f in fs])
+    assert routes == {"renderpdf": "true", "renderxlsx": "true", "renderxml": "true"}
+    for name in routes:
+        assert events.is_extension_name(name) and name not in events.CONTEXT_ATTRIBUTES
+        assert len(name) <= 20  # the spec's advice for extension names
+
+
+def test_malformed_formats_route_to_every_render_step() -> None:
+    """Never written by this version; the steps' own check decides, as before the routing."""
+    everything = {"renderpdf": "true", "renderxlsx": "true", "renderxml": "true"}
+    assert naming.uploaded_routes(None) == everything
+    assert naming.uploaded_routes("pdf") == everything
+    assert naming.uploaded_routes([1]) == everything
+    assert naming.uploaded_routes([]) == {}
+
+
+def test_an_uploaded_event_without_routing_attributes_reaches_no_render_step() -> None:
+    """Why the relay adds them to rows written before the upgrade (test_outbox.py) and why the
+    producers roll out before the Triggers change (docs/operations.md, "Upgrades")."""
+    triggers = load_triggers(REPO / "knative")
+    attributes = events.attributes_of(_uploaded(["pdf", "xlsx"], routes={}))
+    assert matching(triggers, attributes) == []
