@@ -642,10 +642,12 @@ def test_postgres_reads_run_without_begin_and_writes_in_a_transaction(postgres_u
     )
     try:
         with repo._transaction(write=False) as tx:
-            assert tx.execute(activity).one()["own"] is True  # its own transaction
+            row = tx.execute(activity).one()
+            assert row is not None and row["own"] is True  # its own transaction
         with repo._transaction() as tx:
             tx.execute("SELECT 1").one()
-            assert tx.execute(activity).one()["own"] is False  # BEGIN came first
+            row = tx.execute(activity).one()
+            assert row is not None and row["own"] is False  # BEGIN came first
         user = accounts.add_user(repo, "tx@example.com", "a long enough password")
         with pytest.raises(RuntimeError), repo._transaction() as tx:
             tx.execute("UPDATE users SET disabled = ? WHERE id = ?", (True, user.id))
