@@ -758,3 +758,38 @@ def test_the_first_rendered_event_lists_the_formats_it_waits_for(
     assert invoice_record(get_context().repo, invoice_id).status == "received"
     assert deliver(steps["notify"], rendered_xlsx).get_json() == {"duplicate": True}
     assert outbox_emails(env) == []
+
+
+def test_the_ready_email_is_written_without_the_email_packages_serializer(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The product's own email takes mail.direct_bytes (tests/test_mail.py holds it equal to
+    the email package's bytes), and reads back whole."""
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    import invoiceflow.mail
+
+    def refused(*_: Any) -> bytes:
+        raise AssertionError("the email package's serializer was used")
+
+    monkeypatch.setattr(invoiceflow.mail, "as_bytes", refused)
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    raw = (Path(env["DATA_DIR"]) / "outbox" / f"{invoice_id}-ready.eml").read_bytes()
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert mail["To"] == alice.email and mail["Subject"] == "Rechnung RE-2026-0042 ist fertig"
+    body = mail.get_body(("plain",))
+    assert body is not None and f"/invoices/{invoice_id}/pdf" in body.get_content()
+    files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    ctx = get_context()
+    for fmt in ("pdf", "xlsx"):
+        artifact = ctx.repo.get_artifact(invoice_id, fmt)
+        assert artifact is not None
+        assert files[f"RE-2026-0042.{fmt}"] == ctx.docs.read(artifact.file_id)
