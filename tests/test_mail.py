@@ -22,6 +22,8 @@ from invoiceflow.mail import (
     Message,
     OutboxMailer,
     SendGridMailer,
+    as_bytes,
+    direct_bytes,
     header_text,
 )
 from support.sendgrid import FakeSendGrid, fake_sendgrid
@@ -268,3 +270,125 @@ def test_outbox_writes_the_bytes_the_stdlib_policy_and_generator_write(
     assert type(reference.policy.header_factory) is not mail._HeaderClasses
     random.seed(12)
     assert Path(path).read_bytes() == bytes(reference)
+
+
+def _sample(**changes: Any) -> Message:
+    fields: dict[str, Any] = {
+        "to": "owner@example.com",
+        "sender": "Invoiceflow <billing@invoiceflow.test>",
+        "subject": "Rechnung RE-2026-0042 ist fertig",
+        "text": "Hallo,\n\nGesamt: 1.234,56 €\n\nPDF: http://invoices.test/i/1/pdf\n",
+        "html": '<p>Rechnung <strong style="color:#0a5">RE</strong></p><ul>'
+        + '<li><a href="http://invoices.test/i/1/pdf">PDF</a></li>' * 6
+        + "</ul>",
+        "key": "0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready",
+        "attachments": (
+            Attachment("RE-2026-0042.pdf", "application/pdf", bytes(range(256)) * 200),
+            Attachment(
+                "RE-2026-0042.xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                b"PK\x03\x04" * 2000,
+            ),
+        ),
+    }
+    fields.update(changes)
+    return Message(**fields)
+
+
+#: the first boundary random.seed(7) gives (the inner one: the generator makes it first)
+SEED_7_BOUNDARY = "=" * 15 + "8742514861359412280=="
+_LONG = "<p>" + "a<b>&amp;" * 40 + "</p>"
+DIRECT_CASES: dict[str, dict[str, Any]] = {
+    "the ready email": {},
+    "no attachments": {"attachments": ()},
+    "no display name": {"sender": "billing@invoiceflow.test"},
+    "a non-ASCII display name": {"sender": "Rëchnungen GmbH <billing@invoiceflow.test>"},
+    "non-ASCII subject": {"subject": "Facture n° 12 prête"},
+    "an encoded word in the subject": {"subject": f"Invoice {ENCODED_WORD} is ready"},
+    "a long non-ASCII subject": {"subject": "Ünïcödé " * 20},
+    "a subject that just fits": {"subject": "x" * 69},
+    "a subject with specials": {"subject": 'a (b) [c] "d" e;f, g<h>@i =? ?= \\'},
+    "an empty text": {"text": "", "html": ""},
+    "CR, LF and CRLF line ends": {"text": "a\r\nb\rc\nd", "html": "<p>\n</p>\r"},
+    "a 78-byte line": {"text": "x" * 78, "html": "é" * 39},
+    "a long line: quoted-printable": {"html": _LONG},
+    "a long non-ASCII line: base64": {"html": "<p>" + "é" * 90 + "</p>"},
+    "more than ten long lines": {"text": ("z" * 90 + "\n") * 12, "html": ("zé" * 50 + "\n") * 12},
+    "QP escapes and trailing blanks": {"text": "x" * 79 + "\n=3D=\n" + " trailing \n" * 3},
+    "a text holding the boundary": {"text": f"--{SEED_7_BOUNDARY}\nand --{SEED_7_BOUNDARY}.0\n"},
+    "a text holding the boundary mid-line": {"text": f"x --{SEED_7_BOUNDARY}\n"},
+    "a non-ASCII file name": {
+        "attachments": (Attachment("Rechnung Ä.xlsx", "application/pdf", b"x" * 100),)
+    },
+    "an encoded word as the file name": {
+        "attachments": (Attachment(f"{ENCODED_WORD}.pdf", "application/pdf", b"x"),)
+    },
+    "a long non-ASCII file name": {
+        "attachments": (Attachment("Ä" * 100 + ".pdf", "application/pdf", b"y" * 58),)
+    },
+    **{
+        f"attack {name} in the subject": {"subject": f"Invoice {text} is ready"}
+        for name, text in ATTACKS.items()
+    },
+}
+FALLBACK_CASES: dict[str, dict[str, Any]] = {
+    "a display name the address header quotes": {"sender": "A. B. <b@x.de>"},
+    "a subject the policy folds": {"subject": "x" * 70},
+    "an empty subject": {"subject": ""},
+    "a file name with a space (attack text)": {
+        "attachments": (Attachment(f"{ATTACKS['crlf']}.pdf", "application/pdf", PDF),)
+    },
+    "a file name with a space": {"attachments": (Attachment("a b.pdf", "application/pdf", b"x"),)},
+    "a long file name": {"attachments": (Attachment("x" * 80 + ".pdf", "application/pdf", b"y"),)},
+    "an empty attachment": {"attachments": (Attachment("e.pdf", "application/pdf", b""),)},
+    "a long recipient": {"to": "a" * 75 + "@x.io"},
+}
+
+
+def _reference_and_direct(
+    monkeypatch: pytest.MonkeyPatch, msg: Message
+) -> tuple[bytes, bytes | None]:
+    import random
+
+    import invoiceflow.mail as mail
+
+    monkeypatch.setattr(
+        mail, "formatdate", lambda localtime=False: "Mon, 30 Nov 2026 12:00:00 -0000"
+    )
+    random.seed(7)
+    reference = as_bytes(OutboxMailer(Path("unused")).build(msg))
+    random.seed(7)
+    return reference, direct_bytes(msg)
+
+
+@pytest.mark.parametrize("case", sorted(DIRECT_CASES))
+def test_the_direct_writer_writes_the_email_packages_bytes(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Byte for byte what build + as_bytes write, with the same random boundaries and Date:
+    headers (encoded words, RFC 2231 names, folding), transfer encodings, boundaries (one
+    that a text holds as a delimiter line is changed as the generator changes it)."""
+    reference, direct = _reference_and_direct(monkeypatch, _sample(**DIRECT_CASES[case]))
+    assert direct is not None
+    assert direct == reference
+
+
+@pytest.mark.parametrize("case", sorted(FALLBACK_CASES))
+def test_what_the_direct_writer_would_not_write_exactly_goes_to_the_email_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    msg = _sample(**FALLBACK_CASES[case])
+    reference, direct = _reference_and_direct(monkeypatch, msg)
+    assert direct is None
+    import random
+
+    random.seed(7)
+    path = OutboxMailer(tmp_path).send(msg)
+    assert path is not None and Path(path).read_bytes() == reference
+
+
+def test_the_direct_writer_keeps_the_checks_on_addresses() -> None:
+    with pytest.raises(MailRejected):
+        direct_bytes(_sample(to="a@x.io, b@y.io"))
+    with pytest.raises(MailRejected):
+        direct_bytes(_sample(sender="Billing <billing@x.io>\r\nBcc: victim@evil.example"))

@@ -10,6 +10,7 @@ the English texts of an invoice."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from invoiceflow import naming
 from invoiceflow.context import Context
 from invoiceflow.mail import Attachment, Message
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
-from invoiceflow.stores.protocols import InvoiceRecord, NotificationKind
+from invoiceflow.stores.protocols import Artifact, InvoiceRecord, NotificationKind
 
 if TYPE_CHECKING:
     from invoiceflow.render.view import EmailTexts
@@ -51,7 +52,12 @@ def _strong(number: str, accent: str | None) -> str:
     return f"<strong{style}>{_escape(number)}</strong>"
 
 
-def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
+def ready_message(
+    ctx: Context,
+    invoice: InvoiceRecord,
+    to: str,
+    artifacts: Mapping[str, Artifact] | None = None,
+) -> Message:
     base = ctx.settings.public_base_url
     links = {fmt: naming.invoice_url(base, invoice.id, fmt) for fmt in invoice.formats}
     number = invoice.number
@@ -83,16 +89,21 @@ def ready_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
         text=text,
         html=html,
         key=naming.email_key(invoice.id, "ready"),
-        attachments=_attachments(ctx, invoice),
+        attachments=_attachments(ctx, invoice, artifacts),
     )
 
 
-def _attachments(ctx: Context, invoice: InvoiceRecord) -> tuple[Attachment, ...]:
+def _attachments(
+    ctx: Context, invoice: InvoiceRecord, artifacts: Mapping[str, Artifact] | None
+) -> tuple[Attachment, ...]:
     """Every file the invoice asked for, in the order asked, each with its file name and
-    content type (the same as its download)."""
+    content type (the same as its download). ``artifacts`` (by format): the invoice's, as
+    read already; else each is read from the repository."""
     attachments = []
     for fmt in invoice.formats:
-        artifact = ctx.repo.get_artifact(invoice.id, fmt)
+        artifact = (
+            artifacts.get(fmt) if artifacts is not None else ctx.repo.get_artifact(invoice.id, fmt)
+        )
         data = ctx.docs.read(artifact.file_id) if artifact is not None else None
         if data is not None:
             content_type = OUTPUT_FORMATS[fmt].content_type
@@ -122,6 +133,15 @@ def failed_message(ctx: Context, invoice: InvoiceRecord, to: str) -> Message:
     )
 
 
-def message_for(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind, to: str) -> Message:
-    """The ``kind`` email of the invoice, to ``to``."""
-    return (ready_message if kind == "ready" else failed_message)(ctx, invoice, to)
+def message_for(
+    ctx: Context,
+    invoice: InvoiceRecord,
+    kind: NotificationKind,
+    to: str,
+    *,
+    artifacts: Mapping[str, Artifact] | None = None,
+) -> Message:
+    """The ``kind`` email of the invoice, to ``to`` (``artifacts``: see _attachments)."""
+    if kind == "ready":
+        return ready_message(ctx, invoice, to, artifacts)
+    return failed_message(ctx, invoice, to)

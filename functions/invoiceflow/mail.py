@@ -12,6 +12,12 @@ breaking character into a space, and a value that is not plain ASCII or holds ``
 as RFC 2047 encoded words of its literal characters (so an encoded word typed by a user is never
 decoded into header structure by a mail reader). Addresses must be plain ``local@domain``.
 
+The outbox writes a message's bytes directly (:func:`direct_bytes`: some 0.6 ms for the ready
+email with its PDF and XLSX, against some 3-4 ms to build the ``EmailMessage`` tree and serialize
+it) when it holds nothing that the email package would quote, fold or encode differently; those
+bytes are the email package's, byte for byte (tests/test_mail.py), and anything else goes through
+the email package (:meth:`OutboxMailer.build`) as before.
+
 Idempotency: every message has a deterministic id (:func:`message_id`, from ``Message.key``).
 The outbox writes ``<key>.eml`` create-exclusive, so a second send of the same message is a
 no-op. SendGrid's v3 API has no idempotency key: a resend carries the same ``Message-ID`` header
@@ -22,13 +28,17 @@ message.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import os
+import random
 import re
+import sys
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import policy
+from email import policy, quoprimime
 from email.generator import BytesGenerator
 from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -198,6 +208,152 @@ def as_bytes(mail: EmailMessage) -> bytes:
 _POLICY = policy.SMTP.clone(refold_source="none", header_factory=_HeaderClasses())
 
 
+#: the longest header line the policy writes without folding it
+_MAX_LINE = 78
+assert policy.SMTP.max_line_length == _MAX_LINE
+#: a display name formataddr and the address header write exactly as they are
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_ -]*\Z")
+#: a Message-ID the policy writes exactly as it is (dot-atoms on both sides)
+_PLAIN_ID = re.compile(r"<[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>\Z")
+_PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\Z")
+_PLAIN_TYPE = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+-]*\Z")
+_CRLF = b"\r\n"
+
+
+def _new_boundary() -> str:
+    """A boundary as email.generator makes one (``=`` * 15, 19 digits, ``==``; the same
+    random source)."""
+    return "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="  # noqa: S311 (as the stdlib)
+
+
+def _unused_boundary(made: str, parts: list[bytes]) -> str:
+    """``made``, or ``made.N`` when a part holds it as a delimiter line: what
+    ``Generator._make_boundary`` answers for the parts joined (the regex runs only when the
+    text holds the boundary at all, which base64 and the headers written here cannot)."""
+    text = _CRLF.join(parts)
+    if f"--{made}".encode("ascii") not in text:
+        return made
+    candidate, counter = made, 0
+    while re.search(
+        b"^--" + re.escape(candidate.encode("ascii")) + b"(--)?$", text, flags=re.MULTILINE
+    ):
+        candidate = f"{made}.{counter}"
+        counter += 1
+    return candidate
+
+
+def _text_part(text: str, subtype: str, mime_version: bool) -> bytes:
+    """A text part as ``set_content``/``add_alternative`` and the generator write it: the
+    same choice of transfer encoding (email.contentmanager's: 7bit or 8bit when every line
+    fits, else the shorter of quoted-printable and base64 for the first ten lines)."""
+    lines = text.encode("utf-8").splitlines()
+    if max((len(line) for line in lines), default=0) <= _MAX_LINE:
+        body = _CRLF.join(lines) + _CRLF
+        cte = "7bit" if body.isascii() else "8bit"
+    else:
+        sniff = _CRLF.join(lines[:10]) + _CRLF
+        sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), _MAX_LINE)
+        if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+            cte, data = "base64", base64.encodebytes(_CRLF.join(lines) + _CRLF).decode("ascii")
+        else:
+            cte = "quoted-printable"
+            data = (
+                sniff_qp
+                if len(lines) <= 10
+                else quoprimime.body_encode(
+                    (b"\n".join(lines) + b"\n").decode("latin-1"), _MAX_LINE
+                )
+            )
+        body = _LINE_END.sub("\r\n", data).encode("ascii")
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
+    if mime_version:
+        head += "MIME-Version: 1.0\r\n"
+    return head.encode("ascii") + _CRLF + body
+
+
+def _attachment_part(att: Attachment) -> bytes | None:
+    """An attachment as ``add_attachment`` (and build's RFC 2231 file name) and the generator
+    write it, for a plain content type and a plain or RFC 2231 file name; None otherwise."""
+    if not _PLAIN_TYPE.match(att.content_type) or not att.data:
+        return None
+    filename = header_text(att.filename)
+    head = f"Content-Type: {att.content_type}\r\nContent-Transfer-Encoding: base64\r\n"
+    if needs_encoding(filename):
+        head += f"MIME-Version: 1.0\r\nContent-Disposition: {rfc2231_disposition(filename)}\r\n"
+    else:
+        disposition = f'Content-Disposition: attachment; filename="{filename}"'
+        if not _PLAIN_FILENAME.match(filename) or len(disposition) > _MAX_LINE:
+            return None
+        head += f"{disposition}\r\nMIME-Version: 1.0\r\n"
+    body = base64.encodebytes(att.data).replace(b"\n", _CRLF)
+    return head.encode("ascii") + _CRLF + body
+
+
+def _multipart(boundary: str, parts: list[bytes]) -> bytes:
+    """A multipart body as the generator writes it (after its Content-Type header)."""
+    dash = f"--{boundary}".encode("ascii")
+    return dash + _CRLF + (_CRLF + dash + _CRLF).join(parts) + _CRLF + dash + b"--" + _CRLF
+
+
+def _content_type(subtype: str, boundary: str) -> str:
+    line = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    if len(line) > _MAX_LINE:  # the policy folds it before the boundary parameter
+        line = f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"'
+    return line
+
+
+def direct_bytes(message: Message, boundaries: Callable[[], str] = _new_boundary) -> bytes | None:
+    """The bytes :meth:`OutboxMailer.build` + :func:`as_bytes` write for the message, written
+    directly (no header parsing and refolding, no MIME tree), or None when the message holds
+    anything outside the cases this writes exactly as the email package does (a display
+    name, subject, file name or content type that the policy would quote or fold, a text line
+    longer than 78 bytes...): the caller then uses the email package. Same headers, same
+    order, same encodings; tests compare the two byte for byte. Header safety is the same
+    code: :func:`checked_address`, :func:`header_text`, :func:`encoded_words`,
+    :func:`rfc2231_disposition`."""
+    from_name, sender = checked_address(message.sender, "sender")
+    _, to = checked_address(message.to, "recipient")
+    if from_name and needs_encoding(from_name):
+        from_line = f"From: {encoded_words('From', from_name)}\r\n <{sender}>"
+    elif _PLAIN_NAME.match(from_name):
+        from_line = f"From: {formataddr((from_name, sender))}"
+    else:
+        return None
+    subject = header_text(message.subject)
+    if needs_encoding(subject):
+        subject_line = f"Subject: {encoded_words('Subject', subject)}"
+    else:
+        subject_line = f"Subject: {subject}"
+        if not subject or len(subject_line) > _MAX_LINE:
+            return None
+    to_line = f"To: {to}"
+    id_line = f"Message-ID: {message_id(message)}"
+    single_lines = [to_line, id_line] + ([] if "\r\n" in from_line else [from_line])
+    if not _PLAIN_ID.match(message_id(message)) or any(len(x) > _MAX_LINE for x in single_lines):
+        return None
+    text = _text_part(message.text, "plain", False)
+    html = _text_part(message.html, "html", True)
+    attachments = [_attachment_part(att) for att in message.attachments]
+    if None in attachments:
+        return None
+
+    # the generator makes the inner boundary first, then the outer one
+    inner = _unused_boundary(boundaries(), [text, html])
+    alternative = _multipart(inner, [text, html])
+    head = (
+        f"{from_line}\r\n{to_line}\r\n{subject_line}\r\nDate: {formatdate(localtime=False)}\r\n"
+        f"{id_line}\r\nMIME-Version: 1.0\r\n"
+    )
+    if not message.attachments:
+        top = _content_type("alternative", inner)
+        return (head + top + "\r\n\r\n").encode("ascii") + alternative
+    inner_head = (_content_type("alternative", inner) + "\r\n\r\n").encode("ascii")
+    parts = [inner_head + alternative, *(a for a in attachments if a is not None)]
+    outer = _unused_boundary(boundaries(), parts)
+    top = _content_type("mixed", outer)
+    return (head + top + "\r\n\r\n").encode("ascii") + _multipart(outer, parts)
+
+
 class OutboxMailer:
     """Writes each message as ``<key>.eml`` into a folder (the default with no SendGrid key).
 
@@ -238,14 +394,19 @@ class OutboxMailer:
                 part.set_raw("Content-Disposition", rfc2231_disposition(filename))
         return mail
 
+    def render(self, message: Message) -> bytes:
+        """The message's bytes: :func:`direct_bytes`, else the email package's."""
+        direct = direct_bytes(message)
+        return direct if direct is not None else as_bytes(self.build(message))
+
     def send(self, message: Message) -> str | None:
-        mail = self.build(message)
+        data = self.render(message)
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{safe_key(message.key)}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(as_bytes(mail))
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             try:

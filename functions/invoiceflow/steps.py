@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -53,7 +53,12 @@ from invoiceflow.logs import bind
 from invoiceflow.mail import MailOutcomeUnknown, mailer_for
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
-from invoiceflow.stores.protocols import InvoiceRecord, NewOutboxEvent, NotificationKind
+from invoiceflow.stores.protocols import (
+    Artifact,
+    InvoiceRecord,
+    NewOutboxEvent,
+    NotificationKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -360,31 +365,60 @@ def _mark_sent(
             time.sleep(pause)
 
 
-def send_once(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind) -> bool:
+class SendingElsewhere(Exception):
+    """Another event's delivery holds a fresh claim on the email (see :func:`send_once`)."""
+
+
+def claimer_of(event: Event) -> str:
+    """The claimer recorded on a notification claim: the event's source and id (a
+    redelivery of the same event is the same claimer)."""
+    return json.dumps([event["source"], event["id"]], separators=(",", ":"))
+
+
+def send_once(
+    ctx: Context,
+    invoice: InvoiceRecord,
+    kind: NotificationKind,
+    *,
+    claimer: str | None = None,
+    artifacts: Mapping[str, Artifact] | None = None,
+) -> bool:
     """Send the ``kind`` email for the invoice exactly once; True if this call sent it.
 
     The claim row (``notifications``) is the intent, written before the send: ``claimed``
-    with the time. A send the provider refused releases it at once; a send whose outcome is
-    unknown (no answer, or marking it sent failed) keeps it, and only a delivery after
-    RECLAIM_AFTER takes it over and sends again, with the same message id
-    (:func:`invoiceflow.mail.message_id`), which the outbox turns into a no-op."""
+    with the time and the claimer (the CloudEvent being handled). A send the provider refused
+    releases it at once; a send whose outcome is unknown (no answer, or marking it sent
+    failed) keeps it, and only a delivery after RECLAIM_AFTER takes it over and sends again,
+    with the same message id (:func:`invoiceflow.mail.message_id`), which the outbox turns
+    into a no-op.
+
+    A fresh claim held by another event raises :class:`SendingElsewhere`: the broker keeps
+    that event until its delivery is answered, so it sends the email, or a redelivery of it
+    takes the claim over after RECLAIM_AFTER; this event has nothing left to do. A fresh claim
+    held by the same event (a redelivery racing the delivery that claimed it, or following
+    one that died) or by an unknown claimer raises :class:`Conflict` (409: retried, and it
+    takes the claim over once it is RECLAIM_AFTER old). Without ``claimer`` every fresh claim
+    is a Conflict. ``artifacts`` (the invoice's, by format) saves reading them again."""
     owner = ctx.repo.get_user(invoice.owner_id)
     if owner is None:
         raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
-    previous = ctx.repo.get_notification(invoice.id, kind)
     started = time.monotonic()
-    if not ctx.repo.claim_notification(
+    claim = ctx.repo.claim_notification_for(
         invoice.id,
         kind,
         owner.email,
+        claimer or "",
         reclaim_after=RECLAIM_AFTER,
-    ):
-        existing = ctx.repo.get_notification(invoice.id, kind)
-        if existing is not None and existing.state == "sent":
+    )
+    found = claim.found
+    if not claim.claimed:
+        if found is not None and found.state == "sent":
             return False
+        if claimer and found is not None and found.claimed_by not in (None, "", claimer):
+            raise SendingElsewhere
         raise Conflict("another delivery is sending this email; retry later")
-    message = message_for(ctx, invoice, kind, owner.email)
-    if previous is not None and previous.state == "claimed":
+    message = message_for(ctx, invoice, kind, owner.email, artifacts=artifacts)
+    if found is not None and found.state == "claimed":
         log.warning(
             "taking over the %s email of a sender that never marked it sent; "
             "resending it under the same message id (key %s)",
@@ -405,24 +439,35 @@ def send_once(ctx: Context, invoice: InvoiceRecord, kind: NotificationKind) -> b
 
 @takes(INVOICE_RENDERED, INVOICE_FAILED)
 def notify(event: Event, ctx: Context) -> StepResult:
+    """Send the invoice's ``ready`` email once every format it asked for is rendered (an
+    ``invoice.rendered`` event), or its ``failed`` email (``invoice.failed``), exactly once
+    (:func:`send_once`). A ``rendered`` event that finds formats missing answers 200
+    ``waiting`` (the last renderer's event comes later); one that finds the email being sent
+    by another event's delivery answers 200 ``sending_elsewhere``."""
     if ctx.repo.is_processed("notify", event["source"], event["id"]):
         return StepResult({"duplicate": True})
     invoice_id = _invoice_id(event)
-    invoice = _known_invoice(ctx, invoice_id)
+    artifacts: Mapping[str, Artifact] | None = None
     if event["type"] == INVOICE_RENDERED:
-        ctx.repo.mark_ready_if_complete(invoice.id, invoice.formats)
-        invoice = _known_invoice(ctx, invoice_id)
+        # one transaction: the invoice, its artifacts, and ready when they are complete
+        state = ctx.repo.mark_ready_and_get(invoice_id)
+        if state is None:
+            raise ValidationError([], f"invoice {invoice_id} does not exist")
+        invoice, artifacts = state.invoice, state.artifacts
         if invoice.status != "ready":
             ctx.repo.mark_processed("notify", event["source"], event["id"])
-            return StepResult(
-                {
-                    "waiting": [
-                        f for f in invoice.formats if ctx.repo.get_artifact(invoice.id, f) is None
-                    ]
-                }
-            )
+            return StepResult({"waiting": state.missing})
+    else:
+        invoice = _known_invoice(ctx, invoice_id)
     kind: NotificationKind = "ready" if event["type"] == INVOICE_RENDERED else "failed"
-    sent = send_once(ctx, invoice, kind)
+    try:
+        sent = send_once(ctx, invoice, kind, claimer=claimer_of(event), artifacts=artifacts)
+    except SendingElsewhere:
+        log.info("the %s email of invoice %s is being sent for another event", kind, invoice.id)
+        ctx.repo.mark_processed("notify", event["source"], event["id"])
+        return StepResult(
+            {"invoice_id": invoice.id, "email": kind, "sent": False, "sending_elsewhere": True}
+        )
     if sent:
         ctx.emitter.send(
             make_event(

@@ -601,3 +601,195 @@ def test_sendgrid_without_an_answer_keeps_the_claim(
     assert deliver(steps["notify"], rendered).status_code == 409
     assert len(sendgrid.requests) == 1
     assert notification_record(get_context().repo, invoice_id, "ready").state == "claimed"
+
+
+def _both_rendered(
+    upload_client: Any, steps: dict[str, Any], person: Person, sink: Sink
+) -> tuple[str, Any, Any]:
+    """An invoice whose PDF and XLSX are both rendered before notify sees either event (the
+    renderers finished together): both ``rendered`` events find it complete."""
+    invoice_id, _ = _ready_invoice(upload_client, steps, person, sink)
+    mine = [e for e in sink.of_type("rendered.v1") if e.data["invoice_id"] == invoice_id]
+    by_format = {e.data["format"]: e for e in mine}
+    return invoice_id, by_format["pdf"], by_format["xlsx"]
+
+
+def test_a_rendered_event_that_finds_the_email_being_sent_for_the_other_answers_200(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loser of the claim has nothing to do: the winner's event stays with the broker
+    until it is answered. No 409, so no redelivery a second later."""
+    import invoiceflow.mail
+
+    invoice_id, rendered_pdf, rendered_xlsx = _both_rendered(upload_client, steps, alice, sink)
+    real_send = invoiceflow.mail.OutboxMailer.send
+    meanwhile: list[Any] = []
+
+    def send_while_the_other_arrives(self: Any, message: Any) -> str | None:
+        meanwhile.append(deliver(steps["notify"], rendered_pdf))
+        return real_send(self, message)
+
+    monkeypatch.setattr(invoiceflow.mail.OutboxMailer, "send", send_while_the_other_arrives)
+    r = deliver(steps["notify"], rendered_xlsx)
+    assert r.status_code == 200 and r.get_json()["sent"] is True
+    (loser,) = meanwhile
+    assert loser.status_code == 200, loser.get_data(as_text=True)
+    assert loser.get_json() == {
+        "invoice_id": invoice_id,
+        "email": "ready",
+        "sent": False,
+        "sending_elsewhere": True,
+    }
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    assert len(sink.of_type("notified.v1")) == 1
+    # both are done: a redelivery of either is a duplicate
+    for event in (rendered_pdf, rendered_xlsx):
+        assert deliver(steps["notify"], event).get_json() == {"duplicate": True}
+
+
+def test_the_winner_dying_mid_send_still_sends_once_after_the_loser_answered_200(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loser answered 200; the winner's sender dies after the email may have gone out.
+    The winner's event is the one the broker keeps: its redeliveries find their own claim
+    (409, never 200) until RECLAIM_AFTER, then take it over and finish."""
+    import invoiceflow.mail
+    from invoiceflow.mail import MailOutcomeUnknown
+
+    invoice_id, rendered_pdf, rendered_xlsx = _both_rendered(upload_client, steps, alice, sink)
+    real_send = invoiceflow.mail.OutboxMailer.send
+    sends: list[str | None] = []
+
+    def send_then_die(self: Any, message: Any) -> str | None:
+        sends.append(real_send(self, message))
+        if len(sends) == 1:
+            raise MailOutcomeUnknown("the sender died before it knew")
+        return sends[-1]
+
+    monkeypatch.setattr(invoiceflow.mail.OutboxMailer, "send", send_then_die)
+    assert deliver(steps["notify"], rendered_xlsx).status_code == 503  # the broker retries it
+    loser = deliver(steps["notify"], rendered_pdf)
+    assert loser.status_code == 200 and loser.get_json()["sending_elsewhere"] is True
+    assert deliver(steps["notify"], rendered_pdf).get_json() == {"duplicate": True}
+    # the winner's own redelivery within the takeover window: kept with the broker
+    assert deliver(steps["notify"], rendered_xlsx).status_code == 409
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "claimed"
+    _later(monkeypatch, 65)
+    r = deliver(steps["notify"], rendered_xlsx)
+    assert r.status_code == 200 and r.get_json()["sent"] is True
+    assert len(sends) == 2  # the takeover sent again; the outbox made it a no-op
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    assert notification_record(get_context().repo, invoice_id, "ready").state == "sent"
+    assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_a_failed_event_twin_finding_the_email_being_sent_answers_200(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for the ``failed`` email: a second ``failed`` event (another id) answers 200
+    while the first one's delivery holds the claim; the first one's redelivery gets 409."""
+    import invoiceflow.mail
+    from invoiceflow.mail import MailOutcomeUnknown
+
+    invoice_id = upload(upload_client, alice)
+    ctx = get_context()
+    assert ctx.repo.mark_invoice_failed(invoice_id, "the renderer gave up")
+    failed = make_event(
+        INVOICE_FAILED,
+        "/invoiceflow/dead-letter",
+        {"invoice_id": invoice_id, "owner_id": alice.id, "reason": "the renderer gave up"},
+    )
+    twin = make_event(INVOICE_FAILED, failed["source"], failed.data, id=failed["id"] + "x")
+
+    def unknown(self: Any, message: Any) -> str | None:
+        raise MailOutcomeUnknown("no answer")
+
+    monkeypatch.setattr(invoiceflow.mail.OutboxMailer, "send", unknown)
+    assert deliver(steps["notify"], failed).status_code == 503
+    r = deliver(steps["notify"], twin)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json() == {
+        "invoice_id": invoice_id,
+        "email": "failed",
+        "sent": False,
+        "sending_elsewhere": True,
+    }
+    assert deliver(steps["notify"], failed).status_code == 409
+    assert notification_record(ctx.repo, invoice_id, "failed").state == "claimed"
+
+
+def test_a_claim_with_no_claimer_recorded_is_still_a_409(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, env: dict[str, str]
+) -> None:
+    """A claim taken by a version that recorded no claimer: nobody knows whose event is
+    pending, so every other delivery is retried (409) as before, until it can take it over."""
+    invoice_id, rendered_pdf, rendered_xlsx = _both_rendered(upload_client, steps, alice, sink)
+    repo = get_context().repo
+    assert repo.claim_notification(invoice_id, "ready", alice.email)
+    for event in (rendered_pdf, rendered_xlsx):
+        assert deliver(steps["notify"], event).status_code == 409
+    assert outbox_emails(env) == []
+
+
+def test_the_first_rendered_event_lists_the_formats_it_waits_for(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink, env: dict[str, str]
+) -> None:
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    assert deliver(steps["render_xlsx"], uploaded).status_code == 200
+    (rendered_xlsx,) = sink.of_type("rendered.v1")
+    r = deliver(steps["notify"], rendered_xlsx)
+    assert (r.status_code, r.get_json()) == (200, {"waiting": ["pdf"]})
+    assert invoice_record(get_context().repo, invoice_id).status == "received"
+    assert deliver(steps["notify"], rendered_xlsx).get_json() == {"duplicate": True}
+    assert outbox_emails(env) == []
+
+
+def test_the_ready_email_is_written_without_the_email_packages_serializer(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The product's own email takes mail.direct_bytes (tests/test_mail.py holds it equal to
+    the email package's bytes), and reads back whole."""
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    import invoiceflow.mail
+
+    def refused(*_: Any) -> bytes:
+        raise AssertionError("the email package's serializer was used")
+
+    monkeypatch.setattr(invoiceflow.mail, "as_bytes", refused)
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    raw = (Path(env["DATA_DIR"]) / "outbox" / f"{invoice_id}-ready.eml").read_bytes()
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert mail["To"] == alice.email and mail["Subject"] == "Rechnung RE-2026-0042 ist fertig"
+    body = mail.get_body(("plain",))
+    assert body is not None and f"/invoices/{invoice_id}/pdf" in body.get_content()
+    files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    ctx = get_context()
+    for fmt in ("pdf", "xlsx"):
+        artifact = ctx.repo.get_artifact(invoice_id, fmt)
+        assert artifact is not None
+        assert files[f"RE-2026-0042.{fmt}"] == ctx.docs.read(artifact.file_id)

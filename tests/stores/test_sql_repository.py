@@ -337,6 +337,70 @@ def test_renderers_finishing_together_mark_ready_once(repo: Repository) -> None:
         assert concurrently(4, render).count(True) == 1
 
 
+def test_mark_ready_and_get_reads_the_invoice_and_its_artifacts_in_one_call(
+    repo: Repository,
+) -> None:
+    assert repo.mark_ready_and_get("no-such-invoice") is None
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    state = repo.mark_ready_and_get(invoice.id)
+    assert state is not None and state.invoice == invoice
+    assert (dict(state.artifacts), state.missing, state.became_ready) == (
+        {},
+        ["pdf", "xlsx"],
+        False,
+    )
+    pdf = repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 10, "a" * 64)
+    state = repo.mark_ready_and_get(invoice.id)
+    assert state is not None and state.invoice.status == "received"
+    assert (dict(state.artifacts), state.missing) == ({"pdf": pdf}, ["xlsx"])
+    xlsx = repo.record_artifact(invoice.id, "xlsx", f"{invoice.id}-xlsx", 10, "b" * 64)
+    state = repo.mark_ready_and_get(invoice.id)
+    assert state is not None and state.became_ready is True and state.missing == []
+    assert dict(state.artifacts) == {"pdf": pdf, "xlsx": xlsx}
+    stored = invoice_record(repo, invoice.id)
+    assert (stored.status, stored.error) == ("ready", None)
+    assert state.invoice == stored  # the invoice as stored, not as it was read
+    again = repo.mark_ready_and_get(invoice.id)
+    assert again is not None and again.became_ready is False and again.invoice == stored
+    # the same as mark_ready_if_complete: nothing left for it to do
+    assert repo.mark_ready_if_complete(invoice.id, FORMATS) is False
+
+
+def test_mark_ready_and_get_makes_a_failed_complete_invoice_ready_like_mark_ready(
+    repo: Repository,
+) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 10, "a" * 64)
+    assert repo.mark_invoice_failed(invoice.id, "xlsx timed out") is True
+    state = repo.mark_ready_and_get(invoice.id)
+    assert state is not None and state.invoice.status == "failed" and state.missing == ["xlsx"]
+    repo.record_artifact(invoice.id, "xlsx", f"{invoice.id}-xlsx", 10, "b" * 64)
+    state = repo.mark_ready_and_get(invoice.id)
+    assert state is not None and state.became_ready is True
+    assert (state.invoice.status, state.invoice.error) == ("ready", None)
+    assert invoice_record(repo, invoice.id).status == "ready"
+
+
+def test_renderers_finishing_together_make_it_ready_once_through_mark_ready_and_get(
+    repo: Repository,
+) -> None:
+    owner = new_user(repo)
+    for _ in range(5):
+        invoice = repo.accept_invoice(new_invoice(owner)).invoice
+
+        def render(i: int, invoice_id: str = invoice.id) -> bool:
+            fmt = FORMATS[i % 2]
+            repo.record_artifact(invoice_id, fmt, f"{invoice_id}-{fmt}", 1, "d" * 64)
+            state = repo.mark_ready_and_get(invoice_id)
+            assert state is not None
+            return state.became_ready
+
+        assert concurrently(4, render).count(True) == 1
+        assert invoice_record(repo, invoice.id).status == "ready"
+
+
 # -- artifacts --------------------------------------------------------------------------------
 
 
@@ -401,6 +465,64 @@ def test_stale_claim_can_be_taken_over(repo: Repository) -> None:
     assert repo.claim_notification(
         invoice.id, "ready", "a@x.io", reclaim_after=timedelta(microseconds=1)
     )
+
+
+def test_claim_for_records_the_claimer_and_answers_the_row_that_stands(
+    repo: Repository,
+) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    hour = timedelta(hours=1)
+    first = repo.claim_notification_for(invoice.id, "ready", "a@x.io", "E1", reclaim_after=hour)
+    assert first.claimed is True and first.found is None
+    # anyone else, the same claimer too, loses a fresh claim and sees who holds it
+    for claimer in ("E2", "E1"):
+        lost = repo.claim_notification_for(
+            invoice.id, "ready", "a@x.io", claimer, reclaim_after=hour
+        )
+        assert lost.claimed is False and lost.found is not None
+        assert (lost.found.state, lost.found.claimed_by) == ("claimed", "E1")
+    note = repo.get_notification(invoice.id, "ready")
+    assert note is not None and note.claimed_by == "E1"
+    # stale (a microsecond): E2 takes it over, and is the claimer now
+    taken = repo.claim_notification_for(
+        invoice.id, "ready", "a@x.io", "E2", reclaim_after=timedelta(microseconds=1)
+    )
+    assert taken.claimed is True and taken.found is not None
+    assert (taken.found.state, taken.found.claimed_by) == ("claimed", "E1")
+    lost = repo.claim_notification_for(invoice.id, "ready", "a@x.io", "E1", reclaim_after=hour)
+    assert lost.found is not None and (lost.claimed, lost.found.claimed_by) == (False, "E2")
+    # released: claimed again at once
+    assert repo.release_notification(invoice.id, "ready") is True
+    again = repo.claim_notification_for(invoice.id, "ready", "a@x.io", "E3", reclaim_after=hour)
+    assert again.claimed is True and again.found is not None and again.found.state == "released"
+    # sent is final, even for a stale claim time
+    assert repo.mark_notification_sent(invoice.id, "ready", "id-1") is True
+    done = repo.claim_notification_for(
+        invoice.id, "ready", "a@x.io", "E4", reclaim_after=timedelta(microseconds=1)
+    )
+    assert done.claimed is False and done.found is not None
+    assert (done.found.state, done.found.claimed_by) == ("sent", "E3")
+    # the claim without a claimer (the older call) leaves none recorded
+    assert repo.claim_notification(invoice.id, "failed", "a@x.io") is True
+    lost = repo.claim_notification_for(invoice.id, "failed", "a@x.io", "E5", reclaim_after=hour)
+    assert lost.found is not None and (lost.claimed, lost.found.claimed_by) == (False, None)
+
+
+def test_claim_for_is_won_exactly_once_under_threads(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    claims = concurrently(
+        8,
+        lambda i: repo.claim_notification_for(
+            invoice.id, "ready", "a@x.io", f"E{i}", reclaim_after=timedelta(hours=1)
+        ),
+    )
+    winners = [i for i, claim in enumerate(claims) if claim.claimed]
+    assert len(winners) == 1
+    for claim in claims:
+        if not claim.claimed:  # each loser sees the winner's row
+            assert claim.found is not None and claim.found.claimed_by == f"E{winners[0]}"
 
 
 # -- processed events -------------------------------------------------------------------------

@@ -154,6 +154,35 @@ class Notification:
     claimed_at: datetime | None
     sent_at: datetime | None
     provider_message_id: str | None
+    #: the claimer given to :meth:`Repository.claim_notification_for` (None: unknown)
+    claimed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationClaim:
+    """What :meth:`Repository.claim_notification_for` decided: ``claimed`` (this caller holds
+    the claim now) and the row as it was when that was decided (``None``: there was none): the
+    one taken over or re-claimed when claimed, else the one that stands (sent, or claimed by
+    someone else, or by the same claimer less than ``reclaim_after`` ago)."""
+
+    claimed: bool
+    found: Notification | None
+
+
+@dataclass(frozen=True)
+class RenderedInvoice:
+    """The invoice after :meth:`Repository.mark_ready_and_get` (its status ``ready`` when it
+    was complete) and the artifacts it has, by format."""
+
+    invoice: InvoiceRecord
+    artifacts: Mapping[str, Artifact]
+    #: True for the one call that made it ready
+    became_ready: bool
+
+    @property
+    def missing(self) -> list[str]:
+        """The formats the invoice asked for that have no artifact yet, in its order."""
+        return [f for f in self.invoice.formats if f not in self.artifacts]
 
 
 @dataclass(frozen=True)
@@ -378,6 +407,12 @@ class Repository(Protocol):
         True for exactly one caller, even concurrently; ``events`` enqueued only then."""
         ...
 
+    def mark_ready_and_get(self, invoice_id: str) -> RenderedInvoice | None:
+        """One transaction: the invoice and its artifacts, and the invoice -> ready (as
+        :meth:`mark_ready_if_complete` does, for the formats it asked for) when every one of
+        them has an artifact; None if there is no such invoice."""
+        ...
+
     # artifacts
     def record_artifact(
         self, invoice_id: str, format: str, file_id: str, size: int, sha256: str
@@ -400,6 +435,19 @@ class Repository(Protocol):
     ) -> bool:
         """True for exactly one claimer. A released claim can be claimed again; with
         ``reclaim_after`` a claim older than that (a crashed sender) can be taken over."""
+        ...
+
+    def claim_notification_for(
+        self,
+        invoice_id: str,
+        kind: NotificationKind,
+        recipient: str,
+        claimer: str,
+        *,
+        reclaim_after: timedelta,
+    ) -> NotificationClaim:
+        """:meth:`claim_notification` in one transaction that also records ``claimer`` as
+        the row's ``claimed_by`` and answers the row it found (see NotificationClaim)."""
         ...
 
     def mark_notification_sent(

@@ -20,7 +20,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,10 +41,12 @@ from invoiceflow.stores.protocols import (
     NewInvoiceRecord,
     NewOutboxEvent,
     Notification,
+    NotificationClaim,
     NotificationKind,
     NumberCounter,
     OutboxEvent,
     QueuedDelivery,
+    RenderedInvoice,
     User,
 )
 
@@ -242,7 +244,9 @@ _INVOICE_COLS = (
     "idempotency_key, request_sha256, created_at, updated_at, document_file_id"
 )
 _ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
-_NOTIFICATION_COLS = "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id"
+_NOTIFICATION_COLS = (
+    "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id, claimed_by"
+)
 _OUTBOX_COLS = (
     "id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
     "attempts, last_error"
@@ -301,6 +305,7 @@ def _notification(row: dict[str, Any]) -> Notification:
         claimed_at=as_datetime(row["claimed_at"]),
         sent_at=as_datetime(row["sent_at"]),
         provider_message_id=row["provider_message_id"],
+        claimed_by=row["claimed_by"],
     )
 
 
@@ -783,6 +788,41 @@ class SQLRepository(ABC):
                 self._insert_outbox(tx, events)
         return changed
 
+    def mark_ready_and_get(self, invoice_id: str) -> RenderedInvoice | None:
+        with self._transaction() as tx:
+            row = tx.execute(
+                f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?", (invoice_id,)
+            ).one()
+            if row is None:
+                return None
+            invoice = _invoice(row)
+            artifacts = {
+                r["format"]: _artifact(r)
+                for r in tx.execute(
+                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? ORDER BY format",
+                    (invoice_id,),
+                ).all()
+            }
+            became_ready = False
+            if (
+                invoice.status != "ready"
+                and invoice.formats
+                and set(invoice.formats) <= set(artifacts)
+            ):
+                # artifacts are never removed, so complete stays complete; the condition on
+                # the status makes this True for one caller only, as mark_ready_if_complete
+                now = self._now()
+                became_ready = (
+                    tx.execute(
+                        "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
+                        "WHERE id = ? AND status <> 'ready'",
+                        (now, invoice_id),
+                    ).rowcount
+                    == 1
+                )
+                invoice = replace(invoice, status="ready", error=None, updated_at=now)
+        return RenderedInvoice(invoice, artifacts, became_ready)
+
     # -- artifacts -----------------------------------------------------------------------------
 
     def record_artifact(
@@ -840,13 +880,47 @@ class SQLRepository(ABC):
         with self._transaction() as tx:
             row = tx.execute(
                 f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
-                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL) "
+                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL, NULL) "
                 "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
-                "recipient = excluded.recipient, claimed_at = excluded.claimed_at "
-                f"WHERE {retake} RETURNING invoice_id",
+                "recipient = excluded.recipient, claimed_at = excluded.claimed_at, "
+                f"claimed_by = NULL WHERE {retake} RETURNING invoice_id",
                 params,
             ).one()
         return row is not None
+
+    def claim_notification_for(
+        self,
+        invoice_id: str,
+        kind: NotificationKind,
+        recipient: str,
+        claimer: str,
+        *,
+        reclaim_after: timedelta,
+    ) -> NotificationClaim:
+        if kind not in NOTIFICATION_KINDS:
+            raise ValueError(f"unknown notification kind {kind!r}")
+        now = self._now()
+        select = f"SELECT {_NOTIFICATION_COLS} FROM notifications WHERE invoice_id = ? AND kind = ?"
+        with self._transaction() as tx:
+            before = tx.execute(select, (invoice_id, kind)).one()
+            if before is not None and before["state"] == "sent":
+                return NotificationClaim(False, _notification(before))
+            # the database decides who wins (one statement); the row read before only tells
+            # the winner what it took over
+            won = tx.execute(
+                f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
+                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL, ?) "
+                "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
+                "recipient = excluded.recipient, claimed_at = excluded.claimed_at, "
+                "claimed_by = excluded.claimed_by "
+                "WHERE notifications.state = 'released' OR (notifications.state = 'claimed' "
+                "AND notifications.claimed_at < ?) RETURNING invoice_id",
+                (invoice_id, kind, recipient, now, claimer or None, now - reclaim_after),
+            ).one()
+            if won is None:
+                # lost: the row that stands (PostgreSQL locked it; SQLite holds the write lock)
+                before = tx.execute(select, (invoice_id, kind)).one()
+        return NotificationClaim(won is not None, _notification(before) if before else None)
 
     def mark_notification_sent(
         self, invoice_id: str, kind: NotificationKind, provider_message_id: str | None = None
