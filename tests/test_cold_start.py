@@ -129,3 +129,29 @@ def test_emitting_to_the_broker_does_not_import_requests() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_checking_a_documents_countries_loads_no_locale_data() -> None:
+    """Upload and intake check every address's country against locale/countries.txt, not
+    against Babel's English territory names (its locale data, and babel.dates that unpickling
+    it imports: ~40 ms of their first request)."""
+    script = (
+        "import json, sys\n"
+        "from invoiceflow.domain import parse_invoice\n"
+        "doc = json.load(open('events/examples/invoices/de-credit-note.json'))\n"
+        "assert doc['seller']['address']['country'] == 'DE'\n"
+        "assert parse_invoice(json.dumps(doc)).invoice\n"
+        "doc['seller']['address']['country'] = 'QQ'\n"
+        "try:\n"
+        "    parse_invoice(json.dumps(doc))\n"
+        "except Exception as exc:\n"
+        "    assert 'not a known ISO 3166-1 country' in str(exc.problems), exc.problems\n"
+        "else:\n"
+        "    raise AssertionError('QQ accepted')\n"
+        "print(','.join(m for m in ('babel.dates', 'babel.localtime') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
