@@ -24,12 +24,25 @@ both processes' PSS (shared pages split between them), which is what a container
 
 Modules: each function is also served once by ``bench/_serve.py`` (same app, one process),
 which reports ``sys.modules`` after its first request.
+
+The deployed package set: the bench runs from the dev venv (``requirements-dev.lock``), which
+holds packages the image does not (``requirements.lock`` only), and some of them change what a
+function imports: openpyxl imports numpy whenever it can (~110 ms and ~15 MB of render-xlsx's
+cold start), Babel uses pytz for the local time zone when it is there. The functions' (and
+the baseline's) processes therefore get, first on ``PYTHONPATH``, a directory of stubs that
+raise ``ModuleNotFoundError`` for every top-level module of a distribution only the dev lock
+has (:func:`dev_only_modules`, listed in the section as ``not_deployed``): they import what
+they would import in the image. What this cannot remove is the dev venv's own start-up cost
+(the ``.pth`` files of its editable installs run at every interpreter start, baseline
+included); the image installs the package normally.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,6 +97,8 @@ WATCHED = (
     "cryptography",
     "weasyprint",
     "yaml",
+    "numpy",
+    "pytz",
 )
 #: these functions must import neither ReportLab nor openpyxl
 NO_RENDER_LIBS = ("notify", "login", "download")
@@ -119,6 +134,52 @@ def _target(t: Target, f: str) -> Target:
     return Target(t.id.format(f=f), t.section, t.description.format(f=f), t.op, t.limit, t.unit)
 
 
+#: modules of dev-only distributions that stay importable: ``_distutils_hack`` is imported by
+#: setuptools' ``.pth`` file at every interpreter start (a stub would print an error there)
+KEEP_IMPORTABLE = frozenset({"_distutils_hack"})
+
+
+def _lock_names(path: Path) -> set[str]:
+    """Normalized distribution names of a lock file (``name==version`` lines)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "-")):
+            names.add(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def dev_only_modules() -> list[str]:
+    """Top-level modules that only ``requirements-dev.lock`` installs (numpy, pytz, pika,
+    pytest...): the image has ``requirements.lock`` alone, so a function cannot import them
+    there. (openpyxl imports numpy whenever it can: ~110 ms and ~15 MB of render-xlsx's cold
+    start that the image does not have; Babel uses pytz, when present, for the local zone.)"""
+    import importlib.metadata
+
+    prod = _lock_names(ROOT / "requirements.lock")
+    dev_only = _lock_names(ROOT / "requirements-dev.lock") - prod
+    by_dist: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            by_dist.setdefault(dist.lower().replace("_", "-"), set()).add(module)
+    deployed = {m for d in prod for m in by_dist.get(d, ())}
+    found = {m for d in dev_only for m in by_dist.get(d, ())}
+    return sorted(m for m in found - deployed - KEEP_IMPORTABLE if m.isidentifier())
+
+
+def deployed_only_path(directory: Path) -> Path:
+    """A directory of stubs, one per :func:`dev_only_modules` module, that raise
+    ``ModuleNotFoundError`` as the image would: first on ``PYTHONPATH``, they hide the dev
+    venv's extra packages from the functions' processes (and the baseline's)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for module in dev_only_modules():
+        (directory / f"{module}.py").write_text(
+            f"raise ModuleNotFoundError({module!r} + ' is not deployed (requirements.lock)', "
+            f"name={module!r})\n"
+        )
+    return directory
+
+
 class FunctionEnv:
     """A migrated SQLite database with a user, a files store, a sink: what the functions
     need to answer real requests. Also prepares invoices for the event functions."""
@@ -126,8 +187,6 @@ class FunctionEnv:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-functions-"))
         self.sink = Sink().__enter__()
-        import os
-
         base = {
             k: v
             for k, v in os.environ.items()
@@ -173,6 +232,12 @@ class FunctionEnv:
         self.basic = {
             "Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
         }
+        # the functions' processes see the deployed package set only (set after the CLI
+        # calls above, which are setup, not measured)
+        stubs = deployed_only_path(self.tmp / "not-deployed")
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(stubs), self.env.get("PYTHONPATH", "")) if p
+        )
         self._n = 0
         self._docs = [example(name) for name in example_names()]
         self._download_fid: str | None = None
@@ -589,6 +654,7 @@ def run(quick: bool) -> dict[str, Any]:
         "status": "ok" if all("error" not in r for r in results) else "partial",
         "command": command,
         "interleaved": True,
+        "not_deployed": dev_only_modules(),
         "load": load.done(),
         "baseline": baseline,
         "functions": results,
