@@ -62,3 +62,21 @@ def test_render_xlsx_libraries_do_not_import_numpy_behind_the_stubs(tmp_path: Pa
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
     assert out.stderr == ""  # no .pth file tripped over a stub
+
+
+def test_the_package_is_compiled_before_the_processes_start() -> None:
+    """As the image's compileall: with PYTHONDONTWRITEBYTECODE=1 and no .pyc, every process
+    would compile each module it imports at every start."""
+    import importlib.util
+
+    with coldstart() as cold:
+        package = cold.compile_package()
+    sources = sorted(package.rglob("*.py"))
+    assert len(sources) > 50
+    stale = [
+        str(src)
+        for src in sources
+        if not Path(importlib.util.cache_from_source(str(src))).is_file()
+        or Path(importlib.util.cache_from_source(str(src))).stat().st_mtime < src.stat().st_mtime
+    ]
+    assert stale == []
