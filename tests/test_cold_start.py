@@ -131,10 +131,11 @@ def test_emitting_to_the_broker_does_not_import_requests() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_checking_a_documents_countries_loads_no_locale_data() -> None:
+def test_checking_a_documents_countries_and_currency_loads_no_locale_data() -> None:
     """Upload and intake check every address's country against locale/countries.txt, not
     against Babel's English territory names (its locale data, and babel.dates that unpickling
-    it imports: ~40 ms of their first request)."""
+    it imports: ~40 ms of their first request), and the currency and its minor unit against
+    locale/currencies.txt, not babel.numbers and Babel's global data (~20 ms)."""
     script = (
         "import json, sys\n"
         "from invoiceflow.domain import parse_invoice\n"
@@ -148,7 +149,8 @@ def test_checking_a_documents_countries_loads_no_locale_data() -> None:
         "    assert 'not a known ISO 3166-1 country' in str(exc.problems), exc.problems\n"
         "else:\n"
         "    raise AssertionError('QQ accepted')\n"
-        "print(','.join(m for m in ('babel.dates', 'babel.localtime') if m in sys.modules))\n"
+        "watched = ('babel.dates', 'babel.localtime', 'babel.numbers')\n"
+        "print(','.join(m for m in watched if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120

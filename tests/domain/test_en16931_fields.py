@@ -369,7 +369,7 @@ def test_known_countries_are_iso_3166_codes() -> None:
 
 def test_the_country_file_is_babels_territory_list() -> None:
     """locale/countries.txt is read instead of Babel's locale data: after a Babel upgrade
-    that changes the list, run scripts/countries.py."""
+    that changes the list, run scripts/locale_data.py."""
     assert known_countries() == cldr_countries()
 
 

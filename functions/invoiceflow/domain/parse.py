@@ -760,7 +760,7 @@ _NOT_COUNTRIES = frozenset(
 
 
 #: the codes :func:`known_countries` reads, one a line (``#`` starts a comment): generated
-#: from Babel by ``scripts/countries.py``, checked against it by the tests
+#: from Babel by ``scripts/locale_data.py``, checked against it by the tests
 COUNTRIES_FILE = "locale/countries.txt"
 
 
@@ -778,7 +778,7 @@ def known_countries() -> frozenset[str]:
 def cldr_countries() -> frozenset[str]:
     """Babel's (CLDR's) territory list without groupings and reserved codes, plus XI
     (Northern Ireland, which the EN 16931 country code list adds for VAT): what
-    ``locale/countries.txt`` holds (``scripts/countries.py`` writes it)."""
+    ``locale/countries.txt`` holds (``scripts/locale_data.py`` writes it)."""
     from babel import Locale
 
     names = Locale("en").territories
