@@ -30,9 +30,9 @@ holds packages the image does not (``requirements.lock`` only), and some of them
 function imports: openpyxl imports numpy whenever it can (~110 ms and ~15 MB of render-xlsx's
 cold start), Babel uses pytz for the local time zone when it is there. The functions' (and
 the baseline's) processes therefore get, first on ``PYTHONPATH``, a directory of stubs that
-raise ``ModuleNotFoundError`` for every top-level module of a distribution only the dev lock
-has (:func:`dev_only_modules`, listed in the section as ``not_deployed``): they import what
-they would import in the image. What this cannot remove is the dev venv's own start-up cost
+raise ``ModuleNotFoundError`` for every top-level module of an installed distribution that
+``requirements.lock`` does not pin (:func:`dev_only_modules`, listed in the section as
+``not_deployed``): they import what they would import in the image. What this cannot remove is the dev venv's own start-up cost
 (the ``.pth`` files of its editable installs run at every interpreter start, baseline
 included); the image installs the package normally.
 
@@ -140,9 +140,8 @@ def _target(t: Target, f: str) -> Target:
     return Target(t.id.format(f=f), t.section, t.description.format(f=f), t.op, t.limit, t.unit)
 
 
-#: modules of dev-only distributions that stay importable: ``_distutils_hack`` is imported by
-#: setuptools' ``.pth`` file at every interpreter start (a stub would print an error there)
-KEEP_IMPORTABLE = frozenset({"_distutils_hack"})
+#: the project's own distribution: the image installs it (the function code)
+OWN_DISTRIBUTION = "invoiceflow"
 
 
 def _lock_names(path: Path) -> set[str]:
@@ -151,26 +150,55 @@ def _lock_names(path: Path) -> set[str]:
     for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith(("#", "-")):
-            names.add(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+            names.add(_normalized(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0]))
+    return names
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_DUNDER_IMPORT = re.compile(r"""__import__\(\s*['"]([\w.]+)['"]""")
+
+
+def _pth_imports() -> set[str]:
+    """Modules the ``.pth`` files of site-packages import at every interpreter start
+    (setuptools' ``_distutils_hack``, the editable installs' finders): a stub there would
+    print an error at every start, so they stay importable."""
+    import site
+
+    names: set[str] = set()
+    for directory in site.getsitepackages():
+        for pth in Path(directory).glob("*.pth"):
+            for line in pth.read_text(errors="replace").splitlines():
+                if line.startswith(("import ", "import\t")):
+                    names |= {n.split(".")[0] for n in _DUNDER_IMPORT.findall(line)}
+                    for statement in line.split(";"):
+                        words = statement.strip().split(None, 1)
+                        if len(words) == 2 and words[0] == "import":
+                            names |= {n.strip().split(".")[0] for n in words[1].split(",")}
     return names
 
 
 def dev_only_modules() -> list[str]:
-    """Top-level modules that only ``requirements-dev.lock`` installs (numpy, pytz, pika,
-    pytest...): the image has ``requirements.lock`` alone, so a function cannot import them
-    there. (openpyxl imports numpy whenever it can: ~110 ms and ~15 MB of render-xlsx's cold
-    start that the image does not have; Babel uses pytz, when present, for the local zone.)"""
+    """Top-level modules of every installed distribution that ``requirements.lock`` does not
+    pin (the dev lock's numpy, pytz, pika, pytest..., the local runtime, and whatever else was
+    installed into the venv, such as py-spy or setproctitle, which gunicorn uses when it can):
+    the image has ``requirements.lock`` and the package alone, so a function cannot import
+    them there. (openpyxl imports numpy whenever it can: ~110 ms and ~15 MB of render-xlsx's
+    cold start that the image does not have; Babel uses pytz, when present, for the local
+    zone.)"""
     import importlib.metadata
 
-    prod = _lock_names(ROOT / "requirements.lock")
-    dev_only = _lock_names(ROOT / "requirements-dev.lock") - prod
+    prod = _lock_names(ROOT / "requirements.lock") | {OWN_DISTRIBUTION}
     by_dist: dict[str, set[str]] = {}
     for module, dists in importlib.metadata.packages_distributions().items():
         for dist in dists:
-            by_dist.setdefault(dist.lower().replace("_", "-"), set()).add(module)
+            by_dist.setdefault(_normalized(dist), set()).add(module)
     deployed = {m for d in prod for m in by_dist.get(d, ())}
-    found = {m for d in dev_only for m in by_dist.get(d, ())}
-    return sorted(m for m in found - deployed - KEEP_IMPORTABLE if m.isidentifier())
+    found = {m for d, modules in by_dist.items() if d not in prod for m in modules}
+    keep = deployed | _pth_imports()
+    return sorted(m for m in found - keep if m.isidentifier())
 
 
 def deployed_only_path(directory: Path) -> Path:
