@@ -32,9 +32,9 @@ cold start), Babel uses pytz for the local time zone when it is there. The funct
 the baseline's) processes therefore get, first on ``PYTHONPATH``, a directory of stubs that
 raise ``ModuleNotFoundError`` for every top-level module of an installed distribution that
 ``requirements.lock`` does not pin (:func:`dev_only_modules`, listed in the section as
-``not_deployed``): they import what they would import in the image. What this cannot remove is the dev venv's own start-up cost
-(the ``.pth`` files of its editable installs run at every interpreter start, baseline
-included); the image installs the package normally.
+``not_deployed``): they import what they would import in the image. What this cannot remove
+is the dev venv's own start-up cost (the ``.pth`` files of its editable installs run at every
+interpreter start, baseline included); the image installs the package normally.
 
 Bytecode: the image compiles its venv (``compileall``), the package included. The harness
 compiles ``functions/invoiceflow`` the same way before the rounds (``compiled`` in the
