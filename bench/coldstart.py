@@ -24,12 +24,31 @@ both processes' PSS (shared pages split between them), which is what a container
 
 Modules: each function is also served once by ``bench/_serve.py`` (same app, one process),
 which reports ``sys.modules`` after its first request.
+
+The deployed package set: the bench runs from the dev venv (``requirements-dev.lock``), which
+holds packages the image does not (``requirements.lock`` only), and some of them change what a
+function imports: openpyxl imports numpy whenever it can (~110 ms and ~15 MB of render-xlsx's
+cold start), Babel uses pytz for the local time zone when it is there. The functions' (and
+the baseline's) processes therefore get, first on ``PYTHONPATH``, a directory of stubs that
+raise ``ModuleNotFoundError`` for every top-level module of an installed distribution that
+``requirements.lock`` does not pin (:func:`dev_only_modules`, listed in the section as
+``not_deployed``): they import what they would import in the image. What this cannot remove
+is the dev venv's own start-up cost (the ``.pth`` files of its editable installs run at every
+interpreter start, baseline included); the image installs the package normally.
+
+Bytecode: the image compiles its venv (``compileall``), the package included. The harness
+compiles ``functions/invoiceflow`` the same way before the rounds (``compiled`` in the
+section): with ``PYTHONDONTWRITEBYTECODE=1`` in the environment and no ``__pycache__`` in the
+checkout, each process would otherwise compile every module of the package it imports, at
+every start.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,6 +103,8 @@ WATCHED = (
     "cryptography",
     "weasyprint",
     "yaml",
+    "numpy",
+    "pytz",
 )
 #: these functions must import neither ReportLab nor openpyxl
 NO_RENDER_LIBS = ("notify", "login", "download")
@@ -119,6 +140,101 @@ def _target(t: Target, f: str) -> Target:
     return Target(t.id.format(f=f), t.section, t.description.format(f=f), t.op, t.limit, t.unit)
 
 
+#: the project's own distribution: the image installs it (the function code)
+OWN_DISTRIBUTION = "invoiceflow"
+
+
+def _lock_names(path: Path) -> set[str]:
+    """Normalized distribution names of a lock file (``name==version`` lines)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "-")):
+            names.add(_normalized(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0]))
+    return names
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_DUNDER_IMPORT = re.compile(r"""__import__\(\s*['"]([\w.]+)['"]""")
+
+
+def _pth_imports() -> set[str]:
+    """Modules the ``.pth`` files of site-packages import at every interpreter start
+    (setuptools' ``_distutils_hack``, the editable installs' finders): a stub there would
+    print an error at every start, so they stay importable."""
+    import site
+
+    names: set[str] = set()
+    for directory in site.getsitepackages():
+        for pth in Path(directory).glob("*.pth"):
+            for line in pth.read_text(errors="replace").splitlines():
+                if line.startswith(("import ", "import\t")):
+                    names |= {n.split(".")[0] for n in _DUNDER_IMPORT.findall(line)}
+                    for statement in line.split(";"):
+                        words = statement.strip().split(None, 1)
+                        if len(words) == 2 and words[0] == "import":
+                            names |= {n.strip().split(".")[0] for n in words[1].split(",")}
+    return names
+
+
+def dev_only_modules() -> list[str]:
+    """Top-level modules of every installed distribution that ``requirements.lock`` does not
+    pin (the dev lock's numpy, pytz, pika, pytest..., the local runtime, and whatever else was
+    installed into the venv, such as py-spy or setproctitle, which gunicorn uses when it can):
+    the image has ``requirements.lock`` and the package alone, so a function cannot import
+    them there. (openpyxl imports numpy whenever it can: ~110 ms and ~15 MB of render-xlsx's
+    cold start that the image does not have; Babel uses pytz, when present, for the local
+    zone.)"""
+    import importlib.metadata
+
+    prod = _lock_names(ROOT / "requirements.lock") | {OWN_DISTRIBUTION}
+    by_dist: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            by_dist.setdefault(_normalized(dist), set()).add(module)
+    deployed = {m for d in prod for m in by_dist.get(d, ())}
+    found = {m for d, modules in by_dist.items() if d not in prod for m in modules}
+    keep = deployed | _pth_imports()
+    return sorted(m for m in found - keep if m.isidentifier())
+
+
+def deployed_only_path(directory: Path) -> Path:
+    """A directory of stubs, one per :func:`dev_only_modules` module, that raise
+    ``ModuleNotFoundError`` as the image would: first on ``PYTHONPATH``, they hide the dev
+    venv's extra packages from the functions' processes (and the baseline's)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for module in dev_only_modules():
+        (directory / f"{module}.py").write_text(
+            f"raise ModuleNotFoundError({module!r} + ' is not deployed (requirements.lock)', "
+            f"name={module!r})\n"
+        )
+    return directory
+
+
+def compile_package() -> Path:
+    """Compile the package's modules to bytecode (``__pycache__``, ignored by git), as the
+    image does (``compileall`` of its venv): a process started with
+    ``PYTHONDONTWRITEBYTECODE=1`` (the image's setting, and often a CI's or a sandbox's) and no
+    ``.pyc`` next to the sources would compile every module it imports at every start (~6 ms
+    for ``invoiceflow/events.py`` alone, 1 ms from its ``.pyc``), which no deployed function
+    does. The entry files (``functions/<f>.py``) stay uncompiled, as in the image (and as the
+    empty function's file)."""
+    package = FUNCTIONS_DIR / "invoiceflow"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE",)}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(package)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return package
+
+
 class FunctionEnv:
     """A migrated SQLite database with a user, a files store, a sink: what the functions
     need to answer real requests. Also prepares invoices for the event functions."""
@@ -126,8 +242,6 @@ class FunctionEnv:
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-functions-"))
         self.sink = Sink().__enter__()
-        import os
-
         base = {
             k: v
             for k, v in os.environ.items()
@@ -173,6 +287,14 @@ class FunctionEnv:
         self.basic = {
             "Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
         }
+        # the functions' processes see the deployed package set only (set after the CLI
+        # calls above, which are setup, not measured), compiled as in the image
+        self.compiled = compile_package()
+        self.env.pop("PYTHONPYCACHEPREFIX", None)  # the .pyc files are in __pycache__
+        stubs = deployed_only_path(self.tmp / "not-deployed")
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(stubs), self.env.get("PYTHONPATH", "")) if p
+        )
         self._n = 0
         self._docs = [example(name) for name in example_names()]
         self._download_fid: str | None = None
@@ -589,6 +711,8 @@ def run(quick: bool) -> dict[str, Any]:
         "status": "ok" if all("error" not in r for r in results) else "partial",
         "command": command,
         "interleaved": True,
+        "not_deployed": dev_only_modules(),
+        "compiled": str(env.compiled.relative_to(ROOT)),
         "load": load.done(),
         "baseline": baseline,
         "functions": results,

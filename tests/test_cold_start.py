@@ -101,3 +101,59 @@ def test_segno_is_loaded_only_for_a_document_with_a_qr_code(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(makes_a_qr_code)
+
+
+def test_emitting_to_the_broker_does_not_import_requests() -> None:
+    """K_SINK is cluster-local (or loopback in the local runtime): the event goes out over
+    http.client (events.PlainSession), so a function's first emit does not import requests,
+    urllib3 or charset_normalizer (~40-55 ms of every emitting function's cold start)."""
+    script = (
+        "import sys, threading\n"
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "class Sink(BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        self.send_response(202); self.send_header('Content-Length', '0')\n"
+        "        self.end_headers()\n"
+        "    def log_message(self, *args): pass\n"
+        "server = HTTPServer(('127.0.0.1', 0), Sink)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "from invoiceflow import events\n"
+        "event = events.make_event(events.INVOICE_UPLOADED, '/upload', {'invoice_id': 'x'})\n"
+        "events.send(event, f'http://127.0.0.1:{server.server_port}/ns/default')\n"
+        "print(','.join(m for m in ('requests', 'urllib3', 'charset_normalizer') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_checking_a_documents_countries_and_currency_loads_no_locale_data() -> None:
+    """Upload and intake check every address's country against locale/countries.txt, not
+    against Babel's English territory names (its locale data, and babel.dates that unpickling
+    it imports: ~40 ms of their first request), and the currency and its minor unit against
+    locale/currencies.txt, not babel.numbers and Babel's global data (~20 ms)."""
+    script = (
+        "import json, sys\n"
+        "from invoiceflow.domain import parse_invoice\n"
+        "doc = json.load(open('events/examples/invoices/de-credit-note.json'))\n"
+        "assert doc['seller']['address']['country'] == 'DE'\n"
+        "assert parse_invoice(json.dumps(doc)).invoice\n"
+        "doc['seller']['address']['country'] = 'QQ'\n"
+        "try:\n"
+        "    parse_invoice(json.dumps(doc))\n"
+        "except Exception as exc:\n"
+        "    assert 'not a known ISO 3166-1 country' in str(exc.problems), exc.problems\n"
+        "else:\n"
+        "    raise AssertionError('QQ accepted')\n"
+        "watched = ('babel.dates', 'babel.localtime', 'babel.numbers')\n"
+        "print(','.join(m for m in watched if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -38,8 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import requests
-
 from invoiceflow import events
 from invoiceflow.errors import BadRequest, is_retried
 from invoiceflow_local.triggers import Resolver, Trigger
@@ -326,7 +324,7 @@ class Dispatcher:
                     allow_redirects=False,
                 )
                 status, body = response.status_code, response.content
-            except requests.RequestException as exc:
+            except events.SendError as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
         verdict = classify(status)
         if job.phase == SUBSCRIBER:
@@ -427,7 +425,7 @@ class Dispatcher:
                 "%s: could not record the retry schedule of event %s", self.name, job.event["id"]
             )
 
-    def _reply(self, job: _Job, response: requests.Response) -> None:
+    def _reply(self, job: _Job, response: events.Answer) -> None:
         headers = {k.lower(): v for k, v in response.headers.items()}
         is_event = "ce-id" in headers or headers.get("content-type", "").startswith(
             "application/cloudevents+json"

@@ -34,7 +34,7 @@ from invoiceflow.domain.model import (
     PostalAddress,
     TaxExemption,
 )
-from invoiceflow.domain.parse import known_countries, schema
+from invoiceflow.domain.parse import cldr_countries, known_countries, schema
 from invoiceflow.errors import ValidationError
 from invoiceflow.render.content import (
     country_name,
@@ -365,6 +365,12 @@ def test_known_countries_are_iso_3166_codes() -> None:
     assert {"DE", "AT", "FR", "US", "GB", "JP", "XI"} <= codes
     assert not {"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"} & codes
     assert 240 < len(codes) < 260
+
+
+def test_the_country_file_is_babels_territory_list() -> None:
+    """locale/countries.txt is read instead of Babel's locale data: after a Babel upgrade
+    that changes the list, run scripts/locale_data.py."""
+    assert known_countries() == cldr_countries()
 
 
 # ------------------------------------------------------------------------------ build

@@ -203,13 +203,12 @@ def test_dispatcher_deliveries_reuse_connections(server: Server, tmp_path: Path)
 def test_loopback_and_cluster_local_http_get_a_plain_session_others_requests(
     pool: events.Sessions,
 ) -> None:
-    import requests
-
     assert isinstance(pool._open_session("http://127.0.0.1:9/_broker"), events.PlainSession)
     assert isinstance(pool._open_session("http://notify.invoiceflow.svc/"), events.PlainSession)
-    assert isinstance(pool._open_session("https://127.0.0.1:9/"), requests.Session)
+    tls = pool._open_session("https://127.0.0.1:9/")
+    assert isinstance(tls, events.RequestsSession) and not tls.session.trust_env
     remote = pool._open_session("http://broker.example.com/")
-    assert isinstance(remote, requests.Session) and remote.trust_env
+    assert isinstance(remote, events.RequestsSession) and remote.session.trust_env
 
 
 def wsgi_server(app: object) -> tuple[object, str]:
@@ -269,23 +268,21 @@ def test_plain_session_answers_what_requests_answers(pool: events.Sessions) -> N
     assert seen == [("/_functions/notify", "x=1", f"id-{n}", b"{}") for n in range(3)]
 
 
-def test_plain_session_raises_the_requests_exceptions(pool: events.Sessions) -> None:
+def test_plain_session_raises_send_errors(pool: events.Sessions) -> None:
     import socket
-
-    import requests
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(events.ConnectError):
         pool.post(f"http://127.0.0.1:{port}/", data=b"x", timeout=5)
 
     silent = socket.socket()  # accepts (the backlog) but never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen()
     try:
-        with pytest.raises(requests.exceptions.ReadTimeout):
+        with pytest.raises(events.ReadTimeout):
             pool.post(f"http://127.0.0.1:{silent.getsockname()[1]}/", data=b"x", timeout=0.3)
     finally:
         silent.close()
@@ -325,3 +322,70 @@ def test_plain_session_reopens_a_connection_the_server_closed_while_idle(
     finally:
         listener.close()
     assert len(set(connections)) == 2
+
+
+def test_a_requests_session_answers_and_fails_as_a_plain_one() -> None:
+    """Where a proxy may apply, the pool's session is a ``requests`` one behind the same
+    interface: an :class:`events.Answer`, and ``events.SendError`` subclasses instead of
+    ``requests``' exceptions."""
+    import socket
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        start_response(  # type: ignore[operator]
+            "202 Accepted", [("Content-Type", "text/plain; charset=latin-1"), ("X-A", "1")]
+        )
+        return ["é".encode("latin-1")]
+
+    server, url = wsgi_server(app)
+    session = events.RequestsSession(url)
+    try:
+        r = session.post(f"{url}/x", data=b"{}", timeout=5)
+        assert isinstance(r, events.Answer)
+        assert (r.status_code, r.reason, r.ok) == (202, "Accepted", True)
+        assert r.headers["x-a"] == r.headers["X-A"] == "1" and r.text == "é"
+    finally:
+        session.close()
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    session = events.RequestsSession(f"http://127.0.0.1:{port}")
+    with pytest.raises(events.ConnectError) as refused:
+        session.post(f"http://127.0.0.1:{port}/", data=b"x", timeout=5)
+    assert refused.value.__cause__ is not None
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        with pytest.raises(events.ReadTimeout):
+            session.post(f"http://127.0.0.1:{silent.getsockname()[1]}/", data=b"x", timeout=0.3)
+    finally:
+        silent.close()
+        session.close()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content", "text"),
+    [
+        ("application/json", '{"a": "é"}'.encode(), '{"a": "é"}'),  # no charset: UTF-8
+        ("text/plain; charset=ISO-8859-1", "é".encode("latin-1"), "é"),
+        ('text/plain; charset="utf-8"', "é".encode(), "é"),
+        ("text/plain; charset=no-such-charset", "é".encode(), "é"),
+        ("", b"\xff", "\ufffd"),  # undecodable: replaced, never an exception
+    ],
+)
+def test_answer_text(content_type: str, content: bytes, text: str) -> None:
+    headers = events.Headers([("Content-Type", content_type)] if content_type else [])
+    answer = events.Answer(200, "OK", "http://x/", headers, content)
+    assert answer.text == text
+
+
+def test_headers_are_case_insensitive_and_join_repeats() -> None:
+    headers = events.Headers([("Content-Type", "a"), ("X-Twice", "1"), ("x-twice", "2")])
+    assert headers["CONTENT-TYPE"] == headers["content-type"] == "a"
+    assert headers["X-Twice"] == "1, 2" and "x-TWICE" in headers and "x-once" not in headers
+    assert dict(headers) == {"content-type": "a", "x-twice": "1, 2"}
+    assert headers.get("missing") is None and len(headers) == 2

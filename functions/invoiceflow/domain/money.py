@@ -4,7 +4,8 @@ The rounding policy, in full (it lives in :func:`round_money` and nowhere else):
 
 * Every amount that is shown on an invoice is rounded **half-up** (ties away from zero, which
   is also what Excel's and LibreOffice's ``ROUND`` do) to the currency's minor unit: 0 decimals
-  for JPY, 2 for EUR and USD, 3 for KWD, from Babel's CLDR currency data.
+  for JPY, 2 for EUR and USD, 3 for KWD, from Babel's CLDR currency data (a copy of it,
+  ``locale/currencies.txt``: see :func:`minor_digits`).
 * A line amount is ``round(quantity x unit price - line discount)``; the line discount shown is
   ``round(quantity x unit price) - line amount``, so the gross, the discount and the amount
   shown always add up (10 x 39.95 less 15 %: 399.50 - 59.92 = 339.58).
@@ -27,11 +28,38 @@ from functools import cache
 _NOT_INVOICEABLE = frozenset({"XXX", "XTS"})
 
 
+#: ISO 4217 codes and their minor-unit digits, one ``CODE DIGITS`` a line (``#`` starts a
+#: comment): generated from Babel by ``scripts/locale_data.py``, checked against it by the tests
+CURRENCIES_FILE = "locale/currencies.txt"
+
+
+@cache
+def _currency_digits() -> dict[str, int]:
+    """Read ``locale/currencies.txt`` (0.1 ms), not Babel: importing ``babel.numbers`` and
+    loading its global data cost ~20 ms of upload's and intake's first request."""
+    from importlib import resources
+
+    text = resources.files("invoiceflow").joinpath(CURRENCIES_FILE).read_text(encoding="ascii")
+    digits: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields:
+            code, minor = fields
+            digits[code] = int(minor)
+    return digits
+
+
 @cache
 def known_currencies() -> frozenset[str]:
-    from babel.numbers import list_currencies
+    return frozenset(_currency_digits()) - _NOT_INVOICEABLE
 
-    return frozenset(c for c in list_currencies() if len(c) == 3) - _NOT_INVOICEABLE
+
+def babel_currency_digits() -> dict[str, int]:
+    """Babel's (CLDR's) ISO 4217 codes and their minor-unit digits: what
+    ``locale/currencies.txt`` holds (``scripts/locale_data.py`` writes it)."""
+    from babel.numbers import get_currency_precision, list_currencies
+
+    return {c: int(get_currency_precision(c)) for c in sorted(list_currencies()) if len(c) == 3}
 
 
 def is_known_currency(code: str) -> bool:
@@ -40,7 +68,11 @@ def is_known_currency(code: str) -> bool:
 
 @cache
 def minor_digits(currency: str) -> int:
-    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3)."""
+    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3); a code the
+    list does not have gets Babel's answer (its default, 2)."""
+    known = _currency_digits().get(currency)
+    if known is not None:
+        return known
     from babel.numbers import get_currency_precision
 
     return int(get_currency_precision(currency))
