@@ -47,3 +47,13 @@ def test_the_uploaded_example_carries_the_routing_attributes_of_its_formats() ->
     readme = (EVENTS / "README.md").read_text()
     for step in naming.RENDER_STEP_FORMATS:
         assert f"| `{naming.route_attribute(step)}` | {step} (`{step}`) |" in readme
+
+
+def test_the_rendered_example_says_whether_the_invoice_was_complete() -> None:
+    from invoiceflow.events import attributes_of
+    from invoiceflow.steps import ALL_RENDERED
+
+    example = (EVENTS / "examples" / "events" / "rendered.json").read_bytes()
+    event = from_request({"content-type": "application/cloudevents+json"}, example)
+    assert attributes_of(event)[ALL_RENDERED] in ("true", "false")
+    assert f"`{ALL_RENDERED}`" in (EVENTS / "README.md").read_text()

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from invoiceflow import events, naming, settings
+from invoiceflow.steps import ALL_RENDERED
 from invoiceflow_local.routes import EXACT, PATH_PREFIX, load_public_routes
 from invoiceflow_local.triggers import load_triggers, parse_duration
 from support.services import fail_or_skip
@@ -495,15 +496,18 @@ def test_triggers_route_exact_types_to_existing_services_with_their_own_delivery
         attributes = spec["filter"]["attributes"]
         if "filters" in spec or "type" not in attributes:
             problems.append(f"{name}: filter on the exact event type")
-        extra = set(attributes) - {"type"}
-        if extra and (
-            attributes.get("type") != events.INVOICE_UPLOADED
-            or extra != {naming.route_attribute(spec["subscriber"]["ref"]["name"])}
-            or attributes[extra.pop()] != naming.ROUTE
-        ):
+        extra = {k: v for k, v in attributes.items() if k != "type"}
+        routed = attributes.get("type") == events.INVOICE_UPLOADED and extra == {
+            naming.route_attribute(spec["subscriber"]["ref"]["name"]): naming.ROUTE
+        }
+        complete = attributes.get("type") == events.INVOICE_RENDERED and extra == {
+            ALL_RENDERED: "true"
+        }
+        if extra and not (routed or complete):
             problems.append(
                 f"{name}: besides the type, only an uploaded event's routing attribute of "
-                f"its own render step (naming.uploaded_routes): {sorted(attributes)}"
+                f"its own render step (naming.uploaded_routes) or a rendered event's "
+                f"{ALL_RENDERED}: {sorted(attributes)}"
             )
         event_type = spec["filter"]["attributes"]["type"]
         if event_type not in types:
@@ -699,8 +703,8 @@ def test_the_bridge_triggers_of_the_upgrade_guide(
     by_kind: Any, knative_crds: dict[Any, Any], deploy: Any
 ) -> None:
     """docs/operations.md ("Upgrades"): its sed command makes a bridge of each render Trigger
-    (same filter, subscriber and delivery, another name, a valid Trigger) and leaves the
-    other Triggers as they are."""
+    and of notify-rendered (same filter, subscriber and delivery, another name, a valid
+    Trigger) and leaves the other Triggers as they are."""
     guide = (REPO / "docs" / "operations.md").read_text()
     (command,) = re.findall(r"^ *(sed -E .*knative/50-triggers\.yaml) \| kubectl", guide, re.M)
     out = subprocess.run(
@@ -708,7 +712,7 @@ def test_the_bridge_triggers_of_the_upgrade_guide(
     ).stdout
     bridged = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out) if d}
     triggers = {name: doc.obj for name, doc in by_kind("Trigger").items()}
-    renders = {step for step in naming.RENDER_STEP_FORMATS}
+    renders = {step for step in naming.RENDER_STEP_FORMATS} | {"notify-rendered"}
     assert set(bridged) == (set(triggers) - renders) | {f"{s}-bridge" for s in renders}
     schema = deploy.closed_schema(knative_crds[("eventing.knative.dev/v1", "Trigger")])
     for name, doc in bridged.items():

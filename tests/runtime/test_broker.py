@@ -315,7 +315,12 @@ def test_routing_comes_only_from_the_manifests(
     assert services["render-pdf"].requests == []
     assert services["render-xlsx"].requests == []  # its old binding is gone, too
 
-    rendered = events.make_event(events.INVOICE_RENDERED, "/render-pdf", {"invoice_id": "inv-2"})
+    rendered = events.make_event(
+        events.INVOICE_RENDERED,
+        "/render-pdf",
+        {"invoice_id": "inv-2"},
+        extensions={"allrendered": "true"},  # notify-rendered takes complete invoices only
+    )
     assert post_event(running, rendered).status_code == 202
     [request] = services["render-xlsx"].wait_for(1)
     assert request.headers["ce-id"] == rendered["id"]

@@ -331,3 +331,26 @@ def test_an_uploaded_event_without_routing_attributes_reaches_no_render_step() -
     triggers = load_triggers(REPO / "knative")
     attributes = events.attributes_of(_uploaded(["pdf", "xlsx"], routes={}))
     assert matching(triggers, attributes) == []
+
+
+@pytest.mark.parametrize(("complete", "reached"), [("true", {"notify"}), ("false", set())])
+def test_a_rendered_event_reaches_notify_only_when_the_invoice_is_complete(
+    complete: str, reached: set[str]
+) -> None:
+    """One notify call per invoice (the renderer that finishes last says "true"), not one
+    per format; a rendered event without the attribute (from before it existed) reaches no
+    Trigger, hence the bridges of docs/operations.md, "Upgrades"."""
+    from invoiceflow.steps import ALL_RENDERED
+
+    triggers = load_triggers(REPO / "knative")
+    event = events.make_event(
+        events.INVOICE_RENDERED,
+        "/invoiceflow/render-pdf",
+        {"invoice_id": "inv-1", "format": "pdf"},
+        extensions={ALL_RENDERED: complete},
+    )
+    attributes = events.attributes_of(events.from_request(*events.to_http(event)))
+    assert {t.subscriber.service for t in matching(triggers, attributes)} == reached
+    bare = events.make_event(events.INVOICE_RENDERED, "/x", {"invoice_id": "inv-1"})
+    assert matching(triggers, events.attributes_of(bare)) == []
+    assert events.is_extension_name(ALL_RENDERED) and len(ALL_RENDERED) <= 20
