@@ -118,17 +118,18 @@ def test_seed_curl_commands_against_invoiceflow_dev(postgres_url: str, tmp_path:
         while not email.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert email.exists()
-        # and notify has finished with each rendered event (it announces the email to the
-        # broker after writing it): stopping the runtime earlier would refuse that event
+        # and notify has finished with the rendered event that completed the invoice (it
+        # announces the email to the broker after writing it): stopping the runtime earlier
+        # would refuse that event. Only "allrendered" events reach notify (one, or two when
+        # both renderers finished together)
         sql = (
             "SELECT count(*) FROM processed_events WHERE consumer = 'notify' "  # noqa: S608 (a UUID)
             f"AND event_id LIKE '{invoice_id}.rendered.%'"
         )
-        # every file but the submitted document and the completed one
-        rendered = len(files) - 2
-        while query(env, sql)[0][0] < rendered and time.monotonic() < deadline:
+        rendered = len(files) - 2  # every file but the submitted document and the completed one
+        while query(env, sql)[0][0] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert query(env, sql)[0][0] == rendered, files
+        assert 1 <= query(env, sql)[0][0] <= rendered, files
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         try:
