@@ -251,12 +251,9 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     return artifact.file_id, artifact.size, artifact.sha256
 
 
-#: the render steps and the formats each renders (every output format by exactly one)
-RENDER_STEPS: dict[str, tuple[str, ...]] = {
-    "render-pdf": ("pdf", "facturx"),
-    "render-xlsx": ("xlsx",),
-    "render-xml": ("cii", "ubl"),
-}
+#: the render steps and the formats each renders (every output format by exactly one): the
+#: table the uploaded event's routing attributes come from, one fact in one place
+RENDER_STEPS = naming.RENDER_STEP_FORMATS
 
 
 #: the extension attribute of an ``invoice.rendered`` event: "true" when, once its artifact
