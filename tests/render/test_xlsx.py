@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -32,6 +33,7 @@ import pytest
 
 from invoiceflow.domain.model import Discount, Invoice, LineItem, Party, PaymentDetails
 from invoiceflow.domain.money import minor_digits
+from invoiceflow.domain.parse import parse_invoice
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render.content import tax_groups
@@ -925,3 +927,40 @@ def test_sample_invoice_fixture_renders(sample_invoice: Any, excel_round_plugin:
     for inv in (sample_invoice(), sample_invoice(n_items=40, currency="KWD", locale="ar-KW")):
         _assert_figures(inv, excel_round_plugin)
         _assert_cached_figures(inv)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "events/examples/invoices").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_writer_writes_what_openpyxls_own_writer_writes(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renderer's writer (stylesheet and app.xml made once, then reused) gives the same
+    bytes as openpyxl's ExcelWriter, for a first workbook and for one whose stylesheet comes
+    from the cache: an openpyxl upgrade that changes its writer shows up here."""
+    from openpyxl.writer.excel import ExcelWriter
+
+    from invoiceflow.render import xlsx
+
+    inv = parse_invoice(path.read_bytes()).invoice
+    monkeypatch.setattr(xlsx, "_STYLESHEETS", {})
+    first = render_xlsx(inv)
+    assert len(xlsx._STYLESHEETS) == 1  # made once...
+    again = render_xlsx(inv)
+    assert len(xlsx._STYLESHEETS) == 1  # ...and reused
+    monkeypatch.setattr(xlsx, "_WRITER", ExcelWriter)
+    assert render_xlsx(inv) == first == again
+
+
+def test_stylesheets_differ_with_the_styles(sample_invoice: Any) -> None:
+    """Two invoices whose styles differ (currency digits, accent colour...) get their own
+    stylesheets from the cache, never each other's."""
+
+    eur = render_xlsx(sample_invoice())
+    kwd = render_xlsx(sample_invoice(currency="KWD"))
+    with zipfile.ZipFile(io.BytesIO(eur)) as a, zipfile.ZipFile(io.BytesIO(kwd)) as b:
+        assert a.read("xl/styles.xml") != b.read("xl/styles.xml")
+        assert "0.000" in b.read("xl/styles.xml").decode()
+        assert "0.000" not in a.read("xl/styles.xml").decode()
+    assert render_xlsx(sample_invoice()) == eur

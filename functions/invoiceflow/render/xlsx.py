@@ -41,9 +41,12 @@ the cells: its per-cell element writer costs more than all the rest, so the rows
 only a few kinds of cell (text, number, date, formula), are serialised by :class:`_Rows` and
 put into the sheet openpyxl writes (:class:`_SheetWriter`, in memory). Each cell style is
 built once per workbook and referenced by id. Columns that no item uses (SKU, unit, line
-discounts) are left out. ``_SheetWriter`` leans on openpyxl 3.1 internals (``WorksheetWriter``,
-``WriteOnlyWorksheet._writer``); the tests read every workbook back, so a change there shows up
-at once.
+discounts) are left out. The stylesheet (``xl/styles.xml``), which openpyxl serialises through
+its generic descriptors, is written once per distinct set of styles and reused
+(:class:`_Writer`). ``_SheetWriter`` and ``_Writer`` lean on openpyxl 3.1 internals
+(``WorksheetWriter``, ``WriteOnlyWorksheet._writer``, ``ExcelWriter.write_data``); the tests
+read every workbook back and compare ``_Writer``'s bytes with openpyxl's own writer's, so a
+change there shows up at once.
 """
 
 from __future__ import annotations
@@ -63,11 +66,26 @@ from openpyxl.cell import Cell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.packaging.core import DocumentProperties
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.colors import COLOR_INDEX
+from openpyxl.styles.stylesheet import write_stylesheet
+from openpyxl.styles.table import TableStyleList
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
+from openpyxl.workbook._writer import WorkbookWriter
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.writer.theme import theme_xml
+from openpyxl.xml.constants import (
+    ARC_APP,
+    ARC_CORE,
+    ARC_ROOT_RELS,
+    ARC_STYLE,
+    ARC_THEME,
+    ARC_WORKBOOK,
+    ARC_WORKBOOK_RELS,
+)
+from openpyxl.xml.functions import tostring
 
 from invoiceflow.domain.model import Invoice
 from invoiceflow.domain.money import minor_digits
@@ -348,6 +366,77 @@ class _FixedTimeZip(zipfile.ZipFile):
         with open(filename, "rb") as fh:
             data = fh.read()
         self.writestr(arcname or filename, data)
+
+
+#: stylesheets (``xl/styles.xml``) already written, by the workbook's style lists: the few
+#: style sets invoices use (per currency digits, date pattern, accent colour...) recur, and
+#: openpyxl's stylesheet serialiser costs a fifth of a short invoice's workbook
+_STYLESHEETS: dict[tuple[Any, ...], bytes] = {}
+#: at most this many kept (a process sees few locales and brandings; this bounds the rest)
+_STYLESHEETS_MAX = 256
+
+
+def _stylesheet_xml(wb: Any) -> bytes:
+    """The workbook's ``xl/styles.xml``, as openpyxl writes it (``write_stylesheet``), made
+    once per distinct set of styles. The key is everything the stylesheet is made of; a
+    workbook with named styles, differential styles, custom colours or table styles of its own
+    (the renderer makes none) is never cached."""
+    if (
+        wb._named_styles.names != ["Normal"]
+        or wb._differential_styles.styles
+        or wb._colors is not COLOR_INDEX
+        or wb._table_styles != TableStyleList()
+    ):
+        return bytes(tostring(write_stylesheet(wb)))
+    key = (
+        tuple(wb._fonts),
+        tuple(wb._fills),
+        tuple(wb._borders),
+        tuple(wb._number_formats),
+        tuple(wb._alignments),
+        tuple(wb._protections),
+        tuple(tuple(style) for style in wb._cell_styles),
+    )
+    xml = _STYLESHEETS.get(key)
+    if xml is None:
+        xml = bytes(tostring(write_stylesheet(wb)))
+        if len(_STYLESHEETS) >= _STYLESHEETS_MAX:
+            _STYLESHEETS.clear()
+        _STYLESHEETS[key] = xml
+    return xml
+
+
+@lru_cache(maxsize=1)
+def _app_xml() -> bytes:
+    """``docProps/app.xml``: the same for every workbook (openpyxl's extended properties)."""
+    from openpyxl.packaging.extended import ExtendedProperties
+
+    return bytes(tostring(ExtendedProperties().to_tree()))
+
+
+class _Writer(ExcelWriter):
+    """openpyxl's ``ExcelWriter.write_data`` (3.1) for the parts an invoice workbook has
+    (properties, theme, worksheets, styles, workbook, relationships, manifest: no charts,
+    images, comments, external links, custom properties or macros), with the stylesheet and
+    ``app.xml`` made once (:func:`_stylesheet_xml`). Same parts, same order, same bytes as
+    openpyxl's writer (tested against it)."""
+
+    def write_data(self) -> None:
+        archive, wb = self._archive, self.workbook
+        archive.writestr(ARC_APP, _app_xml())
+        archive.writestr(ARC_CORE, tostring(wb.properties.to_tree()))
+        archive.writestr(ARC_THEME, wb.loaded_theme or theme_xml)
+        self._write_worksheets()
+        archive.writestr(ARC_STYLE, _stylesheet_xml(wb))
+        writer = WorkbookWriter(wb)
+        archive.writestr(ARC_ROOT_RELS, writer.write_root_rels())
+        archive.writestr(ARC_WORKBOOK, writer.write())
+        archive.writestr(ARC_WORKBOOK_RELS, writer.write_rels())
+        self.manifest._write(archive, wb)
+
+
+#: the writer of :meth:`_Renderer.render` (a test swaps in openpyxl's own to compare bytes)
+_WRITER: type[ExcelWriter] = _Writer
 
 
 class _F:
@@ -684,7 +773,7 @@ class _Renderer:
         self._tax_sheet()
         out = io.BytesIO()
         archive = _FixedTimeZip(out, self.inv.issue_date)
-        ExcelWriter(self.wb, archive).save()  # each XML part checked as it was written
+        _WRITER(self.wb, archive).save()  # each XML part checked as it was written
         if _CONTENT_TYPES not in archive.namelist():  # pragma: no cover - openpyxl writes it
             raise RenderError("the workbook is incomplete: it has no [Content_Types].xml")
         return out.getvalue()
