@@ -26,6 +26,20 @@ def _x(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _pairing(cold: dict[str, Any]) -> str:
+    """How the cold-start baseline was interleaved (reports before pairs were introduced had
+    one baseline per round)."""
+    if cold.get("interleaved") == "pairs":
+        return (
+            "each function right after a fresh empty function of its own, and its ratio is the "
+            "median over the rounds of (function / that empty function)."
+        )
+    return (
+        "each round starts the empty function, then every function, so the baseline is "
+        "interleaved with what it is compared to."
+    )
+
+
 def _load(load: dict[str, Any] | None) -> str:
     """A figure's load: the 1-minute load average at its start, the cores other work used,
     and a warning when that was a lot."""
@@ -439,9 +453,10 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             "## Cold start",
             "",
             f"`{cold['command']}` (gunicorn master + 1 worker), embedded backends; median of "
-            f"{base['processes']} fresh processes, started in rounds (the empty function, then "
-            f"every function) so the baseline is interleaved with what it is compared to. "
-            f"Baseline: an empty functions-framework function, **{_f(base['ms'])} ms**, PSS "
+            f"{cold['functions'][0]['processes']} fresh processes per function, started in "
+            f"rounds; {_pairing(cold)} "
+            f"Baseline: an empty functions-framework function, **{_f(base['ms'])} ms** (median "
+            f"of its {base['processes']} processes), PSS "
             f"{_f(base['pss_mb'])} MB. Load over the section: {_load(cold.get('load'))}.",
             "",
         ]

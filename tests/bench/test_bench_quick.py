@@ -355,3 +355,22 @@ def test_the_same_content_openpyxl_baseline_writes_both_sheets_with_formulas() -
     labels = [row[6] for row in wb["Invoice"].iter_rows(min_row=16, values_only=True)]
     assert labels == ["Subtotal", "Tax", "Total", "Balance due"]
     assert str(wb["Tax"]["B3"].value).startswith("=SUMIF(Invoice!G12:G14,A3,")
+
+
+def test_full_cold_start_pairs_each_function_with_its_own_baseline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full run (one round here) starts a fresh empty function right before each function
+    and divides by that one: the baseline's runs are the round's own, then one per function,
+    in order."""
+    with bench_module("coldstart") as coldstart:
+        monkeypatch.setattr(coldstart, "ROUNDS", 1)
+        cold = coldstart.run(quick=False)
+    assert cold["interleaved"] == "pairs"
+    base = cold["baseline"]
+    assert base["processes"] == 1 + len(cold["functions"]) == len(base["runs_ms"])
+    for i, row in enumerate(cold["functions"]):
+        assert row["processes"] == 1
+        hash_ms = row["argon2_runs_ms"][0] if row["function"] == "login" else 0.0
+        paired = base["runs_ms"][1 + i]
+        assert row["vs_baseline"] == pytest.approx((row["runs_ms"][0] - hash_ms) / paired, abs=0.01)
