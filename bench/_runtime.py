@@ -2,8 +2,10 @@
 [--prefix P]``): the load generator must not share the runtime's interpreter (and its GIL).
 
 Backends come from the environment exactly as for ``invoiceflow dev``. Prints one JSON line
-``{"url": ..., "pid": ...}`` once serving, then runs until its standard input closes; then it
-stops and, with ``--prefix`` (RabbitMQ), deletes the queues and exchanges it declared.
+``{"url": ..., "pid": ..., "functions": {service: pid}}`` once serving (``functions``: each
+function's gunicorn master, by Knative service name; empty when the functions run inside the
+runtime, ``LOCAL_WORKERS=0``), then runs until its standard input closes; then it stops and,
+with ``--prefix`` (RabbitMQ), deletes the queues and exchanges it declared.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ def main() -> int:
     configure(Settings.from_env().log_level)
     options = {"prefix": args.prefix} if args.prefix else {}
     runtime = LocalRuntime("127.0.0.1", 0, **options).start()
-    print(json.dumps({"url": runtime.url, "pid": os.getpid()}), flush=True)
+    masters = runtime.functions.pids() if runtime.functions is not None else {}
+    line = {"url": runtime.url, "pid": os.getpid(), "functions": masters}
+    print(json.dumps(line), flush=True)
     try:
         sys.stdin.read()  # until the harness closes our stdin
     finally:

@@ -30,6 +30,15 @@ do if it did nothing but render the same mix of documents on every core (``cores
 render alone is reported too: it overstates the machine where the cores slow each other down,
 as two vCPUs of one physical core do). The pool's CPU per render is the renderers' CPU per
 invoice for 16 in flight: the runtime's CPU per invoice minus it is the CPU spent outside rendering.
+
+**Where the CPU goes**: the same CPU per invoice, per process group: each function's gunicorn
+master with its workers (by Knative service name: ``render-pdf``, ``upload``, ...) and
+``runtime``, the runtime's own process (proxy, broker, outbox relay). ``bench/_runtime.py``
+names each function's master at start; at each measurement the harness reads the runtime's
+children again and sums every master's whole tree then (a worker gunicorn replaced is counted;
+a master the runtime restarted is recognised by the listening socket's descriptor number on its
+command line, which the runtime keeps across restarts). A process that exited during a phase
+is missing from its group (its CPU is not readable any more).
 """
 
 from __future__ import annotations
@@ -54,7 +63,8 @@ from bench.common import (
     PASSWORD,
     Load,
     Target,
-    cpu_seconds,
+    children,
+    cpu_by_pid,
     example,
     example_names,
     log,
@@ -65,6 +75,7 @@ from bench.common import (
     tree,
     verdict,
 )
+from invoiceflow.settings import FUNCTIONS
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -74,6 +85,16 @@ IN_FLIGHT = 16
 #: the loaded CPU per invoice may exceed the one-in-flight one by this factor ("not growing":
 #: the harness's tolerance for noise, a choice, not the issue's number)
 GROWTH_LIMIT = 1.2
+#: the process group of the runtime's own process (proxy, broker, outbox relay) in
+#: ``cpu_ms_per_invoice_by_process``; the other groups are the functions' service names
+RUNTIME_GROUP = "runtime"
+#: the functions whose processes do the rendering
+RENDER_FUNCTIONS = ("render-pdf", "render-xlsx")
+#: the module a function's gunicorn master runs (``python -m MODULE LISTENER_FD STARTED_FD``)
+MASTER_MODULE = "invoiceflow_local.workers"
+
+#: CPU seconds so far of a process tree, by group and pid (``_Runtime.snapshot``)
+Snapshot = dict[str, dict[int, float]]
 
 
 def _targets(backend: str) -> dict[str, Target]:
@@ -289,6 +310,49 @@ class _Postgres:
         self.admin.close()
 
 
+def _master_listener_fd(pid: int) -> str | None:
+    """The listening socket's descriptor number on the command line of a function's master
+    (``python -m invoiceflow_local.workers LISTENER_FD STARTED_FD``), None for any other
+    process. The runtime keeps each function's socket, and so its number, across restarts
+    of the master: the number names the function."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    args = [a.decode(errors="replace") for a in raw.split(b"\0")]
+    if MASTER_MODULE not in args:
+        return None
+    i = args.index(MASTER_MODULE)
+    return args[i + 1] if i + 1 < len(args) else None
+
+
+def _cpu_by_group(before: Snapshot, after: Snapshot) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots: each process's CPU at the end minus
+    its CPU at the start (all of it when it started since). A process that exited in between
+    is not counted."""
+    start = {pid: cpu for pids in before.values() for pid, cpu in pids.items()}
+    groups = {group: 0.0 for group in [*before, *after]}
+    for group, pids in after.items():
+        groups[group] += sum(cpu - start.get(pid, 0.0) for pid, cpu in pids.items())
+    return groups
+
+
+def _by_process_ms(cpu: dict[str, float], count: int) -> dict[str, float | None]:
+    """CPU ms per invoice of each group: the runtime first, then the functions in
+    ``settings.FUNCTIONS`` order (any other group last)."""
+    order = [RUNTIME_GROUP, *FUNCTIONS]
+    names = sorted(cpu, key=lambda g: (order.index(g) if g in order else len(order), g))
+    return {g: ms(cpu[g] / count) if count else None for g in names}
+
+
+def _outside_render_functions(cpu: dict[str, float]) -> float | None:
+    """(CPU of every group but the render functions) / (CPU of the render functions)."""
+    render = sum(cpu.get(g, 0.0) for g in RENDER_FUNCTIONS)
+    if not render or not any(g in cpu for g in RENDER_FUNCTIONS):
+        return None
+    return rnd((sum(cpu.values()) - render) / render, 3)
+
+
 class _Runtime:
     def __init__(self, env: dict[str, str], prefix: str | None, log_path: Path) -> None:
         cmd = [sys.executable, str(BENCH_DIR / "_runtime.py")]
@@ -313,6 +377,31 @@ class _Runtime:
         info = json.loads(line)
         self.url: str = info["url"]
         self.pid: int = info["pid"]
+        #: each function's gunicorn master at start, by service name
+        self.masters: dict[str, int] = dict(info.get("functions") or {})
+        self._by_fd = {
+            fd: service
+            for service, pid in self.masters.items()
+            if (fd := _master_listener_fd(pid)) is not None
+        }
+
+    def groups(self) -> dict[str, list[int]]:
+        """The runtime's process tree now, by group: each function's master with all its
+        descendants (a master the runtime restarted is known by its listener descriptor),
+        and ``runtime``: the runtime's process and any other child's tree."""
+        out: dict[str, list[int]] = {RUNTIME_GROUP: [self.pid]}
+        known = {pid: service for service, pid in self.masters.items()}
+        for kid in children(self.pid):
+            fd = _master_listener_fd(kid)
+            service = self._by_fd.get(fd) if fd is not None else known.get(kid)
+            out.setdefault(service or RUNTIME_GROUP, []).extend(tree(kid))
+        for service in self.masters:
+            out.setdefault(service, [])
+        return out
+
+    def snapshot(self) -> Snapshot:
+        """CPU seconds so far of every process of the runtime's tree, by group."""
+        return {group: cpu_by_pid(pids) for group, pids in self.groups().items()}
 
     def log_tail(self) -> str:
         try:
@@ -556,10 +645,9 @@ def _dist(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _cpu_ms_per_invoice(pids: list[int], run: Any) -> tuple[Any, float | None]:
-    cpu0 = cpu_seconds(pids)
-    out = run()
-    return out, cpu_seconds(pids) - cpu0
+def _total(snapshot: Snapshot) -> float:
+    """CPU seconds so far of the whole tree (the totals: ``cpu_ms_per_invoice``)."""
+    return sum(cpu for pids in snapshot.values() for cpu in pids.values())
 
 
 def run_backend(
@@ -636,14 +724,19 @@ def run_backend(
         _sequential(client, len(times.names), "WARM")
         own.sample(rounds)
         log(f"pipeline {name}: {sequential} invoices one at a time")
-        pids = tree(runtime.pid)
-        seq, seq_cpu = _cpu_ms_per_invoice(pids, lambda: _sequential(client, sequential, "SEQ"))
+        snap0 = runtime.snapshot()
+        seq = _sequential(client, sequential, "SEQ")
+        snap1 = runtime.snapshot()
+        seq_cpu = _total(snap1) - _total(snap0)
+        seq_groups = _cpu_by_group(snap0, snap1)
         own.sample(rounds)
         log(f"pipeline {name}: {n} invoices, {IN_FLIGHT} in flight")
-        pids = tree(runtime.pid)
-        cpu0, wall0, client0 = cpu_seconds(pids), time.monotonic(), time.process_time()
+        snap0 = runtime.snapshot()
+        wall0, client0 = time.monotonic(), time.process_time()
         sent, finished = _closed_loop(client, n, IN_FLIGHT, "LOAD")
-        cpu1, wall1 = cpu_seconds(tree(runtime.pid)), time.monotonic()
+        snap1, wall1 = runtime.snapshot(), time.monotonic()
+        cpu0, cpu1 = _total(snap0), _total(snap1)
+        load_groups = _cpu_by_group(snap0, snap1)
         client_cores = (time.process_time() - client0) / (wall1 - wall0)
         own.sample(rounds)
         for src, dst in (
@@ -676,7 +769,7 @@ def run_backend(
         # while every core renders (16 in flight keeps every core busy)
         render_cpu = own.mean_render_cpu_s()
         render_cpu_loaded = own.parallel_cpu_s() or render_cpu
-        cpu_seq = seq_cpu / sequential if seq_cpu is not None else None
+        cpu_seq = seq_cpu / sequential
         cpu_load = (cpu1 - cpu0) / completed if completed else None
 
         def outside(cpu: float | None, render: float) -> float | None:
@@ -704,6 +797,15 @@ def run_backend(
                 "cpu_outside_render_vs_render": {
                     "unloaded": outside(cpu_seq, render_cpu),
                     "loaded": outside(cpu_load, render_cpu_loaded),
+                },
+                "cpu_ms_per_invoice_by_process": {
+                    "unloaded": _by_process_ms(seq_groups, sequential),
+                    "loaded": _by_process_ms(load_groups, completed),
+                },
+                # informative, no target: the render functions' processes do more than render
+                "cpu_outside_render_functions_vs_render_functions": {
+                    "unloaded": _outside_render_functions(seq_groups),
+                    "loaded": _outside_render_functions(load_groups),
                 },
                 "cpu_per_invoice_growth": (
                     rnd(cpu_load / cpu_seq, 3) if cpu_load and cpu_seq else None

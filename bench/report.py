@@ -202,6 +202,66 @@ def plots(report: dict[str, Any], out: Path) -> dict[str, str]:
 # ----------------------------------------------------------------------------- markdown
 
 
+def _cpu_by_process(pipe: dict[str, Any]) -> list[str]:
+    """Where the CPU per invoice goes: one row per process group (the runtime's own process,
+    each function's master and workers), a column per backend and phase, sorted by the
+    embedded backend's 16-in-flight figure. Nothing for a report without the figures."""
+    backends = [
+        r
+        for r in pipe["backends"]
+        if r.get("status") == "ok" and r.get("cpu_ms_per_invoice_by_process")
+    ]
+    if not backends:
+        return []
+    phases = (("unloaded", "1"), ("loaded", str(pipe.get("in_flight", 16))))
+    columns = [(r, phase) for r in backends for phase, _ in phases]
+    groups: list[str] = []
+    for r, phase in columns:
+        for group in r["cpu_ms_per_invoice_by_process"].get(phase) or {}:
+            if group not in groups:
+                groups.append(group)
+    first = next((r for r in backends if r["backend"] == "embedded"), backends[0])
+    key = first["cpu_ms_per_invoice_by_process"].get("loaded") or {}
+    groups.sort(key=lambda g: -(key.get(g) or 0.0))
+
+    def cell(r: dict[str, Any], phase: str, group: str) -> str:
+        return _f((r["cpu_ms_per_invoice_by_process"].get(phase) or {}).get(group))
+
+    def ratio(r: dict[str, Any], phase: str) -> str:
+        ratios = r.get("cpu_outside_render_functions_vs_render_functions") or {}
+        return _f(ratios.get(phase), 2)
+
+    rows = [[f"`{g}`", *(cell(r, phase, g) for r, phase in columns)] for g in groups]
+    rows.append(
+        ["all (`cpu_ms_per_invoice`)", *(_f(r["cpu_ms_per_invoice"][p]) for r, p in columns)]
+    )
+    rows.append(
+        [
+            "outside render-pdf + render-xlsx / those two",
+            *(ratio(r, phase) for r, phase in columns),
+        ]
+    )
+    names = dict(phases)
+    return [
+        f"Where the CPU per invoice goes (ms per invoice; sorted by the {first['backend']} "
+        f"backend at {names['loaded']} in flight): `runtime` is the runtime's own process "
+        "(proxy, broker, outbox relay), every other row a function's gunicorn master and its "
+        "workers. The target's ratio (outside rendering / rendering, above) counts only the "
+        "renderers' own CPU as rendering; the last row counts the render-pdf and render-xlsx "
+        "functions' whole processes (HTTP, events, storage and all) as rendering, so it "
+        "shows how much of the CPU goes to the other functions and the runtime (informative, "
+        "no target).",
+        "",
+        *_table(
+            [
+                "process",
+                *(f"{r['backend']}, {names[phase]} in flight" for r, phase in columns),
+            ],
+            rows,
+        ),
+    ]
+
+
 def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> str:
     m = report["machine"]
     s = report["sections"]
@@ -443,6 +503,7 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             ],
             rows,
         )
+        out += _cpu_by_process(pipe)
         if "pipeline" in images:
             out += [f"![Upload-to-ready latency]({image_dir}/{images['pipeline']})", ""]
 

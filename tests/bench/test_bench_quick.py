@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -167,6 +168,30 @@ def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
     # the renderers' CPU is CPU time of the bound's own render calls, not their wall time
     assert embedded["render_cpu_ms_per_invoice"] == embedded["render_bound"]["render_cpu_ms"]
     assert_load(embedded["load"])
+
+
+def test_pipeline_reports_cpu_per_invoice_of_each_function_and_the_runtime(
+    quick_report: dict[str, Any],
+) -> None:
+    pipeline = quick_report["sections"]["pipeline"]
+    (embedded,) = pipeline["backends"]
+    by = embedded["cpu_ms_per_invoice_by_process"]
+    assert set(by) == {"unloaded", "loaded"}
+    if pipeline["workers_per_function"] == 0:
+        pytest.skip("LOCAL_WORKERS=0: every function runs inside the runtime's process")
+    for phase in ("unloaded", "loaded"):
+        # the runtime named every function's master (bench/_runtime.py's first line)
+        assert list(by[phase]) == ["runtime", *FUNCTIONS], by[phase]
+        assert by[phase]["runtime"] > 0
+        assert by[phase]["render-pdf"] > 0 and by[phase]["render-xlsx"] > 0
+        # the groups split the total (no process exits in so short a run)
+        total = embedded["cpu_ms_per_invoice"][phase]
+        assert sum(by[phase].values()) == pytest.approx(total, rel=0.01, abs=0.1)
+        ratio = embedded["cpu_outside_render_functions_vs_render_functions"][phase]
+        render = by[phase]["render-pdf"] + by[phase]["render-xlsx"]
+        assert ratio == pytest.approx((sum(by[phase].values()) - render) / render, abs=0.01)
+    ids = {t["id"] for t in quick_report["targets"]}
+    assert not any("render_functions" in i for i in ids)  # informative: no target
 
 
 def test_the_render_bound_covers_every_example_in_rounds_next_to_the_runs(
@@ -374,3 +399,95 @@ def test_full_cold_start_pairs_each_function_with_its_own_baseline(
         hash_ms = row["argon2_runs_ms"][0] if row["function"] == "login" else 0.0
         paired = base["runs_ms"][1 + i]
         assert row["vs_baseline"] == pytest.approx((row["runs_ms"][0] - hash_ms) / paired, abs=0.01)
+
+
+def _by_process_backend(backend: str, loaded: dict[str, float]) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "status": "ok",
+        "cpu_ms_per_invoice": {"unloaded": 100.0, "loaded": sum(loaded.values())},
+        "cpu_ms_per_invoice_by_process": {
+            "unloaded": {"runtime": 10.0, "upload": 20.0, "render-pdf": 50.0, "render-xlsx": 20.0},
+            "loaded": loaded,
+        },
+        "cpu_outside_render_functions_vs_render_functions": {"unloaded": 0.43, "loaded": 0.5},
+    }
+
+
+def test_the_page_shows_cpu_per_invoice_by_process_sorted_by_the_loaded_embedded_figure() -> None:
+    pipe = {
+        "in_flight": 16,
+        "backends": [
+            _by_process_backend(
+                "postgres+rabbitmq",
+                {"runtime": 1.0, "upload": 30.0, "render-pdf": 40.0, "render-xlsx": 9.0},
+            ),
+            _by_process_backend(
+                "embedded",
+                {"runtime": 25.0, "upload": 5.0, "render-pdf": 60.0, "render-xlsx": 15.0},
+            ),
+            {"backend": "other", "status": "unavailable", "reason": "not reachable"},
+        ],
+    }
+    with bench_module("report") as report:
+        lines = report._cpu_by_process(pipe)
+    table = [line for line in lines if line.startswith("| ")]
+    assert table[0] == (
+        "| process | postgres+rabbitmq, 1 in flight | postgres+rabbitmq, 16 in flight "
+        "| embedded, 1 in flight | embedded, 16 in flight |"
+    )
+    rows = [row.split(" | ")[0].lstrip("| ") for row in table[1:]]
+    assert rows[:4] == ["`render-pdf`", "`runtime`", "`render-xlsx`", "`upload`"]
+    assert table[1] == "| `render-pdf` | 50.0 | 40.0 | 50.0 | 60.0 |"
+    assert table[-2] == "| all (`cpu_ms_per_invoice`) | 100.0 | 80.0 | 100.0 | 105.0 |"
+    assert table[-1].endswith("| 0.43 | 0.50 | 0.43 | 0.50 |")
+    assert "outside rendering / rendering" in lines[0] and "no target" in lines[0]
+
+
+def test_a_report_without_cpu_by_process_renders_without_the_table() -> None:
+    """Reports from before the figures existed (schema 2 all the same) still render."""
+    pipe = {"in_flight": 16, "backends": [{"backend": "embedded", "status": "ok"}]}
+    with bench_module("report") as report:
+        assert report._cpu_by_process(pipe) == []
+        assert report._cpu_by_process({"backends": []}) == []
+
+
+def test_the_cpu_of_each_group_is_the_growth_of_its_processes() -> None:
+    with bench_module("pipeline") as pipeline:
+        before = {"runtime": {1: 1.0}, "upload": {2: 2.0, 3: 1.0}, "render-pdf": {4: 5.0}}
+        # 3 exited; 5 is a new worker of upload; render-pdf's master was replaced by 6
+        after = {"runtime": {1: 1.5}, "upload": {2: 2.5, 5: 0.25}, "render-pdf": {6: 3.0}}
+        cpu = pipeline._cpu_by_group(before, after)
+        assert cpu == {"runtime": 0.5, "upload": 0.75, "render-pdf": 3.0}
+        assert pipeline._by_process_ms({"upload": 0.75, "runtime": 0.5, "x": 0.1}, 10) == {
+            "runtime": 50.0,
+            "upload": 75.0,
+            "x": 10.0,
+        }
+        assert list(pipeline._by_process_ms(cpu, 1)) == ["runtime", "upload", "render-pdf"]
+        assert pipeline._outside_render_functions(cpu) == round(1.25 / 3.0, 3)
+        assert pipeline._outside_render_functions({"runtime": 1.0}) is None  # LOCAL_WORKERS=0
+
+
+def test_a_function_master_is_known_by_its_listener_descriptor(tmp_path: Path) -> None:
+    """The harness finds a master the runtime restarted (a new pid) by the listening socket's
+    descriptor number on its command line, which the runtime keeps across restarts."""
+    code = "import sys, time; sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(60)"
+    with bench_module("pipeline") as pipeline:
+        fake = tmp_path / "invoiceflow_local"
+        fake.mkdir()
+        (fake / "__init__.py").write_text("")
+        (fake / "workers.py").write_text(code)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "invoiceflow_local.workers", "7", "9"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+            assert pipeline._master_listener_fd(proc.pid) == "7"
+            assert pipeline._master_listener_fd(os.getpid()) is None
+        finally:
+            proc.kill()
+            proc.wait()
