@@ -327,9 +327,10 @@ def direct_bytes(message: Message, boundaries: Callable[[], str] = _new_boundary
         if not subject or len(subject_line) > _MAX_LINE:
             return None
     to_line = f"To: {to}"
-    id_line = f"Message-ID: {message_id(message)}"
+    mid = message_id(message)
+    id_line = f"Message-ID: {mid}"
     single_lines = [to_line, id_line] + ([] if "\r\n" in from_line else [from_line])
-    if not _PLAIN_ID.match(message_id(message)) or any(len(x) > _MAX_LINE for x in single_lines):
+    if not _PLAIN_ID.match(mid) or any(len(x) > _MAX_LINE for x in single_lines):
         return None
     text = _text_part(message.text, "plain", False)
     html = _text_part(message.html, "html", True)

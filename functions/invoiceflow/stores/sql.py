@@ -309,6 +309,39 @@ def _notification(row: dict[str, Any]) -> Notification:
     )
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+
+
+def _claim(
+    tx: Tx,
+    invoice_id: str,
+    kind: str,
+    recipient: str,
+    now: datetime,
+    claimer: str | None,
+    reclaim_after: timedelta | None,
+) -> bool:
+    """The one statement that decides a notification claim: a new row, or a released one (with
+    ``reclaim_after``: also one claimed before ``now - reclaim_after``) taken over, recording
+    ``claimer`` as ``claimed_by`` (None: unknown). True when this call holds the claim."""
+    retake = "notifications.state = 'released'"
+    params: list[Any] = [invoice_id, kind, recipient, now, claimer]
+    if reclaim_after is not None:
+        retake += " OR (notifications.state = 'claimed' AND notifications.claimed_at < ?)"
+        params.append(now - reclaim_after)
+    row = tx.execute(
+        f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
+        "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL, ?) "
+        "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
+        "recipient = excluded.recipient, claimed_at = excluded.claimed_at, "
+        f"claimed_by = excluded.claimed_by WHERE {retake} RETURNING invoice_id",
+        params,
+    ).one()
+    return row is not None
+
+
 def _outbox(row: dict[str, Any]) -> OutboxEvent:
     return OutboxEvent(
         id=int(row["id"]),
@@ -869,24 +902,10 @@ class SQLRepository(ABC):
         *,
         reclaim_after: timedelta | None = None,
     ) -> bool:
-        if kind not in NOTIFICATION_KINDS:
-            raise ValueError(f"unknown notification kind {kind!r}")
+        _check_kind(kind)
         now = self._now()
-        retake = "notifications.state = 'released'"
-        params: list[Any] = [invoice_id, kind, recipient, now]
-        if reclaim_after is not None:
-            retake += " OR (notifications.state = 'claimed' AND notifications.claimed_at < ?)"
-            params.append(now - reclaim_after)
         with self._transaction() as tx:
-            row = tx.execute(
-                f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
-                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL, NULL) "
-                "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
-                "recipient = excluded.recipient, claimed_at = excluded.claimed_at, "
-                f"claimed_by = NULL WHERE {retake} RETURNING invoice_id",
-                params,
-            ).one()
-        return row is not None
+            return _claim(tx, invoice_id, kind, recipient, now, None, reclaim_after)
 
     def claim_notification_for(
         self,
@@ -897,8 +916,7 @@ class SQLRepository(ABC):
         *,
         reclaim_after: timedelta,
     ) -> NotificationClaim:
-        if kind not in NOTIFICATION_KINDS:
-            raise ValueError(f"unknown notification kind {kind!r}")
+        _check_kind(kind)
         now = self._now()
         select = f"SELECT {_NOTIFICATION_COLS} FROM notifications WHERE invoice_id = ? AND kind = ?"
         with self._transaction() as tx:
@@ -907,20 +925,11 @@ class SQLRepository(ABC):
                 return NotificationClaim(False, _notification(before))
             # the database decides who wins (one statement); the row read before only tells
             # the winner what it took over
-            won = tx.execute(
-                f"INSERT INTO notifications ({_NOTIFICATION_COLS}) "
-                "VALUES (?, ?, ?, 'claimed', ?, NULL, NULL, ?) "
-                "ON CONFLICT (invoice_id, kind) DO UPDATE SET state = 'claimed', "
-                "recipient = excluded.recipient, claimed_at = excluded.claimed_at, "
-                "claimed_by = excluded.claimed_by "
-                "WHERE notifications.state = 'released' OR (notifications.state = 'claimed' "
-                "AND notifications.claimed_at < ?) RETURNING invoice_id",
-                (invoice_id, kind, recipient, now, claimer or None, now - reclaim_after),
-            ).one()
-            if won is None:
+            won = _claim(tx, invoice_id, kind, recipient, now, claimer or None, reclaim_after)
+            if not won:
                 # lost: the row that stands (PostgreSQL locked it; SQLite holds the write lock)
                 before = tx.execute(select, (invoice_id, kind)).one()
-        return NotificationClaim(won is not None, _notification(before) if before else None)
+        return NotificationClaim(won, _notification(before) if before else None)
 
     def mark_notification_sent(
         self, invoice_id: str, kind: NotificationKind, provider_message_id: str | None = None
