@@ -251,11 +251,6 @@ def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str
     return artifact.file_id, artifact.size, artifact.sha256
 
 
-#: the render steps and the formats each renders (every output format by exactly one): the
-#: table the uploaded event's routing attributes come from, one fact in one place
-RENDER_STEPS = naming.RENDER_STEP_FORMATS
-
-
 #: the extension attribute of an ``invoice.rendered`` event: "true" when, once its artifact
 #: was recorded, every format of the invoice had one (notify-rendered filters on it)
 ALL_RENDERED = "allrendered"
@@ -277,10 +272,10 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
     if ctx.repo.is_processed(step, event["source"], event["id"]):
         return StepResult({"duplicate": True})
     invoice = _known_invoice(ctx, _invoice_id(event))
-    wanted = [fmt for fmt in RENDER_STEPS[step] if fmt in invoice.formats]
+    wanted = [fmt for fmt in naming.RENDER_STEP_FORMATS[step] if fmt in invoice.formats]
     if not wanted or invoice.status == "failed":
         ctx.repo.mark_processed(step, event["source"], event["id"])
-        formats = " or ".join(RENDER_STEPS[step])
+        formats = " or ".join(naming.RENDER_STEP_FORMATS[step])
         return StepResult({"skipped": f"{formats} not wanted or invoice {invoice.status}"})
     rendered: dict[str, str] = {}
     for fmt in wanted:

@@ -232,14 +232,14 @@ def test_every_output_format_has_one_render_step_deployed_for_the_uploaded_event
     from invoiceflow import steps
     from invoiceflow.outputs import OUTPUT_FORMATS
 
-    rendered = [fmt for formats in steps.RENDER_STEPS.values() for fmt in formats]
+    rendered = [fmt for formats in naming.RENDER_STEP_FORMATS.values() for fmt in formats]
     assert sorted(rendered) == sorted(OUTPUT_FORMATS), "each format by exactly one step"
     services = by_kind("KService")
     triggers = {
         t.obj["spec"]["subscriber"]["ref"]["name"]: t.obj["spec"]["filter"]["attributes"]
         for t in by_kind("Trigger").values()
     }
-    for step in steps.RENDER_STEPS:
+    for step in naming.RENDER_STEP_FORMATS:
         target = step.replace("-", "_")
         env = env_entries(services[step])
         assert env["FUNCTION_SOURCE"]["value"] == f"/app/functions/{target}.py", step
@@ -252,7 +252,9 @@ def test_every_output_format_has_one_render_step_deployed_for_the_uploaded_event
             naming.route_attribute(step): naming.ROUTE,
         }, step
     # the routing attributes the uploads set are those of the steps that render each format
-    assert naming.RENDER_STEP_FORMATS == steps.RENDER_STEPS
+    for step, formats in naming.RENDER_STEP_FORMATS.items():
+        for fmt in formats:
+            assert naming.uploaded_routes([fmt]) == {naming.route_attribute(step): naming.ROUTE}
 
 
 def test_services_scale_to_zero_with_bounded_resources(by_kind: Any) -> None:
