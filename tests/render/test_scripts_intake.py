@@ -107,6 +107,17 @@ def test_the_printable_characters_file_is_the_fonts_union() -> None:
     assert text == scripts.printable_ranges(scripts.fonts_printable_chars())
 
 
+def test_printable_is_membership_in_the_printable_characters() -> None:
+    """The bisection over the file's ranges answers as the set of its characters does, for
+    every code point (the ranges' ends and the gaps between them included)."""
+    from invoiceflow.render import scripts
+
+    chars = scripts.printable_chars()
+    wrong = [c for c in map(chr, range(0x110000)) if scripts.printable(c) != (c in chars)]
+    assert wrong == []
+    assert scripts.printable("A") and not scripts.printable("\U0001d11e")
+
+
 def test_the_intake_check_loads_no_font() -> None:
     """Upload and intake check text without ReportLab (their cold start and memory): the
     check reads the precomputed characters, not the fonts' maps."""

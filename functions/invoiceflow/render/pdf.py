@@ -89,6 +89,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
+# first: ReportLab's platypus, with its URI pattern compiled on first use (see there)
+from invoiceflow.render import platypus_import  # noqa: F401
+
+# isort: split
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -380,6 +381,28 @@ def printable_chars() -> frozenset[str]:
     return _range_chars(PRINTABLE_FILE.read_text(encoding="ascii").split())
 
 
+@cache
+def _printable_bounds() -> tuple[list[int], list[int]]:
+    """The first and the last code points of :data:`PRINTABLE_FILE`'s ranges (in order)."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for line in PRINTABLE_FILE.read_text(encoding="ascii").split():
+        lo, _, hi = line.partition("-")
+        firsts.append(int(lo, 16))
+        lasts.append(int(hi or lo, 16))
+    return firsts, lasts
+
+
+def printable(char: str) -> bool:
+    """Whether ``char`` is one of :func:`printable_chars`, found by bisecting the file's
+    ranges: a process checks text without building the set of every printable character
+    first (~9 ms of upload's and intake's first request)."""
+    firsts, lasts = _printable_bounds()
+    code = ord(char)
+    i = bisect_right(firsts, code) - 1
+    return i >= 0 and code <= lasts[i]
+
+
 def fonts_printable_chars() -> frozenset[str]:
     """The characters some font of any document's chain has, read from the fonts (registers
     every one of them)."""
@@ -441,12 +464,11 @@ def printable_ranges(chars: Iterable[str]) -> str:
 def unprintable(text: str) -> list[str]:
     """The characters of ``text`` (cleaned as the renderer does) that no font has, in every
     family (the chain ends with the default family, so the base family does not matter).
-    Loads no font: :func:`printable_chars`."""
+    Loads no font: :func:`printable`."""
     s = clean(text)
     if s.isascii():
         return []
-    ok = printable_chars()
-    return [c for c in dict.fromkeys(s) if c not in ok and not c.isspace()]
+    return [c for c in dict.fromkeys(s) if not printable(c) and not c.isspace()]
 
 
 def unprintable_problems(document: Document) -> list[Problem]:
