@@ -157,3 +157,11 @@ def test_checking_a_documents_countries_and_currency_loads_no_locale_data() -> N
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("function", ["render_pdf", "render_xlsx", "render_xml", "intake"])
+def test_functions_that_send_no_email_do_not_load_the_mail_modules(function: str) -> None:
+    """Only a step that sends an email (notify, dead-letter's failed email) imports the email
+    texts and the mail transport (and the email package they use): :func:`steps.send_once`."""
+    watched = ("invoiceflow.emails", "invoiceflow.mail", "email.policy", "email.generator")
+    assert loaded_after_create_app(function, watched) == []

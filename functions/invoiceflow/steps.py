@@ -27,7 +27,6 @@ from typing import Any
 
 from invoiceflow import naming
 from invoiceflow.context import Context
-from invoiceflow.emails import message_for
 from invoiceflow.errors import (
     BadRequest,
     Conflict,
@@ -50,7 +49,6 @@ from invoiceflow.events import (
     make_event,
 )
 from invoiceflow.logs import bind
-from invoiceflow.mail import MailOutcomeUnknown, mailer_for
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
 from invoiceflow.stores.protocols import (
@@ -391,6 +389,11 @@ def send_once(
     one that died) or by an unknown claimer raises :class:`Conflict` (409: retried, and it
     takes the claim over once it is RECLAIM_AFTER old). Without ``claimer`` every fresh claim
     is a Conflict. ``artifacts`` (the invoice's, by format) saves reading them again."""
+    # the email modules (and the email package under them) only where an email is sent:
+    # the render steps never send one (~5 ms of their cold start)
+    from invoiceflow.emails import message_for
+    from invoiceflow.mail import MailOutcomeUnknown, mailer_for
+
     owner = ctx.repo.get_user(invoice.owner_id)
     if owner is None:
         raise ValidationError([], f"the owner of invoice {invoice.id} no longer exists")
