@@ -303,3 +303,26 @@ def test_an_observer_can_refuse_an_event(sink: Sink) -> None:
     finally:
         events.observers.remove(refuse)
     assert sink.received == []
+
+
+def test_forbidden_character_finds_the_first_of_every_forbidden_code_point() -> None:
+    """The pattern against the spec's rule written out, for every code point."""
+    from invoiceflow.events import forbidden_character
+
+    def forbidden(code: int) -> bool:
+        return (
+            code < 0x20
+            or 0x7F <= code <= 0x9F
+            or 0xD800 <= code <= 0xDFFF
+            or 0xFDD0 <= code <= 0xFDEF
+            or code & 0xFFFE == 0xFFFE
+        )
+
+    wrong = [
+        code
+        for code in range(0x110000)
+        if (forbidden_character(f"ok{chr(code)}x\x01") == f"U+{code:04X}") != forbidden(code)
+    ]
+    assert wrong == []
+    assert forbidden_character("inv-1 ünïcode ✓") is None
+    assert forbidden_character("a\x7fb\x00") == "U+007F"

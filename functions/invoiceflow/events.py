@@ -309,22 +309,27 @@ def _has_time(headers: Mapping[str, str], body: bytes, content_type: str) -> boo
 _TOO_DEEP = "the body is nested too deeply to parse"
 
 
+#: the code points a CloudEvents String may not hold (spec, "Type System"): control
+#: characters U+0000-U+001F and U+007F-U+009F, surrogates (in Python text always lone: a JSON
+#: ``\\ud800`` escape), noncharacters (U+FDD0-U+FDEF and the last two of every plane)
+FORBIDDEN_RANGES = (
+    (0x00, 0x1F),
+    (0x7F, 0x9F),
+    (0xD800, 0xDFFF),
+    (0xFDD0, 0xFDEF),
+    *((plane << 16 | 0xFFFE, plane << 16 | 0xFFFF) for plane in range(17)),
+)
+_FORBIDDEN = re.compile(
+    "[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in FORBIDDEN_RANGES) + "]"
+)
+
+
 def forbidden_character(value: str) -> str | None:
-    """The first character a CloudEvents String may not hold (spec, "Type System"): control
-    characters U+0000-U+001F and U+007F-U+009F, surrogates (in Python text always lone: a
-    JSON ``\\ud800`` escape), noncharacters. None when there is none. Such a value cannot be
-    stored (PostgreSQL text holds no NUL), encoded or logged safely."""
-    for ch in value:
-        code = ord(ch)
-        if (
-            code < 0x20
-            or 0x7F <= code <= 0x9F
-            or 0xD800 <= code <= 0xDFFF
-            or 0xFDD0 <= code <= 0xFDEF
-            or code & 0xFFFE == 0xFFFE
-        ):
-            return f"U+{code:04X}"
-    return None
+    """The first character of :data:`FORBIDDEN_RANGES` in ``value`` (as ``U+XXXX``), None when
+    there is none. Such a value cannot be stored (PostgreSQL text holds no NUL), encoded or
+    logged safely."""
+    found = _FORBIDDEN.search(value)
+    return None if found is None else f"U+{ord(found.group()):04X}"
 
 
 def _forbidden_problem(name: str, value: Any) -> Problem | None:

@@ -4,6 +4,7 @@ MONGODB_URL is set) and the files directory."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -192,15 +193,56 @@ def test_files_store_layout_and_no_leftovers(files_dir: Path) -> None:
     with pytest.raises(Conflict):
         put(docs, b"other")
     names = sorted(p.name for p in files_dir.iterdir() if p.is_file())
-    assert names == ["inv-1-pdf.data", "inv-1-pdf.meta.json"]  # no temp files left behind
-    assert (files_dir / "inv-1-pdf.data").read_bytes() == PDF
-    # an uncommitted data file (crash before the metadata) is not a file, and is overwritten
-    (files_dir / "crashed.data").write_bytes(b"half")
+    assert names == ["inv-1-pdf.stored"]  # one file, no temp files left behind
+    meta, sep, data = (files_dir / "inv-1-pdf.stored").read_bytes().partition(b"\n")
+    assert sep and data == PDF
+    assert json.loads(meta)["sha256"] == hashlib.sha256(PDF).hexdigest()
+    # a temp file left by a crash is not a file, and the next put is whole
+    (files_dir / ".tmp-crashed").write_bytes(b"half")
     assert docs.get("crashed") is None
     assert put(docs, b"whole", "crashed").size == 5
     assert docs.read("crashed") == b"whole"
     # nothing escaped the root
-    assert not (files_dir.parent / "x.data").exists()
+    assert not (files_dir.parent / "x.stored").exists()
+
+
+def test_a_stored_file_without_a_metadata_line_is_unavailable(files_dir: Path) -> None:
+    docs = FilesDocumentStore(files_dir)
+    (files_dir / "broken.stored").write_bytes(b"x" * 70_000)
+    (files_dir / "garbled.stored").write_bytes(b"{not json\nbytes")
+    for file_id in ("broken", "garbled"):
+        with pytest.raises(Unavailable):
+            docs.get(file_id)
+        with pytest.raises(Unavailable):
+            docs.open(file_id)
+        with pytest.raises(Unavailable):  # never overwritten: someone must look at it
+            put(docs, b"new", file_id)
+
+
+def test_files_written_as_two_files_by_earlier_versions_are_still_served(
+    files_dir: Path,
+) -> None:
+    """Before one ``.stored`` file per file, the bytes and the metadata were two files: a data
+    directory from then keeps its files (read, put again, deleted)."""
+    docs = FilesDocumentStore(files_dir)
+    info = put(docs, PDF, "old-1")
+    meta, _, _ = (files_dir / "old-1.stored").read_bytes().partition(b"\n")
+    (files_dir / "old-1.stored").unlink()
+    (files_dir / "old-1.data").write_bytes(PDF)
+    (files_dir / "old-1.meta.json").write_text(json.dumps(json.loads(meta), indent=1))
+    assert docs.get("old-1") == info
+    assert docs.read("old-1") == PDF
+    with docs.open("old-1", chunk_size=1000) as opened:
+        assert b"".join(opened) == PDF
+    assert put(docs, PDF, "old-1") == info  # the same bytes again: the stored file
+    with pytest.raises(Conflict):
+        put(docs, b"other", "old-1")
+    # a data file without its metadata (a crash before the commit point) was never a file
+    (files_dir / "half.data").write_bytes(b"half")
+    assert docs.get("half") is None and docs.open("half") is None
+    assert docs.delete("old-1") is True
+    assert sorted(p.name for p in files_dir.iterdir() if p.is_file()) == ["half.data"]
+    assert docs.get("old-1") is None
 
 
 def test_gridfs_stores_one_files_document_and_string_ids(mongomock_db: Any) -> None:

@@ -2,13 +2,18 @@
 
 Layout under the root directory::
 
-    <file_id>.data        the bytes
-    <file_id>.meta.json   the metadata (the commit point: a file exists iff this exists)
+    <file_id>.stored      one stored file: its metadata (one line of JSON), then its bytes
     .locks/NN.lock        flock() stripes serializing writers of the same id
 
-Writes go to a temp file in the same directory, are fsync'ed and then ``os.replace``'d into
-place, data first and metadata last, so a reader never sees a half-written file and a crash
-leaves at most an uncommitted ``.data`` that the next put overwrites.
+A write goes to a temp file in the same directory, is fsync'ed and then ``os.replace``'d into
+place: a reader never sees a half-written file, and a crash leaves at most a ``.tmp-*`` file
+(never a file without its metadata). One file per stored file: each new file costs an inode
+allocation and an fsync, which on a busy disk cost more CPU than anything else a render step
+does outside the renderer (docs/performance.md).
+
+Earlier versions wrote each file as two, ``<file_id>.data`` (the bytes) and
+``<file_id>.meta.json`` (the metadata, the commit point): those are still read, answered as
+the same file and deleted with it, so a data directory from before keeps working.
 """
 
 from __future__ import annotations
@@ -60,21 +65,26 @@ class FilesDocumentStore:
 
     # -- paths ---------------------------------------------------------------------------------
 
-    def _data(self, file_id: str) -> Path:
+    def _stored(self, file_id: str) -> Path:
+        return self.root / f"{file_id}.stored"
+
+    def _legacy_data(self, file_id: str) -> Path:
         return self.root / f"{file_id}.data"
 
-    def _meta(self, file_id: str) -> Path:
+    def _legacy_meta(self, file_id: str) -> Path:
         return self.root / f"{file_id}.meta.json"
 
     @contextlib.contextmanager
     def _locked(self, file_id: str) -> Iterator[None]:
         stripe = int.from_bytes(hashlib.sha256(file_id.encode()).digest()[:2]) % _LOCK_STRIPES
-        with open(self.root / ".locks" / f"{stripe:02d}.lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        fd = os.open(
+            self.root / ".locks" / f"{stripe:02d}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed
+            yield
+        finally:
+            os.close(fd)
 
     # -- the interface -------------------------------------------------------------------------
 
@@ -109,8 +119,7 @@ class FilesDocumentStore:
                     kind=kind,
                     created_at=datetime.now(UTC),
                 )
-                self._write_atomically(self._data(file_id), data)
-                self._write_atomically(self._meta(file_id), _encode_meta(info))
+                self._write_atomically(self._stored(file_id), _encode_meta(info), data)
                 return info
         except OSError as exc:
             raise Unavailable(f"files store write failed: {exc}") from exc
@@ -124,12 +133,31 @@ class FilesDocumentStore:
             raise Unavailable(f"files store read failed: {exc}") from exc
 
     def open(self, file_id: str, chunk_size: int = CHUNK_SIZE) -> OpenedFile | None:
-        info = self.get(file_id)
-        if info is None:
+        if not valid_file_id(file_id):
             return None
         try:
             # an open handle keeps reading the same bytes even if the file is deleted meanwhile
-            raw = open(self._data(file_id), "rb")  # OpenedFile closes it
+            raw = open(self._stored(file_id), "rb")  # OpenedFile closes it
+        except FileNotFoundError:
+            return self._open_legacy(file_id, chunk_size)
+        except OSError as exc:
+            raise Unavailable(f"files store read failed: {exc}") from exc
+        try:
+            info = _read_meta(raw, file_id)  # leaves the handle at the first byte of the file
+        except OSError as exc:
+            raw.close()
+            raise Unavailable(f"files store read failed: {exc}") from exc
+        except BaseException:
+            raw.close()
+            raise
+        return OpenedFile(info, raw, chunk_size)
+
+    def _open_legacy(self, file_id: str, chunk_size: int) -> OpenedFile | None:
+        info = self._load_legacy_meta(file_id)
+        if info is None:
+            return None
+        try:
+            raw = open(self._legacy_data(file_id), "rb")  # OpenedFile closes it
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -145,10 +173,11 @@ class FilesDocumentStore:
             return False
         try:
             with self._locked(file_id):
-                existed = self._meta(file_id).exists()
-                # metadata first: from here on the file no longer exists for readers
-                self._meta(file_id).unlink(missing_ok=True)
-                self._data(file_id).unlink(missing_ok=True)
+                existed = self._stored(file_id).exists() or self._legacy_meta(file_id).exists()
+                self._stored(file_id).unlink(missing_ok=True)
+                # a legacy file's metadata first: then it no longer exists for readers
+                self._legacy_meta(file_id).unlink(missing_ok=True)
+                self._legacy_data(file_id).unlink(missing_ok=True)
                 return existed
         except OSError as exc:
             raise Unavailable(f"files store delete failed: {exc}") from exc
@@ -165,27 +194,57 @@ class FilesDocumentStore:
 
     def _load_meta(self, file_id: str) -> StoredFile | None:
         try:
-            raw = self._meta(file_id).read_bytes()
+            with open(self._stored(file_id), "rb") as handle:
+                return _read_meta(handle, file_id)
+        except FileNotFoundError:
+            return self._load_legacy_meta(file_id)
+
+    def _load_legacy_meta(self, file_id: str) -> StoredFile | None:
+        try:
+            raw = self._legacy_meta(file_id).read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            return _decode_meta(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise Unavailable(f"corrupt metadata for document {file_id!r}") from exc
+        return _decode_meta_bytes(raw, file_id)
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
+    def _write_atomically(self, target: Path, *parts: bytes) -> None:
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                for part in parts:
+                    view = memoryview(part)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, target)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+
+
+#: a stored file's metadata line is far shorter (file names are bounded); a longer one is corrupt
+_MAX_META_BYTES = 64 * 1024
+
+
+def _read_meta(handle: Any, file_id: str) -> StoredFile:
+    """The metadata line at the start of a ``.stored`` file; the handle is left after it."""
+    line = handle.readline(_MAX_META_BYTES)
+    if not line.endswith(b"\n"):
+        raise Unavailable(f"corrupt metadata for document {file_id!r}")
+    return _decode_meta_bytes(line, file_id)
+
+
+def _decode_meta_bytes(raw: bytes, file_id: str) -> StoredFile:
+    try:
+        return _decode_meta(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unavailable(f"corrupt metadata for document {file_id!r}") from exc
 
 
 def _encode_meta(info: StoredFile) -> bytes:
+    """The metadata line of a ``.stored`` file: compact JSON (no newline inside), then one."""
     body: dict[str, Any] = {
         "file_id": info.file_id,
         "filename": info.filename,
@@ -197,7 +256,7 @@ def _encode_meta(info: StoredFile) -> bytes:
         "kind": info.kind,
         "created_at": info.created_at.isoformat(timespec="microseconds"),
     }
-    return json.dumps(body, sort_keys=True, indent=1).encode()
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
 def _decode_meta(body: dict[str, Any]) -> StoredFile:
