@@ -194,7 +194,8 @@ def record_accepted(
 
         completed = to_json(replace(document.invoice, number=number))
         ctx.docs.put(
-            json.dumps(completed, ensure_ascii=False, indent=2).encode(),
+            # compact: json's C encoder (indented JSON is written by its Python one, ~10x slower)
+            json.dumps(completed, ensure_ascii=False, separators=(",", ":")).encode(),
             file_id=document_id,
             filename=file_name(number, naming.SUBMITTED_FORMAT),
             content_type=JSON_CONTENT_TYPE,

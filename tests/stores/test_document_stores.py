@@ -232,7 +232,9 @@ def test_files_written_as_two_files_by_earlier_versions_are_still_served(
     (files_dir / "old-1.meta.json").write_text(json.dumps(json.loads(meta), indent=1))
     assert docs.get("old-1") == info
     assert docs.read("old-1") == PDF
-    with docs.open("old-1", chunk_size=1000) as opened:
+    opened = docs.open("old-1", chunk_size=1000)
+    assert opened is not None
+    with opened:
         assert b"".join(opened) == PDF
     assert put(docs, PDF, "old-1") == info  # the same bytes again: the stored file
     with pytest.raises(Conflict):

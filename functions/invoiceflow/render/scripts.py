@@ -37,10 +37,11 @@ Glyphs and extraction
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from bisect import bisect_right
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -493,7 +494,11 @@ def unprintable_problems(document: Document) -> list[Problem]:
             for i, item in enumerate(value):
                 walk(item, f"{pointer}/{i}")
 
-    walk(to_json(document.invoice), "")
+    doc = to_json(document.invoice)
+    # every string ASCII (the JSON text is, keys included): nothing to look for, field by field
+    if json.dumps(doc, ensure_ascii=False).isascii():
+        return []
+    walk(doc, "")
     return document.client_problems(problems)
 
 
