@@ -54,7 +54,7 @@ from invoiceflow.logs import configure
 from invoiceflow.outbox import relay
 from invoiceflow.outputs import JSON_CONTENT_TYPE
 from invoiceflow.settings import ENV_VARS, FUNCTIONS, Settings
-from invoiceflow_local import make_broker
+from invoiceflow_local import headers, make_broker
 from invoiceflow_local.package_data import DEMO_INVOICE, KNATIVE_DIR
 from invoiceflow_local.routes import PublicRoute, load_public_routes, route_for
 from invoiceflow_local.triggers import load_triggers
@@ -292,6 +292,7 @@ class LocalRuntime:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalRuntime:
+        headers.install()  # this process's header blocks without the email package (see there)
         settings = self.settings or Settings.from_env()
         handler = request_handler(settings.access_log)
         self.server = make_server(
