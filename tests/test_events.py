@@ -412,3 +412,20 @@ def test_binary_requests_parse_as_the_sdk_parses_them() -> None:
         assert dict(mine.get_attributes()) == dict(sdk.get_attributes())
         assert mine.get_data() == sdk.get_data()
         assert type(mine.get_data()) is type(sdk.get_data())
+
+
+def test_a_deeply_nested_binary_body_is_400_whatever_its_content_type() -> None:
+    """The body of a binary-mode event is read as JSON when it is JSON, whatever the content
+    type says (the SDK's rule): thousands of brackets are a 400, never a RecursionError."""
+    from cloudevents.exceptions import GenericException
+    from cloudevents.http import from_http
+
+    headers = {"ce-id": "1", "ce-source": "/s", "ce-type": "t", "ce-specversion": "1.0"}
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for content_type in (None, "text/plain", "application/json"):
+        given = headers if content_type is None else {**headers, "content-type": content_type}
+        with pytest.raises(BadRequest):
+            events.from_request(given, deep)
+        if content_type != "application/json":
+            with pytest.raises(GenericException):  # the SDK refuses it as well
+                from_http(given, deep)

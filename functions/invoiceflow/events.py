@@ -277,6 +277,8 @@ def _from_binary(lowered: Mapping[str, str], raw: bytes) -> Event:
             data = json.loads(raw)
         except (ValueError, TypeError):  # JSONDecodeError, UnicodeDecodeError
             data = raw
+        except RecursionError:  # the SDK refuses it too (its unmarshaller fails)
+            raise BadRequest("malformed CloudEvent", [Problem("", _TOO_DEEP)]) from None
     return CloudEvent(attributes, data)
 
 

@@ -78,7 +78,9 @@ class FilesDocumentStore:
     def _locked(self, file_id: str) -> Iterator[None]:
         stripe = int.from_bytes(hashlib.sha256(file_id.encode()).digest()[:2]) % _LOCK_STRIPES
         fd = os.open(
-            self.root / ".locks" / f"{stripe:02d}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self.root / ".locks" / f"{stripe:02d}.lock",
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+            0o644,
         )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed
