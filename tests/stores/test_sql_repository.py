@@ -24,7 +24,7 @@ from invoiceflow.stores import (
     open_repository,
 )
 from invoiceflow.stores.postgres import PostgresRepository
-from invoiceflow.stores.sql import load_migrations
+from invoiceflow.stores.sql import SQLRepository, load_migrations
 from invoiceflow.stores.sqlite import SQLiteRepository
 from support.records import invoice_record
 
@@ -778,3 +778,44 @@ def test_postgres_reads_run_without_begin_and_writes_in_a_transaction(postgres_u
         assert after is not None and after.disabled is False
     finally:
         repo.close()
+
+
+def test_writes_of_one_statement_run_in_autocommit(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that is one statement is atomic on its own: it runs without BEGIN and COMMIT
+    (two PostgreSQL round trips fewer), and a failing one leaves nothing and a usable
+    connection. The writers of every invoice's hot path are such statements."""
+    assert isinstance(repo, SQLRepository)
+    with repo._transaction(one_statement=True) as tx:
+        conn = tx._cursor.connection
+        in_transaction = not conn.autocommit if repo.dialect == "postgres" else conn.in_transaction
+        assert in_transaction is False
+        tx.execute(
+            "INSERT INTO processed_events (consumer, source, event_id, processed_at) "
+            "VALUES (?, ?, ?, ?)",
+            ("c", "/s", "e-1", datetime.now(UTC)),
+        )
+    assert repo.is_processed("c", "/s", "e-1")
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own IntegrityError
+        with repo._transaction(one_statement=True) as tx:
+            tx.execute(
+                "INSERT INTO processed_events (consumer, source, event_id, processed_at) "
+                "VALUES (?, ?, ?, ?)",
+                ("c", "/s", "e-1", datetime.now(UTC)),
+            )
+    assert repo.mark_processed("c", "/s", "e-2") is True
+
+    flags: list[bool] = []
+    transaction = repo._transaction
+
+    def spy(*, write: bool = True, one_statement: bool = False) -> Any:
+        flags.append(one_statement)
+        return transaction(write=write, one_statement=one_statement)
+
+    monkeypatch.setattr(repo, "_transaction", spy)
+    repo.mark_processed("c", "/s", "e-3")
+    repo.settle_delivery(12345)
+    repo.mark_outbox_sent(12345)
+    repo.release_notification("i-1", "ready")
+    assert flags == [True, True, True, True]

@@ -104,18 +104,20 @@ class PostgresRepository(SQLRepository):
             self._slots.release()
 
     @contextmanager
-    def _transaction(self, *, write: bool = True) -> Iterator[Tx]:
+    def _transaction(self, *, write: bool = True, one_statement: bool = False) -> Iterator[Tx]:
         """A transaction; a read (``write=False``) runs in autocommit: every reader is one
         SELECT, which PostgreSQL runs atomically on its own snapshot (READ COMMITTED gives a
         multi-statement transaction no more than that either), so the BEGIN and COMMIT round
-        trips around it would buy nothing: a third of the statements per invoice."""
+        trips around it would buy nothing: a third of the statements per invoice. So does a
+        write of one statement (``one_statement``), atomic on its own."""
         conn = self._checkout()
+        in_transaction = write and not one_statement
         try:
             try:
-                conn.autocommit = not write  # client-side in psycopg2: no round trip
+                conn.autocommit = not in_transaction  # client-side in psycopg2: no round trip
                 with conn.cursor() as cursor:
                     yield _PgTx(cursor, _translate, _adapt)
-                if write:
+                if in_transaction:
                     conn.commit()
             except BaseException:
                 _rollback(conn)

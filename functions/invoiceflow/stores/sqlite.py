@@ -6,7 +6,8 @@ idle connection or opens one, and gives it back when it ends, so a thread-per-re
 connection serves one transaction, so one thread, at a time; at most
 :data:`MAX_IDLE_CONNECTIONS` are kept idle. A busy timeout makes concurrent writers wait
 instead of failing, and ``BEGIN IMMEDIATE`` for every write transaction takes the write lock
-up front (no deadlock-prone lock upgrades).
+up front (no deadlock-prone lock upgrades). A read (one SELECT) and a write of one statement
+run in autocommit, each its own transaction, without BEGIN and COMMIT.
 
 ``synchronous = NORMAL`` in WAL mode: a commit writes the WAL without an fsync (the WAL is
 synced at each checkpoint). The database is never corrupted; a power loss (not a crash of the
@@ -135,17 +136,25 @@ class SQLiteRepository(SQLRepository):
                 delay = min(delay * 2, 0.2)
 
     @contextmanager
-    def _transaction(self, *, write: bool = True) -> Iterator[Tx]:
+    def _transaction(self, *, write: bool = True, one_statement: bool = False) -> Iterator[Tx]:
+        """A write transaction takes the write lock at once (BEGIN IMMEDIATE: no deadlock
+        between two writers that both read first). A read is one SELECT and a
+        ``one_statement`` write one statement: each runs in autocommit, its own transaction."""
         conn = self._checkout()
+        in_transaction = write and not one_statement
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if conn.in_transaction:  # left open (a failed ROLLBACK): never read through it
+                raise sqlite3.OperationalError("a transaction was left open on this connection")
+            if in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 cursor = conn.cursor()
                 try:
                     yield _SqliteTx(cursor, _translate, _adapt)
                 finally:
-                    cursor.close()
-                conn.execute("COMMIT")
+                    cursor.close()  # ends the statement, and so an autocommit's transaction
+                if in_transaction:
+                    conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
