@@ -367,12 +367,18 @@ PRINTABLE_FILE = FONTS_DIR / "printable.txt"
 FACES_FILE = FONTS_DIR / "faces.txt"
 
 
+def _code_ranges(ranges: Iterable[str]) -> Iterator[tuple[int, int]]:
+    """(first, last) code point of each ``LO-HI`` (or single) hexadecimal range."""
+    for line in ranges:
+        lo, _, hi = line.partition("-")
+        yield int(lo, 16), int(hi or lo, 16)
+
+
 def _range_chars(ranges: Iterable[str]) -> frozenset[str]:
     """The characters of ``LO-HI`` (or single) hexadecimal code point ranges."""
     chars: set[str] = set()
-    for line in ranges:
-        lo, _, hi = line.partition("-")
-        chars.update(map(chr, range(int(lo, 16), int(hi or lo, 16) + 1)))
+    for first, last in _code_ranges(ranges):
+        chars.update(map(chr, range(first, last + 1)))
     return frozenset(chars)
 
 
@@ -387,10 +393,9 @@ def _printable_bounds() -> tuple[list[int], list[int]]:
     """The first and the last code points of :data:`PRINTABLE_FILE`'s ranges (in order)."""
     firsts: list[int] = []
     lasts: list[int] = []
-    for line in PRINTABLE_FILE.read_text(encoding="ascii").split():
-        lo, _, hi = line.partition("-")
-        firsts.append(int(lo, 16))
-        lasts.append(int(hi or lo, 16))
+    for first, last in _code_ranges(PRINTABLE_FILE.read_text(encoding="ascii").split()):
+        firsts.append(first)
+        lasts.append(last)
     return firsts, lasts
 
 
