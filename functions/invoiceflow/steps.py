@@ -125,7 +125,11 @@ def _invoice_id(event: Event) -> str:
 
 
 def _known_invoice(ctx: Context, invoice_id: str) -> InvoiceRecord:
-    invoice = ctx.repo.get_invoice(invoice_id)
+    return _existing(ctx.repo.get_invoice(invoice_id), invoice_id)
+
+
+def _existing(invoice: InvoiceRecord | None, invoice_id: str) -> InvoiceRecord:
+    """``invoice`` as read for ``invoice_id``; a 422 when there is none."""
     if invoice is None:
         # permanent (never 404, which Knative would retry): the event is dead-lettered
         raise ValidationError([], f"invoice {invoice_id} does not exist")
@@ -206,9 +210,17 @@ def intake(event: Event, ctx: Context) -> StepResult:
 # ------------------------------------------------------------------------------ render
 
 
-def render_document(ctx: Context, invoice: InvoiceRecord, fmt: str) -> tuple[str, int, str]:
-    """Render and store ``fmt`` for the invoice unless it exists; (file id, size, sha256)."""
-    artifact = ctx.repo.get_artifact(invoice.id, fmt)
+#: render_document's ``artifact`` when the caller did not read it
+_UNREAD: Any = object()
+
+
+def render_document(
+    ctx: Context, invoice: InvoiceRecord, fmt: str, artifact: Artifact | None = _UNREAD
+) -> tuple[str, int, str]:
+    """Render and store ``fmt`` for the invoice unless it exists; (file id, size, sha256).
+    ``artifact``: the invoice's artifact of ``fmt`` as the caller read it (None: none)."""
+    if artifact is _UNREAD:
+        artifact = ctx.repo.get_artifact(invoice.id, fmt)
     if artifact is not None:
         return artifact.file_id, artifact.size, artifact.sha256
     file_id = naming.file_id(invoice.id, fmt)
@@ -267,17 +279,21 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
     idempotent by its artifact, one ``invoice.rendered`` event per format (its id from the
     invoice and the format, so a repeat is the same event), which says whether the invoice
     is then complete (``ALL_RENDERED``: only those reach notify)."""
-    if ctx.repo.is_processed(step, event["source"], event["id"]):
+    invoice_id = _invoice_id(event)
+    formats = naming.RENDER_STEP_FORMATS[step]
+    # whether it is a redelivery, the invoice and the artifacts of the step's formats: one read
+    found = ctx.repo.step_invoice(step, event["source"], event["id"], invoice_id, formats)
+    if found.processed:
         return StepResult({"duplicate": True})
-    invoice = _known_invoice(ctx, _invoice_id(event))
-    wanted = [fmt for fmt in naming.RENDER_STEP_FORMATS[step] if fmt in invoice.formats]
+    invoice = _existing(found.invoice, invoice_id)
+    wanted = [fmt for fmt in formats if fmt in invoice.formats]
     if not wanted or invoice.status == "failed":
         ctx.repo.mark_processed(step, event["source"], event["id"])
         formats = " or ".join(naming.RENDER_STEP_FORMATS[step])
         return StepResult({"skipped": f"{formats} not wanted or invoice {invoice.status}"})
     rendered: dict[str, str] = {}
     for fmt in wanted:
-        file_id, size, sha256 = render_document(ctx, invoice, fmt)
+        file_id, size, sha256 = render_document(ctx, invoice, fmt, found.artifacts.get(fmt))
         ctx.emitter.send(
             make_event(
                 INVOICE_RENDERED,

@@ -426,6 +426,27 @@ def test_concurrent_artifact_records_keep_one_row(repo: Repository) -> None:
     assert repo.list_artifacts(invoice.id) == [results[0]]
 
 
+def test_step_invoice_reads_processed_invoice_and_artifacts_at_once(repo: Repository) -> None:
+    owner = new_user(repo)
+    invoice = repo.accept_invoice(new_invoice(owner)).invoice
+    read = repo.step_invoice("render-xml", "/upload", "e-1", invoice.id, ("cii", "ubl"))
+    assert (read.processed, read.invoice, read.artifacts) == (False, invoice, {})
+    cii = repo.record_artifact(invoice.id, "cii", f"{invoice.id}-cii", 10, "a" * 64)
+    ubl = repo.record_artifact(invoice.id, "ubl", f"{invoice.id}-ubl", 20, "b" * 64)
+    repo.record_artifact(invoice.id, "pdf", f"{invoice.id}-pdf", 30, "c" * 64)
+    read = repo.step_invoice("render-xml", "/upload", "e-1", invoice.id, ("cii", "ubl"))
+    assert read.artifacts == {"cii": cii, "ubl": ubl}  # only the formats asked for
+    assert read.invoice == repo.get_invoice(invoice.id)
+    one = repo.step_invoice("render-xml", "/upload", "e-1", invoice.id, ("ubl",))
+    assert one.artifacts == {"ubl": ubl}
+    repo.mark_processed("render-xml", "/upload", "e-1")
+    assert repo.step_invoice("render-xml", "/upload", "e-1", invoice.id, ()).processed
+    # another consumer or event is not processed; an unknown invoice reads as None
+    assert not repo.step_invoice("render-pdf", "/upload", "e-1", invoice.id, ()).processed
+    missing = repo.step_invoice("render-xml", "/upload", "e-1", "no-such-invoice", ("cii",))
+    assert (missing.processed, missing.invoice, missing.artifacts) == (True, None, {})
+
+
 # -- notifications ----------------------------------------------------------------------------
 
 

@@ -186,6 +186,17 @@ class RenderedInvoice:
 
 
 @dataclass(frozen=True)
+class StepInvoice:
+    """What :meth:`Repository.step_invoice` read in one statement for an event step: whether
+    the step processed the event already, the invoice (None: there is no such invoice) and its
+    artifacts of the formats asked for, by format."""
+
+    processed: bool
+    invoice: InvoiceRecord | None
+    artifacts: Mapping[str, Artifact]
+
+
+@dataclass(frozen=True)
 class NewOutboxEvent:
     """A CloudEvent to publish once the transaction that enqueued it commits.
     ``(source, event_id)`` is unique: enqueueing the same event twice stores it once."""
@@ -466,6 +477,18 @@ class Repository(Protocol):
         ...
 
     def is_processed(self, consumer: str, source: str, event_id: str) -> bool: ...
+
+    def step_invoice(
+        self,
+        consumer: str,
+        source: str,
+        event_id: str,
+        invoice_id: str,
+        formats: Sequence[str],
+    ) -> StepInvoice:
+        """:meth:`is_processed`, :meth:`get_invoice` and :meth:`get_artifact` of each of
+        ``formats`` in one statement (one round trip): what a render step reads first."""
+        ...
 
     # outbox
     def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:

@@ -47,6 +47,7 @@ from invoiceflow.stores.protocols import (
     OutboxEvent,
     QueuedDelivery,
     RenderedInvoice,
+    StepInvoice,
     User,
 )
 
@@ -244,6 +245,10 @@ _INVOICE_COLS = (
     "idempotency_key, request_sha256, created_at, updated_at, document_file_id"
 )
 _ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
+_ARTIFACT_NAMES = tuple(_ARTIFACT_COLS.split(", "))
+#: the invoice's and the artifact's columns of step_invoice's join (``a_``: the artifact's)
+_STEP_INVOICE_COLS = ", ".join(f"i.{name}" for name in _INVOICE_COLS.split(", "))
+_STEP_ARTIFACT_COLS = ", ".join(f"a.{name} AS a_{name}" for name in _ARTIFACT_NAMES)
 _NOTIFICATION_COLS = (
     "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id, claimed_by"
 )
@@ -867,27 +872,28 @@ class SQLRepository(ABC):
     def record_artifact(
         self, invoice_id: str, format: str, file_id: str, size: int, sha256: str
     ) -> Artifact:
-        with self._transaction() as tx:
+        with self._transaction(one_statement=True) as tx:
             row = tx.execute(
                 f"INSERT INTO artifacts ({_ARTIFACT_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
                 f"ON CONFLICT (invoice_id, format) DO NOTHING RETURNING {_ARTIFACT_COLS}",
                 (invoice_id, format, file_id, int(size), sha256, self._now()),
             ).one()
-            if row is None:
-                row = tx.execute(
-                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? AND format = ?",
-                    (invoice_id, format),
-                ).one()
-        if row is None:  # pragma: no cover - deleted between the two statements
+        if row is None:
+            # recorded before (a redelivery): the row that stands, committed and never removed
+            row = self._artifact_row(invoice_id, format)
+        if row is None:  # pragma: no cover - artifacts are never deleted
             raise Conflict("the artifact changed while it was being recorded; retry")
         return _artifact(row)
 
-    def get_artifact(self, invoice_id: str, format: str) -> Artifact | None:
+    def _artifact_row(self, invoice_id: str, format: str) -> dict[str, Any] | None:
         with self._transaction(write=False) as tx:
-            row = tx.execute(
+            return tx.execute(
                 f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? AND format = ?",
                 (invoice_id, format),
             ).one()
+
+    def get_artifact(self, invoice_id: str, format: str) -> Artifact | None:
+        row = self._artifact_row(invoice_id, format)
         return _artifact(row) if row else None
 
     def list_artifacts(self, invoice_id: str) -> list[Artifact]:
@@ -989,6 +995,38 @@ class SQLRepository(ABC):
                 (consumer, source, event_id),
             ).one()
         return row is not None
+
+    def step_invoice(
+        self,
+        consumer: str,
+        source: str,
+        event_id: str,
+        invoice_id: str,
+        formats: Sequence[str],
+    ) -> StepInvoice:
+        # one row per artifact found (at least one row: the invoice's columns are NULL when it
+        # does not exist, the artifact's when it has none of the formats)
+        marks = ", ".join("?" for _ in formats) or "NULL"
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(
+                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = ? AND source = ? "
+                f"AND event_id = ?) AS processed, {_STEP_INVOICE_COLS}, {_STEP_ARTIFACT_COLS} "
+                "FROM (SELECT 1 AS one) AS q "
+                "LEFT JOIN invoices i ON i.id = ? "
+                f"LEFT JOIN artifacts a ON a.invoice_id = i.id AND a.format IN ({marks})",
+                (consumer, source, event_id, invoice_id, *formats),
+            ).all()
+        first = rows[0]
+        artifacts = {
+            row["a_format"]: _artifact({name: row["a_" + name] for name in _ARTIFACT_NAMES})
+            for row in rows
+            if row["a_format"] is not None
+        }
+        return StepInvoice(
+            processed=bool(first["processed"]),
+            invoice=_invoice(first) if first["id"] is not None else None,
+            artifacts=artifacts,
+        )
 
     # -- outbox --------------------------------------------------------------------------------
 
