@@ -289,8 +289,8 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
     wanted = [fmt for fmt in formats if fmt in invoice.formats]
     if not wanted or invoice.status == "failed":
         ctx.repo.mark_processed(step, event["source"], event["id"])
-        formats = " or ".join(naming.RENDER_STEP_FORMATS[step])
-        return StepResult({"skipped": f"{formats} not wanted or invoice {invoice.status}"})
+        names = " or ".join(formats)
+        return StepResult({"skipped": f"{names} not wanted or invoice {invoice.status}"})
     rendered: dict[str, str] = {}
     for fmt in wanted:
         file_id, size, sha256 = render_document(ctx, invoice, fmt, found.artifacts.get(fmt))
