@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any, cast
 
@@ -190,9 +189,8 @@ def record_accepted(
 
     def complete(number: str) -> list[NewOutboxEvent]:
         """Inside the accepting transaction: the completed document, and the event."""
-        from invoiceflow.domain.model import to_json
-
-        completed = to_json(replace(document.invoice, number=number))
+        # the canonical JSON with the number fixed here (to_json of the invoice with it)
+        completed = {**document.canonical, "number": number}
         ctx.docs.put(
             # compact: json's C encoder (indented JSON is written by its Python one, ~10x slower)
             json.dumps(completed, ensure_ascii=False, separators=(",", ":")).encode(),

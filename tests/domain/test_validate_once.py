@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,17 @@ def _stored(document: dict[str, Any]) -> Any:
 def test_load_canonical_of_every_example_is_the_parsed_invoice(path: Path) -> None:
     invoice = parse_invoice(path.read_bytes()).invoice
     assert load_canonical(_stored(to_json(invoice))) == invoice
+
+
+@pytest.mark.parametrize("path", EXAMPLE_PATHS, ids=lambda p: p.name)
+def test_the_completed_document_is_the_canonical_json_with_the_number(path: Path) -> None:
+    """Acceptance writes ``{**document.canonical, "number": n}`` (the canonical JSON made
+    once): the same text as to_json of the invoice with that number, and made only once."""
+    document = parse_invoice(path.read_bytes())
+    assert document.canonical is document.canonical
+    completed = {**document.canonical, "number": "RE-2026-42"}
+    expected = to_json(replace(document.invoice, number="RE-2026-42"))
+    assert json.dumps(completed) == json.dumps(expected)
 
 
 @settings(max_examples=60, deadline=None)

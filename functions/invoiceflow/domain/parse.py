@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -40,6 +40,7 @@ from invoiceflow.domain.model import (
     PostalAddress,
     TaxExemption,
     assemble,
+    to_json,
 )
 from invoiceflow.domain.money import is_known_currency, minor_unit
 from invoiceflow.domain.totals import compute_totals
@@ -172,6 +173,12 @@ class Document:
     #: the document came without a number: ``invoice.number`` is ``""`` until the server
     #: assigns the next number of the owner's series when it accepts the invoice
     needs_number: bool = False
+
+    @cached_property
+    def canonical(self) -> dict[str, Any]:
+        """The invoice's canonical JSON (:func:`~invoiceflow.domain.model.to_json`), made
+        once for the checks and the completed document that need it (never modify it)."""
+        return to_json(self.invoice)
 
     def client_problems(self, problems: Iterable[Problem]) -> list[Problem]:
         """``problems`` (about the canonical invoice) pointing into the client's document."""

@@ -65,7 +65,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -529,8 +529,11 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
 # --------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
 def _qr(payload: str) -> segno.QRCode:
-    """The QR code of ``payload`` at error correction level M."""
+    """The QR code of ``payload`` at error correction level M (kept for the last few
+    payloads: the QR-bill asks for its version, then for its modules, ~6 ms an encoding;
+    nothing changes a code once made)."""
     import segno  # lazily: only a document with a GiroCode or a QR-bill makes one (~25 ms)
 
     return segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8")

@@ -481,8 +481,6 @@ def unprintable_problems(document: Document) -> list[Problem]:
     """A problem for every text field of the document holding characters that the PDF
     cannot print, at the field's pointer in the client's document (``Document.client_problems``),
     naming the code points."""
-    from invoiceflow.domain.model import to_json
-
     problems: list[Problem] = []
 
     def walk(value: Any, pointer: str) -> None:
@@ -499,7 +497,7 @@ def unprintable_problems(document: Document) -> list[Problem]:
             for i, item in enumerate(value):
                 walk(item, f"{pointer}/{i}")
 
-    doc = to_json(document.invoice)
+    doc = document.canonical
     # every string ASCII (the JSON text is, keys included): nothing to look for, field by field
     if json.dumps(doc, ensure_ascii=False).isascii():
         return []
