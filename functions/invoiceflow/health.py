@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from flask import Request, Response
 
+from invoiceflow import first_request
 from invoiceflow.edge import json_response
 from invoiceflow.errors import InvoiceflowError
 from invoiceflow.logs import log_context
@@ -85,7 +86,8 @@ def _response(status: int, body: dict[str, object]) -> Response:
 
 def probed(function: str) -> Callable[[Handler], Handler]:
     """Wrap a function's entry point so ``GET /healthz`` and ``GET /readyz`` answer first;
-    every log line of the request names ``function``."""
+    every log line of the request names ``function``; the process's first other request
+    runs with the garbage collector paused (:mod:`invoiceflow.first_request`)."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -96,7 +98,17 @@ def probed(function: str) -> Callable[[Handler], Handler]:
                         return _response(*liveness_body())
                     if request.path == READINESS_PATH:
                         return _response(*readiness_body(readiness(function)))
-                return handler(request)
+                resume = first_request.begin()  # the process's first: the collector paused
+                if resume is None:
+                    return handler(request)
+                try:
+                    response = handler(request)
+                except BaseException:
+                    resume()
+                    raise
+                first_request.answered()
+                response.call_on_close(resume)  # once the answer is sent
+                return response
 
         return wrapper
 
