@@ -7,7 +7,7 @@ document store, a JWT secret, and ``K_SINK`` pointing at a local sink that answe
 clock runs from just before the process is spawned until a real first request is answered
 2xx (an event function gets a valid binary CloudEvent for an invoice prepared for it; intake
 a signed ``invoice.requested`` event; login gets Basic auth of a user made with ``invoiceflow
-users add``; upload a document; download a real file). Median of ``ROUNDS`` (9) fresh
+users add``; upload a document; download a real file). Median of ``ROUNDS`` (15) fresh
 processes (1 in quick mode).
 
 The baseline is the smallest functions-framework function (``bench/_hello.py``) started the
@@ -624,8 +624,11 @@ def _row(function: str, processes: int, runs: list[dict[str, Any]]) -> dict[str,
     return row
 
 
-#: rounds of a full run: each starts every function once, each after its own baseline
-ROUNDS = 9
+#: rounds of a full run: each starts every function once, each after its own baseline. A
+#: start on this shared 2-core VM moves by a fifth between rounds (notify's nine starts in one
+#: run: 231-326 ms), so a median of nine put the borderline functions on either side of the
+#: target from run to run; fifteen (~11 s a round) narrow the median's spread by a quarter
+ROUNDS = 15
 
 
 def run(quick: bool) -> dict[str, Any]:
