@@ -608,6 +608,39 @@ def _ready_times(database_url: str, ids: list[str]) -> dict[str, tuple[str, floa
         repo.close()
 
 
+#: the stages of one invoice at one in flight, from the database's own timestamps
+STAGES = ("upload_to_accepted", "accepted_to_pdf", "accepted_to_xlsx", "last_file_to_ready")
+
+
+def _stages(database_url: str, sent: list[tuple[str, float, int]]) -> dict[str, float | None]:
+    """Where an invoice's time goes with nothing else in flight (medians, ms): the upload sent
+    to the invoice recorded (``created_at``), recorded to each file recorded (the delivery of
+    ``uploaded``, the render, storing the file), the last file to ``ready`` (the ``rendered``
+    event through the broker to notify, which marks it ready before it sends the email)."""
+    from invoiceflow.stores import open_repository
+
+    got: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    repo = open_repository(database_url)
+    try:
+        for invoice_id, t, _ in sent:
+            inv = repo.get_invoice(invoice_id)
+            if inv is None or inv.status != "ready":
+                continue
+            files = {a.format: a.created_at.timestamp() for a in repo.list_artifacts(invoice_id)}
+            created = inv.created_at.timestamp()
+            got["upload_to_accepted"].append((created - t) * 1000)
+            for fmt in ("pdf", "xlsx"):
+                if fmt in files:
+                    got[f"accepted_to_{fmt}"].append((files[fmt] - created) * 1000)
+            if files:
+                got["last_file_to_ready"].append(
+                    (inv.updated_at.timestamp() - max(files.values())) * 1000
+                )
+    finally:
+        repo.close()
+    return {stage: rnd(median(values)) for stage, values in got.items()}
+
+
 def _ready_pairs(
     sent: list[tuple[str, float, int]], ready: dict[str, tuple[str, float]]
 ) -> list[tuple[tuple[str, float, int], float]]:
@@ -813,6 +846,7 @@ def run_backend(
                 "p50_vs_render": rnd(percentile(per_invoice, 50), 3),
                 "runtime_log_errors": runtime.log_errors(),
                 "unloaded": _dist(seq_lat),
+                "unloaded_stages_ms": _stages(database_url, seq),
                 "loaded": _dist(load_lat),
             }
         )

@@ -262,6 +262,49 @@ def _cpu_by_process(pipe: dict[str, Any]) -> list[str]:
     ]
 
 
+def _stages(pipe: dict[str, Any]) -> list[str]:
+    """Where an invoice's time goes at one in flight (``unloaded_stages_ms``), a row per
+    backend; nothing for a report without the figures."""
+    backends = [r for r in pipe["backends"] if r.get("unloaded_stages_ms")]
+    if not backends:
+        return []
+    rows = []
+    for r in backends:
+        st = r["unloaded_stages_ms"]
+        rows.append(
+            [
+                r["backend"],
+                _f(st.get("upload_to_accepted")),
+                _f(st.get("accepted_to_pdf")),
+                _f(st.get("accepted_to_xlsx")),
+                _f(st.get("last_file_to_ready")),
+                _f(r["unloaded"].get("p50_ms")),
+                f"{_f(r['render_bound'].get('pdf_ms'))} / {_f(r['render_bound'].get('xlsx_ms'))}",
+            ]
+        )
+    return [
+        "Where an invoice's time goes with one in flight (medians, ms, from the database's "
+        "timestamps): the upload sent to the invoice recorded; recorded to each file recorded "
+        "(the rest of the upload: the completed document, the commit, handing `uploaded` to "
+        "the broker; its delivery; the render step: reading, rendering, storing the file); "
+        "the last file to `ready` (the `rendered` event through the broker to notify, which "
+        "marks the invoice ready before it sends the email). The two renders run at once.",
+        "",
+        *_table(
+            [
+                "backend",
+                "upload to recorded",
+                "recorded to PDF",
+                "recorded to XLSX",
+                "last file to ready",
+                "p50 upload to ready",
+                "render PDF / XLSX (pool)",
+            ],
+            rows,
+        ),
+    ]
+
+
 def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> str:
     m = report["machine"]
     s = report["sections"]
@@ -504,6 +547,7 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             rows,
         )
         out += _cpu_by_process(pipe)
+        out += _stages(pipe)
         if "pipeline" in images:
             out += [f"![Upload-to-ready latency]({image_dir}/{images['pipeline']})", ""]
 

@@ -419,9 +419,11 @@ class Repository(Protocol):
         ...
 
     def mark_ready_and_get(self, invoice_id: str) -> RenderedInvoice | None:
-        """One transaction: the invoice and its artifacts, and the invoice -> ready (as
+        """The invoice and its artifacts (one read), and the invoice -> ready (as
         :meth:`mark_ready_if_complete` does, for the formats it asked for) when every one of
-        them has an artifact; None if there is no such invoice."""
+        them has an artifact (one conditional write: artifacts are never removed, so complete
+        stays complete, and only one caller makes it ready); None if there is no such
+        invoice."""
         ...
 
     # artifacts

@@ -301,6 +301,16 @@ def _artifact(row: dict[str, Any]) -> Artifact:
     )
 
 
+def _joined_artifacts(rows: list[dict[str, Any]]) -> dict[str, Artifact]:
+    """The artifacts, by format, of rows joined with ``_STEP_ARTIFACT_COLS`` (a row whose
+    ``a_format`` is NULL joined none)."""
+    return {
+        row["a_format"]: _artifact({name: row["a_" + name] for name in _ARTIFACT_NAMES})
+        for row in rows
+        if row["a_format"] is not None
+    }
+
+
 def _notification(row: dict[str, Any]) -> Notification:
     return Notification(
         invoice_id=row["invoice_id"],
@@ -833,29 +843,23 @@ class SQLRepository(ABC):
         return changed
 
     def mark_ready_and_get(self, invoice_id: str) -> RenderedInvoice | None:
-        with self._transaction() as tx:
-            row = tx.execute(
-                f"SELECT {_INVOICE_COLS} FROM invoices WHERE id = ?", (invoice_id,)
-            ).one()
-            if row is None:
-                return None
-            invoice = _invoice(row)
-            artifacts = {
-                r["format"]: _artifact(r)
-                for r in tx.execute(
-                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id = ? ORDER BY format",
-                    (invoice_id,),
-                ).all()
-            }
-            became_ready = False
-            if (
-                invoice.status != "ready"
-                and invoice.formats
-                and set(invoice.formats) <= set(artifacts)
-            ):
-                # artifacts are never removed, so complete stays complete; the condition on
-                # the status makes this True for one caller only, as mark_ready_if_complete
-                now = self._now()
+        # two statements, each in autocommit (two round trips, not the five of a
+        # transaction): artifacts are never removed, so an invoice read complete stays
+        # complete, and the UPDATE's condition on the status makes it ready for one caller only
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(
+                f"SELECT {_STEP_INVOICE_COLS}, {_STEP_ARTIFACT_COLS} FROM invoices i "
+                "LEFT JOIN artifacts a ON a.invoice_id = i.id WHERE i.id = ? ORDER BY a.format",
+                (invoice_id,),
+            ).all()
+        if not rows:
+            return None
+        invoice = _invoice(rows[0])
+        artifacts = _joined_artifacts(rows)
+        became_ready = False
+        if invoice.status != "ready" and invoice.formats and set(invoice.formats) <= set(artifacts):
+            now = self._now()
+            with self._transaction(one_statement=True) as tx:
                 became_ready = (
                     tx.execute(
                         "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
@@ -864,7 +868,7 @@ class SQLRepository(ABC):
                     ).rowcount
                     == 1
                 )
-                invoice = replace(invoice, status="ready", error=None, updated_at=now)
+            invoice = replace(invoice, status="ready", error=None, updated_at=now)
         return RenderedInvoice(invoice, artifacts, became_ready)
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -1017,15 +1021,10 @@ class SQLRepository(ABC):
                 (consumer, source, event_id, invoice_id, *formats),
             ).all()
         first = rows[0]
-        artifacts = {
-            row["a_format"]: _artifact({name: row["a_" + name] for name in _ARTIFACT_NAMES})
-            for row in rows
-            if row["a_format"] is not None
-        }
         return StepInvoice(
             processed=bool(first["processed"]),
             invoice=_invoice(first) if first["id"] is not None else None,
-            artifacts=artifacts,
+            artifacts=_joined_artifacts(rows),
         )
 
     # -- outbox --------------------------------------------------------------------------------
