@@ -38,8 +38,6 @@ def begin() -> Callable[[], None] | None:
     ends the pause itself if the answer's sender never did (a test client that does not
     close its responses)."""
     global _state
-    if _state == "done":  # every request after the first: no lock
-        return None
     with _lock:
         state = _state
         if state == "new":
