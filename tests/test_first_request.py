@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import flask
 import pytest
 from flask import Request, Response
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from invoiceflow import first_request
 from invoiceflow.health import probed
@@ -25,13 +26,14 @@ def fresh_process() -> Iterator[None]:
     gc.enable()
 
 
-def _app(during: list[bool], fail: bool = False) -> flask.Flask:
+def _app(during: list[bool], fail: bool = False, passthrough: bool = False) -> flask.Flask:
     @probed("test")
     def handler(request: Request) -> Response:
         during.append(gc.isenabled())
         if fail:
             raise RuntimeError("boom")
-        return Response("ok")
+        # a download's answer: its body handed to the server as it is (direct_passthrough)
+        return Response(iter([b"o", b"k"]), direct_passthrough=passthrough)
 
     app = flask.Flask(__name__)
 
@@ -87,3 +89,22 @@ def test_a_request_after_an_answer_nobody_closed_ends_the_pause(fresh_process: N
     assert not gc.isenabled()
     assert client.post("/").status_code == 200
     assert during == [False, True] and gc.isenabled()
+
+
+@pytest.mark.parametrize("passthrough", [False, True], ids=["body", "passthrough"])
+def test_the_pause_ends_when_the_server_closes_the_body(
+    fresh_process: None, passthrough: bool
+) -> None:
+    """As a WSGI server does it (gunicorn, werkzeug): iterate the body, send it, close it;
+    a direct_passthrough body (a download's file) is handed over unwrapped by werkzeug, so
+    call_on_close alone would never run."""
+    during: list[bool] = []
+    app = _app(during, passthrough=passthrough)
+    body, status, _headers = run_wsgi_app(app, EnvironBuilder("/", method="POST").get_environ())
+    assert status.startswith("200")
+    assert b"".join(body) == b"ok"
+    assert not gc.isenabled()  # sent, not closed yet
+    close = getattr(body, "close", None)  # what a server does with the iterable it got
+    if close is not None:
+        close()
+    assert during == [False] and gc.isenabled()

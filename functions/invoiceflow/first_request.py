@@ -16,7 +16,9 @@ full collection frees whatever cyclic garbage it left, everything still alive is
 later collection cheaper) and the collector is on again. Requests that run at the same time
 as the first one (threaded workers) run with it off as well, which is harmless: the pause
 ends with the first request (or, if its answer is never closed, when the next request
-starts).
+starts). What such a concurrent request holds at that moment is frozen with the rest: a
+cycle among those objects is never collected, a one-time cost bounded by the requests in
+flight then (none in the renderers, which take one request at a time).
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ def end() -> None:
         if _state not in ("paused", "answered"):
             return
         _state = "done"
-        gc.collect()
-        gc.freeze()
-        gc.enable()
+    # outside the lock: a request starting meanwhile finds "done" and goes on at once
+    gc.collect()
+    gc.freeze()
+    gc.enable()
 
 
 def reset() -> None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
 from flask import Request, Response
+from werkzeug.wsgi import ClosingIterator
 
 from invoiceflow import first_request
 from invoiceflow.edge import json_response
@@ -84,6 +86,18 @@ def _response(status: int, body: dict[str, object]) -> Response:
     return json_response(body, status, headers={"Cache-Control": "no-store"})
 
 
+def _then(response: Response, callback: Callable[[], None]) -> Response:
+    """``response``, with ``callback`` run once the server has sent it and closed its body.
+    ``call_on_close`` covers every response but a ``direct_passthrough`` one (a download's
+    file), whose body werkzeug hands to the server as it is: that body is wrapped instead."""
+    if response.direct_passthrough:
+        # a passthrough body goes to the server as it is: bytes, as WSGI wants them
+        response.response = ClosingIterator(cast("Iterable[bytes]", response.response), callback)
+    else:
+        response.call_on_close(callback)
+    return response
+
+
 def probed(function: str) -> Callable[[Handler], Handler]:
     """Wrap a function's entry point so ``GET /healthz`` and ``GET /readyz`` answer first;
     every log line of the request names ``function``; the process's first other request
@@ -107,8 +121,7 @@ def probed(function: str) -> Callable[[Handler], Handler]:
                     resume()
                     raise
                 first_request.answered()
-                response.call_on_close(resume)  # once the answer is sent
-                return response
+                return _then(response, resume)
 
         return wrapper
 

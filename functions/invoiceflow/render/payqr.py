@@ -543,17 +543,15 @@ def _qr_version(payload: str) -> int:
     return int(_qr(payload).version)
 
 
-def qr_matrix(payload: str, max_version: int | None = None) -> tuple[bytearray, ...]:
+def qr_matrix(payload: str, max_version: int | None = None) -> tuple[bytes, ...]:
     """The QR modules (rows of 0/1, no quiet zone) at error correction level M."""
     qr = _qr(payload)
     if max_version is not None and int(qr.version) > max_version:
         raise ValueError(f"the payload needs QR version {qr.version} (at most {max_version})")
-    return tuple(qr.matrix)
+    return tuple(bytes(row) for row in qr.matrix)  # copies: the code is kept (_qr)
 
 
-def _draw_modules(
-    canv: Canvas, matrix: Sequence[bytearray], x: float, y: float, size: float
-) -> None:
+def _draw_modules(canv: Canvas, matrix: Sequence[bytes], x: float, y: float, size: float) -> None:
     """Draw the dark modules as one filled path of rectangles (a run of dark modules in a row
     is one rectangle); ``(x, y)`` is the lower left corner of the symbol."""
     n = len(matrix)
