@@ -246,9 +246,10 @@ _INVOICE_COLS = (
 )
 _ARTIFACT_COLS = "invoice_id, format, file_id, size, sha256, created_at"
 _ARTIFACT_NAMES = tuple(_ARTIFACT_COLS.split(", "))
-#: the invoice's and the artifact's columns of step_invoice's join (``a_``: the artifact's)
-_STEP_INVOICE_COLS = ", ".join(f"i.{name}" for name in _INVOICE_COLS.split(", "))
-_STEP_ARTIFACT_COLS = ", ".join(f"a.{name} AS a_{name}" for name in _ARTIFACT_NAMES)
+#: the columns of a join of invoices (i) with their artifacts (a; named ``a_<column>``): one
+#: read of an invoice and its artifacts (step_invoice, mark_ready_and_get)
+_JOINED_INVOICE_COLS = ", ".join(f"i.{name}" for name in _INVOICE_COLS.split(", "))
+_JOINED_ARTIFACT_COLS = ", ".join(f"a.{name} AS a_{name}" for name in _ARTIFACT_NAMES)
 _NOTIFICATION_COLS = (
     "invoice_id, kind, recipient, state, claimed_at, sent_at, provider_message_id, claimed_by"
 )
@@ -302,7 +303,7 @@ def _artifact(row: dict[str, Any]) -> Artifact:
 
 
 def _joined_artifacts(rows: list[dict[str, Any]]) -> dict[str, Artifact]:
-    """The artifacts, by format, of rows joined with ``_STEP_ARTIFACT_COLS`` (a row whose
+    """The artifacts, by format, of rows joined with ``_JOINED_ARTIFACT_COLS`` (a row whose
     ``a_format`` is NULL joined none)."""
     return {
         row["a_format"]: _artifact({name: row["a_" + name] for name in _ARTIFACT_NAMES})
@@ -848,7 +849,7 @@ class SQLRepository(ABC):
         # complete, and the UPDATE's condition on the status makes it ready for one caller only
         with self._transaction(write=False) as tx:
             rows = tx.execute(
-                f"SELECT {_STEP_INVOICE_COLS}, {_STEP_ARTIFACT_COLS} FROM invoices i "
+                f"SELECT {_JOINED_INVOICE_COLS}, {_JOINED_ARTIFACT_COLS} FROM invoices i "
                 "LEFT JOIN artifacts a ON a.invoice_id = i.id WHERE i.id = ? ORDER BY a.format",
                 (invoice_id,),
             ).all()
@@ -1014,7 +1015,7 @@ class SQLRepository(ABC):
         with self._transaction(write=False) as tx:
             rows = tx.execute(
                 "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = ? AND source = ? "
-                f"AND event_id = ?) AS processed, {_STEP_INVOICE_COLS}, {_STEP_ARTIFACT_COLS} "
+                f"AND event_id = ?) AS processed, {_JOINED_INVOICE_COLS}, {_JOINED_ARTIFACT_COLS} "
                 "FROM (SELECT 1 AS one) AS q "
                 "LEFT JOIN invoices i ON i.id = ? "
                 f"LEFT JOIN artifacts a ON a.invoice_id = i.id AND a.format IN ({marks})",
