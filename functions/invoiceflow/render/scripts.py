@@ -175,11 +175,12 @@ def register_font(name: str, file: str) -> Any:
     already: the one place fonts are registered (once per process: shaping adds code points
     to the registered font object, see :func:`_code_for`)."""
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
+
+    from invoiceflow.render.fontcache import load_font  # its metrics parsed once, kept
 
     with _FONTS_LOCK:
         if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / file)))
+            pdfmetrics.registerFont(load_font(name, FONTS_DIR / file))
         return pdfmetrics.getFont(name)
 
 
