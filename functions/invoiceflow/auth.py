@@ -26,10 +26,10 @@ import hmac
 import json
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from invoiceflow.errors import ConfigError, Problem, Unauthorized
+from invoiceflow.records import record
 from invoiceflow.settings import Settings
 from invoiceflow.stores.protocols import Repository, User
 
@@ -38,7 +38,7 @@ LEEWAY_SECONDS = 10
 _REQUIRED = ["sub", "iat", "exp", "iss", "aud"]
 
 
-@dataclass(frozen=True)
+@record
 class Token:
     token: str
     expires_in: int

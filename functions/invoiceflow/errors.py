@@ -43,11 +43,12 @@ Likewise NumberAlreadyUsed (409 for HTTP callers) becomes a 422 in the intake st
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from invoiceflow.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Problem:
     """One problem: a JSON pointer into the offending document and a sentence for a human;
     for a broken business rule also the rule's official id (``BR-S-08``, ``BR-DE-15``)."""

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from email import policy, quoprimime
 from email.generator import BytesGenerator
 from email.header import Header
@@ -50,6 +50,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from invoiceflow.errors import PermanentError, RateLimited, Unavailable
+from invoiceflow.records import record
 from invoiceflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,14 +140,14 @@ def safe_key(key: str) -> str:
     return _KEY_UNSAFE.sub("-", key).strip(".-")[:200] or "message"
 
 
-@dataclass(frozen=True)
+@record
 class Attachment:
     filename: str
     content_type: str
     data: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class Message:
     to: str
     sender: str

@@ -20,11 +20,11 @@ when a pattern is checked).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from invoiceflow.errors import Problem, ValidationError
+from invoiceflow.records import record
 
 if TYPE_CHECKING:
     from invoiceflow.stores.protocols import Repository
@@ -49,7 +49,7 @@ def _literal_ok(text: str) -> bool:
     return text == text.strip() and all(c.isalnum() or c in _PUNCTUATION for c in text)
 
 
-@dataclass(frozen=True)
+@record
 class NumberSeries:
     """An owner's numbering settings."""
 

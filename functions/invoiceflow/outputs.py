@@ -10,16 +10,16 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from invoiceflow.errors import Problem
+from invoiceflow.records import record
 
 if TYPE_CHECKING:  # only annotations: importing this module loads no domain code
     from invoiceflow.domain.model import Invoice
 
 
-@dataclass(frozen=True)
+@record
 class OutputFormat:
     name: str
     content_type: str

@@ -17,13 +17,14 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from invoiceflow.domain.limits import DEFAULT_MAX_BYTES
 from invoiceflow.errors import ConfigError, Problem
 from invoiceflow.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, check_formats, split_formats
+from invoiceflow.records import record
 
 #: The functions (Knative Services) of the product.
 FUNCTIONS = (
@@ -53,7 +54,7 @@ _VERIFY = frozenset({"upload", "download"})
 _TOKENS = frozenset({"login"}) | _VERIFY
 
 
-@dataclass(frozen=True)
+@record
 class EnvVar:
     name: str
     help: str
@@ -287,7 +288,7 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """The parsed environment; build it with :meth:`from_env` (ENV_VARS holds every default)."""
 

@@ -21,7 +21,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +50,7 @@ from invoiceflow.events import (
 from invoiceflow.logs import bind
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import OUTPUT_FORMATS, file_name
+from invoiceflow.records import record
 from invoiceflow.stores.protocols import (
     Artifact,
     InvoiceRecord,
@@ -76,7 +76,7 @@ class _MissingDocument(Exception):
     """The document store has lost an accepted invoice's document."""
 
 
-@dataclass(frozen=True)
+@record
 class StepResult:
     """What a step answers: the JSON ``body``; ``accepted`` when the work only starts here and
     goes on downstream (intake: 202), else the event is done (200)."""
@@ -88,7 +88,7 @@ class StepResult:
 StepFunction = Callable[[Event, Context], StepResult]
 
 
-@dataclass(frozen=True)
+@record
 class EventStep:
     """An event step and the event types it takes (``None``: any type)."""
 

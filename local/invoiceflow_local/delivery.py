@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from invoiceflow import events
 from invoiceflow.errors import BadRequest, is_retried
+from invoiceflow.records import record
 from invoiceflow_local.triggers import Resolver, Trigger
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def error_extensions(
     }
 
 
-@dataclass(frozen=True)
+@record
 class Attempt:
     """One HTTP attempt, as the dispatcher's listeners see it."""
 
@@ -105,7 +106,7 @@ class Attempt:
     next_delay: float | None  # seconds before the retry; None: no retry (done or given up)
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     trigger: str
     event_id: str
@@ -114,7 +115,7 @@ class Outcome:
     status: int | None  # the subscriber's last status
 
 
-@dataclass(frozen=True)
+@record
 class Schedule:
     """Where a job's retries stand: given to a job's ``on_retry`` before every wait, and to
     :meth:`Dispatcher.submit` to resume a job (a durable broker after a restart)."""

@@ -11,13 +11,13 @@ together as one :class:`~invoiceflow.errors.ConfigError`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from invoiceflow.errors import ConfigError, Problem
+from invoiceflow.records import record
 
 #: The manifest, relative to the manifests' directory (``knative/``, ``KNATIVE_DIR``).
 GATEWAY_MANIFEST = Path("ingress") / "gateway-api.yaml"
@@ -25,7 +25,7 @@ EXACT = "Exact"
 PATH_PREFIX = "PathPrefix"
 
 
-@dataclass(frozen=True)
+@record
 class PublicRoute:
     """A public path, how it is matched, and the Knative Service that serves it."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 import yaml
 
 from invoiceflow.errors import ConfigError, Problem
+from invoiceflow.records import record
 from invoiceflow_local.package_data import KNATIVE_DIR
 
 EXPONENTIAL = "exponential"
@@ -93,7 +94,7 @@ def backoff_delay(policy: str, delay: float, retry_number: int) -> float:
     raise ValueError(f"unknown backoff policy {policy!r}")
 
 
-@dataclass(frozen=True)
+@record
 class Destination:
     """A Knative Destination: a Service (``ref``), a URI, or a Service plus a path."""
 
@@ -115,7 +116,7 @@ class Destination:
         return f"service/{self.service}{self.uri or ''}"
 
 
-@dataclass(frozen=True)
+@record
 class Delivery:
     retry: int = 0
     backoff_policy: str = EXPONENTIAL
@@ -130,7 +131,7 @@ class Delivery:
         return backoff_delay(self.backoff_policy, self.backoff_delay, retry_number)
 
 
-@dataclass(frozen=True)
+@record
 class Trigger:
     name: str
     broker: str

@@ -39,13 +39,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from invoiceflow.errors import ConfigError, Problem
+from invoiceflow.records import record
 from invoiceflow.settings import Settings
 from invoiceflow_local.broker import headers_from_environ
 from invoiceflow_local.package_data import FUNCTIONS_DIR
@@ -140,7 +140,7 @@ def worker_count(setting: str) -> int:
 # -- the Services' sizes, from the manifests ---------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class ServiceSize:
     """What a Knative Service's manifest says about one pod's capacity."""
 
@@ -190,7 +190,7 @@ def load_service_sizes(path: Path) -> dict[str, ServiceSize]:
 # -- one function's processes --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class FunctionSpec:
     """Everything a function's master needs (pickled to it when it starts)."""
 

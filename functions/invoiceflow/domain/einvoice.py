@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -18,6 +17,7 @@ from invoiceflow.domain.model import (
 )
 from invoiceflow.domain.money import round_money
 from invoiceflow.domain.totals import LineTotal, Totals
+from invoiceflow.records import record
 
 #: the CII/UBL specification identifiers (BT-24)
 EN16931_CII = "urn:cen.eu:en16931:2017"
@@ -177,7 +177,7 @@ def percent_fits(base: Decimal, percent: Decimal, value: Decimal, currency: str)
     return round_money(exact, currency) == value and abs(exact - value) <= PEPPOL_SLACK
 
 
-@dataclass(frozen=True)
+@record
 class AllowanceCharge:
     """A document-level allowance (BG-20) or charge (BG-21), or a line allowance (BG-27), as
     both writers write it."""

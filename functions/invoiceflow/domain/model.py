@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from typing import Any, Literal, TypeVar
+
+from invoiceflow.records import record
 
 _T = TypeVar("_T")
 
@@ -44,7 +46,7 @@ SCHEMA_VERSION = "1"
 DEFAULT_LOCALE = "en-US"
 
 
-@dataclass(frozen=True)
+@record
 class Logo:
     media_type: Literal["image/png", "image/jpeg"]
     data: bytes = field(repr=False)
@@ -71,7 +73,7 @@ VAT_CATEGORIES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class PostalAddress:
     """A structured postal address (EN 16931 BG-5 seller, BG-8 buyer, BG-15 deliver to)."""
 
@@ -84,7 +86,7 @@ class PostalAddress:
     subdivision: str | None = None  # BT-39 / BT-54 / BT-79
 
 
-@dataclass(frozen=True)
+@record
 class Identifier:
     """An identifier with an optional scheme (ISO 6523 ICD, or the EAS code list for an
     electronic address: ``EM`` email, ``0088`` GLN, ``9930`` German VAT...)."""
@@ -93,7 +95,7 @@ class Identifier:
     scheme: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Contact:
     """A contact point (BG-6 seller, BG-9 buyer)."""
 
@@ -102,7 +104,7 @@ class Contact:
     email: str | None = None  # BT-43 / BT-58
 
 
-@dataclass(frozen=True)
+@record
 class Party:
     name: str
     company: str | None = None
@@ -120,7 +122,7 @@ class Party:
     contact: Contact | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Period:
     """A date range (BG-14 invoicing period, BG-26 line period); either end may be open."""
 
@@ -128,7 +130,7 @@ class Period:
     end: date | None = None
 
 
-@dataclass(frozen=True)
+@record
 class DocumentReference:
     """An earlier invoice this document refers to (BG-3: BT-25 number, BT-26 date)."""
 
@@ -136,7 +138,7 @@ class DocumentReference:
     issue_date: date | None = None
 
 
-@dataclass(frozen=True)
+@record
 class TaxExemption:
     """Why a VAT category charges no tax (BT-120 reason text, BT-121 VATEX code)."""
 
@@ -153,7 +155,7 @@ LAYOUTS = ("classic", "modern", "compact")
 FONT_FAMILIES = ("dejavu-sans", "liberation-sans", "liberation-serif")
 
 
-@dataclass(frozen=True)
+@record
 class Branding:
     """How the document looks (absent fields: the renderer's defaults). The account's branding
     settings fill what an upload leaves out when it is accepted, so a stored document renders
@@ -165,7 +167,7 @@ class Branding:
     footer: str | None = None  # a line printed at the foot of every page
 
 
-@dataclass(frozen=True)
+@record
 class Discount:
     """Either a percentage (0-100) or a fixed amount in the invoice currency."""
 
@@ -173,7 +175,7 @@ class Discount:
     value: Decimal
 
 
-@dataclass(frozen=True)
+@record
 class LineItem:
     description: str
     quantity: Decimal
@@ -203,7 +205,7 @@ class LineItem:
         return _category(self.tax_category, self.tax_rate)
 
 
-@dataclass(frozen=True)
+@record
 class PaymentDetails:
     bank_name: str | None = None
     account_holder: str | None = None
@@ -217,7 +219,7 @@ class PaymentDetails:
     means_code: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Invoice:
     number: str
     issue_date: date

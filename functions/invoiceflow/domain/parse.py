@@ -14,7 +14,6 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -51,6 +50,7 @@ from invoiceflow.errors import (
     TotalsMismatch,
     ValidationError,
 )
+from invoiceflow.records import record
 
 #: the quantity of an item that gives none (invoice.v1.schema.json states the same default)
 DEFAULT_QUANTITY = "1"
@@ -160,7 +160,7 @@ def _identity(pointer: str) -> str:
     return pointer
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     invoice: Invoice
     #: canonical | legacy | invoice-generator

@@ -6,16 +6,16 @@ formulas are checked against them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from invoiceflow.domain.model import Invoice, LineItem, assemble
 from invoiceflow.domain.money import round_money
+from invoiceflow.records import record
 
 HUNDRED = Decimal(100)
 
 
-@dataclass(frozen=True)
+@record
 class LineTotal:
     #: round(quantity x unit price): the amount before the line discount
     gross: Decimal
@@ -33,7 +33,7 @@ class LineTotal:
 GroupKey = tuple[str | None, Decimal | None]
 
 
-@dataclass(frozen=True)
+@record
 class TaxGroup:
     """Everything charged at one VAT category and rate (EN 16931 BG-23; ``rate`` None: not
     taxed)."""
@@ -51,7 +51,7 @@ class TaxGroup:
     category: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     currency: str
     lines: tuple[LineTotal, ...]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import gettext as _gettext
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from invoiceflow.records import record
 from invoiceflow.render import localize
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def upper(text: str, lang: str) -> str:
     return capitals
 
 
-@dataclass(frozen=True)
+@record
 class Labels:
     """The labels of one language: :meth:`gettext` translates a message (English when the
     catalogue lacks it)."""

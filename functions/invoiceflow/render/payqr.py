@@ -63,7 +63,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
@@ -79,6 +79,7 @@ from reportlab.platypus import Flowable
 from invoiceflow.domain.einvoice import normalized_iban, payment_means_code
 from invoiceflow.domain.model import Invoice, Party, PostalAddress
 from invoiceflow.domain.totals import Totals
+from invoiceflow.records import record
 from invoiceflow.render.content import party_title
 from invoiceflow.render.scripts import document_language
 
@@ -310,7 +311,7 @@ def girocode_payload(invoice: Invoice, totals: Totals) -> str | None:
 ReferenceType = Literal["QRR", "SCOR", "NON"]
 
 
-@dataclass(frozen=True)
+@record
 class SwissAddress:
     """A structured address (type ``S``) as the QR-bill encodes and prints it."""
 
@@ -428,7 +429,7 @@ def _bill_language(invoice: Invoice) -> str:
     return language if language in BILL_HEADINGS else "en"
 
 
-@dataclass(frozen=True)
+@record
 class SwissBill:
     """The content of a Swiss QR-bill; :meth:`payload` is what the QR code holds."""
 

@@ -83,7 +83,6 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -119,6 +118,7 @@ from reportlab.platypus.doctemplate import LayoutError
 from invoiceflow.domain.model import Invoice, Logo, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
+from invoiceflow.records import record
 from invoiceflow.render import payqr, scripts
 from invoiceflow.render.families import family
 from invoiceflow.render.i18n import upper
@@ -163,7 +163,7 @@ _ROW_H = _BODY_LEADING + 2 * _PAD_Y
 _MAX_ROW_H = 320.0  # a taller cell (e.g. 600 newlines) is cut into continuation rows
 
 
-@dataclass(frozen=True)
+@record
 class _Layout:
     """The look of a layout (``branding.layout``): page margins, type sizes, paddings,
     spacing, and which parts are filled with the accent colour. The defaults are classic,
@@ -467,7 +467,7 @@ def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
 ttfonts.makeToUnicodeCMap = _to_unicode_cmap  # process-wide, like useA85 (see there)
 
 
-@dataclass(frozen=True)
+@record
 class _Styles:
     body: ParagraphStyle
     body_right: ParagraphStyle

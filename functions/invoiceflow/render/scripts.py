@@ -43,12 +43,12 @@ import threading
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoiceflow.errors import Problem, RenderError, ValidationError
+from invoiceflow.records import record
 
 if TYPE_CHECKING:
     from invoiceflow.domain import Document
@@ -77,7 +77,7 @@ __all__ = [
 FONTS_DIR = Path(__file__).with_name("fonts")
 
 
-@dataclass(frozen=True)
+@record
 class Face:
     """A font family as ReportLab names it: its regular and bold fonts, and their files in
     ``render/fonts/`` (the same file twice for a family without a bold face)."""
@@ -277,7 +277,7 @@ def _code_points(chars: Iterable[str]) -> str:
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(chars))
 
 
-@dataclass(frozen=True)
+@record
 class FontChain:
     """A document's fonts: its base family, then the script fonts (see the module docstring).
     ``japanese``: the document's language is Japanese (its Han characters take Japanese
@@ -576,7 +576,7 @@ def _levels(text: str, rtl: bool | None) -> list[int]:
     return levels
 
 
-@dataclass(frozen=True)
+@record
 class Glyphs:
     """A run as drawn: ``codes`` (characters of the ReportLab font ``font``, one per glyph,
     left to right) and its width at size 1000 (an em is 1000)."""

@@ -18,7 +18,6 @@ the line-discounts row is information, already inside the subtotal, and is not a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -26,6 +25,7 @@ from typing import Literal
 
 from invoiceflow.domain.model import Invoice, Party
 from invoiceflow.domain.totals import TaxGroup, Totals
+from invoiceflow.records import record
 from invoiceflow.render import content, i18n, localize
 from invoiceflow.render.i18n import N_, Labels
 
@@ -43,7 +43,7 @@ TotalKey = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@record
 class TotalRow:
     """One row of the totals block. ``amount`` is signed as printed (deductions negative),
     ``text`` is it formatted; ``group`` is the tax group of a ``tax`` row."""
@@ -55,7 +55,7 @@ class TotalRow:
     group: TaxGroup | None = None
 
 
-@dataclass(frozen=True)
+@record
 class LineCells:
     """One item's cells as printed (``tax``/``discount`` empty when the item has none)."""
 
@@ -69,7 +69,7 @@ class LineCells:
     amount: str
 
 
-@dataclass(frozen=True)
+@record
 class PartyBlock:
     """A party: its heading (``Bill to``; empty for the seller), title and detail lines."""
 
@@ -78,7 +78,7 @@ class PartyBlock:
     lines: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class EmailTexts:
     """The words of the emails about one document. The subjects and intros are patterns
     with ``%(number)s`` (the email may set the number in bold); ``total`` and ``due_date``
@@ -143,7 +143,7 @@ _FAILED_INTROS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class DocumentView:
     """What every format shows of one document (see the module's docstring)."""
 

@@ -55,7 +55,6 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -91,6 +90,7 @@ from invoiceflow.domain.model import Invoice
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.domain.totals import TaxGroup, Totals, compute_totals
 from invoiceflow.errors import Problem, RenderError
+from invoiceflow.records import record
 from invoiceflow.render import localize
 from invoiceflow.render.content import unit_label
 from invoiceflow.render.view import DocumentView, PartyBlock, TotalKey, build_view
@@ -579,7 +579,7 @@ def _finish_sheet(ws: Any, rows: _Rows) -> None:
 # --------------------------------------------------------------------------- layout
 
 
-@dataclass(frozen=True)
+@record
 class _Column:
     key: str
     title: str

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from invoiceflow.errors import Conflict
+from invoiceflow.records import record
 
 InvoiceStatus = Literal["received", "ready", "failed"]
 InvoiceSource = Literal["http", "event"]
@@ -43,7 +44,7 @@ MAX_PAGE_SIZE = 100
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class User:
     id: str
     email: str
@@ -52,7 +53,7 @@ class User:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@record
 class NumberAssignment:
     """How :meth:`Repository.accept_invoice` numbers an invoice sent without a number: the
     next sequence number of the owner's counter ``period`` (``""``: one series; a year: that
@@ -62,7 +63,7 @@ class NumberAssignment:
     format: Callable[[int], str]
 
 
-@dataclass(frozen=True)
+@record
 class NewInvoiceRecord:
     """What :meth:`Repository.accept_invoice` stores. The caller picks ``id`` (a uuid4 string)
     so it can name the raw document (``raw_file_id``) before the row exists. ``number`` is
@@ -81,7 +82,7 @@ class NewInvoiceRecord:
     assign_number: NumberAssignment | None = None
 
 
-@dataclass(frozen=True)
+@record
 class InvoiceRecord:
     id: str
     owner_id: str
@@ -110,7 +111,7 @@ class InvoiceRecord:
 CompleteAccepted = Callable[[str], Sequence["NewOutboxEvent"]]
 
 
-@dataclass(frozen=True)
+@record
 class NumberCounter:
     """The last sequence number an owner's series gave in a period (``""``: one series)."""
 
@@ -118,7 +119,7 @@ class NumberCounter:
     last_seq: int
 
 
-@dataclass(frozen=True)
+@record
 class Accepted:
     """Result of :meth:`Repository.accept_invoice`. ``created`` is False when the
     ``(owner, idempotency_key)`` pair already existed: ``invoice`` is then the earlier one and no
@@ -128,14 +129,14 @@ class Accepted:
     created: bool
 
 
-@dataclass(frozen=True)
+@record
 class InvoicePage:
     items: tuple[InvoiceRecord, ...]
     #: pass back as ``cursor`` for the next (older) page; None on the last page
     next_cursor: str | None
 
 
-@dataclass(frozen=True)
+@record
 class Artifact:
     invoice_id: str
     format: str
@@ -145,7 +146,7 @@ class Artifact:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@record
 class Notification:
     invoice_id: str
     kind: NotificationKind
@@ -158,7 +159,7 @@ class Notification:
     claimed_by: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class NotificationClaim:
     """What :meth:`Repository.claim_notification_for` decided: ``claimed`` (this caller holds
     the claim now) and the row as it was when that was decided (``None``: there was none): the
@@ -169,7 +170,7 @@ class NotificationClaim:
     found: Notification | None
 
 
-@dataclass(frozen=True)
+@record
 class RenderedInvoice:
     """The invoice after :meth:`Repository.mark_ready_and_get` (its status ``ready`` when it
     was complete) and the artifacts it has, by format."""
@@ -185,7 +186,7 @@ class RenderedInvoice:
         return [f for f in self.invoice.formats if f not in self.artifacts]
 
 
-@dataclass(frozen=True)
+@record
 class StepInvoice:
     """What :meth:`Repository.step_invoice` read in one statement for an event step: whether
     the step processed the event already, the invoice (None: there is no such invoice) and its
@@ -196,7 +197,7 @@ class StepInvoice:
     artifacts: Mapping[str, Artifact]
 
 
-@dataclass(frozen=True)
+@record
 class NewOutboxEvent:
     """A CloudEvent to publish once the transaction that enqueued it commits.
     ``(source, event_id)`` is unique: enqueueing the same event twice stores it once."""
@@ -210,7 +211,7 @@ class NewOutboxEvent:
     extensions: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class OutboxEvent:
     id: int
     event_id: str
@@ -225,7 +226,7 @@ class OutboxEvent:
     last_error: str | None
 
 
-@dataclass(frozen=True)
+@record
 class QueuedDelivery:
     """One event waiting in the embedded broker's durable queue for one trigger.
     ``phase``/``attempt``/``due_at`` are the retry schedule (``outgoing``: the dead letter
@@ -250,7 +251,7 @@ class QueuedDelivery:
 LoginOutcome = Literal["succeeded", "failed", "abandoned"]
 
 
-@dataclass(frozen=True)
+@record
 class LoginPolicy:
     """Login throttling (:meth:`Repository.reserve_login_attempt`).
 
@@ -574,7 +575,7 @@ def valid_file_id(file_id: object) -> bool:
     return isinstance(file_id, str) and _FILE_ID.fullmatch(file_id) is not None
 
 
-@dataclass(frozen=True)
+@record
 class StoredFile:
     file_id: str
     filename: str

@@ -20,13 +20,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from invoiceflow.errors import BadRequest, Conflict, IdempotencyConflict, NumberAlreadyUsed
+from invoiceflow.records import record
 from invoiceflow.stores.protocols import (
     INVOICE_SOURCES,
     MAX_PAGE_SIZE,
@@ -73,7 +74,7 @@ def utc_now() -> datetime:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Migration:
     version: str
     name: str

@@ -1,0 +1,161 @@
+"""Frozen records: ``@record`` is ``@dataclass(frozen=True)`` at a third of its import cost.
+
+On Python 3.11 ``dataclass`` writes six methods per class as source text and compiles each
+(``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, the frozen ``__setattr__`` and
+``__delattr__``): ~0.9 ms a class, ~35 ms of a renderer's cold start for the ~60 classes it
+imports (bench/analysis.md), paid by every process at every start. A record compiles only
+its ``__init__`` (the one method whose speed matters, and whose signature is the class's);
+the five others are shared functions that read the class's fields, with the same results:
+
+* ``__eq__``: instances of the same class whose fields with ``compare`` are equal, else
+  ``NotImplemented``; ``__hash__``: the hash of the fields with ``hash`` (else ``compare``),
+  as a tuple; ``__repr__``: ``Name(field=value, ...)`` of the fields with ``repr``.
+* ``__setattr__``/``__delattr__`` raise :class:`dataclasses.FrozenInstanceError` on an
+  instance of the record (and on a field of a subclass's instance), as a frozen dataclass.
+
+A record is a dataclass (``dataclasses.fields``, ``replace``, ``asdict``, ``is_dataclass``
+and ``__match_args__`` work, its ``__dataclass_params__`` are a frozen dataclass's; type
+checkers see a frozen dataclass through ``dataclass_transform``). Supported: fields with
+defaults or ``default_factory`` and the ``field()`` options ``repr``, ``compare``, ``hash``
+and ``metadata``; a ``__post_init__``, a keyword-only or ``init=False`` field or a method a
+record makes is refused with a TypeError when the class is made, and an ``InitVar`` is not
+supported: use ``dataclass`` there.
+tests/test_records.py holds records to ``dataclass(frozen=True)``'s behaviour.
+
+This module is at the bottom of the package, beside :mod:`invoiceflow.errors`: it imports
+only the standard library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import reprlib
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any, TypeVar, dataclass_transform
+
+__all__ = ["record"]
+
+_T = TypeVar("_T")
+#: the marker of a class made by :func:`record` (in its own ``__dict__``)
+_MARK = "__invoiceflow_record__"
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+def record(cls: type[_T]) -> type[_T]:
+    """``cls`` as a frozen dataclass (see the module's docstring)."""
+    if any(name in cls.__dict__ for name in _SHARED):
+        raise TypeError(f"{cls.__qualname__} defines a method a record makes")
+    if "__post_init__" in cls.__dict__:
+        raise TypeError(f"{cls.__qualname__}: __post_init__ needs @dataclass(frozen=True)")
+    documented = bool(cls.__dict__.get("__doc__"))
+    if not documented:  # dataclass would write it from the __init__ it does not make
+        cls.__doc__ = "(a record)"
+    made: type[_T] = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
+    fields = list(dataclasses.fields(made))  # type: ignore[arg-type]
+    for f in fields:
+        if not f.init or f.kw_only is True:
+            raise TypeError(f"{cls.__qualname__}.{f.name}: needs @dataclass(frozen=True)")
+    shared = {"__repr__": _repr, "__eq__": _eq, "__hash__": _hash}
+    shared.update(__setattr__=_setattr, __delattr__=_delattr, __init__=_init(made, fields))
+    for name, method in shared.items():
+        setattr(made, name, method)
+    setattr(made, _MARK, True)
+    if not documented:  # as dataclass writes it: the name and the signature
+        made.__doc__ = made.__name__ + str(inspect.signature(made)).replace(" -> None", "")
+    made.__dataclass_params__ = _FROZEN_PARAMS  # type: ignore[attr-defined] # what it behaves as
+    made._record_repr = tuple(f.name for f in fields if f.repr)  # type: ignore[attr-defined]
+    compared = [f.name for f in fields if f.compare]
+    hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
+    made._record_compare = _getter(compared)  # type: ignore[attr-defined]
+    made._record_hash = _getter(hashed)  # type: ignore[attr-defined]
+    return made
+
+
+def _getter(names: list[str]) -> Callable[[object], tuple[Any, ...]]:
+    """A function giving the values of ``names`` of an object, as a tuple."""
+    if not names:
+        return lambda obj: ()
+    if len(names) == 1:
+        get = attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return attrgetter(*names)
+
+
+def _init(cls: type, fields: list[dataclasses.Field[Any]]) -> Callable[..., None]:
+    """The record's ``__init__``, compiled: as a frozen dataclass's, ``object.__setattr__``
+    per field in order, a default factory called when its argument is not given."""
+    args, body = ["self"], []
+    scope: dict[str, Any] = {"__set": object.__setattr__, "__unset": _UNSET}
+    for i, f in enumerate(fields):
+        value = f.name
+        if f.default is not dataclasses.MISSING:
+            scope[f"__default{i}"] = f.default
+            args.append(f"{f.name}=__default{i}")
+        elif f.default_factory is not dataclasses.MISSING:
+            scope[f"__factory{i}"] = f.default_factory
+            args.append(f"{f.name}=__unset")
+            value = f"__factory{i}() if {f.name} is __unset else {f.name}"
+        else:
+            args.append(f.name)
+        body.append(f"  __set(self, {f.name!r}, {value})")
+    source = f"def __init__({', '.join(args)}):\n" + ("\n".join(body) or "  pass") + "\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope, namespace)  # noqa: S102
+    init: Callable[..., None] = namespace["__init__"]
+    init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    return init
+
+
+class _Unset:
+    def __repr__(self) -> str:  # as dataclass shows a default factory in a signature
+        return "<factory>"
+
+
+_UNSET = _Unset()
+
+
+@reprlib.recursive_repr()
+def _repr(self: Any) -> str:
+    values = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._record_repr)
+    return f"{type(self).__qualname__}({values})"
+
+
+def _eq(self: Any, other: Any) -> object:
+    if other.__class__ is self.__class__:
+        return bool(self._record_compare(self) == self._record_compare(other))
+    return NotImplemented
+
+
+def _hash(self: Any) -> int:
+    return hash(self._record_hash(self))
+
+
+def _frozen(self: object, name: str) -> bool:
+    cls = type(self)
+    return _MARK in cls.__dict__ or name in cls.__dataclass_fields__  # type: ignore[attr-defined]
+
+
+def _setattr(self: object, name: str, value: object) -> None:
+    if _frozen(self, name):
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+    object.__setattr__(self, name, value)
+
+
+def _delattr(self: object, name: str) -> None:
+    if _frozen(self, name):
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+    object.__delattr__(self, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frozen:
+    """Made once: its ``__dataclass_params__`` (init, repr, eq, frozen) are every record's."""
+
+
+_FROZEN_PARAMS = _Frozen.__dataclass_params__  # type: ignore[attr-defined]
+
+_SHARED = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
