@@ -8,8 +8,11 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from invoiceflow.render.platypus_import import URI_PATTERN_START, LazyPattern
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FRESH_IMPORT = """
 import json, re
@@ -66,3 +69,45 @@ def test_a_lazy_pattern_matches_as_the_compiled_one() -> None:
     assert lazy.pattern == source
     assert lazy.flags == eager.flags
     assert lazy.compiled() is lazy.compiled()
+
+
+HARFBUZZ = """
+import hashlib, sys
+if sys.argv[1] == "loaded-first":
+    import uharfbuzz
+import invoiceflow.render.pdf
+from reportlab.pdfbase import ttfonts
+seen = ["uharfbuzz" in sys.modules, ttfonts.uharfbuzz is not None]
+from invoiceflow.domain import parse_invoice
+from invoiceflow.render.pdf import render_pdf
+for name in ("minimal.json", "non-latin.json"):
+    data = open(f"events/examples/invoices/{name}", "rb").read()
+    pdf = render_pdf(parse_invoice(data).invoice)
+    seen += ["uharfbuzz" in sys.modules, hashlib.sha256(pdf).hexdigest()]
+print(" ".join(map(str, seen)))
+"""
+
+
+def test_reportlab_does_not_load_harfbuzz_and_shaped_text_prints_the_same() -> None:
+    """Platypus is imported without HarfBuzz (ReportLab's own shaping is never used); a
+    document that needs shaping loads it (invoiceflow.render.scripts), and its PDF is the
+    bytes it is when HarfBuzz was loaded before ReportLab (nothing deferred)."""
+    runs = {}
+    for mode in ("deferred", "loaded-first"):
+        done = subprocess.run(
+            [sys.executable, "-c", HARFBUZZ, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        runs[mode] = done.stdout.split()
+    deferred, loaded_first = runs["deferred"], runs["loaded-first"]
+    # after the import: not loaded, and ReportLab took its "not installed" path
+    assert deferred[:2] == ["False", "False"]
+    assert loaded_first[:2] == ["True", "True"]
+    # a Latin document needs no shaping; the non-Latin one loads HarfBuzz
+    assert deferred[2] == "False" and deferred[4] == "True"
+    assert deferred[3] == loaded_first[3]  # the same PDFs
+    assert deferred[5] == loaded_first[5]

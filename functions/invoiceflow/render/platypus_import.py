@@ -1,14 +1,24 @@
 """ReportLab's platypus, imported for :mod:`.pdf` (which imports this module before any
-ReportLab module) with one start-up cost deferred to first use.
+ReportLab module) with two start-up costs deferred to first use.
 
-``reportlab.platypus.paragraph`` compiles, at import, a pattern that recognises URIs
-(``uri_pat``: case-insensitive, with character ranges up to U+FFFF, so ``re`` builds large
-case-folded character sets): about 28 ms, a tenth of render-pdf's cold start (docs/performance.md),
-for a pattern that ReportLab uses only to choose where a hyphenated paragraph may break a URI
-(``uriWasteReduce``). While platypus is imported, that one pattern becomes a
-:class:`LazyPattern`, compiled the first time anything uses it; every other pattern compiles
-as it would. If a ReportLab release changes the pattern, nothing is deferred and nothing else
-changes (a test says so: ``tests/render/test_platypus_import.py``).
+**A pattern.** ``reportlab.platypus.paragraph`` compiles, at import, a pattern that
+recognises URIs (``uri_pat``: case-insensitive, with character ranges up to U+FFFF, so
+``re`` builds large case-folded character sets): about 28 ms, a tenth of render-pdf's cold
+start (docs/performance.md), for a pattern that ReportLab uses only to choose where a
+hyphenated paragraph may break a URI (``uriWasteReduce``). While platypus is imported, that
+one pattern becomes a :class:`LazyPattern`, compiled the first time anything uses it; every
+other pattern compiles as it would. If a ReportLab release changes the pattern, nothing is
+deferred and nothing else changes (a test says so:
+``tests/render/test_platypus_import.py``).
+
+**HarfBuzz.** ``reportlab.pdfbase.ttfonts`` imports ``uharfbuzz`` when it can (~11 ms of the
+cold start, its shared library included) for ReportLab's own shaping, which only a paragraph
+style with ``shaping`` set uses: no style of ours sets it (ReportLab's default is off), and
+complex scripts are shaped by :mod:`.scripts`, which imports ``uharfbuzz`` itself when a
+document first needs it. While platypus is imported, ``uharfbuzz`` is therefore not
+importable (``sys.modules`` holds None for it, then nothing), so ReportLab takes its "not
+installed" path: its fonts report ``shapable`` False, as they do for every style of ours
+anyway. If ``uharfbuzz`` is loaded already, nothing is deferred.
 """
 
 from __future__ import annotations
@@ -53,10 +63,15 @@ def _import_platypus() -> None:
     if "reportlab.platypus.paragraph" in sys.modules:  # imported already: nothing to defer
         return
     re.compile = _deferring_compile
+    hide_harfbuzz = "uharfbuzz" not in sys.modules
+    if hide_harfbuzz:
+        sys.modules["uharfbuzz"] = None  # type: ignore[assignment] # import raises ImportError
     try:
         import reportlab.platypus  # noqa: F401
     finally:
         re.compile = _COMPILE
+        if hide_harfbuzz and sys.modules.get("uharfbuzz", 0) is None:
+            del sys.modules["uharfbuzz"]
 
 
 _import_platypus()
