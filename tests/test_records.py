@@ -182,8 +182,9 @@ def test_a_recursive_repr_does_not_recurse() -> None:
         {"__annotations__": {"a": "int"}, "a": dataclasses.field(kw_only=True)},
         {"__annotations__": {"a": "int"}, "__eq__": lambda self, other: True},
         {"__annotations__": {"a": "int"}, "__repr__": lambda self: "A"},
+        {"__annotations__": {"a": "int", "b": dataclasses.InitVar[int]}},
     ],
-    ids=["post_init", "init_false", "kw_only", "own_eq", "own_repr"],
+    ids=["post_init", "init_false", "kw_only", "own_eq", "own_repr", "init_var"],
 )
 def test_what_a_record_does_not_make_is_refused(body: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match="A"):
@@ -221,3 +222,34 @@ def test_a_record_compiles_only_its_init() -> None:
     assert out.returncode == 0, out.stderr
     ours, theirs = (int(n) for n in out.stdout.split())
     assert (ours, theirs) == (2, 6)  # compile + exec of __init__; six exec
+
+
+def test_a_record_does_not_inherit_from_a_dataclass() -> None:
+    with pytest.raises(TypeError, match="inherit"):
+        record(type("B", (RECORD,), {"__annotations__": {"extra": "int"}, "extra": 0}))
+
+
+def test_a_required_field_after_a_default_is_the_same_type_error() -> None:
+    body = {"__annotations__": {"a": "int", "b": "int"}, "a": 0}
+    with pytest.raises(TypeError) as expected:
+        dataclasses.dataclass(frozen=True)(type("C", (), dict(body)))
+    with pytest.raises(TypeError) as got:
+        record(type("C", (), dict(body)))
+    assert str(got.value) == str(expected.value)
+
+
+def test_a_field_named_self_and_annotations_resolved_in_the_module() -> None:
+    """As dataclass: ``self`` may be a field, and the ``__init__``'s annotations (strings
+    here: ``from __future__ import annotations``) resolve in the class's module."""
+    import typing
+
+    @record
+    class Odd:
+        self: int
+        price: Decimal
+
+    odd = Odd(1, Decimal(2))
+    assert (odd.self, odd.price) == (1, Decimal(2))
+    assert typing.get_type_hints(RECORD.__init__) == typing.get_type_hints(DATACLASS.__init__)
+    hints = typing.get_type_hints(Odd.__init__)
+    assert hints == {"self": int, "price": Decimal, "return": type(None)}

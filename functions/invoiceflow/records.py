@@ -18,8 +18,8 @@ and ``__match_args__`` work, its ``__dataclass_params__`` are a frozen dataclass
 checkers see a frozen dataclass through ``dataclass_transform``). Supported: fields with
 defaults or ``default_factory`` and the ``field()`` options ``repr``, ``compare``, ``hash``
 and ``metadata``; a ``__post_init__``, a keyword-only or ``init=False`` field or a method a
-record makes is refused with a TypeError when the class is made, and an ``InitVar`` is not
-supported: use ``dataclass`` there.
+record makes, an ``InitVar`` or a dataclass among its bases is refused with a TypeError when
+the class is made: use ``dataclass`` there.
 tests/test_records.py holds records to ``dataclass(frozen=True)``'s behaviour.
 
 This module is at the bottom of the package, beside :mod:`invoiceflow.errors`: it imports
@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import reprlib
+import sys
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform
@@ -49,6 +50,8 @@ def record(cls: type[_T]) -> type[_T]:
         raise TypeError(f"{cls.__qualname__} defines a method a record makes")
     if "__post_init__" in cls.__dict__:
         raise TypeError(f"{cls.__qualname__}: __post_init__ needs @dataclass(frozen=True)")
+    if any(dataclasses.is_dataclass(base) for base in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__qualname__}: a record does not inherit from a dataclass")
     documented = bool(cls.__dict__.get("__doc__"))
     if not documented:  # dataclass would write it from the __init__ it does not make
         cls.__doc__ = "(a record)"
@@ -57,6 +60,13 @@ def record(cls: type[_T]) -> type[_T]:
     for f in fields:
         if not f.init or f.kw_only is True:
             raise TypeError(f"{cls.__qualname__}.{f.name}: needs @dataclass(frozen=True)")
+    for f in made.__dataclass_fields__.values():  # type: ignore[attr-defined]
+        if f not in fields and (
+            isinstance(f.type, dataclasses.InitVar)
+            or f.type is dataclasses.InitVar
+            or (isinstance(f.type, str) and "InitVar" in f.type)
+        ):
+            raise TypeError(f"{cls.__qualname__}.{f.name}: an InitVar needs @dataclass")
     shared = {"__repr__": _repr, "__eq__": _eq, "__hash__": _hash}
     shared.update(__setattr__=_setattr, __delattr__=_delattr, __init__=_init(made, fields))
     for name, method in shared.items():
@@ -85,28 +95,42 @@ def _getter(names: list[str]) -> Callable[[object], tuple[Any, ...]]:
 
 def _init(cls: type, fields: list[dataclasses.Field[Any]]) -> Callable[..., None]:
     """The record's ``__init__``, compiled: as a frozen dataclass's, ``object.__setattr__``
-    per field in order, a default factory called when its argument is not given."""
-    args, body = ["self"], []
-    scope: dict[str, Any] = {"__set": object.__setattr__, "__unset": _UNSET}
+    per field in order, a default factory called when its argument is not given. Made, as
+    dataclass makes it, inside a function whose arguments hold the defaults and helpers, run
+    in the class's module (so its annotations resolve there)."""
+    names = {f.name for f in fields}
+    me = "__dataclass_self__" if "self" in names else "self"  # dataclass's name for it too
+    args, body = [me], []
+    scope: dict[str, Any] = {"__record_set": object.__setattr__, "__record_unset": _UNSET}
+    defaulted = False
     for i, f in enumerate(fields):
         value = f.name
         if f.default is not dataclasses.MISSING:
-            scope[f"__default{i}"] = f.default
-            args.append(f"{f.name}=__default{i}")
+            scope[f"__record_default_{i}"] = f.default
+            args.append(f"{f.name}=__record_default_{i}")
         elif f.default_factory is not dataclasses.MISSING:
-            scope[f"__factory{i}"] = f.default_factory
-            args.append(f"{f.name}=__unset")
-            value = f"__factory{i}() if {f.name} is __unset else {f.name}"
+            scope[f"__record_factory_{i}"] = f.default_factory
+            args.append(f"{f.name}=__record_unset")
+            value = f"__record_factory_{i}() if {f.name} is __record_unset else {f.name}"
+        elif defaulted:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
         else:
             args.append(f.name)
-        body.append(f"  __set(self, {f.name!r}, {value})")
-    source = f"def __init__({', '.join(args)}):\n" + ("\n".join(body) or "  pass") + "\n"
+        defaulted = defaulted or f.name != args[-1]
+        body.append(f"  __record_set({me}, {f.name!r}, {value})")
+    source = (
+        f"def __create_record_init__({', '.join(scope)}):\n"
+        f" def __init__({', '.join(args)}):\n"
+        + ("\n".join(body) or "  pass")
+        + "\n return __init__\n"
+    )
+    module = sys.modules.get(cls.__module__)
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope, namespace)  # noqa: S102
-    init: Callable[..., None] = namespace["__init__"]
+    code = compile(source, f"<record {cls.__qualname__}>", "exec")
+    exec(code, module.__dict__ if module else {}, namespace)  # noqa: S102
+    init: Callable[..., None] = namespace["__create_record_init__"](**scope)
     init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
     return init
 
 

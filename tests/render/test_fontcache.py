@@ -104,7 +104,10 @@ def test_an_entry_made_for_something_else_is_not_used(
     assert marshal.loads(entry.read_bytes())[0] == key  # noqa: S302 (rewritten for this font)
 
 
-@pytest.mark.parametrize("content", [b"", b"not marshal", marshal.dumps(["a list"])])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not marshal", marshal.dumps(["a list"]), marshal.dumps([[], ["name"], {}])],
+)
 def test_a_damaged_entry_is_parsed_again_and_rewritten(fonts: Path, content: bytes) -> None:
     path = fonts / "NotoSansThai-Bold.ttf"
     entry = fontcache.entry_path(path)
@@ -168,3 +171,26 @@ def test_warm_writes_an_entry_per_font(fonts: Path) -> None:
     entries = fontcache.warm(fonts)
     assert [e.name for e in entries] == [f"{f.name}.marshal" for f in SHIPPED]
     assert all(e.is_file() for e in entries)
+
+
+def test_an_entry_is_readable_by_every_user(fonts: Path) -> None:
+    """The image writes the entries as root when it is built; its functions run as another
+    user (a file mkstemp makes is 0600)."""
+    path = fonts / "NotoSansHebrew-Bold.ttf"
+    fontcache.load_font("F", path)
+    assert fontcache.entry_path(path).stat().st_mode & 0o444 == 0o444
+
+
+def test_an_entry_is_for_the_settings_reportlab_read_while_parsing(
+    fonts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which fonts may be subset (``allowTTFSubsetting``) is part of the key: an entry made
+    under other settings is not used."""
+    from reportlab import rl_config
+
+    path = fonts / "NotoSansHebrew-Bold.ttf"
+    fontcache.load_font("F", path)
+    before = fontcache.entry_path(path).read_bytes()
+    monkeypatch.setattr(rl_config, "allowTTFSubsetting", [path.name])
+    fontcache.load_font("F", path)
+    assert fontcache.entry_path(path).read_bytes() != before  # parsed again, rewritten

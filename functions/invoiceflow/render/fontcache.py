@@ -37,6 +37,7 @@ from typing import Any
 
 from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
+from reportlab.pdfbase import ttfonts
 from reportlab.pdfbase.ttfonts import TTEncoding, TTFNameBytes, TTFont, TTFontFace
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,15 @@ def entry_path(font: Path) -> Path:
 
 
 def _key(data: bytes) -> list[Any]:
-    return [FORMAT, REPORTLAB_VERSION, hashlib.sha256(data).hexdigest()]
+    """What an entry is valid for: the format, ReportLab, the font's bytes, and the two
+    settings ``extractInfo`` reads (which fonts may be subset; names made up when missing)."""
+    return [
+        FORMAT,
+        REPORTLAB_VERSION,
+        hashlib.sha256(data).hexdigest(),
+        repr(getattr(rl_config, "allowTTFSubsetting", None)),
+        repr(getattr(rl_config, "autoGenerateTTFMissingTTFName", None)),
+    ]
 
 
 def _scale(units_per_em: int) -> Callable[[float], float]:
@@ -107,7 +116,7 @@ class _CachedTTFont(TTFont):  # type: ignore[misc]
         self.encoding = TTEncoding()
         self.state: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
         self._asciiReadable = rl_config.ttfAsciiReadable
-        self.shapable = not any(fnmatch(name, glob) for glob in rl_config.unShapedFontGlob)
+        self.shapable = not any(fnmatch(name, glob) for glob in ttfonts.unShapedFontGlob)
 
 
 def _read(entry: Path, key: list[Any]) -> dict[str, Any] | None:
@@ -116,11 +125,14 @@ def _read(entry: Path, key: list[Any]) -> dict[str, Any] | None:
         stored_key, names, values = marshal.loads(entry.read_bytes())  # noqa: S302
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if stored_key != key:
+    if stored_key != key or not isinstance(values, dict):
         return None
-    for name in names:  # the font's name strings: ReportLab's bytes subclass
-        values[name] = TTFNameBytes(values[name])
-    return dict(values)
+    try:
+        for name in names:  # the font's name strings: ReportLab's bytes subclass
+            values[name] = TTFNameBytes(values[name])
+    except (KeyError, TypeError):
+        return None
+    return values
 
 
 def _write(entry: Path, key: list[Any], values: dict[str, Any]) -> None:
@@ -137,6 +149,9 @@ def _write(entry: Path, key: list[Any], values: dict[str, Any]) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            # readable by every user (mkstemp makes it 0600): the image writes the entries
+            # as root when it is built, and its functions run as another user
+            os.chmod(tmp, 0o644)
             os.replace(tmp, entry)
         except BaseException:
             os.unlink(tmp)
