@@ -242,7 +242,7 @@ def warm_font_cache() -> list[Path]:
     """Write the parsed metrics of the shipped fonts (``render/fonts/__fontcache__``, ignored
     by git), as the image does after compiling (``python -m invoiceflow.render.fontcache``):
     a pod's first render reads them instead of parsing its fonts in pure Python. The entries
-    written (or already current)."""
+    there (written now or already current)."""
     out = subprocess.run(
         [sys.executable, "-m", "invoiceflow.render.fontcache"],
         cwd=FUNCTIONS_DIR,
@@ -251,7 +251,7 @@ def warm_font_cache() -> list[Path]:
         text=True,
         timeout=300,
     )
-    return [Path(line) for line in out.stdout.split()]
+    return [Path(line) for line in out.stdout.splitlines()]
 
 
 class FunctionEnv:

@@ -2,8 +2,9 @@
 
 On Python 3.11 ``dataclass`` writes six methods per class as source text and compiles each
 (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, the frozen ``__setattr__`` and
-``__delattr__``): ~0.9 ms a class, ~35 ms of a renderer's cold start for the ~60 classes it
-imports (bench/analysis.md), paid by every process at every start. A record compiles only
+``__delattr__``): 0.6-0.9 ms a class, 48-60 ms of each document function's cold start for
+the ~60 classes it imports (bench/analysis.md, sixth round), paid by every process at every
+start. A record compiles only
 its ``__init__`` (the one method whose speed matters, and whose signature is the class's);
 the five others are shared functions that read the class's fields, with the same results:
 

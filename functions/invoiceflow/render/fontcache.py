@@ -171,6 +171,11 @@ def warm(fonts_dir: Path | None = None) -> list[Path]:
     return [entry_path(font) for font in fonts]
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the entries there, one path a line; the others on stderr
+    import sys
+
     for written in warm():
-        print(written if written.exists() else f"{written}: not written (read-only?)")
+        if written.exists():
+            print(written)
+        else:
+            print(f"{written}: not written (read-only?)", file=sys.stderr)
