@@ -16,9 +16,9 @@ cold start, its shared library included) for ReportLab's own shaping, which only
 style with ``shaping`` set uses: no style of ours sets it (ReportLab's default is off), and
 complex scripts are shaped by :mod:`.scripts`, which imports ``uharfbuzz`` itself when a
 document first needs it. While platypus is imported, ``uharfbuzz`` is therefore not
-importable (``sys.modules`` holds None for it, then nothing), so ReportLab takes its "not
-installed" path: its fonts report ``shapable`` False, as they do for every style of ours
-anyway. If ``uharfbuzz`` is loaded already, nothing is deferred.
+importable (:func:`.hidden_imports.hidden`), so ReportLab takes its "not installed" path:
+its fonts report ``shapable`` False, as they do for every style of ours anyway. If
+``uharfbuzz`` is loaded already, nothing is deferred.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import re
 import sys
 import threading
 from typing import Any
+
+from invoiceflow.render.hidden_imports import hidden
 
 #: how ReportLab's URI pattern (``reportlab.platypus.paragraph.uri_pat``) begins
 URI_PATTERN_START = "(^(?:[a-z0-9\\.\\-\\+]*)://)"
@@ -63,15 +65,11 @@ def _import_platypus() -> None:
     if "reportlab.platypus.paragraph" in sys.modules:  # imported already: nothing to defer
         return
     re.compile = _deferring_compile
-    hide_harfbuzz = "uharfbuzz" not in sys.modules
-    if hide_harfbuzz:
-        sys.modules["uharfbuzz"] = None  # type: ignore[assignment] # import raises ImportError
     try:
-        import reportlab.platypus  # noqa: F401
+        with hidden("uharfbuzz"):
+            import reportlab.platypus  # noqa: F401
     finally:
         re.compile = _COMPILE
-        if hide_harfbuzz and sys.modules.get("uharfbuzz", 0) is None:
-            del sys.modules["uharfbuzz"]
 
 
 _import_platypus()

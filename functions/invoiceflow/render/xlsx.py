@@ -60,6 +60,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+# first: openpyxl without Pillow, which it would load for pictures (see there)
+from invoiceflow.render import openpyxl_import  # noqa: F401
+
+# isort: split
 from openpyxl import Workbook
 from openpyxl.cell import Cell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE

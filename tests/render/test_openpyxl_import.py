@@ -1,0 +1,79 @@
+"""openpyxl is imported without Pillow (invoiceflow.render.openpyxl_import) and the
+workbooks are the same bytes; invoiceflow.render.hidden_imports.hidden hides a module only
+while its block runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from invoiceflow.render.hidden_imports import hidden
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WORKBOOKS = """
+import hashlib, sys
+if sys.argv[1] == "loaded-first":
+    import PIL.Image
+import invoiceflow.render.xlsx
+from openpyxl.drawing import image
+seen = ["PIL" in sys.modules, image.PILImage is not False]
+from invoiceflow.domain import parse_invoice
+from invoiceflow.render.xlsx import render_xlsx
+for name in ("minimal.json", "de-facturx-b2b.json", "non-latin.json", "long-300-lines.json"):
+    data = open(f"events/examples/invoices/{name}", "rb").read()
+    seen.append(hashlib.sha256(render_xlsx(parse_invoice(data).invoice)).hexdigest())
+seen.append("PIL" in sys.modules)
+print(" ".join(map(str, seen)))
+"""
+
+
+def test_openpyxl_does_not_load_pillow_and_the_workbooks_are_the_same() -> None:
+    """In a fresh process the renderer's openpyxl takes its "Pillow not installed" path and
+    rendering never loads Pillow; the workbooks are the bytes they are when Pillow was loaded
+    before openpyxl (nothing hidden)."""
+    runs = {}
+    for mode in ("hidden", "loaded-first"):
+        done = subprocess.run(
+            [sys.executable, "-c", WORKBOOKS, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        runs[mode] = done.stdout.split()
+    hidden_run, loaded_first = runs["hidden"], runs["loaded-first"]
+    assert hidden_run[:2] == ["False", "False"]  # not loaded; openpyxl without pictures
+    assert hidden_run[-1] == "False"  # and rendering did not load it
+    assert loaded_first[:2] == ["True", "True"]  # loaded before: nothing hidden
+    assert hidden_run[2:-1] == loaded_first[2:-1]  # the same workbooks
+
+
+def test_hidden_makes_a_module_unimportable_only_inside_the_block() -> None:
+    name = "invoiceflow_hidden_probe"
+    assert name not in sys.modules
+    with hidden(name, "sys") as hid:
+        assert hid == [name]  # sys is loaded: left alone
+        with pytest.raises(ImportError):
+            __import__(name)
+        assert sys.modules["sys"] is sys
+    assert name not in sys.modules  # importable again (not installed: its own error)
+    with pytest.raises(ModuleNotFoundError, match="No module named"):
+        __import__(name)
+
+
+def test_hidden_leaves_a_module_that_was_imported_inside_the_block() -> None:
+    """Something in the block may import the module for real (it replaced the None): it stays."""
+    name = "json.tool"
+    sys.modules.pop(name, None)
+    try:
+        with hidden(name):
+            del sys.modules[name]  # as if the import system put the real module in
+            import json.tool
+        assert sys.modules[name] is json.tool
+    finally:
+        sys.modules.pop(name, None)
