@@ -29,10 +29,12 @@ COPY pyproject.toml README.md /src/
 COPY functions/invoiceflow/ /src/functions/invoiceflow/
 # The package's invoice schema is a link to the published one; the wheel takes the file.
 COPY events/schemas/ /src/events/schemas/
-# Bytecode, and the parsed metrics of the shipped fonts (render/fonts/__fontcache__), made
-# once here: the image is read-only at run time, and each pod's first render reads them.
+# Bytecode, the compiled __init__ of the package's records (__pycache__/*.records) and the
+# parsed metrics of the shipped fonts (render/fonts/__fontcache__), made once here: the image
+# is read-only at run time, and each pod's start and first render read them.
 RUN python -m pip --python /opt/venv/bin/python install --no-deps /src \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib \
+    && /opt/venv/bin/python -m invoiceflow.records \
     && /opt/venv/bin/python -m invoiceflow.render.fontcache
 
 FROM ${PYTHON_IMAGE} AS runtime

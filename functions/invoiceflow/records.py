@@ -23,6 +23,19 @@ record makes, an ``InitVar`` or a dataclass among its bases is refused with a Ty
 the class is made: use ``dataclass`` there.
 tests/test_records.py holds records to ``dataclass(frozen=True)``'s behaviour.
 
+**Compiled once.** Compiling a record's ``__init__`` is still ~0.1 ms, ~5 ms of a document
+function's start for its ~50 records. As Python keeps a module's bytecode in ``__pycache__``,
+the code objects of a module's records are kept beside it (``__pycache__/<module>.<cache
+tag>.records``: ``marshal`` of {generated source: code}, after the interpreter's bytecode magic
+number and :data:`CODE_CACHE_FORMAT`), read when the module's first record is made and used for
+every record whose generated source is the same; a record it does not hold is compiled and
+the file rewritten (atomically, mode 0644; not when Python writes no bytecode
+(``PYTHONDONTWRITEBYTECODE``), and silently not where the directory is read-only). A file of
+another interpreter or format, or a damaged one, is not used. ``python -m invoiceflow.records``
+imports every module of the package and writes its files even when Python writes no bytecode:
+the image runs it after ``compileall``, the benchmark before timing cold starts.
+tests/test_records_cache.py.
+
 This module is at the bottom of the package, beside :mod:`invoiceflow.errors`: it imports
 only the standard library.
 """
@@ -30,11 +43,17 @@ only the standard library.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
+import marshal
+import os
 import reprlib
 import sys
+import tempfile
 from collections.abc import Callable
 from operator import attrgetter
+from pathlib import Path
+from types import CodeType, ModuleType
 from typing import Any, TypeVar, dataclass_transform
 
 __all__ = ["record"]
@@ -127,7 +146,7 @@ def _init(cls: type, fields: list[dataclasses.Field[Any]]) -> Callable[..., None
     )
     module = sys.modules.get(cls.__module__)
     namespace: dict[str, Any] = {}
-    code = compile(source, f"<record {cls.__qualname__}>", "exec")
+    code = _compiled(module, f"<record {cls.__qualname__}>", source)
     exec(code, module.__dict__ if module else {}, namespace)  # noqa: S102
     init: Callable[..., None] = namespace["__create_record_init__"](**scope)
     init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}
@@ -184,3 +203,121 @@ class _Frozen:
 _FROZEN_PARAMS = _Frozen.__dataclass_params__  # type: ignore[attr-defined]
 
 _SHARED = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+
+
+# -- the compiled code, kept beside the module's bytecode ----------------------------------------
+
+#: bump when what a cache file holds changes
+CODE_CACHE_FORMAT = 1
+_HEADER = importlib.util.MAGIC_NUMBER + bytes([CODE_CACHE_FORMAT])
+#: write the files even when Python writes no bytecode (``python -m invoiceflow.records``)
+_write_always = False
+
+
+class _CodeCache:
+    """One module's records' code: read once, rewritten when a record was compiled."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, CodeType] = self._read() if path is not None else {}
+
+    def _read(self) -> dict[str, CodeType]:
+        assert self.path is not None
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        if not data.startswith(_HEADER):  # another interpreter's, or another format's
+            return {}
+        try:
+            # the package's own compiled code, trusted as its .pyc files are
+            entries = marshal.loads(data[len(_HEADER) :])  # noqa: S302
+        except (EOFError, ValueError, TypeError):
+            return {}
+        if not isinstance(entries, dict) or not all(
+            isinstance(k, str) and isinstance(v, CodeType) for k, v in entries.items()
+        ):
+            return {}
+        return entries
+
+    def write(self) -> Path | None:
+        """Write the entries (atomically); the path, or None where that is not possible."""
+        if self.path is None or not (_write_always or not sys.dont_write_bytecode):
+            return None
+        tmp = None
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            with os.fdopen(fd, "wb") as out:
+                out.write(_HEADER + marshal.dumps(self.entries))
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from another user
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only package: compiled at every start, as without .pyc
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            return None
+        return self.path
+
+
+_caches: dict[str, _CodeCache] = {}
+
+
+def cache_path(module: ModuleType) -> Path | None:
+    """Where the compiled code of ``module``'s records is kept (None: nowhere)."""
+    source = getattr(module, "__file__", None)
+    if not source or not source.endswith(".py"):
+        return None
+    try:
+        pyc = importlib.util.cache_from_source(source)
+    except NotImplementedError:  # an interpreter without bytecode caching
+        return None
+    return Path(pyc).with_suffix(".records")
+
+
+def _compiled(module: ModuleType | None, filename: str, source: str) -> CodeType:
+    """The code of ``source`` compiled as ``filename``: kept for ``module`` (see the module's
+    docstring), else compiled."""
+    if module is None:
+        return compile(source, filename, "exec")
+    cache = _caches.get(module.__name__)
+    if cache is None:
+        cache = _caches[module.__name__] = _CodeCache(cache_path(module))
+    key = f"{filename}\n{source}"
+    code = cache.entries.get(key)
+    if code is None:
+        code = cache.entries[key] = compile(source, filename, "exec")
+        cache.write()
+    return code
+
+
+def write_caches(package: str = "invoiceflow") -> list[Path]:
+    """Import every module of ``package`` and write the compiled code of its records, even
+    when Python writes no bytecode; the files written. A module that cannot be imported here
+    is reported on stderr and skipped."""
+    import importlib
+    import pkgutil
+
+    global _write_always
+    _write_always = True
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:  # noqa: BLE001 - reported, the others still written
+            print(f"{info.name}: not imported ({exc.__class__.__name__})", file=sys.stderr)
+    written = []
+    for cache in list(_caches.values()):
+        if cache.entries:
+            path = cache.write()
+            if path is not None:
+                written.append(path)
+    return sorted(written)
+
+
+if __name__ == "__main__":
+    # python -m invoiceflow.records [package]: runs as __main__, so the package's own module
+    # (the one its classes use) writes them
+    from invoiceflow import records as _records
+
+    for _path in _records.write_caches(*sys.argv[1:2]):
+        print(_path)

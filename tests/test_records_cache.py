@@ -1,0 +1,201 @@
+"""The compiled ``__init__`` of records is kept beside the module's bytecode
+(invoiceflow.records: ``__pycache__/<module>.<tag>.records``), used when its generated source
+is the same, and never trusted when it is of another interpreter, format or damaged."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from invoiceflow import records
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODULE = '''
+from dataclasses import field
+from invoiceflow.records import record
+
+
+@record
+class Point:
+    """A point."""
+
+    x: int
+    y: int = 0
+
+
+@record
+class Tagged:
+    name: str
+    tags: list[str] = field(default_factory=list)
+'''
+
+# counts the compilations records makes, then uses the module's records
+PROBE = """
+import inspect, json, sys
+import invoiceflow.records as records
+made = []
+real = compile
+def counting(*args, **kwargs):
+    made.append(args[1])
+    return real(*args, **kwargs)
+records.compile = counting
+import probe_records as m
+p, t = m.Point(1), m.Tagged("a")
+print(json.dumps({
+    "compiled": made,
+    "point": [p.x, p.y, p == m.Point(1, 0), repr(p)],
+    "tagged": [t.tags, repr(m.Tagged("b", ["c"]))],
+    "signature": str(inspect.signature(m.Tagged)),
+    "missing": str(records.cache_path(m)) if not records.cache_path(m).exists() else None,
+}))
+"""
+
+
+def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "functions")]),
+    }
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
+def _cache(tmp_path: Path) -> Path:
+    tag = sys.implementation.cache_tag
+    return tmp_path / "__pycache__" / f"probe_records.{tag}.records"
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Path:
+    (tmp_path / "probe_records.py").write_text(MODULE)
+    return tmp_path
+
+
+def test_a_second_process_compiles_nothing_and_its_records_behave_the_same(module: Path) -> None:
+    first = _run(module)
+    assert first["compiled"] == ["<record Point>", "<record Tagged>"]
+    cache = _cache(module)
+    assert cache.exists() and first["missing"] is None
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o644  # readable by another user (a pod)
+    assert cache.read_bytes().startswith(importlib.util.MAGIC_NUMBER)
+    second = _run(module)
+    assert second["compiled"] == []
+    for key in ("point", "tagged", "signature"):
+        assert second[key] == first[key]
+    assert second["point"] == [1, 0, True, "Point(x=1, y=0)"]
+    assert second["tagged"] == [[], "Tagged(name='b', tags=['c'])"]
+    assert second["signature"] == "(name: str, tags: list[str] = <factory>) -> None"
+
+
+def test_a_changed_record_is_compiled_again_and_kept_with_the_others(module: Path) -> None:
+    _run(module)
+    source = module / "probe_records.py"
+    source.write_text(MODULE.replace("    y: int = 0\n", "    y: int = 0\n    z: int = 5\n"))
+    changed = _run(module, code=PROBE.replace("p.x, p.y,", "p.x, p.y, p.z,"))
+    assert changed["compiled"] == ["<record Point>"]  # Tagged's source is the same
+    assert changed["point"][:3] == [1, 0, 5]
+    again = _run(module, code=PROBE.replace("p.x, p.y,", "p.x, p.y, p.z,"))
+    assert again["compiled"] == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"garbage",
+        b"\x00\x00\r\n" + b"\x01" + b"\x00" * 20,  # another interpreter's magic number
+        importlib.util.MAGIC_NUMBER + bytes([records.CODE_CACHE_FORMAT + 1]) + b"{}",
+        importlib.util.MAGIC_NUMBER + bytes([records.CODE_CACHE_FORMAT]) + b"\xff\x00",
+        # well-formed marshal, but not {source: code}
+        importlib.util.MAGIC_NUMBER
+        + bytes([records.CODE_CACHE_FORMAT])
+        + __import__("marshal").dumps({"<record Point>\nx": "not code"}),
+    ],
+    ids=["empty", "garbage", "other-magic", "other-format", "damaged", "wrong-types"],
+)
+def test_a_file_that_is_not_ours_is_not_used_and_is_rewritten(module: Path, content: bytes) -> None:
+    cache = _cache(module)
+    cache.parent.mkdir()
+    cache.write_bytes(content)
+    run = _run(module)
+    assert run["compiled"] == ["<record Point>", "<record Tagged>"]
+    assert run["point"] == [1, 0, True, "Point(x=1, y=0)"]
+    assert _run(module)["compiled"] == []  # rewritten with both
+
+
+def test_no_file_when_python_writes_no_bytecode(module: Path) -> None:
+    run = _run(module, bytecode=False)
+    assert run["compiled"] == ["<record Point>", "<record Tagged>"]
+    assert run["missing"] == str(_cache(module))
+    assert not _cache(module).exists()
+
+
+def test_an_unwritable_path_is_skipped(module: Path) -> None:
+    """Where the file cannot be made (here __pycache__ is a file: as a read-only directory,
+    which root, running the suite in CI, could still write), records still work."""
+    (module / "__pycache__").write_text("not a directory")
+    run = _run(module)
+    assert run["compiled"] == ["<record Point>", "<record Tagged>"]
+    assert run["point"] == [1, 0, True, "Point(x=1, y=0)"]
+
+
+def test_the_command_writes_the_packages_files_even_without_bytecode(tmp_path: Path) -> None:
+    """``python -m invoiceflow.records`` (the image's build step) writes a file for every
+    module of the package with records, with PYTHONDONTWRITEBYTECODE set, and prints them."""
+    package = tmp_path / "probepkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "one.py").write_text(MODULE)
+    (package / "sub" / "two.py").write_text(MODULE.replace("class Point", "class Other"))
+    (package / "plain.py").write_text("X = 1\n")  # no records: no file
+    (package / "broken.py").write_text("raise RuntimeError('needs a server')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'functions'}"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "invoiceflow.records", "probepkg"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    tag = sys.implementation.cache_tag
+    assert done.stdout.splitlines() == [
+        str(package / "__pycache__" / f"one.{tag}.records"),
+        str(package / "sub" / "__pycache__" / f"two.{tag}.records"),
+    ]
+    assert "probepkg.broken: not imported (RuntimeError)" in done.stderr
+    assert not list(package.glob("__pycache__/*.pyc"))  # bytecode itself was not written
+
+
+def test_the_shipped_package_keeps_the_same_code_it_compiles() -> None:
+    """A record made from a kept code object is the one compiling makes (the key holds the
+    whole generated source and the file name)."""
+    from invoiceflow.domain.model import Invoice
+
+    init = Invoice.__init__
+    assert init.__qualname__ == "Invoice.__init__"
+    assert init.__code__.co_filename == "<record Invoice>"
+    assert str(__import__("inspect").signature(Invoice)).startswith("(number: ")
