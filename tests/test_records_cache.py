@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,7 @@ print(json.dumps({
 """
 
 
-def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict:
+def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict[str, Any]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "functions")]),
@@ -77,7 +78,8 @@ def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict:
         check=True,
         timeout=60,
     )
-    return json.loads(done.stdout)
+    seen: dict[str, Any] = json.loads(done.stdout)
+    return seen
 
 
 def _cache(tmp_path: Path) -> Path:

@@ -10,33 +10,65 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoiceflow.render.platypus_import import URI_PATTERN_START, LazyPattern
+from invoiceflow.render.platypus_import import DEFERRED_PATTERNS, URI_PATTERN_START, LazyPattern
 
 ROOT = Path(__file__).resolve().parents[2]
 
 FRESH_IMPORT = """
-import json, re
+import importlib, json, re
 compile_before = re.compile
 import invoiceflow.render.pdf
 from reportlab.platypus import paragraph
-from invoiceflow.render.platypus_import import LazyPattern
-deferred = isinstance(paragraph.uri_pat, LazyPattern)
-compiled_at_import = deferred and paragraph.uri_pat._compiled is not None
+from reportlab.lib import PyFontify, textsplit
+from invoiceflow.render.platypus_import import DEFERRED_PATTERNS, LazyPattern
+
+def attribute(name):
+    module, attr = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), attr)
+
+deferred = {name: isinstance(attribute(name), LazyPattern) for name in DEFERRED_PATTERNS}
+compiled_at_import = [n for n in DEFERRED_PATTERNS if deferred[n] and attribute(n)._compiled]
+lazy_in_reportlab = sorted(
+    f"{module.__name__}.{attr}"
+    for module in list(__import__("sys").modules.values())
+    if getattr(module, "__name__", "").startswith("reportlab")
+    for attr, value in list(vars(module).items())
+    if isinstance(value, LazyPattern)
+)
 pairs = paragraph._uri_split_pairs("https://example.com/invoices/2026/42")
+# (its one user, cjkwrap, cannot run: ReportLab's module does not import reduce)
+wrapped = textsplit.rx.sub(r"\\1|", "日本語のテキスト and words")
+tags = PyFontify.fontify("def f(x):  # note\\n    return 'a'\\n")
 print(json.dumps({
     "deferred": deferred,
     "compiled_at_import": compiled_at_import,
-    "compiled_after_use": paragraph.uri_pat._compiled is not None if deferred else None,
+    "lazy_in_reportlab": lazy_in_reportlab,
+    "compiled_after_use": [
+        n for n in DEFERRED_PATTERNS if deferred[n] and attribute(n)._compiled is not None
+    ],
     "compile_restored": re.compile is compile_before,
     "other_patterns": type(paragraph._hy_pfx_pat).__name__,
     "pairs": pairs,
+    "wrapped": wrapped,
+    "tags": tags,
+}))
+"""
+
+# the same uses with every pattern compiled eagerly (platypus imported without this module)
+EAGER = """
+import json
+from reportlab.lib import PyFontify, textsplit
+print(json.dumps({
+    "wrapped": textsplit.rx.sub(r"\\1|", "日本語のテキスト and words"),
+    "tags": PyFontify.fontify("def f(x):  # note\\n    return 'a'\\n"),
 }))
 """
 
 
-def test_a_fresh_import_defers_reportlabs_uri_pattern_and_nothing_else() -> None:
-    """Fails when a ReportLab release changes the pattern: then nothing is deferred any more
-    (and render-pdf's cold start is ~28 ms longer); update URI_PATTERN_START."""
+def test_a_fresh_import_defers_reportlabs_unused_patterns_and_nothing_else() -> None:
+    """Fails when a ReportLab release changes one of the patterns: then it is not deferred
+    any more (render-pdf's cold start is longer: ~28 ms for the URI pattern); update
+    DEFERRED_PATTERNS. Each deferred pattern gives what the eagerly compiled one gives."""
     done = subprocess.run(
         [sys.executable, "-c", FRESH_IMPORT],
         capture_output=True,
@@ -46,9 +78,15 @@ def test_a_fresh_import_defers_reportlabs_uri_pattern_and_nothing_else() -> None
         timeout=120,
     )
     seen = json.loads(done.stdout)
-    assert seen["deferred"] is True
-    assert seen["compiled_at_import"] is False
-    assert seen["compiled_after_use"] is True
+    assert seen["deferred"] == dict.fromkeys(DEFERRED_PATTERNS, True)
+    assert seen["lazy_in_reportlab"] == sorted(DEFERRED_PATTERNS)  # and no other
+    assert seen["compiled_at_import"] == []
+    # used above: the URI pattern, textsplit's and PyFontify's; safe_eval's by nothing
+    assert seen["compiled_after_use"] == [
+        "reportlab.platypus.paragraph.uri_pat",
+        "reportlab.lib.textsplit.rx",
+        "reportlab.lib.PyFontify.matchRE",
+    ]
     assert seen["compile_restored"] is True
     assert seen["other_patterns"] == "Pattern"
     # what ReportLab's own eager pattern splits the URI into
@@ -58,6 +96,17 @@ def test_a_fresh_import_defers_reportlabs_uri_pattern_and_nothing_else() -> None
         ["https://example.com/", "invoices/2026/42"],
         ["https://", "example.com/invoices/2026/42"],
     ]
+    eager = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", EAGER],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    assert seen["wrapped"] == eager["wrapped"] == "日|本|語|の|テ|キ|ス|ト| and words"
+    assert seen["tags"] == eager["tags"] and eager["tags"]
 
 
 def test_a_lazy_pattern_matches_as_the_compiled_one() -> None:

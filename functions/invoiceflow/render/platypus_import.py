@@ -1,14 +1,20 @@
 """ReportLab's platypus, imported for :mod:`.pdf` (which imports this module before any
-ReportLab module) with two start-up costs deferred to first use.
+ReportLab module) with two kinds of start-up cost deferred to first use.
 
-**A pattern.** ``reportlab.platypus.paragraph`` compiles, at import, a pattern that
-recognises URIs (``uri_pat``: case-insensitive, with character ranges up to U+FFFF, so
-``re`` builds large case-folded character sets): about 28 ms, a tenth of render-pdf's cold
-start (docs/performance.md), for a pattern that ReportLab uses only to choose where a
-hyphenated paragraph may break a URI (``uriWasteReduce``). While platypus is imported, that
-one pattern becomes a :class:`LazyPattern`, compiled the first time anything uses it; every
-other pattern compiles as it would. If a ReportLab release changes the pattern, nothing is
-deferred and nothing else changes (a test says so:
+**Patterns.** ReportLab compiles, at import, a few regular expressions that rendering an
+invoice never or rarely uses (:data:`DEFERRED_PATTERNS`): the pattern of
+``reportlab.platypus.paragraph`` that recognises URIs (``uri_pat``: case-insensitive, with
+character ranges up to U+FFFF, so ``re`` builds large case-folded character sets; ~28 ms, a
+tenth of render-pdf's cold start, for a pattern ReportLab uses only to choose where a
+hyphenated paragraph may break a URI, ``uriWasteReduce``), and three more, 4-5 ms together
+(bench/analysis.md, seventh round): ``reportlab.lib.textsplit.rx`` (used only by
+``cjkwrap``, which cannot run in this release: it calls ``reduce`` without importing it),
+``reportlab.lib.PyFontify.matchRE`` (by ``PythonPreformatted`` only) and
+``reportlab.lib.rl_safe_eval.__rl_unsafe_re__`` (not used by ReportLab at all). While
+platypus is imported, each of them becomes a :class:`LazyPattern`, compiled the first time
+anything uses it (ReportLab uses each through its methods: ``match``, ``sub``, ``search``);
+every other pattern compiles as it would. If a ReportLab release changes one of them, it is
+no longer deferred and nothing else changes (a test says so:
 ``tests/render/test_platypus_import.py``).
 
 **HarfBuzz.** ``reportlab.pdfbase.ttfonts`` imports ``uharfbuzz`` when it can (~11 ms of the
@@ -26,12 +32,27 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from invoiceflow.render.hidden_imports import hidden
 
 #: how ReportLab's URI pattern (``reportlab.platypus.paragraph.uri_pat``) begins
 URI_PATTERN_START = "(^(?:[a-z0-9\\.\\-\\+]*)://)"
+
+#: the patterns compiled on first use: module.name -> a test of the pattern's source
+DEFERRED_PATTERNS: dict[str, Callable[[str], bool]] = {
+    "reportlab.platypus.paragraph.uri_pat": lambda p: p.startswith(URI_PATTERN_START),
+    "reportlab.lib.textsplit.rx": lambda p: p == "([\u2e80-\uffff])",
+    # a comment, or a keyword after a character that may precede one, or...
+    "reportlab.lib.PyFontify.matchRE": lambda p: p.startswith(
+        r"""#[^\n]*|(^|[^a-zA-Z0-9_.\"'])("""
+    ),
+    # a word boundary, then the names safe_eval refuses (from a set: in no fixed order)
+    "reportlab.lib.rl_safe_eval.__rl_unsafe_re__": lambda p: (
+        p.startswith(r"\b(?:") and "__rl_safe_eval__" in p and "__import__" in p
+    ),
+}
 
 
 class LazyPattern:
@@ -56,7 +77,7 @@ _COMPILE = re.compile
 
 
 def _deferring_compile(pattern: Any, flags: int = 0) -> Any:
-    if isinstance(pattern, str) and pattern.startswith(URI_PATTERN_START):
+    if isinstance(pattern, str) and any(test(pattern) for test in DEFERRED_PATTERNS.values()):
         return LazyPattern(pattern, flags)
     return _COMPILE(pattern, flags)
 
