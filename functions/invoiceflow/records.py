@@ -37,7 +37,7 @@ the image runs it after ``compileall``, the benchmark before timing cold starts.
 tests/test_records_cache.py.
 
 This module is at the bottom of the package, beside :mod:`invoiceflow.errors`: it imports
-only the standard library.
+only the standard library and :mod:`invoiceflow.cachefiles` (standard library only).
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ import dataclasses
 import importlib.util
 import inspect
 import marshal
-import os
 import reprlib
 import sys
-import tempfile
 from collections.abc import Callable
 from operator import attrgetter
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any, TypeVar, dataclass_transform
+
+from invoiceflow.cachefiles import write_atomically
 
 __all__ = ["record"]
 
@@ -241,22 +241,12 @@ class _CodeCache:
         return entries
 
     def write(self) -> Path | None:
-        """Write the entries (atomically); the path, or None where that is not possible."""
+        """Write the entries (:func:`.cachefiles.write_atomically`); the path, or None where
+        that is not possible."""
         if self.path is None or not (_write_always or not sys.dont_write_bytecode):
             return None
-        tmp = None
-        try:
-            self.path.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            with os.fdopen(fd, "wb") as out:
-                out.write(_HEADER + marshal.dumps(self.entries))
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from another user
-            os.replace(tmp, self.path)
-        except OSError:  # a read-only package: compiled at every start, as without .pyc
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            return None
-        return self.path
+        data = _HEADER + marshal.dumps(self.entries)
+        return self.path if write_atomically(self.path, data) else None
 
 
 _caches: dict[str, _CodeCache] = {}

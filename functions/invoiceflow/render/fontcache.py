@@ -29,8 +29,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import marshal
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,8 @@ from reportlab import Version as REPORTLAB_VERSION
 from reportlab import rl_config
 from reportlab.pdfbase import ttfonts
 from reportlab.pdfbase.ttfonts import TTEncoding, TTFNameBytes, TTFont, TTFontFace
+
+from invoiceflow.cachefiles import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -143,21 +143,8 @@ def _write(entry: Path, key: list[Any], values: dict[str, Any]) -> None:
     except ValueError:  # a value marshal cannot hold (a later ReportLab): nothing is kept
         log.debug("font cache: %s holds a value marshal cannot write", entry.name)
         return
-    try:
-        entry.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            # readable by every user (mkstemp makes it 0600): the image writes the entries
-            # as root when it is built, and its functions run as another user
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, entry)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError as exc:  # read-only (an image's package directory): parse next time too
-        log.debug("font cache: %s not written (%s)", entry, exc.__class__.__name__)
+    if not write_atomically(entry, data):  # read-only (an image's package directory)
+        log.debug("font cache: %s not written", entry)
 
 
 def warm(fonts_dir: Path | None = None) -> list[Path]:
