@@ -244,9 +244,11 @@ def warm_records_cache() -> list[Path]:
     """Write the compiled ``__init__`` of the package's records (``__pycache__/*.records``),
     as the image does after compiling (``python -m invoiceflow.records``): a process then
     reads them instead of compiling ~50 small functions at every start. The files written."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}  # as compiled
     out = subprocess.run(
         [sys.executable, "-m", "invoiceflow.records"],
         cwd=FUNCTIONS_DIR,
+        env=env,
         check=True,
         capture_output=True,
         text=True,

@@ -55,6 +55,7 @@ print(json.dumps({
     "point": [p.x, p.y, p == m.Point(1, 0), repr(p)],
     "tagged": [t.tags, repr(m.Tagged("b", ["c"]))],
     "signature": str(inspect.signature(m.Tagged)),
+    "code": [m.Point.__init__.__code__.co_code.hex(), repr(m.Tagged.__init__.__code__.co_consts)],
     "missing": str(records.cache_path(m)) if not records.cache_path(m).exists() else None,
 }))
 """
@@ -102,7 +103,7 @@ def test_a_second_process_compiles_nothing_and_its_records_behave_the_same(modul
     assert cache.read_bytes().startswith(importlib.util.MAGIC_NUMBER)
     second = _run(module)
     assert second["compiled"] == []
-    for key in ("point", "tagged", "signature"):
+    for key in ("point", "tagged", "signature", "code"):  # the same code, not compiled again
         assert second[key] == first[key]
     assert second["point"] == [1, 0, True, "Point(x=1, y=0)"]
     assert second["tagged"] == [[], "Tagged(name='b', tags=['c'])"]
@@ -192,12 +193,44 @@ def test_the_command_writes_the_packages_files_even_without_bytecode(tmp_path: P
     assert not list(package.glob("__pycache__/*.pyc"))  # bytecode itself was not written
 
 
-def test_the_shipped_package_keeps_the_same_code_it_compiles() -> None:
-    """A record made from a kept code object is the one compiling makes (the key holds the
-    whole generated source and the file name)."""
-    from invoiceflow.domain.model import Invoice
+def _command(package: Path, name: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{package.parent}{os.pathsep}{ROOT / 'functions'}"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    return subprocess.run(
+        [sys.executable, "-m", "invoiceflow.records", name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
-    init = Invoice.__init__
-    assert init.__qualname__ == "Invoice.__init__"
-    assert init.__code__.co_filename == "<record Invoice>"
-    assert str(__import__("inspect").signature(Invoice)).startswith("(number: ")
+
+def test_the_command_keeps_only_the_records_there_are(tmp_path: Path) -> None:
+    """A record changed since the file was written: the command writes the file with the
+    records the module makes now (the old entry goes)."""
+    package = tmp_path / "probepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "one.py").write_text(MODULE)
+    assert _command(package, "probepkg").returncode == 0
+    (package / "one.py").write_text(MODULE.replace("    y: int = 0\n", ""))
+    assert _command(package, "probepkg").returncode == 0
+    cache = package / "__pycache__" / f"one.{sys.implementation.cache_tag}.records"
+    keys = __import__("marshal").loads(cache.read_bytes()[len(importlib.util.MAGIC_NUMBER) + 1 :])
+    assert sorted(k.split("\n", 1)[0] for k in keys) == ["<record Point>", "<record Tagged>"]
+    assert all("y=" not in k for k in keys)  # the old Point's entry went
+
+
+def test_the_command_fails_when_it_writes_nothing(tmp_path: Path) -> None:
+    """A build step that should write the files fails loudly when none was written: a
+    package without records, or one whose subpackage cannot even be walked."""
+    package = tmp_path / "probepkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "plain.py").write_text("X = 1\n")
+    (package / "sub" / "__init__.py").write_text("raise ValueError('broken package')\n")
+    done = _command(package, "probepkg")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "probepkg.sub: not imported (ValueError)" in done.stderr  # reported, not raised

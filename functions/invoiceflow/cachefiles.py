@@ -17,18 +17,25 @@ from pathlib import Path
 
 
 def write_atomically(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` (its directory made if missing), mode 0644; False where
-    that is not possible (nothing is left behind then)."""
+    """Write ``data`` to ``path`` (its directories made if missing), mode 0644; False where
+    that is not possible. Nothing is left behind when it fails or is interrupted."""
     tmp: str | None = None
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, path)
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         return False
+    except BaseException:  # interrupted (a worker's timeout, ^C): no temporary file stays
+        _remove(tmp)
+        raise
     return True
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None:
+        Path(tmp).unlink(missing_ok=True)

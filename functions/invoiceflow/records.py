@@ -26,15 +26,16 @@ tests/test_records.py holds records to ``dataclass(frozen=True)``'s behaviour.
 **Compiled once.** Compiling a record's ``__init__`` is still ~0.1 ms, ~5 ms of a document
 function's start for its ~50 records. As Python keeps a module's bytecode in ``__pycache__``,
 the code objects of a module's records are kept beside it (``__pycache__/<module>.<cache
-tag>.records``: ``marshal`` of {generated source: code}, after the interpreter's bytecode magic
-number and :data:`CODE_CACHE_FORMAT`), read when the module's first record is made and used for
-every record whose generated source is the same; a record it does not hold is compiled and
-the file rewritten (atomically, mode 0644; not when Python writes no bytecode
-(``PYTHONDONTWRITEBYTECODE``), and silently not where the directory is read-only). A file of
-another interpreter or format, or a damaged one, is not used. ``python -m invoiceflow.records``
-imports every module of the package and writes its files even when Python writes no bytecode:
-the image runs it after ``compileall``, the benchmark before timing cold starts.
-tests/test_records_cache.py.
+tag>.records``, under ``sys.pycache_prefix`` when set: ``marshal`` of {generated source:
+code}, after the interpreter's bytecode magic number and :data:`CODE_CACHE_FORMAT`), read
+when the module's first record is made and used for every record whose generated source is
+the same; a record it does not hold is compiled and the file rewritten (atomically, mode
+0644; not when Python writes no bytecode (``PYTHONDONTWRITEBYTECODE``), and silently not
+where the directory is read-only). A file of another interpreter or format, or a damaged
+one, is not used. ``python -m invoiceflow.records`` imports every module of the package and
+writes its files, with exactly the records there are, even when Python writes no bytecode
+(exit status 1 when it wrote none): the image runs it after ``compileall``, the benchmark
+before timing cold starts. tests/test_records_cache.py.
 
 This module is at the bottom of the package, beside :mod:`invoiceflow.errors`: it imports
 only the standard library and :mod:`invoiceflow.cachefiles` (standard library only).
@@ -215,11 +216,15 @@ _write_always = False
 
 
 class _CodeCache:
-    """One module's records' code: read once, rewritten when a record was compiled."""
+    """One module's records' code: read once; written when a record was compiled (with what
+    the file held: the module's later records are not made yet), by ``write_caches`` with
+    the records made in this process only (so entries of changed or removed records go);
+    never again once a write failed (a read-only directory)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.entries: dict[str, CodeType] = self._read() if path is not None else {}
+        self.kept: dict[str, CodeType] = self._read() if path is not None else {}
+        self.used: dict[str, CodeType] = {}
 
     def _read(self) -> dict[str, CodeType]:
         assert self.path is not None
@@ -240,13 +245,27 @@ class _CodeCache:
             return {}
         return entries
 
-    def write(self) -> Path | None:
-        """Write the entries (:func:`.cachefiles.write_atomically`); the path, or None where
-        that is not possible."""
+    def code(self, key: str, make: Callable[[], CodeType]) -> CodeType:
+        code = self.kept.get(key)
+        if code is None:
+            code = make()
+            self.used[key] = code
+            self.write(keep=True)
+        else:
+            self.used[key] = code
+        return code
+
+    def write(self, *, keep: bool = False) -> Path | None:
+        """Write the code of the records made so far, and with ``keep`` what the file held
+        (:func:`.cachefiles.write_atomically`); the path, or None where that is not
+        possible."""
         if self.path is None or not (_write_always or not sys.dont_write_bytecode):
             return None
-        data = _HEADER + marshal.dumps(self.entries)
-        return self.path if write_atomically(self.path, data) else None
+        entries = {**self.kept, **self.used} if keep else self.used
+        if write_atomically(self.path, _HEADER + marshal.dumps(entries)):
+            return self.path
+        self.path = None  # not writable here: not tried again by this process
+        return None
 
 
 _caches: dict[str, _CodeCache] = {}
@@ -272,42 +291,45 @@ def _compiled(module: ModuleType | None, filename: str, source: str) -> CodeType
     cache = _caches.get(module.__name__)
     if cache is None:
         cache = _caches[module.__name__] = _CodeCache(cache_path(module))
-    key = f"{filename}\n{source}"
-    code = cache.entries.get(key)
-    if code is None:
-        code = cache.entries[key] = compile(source, filename, "exec")
-        cache.write()
-    return code
+    return cache.code(f"{filename}\n{source}", lambda: compile(source, filename, "exec"))
 
 
 def write_caches(package: str = "invoiceflow") -> list[Path]:
     """Import every module of ``package`` and write the compiled code of its records, even
-    when Python writes no bytecode; the files written. A module that cannot be imported here
-    is reported on stderr and skipped."""
+    when Python writes no bytecode; the files written (a module whose records' code was
+    kept already is written again: the file is then its own). A module that cannot be
+    imported here is reported on stderr and skipped."""
     import importlib
     import pkgutil
 
     global _write_always
     _write_always = True
-    root = importlib.import_module(package)
-    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
-        try:
-            importlib.import_module(info.name)
-        except Exception as exc:  # noqa: BLE001 - reported, the others still written
-            print(f"{info.name}: not imported ({exc.__class__.__name__})", file=sys.stderr)
-    written = []
-    for cache in list(_caches.values()):
-        if cache.entries:
-            path = cache.write()
-            if path is not None:
-                written.append(path)
-    return sorted(written)
+    try:
+        root = importlib.import_module(package)
+        # onerror: a subpackage that fails is reported below, not raised by the walk
+        for info in pkgutil.walk_packages(root.__path__, f"{package}.", onerror=lambda _: None):
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # noqa: BLE001 - reported, the others still written
+                print(f"{info.name}: not imported ({exc.__class__.__name__})", file=sys.stderr)
+        written = []
+        for name, cache in list(_caches.items()):
+            if (name == package or name.startswith(f"{package}.")) and cache.used:
+                path = cache.write()
+                if path is not None:
+                    written.append(path)
+        return sorted(written)
+    finally:
+        _write_always = False
 
 
 if __name__ == "__main__":
     # python -m invoiceflow.records [package]: runs as __main__, so the package's own module
-    # (the one its classes use) writes them
+    # (the one its classes use) writes them; an exit status 1 when nothing was written (a
+    # build that should have written them fails)
     from invoiceflow import records as _records
 
-    for _path in _records.write_caches(*sys.argv[1:2]):
+    _written = _records.write_caches(*sys.argv[1:2])
+    for _path in _written:
         print(_path)
+    sys.exit(0 if _written else 1)

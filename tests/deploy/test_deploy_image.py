@@ -312,8 +312,8 @@ def test_the_image_compiles_the_package_then_caches_records_and_the_fonts_metric
     assert (
         step.index("/src")
         < step.index("compileall")
-        < step.index("/opt/venv/bin/python -m invoiceflow.records")
-        < step.index("/opt/venv/bin/python -m invoiceflow.render.fontcache")
+        < step.index("/opt/venv/bin/python -P -m invoiceflow.records")
+        < step.index("/opt/venv/bin/python -P -m invoiceflow.render.fontcache")
     )
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert "**/__fontcache__" in ignored  # a checkout's entries never enter the image

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,21 @@ def test_hidden_leaves_a_module_that_was_imported_inside_the_block() -> None:
         assert sys.modules[name] is json.tool
     finally:
         sys.modules.pop(name, None)
+
+
+def test_hiding_is_one_block_at_a_time() -> None:
+    """While one thread hides a module (importing a library), another thread's block waits:
+    its library never meets the first one's hidden module (ReportLab needs Pillow, which
+    openpyxl is imported without)."""
+    entered = threading.Event()
+
+    def other_block() -> None:
+        with hidden("invoiceflow_hidden_probe_2"):
+            entered.set()
+
+    with hidden("invoiceflow_hidden_probe"):
+        waiter = threading.Thread(target=other_block)
+        waiter.start()
+        assert not entered.wait(0.2)  # blocked while this block runs
+    assert entered.wait(10)
+    waiter.join(10)

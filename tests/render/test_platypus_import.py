@@ -3,12 +3,16 @@ behaves as the compiled pattern; every other pattern compiles as usual."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from invoiceflow.render.platypus_import import DEFERRED_PATTERNS, URI_PATTERN_START, LazyPattern
 
@@ -118,6 +122,15 @@ def test_a_lazy_pattern_matches_as_the_compiled_one() -> None:
     assert lazy.pattern == source
     assert lazy.flags == eager.flags
     assert lazy.compiled() is lazy.compiled()
+
+
+def test_a_lazy_pattern_copied_or_pickled_is_the_compiled_pattern() -> None:
+    lazy = LazyPattern(URI_PATTERN_START, re.I)
+    pickled = pickle.loads(pickle.dumps(lazy))  # noqa: S301 - our own bytes, just made
+    for made in (copy.copy(lazy), copy.deepcopy(lazy), pickled):
+        assert made == re.compile(URI_PATTERN_START, re.I)
+    with pytest.raises(AttributeError):
+        lazy._not_a_pattern_attribute  # noqa: B018 - its own names are not the pattern's
 
 
 HARFBUZZ = """

@@ -70,7 +70,12 @@ class LazyPattern:
             return self._compiled
 
     def __getattr__(self, name: str) -> Any:  # match, search, pattern, flags...
+        if name.startswith("_"):  # not set yet (a copy being made): not the pattern's
+            raise AttributeError(name)
         return getattr(self.compiled(), name)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copied or pickled: the compiled pattern
+        return (_COMPILE, self._source)
 
 
 _COMPILE = re.compile
