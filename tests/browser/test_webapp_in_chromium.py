@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -228,6 +229,7 @@ def test_sign_in_upload_see_problems_wait_for_ready_download_and_sign_out(
 
 
 def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect
 
     page.goto(dev.url + "/")
@@ -268,8 +270,23 @@ def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -
     keys.press("Space")  # and unchecks it again: minimal.json is no e-invoice
     expect(page.get_by_label("CII (EN 16931 / XRechnung)")).not_to_be_checked()
     tab_to("files")
-    with page.expect_file_chooser() as chooser:
-        keys.press("Space")
+    # Space on the focused file input opens the native chooser. In two of three fresh-clone CI
+    # runs on 2026-12-01 (the whole suite, two workers) Chromium let one such press pass
+    # without a chooser, never when the browser tests ran alone or beside the benchmark's: so
+    # the press is repeated (at most three, the focus still on the input), never replaced.
+    for attempt in range(3):
+        assert focused() == "files"
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                keys.press("Space")
+            break
+        except PlaywrightTimeoutError:
+            state = page.evaluate(
+                "[document.activeElement.id, document.hasFocus(), document.visibilityState]"
+            )
+            if attempt == 2:
+                raise AssertionError(f"Space never opened the file chooser: {state}") from None
+            warnings.warn(f"Space opened no file chooser (page: {state}); again", stacklevel=1)
     chooser.value.set_files(_files(tmp_path, keyboard=_document("WEB-KEYS")))
     expect(_card(page, "WEB-KEYS").locator(".status")).to_have_text("ready", timeout=READY_MS)
 
