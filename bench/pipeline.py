@@ -39,6 +39,11 @@ children again and sums every master's whole tree then (a worker gunicorn replac
 a master the runtime restarted is recognised by the listening socket's descriptor number on its
 command line, which the runtime keeps across restarts). A process that exited during a phase
 is missing from its group (its CPU is not readable any more).
+
+**The data directory**: each backend's runs keep their files in a fresh ``tempfile``
+directory; before them the harness measures the CPU of making one new fsync'ed file there
+(:func:`new_file_cpu_ms`, ``new_file_cpu_ms``), a figure of the filesystem that about five
+files an invoice pay (the submitted and completed documents, two renders, the email).
 """
 
 from __future__ import annotations
@@ -703,6 +708,7 @@ def run_backend(
             result.update(status="unavailable", reason=f"not reachable: {', '.join(missing)}")
             return result
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{name.replace('+', '-')}-"))
+    result["new_file_cpu_ms"] = rnd(new_file_cpu_ms(tmp), 3)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -872,6 +878,35 @@ def run_backend(
         shutil.rmtree(tmp, ignore_errors=True)
     result["load"] = load.done()
     return result
+
+
+#: files the data directory probe creates (each fsync'ed, as the stores write theirs)
+PROBE_FILES = 50
+
+
+def new_file_cpu_ms(directory: Path, files: int = PROBE_FILES, size: int = 20_000) -> float:
+    """CPU (user + system, this process) to create, write, fsync and rename one file of
+    ``size`` bytes in a fresh subdirectory of ``directory``, as the files store and the
+    mail outbox store each document and email: a figure of the machine's filesystem where
+    the pipeline keeps its data (on this project's VM it was 0.03-0.1 ms in some directories
+    and 0.3-0.9 ms in others of the same ext4 filesystem, bench/analysis.md), reported with
+    each backend since about five files are made per invoice. The files are removed."""
+    probe = Path(tempfile.mkdtemp(prefix=".probe-", dir=directory))
+    data = os.urandom(size)
+    try:
+        start = time.process_time()
+        for i in range(files):
+            tmp = probe / f".tmp-{i}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, probe / f"{i}.stored")
+        return (time.process_time() - start) / files * 1000
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
 
 
 def _workers_per_function() -> int:

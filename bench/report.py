@@ -475,6 +475,21 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
                 f"**{b['invoices_per_second']} invoices/s** over all rounds."
             )
 
+        def _new_file_text(backends: list[dict[str, Any]]) -> str:
+            figures = [
+                f"{_f(r['new_file_cpu_ms'], 3)} ms ({r['backend']})"
+                for r in backends
+                if r.get("new_file_cpu_ms") is not None
+            ]
+            if not figures:  # a report from before the probe
+                return ""
+            return (
+                " Making one new 20 kB file, fsync'ed, in the data directory (about five an "
+                "invoice: its documents, its renders, its email) cost "
+                + ", ".join(figures)
+                + " of CPU: a figure of the machine's filesystem, not of the code."
+            )
+
         def _workers_text(workers: int | None) -> str:
             if workers is None:  # a report from before the runtime ran functions apart
                 return "every function inside it"
@@ -495,7 +510,7 @@ def markdown(report: dict[str, Any], images: dict[str, str], image_dir: str) -> 
             "uses the rounds next to its own runs. CPU per invoice is the runtime's process "
             "tree; outside rendering = (CPU per invoice - renderers' CPU) / renderers' CPU, "
             "with the renderers' CPU of one render alone for one in flight and of renders on "
-            "every core at once for 16 in flight.",
+            "every core at once for 16 in flight." + _new_file_text(pipe["backends"]),
             "",
         ]
         rows = []

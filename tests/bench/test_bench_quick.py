@@ -167,6 +167,7 @@ def test_pipeline_finishes_every_invoice_on_the_embedded_backend(
     assert set(embedded["cpu_outside_render_vs_render"]) == {"unloaded", "loaded"}
     # the renderers' CPU is CPU time of the bound's own render calls, not their wall time
     assert embedded["render_cpu_ms_per_invoice"] == embedded["render_bound"]["render_cpu_ms"]
+    assert 0 < embedded["new_file_cpu_ms"] < 50  # the data directory's filesystem, measured
     assert_load(embedded["load"])
 
 
@@ -289,6 +290,10 @@ def test_docs_are_written_from_the_report(quick_report: dict[str, Any], tmp_path
     text = page.read_text()
     assert "What the baselines leave out" in text
     assert "outside rendering" in text
+    (embedded,) = quick_report["sections"]["pipeline"]["backends"]
+    new_file = f"{embedded['new_file_cpu_ms']:.3f} ms (embedded) of CPU"
+    assert "Making one new 20 kB file, fsync'ed, in the data directory" in text
+    assert new_file in text
     for heading in (
         "# Performance",
         "## Targets",
