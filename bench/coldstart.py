@@ -240,13 +240,13 @@ def compile_package() -> Path:
     return package
 
 
-def warm_records_cache() -> list[Path]:
-    """Write the compiled ``__init__`` of the package's records (``__pycache__/*.records``),
-    as the image does after compiling (``python -m invoiceflow.records``): a process then
-    reads them instead of compiling ~50 small functions at every start. The files written."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}  # as compiled
+def _write_caches(module: str) -> list[Path]:
+    """Run ``python -m <module>`` from the checkout, as the image's build step does, without
+    ``PYTHONPYCACHEPREFIX`` (as :func:`compile_package`: the files go where the functions'
+    processes look); the paths it prints, one a line."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     out = subprocess.run(
-        [sys.executable, "-m", "invoiceflow.records"],
+        [sys.executable, "-m", module],
         cwd=FUNCTIONS_DIR,
         env=env,
         check=True,
@@ -257,20 +257,19 @@ def warm_records_cache() -> list[Path]:
     return [Path(line) for line in out.stdout.splitlines()]
 
 
+def warm_records_cache() -> list[Path]:
+    """Write the compiled ``__init__`` of the package's records (``__pycache__/*.records``),
+    as the image does after compiling (``python -m invoiceflow.records``): a process then
+    reads them instead of compiling ~50 small functions at every start. The files written."""
+    return _write_caches("invoiceflow.records")
+
+
 def warm_font_cache() -> list[Path]:
     """Write the parsed metrics of the shipped fonts (``render/fonts/__fontcache__``, ignored
     by git), as the image does after compiling (``python -m invoiceflow.render.fontcache``):
     a pod's first render reads them instead of parsing its fonts in pure Python. The entries
     there (written now or already current)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "invoiceflow.render.fontcache"],
-        cwd=FUNCTIONS_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return [Path(line) for line in out.stdout.splitlines()]
+    return _write_caches("invoiceflow.render.fontcache")
 
 
 class FunctionEnv:

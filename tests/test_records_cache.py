@@ -61,18 +61,21 @@ print(json.dumps({
 """
 
 
-def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "functions")]),
-    }
+def _env(path: Path, *, bytecode: bool) -> dict[str, str]:
+    """This environment with ``path`` and the package first on the path, bytecode written
+    (or not) into each module's own ``__pycache__``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(ROOT / "functions")])}
     env.pop("PYTHONPYCACHEPREFIX", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _run(tmp_path: Path, *, bytecode: bool = True, code: str = PROBE) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", code],
-        env=env,
+        env=_env(tmp_path, bytecode=bytecode),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -162,28 +165,45 @@ def test_an_unwritable_path_is_skipped(module: Path) -> None:
     assert run["point"] == [1, 0, True, "Point(x=1, y=0)"]
 
 
+def _package(tmp_path: Path, **modules: str) -> Path:
+    """A package ``probepkg`` in ``tmp_path``: each keyword a module's dotted path under it
+    (``sub.two``; its packages made) and its source."""
+    package = tmp_path / "probepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, source in modules.items():
+        *packages, module = name.split(".")
+        directory = package.joinpath(*packages)
+        if packages and not directory.exists():
+            directory.mkdir(parents=True)
+            (directory / "__init__.py").write_text("")
+        (directory / f"{module}.py").write_text(source)
+    return package
+
+
+def _command(package: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m invoiceflow.records probepkg``, with PYTHONDONTWRITEBYTECODE set."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoiceflow.records", package.name],
+        env=_env(package.parent, bytecode=False),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_command_writes_the_packages_files_even_without_bytecode(tmp_path: Path) -> None:
     """``python -m invoiceflow.records`` (the image's build step) writes a file for every
     module of the package with records, with PYTHONDONTWRITEBYTECODE set, and prints them."""
-    package = tmp_path / "probepkg"
-    (package / "sub").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "sub" / "__init__.py").write_text("")
-    (package / "one.py").write_text(MODULE)
-    (package / "sub" / "two.py").write_text(MODULE.replace("class Point", "class Other"))
-    (package / "plain.py").write_text("X = 1\n")  # no records: no file
-    (package / "broken.py").write_text("raise RuntimeError('needs a server')\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'functions'}"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPYCACHEPREFIX", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "invoiceflow.records", "probepkg"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    package = _package(
+        tmp_path,
+        one=MODULE,
+        **{"sub.two": MODULE.replace("class Point", "class Other")},
+        plain="X = 1\n",  # no records: no file
+        broken="raise RuntimeError('needs a server')\n",
     )
+    done = _command(package)
+    assert done.returncode == 0, done.stderr
     tag = sys.implementation.cache_tag
     assert done.stdout.splitlines() == [
         str(package / "__pycache__" / f"one.{tag}.records"),
@@ -193,29 +213,13 @@ def test_the_command_writes_the_packages_files_even_without_bytecode(tmp_path: P
     assert not list(package.glob("__pycache__/*.pyc"))  # bytecode itself was not written
 
 
-def _command(package: Path, name: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{package.parent}{os.pathsep}{ROOT / 'functions'}"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPYCACHEPREFIX", None)
-    return subprocess.run(
-        [sys.executable, "-m", "invoiceflow.records", name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_the_command_keeps_only_the_records_there_are(tmp_path: Path) -> None:
     """A record changed since the file was written: the command writes the file with the
     records the module makes now (the old entry goes)."""
-    package = tmp_path / "probepkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "one.py").write_text(MODULE)
-    assert _command(package, "probepkg").returncode == 0
+    package = _package(tmp_path, one=MODULE)
+    assert _command(package).returncode == 0
     (package / "one.py").write_text(MODULE.replace("    y: int = 0\n", ""))
-    assert _command(package, "probepkg").returncode == 0
+    assert _command(package).returncode == 0
     cache = package / "__pycache__" / f"one.{sys.implementation.cache_tag}.records"
     keys = __import__("marshal").loads(cache.read_bytes()[len(importlib.util.MAGIC_NUMBER) + 1 :])
     assert sorted(k.split("\n", 1)[0] for k in keys) == ["<record Point>", "<record Tagged>"]
@@ -225,12 +229,10 @@ def test_the_command_keeps_only_the_records_there_are(tmp_path: Path) -> None:
 def test_the_command_fails_when_it_writes_nothing(tmp_path: Path) -> None:
     """A build step that should write the files fails loudly when none was written: a
     package without records, or one whose subpackage cannot even be walked."""
-    package = tmp_path / "probepkg"
-    (package / "sub").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "plain.py").write_text("X = 1\n")
+    package = _package(tmp_path, plain="X = 1\n")
+    (package / "sub").mkdir()
     (package / "sub" / "__init__.py").write_text("raise ValueError('broken package')\n")
-    done = _command(package, "probepkg")
+    done = _command(package)
     assert done.returncode == 1
     assert done.stdout == ""
     assert "probepkg.sub: not imported (ValueError)" in done.stderr  # reported, not raised

@@ -246,13 +246,10 @@ class _CodeCache:
         return entries
 
     def code(self, key: str, make: Callable[[], CodeType]) -> CodeType:
-        code = self.kept.get(key)
-        if code is None:
-            code = make()
-            self.used[key] = code
+        kept = self.kept.get(key)
+        code = self.used[key] = kept if kept is not None else make()
+        if kept is None:
             self.write(keep=True)
-        else:
-            self.used[key] = code
         return code
 
     def write(self, *, keep: bool = False) -> Path | None:

@@ -4,16 +4,13 @@ while its block runs."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from invoiceflow.render.hidden_imports import hidden
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.fresh import words_per_mode
 
 WORKBOOKS = """
 import hashlib, sys
@@ -36,17 +33,7 @@ def test_openpyxl_does_not_load_pillow_and_the_workbooks_are_the_same() -> None:
     """In a fresh process the renderer's openpyxl takes its "Pillow not installed" path and
     rendering never loads Pillow; the workbooks are the bytes they are when Pillow was loaded
     before openpyxl (nothing hidden)."""
-    runs = {}
-    for mode in ("hidden", "loaded-first"):
-        done = subprocess.run(
-            [sys.executable, "-c", WORKBOOKS, mode],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            timeout=120,
-        )
-        runs[mode] = done.stdout.split()
+    runs = words_per_mode(WORKBOOKS, ("hidden", "loaded-first"))
     hidden_run, loaded_first = runs["hidden"], runs["loaded-first"]
     assert hidden_run[:2] == ["False", "False"]  # not loaded; openpyxl without pictures
     assert hidden_run[-1] == "False"  # and rendering did not load it

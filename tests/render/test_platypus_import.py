@@ -10,13 +10,11 @@ import pickle
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from invoiceflow.render.platypus_import import DEFERRED_PATTERNS, URI_PATTERN_START, LazyPattern
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.fresh import words_per_mode
 
 FRESH_IMPORT = """
 import importlib, json, re
@@ -154,17 +152,7 @@ def test_reportlab_does_not_load_harfbuzz_and_shaped_text_prints_the_same() -> N
     """Platypus is imported without HarfBuzz (ReportLab's own shaping is never used); a
     document that needs shaping loads it (invoiceflow.render.scripts), and its PDF is the
     bytes it is when HarfBuzz was loaded before ReportLab (nothing deferred)."""
-    runs = {}
-    for mode in ("deferred", "loaded-first"):
-        done = subprocess.run(
-            [sys.executable, "-c", HARFBUZZ, mode],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            timeout=120,
-        )
-        runs[mode] = done.stdout.split()
+    runs = words_per_mode(HARFBUZZ, ("deferred", "loaded-first"))
     deferred, loaded_first = runs["deferred"], runs["loaded-first"]
     # after the import: not loaded, and ReportLab took its "not installed" path
     assert deferred[:2] == ["False", "False"]
