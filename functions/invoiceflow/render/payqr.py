@@ -55,7 +55,8 @@ Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
     8 pt (payment part) bold, values 8 and 10 pt, titles 11 pt bold; values shrink by up to two
     points when long names and messages would not fit their section.
 
-Both QR codes are built with segno (byte mode, no ECI) and drawn as vector rectangles.
+Both QR codes are built with segno (byte mode, no ECI; its mask chosen by :mod:`.qrmask`,
+the same choice made faster) and drawn as vector rectangles.
 """
 
 from __future__ import annotations
@@ -533,10 +534,14 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
 @lru_cache(maxsize=8)
 def _qr(payload: str) -> segno.QRCode:
     """The QR code of ``payload`` at error correction level M (kept for the last few
-    payloads: the QR-bill asks for its version, then for its modules, ~6 ms an encoding;
-    nothing changes a code once made)."""
+    payloads: the QR-bill asks for its version, then for its modules; nothing changes a code
+    once made). segno chooses the mask with :mod:`.qrmask`'s faster evaluation (the same
+    choice, the same code)."""
     import segno  # lazily: only a document with a GiroCode or a QR-bill makes one (~25 ms)
 
+    from invoiceflow.render import qrmask
+
+    qrmask.install()
     return segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8")
 
 
