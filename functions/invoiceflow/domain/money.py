@@ -4,7 +4,7 @@ The rounding policy, in full (it lives in :func:`round_money` and nowhere else):
 
 * Every amount that is shown on an invoice is rounded **half-up** (ties away from zero, which
   is also what Excel's and LibreOffice's ``ROUND`` do) to the currency's minor unit: 0 decimals
-  for JPY, 2 for EUR and USD, 3 for KWD, from Babel's CLDR currency data (a copy of it,
+  for JPY, 2 for EUR, USD and RSD, 3 for KWD and IQD, ISO 4217's (a copy of it,
   ``locale/currencies.txt``: see :func:`minor_digits`).
 * A line amount is ``round(quantity x unit price - line discount)``; the line discount shown is
   ``round(quantity x unit price) - line amount``, so the gross, the discount and the amount
@@ -29,7 +29,8 @@ _NOT_INVOICEABLE = frozenset({"XXX", "XTS"})
 
 
 #: ISO 4217 codes and their minor-unit digits, one ``CODE DIGITS`` a line (``#`` starts a
-#: comment): generated from Babel by ``scripts/locale_data.py``, checked against it by the tests
+#: comment): Babel's codes with ISO 4217's digits, written by ``scripts/locale_data.py``
+#: (``currency_digits``), checked against both by the tests
 CURRENCIES_FILE = "locale/currencies.txt"
 
 
@@ -55,8 +56,9 @@ def known_currencies() -> frozenset[str]:
 
 
 def babel_currency_digits() -> dict[str, int]:
-    """Babel's (CLDR's) ISO 4217 codes and their minor-unit digits: what
-    ``locale/currencies.txt`` holds (``scripts/locale_data.py`` writes it)."""
+    """Babel's (CLDR's) ISO 4217 codes and the decimals CLDR shows for each: the codes of
+    ``locale/currencies.txt``; its digits are ISO 4217's where they differ
+    (``scripts/locale_data.py``)."""
     from babel.numbers import get_currency_precision, list_currencies
 
     return {c: int(get_currency_precision(c)) for c in sorted(list_currencies()) if len(c) == 3}
@@ -68,8 +70,8 @@ def is_known_currency(code: str) -> bool:
 
 @cache
 def minor_digits(currency: str) -> int:
-    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3); a code the
-    list does not have gets Babel's answer (its default, 2)."""
+    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, KWD 3), as ISO 4217
+    has it; a code the list does not have gets Babel's answer (its default, 2)."""
     known = _currency_digits().get(currency)
     if known is not None:
         return known
