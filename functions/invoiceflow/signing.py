@@ -76,7 +76,8 @@ def sign_event(event: events.Event, key_id: str, secret: str | bytes) -> events.
 def verify_event(event: events.Event, keys: Mapping[str, str]) -> str:
     """The key id of the producer that signed ``event``; :class:`Unauthorized` (permanent:
     dead-lettered, never retried) with one and the same message for a missing signature, an
-    unknown key id and a wrong signature."""
+    unknown key id, a wrong signature and data that has no canonical form (so no producer
+    signed it)."""
     attributes = events.attributes_of(event)
     key_id = attributes.get(KEY_ID_ATTRIBUTE)
     sent = attributes.get(SIGNATURE_ATTRIBUTE)
@@ -88,7 +89,12 @@ def verify_event(event: events.Event, keys: Mapping[str, str]) -> str:
             raise Unauthorized(REFUSED)
         if not _same(signature(secret, attributes, event.data), sent):
             raise Unauthorized(REFUSED)
-    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") has no UTF-8 form to sign
+    except (ValueError, TypeError, RecursionError):
+        # data no producer can have signed, since it has no canonical form: a lone surrogate
+        # (JSON "\ud800": UnicodeEncodeError), bytes (a binary-mode body that is not JSON,
+        # structured data_base64: TypeError), JSON nested just below the parser's limit
+        # (the encoder needs a few frames more: RecursionError). The same permanent 401, never
+        # a 5xx the broker would retry forever
         raise Unauthorized(REFUSED) from None
     return str(key_id)
 

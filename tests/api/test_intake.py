@@ -129,6 +129,66 @@ def test_every_bad_signature_gets_the_same_401(
     assert sink.events == []
 
 
+def test_data_without_a_canonical_form_is_the_same_401_never_a_5xx(
+    intake_client: Any, alice: Person, sink: Sink
+) -> None:
+    """Data no producer can have signed: bytes (a binary-mode body that is not JSON, structured
+    data_base64) and JSON nested just below the parser's limit, which the canonical form's
+    encoder cannot write. Each was a 503 (TypeError, RecursionError), retried by the broker
+    forever; now the permanent 401 every unsigned event gets."""
+    (unsigned,) = {
+        intake_client.post("/", headers=h, data=b).get_data()
+        for h, b in [to_http(_event(alice.email, example_json("minimal.json")))]
+    }
+    binary = {
+        "ce-specversion": "1.0",
+        "ce-id": "x1",
+        "ce-source": "/erp",
+        "ce-type": INVOICE_REQUESTED,
+    }
+    signed = {**binary, "ce-signaturekeyid": PRODUCER_KEY_ID, "ce-signature": "v1=" + "0" * 64}
+    structured = {
+        "specversion": "1.0",
+        "id": "x2",
+        "source": "/erp",
+        "type": INVOICE_REQUESTED,
+        "data_base64": "aGVsbG8=",
+    }
+    requests: list[tuple[str, dict[str, str], bytes]] = [
+        ("text body", {**binary, "Content-Type": "text/plain"}, b"hello"),
+        ("text body, signature", {**signed, "Content-Type": "text/plain"}, b"hello"),
+        ("binary body", {**signed, "Content-Type": "application/octet-stream"}, b"\xff{"),
+        (
+            "data_base64",
+            {"Content-Type": "application/cloudevents+json"},
+            json.dumps(structured).encode(),
+        ),
+        (
+            "data_base64, signature",
+            {"Content-Type": "application/cloudevents+json"},
+            json.dumps(
+                {**structured, "signaturekeyid": PRODUCER_KEY_ID, "signature": "v1=00"}
+            ).encode(),
+        ),
+    ]
+    for name, headers, body in requests:
+        r = intake_client.post("/", headers=headers, data=body)
+        assert (r.status_code, r.get_data()) == (401, unsigned), (name, r.get_data(as_text=True))
+    # the parser's limit and the encoder's depend on the stack: try every depth around them;
+    # the parser refuses the deepest (400), everything it reads is refused unsigned (401)
+    statuses: dict[int, list[int]] = {}
+    for depth in range(700, 1400):
+        deep = b"[" * depth + b"]" * depth
+        r = intake_client.post(
+            "/", headers={**signed, "Content-Type": "application/json"}, data=deep
+        )
+        statuses.setdefault(r.status_code, []).append(depth)
+    assert set(statuses) <= {400, 401}, {s: (min(d), max(d)) for s, d in statuses.items()}
+    assert 401 in statuses and 400 in statuses  # the range spans the parser's limit
+    assert get_context().repo.list_invoices(alice.id).items == ()
+    assert sink.events == []
+
+
 def test_the_answer_does_not_tell_registered_from_unregistered_owners(
     intake_client: Any, alice: Person, bob: Person
 ) -> None:
