@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from invoiceflow import naming
 from invoiceflow.context import Context
@@ -501,49 +502,92 @@ def notify(event: Event, ctx: Context) -> StepResult:
 # ------------------------------------------------------------------------- dead letter
 
 
-_DETAIL = re.compile(r'"detail"\s*:\s*("(?:[^"\\]|\\.)*")')
+#: the start of a problem body as the edge writes it (status, title, detail in this order):
+#: what is left of one the broker cut short
+_PROBLEM_START = re.compile(
+    r'\s*\{\s*"status"\s*:\s*\d+\s*,\s*"title"\s*:\s*"(?:[^"\\]|\\.)*"\s*,'
+    r'\s*"detail"\s*:\s*("(?:[^"\\]|\\.)*")'
+)
+#: a step's name: a Knative Service's or the local runtime's function path's
+_STEP_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 
 
-def _error_detail(event: Event) -> str:
-    """A readable reason from the subscriber's answer, which the broker passes on base64
-    encoded and cut short (``knativeerrordata``)."""
+def _error_answer(event: Event) -> str:
+    """The subscriber's answer as text, which the broker passes on base64 encoded and cut
+    short (``knativeerrordata``). Anything at all: a problem body, a proxy's HTML page, the
+    broker's own ``dispatch error: ...`` with the subscriber's URL when there was no answer.
+    For the log only: :func:`_problem_reason` is what an owner may see."""
     raw = event.get("knativeerrordata") or ""
     try:
-        text = base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8", "replace")
+        return base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8", "replace")
     except (binascii.Error, ValueError):
-        text = str(raw)
+        return str(raw)
+
+
+def _problem_reason(answer: str) -> str:
+    """The reason a problem+json answer (the edge's, :func:`invoiceflow.edge.error_response`)
+    gives: its detail (else title) and first problems; ``""`` for any other answer, whose
+    text may be a library's message, a path or an internal URL."""
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = json.loads(answer)
+    except (ValueError, RecursionError):
         # cut short: the problem body starts with status, title and detail, so the detail
         # usually survives whole
-        match = _DETAIL.search(text)
-        return str(json.loads(match.group(1)))[:500] if match else text.strip()[:300]
-    if isinstance(body, dict):
-        detail = str(body.get("detail") or body.get("title") or "")
-        problems = body.get("problems") or []
-        if problems and isinstance(problems, list):
-            detail += "; " + "; ".join(
-                f"{p.get('pointer', '')}: {p.get('message', '')}"
-                for p in problems[:5]
-                if isinstance(p, dict)
-            )
-        return detail[:500]
-    return text.strip()[:300]
+        match = _PROBLEM_START.match(answer)
+        return str(json.loads(match.group(1)))[:500] if match else ""
+    if not (
+        isinstance(body, dict)
+        and isinstance(body.get("status"), int)
+        and isinstance(body.get("title"), str)
+    ):
+        return ""
+    detail = body.get("detail")
+    reason = detail if isinstance(detail, str) and detail else body["title"]
+    problems = body.get("problems")
+    if isinstance(problems, list):
+        listed = [
+            f"{p['pointer']}: {p['message']}"
+            for p in problems[:5]
+            if isinstance(p, dict)
+            and isinstance(p.get("pointer"), str)
+            and isinstance(p.get("message"), str)
+        ]
+        if listed:
+            reason += "; " + "; ".join(listed)
+    return reason[:500]
+
+
+def _step_name(destination: str) -> str:
+    """The step a dead-lettered event was for, from its subscriber's URL: the last path
+    segment (the local runtime's ``http://127.0.0.1:8080/_functions/render-pdf``) or else the
+    host's first label (Knative's ``http://render-pdf.invoiceflow.svc.cluster.local``); never
+    a host or port."""
+    parts = urlsplit(destination)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1] or (parts.hostname or "").split(".")[0]
+    return name if _STEP_NAME.fullmatch(name) else "a step"
 
 
 @takes_any_type
 def dead_letter(event: Event, ctx: Context) -> StepResult:
     """Receives what every trigger gave up on, whatever its type. Marks the invoice failed
     with a readable reason and emits ``failed`` (through the outbox, in the same
-    transaction)."""
-    code = event.get("knativeerrorcode") or "?"
-    destination = event.get("knativeerrordest") or "?"
-    detail = _error_detail(event)
+    transaction). The reason, which the owner sees (API, failure email), names the step and
+    the status and quotes only a problem+json answer; any other answer (the broker's
+    ``dispatch error`` naming the subscriber's URL, a proxy's HTML page) goes to the log."""
+    code = str(event.get("knativeerrorcode") or "?")
+    code = code if code.isdigit() and len(code) == 3 else "?"
+    destination = str(event.get("knativeerrordest") or "?")
+    answer = _error_answer(event)
+    detail = _problem_reason(answer)
     if ctx.repo.is_processed("dead-letter", event["source"], event["id"]):
         return StepResult({"duplicate": True})
+    # the whole answer, whatever it says, for the operator
     log.warning(
-        "dead letter: %s to %s failed with %s: %s", event["type"], destination, code, detail
+        "dead letter: %s to %s failed with %s: %r",
+        event["type"],
+        destination,
+        code,
+        answer.strip()[:1000],
     )
     if event["type"] in (INVOICE_FAILED, INVOICE_NOTIFIED, INVOICE_REQUESTED):
         # nothing to mark (a failure email that cannot be sent, or a request that never
@@ -560,8 +604,13 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
     if invoice is None:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return StepResult({"logged": True})
-    step = destination.rstrip("/").rsplit("/", 1)[-1] or "a step"
-    reason = f"{step} failed (HTTP {code}): {detail or 'no detail'}"
+    step = _step_name(destination)
+    if detail:
+        reason = f"{step} failed (HTTP {code}): {detail}"
+    elif answer.startswith("dispatch error"):  # the broker's: no answer at all
+        reason = f"{step} did not answer (HTTP {code})"
+    else:
+        reason = f"{step} failed (HTTP {code}) without a readable reason"
     failed = NewOutboxEvent(
         event_id=naming.failed_event_id(invoice.id),
         type=INVOICE_FAILED,

@@ -359,9 +359,103 @@ def test_dead_letter_reason_is_readable_even_when_the_broker_cut_the_answer_shor
     )
     assert deliver(steps["dead_letter"], dead).status_code == 200
     error = invoice_record(get_context().repo, invoice_id).error
-    assert error == (
-        "render-pdf.ns.svc failed (HTTP 422): the pdf cannot be rendered: the logo is broken"
-    )
+    assert error == "render-pdf failed (HTTP 422): the pdf cannot be rendered: the logo is broken"
+
+
+def _dropped_connection_error() -> tuple[str, str]:
+    """The subscriber URL and the error text the local broker's dispatcher records when the
+    subscriber closes the connection without answering (a killed worker)."""
+    import socket
+    import threading
+
+    from invoiceflow import events
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def drop() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        connection.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/_functions/render-pdf"
+    try:
+        events.Sessions().post(url, data=b"{}", headers={}, timeout=5, allow_redirects=False)
+    except events.SendError as exc:
+        return url, f"{exc.__class__.__name__}: {exc}"  # as delivery.Dispatcher._step
+    finally:
+        server.close()
+    raise AssertionError("the dropped connection was answered")
+
+
+#: a proxy's page in front of a subscriber (Knative's broker passes any body on)
+_PROXY_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+    b"upstream connect error: 10.42.0.17:8080 connection refused (envoy)</body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["no answer", "proxy page", "proxy page cut short", "json that is not a problem"],
+)
+def test_dead_letter_reason_never_quotes_an_answer_that_is_not_a_problem(
+    answer: str,
+    upload_client: Any,
+    download_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The owner sees the reason (GET /invoices/{id}, the 404 of its files, the failure
+    email): it quotes a problem+json answer only. The local broker's ``dispatch error`` (the
+    exception class and the subscriber's host:port URL), a proxy's HTML page or any other
+    body reached all three before; they go to the log only."""
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    from invoiceflow_local.delivery import error_extensions
+
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    knative = "http://render-pdf.invoiceflow.svc.cluster.local"
+    if answer == "no answer":
+        url, error = _dropped_connection_error()
+        extensions = error_extensions(url, None, b"", error)
+        expected, internal = "render-pdf did not answer (HTTP 500)", error
+    else:
+        body = {
+            "proxy page": _PROXY_PAGE,
+            "proxy page cut short": _PROXY_PAGE * 20,
+            "json that is not a problem": b'{"detail": "KeyError at /srv/app/steps.py:12"}',
+        }[answer]
+        extensions = error_extensions(knative, 502, body)
+        expected = "render-pdf failed (HTTP 502) without a readable reason"
+        internal = "10.42.0.17:8080" if b"html" in body else "/srv/app/steps.py"
+    with caplog.at_level("WARNING", logger="invoiceflow.steps"):
+        dead = deliver(steps["dead_letter"], with_extensions(uploaded, extensions))
+    assert dead.status_code == 200
+    assert internal in caplog.text  # the operator still sees the whole answer
+    assert invoice_record(get_context().repo, invoice_id).error == expected
+    shown = download_client.get(f"/invoices/{invoice_id}", headers=alice.auth).get_json()
+    assert shown["error"] == expected
+    missing = download_client.get(f"/invoices/{invoice_id}/pdf", headers=alice.auth)
+    assert missing.status_code == 404
+    assert missing.get_json()["detail"] == f"the invoice failed and has no pdf: {expected}"
+    (failed,) = sink.of_type("failed.v1")
+    assert deliver(steps["notify"], failed).status_code == 200
+    raw = (Path(env["DATA_DIR"]) / "outbox" / f"{invoice_id}-failed.eml").read_bytes()
+    mail = message_from_bytes(raw, policy=policy.default)
+    for part in mail.walk():
+        if part.get_content_maintype() == "text":
+            text = part.get_content()
+            assert expected in text
+            for leak in ("127.0.0.1", "10.42.0.17", "Error", "/srv", "<h1>", "cluster.local"):
+                assert leak not in text, (leak, text)
 
 
 def test_email_headers_never_carry_line_breaks(tmp_path: Any) -> None:
