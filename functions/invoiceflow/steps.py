@@ -219,7 +219,9 @@ def render_document(
     ctx: Context, invoice: InvoiceRecord, fmt: str, artifact: Artifact | None = _UNREAD
 ) -> tuple[str, int, str]:
     """Render and store ``fmt`` for the invoice unless it exists; (file id, size, sha256).
-    ``artifact``: the invoice's artifact of ``fmt`` as the caller read it (None: none)."""
+    ``artifact``: the invoice's artifact of ``fmt`` as the caller read it (None: none).
+    A document that cannot be read or rendered is a :class:`RenderError` (permanent); a
+    transient fault on the way (:class:`TransientError`, :class:`ConfigError`) stays one."""
     if artifact is _UNREAD:
         artifact = ctx.repo.get_artifact(invoice.id, fmt)
     if artifact is not None:
@@ -241,6 +243,11 @@ def render_document(
                 f"the invoice's document {invoice.rendered_from} is missing"
             ) from None
         except InvoiceflowError as exc:
+            if exc.retryable:
+                # the document store (or the database) failing for now, not the document:
+                # unchanged, so the broker retries (a 503 whose body says nothing internal;
+                # its detail, which may name a server path, goes to the log only)
+                raise
             raise RenderError(f"the {fmt} cannot be rendered: {exc.detail}", exc.problems) from exc
         except Exception as exc:
             log.exception("renderer failed")

@@ -189,6 +189,53 @@ def test_poison_document_is_dead_lettered_failed_and_mailed_once(
     assert invoice_record(get_context().repo, invoice_id).status == "failed"
 
 
+def test_a_document_store_fault_while_rendering_is_retried_and_says_nothing_internal(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the stored document failed for now (EIO, EACCES, a GridFS read error): a 503
+    the broker retries, and the retry renders. It was a permanent 422 (dead-lettered: the
+    invoice failed for good) whose detail, shown to the owner, named the server's file path."""
+    from pathlib import Path
+
+    from invoiceflow.errors import ConfigError, Conflict, Problem, Unavailable
+
+    invoice_id = upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    invoice = invoice_record(get_context().repo, invoice_id)
+    stored = Path(env["MONGODB_URL"]) / f"{invoice.rendered_from}.stored"
+    kept = stored.read_bytes()
+    stored.unlink()
+    stored.mkdir()  # reading it fails with EISDIR, an OSError like EIO
+    r = deliver(steps["render_pdf"], uploaded)
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert r.get_json()["detail"] == Unavailable.public_detail
+    assert str(stored) not in r.get_data(as_text=True)
+    stored.rmdir()
+    stored.write_bytes(kept)  # the fault is gone: the broker's retry renders
+    assert deliver(steps["render_pdf"], uploaded).status_code == 200
+    assert get_context().repo.get_artifact(invoice_id, "pdf") is not None
+    # any transient fault on the way stays transient (GridFS: Unavailable, Conflict)
+    xlsx_faults = [
+        Unavailable("MongoDB is unavailable while reading a document (AutoReconnect)"),
+        Conflict("document is being written elsewhere"),
+        ConfigError([Problem("/MONGODB_URL", "missing")]),
+    ]
+    for fault in xlsx_faults:
+
+        def fail(file_id: str, fault: Exception = fault) -> bytes:
+            raise fault
+
+        monkeypatch.setattr(get_context().docs, "read", fail)
+        r = deliver(steps["render_xlsx"], uploaded)
+        assert r.status_code == fault.status, (fault, r.get_data(as_text=True))
+    assert invoice_record(get_context().repo, invoice_id).status != "failed"
+
+
 def test_the_steps_take_an_event_and_the_context_and_know_no_http(
     upload_client: Any, alice: Person, sink: Sink
 ) -> None:
