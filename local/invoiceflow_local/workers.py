@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import yaml
 
@@ -484,7 +484,9 @@ class Proxy:
     urllib3 pool per function), streaming the answer back. The client's address is appended
     to ``X-Forwarded-For``; hop-by-hop headers are dropped both ways. A function that does not
     answer within its timeout is a 504, an unreachable one a 502, with a problem body that
-    names neither the address nor the error."""
+    names neither the address nor the error. A request whose body cannot be read (a malformed
+    chunked body, both ``Content-Length`` and ``Transfer-Encoding``, fewer bytes than its
+    ``Content-Length``) is a 400, and its connection is closed."""
 
     def __init__(self, functions: Iterable[FunctionProcess]) -> None:
         import urllib3
@@ -502,26 +504,20 @@ class Proxy:
     def forward(
         self, service: str, environ: dict[str, Any], start_response: Any
     ) -> Iterable[bytes]:
-        from werkzeug.wsgi import LimitedStream
-
-        from invoiceflow.outputs import PROBLEM_CONTENT_TYPE
-
         headers = _request_headers(environ)
         target = _quote_path(environ.get("PATH_INFO") or "/")
         if environ.get("QUERY_STRING"):
             target += "?" + environ["QUERY_STRING"]
-        body: Any = None
-        length = environ.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > 0:
-            body = LimitedStream(environ["wsgi.input"], int(length))
-        elif environ.get("wsgi.input_terminated"):
-            body = environ["wsgi.input"].read()
         timeout = self._timeouts[service]
+        try:
+            body = _request_body(environ)
+        except (_MalformedRequest, OSError) as exc:  # werkzeug's dechunking: "Invalid chunk..."
+            return _unreadable_body(environ, start_response, exc)
         try:
             response = self._pools[service].urlopen(
                 environ.get("REQUEST_METHOD", "GET"),
                 target,
-                body=body,
+                body=cast("IO[bytes] | bytes | None", body),  # a _ClientBody: read() only
                 headers=headers,
                 redirect=False,
                 retries=False,
@@ -530,19 +526,17 @@ class Proxy:
                 timeout=self._urllib3.Timeout(connect=5.0, read=timeout),
                 chunked=False,
             )
-        except self._urllib3.exceptions.HTTPError as exc:
+        except Exception as exc:
+            # reading the client's body failed inside urllib3's send, whether urllib3 wrapped
+            # the error (an OSError) or not (werkzeug's ClientDisconnected): the client's fault
+            if isinstance(body, _ClientBody) and body.failed:
+                return _unreadable_body(environ, start_response, exc)
+            if not isinstance(exc, self._urllib3.exceptions.HTTPError):
+                raise
             gateway_timeout = isinstance(exc, self._urllib3.exceptions.TimeoutError)
             log.warning("function %s did not answer: %s", service, exc.__class__.__name__)
             status = "504 Gateway Timeout" if gateway_timeout else "502 Bad Gateway"
-            problem = b'{"status": %d, "title": "%s", "detail": "the function did not answer"}' % (
-                int(status[:3]),
-                status[4:].encode(),
-            )
-            start_response(
-                status,
-                [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(problem)))],
-            )
-            return [problem]
+            return _problem(start_response, status, "the function did not answer")
         start_response(
             f"{response.status} {response.reason or ''}".rstrip(),
             [
@@ -556,6 +550,77 @@ class Proxy:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
+
+
+class _MalformedRequest(Exception):
+    """The request's framing is ambiguous: refused before anything is sent on."""
+
+
+class _ClientBody:
+    """A request body the proxy streams to a function as it reads it from the client; it
+    remembers whether reading failed, which urllib3 reports as the function's failure."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed = False
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except Exception:  # an OSError, werkzeug's ClientDisconnected (fewer bytes than said)
+            self.failed = True
+            raise
+        return data
+
+
+def _request_body(environ: Mapping[str, Any]) -> _ClientBody | bytes | None:
+    """The body to send on: a chunked one read whole (the function gets its length), one of
+    ``Content-Length`` bytes streamed. Both framings at once can mean two different bodies to
+    two readers (request smuggling): refused."""
+    from werkzeug.wsgi import LimitedStream
+
+    length = environ.get("CONTENT_LENGTH")
+    if environ.get("wsgi.input_terminated"):  # werkzeug dechunks it
+        if length:
+            raise _MalformedRequest("both Content-Length and Transfer-Encoding: chunked")
+        data: bytes = environ["wsgi.input"].read()
+        return data
+    if length and length.isdigit() and int(length) > 0:
+        return _ClientBody(LimitedStream(environ["wsgi.input"], int(length)))
+    return None
+
+
+def _unreadable_body(
+    environ: Mapping[str, Any], start_response: Any, exc: BaseException
+) -> list[bytes]:
+    """The 400 of a request whose body cannot be read. Its connection ends after it: a
+    chunked request's always (:class:`~invoiceflow_local.dev.QuietRequestHandler`), a short
+    body's at the end of the stream the client closed."""
+    log.info(
+        "refused %s %s: its body cannot be read (%s)",
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO"),
+        exc.__class__.__name__,
+    )
+    return _problem(
+        start_response,
+        "400 Bad Request",
+        "the request body cannot be read: a malformed chunked body, both Content-Length and "
+        "Transfer-Encoding, or fewer bytes than its Content-Length",
+    )
+
+
+def _problem(start_response: Any, status: str, detail: str) -> list[bytes]:
+    """A problem+json answer of the proxy itself (the functions' problem format)."""
+    import json
+
+    from invoiceflow.outputs import PROBLEM_CONTENT_TYPE
+
+    body = json.dumps({"status": int(status[:3]), "title": status[4:], "detail": detail}).encode()
+    start_response(
+        status, [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 def _stream(response: Any) -> Iterator[bytes]:

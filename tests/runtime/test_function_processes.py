@@ -329,6 +329,75 @@ def test_connections_to_the_runtime_are_kept_alive(runtime: LocalRuntime) -> Non
             conn.close()
 
 
+def _raw_exchange(port: int, request: bytes) -> tuple[bytes, bool]:
+    """Send ``request`` as it is and read the answer; whether the server then closed the
+    connection (not merely stopped sending until the timeout)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        try:
+            while data := sock.recv(65536):
+                answer += data
+        except TimeoutError:
+            return answer, False
+    return answer, True
+
+
+def test_a_request_whose_body_cannot_be_read_is_a_400_problem(clean_env: None) -> None:
+    """A malformed chunked body, both Content-Length and Transfer-Encoding (two framings:
+    request smuggling) and a body shorter than its Content-Length made werkzeug's body reader
+    raise inside the proxy: an HTML 500 from werkzeug and a traceback in the log. Each is
+    the runtime's 400 problem, and the connection is closed after it."""
+    runtime = LocalRuntime("127.0.0.1", 0, services=("login",), workers=1).start()
+    try:
+        assert runtime.server is not None
+        port = runtime.server.server_port
+        head = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        for name, request, half_close in (
+            ("bad chunk", head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n", False),
+            (
+                "chunk without its line end",
+                head + b"Transfer-Encoding: chunked\r\n\r\n2\r\nhiX\r\n0\r\n\r\n",
+                False,
+            ),
+            (
+                "both lengths",
+                head + b"Content-Length: 20\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                False,
+            ),
+            ("short body", head + b"Content-Length: 20\r\n\r\n{}", True),
+        ):
+            if half_close:  # the client ends its side after the short body, still reading
+                import socket
+
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(request)
+                    sock.shutdown(socket.SHUT_WR)
+                    answer = b""
+                    while data := sock.recv(65536):
+                        answer += data
+                closed = True
+            else:
+                answer, closed = _raw_exchange(port, request)
+            head_part, _, body = answer.partition(b"\r\n\r\n")
+            status_line = head_part.split(b"\r\n")[0]
+            assert status_line.startswith(b"HTTP/1.1 400"), (name, answer[:300])
+            assert b"content-type: application/problem+json" in head_part.lower(), name
+            problem = json.loads(body)
+            assert problem["status"] == 400 and problem["title"] == "Bad Request", name
+            assert "body cannot be read" in problem["detail"], name
+            assert closed, f"{name}: the connection stayed open"
+        # a well-formed chunked body still reaches the function (login: 401 without a user)
+        answer, _ = _raw_exchange(
+            port, head + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 400"), answer
+    finally:
+        runtime.stop()
+
+
 def test_renderers_take_one_request_at_a_time_per_worker(runtime: LocalRuntime) -> None:
     """A renderer's workers are gunicorn's sync workers (containerConcurrency 1): each closes
     its connection after the answer, so the next request goes to whichever worker is free;
