@@ -496,6 +496,8 @@ def test_undecodable_logo_is_a_render_error(
     with pytest.raises(RenderError, match=message) as err:
         render_pdf(sample_invoice(logo=Logo("image/png", data)))
     assert isinstance(err.value, PermanentError)
+    if message == "damaged":  # the owner sees this: no library's message after it
+        assert err.value.detail == "the logo image is damaged and cannot be decoded"
 
 
 def test_unknown_locale_is_a_render_error(sample_invoice: Factory) -> None:

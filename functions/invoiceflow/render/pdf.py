@@ -81,6 +81,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache, partial
@@ -125,6 +126,8 @@ from invoiceflow.render.i18n import upper
 from invoiceflow.render.view import DocumentView, PartyBlock, build_view
 
 __all__ = ["MAX_LOGO_PIXELS", "check_pdf", "render_pdf"]
+
+log = logging.getLogger(__name__)
 
 # ReportLab fills its table of colour names on first use, without a lock: a thread that looks
 # up a name ("black", a table style's default) while another thread is filling the table
@@ -917,7 +920,9 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
             f"the logo has too many pixels; at most {MAX_LOGO_PIXELS:,} can be rendered"
         ) from exc
     except Exception as exc:  # PIL raises many unrelated types for damaged data
-        raise RenderError(f"the logo image is damaged and cannot be decoded: {exc}") from exc
+        # PIL's message (a library's text) goes to the log, not to the owner
+        log.info("the logo cannot be decoded: %r", exc)
+        raise RenderError("the logo image is damaged and cannot be decoded") from exc
     scale = min(max_w / w, max_h / h)
     return _LogoFlowable(reader, w * scale, h * scale)
 
@@ -1726,7 +1731,12 @@ def render_pdf(invoice: Invoice) -> bytes:
     try:
         doc.build(story, canvasmaker=canvasmaker)
     except LayoutError as exc:
-        raise RenderError(f"the invoice cannot be laid out on pages: {exc}") from exc
+        # ReportLab's message names its objects (and their addresses): the log has it
+        log.info("the invoice cannot be laid out: %s", exc)
+        raise RenderError(
+            "the invoice cannot be laid out on pages: one of its blocks (a line's description, "
+            "a note, the payment terms...) is taller than a page"
+        ) from exc
     data = buf.getvalue()
     check_pdf(data)
     return data
