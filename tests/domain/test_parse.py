@@ -232,6 +232,22 @@ def test_credit_lines_may_be_negative() -> None:
     assert compute_totals(parse_invoice(d).invoice).total == Decimal("70.00")
 
 
+def test_a_credit_lines_amount_discount_goes_at_most_to_zero() -> None:
+    """A line discount amount takes the line's sign: on a credit line of -30.00 any amount up
+    to 30.00 is accepted and brings the credit towards zero; more is refused."""
+
+    def credit(discount: str) -> dict[str, object]:
+        refund = {"description": "Refund", "quantity": "-1", "unit_price": "30", "credit": True}
+        fee = {"description": "Fee", "unit_price": "100"}
+        return doc(items=[fee, {**refund, "discount": {"amount": discount}}])
+
+    assert compute_totals(parse_invoice(credit("12.50")).invoice).total == Decimal("82.50")
+    assert compute_totals(parse_invoice(credit("30.00")).invoice).total == Decimal("100.00")
+    with pytest.raises(ValidationError) as exc:
+        parse_invoice(credit("30.01"))
+    assert "larger than the line's -30" in problems(exc)["/items/1/discount/amount"]
+
+
 def test_limits_have_clear_messages() -> None:
     item = {"description": "x", "unit_price": "1"}
     with pytest.raises(ValidationError) as exc:

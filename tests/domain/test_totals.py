@@ -65,6 +65,29 @@ def test_line_amount_rounds_once_after_discount() -> None:
     assert (lt.gross, lt.discount, lt.amount) == (D("1.01"), D("0.11"), D("0.90"))
 
 
+@pytest.mark.parametrize(
+    ("quantity", "price", "discount", "expected"),
+    [
+        # a credit line: the discount brings it towards zero, whichever way it is given
+        ("-1", "10.00", Discount("amount", D("10.00")), ("-10.00", "-10.00", "0.00")),
+        ("-1", "10.00", Discount("amount", D("2.50")), ("-10.00", "-2.50", "-7.50")),
+        ("1", "-10.00", Discount("amount", D("2.50")), ("-10.00", "-2.50", "-7.50")),
+        ("-1", "10.00", Discount("percent", D("25")), ("-10.00", "-2.50", "-7.50")),
+        # an ordinary line, for comparison
+        ("1", "10.00", Discount("amount", D("2.50")), ("10.00", "2.50", "7.50")),
+    ],
+)
+def test_a_line_discount_reduces_a_credit_line(
+    quantity: str, price: str, discount: Discount, expected: tuple[str, str, str]
+) -> None:
+    """An amount discount takes the sign of the line, as a percentage does: on a credit line
+    (-1 x 10.00) it makes the credit smaller (-7.50), never bigger (-12.50)."""
+    item = LineItem("x", D(quantity), D(price), credit=True, discount=discount)
+    lt = line_total(item, "EUR")
+    assert (lt.gross, lt.discount, lt.amount) == tuple(D(v) for v in expected)
+    assert abs(lt.amount) <= abs(lt.gross)
+
+
 def test_tax_is_computed_per_rate_on_the_summed_base_not_per_line() -> None:
     # three lines of 0.05 at 10 %: per-line tax would be 3 x 0.01 (0.005 rounds up) = 0.03,
     # EN 16931 taxes the base 0.15 -> 0.015 -> 0.02

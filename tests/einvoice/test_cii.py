@@ -567,6 +567,35 @@ def test_negative_credit_lines() -> None:
     ] == [("49.8", "-1"), ("24.9", "-2")]
 
 
+def test_an_amount_discount_reduces_a_credit_line() -> None:
+    """A line discount given as an amount takes the sign of a credit line (-1 x 10.00 less
+    4.00 is -6.00, not -14.00): the allowance is gross - amount (-4.00), so price x quantity
+    - allowance = line amount, and the official rules pass."""
+    credit = LineItem(
+        "Rücknahme",
+        D("-1"),
+        D("10.00"),
+        tax_rate=D("19"),
+        credit=True,
+        discount=Discount("amount", D("4.00")),
+    )
+    inv = german_b2b(items=(*german_b2b().items, credit))
+    lines = root_of(check(inv)).findall(
+        "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem", NS
+    )
+    settlement = "ram:SpecifiedLineTradeSettlement"
+    assert (
+        text(
+            lines[-1],
+            f"{settlement}/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+        )
+        == "-6.00"
+    )
+    assert texts(lines[-1], f"{settlement}/ram:SpecifiedTradeAllowanceCharge/ram:ActualAmount") == [
+        "-4.00"
+    ]
+
+
 def test_three_hundred_lines() -> None:
     items = tuple(
         LineItem(

@@ -555,6 +555,25 @@ def test_negative_price_moves_its_sign_to_the_quantity() -> None:
     assert one(lines[4], "cbc:LineExtensionAmount") == "-102.00"
 
 
+def test_an_amount_discount_reduces_a_credit_line() -> None:
+    """A line discount given as an amount takes the sign of a credit line (-1 x 10.00 less
+    4.00 is -6.00, not -14.00), written as an allowance of gross - amount (-4.00)."""
+    base = german_b2b()
+    credit = LineItem(
+        "Rücknahme",
+        D("-1"),
+        D("10.00"),
+        tax_rate=D("19"),
+        credit=True,
+        unit_code="C62",
+        discount=Discount("amount", D("4.00")),
+    )
+    root = parse(assert_valid(replace(base, items=(*base.items, credit))))
+    line = root.xpath("cac:InvoiceLine", namespaces=NS)[-1]
+    assert one(line, "cbc:LineExtensionAmount") == "-6.00"
+    assert one(line, "cac:AllowanceCharge/cbc:Amount") == "-4.00"
+
+
 def test_credit_note_root_lines_and_reference() -> None:
     inv = credit_note()
     root = parse(assert_valid(inv))

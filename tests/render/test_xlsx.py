@@ -189,6 +189,17 @@ EDGE_CASES: dict[str, Invoice] = {
             item("4", "2.675", "7", discount=Discount("percent", D("33.3"))),
         ]
     ),
+    # an amount discount takes the line's sign (SIGN() in the formula): it brings a credit
+    # line towards zero, as a percentage does
+    "line discounts on credit lines": invoice(
+        [
+            item("3", "10.00"),
+            item("-1", "10.00", credit=True, discount=Discount("amount", D("10.00"))),
+            item("-2", "3.335", "7", credit=True, discount=Discount("amount", D("0.005"))),
+            item("1", "-4.99", "7", credit=True, discount=Discount("amount", D("1.00"))),
+            item("-1", "8.00", credit=True, discount=Discount("percent", D("25"))),
+        ]
+    ),
     "zero rate and untaxed, untaxed shipping": invoice(
         [item("1", "10.00", "0"), item("2", "5.005", None), item("1", "100.00")],
         discount=Discount("percent", D("3")),
@@ -550,7 +561,7 @@ def test_every_figure_is_a_rounded_formula() -> None:
     amount = ws[f"{lay.letter('Amount')}{lay.first + 1}"].value
     q, p, g = lay.letter("Quantity"), lay.letter("Unit price"), lay.letter("Discount %")
     r = lay.first + 1
-    assert amount == f"=ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+H{r}),2)"
+    assert amount == f"=ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+SIGN({q}{r}*{p}{r})*H{r}),2)"
     expected = {
         "Subtotal",
         "incl. line discounts",

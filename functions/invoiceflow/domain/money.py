@@ -6,9 +6,11 @@ The rounding policy, in full (it lives in :func:`round_money` and nowhere else):
   is also what Excel's and LibreOffice's ``ROUND`` do) to the currency's minor unit: 0 decimals
   for JPY, 2 for EUR, USD and RSD, 3 for KWD and IQD, ISO 4217's (a copy of it,
   ``locale/currencies.txt``: see :func:`minor_digits`).
-* A line amount is ``round(quantity x unit price - line discount)``; the line discount shown is
-  ``round(quantity x unit price) - line amount``, so the gross, the discount and the amount
-  shown always add up (10 x 39.95 less 15 %: 399.50 - 59.92 = 339.58).
+* A line amount is ``round(quantity x unit price - line discount)`` (an amount discount takes
+  the sign of quantity x unit price, so it brings a credit line towards zero); the line
+  discount shown is ``round(quantity x unit price) - line amount``, so the gross, the
+  discount and the amount shown always add up (10 x 39.95 less 15 %: 399.50 - 59.92 =
+  339.58).
 * Tax is computed per rate on the summed taxable base of that rate (EN 16931, BT-116/BT-117):
   ``round(base x rate / 100)``, never per line.
 * An invoice-level discount in percent is computed per tax rate on that rate's base; an amount

@@ -707,6 +707,8 @@ def _item_problems(items: list[Any], memo: Amounts) -> Iterator[tuple[str, str]]
                 f"the line amount {line} is too large (it must be under {MAX_AMOUNT:,})",
             )
         if disc is not None and isinstance(disc, _OBJECT):
+            # an amount discount takes the line's sign (totals.line_total): up to the line's
+            # size it brings a line, a credit line too, at most to zero
             amount = _dec(disc.get("amount"))
             if amount is not None and amount > abs(line):
                 yield (

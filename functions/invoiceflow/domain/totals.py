@@ -83,7 +83,11 @@ def line_total(item: LineItem, currency: str) -> LineTotal:
         if item.discount.kind == "percent":
             raw_discount = raw * item.discount.value / HUNDRED
         else:
-            raw_discount = item.discount.value
+            # an amount takes the sign of the line (the workbook's SIGN()): it brings a credit
+            # line's (negative) amount towards zero as a percentage does, never makes the
+            # credit bigger
+            value = item.discount.value
+            raw_discount = value if raw > 0 else -value if raw < 0 else Decimal(0)
         amount = round_money(raw - raw_discount, currency)
     return assemble(  # LineTotal(...) without its five object.__setattr__ calls
         LineTotal,

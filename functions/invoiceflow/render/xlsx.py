@@ -928,7 +928,9 @@ class _Renderer:
                 if dp:
                     parts.append(f"{raw}*{dp}{r}/100")
                 if da:
-                    parts.append(f"{da}{r}")
+                    # an amount takes the line's sign, as in compute_totals: it brings a
+                    # credit line towards zero
+                    parts.append(f"SIGN({raw})*{da}{r}")
                 disc = "+".join(parts)
                 dsc = it.discount
                 if dsc is not None:
