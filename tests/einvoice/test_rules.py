@@ -241,6 +241,18 @@ CASES: list[Case] = [
         why="UBL writes no deliver-to address from free lines",
     ),
     case("BR-16", lambda: S(items=()), ("BR-16", "/items")),
+    # the artefacts' BR-CO-17 rounds the rate: 0.4 % counts as 0 %, so its tax (2.49 on the
+    # line's 622.50) must round to 0, which it does not; a tax of 0.50 rounds to 1
+    case(
+        "BR-CO-17",
+        lambda: S(items=item0(german_b2b(), tax_rate=D("0.4"))),
+        ("BR-CO-17", "/items/0/tax_rate"),
+    ),
+    case(
+        "BR-CO-17 shipping",
+        lambda: S(shipping=D("200.00"), shipping_tax_rate=D("0.25")),
+        ("BR-CO-17", "/shipping_tax_rate"),
+    ),
     case(
         "BR-23",
         lambda: S(items=item0(german_b2b(), unit="Sack", unit_code=None)),
@@ -811,6 +823,26 @@ def test_a_three_decimal_currency_lists_every_br_dec_the_artefacts_report(
     c = BY_NAME[name]
     official = {r for r in official_ids(c.make(), syntax) if r.startswith("BR-DEC")}
     assert official == {r for r, _ in c.expected(syntax)} - set(c.unseen.get(syntax, ()))
+
+
+@pytest.mark.parametrize(
+    ("rate", "price", "refused"),
+    [
+        ("0.4", "24.90", True),  # a tax of 2.42: the artefacts take the rate for 0 %
+        ("0.4", "0.40", False),  # a tax of 0.04 rounds to 0: the artefacts accept it
+        ("0.49", "24.90", True),
+        ("0.5", "24.90", False),  # XPath's round(0.5) is 1: tested as a rate
+        ("0.001", "2000.00", True),
+    ],
+)
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_a_rate_under_half_a_percent_is_refused_as_the_artefacts_refuse_it(
+    rate: str, price: str, refused: bool, syntax: Syntax
+) -> None:
+    inv = german_b2b(items=item0(german_b2b(), tax_rate=D(rate), unit_price=D(price)))
+    native = [(p.rule, p.pointer) for p in check(inv, syntax)]
+    assert native == ([("BR-CO-17", "/items/0/tax_rate")] if refused else [])
+    assert ("BR-CO-17" in official_ids(inv, syntax)) is refused
 
 
 def test_category_messages_quote_the_rule() -> None:

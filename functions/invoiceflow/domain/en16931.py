@@ -12,8 +12,8 @@ Checked here (everything a document expressible in our model can break):
 
 * the document: BR-02, BR-05, BR-06, BR-07, BR-08..BR-11, BR-16, BR-23, BR-25, BR-29, BR-30,
   BR-32 (the discount's share of uncategorised lines), BR-37 (shipping without a category),
-  BR-48, BR-55, BR-57, BR-61, BR-62..BR-64, BR-CO-04, BR-CO-09, BR-CO-18, BR-CO-25,
-  BR-CO-26;
+  BR-48, BR-55, BR-57, BR-61, BR-62..BR-64, BR-CO-04, BR-CO-09, BR-CO-17 (a rate under
+  0.5 %, see below), BR-CO-18, BR-CO-25, BR-CO-26;
 * code lists (:mod:`.codelists`): BR-CL-04 currency, BR-CL-11 legal id scheme, BR-CL-14
   country, BR-CL-16 payment means, BR-CL-17/BR-CL-18 VAT category, BR-CL-21 item id scheme,
   BR-CL-22 VATEX, BR-CL-23 unit code, BR-CL-25 electronic address scheme;
@@ -65,9 +65,14 @@ L and M breakdowns; CII's BR-61 only sees an empty account element); where it is
 the native check follows the test, so that no e-invoice the artefacts refuse is written
 (:func:`igic_rate_ok`). ``tests/einvoice/test_rules.py`` lists each such case.
 
+CII's and UBL's BR-CO-17 test rounds the breakdown's rate to a whole percentage, so a rate
+under 0.5 % with a tax of 0.50 or more fails it although the tax is right by its sentence:
+the native check reports that case (:meth:`_Checker.rates_under_half_a_percent`).
+
 By construction (the writers always produce them right from the model, so no native check):
 BR-01 (spec identifier), BR-03 (issue date), BR-04 and BR-CL-01 (type code), BR-12..BR-15
-and BR-CO-10..BR-CO-17 (totals from :func:`.totals.compute_totals`), BR-21 (line ids), BR-22
+and BR-CO-10..BR-CO-17 (totals from :func:`.totals.compute_totals`; BR-CO-17 but for the
+case above), BR-21 (line ids), BR-22
 (quantity), BR-24 (line amount), BR-26 (net price), BR-27/BR-28 (a negative unit price is
 written positive with the opposite quantity), BR-31, BR-33, BR-36, BR-38 (amounts and reasons
 of the mapped discount and shipping), BR-41..BR-44 and BR-CO-21..BR-CO-24 (line discount
@@ -247,6 +252,10 @@ RULES: dict[str, str] = {
     "BR-DE-2": 'The group "SELLER CONTACT" (BG-6) shall be provided.',
     "BR-DE-3": 'The element "Seller city" (BT-37) shall be provided.',
     "BR-DE-4": 'The element "Seller post code" (BT-38) shall be provided.',
+    "BR-CO-17": "VAT category tax amount (BT-117) = VAT category taxable amount (BT-116) x "
+    "(VAT category rate (BT-119) / 100), rounded to two decimals; the official validation "
+    "artefacts round the rate to a whole percentage when they test this, so a rate under "
+    "0.5 % counts as 0 % and its tax must round to 0: give a rate of at least 0.5 %.",
     "BR-DE-5": 'The element "Seller contact point" (BT-41) shall be provided.',
     "BR-DE-6": 'The element "Seller contact telephone number" (BT-42) shall be provided.',
     "BR-DE-7": 'The element "Seller contact email address" (BT-43) shall be provided.',
@@ -676,6 +685,7 @@ class _Checker:
                 self.ids(cat, "04")
             self.exemption(cat)
         self.taxed_zero_categories(groups, uncategorized)
+        self.rates_under_half_a_percent(groups)
         if "K" in cats:
             if inv.delivery_date is None and inv.invoicing_period is None:
                 self.add("BR-IC-11", "/delivery_date")
@@ -726,6 +736,28 @@ class _Checker:
             elif (g.category, g.rate) in taxed and g.tax:
                 at = _rate_pointer(groups[(g.category, g.rate)])
                 self.cat(f"{CATEGORY_RULES[g.category][0]}-09", at)
+
+    def rates_under_half_a_percent(self, groups: dict[tuple[str, Decimal | None], str]) -> None:
+        """BR-CO-17 as the artefacts test it (CII and UBL alike): they take XPath's
+        ``round()`` of the breakdown's rate, and a rate that rounds to 0 (0 < rate < 0.5)
+        passes only with a tax that rounds to 0 too. The tax we compute is right by the
+        rule's sentence, so this is the one way to break the test: reported at the rate of the
+        group's first line (or the shipping's), so no e-invoice the artefacts refuse is
+        written."""
+        small = {
+            key
+            for key in groups
+            if (rate := einvoice.xml_rate(*key)) is not None and rate and _xpath_round_zero(rate)
+        }
+        if not small:
+            return
+        totals = self.totals()
+        if totals is None:
+            return
+        for g in totals.groups:
+            key = (g.category or "", g.rate)
+            if key in small and not _xpath_round_zero(g.tax):
+                self.add("BR-CO-17", _rate_pointer(groups[key]))
 
     def rate_ok(self, cat: str, rate: Decimal | None, number: str) -> bool:
         """Whether a rate passes the category's -05 (a line), -06 (the discount's
@@ -1007,6 +1039,11 @@ def _xpath_number(text: str) -> bool:
     """Whether XPath's number() reads ``text`` as a number (not NaN)."""
     number = r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF)"
     return re.fullmatch(rf"\s*({number}|NaN)\s*", text) is not None and text.strip() != "NaN"
+
+
+def _xpath_round_zero(value: Decimal) -> bool:
+    """Whether XPath's ``round()`` (halves up: 0.5 -> 1, -0.5 -> 0) of ``value`` is 0."""
+    return Decimal("-0.5") <= value < Decimal("0.5")
 
 
 def _plain(value: Decimal) -> str:
