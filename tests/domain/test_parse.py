@@ -335,7 +335,9 @@ def test_amounts_must_fit_a_spreadsheet_and_the_money_arithmetic() -> None:
     [
         ("number", "INV-1\r\nBcc: evil@example.com", "single line"),
         ("number", "A\u0000B", "control characters"),
-        ("payment_terms", "Net\u202830", "single line"),
+        ("purchase_order", "PO\u202830", "single line"),
+        ("payment_terms", "#SKONTO#TAGE=14#PROZENT=2.00#\x0b", "control characters"),
+        ("payment_terms", "Net\x0030\n", "control characters"),
         ("seller", {"name": "\ud800x"}, "invalid Unicode"),
         ("bill_to", {"name": "B", "address": ["line\nbreak"]}, "single line"),
     ],
@@ -357,6 +359,18 @@ def test_line_breaks_are_fine_in_descriptions_notes_and_terms() -> None:
         )
     ).invoice
     assert inv.notes == "Thanks!\nSee you" and inv.items[0].description == "two\nlines"
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        "#SKONTO#TAGE=14#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=3.00#\r\n#SKONTO#TAGE=14#PROZENT=2.00#\n30 Tage netto",
+    ],
+)
+def test_payment_terms_may_span_lines(terms: str) -> None:
+    """XRechnung's Skonto lines (BR-DE-18) each end with a line break: kept as sent."""
+    assert parse_invoice(doc(payment_terms=terms)).invoice.payment_terms == terms
 
 
 def test_an_invoice_discount_larger_than_the_subtotal_is_rejected() -> None:

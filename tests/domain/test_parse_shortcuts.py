@@ -62,7 +62,7 @@ def _reference_strings(value: Any, where: str, key: str = "") -> Iterator[tuple[
             yield (
                 where,
                 "must be a single line (line breaks are allowed only in "
-                "descriptions, notes and terms)",
+                "descriptions, notes, terms and payment terms)",
             )
     elif isinstance(value, Mapping):
         for name, item in value.items():
@@ -76,7 +76,9 @@ _TEXT = st.text(
     alphabet=st.sampled_from("aZ 0é€\t\n\r\x00\x7f\x85\u2028\u2029\ud800\ufdd0\uffff\U0001fffe"),
     max_size=6,
 )
-_KEYS = st.sampled_from(["description", "notes", "number", "logo", "note", "lines", "x"])
+_KEYS = st.sampled_from(
+    ["description", "notes", "number", "logo", "note", "payment_terms", "lines", "x"]
+)
 _VALUES = st.recursive(
     st.none()
     | st.booleans()

@@ -1132,6 +1132,37 @@ def test_skonto_lines_are_read_as_xrechnung_reads_them(terms: str) -> None:
     assert skonto_ok(terms) is not official
 
 
+@pytest.mark.parametrize(
+    "terms",
+    [
+        "#SKONTO#TAGE=14#PROZENT=2.00#\n",
+        "#SKONTO#TAGE=7#PROZENT=3.00#\n#SKONTO#TAGE=14#PROZENT=2.00#BASISBETRAG=100.00#\n"
+        "30 Tage netto",
+    ],
+)
+def test_skonto_terms_sent_as_json_make_an_xrechnung(terms: str) -> None:
+    """A document whose payment terms are Skonto lines (each ending with a line break, as
+    BR-DE-18 wants) is accepted by parse, passes the native rules and is written as an
+    XRechnung that KoSIT's and the official EN 16931 rules pass."""
+    import json
+
+    from invoiceflow.domain import parse_invoice
+    from invoiceflow.domain.model import to_json
+    from support import xrechnung as xr
+
+    doc = to_json(xrechnung())
+    doc["payment_terms"] = terms
+    inv = parse_invoice(json.dumps(doc).encode()).invoice
+    assert inv.payment_terms == terms
+    for syntax in ("cii", "ubl", "facturx"):
+        require_conformance(inv, syntax)
+    xml = xml_of(inv, "cii")
+    assert [f"{a.id}: {a.text}" for a in xr.fatal(xml)] == []
+    both: tuple[Syntax, ...] = ("cii", "ubl")
+    for syntax in both:
+        assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, syntax), syntax)] == []
+
+
 # --- Peppol BIS Billing 3.0 (syntax "ubl") ------------------------------------------------------
 # OpenPeppol's Schematron (PEPPOL-EN16931-UBL.sch) is not in ../shared: these cases are native
 # only. Each is a valid EN 16931 document (the official CEN artefacts pass it, in UBL and CII)

@@ -97,6 +97,29 @@ def test_a_credit_note_is_titled_as_one_and_ends_with_the_refund(
     assert view.balance.label == last
 
 
+def test_payment_terms_of_several_lines_print_line_by_line() -> None:
+    """Skonto lines (each ending with a line break, \r\n too): the PDF and the workbook show
+    one line each, without an empty line after the last or any control character."""
+    doc = json.loads((EXAMPLES / "de-xrechnung-b2g.json").read_text())
+    doc["payment_terms"] = "#SKONTO#TAGE=7#PROZENT=3.00#\r\n#SKONTO#TAGE=14#PROZENT=2.00#\n"
+    inv = parse_invoice(json.dumps(doc).encode()).invoice
+    view = view_of(inv)
+    lines = ["#SKONTO#TAGE=7#PROZENT=3.00#", "#SKONTO#TAGE=14#PROZENT=2.00#"]
+    label = view.gettext("Payment terms")
+    assert dict(view.meta)[label] == "\n".join(lines)
+
+    # the PDF's narrow column wraps them further; both, one after the other, nothing else
+    text = PdfReader(io.BytesIO(render_pdf(inv))).pages[0].extract_text()
+    assert "".join(lines) in "".join(text.split())
+    assert not any(ch in text for ch in "\r\x0b\x0c\x85\u2028")
+
+    ws = openpyxl.load_workbook(io.BytesIO(render_xlsx(inv)))["Invoice"]
+    label_cell = next(c for row in ws.iter_rows() for c in row if c.value == label)
+    cell = ws.cell(label_cell.row, label_cell.column + 1)
+    assert cell.value == "\n".join(lines) and cell.alignment.wrap_text
+    assert ws.row_dimensions[cell.row].height >= 30  # two lines of 15 points at least
+
+
 def test_a_right_to_left_language() -> None:
     view = view_of(german_b2b(language="ar"))
     assert view.direction == "rtl" and view.name == "فاتورة"

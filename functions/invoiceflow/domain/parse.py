@@ -68,8 +68,9 @@ MAX_DEPTH = 32
 #: the first date a spreadsheet can show (Excel's 1900 date system counts a 1900-02-29 that
 #: never was, so earlier serial numbers mean other days than in every other calendar)
 FIRST_DATE = date(1900, 3, 1)
-#: fields whose text may span several lines; every other string is one line
-_MULTILINE = frozenset({"description", "notes", "terms", "note"})
+#: fields whose text may span several lines; every other string is one line (payment terms:
+#: XRechnung's Skonto lines, ``#SKONTO#TAGE=14#PROZENT=2.00#``, each end with a line break)
+_MULTILINE = frozenset({"description", "notes", "terms", "note", "payment_terms"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 #: U+FFFE and U+FFFF (XML 1.0 forbids them: a workbook holding one is not XML) and the other
 #: Unicode noncharacters (U+FDD0..U+FDEF, U+nFFFE/U+nFFFF: never meant for interchange)
@@ -595,7 +596,7 @@ def _string_problem(value: Any, where: str, key: str, out: list[tuple[str, str]]
                 (
                     where,
                     "must be a single line (line breaks are allowed only in "
-                    "descriptions, notes and terms)",
+                    "descriptions, notes, terms and payment terms)",
                 )
             )
 

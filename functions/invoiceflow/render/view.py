@@ -288,7 +288,10 @@ def build_view(invoice: Invoice, totals: Totals) -> DocumentView:
     if invoice.due_date is not None:
         meta.append((t.gettext("Due date"), localize.date(invoice.due_date, invoice)))
     if invoice.payment_terms:
-        meta.append((t.gettext("Payment terms"), invoice.payment_terms))
+        # one line each, as written (XRechnung's Skonto lines end with a line break: no
+        # empty line after them; \r\n and U+2028 as \n, so no control character is drawn)
+        terms = "\n".join(invoice.payment_terms.splitlines()).strip("\n")
+        meta.append((t.gettext("Payment terms"), terms))
     meta += content.reference_fields(invoice)
     meta.append((t.gettext("Currency"), invoice.currency))
     payment = (
