@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import openpyxl
 import pytest
@@ -379,11 +379,60 @@ def test_the_upgraded_examples_are_e_invoices_with_the_same_money(name: str) -> 
         t = compute_totals(inv)
         return (
             [(lt.gross, lt.discount, lt.amount) for lt in t.lines],
-            [(g.rate, g.lines, g.discount, g.shipping, g.base, g.tax) for g in t.groups],
+            # an untaxed group is the exempt one at 0 % (the rate its e-invoice states)
+            [(g.rate or 0, g.lines, g.discount, g.shipping, g.base, g.tax) for g in t.groups],
             (t.subtotal, t.discount, t.shipping, t.tax, t.total, t.amount_paid, t.balance_due),
         )
 
     assert money(examples()[name + UPGRADED]) == money(examples()[name])
+
+
+def test_an_exempt_line_without_a_rate_and_exempt_shipping_at_0_are_one_breakdown() -> None:
+    """Category E given no rate on the line and 0 % on the shipping is one tax group: one VAT
+    breakdown in the CII and the UBL (BR-E-01 allows exactly one; both pass the official
+    rules), one tax line in the PDF and the workbook."""
+    import json
+
+    from invoiceflow.domain.en16931 import require_conformance
+    from invoiceflow.domain.model import to_json
+    from invoiceflow.einvoice.cii import cii_xml
+    from invoiceflow.einvoice.ubl import ubl_xml
+    from support.einvoice_samples import german_b2b
+    from support.official import fatal
+
+    doc = to_json(german_b2b())
+    doc["items"] = [
+        {"description": "Kurs", "quantity": "1", "unit_price": "100.00", "tax_category": "E"}
+    ]
+    doc.update(shipping="5.00", shipping_tax_category="E", shipping_tax_rate="0")
+    doc["tax_exemptions"] = {"E": {"reason": "Steuerfrei", "code": "VATEX-EU-132-1I"}}
+    inv = parse_invoice(json.dumps(doc).encode()).invoice
+    (group,) = compute_totals(inv).groups
+    zero = Decimal(0)
+    assert (group.category, group.rate, group.base, group.tax) == ("E", zero, Decimal(105), zero)
+
+    outputs: list[tuple[Literal["cii", "ubl"], bytes, str]] = [
+        (
+            "cii",
+            cii_xml(inv),
+            f".//{{{CII['ram']}}}ApplicableHeaderTradeSettlement/"
+            f"{{{CII['ram']}}}ApplicableTradeTax",
+        ),
+        ("ubl", ubl_xml(inv), f"{{{UBL['cac']}}}TaxTotal/{{{UBL['cac']}}}TaxSubtotal"),
+    ]
+    for syntax, xml, breakdowns in outputs:
+        require_conformance(inv, syntax)
+        assert [f"{a.id}: {a.text}" for a in fatal(xml, syntax)] == []
+        assert len(ET.fromstring(xml).findall(breakdowns)) == 1  # noqa: S314 (our own output)
+
+    view = build_view(inv, compute_totals(inv))
+    (tax_row,) = [row for row in view.totals_rows if row.key == "tax"]
+    label = _norm(tax_line_label(group, inv))
+    assert _norm(tax_row.label) == label
+    text = _norm(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(inv))).pages))
+    assert text.count(label) == 1
+    book = Workbook(render_xlsx(inv), inv)
+    assert len(book.tax_rows) == 1 and len(book.tax_lines()) == 1
 
 
 def test_three_decimal_currencies_are_never_e_invoices() -> None:

@@ -34,6 +34,7 @@ from invoiceflow.domain.model import (
     PostalAddress,
     TaxExemption,
 )
+from invoiceflow.domain.totals import compute_totals
 from invoiceflow.errors import BusinessRuleViolation
 from support.einvoice_samples import buyer_de, german_b2b, seller_de
 from support.official import fatal
@@ -464,12 +465,16 @@ def _category_cases() -> list[Case]:
     prefixes = {"Z": "BR-Z", "E": "BR-E", "AE": "BR-AE", "K": "BR-IC", "G": "BR-G"}
     for cat, p in prefixes.items():
         out += [
+            # a line taxed at 7 % beside the others at 0 %: two breakdowns (no rate and 0 %
+            # are one, test_no_rate_and_a_zero_rate_are_one_vat_breakdown)
             case(
                 f"{p}-01",
                 lambda cat=cat: in_category(  # type: ignore[misc]
-                    cat, items=item0(in_category(cat), tax_rate=None)
+                    cat, items=item0(in_category(cat), tax_rate=D(7))
                 ),
+                (f"{p}-05", "/items/0/tax_rate"),
                 (f"{p}-01", "/items/1/tax_rate"),
+                (f"{p}-09", "/items/0/tax_rate"),
             ),
             case(
                 f"{p}-05/-09",
@@ -699,8 +704,9 @@ def _ids_cases() -> list[Case]:
         ),
         case(
             "BR-O-01",
-            lambda: in_category("O", items=item0(in_category("O"), tax_rate=D(0))),
+            lambda: in_category("O", items=item0(in_category("O"), tax_rate=D(7))),
             ("BR-O-01", "/items/1/tax_rate"),
+            ("BR-O-09", "/items/0/tax_rate"),
         ),
         case(
             "BR-AF-10",
@@ -754,6 +760,22 @@ def test_each_category_base_breaks_no_rule(cat: str) -> None:
     assert check(inv, "cii") == []
     assert check(inv, "ubl") == []
     for syntax in ("cii", "ubl"):
+        assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, syntax), syntax)] == []
+
+
+@pytest.mark.parametrize("cat", ["Z", "E", "AE", "K", "G", "O"])
+def test_no_rate_and_a_zero_rate_are_one_vat_breakdown(cat: str) -> None:
+    """A line given no rate and the others (and the shipping) 0 % in a category of which an
+    invoice may have exactly one breakdown: one tax group, so one breakdown (-01 holds), the
+    rate the XML states (0 %, none for O), in the native and the official rules."""
+    base = in_category(cat)
+    inv = replace(base, items=item0(base, tax_rate=None), shipping_tax_rate=D(0))
+    groups = compute_totals(inv).groups
+    assert [(g.category, g.lines + g.shipping) for g in groups] == [
+        (cat, compute_totals(base).subtotal + base.shipping)
+    ]
+    for syntax in ("cii", "ubl"):
+        assert check(inv, syntax) == []
         assert [f"{a.id}: {a.text}" for a in fatal(xml_of(inv, syntax), syntax)] == []
 
 

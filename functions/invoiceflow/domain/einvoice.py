@@ -15,6 +15,12 @@ from invoiceflow.domain.model import (
     Party,
     TaxExemption,
 )
+
+# the rate as the XML writes it is decided in the model, where the tax groups of
+# :mod:`.totals` are keyed by it too; the writers and the rules read it from here
+from invoiceflow.domain.model import NO_RATE_CATEGORIES as NO_RATE_CATEGORIES
+from invoiceflow.domain.model import ZERO_RATE_CATEGORIES as ZERO_RATE_CATEGORIES
+from invoiceflow.domain.model import xml_rate as xml_rate
 from invoiceflow.domain.money import round_money
 from invoiceflow.domain.totals import LineTotal, Totals
 from invoiceflow.records import record
@@ -25,10 +31,6 @@ XRECHNUNG_CII = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnu
 PEPPOL_UBL = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # BT-23
 
-#: categories whose rate is written as 0 (BR-Z-05, BR-E-05, BR-AE-05, BR-IC-05, BR-G-05)
-ZERO_RATE_CATEGORIES = frozenset({"Z", "E", "AE", "K", "G"})
-#: categories that carry no rate at all (BR-O-05)
-NO_RATE_CATEGORIES = frozenset({"O"})
 #: categories that require an exemption reason text or code (BR-E-10, BR-AE-10, BR-IC-10,
 #: BR-G-10, BR-O-10)
 EXEMPTION_REQUIRED = frozenset({"E", "AE", "K", "G", "O"})
@@ -66,16 +68,6 @@ def payment_means_code(invoice: Invoice) -> str:
 def normalized_iban(iban: str) -> str:
     """An IBAN without spaces, upper case (as written into XML and QR codes)."""
     return "".join(iban.split()).upper()
-
-
-def xml_rate(category: str | None, rate: Decimal | None) -> Decimal | None:
-    """The VAT rate as written in the XML (BT-119/BT-152): 0 for the zero-rate categories
-    when none is given, nothing for ``O``, else the rate."""
-    if category in NO_RATE_CATEGORIES:
-        return None
-    if rate is None and category in ZERO_RATE_CATEGORIES:
-        return Decimal(0)
-    return rate
 
 
 def exemption(invoice: Invoice, category: str | None) -> TaxExemption | None:

@@ -103,7 +103,7 @@ from typing import Literal
 
 from invoiceflow.domain import codelists, einvoice, units
 from invoiceflow.domain.model import Invoice, Party, Period
-from invoiceflow.domain.totals import Totals
+from invoiceflow.domain.totals import Totals, group_rate
 from invoiceflow.errors import Problem
 
 #: the e-invoice output formats whose documents are held to the rules
@@ -625,7 +625,8 @@ class _Checker:
 
     def vat(self) -> None:
         inv = self.inv
-        # (category, rate) -> the pointer of the first line (or the shipping) that has it
+        # (category, rate) -> the pointer of the first line (or the shipping) that has it: the
+        # tax groups of compute_totals (totals.group_rate), one VAT breakdown each
         groups: dict[tuple[str, Decimal | None], str] = {}
         line_cats: dict[str, str] = {}  # category -> first line's pointer
         uncategorized = ""  # the first line without a VAT category
@@ -640,7 +641,7 @@ class _Checker:
                 self.add("BR-CL-18", f"{at}/tax_category")
                 continue
             line_cats.setdefault(cat, at)
-            groups.setdefault((cat, it.tax_rate), at)
+            groups.setdefault((cat, group_rate(cat, it.tax_rate)), at)
             prefix = CATEGORY_RULES[cat][0]
             if not self.rate_ok(cat, it.tax_rate, "05"):
                 self.cat(f"{prefix}-05", f"{at}/tax_rate")
@@ -653,7 +654,8 @@ class _Checker:
                 self.add("BR-CL-17", "/shipping_tax_category")
                 ship_cat = None
             else:
-                groups.setdefault((ship_cat, inv.shipping_tax_rate), "/shipping_tax_rate")
+                ship_key = (ship_cat, group_rate(ship_cat, inv.shipping_tax_rate))
+                groups.setdefault(ship_key, "/shipping_tax_rate")
                 if not self.rate_ok(ship_cat, inv.shipping_tax_rate, "07"):
                     self.cat(f"{CATEGORY_RULES[ship_cat][0]}-07", "/shipping_tax_rate")
         if not groups:

@@ -274,6 +274,22 @@ def _category(given: str | None, rate: Decimal | None) -> str | None:
     return "S" if rate > 0 else "Z"
 
 
+#: categories whose rate is written as 0 (BR-Z-05, BR-E-05, BR-AE-05, BR-IC-05, BR-G-05)
+ZERO_RATE_CATEGORIES = frozenset({"Z", "E", "AE", "K", "G"})
+#: categories that carry no rate at all (BR-O-05)
+NO_RATE_CATEGORIES = frozenset({"O"})
+
+
+def xml_rate(category: str | None, rate: Decimal | None) -> Decimal | None:
+    """The VAT rate as written in the XML (BT-119/BT-152): 0 for the zero-rate categories
+    when none is given, nothing for ``O``, else the rate."""
+    if category in NO_RATE_CATEGORIES:
+        return None
+    if rate is None and category in ZERO_RATE_CATEGORIES:
+        return Decimal(0)
+    return rate
+
+
 def _num(value: Decimal) -> str:
     return format(value, "f")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from invoiceflow.domain.model import Invoice, LineItem, assemble
+from invoiceflow.domain.model import Invoice, LineItem, assemble, xml_rate
 from invoiceflow.domain.money import round_money
 from invoiceflow.records import record
 
@@ -28,9 +28,18 @@ class LineTotal:
     category: str | None = None
 
 
-#: a tax group's key: (VAT category, rate); for documents without categories the category
-#: follows from the rate, so the groups are the rates
+#: a tax group's key: (VAT category, :func:`group_rate`); for documents without categories the
+#: category follows from the rate, so the groups are the rates
 GroupKey = tuple[str | None, Decimal | None]
+
+
+def group_rate(category: str | None, rate: Decimal | None) -> Decimal | None:
+    """The rate a line or the shipping is grouped and taxed at: no rate or 0 % as the XML
+    writes it (:func:`.model.xml_rate`: 0 for a zero-rate category, none for ``O``), so an
+    exempt line given no rate and an exempt shipping given 0 % are one group, one VAT
+    breakdown (EN 16931 allows exactly one per such category, BR-E-01...); any other rate as
+    given (an ``O`` line given 7 % is taxed at it, which BR-O-09 refuses)."""
+    return rate if rate else xml_rate(category, rate)
 
 
 @record
@@ -121,10 +130,11 @@ def _compute_totals(inv: Invoice) -> Totals:
     lines = tuple(line_total(it, cur) for it in inv.items)
     by_rate: dict[GroupKey, Decimal] = {}
     for lt in lines:
-        key = (lt.category, lt.tax_rate)
+        key = (lt.category, group_rate(lt.category, lt.tax_rate))
         by_rate[key] = by_rate.get(key, Decimal(0)) + lt.amount
     shipping = round_money(inv.shipping, cur)
-    shipping_key = (inv.shipping_vat_category, inv.shipping_tax_rate)
+    ship_category = inv.shipping_vat_category
+    shipping_key = (ship_category, group_rate(ship_category, inv.shipping_tax_rate))
     if shipping and shipping_key not in by_rate:
         by_rate[shipping_key] = Decimal(0)
     rates = sorted(by_rate, key=_group_order)

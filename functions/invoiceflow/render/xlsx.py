@@ -92,7 +92,7 @@ from openpyxl.xml.functions import tostring
 
 from invoiceflow.domain.model import Invoice
 from invoiceflow.domain.money import minor_digits
-from invoiceflow.domain.totals import TaxGroup, Totals, compute_totals
+from invoiceflow.domain.totals import TaxGroup, Totals, compute_totals, group_rate
 from invoiceflow.errors import Problem, RenderError
 from invoiceflow.records import record
 from invoiceflow.render import localize
@@ -918,8 +918,11 @@ class _Renderer:
                 row[i_unit] = text(unit_label(it))
             row[i_qty] = num(it.quantity, "qty")
             row[i_price] = num(it.unit_price, "price")
-            if it.tax_rate is not None:
-                row[i_rate] = num(it.tax_rate, "rate")
+            # the rate the line is taxed at (its tax group's: an exempt line given no rate
+            # is at 0 %, as the PDF prints it), so the Tax sheet finds it by that rate
+            rate = group_rate(it.vat_category, it.tax_rate)
+            if rate is not None:
+                row[i_rate] = num(rate, "rate")
             if i_cat >= 0 and it.vat_category is not None:
                 row[i_cat] = text(it.vat_category)
             raw = f"{q}{r}*{p}{r}"
@@ -1093,9 +1096,10 @@ class _Renderer:
             else:
                 share = _F(f"ROUND($C${tot}-SUM(C{first}:C{last - 1}),{d})", g.discount)
             ship: Any = 0
+            ship_category = inv.shipping_vat_category
             if self.r_ship and (g.category, g.rate) == (
-                inv.shipping_vat_category,
-                inv.shipping_tax_rate,
+                ship_category,
+                group_rate(ship_category, inv.shipping_tax_rate),
             ):
                 ship = _F(
                     f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}", g.shipping
