@@ -28,16 +28,44 @@ from invoiceflow.render.view import DocumentView, build_view
 from invoiceflow.render.xlsx import excel_date_format, render_xlsx
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "examples" / "invoices"
+#: documents made here (name -> JSON), beside the examples: inputs that come to nothing once
+#: rounded (a 0 % discount, shipping and a payment of 0.004 EUR, a 0 % line discount), which
+#: neither the PDF nor the workbook shows a row for
+DOCUMENTS = {
+    "rounds-to-nothing.json": {
+        "number": "R-1",
+        "issue_date": "2026-11-01",
+        "due_date": "2026-11-30",
+        "currency": "EUR",
+        "locale": "en-US",
+        "seller": {"name": "Seller Ltd"},
+        "bill_to": {"name": "Buyer Inc"},
+        "items": [
+            {
+                "description": "Widget",
+                "quantity": "2",
+                "unit_price": "10.00",
+                "tax_rate": "19",
+                "discount": {"percent": "0"},
+            }
+        ],
+        "discount": {"percent": "0"},
+        "shipping": "0.004",
+        "amount_paid": "0.004",
+    },
+}
 #: the PDF's page sizes (points) and the workbook's paper codes of each paper
 PAPER = {"a4": ((595.28, 841.89), 9), "letter": ((612.0, 792.0), 1)}
 LANGUAGES = ["en", "fr", "es", "el", "ja"]
-CASES = [(p.name, None) for p in sorted(EXAMPLES.glob("*.json"))] + [
-    ("eur-two-rates.json", lang) for lang in LANGUAGES
-]
+CASES = (
+    [(p.name, None) for p in sorted(EXAMPLES.glob("*.json"))]
+    + [("eur-two-rates.json", lang) for lang in LANGUAGES]
+    + [(name, None) for name in DOCUMENTS]
+)
 
 
 def _document(name: str, language: str | None) -> bytes:
-    doc = json.loads((EXAMPLES / name).read_text())
+    doc = dict(DOCUMENTS[name]) if name in DOCUMENTS else json.loads((EXAMPLES / name).read_text())
     if language is not None:
         doc["language"] = language
     return json.dumps(doc).encode()
@@ -83,11 +111,13 @@ def _email(raw: bytes, inv: Invoice) -> str:
 
 
 def _workbook_totals(ws: Any) -> dict[str, Any]:
-    """The totals block: label -> the figure beside it (cached values)."""
+    """The totals block: label -> the figure beside it (cached values); an item's row (its
+    description in column A) is none of them, though its category may stand beside its
+    amount."""
     out = {}
     for row in ws.iter_rows():
         cells = [c for c in row if c.value is not None]
-        if len(cells) >= 2 and isinstance(cells[-2].value, str):
+        if row[0].value is None and len(cells) >= 2 and isinstance(cells[-2].value, str):
             value = cells[-1].value
             if isinstance(value, int | float) and not isinstance(value, bool):
                 out[cells[-2].value] = value
@@ -114,9 +144,9 @@ def test_pdf_workbook_and_email_agree(name: str, language: str | None) -> None:
         assert row.label in figures, (row.label, sorted(figures))
         # the same signed figure (a deduction is negative in both)
         assert Decimal(str(figures[row.label])) == row.amount, (row, figures[row.label])
-    # and no row the view has not: nothing paid is no "Amount paid" row in either
-    paid = view.gettext("Amount paid")
-    assert (paid in figures) == (view.total_row("paid") is not None), (paid, sorted(figures))
+    # and no row the view has not: nothing paid is no "Amount paid" row in either, a 0 %
+    # discount no "Discount" row, shipping that rounds to nothing no "Shipping" row
+    assert sorted(figures) == sorted(row.label for row in view.totals_rows)
 
     # the column headings of the items (description and amount: both formats have them)
     header = [
@@ -158,9 +188,23 @@ def test_pdf_workbook_and_email_agree(name: str, language: str | None) -> None:
         assert f"{view.gettext('Due date')}: {view.date(inv.due_date)}\n" in mail
 
 
+def test_inputs_that_round_to_nothing_have_no_row_in_either() -> None:
+    """A 0 % discount, shipping and a payment of 0.004 EUR: the PDF and the workbook both
+    leave out the discount, shipping, line discount and payment rows."""
+    inv = parse_invoice(_document("rounds-to-nothing.json", None)).invoice
+    view = build_view(inv, compute_totals(inv))
+    assert [row.key for row in view.totals_rows] == ["subtotal", "tax", "total", "balance"]
+    text = _flat(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(render_pdf(inv))).pages))
+    ws = openpyxl.load_workbook(io.BytesIO(render_xlsx(inv)), data_only=True)["Invoice"]
+    labels = set(_workbook_totals(ws))
+    for label in ("Amount paid", "Shipping", "incl. line discounts"):
+        assert label not in text and label not in labels
+    assert not any(label.startswith("Discount") for label in labels)
+
+
 def test_the_cases_cover_every_example_and_several_languages() -> None:
     names = {name for name, _ in CASES}
-    assert names == {p.name for p in EXAMPLES.glob("*.json")}
+    assert names == {p.name for p in EXAMPLES.glob("*.json")} | set(DOCUMENTS)
     assert len(names) >= 10
     languages = {build_view(inv, compute_totals(inv)).language for inv in _all()}
     assert {"en", "de", "fr", "ja", "el", "nl"} <= languages

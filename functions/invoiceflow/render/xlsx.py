@@ -11,7 +11,8 @@ Two sheets:
 
 Every word comes from the document's view (:func:`invoiceflow.render.view.build_view`), as
 in the PDF: labels in the document's language (a right-to-left one turns the sheets right to
-left), the same signed figures (deductions are negative cells and the totals block adds up),
+left), the same totals rows (a 0 % discount or shipping that rounds to nothing has none in
+either) with the same signed figures (deductions are negative cells and the block adds up),
 dates as real date cells whose number format is the view's date pattern
 (:func:`excel_date_format`), the locale's paper (portrait, one page wide), the branding's
 accent colour on the header row and title and its footer text in the print footer.
@@ -737,18 +738,20 @@ class _Renderer:
         self.r_head = self.r_parties + self.party_rows + 1
         self.r_first = self.r_head + 1
         self.r_last = self.r_head + len(inv.items)
-        # the totals block
+        # the totals block: the rows of the view's totals (as the PDF prints them: a figure
+        # that rounds to nothing, a 0 % discount, has no row)
+        shown = {row.key for row in view.totals_rows}
         r = self.r_last + 2
         self.r_sub = r
         r += 1
         self.r_ldisc = 0
-        if self.has["ldisc"]:
+        if "line_discounts" in shown:
             self.r_ldisc, r = r, r + 1
         self.r_disc = 0
-        if inv.discount is not None:
+        if "discount" in shown:
             self.r_disc, r = r, r + 1
         self.r_ship = 0
-        if inv.shipping:
+        if "shipping" in shown:
             self.r_ship, r = r, r + 1
         self.tax_labels = {
             id(row.group): row.label for row in view.totals_rows if row.group is not None
@@ -756,10 +759,9 @@ class _Renderer:
         self.taxed = [(i, g) for i, g in enumerate(t.groups) if id(g) in self.tax_labels]
         self.r_taxes = list(range(r, r + len(self.taxed)))
         r += len(self.taxed)
-        # the amount paid only when there is one (as in the view, so as in the PDF)
         self.r_total, r = r, r + 1
         self.r_paid = 0
-        if inv.amount_paid:
+        if "paid" in shown:
             self.r_paid, r = r, r + 1
         self.r_balance = r
         # the Tax sheet: title, header, one row per group, total, then the discount input
