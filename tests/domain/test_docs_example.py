@@ -1,4 +1,5 @@
-"""The complete example in docs/invoice-format.md is a valid document and an e-invoice."""
+"""The complete example in docs/invoice-format.md is a valid document and an e-invoice, and
+its line rounding rule is what the totals compute."""
 
 from __future__ import annotations
 
@@ -41,3 +42,25 @@ def test_the_docs_complete_example_passes_the_official_artefacts() -> None:
     assert [f"{a.id}: {a.text}" for a in official.fatal(cii, "cii")] == []
     assert [f"{a.id}: {a.text}" for a in xrechnung.fatal(cii)] == []
     assert [f"{a.id}: {a.text}" for a in official.fatal(ubl, "ubl")] == []
+
+
+def test_the_docs_line_rule_is_what_line_total_computes() -> None:
+    """The rounding section's line rule (step 2) names the discount shown as the rounded gross
+    less the amount, and its worked example is line_total's figures (not round(discount),
+    which would be 59.93 there and not add up)."""
+    from decimal import Decimal
+
+    from invoiceflow.domain.model import Discount, LineItem
+    from invoiceflow.domain.totals import line_total
+
+    rule = DOC.read_text().split("\n2. Line:", 1)[1].split("\n3. ", 1)[0]
+    rule = " ".join(rule.split())
+    assert "the discount shown is what it takes off the rounded gross" in rule
+    assert "`round(quantity x unit_price) - amount`" in rule
+    assert "round(line_discount)`" not in rule
+    m = re.search(r"(\d+) x ([\d.]+) less (\d+) %: ([\d.]+) - ([\d.]+) = ([\d.]+)", rule)
+    assert m is not None
+    qty, price, percent, gross, discount, amount = (Decimal(g) for g in m.groups())
+    item = LineItem("x", qty, price, discount=Discount("percent", percent))
+    lt = line_total(item, "EUR")
+    assert (lt.gross, lt.discount, lt.amount) == (gross, discount, amount)
