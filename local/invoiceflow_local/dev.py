@@ -63,6 +63,7 @@ from invoiceflow_local.workers import (
     MountedAt,
     create_function_app,
     load_service_sizes,
+    read_chunked_body,
     service_path,
     worker_count,
 )
@@ -249,6 +250,8 @@ class LocalRuntime:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The public port: the public routes, /healthz and /readyz; everything else is 404."""
+        if (refused := read_chunked_body(environ, start_response)) is not None:
+            return refused
         path = environ.get("PATH_INFO") or "/"
         route = route_for(self.routes, path)
         if route is not None:
@@ -272,6 +275,8 @@ class LocalRuntime:
 
     def internal_app(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The internal port: the broker ingress and the functions by name."""
+        if (refused := read_chunked_body(environ, start_response)) is not None:
+            return refused
         path = environ.get("PATH_INFO") or "/"
         if path == "/_broker" or path.startswith("/_broker/"):
             return self.broker.wsgi_app(environ, start_response)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import logging
 import os
 import pickle
@@ -587,6 +588,27 @@ def _request_body(environ: Mapping[str, Any]) -> _ClientBody | bytes | None:
         return data
     if length and length.isdigit() and int(length) > 0:
         return _ClientBody(LimitedStream(environ["wsgi.input"], int(length)))
+    return None
+
+
+def read_chunked_body(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+    """A chunked request body (werkzeug dechunks it as it is read) read whole before any app
+    of the runtime's ports sees it, and handed on as a body of ``Content-Length`` bytes: so
+    the broker's ingress, a function called in this process (``LOCAL_WORKERS=0``) and the
+    proxy read every body the same way. The 400 of :func:`_unreadable_body` to answer instead
+    of calling the app when it cannot be read (a malformed chunk) or both framings are given;
+    None otherwise (a body that was not chunked is left as it is)."""
+    if not environ.get("wsgi.input_terminated"):
+        return None
+    try:
+        data = _request_body(environ)
+    except (_MalformedRequest, OSError) as exc:  # werkzeug's dechunking: "Invalid chunk..."
+        return _unreadable_body(environ, start_response, exc)
+    body = data if isinstance(data, bytes) else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["wsgi.input_terminated"] = False
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
     return None
 
 

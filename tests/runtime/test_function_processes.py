@@ -21,6 +21,7 @@ import requests
 from invoiceflow import accounts
 from invoiceflow.context import get_context
 from invoiceflow.errors import ConfigError
+from invoiceflow.events import INVOICE_NOTIFIED
 from invoiceflow.settings import Settings
 from invoiceflow_local.dev import LocalRuntime
 from invoiceflow_local.package_data import KNATIVE_DIR
@@ -394,6 +395,40 @@ def test_a_request_whose_body_cannot_be_read_is_a_400_problem(clean_env: None) -
             port, head + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
         )
         assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 400"), answer
+    finally:
+        runtime.stop()
+
+
+def test_a_chunked_body_is_read_whole_first_on_every_port(clean_env: None) -> None:
+    """The broker's ingress (internal port) and a function hosted in the runtime's own
+    process (``workers`` 0) read the body without the proxy: there a malformed chunk was
+    werkzeug's or Flask's HTML 500. Every port reads a chunked body whole before any app sees
+    it: the same 400 problem everywhere, and a well-formed chunked event is accepted."""
+    runtime = LocalRuntime("127.0.0.1", 0, services=("login",), workers=0).start()
+    try:
+        assert runtime.server is not None and runtime.internal_server is not None
+        public, internal = runtime.server.server_port, runtime.internal_server.server_port
+        bad = b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n"
+        for port, path in ((public, b"/login"), (internal, b"/_broker")):
+            request = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + bad
+            answer, closed = _raw_exchange(port, request)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400"), (path, answer[:300])
+            assert b"content-type: application/problem+json" in head.lower(), path
+            assert "body cannot be read" in json.loads(body)["detail"], path
+            assert closed, path
+        event = json.dumps({"invoice_id": "inv-chunked"}).encode()
+        chunked_event = (
+            b"POST /_broker HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"ce-specversion: 1.0\r\nce-id: chunked-1\r\nce-source: /tests\r\n"
+            b"ce-type: " + INVOICE_NOTIFIED.encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            + f"{len(event):x}\r\n".encode()
+            + event
+            + b"\r\n0\r\n\r\n"
+        )
+        answer, _ = _raw_exchange(internal, chunked_event)
+        assert answer.startswith(b"HTTP/1.1 2"), answer[:300]
     finally:
         runtime.stop()
 
