@@ -84,9 +84,10 @@ def test_each_penalty_is_segnos_for_every_mask() -> None:
         encoder.apply_mask(
             theirs, patterns[number], width, width, lambda i, j: function[i][j] > 0x1
         )
-        mine = [(d ^ m).to_bytes(width, "big") for d, m in zip(data, mask, strict=True)]
+        bits = [d ^ m for d, m in zip(data, mask, strict=True)]
+        mine = [b.to_bytes(width, "big") for b in bits]
         assert mine == [bytes(row) for row in theirs]
-        assert qrmask._penalty(mine, width) == encoder.evaluate_mask(theirs, width, width)
+        assert qrmask._penalty(mine, bits, width) == encoder.evaluate_mask(theirs, width, width)
 
 
 def test_the_products_payment_codes_are_the_same_symbols() -> None:

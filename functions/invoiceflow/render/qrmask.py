@@ -71,10 +71,9 @@ def find_and_apply_best_mask(
 ) -> tuple[int, tuple[bytearray, ...]]:
     """segno's ``encoder.find_and_apply_best_mask``: the mask with the lowest penalty and the
     matrix it masks (new bytearrays; ``matrix`` is left as it is)."""
-    micro = width == height and width < 21
     if (
-        micro
-        or width != height
+        width != height
+        or width < 21  # a Micro QR code
         or proposed_mask is not None
         or any(row.translate(None, _NOT_MODULES) for row in matrix)
     ):
@@ -87,8 +86,9 @@ def find_and_apply_best_mask(
     best_mask = 0
     best_rows: list[bytes] = []
     for number, mask in enumerate(_masks(width)):
-        rows = [(d ^ m).to_bytes(width, "big") for d, m in zip(data, mask, strict=True)]
-        score = _penalty(rows, width)
+        bits = [d ^ m for d, m in zip(data, mask, strict=True)]
+        rows = [b.to_bytes(width, "big") for b in bits]
+        score = _penalty(rows, bits, width)
         if best_score < 0 or score < best_score:
             best_score, best_mask, best_rows = score, number, rows
     return best_mask, tuple(bytearray(row) for row in best_rows)
@@ -131,8 +131,9 @@ def _after_first(size: int) -> int:
     return int.from_bytes(b"\x00" + b"\x01" * (size - 1), "big")
 
 
-def _penalty(rows: list[bytes], size: int) -> int:
-    """segno's ``evaluate_mask`` (N1 + N2 + N3 + N4) of a square matrix of 0/1 modules."""
+def _penalty(rows: list[bytes], bits: list[int], size: int) -> int:
+    """segno's ``evaluate_mask`` (N1 + N2 + N3 + N4) of a square matrix of 0/1 modules:
+    ``rows`` as bytes and as integers (``bits``, module j in the low bit of byte j)."""
     columns = [bytes(column) for column in zip(*rows, strict=True)]
     # N1: a run of 5 + i modules of one colour, in a row or a column, scores 3 + i
     n1 = _runs(b"\x02".join(rows)) + _runs(b"\x02".join(columns))
@@ -140,7 +141,6 @@ def _penalty(rows: list[bytes], size: int) -> int:
     # bit of its byte j; shifted by a byte, each module meets the one before it (j >= 1:
     # _after_first), in the row, in the row above, and the two rows' modules with each other
     after_first = _after_first(size)
-    bits = [int.from_bytes(row, "big") for row in rows]
     same = [~(b ^ (b >> 8)) & after_first for b in bits]
     n2 = 3 * sum(
         (same[i] & same[i - 1] & ~(bits[i] ^ bits[i - 1])).bit_count() for i in range(1, size)
