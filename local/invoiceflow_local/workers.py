@@ -510,15 +510,12 @@ class Proxy:
         if environ.get("QUERY_STRING"):
             target += "?" + environ["QUERY_STRING"]
         timeout = self._timeouts[service]
-        try:
-            body = _request_body(environ)
-        except (_MalformedRequest, OSError) as exc:  # werkzeug's dechunking: "Invalid chunk..."
-            return _unreadable_body(environ, start_response, exc)
+        body = _client_body(environ)  # a chunked one was read whole (read_chunked_body)
         try:
             response = self._pools[service].urlopen(
                 environ.get("REQUEST_METHOD", "GET"),
                 target,
-                body=cast("IO[bytes] | bytes | None", body),  # a _ClientBody: read() only
+                body=cast("IO[bytes] | None", body),  # a _ClientBody: read() only
                 headers=headers,
                 redirect=False,
                 retries=False,
@@ -574,18 +571,12 @@ class _ClientBody:
         return data
 
 
-def _request_body(environ: Mapping[str, Any]) -> _ClientBody | bytes | None:
-    """The body to send on: a chunked one read whole (the function gets its length), one of
-    ``Content-Length`` bytes streamed. Both framings at once can mean two different bodies to
-    two readers (request smuggling): refused."""
+def _client_body(environ: Mapping[str, Any]) -> _ClientBody | None:
+    """The body to send on, its ``Content-Length`` bytes streamed (a chunked body arrives
+    here read whole and given its length: :func:`read_chunked_body`)."""
     from werkzeug.wsgi import LimitedStream
 
     length = environ.get("CONTENT_LENGTH")
-    if environ.get("wsgi.input_terminated"):  # werkzeug dechunks it
-        if length:
-            raise _MalformedRequest("both Content-Length and Transfer-Encoding: chunked")
-        data: bytes = environ["wsgi.input"].read()
-        return data
     if length and length.isdigit() and int(length) > 0:
         return _ClientBody(LimitedStream(environ["wsgi.input"], int(length)))
     return None
@@ -595,16 +586,19 @@ def read_chunked_body(environ: dict[str, Any], start_response: Any) -> list[byte
     """A chunked request body (werkzeug dechunks it as it is read) read whole before any app
     of the runtime's ports sees it, and handed on as a body of ``Content-Length`` bytes: so
     the broker's ingress, a function called in this process (``LOCAL_WORKERS=0``) and the
-    proxy read every body the same way. The 400 of :func:`_unreadable_body` to answer instead
-    of calling the app when it cannot be read (a malformed chunk) or both framings are given;
-    None otherwise (a body that was not chunked is left as it is)."""
+    proxy (the function gets its length) read every body the same way. The 400 of
+    :func:`_unreadable_body` to answer instead of calling the app when it cannot be read (a
+    malformed chunk) or when both framings are given, which can mean two different bodies to
+    two readers (request smuggling); None otherwise (a body that was not chunked is left as
+    it is)."""
     if not environ.get("wsgi.input_terminated"):
         return None
     try:
-        data = _request_body(environ)
+        if environ.get("CONTENT_LENGTH"):
+            raise _MalformedRequest("both Content-Length and Transfer-Encoding: chunked")
+        body: bytes = environ["wsgi.input"].read()
     except (_MalformedRequest, OSError) as exc:  # werkzeug's dechunking: "Invalid chunk..."
         return _unreadable_body(environ, start_response, exc)
-    body = data if isinstance(data, bytes) else b""
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     environ["wsgi.input_terminated"] = False
