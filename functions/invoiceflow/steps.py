@@ -456,6 +456,13 @@ def send_once(
     return True
 
 
+def _sent_for(ctx: Context, invoice_id: str, kind: NotificationKind, claimer: str) -> bool:
+    """Whether the ``kind`` email of the invoice was sent for the event of ``claimer`` (an
+    earlier delivery of this very event; another event's delivery emits its own)."""
+    found = ctx.repo.get_notification(invoice_id, kind)
+    return found is not None and found.state == "sent" and found.claimed_by == claimer
+
+
 @takes(INVOICE_RENDERED, INVOICE_FAILED)
 def notify(event: Event, ctx: Context) -> StepResult:
     """Send the invoice's ``ready`` email once every format it asked for is rendered (an
@@ -479,15 +486,18 @@ def notify(event: Event, ctx: Context) -> StepResult:
     else:
         invoice = _known_invoice(ctx, invoice_id)
     kind: NotificationKind = "ready" if event["type"] == INVOICE_RENDERED else "failed"
+    claimer = claimer_of(event)
     try:
-        sent = send_once(ctx, invoice, kind, claimer=claimer_of(event), artifacts=artifacts)
+        sent = send_once(ctx, invoice, kind, claimer=claimer, artifacts=artifacts)
     except SendingElsewhere:
         log.info("the %s email of invoice %s is being sent for another event", kind, invoice.id)
         ctx.repo.mark_processed("notify", event["source"], event["id"])
         return StepResult(
             {"invoice_id": invoice.id, "email": kind, "sent": False, "sending_elsewhere": True}
         )
-    if sent:
+    if sent or _sent_for(ctx, invoice.id, kind, claimer):
+        # also when this event's earlier delivery sent it and then failed (or died) before
+        # the broker took ``notified``: the same event id, which consumers drop when repeated
         ctx.emitter.send(
             make_event(
                 INVOICE_NOTIFIED,

@@ -934,3 +934,29 @@ def test_the_ready_email_is_written_without_the_email_packages_serializer(
         artifact = ctx.repo.get_artifact(invoice_id, fmt)
         assert artifact is not None
         assert files[f"RE-2026-0042.{fmt}"] == ctx.docs.read(artifact.file_id)
+
+
+def test_the_broker_refusing_the_notified_event_after_the_send_still_emits_it_once_back(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    emails: Any,
+) -> None:
+    """The email went out and was marked sent, then the broker refused ``notified`` (503,
+    retried): the retry sends no second email and emits ``notified`` now. It emitted nothing,
+    so an integration's Trigger never heard of the email (also after a crash right after the
+    mark)."""
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    sink.status = 503
+    assert deliver(steps["notify"], rendered).status_code == 503  # the broker retries
+    assert len(emails()) == 1
+    sink.status = 202
+    r = deliver(steps["notify"], rendered)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["sent"] is False  # not sent again
+    assert len(emails()) == 1
+    (notified,) = sink.of_type("notified.v1")
+    assert notified["id"] == f"{invoice_id}.notified.ready"
+    assert deliver(steps["notify"], rendered).get_json() == {"duplicate": True}
+    assert len(sink.of_type("notified.v1")) == 1
