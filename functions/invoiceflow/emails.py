@@ -32,7 +32,9 @@ def _escape(text: str) -> str:
 
 def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
     """The words of the emails about ``invoice``, from its stored document's view; English
-    (an invoice's) when the document cannot be read or rendered."""
+    (an invoice's) when the document cannot be read or rendered. A transient fault on the way
+    (:class:`~invoiceflow.errors.TransientError`, ConfigError) is raised, never answered
+    with the English texts."""
     from invoiceflow.documents import stored_document
     from invoiceflow.domain.totals import compute_totals
     from invoiceflow.errors import InvoiceflowError
@@ -43,6 +45,8 @@ def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
         if document is not None:
             return build_view(document, compute_totals(document)).email
     except (InvoiceflowError, ArithmeticError) as exc:
+        if isinstance(exc, InvoiceflowError) and exc.retryable:
+            raise  # the store (or the database) failing for now, not the document: retried
         log.info("the email of invoice %s is in English: %s", invoice.id, exc)
     return email_texts(None, invoice.number)
 

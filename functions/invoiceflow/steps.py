@@ -436,7 +436,11 @@ def send_once(
         if claimer and found is not None and found.claimed_by not in (None, "", claimer):
             raise SendingElsewhere
         raise Conflict("another delivery is sending this email; retry later")
-    message = message_for(ctx, invoice, kind, owner.email, artifacts=artifacts)
+    try:
+        message = message_for(ctx, invoice, kind, owner.email, artifacts=artifacts)
+    except BaseException:
+        ctx.repo.release_notification(invoice.id, kind)  # nothing was sent: retried at once
+        raise
     if found is not None and found.state == "claimed":
         log.warning(
             "taking over the %s email of a sender that never marked it sent; "

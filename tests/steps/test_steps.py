@@ -960,3 +960,45 @@ def test_the_broker_refusing_the_notified_event_after_the_send_still_emits_it_on
     assert notified["id"] == f"{invoice_id}.notified.ready"
     assert deliver(steps["notify"], rendered).get_json() == {"duplicate": True}
     assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_a_document_store_fault_while_writing_the_failure_email_is_retried_not_sent_in_english(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the document for the email's words failed for now (the store unreachable): a
+    503 the broker retries, with the claim released, and the retry sends the German email.
+    It sent the English fallback of an unreadable document (no total, no due date), for
+    good."""
+    from pathlib import Path
+
+    from invoiceflow.errors import Unavailable
+
+    invoice_id = upload(upload_client, alice)
+    ctx = get_context()
+    assert ctx.repo.mark_invoice_failed(invoice_id, "the renderer gave up")
+    failed = make_event(
+        INVOICE_FAILED,
+        "/invoiceflow/dead-letter",
+        {"invoice_id": invoice_id, "owner_id": alice.id, "reason": "the renderer gave up"},
+    )
+
+    def store_down(file_id: str) -> bytes | None:
+        raise Unavailable("the document store (MongoDB) is unavailable while reading")
+
+    monkeypatch.setattr(ctx.docs, "read", store_down)
+    r = deliver(steps["notify"], failed)
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert outbox_emails(env) == []
+    assert notification_record(ctx.repo, invoice_id, "failed").state == "released"
+    monkeypatch.undo()
+    r = deliver(steps["notify"], failed)  # the broker's retry, a second later
+    assert r.status_code == 200 and r.get_json()["sent"] is True, r.get_data(as_text=True)
+    (written,) = outbox_emails(env)
+    text = (Path(env["DATA_DIR"]) / "outbox" / written).read_bytes()
+    assert b"Ihre Rechnung RE-2026-0042 konnte nicht erstellt werden." in text
+    assert b"Invoice RE-2026-0042" not in text
