@@ -228,6 +228,34 @@ def test_sign_in_upload_see_problems_wait_for_ready_download_and_sign_out(
     assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
 
 
+def test_every_download_button_of_a_ready_invoice_downloads_its_file(page: Any, dev: Dev) -> None:
+    """Each file the invoice lists (the rendered ones, the submitted JSON and the completed
+    document with its number) has a named button, and each downloads that file."""
+    from playwright.sync_api import expect
+
+    _sign_in(page, dev)
+    page.get_by_label("Or paste an invoice's JSON").fill(_document("WEB-FILES"))
+    page.get_by_role("button", name="Upload pasted JSON").click()
+    card = _card(page, "WEB-FILES")
+    expect(card.locator(".status")).to_have_text("ready", timeout=READY_MS)
+    buttons = card.locator(".actions button", has_text="Download")
+    names = buttons.all_inner_texts()
+    assert names == [
+        "Download PDF",
+        "Download XLSX",
+        "Download submitted JSON",
+        "Download completed JSON",
+    ], names
+    for index, name in enumerate(names):
+        with page.expect_download() as download:
+            buttons.nth(index).click()
+        data = Path(download.value.path()).read_bytes()
+        assert data, name
+        if name.endswith("JSON"):
+            assert json.loads(data)["number"] == "WEB-FILES", name
+    assert "cannot be fetched" not in page.locator("#notice").inner_text()
+
+
 def test_keyboard_only_sign_in_and_upload(page: Any, dev: Dev, tmp_path: Path) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect

@@ -16,6 +16,7 @@
     ubl: "UBL e-invoice (XML)",
     facturx: "Factur-X PDF",
     json: "submitted JSON",
+    document: "completed JSON",
   };
   // the formats that are a PDF (facturx: the PDF with the e-invoice inside), for the preview
   const PDF_FORMATS = ["pdf", "facturx"];
@@ -360,8 +361,10 @@
     return buttons;
   }
 
+  // every file the view lists, by its id (the completed document has no /invoices/{id}/ path)
   async function fetchBlob(view, fmt) {
-    const response = await api(`/invoices/${encodeURIComponent(view.invoice_id)}/${fmt}`);
+    const fileId = view.files[fmt].file_id;
+    const response = await api(`/download?fid=${encodeURIComponent(fileId)}`);
     if (!response.ok) {
       notify(`The ${fmt} cannot be fetched: ${(await problemOf(response)).detail || response.status}`);
       return null;
