@@ -422,9 +422,9 @@ _INVOICE_PATH = re.compile(
 def download(request: Request) -> Response:
     ctx = get_context()
     path = request.path.rstrip("/") or "/"
+    allow(request, "GET", "HEAD")
     if path == naming.OPENAPI_PATH:
         return json_response(openapi_document())
-    allow(request, "GET", "HEAD")
     if webapp.serves(path):
         return webapp.serve(request, path)
     user = bearer_user(ctx.settings, ctx.repo, request.headers.get("Authorization"))

@@ -136,9 +136,12 @@ def test_failed_invoice_shows_its_error(
     assert r.status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/invoices", "/openapi.json", "/"])
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
-def test_download_is_read_only(download_client: Any, alice: Person, method: str) -> None:
-    assert getattr(download_client, method)("/invoices", headers=alice.auth).status_code == 405
+def test_download_is_read_only(download_client: Any, alice: Person, method: str, path: str) -> None:
+    r = getattr(download_client, method)(path, headers=alice.auth)
+    assert r.status_code == 405
+    assert r.headers["Content-Type"] == "application/problem+json"
 
 
 def test_openapi_document_is_served_and_valid(download_client: Any, env: dict[str, str]) -> None:
