@@ -36,7 +36,7 @@ from invoiceflow.outputs import (
     ordered_formats,
     split_formats,
 )
-from invoiceflow.render.scripts import check_printable
+from invoiceflow.render.scripts import check_printable, unprintable_problems
 from invoiceflow.stores.protocols import (
     InvoiceRecord,
     InvoiceSource,
@@ -94,7 +94,8 @@ def validate_request(
 ) -> tuple[Document, tuple[str, ...]]:
     """The parsed document and the formats it gets, or one 422 with every problem: the
     formats' (unknown, pdf with facturx) with the document's, then the broken e-invoicing
-    rules when an e-invoice format is asked for. The fields the document leaves out are
+    rules when an e-invoice format is asked for, with the text the PDF cannot print when a
+    PDF is. The fields the document leaves out are
     taken from the ``owner``'s branding settings (None: an unknown owner, no settings).
     Nothing is stored."""
     problems = check_formats(formats) if formats is not None else []
@@ -108,8 +109,20 @@ def validate_request(
     if problems:
         raise ValidationError(problems, "the requested formats cannot be produced")
     wanted = ordered_formats(formats) if formats is not None else ctx.settings.invoice_formats
-    check_business_rules(document, wanted)
-    if any(OUTPUT_FORMATS[f].content_type == PDF_CONTENT_TYPE for f in wanted):
+    printed = any(OUTPUT_FORMATS[f].content_type == PDF_CONTENT_TYPE for f in wanted)
+    try:
+        check_business_rules(document, wanted)
+    except BusinessRuleViolation as exc:  # listed with the text the PDF cannot print
+        unprintable = unprintable_problems(document) if printed else []
+        if unprintable:
+            n = len(unprintable)
+            raise BusinessRuleViolation(
+                [*exc.problems, *unprintable],
+                f"{exc.detail}; {n} text field{'s' if n != 1 else ''} with characters the "
+                "PDF cannot print",
+            ) from exc
+        raise
+    if printed:
         check_printable(document)  # characters no font of the PDF has: 422, never a box
     return document, wanted
 

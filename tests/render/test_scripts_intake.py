@@ -51,6 +51,23 @@ def test_text_no_font_has_is_a_422_per_field_naming_the_code_points(
     assert sink.events == []
 
 
+def test_unprintable_text_is_listed_with_the_broken_business_rules(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """One 422 lists every problem: the broken EN 16931 rules and the text the PDF cannot
+    print, not the rules first and the text only once they are mended."""
+    inv = german_b2b()
+    seller = dataclasses.replace(inv.seller, name=f"Notenhaus {CLEF}", vat_id=None, tax_id=None)
+    r = post(upload_client, alice, document(seller=seller), "?formats=pdf,cii")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    problems = r.get_json()["problems"]
+    assert "BR-S-02" in {p.get("rule") for p in problems}, problems
+    assert {"pointer": "/seller/name", "message": "U+1D11E cannot be printed in the PDF"} in (
+        problems
+    )
+    assert sink.events == []
+
+
 def test_formats_without_a_pdf_take_the_text(upload_client: Any, alice: Person) -> None:
     for n, formats in enumerate(("?formats=xlsx", "?formats=cii,ubl")):
         # each upload its own number: a number used once is a 409
