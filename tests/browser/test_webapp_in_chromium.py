@@ -230,13 +230,14 @@ def test_sign_in_upload_see_problems_wait_for_ready_download_and_sign_out(
 
 def test_every_download_button_of_a_ready_invoice_downloads_its_file(page: Any, dev: Dev) -> None:
     """Each file the invoice lists (the rendered ones, the submitted JSON and the completed
-    document with its number) has a named button, and each downloads that file."""
+    document with its number) has a named button, and each downloads that file under the
+    name the server gives it (its UTF-8 ``filename*``: an umlaut stays one)."""
     from playwright.sync_api import expect
 
     _sign_in(page, dev)
-    page.get_by_label("Or paste an invoice's JSON").fill(_document("WEB-FILES"))
+    page.get_by_label("Or paste an invoice's JSON").fill(_document("WEB-FILES-Ä"))
     page.get_by_role("button", name="Upload pasted JSON").click()
-    card = _card(page, "WEB-FILES")
+    card = _card(page, "WEB-FILES-Ä")
     expect(card.locator(".status")).to_have_text("ready", timeout=READY_MS)
     buttons = card.locator(".actions button", has_text="Download")
     names = buttons.all_inner_texts()
@@ -251,8 +252,9 @@ def test_every_download_button_of_a_ready_invoice_downloads_its_file(page: Any, 
             buttons.nth(index).click()
         data = Path(download.value.path()).read_bytes()
         assert data, name
+        assert download.value.suggested_filename.startswith("WEB-FILES-Ä."), name
         if name.endswith("JSON"):
-            assert json.loads(data)["number"] == "WEB-FILES", name
+            assert json.loads(data)["number"] == "WEB-FILES-Ä", name
     assert "cannot be fetched" not in page.locator("#notice").inner_text()
 
 

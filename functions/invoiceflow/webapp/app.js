@@ -370,8 +370,21 @@
       return null;
     }
     const disposition = response.headers.get("Content-Disposition") || "";
-    const match = /filename="([^"]+)"/.exec(disposition);
-    return { blob: await response.blob(), name: match ? match[1] : `${view.number}.${fmt}` };
+    return { blob: await response.blob(), name: fileName(disposition) || `${view.number}.${fmt}` };
+  }
+
+  // the file's name: the UTF-8 filename* (the plain filename is its ASCII stand-in)
+  function fileName(disposition) {
+    const utf8 = /filename\*=UTF-8''([^;\s]+)/i.exec(disposition);
+    if (utf8) {
+      try {
+        return decodeURIComponent(utf8[1]);
+      } catch {
+        // not percent-encoded UTF-8: the plain name below
+      }
+    }
+    const plain = /filename="([^"]+)"/.exec(disposition);
+    return plain ? plain[1] : null;
   }
 
   function blobUrl(blob) {
