@@ -70,6 +70,23 @@ def test_money_never_rounds_nor_drops_digits() -> None:
     assert localize.money(D("7.000"), eur) == f"7,00{NBSP}€"
 
 
+@pytest.mark.parametrize(
+    ("locale", "currency", "amount", "expected"),
+    [
+        # CLDR shows these without decimals, ISO 4217 (the rounding policy) has 2 or 3: the
+        # amounts are rounded to ISO's digits and print them, as the workbook shows them
+        ("sr-Latn-RS", "RSD", "25.00", f"25,00{NBSP}RSD"),
+        ("sr-Latn-RS", "RSD", "595.60", f"595,60{NBSP}RSD"),
+        ("en-US", "IQD", "1234.5", f"IQD{NBSP}1,234.500"),
+        ("en-US", "IRR", "-7", f"-IRR{NBSP}7.00"),
+    ],
+)
+def test_money_has_the_iso_digits_where_cldr_shows_fewer(
+    locale: str, currency: str, amount: str, expected: str
+) -> None:
+    assert localize.money(D(amount), inv(locale, currency)) == expected
+
+
 def test_money_negative_zero_and_other_currency() -> None:
     assert localize.money(D("-0.00"), inv("en-US", "USD")) == "$0.00"
     assert localize.money(D("10"), inv("en-US", "USD"), currency="EUR") == "€10.00"

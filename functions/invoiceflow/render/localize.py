@@ -11,7 +11,9 @@ and KWD three decimals. Babel's output is returned untouched: it may contain no-
   more (a unit price of ``0.125`` EUR -> ``0,125 €``). Amounts on an invoice are rounded by
   :func:`invoiceflow.domain.money.round_money` *before* they get here
   (:func:`invoiceflow.domain.totals.compute_totals`), so what is printed is exactly what was
-  computed. Babel's own rounding (half-even) is never applied.
+  computed. Babel's own rounding (half-even) is never applied. The decimals are ISO 4217's
+  (:func:`invoiceflow.domain.money.minor_digits`, those the amounts are rounded to), also where
+  CLDR shows fewer (``RSD 25,00``, not ``25``).
 * :func:`quantity` and :func:`percent` keep every significant decimal (``2.500`` -> ``2,5``,
   a tax rate of ``7.5`` -> ``7,5 %``).
 * :func:`money` applies CLDR's currency spacing: a currency printed as letters (an ISO code
@@ -31,6 +33,7 @@ Locale objects and patterns are cached per locale; an unknown locale raises
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import re
 import unicodedata
@@ -38,6 +41,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from invoiceflow.domain.money import minor_digits
 from invoiceflow.errors import RenderError
 
 if TYPE_CHECKING:
@@ -81,6 +85,16 @@ def _patterns(babel_locale: str) -> tuple[Any, Any, Any]:
     return (loc.currency_formats["standard"], loc.decimal_formats[None], loc.percent_formats[None])
 
 
+@lru_cache(maxsize=256)
+def _currency_pattern(babel_locale: str, digits: int) -> Any:
+    """The locale's currency pattern with the currency's ISO 4217 digits (those the amounts
+    are rounded to, :func:`~invoiceflow.domain.money.minor_digits`), not CLDR's: CLDR shows
+    RSD, IRR, IQD... without decimals."""
+    pattern = copy.copy(_patterns(babel_locale)[0])
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
 def _no_negative_zero(value: Decimal) -> Decimal:
     # Babel prints Decimal("-0.00") as "-0,00 €"
     return abs(value) if value == 0 else value
@@ -109,12 +123,12 @@ def currency_spacing(text: str, symbol: str) -> str:
 @lru_cache(maxsize=8192)
 def _money(text: str, currency: str, babel_locale: str) -> str:
     # keyed on str(amount): Decimal("1.5") == Decimal("1.50") but they may print differently
-    pattern = _patterns(babel_locale)[0]
+    pattern = _currency_pattern(babel_locale, minor_digits(currency))
     formatted: str = pattern.apply(
         _no_negative_zero(Decimal(text)),
         _locale(babel_locale),
         currency=currency,
-        currency_digits=True,
+        currency_digits=False,
         decimal_quantization=False,
     )
     return currency_spacing(formatted, _symbol(currency, babel_locale))
