@@ -37,6 +37,7 @@ from invoiceflow.domain.parse import parse_invoice
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.render.content import tax_groups
+from invoiceflow.render.view import build_view
 from invoiceflow.render.xlsx import render_xlsx
 
 NAVY = "FF1F3864"
@@ -803,6 +804,39 @@ def test_currency_number_formats(
         assert absent not in money
     for row in wb["Tax"].iter_rows(min_row=TAX_FIRST, max_row=TAX_FIRST, min_col=2, max_col=6):
         assert all(c.number_format == money for c in row)
+
+
+@pytest.mark.parametrize(
+    ("currency", "locale", "money", "negative"),
+    [
+        # CLDR's negative pattern puts the minus elsewhere than before the whole figure: the
+        # format's negative section says where, as the PDF prints it (Excel would show
+        # "-CHF 500.00" from the positive section alone)
+        ("CHF", "de-CH", '"CHF\xa0"#,##0.00;"CHF-"#,##0.00', "CHF-500.00"),
+        ("EUR", "nl-NL", '"€\xa0"#,##0.00;"€\xa0-"#,##0.00', "€\xa0-500,00"),
+        # a minus before the whole figure: the positive section alone shows it so
+        ("EUR", "de-DE", '#,##0.00"\xa0€"', "-500,00\xa0€"),
+        ("USD", "en-US", '"$"#,##0.00', "-$500.00"),
+    ],
+)
+def test_negative_amounts_show_as_the_pdf_prints_them(
+    currency: str, locale: str, money: str, negative: str
+) -> None:
+    inv = invoice(
+        [item("1", "1000.00")],
+        currency=currency,
+        locale=locale,
+        amount_paid=D("500.00"),
+        discount=Discount("amount", D("5.00")),
+    )
+    view = build_view(inv, compute_totals(inv))
+    paid = view.total_row("paid")
+    assert paid is not None and paid.text == negative
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    assert ws[lay.total("Amount paid")].number_format == money
+    assert ws[lay.total("Discount")].number_format == money
+    assert ws[f"{lay.letter('Unit price')}{lay.first}"].number_format == money
 
 
 def test_number_cells_show_their_decimals() -> None:

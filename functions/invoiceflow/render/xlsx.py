@@ -207,6 +207,23 @@ def _currency_affixes(inv: Invoice) -> tuple[str, str]:
     )
 
 
+#: the figure in an amount as :func:`.localize.money` prints it: first digit to last
+_FIGURE = re.compile(r"\d(?:.*\d)?", re.DOTALL)
+
+
+def _negative_affixes(inv: Invoice) -> tuple[str, str] | None:
+    """The prefix and suffix of a negative amount where the locale does not print it as a
+    minus before the positive amount (de-CH ``CHF-5.00``, nl ``€ -5,00``), as
+    :func:`.localize.money` prints it; None where it does (a spreadsheet shows a negative
+    number so from the positive section of its format)."""
+    positive = localize.money(Decimal(1), inv).translate(_BIDI_MARKS)
+    negative = localize.money(Decimal(-1), inv).translate(_BIDI_MARKS)
+    figure = _FIGURE.search(negative)
+    if negative == f"-{positive}" or figure is None:
+        return None
+    return negative[: figure.start()], negative[figure.end() :]
+
+
 @lru_cache(maxsize=256)
 def _affixes(currency: str, symbol: str, pattern: str) -> tuple[str, str]:
     """The prefix or suffix of the money formats; a space between the sign and the digits
@@ -251,10 +268,24 @@ def _fixed(decimals: int) -> str:
     return "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
 
 
-def _money_format(digits: int, prefix: str, suffix: str, decimals: int = 0) -> str:
-    """A currency format with the currency's digits (or more, for unit prices)."""
+def _money_format(
+    digits: int,
+    prefix: str,
+    suffix: str,
+    decimals: int = 0,
+    negative: tuple[str, str] | None = None,
+) -> str:
+    """A currency format with the currency's digits (or more, for unit prices); with a
+    section for negative amounts when ``negative`` gives their prefix and suffix."""
     body = _fixed(max(digits, decimals))
-    return (f'"{prefix}"' if prefix else "") + body + (f'"{suffix}"' if suffix else "")
+
+    def section(before: str, after: str) -> str:
+        before, after = before.replace('"', ""), after.replace('"', "")
+        return (f'"{before}"' if before else "") + body + (f'"{after}"' if after else "")
+
+    if negative is None:
+        return section(prefix, suffix)
+    return f"{section(prefix, suffix)};{section(*negative)}"
 
 
 def _percent_format(decimals: int) -> str:
@@ -663,8 +694,9 @@ class _Renderer:
         of that kind shares (no per-cell style objects, and no unused styles in the file)."""
         inv = self.inv
         prefix, suffix = _currency_affixes(inv)
+        negative = _negative_affixes(inv)
         d = self.d
-        money = _money_format(d, prefix, suffix)
+        money = _money_format(d, prefix, suffix, negative=negative)
         # the accent colour of the document's branding (header row, title), else navy
         accent = NAVY
         if inv.branding is not None and inv.branding.accent_color:
@@ -688,11 +720,23 @@ class _Renderer:
             "money_total": (_TOTAL_FONT, None, money, None, _TOP_LINE),
             "label_total": (_TOTAL_FONT, None, None, _RIGHT, _TOP_LINE),
             # by decimals shown: looked up as (name, decimals) with the value's own decimals
-            "price": (None, None, lambda n: _money_format(d, prefix, suffix, n), None, None),
+            "price": (
+                None,
+                None,
+                lambda n: _money_format(d, prefix, suffix, n, negative),
+                None,
+                None,
+            ),
             "qty": (None, None, _fixed, None, None),
             "rate": (None, None, _percent_format, None, None),
             "rate_bold": (_BOLD, None, _percent_format, None, None),
-            "damt": (None, None, lambda n: _money_format(d, prefix, suffix, n), None, None),
+            "damt": (
+                None,
+                None,
+                lambda n: _money_format(d, prefix, suffix, n, negative),
+                None,
+                None,
+            ),
         }
         self.s = _Styles(self.ws, specs)
 
