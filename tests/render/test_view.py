@@ -125,6 +125,31 @@ def test_a_right_to_left_language() -> None:
     assert view.direction == "rtl" and view.name == "فاتورة"
 
 
+@pytest.mark.parametrize(
+    ("fields", "direction"),
+    [
+        # Persian and Urdu have no catalogue (their labels print English) but are written
+        # right to left: the document is, in the PDF (which is mirrored) and the workbook
+        ({"language": "fa"}, "rtl"),
+        ({"locale": "ur-PK", "language": None}, "rtl"),
+        ({"locale": "fa-IR", "language": "de"}, "ltr"),
+        ({"language": "he"}, "rtl"),
+        ({"language": "en"}, "ltr"),
+    ],
+)
+def test_the_direction_is_the_documents_language_in_every_format(
+    fields: dict[str, Any], direction: str
+) -> None:
+    from invoiceflow.render import scripts
+
+    inv = german_b2b(**fields)
+    assert view_of(inv).direction == direction
+    assert scripts.right_to_left(inv) is (direction == "rtl")  # the PDF's mirroring
+    wb = openpyxl.load_workbook(io.BytesIO(render_xlsx(inv)))
+    assert wb["Invoice"].sheet_view.rightToLeft is (direction == "rtl")
+    assert wb["Tax"].sheet_view.rightToLeft is (direction == "rtl")
+
+
 def test_the_paper_follows_the_locale_not_the_language() -> None:
     assert view_of(german_b2b(locale="es-CL", language="de")).paper == "letter"
     assert view_of(german_b2b(locale="en-US")).paper == "letter"

@@ -32,6 +32,7 @@ __all__ = [
     "N_",
     "Labels",
     "direction",
+    "document_direction",
     "labels",
     "labels_for",
     "language",
@@ -105,6 +106,27 @@ def direction(lang: str) -> Literal["ltr", "rtl"]:
     from babel import Locale
 
     return "rtl" if Locale.parse(lang).character_order == "right-to-left" else "ltr"
+
+
+@lru_cache(maxsize=256)
+def _direction_of(document_language: str | None, babel_locale: str) -> Literal["ltr", "rtl"]:
+    from babel import UnknownLocaleError
+
+    tag = (document_language or babel_locale).replace("-", "_")
+    # the whole tag (pa-Arab is right to left, pa is not), else its language
+    for candidate in (tag, tag.split("_")[0].lower()):
+        try:
+            return direction(candidate)
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+    return "ltr"
+
+
+def document_direction(invoice: Invoice) -> Literal["ltr", "rtl"]:
+    """The direction of the document in every format: its language's (``language``, else its
+    locale's), also where that language has no catalogue and its labels print English
+    (Persian, Urdu: right to left)."""
+    return _direction_of(invoice.language, invoice.babel_locale)
 
 
 def upper(text: str, lang: str) -> str:

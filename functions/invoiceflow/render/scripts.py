@@ -232,15 +232,11 @@ def document_language(invoice: Invoice) -> str:
 
 def right_to_left(invoice: Invoice) -> bool:
     """Whether the document is laid out right to left (mirrored): its language is written
-    right to left (Babel's ``character_order``: ar, he, fa, ur...)."""
-    from babel import UnknownLocaleError
+    right to left (Babel's ``character_order``: ar, he, fa, ur...), as its view says
+    (:func:`.i18n.document_direction`)."""
+    from invoiceflow.render.i18n import document_direction
 
-    from invoiceflow.render.i18n import direction
-
-    try:
-        return direction(document_language(invoice)) == "rtl"
-    except (ValueError, UnknownLocaleError):
-        return False
+    return document_direction(invoice) == "rtl"
 
 
 def font_chain(invoice: Invoice, base: Face = DEFAULT_BASE) -> FontChain:

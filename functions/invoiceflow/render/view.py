@@ -305,7 +305,7 @@ def build_view(invoice: Invoice, totals: Totals) -> DocumentView:
         totals=totals,
         labels=t,
         language=lang,
-        direction=i18n.direction(lang),
+        direction=i18n.document_direction(invoice),
         name=name,
         title=content.document_title(invoice),
         meta=tuple(meta),
