@@ -75,3 +75,14 @@ def test_the_schema_enums_are_the_models() -> None:
     props = schema()["properties"]["branding"]["properties"]
     assert tuple(props["layout"]["enum"]) == LAYOUTS
     assert tuple(props["font"]["enum"]) == FONT_FAMILIES
+
+
+@pytest.mark.parametrize("field", ["locale", "language"])
+def test_a_tag_that_is_not_bcp_47_is_refused_in_words_not_a_regular_expression(
+    field: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_invoice(json.dumps(_doc(**{field: "de-DE-u-co-phonebk"})))
+    messages = [p.message for p in caught.value.problems if p.pointer == f"/{field}"]
+    assert messages and all("^[" not in m and "does not match" not in m for m in messages)
+    assert "is not a BCP 47 language tag such as" in messages[0]

@@ -386,7 +386,7 @@ def _humanise(err: Any) -> Iterator[tuple[str, str]]:
             where,
             ("the logo must be a data: URI of a PNG or JPEG image (data:image/png;base64,...)"),
         )
-    elif v == "pattern" and where.endswith("/locale"):
+    elif v == "pattern" and where.endswith(("/locale", "/language")):
         yield where, f"{value!r} is not a BCP 47 language tag such as en-US or de-DE"
     elif v == "pattern" and where.endswith("/country"):
         yield where, f"{value!r} is not an ISO 3166-1 country code (two capital letters)"
