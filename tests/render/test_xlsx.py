@@ -851,6 +851,24 @@ def test_number_cells_show_their_decimals() -> None:
     assert ws[f"{r}{lay.first}"].value == 7.5
 
 
+@pytest.mark.parametrize(
+    ("locale", "rate_format", "printed"),
+    [
+        ("de-DE", '0"\xa0%"', "19\xa0%"),
+        ("fr-FR", '0"\xa0%"', "19\xa0%"),
+        ("tr-TR", '"%"0', "%19"),
+        ("en-GB", '0"%"', "19%"),
+    ],
+)
+def test_rates_show_as_the_pdf_prints_them(locale: str, rate_format: str, printed: str) -> None:
+    inv = invoice([item("2", "1.00", "19")], locale=locale)
+    assert build_view(inv, compute_totals(inv)).lines[0].tax == printed
+    ws = _load(render_xlsx(inv))["Invoice"]
+    lay = Layout(ws)
+    assert ws[f"{lay.letter('Tax rate')}{lay.first}"].number_format == rate_format
+    assert _load(render_xlsx(inv))["Tax"].cell(TAX_FIRST, 1).number_format == rate_format
+
+
 def test_untaxed_lines_leave_the_rate_empty() -> None:
     inv = EDGE_CASES["zero rate and untaxed, untaxed shipping"]
     wb = _load(render_xlsx(inv))

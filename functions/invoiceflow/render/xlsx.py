@@ -288,8 +288,20 @@ def _money_format(
     return f"{section(prefix, suffix)};{section(*negative)}"
 
 
-def _percent_format(decimals: int) -> str:
-    return ("0." + "0" * decimals if decimals else "0") + '"%"'
+def _percent_affixes(inv: Invoice) -> tuple[str, str]:
+    """The text before and after a rate as :func:`.localize.percent` prints it (``19 %`` de,
+    ``19%`` en, ``%19`` tr), without bidi marks."""
+    text = localize.percent(Decimal(1), inv).translate(_BIDI_MARKS)
+    figure = _FIGURE.search(text)
+    if figure is None:  # pragma: no cover - a rate is printed with its digits
+        return "", "%"
+    return text[: figure.start()], text[figure.end() :]
+
+
+def _percent_format(decimals: int, prefix: str = "", suffix: str = "%") -> str:
+    body = "0." + "0" * decimals if decimals else "0"
+    prefix, suffix = prefix.replace('"', ""), suffix.replace('"', "")
+    return (f'"{prefix}"' if prefix else "") + body + (f'"{suffix}"' if suffix else "")
 
 
 def _places(value: Decimal) -> int:
@@ -695,6 +707,11 @@ class _Renderer:
         inv = self.inv
         prefix, suffix = _currency_affixes(inv)
         negative = _negative_affixes(inv)
+        percent_affixes = _percent_affixes(inv)
+
+        def rate(decimals: int) -> str:
+            return _percent_format(decimals, *percent_affixes)
+
         d = self.d
         money = _money_format(d, prefix, suffix, negative=negative)
         # the accent colour of the document's branding (header row, title), else navy
@@ -728,8 +745,8 @@ class _Renderer:
                 None,
             ),
             "qty": (None, None, _fixed, None, None),
-            "rate": (None, None, _percent_format, None, None),
-            "rate_bold": (_BOLD, None, _percent_format, None, None),
+            "rate": (None, None, rate, None, None),
+            "rate_bold": (_BOLD, None, rate, None, None),
             "damt": (
                 None,
                 None,
