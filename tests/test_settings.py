@@ -186,3 +186,27 @@ def test_invoice_formats_take_every_output_format_but_pdf_with_facturx() -> None
     assert "pdf and facturx, not both" in messages[1]
     with pytest.raises(ConfigError):
         Settings.from_env({"INVOICE_FORMATS": " , "})
+
+
+def test_a_malformed_url_or_number_is_a_listed_problem_not_a_traceback() -> None:
+    """urlparse raises ValueError on an unclosed '[' (a password with a bracket not encoded),
+    and int() refuses digits str.isdigit() takes ('²'): both are ConfigError problems, listed
+    with the rest, and the value (which may hold a password) is not quoted."""
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env(
+            {
+                "DATABASE_URL": "postgresql://app:p[ss@db/invoiceflow",
+                "RABBITMQ_URL": "amqp://guest:g[uest@mq/",
+                "K_SINK": "http://[broker",
+                "LOCAL_WORKERS": "²",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
+    assert {p.pointer for p in exc.value.problems} == {
+        "/DATABASE_URL",
+        "/RABBITMQ_URL",
+        "/K_SINK",
+        "/LOCAL_WORKERS",
+        "/LOG_LEVEL",
+    }
+    assert "p[ss" not in str(exc.value) and "g[uest" not in str(exc.value)

@@ -288,6 +288,15 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def _scheme(url: str) -> str | None:
+    """The URL's scheme, or None when it does not parse (urlparse raises ValueError on an
+    unclosed '[', e.g. a password with a bracket that is not percent-encoded)."""
+    try:
+        return urlparse(url).scheme
+    except ValueError:
+        return None
+
+
 @record
 class Settings:
     """The parsed environment; build it with :meth:`from_env` (ENV_VARS holds every default)."""
@@ -352,19 +361,33 @@ class Settings:
         def bad(name: str, message: str) -> None:
             problems.append(Problem(f"/{name}", message))
 
+        def url(name: str, value: str, schemes: tuple[str, ...], message: str) -> None:
+            scheme = _scheme(value)
+            if scheme is None:
+                bad(
+                    name,
+                    "is not a valid URL (a '[' or ']' outside an IPv6 address "
+                    "must be percent-encoded)",
+                )
+            elif scheme not in schemes:
+                bad(name, message)
+
         # the derived defaults (documented in ENV_VARS' help): all under DATA_DIR
         data_dir = Path(get("DATA_DIR") or default_data_dir(env))
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'invoiceflow.db'}"
-        scheme = urlparse(database_url).scheme
-        if scheme not in ("postgresql", "postgres", "sqlite"):
-            bad("DATABASE_URL", "must start with postgresql:// or sqlite:///")
+        url(
+            "DATABASE_URL",
+            database_url,
+            ("postgresql", "postgres", "sqlite"),
+            "must start with postgresql:// or sqlite:///",
+        )
         docs_url = get("MONGODB_URL") or str(data_dir / "files")
         rabbit = get("RABBITMQ_URL")
-        if rabbit and urlparse(rabbit).scheme not in ("amqp", "amqps"):
-            bad("RABBITMQ_URL", "must start with amqp:// or amqps://")
+        if rabbit:
+            url("RABBITMQ_URL", rabbit, ("amqp", "amqps"), "must start with amqp:// or amqps://")
         sink = get("K_SINK")
-        if sink and urlparse(sink).scheme not in ("http", "https"):
-            bad("K_SINK", "must be an http(s) URL")
+        if sink:
+            url("K_SINK", sink, ("http", "https"), "must be an http(s) URL")
 
         algorithm = given("JWT_ALGORITHM")
         secret = get("JWT_SECRET")
@@ -403,7 +426,9 @@ class Settings:
         if access_log not in ("0", "1"):
             bad("ACCESS_LOG", "must be 0 or 1")
         local_workers = given("LOCAL_WORKERS").lower()
-        if local_workers != "auto" and not (local_workers.isdigit() and int(local_workers) <= 64):
+        if local_workers != "auto" and not (
+            local_workers.isascii() and local_workers.isdigit() and int(local_workers) <= 64
+        ):
             bad("LOCAL_WORKERS", "must be auto or a whole number from 0 to 64")
 
         producer_keys: dict[str, str] = {}
