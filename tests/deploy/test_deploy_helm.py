@@ -131,6 +131,25 @@ def test_schema_refuses_unpinned_images_root_and_unknown_values(chart: str, depl
         assert list(validator.iter_errors({**values, **change})), change
 
 
+@pytest.mark.parametrize("chart", ["Postgres", "MongoDB", "RabbitMQ"])
+def test_schema_refuses_probe_values_the_api_server_refuses(chart: str, deploy: Any) -> None:
+    """A liveness probe's successThreshold must be 1 (the API server refuses the StatefulSet
+    otherwise: "must be 1"); helm lint and kubernetes-validate let it through, so the schema
+    must not."""
+    root = deploy.CHARTS / chart
+    validator = jsonschema.Draft7Validator(json.loads((root / "values.schema.json").read_text()))
+    values = deploy.merged_values(root, ())
+    liveness = values["livenessProbe"]
+    assert not list(
+        validator.iter_errors({**values, "livenessProbe": {**liveness, "successThreshold": 1}})
+    )
+    for threshold in (2, 3):
+        changed = {**values, "livenessProbe": {**liveness, "successThreshold": threshold}}
+        assert list(validator.iter_errors(changed)), threshold
+    readiness = {**values["readinessProbe"], "successThreshold": 2}
+    assert not list(validator.iter_errors({**values, "readinessProbe": readiness}))
+
+
 # --- rendered objects --------------------------------------------------------------------------
 
 
