@@ -150,6 +150,20 @@ def test_schema_refuses_probe_values_the_api_server_refuses(chart: str, deploy: 
     assert not list(validator.iter_errors({**values, "readinessProbe": readiness}))
 
 
+def test_mongodb_schema_refuses_a_database_name_mongodb_refuses(deploy: Any) -> None:
+    """MongoDB database names cannot hold '.' (nor / \\ " $ or a space): the init script's
+    createUser would fail on the first start, and the Secret's uri would name that database."""
+    root = deploy.CHARTS / "MongoDB"
+    validator = jsonschema.Draft7Validator(json.loads((root / "values.schema.json").read_text()))
+    values = deploy.merged_values(root, ())
+    for name in ("invoice.files", "invoice files", "a$b", "a/b"):
+        changed = {**values, "auth": {**values["auth"], "database": name}}
+        assert list(validator.iter_errors(changed)), name
+    for name in ("invoiceflow", "invoice_files", "invoice-files"):
+        changed = {**values, "auth": {**values["auth"], "database": name}}
+        assert not list(validator.iter_errors(changed)), name
+
+
 # --- rendered objects --------------------------------------------------------------------------
 
 
