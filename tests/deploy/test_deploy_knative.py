@@ -20,7 +20,7 @@ import yaml
 from invoiceflow import events, naming, settings
 from invoiceflow.steps import ALL_RENDERED
 from invoiceflow_local.routes import EXACT, PATH_PREFIX, load_public_routes
-from invoiceflow_local.triggers import load_triggers, parse_duration
+from invoiceflow_local.triggers import backoff_delay, load_triggers, parse_duration
 from support.services import fail_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -721,3 +721,24 @@ def test_the_bridge_triggers_of_the_upgrade_guide(
         original = triggers[name.removesuffix("-bridge")]
         assert doc["spec"] == original["spec"], name
         assert not list(jsonschema.Draft7Validator(schema).iter_errors(doc)), name
+
+
+def test_the_upgrade_guide_waits_out_the_longest_retry_of_a_bridged_trigger(by_kind: Any) -> None:
+    """docs/operations.md ("Upgrades", step 3): an old Trigger is deleted only once its queue
+    is drained and then "N more minutes" have passed, so an event it is still retrying is not
+    lost with its queue. N must cover every attempt (each up to the delivery timeout) and the
+    backoff between them (Knative's formula, invoiceflow_local.triggers.backoff_delay) of each
+    Trigger the guide bridges: notify-rendered retries longest."""
+    guide = (REPO / "docs" / "operations.md").read_text()
+    (minutes,) = re.findall(r"wait (\d+) more minutes, the longest one event can be retried", guide)
+    renders = {step for step in naming.RENDER_STEP_FORMATS} | {"notify-rendered"}
+    longest = 0.0
+    for name in renders:
+        delivery = by_kind("Trigger")[name].obj["spec"]["delivery"]
+        retries = delivery["retry"]
+        delay = parse_duration(delivery["backoffDelay"])
+        span = (retries + 1) * parse_duration(delivery["timeout"]) + sum(
+            backoff_delay(delivery["backoffPolicy"], delay, n) for n in range(1, retries + 1)
+        )
+        longest = max(longest, span)
+    assert int(minutes) * 60 >= longest, f"{minutes} minutes < {longest:.0f} s"
