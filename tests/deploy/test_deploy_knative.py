@@ -416,6 +416,26 @@ def test_secret_references_name_the_secrets_the_operator_guide_creates(workload_
         )
 
 
+def test_a_secret_whose_absence_the_guide_allows_is_optional(by_kind: Any) -> None:
+    """docs/operations.md ("The secrets you create"): without EVENT_PRODUCER_KEYS every
+    invoice.requested event is refused (the setting's "unset"), without SENDGRID_API_KEY notify
+    writes .eml files, JWT_PRIVATE_KEY is for RS256/EdDSA only. A secretKeyRef that is not
+    optional keeps the pod from starting instead (CreateContainerConfigError: the Secret or
+    its key is missing), so these must be `optional: true`; the others must not be."""
+    optional = {"EVENT_PRODUCER_KEYS", "SENDGRID_API_KEY", "JWT_PRIVATE_KEY"}
+    guide = (REPO / "docs" / "operations.md").read_text()
+    assert "Without the Secret's key every invoice.requested event is refused" in guide
+    problems = []
+    for service, doc in by_kind("KService").items():
+        for name, entry in env_entries(doc).items():
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref is None:
+                continue
+            if bool(ref.get("optional")) != (name in optional):
+                problems.append(f"{service}: {name} optional={ref.get('optional', False)}")
+    assert not problems, "\n".join(problems)
+
+
 # --- SinkBindings, Broker, Triggers ------------------------------------------------------------
 
 
