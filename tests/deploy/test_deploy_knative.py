@@ -762,3 +762,29 @@ def test_the_upgrade_guide_waits_out_the_longest_retry_of_a_bridged_trigger(by_k
         )
         longest = max(longest, span)
     assert int(minutes) * 60 >= longest, f"{minutes} minutes < {longest:.0f} s"
+
+
+def test_the_operations_guide_tables_match_the_manifests(by_kind: Any) -> None:
+    """docs/operations.md: "What runs" names every public path of each Service, `kn service
+    list` shows as many Services as there are, and the MongoDB chart's Secret is said to be
+    read by every Service that reads it."""
+    guide = (REPO / "docs" / "operations.md").read_text()
+    rows = {
+        cells[1].split("`")[1]: cells
+        for line in guide.splitlines()
+        if line.startswith("| `") and len(cells := line.split("|")) > 3
+    }
+    services = by_kind("KService")
+    problems = []
+    for route in PUBLIC_ROUTES:
+        if route.path != "/" and f"`{route.path}" not in rows[route.service][2]:
+            problems.append(f"What runs: {route.service} does not name {route.path}")
+    count = re.search(r"kn service list -n invoiceflow +# all (\w+) Ready", guide)
+    words = {"seven": 7, "eight": 8, "nine": 9, "ten": 10}
+    if count is None or words.get(count.group(1)) != len(services):
+        problems.append(f"kn service list: the guide's count is not {len(services)}")
+    readers = sorted(n for n, d in services.items() if "MONGODB_URL" in env_entries(d))
+    missing = [n for n in readers if n not in rows["mongodb"][3]]
+    if missing:
+        problems.append(f"Secret mongodb: read by {missing} too")
+    assert not problems, "\n".join(problems)
