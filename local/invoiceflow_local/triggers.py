@@ -83,7 +83,10 @@ def parse_duration(text: str) -> float:
 def backoff_delay(policy: str, delay: float, retry_number: int) -> float:
     """Seconds to wait before retry ``retry_number`` (1 = the first retry).
 
-    Knative's documented formula: exponential ``delay * 2^n``, linear ``delay * n``.
+    Knative's documented formula: exponential ``delay * 2^n``, linear ``delay * n``, with n
+    counted as the RabbitMQ broker's dispatcher counts it: it retries through the CloudEvents
+    Go SDK, which backs off with n = 1 before the first retry (so an exponential policy first
+    waits twice the delay). Knative's own HTTP sender (go-retryablehttp) starts at n = 0.
     """
     if retry_number < 1:
         raise ValueError("retry numbers start at 1")
