@@ -208,7 +208,7 @@ def record_accepted(
             # compact: json's C encoder (indented JSON is written by its Python one, ~10x slower)
             json.dumps(completed, ensure_ascii=False, separators=(",", ":")).encode(),
             file_id=document_id,
-            filename=file_name(number, naming.SUBMITTED_FORMAT),
+            filename=file_name(number, naming.DOCUMENT_FORMAT),
             content_type=JSON_CONTENT_TYPE,
             owner=owner.id,
             invoice_id=invoice_id,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from invoiceflow.errors import Problem
+from invoiceflow.naming import DOCUMENT_FORMAT
 from invoiceflow.records import record
 
 if TYPE_CHECKING:  # only annotations: importing this module loads no domain code
@@ -124,7 +125,17 @@ def file_stem(number: str) -> str:
     return stem[:100] or "invoice"
 
 
+#: the suffix of the completed document's file (format ``document``), so that it and the
+#: submitted one (``json``: ``<number>.json``) never share a name in a download folder
+COMPLETED_DOCUMENT_SUFFIX = ".completed.json"
+
+
 def file_name(number: str, fmt: str) -> str:
-    """The file name of an invoice's ``fmt`` file (``json``: the submitted document)."""
+    """The file name of an invoice's ``fmt`` file (``json``: the submitted document,
+    ``document``: the completed one)."""
     known = OUTPUT_FORMATS.get(fmt)
-    return file_stem(number) + (known.suffix if known is not None else f".{fmt}")
+    if known is not None:
+        return file_stem(number) + known.suffix
+    if fmt == DOCUMENT_FORMAT:
+        return file_stem(number) + COMPLETED_DOCUMENT_SUFFIX
+    return f"{file_stem(number)}.{fmt}"

@@ -108,6 +108,27 @@ def test_the_number_is_in_the_answer_the_record_and_the_rendered_files(
     assert completed_url.endswith(f"/download?fid={invoice.id}-document")
     fetched = download_client.get(completed_url.split("invoices.test")[1], headers=alice.auth)
     assert fetched.status_code == 200 and json.loads(fetched.data)["number"] == "2026-00001"
+    assert 'filename="2026-00001.completed.json"' in fetched.headers["Content-Disposition"]
+
+
+def test_the_submitted_and_the_completed_document_have_names_of_their_own(
+    upload_client: Any, download_client: Any, alice: Person
+) -> None:
+    """An upload with its own number: the submitted JSON is ``<number>.json`` and the completed
+    one ``<number>.completed.json`` (they shared ``<number>.json``, so downloading both into
+    one folder made the second overwrite or rename the first)."""
+    r = post(upload_client, alice, example_json("eur-two-rates.json"))
+    assert r.status_code == 202, r.get_data(as_text=True)
+    number, invoice_id = r.get_json()["number"], r.get_json()["invoice_id"]
+    view = download_client.get(f"/invoices/{invoice_id}", headers=alice.auth).get_json()
+    names = {}
+    for fmt in ("json", "document"):
+        url = view["files"][fmt]["url"].split("invoices.test")[1]
+        answer = download_client.get(url, headers=alice.auth)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        names[fmt] = answer.headers["Content-Disposition"]
+    assert f'filename="{number}.json"' in names["json"]
+    assert f'filename="{number}.completed.json"' in names["document"]
 
 
 def test_legacy_and_invoice_generator_documents_without_a_number(

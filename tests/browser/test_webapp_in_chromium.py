@@ -247,14 +247,23 @@ def test_every_download_button_of_a_ready_invoice_downloads_its_file(page: Any, 
         "Download submitted JSON",
         "Download completed JSON",
     ], names
+    saved = []
     for index, name in enumerate(names):
         with page.expect_download() as download:
             buttons.nth(index).click()
         data = Path(download.value.path()).read_bytes()
         assert data, name
-        assert download.value.suggested_filename.startswith("WEB-FILES-Ä."), name
+        saved.append(download.value.suggested_filename)
+        assert saved[-1].startswith("WEB-FILES-Ä."), name
         if name.endswith("JSON"):
             assert json.loads(data)["number"] == "WEB-FILES-Ä", name
+    # each file under a name of its own: the two JSON documents do not overwrite each other
+    assert saved == [
+        "WEB-FILES-Ä.pdf",
+        "WEB-FILES-Ä.xlsx",
+        "WEB-FILES-Ä.json",
+        "WEB-FILES-Ä.completed.json",
+    ], saved
     assert "cannot be fetched" not in page.locator("#notice").inner_text()
 
 
