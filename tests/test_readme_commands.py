@@ -199,3 +199,19 @@ def _requested_invoice_arrives(url: str, event: Path) -> bool:
             return True
         time.sleep(0.3)
     return False
+
+
+def test_the_docs_name_the_helm_the_charts_are_tested_with() -> None:
+    """Every "helm (N.x)" / "helm N.x" of the docs is the major version scripts/install-helm.sh
+    pins, the helm the chart tests run."""
+    pinned = re.search(
+        r"^HELM_VERSION=v(\d+)\.", (ROOT / "scripts/install-helm.sh").read_text(), re.M
+    )
+    assert pinned is not None
+    named = [
+        (document.name, major)
+        for document in (ROOT / "CONTRIBUTING.md", *DOCUMENTS)
+        for major in re.findall(r"`?helm`? \(?v?(\d+)\.(?:x|\d)", document.read_text("utf-8"))
+    ]
+    assert named, "the docs no longer name a helm version: drop this test"
+    assert [n for n in named if n[1] != pinned.group(1)] == []
