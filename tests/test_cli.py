@@ -156,6 +156,35 @@ def test_users_and_migrate(tmp_path: Path) -> None:
     assert "/DATABASE_URL" in bad.stderr and "/JWT_SECRET" in bad.stderr  # all at once
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """``invoiceflow users list | head -1``: when the output's reader has gone (a closed pipe),
+    the command stops quietly with a non-zero status, never a BrokenPipeError traceback."""
+    env = {"DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    added = run("users", "add", "ann@example.com", "--password-stdin", env=env, stdin="pw-long-1\n")
+    assert added.returncode == 0, added.stderr
+    (tmp_path / "out").mkdir()
+    for args in (("users", "list"), ("render", str(EXAMPLES / "minimal.json"), "--out", "out")):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader left before the first line
+        try:
+            result = subprocess.run(
+                [CLI, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=300,
+                cwd=tmp_path,
+                env={"PYTHONPATH": os.environ.get("PYTHONPATH", ""), **env},
+            )
+        finally:
+            os.close(write_end)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, (
+            result.stderr
+        )
+
+
 def test_users_unlock_ends_a_login_lockout(tmp_path: Path) -> None:
     from invoiceflow.accounts import account_key
     from invoiceflow.stores import open_repository
