@@ -291,6 +291,13 @@ def test_every_command_explains_itself_in_plain_text() -> None:
     assert "EVENT_PRODUCER_KEYS" in by_prog["invoiceflow events sign"]
     assert "DATA_DIR" in by_prog["invoiceflow dev"] and "RABBITMQ_URL" in by_prog["invoiceflow dev"]
     assert "environment: none read" in by_prog["invoiceflow render"]
+    # the settings only the local runtime reads are all in its help, with their true defaults
+    runtime_only = {var.name for var in ENV_VARS if not var.used_by}
+    assert runtime_only <= set(re.findall(r"^  ([A-Z][A-Z_]+)  ", by_prog["invoiceflow dev"], re.M))
+    knative_dir = re.search(
+        r"^  KNATIVE_DIR .*?(?=^  [A-Z])", by_prog["invoiceflow dev"], re.M | re.S
+    )
+    assert knative_dir and "bundled" in knative_dir[0] and "gateway-api.yaml" in knative_dir[0]
     render = next(p for p in commands if p.prog == "invoiceflow render").format_help()
     assert "a folder: its *.json files" in render and "--out DIR" in render
 

@@ -250,7 +250,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("LOG_LEVEL", f"{', '.join(_LOG_LEVELS[:-1])} or {_LOG_LEVELS[-1]}", "INFO", _ALL),
     EnvVar(
         "KNATIVE_DIR",
-        "where the local runtime reads the Trigger manifests (default: the checkout's knative/)",
+        "where the local runtime reads the Trigger manifests and ingress/gateway-api.yaml "
+        "(the public routes; default: the manifests bundled with invoiceflow-local, in a "
+        "checkout its knative/)",
         None,
         frozenset(),
     ),

@@ -25,6 +25,7 @@ RUNTIME_ENV = (
     "SENDGRID_API_KEY",
     "MAIL_OUTBOX_DIR",
     "KNATIVE_DIR",
+    "ACCESS_LOG",
     "LOG_LEVEL",
     "LOCAL_WORKERS",
 )
