@@ -309,7 +309,7 @@ def test_help_and_version_from_the_installed_command() -> None:
     top = run("--help", env={})
     assert top.returncode == 0 and top.stderr == ""
     assert top.stdout.startswith("usage: invoiceflow [-h] [--version] COMMAND")
-    for command in ("render", "db", "outbox", "events", "users", "dev", "demo"):
+    for command in ("render", "db", "outbox", "events", "users", "invoices", "dev", "demo"):
         assert f"\n    {command} " in top.stdout, command
     assert "``" not in top.stdout and "examples:" in top.stdout
     add = run("users", "add", "--help", env={})
@@ -342,6 +342,21 @@ def test_help_and_version_from_the_installed_command() -> None:
             "invoiceflow render: --format: formats are",
         ),
         (["db", "migrate", "--force"], 2, "invoiceflow db migrate: unknown argument(s): --force"),
+        (
+            ["invoices", "redrive", "--older-than", "0"],
+            2,
+            "invoiceflow invoices redrive: --older-than must be at least 1, not 0",
+        ),
+        (
+            ["invoices", "redrive", "--older-than", "soon"],
+            2,
+            "invoiceflow invoices redrive: --older-than takes a whole number, not 'soon'",
+        ),
+        (
+            ["invoices", "redrive"],
+            2,
+            "invoiceflow invoices redrive: K_SINK is not set: the broker's address is needed",
+        ),
         (["dev", "--port", "http"], 2, "invoiceflow dev: --port takes a whole number, not 'http'"),
         (
             ["dev", "--port", "70000"],

@@ -1,7 +1,7 @@
 """The ``invoiceflow`` command line: render invoices, administer the database, the outbox,
-events, users and their branding settings; ``dev`` and ``demo`` come from the invoiceflow-local
-package. Each command's ``--help`` says what it does, its arguments, the settings it reads and
-an example."""
+events, users and their branding settings, redrive stalled invoices; ``dev`` and ``demo`` come
+from the invoiceflow-local package. Each command's ``--help`` says what it does, its arguments,
+the settings it reads and an example."""
 
 from __future__ import annotations
 
@@ -379,6 +379,49 @@ def cmd_outbox_relay(args: argparse.Namespace) -> int:
     return 1 if pending else 0
 
 
+#: ``invoices redrive``'s default --older-than (minutes): far beyond the longest a Trigger
+#: retries one event (about 13 minutes, docs/operations.md), so nothing it finds is in flight
+REDRIVE_OLDER_THAN = 30
+
+
+def cmd_invoices_redrive(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from invoiceflow.context import get_context
+    from invoiceflow.redrive import describe, redrive_event, stalled
+
+    ctx = get_context()
+    if not args.dry_run and not ctx.settings.k_sink:
+        raise UsageError("K_SINK is not set: the broker's address is needed to publish events")
+    now = datetime.now(UTC)
+    found = failed = 0
+    for invoice in stalled(ctx, now - timedelta(minutes=args.older_than)):
+        found += 1
+        minutes = int((now - invoice.last_change).total_seconds() // 60)
+        line = f"{invoice.invoice.id}\t{invoice.invoice.number}\tunchanged for {minutes} min\t"
+        if args.dry_run:
+            print(f"{line}would publish {describe(invoice)}", flush=True)
+            continue
+        try:
+            ctx.emitter.send(redrive_event(invoice))
+        except InvoiceflowError as exc:
+            failed += 1
+            print(f"{line}NOT published ({exc.detail}): {describe(invoice)}", flush=True)
+            break  # the broker is likely down: the rest waits for the next run
+        print(f"{line}published {describe(invoice)}", flush=True)
+    if args.dry_run:
+        print(f"{found} stalled invoice(s); nothing was published (--dry-run)", file=sys.stderr)
+    elif failed:
+        print(
+            f"the broker refused an event: {found - failed} invoice(s) redriven, the rest "
+            "not tried; run the command again",
+            file=sys.stderr,
+        )
+    else:
+        print(f"{found} stalled invoice(s) redriven", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_numbering(args: argparse.Namespace) -> int:
     import json
 
@@ -678,6 +721,42 @@ def build_parser() -> argparse.ArgumentParser:
         "file", metavar="FILE", help="the settings as a JSON object ('-': standard input)"
     )
     p.set_defaults(func=cmd_branding)
+
+    p = add_command(
+        sub,
+        "invoices",
+        "operate on invoices",
+        examples=("invoiceflow invoices redrive --help",),
+    )
+    isub = p.add_subparsers(dest="invoices_cmd", metavar="ACTION", required=True)
+    redrive = add_command(
+        isub,
+        "redrive",
+        "publish again the event that moves each invoice stalled in status received",
+        details="Lists the invoices still received (neither ready nor failed) that have not "
+        "changed for --older-than minutes, their events lost for good (docs/operations.md, "
+        "Stalled invoices), and publishes to the broker, for each, an invoice.uploaded to the "
+        "render steps of the files it lacks, or, when every file is stored, an "
+        "invoice.rendered that makes it ready. The steps render only what is missing and send "
+        "the ready email at most once; running it again is harmless. Exit status 1 when the "
+        "broker refused an event (the rest are not tried).",
+        env=(*DATABASE_ENV, "K_SINK"),
+        examples=(
+            "invoiceflow invoices redrive --dry-run",
+            "K_SINK=http://broker-ingress.example/ns/default invoiceflow invoices redrive",
+        ),
+    )
+    redrive.add_argument(
+        "--older-than",
+        type=whole_number(1),
+        default=REDRIVE_OLDER_THAN,
+        metavar="MINUTES",
+        help=f"only invoices unchanged for this long (default: {REDRIVE_OLDER_THAN})",
+    )
+    redrive.add_argument(
+        "--dry-run", action="store_true", help="only list the invoices and what would be sent"
+    )
+    redrive.set_defaults(func=cmd_invoices_redrive)
 
     add_commands(sub)
     return parser

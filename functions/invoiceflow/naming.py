@@ -87,6 +87,16 @@ def failed_event_id(invoice_id: str) -> str:
     return f"{invoice_id}.failed"
 
 
+#: the source of the events ``invoiceflow invoices redrive`` publishes for a stalled invoice
+REDRIVE_SOURCE = step_source("redrive")
+
+
+def redrive_event_id(invoice_id: str, event: str) -> str:
+    """The id of the ``event`` (``uploaded``, ``rendered``) the redrive publishes for the
+    invoice: the same every run, so the steps drop a repeat of one they already processed."""
+    return f"{invoice_id}.redrive.{event}"
+
+
 def email_key(invoice_id: str, kind: str) -> str:
     """The key of an invoice's ``kind`` email (``ready``/``failed``): its outbox file name and
     the left part of its Message-ID, the same for every resend."""

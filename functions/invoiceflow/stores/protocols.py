@@ -187,6 +187,21 @@ class RenderedInvoice:
 
 
 @record
+class StalledInvoice:
+    """An invoice :meth:`Repository.stalled_invoices` found still ``received``, its artifacts
+    by format, and when it last changed (its row or its newest artifact)."""
+
+    invoice: InvoiceRecord
+    artifacts: Mapping[str, Artifact]
+    last_change: datetime
+
+    @property
+    def missing(self) -> list[str]:
+        """The formats the invoice asked for that have no artifact, in its order."""
+        return [f for f in self.invoice.formats if f not in self.artifacts]
+
+
+@record
 class StepInvoice:
     """What :meth:`Repository.step_invoice` read in one statement for an event step: whether
     the step processed the event already, the invoice (None: there is no such invoice) and its
@@ -401,6 +416,18 @@ class Repository(Protocol):
         self, owner_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> InvoicePage:
         """Newest first; keyset pagination. A malformed cursor raises BadRequest."""
+        ...
+
+    def stalled_invoices(
+        self,
+        changed_before: datetime,
+        *,
+        limit: int = MAX_PAGE_SIZE,
+        after: StalledInvoice | None = None,
+    ) -> list[StalledInvoice]:
+        """The invoices still ``received`` whose row and artifacts all last changed before
+        ``changed_before``, oldest change of the row first, with their artifacts; ``after``:
+        the last one of the previous page (keyset pagination)."""
         ...
 
     def mark_invoice_failed(

@@ -48,6 +48,7 @@ from invoiceflow.stores.protocols import (
     OutboxEvent,
     QueuedDelivery,
     RenderedInvoice,
+    StalledInvoice,
     StepInvoice,
     User,
 )
@@ -802,6 +803,51 @@ class SQLRepository(ABC):
         more = len(rows) > limit
         next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return InvoicePage(items, next_cursor)
+
+    def stalled_invoices(
+        self,
+        changed_before: datetime,
+        *,
+        limit: int = MAX_PAGE_SIZE,
+        after: StalledInvoice | None = None,
+    ) -> list[StalledInvoice]:
+        limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+        cutoff = _ts(changed_before)
+        sql = (
+            f"SELECT {_INVOICE_COLS} FROM invoices i WHERE status = 'received' "
+            "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM artifacts a "
+            "WHERE a.invoice_id = i.id AND a.created_at >= ?)"
+        )
+        params: list[Any] = [cutoff, cutoff]
+        if after is not None:
+            last = after.invoice
+            sql += " AND (updated_at > ? OR (updated_at = ? AND id > ?))"
+            params += [last.updated_at, last.updated_at, last.id]
+        sql += " ORDER BY updated_at, id LIMIT ?"
+        params.append(limit)
+        with self._transaction(write=False) as tx:
+            invoices = [_invoice(r) for r in tx.execute(sql, params).all()]
+            marks = ", ".join("?" for _ in invoices)
+            rows = (
+                tx.execute(
+                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id IN ({marks})",
+                    [i.id for i in invoices],
+                ).all()
+                if invoices
+                else []
+            )
+        artifacts: dict[str, dict[str, Artifact]] = {i.id: {} for i in invoices}
+        for row in rows:
+            artifact = _artifact(row)
+            artifacts[artifact.invoice_id][artifact.format] = artifact
+        return [
+            StalledInvoice(
+                invoice,
+                artifacts[invoice.id],
+                max([invoice.updated_at, *(a.created_at for a in artifacts[invoice.id].values())]),
+            )
+            for invoice in invoices
+        ]
 
     def mark_invoice_failed(
         self, invoice_id: str, error: str, events: Sequence[NewOutboxEvent] = ()
