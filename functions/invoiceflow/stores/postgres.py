@@ -6,6 +6,7 @@ database is down; that first query then raises :class:`~invoiceflow.errors.Unava
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,7 @@ class PostgresRepository(SQLRepository):
         self._pool.minconn = max_connections
         # ThreadedConnectionPool fails at once when exhausted; make callers wait for a slot
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._max_connections = max_connections
         self._closed = False
 
     # -- connections ---------------------------------------------------------------------------
@@ -81,9 +83,10 @@ class PostgresRepository(SQLRepository):
         if not self._slots.acquire(timeout=POOL_WAIT_SECONDS):
             raise Unavailable("no free database connection")
         try:
-            for _ in range(3):
+            # every idle connection may have been cut (a server restart), then a new one
+            for _ in range(self._max_connections + 2):
                 conn = self._pool.getconn()
-                if not conn.closed:
+                if not conn.closed and not _hung_up(conn):
                     return conn
                 self._pool.putconn(conn, close=True)
             raise Unavailable("database connections keep closing")
@@ -141,6 +144,20 @@ class PostgresRepository(SQLRepository):
         if not self._closed:
             self._closed = True
             self._pool.closeall()
+
+
+def _hung_up(conn: Any) -> bool:
+    """True when the idle ``conn`` has something to read: the server closed it (a restart
+    sends "terminating connection" and hangs up), which psycopg2 notices only when a query
+    fails on it. Costs no round trip."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([conn.fileno()], [], [], 0)[0])  # pragma: no cover - Windows
+    except (OSError, ValueError, psycopg2.Error):  # no usable socket: not worth keeping
+        return True
 
 
 def _rollback(conn: Any) -> None:
