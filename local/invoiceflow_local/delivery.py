@@ -16,7 +16,9 @@ contract and the trigger's ``delivery`` spec:
   retry policy. Without a dead-letter sink the event is dropped with a log line.
 
 A subscriber that answers with a CloudEvent (a reply) has it handed to ``on_reply``, which a
-broker wires to its own ingress, as Knative brokers do.
+broker wires to its own ingress, as Knative brokers do; when the broker does not take it
+(``on_reply`` raises: RabbitMQ unreachable), the attempt failed, as in Knative, and is retried
+like one that got no answer, so the reply is not lost.
 
 Connections are reused: the dispatcher POSTs through its own :class:`invoiceflow.events.Sessions`
 (a pool of sessions per destination, ``trust_env=False`` for the runtime's 127.0.0.1
@@ -327,6 +329,10 @@ class Dispatcher:
                 status, body = response.status_code, response.content
             except events.SendError as exc:
                 error = f"{exc.__class__.__name__}: {exc}"
+        if response is not None and job.phase == SUBSCRIBER and classify(status) == OK:
+            refused = self._reply(job, response)
+            if refused is not None:  # as Knative: the dispatch failed, retried like no answer
+                status, body, error = None, b"", refused
         verdict = classify(status)
         if job.phase == SUBSCRIBER:
             job.subscriber_attempts, job.subscriber_status = job.attempt, status
@@ -347,8 +353,6 @@ class Dispatcher:
         )
         if verdict == OK:
             if job.phase == SUBSCRIBER:
-                if response is not None:
-                    self._reply(job, response)
                 self._finish(job, DELIVERED)
             else:
                 self._finish(job, DEAD_LETTERED)
@@ -426,32 +430,39 @@ class Dispatcher:
                 "%s: could not record the retry schedule of event %s", self.name, job.event["id"]
             )
 
-    def _reply(self, job: _Job, response: events.Answer) -> None:
+    def _reply(self, job: _Job, response: events.Answer) -> str | None:
+        """Publish the reply event of a 2xx answer, if any. Returns why it could not be
+        published (the delivery is then retried, so the reply is not lost), else None."""
         headers = {k.lower(): v for k, v in response.headers.items()}
         is_event = "ce-id" in headers or headers.get("content-type", "").startswith(
             "application/cloudevents+json"
         )
         if self.on_reply is None or not is_event:
-            return
+            return None
         try:
             reply = events.from_request(headers, response.content)
-        except BadRequest as exc:
+        except BadRequest as exc:  # permanent: another try gets the same reply
             log.warning(
                 "%s: trigger %s: subscriber replied with a malformed event: %s",
                 self.name,
                 job.trigger.name,
                 exc,
             )
-            return
+            return None
         try:
             self.on_reply(reply)
-        except Exception:
-            log.exception(
-                "%s: reply %s from trigger %s could not be published",
+        except Exception as exc:  # noqa: BLE001 - whatever the broker raised: not taken
+            log.warning(
+                "%s: reply %s from trigger %s could not be published (%s): the delivery of "
+                "event %s is retried",
                 self.name,
                 reply["id"],
                 job.trigger.name,
+                exc,
+                job.event["id"],
             )
+            return f"reply {reply['id']} not published: {exc.__class__.__name__}"
+        return None
 
     def _finish(self, job: _Job, result: str) -> None:
         outcome = Outcome(

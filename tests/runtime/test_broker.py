@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from invoiceflow import events, naming
-from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED
+from invoiceflow.errors import Unavailable
+from invoiceflow_local.delivery import DEAD_LETTERED, DELIVERED, DROPPED, Outcome
 from support.brokerkit import (
     REPO,
     Running,
@@ -260,6 +261,37 @@ def test_a_reply_event_is_published_back_to_the_broker(
     [request] = services["notify"].wait_for(1)
     assert request.headers["ce-id"] == reply["id"]
     assert running.broker.wait_idle(15)
+
+
+def test_a_reply_the_broker_could_not_take_is_retried_not_lost(
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
+    """The broker refuses the reply once (RabbitMQ restarting: Unavailable): the delivery that
+    produced it is not done, as in Knative, where a reply that cannot be forwarded fails the
+    dispatch; it is retried, and the reply gets through (before, the event was acked and the
+    reply dropped with a log line)."""
+    reply = events.make_event(events.INVOICE_RENDERED, "/render-pdf", {"invoice_id": "inv-1"})
+    services["render-pdf"].reply = events.to_http(reply)
+    running = start_broker(manifests)
+    dispatcher = running.broker.dispatcher
+    publish = dispatcher.on_reply
+    refused: list[str] = []
+
+    def broker_down_once(event: events.Event) -> None:
+        if not refused:
+            refused.append(event["id"])
+            raise Unavailable("RabbitMQ did not confirm the event in time")
+        publish(event)
+
+    dispatcher.on_reply = broker_down_once
+    assert post_event(running, uploaded()).status_code == 202
+    [request] = services["notify"].wait_for(1)
+    assert request.headers["ce-id"] == reply["id"]
+    assert running.broker.wait_idle(15)
+    assert refused == [reply["id"]]
+    assert len(services["render-pdf"].requests) == 2
+    outcomes = [r for r in running.records if isinstance(r, Outcome) and r.trigger == "render-pdf"]
+    assert [o.result for o in outcomes] == [DELIVERED]
 
 
 def test_routing_comes_only_from_the_manifests(
