@@ -23,7 +23,7 @@ from invoiceflow.errors import (
     Unavailable,
     ValidationError,
 )
-from invoiceflow.events import INVOICE_UPLOADED
+from invoiceflow.events import INVOICE_UPLOADED, uploaded_data
 from invoiceflow.logs import bind
 from invoiceflow.outbox import relay_after_commit
 from invoiceflow.outputs import (
@@ -220,15 +220,15 @@ def record_accepted(
                 type=INVOICE_UPLOADED,
                 source=naming.UPLOAD_SOURCE,
                 subject=invoice_id,
-                data={
-                    "invoice_id": invoice_id,
-                    "owner_id": owner.id,
-                    "number": number,
-                    "raw_file_id": raw_id,
-                    "document_file_id": document_id,
-                    "formats": list(wanted),
-                    "source_format": document.source_format,
-                },
+                data=uploaded_data(
+                    invoice_id=invoice_id,
+                    owner_id=owner.id,
+                    number=number,
+                    raw_file_id=raw_id,
+                    document_file_id=document_id,
+                    formats=wanted,
+                    source_format=document.source_format,
+                ),
                 # which render steps' Triggers deliver it (knative/50-triggers.yaml)
                 extensions=naming.uploaded_routes(wanted),
             )

@@ -52,7 +52,7 @@ import re
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
@@ -84,6 +84,46 @@ EVENT_TYPES: tuple[str, ...] = (
     INVOICE_FAILED,
     INVOICE_NOTIFIED,
 )
+
+
+def uploaded_data(
+    *,
+    invoice_id: str,
+    owner_id: str,
+    number: str,
+    raw_file_id: str,
+    document_file_id: str | None,
+    formats: Sequence[str],
+    source_format: str | None = None,
+) -> dict[str, Any]:
+    """The data of an ``invoice.uploaded`` event (its schema in events/schemas/); the optional
+    fields that are None are left out."""
+    data: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "owner_id": owner_id,
+        "number": number,
+        "raw_file_id": raw_file_id,
+    }
+    if document_file_id is not None:
+        data["document_file_id"] = document_file_id
+    data["formats"] = list(formats)
+    if source_format is not None:
+        data["source_format"] = source_format
+    return data
+
+
+def rendered_data(
+    *, invoice_id: str, owner_id: str, fmt: str, file_id: str, size: int, sha256: str
+) -> dict[str, Any]:
+    """The data of an ``invoice.rendered`` event (its schema in events/schemas/)."""
+    return {
+        "invoice_id": invoice_id,
+        "owner_id": owner_id,
+        "format": fmt,
+        "file_id": file_id,
+        "size": size,
+        "sha256": sha256,
+    }
 
 
 def type_name(event_type: str) -> str:

@@ -24,7 +24,14 @@ from datetime import datetime
 
 from invoiceflow import naming
 from invoiceflow.context import Context
-from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, Event, make_event
+from invoiceflow.events import (
+    INVOICE_RENDERED,
+    INVOICE_UPLOADED,
+    Event,
+    make_event,
+    rendered_data,
+    uploaded_data,
+)
 from invoiceflow.steps import ALL_RENDERED
 from invoiceflow.stores.protocols import StalledInvoice
 
@@ -53,19 +60,17 @@ def redrive_event(found: StalledInvoice) -> Event:
     invoice = found.invoice
     steps = render_steps(found)
     if steps:
-        data = {
-            "invoice_id": invoice.id,
-            "owner_id": invoice.owner_id,
-            "number": invoice.number,
-            "raw_file_id": invoice.raw_file_id,
-            "formats": list(invoice.formats),
-        }
-        if invoice.document_file_id is not None:
-            data["document_file_id"] = invoice.document_file_id
         return make_event(
             INVOICE_UPLOADED,
             naming.REDRIVE_SOURCE,
-            data,
+            uploaded_data(
+                invoice_id=invoice.id,
+                owner_id=invoice.owner_id,
+                number=invoice.number,
+                raw_file_id=invoice.raw_file_id,
+                document_file_id=invoice.document_file_id,
+                formats=invoice.formats,
+            ),
             subject=invoice.id,
             id=naming.redrive_event_id(invoice.id, "uploaded"),
             extensions={naming.route_attribute(step): naming.ROUTE for step in steps},
@@ -74,14 +79,14 @@ def redrive_event(found: StalledInvoice) -> Event:
     return make_event(
         INVOICE_RENDERED,
         naming.REDRIVE_SOURCE,
-        {
-            "invoice_id": invoice.id,
-            "owner_id": invoice.owner_id,
-            "format": artifact.format,
-            "file_id": artifact.file_id,
-            "size": artifact.size,
-            "sha256": artifact.sha256,
-        },
+        rendered_data(
+            invoice_id=invoice.id,
+            owner_id=invoice.owner_id,
+            fmt=artifact.format,
+            file_id=artifact.file_id,
+            size=artifact.size,
+            sha256=artifact.sha256,
+        ),
         subject=invoice.id,
         id=naming.redrive_event_id(invoice.id, "rendered"),
         extensions={ALL_RENDERED: "true"},

@@ -47,6 +47,7 @@ from invoiceflow.events import (
     Event,
     forbidden_character,
     make_event,
+    rendered_data,
 )
 from invoiceflow.logs import bind
 from invoiceflow.outbox import relay_after_commit
@@ -308,14 +309,14 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
                 naming.step_source(step),
                 subject=invoice.id,
                 id=naming.rendered_event_id(invoice.id, fmt),
-                data={
-                    "invoice_id": invoice.id,
-                    "owner_id": invoice.owner_id,
-                    "format": fmt,
-                    "file_id": file_id,
-                    "size": size,
-                    "sha256": sha256,
-                },
+                data=rendered_data(
+                    invoice_id=invoice.id,
+                    owner_id=invoice.owner_id,
+                    fmt=fmt,
+                    file_id=file_id,
+                    size=size,
+                    sha256=sha256,
+                ),
                 extensions={ALL_RENDERED: _all_rendered(ctx, invoice)},
             )
         )
