@@ -247,6 +247,22 @@ def test_a_number_an_upload_took_is_passed_over(upload_client: Any, alice: Perso
     assert post(upload_client, alice, numberless()).get_json()["number"] == "2026-00003"
 
 
+@pytest.mark.parametrize("spaced", [" 2026-00002", "2026-00002 ", "2026-00002\u00a0"])
+def test_a_number_with_spaces_at_either_end_is_refused(
+    upload_client: Any, alice: Person, spaced: str
+) -> None:
+    # " 2026-00002" prints as the series' own 2026-00002, and XML readers drop the spaces
+    # of an ID: it would be a second invoice with that number
+    assert post(upload_client, alice, numberless()).get_json()["number"] == "2026-00001"
+    refused = post(upload_client, alice, numberless(number=spaced))
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert refused.get_json()["problems"] == [
+        {"pointer": "/number", "message": "must not begin or end with a space"}
+    ]
+    assert post(upload_client, alice, numberless()).get_json()["number"] == "2026-00002"
+    assert len(get_context().repo.list_invoices(alice.id).items) == 2
+
+
 def test_intake_assigns_numbers_and_refuses_a_used_one_permanently(
     intake_client: Any, alice: Person, sink: Sink
 ) -> None:

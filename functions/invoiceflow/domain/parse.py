@@ -720,8 +720,9 @@ def _item_problems(items: list[Any], memo: Amounts) -> Iterator[tuple[str, str]]
 
 def _blank_required(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """A required text that is only spaces (the number, a party's name, a line's
-    description, a preceding invoice's number): refused like an empty one. Every optional
-    text blank is taken as absent instead (see :func:`_text`)."""
+    description, a preceding invoice's number): refused like an empty one, and so is an
+    invoice number with spaces at either end. Every optional text blank is taken as absent
+    instead (see :func:`_text`)."""
     blank = "must not be blank (it holds only spaces)"
     fields: list[tuple[Any, str, str]] = [(doc, "number", "/number")]
     fields += [
@@ -731,6 +732,11 @@ def _blank_required(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         value = parent.get(key) if isinstance(parent, Mapping) else None
         if _blank(value) and value != "":  # "" is the schema's minLength problem
             yield at, blank
+    number = doc.get("number")
+    if isinstance(number, str) and not _blank(number) and number != number.strip():
+        # " RE-1" prints as RE-1 and is RE-1 to an XML reader (IDs drop their spaces): it
+        # would be a second invoice with a number the owner or the series already gave
+        yield "/number", "must not begin or end with a space"
     listed = (
         ("/items", doc.get("items"), "description"),
         ("/preceding_invoices", doc.get("preceding_invoices"), "number"),
