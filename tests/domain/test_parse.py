@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
+import struct
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import jsonschema
 import pytest
 
 from invoiceflow.domain import compute_totals, parse_invoice, to_json
-from invoiceflow.domain.parse import schema
+from invoiceflow.domain.parse import check_settings, schema
 from invoiceflow.errors import (
     MalformedJSON,
     PayloadTooLarge,
@@ -296,6 +299,42 @@ def test_logo_rules() -> None:
         with pytest.raises(ValidationError) as exc:
             parse_invoice(doc(seller={"name": "S", "logo": uri}))
         assert message in problems(exc)["/seller/logo"], uri
+
+
+def _png_header(width: int, height: int, idat: bytes = b"\0" * 100) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(idat))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_logo_the_renderer_cannot_draw_is_refused_when_accepted() -> None:
+    """Right first bytes are not enough: a logo claiming too many pixels (a decompression
+    bomb), a damaged PNG or JPEG is a 422 at /seller/logo, not an invoice that fails later."""
+    from PIL import Image
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (600, 300), (1, 2, 3)).save(jpeg, "JPEG")
+    cases = [
+        ("png", _png_header(20000, 20000), "too many pixels"),
+        ("png", _png_header(6000, 6000), "6000x6000 pixels; at most 25,000,000"),
+        ("png", _png()[:60], "not a readable PNG image"),
+        ("jpeg", jpeg.getvalue()[:400], "not a readable JPEG image"),
+        ("jpeg", b"\xff\xd8\xff" + b"\0" * 20, "not a readable JPEG image"),
+    ]
+    for kind, data, message in cases:
+        head = f"data:image/{kind};base64,"
+        uri = head + base64.b64encode(data).decode()
+        with pytest.raises(ValidationError) as exc:
+            parse_invoice(doc(seller={"name": "S", "logo": uri}))
+        assert message in problems(exc)["/seller/logo"], message
+        assert [p.message for p in check_settings({"logo": uri})] == [problems(exc)["/seller/logo"]]
 
 
 def test_numbers_as_json_numbers_keep_exact_decimal_values() -> None:

@@ -62,9 +62,9 @@ def test_load_canonical_of_random_documents_is_the_parsed_invoice(
 
 
 def test_load_canonical_keeps_the_logo_and_the_branding() -> None:
-    png = (
+    png = (  # a transparent pixel
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
-        "nGNgYAAAAAMAASsJTYQAAAAASUVORK5CYII="
+        "nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
     )
     doc = {
         **copy.deepcopy(FULL),

@@ -20,7 +20,7 @@ import requests
 from invoiceflow import accounts, naming
 from invoiceflow.context import get_context
 from invoiceflow_local.dev import LocalRuntime
-from support.api import EXAMPLES, PASSWORD
+from support.api import EXAMPLES, PASSWORD, garbage_png
 from support.records import invoice_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 from support.services import RABBITMQ_URL, fail_or_skip
@@ -255,10 +255,7 @@ def test_e_invoices_from_upload_to_download_and_email(
 def _poison() -> bytes:
     doc = json.loads((EXAMPLES / "minimal.json").read_text())
     doc["number"] = "POISON-1"
-    doc["seller"]["logo"] = (
-        "data:image/png;base64,"
-        + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
-    )
+    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(garbage_png()).decode()
     return json.dumps(doc).encode()
 
 

@@ -19,7 +19,7 @@ from invoiceflow.events import (
     with_extensions,
 )
 from invoiceflow.outputs import OUTPUT_FORMATS
-from support.api import Person, Sink, client, example, example_json
+from support.api import Person, Sink, client, example, example_json, garbage_png
 from support.records import invoice_record, notification_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 
@@ -147,12 +147,9 @@ def test_unknown_invoice_and_wrong_events_are_permanent(
 
 def _poison() -> bytes:
     doc = example_json("minimal.json")
-    # valid JSON, valid schema, PNG magic bytes: accepted at upload; the renderer cannot
-    # decode the image
-    doc["seller"]["logo"] = (
-        "data:image/png;base64,"
-        + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20).decode()
-    )
+    # valid JSON, valid schema, a PNG whose header and chunk checksums are right: accepted
+    # at upload; the renderer cannot decode its pixels
+    doc["seller"]["logo"] = "data:image/png;base64," + base64.b64encode(garbage_png()).decode()
     return json.dumps(doc).encode()
 
 

@@ -6,7 +6,9 @@ import base64
 import functools
 import json
 import os
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -108,3 +110,19 @@ def example(name: str) -> bytes:
 
 def example_json(name: str) -> dict[str, Any]:
     return dict(json.loads(example(name)))
+
+
+def garbage_png() -> bytes:
+    """A PNG that passes acceptance (its header and chunk checksums are right) but whose pixel
+    data is no zlib stream: the renderer cannot decode it (a permanent render failure)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", b"\x00garbage" * 20)
+        + chunk(b"IEND", b"")
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,7 +22,7 @@ from importlib import resources
 from typing import Any
 
 from invoiceflow.domain import dialects
-from invoiceflow.domain.limits import DEFAULT_MAX_BYTES
+from invoiceflow.domain.limits import DEFAULT_MAX_BYTES, MAX_LOGO_PIXELS
 from invoiceflow.domain.model import (
     DEFAULT_LOCALE,
     VAT_CATEGORIES,
@@ -870,7 +871,32 @@ def _decode_logo(uri: str) -> tuple[str, bytes] | str:
 
 def _logo_problem(uri: str) -> str | None:
     decoded = _decode_logo(uri)
-    return decoded if isinstance(decoded, str) else None
+    return decoded if isinstance(decoded, str) else _image_problem(*decoded)
+
+
+def _image_problem(media_type: str, data: bytes) -> str | None:
+    """What keeps the renderer from drawing a logo whose first bytes are right: a header that
+    does not parse, too many pixels (a few bytes of PNG can claim billions), or damaged data
+    (a PNG's chunks are checked, a JPEG decoded at an eighth of its size). Cheap: no full
+    decode. Pillow's messages stay out of the answer."""
+    from PIL import Image
+
+    kind = media_type.split("/")[1].upper()
+    try:
+        with Image.open(io.BytesIO(data), formats=(kind,)) as im:
+            w, h = im.size
+            if w < 1 or h < 1 or w * h > MAX_LOGO_PIXELS:
+                return f"the logo is {w}x{h} pixels; at most {MAX_LOGO_PIXELS:,} are allowed"
+            if kind == "JPEG":
+                im.draft(im.mode, (1, 1))
+                im.load()
+            else:
+                im.verify()
+    except Image.DecompressionBombError:
+        return f"the logo has too many pixels; at most {MAX_LOGO_PIXELS:,} are allowed"
+    except Exception:  # noqa: BLE001  # Pillow raises many unrelated types for damaged data
+        return f"the logo is not a readable {kind} image (damaged or incomplete)"
+    return None
 
 
 # --------------------------------------------------------------------------- build

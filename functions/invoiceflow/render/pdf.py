@@ -116,6 +116,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.doctemplate import LayoutError
 
+from invoiceflow.domain.limits import MAX_LOGO_PIXELS
 from invoiceflow.domain.model import Invoice, Logo, PaymentDetails, to_json
 from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
@@ -138,9 +139,6 @@ colors.getAllNamedColors()
 FONTS_DIR = Path(__file__).with_name("fonts")
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
-
-#: a logo larger than this (width x height) is refused rather than decoded
-MAX_LOGO_PIXELS = 25_000_000
 
 NAVY = colors.HexColor("#1F3A5F")
 INK = colors.HexColor("#1E2329")
