@@ -708,6 +708,30 @@ def test_payment_terms_without_due_date_and_no_ship_to() -> None:
     assert not any(c.value == "Ship To" for row in ws.iter_rows() for c in row)
 
 
+@pytest.mark.parametrize(
+    ("accent", "text"),
+    [("#FFFF00", "FF1E2329"), ("#F5F5DC", "FF1E2329"), ("#0F766E", WHITE), ("#C0392B", WHITE)],
+)
+def test_the_header_row_text_on_the_accent_is_what_the_pdf_sets(accent: str, text: str) -> None:
+    """On a light accent the header row's text is ink, on a dark one white: as the PDF's accent
+    bars (one rule, render/contrast.py). It was always white: white on yellow in the workbook
+    where the PDF prints ink."""
+    from dataclasses import replace
+
+    from invoiceflow.domain.model import Branding
+    from invoiceflow.render.pdf import INK, WHITE as PDF_WHITE, _on
+    from reportlab.lib import colors
+
+    ws = _load(render_xlsx(replace(FULL, branding=Branding(accent_color=accent))))["Invoice"]
+    lay = Layout(ws)
+    for c in range(1, lay.ncols + 1):
+        cell = ws.cell(lay.head, c)
+        assert cell.fill.fgColor.rgb == "FF" + accent[1:]
+        assert cell.font.color.rgb == text
+    expected_pdf = PDF_WHITE if text == WHITE else INK
+    assert _on(colors.HexColor(accent)) == expected_pdf
+
+
 def test_table_header_style_freeze_filter_and_widths() -> None:
     ws = _load(render_xlsx(FULL))["Invoice"]
     lay = Layout(ws)

@@ -122,6 +122,7 @@ from invoiceflow.domain.totals import Totals, compute_totals
 from invoiceflow.errors import RenderError
 from invoiceflow.records import record
 from invoiceflow.render import payqr, scripts
+from invoiceflow.render.contrast import INK_RGB, white_reads_better
 from invoiceflow.render.families import family
 from invoiceflow.render.i18n import upper
 from invoiceflow.render.view import DocumentView, PartyBlock, build_view
@@ -141,7 +142,7 @@ FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
 
 NAVY = colors.HexColor("#1F3A5F")
-INK = colors.HexColor("#1E2329")
+INK = colors.HexColor("#" + INK_RGB)
 MUTED = colors.HexColor("#5B6675")
 RULE = colors.HexColor("#C9D1DC")
 ROW_ALT = colors.HexColor("#EEF2F7")
@@ -260,20 +261,9 @@ _PANEL_TINT = 0.12
 _ROW_TINT = 0.07
 
 
-def _luminance(colour: colors.Color) -> float:
-    """The relative luminance of an sRGB colour (WCAG 2), 0 (black) to 1 (white)."""
-
-    def linear(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else float(((c + 0.055) / 1.055) ** 2.4)
-
-    r, g, b = (linear(c) for c in (colour.red, colour.green, colour.blue))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
 def _on(colour: colors.Color) -> colors.Color:
     """The text colour on ``colour``: white or ink, whichever contrasts more (WCAG 2)."""
-    bg = _luminance(colour) + 0.05
-    return WHITE if 1.05 / bg >= bg / (_luminance(INK) + 0.05) else INK
+    return WHITE if white_reads_better(colour.red, colour.green, colour.blue) else INK
 
 
 def _tint(colour: colors.Color, share: float) -> colors.Color:

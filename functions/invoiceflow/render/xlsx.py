@@ -98,6 +98,7 @@ from invoiceflow.errors import Problem, RenderError
 from invoiceflow.records import record
 from invoiceflow.render import localize
 from invoiceflow.render.content import unit_label
+from invoiceflow.render.contrast import INK_RGB, rgb_of, white_reads_better
 from invoiceflow.render.view import DocumentView, PartyBlock, TotalKey, build_view
 
 __all__ = ["render_xlsx"]
@@ -718,7 +719,9 @@ class _Renderer:
         accent = NAVY
         if inv.branding is not None and inv.branding.accent_color:
             accent = "FF" + inv.branding.accent_color.lstrip("#").upper()
-        header_font = Font(name="Calibri", size=11, bold=True, color=WHITE)
+        # white or ink on the accent, as the PDF's accent bars pick it (a light accent: ink)
+        on_accent = WHITE if white_reads_better(*rgb_of(accent[2:])) else "FF" + INK_RGB
+        header_font = Font(name="Calibri", size=11, bold=True, color=on_accent)
         header_fill = PatternFill(fill_type="solid", start_color=accent, end_color=accent)
         title_font = Font(name="Calibri", size=18, bold=True, color=accent)
         date_format = excel_date_format(self.view.date_pattern)
