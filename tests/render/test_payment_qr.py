@@ -247,6 +247,32 @@ def test_girocode_utf8_and_the_331_byte_limit() -> None:
 
 
 @pytest.mark.parametrize(
+    ("iban", "bic", "coded"),
+    [
+        pytest.param("TR330006100519786457841326", "TGBATRIS", False, id="turkey-not-sepa"),
+        pytest.param("BR1800360305000010009795493C1", None, False, id="brazil-not-sepa"),
+        pytest.param("GB33BUKB20201555555555", None, False, id="uk-without-bic"),
+        pytest.param("GB33BUKB20201555555555", "BUKBGB22", True, id="uk-with-bic"),
+        pytest.param("SM86U0322509800000000270100", "", False, id="san-marino-without-bic"),
+        pytest.param("FR1420041010050500013M02606", None, True, id="france-eea-no-bic"),
+        pytest.param("NO9386011117947", None, True, id="norway-eea-no-bic"),
+    ],
+)
+def test_girocode_only_for_a_sepa_iban_and_outside_the_eea_with_a_bic(
+    iban: str, bic: str | None, coded: bool
+) -> None:
+    """A GiroCode initiates a SEPA credit transfer: not to an account outside SEPA, and to
+    one in a SEPA country outside the EEA only with the BIC (optional in version 002 only
+    within the EEA)."""
+    base = german_b2b()
+    inv = replace(base, payment=PaymentDetails(iban=iban, bic=bic))
+    payload = payqr.girocode_payload(inv, compute_totals(inv))
+    assert (payload is not None) is coded
+    if payload is not None:
+        assert payload.split("\n")[4:7] == [bic or "", "Nordlicht Verlag GmbH", iban]
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         pytest.param(

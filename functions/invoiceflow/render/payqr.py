@@ -13,14 +13,16 @@ one asks for a payment. Nor for any other means (cash, cheque, card, 1 "not defi
 
 EPC069-12 version 002 ("GiroCode", SEPA credit transfer): :func:`girocode_payload`
     When the payment means is a credit transfer (see above), the invoice is in EUR, has a valid
-    IBAN (mod 97) that is not a Swiss QR-IBAN, is not a credit note, no Swiss QR-bill is printed
-    instead, and the balance due is 0.01 to 999999999.99. The lines are: service tag ``BCD``,
-    version ``002``, character set ``1`` (UTF-8), identification ``SCT``, the BIC (left empty
-    when it is not 8 or 11 characters: optional in version 002), the beneficiary (the account
-    holder, else the seller's company or name; at most 70 characters), the IBAN, the amount
-    (``EUR12.34``), an empty purpose, then the remittance: a valid ISO 11649 creditor reference
-    (``RF..``) in the structured field, otherwise ``payment.reference`` (else the invoice
-    number) as unstructured text (at most 140 characters). Lines are joined with LF; empty
+    IBAN (mod 97) of a SEPA country (:data:`SEPA_EEA_COUNTRIES`; outside the EEA,
+    :data:`SEPA_NON_EEA_COUNTRIES`, only with a BIC) that is not a Swiss QR-IBAN, is not a
+    credit note, no Swiss QR-bill is printed instead, and the balance due is 0.01 to
+    999999999.99. The lines are: service tag ``BCD``, version ``002``, character set ``1``
+    (UTF-8), identification ``SCT``, the BIC (left empty when it is not 8 or 11 characters:
+    optional in version 002 within the EEA), the beneficiary (the account holder, else the
+    seller's company or name; at most 70 characters), the IBAN, the amount (``EUR12.34``), an
+    empty purpose, then the remittance: a valid ISO 11649 creditor reference (``RF..``) in the
+    structured field, otherwise ``payment.reference`` (else the invoice number) as
+    unstructured text (at most 140 characters). Lines are joined with LF; empty
     trailing elements are left out (no trailing LF). At most 331 bytes (QR version 13 at level
     M): a longer payload (long non-Latin texts) has its remittance text, then its name,
     shortened. Error correction M.
@@ -119,6 +121,16 @@ MAX_AMOUNT = Decimal("999999999.99")
 #: 30 credit transfer, 42 payment to bank account, 58 SEPA credit transfer (see the module
 #: docstring for 31 and the direct debits 49 and 59)
 CREDIT_TRANSFER_CODES = frozenset({"30", "42", "58"})
+#: the IBAN countries of the SEPA schemes (the EPC's list of SEPA scheme countries, EPC409-09)
+#: in the EEA, where EPC069-12 version 002 lets the BIC out (French overseas departments,
+#: the Azores, Madeira, the Canaries and Åland have their country's IBAN)
+SEPA_EEA_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT RO SE SI SK"
+    " GF GP MQ RE YT MF".split()
+)
+#: ... and outside it, where a SEPA credit transfer needs the BIC (Jersey, Guernsey and the
+#: Isle of Man have GB IBANs)
+SEPA_NON_EEA_COUNTRIES = frozenset("AD BL CH GB GI MC PM SM VA".split())
 EPC_MAX_BYTES = 331
 EPC_MAX_VERSION = 13
 SWISS_MAX_VERSION = 25
@@ -270,6 +282,11 @@ def girocode_payload(invoice: Invoice, totals: Totals) -> str | None:
     iban = normalized_iban(p.iban)
     if not iban_is_valid(iban) or is_qr_iban(iban):
         return None
+    bic = _compact(p.bic or "")
+    if _BIC.fullmatch(bic) is None:
+        bic = ""
+    if iban[:2] not in SEPA_EEA_COUNTRIES and (iban[:2] not in SEPA_NON_EEA_COUNTRIES or not bic):
+        return None  # SEPA takes no other account, and outside the EEA only with the BIC
     amount = totals.balance_due
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
         return None
@@ -278,9 +295,6 @@ def girocode_payload(invoice: Invoice, totals: Totals) -> str | None:
     name = _one_line(p.account_holder or party_title(invoice.seller))[:70]
     if not name:
         return None
-    bic = _compact(p.bic or "")
-    if _BIC.fullmatch(bic) is None:
-        bic = ""
     reference = _one_line(p.reference)
     structured, text = "", ""
     if reference and is_creditor_reference(reference):
