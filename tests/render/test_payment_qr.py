@@ -528,6 +528,30 @@ def test_qr_bill_text_is_reduced_to_the_permitted_characters() -> None:
     assert code == bill.payload()
 
 
+def test_qr_bill_text_in_decomposed_form_keeps_its_letters() -> None:
+    """Text typed in decomposed form (NFD: a letter and a combining accent, as macOS often
+    sends it) is the permitted letter, not the bare letter and a "?"; a ligature or a
+    compatibility character outside the set keeps all of its letters."""
+    inv = swiss()
+    seller = inv.seller
+    assert seller.postal is not None
+    seller = replace(
+        seller, postal=replace(seller.postal, city="Zu\u0308rich", lines=("Cafe\u0301 ﬁne 1",))
+    )
+    inv = replace(
+        inv,
+        seller=seller,
+        bill_to=replace(inv.bill_to, company="Mu\u0308ller q\u0301 AG"),
+        payment=PaymentDetails(iban=CH_IBAN, reference="Re\u0301f ①"),
+    )
+    bill = payqr.swiss_bill(inv, compute_totals(inv))
+    assert bill is not None and bill.debtor is not None
+    assert bill.creditor.town == "Zürich"
+    assert bill.creditor.street == "Café fine 1"
+    assert bill.debtor.name == "Müller q AG"  # a q has no acute: it loses the accent
+    assert bill.message == "Réf 1"
+
+
 def test_qr_bill_with_the_longest_texts_still_fits_version_25() -> None:
     inv = swiss()
     o = "Ö"  # two bytes in UTF-8

@@ -42,7 +42,8 @@ Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
     ``bill_to.postal`` has a postal code and town, else the payer writes it into the blank
     "Payable by (name/address)" box. The street is the address lines joined with ", " (the
     building number stays empty). Texts are reduced to the character set the guideline permits
-    (Latin, Latin-1, Latin Extended-A, Ș ș Ț ț, €): other letters lose their accents where that
+    (Latin, Latin-1, Latin Extended-A, Ș ș Ț ț, €), composed first (a letter typed with a
+    combining accent is the permitted letter): other letters lose their accents where that
     helps, the rest become ``?``. The payload ends with the trailer ``EPD``; lines are joined
     with LF. It fits QR version 25 at level M: when long names in accented letters would not,
     the message is shortened (and without one that fits, no QR-bill is printed).
@@ -235,12 +236,19 @@ def _swiss_char_ok(c: str) -> bool:
 
 
 def _swiss_text(text: str | None, limit: int) -> str:
-    """Text in the character set of the QR-bill (v2.3), at most ``limit`` characters."""
+    """Text in the character set of the QR-bill (v2.3), at most ``limit`` characters: composed
+    (NFC) first, so that a letter typed with a combining accent is the permitted letter; a
+    character outside the set is its compatibility decomposition without accents when that is
+    in the set (``ǖ`` u, ``ﬁ`` fi), a combining accent that composes with nothing is left out,
+    anything else is ``?``."""
     out = []
-    for c in _one_line(text):
+    for c in unicodedata.normalize("NFC", _one_line(text)):
         if not _swiss_char_ok(c):
-            base = unicodedata.normalize("NFKD", c)[:1]
-            c = base if base and _swiss_char_ok(base) else "?"
+            if unicodedata.combining(c):
+                continue
+            decomposed = unicodedata.normalize("NFKD", c)
+            base = "".join(d for d in decomposed if not unicodedata.combining(d))
+            c = base if base and all(_swiss_char_ok(d) for d in base) else "?"
         out.append(c)
     return "".join(out)[:limit].strip()
 
