@@ -161,6 +161,29 @@ def test_iban_checks() -> None:
     assert not payqr.is_qr_iban("DE89370400440532013000")
 
 
+@pytest.mark.parametrize(
+    "iban",
+    [
+        pytest.param("CH91ABCDE123456789012", id="letters-for-the-institution-id"),
+        pytest.param("LI060880A000000000000", id="a-letter-in-the-institution-id"),
+        pytest.param("CH2130000000000000000000001", id="too-long"),
+    ],
+)
+def test_a_swiss_iban_of_the_wrong_form_gets_no_qr_bill_and_the_pdf_renders(iban: str) -> None:
+    """A CH or LI IBAN whose check digits are right but whose form is not the Swiss one (21
+    characters, 5 digits of institution id): neither a QR-IBAN nor an account for a QR-bill,
+    and the PDF still renders (it stopped with a ValueError)."""
+    assert payqr.iban_is_valid(iban)
+    assert not payqr.is_qr_iban(iban)
+    inv = swiss(payment=PaymentDetails(iban=iban))
+    assert payqr.swiss_bill(inv, compute_totals(inv)) is None
+    assert all_codes(render_pdf(inv)) == []
+    # the German invoice in EUR with it renders too (a GiroCode as for any valid IBAN)
+    giro = replace(german_b2b(), payment=PaymentDetails(iban=iban, bic="UBSWCHZH80A"))
+    payload = payqr.girocode_payload(giro, compute_totals(giro))
+    assert all_codes(render_pdf(giro)) == [payload]
+
+
 # --------------------------------------------------------------------------------------------
 # EPC069-12 GiroCode
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ EPC069-12 version 002 ("GiroCode", SEPA credit transfer): :func:`girocode_payloa
 
 Swiss QR-bill (Swiss Implementation Guidelines QR-bill v2.3): :func:`swiss_bill`
     When the payment means is a credit transfer (see above), the invoice is in CHF, or in EUR
-    with a Swiss or Liechtenstein IBAN, the IBAN is a valid CH/LI IBAN, the balance due is 0.01
+    with a Swiss or Liechtenstein IBAN, the IBAN is a valid CH/LI IBAN of the Swiss form (21
+    characters, a 5-digit institution id: :func:`is_swiss_iban`), the balance due is 0.01
     to 999999999.99, it is not a credit note, and **the seller has a structured postal address
     with postal code and town** (``seller.postal``; without it no QR-bill is printed: version
     2.3 accepts only structured addresses, type ``S``). A QR-IBAN (institution id 30000-31999)
@@ -104,6 +105,7 @@ __all__ = [
     "is_creditor_reference",
     "is_qr_iban",
     "is_qr_reference",
+    "is_swiss_iban",
     "qr_matrix",
     "qr_reference",
     "qr_reference_check_digit",
@@ -159,10 +161,20 @@ def iban_is_valid(iban: str) -> bool:
     return _IBAN.fullmatch(s) is not None and _mod97(s[4:] + s[:4]) == 1
 
 
+#: the form of a Swiss or Liechtenstein IBAN: 21 characters, the institution id (IID) 5 digits
+_SWISS_IBAN = re.compile(r"(?:CH|LI)[0-9]{2}[0-9]{5}[A-Z0-9]{12}")
+
+
+def is_swiss_iban(iban: str) -> bool:
+    """A valid IBAN of the Swiss form (CH or LI, 21 characters, a 5-digit institution id)."""
+    s = normalized_iban(iban)
+    return iban_is_valid(s) and _SWISS_IBAN.fullmatch(s) is not None
+
+
 def is_qr_iban(iban: str) -> bool:
     """A Swiss or Liechtenstein QR-IBAN: its institution id (IID) is 30000 to 31999."""
     s = normalized_iban(iban)
-    return iban_is_valid(s) and s[:2] in ("CH", "LI") and 30000 <= int(s[4:9]) <= 31999
+    return is_swiss_iban(s) and 30000 <= int(s[4:9]) <= 31999
 
 
 _RF = re.compile(r"RF[0-9]{2}[A-Z0-9]{1,21}")
@@ -508,7 +520,7 @@ def swiss_bill(invoice: Invoice, totals: Totals) -> SwissBill | None:
     ):
         return None
     iban = normalized_iban(p.iban)
-    if not iban_is_valid(iban) or iban[:2] not in ("CH", "LI"):
+    if not is_swiss_iban(iban):
         return None
     if invoice.currency not in ("CHF", "EUR"):
         return None
