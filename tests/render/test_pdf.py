@@ -418,6 +418,45 @@ def test_jpeg_logo(sample_invoice: Factory) -> None:
     assert len(PdfReader(io.BytesIO(pdf)).pages[0].images) == 1
 
 
+@pytest.mark.parametrize(("fmt", "orientation"), [("JPEG", 6), ("JPEG", 8), ("PNG", 6)])
+def test_a_logo_is_drawn_the_way_its_exif_orientation_says(
+    sample_invoice: Factory, fmt: str, orientation: int
+) -> None:
+    """A phone's photo is stored sideways with an EXIF Orientation tag (6: turn 90 degrees
+    clockwise, 8: counter-clockwise): a logo stored 300x100 with such a tag is drawn upright,
+    taller than wide, its top (red) at the top. It was drawn as stored, lying on its side."""
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    im = Image.new("RGB", (300, 100), (255, 255, 255))
+    # the stored image's top row is what the upright logo shows at its top once turned: for
+    # 6 the stored left column, for 8 the stored right column
+    top = (0, 0, 20, 100) if orientation == 6 else (280, 0, 300, 100)
+    im.paste((255, 0, 0), top)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, fmt, exif=exif.tobytes())
+    media = "image/jpeg" if fmt == "JPEG" else "image/png"
+    pdf = render_pdf(sample_invoice(logo=Logo(media, buf.getvalue())))  # type: ignore[arg-type]
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        page = doc[0]
+        image = next(o for o in page.get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
+        left, bottom, right, top_y = image.get_bounds()
+        assert top_y - bottom > 2 * (right - left), (left, bottom, right, top_y)
+        height = page.get_height()
+        bitmap = page.render(scale=2).to_pil().convert("RGB")
+        x = int(left + right)  # the middle, at scale 2
+        near_top = int(2 * (height - top_y) + 4)
+        near_bottom = int(2 * (height - bottom) - 4)
+        red, green, _ = bitmap.getpixel((x, near_top))
+        assert red > 200 and green < 80, bitmap.getpixel((x, near_top))
+        assert bitmap.getpixel((x, near_bottom))[1] > 200  # white at the bottom
+    finally:
+        doc.close()
+
+
 def _logo_pixel(pdf: bytes) -> tuple[int, ...]:
     """The colour in the middle of the logo (the only image, top left), rendered by pdfium."""
     import pypdfium2 as pdfium

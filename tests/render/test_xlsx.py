@@ -718,9 +718,11 @@ def test_the_header_row_text_on_the_accent_is_what_the_pdf_sets(accent: str, tex
     where the PDF prints ink."""
     from dataclasses import replace
 
-    from invoiceflow.domain.model import Branding
-    from invoiceflow.render.pdf import INK, WHITE as PDF_WHITE, _on
     from reportlab.lib import colors
+
+    from invoiceflow.domain.model import Branding
+    from invoiceflow.render.pdf import INK, _on
+    from invoiceflow.render.pdf import WHITE as PDF_WHITE
 
     ws = _load(render_xlsx(replace(FULL, branding=Branding(accent_color=accent))))["Invoice"]
     lay = Layout(ws)
