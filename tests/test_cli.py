@@ -357,6 +357,11 @@ def test_help_and_version_from_the_installed_command() -> None:
             2,
             "invoiceflow invoices redrive: K_SINK is not set: the broker's address is needed",
         ),
+        (
+            ["outbox", "relay"],
+            2,
+            "invoiceflow outbox relay: K_SINK is not set: the broker's address is needed",
+        ),
         (["dev", "--port", "http"], 2, "invoiceflow dev: --port takes a whole number, not 'http'"),
         (
             ["dev", "--port", "70000"],

@@ -366,11 +366,17 @@ def cmd_branding(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the error of a command that publishes events when the broker's address is not set
+_NO_SINK = "K_SINK is not set: the broker's address is needed to publish events"
+
+
 def cmd_outbox_relay(args: argparse.Namespace) -> int:
     from invoiceflow.context import get_context
     from invoiceflow.outbox import relay
 
     ctx = get_context()
+    if not ctx.settings.k_sink:
+        raise UsageError(_NO_SINK)
     total = 0
     while sent := relay(ctx, limit=100):
         total += sent
@@ -392,7 +398,7 @@ def cmd_invoices_redrive(args: argparse.Namespace) -> int:
 
     ctx = get_context()
     if not args.dry_run and not ctx.settings.k_sink:
-        raise UsageError("K_SINK is not set: the broker's address is needed to publish events")
+        raise UsageError(_NO_SINK)
     now = datetime.now(UTC)
     found = failed = 0
     for invoice in stalled(ctx, now - timedelta(minutes=args.older_than)):
