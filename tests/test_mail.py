@@ -26,7 +26,7 @@ from invoiceflow.mail import (
     direct_bytes,
     header_text,
 )
-from support.sendgrid import FakeSendGrid, fake_sendgrid
+from support.sendgrid import MAX_REQUEST_BYTES, FakeSendGrid, fake_sendgrid
 
 #: the issue's invoice number: an encoded word of "INV\r\nBcc: victim@evil.example"
 ENCODED_WORD = "=?utf-8?b?SU5WDQpCY2M6IHZpY3RpbUBldmlsLmV4YW1wbGU=?="
@@ -221,6 +221,44 @@ def test_sendgrid_subject_from_name_and_filename_are_the_literal_text(
         "Message-ID": "<0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready@invoiceflow.test>"
     }
     assert body["custom_args"] == {"invoiceflow_key": "0b0e8a52-7d1c-4a38-9a0c-4bb0d3c9d0f1-ready"}
+
+
+def test_sendgrid_sends_an_email_over_its_size_limit_without_the_attachments(
+    sendgrid: FakeSendGrid,
+) -> None:
+    # two files of 12 MB: 32 MB base64 encoded, over SendGrid's 30 MB (answered 413, which
+    # is permanent: the owner got no email at all); the email's links reach every file
+    big = b"%PDF-1.4 " + b"x" * 12_000_000
+    msg = Message(
+        to="owner@example.com",
+        sender="billing@invoiceflow.test",
+        subject="Invoice 1 is ready",
+        text="PDF: http://invoices.test/invoices/1/pdf",
+        html="<p>body</p>",
+        key="1-ready",
+        attachments=(
+            Attachment("1.pdf", "application/pdf", big),
+            Attachment("1.xlsx", "application/octet-stream", big),
+        ),
+    )
+    body = sent(sendgrid, msg)
+    (request,) = sendgrid.requests
+    assert request["answered"] == 202 and request["size"] < MAX_REQUEST_BYTES
+    assert "attachments" not in body
+    assert body["content"][0]["value"] == msg.text
+    # what fits is still attached
+    small = Attachment("1.pdf", "application/pdf", b"x" * 20_000_000)  # 26.7 MB encoded
+    fits = Message(
+        to=msg.to,
+        sender=msg.sender,
+        subject=msg.subject,
+        text=msg.text,
+        html=msg.html,
+        key=msg.key,
+        attachments=(small,),
+    )
+    body = sent(sendgrid, fits)
+    assert [a["filename"] for a in body["attachments"]] == ["1.pdf"]
 
 
 @pytest.mark.parametrize("to", BAD_ADDRESSES)

@@ -4,7 +4,8 @@ Errors follow the retry table: SendGrid's 429 -> RateLimited, 5xx and connection
 Unavailable (both retried), any other 4xx -> MailRejected (permanent). A request that may have
 reached SendGrid but got no answer (read timeout, connection reset) is MailOutcomeUnknown: also
 retried, but the caller keeps its claim (see steps.send_once). The API key is never logged;
-nor are message bodies.
+nor are message bodies. A message that would exceed SendGrid's size limit is sent without its
+attachments (SENDGRID_MAX_BYTES).
 
 Headers: user text (the invoice number in the subject, the owner's address, attachment file
 names) only ever reaches a header value through :func:`header_text`, which turns every line
@@ -57,6 +58,11 @@ log = logging.getLogger(__name__)
 
 #: seconds a SendGrid call may take before it counts as failed (and is retried)
 SEND_TIMEOUT = 10.0
+#: SendGrid's limit on a message's total size (its texts, headers and attachments, these
+#: base64 encoded): a larger one is refused (413, permanent)
+SENDGRID_MAX_BYTES = 30_000_000
+#: room kept under that limit for the addresses, headers and JSON around texts and files
+SENDGRID_OVERHEAD_BYTES = 64 * 1024
 
 
 #: control characters (CR, LF, NEL U+0085, VT, FF, NUL, ...), line and paragraph separators
@@ -430,6 +436,22 @@ class OutboxMailer:
         return str(target)
 
 
+def _sendgrid_attachments(message: Message) -> tuple[Attachment, ...]:
+    """The message's attachments when the whole message fits SendGrid's size limit; else
+    none (logged): the email still goes out, and its links reach every file."""
+    size = SENDGRID_OVERHEAD_BYTES + len(message.text.encode()) + len(message.html.encode())
+    size += sum(4 * -(-len(att.data) // 3) for att in message.attachments)  # base64
+    if size <= SENDGRID_MAX_BYTES:
+        return message.attachments
+    log.warning(
+        "email %s is %d bytes with its attachments, over SendGrid's limit of %d: sent without them",
+        safe_key(message.key),
+        size,
+        SENDGRID_MAX_BYTES,
+    )
+    return ()
+
+
 class SendGridMailer:
     """The real ``sendgrid`` client; ``host`` lets tests point it at a local server."""
 
@@ -472,7 +494,7 @@ class SendGridMailer:
         # the same for every resend: receivers and the event webhook can tell it apart
         mail.header = Header("Message-ID", message_id(message))
         mail.custom_arg = CustomArg("invoiceflow_key", safe_key(message.key))
-        for att in message.attachments:
+        for att in _sendgrid_attachments(message):
             mail.add_attachment(
                 SGAttachment(
                     FileContent(base64.b64encode(att.data).decode()),

@@ -15,6 +15,10 @@ from werkzeug.wrappers import Request, Response
 
 from support.api import serve_wsgi
 
+#: SendGrid's documented limit on a message's total size (attachments base64 encoded): a
+#: larger request is answered 413, as the real API does
+MAX_REQUEST_BYTES = 30_000_000
+
 
 @dataclass
 class FakeSendGrid:
@@ -32,13 +36,17 @@ class FakeSendGrid:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        data = request.get_data()
         with self.lock:
             status = self.script.pop(0) if self.script else 202
+            if len(data) > MAX_REQUEST_BYTES:
+                status = 413
             record = {
                 "path": request.path,
                 "method": request.method,
                 "headers": dict(request.headers),
-                "json": json.loads(request.get_data() or b"{}"),
+                "size": len(data),
+                "json": json.loads(data or b"{}"),
                 "answered": 202 if status == self.NO_ANSWER else status,
             }
             self.requests.append(record)
