@@ -32,9 +32,10 @@ def _escape(text: str) -> str:
 
 def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
     """The words of the emails about ``invoice``, from its stored document's view; English
-    (an invoice's) when the document cannot be read or rendered. A transient fault on the way
-    (:class:`~invoiceflow.errors.TransientError`, ConfigError) is raised, never answered
-    with the English texts."""
+    (an invoice's) when the document cannot be read or rendered, also by an internal error of
+    the renderer (which render_document turns into the invoice's failure: its email must still
+    go out). A transient fault on the way (:class:`~invoiceflow.errors.TransientError`,
+    ConfigError) is raised, never answered with the English texts."""
     from invoiceflow.documents import stored_document
     from invoiceflow.domain.totals import compute_totals
     from invoiceflow.errors import InvoiceflowError
@@ -48,6 +49,8 @@ def email_texts(ctx: Context, invoice: InvoiceRecord) -> EmailTexts:
         if isinstance(exc, InvoiceflowError) and exc.retryable:
             raise  # the store (or the database) failing for now, not the document: retried
         log.info("the email of invoice %s is in English: %s", invoice.id, exc)
+    except Exception:
+        log.exception("the email of invoice %s is in English: its view failed", invoice.id)
     return email_texts(None, invoice.number)
 
 

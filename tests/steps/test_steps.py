@@ -999,3 +999,36 @@ def test_a_document_store_fault_while_writing_the_failure_email_is_retried_not_s
     text = (Path(env["DATA_DIR"]) / "outbox" / written).read_bytes()
     assert b"Ihre Rechnung RE-2026-0042 konnte nicht erstellt werden." in text
     assert b"Invoice RE-2026-0042" not in text
+
+
+def test_the_failure_email_of_a_document_the_renderer_chokes_on_is_still_sent(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An internal error of the renderer (render_document's "its log has the details") fails
+    the invoice; the same error building the document's view for the failure email's words
+    made notify answer 500 until the event was dead-lettered: the owner never heard of it.
+    The email goes out with the English texts of an unreadable document."""
+    import invoiceflow.render.view
+
+    invoice_id = upload(upload_client, alice)
+    ctx = get_context()
+    reason = "render-pdf failed (HTTP 422): the pdf cannot be rendered from this document"
+    assert ctx.repo.mark_invoice_failed(invoice_id, reason)
+    failed = make_event(
+        INVOICE_FAILED,
+        "/invoiceflow/dead-letter",
+        {"invoice_id": invoice_id, "owner_id": alice.id, "reason": reason},
+    )
+
+    def renderer_bug(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a renderer bug, internal text")
+
+    monkeypatch.setattr(invoiceflow.render.view, "build_view", renderer_bug)
+    r = deliver(steps["notify"], failed)
+    assert r.status_code == 200 and r.get_json()["sent"] is True, r.get_data(as_text=True)
+    assert outbox_emails(env) == [f"{invoice_id}-failed.eml"]
