@@ -4,7 +4,8 @@ formulas with pycel to check every figure against ``compute_totals()``.
 pycel's own ROUND rounds the full binary value (``3 * 0.075`` is 0.22499999999999998, so 0.22),
 while Excel and LibreOffice round the value as shown to 15 significant digits (0.225, so 0.23,
 which is also what Decimal gives). The tests evaluate with that Excel ROUND (a pycel plugin
-below); LibreOffice was checked by hand on the same invoices (see the report of the change).
+below), and again with a ROUND of the binary value's shortest decimal (LibreOffice 7.4 at large
+amounts: ``6320273454.789*50/100`` rounds to .394, not to the tie's .395).
 
 Every formula cell also carries its figure as a cached value (for viewers that do not
 calculate). pycel returns a formula cell's cached value instead of evaluating it when it loads
@@ -219,6 +220,13 @@ EDGE_CASES: dict[str, Invoice] = {
         shipping_tax_rate=D("19"),
         amount_paid=D("0.004"),
     ),
+    # 6320273454.789 x 50 % is the tie 3160136727.3945, 3160136727.3944998 in binary: the
+    # formulas round the exact decimals first (LibreOffice rounded it to .394)
+    "binary noise at a tie": invoice(
+        [item("1", "6320273454.789", "50"), item("3", "0.075", "7")],
+        currency="KWD",
+        discount=Discount("percent", D("50")),
+    ),
     "shipping is its own tax group": invoice(
         [item("1", "100.00", "7")],
         shipping=D("9.99"),
@@ -256,6 +264,25 @@ def excel_round_plugin() -> Iterator[str]:
     name = "_invoiceflow_test_excel_round"
     module = types.ModuleType(name)
     module.round_ = excel_math_func(_excel_round)  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    yield name
+    del sys.modules[name]
+
+
+def _binary_round(number: float, num_digits: float = 0) -> float:
+    """ROUND on the binary value as its shortest decimal (``repr``), half away from zero: how
+    LibreOffice rounds large amounts (``6320273454.789*50/100`` to 3160136727.394)."""
+    quantum = Decimal(1).scaleb(-int(num_digits))
+    return float(Decimal(repr(float(number))).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+@pytest.fixture(scope="module")
+def binary_round_plugin() -> Iterator[str]:
+    from pycel.lib.function_helpers import excel_math_func
+
+    name = "_invoiceflow_test_binary_round"
+    module = types.ModuleType(name)
+    module.round_ = excel_math_func(_binary_round)  # type: ignore[attr-defined]
     sys.modules[name] = module
     yield name
     del sys.modules[name]
@@ -454,6 +481,15 @@ def test_formulas_compute_the_totals(name: str, excel_round_plugin: str) -> None
     _assert_figures(EDGE_CASES[name], excel_round_plugin)
 
 
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_formulas_round_the_exact_figure_not_the_binary_noise(
+    name: str, binary_round_plugin: str
+) -> None:
+    """A ROUND that sees the binary value (LibreOffice's, at large amounts) still gives
+    compute_totals()'s figures: each product is first rounded to its exact decimals."""
+    _assert_figures(EDGE_CASES[name], binary_round_plugin)
+
+
 def test_full_invoice_figures(excel_round_plugin: str) -> None:
     _assert_figures(FULL, excel_round_plugin)
 
@@ -576,7 +612,9 @@ def test_every_figure_is_a_rounded_formula() -> None:
     amount = ws[f"{lay.letter('Amount')}{lay.first + 1}"].value
     q, p, g = lay.letter("Quantity"), lay.letter("Unit price"), lay.letter("Discount %")
     r = lay.first + 1
-    assert amount == f"=ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+SIGN({q}{r}*{p}{r})*H{r}),2)"
+    assert amount == (
+        f"=ROUND(ROUND({q}{r}*{p}{r}-({q}{r}*{p}{r}*{g}{r}/100+SIGN({q}{r}*{p}{r})*H{r}),3),2)"
+    )
     expected = {
         "Subtotal",
         "incl. line discounts",
@@ -623,10 +661,10 @@ def test_every_figure_is_a_rounded_formula() -> None:
     )
     assert tax["B5"].value.endswith(f",A5,{rng}),2)")
     assert tax["F4"].value == 0
-    assert tax["F5"].value == "=ROUND(E5*A5/100,2)"
+    assert tax["F5"].value == "=ROUND(ROUND(E5*A5/100,4),2)"
     assert tax["E6"].value == "=ROUND(B6-C6+D6,2)"
     assert tax["D6"].value.startswith("=Invoice!$")
-    assert tax["C5"].value == "=ROUND(B5*$B$9/100,2)"
+    assert tax["C5"].value == "=ROUND(ROUND(B5*$B$9/100,4),2)"
     assert tax["A9"].value == "Invoice discount (percent)" and tax["B9"].value == 5
     assert tax["A7"].value == "Total"
     assert all(tax[f"{c}7"].value.startswith("=ROUND(SUM(") for c in "BCDEF")

@@ -22,7 +22,10 @@ everything per rate (including the split of the invoice discount) is on the Tax 
 Invoice sheet's discount and tax lines refer to it. Every amount is ``ROUND(..., digits)`` with
 the currency's minor digits, exactly as :mod:`invoiceflow.domain.money` states the policy, so
 Excel and LibreOffice (whose ``ROUND`` is half away from zero, like ``ROUND_HALF_UP``) arrive
-at the figures of ``compute_totals()``. Sums of already rounded amounts are wrapped in
+at the figures of ``compute_totals()``; a product (quantity x price, a percentage, a tax) is
+first rounded to the decimals its exact value has (:func:`_round`), so the binary noise of a
+large amount never tips a tie (LibreOffice rounded ``6320273454.789*50/100`` down). Sums of
+already rounded amounts are wrapped in
 ``ROUND`` too: that changes no exact figure and removes binary floating-point noise.
 
 Every formula cell also carries the figure of ``compute_totals()`` as its cached value (a
@@ -1007,15 +1010,24 @@ class _Renderer:
                         row[i_dpct] = num(dsc.value, "rate")
                     else:
                         row[i_damt] = num(dsc.value, "damt")
-                row[i_gross] = (_F(f"ROUND({raw},{d})", lt.gross), money)
+                exact = _places(it.quantity) + _places(it.unit_price)
+                places = exact
+                if dsc is not None:
+                    places = (
+                        exact + _places(dsc.value) + 2
+                        if dsc.kind == "percent"
+                        else max(exact, _places(dsc.value))
+                    )
+                row[i_gross] = (_F(_round(raw, exact, d), lt.gross), money)
                 # gross - amount, as compute_totals (and EN 16931's BT-136) has it
                 row[i_ldisc] = (
                     _F(f"ROUND({L['gross']}{r}-{L['amount']}{r},{d})", lt.discount),
                     money,
                 )
-                row[i_amount] = (_F(f"ROUND({raw}-({disc}),{d})", lt.amount), money)
+                row[i_amount] = (_F(_round(f"{raw}-({disc})", places, d), lt.amount), money)
             else:
-                row[i_amount] = (_F(f"ROUND({raw},{d})", lt.amount), money)
+                exact = _places(it.quantity) + _places(it.unit_price)
+                row[i_amount] = (_F(_round(raw, exact, d), lt.amount), money)
             rows.append(row, height)
             r += 1
 
@@ -1154,7 +1166,10 @@ class _Renderer:
             if disc is None:
                 share = 0
             elif disc.kind == "percent":
-                share = _F(f"ROUND(B{r}*$B${self.t_param}/100,{d})", g.discount)
+                share = _F(
+                    _round(f"B{r}*$B${self.t_param}/100", d + _places(disc.value) + 2, d),
+                    g.discount,
+                )
             elif r < last:
                 share = _F(f"IF({sub}=0,0,ROUND($C${tot}*B{r}/{sub},{d}))", g.discount)
             elif first == last:
@@ -1170,7 +1185,11 @@ class _Renderer:
                 ship = _F(
                     f"{INVOICE_SHEET}!${get_column_letter(self.c_val)}${self.r_ship}", g.shipping
                 )
-            tax: Any = 0 if g.rate is None else _F(f"ROUND(E{r}*A{r}/100,{d})", g.tax)
+            tax: Any = (
+                0
+                if g.rate is None
+                else _F(_round(f"E{r}*A{r}/100", d + _places(g.rate) + 2, d), g.tax)
+            )
             out.append(
                 [
                     None if g.rate is None else cell(g.rate, ("rate_bold", _places(g.rate))),
@@ -1218,6 +1237,17 @@ class _Renderer:
         self._page_setup(ws)
         ws.print_title_rows = f"{self.t_head}:{self.t_head}"
         _finish_sheet(ws, out)
+
+
+def _round(expr: str, exact: int, digits: int) -> str:
+    """``ROUND(expr, digits)`` of a product whose exact value has ``exact`` decimals: first
+    rounded to those (which drops only the binary floating-point noise: LibreOffice rounds
+    ``6320273454.789*50/100``, 3160136727.3944998 in binary, to 3160136727.394, where the
+    exact figure is the tie 3160136727.3945), so the spreadsheet rounds the exact value as
+    :func:`~invoiceflow.domain.money.round_money` does."""
+    if exact <= digits:
+        return f"ROUND({expr},{digits})"
+    return f"ROUND(ROUND({expr},{exact}),{digits})"
 
 
 def _literal(value: Decimal) -> str:
