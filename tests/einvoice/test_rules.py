@@ -1375,6 +1375,16 @@ PEPPOL_CASES: list[Case] = [
         lambda: _nl(bill_to=_nl_buyer(legal_id=Identifier("12345678", "0002"))),
         ("NL-R-005", "/bill_to/legal_id/scheme"),
     ),
+    case(
+        "P0112",
+        lambda: _nl(document_type="corrected"),
+        ("PEPPOL-EN16931-P0112", "/document_type"),
+    ),
+    case(
+        "P0112-buyer-abroad",
+        lambda: S(document_type="corrected", bill_to=_nl_buyer()),
+        ("PEPPOL-EN16931-P0112", "/document_type"),
+    ),
     case("NL-R-007", lambda: _nl(payment=None), ("NL-R-007", "/payment")),
     case(
         "NL-R-008",
@@ -1478,6 +1488,11 @@ def test_a_jpy_line_whose_total_is_whole_passes_r120() -> None:
     """3 x 333 and 2 x 333.5: quantity x price is whole, the line amount is exact."""
     assert check(_jpy_line("333"), "ubl") == []
     assert check(_jpy_line("333.5", "2"), "ubl") == []
+
+
+def test_a_corrected_invoice_between_german_parties_passes_p0112() -> None:
+    """Peppol takes type 384 only when seller and buyer are both in Germany (P0112)."""
+    assert check(S(document_type="corrected"), "ubl") == []
 
 
 def test_a_direct_debit_is_refused_only_in_ubl() -> None:

@@ -41,22 +41,24 @@ valid EN 16931 document of our model can break, from the rule texts of OpenPeppo
 ``PEPPOL-EN16931-UBL.sch`` (not in ../shared, so proven natively only): PEPPOL-EN16931-R003
 (buyer reference or purchase order), R010/R020 (the buyer's and seller's electronic address),
 R061 (a direct debit needs a mandate reference, which the model cannot carry: 49 and 59 are
-refused for UBL), R110/R111 (a line period within the invoicing period), R120 (in a currency
-without minor units a line whose quantity x price is not whole is written with its rounded
-amount, more than 0.02 off: refused; with 2 decimals the rounding is at most 0.005), and the
-fatal identifier formats PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042 (0184), R043
-(0208), R049 (0007), R050 (0151) on the electronic addresses and legal ids. By construction:
-R001, R002 (one note), R004, R007, R008 (no empty element), R040..R043 (an allowance's
-percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051, R053, R054,
-P0100/P0101, F001, CL002/CL003. Not expressible: R005, R006, R044, R046, R055, R080, R100,
-R101, R121, R130, CL001, CL006. Not checked: PEPPOL-EN16931-CL008 (Peppol's electronic
-address schemes leave out EN 16931's ``EM`` and other non-Peppol schemes that the examples
-use) and the warnings (COMMON-R044..R047). Of the national rules (by the seller's country, each
-Schematron's own way), the fatal ones our model can break: NL-R-001..NL-R-005, NL-R-007,
-NL-R-008, IT-R-001..IT-R-004, NO-R-001, DK-R-002, DK-R-005, DK-R-014, SE-R-001, SE-R-002,
-SE-R-005, SE-R-006. Not checked: the Greek rules (GR-R-*: the invoice number's six segments
-and the MARK reference our model cannot carry), the Icelandic ones (IS-R-*), DK-R-006..011
-(Danish giro/FIK payment ids), DK-R-016 (a Danish credit note's negative total).
+refused for UBL), P0112 (a corrected invoice, 384, only when the seller's and the buyer's
+postal addresses are both in Germany), R110/R111 (a line period within the invoicing period),
+R120 (in a currency without minor units a line whose quantity x price is not whole is written
+with its rounded amount, more than 0.02 off: refused; with 2 decimals the rounding is at most
+0.005), and the fatal identifier formats PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042
+(0184), R043 (0208), R049 (0007), R050 (0151) on the electronic addresses and legal ids. By
+construction: R001, R002 (one note), R004, R007, R008 (no empty element), R040..R043 (an
+allowance's percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051,
+R053, R054, P0100/P0101 (380, 384; 381), F001, CL002/CL003. Not expressible: R005, R006, R044,
+R046, R055, R080, R100, R101, R121, R130, CL001, CL006. Not checked: PEPPOL-EN16931-CL008
+(Peppol's electronic address schemes leave out EN 16931's ``EM`` and other non-Peppol schemes
+that the examples use) and the warnings (COMMON-R044..R047). Of the national rules (by the
+seller's country, each Schematron's own way), the fatal ones our model can break:
+NL-R-001..NL-R-005, NL-R-007, NL-R-008, IT-R-001..IT-R-004, NO-R-001, DK-R-002, DK-R-005,
+DK-R-014, SE-R-001, SE-R-002, SE-R-005, SE-R-006. Not checked: the Greek rules (GR-R-*: the
+invoice number's six segments and the MARK reference our model cannot carry), the Icelandic
+ones (IS-R-*), DK-R-006..011 (Danish giro/FIK payment ids), DK-R-016 (a Danish credit note's
+negative total).
 
 Where an artefact's test is laxer than its rule's sentence, the native check follows the
 sentence (UBL's BR-55 accepts a blank preceding invoice number; CII's BR-48 is shadowed for
@@ -194,6 +196,9 @@ RULES: dict[str, str] = {
     "PEPPOL-EN16931-R061": "Mandate reference MUST be provided for direct debit (BT-89): a "
     "document here cannot carry one, so a Peppol invoice cannot be paid by direct debit (49, "
     "59): use another payment means.",
+    "PEPPOL-EN16931-P0112": "Invoice type code 326 or 384 are only allowed when both buyer and "
+    "seller are German organizations (a corrected invoice, document_type corrected, needs both "
+    "postal addresses in DE).",
     "PEPPOL-EN16931-R110": "Start date of line period MUST be within invoice period.",
     "PEPPOL-EN16931-R111": "End date of line period MUST be within invoice period.",
     "PEPPOL-EN16931-R120": "Invoice line net amount MUST equal (Invoiced quantity * (Item net "
@@ -900,6 +905,10 @@ class _Checker:
                 rule, valid = _PEPPOL_ICD_FORMATS[ident.scheme]
                 if not valid(" ".join(ident.id.split())):
                     self.add(rule, f"{at}/{field_}/id")
+        if inv.document_type == "corrected" and not (
+            _country(inv.seller) == "DE" and _country(inv.bill_to) == "DE"
+        ):
+            self.add("PEPPOL-EN16931-P0112", "/document_type")
         if einvoice.payment_means_code(inv) in einvoice.DIRECT_DEBIT_CODES:
             self.add("PEPPOL-EN16931-R061", "/payment/means_code")
         period = inv.invoicing_period
