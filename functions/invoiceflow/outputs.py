@@ -58,7 +58,8 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "ubl": OutputFormat(
         "ubl", XML_CONTENT_TYPE, "invoiceflow.einvoice.ubl", "render_ubl", "-ubl.xml", einvoice=True
     ),
-    # the PDF as PDF/A-3b with the CII inside (factur-x.xml): in place of the plain PDF
+    # the PDF as PDF/A-3b with the CII inside (factur-x.xml, or xrechnung.xml): in place of the
+    # plain PDF
     "facturx": OutputFormat(
         "facturx",
         PDF_CONTENT_TYPE,

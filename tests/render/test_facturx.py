@@ -143,8 +143,10 @@ def test_render_facturx_embeds_render_cii_byte_for_byte(changes: Any, level: str
     invoice = german_b2b(**changes)
     data = fx.render_facturx(invoice)
     # check_xsd: the factur-x package's own Factur-X EN 16931 schema accepts the XML
-    name, extracted = facturx.get_facturx_xml_from_pdf(io.BytesIO(data), check_xsd=True)
-    assert name == "factur-x.xml"
+    name, extracted = facturx.get_xml_from_pdf(
+        io.BytesIO(data), check_xsd=True, filenames=["factur-x.xml", "xrechnung.xml"]
+    )
+    assert name == ("xrechnung.xml" if level == "XRECHNUNG" else "factur-x.xml")
     assert extracted == render_cii(invoice)
     packet = root(PdfReader(io.BytesIO(data)))["/Metadata"].get_object().get_data()
     assert f"<fx:ConformanceLevel>{level}</fx:ConformanceLevel>".encode() in packet
@@ -219,9 +221,19 @@ def test_the_xmp_mirrors_the_document_information(reader: PdfReader, xmp: ET.Ele
 
 
 def test_an_xrechnung_cii_is_declared_as_such() -> None:
-    data, _ = make(xml=hand_cii(XRECHNUNG))
-    packet = root(PdfReader(io.BytesIO(data)))["/Metadata"].get_object().get_data()
-    assert b"<fx:ConformanceLevel>XRECHNUNG</fx:ConformanceLevel>" in packet
+    data, xml = make(xml=hand_cii(XRECHNUNG))
+    reader = PdfReader(io.BytesIO(data))
+    xmp = parse_xmp(root(reader)["/Metadata"].get_object())
+    assert xmp_text(xmp, "fx:ConformanceLevel") == ["XRECHNUNG"]
+    # ZUGFeRD 2.3: the XML of the XRECHNUNG profile is embedded as xrechnung.xml
+    assert xmp_text(xmp, "fx:DocumentFileName") == ["xrechnung.xml"]
+    catalog = root(reader)
+    (spec_ref,) = catalog["/AF"]
+    spec = spec_ref.get_object()
+    names = catalog["/Names"]["/EmbeddedFiles"]["/Names"]
+    assert names[0] == "xrechnung.xml" and names[1].get_object() is spec
+    assert spec["/F"] == spec["/UF"] == "xrechnung.xml"
+    assert spec["/EF"]["/F"].get_object().get_data() == xml
     assert fx.conformance_level(hand_cii(EN16931)) == "EN 16931"
 
 

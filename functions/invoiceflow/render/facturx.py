@@ -2,13 +2,15 @@
 
 The PDF of :func:`invoiceflow.render.pdf.render_pdf` (every font embedded, a TrueType subset)
 made PDF/A-3b by post-processing it with pypdf, with the CII of
-:func:`invoiceflow.einvoice.cii.cii_xml` embedded as ``factur-x.xml``:
+:func:`invoiceflow.einvoice.cii.cii_xml` embedded as ``factur-x.xml`` (``xrechnung.xml`` when
+the CII carries the XRechnung profile, as ZUGFeRD 2.3 requires of its XRECHNUNG profile):
 
 - XMP metadata (uncompressed) with the PDF/A identification (``pdfaid:part`` 3,
   ``pdfaid:conformance`` B), the document information dictionary's entries mirrored
   (``dc:title``, ``dc:creator``, ``dc:description``, ``pdf:Keywords``, ``pdf:Producer``,
   ``xmp:CreatorTool``, ``xmp:CreateDate``/``ModifyDate``), the Factur-X properties
-  (``fx:DocumentType`` INVOICE, ``fx:DocumentFileName`` factur-x.xml, ``fx:Version`` 1.0,
+  (``fx:DocumentType`` INVOICE, ``fx:DocumentFileName`` the embedded file's name,
+  ``fx:Version`` 1.0,
   ``fx:ConformanceLevel`` "EN 16931", or "XRECHNUNG" when the CII carries the XRechnung
   profile) and the PDF/A extension schema description of the ``fx`` namespace;
 - an output intent (``GTS_PDFA1``) with the sRGB ICC profile (version 2.3, zlib licence,
@@ -54,10 +56,12 @@ from invoiceflow.einvoice.cii import cii_xml
 from invoiceflow.errors import RenderError
 from invoiceflow.render.pdf import check_pdf, render_pdf
 
-__all__ = ["FACTURX_FILENAME", "facturx_pdf", "render_facturx"]
+__all__ = ["FACTURX_FILENAME", "XRECHNUNG_FILENAME", "facturx_pdf", "render_facturx"]
 
 #: the name of the embedded CII (Factur-X 1.0.7 and ZUGFeRD 2.3 alike)
 FACTURX_FILENAME = "factur-x.xml"
+#: the name of the embedded CII of ZUGFeRD 2.3's XRECHNUNG profile
+XRECHNUNG_FILENAME = "xrechnung.xml"
 FX_NAMESPACE = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
 ICC_PROFILE = Path(__file__).with_name("icc") / "sRGB.icc"
 
@@ -80,7 +84,8 @@ def render_facturx(invoice: Invoice) -> bytes:
 
 def facturx_pdf(pdf: bytes, xml: bytes) -> bytes:
     """``pdf`` (a PDF of :func:`render_pdf`) made PDF/A-3b with ``xml`` (a CII document)
-    embedded as ``factur-x.xml``. The dates are the PDF's creation date."""
+    embedded as ``factur-x.xml`` (``xrechnung.xml`` for the XRechnung profile). The dates are
+    the PDF's creation date."""
     reader = PdfReader(io.BytesIO(pdf))
     if reader.is_encrypted:
         raise RenderError("an encrypted PDF cannot be made PDF/A")
@@ -103,18 +108,20 @@ def facturx_pdf(pdf: bytes, xml: bytes) -> bytes:
     for key in ("/OpenAction", "/AA"):  # PDF/A: no actions (ReportLab writes none)
         if key in catalog:
             del catalog[NameObject(key)]
-    catalog[NameObject("/Metadata")] = writer._add_object(_metadata_stream(info, xml))
+    level = conformance_level(xml)
+    filename = XRECHNUNG_FILENAME if level == "XRECHNUNG" else FACTURX_FILENAME
+    catalog[NameObject("/Metadata")] = writer._add_object(_metadata_stream(info, level, filename))
     catalog[NameObject("/OutputIntents")] = ArrayObject(
         [writer._add_object(_output_intent(writer))]
     )
-    filespec = writer._add_object(_filespec(writer, xml, info["/ModDate"]))
+    filespec = writer._add_object(_filespec(writer, xml, filename, info["/ModDate"]))
     catalog[NameObject("/AF")] = ArrayObject([filespec])
     names = catalog.get("/Names")
     names = DictionaryObject() if names is None else names.get_object()
     if "/JavaScript" in names:
         del names[NameObject("/JavaScript")]
     names[NameObject("/EmbeddedFiles")] = DictionaryObject(
-        {NameObject("/Names"): ArrayObject([TextStringObject(FACTURX_FILENAME), filespec])}
+        {NameObject("/Names"): ArrayObject([TextStringObject(filename), filespec])}
     )
     catalog[NameObject("/Names")] = names
 
@@ -154,7 +161,7 @@ def _output_intent(writer: PdfWriter) -> DictionaryObject:
     )
 
 
-def _filespec(writer: PdfWriter, xml: bytes, mod_date: str) -> DictionaryObject:
+def _filespec(writer: PdfWriter, xml: bytes, filename: str, mod_date: str) -> DictionaryObject:
     embedded = DecodedStreamObject()
     embedded.set_data(xml)
     stream: StreamObject = embedded.flate_encode()
@@ -174,7 +181,7 @@ def _filespec(writer: PdfWriter, xml: bytes, mod_date: str) -> DictionaryObject:
         }
     )
     ref = writer._add_object(stream)
-    name = TextStringObject(FACTURX_FILENAME)
+    name = TextStringObject(filename)
     return DictionaryObject(
         {
             NameObject("/Type"): NameObject("/Filespec"),
@@ -203,16 +210,16 @@ def _xmp_date(pdf_date: str) -> str:
     return f"{y}-{mo}-{d}T{h}:{mi}:{s}{sign}{oh}:{om}"
 
 
-def _metadata_stream(info: dict[str, str], xml: bytes) -> StreamObject:
+def _metadata_stream(info: dict[str, str], level: str, filename: str) -> StreamObject:
     stream = DecodedStreamObject()
-    stream.set_data(xmp(info, conformance_level(xml)))
+    stream.set_data(xmp(info, level, filename))
     stream.update(
         {NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")}
     )
     return stream
 
 
-def xmp(info: dict[str, str], level: str) -> bytes:
+def xmp(info: dict[str, str], level: str, filename: str) -> bytes:
     """The XMP packet: the document information ``info`` (PDF names as keys) mirrored, the
     PDF/A-3b identification, the Factur-X properties and their PDF/A extension schema."""
 
@@ -275,7 +282,7 @@ def xmp(info: dict[str, str], level: str) -> bytes:
 {xmp_text}</rdf:Description>
 <rdf:Description rdf:about="" xmlns:fx="{FX_NAMESPACE}">
 <fx:DocumentType>INVOICE</fx:DocumentType>
-<fx:DocumentFileName>{FACTURX_FILENAME}</fx:DocumentFileName>
+<fx:DocumentFileName>{e(filename)}</fx:DocumentFileName>
 <fx:Version>1.0</fx:Version>
 <fx:ConformanceLevel>{e(level)}</fx:ConformanceLevel>
 </rdf:Description>
