@@ -350,6 +350,16 @@ def _example(name: str, **changes: Any) -> str:
     return json.dumps({**json.loads((EXAMPLES / name).read_text()), **changes})
 
 
+def _peppol_example(name: str, **changes: Any) -> str:
+    """An example meant for CII with its email (EM) addresses, which Peppol refuses for ubl
+    (PEPPOL-EN16931-CL008), replaced by the party's German VAT id (9930)."""
+    doc = json.loads((EXAMPLES / name).read_text())
+    for party in (doc["seller"], doc["bill_to"]):
+        if party["electronic_address"]["scheme"] == "EM":
+            party["electronic_address"] = {"id": party["vat_id"], "scheme": "9930"}
+    return json.dumps({**doc, **changes})
+
+
 def test_formats_e_invoices_factur_x_or_pdf_and_rule_ids(
     page: Any, dev: Dev, tmp_path: Path
 ) -> None:
@@ -399,8 +409,8 @@ def test_formats_e_invoices_factur_x_or_pdf_and_rule_ids(
     page.locator("#files").set_input_files(
         _files(
             tmp_path,
-            facturx=_example("de-facturx-b2b.json", number="WEB-EN-1"),
-            xrechnung=_example("de-xrechnung-b2g.json", number="WEB-EN-2"),
+            facturx=_peppol_example("de-facturx-b2b.json", number="WEB-EN-1"),
+            xrechnung=_peppol_example("de-xrechnung-b2g.json", number="WEB-EN-2"),
         )
     )
     auth = _token(dev)

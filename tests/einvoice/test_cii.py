@@ -151,9 +151,7 @@ def test_german_b2b_passes_every_en16931_rule() -> None:
         "DE123456789",
         "22/815/08154",
     ]
-    assert text(root, f"{seller}/ram:URIUniversalCommunication/ram:URIID") == (
-        "rechnung@nordlicht.example"
-    )
+    assert text(root, f"{seller}/ram:URIUniversalCommunication/ram:URIID") == "DE123456789"
     assert text(root, f"{seller}/ram:PostalTradeAddress/ram:CountryID") == "DE"
     assert (
         text(

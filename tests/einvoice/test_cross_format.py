@@ -109,7 +109,7 @@ def _with_address(party: Party, country: str, *, seller: bool = False) -> Party:
         postal=PostalAddress(country=country, lines=party.address[:1]),
         legal_id=party.legal_id or Identifier("REG-0001"),
         electronic_address=party.electronic_address
-        or Identifier(f"ap@{country.lower()}.example", "EM"),
+        or Identifier("4000001123452", "0088"),  # GS1's example GLN: Peppol has no EM
         vat_id=party.vat_id or (f"{country}999999999" if seller else None),
     )
 
@@ -153,7 +153,12 @@ def examples() -> dict[str, Invoice]:
 #: upgraded examples Peppol refuses as UBL, and why: 7 x 1080.5 yen is written as 7564, which
 #: PEPPOL-EN16931-R120 (line net amount = quantity x price within 0.02) refuses; EN 16931
 #: and so the CII take it
-NOT_PEPPOL = {"jpy-no-decimals.json" + "+einvoice": {"PEPPOL-EN16931-R120"}}
+NOT_PEPPOL = {
+    "jpy-no-decimals.json" + "+einvoice": {"PEPPOL-EN16931-R120"},
+    # meant for CII only: an email address (EM), which Peppol's scheme list lacks
+    "de-xrechnung-b2g.json": {"PEPPOL-EN16931-CL008"},
+    "de-facturx-b2b.json": {"PEPPOL-EN16931-CL008"},
+}
 
 
 @cache

@@ -37,8 +37,9 @@ class Example:
     currency: str = "EUR"
 
 
-#: the e-invoice examples (all of them are written as CII and UBL and checked: the formats
-#: named here are the ones the example is *meant* for)
+#: the e-invoice examples (all of them are written as CII and UBL and checked, those that keep
+#: an email address for CII with a Peppol one for UBL: the formats named here are the ones the
+#: example is *meant* for)
 EINVOICES: dict[str, Example] = {
     "de-xrechnung-b2g.json": Example(("cii", "pdf"), profile="xrechnung"),
     "de-facturx-b2b.json": Example(("facturx", "cii", "xlsx")),
@@ -235,11 +236,46 @@ def test_the_xrechnung_example_passes_the_xrechnung_schematron() -> None:
     assert xrechnung.assertions(render_cii(load("de-xrechnung-b2g.json"))) == []
 
 
+def _peppol_addressed(inv: Invoice) -> Invoice:
+    """An example meant for CII only, its EM (email) addresses, which Peppol refuses
+    (PEPPOL-EN16931-CL008), replaced by the party's German VAT id (9930)."""
+    from dataclasses import replace
+
+    from invoiceflow.domain.model import Identifier, Party
+
+    def party(p: Party) -> Party:
+        address = p.electronic_address
+        if address is None or address.scheme != "EM":
+            return p
+        assert p.vat_id is not None and p.vat_id.startswith("DE")
+        return replace(p, electronic_address=Identifier(p.vat_id, "9930"))
+
+    return replace(inv, seller=party(inv.seller), bill_to=party(inv.bill_to))
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_an_email_address_keeps_an_example_out_of_ubl(name: str) -> None:
+    """Peppol has no EM scheme: only the examples not meant for ubl keep an email address,
+    and ubl refuses it with PEPPOL-EN16931-CL008 (CII takes it)."""
+    from invoiceflow.domain.en16931 import check
+
+    inv = load(name)
+    emails = [
+        at
+        for party, at in ((inv.seller, "/seller"), (inv.bill_to, "/bill_to"))
+        if party.electronic_address is not None and party.electronic_address.scheme == "EM"
+    ]
+    assert not (emails and "ubl" in EINVOICES[name].formats), name
+    assert check(inv, "cii") == []
+    found = [(p.rule, p.pointer) for p in check(inv, "ubl")]
+    assert found == [("PEPPOL-EN16931-CL008", f"{at}/electronic_address/scheme") for at in emails]
+
+
 @pytest.mark.parametrize("name", NEW)
 def test_ubl_passes_the_official_rules(name: str) -> None:
     from invoiceflow.einvoice.ubl import render_ubl
 
-    xml = render_ubl(load(name))
+    xml = render_ubl(_peppol_addressed(load(name)))
     assert official.fatal(xml, "ubl") == []
     root = b"<CreditNote" if EINVOICES[name].document_type == "credit_note" else b"<Invoice"
     assert root in xml

@@ -303,6 +303,14 @@ CASES: list[Case] = [
         "BR-CL-25",
         lambda: S(seller=seller(electronic_address=Identifier("x@nordlicht.example", "XX"))),
         ("BR-CL-25", "/seller/electronic_address/scheme"),
+        per_syntax={
+            "ubl": (
+                ("BR-CL-25", "/seller/electronic_address/scheme"),
+                ("PEPPOL-EN16931-CL008", "/seller/electronic_address/scheme"),
+            )
+        },
+        unseen={"ubl": ("PEPPOL-EN16931-CL008",)},
+        why="CL008 is Peppol's rule, and the Peppol Schematron is not in ../shared",
     ),
     case(
         "BR-64",
@@ -1441,6 +1449,21 @@ PEPPOL_CASES: list[Case] = [
         ("SE-R-006", "/shipping_tax_rate"),
     ),
     case(
+        "CL008-seller-em",
+        lambda: S(seller=seller(electronic_address=Identifier("rechnung@nordlicht.example", "EM"))),
+        ("PEPPOL-EN16931-CL008", "/seller/electronic_address/scheme"),
+    ),
+    case(
+        "CL008-buyer-em",
+        lambda: S(bill_to=buyer(electronic_address=Identifier("einkauf@mueller.example", "EM"))),
+        ("PEPPOL-EN16931-CL008", "/bill_to/electronic_address/scheme"),
+    ),
+    case(
+        "CL008-not-on-peppol",
+        lambda: S(bill_to=buyer(electronic_address=Identifier("12345", "0240"))),
+        ("PEPPOL-EN16931-CL008", "/bill_to/electronic_address/scheme"),
+    ),
+    case(
         "COMMON-R050-au",
         lambda: S(bill_to=buyer(electronic_address=Identifier("51824753557", "0151"))),
         ("PEPPOL-COMMON-R050", "/bill_to/electronic_address/id"),
@@ -1482,6 +1505,21 @@ def test_the_peppol_identifier_checks_know_valid_numbers() -> None:
     for scheme, number in valid.items():
         inv = S(bill_to=buyer(electronic_address=Identifier(f" {number} ", scheme)))
         assert check(inv, "ubl") == [], scheme
+
+
+def test_an_email_address_is_refused_for_ubl_only() -> None:
+    """EM (email) is an EN 16931 electronic address scheme (BR-CL-25), not a Peppol one
+    (PEPPOL-EN16931-CL008): CII, Factur-X and XRechnung take it, a Peppol UBL does not."""
+    inv = S(
+        seller=seller(electronic_address=Identifier("rechnung@nordlicht.example", "EM")),
+        bill_to=buyer(electronic_address=Identifier("einkauf@mueller.example", "EM")),
+    )
+    assert check(inv, "cii") == []
+    assert check(inv, "facturx") == []
+    assert [(p.rule, p.pointer) for p in check(inv, "ubl")] == [
+        ("PEPPOL-EN16931-CL008", "/seller/electronic_address/scheme"),
+        ("PEPPOL-EN16931-CL008", "/bill_to/electronic_address/scheme"),
+    ]
 
 
 def test_a_jpy_line_whose_total_is_whole_passes_r120() -> None:

@@ -33,7 +33,7 @@ def seller_de() -> Party:
         vat_id="DE123456789",
         tax_id="22/815/08154",
         legal_id=Identifier("HRB 123456"),
-        electronic_address=Identifier("rechnung@nordlicht.example", "EM"),
+        electronic_address=Identifier("DE123456789", "9930"),
         contact=Contact("Anna Schmidt", "+49 40 1234567", "anna.schmidt@nordlicht.example"),
     )
 
@@ -46,7 +46,7 @@ def buyer_de() -> Party:
             country="DE", lines=("Marktplatz 3",), city="München", postal_code="80331"
         ),
         vat_id="DE987654321",
-        electronic_address=Identifier("einkauf@mueller.example", "EM"),
+        electronic_address=Identifier("DE987654321", "9930"),
     )
 
 

@@ -40,6 +40,7 @@ With syntax ``ubl`` (Peppol BIS Billing 3.0, the UBL writer's profile), also the
 valid EN 16931 document of our model can break, from the rule texts of OpenPeppol's
 ``PEPPOL-EN16931-UBL.sch`` (not in ../shared, so proven natively only): PEPPOL-EN16931-R003
 (buyer reference or purchase order), R010/R020 (the buyer's and seller's electronic address),
+CL008 (their schemes from Peppol's list, :data:`.codelists.PEPPOL_EAS`, which has no ``EM``),
 R061 (a direct debit needs a mandate reference, which the model cannot carry: 49 and 59 are
 refused for UBL), P0112 (a corrected invoice, 384, only when the seller's and the buyer's
 postal addresses are both in Germany), R110/R111 (a line period within the invoicing period),
@@ -50,9 +51,8 @@ with its rounded amount, more than 0.02 off: refused; with 2 decimals the roundi
 construction: R001, R002 (one note), R004, R007, R008 (no empty element), R040..R043 (an
 allowance's percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051,
 R053, R054, P0100/P0101 (380, 384; 381), F001, CL002/CL003. Not expressible: R005, R006, R044,
-R046, R055, R080, R100, R101, R121, R130, CL001, CL006. Not checked: PEPPOL-EN16931-CL008
-(Peppol's electronic address schemes leave out EN 16931's ``EM`` and other non-Peppol schemes
-that the examples use) and the warnings (COMMON-R044..R047). Of the national rules (by the
+R046, R055, R080, R100, R101, R121, R130, CL001, CL006. Not checked: the warnings
+(COMMON-R044..R047). Of the national rules (by the
 seller's country, each Schematron's own way), the fatal ones our model can break:
 NL-R-001..NL-R-005, NL-R-007, NL-R-008, IT-R-001..IT-R-004, NO-R-001, DK-R-002, DK-R-005,
 DK-R-014, SE-R-001, SE-R-002, SE-R-005, SE-R-006. Not checked: the Greek rules (GR-R-*: the
@@ -193,6 +193,9 @@ RULES: dict[str, str] = {
     "Peppol participant id).",
     "PEPPOL-EN16931-R020": "Seller electronic address MUST be provided (BT-34, the seller's "
     "Peppol participant id).",
+    "PEPPOL-EN16931-CL008": "Electronic address identifier scheme must be from the codelist "
+    '"Electronic Address Identifier Scheme" (Peppol\'s list, which has no EM: address the party '
+    "by a Peppol scheme, e.g. 0088 GLN, 0208 Belgian KBO number, 9930 German VAT id).",
     "PEPPOL-EN16931-R061": "Mandate reference MUST be provided for direct debit (BT-89): a "
     "document here cannot carry one, so a Peppol invoice cannot be paid by direct debit (49, "
     "59): use another payment means.",
@@ -896,6 +899,13 @@ class _Checker:
             if party.electronic_address is None or _blank(party.electronic_address.id):
                 self.add(rule, f"{at}/electronic_address")
         for party, at in ((inv.seller, "/seller"), (inv.bill_to, "/bill_to")):
+            address = party.electronic_address
+            if (
+                address is not None
+                and not _blank(address.scheme)
+                and address.scheme not in codelists.PEPPOL_EAS
+            ):
+                self.add("PEPPOL-EN16931-CL008", f"{at}/electronic_address/scheme")
             for ident, field_ in (
                 (party.electronic_address, "electronic_address"),
                 (party.legal_id, "legal_id"),
