@@ -1460,7 +1460,7 @@ PEPPOL_CASES: list[Case] = [
     ),
     case(
         "CL008-not-on-peppol",
-        lambda: S(bill_to=buyer(electronic_address=Identifier("12345", "0240"))),
+        lambda: S(bill_to=buyer(electronic_address=Identifier("12345", "0037"))),
         ("PEPPOL-EN16931-CL008", "/bill_to/electronic_address/scheme"),
     ),
     case(

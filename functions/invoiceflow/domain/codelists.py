@@ -81,16 +81,18 @@ EAS: frozenset[str] = frozenset(
 
 
 #: Peppol's electronic address schemes (PEPPOL-EN16931-CL008, fatal; syntax ``ubl`` only): the
-#: ``$eaid`` list of OpenPEPPOL/peppol-bis-invoice-3 ``rules/sch/PEPPOL-EN16931-UBL.sch``,
-#: release 3.0.15 (May 2023, commit 0045b9d89192dda08ecc491f690d2df6cee3b512), exactly. Unlike
-#: :data:`EAS` it has no ``EM`` (email) nor the other non-Peppol schemes (AN, AQ, AS, AU).
+#: ``eaid`` list of OpenPEPPOL's ``PEPPOL-EN16931-UBL.sch``, release 3.0.21 (Peppol BIS Billing
+#: 3.0's rules from November 2025), exactly; release 3.0.15 (May 2023) still listed 0037, 0193,
+#: 0202, 0212, 0213, 0215 and 9901 and lacked 0158, 0225, 0235, 0240, 0242 and 0244-0248.
+#: Unlike :data:`EAS` it has no ``EM`` (email) nor the other non-Peppol schemes (AN, AQ, AS,
+#: AU). Update it with each Peppol release.
 PEPPOL_EAS: frozenset[str] = frozenset(
     (
-        "0002 0007 0009 0037 0060 0088 0096 0097 0106 0130 0135 0142 0151 0183 0184 0188 0190 "
-        "0191 0192 0193 0195 0196 0198 0199 0200 0201 0202 0204 0208 0209 0210 0211 0212 0213 "
-        "0215 0216 0218 0221 0230 9901 9910 9913 9914 9915 9918 9919 9920 9922 9923 9924 9925 "
-        "9926 9927 9928 9929 9930 9931 9932 9933 9934 9935 9936 9937 9938 9939 9940 9941 9942 "
-        "9943 9944 9945 9946 9947 9948 9949 9950 9951 9952 9953 9957 9959 "
+        "0002 0007 0009 0060 0088 0096 0097 0106 0130 0135 0142 0151 0158 0183 0184 0188 0190 "
+        "0191 0192 0195 0196 0198 0199 0200 0201 0204 0208 0209 0210 0211 0216 0218 0221 0225 "
+        "0230 0235 0240 0242 0244 0245 0246 0248 9910 9913 9914 9915 9918 9919 9920 9922 9923 "
+        "9924 9925 9926 9927 9928 9929 9930 9931 9932 9933 9934 9935 9936 9937 9938 9939 9940 "
+        "9941 9942 9943 9944 9945 9946 9947 9948 9949 9950 9951 9952 9953 9957 9959 "
     ).split()
 )
 
