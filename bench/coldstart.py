@@ -361,11 +361,12 @@ class FunctionEnv:
 
     def einvoice(self) -> Any:
         """An invoice that asks for the XML formats, so render-xml's first request writes CII
-        and UBL (an e-invoice example: the rules let it through)."""
+        and UBL (an e-invoice example meant for both: its parties have Peppol addresses, which
+        the UBL's rules ask for)."""
         from invoiceflow.acceptance import accept_document
 
         self._n += 1
-        doc = {**example("de-facturx-b2b.json"), "number": f"BENCH-{self._n}"}
+        doc = {**example("eu-reverse-charge.json"), "number": f"BENCH-{self._n}"}
         invoice, _ = accept_document(
             self.ctx, self.user, json.dumps(doc).encode(), source="http", formats=("cii", "ubl")
         )
