@@ -1266,6 +1266,12 @@ def _jpy_line(price: str, quantity: str = "3") -> Invoice:
     )
 
 
+def _vatex_under(cat: str, code: str) -> Invoice:
+    """Every line in ``cat`` with an exemption code Peppol ties to another category."""
+    reason = REASONS.get(cat, REASONS["E"])
+    return in_category(cat, tax_exemptions=(replace(reason, category=cat, code=code),))
+
+
 PEPPOL_CASES: list[Case] = [
     case(
         "R003",
@@ -1382,6 +1388,46 @@ PEPPOL_CASES: list[Case] = [
         "NL-R-005",
         lambda: _nl(bill_to=_nl_buyer(legal_id=Identifier("12345678", "0002"))),
         ("NL-R-005", "/bill_to/legal_id/scheme"),
+    ),
+    case(
+        "P0104",
+        lambda: _vatex_under("E", "VATEX-EU-G"),
+        ("PEPPOL-EN16931-P0104", "/tax_exemptions/E/code"),
+    ),
+    case(
+        "P0105",
+        lambda: _vatex_under("E", "VATEX-EU-O"),
+        ("PEPPOL-EN16931-P0105", "/tax_exemptions/E/code"),
+    ),
+    case(
+        "P0106",
+        lambda: _vatex_under("AE", "VATEX-EU-IC"),
+        ("PEPPOL-EN16931-P0106", "/tax_exemptions/AE/code"),
+    ),
+    case(
+        "P0107",
+        lambda: _vatex_under("E", "VATEX-EU-AE"),
+        ("PEPPOL-EN16931-P0107", "/tax_exemptions/E/code"),
+    ),
+    case(
+        "P0108",
+        lambda: _vatex_under("AE", "VATEX-EU-D"),
+        ("PEPPOL-EN16931-P0108", "/tax_exemptions/AE/code"),
+    ),
+    case(
+        "P0109",
+        lambda: _vatex_under("AE", "VATEX-EU-F"),
+        ("PEPPOL-EN16931-P0109", "/tax_exemptions/AE/code"),
+    ),
+    case(
+        "P0110",
+        lambda: _vatex_under("G", "VATEX-EU-I"),
+        ("PEPPOL-EN16931-P0110", "/tax_exemptions/G/code"),
+    ),
+    case(
+        "P0111",
+        lambda: _vatex_under("O", "VATEX-EU-J"),
+        ("PEPPOL-EN16931-P0111", "/tax_exemptions/O/code"),
     ),
     case(
         "P0112",
@@ -1526,6 +1572,20 @@ def test_a_jpy_line_whose_total_is_whole_passes_r120() -> None:
     """3 x 333 and 2 x 333.5: quantity x price is whole, the line amount is exact."""
     assert check(_jpy_line("333"), "ubl") == []
     assert check(_jpy_line("333.5", "2"), "ubl") == []
+
+
+@pytest.mark.parametrize("cat", ["E", "AE", "K", "G", "O"])
+def test_the_vatex_code_of_its_own_category_passes_peppol(cat: str) -> None:
+    inv = in_category(cat)
+    assert check(inv, "ubl") == []
+
+
+def test_a_vatex_code_for_a_category_no_line_uses_is_not_written_nor_refused() -> None:
+    """An exemption of a category the document does not use is not in the UBL."""
+    inv = in_category("E", tax_exemptions=(REASONS["E"], TaxExemption("AE", "x", "VATEX-EU-G")))
+    assert [
+        p.rule for p in check(inv, "ubl") if (p.rule or "").startswith("PEPPOL-EN16931-P01")
+    ] == []
 
 
 def test_a_corrected_invoice_between_german_parties_passes_p0112() -> None:

@@ -43,7 +43,9 @@ valid EN 16931 document of our model can break, from the rule texts of OpenPeppo
 CL008 (their schemes from Peppol's list, :data:`.codelists.PEPPOL_EAS`, which has no ``EM``),
 R061 (a direct debit needs a mandate reference, which the model cannot carry: 49 and 59 are
 refused for UBL), P0112 (a corrected invoice, 384, only when the seller's and the buyer's
-postal addresses are both in Germany), R110/R111 (a line period within the invoicing period),
+postal addresses are both in Germany), P0104-P0111 (a VATEX code that names a category,
+VATEX-EU-G, -O, -IC, -AE, -D, -F, -I, -J, only under that category), R110/R111 (a line
+period within the invoicing period),
 R120 (in a currency without minor units a line whose quantity x price is not whole is written
 with its rounded amount, more than 0.02 off: refused; with 2 decimals the rounding is at most
 0.005), and the fatal identifier formats PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042
@@ -199,6 +201,22 @@ RULES: dict[str, str] = {
     "PEPPOL-EN16931-R061": "Mandate reference MUST be provided for direct debit (BT-89): a "
     "document here cannot carry one, so a Peppol invoice cannot be paid by direct debit (49, "
     "59): use another payment means.",
+    "PEPPOL-EN16931-P0104": "Tax Category G MUST be used when exemption reason code is "
+    "VATEX-EU-G (give the code under tax_exemptions.G, or the category's own code).",
+    "PEPPOL-EN16931-P0105": "Tax Category O MUST be used when exemption reason code is "
+    "VATEX-EU-O (give the code under tax_exemptions.O, or the category's own code).",
+    "PEPPOL-EN16931-P0106": "Tax Category K MUST be used when exemption reason code is "
+    "VATEX-EU-IC (give the code under tax_exemptions.K, or the category's own code).",
+    "PEPPOL-EN16931-P0107": "Tax Category AE MUST be used when exemption reason code is "
+    "VATEX-EU-AE (give the code under tax_exemptions.AE, or the category's own code).",
+    "PEPPOL-EN16931-P0108": "Tax Category E MUST be used when exemption reason code is "
+    "VATEX-EU-D (give the code under tax_exemptions.E, or the category's own code).",
+    "PEPPOL-EN16931-P0109": "Tax Category E MUST be used when exemption reason code is "
+    "VATEX-EU-F (give the code under tax_exemptions.E, or the category's own code).",
+    "PEPPOL-EN16931-P0110": "Tax Category E MUST be used when exemption reason code is "
+    "VATEX-EU-I (give the code under tax_exemptions.E, or the category's own code).",
+    "PEPPOL-EN16931-P0111": "Tax Category E MUST be used when exemption reason code is "
+    "VATEX-EU-J (give the code under tax_exemptions.E, or the category's own code).",
     "PEPPOL-EN16931-P0112": "Invoice type code 326 or 384 are only allowed when both buyer and "
     "seller are German organizations (a corrected invoice, document_type corrected, needs both "
     "postal addresses in DE).",
@@ -919,6 +937,16 @@ class _Checker:
             _country(inv.seller) == "DE" and _country(inv.bill_to) == "DE"
         ):
             self.add("PEPPOL-EN16931-P0112", "/document_type")
+        used = {it.vat_category for it in inv.items} | {inv.shipping_vat_category}
+        for ex in inv.tax_exemptions:
+            pinned = _PEPPOL_VATEX_CATEGORY.get((ex.code or "").strip().upper())
+            if (
+                pinned is not None
+                and ex.category in used
+                and ex.category not in _NO_EXEMPTION  # refused there anyway (BR-x-10)
+                and ex.category != pinned[1]
+            ):
+                self.add(pinned[0], f"/tax_exemptions/{ex.category}/code")
         if einvoice.payment_means_code(inv) in einvoice.DIRECT_DEBIT_CODES:
             self.add("PEPPOL-EN16931-R061", "/payment/means_code")
         period = inv.invoicing_period
@@ -1119,6 +1147,19 @@ def _abn_ok(value: str) -> bool:
     digits[0] -= 1
     return sum(d * w for d, w in zip(digits, weights, strict=True)) % 89 == 0
 
+
+#: the VATEX codes Peppol ties to one VAT category (PEPPOL-EN16931-P0104 to P0111, fatal; in
+#: its UBL rules only): the code, the rule and the category it must stand under
+_PEPPOL_VATEX_CATEGORY: dict[str, tuple[str, str]] = {
+    "VATEX-EU-G": ("PEPPOL-EN16931-P0104", "G"),
+    "VATEX-EU-O": ("PEPPOL-EN16931-P0105", "O"),
+    "VATEX-EU-IC": ("PEPPOL-EN16931-P0106", "K"),
+    "VATEX-EU-AE": ("PEPPOL-EN16931-P0107", "AE"),
+    "VATEX-EU-D": ("PEPPOL-EN16931-P0108", "E"),
+    "VATEX-EU-F": ("PEPPOL-EN16931-P0109", "E"),
+    "VATEX-EU-I": ("PEPPOL-EN16931-P0110", "E"),
+    "VATEX-EU-J": ("PEPPOL-EN16931-P0111", "E"),
+}
 
 #: Peppol's fatal format checks of identifiers by ICD scheme (PEPPOL-COMMON-R040..R050), on
 #: the electronic address (EndpointID) and the legal registration id (PartyLegalEntity/
