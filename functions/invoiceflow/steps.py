@@ -390,6 +390,15 @@ def claimer_of(event: Event) -> str:
     return json.dumps([event["source"], event["id"]], separators=(",", ":"))
 
 
+@record
+class EmailSent:
+    """What :func:`send_once` did: whether this call sent the email, and for which event's
+    delivery the email was sent (its claimer; None when it was not sent)."""
+
+    now: bool
+    claimer: str | None
+
+
 def send_once(
     ctx: Context,
     invoice: InvoiceRecord,
@@ -397,8 +406,9 @@ def send_once(
     *,
     claimer: str | None = None,
     artifacts: Mapping[str, Artifact] | None = None,
-) -> bool:
-    """Send the ``kind`` email for the invoice exactly once; True if this call sent it.
+) -> EmailSent:
+    """Send the ``kind`` email for the invoice exactly once; whether this call sent it, and
+    for which claimer it was sent (this one, or an earlier delivery's when it had been sent).
 
     The claim row (``notifications``) is the intent, written before the send: ``claimed``
     with the time and the claimer (the CloudEvent being handled). A send the provider refused
@@ -433,7 +443,7 @@ def send_once(
     found = claim.found
     if not claim.claimed:
         if found is not None and found.state == "sent":
-            return False
+            return EmailSent(now=False, claimer=found.claimed_by)
         if claimer and found is not None and found.claimed_by not in (None, "", claimer):
             raise SendingElsewhere
         raise Conflict("another delivery is sending this email; retry later")
@@ -458,14 +468,7 @@ def send_once(
         raise
     _mark_sent(ctx, invoice, kind, provider_id, started)
     log.info("sent the %s email for invoice %s", kind, invoice.number)
-    return True
-
-
-def _sent_for(ctx: Context, invoice_id: str, kind: NotificationKind, claimer: str) -> bool:
-    """Whether the ``kind`` email of the invoice was sent for the event of ``claimer`` (an
-    earlier delivery of this very event; another event's delivery emits its own)."""
-    found = ctx.repo.get_notification(invoice_id, kind)
-    return found is not None and found.state == "sent" and found.claimed_by == claimer
+    return EmailSent(now=True, claimer=claimer or "")
 
 
 @takes(INVOICE_RENDERED, INVOICE_FAILED)
@@ -500,9 +503,10 @@ def notify(event: Event, ctx: Context) -> StepResult:
         return StepResult(
             {"invoice_id": invoice.id, "email": kind, "sent": False, "sending_elsewhere": True}
         )
-    if sent or _sent_for(ctx, invoice.id, kind, claimer):
-        # also when this event's earlier delivery sent it and then failed (or died) before
+    if sent.claimer == claimer:
+        # sent now, or by this event's earlier delivery that then failed (or died) before
         # the broker took ``notified``: the same event id, which consumers drop when repeated
+        # (another event's delivery that sent it emits its own)
         ctx.emitter.send(
             make_event(
                 INVOICE_NOTIFIED,
@@ -518,7 +522,7 @@ def notify(event: Event, ctx: Context) -> StepResult:
             )
         )
     ctx.repo.mark_processed("notify", event["source"], event["id"])
-    return StepResult({"invoice_id": invoice.id, "email": kind, "sent": sent})
+    return StepResult({"invoice_id": invoice.id, "email": kind, "sent": sent.now})
 
 
 # ------------------------------------------------------------------------- dead letter
