@@ -883,29 +883,13 @@ def _logo_colours(im: Any) -> Any:
     return im.convert("RGB")
 
 
-def _upright(original: Any, image: Any) -> Any | None:
-    """``image`` turned as ``original``'s EXIF orientation says (a phone stores a photo as
-    the sensor saw it, with a tag saying how to turn it, which viewers follow), or None when
-    it is upright already. What Pillow's ``ImageOps.exif_transpose`` does, for the tag of the
-    file as decoded (``image`` may be its colour-converted copy)."""
-    from PIL import Image
-
-    turns = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_270,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_90,
-    }
-    turn = turns.get(original.getexif().get(0x0112, 1))  # 0x0112: Orientation
-    return None if turn is None else image.transpose(turn)
+#: the EXIF tag of an image's orientation (1: upright)
+_EXIF_ORIENTATION = 0x0112
 
 
 def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
     """Decode the logo (PNG or JPEG only) and scale it to fit ``max_w`` x ``max_h``."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(logo.data), formats=("PNG", "JPEG")) as im:
@@ -916,11 +900,15 @@ def _logo(logo: Logo, max_w: float, max_h: float) -> _LogoFlowable:
                     f"{MAX_LOGO_PIXELS:,} pixels can be rendered"
                 )
             im.load()  # a truncated or corrupt image fails here, not halfway through the PDF
-            converted = _logo_colours(im)
-            upright = _upright(im, converted if converted is not None else im)
-            if upright is not None:
-                converted = upright
+            # a phone stores a photo as the sensor saw it, with an EXIF tag saying how to turn
+            # it (viewers follow it): drawn turned; an upright logo is embedded as it came
+            upright: Image.Image = im
+            if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                upright = ImageOps.exif_transpose(im)
                 w, h = upright.size
+            converted = _logo_colours(upright)
+            if converted is None and upright is not im:
+                converted = upright
         reader = ImageReader(converted if converted is not None else io.BytesIO(logo.data))
         reader.getSize()
     except RenderError:
