@@ -215,17 +215,30 @@ def _currency_affixes(inv: Invoice) -> tuple[str, str]:
 _FIGURE = re.compile(r"\d(?:.*\d)?", re.DOTALL)
 
 
+def _around_figure(text: str) -> tuple[str, str] | None:
+    """The text before and after the figure of a printed amount or rate, without bidi marks
+    (None: no digit in it)."""
+    text = text.translate(_BIDI_MARKS)
+    figure = _FIGURE.search(text)
+    return None if figure is None else (text[: figure.start()], text[figure.end() :])
+
+
+def _section(body: str, prefix: str, suffix: str) -> str:
+    """A number format's section: ``body`` between its literal prefix and suffix."""
+    prefix, suffix = prefix.replace('"', ""), suffix.replace('"', "")
+    return (f'"{prefix}"' if prefix else "") + body + (f'"{suffix}"' if suffix else "")
+
+
 def _negative_affixes(inv: Invoice) -> tuple[str, str] | None:
     """The prefix and suffix of a negative amount where the locale does not print it as a
     minus before the positive amount (de-CH ``CHF-5.00``, nl ``€ -5,00``), as
     :func:`.localize.money` prints it; None where it does (a spreadsheet shows a negative
     number so from the positive section of its format)."""
     positive = localize.money(Decimal(1), inv).translate(_BIDI_MARKS)
-    negative = localize.money(Decimal(-1), inv).translate(_BIDI_MARKS)
-    figure = _FIGURE.search(negative)
-    if negative == f"-{positive}" or figure is None:
+    negative = localize.money(Decimal(-1), inv)
+    if negative.translate(_BIDI_MARKS) == f"-{positive}":
         return None
-    return negative[: figure.start()], negative[figure.end() :]
+    return _around_figure(negative)
 
 
 @lru_cache(maxsize=256)
@@ -282,30 +295,20 @@ def _money_format(
     """A currency format with the currency's digits (or more, for unit prices); with a
     section for negative amounts when ``negative`` gives their prefix and suffix."""
     body = _fixed(max(digits, decimals))
-
-    def section(before: str, after: str) -> str:
-        before, after = before.replace('"', ""), after.replace('"', "")
-        return (f'"{before}"' if before else "") + body + (f'"{after}"' if after else "")
-
     if negative is None:
-        return section(prefix, suffix)
-    return f"{section(prefix, suffix)};{section(*negative)}"
+        return _section(body, prefix, suffix)
+    return f"{_section(body, prefix, suffix)};{_section(body, *negative)}"
 
 
 def _percent_affixes(inv: Invoice) -> tuple[str, str]:
     """The text before and after a rate as :func:`.localize.percent` prints it (``19 %`` de,
     ``19%`` en, ``%19`` tr), without bidi marks."""
-    text = localize.percent(Decimal(1), inv).translate(_BIDI_MARKS)
-    figure = _FIGURE.search(text)
-    if figure is None:  # pragma: no cover - a rate is printed with its digits
-        return "", "%"
-    return text[: figure.start()], text[figure.end() :]
+    affixes = _around_figure(localize.percent(Decimal(1), inv))
+    return ("", "%") if affixes is None else affixes  # None: never (a rate has its digits)
 
 
 def _percent_format(decimals: int, prefix: str = "", suffix: str = "%") -> str:
-    body = "0." + "0" * decimals if decimals else "0"
-    prefix, suffix = prefix.replace('"', ""), suffix.replace('"', "")
-    return (f'"{prefix}"' if prefix else "") + body + (f'"{suffix}"' if suffix else "")
+    return _section("0." + "0" * decimals if decimals else "0", prefix, suffix)
 
 
 def _places(value: Decimal) -> int:
