@@ -45,11 +45,11 @@ R061 (a direct debit needs a mandate reference, which the model cannot carry: 49
 refused for UBL), P0112 (a corrected invoice, 384, only when the seller's and the buyer's
 postal addresses are both in Germany), P0104-P0111 (a VATEX code that names a category,
 VATEX-EU-G, -O, -IC, -AE, -D, -F, -I, -J, only under that category), R110/R111 (a line
-period within the invoicing period),
-R120 (in a currency without minor units a line whose quantity x price is not whole is written
-with its rounded amount, more than 0.02 off: refused; with 2 decimals the rounding is at most
-0.005), and the fatal identifier formats PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042
-(0184), R043 (0208), R049 (0007), R050 (0151) on the electronic addresses and legal ids. By
+period within the invoicing period), R120 (in a currency without minor units a line whose
+quantity x price is not whole is written with its rounded amount, more than 0.02 off:
+refused; with 2 decimals the rounding is at most 0.005), and the fatal identifier formats
+PEPPOL-COMMON-R040 (GLN, 0088), R041 (0192), R042 (0184), R043 (0208), R049 (0007), R050
+(0151) on the electronic addresses and legal ids. By
 construction: R001, R002 (one note), R004, R007, R008 (no empty element), R040..R043 (an
 allowance's percentage only when it gives its amount, :func:`.einvoice.percent_fits`), R051,
 R053, R054, P0100/P0101 (380, 384; 381), F001, CL002/CL003. Not expressible: R005, R006, R044,
@@ -112,6 +112,19 @@ from invoiceflow.errors import Problem
 
 #: the e-invoice output formats whose documents are held to the rules
 Syntax = Literal["cii", "ubl", "facturx"]
+
+#: the VATEX codes Peppol ties to one VAT category (PEPPOL-EN16931-P0104 to P0111, fatal; in
+#: its UBL rules only): the code, the rule and the category it must stand under
+_PEPPOL_VATEX_CATEGORY: dict[str, tuple[str, str]] = {
+    "VATEX-EU-G": ("PEPPOL-EN16931-P0104", "G"),
+    "VATEX-EU-O": ("PEPPOL-EN16931-P0105", "O"),
+    "VATEX-EU-IC": ("PEPPOL-EN16931-P0106", "K"),
+    "VATEX-EU-AE": ("PEPPOL-EN16931-P0107", "AE"),
+    "VATEX-EU-D": ("PEPPOL-EN16931-P0108", "E"),
+    "VATEX-EU-F": ("PEPPOL-EN16931-P0109", "E"),
+    "VATEX-EU-I": ("PEPPOL-EN16931-P0110", "E"),
+    "VATEX-EU-J": ("PEPPOL-EN16931-P0111", "E"),
+}
 
 #: the official sentence of each rule, in plain words (shortened from the artefacts' texts)
 RULES: dict[str, str] = {
@@ -201,22 +214,6 @@ RULES: dict[str, str] = {
     "PEPPOL-EN16931-R061": "Mandate reference MUST be provided for direct debit (BT-89): a "
     "document here cannot carry one, so a Peppol invoice cannot be paid by direct debit (49, "
     "59): use another payment means.",
-    "PEPPOL-EN16931-P0104": "Tax Category G MUST be used when exemption reason code is "
-    "VATEX-EU-G (give the code under tax_exemptions.G, or the category's own code).",
-    "PEPPOL-EN16931-P0105": "Tax Category O MUST be used when exemption reason code is "
-    "VATEX-EU-O (give the code under tax_exemptions.O, or the category's own code).",
-    "PEPPOL-EN16931-P0106": "Tax Category K MUST be used when exemption reason code is "
-    "VATEX-EU-IC (give the code under tax_exemptions.K, or the category's own code).",
-    "PEPPOL-EN16931-P0107": "Tax Category AE MUST be used when exemption reason code is "
-    "VATEX-EU-AE (give the code under tax_exemptions.AE, or the category's own code).",
-    "PEPPOL-EN16931-P0108": "Tax Category E MUST be used when exemption reason code is "
-    "VATEX-EU-D (give the code under tax_exemptions.E, or the category's own code).",
-    "PEPPOL-EN16931-P0109": "Tax Category E MUST be used when exemption reason code is "
-    "VATEX-EU-F (give the code under tax_exemptions.E, or the category's own code).",
-    "PEPPOL-EN16931-P0110": "Tax Category E MUST be used when exemption reason code is "
-    "VATEX-EU-I (give the code under tax_exemptions.E, or the category's own code).",
-    "PEPPOL-EN16931-P0111": "Tax Category E MUST be used when exemption reason code is "
-    "VATEX-EU-J (give the code under tax_exemptions.E, or the category's own code).",
     "PEPPOL-EN16931-P0112": "Invoice type code 326 or 384 are only allowed when both buyer and "
     "seller are German organizations (a corrected invoice, document_type corrected, needs both "
     "postal addresses in DE).",
@@ -313,6 +310,13 @@ RULES: dict[str, str] = {
     'identifier" (BT-90) shall be provided (an invoice here cannot carry it: use another '
     "payment means).",
 }
+RULES.update(
+    {
+        rule: f"Tax Category {category} MUST be used when exemption reason code is {code} (give "
+        f"the code under tax_exemptions.{category}, or the category's own code)."
+        for code, (rule, category) in _PEPPOL_VATEX_CATEGORY.items()
+    }
+)
 
 #: the VAT categories: the rule prefix of their block and their name in the rule texts
 CATEGORY_RULES: dict[str, tuple[str, str]] = {
@@ -1147,19 +1151,6 @@ def _abn_ok(value: str) -> bool:
     digits[0] -= 1
     return sum(d * w for d, w in zip(digits, weights, strict=True)) % 89 == 0
 
-
-#: the VATEX codes Peppol ties to one VAT category (PEPPOL-EN16931-P0104 to P0111, fatal; in
-#: its UBL rules only): the code, the rule and the category it must stand under
-_PEPPOL_VATEX_CATEGORY: dict[str, tuple[str, str]] = {
-    "VATEX-EU-G": ("PEPPOL-EN16931-P0104", "G"),
-    "VATEX-EU-O": ("PEPPOL-EN16931-P0105", "O"),
-    "VATEX-EU-IC": ("PEPPOL-EN16931-P0106", "K"),
-    "VATEX-EU-AE": ("PEPPOL-EN16931-P0107", "AE"),
-    "VATEX-EU-D": ("PEPPOL-EN16931-P0108", "E"),
-    "VATEX-EU-F": ("PEPPOL-EN16931-P0109", "E"),
-    "VATEX-EU-I": ("PEPPOL-EN16931-P0110", "E"),
-    "VATEX-EU-J": ("PEPPOL-EN16931-P0111", "E"),
-}
 
 #: Peppol's fatal format checks of identifiers by ICD scheme (PEPPOL-COMMON-R040..R050), on
 #: the electronic address (EndpointID) and the legal registration id (PartyLegalEntity/
