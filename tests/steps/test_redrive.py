@@ -12,16 +12,15 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from invoiceflow import cli
 from invoiceflow.context import get_context
-from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, to_http
+from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED
 from invoiceflow_local.triggers import load_triggers, matching
-from support.api import Person, Sink, client, example_json
+from support.api import Person, Sink, client, deliver, example_json, outbox_emails
 from support.records import invoice_record
 
 Drop = Callable[[Any, str], bool]
@@ -45,15 +44,6 @@ def upload(upload_client: Any, person: Person) -> str:
     )
     assert r.status_code == 202, r.get_data(as_text=True)
     return str(r.get_json()["invoice_id"])
-
-
-def deliver(step: Any, event: Any) -> Any:
-    headers, body = to_http(event)
-    return step.post("/", headers=headers, data=body)
-
-
-def outbox_emails(env: dict[str, str]) -> list[str]:
-    return sorted(p.name for p in (Path(env["DATA_DIR"]) / "outbox").glob("*.eml"))
 
 
 def pump(sink: Sink, steps: dict[str, Any], start: int = 0, drop: Drop | None = None) -> int:

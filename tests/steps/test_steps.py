@@ -15,11 +15,19 @@ from invoiceflow.events import (
     INVOICE_RENDERED,
     INVOICE_UPLOADED,
     make_event,
-    to_http,
     with_extensions,
 )
 from invoiceflow.outputs import OUTPUT_FORMATS
-from support.api import Person, Sink, client, example, example_json, garbage_png
+from support.api import (
+    Person,
+    Sink,
+    client,
+    deliver,
+    example,
+    example_json,
+    garbage_png,
+    outbox_emails,
+)
 from support.records import invoice_record, notification_record
 from support.sendgrid import FakeSendGrid, fake_sendgrid
 
@@ -40,17 +48,6 @@ def upload(
     )
     assert r.status_code == 202, r.get_data(as_text=True)
     return str(r.get_json()["invoice_id"])
-
-
-def deliver(step: Any, event: Any) -> Any:
-    headers, body = to_http(event)
-    return step.post("/", headers=headers, data=body)
-
-
-def outbox_emails(env: dict[str, str]) -> list[str]:
-    from pathlib import Path
-
-    return sorted(p.name for p in (Path(env["DATA_DIR"]) / "outbox").glob("*.eml"))
 
 
 def test_render_both_formats_then_notify_once(

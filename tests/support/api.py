@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from invoiceflow.auth import issue_token
 from invoiceflow.context import get_context
-from invoiceflow.events import from_request
+from invoiceflow.events import from_request, to_http
 from invoiceflow.passwords import hash_password
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,17 @@ def make_person(email: str) -> Person:
 def client(name: str) -> Any:
     os.environ.pop("ENTRY_POINT", None)
     return create_app(name, str(FUNCTIONS / f"{name}.py")).test_client()
+
+
+def deliver(step: Any, event: Any) -> Any:
+    """POST ``event`` (binary CloudEvent) to a function's test client, as the broker does."""
+    headers, body = to_http(event)
+    return step.post("/", headers=headers, data=body)
+
+
+def outbox_emails(env: dict[str, str]) -> list[str]:
+    """The names of the emails in the outbox folder of the environment's data directory."""
+    return sorted(p.name for p in (Path(env["DATA_DIR"]) / "outbox").glob("*.eml"))
 
 
 def example(name: str) -> bytes:
