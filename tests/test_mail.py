@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from invoiceflow.errors import Unavailable
 from invoiceflow.mail import (
     Attachment,
     MailRejected,
@@ -259,6 +260,26 @@ def test_sendgrid_sends_an_email_over_its_size_limit_without_the_attachments(
     )
     body = sent(sendgrid, fits)
     assert [a["filename"] for a in body["attachments"]] == ["1.pdf"]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_sendgrid_refusing_our_key_or_sender_is_retried_and_logged_without_the_key(
+    sendgrid: FakeSendGrid, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A revoked key or an unverified sender is ours to fix: every email waiting meanwhile is
+    retried (Unavailable, not MailRejected) and the operator is told which settings to check;
+    the key itself never reaches the log."""
+    key = "SG.test-key-not-a-secret"
+    sendgrid.script = [status]
+    with pytest.raises(Unavailable) as refused:
+        SendGridMailer(key, sendgrid.url).send(message("X"))
+    assert not isinstance(refused.value, MailRejected)
+    (record,) = [r for r in caplog.records if r.name == "invoiceflow.mail"]
+    assert record.levelname == "ERROR"
+    assert "SENDGRID_API_KEY" in record.getMessage() and "MAIL_FROM" in record.getMessage()
+    assert key not in caplog.text
+    SendGridMailer(key, sendgrid.url).send(message("X"))  # the key fixed: the retry sends it
+    assert len(sendgrid.delivered) == 1
 
 
 @pytest.mark.parametrize("to", BAD_ADDRESSES)

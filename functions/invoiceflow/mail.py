@@ -1,11 +1,13 @@
 """Email: SendGrid when ``SENDGRID_API_KEY`` is set, else ``.eml`` files in an outbox folder.
 
 Errors follow the retry table: SendGrid's 429 -> RateLimited, 5xx and connection problems ->
-Unavailable (both retried), any other 4xx -> MailRejected (permanent). A request that may have
-reached SendGrid but got no answer (read timeout, connection reset) is MailOutcomeUnknown: also
-retried, but the caller keeps its claim (see steps.send_once). The API key is never logged;
-nor are message bodies. A message that would exceed SendGrid's size limit is sent without its
-attachments (SENDGRID_MAX_BYTES).
+Unavailable (both retried), 401 and 403 -> Unavailable as well (SENDER_REFUSED: a revoked key or
+an unverified sender is the operator's to fix, and every email waiting meanwhile would
+otherwise be lost; logged at ERROR), any other 4xx -> MailRejected (permanent). A request
+that may have reached SendGrid but got no answer (read timeout, connection reset) is
+MailOutcomeUnknown: also retried, but the caller keeps its claim (see steps.send_once). The
+API key is never logged; nor are message bodies. A message that would exceed SendGrid's size
+limit is sent without its attachments (SENDGRID_MAX_BYTES).
 
 Headers: user text (the invoice number in the subject, the owner's address, attachment file
 names) only ever reaches a header value through :func:`header_text`, which turns every line
@@ -55,6 +57,11 @@ from invoiceflow.records import record
 from invoiceflow.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: SendGrid's answers about our account rather than the message (401: the API key is unknown
+#: or revoked; 403: the key lacks the Mail Send permission or MAIL_FROM is not a verified
+#: sender): retried (Unavailable) until the operator fixes the setting
+SENDER_REFUSED = frozenset({401, 403})
 
 #: seconds a SendGrid call may take before it counts as failed (and is retried)
 SEND_TIMEOUT = 10.0
@@ -523,6 +530,13 @@ class SendGridMailer:
                 raise RateLimited("SendGrid asked us to slow down (429)") from None
             if status >= 500:
                 raise Unavailable(f"SendGrid answered {status}") from None
+            if status in SENDER_REFUSED:  # ours to fix, not the message's: retried meanwhile
+                log.error(
+                    "SendGrid refused the sender (%s): check SENDGRID_API_KEY (revoked, or "
+                    "without the Mail Send permission) and that MAIL_FROM is a verified sender",
+                    status,
+                )
+                raise Unavailable(f"SendGrid refused the sender ({status})") from None
             raise MailRejected(f"SendGrid rejected the message ({status})") from None
         except urllib.error.URLError as exc:  # refused, DNS: the request was not sent whole
             raise Unavailable(f"SendGrid is unreachable: {exc.__class__.__name__}") from None

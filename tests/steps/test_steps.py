@@ -350,7 +350,9 @@ def test_sendgrid_receives_one_complete_message(
     assert notification.state == "sent" and notification.provider_message_id == "msg-1"
 
 
-@pytest.mark.parametrize(("answer", "step_status"), [(429, 429), (500, 503), (503, 503)])
+@pytest.mark.parametrize(
+    ("answer", "step_status"), [(429, 429), (500, 503), (503, 503), (401, 503), (403, 503)]
+)
 def test_sendgrid_transient_errors_are_retried(
     upload_client: Any,
     steps: dict[str, Any],
