@@ -8,7 +8,6 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, cast
 
 from invoiceflow import naming, numbering
@@ -152,11 +151,8 @@ def number_assignment(ctx: Context, owner: User, document: Document) -> NumberAs
     the next number of the owner's series (their settings, else numbering.DEFAULT_SERIES)."""
     if not document.needs_number:
         return None
-    series = numbering.series_of(ctx.repo, owner.id)
-    issued = document.invoice.issue_date
-    return NumberAssignment(
-        period=numbering.period(series, issued),
-        format=partial(numbering.format_number, series.pattern, issued),
+    return numbering.assignment(
+        numbering.series_of(ctx.repo, owner.id), document.invoice.issue_date
     )
 
 

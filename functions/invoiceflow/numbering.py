@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from invoiceflow.errors import Problem, ValidationError
 from invoiceflow.records import record
 
 if TYPE_CHECKING:
-    from invoiceflow.stores.protocols import Repository
+    from invoiceflow.stores.protocols import NumberAssignment, Repository
 
 #: the series of an owner who configured none: one series per issue year, 2026-00001...
 DEFAULT_PATTERN = "{yyyy}-{seq:05}"
@@ -172,19 +173,62 @@ def period(series: NumberSeries, issue_date: date) -> str:
     return f"{issue_date.year:04d}" if series.yearly_reset else ""
 
 
+def assignment(series: NumberSeries, issue_date: date) -> NumberAssignment:
+    """How the repository numbers a document of ``issue_date`` in ``series``."""
+    from invoiceflow.stores.protocols import NumberAssignment
+
+    pattern = series.pattern
+    return NumberAssignment(
+        period=period(series, issue_date),
+        format=partial(format_number, pattern, issue_date),
+        prefix=_fill_dates(pattern[: pattern.index(_seq_token(pattern))], issue_date),
+        seq_of=partial(sequence_of, pattern, issue_date),
+    )
+
+
+def _seq_token(pattern: str) -> str:
+    return next(t[0] for t in _TOKEN.finditer(pattern) if t["name"] == "seq")
+
+
+def _fill_dates(text: str, issue_date: date) -> str:
+    """``text`` with its date placeholders filled in for ``issue_date``."""
+    return _TOKEN.sub(lambda m: _date_part(m["name"], issue_date) or m[0], text)
+
+
+def _date_part(name: str, issue_date: date) -> str | None:
+    if name == "yyyy":
+        return f"{issue_date.year:04d}"
+    if name == "yy":
+        return f"{issue_date.year % 100:02d}"
+    if name == "mm":
+        return f"{issue_date.month:02d}"
+    return None
+
+
+def sequence_of(pattern: str, issue_date: date, number: str) -> int | None:
+    """The sequence number that ``number`` is in the series of ``pattern`` on ``issue_date``
+    (``RE-2026-00007`` -> 7 for ``RE-{yyyy}-{seq:05}`` in 2026), else None: a number the
+    series would never write (another year, another padding, other text)."""
+    token = _seq_token(pattern)
+    before, _, after = pattern.partition(token)
+    head, tail = _fill_dates(before, issue_date), _fill_dates(after, issue_date)
+    if len(number) <= len(head) + len(tail) or not number.startswith(head):
+        return None
+    digits = number[len(head) : len(number) - len(tail)]
+    if not (number.endswith(tail) and digits.isascii() and digits.isdigit()):
+        return None
+    seq = int(digits)
+    return seq if format_number(pattern, issue_date, seq) == number else None
+
+
 def format_number(pattern: str, issue_date: date, seq: int) -> str:
     """The number ``seq`` of the series on ``issue_date``: ``RE-{yyyy}-{seq:05}`` with 7 on
     2026-03-01 is ``RE-2026-00007``."""
 
     def fill(match: re.Match[str]) -> str:
-        name = match["name"]
-        if name == "seq":
+        if match["name"] == "seq":
             return str(seq).zfill(int(match["pad"]) if match["pad"] else 0)
-        if name == "yyyy":
-            return f"{issue_date.year:04d}"
-        if name == "yy":
-            return f"{issue_date.year % 100:02d}"
-        return f"{issue_date.month:02d}"
+        return _date_part(match["name"], issue_date) or ""
 
     number = _TOKEN.sub(fill, pattern)
     if len(number) > MAX_NUMBER_CHARS:

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
@@ -44,10 +43,7 @@ def new_user(repo: Repository) -> str:
 def series(
     pattern: str = "RE-{yyyy}-{seq:04}", issued: date = ISSUED, reset: bool = True
 ) -> NumberAssignment:
-    chosen = numbering.NumberSeries(pattern, reset)
-    return NumberAssignment(
-        numbering.period(chosen, issued), partial(numbering.format_number, pattern, issued)
-    )
+    return numbering.assignment(numbering.NumberSeries(pattern, reset), issued)
 
 
 def record(
@@ -140,6 +136,43 @@ def test_a_series_passes_over_numbers_uploads_took(repo: Repository) -> None:
     repo.accept_invoice(record(owner, "RE-2026-0001"))
     repo.accept_invoice(record(owner, "RE-2026-0002"))
     assert repo.accept_invoice(numbered(owner)).invoice.number == "RE-2026-0003"
+
+
+def test_a_series_passes_over_any_run_of_taken_numbers_in_one_step_and_fills_no_gap(
+    repo: Repository,
+) -> None:
+    """An owner who brought 1,500 numbered invoices from their old system (or whose series
+    was switched to a yearly reset mid-year) gets the next free number, not a 409 after a
+    thousand; a number free between taken ones is given, never skipped."""
+    owner = new_user(repo)
+    for seq in [*range(1, 1501), 1502, 1503]:
+        repo.accept_invoice(record(owner, f"RE-2026-{seq:04d}"))
+    repo.accept_invoice(record(owner, "RE-2026-01504"))  # another padding: not the series'
+    repo.accept_invoice(record(owner, "RE-2025-1504"))  # another year: not this series'
+    got = [repo.accept_invoice(numbered(owner)).invoice.number for _ in range(3)]
+    assert got == ["RE-2026-1501", "RE-2026-1504", "RE-2026-1505"]
+    assert repo.number_counters(owner) == [NumberCounter("2026", 1505)]
+
+
+def test_switching_the_series_to_a_yearly_reset_continues_after_the_years_numbers(
+    repo: Repository,
+) -> None:
+    owner = new_user(repo)
+    running = series("{yyyy}-{seq:05}", reset=False)
+    numbers = [repo.accept_invoice(numbered(owner, assign=running)).invoice.number for _ in "abc"]
+    assert numbers == ["2026-00001", "2026-00002", "2026-00003"]
+    yearly = series("{yyyy}-{seq:05}", reset=True)
+    assert repo.accept_invoice(numbered(owner, assign=yearly)).invoice.number == "2026-00004"
+    assert repo.number_counters(owner) == [NumberCounter("", 3), NumberCounter("2026", 4)]
+
+
+def test_a_prefix_with_like_wildcards_reads_only_its_own_numbers(repo: Repository) -> None:
+    owner = new_user(repo)
+    underscore = series("R_{yyyy}-{seq}")
+    repo.accept_invoice(record(owner, "R_2026-1"))
+    repo.accept_invoice(record(owner, "RX2026-2"))  # matched by an unescaped "_"
+    got = [repo.accept_invoice(numbered(owner, assign=underscore)).invoice.number for _ in "ab"]
+    assert got == ["R_2026-2", "R_2026-3"]
 
 
 def test_an_idempotent_replay_takes_no_number(repo: Repository) -> None:

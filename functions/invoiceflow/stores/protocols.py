@@ -57,10 +57,18 @@ class User:
 class NumberAssignment:
     """How :meth:`Repository.accept_invoice` numbers an invoice sent without a number: the
     next sequence number of the owner's counter ``period`` (``""``: one series; a year: that
-    year's series), made a number by ``format`` (:func:`invoiceflow.numbering.format_number`)."""
+    year's series), made a number by ``format`` (:func:`invoiceflow.numbering.format_number`).
+    Built by :func:`invoiceflow.numbering.assignment`.
+
+    Where a number of the series is taken already (uploaded with the invoice, or given before
+    the owner changed the series), the repository reads the owner's numbers that begin with
+    ``prefix`` once and takes the lowest sequence number above the counter that none of them
+    holds (``seq_of``: the sequence number a number of this series stands for, else None)."""
 
     period: str
     format: Callable[[int], str]
+    prefix: str
+    seq_of: Callable[[str], int | None]
 
 
 @record

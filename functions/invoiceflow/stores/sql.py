@@ -60,10 +60,14 @@ _MIGRATION_FILE = re.compile(
 
 #: longest error text stored (invoices.error, outbox.last_error)
 MAX_ERROR_CHARS = 2000
-#: a server-assigned number passes over at most this many numbers uploaded invoices took
-MAX_TAKEN_NUMBERS_PASSED = 1000
 
 Clock = Callable[[], datetime]
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for the texts that begin with ``prefix`` (``\\`` escapes)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
 
 
 def utc_now() -> datetime:
@@ -707,30 +711,43 @@ class SQLRepository(ABC):
         """The next number of the owner's series, inside the accepting transaction: the
         counter's upsert locks its row until the transaction ends (SQLite: the database is
         locked by BEGIN IMMEDIATE), so concurrent acceptances take numbers one after the other
-        and a rollback gives the number back. Numbers that uploaded invoices took are passed
-        over (they are not gaps: those invoices hold them)."""
+        and a rollback gives the number back. Numbers the owner's invoices hold already
+        (uploaded with their number, or given before the series changed) are passed over in
+        one step: the lowest free sequence number above the counter, which then moves there
+        (those numbers are not gaps: those invoices hold them)."""
         assign = invoice.assign_number
         assert assign is not None
-        for _ in range(MAX_TAKEN_NUMBERS_PASSED):
-            row = tx.execute(
-                "INSERT INTO number_counters (owner_id, period, last_seq) VALUES (?, ?, 1) "
-                "ON CONFLICT (owner_id, period) DO UPDATE "
-                "SET last_seq = number_counters.last_seq + 1 RETURNING last_seq",
-                (invoice.owner_id, assign.period),
-            ).one()
-            if row is None:  # pragma: no cover - RETURNING always returns the row
-                raise Conflict("the number counter vanished; retry")
-            number = assign.format(int(row["last_seq"]))
-            taken = tx.execute(
-                "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ?",
-                (invoice.owner_id, number),
-            ).one()
-            if taken is None:
-                return number
-        raise Conflict(
-            f"over {MAX_TAKEN_NUMBERS_PASSED} numbers of the series are taken by uploaded "
-            "invoices; change the series' pattern"
+        row = tx.execute(
+            "INSERT INTO number_counters (owner_id, period, last_seq) VALUES (?, ?, 1) "
+            "ON CONFLICT (owner_id, period) DO UPDATE "
+            "SET last_seq = number_counters.last_seq + 1 RETURNING last_seq",
+            (invoice.owner_id, assign.period),
+        ).one()
+        if row is None:  # pragma: no cover - RETURNING always returns the row
+            raise Conflict("the number counter vanished; retry")
+        seq = int(row["last_seq"])
+        number = assign.format(seq)
+        taken = tx.execute(
+            "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ?",
+            (invoice.owner_id, number),
+        ).one()
+        if taken is None:
+            return number
+        held = {
+            held_seq
+            for r in tx.execute(
+                "SELECT number FROM invoices WHERE owner_id = ? AND number LIKE ? ESCAPE '\\'",
+                (invoice.owner_id, _like_prefix(assign.prefix)),
+            ).all()
+            if (held_seq := assign.seq_of(r["number"])) is not None
+        }
+        while seq in held:
+            seq += 1
+        tx.execute(
+            "UPDATE number_counters SET last_seq = ? WHERE owner_id = ? AND period = ?",
+            (seq, invoice.owner_id, assign.period),
         )
+        return assign.format(seq)
 
     def get_invoice_by_number(self, owner_id: str, number: str) -> InvoiceRecord | None:
         with self._transaction(write=False) as tx:
