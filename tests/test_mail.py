@@ -6,6 +6,7 @@ and each value decodes to the literal text, line breaks turned into spaces."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from email import policy
 from email.header import decode_header, make_header
@@ -247,6 +248,14 @@ def test_sendgrid_sends_an_email_over_its_size_limit_without_the_attachments(
     assert request["answered"] == 202 and request["size"] < MAX_REQUEST_BYTES
     assert "attachments" not in body
     assert body["content"][0]["value"] == msg.text
+    # the message's line saying why (the ready email's, in its language) ends both parts
+    why = "Too large to attach: use the <links> above."
+    body = sent(sendgrid, dataclasses.replace(msg, without_attachments=why))
+    assert "attachments" not in body
+    assert body["content"][0]["value"] == f"{msg.text}\n{why}\n"
+    assert body["content"][1]["value"] == (
+        f"{msg.html}<p>Too large to attach: use the &lt;links&gt; above.</p>"
+    )
     # what fits is still attached
     small = Attachment("1.pdf", "application/pdf", b"x" * 20_000_000)  # 26.7 MB encoded
     fits = Message(

@@ -97,6 +97,7 @@ def ready_message(
         html=html,
         key=naming.email_key(invoice.id, "ready"),
         attachments=_attachments(ctx, invoice, artifacts),
+        without_attachments=words.attachments_too_large,
     )
 
 

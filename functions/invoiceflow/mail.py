@@ -47,6 +47,7 @@ from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from html import escape
 from io import BytesIO
 from pathlib import Path
 from typing import Protocol
@@ -170,6 +171,9 @@ class Message:
     #: a stable id (e.g. "<invoice>-ready") so a resend can be recognised
     key: str
     attachments: tuple[Attachment, ...] = ()
+    #: the line added to the text and HTML parts when the attachments must be left out (too
+    #: large for SendGrid), in the email's language: the reader learns why they are missing
+    without_attachments: str = ""
 
 
 class Mailer(Protocol):
@@ -491,17 +495,22 @@ class SendGridMailer:
 
         from_name, sender = checked_address(message.sender, "sender")
         _, to = checked_address(message.to, "recipient")
+        attachments = _sendgrid_attachments(message)
+        text, html = message.text, message.html
+        if message.attachments and not attachments and message.without_attachments:
+            text += f"\n{message.without_attachments}\n"
+            html += f"<p>{escape(message.without_attachments, quote=True)}</p>"
         mail = Mail(
             from_email=From(sender, self._text(from_name) or None),
             to_emails=To(to),
             subject=self._text(message.subject),
-            plain_text_content=message.text,
-            html_content=message.html,
+            plain_text_content=text,
+            html_content=html,
         )
         # the same for every resend: receivers and the event webhook can tell it apart
         mail.header = Header("Message-ID", message_id(message))
         mail.custom_arg = CustomArg("invoiceflow_key", safe_key(message.key))
-        for att in _sendgrid_attachments(message):
+        for att in attachments:
             mail.add_attachment(
                 SGAttachment(
                     FileContent(base64.b64encode(att.data).decode()),

@@ -350,6 +350,30 @@ def test_sendgrid_receives_one_complete_message(
     assert notification.state == "sent" and notification.provider_message_id == "msg-1"
 
 
+def test_a_ready_email_too_large_for_sendgrid_says_in_its_language_why_its_files_are_missing(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    sendgrid: FakeSendGrid,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import invoiceflow.mail as mail
+
+    invoice_id, rendered = _ready_invoice(upload_client, steps, alice, sink)
+    # SendGrid's limit made smaller than this invoice's files, instead of 30 MB of files
+    monkeypatch.setattr(mail, "SENDGRID_MAX_BYTES", mail.SENDGRID_OVERHEAD_BYTES + 20_000)
+    assert deliver(steps["notify"], rendered).status_code == 200
+    (request,) = sendgrid.requests
+    body = request["json"]
+    assert "attachments" not in body
+    content = {c["type"]: c["value"] for c in body["content"]}
+    why = "Die Dateien waren zu groß, um sie an diese E-Mail anzuhängen; laden Sie sie über"
+    assert content["text/plain"].rstrip().endswith(f"{why} die Links oben herunter.")
+    assert content["text/html"].endswith(f"<p>{why} die Links oben herunter.</p>")
+    assert f"http://invoices.test/invoices/{invoice_id}/pdf" in content["text/plain"]
+
+
 @pytest.mark.parametrize(
     ("answer", "step_status"), [(429, 429), (500, 503), (503, 503), (401, 503), (403, 503)]
 )

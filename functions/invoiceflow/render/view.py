@@ -97,6 +97,8 @@ class EmailTexts:
     unknown_reason: str
     downloads_text: str
     downloads_html: str
+    #: the line that says why a ready email came without its files (too large to attach)
+    attachments_too_large: str
     #: the branding's accent colour (``#RRGGBB``) for the HTML email, None for none
     accent_color: str | None
 
@@ -363,5 +365,8 @@ def email_texts(
         unknown_reason=t.gettext("unknown reason"),
         downloads_text=t.gettext("Downloads need your API token (Authorization: Bearer ...)."),
         downloads_html=t.gettext("Downloads need your API token."),
+        attachments_too_large=t.gettext(
+            "The files were too large to attach to this email; download them with the links above."
+        ),
         accent_color=accent,
     )
