@@ -3,8 +3,11 @@
 An invoice stays ``received`` for good when an event of its pipeline is lost for good (the
 database down longer than a step's and dead-letter's retries, so the broker drops the event):
 an ``uploaded`` event a render step never took, or the ``rendered`` event that would have made
-the invoice ``ready``. ``invoiceflow invoices redrive`` finds them (:func:`stalled`) and
-publishes, for each, the one event that moves it on (:func:`redrive_event`):
+the invoice ``ready``; or when such an event is dead-lettered while the invoice has every
+file, which dead-letter leaves ``received`` instead of failing it
+(:func:`invoiceflow.steps.dead_letter`). ``invoiceflow invoices redrive`` finds them
+(:func:`stalled`) and publishes, for each, the one event that moves it on
+(:func:`redrive_event`):
 
 * files missing: an ``uploaded`` event routed only to the render steps of the missing formats;
   a render step reuses every artifact already stored, renders the rest and emits its

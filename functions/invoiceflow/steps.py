@@ -275,12 +275,18 @@ def render_document(
 ALL_RENDERED = "allrendered"
 
 
+def _has_every_file(ctx: Context, invoice: InvoiceRecord) -> bool:
+    """Whether every format the invoice asked for has its artifact, as committed now
+    (artifacts are never removed: once true, true for good)."""
+    have = {artifact.format for artifact in ctx.repo.list_artifacts(invoice.id)}
+    return bool(invoice.formats) and have >= set(invoice.formats)
+
+
 def _all_rendered(ctx: Context, invoice: InvoiceRecord) -> str:
     """``ALL_RENDERED``'s value, read after this step's artifact was committed: of the
     renderers finishing an invoice, the last to commit sees every artifact, so at least one
     ``rendered`` event of every complete invoice says "true" (two may: notify is idempotent)."""
-    have = {artifact.format for artifact in ctx.repo.list_artifacts(invoice.id)}
-    return "true" if have >= set(invoice.formats) else "false"
+    return "true" if _has_every_file(ctx, invoice) else "false"
 
 
 def _render(event: Event, ctx: Context, step: str) -> StepResult:
@@ -599,7 +605,15 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
     with a readable reason and emits ``failed`` (through the outbox, in the same
     transaction). The reason, which the owner sees (API, failure email), names the step and
     the status and quotes only a problem+json answer; any other answer (the broker's
-    ``dispatch error`` naming the subscriber's URL, a proxy's HTML page) goes to the log."""
+    ``dispatch error`` naming the subscriber's URL, a proxy's HTML page) goes to the log.
+
+    A ``received`` invoice that has every file it asked for is not failed: what gave up was
+    a step after its files (notify before it marked the invoice ready, a renderer whose
+    ``rendered`` event the broker refused), so nothing failed that the owner could be told
+    of, and a failure email would be followed by the ready email of the next ``rendered``
+    delivery. It stays ``received``, as when the broker drops such an event, for the next
+    delivery or ``invoiceflow invoices redrive`` (:mod:`invoiceflow.redrive`) to make it
+    ready with its one ready email; the log says so."""
     code = str(event.get("knativeerrorcode") or "?")
     code = code if code.isdigit() and len(code) == 3 else "?"
     destination = str(event.get("knativeerrordest") or "?")
@@ -631,6 +645,15 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return StepResult({"logged": True})
     step = _step_name(destination)
+    if invoice.status == "received" and _has_every_file(ctx, invoice):
+        log.warning(
+            "dead letter: invoice %s has every file, so %s giving up does not fail it; it "
+            "stays received until `invoiceflow invoices redrive` makes it ready",
+            invoice.id,
+            step,
+        )
+        ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
+        return StepResult({"invoice_id": invoice.id, "failed": False, "left_for_redrive": True})
     if detail:
         reason = f"{step} failed (HTTP {code}): {detail}"
     elif answer.startswith("dispatch error"):  # the broker's: no answer at all

@@ -1,6 +1,7 @@
 """``invoiceflow invoices redrive``: an invoice stalled in ``received`` because the broker
-dropped one of its events is put back in motion through the broker, and becomes ready with
-exactly one ready email; running it again changes nothing.
+dropped one of its events (or dead-lettered it while the invoice had every file) is put back
+in motion through the broker, and becomes ready with exactly one ready email; running it
+again changes nothing.
 
 The test plays the broker: every event the functions and the command publish (to the sink)
 is delivered to the step functions whose Knative Trigger (knative/50-triggers.yaml, read by
@@ -18,7 +19,10 @@ import pytest
 
 from invoiceflow import cli
 from invoiceflow.context import get_context
-from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED
+from invoiceflow.edge import error_response
+from invoiceflow.errors import Unavailable
+from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, with_extensions
+from invoiceflow_local.delivery import error_extensions
 from invoiceflow_local.triggers import load_triggers, matching
 from support.api import Person, Sink, client, deliver, example_json, outbox_emails
 from support.records import invoice_record
@@ -149,6 +153,123 @@ def test_an_invoice_a_render_step_never_got_renders_only_what_is_missing(
     assert invoice_record(repo, invoice_id).status == "ready"
     assert repo.get_artifact(invoice_id, "xlsx") == xlsx  # reused, not rendered again
     assert [e.data["format"] for e in sink.of_type("rendered.v1")[rendered_before:]] == ["pdf"]
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+
+
+#: a subscriber's answer on its last attempt, as the broker passes it to the dead-letter sink
+GAVE_UP = {
+    # the database down for the whole retry window: the edge's 503 problem
+    "database down": lambda url: error_extensions(
+        url,
+        503,
+        error_response(Unavailable("cannot connect to the database")).get_data(),
+    ),
+    # the Service unreachable (a broken revision, a crash loop): the broker's own text
+    "no answer": lambda url: error_extensions(url, None, b"", "ConnectError: refused"),
+}
+
+
+def dead_lettered(
+    steps: dict[str, Any],
+    event: Any,
+    extensions: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> Any:
+    """What the broker does once a subscriber exhausted its retries on ``event``: hand it to
+    dead-letter with the ``knativeerror*`` ``extensions``; dead-letter's answer."""
+    with caplog.at_level("WARNING", logger="invoiceflow.steps"):
+        r = deliver(steps["dead-letter"], with_extensions(event, extensions))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.get_json()
+
+
+def assert_left_for_redrive(
+    invoice_id: str, sink: Sink, env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dead-lettered invoice has every file: still ``received`` without a reason, no
+    ``failed`` event and no email, and the operator's log names the invoice and the redrive."""
+    invoice = invoice_record(get_context().repo, invoice_id)
+    assert (invoice.status, invoice.error) == ("received", None)
+    assert sink.of_type("failed.v1") == []
+    assert outbox_emails(env) == []
+    assert "dead letter:" in caplog.text
+    assert invoice_id in caplog.text and "invoiceflow invoices redrive" in caplog.text
+
+
+@pytest.mark.parametrize("then", ["redrive", "redelivery"])
+@pytest.mark.parametrize("answer", sorted(GAVE_UP))
+def test_a_complete_invoice_whose_notify_gave_up_is_not_failed_and_gets_one_ready_email(
+    answer: str,
+    then: str,
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """notify could not take the ``rendered`` event that completes the invoice for its whole
+    retry window (the database down, notify unreachable), so the broker dead-lettered it.
+    dead-letter marked the invoice, which has every file, ``failed`` and the owner got the
+    failure email ("could not be created"); the next ``rendered`` delivery then made it
+    ``ready`` with a second, ready email, and the redrive, which takes only ``received``
+    invoices, never looked at it. Now it stays ``received``, and the redrive (or the next
+    delivery) makes it ready with the one ready email."""
+    invoice_id = upload(upload_client, alice)
+    seen = pump(sink, steps, drop=ready_rendered_dropped)
+    (complete,) = [e for e in sink.of_type("rendered.v1") if e["allrendered"] == "true"]
+    extensions = GAVE_UP[answer]("http://notify.invoiceflow.svc.cluster.local")
+    assert dead_lettered(steps, complete, extensions, caplog)["failed"] is False
+    seen = pump(sink, steps, seen)  # whatever dead-letter emitted (a failed event: notify)
+    assert_left_for_redrive(invoice_id, sink, env, caplog)
+
+    if then == "redrive":
+        age(invoice_id)
+        status, out, err = redrive(capsys)
+        assert status == 0, err
+        assert out.startswith(f"{invoice_id}\t") and "every file stored" in out
+    else:  # the broker (or the other renderer's complete event) delivers it again
+        assert deliver(steps["notify"], complete).status_code == 200
+    pump(sink, steps, seen)
+    assert invoice_record(get_context().repo, invoice_id).status == "ready"
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    (notified,) = sink.of_type("notified.v1")
+    assert notified.data["kind"] == "ready"
+
+
+def test_a_render_step_that_stored_the_last_file_but_gave_up_leaves_it_for_the_redrive(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """render-pdf stored the invoice's last file but the broker refused its ``rendered``
+    event on every attempt (its 503 is real): the event was dead-lettered with every file
+    stored, and dead-letter marked the invoice ``failed`` with a failure email. Now it stays
+    ``received`` and the redrive makes it ready with one ready email."""
+    invoice_id = upload(upload_client, alice)
+    seen = pump(sink, steps, drop=lambda event, step: step == "render-pdf")
+    (uploaded,) = sink.of_type("uploaded.v1")
+    sink.status = 503
+    r = deliver(steps["render-pdf"], uploaded)
+    assert r.status_code == 503, r.get_data(as_text=True)
+    sink.status = 202
+    repo = get_context().repo
+    assert {a.format for a in repo.list_artifacts(invoice_id)} == {"pdf", "xlsx"}
+    url = "http://render-pdf.invoiceflow.svc.cluster.local"
+    extensions = error_extensions(url, r.status_code, r.get_data())
+    assert dead_lettered(steps, uploaded, extensions, caplog)["failed"] is False
+    seen = pump(sink, steps, seen)
+    assert_left_for_redrive(invoice_id, sink, env, caplog)
+
+    age(invoice_id)
+    assert redrive(capsys)[0] == 0
+    pump(sink, steps, seen)
+    assert invoice_record(repo, invoice_id).status == "ready"
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
 
 
