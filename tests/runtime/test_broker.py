@@ -216,6 +216,26 @@ def test_no_dead_letter_sink_drops_the_event(
     assert services["dead-letter"].requests == []
 
 
+def test_an_event_published_again_after_it_was_dropped_is_delivered(
+    start_broker: StartBroker, services: Services, manifests: Path
+) -> None:
+    """As a Knative broker delivers every publish, a dropped (durable: parked) event published
+    again with the same id, as ``invoiceflow invoices redrive`` does, is delivered; the
+    durable queue answered 202 and never delivered it."""
+    services["notify"].script = [422]
+    running = start_broker(manifests)
+    event = events.make_event(events.INVOICE_RENDERED, "/render-pdf", {"invoice_id": "inv-1"})
+    assert post_event(running, event).status_code == 202
+    assert running.outcome("notify-rendered").result == DROPPED
+    assert running.broker.wait_idle(15)
+
+    assert post_event(running, event).status_code == 202
+    first, again = services["notify"].wait_for(2)
+    assert running.broker.wait_idle(15)
+    assert first.headers["ce-id"] == again.headers["ce-id"] == event["id"]
+    assert [o.result for o in running.outcomes("notify-rendered")] == [DROPPED, DELIVERED]
+
+
 def test_malformed_event_is_refused_with_every_problem(
     start_broker: StartBroker, services: Services, manifests: Path
 ) -> None:

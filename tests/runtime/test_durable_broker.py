@@ -1,6 +1,7 @@
 """Issue 9, finding 7: the embedded broker's queue lives in the runtime's database. What it
 accepted is delivered by the next process, retries keep their schedule, a row goes only
-after the subscriber's 2xx (or the dead-letter sink's), and what nobody took is parked."""
+after the subscriber's 2xx (or the dead-letter sink's), and what nobody took is parked
+until the event is published again."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def make_broker(
             delay="PT30S",
         ),
         trigger_yaml("audit", events.INVOICE_UPLOADED, "audit", retry=0, dead_letter=False),
+        trigger_yaml("notify-rendered", events.INVOICE_RENDERED, "notify", retry=0),
     )
     made: list[Broker] = []
 
@@ -129,3 +131,69 @@ def test_an_event_nobody_took_is_parked_for_an_operator(
     broker.stop(timeout=0.1)
     again: Any = make_broker()
     assert again.dispatcher.pending == 0  # parked rows are not delivered again
+
+
+def test_an_event_published_again_after_it_was_parked_is_delivered(
+    make_broker: Callable[..., Broker], services: Services, store: Repository
+) -> None:
+    """A parked row no longer blocks its event: published again with the same id (what
+    ``invoiceflow invoices redrive`` does), the event is queued afresh, with the new
+    publish's headers and body, from the first attempt at the subscriber. Before, the
+    broker answered 202 and the event was never delivered."""
+    services["notify"].default = 503
+    services["dead-letter"].default = 503  # and so does the dead-letter sink: parked
+    broker = make_broker()
+    event_id = "evt-parked"
+
+    def rendered(attempt: int) -> events.Event:
+        return events.make_event(
+            events.INVOICE_RENDERED,
+            "/render-pdf",
+            {"invoice_id": "inv-p", "try": attempt},
+            id=event_id,
+        )
+
+    broker.publish(rendered(1))
+    assert broker.wait_idle(15)
+    (parked,) = store.queued_deliveries(broker.name, state="parked")
+    assert (parked.phase, parked.last_error) == ("dead-letter", "dead-letter-failed")
+    assert parked.outgoing is not None
+
+    services["notify"].default = 200
+    broker.publish(rendered(2))
+    assert broker.wait_idle(15)
+    first, again = services["notify"].requests
+    assert first.headers["ce-id"] == again.headers["ce-id"] == event_id
+    assert json.loads(again.body) == {"invoice_id": "inv-p", "try": 2}
+    assert len(services["dead-letter"].requests) == 1  # the new delivery started over
+    assert store.queued_deliveries(broker.name, state="parked") == []
+    assert store.queued_deliveries(broker.name) == []
+
+
+def test_a_parked_row_published_again_is_pending_from_the_start(
+    store: Repository,
+) -> None:
+    """The store's side: the parked row becomes pending again with the new headers and body,
+    subscriber phase, attempt 0, due now, no dead letter and no error; a row still pending
+    is not queued twice, so an event being delivered is not delivered twice at once."""
+    (row,) = store.enqueue_deliveries("b", ["t"], "/s", "e-1", {"ce-id": "e-1"}, b"one")
+    assert store.reschedule_delivery(
+        row.id,
+        phase="dead-letter",
+        attempt=3,
+        due_at=row.created_at,
+        outgoing={"headers": {}, "body": ""},
+        error="503",
+    )
+    assert store.enqueue_deliveries("b", ["t"], "/s", "e-1", {"ce-id": "e-1"}, b"two") == []
+    assert store.park_delivery(row.id, "dead-letter-failed")
+
+    (again,) = store.enqueue_deliveries("b", ["t"], "/s", "e-1", {"ce-id": "e-1", "x": "y"}, b"3")
+    assert again.id == row.id and again.created_at == row.created_at
+    assert (again.state, again.phase, again.attempt) == ("pending", "subscriber", 0)
+    assert (again.headers, again.body) == ({"ce-id": "e-1", "x": "y"}, b"3")
+    assert again.outgoing is None and again.last_error is None
+    assert again.due_at >= row.due_at
+    assert store.queued_deliveries("b") == [again]
+    assert store.queued_deliveries("b", state="parked") == []
+    assert store.enqueue_deliveries("b", ["t"], "/s", "e-1", {"ce-id": "e-1"}, b"4") == []

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,20 @@ from invoiceflow import cli
 from invoiceflow.context import get_context
 from invoiceflow.edge import error_response
 from invoiceflow.errors import Unavailable
-from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, with_extensions
+from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, Emitter, with_extensions
+from invoiceflow_local.broker import Broker
 from invoiceflow_local.delivery import error_extensions
 from invoiceflow_local.triggers import load_triggers, matching
-from support.api import Person, Sink, client, deliver, example_json, outbox_emails
+from support.api import (
+    Person,
+    Sink,
+    client,
+    deliver,
+    example_json,
+    outbox_emails,
+    serve_wsgi,
+)
+from support.brokerkit import closed_port_url, trigger_yaml, write_manifests
 from support.records import invoice_record
 
 Drop = Callable[[Any, str], bool]
@@ -399,3 +410,48 @@ def test_stalled_invoices_are_paged_oldest_first(
         page = repo.stalled_invoices(cutoff, limit=1, after=page[-1])
     assert [p.invoice.id for p in paged] == [ids[0], *sorted(ids[1:])]
     assert all(p.missing == ["pdf", "xlsx"] for p in paged)
+
+
+def test_a_redrive_whose_delivery_was_parked_is_delivered_by_the_next_run(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Through the local runtime's durable broker (its queue in the invoices' database, as
+    ``invoiceflow dev`` runs it): the first run's event fails at notify and at the dead-letter
+    sink (both down), so the broker parks it; the next run publishes the same event id, which
+    is delivered and makes the invoice ready. Before, the broker answered the second run 202
+    and never delivered its event: the command reported success and the invoice stayed
+    ``received``."""
+    invoice_id, _ = stalled_with_every_file(upload_client, steps, alice, sink)
+    ctx = get_context()
+    down = closed_port_url()
+    urls = {"notify": down, "dead-letter": down}
+    manifests = write_manifests(
+        tmp_path / "knative", trigger_yaml("notify-rendered", INVOICE_RENDERED, "notify", retry=0)
+    )
+    broker = Broker(load_triggers(manifests), urls.__getitem__, store=ctx.repo).start()
+    try:
+        with (
+            serve_wsgi(broker.wsgi_app) as ingress,
+            serve_wsgi(steps["notify"].application) as notify,
+        ):
+            monkeypatch.setattr(ctx, "emitter", Emitter(ingress))
+            assert redrive(capsys)[0] == 0
+            assert broker.wait_idle(15)
+            (parked,) = ctx.repo.queued_deliveries(broker.name, state="parked")
+            assert parked.last_error == "dead-letter-failed"
+
+            urls["notify"] = notify  # the outage is over
+            assert redrive(capsys)[0] == 0
+            assert broker.wait_idle(15)
+    finally:
+        broker.stop()
+    assert invoice_record(ctx.repo, invoice_id).status == "ready"
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    assert ctx.repo.queued_deliveries(broker.name, state="parked") == []

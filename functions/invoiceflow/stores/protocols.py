@@ -566,8 +566,11 @@ class Repository(Protocol):
         headers: Mapping[str, str],
         body: bytes,
     ) -> list[QueuedDelivery]:
-        """One pending row per trigger, in one transaction; an event already pending for a
-        trigger is not queued twice (only the new rows are returned)."""
+        """One pending row per trigger, in one transaction; only the rows to deliver now are
+        returned. An event already pending for a trigger is not queued twice (its delivery
+        is under way); one parked for it is queued again with these headers and body, from
+        the subscriber's first attempt, as a Knative broker delivers every publish
+        (``invoiceflow invoices redrive`` publishes the same event id again)."""
         ...
 
     def queued_deliveries(self, broker: str, *, state: str = "pending") -> list[QueuedDelivery]: ...

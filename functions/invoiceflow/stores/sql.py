@@ -1216,7 +1216,10 @@ class SQLRepository(ABC):
                 row = tx.execute(
                     f"INSERT INTO broker_queue ({_QUEUE_COLS.removeprefix('id, ')}) "
                     "VALUES (?, ?, ?, ?, ?, ?, 'pending', 'subscriber', 0, ?, NULL, ?, NULL) "
-                    "ON CONFLICT (broker, trigger_name, source, event_id) DO NOTHING "
+                    "ON CONFLICT (broker, trigger_name, source, event_id) DO UPDATE SET "
+                    "headers = excluded.headers, body = excluded.body, state = 'pending', "
+                    "phase = 'subscriber', attempt = 0, due_at = excluded.due_at, "
+                    "outgoing = NULL, last_error = NULL WHERE broker_queue.state = 'parked' "
                     f"RETURNING {_QUEUE_COLS}",
                     (
                         broker,
