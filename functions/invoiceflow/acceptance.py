@@ -88,6 +88,39 @@ def request_digest(data: bytes, formats: Sequence[str]) -> str:
     return hashlib.sha256(data + b"\n#formats=" + ",".join(formats).encode()).hexdigest()
 
 
+def replayed(
+    ctx: Context,
+    owner: User,
+    data: bytes,
+    formats: Sequence[str] | None,
+    idempotency_key: str | None,
+) -> InvoiceRecord | None:
+    """The invoice an earlier request with the owner's ``idempotency_key`` made when this
+    request is its repeat (the same document and formats): None for no key, a new key, or
+    formats that cannot be produced (never those of an accepted request: validate_request
+    lists their problems). Asked before anything a repeat may find changed since the first
+    request (the owner's settings, which fill the document and decide its rules; whether the
+    owner is still active), so a repeat gets the first answer, as at-least-once delivery and
+    a client retrying a lost answer need. The key used with another document or other
+    formats is an :class:`IdempotencyConflict` (422)."""
+    if idempotency_key is None or (formats is not None and check_formats(formats)):
+        return None
+    earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)
+    if earlier is None:
+        return None
+    wanted = ordered_formats(formats) if formats is not None else ctx.settings.invoice_formats
+    # a record from before the formats were part of the digest: the document's hash
+    legacy = earlier.request_sha256 == hashlib.sha256(data).hexdigest()
+    if earlier.request_sha256 != request_digest(data, wanted) and not (
+        legacy and earlier.formats == wanted
+    ):
+        raise IdempotencyConflict(
+            f"the Idempotency-Key {idempotency_key!r} was used with a different "
+            "document or other formats"
+        )
+    return earlier
+
+
 def validate_request(
     ctx: Context, data: bytes, formats: Sequence[str] | None, *, owner: User | None
 ) -> tuple[Document, tuple[str, ...]]:
@@ -139,7 +172,11 @@ def accept_document(
     for), store the raw document, and record the invoice with its ``uploaded`` event in one
     transaction (the outbox). ``formats``: what the request asked for (unknown names and pdf
     with facturx are 422s, listed with the document's problems), else INVOICE_FORMATS.
-    Returns (invoice, created)."""
+    A repeat of an accepted request (:func:`replayed`) is its invoice again, whatever
+    changed since. Returns (invoice, created)."""
+    earlier = replayed(ctx, owner, data, formats, idempotency_key)
+    if earlier is not None:
+        return earlier, False
     document, wanted = validate_request(ctx, data, formats, owner=owner)
     return record_accepted(
         ctx, owner, data, document, wanted, source=source, idempotency_key=idempotency_key
@@ -167,22 +204,12 @@ def record_accepted(
     idempotency_key: str | None = None,
 ) -> tuple[InvoiceRecord, bool]:
     """Store the submitted document and record the invoice with its ``uploaded`` event in
-    one transaction (the outbox), for a request :func:`validate_request` has let through (its
-    document and formats). The invoice's number (the uploaded one, or the next of the owner's
-    series) is fixed in that transaction, which also stores the completed document (the
-    canonical JSON with the number) that the render steps read. Returns (invoice, created)."""
-    digest = request_digest(data, wanted)
-    if idempotency_key is not None:
-        earlier = ctx.repo.find_invoice_by_idempotency_key(owner.id, idempotency_key)
-        if earlier is not None:
-            # a record from before the formats were part of the digest: the document's hash
-            legacy = earlier.request_sha256 == hashlib.sha256(data).hexdigest()
-            if earlier.request_sha256 != digest and not (legacy and earlier.formats == wanted):
-                raise IdempotencyConflict(
-                    f"the Idempotency-Key {idempotency_key!r} was used with a different "
-                    "document or other formats"
-                )
-            return earlier, False
+    one transaction (the outbox), for a request :func:`replayed` found new and
+    :func:`validate_request` has let through (its document and formats). The invoice's number
+    (the uploaded one, or the next of the owner's series) is fixed in that transaction, which
+    also stores the completed document (the canonical JSON with the number) that the render
+    steps read; a concurrent request with the same key that committed first is answered
+    instead. Returns (invoice, created)."""
     invoice_id = str(uuid.uuid4())
     raw_id = naming.file_id(invoice_id, naming.SUBMITTED_FORMAT)
     document_id = naming.file_id(invoice_id, naming.DOCUMENT_FORMAT)
@@ -240,7 +267,7 @@ def record_accepted(
                 raw_file_id=raw_id,
                 formats=wanted,
                 idempotency_key=idempotency_key,
-                request_sha256=digest,
+                request_sha256=request_digest(data, wanted),
                 document_file_id=document_id,
                 assign_number=number_assignment(ctx, owner, document),
             ),

@@ -30,6 +30,7 @@ from invoiceflow.context import Context
 from invoiceflow.errors import (
     BadRequest,
     Conflict,
+    IdempotencyConflict,
     InvoiceflowError,
     NumberAlreadyUsed,
     Problem,
@@ -150,16 +151,19 @@ def intake(event: Event, ctx: Context) -> StepResult:
     EN 16931 rules are 422s listing every problem. A document without a number gets the
     next number of the owner's series; a number the owner already used is a 422 (not the
     upload's 409, which the broker would retry), unless the event is a redelivery of the one
-    that made that invoice (the same answer again). The owner is looked up first, since an
-    active owner's branding settings fill the fields the document leaves out; an unknown and a
-    disabled owner get the same 422 (the document checked without settings), so the answer to
-    an event says nothing about which accounts exist beyond what the signing producer already
-    names."""
+    that made that invoice (the same answer again). The owner is looked up first: a redelivery
+    of an accepted event is its first answer before anything else is checked (the owner's
+    settings or account may have changed since; :func:`~invoiceflow.acceptance.replayed`),
+    and an active owner's branding settings fill the fields the document leaves out; an
+    unknown and a disabled owner get the same 422 (the document checked without settings), so
+    the answer to an event says nothing about which accounts exist beyond what the signing
+    producer already names."""
     # only the intake function loads the domain and the signing code
     from invoiceflow.acceptance import (
         accepted_body,
         record_accepted,
         relay_uploaded,
+        replayed,
         validate_request,
     )
     from invoiceflow.signing import verify_event
@@ -184,9 +188,21 @@ def intake(event: Event, ctx: Context) -> StepResult:
             [Problem("/formats", "must be an array of format names")], "invalid formats"
         )
     document = json.dumps(data["invoice"], ensure_ascii=False).encode()
+    owner = ctx.repo.get_user_by_email(data["owner_email"])
+    key = naming.requested_idempotency_key(event["source"], event["id"])
+    # a redelivery first: the first answer again, whatever the owner changed since (their
+    # settings, their account disabled); it tells nothing the first answer did not
+    try:
+        earlier = replayed(ctx, owner, document, formats, key) if owner is not None else None
+    except IdempotencyConflict:
+        if owner is not None and not owner.disabled:
+            raise
+        earlier = None  # another event under a disabled owner's key: as for an unknown owner
+    if earlier is not None:
+        relay_uploaded(ctx, earlier)
+        return StepResult(accepted_body(ctx, earlier), accepted=True)
     # the document's problems first (with the owner's branding settings when the owner is
     # an active user), then an unknown owner
-    owner = ctx.repo.get_user_by_email(data["owner_email"])
     active = owner if owner is not None and not owner.disabled else None
     parsed, wanted = validate_request(ctx, document, formats, owner=active)
     if owner is None or owner.disabled:
@@ -194,14 +210,13 @@ def intake(event: Event, ctx: Context) -> StepResult:
             "invoice.requested %s from producer %s names no active user", event["id"], producer
         )
         raise UnknownOwner("the owner_email of the event names no active user")
-    key = naming.requested_idempotency_key(event["source"], event["id"])
     try:
         invoice, _ = record_accepted(
             ctx, owner, document, parsed, wanted, source="event", idempotency_key=key
         )
     except NumberAlreadyUsed as exc:
         # permanent (Knative would retry a 409): the request is dead-lettered, as a 422 is;
-        # a redelivery of the event that made the invoice is its replay (the key), never this
+        # a redelivery of the event that made the invoice is its replay (replayed), never this
         raise ValidationError(
             [Problem("/invoice/number", exc.detail)], "the invoice number is already used"
         ) from exc

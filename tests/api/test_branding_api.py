@@ -261,6 +261,76 @@ def test_a_signed_event_gets_its_owners_defaults_too(
     assert [p["pointer"] for p in refused.get_json()["problems"]] == ["/currency"]
 
 
+def _requested(owner: str, doc: dict[str, Any], event_id: str) -> tuple[dict[str, str], bytes]:
+    """A signed invoice.requested event as the broker delivers it (headers, body)."""
+    from invoiceflow.events import INVOICE_REQUESTED, make_event, to_http
+    from invoiceflow.signing import sign_event
+    from support.api import PRODUCER_KEY_ID, PRODUCER_SECRET
+
+    event = make_event(
+        INVOICE_REQUESTED, "/erp/orders", {"owner_email": owner, "invoice": doc}, id=event_id
+    )
+    return to_http(sign_event(event, PRODUCER_KEY_ID, PRODUCER_SECRET))
+
+
+def _deliver(intake_client: Any, request: tuple[dict[str, str], bytes]) -> Any:
+    headers, body = request
+    return intake_client.post("/", headers=headers, data=body)
+
+
+def test_a_redelivered_event_is_the_same_answer_after_the_owner_changed_settings(
+    upload_client: Any, intake_client: Any, alice: Person, sink: Sink
+) -> None:
+    """At-least-once delivery: an event accepted with the owner's default currency and
+    redelivered after the owner removed it is its first answer again (was a 422 against the
+    settings of now, only logged by dead-letter). A new event is held to the settings of now,
+    and another document under the same source and id is still the 422 of a reused key."""
+    assert put(upload_client, alice, {"currency": "EUR"}).status_code == 200
+    event = _requested(alice.email, document_without_defaults(), "req-1")
+    first = _deliver(intake_client, event)
+    assert first.status_code == 202, first.get_data(as_text=True)
+    assert put(upload_client, alice, {}).status_code == 200  # no default currency any more
+
+    again = _deliver(intake_client, event)  # the broker redelivers it
+    assert again.status_code == 202, again.get_data(as_text=True)
+    assert again.get_json() == first.get_json()
+
+    new = _deliver(intake_client, _requested(alice.email, document_without_defaults(), "req-2"))
+    assert new.status_code == 422
+    assert [p["pointer"] for p in new.get_json()["problems"]] == ["/currency"]
+    other = _deliver(intake_client, _requested(alice.email, example_json("minimal.json"), "req-1"))
+    assert other.status_code == 422
+    assert other.get_json()["title"] == "Idempotency-Key reused with a different body"
+    assert len(get_context().repo.list_invoices(alice.id).items) == 1
+    assert len(sink.of_type("uploaded.v1")) == 1
+
+
+def test_an_upload_retried_with_its_key_is_the_same_answer_after_the_settings_changed(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """A client that lost the answer retries with its Idempotency-Key: the invoice accepted
+    with the owner's default currency, even after the owner removed it (was a 422). A new
+    upload is held to the settings of now; another document under the key is still a 422."""
+    assert put(upload_client, alice, {"currency": "EUR"}).status_code == 200
+    key = {**alice.auth, "Idempotency-Key": "order-1"}
+    first = upload_client.post("/upload", headers=key, json=document_without_defaults())
+    assert first.status_code == 202, first.get_data(as_text=True)
+    assert put(upload_client, alice, {}).status_code == 200
+
+    again = upload_client.post("/upload", headers=key, json=document_without_defaults())
+    assert again.status_code == 202, again.get_data(as_text=True)
+    assert again.get_json() == first.get_json()
+
+    new = upload_client.post("/upload", headers=alice.auth, json=document_without_defaults())
+    assert new.status_code == 422
+    assert [p["pointer"] for p in new.get_json()["problems"]] == ["/currency"]
+    other = upload_client.post("/upload", headers=key, json=example_json("minimal.json"))
+    assert other.status_code == 422
+    assert other.get_json()["title"] == "Idempotency-Key reused with a different body"
+    assert len(get_context().repo.list_invoices(alice.id).items) == 1
+    assert len(sink.of_type("uploaded.v1")) == 1
+
+
 def test_the_openapi_schema_states_the_settings_schemas_rules() -> None:
     """OpenAPI's BrandingSettings (inline, for generated clients) has the same fields as
     branding.v1.schema.json, each with the invoice schema's enum, pattern and length."""

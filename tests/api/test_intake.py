@@ -71,6 +71,31 @@ def test_a_signed_event_creates_one_invoice_even_when_redelivered(
     assert len(sink.of_type("uploaded.v1")) == 1
 
 
+def test_a_redelivery_after_the_owner_was_disabled_is_the_same_answer(
+    intake_client: Any, alice: Person, sink: Sink
+) -> None:
+    """The event was accepted; its redelivery is that answer again (was the 422 of an
+    unknown owner, dead-lettered), which tells the producer nothing its first answer did not.
+    A new event for the disabled owner, and another event under the accepted one's id, are
+    refused as for an unknown owner."""
+    headers, body = _signed(alice.email, example_json("minimal.json"))
+    first = intake_client.post("/", headers=headers, data=body)
+    assert first.status_code == 202, first.get_data(as_text=True)
+    accounts.set_disabled(get_context().repo, alice.email, True)
+    again = intake_client.post("/", headers=headers, data=body)
+    assert again.status_code == 202, again.get_data(as_text=True)
+    assert again.get_json() == first.get_json()
+    headers, body = _signed("nobody@example.com", _attacker_document())
+    unknown = intake_client.post("/", headers=headers, data=body)
+    assert unknown.status_code == 422
+    for event_id in ("req-2", "req-1"):  # a new event; another document under req-1
+        headers, body = _signed(alice.email, _attacker_document(), event_id)
+        refused = intake_client.post("/", headers=headers, data=body)
+        assert (refused.status_code, refused.get_data()) == (422, unknown.get_data()), event_id
+    assert len(get_context().repo.list_invoices(alice.id).items) == 1
+    assert len(sink.of_type("uploaded.v1")) == 1
+
+
 def test_the_forged_event_of_the_issue_creates_nothing_anywhere(
     upload_client: Any, intake_client: Any, alice: Person, sink: Sink
 ) -> None:
