@@ -466,6 +466,29 @@ def test_qr_bill_with_qr_iban_and_qr_reference() -> None:
         assert label in last, label
 
 
+def test_qr_bill_postal_codes_leave_out_their_own_country_prefix() -> None:
+    """Typed ``CH-2501`` (as Swiss letterheads often write it) or Latvia's official
+    ``LV-1010``: the code goes into the payload without it, and the payer's foreign address
+    is printed ``LV-1010`` once; another text before a dash is part of the code."""
+    inv = swiss()
+    seller = replace(inv.seller, postal=replace(inv.seller.postal, postal_code="CH-2501"))
+    buyer = replace(
+        inv.bill_to,
+        postal=PostalAddress(
+            country="LV", lines=("Brivibas iela 1",), city="Riga", postal_code="lv - 1010"
+        ),
+    )
+    pdf = render_pdf(replace(inv, seller=seller, bill_to=buyer))
+    lines = all_codes(pdf)[0].split("\n")
+    assert lines[5:11] == ["Robert Schneider AG", "Rue du Lac 1268", "", "2501", "Biel", "CH"]
+    assert lines[20:26] == ["S", "Müller & Söhne OHG", "Brivibas iela 1", "", "1010", "Riga"]
+    assert lines[26] == "LV"
+    last = pages_text(pdf)[-1]
+    assert "LV-1010 Riga" in last and "LV-LV" not in last and "CH-2501" not in last
+    assert payqr._without_country_prefix("D-79539", "DE") == "D-79539"
+    assert payqr._without_country_prefix("CH-", "CH") == "CH-"
+
+
 def test_qr_bill_with_iban_and_creditor_reference() -> None:
     inv = swiss(
         payment=PaymentDetails(

@@ -380,6 +380,18 @@ class SwissAddress:
         return out
 
 
+def _without_country_prefix(postal_code: str, country: str) -> str:
+    """The postal code without the address's own country code in front (``CH-8000``, Latvia's
+    official ``LV-1010``): the QR-bill carries the country in its own field and wants the code
+    without it (SIX, Swiss Implementation Guidelines for the QR-bill, 4.2.2), and prints
+    ``LV-1010`` from the two, never ``LV-LV-1010``."""
+    code = postal_code.strip()
+    head, dash, rest = code.partition("-")
+    if dash and _compact(head) == country and rest.strip():
+        return rest.strip()
+    return code
+
+
 def _swiss_address(party: Party, name: str) -> SwissAddress | None:
     postal: PostalAddress | None = party.postal
     if postal is None:
@@ -389,7 +401,7 @@ def _swiss_address(party: Party, name: str) -> SwissAddress | None:
         name=_swiss_text(name, 70),
         street=_swiss_text(", ".join(line for line in postal.lines if line.strip()), 70),
         building="",
-        postal_code=_swiss_text(postal.postal_code, 16),
+        postal_code=_swiss_text(_without_country_prefix(postal.postal_code, country), 16),
         town=_swiss_text(postal.city, 35),
         country=country,
     )
