@@ -279,6 +279,13 @@ def test_girocode_utf8_and_the_331_byte_limit() -> None:
         pytest.param("SM86U0322509800000000270100", "", False, id="san-marino-without-bic"),
         pytest.param("FR1420041010050500013M02606", None, True, id="france-eea-no-bic"),
         pytest.param("NO9386011117947", None, True, id="norway-eea-no-bic"),
+        # the schemes' newest countries (2024-2025), outside the EEA: with the BIC
+        pytest.param("AL47212110090000000235698741", "SGSBALTX", True, id="albania-with-bic"),
+        pytest.param("ME25505000012345678951", "CKBCMEPG", True, id="montenegro-with-bic"),
+        pytest.param("MD24AG000225100013104168", "AGRNMD2X", True, id="moldova-with-bic"),
+        pytest.param("MK07250120000058984", "NBRMMK2X", True, id="north-macedonia-with-bic"),
+        pytest.param("RS35260005601001611379", "AIKBRS22", True, id="serbia-with-bic"),
+        pytest.param("RS35260005601001611379", None, False, id="serbia-without-bic"),
     ],
 )
 def test_girocode_only_for_a_sepa_iban_and_outside_the_eea_with_a_bic(

@@ -132,8 +132,9 @@ SEPA_EEA_COUNTRIES = frozenset(
     " GF GP MQ RE YT MF".split()
 )
 #: ... and outside it, where a SEPA credit transfer needs the BIC (Jersey, Guernsey and the
-#: Isle of Man have GB IBANs)
-SEPA_NON_EEA_COUNTRIES = frozenset("AD BL CH GB GI MC PM SM VA".split())
+#: Isle of Man have GB IBANs; Albania and Montenegro joined the schemes' scope in November
+#: 2024, Moldova and North Macedonia in March 2025, Serbia in May 2025: 41 countries)
+SEPA_NON_EEA_COUNTRIES = frozenset("AD AL BL CH GB GI MC MD ME MK PM RS SM VA".split())
 EPC_MAX_BYTES = 331
 EPC_MAX_VERSION = 13
 SWISS_MAX_VERSION = 25
