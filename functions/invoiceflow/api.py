@@ -343,6 +343,15 @@ def _owned_invoice(ctx: Context, user: User, invoice_id: str) -> InvoiceRecord:
     return invoice
 
 
+def _not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (a weak ``W/`` tag as well: the weak
+    comparison of RFC 9110, 13.1.2) or is ``*`` (the file exists)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return etag in tags or tags == ["*"]
+
+
 def _send_file(ctx: Context, request: Request, user: User, file_id: str) -> Response:
     opened = ctx.docs.open(file_id)
     if opened is None:
@@ -361,9 +370,11 @@ def _send_file(ctx: Context, request: Request, user: User, file_id: str) -> Resp
         "Cache-Control": "private, max-age=0, must-revalidate",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag in (request.headers.get("If-None-Match") or ""):
-        opened.close()
-        return Response(status=304, headers={"ETag": etag})
+    if _not_modified(request.headers.get("If-None-Match"), etag):
+        opened.close()  # a 304 repeats the 200's ETag and Cache-Control (RFC 9110, 15.4.5)
+        return Response(
+            status=304, headers={"ETag": etag, "Cache-Control": headers["Cache-Control"]}
+        )
     if request.method == "HEAD":
         opened.close()
         response = Response(status=200, headers=headers, mimetype=info.content_type)

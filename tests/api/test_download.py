@@ -61,6 +61,20 @@ def test_download_streams_the_file_with_headers_and_head_works(
         f"/download?fid={fid}", headers={**alice.auth, "If-None-Match": r.headers["ETag"]}
     )
     assert cached.status_code == 304 and cached.data == b""
+    assert cached.headers["ETag"] == r.headers["ETag"]
+    assert cached.headers["Cache-Control"] == r.headers["Cache-Control"]
+    etag = r.headers["ETag"]
+    for if_none_match, status in [
+        (f"W/{etag}", 304),
+        (f'"other", {etag}', 304),
+        ("*", 304),
+        (etag[:-3] + '"', 200),  # a tag that only begins like this one
+        (f'"x{etag[1:]}', 200),
+    ]:
+        answer = download_client.get(
+            f"/download?fid={fid}", headers={**alice.auth, "If-None-Match": if_none_match}
+        )
+        assert answer.status_code == status, if_none_match
     same = download_client.get(f"/invoices/{invoice_id}/pdf", headers=alice.auth)
     assert same.status_code == 200 and same.data == pdf
     raw = download_client.get(f"/invoices/{invoice_id}/json", headers=alice.auth)
