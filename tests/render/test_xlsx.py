@@ -1105,3 +1105,184 @@ def test_stylesheets_differ_with_the_styles(sample_invoice: Any) -> None:
         assert "0.000" in b.read("xl/styles.xml").decode()
         assert "0.000" not in a.read("xl/styles.xml").decode()
     assert render_xlsx(sample_invoice()) == eur
+
+
+# --------------------------------------------------------------------------- shown text
+
+_FORMAT_TOKEN = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]|[#0.,]|.', re.DOTALL)
+_CONDITION = re.compile(r"\[(<=|>=|<>|<|>|=)(-?[0-9.]+)\]")
+_COMPARE: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "=": lambda a, b: a == b,
+    "<>": lambda a, b: a != b,
+}
+
+
+def _sections(number_format: str) -> list[str]:
+    sections, current = [], ""
+    for token in _FORMAT_TOKEN.findall(number_format):
+        if token == ";":
+            sections.append(current)
+            current = ""
+        else:
+            current += token
+    return [*sections, current]
+
+
+def _section_for(number_format: str, value: Decimal) -> tuple[str, bool]:
+    """The section a spreadsheet shows ``value`` with, and whether it puts the minus sign
+    before it. Excel's rules (ECMA-376 leaves conditions to the application): without
+    conditions, the second section shows negative numbers without their sign, the third
+    zero; with conditions on the first two sections, a number is shown by the first whose
+    condition it meets, else by the third, with its sign. A condition only a negative number
+    can meet (``[<-5]``) is refused: Excel then drops the sign and LibreOffice does not."""
+    sections = _sections(number_format)
+    conditions = [_CONDITION.match(s) for s in sections]
+    if not any(conditions):
+        assert len(sections) <= 3, number_format
+        if value < 0 and len(sections) >= 2:
+            return sections[1], False
+        if value == 0 and len(sections) == 3:
+            return sections[2], False
+        return sections[0], value < 0
+    assert len(sections) == 3 and conditions[0] and conditions[1], number_format
+    for section, condition in zip(sections, conditions[:2], strict=False):
+        assert condition is not None
+        op, limit = condition.group(1), Decimal(condition.group(2))
+        negative_only = op in ("<", "=", "<=") and (limit < 0 or (op == "<" and limit == 0))
+        assert not negative_only, ("Excel and LibreOffice differ", number_format)
+        if _COMPARE[op](value, limit):
+            return section[condition.end() :], value < 0
+    return sections[2], value < 0
+
+
+def shown(value: Decimal | float, number_format: str) -> str:
+    """What a spreadsheet shows for a number cell in one of the workbook's number formats
+    (quoted and escaped literals, the digit placeholders ``0`` and ``#``, the thousands
+    separator ``,`` between placeholders, one ``.``), with the en-US separators."""
+    value = _dec(value) if not isinstance(value, Decimal) else value
+    section, sign = _section_for(number_format, value)
+    parts: list[tuple[str, str]] = []  # (placeholder or "lit", text)
+    grouped, decimals, seen_point = False, 0, False
+    tokens = _FORMAT_TOKEN.findall(section)
+    for i, token in enumerate(tokens):
+        if token.startswith('"'):
+            parts.append(("lit", token[1:-1]))
+        elif token.startswith("\\"):
+            parts.append(("lit", token[1:]))
+        elif token in ("#", "0"):
+            if seen_point:
+                decimals += 1
+            else:
+                parts.append((token, ""))
+        elif token == ".":
+            seen_point = True
+            parts.append((".", ""))
+        elif token == ",":
+            between = 0 < i < len(tokens) - 1 and {tokens[i - 1], tokens[i + 1]} <= {"#", "0"}
+            assert between, (token, number_format)
+            grouped = True
+        else:
+            raise AssertionError(f"not a format this helper knows: {number_format!r}")
+    quantum = Decimal(1).scaleb(-decimals)
+    figure = abs(value).quantize(quantum, rounding=ROUND_HALF_UP)
+    whole, _, fraction = f"{figure:f}".partition(".")
+    integer = [p for p in parts if p[0] in ("#", "0")]
+    if grouped:
+        assert all(p[0] != "lit" for p in parts[parts.index(integer[0]) : parts.index(integer[-1])])
+        whole = f"{int(whole):,}"
+    digits = list(whole.lstrip("0") or ("0" if any(p[0] == "0" for p in integer) else ""))
+    if grouped:
+        digits = list(whole)
+    # the integer placeholders take the digits from the right; the first takes the rest
+    out = [text for _, text in parts]
+    positions = [i for i, p in enumerate(parts) if p[0] in ("#", "0")]
+    for n, i in enumerate(reversed(positions)):
+        if n == len(positions) - 1:
+            out[i] = "".join(digits)
+        elif digits:
+            out[i] = digits.pop()
+        else:
+            out[i] = "0" if parts[i][0] == "0" and not grouped else ""
+    for i, p in enumerate(parts):
+        if p[0] == ".":
+            out[i] = "." + fraction
+    return ("-" if sign else "") + "".join(out)
+
+
+def test_shown_is_what_a_spreadsheet_shows() -> None:
+    assert shown(D("1234.5"), '"$"#,##0.00') == "$1,234.50"
+    assert shown(D("-1234.5"), '"$"#,##0.00') == "-$1,234.50"
+    assert shown(D("-5"), '"CHF\xa0"#,##0.00;"CHF-"#,##0.00') == "CHF-5.00"
+    assert shown(D("0.125"), "#,##0.000") == "0.125"
+    lakh = "[>=10000000]##\\,##\\,##\\,##0.00;[>=100000]##\\,##\\,##0.00;#,##0.00"
+    assert shown(D("12345678.9"), lakh) == "1,23,45,678.90"
+    assert shown(D("123456.7"), lakh) == "1,23,456.70"
+    assert shown(D("99999.99"), lakh) == "99,999.99"
+    assert shown(D("-123456.7"), lakh) == "-123,456.70"
+    # a literal is shown where it stands, digits or not: hence the conditions
+    assert shown(D("5"), "##\\,##\\,##0") == ",,5"
+    with pytest.raises(AssertionError, match="differ"):
+        shown(D("-5"), "[<-1]0;[>1]0;0")
+
+
+_BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))
+
+#: amounts around each Indian group boundary (a lakh is 1,00,000, a crore 1,00,00,000)
+_LAKH_PRICES = ("0.50", "999.99", "12345.67", "99999.99", "100000.00", "1234567.89", "99999999.99")
+
+
+@pytest.mark.parametrize("locale", ["en-IN", "hi-IN", "bn-IN"])
+def test_indian_grouping_shows_as_the_pdf_prints_it(locale: str) -> None:
+    """en-IN's CLDR pattern is #,##,##0.00: the first group has 3 digits, the others 2
+    (12,34,567.89). A spreadsheet format groups by 3 only; the workbook's amounts show the
+    PDF's figures all the same, positive and negative (credit lines, deductions)."""
+    items = [item("1", price, "18") for price in _LAKH_PRICES]
+    items += [item("-1", price, "18", credit=True) for price in _LAKH_PRICES[3:]]
+    items.append(item("1500000", "0.01", "18"))  # quantities: the decimal pattern's grouping
+    inv = invoice(
+        items,
+        currency="INR",
+        locale=locale,
+        discount=Discount("amount", D("150000.00")),
+        amount_paid=D("1234567.00"),
+    )
+    view = build_view(inv, compute_totals(inv))
+    data = render_xlsx(inv)
+    lay = Layout(_load(data)["Invoice"])
+    ws = _load(data, data_only=True)["Invoice"]  # the figures (cached values)
+    for i, line in enumerate(view.lines):
+        cells = (("Amount", line.amount), ("Unit price", line.unit_price))
+        for title, printed in (*cells, ("Quantity", line.quantity)):
+            cell = ws[f"{lay.letter(title)}{lay.first + i}"]
+            assert shown(cell.value, cell.number_format) == printed.translate(_BIDI), title
+    for row in view.totals_rows:
+        cell = ws[lay.total(row.label)]
+        assert shown(cell.value, cell.number_format) == row.text.translate(_BIDI), row.label
+
+
+@pytest.mark.parametrize("locale", ["en-IN", "de-CH", "en-US"])
+def test_money_formats_show_every_digit_of_any_figure(locale: str) -> None:
+    """Whatever figure a cell comes to (a spreadsheet recalculates when an input is changed),
+    its format shows all its digits and its sign, never a stray separator."""
+    inv = invoice(
+        [item("1", "1234567.89"), item("-1", "250000.00", credit=True)],
+        currency="INR",
+        locale=locale,
+        amount_paid=D("100.00"),
+    )
+    ws = _load(render_xlsx(inv), data_only=True)["Invoice"]
+    formats = {c.number_format for row in ws.iter_rows() for c in row if c.data_type == "n"}
+    money = {f for f in formats if "0.00" in f and "%" not in f}
+    assert money
+    for number_format in money:
+        for figure in ("0", "0.5", "7", "123456.78", "-123456.78", "12345678901.5", "-99.99"):
+            text = shown(D(figure), number_format)
+            digits = re.sub(r"[^0-9]", "", text).lstrip("0")
+            expected = re.sub(r"[^0-9]", "", f"{abs(D(figure)):.2f}").lstrip("0")
+            assert digits == expected, (number_format, figure, text)
+            assert text.count("-") == (D(figure) < 0), (number_format, figure, text)
+            assert ",," not in text and not re.search(r"(^|[^0-9]),", text), (number_format, text)

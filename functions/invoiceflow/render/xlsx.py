@@ -14,8 +14,10 @@ in the PDF: labels in the document's language (a right-to-left one turns the she
 left), the same totals rows (a 0 % discount or shipping that rounds to nothing has none in
 either) with the same signed figures (deductions are negative cells and the block adds up),
 dates as real date cells whose number format is the view's date pattern
-(:func:`excel_date_format`), the locale's paper (portrait, one page wide), the branding's
-accent colour on the header row and title and its footer text in the print footer.
+(:func:`excel_date_format`), amounts and quantities grouped as the locale's pattern groups
+them, also where that is not by 3s (en-IN 12,34,567.89: :func:`_grouped`), the locale's
+paper (portrait, one page wide), the branding's accent colour on the header row and title
+and its footer text in the print footer.
 
 Each formula lives in one place. The items' gross/discount/amount are on the Invoice sheet;
 everything per rate (including the split of the invoice discount) is on the Tax sheet, and the
@@ -281,8 +283,85 @@ def excel_date_format(pattern: str) -> str:
     return "".join(out)
 
 
-def _fixed(decimals: int) -> str:
-    return "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+@record
+class _Grouping:
+    """A CLDR pattern's digit grouping where a spreadsheet's ``#,##0`` cannot show it: the
+    first group's size, the others' and the locale's group separator (en-IN ``#,##,##0.00``:
+    3, 2, ``,`` for 12,34,567.89)."""
+
+    primary: int
+    secondary: int
+    separator: str
+
+    def start(self, separators: int) -> int:
+        """The least whole number written with ``separators`` separators (a lakh, 1,00,000,
+        has two)."""
+        return int(10 ** (self.primary + (separators - 1) * self.secondary))
+
+    def integer(self, separators: int) -> str:
+        """The integer part of a format with that many separators, each a literal:
+        ``##\\,##\\,##0``. A literal is shown whether digits stand left of it or not, so
+        such a part is right only for the numbers written with exactly as many separators;
+        :func:`_grouped` picks it by conditions."""
+        sep = self.separator
+        sep = f'"{sep}"' if len(sep) > 1 or not sep.isascii() else f"\\{sep}"
+        first = "#" * (self.primary - 1) + "0"
+        return sep.join(["#" * self.secondary] * separators + [first])
+
+
+def _grouping(pattern: Any, locale: Any) -> _Grouping | None:
+    """The grouping of a CLDR number pattern when it is not a spreadsheet's (groups of 3 with
+    ``#,##0``): None for groups of 3 and for a pattern without grouping."""
+    from babel.numbers import get_group_symbol
+
+    primary, secondary = pattern.grouping
+    if (primary, secondary) == (3, 3) or max(primary, secondary) >= 100:  # 1000: none
+        return None
+    return _Grouping(primary, secondary, get_group_symbol(locale))
+
+
+def _band(figure: Decimal, grouping: _Grouping | None) -> int:
+    """Which grouped format (:func:`_grouped`) shows ``figure``: the separators its integer
+    part needs, at least 3, signed as the figure (0 where the spreadsheet's own grouping
+    does, so those cells share one format)."""
+    if grouping is None:
+        return 0
+    separators, whole = 3, abs(int(figure))
+    while whole >= grouping.start(separators + 1):
+        separators += 1
+    return -separators if figure < 0 else separators
+
+
+def _grouped(body: str, grouping: _Grouping, band: int, prefix: str, suffix: str) -> str:
+    """A format that groups the digits as CLDR's pattern does where ``#,##0`` cannot (en-IN:
+    12,34,567.89), for a cell whose figure is in ``band`` (:func:`_band`).
+
+    Its integer part needs one literal separator per group, and a literal shows whether
+    digits stand left of it or not (``##\\,##0`` shows 5 as ``,5``), so one section is
+    right for one count of separators, and a format has at most three sections, picked by
+    two conditions. The cell's figure, with ``n`` separators, and the figures with ``n - 1``
+    have their own sections; every other number (an edited input may change the figure) the
+    third, ``#,##0``: every digit and the sign, grouped by 3. The conditions hold for numbers
+    of the figure's sign only, and the third section is shown with its minus sign: a
+    condition only a negative number meets (``[<=-100000]``) would drop the sign in Excel
+    and not in LibreOffice. en-IN: ``[>=10000000]##\\,##\\,##\\,##0.00;[>=100000]
+    ##\\,##\\,##0.00;#,##0.00`` for a positive figure below 100 crore."""
+    top = abs(band)
+    point = body.find(".")
+    fraction = body[point:] if point >= 0 else ""
+    upper, lower = (
+        _section(grouping.integer(n) + fraction, prefix, suffix) for n in (top, top - 1)
+    )
+    plain = _section(body, prefix, suffix)
+    if band >= 0:
+        return f"[>={grouping.start(top)}]{upper};[>={grouping.start(top - 1)}]{lower};{plain}"
+    return f"[>-{grouping.start(top - 1)}]{plain};[>-{grouping.start(top)}]{lower};{upper}"
+
+
+def _fixed(decimals: int, grouping: _Grouping | None = None, band: int = 0) -> str:
+    """A number with ``decimals`` decimals, grouped as the locale's pattern has it."""
+    body = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    return body if grouping is None else _grouped(body, grouping, band, "", "")
 
 
 def _money_format(
@@ -291,10 +370,17 @@ def _money_format(
     suffix: str,
     decimals: int = 0,
     negative: tuple[str, str] | None = None,
+    grouping: _Grouping | None = None,
+    band: int = 0,
 ) -> str:
     """A currency format with the currency's digits (or more, for unit prices); with a
-    section for negative amounts when ``negative`` gives their prefix and suffix."""
+    section for negative amounts when ``negative`` gives their prefix and suffix; grouped by
+    ``grouping`` for a figure in ``band`` where the locale's grouping is not a spreadsheet's
+    (:func:`_grouped`; no CLDR locale has both such a grouping and a negative pattern of its
+    own, and a format could not have both)."""
     body = _fixed(max(digits, decimals))
+    if grouping is not None:
+        return _grouped(body, grouping, band, prefix, suffix)
     if negative is None:
         return _section(body, prefix, suffix)
     return f"{_section(body, prefix, suffix)};{_section(body, *negative)}"
@@ -325,9 +411,10 @@ class _Styles(dict[Any, int]):
         self.ws = ws
         self.specs = specs
 
-    def __missing__(self, key: str | tuple[str, int]) -> int:
-        """``name``, or ``(name, decimals)`` for the formats that depend on the decimals."""
-        name, places = (key, None) if isinstance(key, str) else key
+    def __missing__(self, key: str | tuple[Any, ...]) -> int:
+        """``name``, or ``(name, decimals)`` for the formats that depend on the decimals, or
+        ``(name, decimals, band)`` for a grouped one (:func:`_grouped`)."""
+        name, *args = (key,) if isinstance(key, str) else key
         font, fill, fmt, align, border = self.specs[name]
         cell = Cell(self.ws, row=1, column=1)
         if font is not None:
@@ -335,7 +422,7 @@ class _Styles(dict[Any, int]):
         if fill is not None:
             cell.fill = fill
         if fmt is not None:
-            cell.number_format = fmt if places is None else fmt(places)
+            cell.number_format = fmt(*args) if callable(fmt) else fmt
         if align is not None:
             cell.alignment = align
         if border is not None:
@@ -720,7 +807,24 @@ class _Renderer:
             return _percent_format(decimals, *percent_affixes)
 
         d = self.d
-        money = _money_format(d, prefix, suffix, negative=negative)
+        # a locale whose groups are not all of 3 (en-IN 12,34,567.89): formats by the figure
+        locale = localize.locale_of(inv)
+        grouping = None
+        if negative is None:  # no CLDR locale with such a grouping has a negative pattern
+            grouping = _grouping(locale.currency_formats["standard"], locale)
+        quantities = _grouping(locale.decimal_formats[None], locale)
+        #: the grouping of each style whose format depends on the figure's band (None: not)
+        self.groupings: dict[str, _Grouping | None] = dict.fromkeys(
+            ("money", "money_total", "price", "damt"), grouping
+        )
+        self.groupings["qty"] = quantities
+
+        def money(n: int = 0, band: int = 0) -> str:
+            return _money_format(d, prefix, suffix, n, negative, grouping, band)
+
+        def qty(n: int, band: int = 0) -> str:
+            return _fixed(n, quantities, band)
+
         # the accent colour of the document's branding (header row, title), else navy
         accent = NAVY
         if inv.branding is not None and inv.branding.accent_color:
@@ -746,32 +850,33 @@ class _Renderer:
             "money_total": (_TOTAL_FONT, None, money, None, _TOP_LINE),
             "label_total": (_TOTAL_FONT, None, None, _RIGHT, _TOP_LINE),
             # by decimals shown: looked up as (name, decimals) with the value's own decimals
-            "price": (
-                None,
-                None,
-                lambda n: _money_format(d, prefix, suffix, n, negative),
-                None,
-                None,
-            ),
-            "qty": (None, None, _fixed, None, None),
+            "price": (None, None, money, None, None),
+            "qty": (None, None, qty, None, None),
             "rate": (None, None, rate, None, None),
             "rate_bold": (_BOLD, None, rate, None, None),
-            "damt": (
-                None,
-                None,
-                lambda n: _money_format(d, prefix, suffix, n, negative),
-                None,
-                None,
-            ),
+            "damt": (None, None, money, None, None),
         }
         self.s = _Styles(self.ws, specs)
 
     def _num(self, value: Decimal, kind: str) -> tuple[Decimal, int]:
         """A number in the ``kind`` format, with exactly the decimals ``value`` has."""
-        return value, self.s[kind, _places(value)]
+        return self._cell(value, (kind, _places(value)))
 
     def _cell(self, value: Any, style: str | tuple[str, int]) -> tuple[Any, int]:
-        return value, self.s[style]
+        return value, self._style(style, value)
+
+    def _money(self, value: _F) -> tuple[_F, int]:
+        return self._cell(value, "money")
+
+    def _style(self, style: str | tuple[str, int], value: Any) -> int:
+        """The style id of a cell holding ``value`` (a number, or a formula with its figure):
+        ``style``'s, by the figure's band where the locale groups otherwise than by 3s."""
+        name, places = (style, 0) if isinstance(style, str) else style
+        grouping = self.groupings.get(name)
+        if grouping is None:
+            return self.s[style]
+        figure = value.value if isinstance(value, _F) else Decimal(value)
+        return self.s[name, places, _band(figure, grouping)]
 
     def _text(self, value: str | None, style: str | None = None) -> _CellSpec:
         """User text, always written as text; without the control characters a workbook
@@ -959,7 +1064,7 @@ class _Renderer:
         """One row per item: its inputs, then gross, line discount and amount as formulas
         (with the figures of compute_totals() as their cached values)."""
         L, d, col, rows = self.L, self.d, self.col, self.out
-        money = self.s["money"]
+        money = self._money
         num, text = self._num, self._text
         q, p = L["qty"], L["price"]
         i_desc, i_qty, i_price = col["desc"] - 1, col["qty"] - 1, col["price"] - 1
@@ -1021,16 +1126,15 @@ class _Renderer:
                         if dsc.kind == "percent"
                         else max(exact, _places(dsc.value))
                     )
-                row[i_gross] = (_F(_round(raw, exact, d), lt.gross), money)
+                row[i_gross] = money(_F(_round(raw, exact, d), lt.gross))
                 # gross - amount, as compute_totals (and EN 16931's BT-136) has it
-                row[i_ldisc] = (
-                    _F(f"ROUND({L['gross']}{r}-{L['amount']}{r},{d})", lt.discount),
-                    money,
+                row[i_ldisc] = money(
+                    _F(f"ROUND({L['gross']}{r}-{L['amount']}{r},{d})", lt.discount)
                 )
-                row[i_amount] = (_F(_round(f"{raw}-({disc})", places, d), lt.amount), money)
+                row[i_amount] = money(_F(_round(f"{raw}-({disc})", places, d), lt.amount))
             else:
                 exact = _places(it.quantity) + _places(it.unit_price)
-                row[i_amount] = (_F(_round(raw, exact, d), lt.amount), money)
+                row[i_amount] = money(_F(_round(raw, exact, d), lt.amount))
             rows.append(row, height)
             r += 1
 
