@@ -162,8 +162,29 @@ TAX_TERMS = [
     ("he-IL", None, "מע״מ", "מס\u05f3 עוסק מורשה"),
     # English labels on a German document: the English words for Germany
     ("de-DE", "en", "VAT", "VAT ID"),
-    ("en-US", "de", "MwSt.", "USt-IdNr."),
+    # a language's word for VAT only where the tax is a VAT: Brazil's taxes (ICMS, IPI,
+    # ISS...) are no IVA, the US's sales tax no MwSt., Canada's GST/HST no TVA; there the
+    # language's word for "tax"
+    ("pt-BR", None, "Imposto", "CNPJ/CPF"),
+    ("pt-BR", "en", "Tax", "VAT ID"),
+    ("es-US", None, "Impuesto", "NIF"),
+    ("fr-CA", None, "Taxe", "N° TVA"),
+    ("zh-SG", None, "税", "税号"),
+    ("en-US", "de", "Steuer", "USt-IdNr."),
+    ("es-MX", None, "IVA", "NIF"),
+    ("pt-AO", None, "IVA", "NIF"),
 ]
+
+
+def test_every_language_has_a_word_for_tax_where_the_tax_is_no_vat() -> None:
+    """Each language with labels names the tax in the territories whose tax is not a VAT
+    (those with English names of their own: Sales tax, GST...) by its word for tax, never
+    by its word for VAT."""
+    for lang in i18n.LANGUAGES:
+        vat = i18n.tax_name(inv("de-DE", lang))
+        for locale in ("en-US", "pt-BR", "en-AU", "en-CA"):
+            name = i18n.tax_name(inv(locale, lang))
+            assert name != vat, (lang, locale, name)
 
 
 @pytest.mark.parametrize(("locale", "language", "tax", "vat_id"), TAX_TERMS)

@@ -168,7 +168,9 @@ def labels_for(invoice: Invoice | None) -> Labels:
 
 # ------------------------------------------------------------------------------ tax terms
 
-#: English: the tax's customary name by the locale's territory; anywhere else "VAT"
+#: English: the tax's customary name by the locale's territory; anywhere else "VAT". These
+#: are the territories whose tax is not a VAT by name: other languages do not call it by
+#: their word for VAT either (:data:`_TAX_WORDS`)
 _EN_TAX_NAMES = {
     "US": "Sales tax",
     "CA": "Sales tax",
@@ -178,8 +180,30 @@ _EN_TAX_NAMES = {
     "IN": "GST",
     "MY": "SST",
     "JP": "Consumption tax",
+    # ICMS, IPI, ISS, PIS/COFINS: several taxes, none of them a VAT by name
+    "BR": "Tax",
 }
-#: the tax's name by label language, or by (language, territory) where a country differs
+#: the word for "tax" by label language: the tax's name in a territory of
+#: :data:`_EN_TAX_NAMES` (pt-BR ``Imposto``, not Portugal's ``IVA``) unless the table below
+#: names it for that territory
+_TAX_WORDS = {
+    "de": "Steuer",
+    "fr": "Taxe",
+    "es": "Impuesto",
+    "it": "Imposta",
+    "nl": "Belasting",
+    "pt": "Imposto",
+    "pl": "Podatek",
+    "sv": "Skatt",
+    "da": "Skat",
+    "el": "Φόρος",
+    "ja": "税",
+    "zh": "税",
+    "ar": "ضريبة",
+    "he": "מס",
+}
+#: the tax's name by label language (its word for VAT), or by (language, territory) where a
+#: country differs
 _TAX_NAMES: dict[str | tuple[str, str], str] = {
     "de": "MwSt.",
     ("de", "AT"): "USt.",
@@ -194,6 +218,7 @@ _TAX_NAMES: dict[str | tuple[str, str], str] = {
     "da": "Moms",
     "el": "ΦΠΑ",
     "ja": "消費税",
+    ("ja", "JP"): "消費税",
     "zh": "增值税",
     "ar": "ضريبة القيمة المضافة",
     "he": "מע״מ",
@@ -218,6 +243,7 @@ _VAT_ID_LABELS: dict[str | tuple[str, str], str] = {
     ("it", "CH"): "N. IVA",
     "nl": "BTW-nr.",
     "pt": "NIF",
+    ("pt", "BR"): "CNPJ/CPF",
     "pl": "NIP",
     "sv": "Momsreg.nr",
     "da": "CVR-nr.",
@@ -234,18 +260,26 @@ def _term(
     english: dict[str, str],
     table: dict[str | tuple[str, str], str],
     default: str,
+    elsewhere: dict[str, str] | None = None,
 ) -> str:
+    """The term in the document's language for its territory: the English table's, else
+    the table's for (language, territory), else the language's word of ``elsewhere`` in a
+    territory whose tax is not a VAT by name (:data:`_EN_TAX_NAMES`), else the language's."""
     lang = language(invoice)
     territory = localize.locale_of(invoice).territory or ""
     if lang == "en":
         return english.get(territory, default)
-    return table.get((lang, territory)) or table.get(lang) or default
+    found = table.get((lang, territory))
+    if found is None and elsewhere is not None and territory in _EN_TAX_NAMES:
+        found = elsewhere.get(lang)
+    return found or table.get(lang) or default
 
 
 def tax_name(invoice: Invoice) -> str:
     """The tax's name as the document's country and language say it: ``VAT`` (en-GB),
-    ``Sales tax`` (en-US), ``GST`` (en-AU), ``MwSt.`` (de-DE), ``USt.`` (de-AT), ``TVA``..."""
-    return _term(invoice, _EN_TAX_NAMES, _TAX_NAMES, "VAT")
+    ``Sales tax`` (en-US), ``GST`` (en-AU), ``MwSt.`` (de-DE), ``USt.`` (de-AT), ``TVA``...;
+    the language's word for tax where the country's tax is no VAT (pt-BR ``Imposto``)."""
+    return _term(invoice, _EN_TAX_NAMES, _TAX_NAMES, "VAT", _TAX_WORDS)
 
 
 def vat_id_label(invoice: Invoice | None) -> str:
