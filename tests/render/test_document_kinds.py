@@ -19,9 +19,11 @@ from pypdf import PdfReader
 
 from invoiceflow.domain.model import DocumentReference, Invoice, LineItem, TaxExemption
 from invoiceflow.domain.parse import parse_invoice
+from invoiceflow.domain.totals import compute_totals
 from invoiceflow.einvoice.cii import cii_xml
 from invoiceflow.render.facturx import render_facturx
 from invoiceflow.render.pdf import render_pdf
+from invoiceflow.render.view import build_view
 from invoiceflow.render.xlsx import render_xlsx
 from support.einvoice_samples import german_b2b
 
@@ -62,6 +64,38 @@ def test_a_credit_note_ends_with_the_amount_to_be_refunded(
     invoice = german_b2b(language=language)
     assert due in pdf_text(invoice)
     assert refund not in workbook_text(invoice)
+
+
+@pytest.mark.parametrize("language", ["en", None, "fr"])
+def test_the_workbooks_properties_speak_the_documents_language(language: str | None) -> None:
+    """The workbook's description (document properties) names the last figure as the
+    document does (a credit note's is to be refunded) and its subject is the PDF's, in the
+    document's language: no English words on a German or French document."""
+    note = german_b2b(
+        document_type="credit_note",
+        preceding_invoices=(DocumentReference("RE-2026-0001"),),
+        amount_paid=D(0),
+        language=language,
+    )
+    for document in (note, german_b2b(language=language)):
+        view = build_view(document, compute_totals(document))
+        total = view.total_row("total")
+        assert total is not None
+        props = openpyxl.load_workbook(io.BytesIO(render_xlsx(document))).properties
+        assert props.description == (
+            f"{total.label} {total.text}, {view.balance.label} {view.balance.text}"
+        )
+        assert props.subject == view.subject
+        assert view.subject in pdf_text_metadata(document)
+        if language != "en":
+            assert "balance due" not in props.description.lower()
+            assert " from " not in props.subject and " to " not in props.subject
+
+
+def pdf_text_metadata(inv: Invoice) -> str:
+    metadata = PdfReader(io.BytesIO(render_pdf(inv))).metadata
+    assert metadata is not None
+    return str(metadata.subject)
 
 
 def test_a_reverse_charge_tax_line_says_so() -> None:

@@ -1690,7 +1690,7 @@ def render_pdf(invoice: Invoice) -> bytes:
         bottomMargin=ctx.margin_bottom,
         title=_clean(f"{name} {inv.number}"),
         author=seller,
-        subject=_clean(f"{name} {inv.number}, {view.date(inv.issue_date)}, {view.bill_to.title}"),
+        subject=_clean(view.subject),
         creator="invoiceflow",
         keywords=[name.lower(), _clean(inv.number)],
         invariant=1,

@@ -199,6 +199,16 @@ class DocumentView:
         return next((row for row in self.totals_rows if row.key == key), None)
 
     @property
+    def subject(self) -> str:
+        """The subject of the files' metadata (the PDF's, the workbook's properties): the
+        document, its date and the buyer (``Gutschrift GS-7, 05.03.2026, Acme``), in words
+        of the document's own and none of another language."""
+        invoice = self.invoice
+        return (
+            f"{self.name} {invoice.number}, {self.date(invoice.issue_date)}, {self.bill_to.title}"
+        )
+
+    @property
     def balance(self) -> TotalRow:
         """The last figure: ``Balance due`` or, on a credit note, ``Amount to be refunded``."""
         return self.totals_rows[-1]

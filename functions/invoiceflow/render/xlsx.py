@@ -960,21 +960,23 @@ class _Renderer:
         return out.getvalue()
 
     def _properties(self) -> None:
-        inv, name = self.inv, self.view.name
+        """The document properties, in the document's language: the PDF's title and subject,
+        and a description with the total and the last figure as the totals block labels
+        them (a credit note's is to be refunded: :attr:`.DocumentView.balance`)."""
+        inv, view = self.inv, self.view
+        name = view.name
         when = datetime(inv.issue_date.year, inv.issue_date.month, inv.issue_date.day)
-        buyer = self.view.bill_to.title
-        seller = self.view.seller.title
+        total = view.total_row("total")
+        assert total is not None  # every totals block has its total
+        last = view.balance
         self.wb.properties = DocumentProperties(
             title=_clean(f"{name} {inv.number}"),
-            subject=_clean(f"{name} {inv.number} from {seller} to {buyer}"),
+            subject=_clean(view.subject),
             creator=_clean(inv.seller.name),
             lastModifiedBy=_clean(inv.seller.name),
             keywords=_clean(f"{name.lower()}, {inv.number}"),
             category=_clean(name),
-            description=_clean(
-                f"Total {self.totals.total} {inv.currency}, balance due "
-                f"{self.totals.balance_due} {inv.currency}"
-            ),
+            description=_clean(f"{total.label} {total.text}, {last.label} {last.text}"),
             language=inv.locale,
             created=when,
             modified=when,
