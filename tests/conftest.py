@@ -7,6 +7,7 @@ if ``CI`` is set and are skipped otherwise (``fail_or_skip``).
 
 from __future__ import annotations
 
+import logging
 import os
 import types
 import uuid
@@ -200,6 +201,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'api.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every record, also of the ``invoiceflow`` logger, which stops propagating once
+    configured (invoiceflow.logs)."""
+    logger = logging.getLogger("invoiceflow")
+    level = logger.level
+    caplog.set_level(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from invoiceflow import events
-from invoiceflow.errors import BadRequest, ConfigError, Unavailable
+from invoiceflow.errors import BadRequest, ConfigError, EventRefused, PermanentError, Unavailable
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "events" / "examples" / "events"
 
@@ -268,12 +268,26 @@ def test_send_posts_binary_mode_and_tells_the_observers(sink: Sink, observed: li
     assert observed == [event]
 
 
-@pytest.mark.parametrize("status", [400, 404, 500, 503])
+@pytest.mark.parametrize("status", [301, 401, 403, 404, 405, 407, 408, 409, 410, 429, 500, 503])
 def test_send_refused_is_unavailable(sink: Sink, status: int) -> None:
+    """An outage, a throttle, or a refusal of the sender (its credentials, its address): every
+    event would be answered alike and may be taken later, so it is transient."""
     sink.status = status
     with pytest.raises(Unavailable) as raised:
         events.send(catalogued("rendered"), sink.url)
     assert raised.value.retryable
+    assert str(status) in str(raised.value)
+
+
+@pytest.mark.parametrize("status", [400, 413, 415, 422, 431])
+def test_send_refused_for_good_is_a_permanent_event_refused(sink: Sink, status: int) -> None:
+    """A 4xx about the event itself (and one Knative would not retry either): sending the same
+    event again cannot succeed, which the outbox relay must tell from an outage."""
+    sink.status = status
+    with pytest.raises(EventRefused) as raised:
+        events.send(catalogued("rendered"), sink.url)
+    assert isinstance(raised.value, PermanentError) and not raised.value.retryable
+    assert raised.value.broker_status == status
     assert str(status) in str(raised.value)
 
 

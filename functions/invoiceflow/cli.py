@@ -378,11 +378,48 @@ def cmd_outbox_relay(args: argparse.Namespace) -> int:
     if not ctx.settings.k_sink:
         raise UsageError(_NO_SINK)
     total = 0
-    while sent := relay(ctx, limit=100):
+    while True:
+        oldest = [e.id for e in ctx.repo.pending_outbox_events(limit=1)]
+        sent = relay(ctx, limit=100)
         total += sent
-    pending = len(ctx.repo.pending_outbox_events(limit=1))
-    print(f"relayed {total} event(s){'; some are still pending' if pending else ''}")
-    return 1 if pending else 0
+        # no progress (nothing sent, nothing set aside): the broker is down, or another
+        # relay holds the rest
+        if not sent and [e.id for e in ctx.repo.pending_outbox_events(limit=1)] == oldest:
+            break
+    pending = bool(ctx.repo.pending_outbox_events(limit=1))
+    aside = bool(ctx.repo.set_aside_outbox_events(limit=1))
+    print(
+        f"relayed {total} event(s)"
+        + ("; some are still pending" if pending else "")
+        + ("; some are set aside (invoiceflow outbox set-aside lists them)" if aside else "")
+    )
+    return 1 if pending or aside else 0
+
+
+def cmd_outbox_set_aside(args: argparse.Namespace) -> int:
+    from invoiceflow.context import get_context
+
+    rows = get_context().repo.set_aside_outbox_events(limit=args.limit)
+    for row in rows:
+        when = row.set_aside_at.isoformat(timespec="seconds") if row.set_aside_at else ""
+        error = " ".join((row.last_error or "").split())  # one line per row
+        print(
+            f"{row.id}\t{row.event_id}\t{row.type}\t{row.subject or ''}\t{when}\t"
+            f"{row.attempts} attempt(s)\t{error}",
+            flush=True,
+        )
+    print(f"{len(rows)} event(s) set aside", file=sys.stderr)
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from invoiceflow.context import get_context
+
+    if bool(args.ids) == args.all:
+        raise UsageError("name the rows' ids or --all (not both)")
+    count = get_context().repo.retry_outbox_events(None if args.all else args.ids)
+    print(f"{count} event(s) back in the outbox; the next relay sends them")
+    return 0
 
 
 #: ``invoices redrive``'s default --older-than (minutes): far beyond the longest a Trigger
@@ -578,10 +615,43 @@ def build_parser() -> argparse.ArgumentParser:
         osub,
         "relay",
         "send every pending event to K_SINK (a CronJob runs this)",
-        details="Exit status 1 when some events are still pending (the broker refused them).",
+        details="An event the broker refuses for good (HTTP 400, 413, 415, 422 or 431: about "
+        "the event itself) is set aside and the relay goes on; any other failure (the broker "
+        "down) stops it. Exit status 1 when some events are still pending or set aside "
+        "(docs/operations.md, Delivery guarantees).",
         env=(*DATABASE_ENV, "K_SINK", "OUTBOX_CLAIM_SECONDS"),
         examples=("K_SINK=http://broker-ingress.example/ns/default invoiceflow outbox relay",),
     ).set_defaults(func=cmd_outbox_relay)
+    aside = add_command(
+        osub,
+        "set-aside",
+        "list the events the broker refused for good, oldest first",
+        details="One line per event, tab-separated: the row's id (for retry), the event's id, "
+        "type and subject (the invoice), when it was set aside, its attempts and the last "
+        "error; the count on stderr.",
+        env=DATABASE_ENV,
+        examples=("invoiceflow outbox set-aside",),
+    )
+    aside.add_argument(
+        "--limit",
+        type=whole_number(1),
+        default=100,
+        metavar="N",
+        help="at most N events (default: 100)",
+    )
+    aside.set_defaults(func=cmd_outbox_set_aside)
+    retry = add_command(
+        osub,
+        "retry",
+        "put set-aside events back in the outbox, for the next relay to send",
+        details="Run it once the cause is fixed (the broker takes such an event now); an "
+        "event the broker still refuses is set aside again.",
+        env=DATABASE_ENV,
+        examples=("invoiceflow outbox retry 42 57", "invoiceflow outbox retry --all"),
+    )
+    retry.add_argument("ids", nargs="*", type=whole_number(1), metavar="ID", help="row ids")
+    retry.add_argument("--all", action="store_true", help="every set-aside event")
+    retry.set_defaults(func=cmd_outbox_retry)
 
     p = add_command(
         sub, "events", "CloudEvents for integrators", examples=("invoiceflow events sign --help",)

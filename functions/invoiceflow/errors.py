@@ -22,7 +22,9 @@ The exception tree::
     │   ├── NumberAlreadyUsed    409   an uploaded invoice number the owner already used
     │   │                              (permanent: sending it again cannot succeed)
     │   ├── UnknownOwner         422   invoice.requested names no active user
-    │   └── RenderError          422   a valid document the renderer cannot render
+    │   ├── RenderError          422   a valid document the renderer cannot render
+    │   └── EventRefused         422   the event broker refused an event we sent for good
+    │                                  (an answer about the event: 400, 413, 415, 422, 431)
     └── TransientError                 retried with backoff
         ├── Conflict             409   the same work is in progress elsewhere
         ├── RateLimited          429   an upstream (SendGrid) asked us to slow down
@@ -164,6 +166,21 @@ class UnknownOwner(PermanentError):
 class RenderError(PermanentError):
     status = 422
     title = "Invoice cannot be rendered"
+
+
+class EventRefused(PermanentError):
+    """The event broker answered an event we sent with a refusal of that event itself
+    (:data:`invoiceflow.events.REFUSED_FOR_GOOD`): sending it again cannot succeed, unlike an
+    outage (:class:`Unavailable`). ``broker_status`` is the broker's answer. The outbox relay
+    sets the event's row aside and goes on; a step that emits answers 422, so the event it
+    was handling is dead-lettered at once instead of being retried to the same end."""
+
+    status = 422
+    title = "Event refused by the broker"
+
+    def __init__(self, detail: str, broker_status: int) -> None:
+        super().__init__(detail)
+        self.broker_status = broker_status
 
 
 class TransientError(InvoiceflowError):

@@ -16,9 +16,12 @@ Emitting::
 
 Every event handed to :func:`send` is first shown to each callable in ``observers`` (tests
 append a validator there); then it is POSTed to the sink in binary content mode. A 2xx answer
-means the broker accepted it; anything else, a connection error or a timeout raises
-:class:`~invoiceflow.errors.Unavailable`, a transient error, so the caller's own trigger
-retries it.
+means the broker accepted it. An answer that refuses the event itself (:data:`REFUSED_FOR_GOOD`:
+400, 413, 415, 422, 431) raises :class:`~invoiceflow.errors.EventRefused`, a permanent error:
+the same event would be refused again (the outbox relay sets its row aside). Anything else (an
+outage, a throttle, a refusal of the sender or its address: 5xx, 429, 401, 404...), a
+connection error or a timeout raises :class:`~invoiceflow.errors.Unavailable`, a transient
+error, so the caller's own trigger retries it.
 
 Connections are reused: :func:`send` and the local runtime's deliveries POST through
 :class:`Sessions`, a pool of sessions per destination (kept-alive connections instead of a TCP
@@ -60,7 +63,7 @@ from cloudevents.conversion import to_structured as _to_structured
 from cloudevents.exceptions import GenericException as _CloudEventsError
 from cloudevents.http import CloudEvent, from_http
 
-from invoiceflow.errors import BadRequest, ConfigError, Problem, Unavailable
+from invoiceflow.errors import BadRequest, ConfigError, EventRefused, Problem, Unavailable
 from invoiceflow.outputs import JSON_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -138,6 +141,11 @@ SPECVERSION = "1.0"
 MAX_DATA_BYTES = 4096
 #: Seconds an emitter waits for the broker's answer.
 DEFAULT_TIMEOUT = 10.0
+#: The broker's answers that refuse the event itself (malformed, too large, of a media type
+#: or with headers it does not take): the same event is refused again, whenever it is sent.
+#: Every other refusal (an outage: 5xx; a throttle: 408, 409, 429; the sender's credentials
+#: or address: 401, 403, 404, 405, 407, 410, a redirect) may end, and is transient.
+REFUSED_FOR_GOOD = frozenset({400, 413, 415, 422, 431})
 
 #: Attributes defined by the CloudEvents 1.0 spec (everything else is an extension).
 CONTEXT_ATTRIBUTES = frozenset(
@@ -809,8 +817,9 @@ class Emitter:
 def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
     """POST ``event`` in binary mode to ``sink_url``; return once the broker accepted it (2xx).
 
-    Raises :class:`Unavailable` (transient) for any other answer, a connection error or a
-    timeout, and :class:`ConfigError` when there is no sink (K_SINK unset).
+    Raises :class:`EventRefused` (permanent) for an answer of :data:`REFUSED_FOR_GOOD`,
+    :class:`Unavailable` (transient) for any other answer, a connection error or a timeout,
+    and :class:`ConfigError` when there is no sink (K_SINK unset).
     """
     for observe in list(observers):
         observe(event)
@@ -831,5 +840,10 @@ def send(event: Event, sink_url: str | None, *, timeout: float = DEFAULT_TIMEOUT
             response.status_code,
             response.text[:200],
         )
+        if response.status_code in REFUSED_FOR_GOOD:
+            raise EventRefused(
+                f"the event broker refused the event for good: HTTP {response.status_code}",
+                response.status_code,
+            )
         raise Unavailable(f"the event broker answered HTTP {response.status_code}")
     log.debug("event %s (%s) sent to %s", event["id"], event["type"], sink_url)

@@ -9,6 +9,14 @@ send the same row, and a request never re-sends other requests' events. Events k
 id, so a relay that crashes after sending but before marking repeats an event the consumers
 already deduplicate by ``source`` + ``id``.
 
+An event the broker refuses for good (:class:`~invoiceflow.errors.EventRefused`: an answer
+about the event itself, such as 400 or 413) would be refused at every relay and, sent oldest
+first, would hold up every later row: its row is set aside instead (``set_aside_at``), logged
+at ERROR, and the relay goes on. Nothing is lost: the operator lists such rows with
+``invoiceflow outbox set-aside`` and makes them pending again with ``invoiceflow outbox
+retry`` (docs/operations.md). Any other failure (the broker down or throttling) stops the
+relay, as one row's outage is every row's.
+
 An ``uploaded`` row written before its routing attributes existed (an upgrade with rows still
 pending) is sent with them, derived from its ``formats`` (:func:`to_event`).
 """
@@ -20,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 from invoiceflow import naming
 from invoiceflow.context import Context
-from invoiceflow.errors import InvoiceflowError
+from invoiceflow.errors import EventRefused, InvoiceflowError
 from invoiceflow.events import INVOICE_UPLOADED, Event, make_event
 from invoiceflow.stores.protocols import NewOutboxEvent, OutboxEvent
 
@@ -54,17 +62,30 @@ def relay(
     raise_failure: bool = False,
 ) -> int:
     """Claim pending events (only ``keys``, ``(source, event_id)`` pairs, when given) and send
-    them, oldest first; stop at the first failure (the broker is likely down; the rest wait
-    for the next relay, an expected wait: logged at INFO; ``raise_failure``: raised, for a
-    caller that backs off). A row another relay has claimed is left to it, so concurrent
-    relays never send the same row twice. Returns how many were sent."""
+    them, oldest first. A row the broker refuses for good is set aside (logged at ERROR with
+    the event's id and the broker's status, for the operator) and the relay goes on; any
+    other failure stops it (the broker is likely down; the rest wait for the next relay, an
+    expected wait: logged at INFO; ``raise_failure``: raised, for a caller that backs off). A
+    row another relay has claimed is left to it, so concurrent relays never send the same row
+    twice. Returns how many were sent."""
     rows = ctx.repo.claim_outbox_events(limit, lease=ctx.settings.outbox_claim_seconds, keys=keys)
-    sent = 0
+    sent = done = 0
     failure: InvoiceflowError | None = None
     try:
         for row in rows:
             try:
                 ctx.emitter.send(to_event(row))
+            except EventRefused as exc:
+                ctx.repo.set_outbox_event_aside(row.id, str(exc)[:500])
+                log.error(
+                    "outbox event %s (%s) set aside: the broker refused it for good with HTTP "
+                    "%s; see invoiceflow outbox set-aside",
+                    row.event_id,
+                    row.type,
+                    exc.broker_status,
+                )
+                done += 1
+                continue
             except InvoiceflowError as exc:
                 ctx.repo.record_outbox_failure(row.id, str(exc)[:500])
                 log.info("outbox relay stopped at event %s: %s", row.event_id, exc)
@@ -72,9 +93,10 @@ def relay(
                 break
             ctx.repo.mark_outbox_sent(row.id)
             sent += 1
+            done += 1
     finally:
-        if sent < len(rows):  # what this relay did not get to: the next relay's, at once
-            ctx.repo.release_outbox_claims([r.id for r in rows[sent:]])
+        if done < len(rows):  # what this relay did not get to: the next relay's, at once
+            ctx.repo.release_outbox_claims([r.id for r in rows[done:]])
     if failure is not None and raise_failure:
         raise failure
     return sent

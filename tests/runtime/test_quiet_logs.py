@@ -7,7 +7,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +25,6 @@ from support.brokerkit import Running, Services, trigger_yaml, write_manifests
 from support.devprocess import wait_until_ready
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Every record, also of the ``invoiceflow`` logger, which stops propagating once
-    configured (invoiceflow.logs)."""
-    logger = logging.getLogger("invoiceflow")
-    level = logger.level
-    caplog.set_level(logging.DEBUG)
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(caplog.handler)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(level)
 
 
 def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:

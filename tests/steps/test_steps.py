@@ -117,6 +117,20 @@ def test_broker_refusing_the_emitted_event_makes_the_step_retryable(
     assert len(sink.of_type("rendered.v1")) == 1
 
 
+def test_broker_refusing_the_emitted_event_for_good_dead_letters_the_step_at_once(
+    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink
+) -> None:
+    """A refusal of the event itself (400) comes again at every retry: the step answers 422,
+    which Knative dead-letters at once instead of retrying to the same end."""
+    upload(upload_client, alice)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    sink.status = 400
+    r = deliver(steps["render_pdf"], uploaded)
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.get_json()["title"] == "Event refused by the broker"
+    assert sink.of_type("rendered.v1") == []
+
+
 def test_unknown_invoice_and_wrong_events_are_permanent(
     steps: dict[str, Any], alice: Person
 ) -> None:

@@ -630,6 +630,64 @@ def test_outbox_claim_by_key_release_and_lease(repo: Repository) -> None:
     assert repo.release_outbox_claims([mine.id]) == 0
 
 
+def test_outbox_row_set_aside_is_neither_pending_nor_claimed_until_retried(
+    repo: Repository,
+) -> None:
+    """A row the broker refused for good is set aside: no relay claims it again, it is not
+    pending, the operator lists it (oldest first) and puts it back (one, or all)."""
+    first, second, third = emit(repo, [event(n=1), event(n=2), event(n=3)])
+    (claimed, *_) = repo.claim_outbox_events(10)
+    assert claimed.id == first.id
+    assert repo.set_outbox_event_aside(first.id, "the event broker refused it: HTTP 400") is True
+    assert repo.set_outbox_event_aside(first.id, "again") is False  # set aside already
+    assert repo.set_outbox_event_aside(third.id, "refused too") is True
+    assert [e.id for e in repo.pending_outbox_events()] == [second.id]
+    assert repo.release_outbox_claims(None) == 1  # only second's claim was left
+    assert [e.id for e in repo.claim_outbox_events(10)] == [second.id]
+    aside = repo.set_aside_outbox_events()
+    assert [e.id for e in aside] == [first.id, third.id]
+    assert aside[0].attempts == 1 and aside[0].last_error == "the event broker refused it: HTTP 400"
+    assert aside[0].set_aside_at is not None and aside[0].sent_at is None
+    assert [e.id for e in repo.set_aside_outbox_events(limit=1)] == [first.id]
+    assert repo.retry_outbox_events([first.id, second.id]) == 1  # second was not set aside
+    assert [e.id for e in repo.set_aside_outbox_events()] == [third.id]
+    (back,) = repo.claim_outbox_events(10)
+    assert back.id == first.id and back.set_aside_at is None and back.attempts == 1
+    assert repo.mark_outbox_sent(second.id) is True
+    assert repo.set_outbox_event_aside(second.id, "late") is False  # sent already
+    assert repo.retry_outbox_events(None) == 1  # every set-aside row
+    assert repo.set_aside_outbox_events() == []
+    assert repo.retry_outbox_events([]) == 0
+
+
+def test_migration_0007_keeps_pending_rows_pending(
+    database_url: str, repo_clock: TickingClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows pending when the set-aside column arrives stay pending and claimable."""
+    from invoiceflow.stores import sql
+
+    every = sql.load_migrations
+    monkeypatch.setattr(
+        sql, "load_migrations", lambda d: [m for m in every(d) if m.version < "0007"]
+    )
+    with open_repository(database_url, clock=repo_clock) as old:
+        old.migrate()
+        with old._transaction() as tx:  # type: ignore[attr-defined]
+            for n in (1, 2):  # as the relay of that version wrote them (no set_aside_at yet)
+                tx.execute(
+                    "INSERT INTO outbox (event_id, type, source, subject, data, created_at) "
+                    "VALUES (?, 'io.invoiceflow.invoice.uploaded.v1', '/upload', NULL, ?, ?)",
+                    (f"e-{n}", f'{{"n": {n}}}', START),
+                )
+    monkeypatch.setattr(sql, "load_migrations", every)
+    with open_repository(database_url, clock=repo_clock) as repo:
+        assert "0007" in repo.migrate()
+        pending = repo.pending_outbox_events()
+        assert [e.data for e in pending] == [{"n": 1}, {"n": 2}]
+        assert all(e.set_aside_at is None for e in pending)
+        assert [e.id for e in repo.claim_outbox_events(10)] == [e.id for e in pending]
+
+
 def test_outbox_data_keeps_money_exact(repo: Repository) -> None:
     from decimal import Decimal
 

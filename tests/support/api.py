@@ -32,6 +32,8 @@ PASSWORD = "correct horse battery staple"
 #: the producer key of EVENT_PRODUCER_KEYS in the function tests (invoiceflow.signing)
 PRODUCER_KEY_ID = "erp"
 PRODUCER_SECRET = "producer-secret-that-is-at-least-32-bytes!"
+#: the body of the Sink's answer to a ``refused`` event (what a broker says about it)
+REFUSAL_BODY = "the broker's own words about the event"
 
 
 @contextmanager
@@ -49,15 +51,21 @@ def serve_wsgi(app: Any) -> Iterator[str]:
 
 @dataclass
 class Sink:
-    """A broker stand-in on 127.0.0.1: records the CloudEvents POSTed to it."""
+    """A broker stand-in on 127.0.0.1: records the CloudEvents POSTed to it. ``status``: what
+    it answers every event (202: takes it); ``refused``: the status it answers the events of
+    these ids whatever ``status`` is (a broker that refuses those events for good)."""
 
     url: str = ""
     events: list[Any] = field(default_factory=list)
     status: int = 202
+    refused: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        refused = self.refused.get(request.headers.get("ce-id", ""))
+        if refused is not None:
+            return Response(REFUSAL_BODY, refused)(environ, start_response)
         if self.status >= 300:
             return Response("down", self.status)(environ, start_response)
         event = from_request(dict(request.headers), request.get_data())

@@ -247,6 +247,8 @@ class OutboxEvent:
     sent_at: datetime | None
     attempts: int
     last_error: str | None
+    #: when a relay set it aside (the broker refused it for good); None: pending or sent
+    set_aside_at: datetime | None
 
 
 @record
@@ -530,7 +532,7 @@ class Repository(Protocol):
 
     # outbox
     def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
-        """Unsent events, oldest first."""
+        """Unsent events waiting for a relay (not set aside), oldest first."""
         ...
 
     def claim_outbox_events(
@@ -540,9 +542,10 @@ class Repository(Protocol):
         lease: float = 60.0,
         keys: Sequence[tuple[str, str]] | None = None,
     ) -> list[OutboxEvent]:
-        """Claim unsent events, oldest first, for ``lease`` seconds: a row another relay holds
-        (an unexpired claim) is skipped, so one relay owns a row at a time. ``keys``:
-        only these ``(source, event_id)`` events (a request relays only its own)."""
+        """Claim pending events (unsent, not set aside), oldest first, for ``lease`` seconds: a
+        row another relay holds (an unexpired claim) is skipped, so one relay owns a row at a
+        time. ``keys``: only these ``(source, event_id)`` events (a request relays only its
+        own)."""
         ...
 
     def release_outbox_claims(self, outbox_ids: Sequence[int] | None) -> int:
@@ -553,7 +556,22 @@ class Repository(Protocol):
     def mark_outbox_sent(self, outbox_id: int) -> bool: ...
 
     def record_outbox_failure(self, outbox_id: int, error: str) -> bool:
-        """Count a failed send and release the claim."""
+        """Count a failed send and release the claim (the row stays pending)."""
+        ...
+
+    def set_outbox_event_aside(self, outbox_id: int, error: str) -> bool:
+        """Count a send the broker refused for good and set the pending row aside: no relay
+        claims it until :meth:`retry_outbox_events` (the operator's). False: the row is not
+        pending (sent, or set aside already)."""
+        ...
+
+    def set_aside_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
+        """The rows set aside, oldest first (what the operator looks at)."""
+        ...
+
+    def retry_outbox_events(self, outbox_ids: Sequence[int] | None) -> int:
+        """Make these set-aside rows (``None``: every one) pending again, keeping their
+        attempts and last error; answers how many."""
         ...
 
     # the embedded broker's durable queue

@@ -261,8 +261,10 @@ _NOTIFICATION_COLS = (
 )
 _OUTBOX_COLS = (
     "id, event_id, type, source, subject, data, extensions, created_at, sent_at, "
-    "attempts, last_error"
+    "attempts, last_error, set_aside_at"
 )
+#: an outbox row waiting for a relay: neither sent nor set aside (the index outbox_pending)
+_OUTBOX_PENDING = "sent_at IS NULL AND set_aside_at IS NULL"
 _QUEUE_COLS = (
     "id, broker, trigger_name, source, event_id, headers, body, state, phase, "
     "attempt, due_at, outgoing, created_at, last_error"
@@ -377,6 +379,7 @@ def _outbox(row: dict[str, Any]) -> OutboxEvent:
         sent_at=as_datetime(row["sent_at"]),
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
+        set_aside_at=as_datetime(row["set_aside_at"]),
     )
 
 
@@ -1101,7 +1104,7 @@ class SQLRepository(ABC):
         for event in events:
             row = tx.execute(
                 f"INSERT INTO outbox ({_OUTBOX_COLS.removeprefix('id, ')}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL, NULL) "
                 f"ON CONFLICT (source, event_id) DO NOTHING RETURNING {_OUTBOX_COLS}",
                 (
                     event.event_id,
@@ -1125,7 +1128,7 @@ class SQLRepository(ABC):
     def pending_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
         with self._transaction(write=False) as tx:
             rows = tx.execute(
-                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE {_OUTBOX_PENDING} ORDER BY id LIMIT ?",
                 (max(1, int(limit)),),
             ).all()
         return [_outbox(r) for r in rows]
@@ -1142,7 +1145,7 @@ class SQLRepository(ABC):
     ) -> list[OutboxEvent]:
         now = self._now()
         sql = (
-            "SELECT id FROM outbox WHERE sent_at IS NULL "
+            f"SELECT id FROM outbox WHERE {_OUTBOX_PENDING} "
             "AND (claimed_until IS NULL OR claimed_until < ?)"
         )
         params: list[Any] = [now]
@@ -1192,11 +1195,42 @@ class SQLRepository(ABC):
             return (
                 tx.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                    "claimed_until = NULL WHERE id = ? AND sent_at IS NULL",
+                    f"claimed_until = NULL WHERE id = ? AND {_OUTBOX_PENDING}",
                     (_clip(error), outbox_id),
                 ).rowcount
                 == 1
             )
+
+    def set_outbox_event_aside(self, outbox_id: int, error: str) -> bool:
+        with self._transaction(one_statement=True) as tx:
+            return (
+                tx.execute(
+                    "UPDATE outbox SET set_aside_at = ?, attempts = attempts + 1, "
+                    f"last_error = ?, claimed_until = NULL WHERE id = ? AND {_OUTBOX_PENDING}",
+                    (self._now(), _clip(error), outbox_id),
+                ).rowcount
+                == 1
+            )
+
+    def set_aside_outbox_events(self, limit: int = 100) -> list[OutboxEvent]:
+        with self._transaction(write=False) as tx:
+            rows = tx.execute(
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE set_aside_at IS NOT NULL "
+                "ORDER BY id LIMIT ?",
+                (max(1, int(limit)),),
+            ).all()
+        return [_outbox(r) for r in rows]
+
+    def retry_outbox_events(self, outbox_ids: Sequence[int] | None) -> int:
+        sql = "UPDATE outbox SET set_aside_at = NULL WHERE set_aside_at IS NOT NULL"
+        params: tuple[int, ...] = ()
+        if outbox_ids is not None:
+            if not outbox_ids:
+                return 0
+            sql += f" AND id IN ({', '.join('?' for _ in outbox_ids)})"
+            params = tuple(outbox_ids)
+        with self._transaction(one_statement=True) as tx:
+            return tx.execute(sql, params).rowcount
 
     # -- the embedded broker's durable queue ---------------------------------------------------
 
