@@ -478,6 +478,7 @@ def test_qr_bill_postal_codes_leave_out_their_own_country_prefix() -> None:
     ``LV-1010``: the code goes into the payload without it, and the payer's foreign address
     is printed ``LV-1010`` once; another text before a dash is part of the code."""
     inv = swiss()
+    assert inv.seller.postal is not None
     seller = replace(inv.seller, postal=replace(inv.seller.postal, postal_code="CH-2501"))
     buyer = replace(
         inv.bill_to,

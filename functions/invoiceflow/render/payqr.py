@@ -402,7 +402,7 @@ def _swiss_address(party: Party, name: str) -> SwissAddress | None:
         name=_swiss_text(name, 70),
         street=_swiss_text(", ".join(line for line in postal.lines if line.strip()), 70),
         building="",
-        postal_code=_swiss_text(_without_country_prefix(postal.postal_code, country), 16),
+        postal_code=_swiss_text(_without_country_prefix(postal.postal_code or "", country), 16),
         town=_swiss_text(postal.city, 35),
         country=country,
     )
