@@ -688,7 +688,10 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
             "failed_event_type": event["type"],
         },
     )
-    changed = ctx.repo.mark_invoice_failed(invoice.id, reason, [failed])
+    # not if its last file was committed since the check above: then it is left as above
+    changed = ctx.repo.mark_invoice_failed(
+        invoice.id, reason, [failed], unless_complete=invoice.formats
+    )
     relay_after_commit(ctx, [failed])
     ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
     return StepResult({"invoice_id": invoice.id, "failed": changed})

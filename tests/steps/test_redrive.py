@@ -284,6 +284,36 @@ def test_a_render_step_that_stored_the_last_file_but_gave_up_leaves_it_for_the_r
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
 
 
+def test_a_last_file_committed_while_dead_letter_looked_still_keeps_the_invoice(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race the step's own check cannot see: the files are read while one is missing,
+    the renderer commits it, then dead-letter marks the invoice. The mark counts the files
+    itself, so the invoice stays received and its rendered event makes it ready alone."""
+    from invoiceflow import steps as step_module
+
+    invoice_id = upload(upload_client, alice)
+    pump(sink, steps, drop=ready_rendered_dropped)
+    (uploaded,) = sink.of_type("uploaded.v1")
+    monkeypatch.setattr(step_module, "_has_every_file", lambda ctx, invoice: False)
+    url = "http://render-pdf.invoiceflow.svc.cluster.local"
+    extensions = error_extensions(url, 503, b"dispatch error: timeout")
+    assert dead_lettered(steps, uploaded, extensions, caplog)["failed"] is False
+    monkeypatch.undo()
+    assert invoice_record(get_context().repo, invoice_id).status == "received"
+    assert sink.of_type("failed.v1") == []
+    for rendered in sink.of_type("rendered.v1"):
+        assert deliver(steps["notify"], rendered).status_code == 200
+    assert invoice_record(get_context().repo, invoice_id).status == "ready"
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+
+
 def test_running_it_again_sends_nothing_more(
     upload_client: Any,
     steps: dict[str, Any],

@@ -291,6 +291,26 @@ def test_mark_failed(repo: Repository) -> None:
     assert len(repo.pending_outbox_events()) == 1
 
 
+def test_mark_failed_unless_complete_counts_the_files_committed_when_it_runs(
+    repo: Repository,
+) -> None:
+    """dead-letter's guard: an invoice whose last file was committed after the caller looked
+    is not failed (the count is in the UPDATE itself); one still missing a file is."""
+    owner = new_user(repo)
+    complete = repo.accept_invoice(new_invoice(owner)).invoice
+    repo.record_artifact(complete.id, "pdf", f"{complete.id}-pdf", 10, "a" * 64)
+    repo.record_artifact(complete.id, "xlsx", f"{complete.id}-xlsx", 10, "b" * 64)
+    failed = [event("failed")]
+    assert repo.mark_invoice_failed(complete.id, "x", failed, unless_complete=FORMATS) is False
+    assert invoice_record(repo, complete.id).status == "received"
+    assert repo.pending_outbox_events() == []
+    partial = repo.accept_invoice(new_invoice(owner)).invoice
+    repo.record_artifact(partial.id, "pdf", f"{partial.id}-pdf", 10, "c" * 64)
+    assert repo.mark_invoice_failed(partial.id, "x", failed, unless_complete=FORMATS) is True
+    assert invoice_record(repo, partial.id).status == "failed"
+    assert len(repo.pending_outbox_events()) == 1
+
+
 def test_mark_ready_only_when_every_format_exists(repo: Repository) -> None:
     owner = new_user(repo)
     invoice = repo.accept_invoice(new_invoice(owner)).invoice

@@ -441,9 +441,16 @@ class Repository(Protocol):
         ...
 
     def mark_invoice_failed(
-        self, invoice_id: str, error: str, events: Sequence[NewOutboxEvent] = ()
+        self,
+        invoice_id: str,
+        error: str,
+        events: Sequence[NewOutboxEvent] = (),
+        *,
+        unless_complete: Sequence[str] = (),
     ) -> bool:
-        """received -> failed (True once); ``events`` are enqueued only when it changed."""
+        """received -> failed (True once); ``events`` are enqueued only when it changed.
+        ``unless_complete``: not when the invoice has an artifact of each of these formats
+        by the time the UPDATE runs (one statement: a file committed meanwhile counts)."""
         ...
 
     def mark_ready_if_complete(

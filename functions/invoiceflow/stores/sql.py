@@ -70,6 +70,18 @@ def _like_prefix(prefix: str) -> str:
     return f"{escaped}%"
 
 
+def _rendered_formats(invoice_id: str, formats: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """A subquery (and its parameters) counting how many of ``formats`` the invoice has an
+    artifact of, as committed when the statement runs."""
+    wanted = sorted(set(formats))
+    marks = ", ".join("?" for _ in wanted)
+    return (
+        "(SELECT count(DISTINCT format) FROM artifacts "
+        f"WHERE invoice_id = ? AND format IN ({marks}))",
+        (invoice_id, *wanted),
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -870,14 +882,24 @@ class SQLRepository(ABC):
         ]
 
     def mark_invoice_failed(
-        self, invoice_id: str, error: str, events: Sequence[NewOutboxEvent] = ()
+        self,
+        invoice_id: str,
+        error: str,
+        events: Sequence[NewOutboxEvent] = (),
+        *,
+        unless_complete: Sequence[str] = (),
     ) -> bool:
+        condition = ""
+        args: tuple[str, ...] = ()
+        if unless_complete:
+            rendered, args = _rendered_formats(invoice_id, unless_complete)
+            condition = f" AND {rendered} < {len(set(unless_complete))}"
         with self._transaction() as tx:
             changed = (
                 tx.execute(
                     "UPDATE invoices SET status = 'failed', error = ?, updated_at = ? "
-                    "WHERE id = ? AND status = 'received'",
-                    (_clip(error), self._now(), invoice_id),
+                    f"WHERE id = ? AND status = 'received'{condition}",
+                    (_clip(error), self._now(), invoice_id, *args),
                 ).rowcount
                 == 1
             )
@@ -891,18 +913,15 @@ class SQLRepository(ABC):
         required_formats: Sequence[str],
         events: Sequence[NewOutboxEvent] = (),
     ) -> bool:
-        formats = sorted(set(required_formats))
-        if not formats:
+        if not required_formats:
             raise ValueError("required_formats is empty")
-        marks = ", ".join("?" for _ in formats)
+        rendered, args = _rendered_formats(invoice_id, required_formats)
         with self._transaction() as tx:
             changed = (
                 tx.execute(
                     "UPDATE invoices SET status = 'ready', error = NULL, updated_at = ? "
-                    "WHERE id = ? AND status <> 'ready' AND ("
-                    "  SELECT count(DISTINCT format) FROM artifacts"
-                    f"  WHERE invoice_id = ? AND format IN ({marks})) = ?",
-                    (self._now(), invoice_id, invoice_id, *formats, len(formats)),
+                    f"WHERE id = ? AND status <> 'ready' AND {rendered} = ?",
+                    (self._now(), invoice_id, *args, len(set(required_formats))),
                 ).rowcount
                 == 1
             )
