@@ -424,6 +424,7 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 #: ``invoices redrive``'s default --older-than (minutes): far beyond the longest a Trigger
 #: retries one event (about 13 minutes, docs/operations.md), so nothing it finds is in flight
+#: (its least, 1, is longer than notify's takeover of a claim, steps.RECLAIM_AFTER)
 REDRIVE_OLDER_THAN = 30
 
 
@@ -808,14 +809,16 @@ def build_parser() -> argparse.ArgumentParser:
     redrive = add_command(
         isub,
         "redrive",
-        "publish again the event that moves each invoice stalled in status received",
-        details="Lists the invoices still received (neither ready nor failed) that have not "
-        "changed for --older-than minutes, their events lost for good (docs/operations.md, "
-        "Stalled invoices), and publishes to the broker, for each, an invoice.uploaded to the "
-        "render steps of the files it lacks, or, when every file is stored, an "
-        "invoice.rendered that makes it ready. The steps render only what is missing and send "
-        "the ready email at most once; running it again is harmless. Exit status 1 when the "
-        "broker refused an event (the rest are not tried).",
+        "publish again the event that moves each stalled invoice on, or sends its lost email",
+        details="Lists the invoices that have not changed for --older-than minutes and are "
+        "still received, their events lost for good, or ready or failed without the email of "
+        "that status sent, its event dead-lettered (docs/operations.md, Stalled invoices), and "
+        "publishes to the broker, for each, an invoice.uploaded to the render steps of the "
+        "files it lacks; when every file is stored, an invoice.rendered that makes it ready; "
+        "for an email not sent, the invoice.rendered (ready) or invoice.failed (failed) that "
+        "makes notify send it. The steps render only what is missing and send each email at "
+        "most once; running it again is harmless. Exit status 1 when the broker refused an "
+        "event (the rest are not tried).",
         env=(*DATABASE_ENV, "K_SINK"),
         examples=(
             "invoiceflow invoices redrive --dry-run",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 #: the public paths of the HTTP functions (the routes in openapi.yaml)
 UPLOAD_PATH = "/upload"
@@ -95,6 +96,16 @@ def redrive_event_id(invoice_id: str, event: str) -> str:
     """The id of the ``event`` (``uploaded``, ``rendered``) the redrive publishes for the
     invoice: the same every run, so the steps drop a repeat of one they already processed."""
     return f"{invoice_id}.redrive.{event}"
+
+
+def redrive_email_event_id(invoice_id: str, kind: str, last_claim: datetime | None) -> str:
+    """The id of the event the redrive publishes to send the invoice's ``kind`` email, whose
+    last claim was taken at ``last_claim`` (None: never claimed): the same every run while the
+    claim is unchanged, so notify drops a repeat; a new one once a delivery claimed the email
+    since and did not send it (notify may have dropped the earlier one as "sending
+    elsewhere" while that delivery held the claim)."""
+    stamp = "unclaimed" if last_claim is None else f"{last_claim.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+    return f"{invoice_id}.redrive.{kind}-email.{stamp}"
 
 
 def email_key(invoice_id: str, kind: str) -> str:

@@ -645,8 +645,9 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
         answer.strip()[:1000],
     )
     if event["type"] in (INVOICE_FAILED, INVOICE_NOTIFIED, INVOICE_REQUESTED):
-        # nothing to mark (a failure email that cannot be sent, or a request that never
-        # became an invoice): the log line above is the record
+        # nothing to mark (a failure email that cannot be sent, which `invoiceflow invoices
+        # redrive` sends later, or a request that never became an invoice): the log line
+        # above is the record
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return StepResult({"logged": True})
     data = event.data if isinstance(event.data, dict) else {}

@@ -1,7 +1,9 @@
 """``invoiceflow invoices redrive``: an invoice stalled in ``received`` because the broker
 dropped one of its events (or dead-lettered it while the invoice had every file) is put back
-in motion through the broker, and becomes ready with exactly one ready email; running it
-again changes nothing.
+in motion through the broker, and becomes ready with exactly one ready email; a ``ready`` or
+``failed`` invoice whose email notify never managed to send (the provider or the database down
+for the whole retry window, then dead-lettered) gets exactly that email; running it again
+changes nothing.
 
 The test plays the broker: every event the functions and the command publish (to the sink)
 is delivered to the step functions whose Knative Trigger (knative/50-triggers.yaml, read by
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,17 @@ from typing import Any
 import pytest
 
 from invoiceflow import cli
-from invoiceflow.context import get_context
+from invoiceflow.context import get_context, reset_context
 from invoiceflow.edge import error_response
 from invoiceflow.errors import Unavailable
-from invoiceflow.events import INVOICE_RENDERED, INVOICE_UPLOADED, Emitter, with_extensions
+from invoiceflow.events import (
+    INVOICE_FAILED,
+    INVOICE_RENDERED,
+    INVOICE_UPLOADED,
+    Emitter,
+    with_extensions,
+)
+from invoiceflow.stores.protocols import NotificationKind
 from invoiceflow_local.broker import Broker
 from invoiceflow_local.delivery import error_extensions
 from invoiceflow_local.triggers import load_triggers, matching
@@ -36,7 +45,8 @@ from support.api import (
     serve_wsgi,
 )
 from support.brokerkit import closed_port_url, trigger_yaml, write_manifests
-from support.records import invoice_record
+from support.records import invoice_record, notification_record
+from support.sendgrid import FakeSendGrid, fake_sendgrid
 
 Drop = Callable[[Any, str], bool]
 
@@ -78,12 +88,15 @@ def pump(sink: Sink, steps: dict[str, Any], start: int = 0, drop: Drop | None = 
 
 
 def age(invoice_id: str, minutes: int = 60) -> None:
-    """The invoice and its artifacts last changed ``minutes`` ago."""
+    """The invoice, its artifacts and the claims of its emails last changed ``minutes`` ago."""
     then = datetime.now(UTC) - timedelta(minutes=minutes)
     repo = get_context().repo
     with repo._transaction() as tx:  # type: ignore[attr-defined]
         tx.execute("UPDATE invoices SET updated_at = ? WHERE id = ?", (then, invoice_id))
         tx.execute("UPDATE artifacts SET created_at = ? WHERE invoice_id = ?", (then, invoice_id))
+        tx.execute(
+            "UPDATE notifications SET claimed_at = ? WHERE invoice_id = ?", (then, invoice_id)
+        )
 
 
 def redrive(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -364,6 +377,9 @@ def test_young_ready_and_failed_invoices_are_left_alone(
         ),
     )
     assert repo.mark_invoice_failed(failed, "render-pdf failed (HTTP 422)")
+    # its failure email went out (one that did not is redriven: see below)
+    assert repo.claim_notification(failed, "failed", alice.email)
+    assert repo.mark_notification_sent(failed, "failed")
     for invoice_id in (stalled, ready, failed):
         age(invoice_id)
     with repo._transaction() as tx:  # type: ignore[attr-defined]
@@ -485,3 +501,316 @@ def test_a_redrive_whose_delivery_was_parked_is_delivered_by_the_next_run(
     assert invoice_record(ctx.repo, invoice_id).status == "ready"
     assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
     assert ctx.repo.queued_deliveries(broker.name, state="parked") == []
+
+
+# ------------------------------------------------------------------ emails never sent
+
+
+@pytest.fixture
+def sendgrid(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    with fake_sendgrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-not-a-secret")
+        monkeypatch.setenv("SENDGRID_HOST", fake.url)
+        monkeypatch.setenv("MAIL_FROM", "billing@invoiceflow.test")
+        reset_context()
+        yield fake
+
+
+#: the deliveries of one event to notify before the broker gives up: the first and the
+#: Trigger's 5 retries (knative/50-triggers.yaml)
+NOTIFY_ATTEMPTS = 6
+
+Outage = Callable[[pytest.FixtureRequest, pytest.MonkeyPatch], Callable[[], None]]
+
+
+def _sendgrid_refusing(
+    request: pytest.FixtureRequest, mp: pytest.MonkeyPatch
+) -> Callable[[], None]:
+    """SendGrid answers 503 to every send (the claim is released each time)."""
+    fake: FakeSendGrid = request.getfixturevalue("sendgrid")
+    fake.script = [503] * NOTIFY_ATTEMPTS
+    return lambda: None
+
+
+def _sendgrid_unreachable(
+    request: pytest.FixtureRequest, mp: pytest.MonkeyPatch
+) -> Callable[[], None]:
+    """Nothing listens at SendGrid's address (the claim is released each time)."""
+    request.getfixturevalue("sendgrid")
+    ctx = get_context()
+    up = ctx.settings
+    mp.setattr(ctx, "settings", dataclasses.replace(up, sendgrid_host=closed_port_url()))
+    return lambda: mp.setattr(ctx, "settings", up)
+
+
+def _database_down(method: str) -> Outage:
+    """The repository's ``method`` raises Unavailable (what it raises with the database down)
+    until the outage ends; the emails go to the .eml outbox."""
+
+    def start(request: pytest.FixtureRequest, mp: pytest.MonkeyPatch) -> Callable[[], None]:
+        import invoiceflow.steps
+
+        mp.setattr(invoiceflow.steps, "MARK_SENT_RETRY_FOR", 0.0)
+        repo = get_context().repo
+        real = getattr(repo, method)
+        down = [True]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if down:
+                raise Unavailable("cannot connect to the database: server closed the connection")
+            return real(*args, **kwargs)
+
+        mp.setattr(repo, method, call)
+        return lambda: down.clear()
+
+    return start
+
+
+#: how notify fails on every attempt, and the state the email's claim is left in
+OUTAGES: dict[str, tuple[Outage, str | None]] = {
+    "sendgrid 5xx": (_sendgrid_refusing, "released"),
+    "sendgrid unreachable": (_sendgrid_unreachable, "released"),
+    # the email went out (the .eml is written) but is never marked sent: the claim stays
+    "database down at mark": (_database_down("mark_notification_sent"), "claimed"),
+    # nothing claimed at all: no notification row
+    "database down at claim": (_database_down("claim_notification_for"), None),
+}
+
+
+def emails_sent(request: pytest.FixtureRequest, env: dict[str, str]) -> list[str]:
+    """The keys of the emails that went out: the SendGrid requests it accepted, or the .eml
+    files of the outbox."""
+    if "sendgrid" in request.fixturenames:
+        fake: FakeSendGrid = request.getfixturevalue("sendgrid")
+        return [r["json"]["custom_args"]["invoiceflow_key"] for r in fake.delivered]
+    return [name.removesuffix(".eml") for name in outbox_emails(env)]
+
+
+def notify_gives_up(steps: dict[str, Any], event: Any, caplog: pytest.LogCaptureFixture) -> Any:
+    """notify fails ``event`` on every attempt (a 5xx, or a 409 while its own claim is
+    fresh) and the broker dead-letters it with notify's last answer; dead-letter's answer."""
+    for _ in range(NOTIFY_ATTEMPTS):
+        r = deliver(steps["notify"], event)
+        assert r.status_code in (409, 503), r.get_data(as_text=True)
+    url = "http://notify.invoiceflow.svc.cluster.local"
+    return dead_lettered(steps, event, error_extensions(url, r.status_code, r.get_data()), caplog)
+
+
+def never_ready_email(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[str, int]:
+    """An invoice notify made ready but whose ready email it never sent: the complete
+    ``rendered`` event dead-lettered."""
+    invoice_id = upload(upload_client, alice)
+    seen = pump(sink, steps, drop=ready_rendered_dropped)
+    (complete,) = [e for e in sink.of_type("rendered.v1") if e["allrendered"] == "true"]
+    assert notify_gives_up(steps, complete, caplog)["failed"] is False
+    return invoice_id, pump(sink, steps, seen)
+
+
+def never_failure_email(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[str, int]:
+    """An invoice dead-letter failed (render-pdf never answered) whose failure email notify
+    never sent: the ``failed`` event dead-lettered too."""
+    invoice_id = upload(upload_client, alice)
+    seen = pump(sink, steps, drop=lambda event, step: step == "render-pdf")
+    (uploaded,) = sink.of_type("uploaded.v1")
+    extensions = GAVE_UP["no answer"]("http://render-pdf.invoiceflow.svc.cluster.local")
+    assert dead_lettered(steps, uploaded, extensions, caplog)["failed"] is True
+    (failed,) = sink.events[seen:]
+    assert failed["type"] == INVOICE_FAILED
+    assert notify_gives_up(steps, failed, caplog) == {"logged": True}
+    return invoice_id, len(sink.events)
+
+
+STALLED_EMAILS = {"ready": never_ready_email, "failed": never_failure_email}
+#: what the redrive lists for each
+DESCRIBED = {
+    "ready": "invoice.rendered to notify (sends the ready email)",
+    "failed": "invoice.failed to notify (sends the failure email)",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STALLED_EMAILS))
+@pytest.mark.parametrize("outage", sorted(OUTAGES))
+def test_an_email_notify_gave_up_on_is_sent_once_by_the_redrive(
+    outage: str,
+    kind: NotificationKind,
+    request: pytest.FixtureRequest,
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The email provider (or the database) was down for notify's whole retry window, so the
+    broker dead-lettered the event that sends the invoice's email, which dead-letter only
+    logs: the invoice is ``ready`` (or ``failed``) and its email was never sent. The redrive
+    took only ``received`` invoices, so nothing ever sent it. Now it lists the invoice and
+    publishes the event that makes notify send that email: exactly one, and running it again
+    (or the broker repeating its event) sends nothing more."""
+    start, left = OUTAGES[outage]
+    end = start(request, monkeypatch)
+    invoice_id, seen = STALLED_EMAILS[kind](upload_client, steps, alice, sink, caplog)
+    end()
+    repo = get_context().repo
+    assert invoice_record(repo, invoice_id).status == kind
+    email = repo.get_notification(invoice_id, kind)
+    assert (email.state if email else None) == left
+    key = f"{invoice_id}-{kind}"
+    before = emails_sent(request, env)  # the outbox file of a send never marked sent
+    assert before == ([key] if left == "claimed" else [])
+    assert sink.of_type("notified.v1") == []
+
+    age(invoice_id)
+    status, out, err = redrive(capsys, "--dry-run")
+    assert status == 0, err
+    assert out.startswith(f"{invoice_id}\t") and f"would publish {kind}," in out
+    assert DESCRIBED[kind] in out and len(sink.events) == seen
+
+    status, out, err = redrive(capsys)
+    assert status == 0, err
+    (line,) = out.splitlines()
+    assert line.startswith(f"{invoice_id}\t") and DESCRIBED[kind] in line
+    assert "1 stalled invoice(s) redriven" in err
+    (published,) = sink.events[seen:]
+    assert published["source"] == "/invoiceflow/redrive"
+    pump(sink, steps, seen)
+
+    assert invoice_record(repo, invoice_id).status == kind
+    assert notification_record(repo, invoice_id, kind).state == "sent"
+    assert emails_sent(request, env) == [key]
+    (notified,) = sink.of_type("notified.v1")
+    assert notified.data["kind"] == kind
+
+    # nothing left to do; the broker repeating the redrive's event is a duplicate
+    status, out, err = redrive(capsys, "--older-than", "1")
+    assert (status, out) == (0, "") and "0 stalled invoice(s) redriven" in err
+    assert deliver(steps["notify"], published).get_json() == {"duplicate": True}
+    assert emails_sent(request, env) == [key]
+    assert len(sink.of_type("notified.v1")) == 1
+
+
+def test_only_emails_neither_sent_nor_claimed_within_the_window_are_found(
+    upload_client: Any, alice: Person, sink: Sink
+) -> None:
+    """The query behind the redrive, for ready and failed invoices: an email counts as not
+    sent without a row, or with one released or claimed before the cutoff; a young invoice,
+    a sent email and a claim taken within the window (its send may be under way) are left
+    alone, and a ready invoice is judged by its ready email, not by an earlier failure
+    email."""
+    repo = get_context().repo
+    ids = {
+        name: upload(upload_client, alice)
+        for name in (
+            "ready, no row",
+            "ready, released",
+            "ready, claimed long ago",
+            "ready, claimed just now",
+            "ready, sent",
+            "ready, failure email unsent, ready email sent",
+            "ready, young",
+            "failed, no row",
+            "failed, released",
+            "failed, sent",
+        )
+    }
+    long_ago = datetime.now(UTC) - timedelta(minutes=60)
+    with repo._transaction() as tx:  # type: ignore[attr-defined]
+        for name, invoice_id in ids.items():
+            status = name.split(",")[0]
+            then = datetime.now(UTC) if "young" in name else long_ago
+            tx.execute(
+                "UPDATE invoices SET status = ?, updated_at = ? WHERE id = ?",
+                (status, then, invoice_id),
+            )
+    for name, invoice_id in ids.items():
+        kind: NotificationKind = "ready" if name.startswith("ready") else "failed"
+        if "failure email unsent" in name:
+            assert repo.claim_notification(invoice_id, "failed", alice.email)
+        if "no row" in name or "young" in name:
+            continue
+        assert repo.claim_notification(invoice_id, kind, alice.email)
+        if "released" in name:
+            assert repo.release_notification(invoice_id, kind)
+        elif "sent" in name:
+            assert repo.mark_notification_sent(invoice_id, kind)
+        if "just now" not in name:
+            with repo._transaction() as tx:  # type: ignore[attr-defined]
+                tx.execute(
+                    "UPDATE notifications SET claimed_at = ? WHERE invoice_id = ?",
+                    (long_ago, invoice_id),
+                )
+
+    found = repo.stalled_invoices(datetime.now(UTC) - timedelta(minutes=30))
+    names = {invoice_id: name for name, invoice_id in ids.items()}
+    assert sorted(names[f.invoice.id] for f in found) == [
+        "failed, no row",
+        "failed, released",
+        "ready, claimed long ago",
+        "ready, no row",
+        "ready, released",
+    ]
+    email_state = {names[f.invoice.id]: f.email.state if f.email else None for f in found}
+    assert email_state == {
+        "failed, no row": None,
+        "failed, released": "released",
+        "ready, claimed long ago": "claimed",
+        "ready, no row": None,
+        "ready, released": "released",
+    }
+    assert all(f.unsent_email == names[f.invoice.id].split(",")[0] for f in found)
+
+
+def test_a_redrive_event_notify_set_aside_for_another_claim_does_not_block_the_next_run(
+    request: pytest.FixtureRequest,
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """notify answers a redrive event that finds the email freshly claimed by another event's
+    delivery 200 ``sending_elsewhere`` and records it processed. When that delivery then
+    fails too, the next run publishes under a new id (the claim changed), which notify takes:
+    with one id for good, it would be dropped as a repeat and the email never sent."""
+    end = _database_down("claim_notification_for")(request, monkeypatch)
+    invoice_id, seen = never_ready_email(upload_client, steps, alice, sink, caplog)
+    end()
+    age(invoice_id)
+    assert redrive(capsys)[0] == 0
+    (first,) = sink.events[seen:]
+    seen += 1
+
+    repo = get_context().repo
+    claim = repo.claim_notification_for(
+        invoice_id, "ready", alice.email, '["/elsewhere","1"]', reclaim_after=timedelta(0)
+    )
+    assert claim.claimed
+    r = deliver(steps["notify"], first)
+    assert r.status_code == 200 and r.get_json()["sending_elsewhere"] is True
+    assert repo.release_notification(invoice_id, "ready")  # that delivery's send failed
+    assert outbox_emails(env) == []
+
+    age(invoice_id)
+    assert redrive(capsys)[0] == 0
+    (second,) = sink.events[seen:]
+    pump(sink, steps, seen)
+    assert outbox_emails(env) == [f"{invoice_id}-ready.eml"]
+    assert notification_record(repo, invoice_id, "ready").state == "sent"
+    assert second["id"] != first["id"]

@@ -196,17 +196,29 @@ class RenderedInvoice:
 
 @record
 class StalledInvoice:
-    """An invoice :meth:`Repository.stalled_invoices` found still ``received``, its artifacts
-    by format, and when it last changed (its row or its newest artifact)."""
+    """An invoice :meth:`Repository.stalled_invoices` found: still ``received``, or ``ready``
+    or ``failed`` without the email of its status sent; its artifacts by format, the
+    notification row of that email (None: there is none, or the invoice is received), and
+    when it last changed (its row, its newest artifact or that email's last claim)."""
 
     invoice: InvoiceRecord
     artifacts: Mapping[str, Artifact]
     last_change: datetime
+    email: Notification | None = None
 
     @property
     def missing(self) -> list[str]:
         """The formats the invoice asked for that have no artifact, in its order."""
         return [f for f in self.invoice.formats if f not in self.artifacts]
+
+    @property
+    def unsent_email(self) -> NotificationKind | None:
+        """The email the invoice waits for: its status's (``ready``, ``failed``); None while
+        it is ``received``."""
+        status = self.invoice.status
+        if status == "ready" or status == "failed":
+            return status
+        return None
 
 
 @record
@@ -436,8 +448,11 @@ class Repository(Protocol):
         after: StalledInvoice | None = None,
     ) -> list[StalledInvoice]:
         """The invoices still ``received`` whose row and artifacts all last changed before
-        ``changed_before``, oldest change of the row first, with their artifacts; ``after``:
-        the last one of the previous page (keyset pagination)."""
+        ``changed_before``, and the ``ready`` and ``failed`` ones whose row last changed
+        before it and whose email of that kind is not ``sent``: no notification row, or one
+        released or claimed before ``changed_before``. Oldest change of the row first, with
+        their artifacts and that email's row; ``after``: the last one of the previous page
+        (keyset pagination)."""
         ...
 
     def mark_invoice_failed(

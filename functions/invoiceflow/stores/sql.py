@@ -845,12 +845,18 @@ class SQLRepository(ABC):
     ) -> list[StalledInvoice]:
         limit = max(1, min(int(limit), MAX_PAGE_SIZE))
         cutoff = _ts(changed_before)
+        # one pass over the invoices that changed before the cutoff; a received one is found
+        # when no artifact is newer, a ready or failed one when its email of that kind (the
+        # notification kinds are the statuses' names) was neither sent nor claimed since
         sql = (
-            f"SELECT {_INVOICE_COLS} FROM invoices i WHERE status = 'received' "
-            "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM artifacts a "
-            "WHERE a.invoice_id = i.id AND a.created_at >= ?)"
+            f"SELECT {_INVOICE_COLS} FROM invoices i WHERE updated_at < ? AND ("
+            "(status = 'received' AND NOT EXISTS (SELECT 1 FROM artifacts a "
+            "WHERE a.invoice_id = i.id AND a.created_at >= ?)) "
+            "OR (status IN ('ready', 'failed') AND NOT EXISTS (SELECT 1 FROM notifications n "
+            "WHERE n.invoice_id = i.id AND n.kind = i.status "
+            "AND (n.state = 'sent' OR n.claimed_at >= ?))))"
         )
-        params: list[Any] = [cutoff, cutoff]
+        params: list[Any] = [cutoff, cutoff, cutoff]
         if after is not None:
             last = after.invoice
             sql += " AND (updated_at > ? OR (updated_at = ? AND id > ?))"
@@ -859,27 +865,44 @@ class SQLRepository(ABC):
         params.append(limit)
         with self._transaction(write=False) as tx:
             invoices = [_invoice(r) for r in tx.execute(sql, params).all()]
+            ids = [i.id for i in invoices]
             marks = ", ".join("?" for _ in invoices)
             rows = (
                 tx.execute(
-                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id IN ({marks})",
-                    [i.id for i in invoices],
+                    f"SELECT {_ARTIFACT_COLS} FROM artifacts WHERE invoice_id IN ({marks})", ids
                 ).all()
                 if invoices
+                else []
+            )
+            emailed = [i.id for i in invoices if i.status != "received"]
+            email_rows = (
+                tx.execute(
+                    f"SELECT {_NOTIFICATION_COLS} FROM notifications WHERE invoice_id IN "
+                    f"({', '.join('?' for _ in emailed)})",
+                    emailed,
+                ).all()
+                if emailed
                 else []
             )
         artifacts: dict[str, dict[str, Artifact]] = {i.id: {} for i in invoices}
         for row in rows:
             artifact = _artifact(row)
             artifacts[artifact.invoice_id][artifact.format] = artifact
-        return [
-            StalledInvoice(
-                invoice,
-                artifacts[invoice.id],
-                max([invoice.updated_at, *(a.created_at for a in artifacts[invoice.id].values())]),
-            )
-            for invoice in invoices
-        ]
+        status = {i.id: i.status for i in invoices}
+        # each invoice's email of its status (a ready one may also hold a failure email)
+        emails = {
+            n.invoice_id: n
+            for n in map(_notification, email_rows)
+            if n.kind == status[n.invoice_id]
+        }
+        found = []
+        for invoice in invoices:
+            email = emails.get(invoice.id)
+            changes = [invoice.updated_at, *(a.created_at for a in artifacts[invoice.id].values())]
+            if email is not None and email.claimed_at is not None:
+                changes.append(email.claimed_at)
+            found.append(StalledInvoice(invoice, artifacts[invoice.id], max(changes), email))
+        return found
 
     def mark_invoice_failed(
         self,
