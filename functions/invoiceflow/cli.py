@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any, NoReturn
 
-from invoiceflow.errors import BadRequest, InvoiceflowError, NotFound, RenderError
+from invoiceflow.errors import BadRequest, EventRefused, InvoiceflowError, NotFound, RenderError
 
 #: The entry-point group of the subcommands other packages add: each entry point is a callable
 #: that takes the subparsers and adds its command (invoiceflow-local adds dev and demo).
@@ -438,7 +438,7 @@ def cmd_invoices_redrive(args: argparse.Namespace) -> int:
     if not args.dry_run and not ctx.settings.k_sink:
         raise UsageError(_NO_SINK)
     now = datetime.now(UTC)
-    found = failed = 0
+    found = failed = refused = 0
     for invoice in stalled(ctx, now - timedelta(minutes=args.older_than)):
         found += 1
         minutes = int((now - invoice.last_change).total_seconds() // 60)
@@ -448,22 +448,35 @@ def cmd_invoices_redrive(args: argparse.Namespace) -> int:
             continue
         try:
             ctx.emitter.send(redrive_event(invoice))
+        except EventRefused as exc:
+            # an answer about this event, which comes again at every run: the oldest invoice
+            # is tried first each time, so stopping here would never redrive the later ones
+            refused += 1
+            print(f"{line}NOT published ({exc.detail}): {describe(invoice)}", flush=True)
+            continue
         except InvoiceflowError as exc:
             failed += 1
             print(f"{line}NOT published ({exc.detail}): {describe(invoice)}", flush=True)
             break  # the broker is likely down: the rest waits for the next run
         print(f"{line}published {describe(invoice)}", flush=True)
+    redriven = found - failed - refused
     if args.dry_run:
         print(f"{found} stalled invoice(s); nothing was published (--dry-run)", file=sys.stderr)
     elif failed:
         print(
-            f"the broker refused an event: {found - failed} invoice(s) redriven, the rest "
+            f"the broker refused an event: {redriven} invoice(s) redriven, the rest "
             "not tried; run the command again",
+            file=sys.stderr,
+        )
+    elif refused:
+        print(
+            f"{redriven} stalled invoice(s) redriven; the broker refused {refused} event(s) "
+            "for good (the lines NOT published): find why before running the command again",
             file=sys.stderr,
         )
     else:
         print(f"{found} stalled invoice(s) redriven", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or refused else 0
 
 
 def cmd_numbering(args: argparse.Namespace) -> int:
@@ -818,7 +831,8 @@ def build_parser() -> argparse.ArgumentParser:
         "for an email not sent, the invoice.rendered (ready) or invoice.failed (failed) that "
         "makes notify send it. The steps render only what is missing and send each email at "
         "most once; running it again is harmless. Exit status 1 when the broker refused an "
-        "event (the rest are not tried).",
+        "event: an outage stops it (the rest are not tried); an event refused for good (HTTP "
+        "400, 413, 415, 422 or 431) is listed and the rest are tried.",
         env=(*DATABASE_ENV, "K_SINK"),
         examples=(
             "invoiceflow invoices redrive --dry-run",

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from invoiceflow import cli
+from invoiceflow import cli, naming
 from invoiceflow.context import get_context, reset_context
 from invoiceflow.edge import error_response
 from invoiceflow.errors import Unavailable
@@ -437,6 +437,36 @@ def test_a_broker_that_refuses_is_exit_status_1_and_names_no_address(
     assert redrive(capsys)[0] == 0
     pump(sink, steps, seen)
     assert invoice_record(get_context().repo, invoice_id).status == "ready"
+
+
+def test_an_event_the_broker_refuses_for_good_does_not_hold_up_the_later_invoices(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refusal of one event itself (a 4xx about it: EventRefused) comes again at every run,
+    and the oldest invoice is tried first at every run: stopping there, as for an outage,
+    would never redrive the invoices after it. The command goes on, names the refused one
+    and ends with exit status 1."""
+    refused_id, _ = stalled_with_every_file(upload_client, steps, alice, sink)
+    later_id, seen = stalled_with_every_file(upload_client, steps, alice, sink)
+    age(refused_id, 90)  # the oldest: tried first
+    sink.refused[naming.redrive_event_id(refused_id, "rendered")] = 400
+    status, out, err = redrive(capsys)
+    assert status == 1
+    first, second = out.splitlines()
+    assert first.startswith(f"{refused_id}\t") and "NOT published" in first and "400" in first
+    assert second.startswith(f"{later_id}\t") and "\tpublished every file stored" in second
+    assert "refused 1 event(s) for good" in err and "run the command again" not in err
+    (published,) = sink.events[seen:]
+    assert published["id"] == naming.redrive_event_id(later_id, "rendered")
+    pump(sink, steps, seen)
+    assert invoice_record(get_context().repo, later_id).status == "ready"
+    assert invoice_record(get_context().repo, refused_id).status == "received"
+    assert outbox_emails(env) == [f"{later_id}-ready.eml"]
 
 
 def test_stalled_invoices_are_paged_oldest_first(
