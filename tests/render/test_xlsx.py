@@ -1134,11 +1134,17 @@ def _sections(number_format: str) -> list[str]:
 
 def _section_for(number_format: str, value: Decimal) -> tuple[str, bool]:
     """The section a spreadsheet shows ``value`` with, and whether it puts the minus sign
-    before it. Excel's rules (ECMA-376 leaves conditions to the application): without
-    conditions, the second section shows negative numbers without their sign, the third
-    zero; with conditions on the first two sections, a number is shown by the first whose
-    condition it meets, else by the third, with its sign. A condition only a negative number
-    can meet (``[<-5]``) is refused: Excel then drops the sign and LibreOffice does not."""
+    before it. Without conditions, the second section shows negative numbers without their
+    sign, the third zero. With conditions on the first two sections, a number is shown by
+    the first whose condition it meets, else by the third; there Excel and LibreOffice
+    differ on the sign (ECMA-376 leaves conditions to the application), so this refuses
+    every figure for which they would show a different sign:
+
+    * Excel (as SheetJS's SSF has it from Excel 2019): the sign in the third section, and in
+      the first two unless the section's condition only a negative number can meet
+      (``[<-5]``, ``[<0]``, ``[=-1]``);
+    * LibreOffice (7.4, by its CSV export of the shown text): the sign in the first section
+      only, never in the second or third."""
     sections = _sections(number_format)
     conditions = [_CONDITION.match(s) for s in sections]
     if not any(conditions):
@@ -1149,14 +1155,18 @@ def _section_for(number_format: str, value: Decimal) -> tuple[str, bool]:
             return sections[2], False
         return sections[0], value < 0
     assert len(sections) == 3 and conditions[0] and conditions[1], number_format
-    for section, condition in zip(sections, conditions[:2], strict=False):
+    shown_by, excel_sign, libreoffice_sign = sections[2], value < 0, False
+    for i, (section, condition) in enumerate(zip(sections, conditions[:2], strict=False)):
         assert condition is not None
         op, limit = condition.group(1), Decimal(condition.group(2))
-        negative_only = op in ("<", "=", "<=") and (limit < 0 or (op == "<" and limit == 0))
-        assert not negative_only, ("Excel and LibreOffice differ", number_format)
         if _COMPARE[op](value, limit):
-            return section[condition.end() :], value < 0
-    return sections[2], value < 0
+            negative_only = op in ("<", "=", "<=") and (limit < 0 or (op == "<" and limit == 0))
+            shown_by = section[condition.end() :]
+            excel_sign = value < 0 and not negative_only
+            libreoffice_sign = value < 0 and i == 0
+            break
+    assert excel_sign == libreoffice_sign, ("Excel and LibreOffice differ", number_format, value)
+    return shown_by, excel_sign
 
 
 def shown(value: Decimal | float, number_format: str) -> str:
@@ -1222,11 +1232,14 @@ def test_shown_is_what_a_spreadsheet_shows() -> None:
     assert shown(D("12345678.9"), lakh) == "1,23,45,678.90"
     assert shown(D("123456.7"), lakh) == "1,23,456.70"
     assert shown(D("99999.99"), lakh) == "99,999.99"
-    assert shown(D("-123456.7"), lakh) == "-123,456.70"
     # a literal is shown where it stands, digits or not: hence the conditions
     assert shown(D("5"), "##\\,##\\,##0") == ",,5"
-    with pytest.raises(AssertionError, match="differ"):
-        shown(D("-5"), "[<-1]0;[>1]0;0")
+    # the sign of a negative number: Excel's and LibreOffice's rules (_section_for)
+    assert shown(D("-5"), "[>1]0;[<-1]\\-0;0") == "-5"  # neither puts one there
+    assert shown(D("-5"), "[<1]0;[>5]0;0") == "-5"  # both put one in the first section
+    for differ in ("[<-1]0;[>1]0;0", "[>-1]0;[>-9]0;0", "[>=1]0;[>=9]0;0", lakh):
+        with pytest.raises(AssertionError, match="differ"):
+            shown(D("-123456.7"), differ)  # Excel shows it with its sign, LibreOffice not
 
 
 _BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))

@@ -322,11 +322,11 @@ def _grouping(pattern: Any, locale: Any) -> _Grouping | None:
 
 def _band(figure: Decimal, grouping: _Grouping | None) -> int:
     """Which grouped format (:func:`_grouped`) shows ``figure``: the separators its integer
-    part needs, at least 3, signed as the figure (0 where the spreadsheet's own grouping
-    does, so those cells share one format)."""
+    part needs, at least 3 for a positive figure and 2 for a negative one, signed as the
+    figure (0 where the spreadsheet's own grouping does, so those cells share one format)."""
     if grouping is None:
         return 0
-    separators, whole = 3, abs(int(figure))
+    separators, whole = (2 if figure < 0 else 3), abs(int(figure))
     while whole >= grouping.start(separators + 1):
         separators += 1
     return -separators if figure < 0 else separators
@@ -339,23 +339,32 @@ def _grouped(body: str, grouping: _Grouping, band: int, prefix: str, suffix: str
     Its integer part needs one literal separator per group, and a literal shows whether
     digits stand left of it or not (``##\\,##0`` shows 5 as ``,5``), so one section is
     right for one count of separators, and a format has at most three sections, picked by
-    two conditions. The cell's figure, with ``n`` separators, and the figures with ``n - 1``
-    have their own sections; every other number (an edited input may change the figure) the
-    third, ``#,##0``: every digit and the sign, grouped by 3. The conditions hold for numbers
-    of the figure's sign only, and the third section is shown with its minus sign: a
-    condition only a negative number meets (``[<=-100000]``) would drop the sign in Excel
-    and not in LibreOffice. en-IN: ``[>=10000000]##\\,##\\,##\\,##0.00;[>=100000]
-    ##\\,##\\,##0.00;#,##0.00`` for a positive figure below 100 crore."""
+    two conditions. Every number a section does not fit (an edited input may change the
+    figure) is shown by ``#,##0``: every digit and the sign, grouped by 3.
+
+    Excel and LibreOffice show a negative number's minus sign alike in two places only: in
+    the first section, where its condition is met by a positive number too (both put it),
+    and in the second, where its condition only a negative number meets (neither puts it:
+    the section writes it); LibreOffice puts none in the second and third sections, Excel
+    one in the third. So a positive figure with ``n`` separators, or ``n - 1``, has its
+    sections after ``#,##0`` for every number below the least of them, negative ones
+    included; en-IN, below 100 crore:
+    ``[<100000]#,##0.00;[>=10000000]##\\,##\\,##\\,##0.00;##\\,##\\,##0.00``. A
+    negative figure has one section of its own, for its count of separators and the numbers
+    beyond, after ``#,##0`` for every number above: ``[>-100000]#,##0.00;[<=-100000]
+    -##\\,##\\,##0.00;#,##0.00`` (the third is for no number)."""
     top = abs(band)
     point = body.find(".")
     fraction = body[point:] if point >= 0 else ""
-    upper, lower = (
-        _section(grouping.integer(n) + fraction, prefix, suffix) for n in (top, top - 1)
-    )
     plain = _section(body, prefix, suffix)
-    if band >= 0:
-        return f"[>={grouping.start(top)}]{upper};[>={grouping.start(top - 1)}]{lower};{plain}"
-    return f"[>-{grouping.start(top - 1)}]{plain};[>-{grouping.start(top)}]{lower};{upper}"
+    upper = grouping.integer(top) + fraction
+    if band < 0:
+        least = grouping.start(top)
+        negative = _section(upper, f"-{prefix}", suffix)
+        return f"[>-{least}]{plain};[<=-{least}]{negative};{plain}"
+    lower = _section(grouping.integer(top - 1) + fraction, prefix, suffix)
+    upper = _section(upper, prefix, suffix)
+    return f"[<{grouping.start(top - 1)}]{plain};[>={grouping.start(top)}]{upper};{lower}"
 
 
 def _fixed(decimals: int, grouping: _Grouping | None = None, band: int = 0) -> str:
