@@ -178,16 +178,15 @@ def assignment(series: NumberSeries, issue_date: date) -> NumberAssignment:
     from invoiceflow.stores.protocols import NumberAssignment
 
     pattern = series.pattern
+    seq = next(t for t in _TOKEN.finditer(pattern) if t["name"] == "seq")
+    head = _fill_dates(pattern[: seq.start()], issue_date)
+    tail = _fill_dates(pattern[seq.end() :], issue_date)
     return NumberAssignment(
         period=period(series, issue_date),
         format=partial(format_number, pattern, issue_date),
-        prefix=_fill_dates(pattern[: pattern.index(_seq_token(pattern))], issue_date),
-        seq_of=partial(sequence_of, pattern, issue_date),
+        prefix=head,
+        seq_of=partial(_sequence_of, head, tail, int(seq["pad"] or 0)),
     )
-
-
-def _seq_token(pattern: str) -> str:
-    return next(t[0] for t in _TOKEN.finditer(pattern) if t["name"] == "seq")
 
 
 def _fill_dates(text: str, issue_date: date) -> str:
@@ -205,20 +204,19 @@ def _date_part(name: str, issue_date: date) -> str | None:
     return None
 
 
-def sequence_of(pattern: str, issue_date: date, number: str) -> int | None:
-    """The sequence number that ``number`` is in the series of ``pattern`` on ``issue_date``
+def _sequence_of(head: str, tail: str, pad: int, number: str) -> int | None:
+    """The sequence number that ``number`` is in a series whose numbers on one date are
+    ``head``, the sequence number zero-padded to ``pad`` digits, then ``tail``
     (``RE-2026-00007`` -> 7 for ``RE-{yyyy}-{seq:05}`` in 2026), else None: a number the
-    series would never write (another year, another padding, other text)."""
-    token = _seq_token(pattern)
-    before, _, after = pattern.partition(token)
-    head, tail = _fill_dates(before, issue_date), _fill_dates(after, issue_date)
+    series would never write (another year, another padding, other text). Called for each of
+    an owner's numbers with the series' prefix, so the pattern is worked out once, before."""
     if len(number) <= len(head) + len(tail) or not number.startswith(head):
         return None
     digits = number[len(head) : len(number) - len(tail)]
     if not (number.endswith(tail) and digits.isascii() and digits.isdigit()):
         return None
     seq = int(digits)
-    return seq if format_number(pattern, issue_date, seq) == number else None
+    return seq if str(seq).zfill(pad) == digits else None
 
 
 def format_number(pattern: str, issue_date: date, seq: int) -> str:

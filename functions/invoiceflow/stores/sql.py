@@ -742,8 +742,10 @@ class SQLRepository(ABC):
             raise Conflict("the number counter vanished; retry")
         seq = int(row["last_seq"])
         number = assign.format(seq)
+        # "NOT number_reused": the rows of the unique index invoices_owner_number (a number
+        # reused before migration 0005 is held by its first invoice, which is in it)
         taken = tx.execute(
-            "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ?",
+            "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ? AND NOT number_reused",
             (invoice.owner_id, number),
         ).one()
         if taken is None:
@@ -751,7 +753,8 @@ class SQLRepository(ABC):
         held = {
             held_seq
             for r in tx.execute(
-                "SELECT number FROM invoices WHERE owner_id = ? AND number LIKE ? ESCAPE '\\'",
+                "SELECT number FROM invoices WHERE owner_id = ? AND number LIKE ? ESCAPE '\\' "
+                "AND NOT number_reused",
                 (invoice.owner_id, _like_prefix(assign.prefix)),
             ).all()
             if (held_seq := assign.seq_of(r["number"])) is not None
