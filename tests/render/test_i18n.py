@@ -222,6 +222,21 @@ def test_the_tax_line_says_the_tax_in_the_documents_words() -> None:
         "Not subject to sales tax on"
     )
     assert tax_line_label(exempt, inv("en-GB")).startswith("Not subject to VAT on")
+    # where the tax is no VAT by name, the language's plain word for tax is no name to put
+    # in a sentence: its own phrase (not "Não sujeito a Imposto", "Niepodlegające Podatek")
+    for locale, language, phrase in [
+        ("pt-BR", None, "Não sujeito a imposto"),
+        ("es-US", None, "No sujeto a impuesto"),
+        ("fr-CA", None, "Non taxable"),
+        ("en-US", "pl", "Niepodlegające opodatkowaniu"),
+        ("en-US", "el", "Εκτός πεδίου φόρου"),
+        ("en-US", "de", "Nicht steuerbar"),
+        ("ja-JP", None, "消費税対象外"),  # Japan's tax has its name
+        ("pt-PT", None, "Não sujeito a IVA"),
+        ("fr-FR", None, "Non soumis à la TVA"),
+    ]:
+        label = tax_line_label(exempt, inv(locale, language))
+        assert label.startswith(phrase), (locale, language, label)
 
 
 @pytest.mark.parametrize(

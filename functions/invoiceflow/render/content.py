@@ -35,6 +35,7 @@ from invoiceflow.render.i18n import (
     N_,
     labels_for,
     language,
+    tax_is_generic,
     tax_name,
     upper,
     vat_id_label,
@@ -238,6 +239,8 @@ def tax_rate_label(group: TaxGroup, invoice: Invoice) -> str:
     t = labels_for(invoice)
     name = tax_name(invoice)
     if group.category in NO_RATE_CATEGORIES:
+        if tax_is_generic(invoice):  # the language's word for tax is no name to put in
+            return t.gettext("Not subject to tax")
         # English says "not subject to sales tax" (but "to VAT", "to GST")
         lower = t.language == "en" and not name.isupper()
         return t.gettext("Not subject to %(tax)s") % {"tax": name.lower() if lower else name}

@@ -282,6 +282,20 @@ def tax_name(invoice: Invoice) -> str:
     return _term(invoice, _EN_TAX_NAMES, _TAX_NAMES, "VAT", _TAX_WORDS)
 
 
+def tax_is_generic(invoice: Invoice) -> bool:
+    """Whether :func:`tax_name` is the language's plain word for tax (:data:`_TAX_WORDS`: a
+    non-English document for a country whose tax is no VAT by name), which a sentence does
+    not use as a name ("Not subject to tax", not "Não sujeito a Imposto")."""
+    lang = language(invoice)
+    territory = localize.locale_of(invoice).territory or ""
+    return (
+        lang != "en"
+        and territory in _EN_TAX_NAMES
+        and (lang, territory) not in _TAX_NAMES
+        and lang in _TAX_WORDS
+    )
+
+
 def vat_id_label(invoice: Invoice | None) -> str:
     """The label of a party's VAT id: ``USt-IdNr.`` (de), ``N° TVA`` (fr), ``NIF`` (es),
     ``P.IVA`` (it), ``VAT reg. no.`` (en-GB)...; ``VAT ID`` without an invoice."""
