@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from invoiceflow import cli, naming
-from invoiceflow.context import get_context, reset_context
+from invoiceflow.context import get_context
 from invoiceflow.edge import error_response
 from invoiceflow.errors import Unavailable
 from invoiceflow.events import (
@@ -46,7 +46,7 @@ from support.api import (
 )
 from support.brokerkit import closed_port_url, trigger_yaml, write_manifests
 from support.records import invoice_record, notification_record
-from support.sendgrid import FakeSendGrid, fake_sendgrid
+from support.sendgrid import FakeSendGrid
 
 Drop = Callable[[Any, str], bool]
 
@@ -534,16 +534,6 @@ def test_a_redrive_whose_delivery_was_parked_is_delivered_by_the_next_run(
 
 
 # ------------------------------------------------------------------ emails never sent
-
-
-@pytest.fixture
-def sendgrid(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
-    with fake_sendgrid() as fake:
-        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-not-a-secret")
-        monkeypatch.setenv("SENDGRID_HOST", fake.url)
-        monkeypatch.setenv("MAIL_FROM", "billing@invoiceflow.test")
-        reset_context()
-        yield fake
 
 
 #: the deliveries of one event to notify before the broker gives up: the first and the

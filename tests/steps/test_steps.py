@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from invoiceflow.context import get_context, reset_context
+from invoiceflow.context import get_context
 from invoiceflow.events import (
     INVOICE_FAILED,
     INVOICE_RENDERED,
@@ -29,7 +28,7 @@ from support.api import (
     outbox_emails,
 )
 from support.records import invoice_record, notification_record
-from support.sendgrid import FakeSendGrid, fake_sendgrid
+from support.sendgrid import FakeSendGrid
 
 
 @pytest.fixture
@@ -314,16 +313,6 @@ def test_the_steps_take_an_event_and_the_context_and_know_no_http(
         "<p>Ihre Rechnung <strong>RE-2026-0042</strong> konnte nicht erstellt werden.</p>"
         "<p>Grund: unbekannter Grund</p>"
     )
-
-
-@pytest.fixture
-def sendgrid(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
-    with fake_sendgrid() as fake:
-        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-not-a-secret")
-        monkeypatch.setenv("SENDGRID_HOST", fake.url)
-        monkeypatch.setenv("MAIL_FROM", "billing@invoiceflow.test")
-        reset_context()
-        yield fake
 
 
 def _ready_invoice(
