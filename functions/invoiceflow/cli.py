@@ -419,6 +419,14 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
         raise UsageError("name the rows' ids or --all (not both)")
     count = get_context().repo.retry_outbox_events(None if args.all else args.ids)
     print(f"{count} event(s) back in the outbox; the next relay sends them")
+    missed = 0 if args.all else len(set(args.ids)) - count
+    if missed:  # a mistyped id, or a row sent or pending: say so rather than exit 0
+        print(
+            f"{missed} of the ids named are not set-aside events (`invoiceflow outbox "
+            "set-aside` lists those)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -659,7 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
         "retry",
         "put set-aside events back in the outbox, for the next relay to send",
         details="Run it once the cause is fixed (the broker takes such an event now); an "
-        "event the broker still refuses is set aside again.",
+        "event the broker still refuses is set aside again. Exit status 1 when an id named is "
+        "not a set-aside event.",
         env=DATABASE_ENV,
         examples=("invoiceflow outbox retry 42 57", "invoiceflow outbox retry --all"),
     )

@@ -113,7 +113,10 @@ def test_the_operator_lists_set_aside_rows_and_retries_them(
     status, out, err = outbox(capsys, "retry")
     assert status == 2 and "name the rows' ids or --all" in err
     status, out, err = outbox(capsys, "retry", "999999")
-    assert status == 0 and "0 event(s) back in the outbox" in out
+    assert status == 1 and "0 event(s) back in the outbox" in out
+    assert "1 of the ids named are not set-aside events" in err
+    status, out, err = outbox(capsys, "retry", str(first.id))  # sent by now
+    assert status == 1 and "1 of the ids named are not set-aside events" in err
 
 
 def test_the_relay_log_of_a_refusal_is_an_error_only_for_the_refused_row(
