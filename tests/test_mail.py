@@ -271,6 +271,17 @@ def test_sendgrid_sends_an_email_over_its_size_limit_without_the_attachments(
     assert [a["filename"] for a in body["attachments"]] == ["1.pdf"]
 
 
+def test_an_outbox_folder_that_cannot_be_made_is_unavailable_not_an_os_error(
+    tmp_path: Path,
+) -> None:
+    """A volume gone or a path taken by a file is the outbox's fault for now: notify answers
+    503 (retried), not a 500 with a traceback in the log."""
+    taken = tmp_path / "outbox"
+    taken.write_bytes(b"not a folder")
+    with pytest.raises(Unavailable, match="cannot write to the mail outbox"):
+        OutboxMailer(taken / "mail").send(message("X"))
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_sendgrid_refusing_our_key_or_sender_is_retried_and_logged_without_the_key(
     sendgrid: FakeSendGrid, status: int, caplog: pytest.LogCaptureFixture

@@ -420,9 +420,14 @@ class OutboxMailer:
 
     def send(self, message: Message) -> str | None:
         data = self.render(message)
-        self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{safe_key(message.key)}.eml"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".tmp")
+        except OSError as exc:  # a volume gone or full, a folder not writable: retried
+            raise Unavailable(
+                f"cannot write to the mail outbox: {exc.__class__.__name__}"
+            ) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
