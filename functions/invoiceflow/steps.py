@@ -661,7 +661,13 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return StepResult({"logged": True})
     step = _step_name(destination)
-    if invoice.status == "received" and _has_every_file(ctx, invoice):
+
+    def complete_and_received(current: InvoiceRecord | None) -> bool:
+        return (
+            current is not None and current.status == "received" and _has_every_file(ctx, current)
+        )
+
+    def left_for_redrive() -> StepResult:
         log.warning(
             "dead letter: invoice %s has every file, so %s giving up does not fail it; it "
             "stays received until `invoiceflow invoices redrive` makes it ready",
@@ -670,6 +676,9 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
         )
         ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
         return StepResult({"invoice_id": invoice.id, "failed": False, "left_for_redrive": True})
+
+    if complete_and_received(invoice):
+        return left_for_redrive()
     if detail:
         reason = f"{step} failed (HTTP {code}): {detail}"
     elif answer.startswith("dispatch error"):  # the broker's: no answer at all
@@ -693,6 +702,8 @@ def dead_letter(event: Event, ctx: Context) -> StepResult:
     changed = ctx.repo.mark_invoice_failed(
         invoice.id, reason, [failed], unless_complete=invoice.formats
     )
+    if not changed and complete_and_received(ctx.repo.get_invoice(invoice.id)):
+        return left_for_redrive()
     relay_after_commit(ctx, [failed])
     ctx.repo.mark_processed("dead-letter", event["source"], event["id"])
     return StepResult({"invoice_id": invoice.id, "failed": changed})

@@ -314,11 +314,21 @@ def test_a_last_file_committed_while_dead_letter_looked_still_keeps_the_invoice(
     invoice_id = upload(upload_client, alice)
     pump(sink, steps, drop=ready_rendered_dropped)
     (uploaded,) = sink.of_type("uploaded.v1")
-    monkeypatch.setattr(step_module, "_has_every_file", lambda ctx, invoice: False)
+    real = step_module._has_every_file
+    looks: list[bool] = []
+
+    def before_the_last_file(ctx: Any, invoice: Any) -> bool:
+        """The step's first look sees a file missing (it was committed right after)."""
+        looks.append(bool(looks) and real(ctx, invoice))
+        return looks[-1]
+
+    monkeypatch.setattr(step_module, "_has_every_file", before_the_last_file)
     url = "http://render-pdf.invoiceflow.svc.cluster.local"
     extensions = error_extensions(url, 503, b"dispatch error: timeout")
     assert dead_lettered(steps, uploaded, extensions, caplog)["failed"] is False
     monkeypatch.undo()
+    assert looks == [False, True]
+    assert f"dead letter: invoice {invoice_id} has every file" in caplog.text
     assert invoice_record(get_context().repo, invoice_id).status == "received"
     assert sink.of_type("failed.v1") == []
     for rendered in sink.of_type("rendered.v1"):
