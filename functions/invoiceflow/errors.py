@@ -172,8 +172,9 @@ class EventRefused(PermanentError):
     """The event broker answered an event we sent with a refusal of that event itself
     (:data:`invoiceflow.events.REFUSED_FOR_GOOD`): sending it again cannot succeed, unlike an
     outage (:class:`Unavailable`). ``broker_status`` is the broker's answer. The outbox relay
-    sets the event's row aside and goes on; a step that emits answers 422, so the event it
-    was handling is dead-lettered at once instead of being retried to the same end."""
+    sets the event's row aside and goes on, and the redrive goes on with the next invoice; a
+    step whose own event is refused answers 503 all the same (``steps._emit``: its work is
+    stored, and dead-lettering would fail an invoice whose other file is not stored yet)."""
 
     status = 422
     title = "Event refused by the broker"

@@ -30,6 +30,7 @@ from invoiceflow.context import Context
 from invoiceflow.errors import (
     BadRequest,
     Conflict,
+    EventRefused,
     IdempotencyConflict,
     InvoiceflowError,
     NumberAlreadyUsed,
@@ -290,6 +291,25 @@ def render_document(
 ALL_RENDERED = "allrendered"
 
 
+def _emit(ctx: Context, event: Event) -> None:
+    """Send a step's own event. A refusal for good (:class:`~invoiceflow.errors.EventRefused`)
+    is answered 503 like an outage, not 422: the step's work is stored, and dead-lettering
+    its event would fail an invoice whose other file is not stored yet, every invoice in
+    flight when the sink is misconfigured (Knative's ingress answers 400 to a wrong path). The
+    broker's retries end in dead-letter, which leaves a complete invoice for the redrive."""
+    try:
+        ctx.emitter.send(event)
+    except EventRefused as exc:
+        log.error(
+            "the event broker refuses %s %s for good (HTTP %s): check K_SINK and the broker; "
+            "the step answers 503 until it takes it",
+            event["type"],
+            event["id"],
+            exc.broker_status,
+        )
+        raise Unavailable(exc.detail) from None
+
+
 def _has_every_file(ctx: Context, invoice: InvoiceRecord) -> bool:
     """Whether every format the invoice asked for has its artifact, as committed now
     (artifacts are never removed: once true, true for good)."""
@@ -324,7 +344,8 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
     rendered: dict[str, str] = {}
     for fmt in wanted:
         file_id, size, sha256 = render_document(ctx, invoice, fmt, found.artifacts.get(fmt))
-        ctx.emitter.send(
+        _emit(
+            ctx,
             make_event(
                 INVOICE_RENDERED,
                 naming.step_source(step),
@@ -339,7 +360,7 @@ def _render(event: Event, ctx: Context, step: str) -> StepResult:
                     sha256=sha256,
                 ),
                 extensions={ALL_RENDERED: _all_rendered(ctx, invoice)},
-            )
+            ),
         )
         rendered[fmt] = file_id
         log.info("rendered %s (%d bytes)", fmt, size)
@@ -528,7 +549,8 @@ def notify(event: Event, ctx: Context) -> StepResult:
         # sent now, or by this event's earlier delivery that then failed (or died) before
         # the broker took ``notified``: the same event id, which consumers drop when repeated
         # (another event's delivery that sent it emits its own)
-        ctx.emitter.send(
+        _emit(
+            ctx,
             make_event(
                 INVOICE_NOTIFIED,
                 naming.step_source("notify"),
@@ -540,7 +562,7 @@ def notify(event: Event, ctx: Context) -> StepResult:
                     "kind": kind,
                     "status": invoice.status,
                 },
-            )
+            ),
         )
     ctx.repo.mark_processed("notify", event["source"], event["id"])
     return StepResult({"invoice_id": invoice.id, "email": kind, "sent": sent.now})

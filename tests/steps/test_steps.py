@@ -116,18 +116,30 @@ def test_broker_refusing_the_emitted_event_makes_the_step_retryable(
     assert len(sink.of_type("rendered.v1")) == 1
 
 
-def test_broker_refusing_the_emitted_event_for_good_dead_letters_the_step_at_once(
-    upload_client: Any, steps: dict[str, Any], alice: Person, sink: Sink
+def test_broker_refusing_the_emitted_event_for_good_is_retried_like_an_outage(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A refusal of the event itself (400) comes again at every retry: the step answers 422,
-    which Knative dead-letters at once instead of retrying to the same end."""
-    upload(upload_client, alice)
+    """A 400 may be a refusal of the event or of a mistyped sink path, which Knative's
+    ingress answers 400 too: the step's file is stored, so it answers 503 (retried; logged at
+    ERROR) rather than 422, which would dead-letter it and fail an invoice whose other file
+    is not stored yet. Once the broker takes the event, the retry sends it."""
+    invoice_id = upload(upload_client, alice)
     (uploaded,) = sink.of_type("uploaded.v1")
     sink.status = 400
-    r = deliver(steps["render_pdf"], uploaded)
-    assert r.status_code == 422, r.get_data(as_text=True)
-    assert r.get_json()["title"] == "Event refused by the broker"
+    with caplog.at_level("ERROR", logger="invoiceflow.steps"):
+        r = deliver(steps["render_pdf"], uploaded)
+    assert r.status_code == 503, r.get_data(as_text=True)
     assert sink.of_type("rendered.v1") == []
+    assert f"refuses io.invoiceflow.invoice.rendered.v1 {invoice_id}.rendered.pdf" in caplog.text
+    assert "HTTP 400" in caplog.text
+    assert invoice_record(get_context().repo, invoice_id).status == "received"
+    sink.status = 202
+    assert deliver(steps["render_pdf"], uploaded).status_code == 200
+    assert len(sink.of_type("rendered.v1")) == 1
 
 
 def test_unknown_invoice_and_wrong_events_are_permanent(
