@@ -430,6 +430,31 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``outbox prune``'s default --older-than (days): a sent event is kept a month for the
+#: operator's questions (what was announced, when), then deleted with its data (invoice and
+#: owner ids)
+PRUNE_OLDER_THAN = 30
+
+
+def cmd_outbox_prune(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from invoiceflow.context import get_context
+    from invoiceflow.steps import PROCESSED_KEPT
+
+    repo = get_context().repo
+    now = datetime.now(UTC)
+    kept = max(timedelta(days=args.older_than), PROCESSED_KEPT)
+    sent = repo.prune_outbox(now - timedelta(days=args.older_than), dry_run=args.dry_run)
+    processed = repo.prune_processed_events(now - kept, dry_run=args.dry_run)
+    print(
+        f"{'would delete' if args.dry_run else 'deleted'} {sent} sent outbox event(s) older "
+        f"than {args.older_than} day(s) and {processed} processed event record(s) older than "
+        f"{kept.days} day(s)" + (" (--dry-run: nothing was deleted)" if args.dry_run else "")
+    )
+    return 0
+
+
 #: ``invoices redrive``'s default --older-than (minutes): far beyond the longest a Trigger
 #: retries one event (about 13 minutes, docs/operations.md), so nothing it finds is in flight
 #: (its least, 1, is longer than notify's takeover of a claim, steps.RECLAIM_AFTER)
@@ -675,6 +700,28 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("ids", nargs="*", type=whole_number(1), metavar="ID", help="row ids")
     retry.add_argument("--all", action="store_true", help="every set-aside event")
     retry.set_defaults(func=cmd_outbox_retry)
+    prune = add_command(
+        osub,
+        "prune",
+        "delete the sent events and the steps' dedupe records older than --older-than days",
+        details="Retention (docs/operations.md, Retention): deletes the outbox rows sent "
+        "before then, never a pending or set-aside one, and the records of the events the "
+        "steps processed (processed_events) before then, but never one younger than 7 days, "
+        "far beyond any redelivery. Both tables are walked in windows of 1000 rows, one "
+        "short transaction each, so it can run while the service works; prints how many it "
+        "deleted. Run it daily or weekly (a CronJob, or cron).",
+        env=DATABASE_ENV,
+        examples=("invoiceflow outbox prune --dry-run", "invoiceflow outbox prune --older-than 90"),
+    )
+    prune.add_argument(
+        "--older-than",
+        type=whole_number(1),
+        default=PRUNE_OLDER_THAN,
+        metavar="DAYS",
+        help=f"only what is older than this (default: {PRUNE_OLDER_THAN})",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    prune.set_defaults(func=cmd_outbox_prune)
 
     p = add_command(
         sub, "events", "CloudEvents for integrators", examples=("invoiceflow events sign --help",)

@@ -17,6 +17,9 @@ at ERROR, and the relay goes on. Nothing is lost: the operator lists such rows w
 retry`` (docs/operations.md). Any other failure (the broker down or throttling) stops the
 relay, as one row's outage is every row's.
 
+A sent row is read by nothing: ``invoiceflow outbox prune`` deletes it once it is
+``--older-than`` days old (docs/operations.md, Retention).
+
 An ``uploaded`` row written before its routing attributes existed (an upgrade with rows still
 pending) is sent with them, derived from its ``formats`` (:func:`to_event`).
 """

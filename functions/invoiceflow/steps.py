@@ -74,6 +74,15 @@ RECLAIM_AFTER = timedelta(seconds=45)
 MARK_SENT_RETRY_FOR = 25.0
 #: the pauses between those retries (the last one repeats)
 MARK_SENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: the least age at which ``invoiceflow outbox prune`` deletes a step's record of an event it
+#: processed (``processed_events``). A repeat of an event comes within the broker's retries
+#: (notify's, the longest, about 13 minutes; knative/50-triggers.yaml), a relay's re-send of
+#: a row it sent but could not mark (the next relay: minutes, unless the broker is down) or a
+#: redrive run again (invoiceflow.redrive): a week is hundreds of times that. A repeat after
+#: its record is gone is taken again and still has no second effect, as the state checks keep
+#: it (the artifact reused, the same ``rendered`` id, the email sent once by its claim, only a
+#: ``received`` invoice failed), so the record only saves the work
+PROCESSED_KEPT = timedelta(days=7)
 
 
 class _MissingDocument(Exception):

@@ -7,6 +7,7 @@ The broker is the Sink (an HTTP server on 127.0.0.1) that refuses the events a t
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from invoiceflow import cli
 from invoiceflow.context import get_context
 from invoiceflow.outbox import relay
+from invoiceflow.steps import PROCESSED_KEPT
 from invoiceflow.stores import OutboxEvent
+from invoiceflow.stores.sql import PRUNE_BATCH, SQLRepository
 from support.api import REFUSAL_BODY, Person, Sink, example
 
 
@@ -134,3 +137,84 @@ def test_the_relay_log_of_a_refusal_is_an_error_only_for_the_refused_row(
         ("invoiceflow.events", logging.WARNING),
         ("invoiceflow.outbox", logging.ERROR),
     ]
+
+
+def age(table: str, column: str, where: str, days: float, *params: Any) -> None:
+    """Make the rows of ``table`` that ``where`` picks ``days`` old in ``column``."""
+    repo = get_context().repo
+    assert isinstance(repo, SQLRepository)
+    with repo._transaction() as tx:
+        tx.execute(
+            f"UPDATE {table} SET {column} = ? WHERE {where}",  # noqa: S608 (the test's own)
+            (datetime.now(UTC) - timedelta(days=days), *params),
+        )
+
+
+def test_the_operator_prunes_old_sent_events_and_old_dedupe_records(
+    upload_client: Any, alice: Person, sink: Sink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Retention: ``invoiceflow outbox prune`` deletes the sent rows older than --older-than
+    days (default 30), never a pending or set-aside row however old; and the steps' dedupe
+    records older than that, but never younger than steps.PROCESSED_KEPT (7 days)."""
+    upload_while_down(
+        upload_client, alice, sink, "minimal.json", "jpy-no-decimals.json", "eur-two-rates.json"
+    )
+    aside, old_sent, new_sent = pending()
+    sink.refused[aside.event_id] = 400
+    ctx = get_context()
+    assert relay(ctx) == 2
+    upload_while_down(upload_client, alice, sink, "kwd-three-decimals.json")
+    (waiting,) = pending()
+    age("outbox", "sent_at", "id = ?", 40, old_sent.id)
+    age("outbox", "created_at", "id IN (?, ?, ?)", 60, aside.id, old_sent.id, waiting.id)
+    age("outbox", "set_aside_at", "id = ?", 60, aside.id)
+    records = {"e-40": 40, "e-10": 10, "e-3": 3, "e-0": 0}
+    for event_id, days in records.items():
+        assert ctx.repo.mark_processed("notify", "/upload", event_id)
+        age("processed_events", "processed_at", "event_id = ?", days, event_id)
+
+    def left() -> tuple[list[int], list[str]]:
+        kept = [r.id for r in (aside, old_sent, new_sent, waiting) if outbox_has(r.id)]
+        return kept, [e for e in records if ctx.repo.is_processed("notify", "/upload", e)]
+
+    capsys.readouterr()
+    status, out, err = outbox(capsys, "prune", "--dry-run")
+    assert (status, err) == (0, "")
+    assert out.strip() == (
+        "would delete 1 sent outbox event(s) older than 30 day(s) and 1 processed event "
+        "record(s) older than 30 day(s) (--dry-run: nothing was deleted)"
+    )
+    assert left() == ([aside.id, old_sent.id, new_sent.id, waiting.id], list(records))
+    status, out, err = outbox(capsys, "prune")
+    assert status == 0 and out.strip() == (
+        "deleted 1 sent outbox event(s) older than 30 day(s) and 1 processed event "
+        "record(s) older than 30 day(s)"
+    )
+    assert left() == ([aside.id, new_sent.id, waiting.id], ["e-10", "e-3", "e-0"])
+    # the dedupe records are kept 7 days at least, whatever --older-than says
+    status, out, err = outbox(capsys, "prune", "--older-than", "1")
+    assert status == 0 and out.strip() == (
+        "deleted 0 sent outbox event(s) older than 1 day(s) and 1 processed event "
+        "record(s) older than 7 day(s)"
+    )
+    assert left() == ([aside.id, new_sent.id, waiting.id], ["e-3", "e-0"])
+    assert [e.id for e in ctx.repo.set_aside_outbox_events()] == [aside.id]
+    assert [e.id for e in pending()] == [waiting.id]
+
+    with pytest.raises(SystemExit) as exited:
+        outbox(capsys, "prune", "--older-than", "0")
+    assert exited.value.code == 2
+    assert "--older-than must be at least 1, not 0" in capsys.readouterr().err
+    # the help states the batch and the least age the code uses
+    with pytest.raises(SystemExit):
+        outbox(capsys, "prune", "--help")
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"windows of {PRUNE_BATCH} rows" in help_text
+    assert f"younger than {PROCESSED_KEPT.days} days" in help_text
+
+
+def outbox_has(row_id: int) -> bool:
+    repo = get_context().repo
+    assert isinstance(repo, SQLRepository)
+    with repo._transaction(write=False) as tx:
+        return tx.execute("SELECT 1 AS hit FROM outbox WHERE id = ?", (row_id,)).one() is not None

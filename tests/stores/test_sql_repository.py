@@ -708,6 +708,65 @@ def test_migration_0007_keeps_pending_rows_pending(
         assert [e.id for e in repo.claim_outbox_events(10)] == [e.id for e in pending]
 
 
+def outbox_event_ids(repo: Repository) -> list[str]:
+    """Every row of the outbox, sent or not, by its event id, oldest first."""
+    assert isinstance(repo, SQLRepository)
+    with repo._transaction(write=False) as tx:
+        return [r["event_id"] for r in tx.execute("SELECT event_id FROM outbox ORDER BY id").all()]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_prune_outbox_deletes_only_rows_sent_before_the_cutoff(
+    repo: Repository, repo_clock: TickingClock, batch: int
+) -> None:
+    """Retention: a sent row older than the cutoff goes, in windows of ``batch`` rows; a
+    pending or set-aside row never does, however old, nor a row sent after the cutoff."""
+    rows = emit(repo, [event(n=i) for i in range(7)])
+    for row in (rows[0], rows[1], rows[2], rows[4]):
+        assert repo.mark_outbox_sent(row.id) is True
+    assert repo.set_outbox_event_aside(rows[3].id, "HTTP 400") is True
+    cutoff = repo_clock()
+    assert repo.mark_outbox_sent(rows[6].id) is True  # sent after the cutoff
+    everything = [r.event_id for r in rows]
+    assert repo.prune_outbox(cutoff, dry_run=True) == 4
+    assert outbox_event_ids(repo) == everything  # a dry run deletes nothing
+    assert repo.prune_outbox(cutoff, batch=batch) == 4
+    kept = [rows[3].event_id, rows[5].event_id, rows[6].event_id]
+    assert outbox_event_ids(repo) == kept
+    assert [e.id for e in repo.set_aside_outbox_events()] == [rows[3].id]
+    assert [e.id for e in repo.pending_outbox_events()] == [rows[5].id]
+    assert repo.prune_outbox(cutoff, batch=batch) == 0
+    assert repo.prune_outbox(repo_clock(), batch=batch) == 1  # rows[6] now
+    assert outbox_event_ids(repo) == kept[:2]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_prune_processed_events_deletes_only_records_older_than_the_cutoff(
+    repo: Repository, repo_clock: TickingClock, batch: int
+) -> None:
+    """The walk in primary key order (consumer, source, event id) crosses consumers and
+    sources: every old record goes, each younger one stays."""
+    old = [
+        ("notify", "/render-pdf", "e-2"),
+        ("render-pdf", "/upload", "e-1"),
+        ("notify", "/render-pdf", "e-9"),
+        ("dead-letter", "/upload", "e-1"),
+        ("notify", "/dead-letter", "e-1"),
+    ]
+    for key in old:
+        assert repo.mark_processed(*key) is True
+    cutoff = repo_clock()
+    young = [("notify", "/render-pdf", "e-5"), ("render-pdf", "/upload", "e-0")]
+    for key in young:
+        assert repo.mark_processed(*key) is True
+    assert repo.prune_processed_events(cutoff, dry_run=True) == 5
+    assert all(repo.is_processed(*key) for key in old)
+    assert repo.prune_processed_events(cutoff, batch=batch) == 5
+    assert not any(repo.is_processed(*key) for key in old)
+    assert all(repo.is_processed(*key) for key in young)
+    assert repo.prune_processed_events(cutoff, batch=batch) == 0
+
+
 def test_outbox_data_keeps_money_exact(repo: Repository) -> None:
     from decimal import Decimal
 

@@ -540,6 +540,14 @@ class Repository(Protocol):
 
     def is_processed(self, consumer: str, source: str, event_id: str) -> bool: ...
 
+    def prune_processed_events(
+        self, processed_before: datetime, *, batch: int = ..., dry_run: bool = False
+    ) -> int:
+        """Delete the records processed before ``processed_before``, ``batch`` at a time (one
+        transaction each); returns how many (``dry_run``: how many would go, none do). Only
+        for records far older than any redelivery (``invoiceflow outbox prune``)."""
+        ...
+
     def step_invoice(
         self,
         consumer: str,
@@ -594,6 +602,14 @@ class Repository(Protocol):
     def retry_outbox_events(self, outbox_ids: Sequence[int] | None) -> int:
         """Make these set-aside rows (``None``: every one) pending again, keeping their
         attempts and last error; answers how many."""
+        ...
+
+    def prune_outbox(
+        self, sent_before: datetime, *, batch: int = ..., dry_run: bool = False
+    ) -> int:
+        """Delete the rows sent before ``sent_before``, ``batch`` at a time (one transaction
+        each), never a pending or set-aside row; returns how many (``dry_run``: how many
+        would go, none do)."""
         ...
 
     # the embedded broker's durable queue

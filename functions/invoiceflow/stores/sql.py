@@ -277,6 +277,9 @@ _OUTBOX_COLS = (
 )
 #: an outbox row waiting for a relay: neither sent nor set aside (the index outbox_pending)
 _OUTBOX_PENDING = "sent_at IS NULL AND set_aside_at IS NULL"
+#: the rows a prune reads, and so at most deletes, in one transaction (a window of a table in
+#: its primary key's order): a huge table is never held in one long transaction or lock
+PRUNE_BATCH = 1000
 _QUEUE_COLS = (
     "id, broker, trigger_name, source, event_id, headers, body, state, phase, "
     "attempt, due_at, outgoing, created_at, last_error"
@@ -1113,6 +1116,18 @@ class SQLRepository(ABC):
             ).one()
         return row is not None
 
+    def prune_processed_events(
+        self, processed_before: datetime, *, batch: int = PRUNE_BATCH, dry_run: bool = False
+    ) -> int:
+        return self._prune(
+            "processed_events",
+            "consumer, source, event_id",
+            "processed_at < ?",
+            processed_before,
+            batch=batch,
+            dry_run=dry_run,
+        )
+
     def step_invoice(
         self,
         consumer: str,
@@ -1276,6 +1291,50 @@ class SQLRepository(ABC):
             params = tuple(outbox_ids)
         with self._transaction(one_statement=True) as tx:
             return tx.execute(sql, params).rowcount
+
+    def prune_outbox(
+        self, sent_before: datetime, *, batch: int = PRUNE_BATCH, dry_run: bool = False
+    ) -> int:
+        # a sent row is never set aside (only a pending one is): the second condition says so
+        return self._prune(
+            "outbox",
+            "id",
+            "sent_at < ? AND set_aside_at IS NULL",
+            sent_before,
+            batch=batch,
+            dry_run=dry_run,
+        )
+
+    def _prune(
+        self, table: str, key: str, old: str, before: datetime, *, batch: int, dry_run: bool
+    ) -> int:
+        """Delete the rows of ``table`` that ``old`` (a condition with one ``?``: ``before``)
+        picks, walking the table in the order of its primary key ``key`` (its columns, comma
+        separated) in windows of ``batch`` rows, one transaction each: each statement reads
+        the primary key's index from where the last window ended and at most ``batch`` rows
+        (no index on the time column is needed, nor a scan of the table per batch; EXPLAIN
+        in docs/operations.md, Retention). A key written into a window meanwhile pushes one
+        of its old rows past the window's end, left to the next prune. ``dry_run``: only
+        count them."""
+        if dry_run:
+            with self._transaction(write=False) as tx:
+                row = tx.execute(f"SELECT count(*) AS n FROM {table} WHERE {old}", (before,)).one()
+            return int(row["n"]) if row is not None else 0
+        columns = key.split(", ")
+        after: tuple[Any, ...] = ()
+        deleted = 0
+        while True:
+            since = f"WHERE ({key}) > ({', '.join('?' for _ in columns)}) " if after else ""
+            window = f"SELECT {key} FROM {table} {since}ORDER BY {key}"
+            with self._transaction() as tx:
+                last = tx.execute(f"{window} LIMIT 1 OFFSET ?", (*after, batch - 1)).one()
+                deleted += tx.execute(
+                    f"DELETE FROM {table} WHERE {old} AND ({key}) IN ({window} LIMIT ?)",
+                    (before, *after, batch),
+                ).rowcount
+            if last is None:  # the window reached the end of the table
+                return deleted
+            after = tuple(last[column] for column in columns)
 
     # -- the embedded broker's durable queue ---------------------------------------------------
 
