@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -152,6 +152,25 @@ def test_a_series_passes_over_any_run_of_taken_numbers_in_one_step_and_fills_no_
     got = [repo.accept_invoice(numbered(owner)).invoice.number for _ in range(3)]
     assert got == ["RE-2026-1501", "RE-2026-1504", "RE-2026-1505"]
     assert repo.number_counters(owner) == [NumberCounter("2026", 1505)]
+
+
+def test_a_taken_number_is_looked_up_in_the_unique_index_of_numbers(repo: Repository) -> None:
+    """The series' check for a taken number runs on every upload without a number: it must
+    find it in invoices_owner_number (whose condition a query must state in the database's
+    own words for SQLite), not read the owner's every invoice."""
+    sql_repo = cast(sql.SQLRepository, repo)
+    query = (
+        "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ? AND "  # noqa: S608 - the repository's constant, no input
+        + sql_repo.HOLDS_ITS_NUMBER
+    )
+    with sql_repo._transaction() as tx:
+        if sql_repo.dialect == "postgres":
+            tx.execute("SET LOCAL enable_seqscan = off")
+        plan = tx.execute(
+            ("EXPLAIN QUERY PLAN " if sql_repo.dialect == "sqlite" else "EXPLAIN ") + query,
+            ("owner", "RE-2026-0001"),
+        ).all()
+    assert "invoices_owner_number" in str(plan), plan
 
 
 def test_switching_the_series_to_a_yearly_reset_continues_after_the_years_numbers(

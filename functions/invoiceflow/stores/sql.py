@@ -438,6 +438,10 @@ class SQLRepository(ABC):
     transactions. Each public method is exactly one transaction."""
 
     dialect: str = "?"
+    #: the condition of the unique index of numbers, invoices_owner_number (migration 0005),
+    #: in the dialect's own words: a query must repeat it word for word for SQLite's planner
+    #: to use that index (PostgreSQL proves it from any equivalent form)
+    HOLDS_ITS_NUMBER = "NOT number_reused"
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or utc_now
@@ -745,10 +749,11 @@ class SQLRepository(ABC):
             raise Conflict("the number counter vanished; retry")
         seq = int(row["last_seq"])
         number = assign.format(seq)
-        # "NOT number_reused": the rows of the unique index invoices_owner_number (a number
-        # reused before migration 0005 is held by its first invoice, which is in it)
+        # the rows of the unique index invoices_owner_number (a number reused before
+        # migration 0005 is held by its first invoice, which is in it)
+        holds = self.HOLDS_ITS_NUMBER
         taken = tx.execute(
-            "SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ? AND NOT number_reused",
+            f"SELECT 1 AS hit FROM invoices WHERE owner_id = ? AND number = ? AND {holds}",
             (invoice.owner_id, number),
         ).one()
         if taken is None:
@@ -757,7 +762,7 @@ class SQLRepository(ABC):
             held_seq
             for r in tx.execute(
                 "SELECT number FROM invoices WHERE owner_id = ? AND number LIKE ? ESCAPE '\\' "
-                "AND NOT number_reused",
+                f"AND {holds}",
                 (invoice.owner_id, _like_prefix(assign.prefix)),
             ).all()
             if (held_seq := assign.seq_of(r["number"])) is not None

@@ -52,6 +52,7 @@ class _SqliteTx(Tx):
 
 class SQLiteRepository(SQLRepository):
     dialect = "sqlite"
+    HOLDS_ITS_NUMBER = "number_reused = 0"  # 0005_numbering.sqlite.sql's words
 
     _SCHEMA_MIGRATIONS_DDL = (
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
