@@ -496,8 +496,9 @@ def cmd_invoices_redrive(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{found} stalled invoice(s); nothing was published (--dry-run)", file=sys.stderr)
     elif failed:
+        also = f", {refused} refused for good (the lines NOT published)" if refused else ""
         print(
-            f"the broker refused an event: {redriven} invoice(s) redriven, the rest "
+            f"the broker refused an event: {redriven} invoice(s) redriven{also}, the rest "
             "not tried; run the command again",
             file=sys.stderr,
         )

@@ -148,6 +148,8 @@ TAX_TERMS = [
     ("fr-FR", None, "TVA", "N° TVA"),
     ("fr-BE", None, "TVA", "N° TVA"),
     ("es-ES", None, "IVA", "NIF"),
+    ("es-PE", None, "IGV", "NIF"),
+    ("es-MX", None, "IVA", "NIF"),
     ("it-IT", None, "IVA", "P.IVA"),
     ("nl-NL", None, "BTW", "BTW-nr."),
     ("nl-BE", None, "BTW", "BTW-nr."),

@@ -364,7 +364,7 @@ def test_running_it_again_sends_nothing_more(
     assert len(sink.of_type("notified.v1")) == 1
 
 
-def test_young_ready_and_failed_invoices_are_left_alone(
+def test_invoices_in_flight_or_whose_email_went_out_are_left_alone(
     upload_client: Any,
     steps: dict[str, Any],
     alice: Person,
@@ -477,6 +477,25 @@ def test_an_event_the_broker_refuses_for_good_does_not_hold_up_the_later_invoice
     assert invoice_record(get_context().repo, later_id).status == "ready"
     assert invoice_record(get_context().repo, refused_id).status == "received"
     assert outbox_emails(env) == [f"{later_id}-ready.eml"]
+
+
+def test_a_run_with_a_refusal_and_then_an_outage_counts_both(
+    upload_client: Any,
+    steps: dict[str, Any],
+    alice: Person,
+    sink: Sink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    refused_id, _ = stalled_with_every_file(upload_client, steps, alice, sink)
+    down_id, _ = stalled_with_every_file(upload_client, steps, alice, sink)
+    age(refused_id, 90)  # the oldest: tried first
+    sink.refused[naming.redrive_event_id(refused_id, "rendered")] = 400
+    sink.refused[naming.redrive_event_id(down_id, "rendered")] = 503
+    status, out, err = redrive(capsys)
+    assert status == 1
+    assert [line.split("\t")[0] for line in out.splitlines()] == [refused_id, down_id]
+    assert "0 invoice(s) redriven, 1 refused for good (the lines NOT published)" in err
+    assert "run the command again" in err
 
 
 def test_stalled_invoices_are_paged_oldest_first(

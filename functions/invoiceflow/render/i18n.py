@@ -210,6 +210,7 @@ _TAX_NAMES: dict[str | tuple[str, str], str] = {
     ("de", "CH"): "MWST",
     "fr": "TVA",
     "es": "IVA",
+    ("es", "PE"): "IGV",  # Peru's Impuesto General a las Ventas
     "it": "IVA",
     "nl": "BTW",
     "pt": "IVA",
