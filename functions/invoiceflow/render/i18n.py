@@ -261,40 +261,39 @@ def _term(
     english: dict[str, str],
     table: dict[str | tuple[str, str], str],
     default: str,
-    elsewhere: dict[str, str] | None = None,
 ) -> str:
     """The term in the document's language for its territory: the English table's, else
-    the table's for (language, territory), else the language's word of ``elsewhere`` in a
-    territory whose tax is not a VAT by name (:data:`_EN_TAX_NAMES`), else the language's."""
+    the table's for (language, territory), else the language's."""
     lang = language(invoice)
     territory = localize.locale_of(invoice).territory or ""
     if lang == "en":
         return english.get(territory, default)
-    found = table.get((lang, territory))
-    if found is None and elsewhere is not None and territory in _EN_TAX_NAMES:
-        found = elsewhere.get(lang)
-    return found or table.get(lang) or default
+    return table.get((lang, territory)) or table.get(lang) or default
+
+
+def _tax_word(invoice: Invoice) -> str | None:
+    """The language's plain word for tax (:data:`_TAX_WORDS`) where it is the tax's name: a
+    non-English document for a territory whose tax is no VAT by name (:data:`_EN_TAX_NAMES`)
+    that :data:`_TAX_NAMES` does not name for that language; else None."""
+    lang = language(invoice)
+    territory = localize.locale_of(invoice).territory or ""
+    if lang == "en" or territory not in _EN_TAX_NAMES or (lang, territory) in _TAX_NAMES:
+        return None
+    return _TAX_WORDS.get(lang)
 
 
 def tax_name(invoice: Invoice) -> str:
     """The tax's name as the document's country and language say it: ``VAT`` (en-GB),
     ``Sales tax`` (en-US), ``GST`` (en-AU), ``MwSt.`` (de-DE), ``USt.`` (de-AT), ``TVA``...;
     the language's word for tax where the country's tax is no VAT (pt-BR ``Imposto``)."""
-    return _term(invoice, _EN_TAX_NAMES, _TAX_NAMES, "VAT", _TAX_WORDS)
+    return _tax_word(invoice) or _term(invoice, _EN_TAX_NAMES, _TAX_NAMES, "VAT")
 
 
 def tax_is_generic(invoice: Invoice) -> bool:
-    """Whether :func:`tax_name` is the language's plain word for tax (:data:`_TAX_WORDS`: a
-    non-English document for a country whose tax is no VAT by name), which a sentence does
-    not use as a name ("Not subject to tax", not "Não sujeito a Imposto")."""
-    lang = language(invoice)
-    territory = localize.locale_of(invoice).territory or ""
-    return (
-        lang != "en"
-        and territory in _EN_TAX_NAMES
-        and (lang, territory) not in _TAX_NAMES
-        and lang in _TAX_WORDS
-    )
+    """Whether :func:`tax_name` is the language's plain word for tax (:func:`_tax_word`),
+    which a sentence does not use as a name ("Not subject to tax", not "Não sujeito a
+    Imposto")."""
+    return _tax_word(invoice) is not None
 
 
 def vat_id_label(invoice: Invoice | None) -> str:
