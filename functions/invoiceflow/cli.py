@@ -481,15 +481,15 @@ def cmd_invoices_redrive(args: argparse.Namespace) -> int:
             continue
         try:
             ctx.emitter.send(redrive_event(invoice))
-        except EventRefused as exc:
-            # an answer about this event, which comes again at every run: the oldest invoice
-            # is tried first each time, so stopping here would never redrive the later ones
-            refused += 1
-            print(f"{line}NOT published ({exc.detail}): {describe(invoice)}", flush=True)
-            continue
         except InvoiceflowError as exc:
-            failed += 1
             print(f"{line}NOT published ({exc.detail}): {describe(invoice)}", flush=True)
+            if isinstance(exc, EventRefused):
+                # an answer about this event, which comes again at every run: the oldest
+                # invoice is tried first each time, so stopping here would never redrive the
+                # later ones
+                refused += 1
+                continue
+            failed += 1
             break  # the broker is likely down: the rest waits for the next run
         print(f"{line}published {describe(invoice)}", flush=True)
     redriven = found - failed - refused
