@@ -29,14 +29,16 @@ COPY pyproject.toml README.md /src/
 COPY functions/invoiceflow/ /src/functions/invoiceflow/
 # The package's invoice schema is a link to the published one; the wheel takes the file.
 COPY events/schemas/ /src/events/schemas/
-# Bytecode, the compiled __init__ of the package's records (__pycache__/*.records) and the
-# parsed metrics of the shipped fonts (render/fonts/__fontcache__), made once here: the image
-# is read-only at run time, and each pod's start and first render read them (-P: the venv's
-# package, whatever the working directory holds).
+# Bytecode, the compiled __init__ of the package's records (__pycache__/*.records), the
+# parsed metrics of the shipped fonts (render/fonts/__fontcache__) and the part of Babel's
+# data the documents read, for every locale of their languages (render/__babeldata__, ~10 MB),
+# made once here: the image is read-only at run time, and each pod's start and first render
+# read them (-P: the venv's package, whatever the working directory holds).
 RUN python -m pip --python /opt/venv/bin/python install --no-deps /src \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib \
     && /opt/venv/bin/python -P -m invoiceflow.records \
-    && /opt/venv/bin/python -P -m invoiceflow.render.fontcache
+    && /opt/venv/bin/python -P -m invoiceflow.render.fontcache \
+    && /opt/venv/bin/python -P -m invoiceflow.render.babeldata > /dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="invoiceflow" \

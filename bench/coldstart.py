@@ -43,9 +43,10 @@ compiles ``functions/invoiceflow`` the same way before the rounds (``compiled`` 
 section): with ``PYTHONDONTWRITEBYTECODE=1`` in the environment and no ``__pycache__`` in the
 checkout, each process would otherwise compile every module of the package it imports, at
 every start. The image then writes the compiled ``__init__`` of the package's records
-(:mod:`invoiceflow.records`) and the parsed metrics of its fonts
-(:mod:`invoiceflow.render.fontcache`); so does the harness (``records_cache``: the modules'
-files, ``font_cache``: the fonts' entries).
+(:mod:`invoiceflow.records`), the parsed metrics of its fonts
+(:mod:`invoiceflow.render.fontcache`) and the part of Babel's data the documents read
+(:mod:`invoiceflow.render.babeldata`); so does the harness (``records_cache``: the modules'
+files, ``font_cache``: the fonts' entries, ``babel_data``: the locales' and the global one).
 """
 
 from __future__ import annotations
@@ -257,6 +258,14 @@ def _write_caches(module: str) -> list[Path]:
     return [Path(line) for line in out.stdout.splitlines()]
 
 
+def warm_babel_data() -> list[Path]:
+    """Write the part of Babel's data the documents read (``render/__babeldata__``, ignored by
+    git) for every locale of their languages, as the image does after compiling (``python -m
+    invoiceflow.render.babeldata``): a first render reads its locale's entry instead of
+    unpickling and merging Babel's whole tables for it. The entries there."""
+    return _write_caches("invoiceflow.render.babeldata")
+
+
 def warm_records_cache() -> list[Path]:
     """Write the compiled ``__init__`` of the package's records (``__pycache__/*.records``),
     as the image does after compiling (``python -m invoiceflow.records``): a process then
@@ -329,6 +338,7 @@ class FunctionEnv:
         self.compiled = compile_package()
         self.records_cache = warm_records_cache()
         self.font_cache = warm_font_cache()
+        self.babel_data = warm_babel_data()
         self.env.pop("PYTHONPYCACHEPREFIX", None)  # the .pyc files are in __pycache__
         stubs = deployed_only_path(self.tmp / "not-deployed")
         self.env["PYTHONPATH"] = os.pathsep.join(
@@ -772,6 +782,7 @@ def run(quick: bool) -> dict[str, Any]:
         "compiled": str(env.compiled.relative_to(ROOT)),
         "records_cache": len(env.records_cache),
         "font_cache": len(env.font_cache),
+        "babel_data": len(env.babel_data),
         "load": load.done(),
         "baseline": baseline,
         "functions": results,

@@ -298,13 +298,14 @@ def function_env(doc: Any) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
 
-def test_the_image_compiles_the_package_then_caches_records_and_the_fonts_metrics(
+def test_the_image_compiles_the_package_then_caches_records_fonts_and_babel_data(
     dockerfile: list[Instruction],
 ) -> None:
     """A pod's start reads its records' compiled ``__init__`` (invoiceflow/records.py) and
-    its first render the fonts' parsed metrics (render/fontcache.py) instead of compiling and
-    parsing them: the build stage writes both after installing and compiling the package, into
-    the venv the runtime stage copies (the runtime's package directory is read-only)."""
+    its first render the fonts' parsed metrics (render/fontcache.py) and Babel's data
+    (render/babeldata.py) instead of compiling, parsing and merging them: the build stage
+    writes them after installing and compiling the package, into the venv the runtime stage
+    copies (the runtime's package directory is read-only)."""
     final = max(ins.stage for ins in dockerfile)
     runs = [ins.args for ins in dockerfile if ins.keyword == "RUN" and 0 <= ins.stage < final]
     install = next(i for i, r in enumerate(runs) if "install --no-deps /src" in r)
@@ -314,9 +315,11 @@ def test_the_image_compiles_the_package_then_caches_records_and_the_fonts_metric
         < step.index("compileall")
         < step.index("/opt/venv/bin/python -P -m invoiceflow.records")
         < step.index("/opt/venv/bin/python -P -m invoiceflow.render.fontcache")
+        < step.index("/opt/venv/bin/python -P -m invoiceflow.render.babeldata")
     )
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert "**/__fontcache__" in ignored  # a checkout's entries never enter the image
+    assert "**/__babeldata__" in ignored
     assert "**/__pycache__" in ignored  # nor its bytecode and records' code
 
 

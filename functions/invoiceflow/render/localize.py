@@ -43,6 +43,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from invoiceflow.domain.money import minor_digits
 from invoiceflow.errors import RenderError
+from invoiceflow.render import babeldata
+
+babeldata.install()  # before this process's first use of Babel: its data from the entries
 
 if TYPE_CHECKING:
     from babel import Locale
