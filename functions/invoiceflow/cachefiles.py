@@ -12,7 +12,9 @@ Standard library only: :mod:`invoiceflow.records` is at the bottom of the packag
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -34,6 +36,16 @@ def write_atomically(path: Path, data: bytes) -> bool:
         _remove(tmp)
         raise
     return True
+
+
+def print_entries(paths: Iterable[Path]) -> None:
+    """What a ``python -m`` of a cache prints once it has written its files: each path there,
+    one a line, on stdout; each one missing (a read-only directory) on stderr."""
+    for path in paths:
+        if path.exists():
+            print(path)
+        else:
+            print(f"{path}: not written (read-only?)", file=sys.stderr)
 
 
 def _remove(tmp: str | None) -> None:

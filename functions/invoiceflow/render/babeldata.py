@@ -274,11 +274,7 @@ def _whole_table(table: Any) -> Any:
     return table
 
 
-if __name__ == "__main__":  # the entries there, one path a line; the others on stderr
-    import sys
+if __name__ == "__main__":
+    from invoiceflow.cachefiles import print_entries
 
-    for path in warm():
-        if path.exists():
-            print(path)
-        else:
-            print(f"{path}: not written (read-only?)", file=sys.stderr)
+    print_entries(warm())

@@ -158,11 +158,7 @@ def warm(fonts_dir: Path | None = None) -> list[Path]:
     return [entry_path(font) for font in fonts]
 
 
-if __name__ == "__main__":  # the entries there, one path a line; the others on stderr
-    import sys
+if __name__ == "__main__":
+    from invoiceflow.cachefiles import print_entries
 
-    for written in warm():
-        if written.exists():
-            print(written)
-        else:
-            print(f"{written}: not written (read-only?)", file=sys.stderr)
+    print_entries(warm())
