@@ -213,3 +213,35 @@ def test_warm_by_default_covers_every_locale_of_the_documents_languages(
     expected = [n for n in localedata.locale_identifiers() if n.split("_")[0] in LANGUAGES]
     assert int(out) == len(expected) + 1
     assert {"nl_BE", "de_CH", "ja_JP", "ar_EG", "he_IL", "pt_BR"} <= set(expected)
+
+
+_UNMERGED = """
+import json, sys
+from decimal import Decimal
+from pathlib import Path
+from invoiceflow.render import babeldata
+mode, directory, name = sys.argv[1:]
+babeldata.CACHE_DIR = Path(directory)
+if mode == "entries":
+    babeldata.install()
+from babel import localedata
+from babel.numbers import format_currency
+if mode == "money":
+    babeldata.install()
+    print(format_currency(Decimal("-1234.5"), "EUR", locale=name))
+else:
+    own = localedata.load(name, merge_inherited=False)
+    print(json.dumps([type(own).__name__, sorted(own), repr(own.get("currency_formats"))]))
+"""
+
+
+def test_a_load_without_inheritance_is_babels_own_and_writes_no_entry(tmp_path: Path) -> None:
+    """``load(name, merge_inherited=False)`` is the locale's own data, not the merged table
+    of an entry, and is never written as the entry every later process formats with."""
+    own = json.loads(_run(_UNMERGED, "babel", str(tmp_path), "de_AT"))
+    assert own[0] == "dict"
+    assert json.loads(_run(_UNMERGED, "entries", str(tmp_path), "de_AT")) == own
+    assert not (tmp_path / "de_AT.pickle").exists()
+    assert _run(_UNMERGED, "money", str(tmp_path), "de_AT").strip() == "-€\xa01.234,50"
+    _warm(tmp_path, ["de_AT"])  # a current entry is not the answer either
+    assert json.loads(_run(_UNMERGED, "entries", str(tmp_path), "de_AT")) == own

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,7 @@ class _Locales(dict):  # type: ignore[type-arg]
 
     def get(self, name: str, default: Any = None) -> Any:
         found = dict.get(self, name)
-        if found is not None or name in self._completing:
+        if found is not None or name in self._completing or _unmerged_load():
             return found if found is not None else default
         part = _read(name)
         if part is None:
@@ -214,7 +215,16 @@ class _Locales(dict):  # type: ignore[type-arg]
         dict.__setitem__(self, name, table)
         if name in self._unwritten:
             self._unwritten.discard(name)
-            _write(name, table, LOCALE_KEYS)
+            if not _unmerged_load():
+                _write(name, table, LOCALE_KEYS)
+
+
+def _unmerged_load() -> bool:
+    """Whether the caller's caller is Babel's ``load(name, merge_inherited=False)``: the
+    locale's own data, without what it inherits, which an entry (merged) must not answer nor
+    be written from (Babel caches it under the same name)."""
+    frame = sys._getframe(2)
+    return frame.f_code is localedata.load.__code__ and not frame.f_locals["merge_inherited"]
 
 
 def _whole_global() -> dict[str, Any]:
