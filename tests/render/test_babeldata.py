@@ -245,3 +245,32 @@ def test_a_load_without_inheritance_is_babels_own_and_writes_no_entry(tmp_path: 
     assert _run(_UNMERGED, "money", str(tmp_path), "de_AT").strip() == "-€\xa01.234,50"
     _warm(tmp_path, ["de_AT"])  # a current entry is not the answer either
     assert json.loads(_run(_UNMERGED, "entries", str(tmp_path), "de_AT")) == own
+
+
+_ACCOUNTING = """
+import sys
+from decimal import Decimal
+from pathlib import Path
+from invoiceflow.render import babeldata
+mode, directory = sys.argv[1:]
+babeldata.CACHE_DIR = Path(directory)
+if mode != "babel":
+    babeldata.install()
+from babel.numbers import format_currency
+if mode == "parent-first":  # Babel's tables of de hold what resolving them wrote back
+    format_currency(Decimal("1"), "EUR", locale="de", format_type="accounting")
+print(format_currency(Decimal("-1234.5"), "EUR", locale="de_AT", format_type="accounting"))
+"""
+
+
+def test_an_entry_is_written_from_babels_data_as_a_fresh_process_loads_it(
+    tmp_path: Path,
+) -> None:
+    """A process that formatted for ``de`` before it loaded ``de_AT`` holds a ``de_AT`` table
+    whose aliases resolve against ``de`` (Babel's, in that process only): the entry it writes
+    is still the ``de_AT`` a fresh process gets from Babel."""
+    own = _run(_ACCOUNTING, "babel", str(tmp_path))
+    assert own.strip() == "-€\xa01.234,50"
+    _run(_ACCOUNTING, "parent-first", str(tmp_path))
+    assert (tmp_path / "de_AT.pickle").exists()
+    assert _run(_ACCOUNTING, "entries", str(tmp_path)) == own

@@ -216,7 +216,20 @@ class _Locales(dict):  # type: ignore[type-arg]
         if name in self._unwritten:
             self._unwritten.discard(name)
             if not _unmerged_load():
-                _write(name, table, LOCALE_KEYS)
+                _write(name, _fresh(name), LOCALE_KEYS)
+
+
+def _fresh(name: str) -> dict[str, Any]:
+    """Babel's own load of a locale as a fresh process makes it, for its entry: a table this
+    process loaded can hold what resolving its parent's aliases wrote back into the parent
+    (``LocaleDataDict``), which Babel shares with the child, resolved against the parent."""
+    with _lock:
+        cache = localedata._cache
+        localedata._cache = {}
+        try:
+            return localedata.load(name)
+        finally:
+            localedata._cache = cache
 
 
 def _unmerged_load() -> bool:
@@ -272,7 +285,9 @@ def warm(locales: list[str] | None = None) -> list[Path]:
         _write(_GLOBAL, _whole_table(babel.core._global_data), GLOBAL_KEYS)
     for name in names:
         if _read(name) is None:
-            _write(name, _whole_table(localedata.load(name)), LOCALE_KEYS)
+            localedata.load(name)  # writes its entry, and its parents', where Babel loads them
+        if _read(name) is None:  # already loaded in this process
+            _write(name, _fresh(name), LOCALE_KEYS)
         written.append(entry_path(name))
     return written
 
