@@ -274,3 +274,20 @@ def test_an_entry_is_written_from_babels_data_as_a_fresh_process_loads_it(
     _run(_ACCOUNTING, "parent-first", str(tmp_path))
     assert (tmp_path / "de_AT.pickle").exists()
     assert _run(_ACCOUNTING, "entries", str(tmp_path)) == own
+
+
+def test_a_partial_table_whose_completion_is_interrupted_completes_itself_next_time() -> None:
+    """An exception out of Babel's load (a worker's timeout) leaves the table as it was, not
+    answering as whole (the render modules keep their Locale, and so its table, for good)."""
+    outcomes: list[BaseException | dict[str, Any]] = [KeyboardInterrupt(), {"a": 0, "b": 2}]
+
+    def complete() -> dict[str, Any]:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    table = babeldata.Partial({"a": 1}, complete)
+    with pytest.raises(KeyboardInterrupt):
+        table.get("b")
+    assert table.get("b") == 2 and "b" in table and sorted(table) == ["a", "b"]

@@ -91,7 +91,12 @@ class Partial(dict):  # type: ignore[type-arg]
         with _lock:
             complete, self._complete = self._complete, None
             if complete is not None:
-                for key, value in complete().items():
+                try:
+                    whole = complete()
+                except BaseException:  # not completed: the next question tries again
+                    self._complete = complete
+                    raise
+                for key, value in whole.items():
                     dict.setdefault(self, key, value)
 
     def __bool__(self) -> bool:  # never empty (``if not data`` in Babel must not complete it)
