@@ -291,3 +291,19 @@ def test_a_partial_table_whose_completion_is_interrupted_completes_itself_next_t
     with pytest.raises(KeyboardInterrupt):
         table.get("b")
     assert table.get("b") == 2 and "b" in table and sorted(table) == ["a", "b"]
+
+
+def test_a_locale_without_an_entry_is_loaded_once_where_none_can_be_written(
+    tmp_path: Path,
+) -> None:
+    """Where the entries cannot be written, Babel's files are read once, as without them (no
+    second load for an entry that would not be written)."""
+    blocked = tmp_path / "file"
+    blocked.write_bytes(b"")
+    code = _LOADED.replace(
+        "print(",
+        "reads = []\nresolve = localedata.resolve_locale_filename\n"
+        "localedata.resolve_locale_filename = lambda n: reads.append(n) or resolve(n)\nprint(",
+    ).replace(".__name__)", ".__name__, *reads)")
+    out = _run(code, str(blocked / "entries"), "de_DE").split()
+    assert out == ["dict", "dict", "root", "de", "de_DE"]

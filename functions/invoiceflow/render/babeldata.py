@@ -28,6 +28,7 @@ every key, the same documents byte for byte.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import sys
 from collections.abc import Callable, Iterator
@@ -220,8 +221,18 @@ class _Locales(dict):  # type: ignore[type-arg]
         dict.__setitem__(self, name, table)
         if name in self._unwritten:
             self._unwritten.discard(name)
-            if not _unmerged_load():
+            if not _unmerged_load() and _writable():
                 _write(name, _fresh(name), LOCALE_KEYS)
+
+
+def _writable() -> bool:
+    """Whether entries can be written (else a locale's first load is not done twice for an
+    entry that would not be written: an image's read-only package at run time)."""
+    try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(CACHE_DIR, os.W_OK)
 
 
 def _fresh(name: str) -> dict[str, Any]:
