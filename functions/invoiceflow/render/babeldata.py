@@ -43,8 +43,9 @@ from invoiceflow.cachefiles import write_atomically
 
 log = logging.getLogger(__name__)
 
-#: bump when what an entry holds changes
-FORMAT = 1
+#: bump when what an entry holds changes (2: entries are written from a fresh load; those of
+#: 1 could hold values of a parent locale this process had formatted for)
+FORMAT = 2
 #: the directory, beside this module, that holds the entries
 CACHE_DIR = Path(__file__).with_name("__babeldata__")
 #: the locale tables the documents read (Babel's names); the rest are loaded when asked for
