@@ -291,15 +291,13 @@ def warm(locales: list[str] | None = None) -> list[Path]:
     they inherit from (``root``, ``de`` for ``de_AT``); the entries asked for, in order."""
     from invoiceflow.render.i18n import LANGUAGES
 
+    install()  # writes the global entry when there is none
     names = locales
     if names is None:
         names = sorted(
             name for name in localedata.locale_identifiers() if name.split("_")[0] in LANGUAGES
         )
     written = [entry_path(_GLOBAL)]
-    if _read(_GLOBAL) is None:
-        babel.core.get_global("all_currencies")
-        _write(_GLOBAL, _whole_table(babel.core._global_data), GLOBAL_KEYS)
     for name in names:
         if _read(name) is None:
             localedata.load(name)  # writes its entry, and its parents', where Babel loads them
@@ -307,13 +305,6 @@ def warm(locales: list[str] | None = None) -> list[Path]:
             _write(name, _fresh(name), LOCALE_KEYS)
         written.append(entry_path(name))
     return written
-
-
-def _whole_table(table: Any) -> Any:
-    """``table`` itself, completed first if it is a :class:`Partial`."""
-    if isinstance(table, Partial):
-        table._fill()
-    return table
 
 
 if __name__ == "__main__":
